@@ -1,0 +1,201 @@
+"""Kaplan–Meier curves of time to purchase, as R's ``survfit`` draws them.
+
+Picture a stream's viewers as a cohort: each is watched from arrival until they
+buy (an event) or leave without buying (censored).  The Kaplan–Meier curve is
+the share still not having bought after ``t`` seconds.  The numbers follow R's
+``survival::survfit`` defaults: Greenwood variance, confidence intervals on the
+log scale (``conf.type = "log"``) and R's median rule (``quantile.survfit``),
+which takes the midpoint of a flat stretch of the curve lying exactly at 0.5.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _st
+
+from fomolab.stats import _checks
+
+__all__ = ["KaplanMeierResult", "kaplan_meier"]
+
+_TOL = float(np.sqrt(np.finfo(float).eps))  # R: sqrt(.Machine$double.eps)
+
+
+class KaplanMeierResult:
+    """Kaplan–Meier estimates, one curve per group.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        One row per group: ``group, n, events, median, median_ci_lower,
+        median_ci_upper``.
+    curve : pandas.DataFrame
+        Long table ``group, time, survival, ci_lower, ci_upper, at_risk`` with one
+        row per distinct time of each group (event and censoring times, as R's
+        ``survfit`` object), plus ``events``, ``censored`` and ``std_err`` (the
+        Greenwood standard error of the log survival, R's ``std.err`` of a
+        ``survfit`` object before ``summary`` rescales it).
+    conf_level : float
+        Confidence level of the intervals.
+    """
+
+    def __init__(self, summary: pd.DataFrame, curve: pd.DataFrame, conf_level: float) -> None:
+        self.summary = summary
+        self.curve = curve
+        self.conf_level = conf_level
+
+    def __repr__(self) -> str:
+        return (
+            f"<KaplanMeierResult: {len(self.summary)} group(s), "
+            f"{int(self.summary['n'].sum())} subjects, "
+            f"{int(self.summary['events'].sum())} events>"
+        )
+
+    def print_summary(self) -> None:
+        """Print the per-group table (R's ``print(survfit)`` line per group)."""
+        print(repr(self))
+        print(self.summary.to_string(index=False))
+
+
+def _findq(x: np.ndarray, y: np.ndarray, p: float, xmax: float) -> float:
+    """R's ``findq``: where a horizontal line at CDF level ``p`` meets the curve."""
+    keep = ~np.isnan(y)
+    x, y = x[keep], y[keep]
+    if len(y) == 0 or y.max() < p:
+        return float("nan")
+    # drop repeated levels (censoring times): keep the first x of each level
+    first = np.ones(len(y), dtype=bool)
+    first[1:] = y[1:] != y[:-1]
+    x, y = x[first], y[first]
+    n = len(y)
+
+    def _idx(shift: float) -> int | None:
+        hit = np.flatnonzero(y + shift >= p)
+        return int(hit[0]) if len(hit) else None
+
+    i1 = _idx(_TOL)
+    i2 = _idx(-_TOL)
+    if i1 is None:
+        return float("nan")
+    if abs(p - y[n - 1]) < _TOL:  # a flat at the end of the curve
+        return float((x[i1] + xmax) / 2.0)
+    if i2 is None:
+        return float("nan")
+    return float((x[i1] + x[i2]) / 2.0)
+
+
+def _one_curve(time: np.ndarray, event: np.ndarray, z: float) -> dict:
+    order = np.argsort(time, kind="mergesort")
+    t, e = time[order], event[order]
+    ut, inv = np.unique(t, return_inverse=True)
+    d = np.bincount(inv, weights=e, minlength=len(ut))
+    c = np.bincount(inv, minlength=len(ut)) - d
+    tot = d + c
+    n_risk = len(t) - np.concatenate(([0.0], np.cumsum(tot)[:-1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        surv = np.cumprod(1.0 - d / n_risk)
+        term = np.where(d > 0, d / (n_risk * (n_risk - d)), 0.0)
+        se = np.sqrt(np.cumsum(term))  # Greenwood, on the log(S) scale
+        lower = np.where(surv > 0, surv * np.exp(-z * se), np.nan)
+        upper = np.where(surv > 0, np.minimum(surv * np.exp(z * se), 1.0), np.nan)
+    # R: where the std err is infinite (S = 0), the limits are NA
+    return dict(
+        time=ut, at_risk=n_risk, events=d, censored=c, survival=surv,
+        std_err=se, ci_lower=lower, ci_upper=upper,
+    )
+
+
+def _median(cur: dict) -> tuple[float, float, float]:
+    x = np.concatenate(([0.0], cur["time"]))
+    xmax = float(cur["time"][-1])
+
+    def q(s: np.ndarray) -> float:
+        return _findq(x, np.concatenate(([0.0], 1.0 - s)), 0.5, xmax)
+
+    return q(cur["survival"]), q(cur["ci_lower"]), q(cur["ci_upper"])
+
+
+def kaplan_meier(
+    data: pd.DataFrame,
+    duration: str,
+    event: str,
+    by: str | None = None,
+    *,
+    conf_level: float = 0.95,
+) -> KaplanMeierResult:
+    """Kaplan–Meier survival curves with R's log-scale intervals and medians.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per subject (e.g. one viewer visit).
+    duration : str
+        Column with follow-up times (>= 0), e.g. seconds from arrival to
+        purchase or departure.
+    event : str
+        Column with the event indicator: 1/True if the subject bought, 0/False if
+        censored.  Any other code (R's 1/2 included) is a :class:`DataError`.
+    by : str, optional
+        Column defining groups (e.g. ``"arm"``); one curve per distinct value.
+        Without it a single curve with group ``"all"``.
+    conf_level : float, default 0.95
+        Level of the pointwise confidence intervals.
+
+    Returns
+    -------
+    KaplanMeierResult
+        ``.summary`` (``group, n, events, median, median_ci_lower,
+        median_ci_upper``) and ``.curve`` (``group, time, survival, ci_lower,
+        ci_upper, at_risk``, ...).
+
+    Notes
+    -----
+    Matches ``survfit(Surv(duration, event) ~ by, data)`` with its defaults:
+    the Greenwood variance of the cumulative hazard, ``conf.type = "log"``
+    (limits ``S * exp(+-z * se)``, the upper one capped at 1) and medians by
+    ``quantile.survfit``: the first time the curve is <= 0.5, or the midpoint
+    to the next drop when the curve sits at exactly 0.5; the interval for the
+    median is where the lower and upper bands cross 0.5.  A median the curve
+    never reaches is NaN, as R prints ``NA``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"t": [1, 2, 2, 3, 4, 5], "bought": [1, 1, 0, 1, 0, 1]})
+    >>> km = kaplan_meier(df, "t", "bought")
+    >>> float(km.summary["median"].iloc[0])
+    3.0
+    >>> [round(float(s), 3) for s in km.curve["survival"]]
+    [0.833, 0.667, 0.444, 0.444, 0.0]
+    """
+    data = _checks.check_frame(data)
+    _checks.check_columns(data, [duration, event, by])
+    level = _checks.check_probability(conf_level, "conf_level")
+    t = _checks.numeric(data, duration, nonnegative=True)
+    e = _checks.events01(data, event)
+    z = float(_st.norm.ppf(1.0 - (1.0 - level) / 2.0))
+    if by is None:
+        groups = [("all", np.ones(len(t), dtype=bool))]
+    else:
+        g = _checks.keys(data, by)
+        groups = [(lvl, g == lvl) for lvl in pd.unique(g)]
+        try:
+            groups.sort(key=lambda kv: kv[0])
+        except TypeError:
+            pass
+    rows, curves = [], []
+    for name, m in groups:
+        cur = _one_curve(t[m], e[m], z)
+        med, lo, hi = _median(cur)
+        rows.append(dict(group=name, n=int(m.sum()), events=int(e[m].sum()),
+                         median=med, median_ci_lower=lo, median_ci_upper=hi))
+        frame = pd.DataFrame(cur)
+        frame.insert(0, "group", name)
+        curves.append(frame)
+    summary = pd.DataFrame(rows, columns=["group", "n", "events", "median",
+                                          "median_ci_lower", "median_ci_upper"])
+    curve = pd.concat(curves, ignore_index=True)[
+        ["group", "time", "survival", "ci_lower", "ci_upper", "at_risk",
+         "events", "censored", "std_err"]
+    ]
+    return KaplanMeierResult(summary, curve, level)
