@@ -1,0 +1,178 @@
+"""The ``fomolab`` command: a thin layer over the Python API.
+
+Exit codes: 0 success; 1 some runs failed (recorded, retried next time);
+2 bad input (spec, results folder, arguments), with one message that names the
+file, the key, the value and the rule, and nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+EXIT_FAILED_RUNS = 1
+EXIT_BAD_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    from fomolab import __version__
+
+    p = argparse.ArgumentParser(
+        prog="fomolab",
+        description="A laboratory for FOMO tactics in live-shopping streams.",
+        epilog="Specs are described in the README and docs/MODEL.md; tables in docs/schema.md.",
+    )
+    p.add_argument("--version", action="version", version=f"fomolab {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run an experiment spec into a results folder")
+    r.add_argument("spec", help="experiment spec (TOML)")
+    r.add_argument("--out", help="results folder (default: results/<experiment name>)")
+    r.add_argument("--replicates", type=_positive_int, help="number of replicates (overrides the spec)")
+    r.add_argument("--seed", type=_nonneg_int, help="master seed (overrides the spec)")
+    r.add_argument("--workers", type=_positive_int, default=None,
+                   help="local worker processes (default: one per core; 1 runs serially)")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary table")
+
+    v = sub.add_parser("validate", help="check a spec and print its design without running it")
+    v.add_argument("spec", help="experiment spec (TOML)")
+    return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1: {value}")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fomolab`` console script."""
+    args = _parser().parse_args(argv)
+    from fomolab.errors import FomolabError, ResultsError, SpecError
+
+    try:
+        if args.command == "validate":
+            return _validate(args)
+        if args.command == "run":
+            return _run(args)
+    except (SpecError, ResultsError) as exc:
+        print(f"fomolab: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except FomolabError as exc:
+        print(f"fomolab: {exc}", file=sys.stderr)
+        return EXIT_FAILED_RUNS
+    except KeyboardInterrupt:
+        print("fomolab: interrupted; finished runs are kept, run the same command to resume", file=sys.stderr)
+        return 130
+    return 0  # pragma: no cover - argparse requires a command
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from fomolab.spec import load_experiment
+
+    exp = load_experiment(args.spec)
+    console = Console()
+    console.print(f"[bold]{exp.name}[/bold]: {exp.description}")
+    table = Table("arm", "tactics on", "description", title="Arms")
+    for arm in exp.arms.values():
+        name = f"{arm.name} (control)" if arm.name == exp.control else arm.name
+        table.add_row(name, ", ".join(arm.tactics) or "none", arm.description)
+    console.print(table)
+    points = 1
+    console.print(f"{len(exp.arms)} arms x {points} point x {exp.replicates} replicates = "
+                  f"[bold]{len(exp.arms) * points * exp.replicates} runs[/bold]; master seed {exp.seed}")
+    console.print(f"spec OK: {args.spec}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from fomolab.executor import default_workers
+    from fomolab.runner import RunFailures, run
+    from fomolab.spec import load_experiment
+
+    exp = load_experiment(args.spec)
+    workers = args.workers if args.workers is not None else default_workers()
+    console = Console(stderr=True)
+    failures = 0
+    if args.quiet:
+        progress_bar = None
+    else:
+        progress_bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            TextColumn("{task.fields[failed]}"), console=console, transient=False,
+        )
+    task_id = None
+
+    def on_start(todo: int, total: int) -> None:
+        nonlocal task_id
+        if progress_bar is not None:
+            task_id = progress_bar.add_task(exp.name, total=total, completed=total - todo, rate="", failed="")
+            progress_bar.start()
+
+    def progress(outcome, done: int, total: int) -> None:
+        nonlocal failures
+        failures += not outcome.ok
+        if progress_bar is not None:
+            task = progress_bar.tasks[task_id]
+            rate = f"{task.speed:.1f} runs/s" if task.speed else ""
+            progress_bar.update(task_id, completed=done, rate=rate,
+                                failed=f"[red]{failures} failed[/red]" if failures else "")
+
+    try:
+        results = run(exp, out=args.out, replicates=args.replicates, seed=args.seed, workers=workers,
+                      progress=progress, on_start=on_start)
+    except RunFailures:
+        if progress_bar is not None:
+            progress_bar.stop()
+        raise
+    if progress_bar is not None:
+        progress_bar.stop()
+    if not args.quiet:
+        _print_summary(results)
+    return 0
+
+
+def _print_summary(results) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    s = results.summary()
+    table = Table(title=f"{results.manifest['experiment']}: per arm (means per run; conversion and "
+                        f"median pooled over viewers)")
+    for col in ("arm", "runs", "viewers", "buyers", "conversion", "median time to purchase (s)", "units", "revenue"):
+        table.add_column(col, justify="left" if col == "arm" else "right")
+    for arm, row in s.iterrows():
+        table.add_row(str(arm), f"{row.runs:.0f}", f"{row.viewers_per_run:,.1f}", f"{row.buyers_per_run:,.1f}",
+                      f"{row.conversion:.2%}", f"{row.median_time_to_purchase_s:,.1f}",
+                      f"{row.units_per_run:,.1f}", f"{row.revenue_per_run:,.2f}")
+    console = Console()
+    console.print(table)
+    console.print(f"tables: {results.path}/{{runs,shoppers,events}}/*.parquet (docs/schema.md)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""From an experiment to the list of runs it needs, each a self-contained RunSpec.
+
+An experiment expands to arm x point x replicate runs.  Each :class:`RunSpec`
+carries everything :func:`fomolab.engine.simulate` needs (picklable, so any
+executor can run it) and an identity, ``run_id``, the hash of its resolved
+scenario, its seed and its place in the design.
+
+It also carries the thinning *envelope* of each product: an upper bound of the
+purchase hazard, piecewise constant in time, shared by every arm of the same
+point.  Because all arms draw their candidate purchase times and uniforms
+against the same bound, sampling is coupled monotonically across arms: a
+viewer who buys in the control buys, no later, in an arm that only raises
+hazards (see ``docs/MODEL.md``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fomolab.seeds import replicate_seed
+from fomolab.spec import Experiment, Scenario
+from fomolab.tactics import KINDS
+
+__all__ = ["Envelope", "RunSpec", "expand", "envelopes"]
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Upper bound of one product's purchase hazard over epochs of the stream.
+
+    For a viewer with interest ``q``, impulsiveness ``z`` and price sensitivity
+    ``b``, the bound in epoch ``j`` is
+    ``base[j] * q * (1 - discount[j]) ** -b * prod_k (1 + gains[j][k] * z)``.
+    Outside ``[edges[0], edges[-1])`` the product is not on show in any arm.
+    """
+
+    edges: tuple[float, ...]
+    base: tuple[float, ...]
+    discount: tuple[float, ...]
+    gains: tuple[tuple[float, ...], ...]  # epoch x kind, kinds in KINDS order
+
+    def rate(self, j: int, interest: np.ndarray, z: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        """Bound of epoch ``j`` for viewers with the given traits."""
+        r = self.base[j] * interest * (1.0 - self.discount[j]) ** (-beta)
+        for g in self.gains[j]:
+            if g > 0:
+                r = r * (1.0 + g * z)
+        return r
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: an arm of an experiment at one sweep point and replicate."""
+
+    experiment: str
+    arm: str
+    replicate: int
+    point: int
+    seed: int
+    scenario: Scenario = field(repr=False)
+    envelope: dict[str, Envelope] = field(repr=False)
+    params: dict[str, Any] = field(default_factory=dict)
+    run_id: str = ""
+
+    def identity(self) -> str:
+        """The hash that names this run's partition in a results folder."""
+        payload = {
+            "experiment": self.experiment, "arm": self.arm, "replicate": self.replicate,
+            "point": self.point, "seed": self.seed, "params": self.params,
+            "scenario": self.scenario.model_dump(mode="json"),
+            "envelope": {k: vars(v) for k, v in self.envelope.items()},
+        }
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def envelopes(scenarios: list[Scenario]) -> dict[str, Envelope]:
+    """The envelope of each product over the arms' scenarios (same point)."""
+    out: dict[str, Envelope] = {}
+    T = scenarios[0].stream.duration_s
+    for pname in scenarios[0].lineup:
+        prods = [s.lineup[pname] for s in scenarios]
+        slots = [p.slot(T) for p in prods]
+        lo, hi = min(s[0] for s in slots), max(s[1] for s in slots)
+        cuts = {lo, hi}
+        for p, (a, b) in zip(prods, slots):
+            cuts.update((a, b))
+            for _, tactic in p.tactics.items():
+                cuts.update(x for x in tactic.breakpoints() if lo < x < hi)
+        edges = sorted(cuts)
+        base, disc, gains = [], [], []
+        for a, b in zip(edges[:-1], edges[1:]):
+            on = [(p, s) for p, s in zip(prods, slots) if s[0] < b and s[1] > a]
+            base.append(max((p.base_rate_per_s for p, _ in on), default=0.0))
+            d, g = 0.0, [0.0] * len(KINDS)
+            for p, _ in on:
+                keep = 1.0
+                for kind, tactic in p.tactics.items():
+                    bound = tactic.signal_bound(a, b)
+                    k = list(KINDS).index(kind)
+                    g[k] = max(g[k], tactic.gain * bound)
+                    if bound > 0 and hasattr(tactic, "discount"):
+                        keep *= 1.0 - tactic.discount
+                d = max(d, 1.0 - keep)
+            disc.append(d)
+            gains.append(tuple(g))
+        out[pname] = Envelope(tuple(edges), tuple(base), tuple(disc), tuple(gains))
+    return out
+
+
+def expand(experiment: Experiment, replicates: range | None = None) -> list[RunSpec]:
+    """All runs of an experiment: arms x replicates (one point without a sweep).
+
+    Runs are ordered replicate-major, arms in spec order, so the first runs
+    finished cover every arm.
+    """
+    reps = replicates if replicates is not None else range(experiment.replicates)
+    arms = list(experiment.arms.values())
+    env = envelopes([a.scenario for a in arms])
+    runs = []
+    point = 0
+    for r in reps:
+        seed = replicate_seed(experiment.seed, point, r)
+        for arm in arms:
+            spec = RunSpec(experiment=experiment.name, arm=arm.name, replicate=r, point=point,
+                           seed=seed, scenario=arm.scenario, envelope=env)
+            runs.append(_with_id(spec))
+    return runs
+
+
+def _with_id(spec: RunSpec) -> RunSpec:
+    from dataclasses import replace
+
+    return replace(spec, run_id=spec.identity())

@@ -1,0 +1,273 @@
+"""The engine: one run of a stream, sampled exactly, on a SimPy clock.
+
+``simulate(run_spec) -> Tables`` is a pure function of its :class:`RunSpec`.
+
+How a run is sampled (``docs/MODEL.md`` gives the model):
+
+1. *Viewers.*  Arrivals are a Poisson process with a piecewise-constant rate;
+   traits come from the population; each viewer stays for their dwell time
+   (cut at the stream's end).  Viewers an arm's arrival boost attracts come from
+   a separate stream, on top of the baseline viewers every arm shares.
+2. *Candidate purchase times.*  For every viewer and product, candidates are a
+   Poisson process at the product's *envelope* rate (an upper bound of the
+   hazard, the same in every arm), each with a uniform ``u``.  This is the
+   thinning construction: a candidate at ``t`` is a purchase when
+   ``u < h(t) / bound``.  Hazards that are piecewise constant or continuous in
+   time (sale, timer, exclusive code, price) are exact under thinning with no
+   time step.
+3. *Decisions.*  Where no viewer's hazard depends on another's (unlimited stock,
+   no social proof, no quota), candidates are decided in bulk with numpy.
+   Otherwise a SimPy process per product walks the candidates that could be
+   accepted in time order, keeping the shared state (stock, sale quota, the
+   recent-purchase ticker) exact at each event.  Cost per viewer is constant:
+   no viewer is ever woken by another's purchase.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import simpy
+
+from fomolab.design import Envelope, RunSpec
+from fomolab.lineup import Product
+from fomolab.population import draw_traits
+from fomolab.recorder import BOOSTED_ID_OFFSET, Recorder, Tables, ViewerArrays
+from fomolab.seeds import arm_key, generator
+from fomolab.spec import Scenario
+from fomolab.stream import poisson_times, rate_function
+from fomolab.tactics import scarcity_signal
+
+__all__ = ["simulate", "boost_schedule"]
+
+
+def simulate(run: RunSpec) -> Tables:
+    """Simulate one run and return its tables.
+
+    Parameters
+    ----------
+    run : RunSpec
+        The run, from :func:`fomolab.design.expand`.
+
+    Returns
+    -------
+    Tables
+        ``shoppers``, ``events`` and ``runs`` as DataFrames (``docs/schema.md``).
+    """
+    sc = run.scenario
+    T = sc.stream.duration_s
+    rec = Recorder(run.run_id, run.arm, run.replicate, run.point, run.seed, dict(run.params))
+
+    edges, rates = sc.stream.arrivals.pieces(T)
+    arrival = poisson_times(edges, rates, generator(run.seed, "arrivals"))
+    groups = [(arrival, draw_traits(sc.population, generator(run.seed, "traits"), len(arrival)),
+               generator(run.seed, "decisions"), False)]
+    b_edges, b_rates = boost_schedule(sc, edges, rates)
+    if b_rates.any():
+        rng_b = generator(run.seed, "boost", arm_key(run.arm))
+        extra = poisson_times(b_edges, b_rates, rng_b)
+        groups.append((extra, draw_traits(sc.population, rng_b, len(extra)), rng_b, True))
+
+    viewers = _viewer_arrays(groups, T)
+    offsets = np.cumsum([0] + [len(g[0]) for g in groups])
+    env = simpy.Environment()
+    for pname, prod in sc.lineup.items():
+        _schedule_events(rec, pname, prod, T)
+        cands = [_candidates(run.envelope[pname], viewers, np.arange(offsets[i], offsets[i + 1]), g[2])
+                 for i, g in enumerate(groups)]
+        cand = tuple(np.concatenate(c) for c in zip(*cands))
+        _decide(env, rec, pname, prod, viewers, cand, T)
+    env.run(until=T)
+    return rec.tables(viewers, list(sc.population.segments))
+
+
+def boost_schedule(sc: Scenario, edges: np.ndarray, rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Extra arrival rate brought by tactics' arrival boosts, piecewise constant.
+
+    While tactics with boosts ``b1, b2, ...`` run, the arrival rate is
+    ``rate(t) * b1 * b2 * ...``; the extra part is ``rate(t) * (prod - 1)``.
+    """
+    T = sc.stream.duration_s
+    windows = [(t.window(), t.boost) for p in sc.lineup.values() for _, t in p.tactics.items()
+               if t.boost > 1 and t.window() is not None]
+    if not windows:
+        return np.array([0.0, T]), np.array([0.0])
+    cuts = np.unique(np.concatenate([edges, [x for (a, b), _ in windows for x in (a, b)]]))
+    mids = (cuts[:-1] + cuts[1:]) / 2
+    mult = np.ones(len(mids))
+    for (a, b), boost in windows:
+        mult *= np.where((mids >= a) & (mids < b), boost, 1.0)
+    return cuts, rate_function(edges, rates, mids) * (mult - 1.0)
+
+
+def _viewer_arrays(groups, T: float) -> ViewerArrays:
+    parts = []
+    for arrival, tr, _, boosted in groups:
+        n = len(arrival)
+        first = BOOSTED_ID_OFFSET if boosted else 0
+        parts.append(dict(
+            shopper_id=np.arange(first, first + n, dtype=np.int64), boosted=np.full(n, boosted),
+            segment=tr.segment, impulsiveness=tr.impulsiveness, interest=tr.interest,
+            price_sensitivity=tr.price_sensitivity, arrival_s=arrival,
+            departure_s=np.minimum(arrival + tr.dwell_s, T),
+        ))
+    return ViewerArrays(**{k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+
+
+def _candidates(env: Envelope, v: ViewerArrays, idx: np.ndarray, rng: np.random.Generator):
+    """Candidate purchase times of viewers ``idx`` at the envelope rate.
+
+    Returns viewer index, time, bound rate and uniform of every candidate.  The
+    draws depend only on the viewers and the envelope, both the same in every
+    arm: this is what couples the arms.
+    """
+    e = env.edges
+    a, d = v.arrival_s[idx], v.departure_s[idx]
+    on = (a < e[-1]) & (d > e[0])
+    idx, a, d = idx[on], a[on], d[on]
+    vs, ts, rs = [], [], []
+    for j in range(len(e) - 1):
+        if env.base[j] == 0:
+            continue
+        sel = (a < e[j + 1]) & (d > e[j])
+        if not sel.any():
+            continue
+        w = idx[sel]
+        start = np.maximum(a[sel], e[j])
+        length = np.minimum(d[sel], e[j + 1]) - start
+        rate = env.rate(j, v.interest[w], v.impulsiveness[w], v.price_sensitivity[w])
+        n = rng.poisson(rate * length)
+        rep = np.repeat(np.arange(len(w)), n)
+        vs.append(w[rep])
+        ts.append(start[rep] + rng.random(len(rep)) * length[rep])
+        rs.append(rate[rep])
+    if not vs:
+        return np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0)
+    vs, ts, rs = np.concatenate(vs), np.concatenate(ts), np.concatenate(rs)
+    return vs, ts, rs, rng.random(len(vs))
+
+
+def _schedule_events(rec: Recorder, pname: str, prod: Product, T: float) -> None:
+    a, b = prod.slot(T)
+    rec.event(a, "slot_start", pname)
+    rec.event(b, "slot_end", pname)
+    tac = prod.tactics
+    if tac.lightning_sale is not None:
+        rec.event(tac.lightning_sale.start_s, "tactic_start", pname, "lightning_sale", tac.lightning_sale.discount)
+        if tac.lightning_sale.quota is None:
+            rec.event(tac.lightning_sale.end_s, "tactic_end", pname, "lightning_sale")
+    for kind in ("countdown_timer", "exclusive_code"):
+        t = getattr(tac, kind)
+        if t is not None:
+            s, e = t.window()
+            rec.event(s, "tactic_start", pname, kind, getattr(t, "discount", float("nan")))
+            rec.event(e, "tactic_end", pname, kind)
+
+
+def _decide(env: simpy.Environment, rec: Recorder, pname: str, prod: Product, v: ViewerArrays,
+            cand: tuple[np.ndarray, ...], T: float) -> None:
+    """Turn a product's candidates into purchases for this arm."""
+    vi, t, bound, u = cand
+    tac = prod.tactics
+    z, q, beta = v.impulsiveness[vi], v.interest[vi], v.price_sensitivity[vi]
+    slot_a, slot_b = prod.slot(T)
+    base = np.where((t >= slot_a) & (t < slot_b), prod.base_rate_per_s * q, 0.0)
+    keep_code = np.ones(len(t))  # price kept after the exclusive code's discount
+    for kind, tactic in tac.items():
+        if kind == "countdown_timer":
+            base = base * (1.0 + tactic.gain * z * tactic.signal(t))
+        elif kind == "exclusive_code":
+            s = tactic.signal(t) * tactic.holders(v.arrival_s[vi], v.departure_s[vi])
+            base = base * (1.0 + tactic.gain * z * s)
+            keep_code = 1.0 - tactic.discount * s
+    h_off = base * keep_code ** (-beta)
+    sale = tac.lightning_sale
+    if sale is not None:
+        s_sale = sale.signal(t)
+        keep_on = keep_code * (1.0 - sale.discount * s_sale)
+        h_on = base * (1.0 + sale.gain * z * s_sale) * keep_on ** (-beta)
+    else:
+        s_sale, keep_on, h_on = np.zeros(len(t)), keep_code, h_off
+    price_on, price_off = prod.price * keep_on, prod.price * keep_code
+
+    interactive = prod.stock is not None or any(x.is_interactive() for _, x in tac.items())
+    if not interactive:
+        acc = np.flatnonzero(u * bound < h_on)
+        acc = acc[np.lexsort((t[acc], vi[acc]))]
+        first = acc[np.unique(vi[acc], return_index=True)[1]]
+        rec.purchases(vi[first], pname, t[first], price_on[first])
+        return
+    extra = np.ones(len(t))
+    for x in (tac.scarcity_cue, tac.social_proof):
+        if x is not None:
+            extra = extra * (1.0 + x.gain * z)
+    maybe = np.flatnonzero(u * bound < np.maximum(h_on, h_off) * extra)
+    maybe = maybe[np.argsort(t[maybe], kind="stable")]
+    market = _Market(rec, pname, prod, len(v.arrival_s), (slot_a, slot_b))
+    env.process(market.walk(env, vi[maybe], t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe],
+                            z[maybe], s_sale[maybe] > 0, price_on[maybe], price_off[maybe]))
+
+
+class _Market:
+    """Shared state of one product whose viewers interact: stock, quota, ticker."""
+
+    def __init__(self, rec: Recorder, pname: str, prod: Product, n_viewers: int, slot: tuple[float, float]):
+        self.rec, self.pname, self.prod, self.slot = rec, pname, prod, slot
+        self.stock = prod.stock
+        sale = prod.tactics.lightning_sale
+        self.quota = sale.quota if sale is not None else None
+        self.bought = np.zeros(n_viewers, dtype=bool)
+        self.recent: deque[float] = deque()
+        cue = prod.tactics.scarcity_cue
+        self.cue = cue
+        if cue is not None and self.stock is not None and 0 < self.stock <= cue.threshold:
+            rec.event(slot[0], "tactic_start", pname, "scarcity_cue", self.stock)
+        if self.stock == 0:
+            rec.event(slot[0], "stock_out", pname)
+
+    def walk(self, env, vi, t, level, h_on, h_off, z, sale_on, price_on, price_off):
+        """SimPy process: decide the candidates in time order."""
+        prod, rec, pname = self.prod, self.rec, self.pname
+        sp, cue = prod.tactics.social_proof, self.cue
+        bought, recent = self.bought, self.recent
+        sale = prod.tactics.lightning_sale
+        for k in range(len(t)):
+            if self.stock == 0:
+                break
+            i = vi[k]
+            if bought[i]:
+                continue
+            tk = t[k]
+            if tk > env.now:
+                yield env.timeout(tk - env.now)
+            on = sale_on[k] and self.quota != 0
+            h = h_on[k] if on else h_off[k]
+            if sp is not None:
+                while recent and recent[0] <= tk - sp.window_s:
+                    recent.popleft()
+                h *= 1.0 + sp.gain * z[k] * min(1.0, len(recent) / sp.saturation)
+            if cue is not None:
+                h *= 1.0 + cue.gain * z[k] * scarcity_signal(self.stock, cue.threshold)
+            if level[k] >= h:
+                continue
+            bought[i] = True
+            rec.purchases(np.array([i]), pname, np.array([tk]), np.array([price_on[k] if on else price_off[k]]))
+            if sp is not None:
+                recent.append(tk)
+            if on and self.quota is not None:
+                self.quota -= 1
+                if self.quota == 0:
+                    rec.event(tk, "tactic_end", pname, "lightning_sale", sale.quota)
+            if self.stock is not None:
+                self.stock -= 1
+                if cue is not None and self.stock == cue.threshold:
+                    rec.event(tk, "tactic_start", pname, "scarcity_cue", self.stock)
+                if self.stock == 0:
+                    rec.event(tk, "stock_out", pname)
+                    if cue is not None:
+                        rec.event(tk, "tactic_end", pname, "scarcity_cue", 0)
+        if sale is not None and self.quota is not None and self.quota > 0:
+            rec.event(sale.end_s, "tactic_end", pname, "lightning_sale", sale.quota - self.quota)
+        if cue is not None and self.stock is not None and 0 < self.stock <= cue.threshold:
+            rec.event(self.slot[1], "tactic_end", pname, "scarcity_cue", self.stock)

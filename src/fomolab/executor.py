@@ -1,0 +1,95 @@
+"""Executors: who runs the runs.  Serial, or a pool of local processes.
+
+Every executor calls the same :func:`execute` on a :class:`RunSpec`: simulate,
+write the run's partition, return a small summary (never the tables, so the
+parent's memory stays flat however many runs a sweep has).  Results do not
+depend on the executor, the number of workers or the order of completion.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fomolab.design import RunSpec
+
+__all__ = ["Outcome", "execute", "run_serial", "run_processes", "default_workers"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the parent learns about a finished run."""
+
+    run_id: str
+    arm: str
+    replicate: int
+    point: int
+    ok: bool
+    seconds: float
+    error: str = ""
+
+
+def execute(run: RunSpec, out: str | Path) -> Outcome:
+    """Simulate one run and write it to the results folder ``out``."""
+    from fomolab.engine import simulate
+    from fomolab.store import Store
+
+    store = Store(out)
+    start = time.perf_counter()
+    try:
+        tables = simulate(run)
+        store.write_run(run.run_id, tables)
+    except Exception as exc:  # a failing run is recorded, and the sweep goes on
+        tb = traceback.format_exc()
+        store.write_failure(run.run_id, {
+            "run_id": run.run_id, "arm": run.arm, "replicate": run.replicate, "point": run.point,
+            "seed": run.seed, "params": repr(run.params), "error": f"{type(exc).__name__}: {exc}",
+            "traceback": tb,
+        })
+        return Outcome(run.run_id, run.arm, run.replicate, run.point, False,
+                       time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
+    return Outcome(run.run_id, run.arm, run.replicate, run.point, True, time.perf_counter() - start)
+
+
+def default_workers() -> int:
+    """One worker per core available to this process."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_serial(runs: Iterable[RunSpec], out: Path, *, task: Callable = execute) -> Iterator[Outcome]:
+    """Run one after another in this process."""
+    for r in runs:
+        yield task(r, out)
+
+
+def run_processes(runs: Iterable[RunSpec], out: Path, workers: int, *, task: Callable = execute) -> Iterator[Outcome]:
+    """Run on a pool of ``workers`` local processes (spawned, not forked).
+
+    At most ``2 * workers`` runs are in flight, so a sweep of any size is
+    streamed through the pool without building its task list in memory.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    runs = iter(runs)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        pending: set[Any] = set()
+        for r in runs:
+            pending.add(pool.submit(task, r, out))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield fut.result()
+                nxt = next(runs, None)
+                if nxt is not None:
+                    pending.add(pool.submit(task, nxt, out))

@@ -1,0 +1,81 @@
+"""Countdown timer: a clock on screen that runs down to a deadline.
+
+The picture: "Deal ends in 04:59" under the product.  Urgency grows as the
+deadline nears, either linearly with the share of the countdown elapsed, or
+hyperbolically, ``1 / (1 + kappa * seconds_left)``, as present-biased viewers
+discount the future.  By default the timer counts down the product's lightning
+sale: it starts with the sale and its deadline is the sale's end.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from fomolab.tactics._base import Tactic
+
+__all__ = ["CountdownTimer"]
+
+
+class CountdownTimer(Tactic):
+    """A countdown timer on one product.
+
+    Attributes
+    ----------
+    start_s, deadline_s : float or None
+        When the timer appears and the deadline it counts down to.  Left out,
+        they are taken from the product's lightning sale.
+    urgency : {"linear", "hyperbolic"}
+        ``linear``: ``s(t) = (t - start_s) / (deadline_s - start_s)``;
+        ``hyperbolic``: ``s(t) = 1 / (1 + kappa_per_s * (deadline_s - t))``.
+    kappa_per_s : float
+        Discount rate of the hyperbolic urgency, per second left.
+    arrival_boost : float
+        Multiplier of the viewer arrival rate while the timer shows.
+    """
+
+    kind: ClassVar[str] = "countdown_timer"
+    #: Sub-intervals per timer window in the thinning envelope.
+    ENVELOPE_PIECES: ClassVar[int] = 16
+
+    start_s: float | None = Field(default=None, ge=0)
+    deadline_s: float | None = Field(default=None, gt=0)
+    urgency: Literal["linear", "hyperbolic"] = "linear"
+    kappa_per_s: float = Field(default=1 / 60, gt=0)
+    arrival_boost: float = Field(default=1.0, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "CountdownTimer":
+        if self.start_s is not None and self.deadline_s is not None and self.deadline_s <= self.start_s:
+            raise ValueError(f"deadline_s must be after start_s ({self.start_s}): {self.deadline_s}")
+        return self
+
+    def window(self) -> tuple[float, float]:
+        assert self.start_s is not None and self.deadline_s is not None, "unresolved timer"
+        return (self.start_s, self.deadline_s)
+
+    def breakpoints(self) -> list[float]:
+        a, b = self.window()
+        return list(np.linspace(a, b, self.ENVELOPE_PIECES + 1))
+
+    def signal(self, t: np.ndarray) -> np.ndarray:
+        a, b = self.window()
+        t = np.asarray(t, dtype=float)
+        inside = (t >= a) & (t < b)
+        if self.urgency == "linear":
+            s = (t - a) / (b - a)
+        else:
+            s = 1.0 / (1.0 + self.kappa_per_s * (b - t))
+        return np.where(inside, np.clip(s, 0.0, 1.0), 0.0)
+
+    def signal_bound(self, a: float, b: float) -> float:
+        lo, hi = self.window()
+        if not (a < hi and b > lo):
+            return 0.0
+        # Urgency rises with time, so the bound is the value at the right end.
+        right = min(b, hi)
+        if self.urgency == "linear":
+            return (right - lo) / (hi - lo)
+        return 1.0 / (1.0 + self.kappa_per_s * (hi - right))

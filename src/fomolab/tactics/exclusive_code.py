@@ -1,0 +1,53 @@
+"""Exclusive code: a discount code announced live, for those watching now.
+
+The picture: "Type FOMO20 at checkout in the next ten minutes, only for you
+watching right now!"  Viewers present at the announcement hold the code: their
+signal is 1 (and their price discounted) from the announcement until it
+expires.  Viewers who arrive later never see it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from fomolab.tactics._base import Tactic
+
+__all__ = ["ExclusiveCode"]
+
+
+class ExclusiveCode(Tactic):
+    """An exclusive discount code on one product.
+
+    Attributes
+    ----------
+    announce_s, expires_s : float
+        The code is announced at ``announce_s`` and valid until ``expires_s``.
+    discount : float
+        Fraction off the list price for holders of the code, in ``[0, 1)``.
+    arrival_boost : float
+        Multiplier of the arrival rate while the code is valid (word spreads;
+        the newcomers do not hold the code).
+    """
+
+    kind: ClassVar[str] = "exclusive_code"
+
+    announce_s: float = Field(ge=0)
+    expires_s: float = Field(gt=0)
+    discount: float = Field(default=0.0, ge=0, lt=1)
+    arrival_boost: float = Field(default=1.0, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ExclusiveCode":
+        if self.expires_s <= self.announce_s:
+            raise ValueError(f"expires_s must be after announce_s ({self.announce_s}): {self.expires_s}")
+        return self
+
+    def window(self) -> tuple[float, float]:
+        return (self.announce_s, self.expires_s)
+
+    def holders(self, arrival_s: np.ndarray, departure_s: np.ndarray) -> np.ndarray:
+        """Which viewers hold the code: those present at the announcement."""
+        return (arrival_s <= self.announce_s) & (departure_s > self.announce_s)
