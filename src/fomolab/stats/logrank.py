@@ -132,7 +132,7 @@ def logrank(
     ...                    "arm": ["a", "a", "a", "a", "b", "b", "b", "b"]})
     >>> res = logrank(df, "t", "e", by="arm")
     >>> res.df, round(res.statistic, 3)
-    (1, 4.137)
+    (1, 4.213)
     """
     data = _checks.check_frame(data)
     _checks.check_columns(data, [duration, event, by, strata])

@@ -1,0 +1,373 @@
+"""Whether viewers buy: logistic conversion models and risk differences.
+
+A viewer either buys during the visit or not.  :func:`conversion` fits a
+logistic regression of that outcome on covariates (the arm's tactics, the
+viewer's traits); :func:`risk_difference` compares each arm's conversion rate
+with a control arm's.  Viewers of one simulated stream (a replicate) share the
+stream, so their outcomes are correlated: with ``cluster`` the standard errors
+are cluster-robust with the conventions of R's ``sandwich::vcovCL``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _st
+
+from fomolab.errors import ConvergenceWarning, DataError, StatisticalWarning
+from fomolab.stats import _checks
+
+__all__ = [
+    "ConversionResult",
+    "RiskDifferenceResult",
+    "cluster_vcov",
+    "conversion",
+    "risk_difference",
+]
+
+
+def cluster_vcov(scores: np.ndarray, bread: np.ndarray, cluster: np.ndarray) -> np.ndarray:
+    """Cluster-robust sandwich ``G/(G-1) * B (sum_g u_g u_g') B``.
+
+    This is ``sandwich::vcovCL(fit, cluster, type = "HC0", cadjust = TRUE)``,
+    the default of ``vcovCL`` for a ``glm``: the per-cluster sums ``u_g`` of the
+    estimating-function rows (``scores``, n x k), the bread ``B`` (the inverse
+    of the information, k x k) and the only small-sample factor ``G/(G-1)``.
+    statsmodels' ``cov_type="cluster"`` and Stata's ``vce(cluster)`` multiply by
+    an extra ``(N-1)/(N-K)``, which R's default for a glm does not.
+    """
+    codes = pd.factorize(cluster)[0]
+    G = int(codes.max()) + 1
+    if G < 2:
+        raise DataError(
+            f"cluster-robust errors need at least 2 clusters: got {G} "
+            "(pass cluster=None, or more replicates)"
+        )
+    U = np.zeros((G, scores.shape[1]))
+    np.add.at(U, codes, scores)
+    meat = U.T @ U
+    return (G / (G - 1.0)) * bread @ meat @ bread
+
+
+class ConversionResult:
+    """A fitted logistic conversion model.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        Indexed by term (``intercept`` first): ``coef, odds_ratio, se, z, p,
+        ci_lower, ci_upper`` (the interval is for the odds ratio); with a cluster
+        also ``naive_se``.
+    vcov : pandas.DataFrame
+        Covariance used for inference.
+    n : int
+    n_clusters : int or None
+    converged : bool
+    """
+
+    def __init__(self, **kw: object) -> None:
+        self.__dict__.update(kw)
+
+    def __repr__(self) -> str:
+        cl = f", {self.n_clusters} clusters" if self.n_clusters else ""
+        return (f"<ConversionResult: logit of {self.outcome!r} on "
+                f"{len(self.summary) - 1} covariate(s), n={self.n}{cl}>")
+
+    def print_summary(self) -> None:
+        """Print the coefficient table."""
+        print(repr(self))
+        with pd.option_context("display.float_format", "{:.5g}".format):
+            print(self.summary.to_string())
+
+
+def _separation(X: np.ndarray, y: np.ndarray, names: list[str]) -> None:
+    """Reject a binary covariate with no outcome variation in one of its levels.
+
+    Then its coefficient runs off to +-infinity whatever the other covariates
+    (quasi-complete separation); statsmodels would return a huge number.
+    """
+    for j, name in enumerate(names):
+        col = X[:, j]
+        levels = np.unique(col)
+        if len(levels) != 2:  # a binary covariate (dummy, tactic on/off)
+            continue
+        for lv in levels:
+            m = col == lv
+            if y[m].min() == y[m].max():
+                kind = "buys" if y[m][0] == 1 else "does not buy"
+                raise DataError(
+                    f"covariate {name!r} separates the outcome: every row with "
+                    f"{name} == {lv!r} ({int(m.sum())} rows) {kind}, so its "
+                    "log odds ratio is infinite (quasi-complete separation); "
+                    "merge levels, drop the covariate, or report rates instead"
+                )
+
+
+def conversion(
+    data: pd.DataFrame,
+    outcome: str,
+    covariates: str | Sequence[str],
+    *,
+    cluster: str | None = None,
+    conf_level: float = 0.95,
+) -> ConversionResult:
+    """Logistic regression of a 0/1 conversion outcome, R ``glm`` numbers.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per viewer (visit).
+    outcome : str
+        0/1 (or boolean) column: did the viewer buy?
+    covariates : str or list of str
+        Numeric or boolean columns (dummy-code categories first).  An intercept
+        is added.
+    cluster : str, optional
+        Column of cluster ids (e.g. replicate).  Standard errors are then
+        ``sandwich::vcovCL(fit, cluster)`` for a glm: HC0 with the single
+        adjustment ``G/(G-1)``.  The model-based errors are kept in
+        ``naive_se``.
+    conf_level : float, default 0.95
+        Level of the odds-ratio intervals.
+
+    Returns
+    -------
+    ConversionResult
+        ``.summary`` with ``coef, odds_ratio, se, z, p, ci_lower, ci_upper``.
+
+    Raises
+    ------
+    DataError
+        On bad input, a constant outcome, or (quasi-)complete separation, where
+        maximum likelihood estimates do not exist.
+
+    Warns
+    -----
+    StatisticalWarning
+        When fitted probabilities are numerically 0 or 1 (R's warning of the
+        same name): estimates are then fragile.
+
+    Notes
+    -----
+    The fit is statsmodels' ``GLM`` with a binomial family (IRLS), which gives
+    the coefficients and model-based errors of R's ``glm(family = binomial)``;
+    the robust sandwich is formed here from the score rows ``x_i (y_i - mu_i)``
+    and the inverse information, so the factor is R's and not statsmodels'.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> df = pd.DataFrame({"x": rng.normal(size=400), "rep": np.repeat(range(20), 20)})
+    >>> df["bought"] = (rng.random(400) < 1 / (1 + np.exp(-(-1 + df["x"])))).astype(int)
+    >>> fit = conversion(df, "bought", ["x"], cluster="rep")
+    >>> list(fit.summary.index)
+    ['intercept', 'x']
+    >>> bool(fit.summary.loc["x", "odds_ratio"] > 1)
+    True
+    """
+    import statsmodels.api as sm
+
+    data = _checks.check_frame(data)
+    covs = _checks.as_list(covariates)
+    _checks.check_columns(data, [outcome, cluster, *covs])
+    level = _checks.check_probability(conf_level, "conf_level")
+    y = _checks.events01(data, outcome)
+    if y.min() == y.max():
+        raise DataError(
+            f"column {outcome!r} is constant ({int(y[0])} in every row): a "
+            "conversion model needs both buyers and non-buyers"
+        )
+    Xc = np.column_stack([_checks.numeric(data, c) for c in covs]) if covs else \
+        np.empty((len(y), 0))
+    for j, c in enumerate(covs):
+        if np.all(Xc[:, j] == Xc[0, j]):
+            raise DataError(
+                f"covariate {c!r} is constant ({Xc[0, j]!r} in every row): drop it"
+            )
+    _separation(Xc, y, covs)
+    X = np.column_stack([np.ones(len(y)), Xc])
+    names = ["intercept", *covs]
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise DataError(
+            f"covariates {covs} are collinear (with each other or the "
+            "intercept): drop a redundant one"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = sm.GLM(y, X, family=sm.families.Binomial()).fit(tol=1e-10, maxiter=100)
+    beta = np.asarray(res.params)
+    mu = np.asarray(res.fittedvalues)
+    converged = bool(res.converged)
+    if not converged:
+        warnings.warn("logistic fit did not converge in 100 iterations",
+                      ConvergenceWarning, stacklevel=2)
+    eps = 10 * np.finfo(float).eps
+    if np.all(np.abs(mu - y) < 1e-6):
+        raise DataError(
+            "the covariates separate buyers from non-buyers perfectly: the "
+            "maximum likelihood estimate does not exist (coefficients diverge); "
+            "drop or coarsen the separating covariate"
+        )
+    if np.any((mu < eps) | (mu > 1 - eps)):
+        warnings.warn(
+            "fitted probabilities numerically 0 or 1 occurred: some covariate "
+            "nearly separates buyers from non-buyers, so its coefficient and "
+            "standard error are unreliable", StatisticalWarning, stacklevel=2)
+    W = mu * (1.0 - mu)
+    info = X.T @ (W[:, None] * X)
+    bread = np.linalg.inv(info)
+    naive_se = np.sqrt(np.diag(bread))
+    vc = bread
+    n_clusters = None
+    if cluster is not None:
+        cl = _checks.keys(data, cluster)
+        vc = cluster_vcov(X * (y - mu)[:, None], bread, cl)
+        n_clusters = int(pd.factorize(cl)[0].max()) + 1
+    se = np.sqrt(np.diag(vc))
+    z = beta / se
+    q = float(_st.norm.ppf(1.0 - (1.0 - level) / 2.0))
+    summary = pd.DataFrame({
+        "coef": beta, "odds_ratio": np.exp(beta), "se": se, "z": z,
+        "p": 2.0 * _st.norm.sf(np.abs(z)),
+        "ci_lower": np.exp(beta - q * se), "ci_upper": np.exp(beta + q * se),
+    }, index=pd.Index(names, name="term"))
+    if cluster is not None:
+        summary["naive_se"] = naive_se
+    return ConversionResult(
+        summary=summary, vcov=pd.DataFrame(vc, index=names, columns=names),
+        n=len(y), n_clusters=n_clusters, converged=converged, outcome=outcome,
+        loglik=float(res.llf),
+    )
+
+
+class RiskDifferenceResult:
+    """Risk differences of each group against a control group.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        One row per non-control group: ``group, risk, control_risk,
+        risk_difference, se, ci_lower, ci_upper, p`` (plus ``n``,
+        ``control_n``).
+    """
+
+    def __init__(self, summary: pd.DataFrame, control: object, cluster: str | None) -> None:
+        self.summary = summary
+        self.control = control
+        self.cluster = cluster
+
+    def __repr__(self) -> str:
+        cl = f", cluster={self.cluster!r}" if self.cluster else ""
+        return (f"<RiskDifferenceResult: {len(self.summary)} group(s) vs "
+                f"control {self.control!r}{cl}>")
+
+    def print_summary(self) -> None:
+        """Print the table."""
+        print(repr(self))
+        print(self.summary.to_string(index=False))
+
+
+def risk_difference(
+    data: pd.DataFrame,
+    outcome: str,
+    group: str,
+    *,
+    control: object,
+    cluster: str | None = None,
+    conf_level: float = 0.95,
+) -> RiskDifferenceResult:
+    """Difference in conversion rate of each group against a control group.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per viewer.
+    outcome : str
+        0/1 (or boolean) conversion column.
+    group : str
+        Column naming each row's group (e.g. ``"arm"``).
+    control : object
+        The value of ``group`` used as the reference.
+    cluster : str, optional
+        Column of cluster ids (e.g. replicate).  The standard error is then the
+        cluster-robust sandwich of the two group means with factor ``G/(G-1)``
+        (``sandwich::vcovCL(lm(y ~ group), cluster, type = "HC0")``), which
+        accounts for clusters containing both groups (paired replicates).
+    conf_level : float, default 0.95
+        Level of the Wald interval.
+
+    Returns
+    -------
+    RiskDifferenceResult
+        ``.summary``: ``group, risk, control_risk, risk_difference, se,
+        ci_lower, ci_upper, p``.
+
+    Notes
+    -----
+    Without a cluster the standard error is the unpooled Wald
+    ``sqrt(p1 (1 - p1) / n1 + p0 (1 - p0) / n0)`` (HC0 for the difference of
+    means) and ``p`` the matching two-sided normal test.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"arm": ["c"] * 100 + ["t"] * 100,
+    ...                    "bought": [1] * 10 + [0] * 90 + [1] * 20 + [0] * 80})
+    >>> rd = risk_difference(df, "bought", "arm", control="c")
+    >>> row = rd.summary.iloc[0]
+    >>> round(float(row["risk_difference"]), 3), round(float(row["se"]), 4)
+    (0.1, 0.05)
+    """
+    data = _checks.check_frame(data)
+    _checks.check_columns(data, [outcome, group, cluster])
+    level = _checks.check_probability(conf_level, "conf_level")
+    y = _checks.events01(data, outcome)
+    g = _checks.keys(data, group)
+    is_ctrl = g == control
+    if not is_ctrl.any():
+        have = ", ".join(map(repr, pd.unique(g)[:10]))
+        raise DataError(
+            f"control {control!r} not found in column {group!r} (values: {have})"
+        )
+    cl = _checks.keys(data, cluster) if cluster is not None else None
+    q = float(_st.norm.ppf(1.0 - (1.0 - level) / 2.0))
+    others = [v for v in pd.unique(g) if not (v == control)]
+    if not others:
+        raise DataError(
+            f"column {group!r} holds only the control {control!r}: nothing to compare"
+        )
+    try:
+        others.sort()
+    except TypeError:
+        pass
+    y0 = y[is_ctrl]
+    n0, p0 = len(y0), float(y0.mean())
+    rows = []
+    for lv in others:
+        m = g == lv
+        y1 = y[m]
+        n1, p1 = len(y1), float(y1.mean())
+        rd = p1 - p0
+        if cl is None:
+            var = p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0
+        else:
+            use = m | is_ctrl
+            infl = np.where(m[use], (y[use] - p1) / n1, -(y[use] - p0) / n0)
+            var = float(cluster_vcov(infl[:, None], np.eye(1), cl[use])[0, 0])
+        se = float(np.sqrt(var))
+        if se > 0:
+            p = float(2.0 * _st.norm.sf(abs(rd) / se))
+        else:
+            warnings.warn(
+                f"group {lv!r}: risk difference has zero standard error (no "
+                "variation in the outcome); p set to NaN", StatisticalWarning,
+                stacklevel=2)
+            p = float("nan")
+        rows.append(dict(group=lv, risk=p1, control_risk=p0, risk_difference=rd,
+                         se=se, ci_lower=rd - q * se, ci_upper=rd + q * se, p=p,
+                         n=n1, control_n=n0))
+    return RiskDifferenceResult(pd.DataFrame(rows), control, cluster)

@@ -1,0 +1,182 @@
+"""Deadline effects: do purchases bunch at the end of a tactic window?
+
+A countdown timer or a lightning sale has a window ``[start_s, end_s]``.  If
+viewers buy at a constant rate inside it, the final fraction ``last`` of the
+window (say its last 10 %) should hold about that fraction of the window's
+purchases.  A larger share is deadline bunching.  When the number of viewers
+at risk changes inside the window (they arrive and leave), the expected share
+is better taken from exposure: the viewer-seconds at risk in the final
+fraction over those in the whole window.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _st
+
+from fomolab.errors import DataError, StatisticalWarning
+from fomolab.stats import _checks
+
+__all__ = ["deadline_effect"]
+
+_COLUMNS = ["window", "purchases", "in_last", "share_last", "expected_share",
+            "ratio", "p"]
+
+
+def deadline_effect(
+    purchases: pd.DataFrame,
+    windows: pd.DataFrame,
+    last: float = 0.1,
+    *,
+    time: str = "time_s",
+    start: str = "start_s",
+    end: str = "end_s",
+    key: str | Sequence[str] | None = None,
+    exposure: tuple[str, str] | None = None,
+    alternative: str = "two-sided",
+) -> pd.DataFrame:
+    """Share of purchases in the final fraction of each tactic window.
+
+    Parameters
+    ----------
+    purchases : pandas.DataFrame
+        One row per purchase, with its time in column ``time``.
+    windows : pandas.DataFrame
+        One row per tactic window with columns ``start`` and ``end`` (seconds,
+        ``end > start``).  Its index labels the windows (or a ``window`` column
+        if present).
+    last : float, default 0.1
+        Final fraction of each window examined, in (0, 1).
+    time, start, end : str
+        Column names (defaults ``time_s``, ``start_s``, ``end_s``).
+    key : str or list of str, optional
+        Column(s) present in both tables (e.g. ``product`` or ``tactic``,
+        ``run_id``): a purchase counts for a window only if the keys match.
+        Without a key every purchase inside the window counts.
+    exposure : (str, str), optional
+        Two columns of ``windows``: the at-risk exposure (e.g. viewer-seconds)
+        over the whole window and over its final fraction.  The expected share
+        is then their ratio instead of ``last``.
+    alternative : {"two-sided", "greater", "less"}
+        Alternative of the exact binomial test (``"greater"`` = bunching).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per window and a final ``"total"`` row: ``window, purchases,
+        in_last, share_last, expected_share, ratio, p``.
+
+    Notes
+    -----
+    A purchase counts for a window if ``start <= t <= end``; it is in the final
+    fraction if ``t >= end - last * (end - start)``.  Under the null of no
+    bunching, given the window's ``n`` purchases, the count in the final
+    fraction is Binomial(n, expected_share); ``p`` is the exact binomial test
+    (``scipy.stats.binomtest``, the same two-sided rule as R's ``binom.test``).
+    The total row pools the windows: with one common expected share it is the
+    exact binomial test of the pooled counts; with window-specific shares the
+    pooled count is a sum of independent binomials and the test is its normal
+    approximation (mean ``sum n_w e_w``, variance ``sum n_w e_w (1 - e_w)``).
+    A window without purchases has NaN share, ratio and p (and a
+    StatisticalWarning).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> windows = pd.DataFrame({"start_s": [0.0], "end_s": [100.0]}, index=["sale"])
+    >>> buys = pd.DataFrame({"time_s": [5, 20, 50, 91, 95, 97, 99, 100]})
+    >>> out = deadline_effect(buys, windows, last=0.1)
+    >>> row = out.iloc[0]
+    >>> row["window"], int(row["purchases"]), int(row["in_last"]), float(row["share_last"])
+    ('sale', 8, 5, 0.625)
+    >>> round(float(out["p"].iloc[0]), 5)
+    0.00043
+    """
+    purchases = _checks.check_frame(purchases, "purchases")
+    windows = _checks.check_frame(windows, "windows")
+    keys = _checks.as_list(key)
+    _checks.check_columns(purchases, [time, *keys], "purchases")
+    exp_cols = list(exposure) if exposure is not None else []
+    if exposure is not None and len(exp_cols) != 2:
+        raise DataError(
+            f"'exposure' must name two columns of 'windows' (whole window, final "
+            f"fraction): got {exposure!r}"
+        )
+    _checks.check_columns(windows, [start, end, *keys, *exp_cols], "windows")
+    frac = _checks.check_probability(last, "last")
+    if alternative not in ("two-sided", "greater", "less"):
+        raise DataError(
+            f"'alternative' must be 'two-sided', 'greater' or 'less': got {alternative!r}"
+        )
+    t = _checks.numeric(purchases, time, nonnegative=True, what="purchases")
+    ws = _checks.numeric(windows, start, nonnegative=True, what="windows")
+    we = _checks.numeric(windows, end, nonnegative=True, what="windows")
+    _checks.check_start_stop(windows, ws, we, start, end)
+    pk = [_checks.keys(purchases, k, "purchases") for k in keys]
+    wk = [_checks.keys(windows, k, "windows") for k in keys]
+    if exposure is not None:
+        e_all = _checks.numeric(windows, exp_cols[0], positive=True, what="windows")
+        e_last = _checks.numeric(windows, exp_cols[1], nonnegative=True, what="windows")
+        bad = e_last > e_all
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"column {exp_cols[1]!r} of 'windows' must be <= {exp_cols[0]!r} "
+                f"(final-fraction exposure within the window's): row "
+                f"{windows.index[i]!r} has {e_last[i]!r} > {e_all[i]!r}"
+            )
+        expected = e_last / e_all
+    else:
+        expected = np.full(len(windows), frac)
+    labels = windows["window"].tolist() if "window" in windows.columns else \
+        list(windows.index)
+    rows = []
+    for i in range(len(windows)):
+        m = (t >= ws[i]) & (t <= we[i])
+        for a, b in zip(pk, wk):
+            m &= a == b[i]
+        cut = we[i] - frac * (we[i] - ws[i])
+        n = int(m.sum())
+        k = int((m & (t >= cut)).sum())
+        e = float(expected[i])
+        if n == 0:
+            warnings.warn(
+                f"window {labels[i]!r} has no purchases: share and test are NaN",
+                StatisticalWarning, stacklevel=2)
+            share = ratio = p = float("nan")
+        else:
+            share = k / n
+            ratio = share / e if e > 0 else float("inf")
+            p = float(_st.binomtest(k, n, e, alternative=alternative).pvalue)
+        rows.append(dict(window=labels[i], purchases=n, in_last=k, share_last=share,
+                         expected_share=e, ratio=ratio, p=p))
+    out = pd.DataFrame(rows, columns=_COLUMNS)
+    N = int(out["purchases"].sum())
+    K = int(out["in_last"].sum())
+    if N > 0:
+        w = out["purchases"].to_numpy(dtype=float)
+        e_tot = float((w * out["expected_share"]).sum() / N)
+        if np.allclose(out["expected_share"], out["expected_share"].iloc[0]):
+            p_tot = float(_st.binomtest(K, N, float(out["expected_share"].iloc[0]),
+                                        alternative=alternative).pvalue)
+        else:
+            ev = out["expected_share"].to_numpy()
+            mean = float((w * ev).sum())
+            sd = float(np.sqrt((w * ev * (1 - ev)).sum()))
+            zz = (K - mean) / sd if sd > 0 else 0.0
+            p_tot = float({"two-sided": 2 * _st.norm.sf(abs(zz)),
+                           "greater": _st.norm.sf(zz),
+                           "less": _st.norm.cdf(zz)}[alternative])
+        share_tot = K / N
+        ratio_tot = share_tot / e_tot if e_tot > 0 else float("inf")
+    else:
+        e_tot = float(np.mean(expected))
+        share_tot = ratio_tot = p_tot = float("nan")
+    total = pd.DataFrame([dict(window="total", purchases=N, in_last=K,
+                               share_last=share_tot, expected_share=e_tot,
+                               ratio=ratio_tot, p=p_tot)], columns=_COLUMNS)
+    return pd.concat([out, total], ignore_index=True)
