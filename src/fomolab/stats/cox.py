@@ -423,21 +423,23 @@ def cox(
     fit = _fit(Xc, rs, ties)
     beta, var = fit["beta"], fit["var"]
     p = len(covs)
+    # R's coxph.fit check: a last Newton step still large relative to the
+    # coefficient means the likelihood keeps rising as it runs to infinity.
+    step = np.abs(fit["u"] @ var)
+    inf = (step > _TOLER_INF) & (step > _TOLER_INF * np.abs(beta))
+    names = ", ".join(c for c, b in zip(covs, inf) if b)
     if not fit["converged"]:
+        extra = (f"; covariate(s) {names} seem to have an infinite coefficient "
+                 "(monotone likelihood, e.g. no events in one level)") if names else ""
         warnings.warn(
-            f"Cox fit did not converge in {_ITER_MAX} iterations; estimates may "
-            "be unreliable (check for covariates that separate events from "
-            "non-events)", ConvergenceWarning, stacklevel=2)
-    else:
-        step = np.abs(fit["u"] @ var)
-        inf = (step > _TOLER_INF) & (step > _TOLER_INF * np.abs(beta))
-        if inf.any():
-            names = ", ".join(c for c, b in zip(covs, inf) if b)
-            warnings.warn(
-                f"log likelihood converged before covariate(s) {names}: the "
-                "coefficient may be infinite (monotone likelihood, e.g. no "
-                "events in one level); its standard error is not meaningful",
-                ConvergenceWarning, stacklevel=2)
+            f"Cox fit did not converge in {_ITER_MAX} iterations; estimates are "
+            f"unreliable{extra}", ConvergenceWarning, stacklevel=2)
+    elif inf.any():
+        warnings.warn(
+            f"log likelihood converged before covariate(s) {names}: the "
+            "coefficient may be infinite (monotone likelihood, e.g. no "
+            "events in one level); its standard error is not meaningful",
+            ConvergenceWarning, stacklevel=2)
     naive_se = np.sqrt(np.diag(var))
     use_var = var
     robust_score = None
@@ -462,10 +464,11 @@ def cox(
     z = beta / se
     pval = 2.0 * _st.norm.sf(np.abs(z))
     q = float(_st.norm.ppf(1.0 - (1.0 - level) / 2.0))
-    summary = pd.DataFrame({
-        "coef": beta, "hazard_ratio": np.exp(beta), "se": se, "z": z, "p": pval,
-        "ci_lower": np.exp(beta - q * se), "ci_upper": np.exp(beta + q * se),
-    }, index=pd.Index(covs, name="covariate"))
+    with np.errstate(over="ignore"):  # only after a warned divergence
+        summary = pd.DataFrame({
+            "coef": beta, "hazard_ratio": np.exp(beta), "se": se, "z": z, "p": pval,
+            "ci_lower": np.exp(beta - q * se), "ci_upper": np.exp(beta + q * se),
+        }, index=pd.Index(covs, name="covariate"))
     if cluster is not None:
         summary["naive_se"] = naive_se
     lr = 2.0 * (fit["ll"] - fit["ll0"])
