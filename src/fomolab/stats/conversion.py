@@ -100,10 +100,41 @@ def _separation(X: np.ndarray, y: np.ndarray, names: list[str]) -> None:
                 kind = "buys" if y[m][0] == 1 else "does not buy"
                 raise DataError(
                     f"covariate {name!r} separates the outcome: every row with "
-                    f"{name} == {lv!r} ({int(m.sum())} rows) {kind}, so its "
+                    f"{name} == {float(lv):g} ({int(m.sum())} rows) {kind}, so its "
                     "log odds ratio is infinite (quasi-complete separation); "
                     "merge levels, drop the covariate, or report rates instead"
                 )
+
+
+def _separation_lp(X: np.ndarray, y: np.ndarray, names: list[str]) -> None:
+    """Detect (quasi-)complete separation by linear programming.
+
+    The logistic MLE fails to exist exactly when some direction ``b != 0``
+    has ``s_i x_i'b >= 0`` for every row (``s_i = +1`` for buyers, ``-1``
+    otherwise), with at least one strict inequality (Albert & Anderson 1984;
+    the check of R's ``detectseparation`` / ``safeBinaryRegression``).  We
+    maximise ``sum_i s_i x_i'b`` over ``-1 <= b <= 1`` under those constraints
+    on standardised covariates: a positive optimum is a separating direction.
+    """
+    from scipy.optimize import linprog
+
+    sd = X.std(axis=0)
+    sd[sd == 0] = 1.0
+    Z = (X - np.r_[0.0, X[:, 1:].mean(axis=0)]) / sd  # keep the intercept column
+    Z[:, 0] = 1.0
+    S = np.where(y > 0.5, 1.0, -1.0)[:, None] * Z
+    res = linprog(-S.sum(axis=0), A_ub=-S, b_ub=np.zeros(len(y)),
+                  bounds=[(-1.0, 1.0)] * Z.shape[1], method="highs")
+    if res.status == 0 and -res.fun > 1e-7 * len(y):
+        direction = res.x
+        involved = [n for n, b in zip(names, direction) if abs(b) > 1e-6 and n != "intercept"]
+        which = ", ".join(repr(n) for n in involved) or "the intercept"
+        raise DataError(
+            f"covariate(s) {which} separate buyers from non-buyers "
+            "((quasi-)complete separation): the maximum likelihood estimate does "
+            "not exist and the coefficients diverge; drop or coarsen them, or "
+            "report conversion rates by level instead"
+        )
 
 
 def conversion(
@@ -196,6 +227,7 @@ def conversion(
             f"covariates {covs} are collinear (with each other or the "
             "intercept): drop a redundant one"
         )
+    _separation_lp(X, y, names)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = sm.GLM(y, X, family=sm.families.Binomial()).fit(tol=1e-10, maxiter=100)
@@ -230,11 +262,12 @@ def conversion(
     se = np.sqrt(np.diag(vc))
     z = beta / se
     q = float(_st.norm.ppf(1.0 - (1.0 - level) / 2.0))
-    summary = pd.DataFrame({
-        "coef": beta, "odds_ratio": np.exp(beta), "se": se, "z": z,
-        "p": 2.0 * _st.norm.sf(np.abs(z)),
-        "ci_lower": np.exp(beta - q * se), "ci_upper": np.exp(beta + q * se),
-    }, index=pd.Index(names, name="term"))
+    with np.errstate(over="ignore"):  # only for warned, near-separated fits
+        summary = pd.DataFrame({
+            "coef": beta, "odds_ratio": np.exp(beta), "se": se, "z": z,
+            "p": 2.0 * _st.norm.sf(np.abs(z)),
+            "ci_lower": np.exp(beta - q * se), "ci_upper": np.exp(beta + q * se),
+        }, index=pd.Index(names, name="term"))
     if cluster is not None:
         summary["naive_se"] = naive_se
     return ConversionResult(
