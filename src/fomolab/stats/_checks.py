@@ -62,7 +62,12 @@ def check_columns(data: pd.DataFrame, cols: Iterable[str | None], what: str = "d
 
 def _first(data: pd.DataFrame, mask: np.ndarray) -> tuple[object, int]:
     pos = int(np.flatnonzero(mask)[0])
-    return data.index[pos], pos
+    return _py(data.index[pos]), pos
+
+
+def _py(v: object) -> object:
+    """A numpy scalar as the plain Python value (for readable messages)."""
+    return v.item() if isinstance(v, np.generic) else v
 
 
 def numeric(
@@ -88,7 +93,7 @@ def numeric(
             label, pos = _first(data, bad)
             raise DataError(
                 f"column {col!r} of '{what}' must be numeric: row {label!r} "
-                f"holds {s.iloc[pos]!r}"
+                f"holds {_py(s.iloc[pos])!r}"
             )
         s = pd.to_numeric(s, errors="coerce")
     x = s.to_numpy(dtype=float, na_value=np.nan)
@@ -103,17 +108,17 @@ def numeric(
     if inf.any():
         label, pos = _first(data, inf)
         raise DataError(
-            f"column {col!r} of '{what}' must be finite: row {label!r} holds {x[pos]!r}"
+            f"column {col!r} of '{what}' must be finite: row {label!r} holds {float(x[pos])!r}"
         )
     if positive and (x <= 0).any():
         label, pos = _first(data, x <= 0)
         raise DataError(
-            f"column {col!r} of '{what}' must be > 0: row {label!r} holds {x[pos]!r}"
+            f"column {col!r} of '{what}' must be > 0: row {label!r} holds {float(x[pos])!r}"
         )
     if nonnegative and (x < 0).any():
         label, pos = _first(data, x < 0)
         raise DataError(
-            f"column {col!r} of '{what}' must be >= 0: row {label!r} holds {x[pos]!r}"
+            f"column {col!r} of '{what}' must be >= 0: row {label!r} holds {float(x[pos])!r}"
         )
     return x
 
@@ -140,7 +145,7 @@ def events01(data: pd.DataFrame, col: str, what: str = "data") -> np.ndarray:
             label, pos = _first(data, ~ok.to_numpy())
             raise DataError(
                 f"column {col!r} of '{what}' (event indicator) must be 0/1 or "
-                f"boolean: row {label!r} holds {s.iloc[pos]!r}"
+                f"boolean: row {label!r} holds {_py(s.iloc[pos])!r}"
             )
     x = pd.to_numeric(s).to_numpy(dtype=float)
     bad = ~np.isin(x, (0.0, 1.0))
@@ -151,7 +156,7 @@ def events01(data: pd.DataFrame, col: str, what: str = "data") -> np.ndarray:
             hint = " (R's 1 = censored / 2 = event coding? use status - 1)"
         raise DataError(
             f"column {col!r} of '{what}' (event indicator) must be 0/1 or "
-            f"boolean: row {label!r} holds {s.iloc[pos]!r}{hint}"
+            f"boolean: row {label!r} holds {_py(s.iloc[pos])!r}{hint}"
         )
     return x
 
@@ -178,8 +183,8 @@ def check_start_stop(
         label, pos = _first(data, bad)
         raise DataError(
             f"column {stop_col!r} must be > {start_col!r} in every row "
-            f"((start, stop] intervals): row {label!r} has start={start[pos]!r}, "
-            f"stop={stop[pos]!r}"
+            f"((start, stop] intervals): row {label!r} has start={float(start[pos])!r}, "
+            f"stop={float(stop[pos])!r}"
         )
 
 

@@ -1,0 +1,111 @@
+"""Tests of deadline_effect and plan_replicates."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from fomolab.errors import DataError, StatisticalWarning
+from fomolab.stats import deadline_effect, plan_replicates
+
+
+def test_deadline_counts_keys_and_exact_binomial():
+    windows = pd.DataFrame({"product": ["a", "b"], "start_s": [0.0, 100.0],
+                            "end_s": [100.0, 300.0]}, index=["w1", "w2"])
+    buys = pd.DataFrame({
+        "product": ["a"] * 6 + ["b"] * 5 + ["a"],
+        "time_s": [10, 50, 89.9, 90, 95, 100, 120, 200, 280, 281, 299, 150],
+    })
+    out = deadline_effect(buys, windows, last=0.1, key="product").set_index("window")
+    # w1: 6 purchases of a in [0, 100], final 10% = [90, 100]: 90, 95, 100
+    assert (out.loc["w1", "purchases"], out.loc["w1", "in_last"]) == (6, 3)
+    # w2: b in [100, 300], final 10% = [280, 300]: 280, 281, 299; a at 150 ignored
+    assert (out.loc["w2", "purchases"], out.loc["w2", "in_last"]) == (5, 3)
+    assert out.loc["w1", "p"] == pytest.approx(stats.binomtest(3, 6, 0.1).pvalue)
+    assert out.loc["w1", "ratio"] == pytest.approx(5.0)
+    assert out.loc["total", "purchases"] == 11 and out.loc["total", "in_last"] == 6
+    assert out.loc["total", "p"] == pytest.approx(stats.binomtest(6, 11, 0.1).pvalue)
+    assert list(out.reset_index().columns) == ["window", "purchases", "in_last", "share_last",
+                                               "expected_share", "ratio", "p"]
+
+
+def test_deadline_exposure_expected_share():
+    windows = pd.DataFrame({"start_s": [0.0, 0.0], "end_s": [100.0, 100.0],
+                            "exp_all": [1000.0, 500.0], "exp_last": [300.0, 50.0]})
+    buys = pd.DataFrame({"time_s": [10, 95, 96, 97]})
+    out = deadline_effect(buys, windows, exposure=("exp_all", "exp_last"))
+    assert out["expected_share"].tolist()[:2] == [0.3, 0.1]
+    # unequal expected shares: total uses the normal approximation
+    mean = 4 * 0.3 + 4 * 0.1
+    sd = math.sqrt(4 * 0.3 * 0.7 + 4 * 0.1 * 0.9)
+    assert out["p"].iloc[-1] == pytest.approx(2 * stats.norm.sf(abs(6 - mean) / sd))
+
+
+def test_deadline_constant_rate_null_is_calibrated():
+    # fixed seed: purchases uniform within windows -> p values ~ U(0,1); the
+    # share of p < 0.05 over 400 windows must be within sampling error of 5%
+    # (exact binomial tests are conservative, so at most ~5%).
+    rng = np.random.default_rng(20261126)
+    windows = pd.DataFrame({"win": np.arange(400), "start_s": 0.0, "end_s": 60.0})
+    buys = pd.DataFrame({"win": np.repeat(np.arange(400), 40),
+                         "time_s": rng.uniform(0, 60, 400 * 40)})
+    out = deadline_effect(buys, windows, key="win")
+    rej = float((out["p"].iloc[:-1] < 0.05).mean())
+    assert rej <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 400)
+    assert out["share_last"].iloc[-1] == pytest.approx(0.1, abs=3 * math.sqrt(0.09 / 16000))
+
+
+def test_deadline_bad_input():
+    w = pd.DataFrame({"start_s": [10.0], "end_s": [5.0]})
+    with pytest.raises(DataError, match=r"'end_s' must be > 'start_s'.*start=10.0"):
+        deadline_effect(pd.DataFrame({"time_s": [1.0]}), w)
+    w = pd.DataFrame({"start_s": [0.0], "end_s": [5.0]})
+    with pytest.raises(DataError, match=r"'last' must be in \(0, 1\)"):
+        deadline_effect(pd.DataFrame({"time_s": [1.0]}), w, last=1.5)
+    with pytest.raises(DataError, match=r"column 'time_s' not found in 'purchases'"):
+        deadline_effect(pd.DataFrame({"t": [1.0]}), w)
+    with pytest.raises(DataError, match=r"'time_s' of 'purchases' must be >= 0.*-1.0"):
+        deadline_effect(pd.DataFrame({"time_s": [1.0, -1.0]}), w)
+    with pytest.warns(StatisticalWarning, match="no purchases"):
+        out = deadline_effect(pd.DataFrame({"time_s": [50.0]}), w)
+    assert np.isnan(out["p"].iloc[0])
+
+
+def test_schoenfeld_events():
+    # d = (z_.975 + z_.8)^2 / (0.25 log(0.5)^2) = 65.35 -> 66 events
+    plan = plan_replicates(0.5, events_per_replicate=12.5)
+    d = (stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) ** 2 / (0.25 * math.log(0.5) ** 2)
+    assert plan.summary["events"] == pytest.approx(d)
+    assert plan.summary["events_needed"] == 66
+    assert plan.replicates == math.ceil(d / 12.5) == 6
+    # unequal allocation needs more events
+    assert plan_replicates(0.5, allocation=0.25).summary["events"] > d
+    assert "PowerPlan" in repr(plan)
+
+
+def test_two_proportions_and_design_effect():
+    # classic normal-approximation sample size (pooled variance under H0),
+    # the closed form of R's power.prop.test(p1=.5, p2=.75, power=.9)
+    # (strict = FALSE), whose printed answer is n = 76.7 per group.
+    plan = plan_replicates(0.75, metric="conversion", baseline=0.5, power=0.9)
+    assert round(plan.summary["n_per_arm"], 1) == 76.7
+    clustered = plan_replicates(0.75, metric="conversion", baseline=0.5, power=0.9,
+                                viewers_per_replicate=20, icc=0.05)
+    deff = 1 + 19 * 0.05
+    assert clustered.summary["design_effect"] == pytest.approx(deff)
+    assert clustered.replicates == math.ceil(plan.summary["n_per_arm"] * deff / 20)
+
+
+def test_power_bad_input():
+    with pytest.raises(DataError, match="hazard ratio"):
+        plan_replicates(1.0)
+    with pytest.raises(DataError, match="'baseline'"):
+        plan_replicates(0.2, metric="conversion")
+    with pytest.raises(DataError, match="'alpha' must be in"):
+        plan_replicates(0.5, alpha=0)
+    with pytest.raises(DataError, match="'metric'"):
+        plan_replicates(0.5, metric="odds")
