@@ -72,14 +72,14 @@ def simulate(run: RunSpec) -> Tables:
     viewers = _viewer_arrays(groups, T)
     offsets = np.cumsum([0] + [len(g[0]) for g in groups])
     env = simpy.Environment()
-    for pname, prod in sc.lineup.items():
-        _schedule_events(rec, pname, prod, T)
+    for pnum, (pname, prod) in enumerate(sc.lineup.items()):
+        _schedule_events(rec, pnum, prod, T)
         cands = [_candidates(run.envelope[pname], viewers, np.arange(offsets[i], offsets[i + 1]), g[2])
                  for i, g in enumerate(groups)]
         cand = tuple(np.concatenate(c) for c in zip(*cands))
-        _decide(env, rec, pname, prod, viewers, cand, T)
+        _decide(env, rec, pnum, prod, viewers, cand, T)
     env.run(until=T)
-    return rec.tables(viewers, list(sc.population.segments))
+    return rec.tables(viewers, list(sc.population.segments), list(sc.lineup))
 
 
 def boost_schedule(sc: Scenario, edges: np.ndarray, rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -148,7 +148,7 @@ def _candidates(env: Envelope, v: ViewerArrays, idx: np.ndarray, rng: np.random.
     return vs, ts, rs, rng.random(len(vs))
 
 
-def _schedule_events(rec: Recorder, pname: str, prod: Product, T: float) -> None:
+def _schedule_events(rec: Recorder, pname: int, prod: Product, T: float) -> None:
     a, b = prod.slot(T)
     rec.event(a, "slot_start", pname)
     rec.event(b, "slot_end", pname)
@@ -165,7 +165,7 @@ def _schedule_events(rec: Recorder, pname: str, prod: Product, T: float) -> None
             rec.event(e, "tactic_end", pname, kind)
 
 
-def _decide(env: simpy.Environment, rec: Recorder, pname: str, prod: Product, v: ViewerArrays,
+def _decide(env: simpy.Environment, rec: Recorder, pname: int, prod: Product, v: ViewerArrays,
             cand: tuple[np.ndarray, ...], T: float) -> None:
     """Turn a product's candidates into purchases for this arm."""
     vi, t, bound, u = cand
@@ -212,7 +212,7 @@ def _decide(env: simpy.Environment, rec: Recorder, pname: str, prod: Product, v:
 class _Market:
     """Shared state of one product whose viewers interact: stock, quota, ticker."""
 
-    def __init__(self, rec: Recorder, pname: str, prod: Product, n_viewers: int, slot: tuple[float, float]):
+    def __init__(self, rec: Recorder, pname: int, prod: Product, n_viewers: int, slot: tuple[float, float]):
         self.rec, self.pname, self.prod, self.slot = rec, pname, prod, slot
         self.stock = prod.stock
         sale = prod.tactics.lightning_sale
@@ -252,7 +252,7 @@ class _Market:
             if level[k] >= h:
                 continue
             bought[i] = True
-            rec.purchases(np.array([i]), pname, np.array([tk]), np.array([price_on[k] if on else price_off[k]]))
+            rec.purchase(i, pname, tk, price_on[k] if on else price_off[k])
             if sp is not None:
                 recent.append(tk)
             if on and self.quota is not None:
