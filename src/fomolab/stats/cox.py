@@ -419,6 +419,11 @@ def cox(
     else:
         scode = np.zeros(len(stop), dtype=np.int64)
     Xc = X - X.mean(axis=0)  # R centres the covariates; estimates are unchanged
+    if np.linalg.matrix_rank(Xc) < Xc.shape[1]:
+        raise DataError(
+            f"covariates {covs} are collinear (one is a linear combination of "
+            "the others): drop a redundant one"
+        )
     rs = _RiskSets(st, stop, ev, np.asarray(scode))
     fit = _fit(Xc, rs, ties)
     beta, var = fit["beta"], fit["var"]

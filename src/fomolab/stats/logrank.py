@@ -9,11 +9,13 @@ refers the quadratic form to a chi-square with (groups - 1) degrees of freedom.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-from fomolab.errors import DataError
+from fomolab.errors import DataError, StatisticalWarning
 from fomolab.stats import _checks
 
 __all__ = ["LogrankResult", "logrank"]
@@ -167,9 +169,19 @@ def logrank(
     else:
         diff = (obs - exp_)[keep][1:]
         vv = var[np.ix_(keep, keep)][1:, 1:]
-        chisq = float(diff @ np.linalg.solve(vv, diff))
+        try:
+            chisq = float(diff @ np.linalg.solve(vv, diff))
+        except np.linalg.LinAlgError:
+            chisq = float("nan")
+        if not np.isfinite(chisq):
+            warnings.warn(
+                "log-rank variance matrix is singular (e.g. every subject at "
+                "risk dies at the same time): the test is undefined, statistic "
+                "and p are NaN (R's survdiff stops with an error here)",
+                StatisticalWarning, stacklevel=2)
+            chisq = float("nan")
     df = int(keep.sum()) - 1
-    p = float(_st.chi2.sf(chisq, df)) if df > 0 else float("nan")
+    p = float(_st.chi2.sf(chisq, df)) if df > 0 and np.isfinite(chisq) else float("nan")
     with np.errstate(divide="ignore", invalid="ignore"):
         summary = pd.DataFrame({
             "group": levels,
