@@ -75,9 +75,10 @@ def test_efron_rossi_fox_weisberg():
     # Regression for Survival Data in R", appendix to An R Companion to Applied
     # Regression (2011), section 3 (URL:
     # https://socialsciences.mcmaster.ca/jfox/Books/Companion/appendices/Appendix-Cox-Regression.pdf);
-    # the fin row is also quoted from R in CamDavidsonPilon-style tests of
-    # surpyval (test_cox_summary_matches_r).  lifelines' rossi.csv is the same
-    # 432 x 9 table (114 arrests).
+    # the fin row (-0.37942 0.68426 0.19138 -1.983 0.04742, CI 0.4702-0.9957)
+    # is also quoted as R output in surpyval's test suite
+    # (test_cox_summary_matches_r, found in the public code index).  lifelines'
+    # rossi.csv is the same 432 x 9 table (114 arrests).
     rossi = load_rossi()
     assert len(rossi) == 432 and int(rossi["arrest"].sum()) == 114
     fit = cox(rossi, "week", "arrest",
