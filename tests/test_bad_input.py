@@ -51,7 +51,7 @@ CASES = {
     "unknown_control": (lambda t: edit(t, 'control = "control"', 'control = "contrl"'),
                         ["experiment.control", "'contrl'", "did you mean 'control'"]),
     "bad_set_path": (lambda t: t + '\n[arms.flash.set]\n"lineup.gloss.tactics.lightning_sale.discont" = 0.2\n',
-                     ["arms.flash.set.lineup.gloss.tactics.lightning_sale.discont", "0.2", "did you mean 'discount'"]),
+                     ["arms.flash.set.lineup.gloss.tactics.lightning_sale.discont", "0.2", "did you mean 'lineup.gloss.tactics.lightning_sale.discount'"]),
 }
 
 

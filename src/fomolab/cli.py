@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=_nonneg_int, help="master seed (overrides the spec)")
     r.add_argument("--workers", type=_positive_int, default=None,
                    help="local worker processes (default: one per core; 1 runs serially)")
+    r.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run on a Dask distributed cluster (its workers must see the results folder)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary table")
 
     v = sub.add_parser("validate", help="check a spec and print its design without running it")
@@ -85,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    import json
+
     from rich.console import Console
     from rich.table import Table
 
@@ -98,8 +102,15 @@ def _validate(args: argparse.Namespace) -> int:
         name = f"{arm.name} (control)" if arm.name == exp.control else arm.name
         table.add_row(name, ", ".join(arm.tactics) or "none", arm.description)
     console.print(table)
-    points = 1
-    console.print(f"{len(exp.arms)} arms x {points} point x {exp.replicates} replicates = "
+    points = len({json.dumps(p.values, sort_keys=True, default=str) for p in exp.points})
+    if exp.sweep is not None:
+        sweep = Table("parameter", "values", title=f"Sweep: {exp.sweep.design} design, {points} points")
+        for path in exp.swept:
+            vals = sorted({p.values[path] for p in exp.points}, key=str)
+            shown = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in vals[:6])
+            sweep.add_row(path, shown + (f", ... ({len(vals)} values)" if len(vals) > 6 else ""))
+        console.print(sweep)
+    console.print(f"{len(exp.arms)} arms x {points} point{'s' * (points != 1)} x {exp.replicates} replicates = "
                   f"[bold]{len(exp.arms) * points * exp.replicates} runs[/bold]; master seed {exp.seed}")
     console.print(f"spec OK: {args.spec}")
     return 0
@@ -144,7 +155,7 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         results = run(exp, out=args.out, replicates=args.replicates, seed=args.seed, workers=workers,
-                      progress=progress, on_start=on_start)
+                      scheduler=args.scheduler, progress=progress, on_start=on_start)
     except RunFailures:
         if progress_bar is not None:
             progress_bar.stop()

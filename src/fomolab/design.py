@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from fomolab.seeds import replicate_seed
 from fomolab.spec import Experiment, Scenario
 from fomolab.tactics import KINDS
 
-__all__ = ["Envelope", "RunSpec", "expand", "envelopes"]
+__all__ = ["Envelope", "RunSpec", "expand", "envelopes", "assign_points", "point_key"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class RunSpec:
         """The hash that names this run's partition in a results folder."""
         payload = {
             "experiment": self.experiment, "arm": self.arm, "replicate": self.replicate,
-            "point": self.point, "seed": self.seed, "params": self.params,
+            "seed": self.seed, "params": self.params,
             "scenario": self.scenario.model_dump(mode="json"),
             "envelope": {k: vars(v) for k, v in self.envelope.items()},
         }
@@ -113,27 +113,57 @@ def envelopes(scenarios: list[Scenario]) -> dict[str, Envelope]:
     return out
 
 
-def expand(experiment: Experiment, replicates: range | None = None) -> list[RunSpec]:
-    """All runs of an experiment: arms x replicates (one point without a sweep).
+def point_key(values: dict[str, Any]) -> int:
+    """A stable integer for a sweep point's values (0 without a sweep).
 
-    Runs are ordered replicate-major, arms in spec order, so the first runs
-    finished cover every arm.
+    Seeds derive from it, not from the point's position, so adding points to a
+    sweep leaves the seeds (and results) of the existing points unchanged.
+    """
+    if not values:
+        return 0
+    text = json.dumps(values, sort_keys=True, default=str)
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+
+
+def assign_points(experiment: Experiment, registry: list[dict[str, Any]] | None = None
+                  ) -> tuple[list[int], list[dict[str, Any]]]:
+    """Number the experiment's points, keeping the numbers a folder gave before.
+
+    ``registry`` is the folder's list of ``{"point": i, "values": {...}}``; new
+    points are appended.  Returns each point's number and the new registry.
+    """
+    registry = [dict(r) for r in (registry or [])]
+    known = {json.dumps(r["values"], sort_keys=True, default=str): r["point"] for r in registry}
+    ids = []
+    for p in experiment.points:
+        key = json.dumps(p.values, sort_keys=True, default=str)
+        if key not in known:
+            known[key] = len(registry)
+            registry.append({"point": known[key], "values": p.values})
+        ids.append(known[key])
+    return ids, registry
+
+
+def expand(experiment: Experiment, replicates: range | None = None,
+           registry: list[dict[str, Any]] | None = None) -> list[RunSpec]:
+    """All runs of an experiment: replicates x points x arms.
+
+    Runs are ordered replicate-major, then point, then arm (spec order), so the
+    first runs finished cover every arm and point.  A point listed twice (as
+    Saltelli designs do) is run once.
     """
     reps = replicates if replicates is not None else range(experiment.replicates)
-    arms = list(experiment.arms.values())
-    env = envelopes([a.scenario for a in arms])
+    ids, _ = assign_points(experiment, registry)
+    unique = {}
+    for pid, p in zip(ids, experiment.points):
+        unique.setdefault(pid, p)
+    envs = {pid: envelopes([a.scenario for a in p.arms.values()]) for pid, p in unique.items()}
     runs = []
-    point = 0
     for r in reps:
-        seed = replicate_seed(experiment.seed, point, r)
-        for arm in arms:
-            spec = RunSpec(experiment=experiment.name, arm=arm.name, replicate=r, point=point,
-                           seed=seed, scenario=arm.scenario, envelope=env)
-            runs.append(_with_id(spec))
+        for pid, p in unique.items():
+            seed = replicate_seed(experiment.seed, point_key(p.values), r)
+            for arm in p.arms.values():
+                spec = RunSpec(experiment=experiment.name, arm=arm.name, replicate=r, point=pid,
+                               seed=seed, scenario=arm.scenario, envelope=envs[pid], params=p.params)
+                runs.append(replace(spec, run_id=spec.identity()))
     return runs
-
-
-def _with_id(spec: RunSpec) -> RunSpec:
-    from dataclasses import replace
-
-    return replace(spec, run_id=spec.identity())

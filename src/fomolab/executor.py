@@ -8,6 +8,7 @@ depend on the executor, the number of workers or the order of completion.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import time
@@ -20,7 +21,7 @@ from typing import Any
 
 from fomolab.design import RunSpec
 
-__all__ = ["Outcome", "execute", "run_serial", "run_processes", "default_workers"]
+__all__ = ["Outcome", "execute", "run_serial", "run_processes", "run_dask", "default_workers"]
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,25 @@ def run_processes(runs: Iterable[RunSpec], out: Path, workers: int, *, task: Cal
                 nxt = next(runs, None)
                 if nxt is not None:
                     pending.add(pool.submit(task, nxt, out))
+
+
+def run_dask(runs: Iterable[RunSpec], out: Path, address: str, *, task: Callable = execute) -> Iterator[Outcome]:
+    """Run on a Dask distributed cluster (``tcp://HOST:PORT`` of its scheduler).
+
+    Workers write partitions straight into ``out``, which must be the same
+    folder for them (a shared or local file system).  At most twice as many
+    runs as the cluster has worker threads are in flight.
+    """
+    from distributed import Client, as_completed
+
+    with Client(address, timeout="30s") as client:
+        slots = max(1, sum(client.nthreads().values()))
+        runs = iter(runs)
+        submitted = [client.submit(task, r, str(out), key=f"fomolab-run-{r.run_id}", pure=False)
+                     for r in itertools.islice(runs, 2 * slots)]
+        queue = as_completed(submitted)
+        for fut in queue:
+            yield fut.result()
+            nxt = next(runs, None)
+            if nxt is not None:
+                queue.add(client.submit(task, nxt, str(out), key=f"fomolab-run-{nxt.run_id}", pure=False))

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from fomolab import __version__
-from fomolab.design import RunSpec, expand
+from fomolab.design import RunSpec, assign_points, expand
 from fomolab.errors import FomolabError
-from fomolab.executor import Outcome, run_processes, run_serial
+from fomolab.executor import Outcome, run_dask, run_processes, run_serial
 from fomolab.spec import Experiment, load_experiment
 from fomolab.store import Store
 
@@ -42,13 +42,13 @@ class RunFailures(FomolabError, RuntimeError):
         )
 
 
-def plan(experiment: Experiment) -> list[RunSpec]:
-    """All runs of the experiment, in execution order."""
-    return expand(experiment)
+def plan(experiment: Experiment, registry: list[dict[str, Any]] | None = None) -> list[RunSpec]:
+    """All runs of the experiment, in execution order (points numbered by ``registry``)."""
+    return expand(experiment, registry=registry)
 
 
 def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, replicates: int | None = None,
-        seed: int | None = None, workers: int = 1, progress: Callable[[Outcome, int, int], None] | None = None,
+        seed: int | None = None, workers: int = 1, scheduler: str | None = None, progress: Callable[[Outcome, int, int], None] | None = None,
         on_start: Callable[[int, int], None] | None = None):
     """Run an experiment into a results folder and return its :class:`~fomolab.Results`.
 
@@ -62,6 +62,9 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
         Override the spec's number of replicates or master seed.
     workers : int
         1 runs serially in this process; more uses a pool of local processes.
+    scheduler : str, optional
+        Address of a Dask distributed scheduler (``tcp://HOST:PORT``); runs go
+        to its workers, which must see the results folder.
     progress : callable, optional
         Called as ``progress(outcome, done, total)`` after each run.
     on_start : callable, optional
@@ -82,8 +85,10 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
         experiment = experiment.with_overrides(replicates=replicates, seed=seed)
     out = Path(out) if out is not None else Path("results") / experiment.name
     store = Store.open_for(out, experiment)
-    runs = plan(experiment)
-    manifest = _manifest(experiment, runs, store)
+    old = store.manifest() if (store.path / "manifest.json").is_file() else {}
+    _, registry = assign_points(experiment, old.get("points"))
+    runs = plan(experiment, registry)
+    manifest = _manifest(experiment, runs, registry, old)
     store.create(manifest)
     store.clean_staging()
     done = store.finished()
@@ -93,7 +98,12 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
     start = time.perf_counter()
     failed: list[Outcome] = []
     seconds = 0.0
-    executor = run_serial(todo, out) if workers <= 1 or len(todo) <= 1 else run_processes(todo, out, workers)
+    if scheduler is not None:
+        executor = run_dask(todo, out.resolve(), scheduler)
+    elif workers <= 1 or len(todo) <= 1:
+        executor = run_serial(todo, out)
+    else:
+        executor = run_processes(todo, out, workers)
     for k, outcome in enumerate(executor, 1):
         seconds += outcome.seconds
         if not outcome.ok:
@@ -104,7 +114,7 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
     manifest["timings"].append({
         "finished": _now(), "runs_computed": len(todo), "runs_skipped": len(runs) - len(todo),
         "runs_failed": len(failed), "wall_s": round(wall, 4), "run_seconds_total": round(seconds, 4),
-        "workers": workers,
+        "workers": workers, "scheduler": scheduler,
     })
     store.write_manifest(manifest)
     if failed:
@@ -112,9 +122,10 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
     return Results(out)
 
 
-def _manifest(experiment: Experiment, runs: list[RunSpec], store: Store) -> dict[str, Any]:
-    old = store.manifest() if (store.path / "manifest.json").is_file() else {}
-    seeds = sorted({(r.point, r.replicate, r.seed) for r in runs})
+def _manifest(experiment: Experiment, runs: list[RunSpec], registry: list[dict[str, Any]],
+              old: dict[str, Any]) -> dict[str, Any]:
+    seeds = sorted({(r.point, r.replicate, r.seed) for r in runs} |
+                   {(s["point"], s["replicate"], s["seed"]) for s in old.get("seeds", [])})
     return {
         "fomolab_version": __version__,
         "experiment": experiment.name,
@@ -127,6 +138,9 @@ def _manifest(experiment: Experiment, runs: list[RunSpec], store: Store) -> dict
         "arms": list(experiment.arms),
         "control": experiment.control,
         "runs": len(runs),
+        "swept": experiment.swept,
+        "sweep_design": experiment.sweep.design if experiment.sweep else None,
+        "points": registry,
         "seeds": [{"point": p, "replicate": r, "seed": s} for p, r, s in seeds],
         "spec": experiment.spec,
         "packages": {"python": sys.version.split()[0], "fomolab": __version__, **_versions()},

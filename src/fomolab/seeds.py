@@ -26,6 +26,8 @@ PURPOSES = {"arrivals": 0, "traits": 1, "decisions": 2, "boost": 3}
 def replicate_seed(master: int, point: int, replicate: int) -> int:
     """The seed shared by every arm of one replicate at one sweep point.
 
+    ``point`` is the point's key (:func:`fomolab.design.point_key`), 0 without a sweep.
+
     >>> replicate_seed(1, 0, 0) == replicate_seed(1, 0, 0) != replicate_seed(1, 0, 1)
     True
     """

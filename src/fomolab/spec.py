@@ -38,6 +38,7 @@ from fomolab.errors import SpecError
 from fomolab.lineup import Product, fill_timer_defaults
 from fomolab.population import Population
 from fomolab.stream import Stream
+from fomolab.sweep import Sweep, column_name
 from fomolab.tactics._base import FrozenModel
 
 __all__ = ["Header", "ArmSpec", "Scenario", "SpecModel", "Arm", "Experiment", "load_experiment", "parse_spec"]
@@ -80,6 +81,7 @@ class SpecModel(FrozenModel):
     population: Population
     lineup: dict[str, Product] = Field(min_length=1)
     arms: dict[str, ArmSpec] = Field(min_length=1)
+    sweep: Sweep | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,19 @@ class Arm:
 
     def __repr__(self) -> str:
         return f"Arm({self.name!r}, tactics={list(self.tactics)})"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of a sweep: the parameter values and the arms resolved at them."""
+
+    values: dict[str, Any]
+    arms: dict[str, Arm] = field(repr=False)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The values keyed by their ``runs`` column names."""
+        return {column_name(k): v for k, v in self.values.items()}
 
 
 @dataclass(frozen=True)
@@ -111,12 +126,24 @@ class Experiment:
     arms: dict[str, Arm]
     spec: dict[str, Any] = field(repr=False)
     source: str = field(default="<spec>", repr=False)
+    sweep: Sweep | None = field(default=None, repr=False)
+    points: tuple["Point", ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:
+        sweep = f", points={len(self.points)} ({self.sweep.design})" if self.sweep else ""
         return (
-            f"Experiment({self.name!r}, arms={list(self.arms)}, replicates={self.replicates}, "
+            f"Experiment({self.name!r}, arms={list(self.arms)}{sweep}, replicates={self.replicates}, "
             f"seed={self.seed})"
         )
+
+    @property
+    def swept(self) -> list[str]:
+        """Dotted paths of the swept parameters (empty without a sweep)."""
+        return self.sweep.paths if self.sweep else []
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.arms) * len(self.points) * self.replicates
 
     @property
     def spec_hash(self) -> str:
@@ -125,11 +152,16 @@ class Experiment:
 
     @property
     def fingerprint(self) -> str:
-        """Hash of everything that fixes a run's result; a results folder is
-        tied to it (the number of replicates may grow; nothing else may change)."""
+        """Hash of everything but the number of replicates and the sweep's points.
+
+        A results folder is tied to it: replicates and points may be added (each
+        run records its own parameters), the swept parameters and everything
+        else may not change.
+        """
         spec = copy.deepcopy(self.spec)
         spec["experiment"].pop("replicates", None)
-        return _hash(spec)
+        spec.pop("sweep", None)
+        return _hash({"spec": spec, "swept": self.swept})
 
     def with_overrides(self, *, replicates: int | None = None, seed: int | None = None) -> "Experiment":
         """The same experiment with another number of replicates or master seed."""
@@ -296,13 +328,46 @@ def parse_spec(raw: dict[str, Any], *, source: str = "<spec>", base_dir: Path | 
                         f"must name one of the arms{_suggest(header.control, list(model.arms))} "
                         f"(arms: {', '.join(model.arms)})")
     arms = {name: _build_arm(name, arm, raw, source) for name, arm in model.arms.items()}
+    points = (Point({}, arms),)
+    if model.sweep is not None:
+        points = tuple(_point(raw, values, model, source, i) for i, values in
+                       enumerate(model.sweep.values(header.seed)))
     return Experiment(name=header.name, description=header.description, seed=header.seed,
                       replicates=header.replicates, control=header.control, arms=arms,
-                      spec=raw, source=source)
+                      spec=raw, source=source, sweep=model.sweep, points=points)
 
 
-def _build_arm(name: str, arm: ArmSpec, raw: dict[str, Any], source: str) -> Arm:
-    where = f"arms.{name}"
+def _point(raw: dict[str, Any], values: dict[str, Any], model: SpecModel, source: str, index: int) -> Point:
+    """Apply a sweep point to the spec and resolve its arms."""
+    scen = {k: copy.deepcopy(raw[k]) for k in ("stream", "population", "lineup")}
+    applied = {}
+    for path, value in values.items():
+        applied[path] = _set_path(scen, path, value, source, "sweep.parameters", round_ints=True)
+    _rescale_shares(scen, applied)
+    where = f"sweep point {index} ({', '.join(f'{k} = {v!r}' for k, v in applied.items())}) → "
+    # every configured tactic is checked at the point, switched on in an arm or not
+    _check_scenario(_validate(Scenario, _with_defaults(scen), source, prefix=where), source, where)
+    point_raw = {**raw, **scen}
+    arms = {name: _build_arm(name, arm, point_raw, source, where) for name, arm in model.arms.items()}
+    return Point(applied, arms)
+
+
+def _rescale_shares(scen: dict[str, Any], applied: dict[str, Any]) -> None:
+    """Segments whose share a sweep sets keep it; the others share the rest in proportion."""
+    fixed = {p.split(".")[2] for p in applied if p.startswith("population.segments.") and p.endswith(".share")}
+    if not fixed:
+        return
+    segs = scen["population"].get("segments", {})
+    rest = [k for k in segs if k not in fixed]
+    total_rest = sum(float(segs[k].get("share", 0)) for k in rest)
+    left = 1.0 - sum(float(segs[k]["share"]) for k in fixed)
+    if rest and total_rest > 0 and left >= 0:
+        for k in rest:
+            segs[k]["share"] = float(segs[k]["share"]) * left / total_rest
+
+
+def _build_arm(name: str, arm: ArmSpec, raw: dict[str, Any], source: str, prefix: str = "") -> Arm:
+    where = f"{prefix}arms.{name}"
     scen = {k: copy.deepcopy(raw[k]) for k in ("stream", "population", "lineup")}
     for dotted, value in arm.set.items():
         _set_path(scen, dotted, value, source, f"{where}.set")
@@ -321,8 +386,8 @@ def _build_arm(name: str, arm: ArmSpec, raw: dict[str, Any], source: str) -> Arm
     for pname, prod in scen["lineup"].items():
         tactics = prod.get("tactics") or {}
         prod["tactics"] = {k: v for k, v in tactics.items() if f"{pname}.{k}" in on}
-    scenario = _validate(Scenario, scen, source, prefix=f"{where}.set → ")
-    _check_scenario(scenario, source, f"{where}.set → " if arm.set else "")
+    scenario = _validate(Scenario, scen, source, prefix=f"{where}.set → " if arm.set else prefix)
+    _check_scenario(scenario, source, f"{where}.set → " if arm.set else prefix)
     return Arm(name=name, description=arm.description, tactics=tuple(sorted(on)), scenario=scenario)
 
 
@@ -332,28 +397,54 @@ def _with_defaults(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def _set_path(scen: dict[str, Any], dotted: str, value: Any, source: str, where: str) -> None:
+def _set_path(scen: dict[str, Any], dotted: str, value: Any, source: str, where: str,
+              round_ints: bool = False) -> Any:
+    """Set ``dotted`` in the raw scenario tables; return the value set."""
     parts = dotted.split(".")
-    if parts[0] not in scen:
-        raise SpecError(source, f"{where}.{dotted}", value,
-                        f"overrides must address stream, population or lineup{_suggest(parts[0], list(scen))}")
     node: Any = scen
     model: Any = Scenario
+
+    def fail(rule: str) -> SpecError:
+        paths = leaf_paths(scen)
+        near = difflib.get_close_matches(dotted, paths, n=1, cutoff=0.6)
+        hint = f"; did you mean '{near[0]}'?" if near else ""
+        return SpecError(source, f"{where}.{dotted}", value, rule + hint)
+
     for i, part in enumerate(parts):
         keys = _keys_of(model)
         if keys is not None and part not in keys:
-            raise SpecError(source, f"{where}.{dotted}", value,
-                            f"unknown key '{part}'{_suggest(part, keys)}")
+            raise fail(f"unknown key '{part}' (paths address stream, population or lineup)"
+                       if i == 0 else f"unknown key '{part}'")
         if keys is None and isinstance(node, dict) and part not in node:
-            raise SpecError(source, f"{where}.{dotted}", value,
-                            f"unknown name '{part}'{_suggest(part, list(node))}")
+            raise fail(f"unknown name '{part}' (known: {', '.join(map(str, node)) or 'none'})")
         model = _child_type(model, part)
         if i == len(parts) - 1:
+            if round_ints and _unwrap(model) is int and isinstance(value, float) and math.isfinite(value):
+                value = int(round(value))
             node[part] = value
         else:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise SpecError(source, f"{where}.{dotted}", value, f"'{part}' is not a table")
+                raise fail(f"'{part}' is not a table")
+    return value
+
+
+def leaf_paths(scen: dict[str, Any], model: Any = Scenario, prefix: str = "") -> list[str]:
+    """Every settable numeric path of a raw scenario (for suggestions)."""
+    out = []
+    tp = _unwrap(model)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        for name, f in tp.model_fields.items():
+            sub = scen.get(name) if isinstance(scen, dict) else None
+            ann = _unwrap(f.annotation)
+            if ann in (int, float):
+                out.append(prefix + name)
+            elif sub is not None:
+                out += leaf_paths(sub, f.annotation, f"{prefix}{name}.")
+    elif typing.get_origin(tp) is dict and isinstance(scen, dict):
+        for k, v in scen.items():
+            out += leaf_paths(v, typing.get_args(tp)[1], f"{prefix}{k}.")
+    return out
 
 
 def _check_scenario(s: Scenario, source: str, prefix: str) -> None:
