@@ -74,7 +74,7 @@ def simulate(run: RunSpec) -> Tables:
     env = simpy.Environment()
     for pnum, (pname, prod) in enumerate(sc.lineup.items()):
         _schedule_events(rec, pnum, prod, T)
-        cands = [_candidates(run.envelope[pname], viewers, np.arange(offsets[i], offsets[i + 1]), g[2])
+        cands = [_candidates(run.envelope[pname], viewers, offsets[i], offsets[i + 1], g[2])
                  for i, g in enumerate(groups)]
         cand = tuple(np.concatenate(c) for c in zip(*cands))
         _decide(env, rec, pnum, prod, viewers, cand, T)
@@ -115,23 +115,30 @@ def _viewer_arrays(groups, T: float) -> ViewerArrays:
     return ViewerArrays(**{k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
 
 
-def _candidates(env: Envelope, v: ViewerArrays, idx: np.ndarray, rng: np.random.Generator):
-    """Candidate purchase times of viewers ``idx`` at the envelope rate.
+def _candidates(env: Envelope, v: ViewerArrays, lo: int, hi: int, rng: np.random.Generator):
+    """Candidate purchase times of viewers ``lo:hi`` (one group) at the envelope rate.
 
     Returns viewer index, time, bound rate and uniform of every candidate.  The
     draws depend only on the viewers and the envelope, both the same in every
     arm: this is what couples the arms.
+
+    A group's arrivals are sorted, so the viewers who arrive before an epoch
+    ends are a prefix (``searchsorted``); only those still present are kept.
+    The work is proportional to the viewers a product's slot overlaps, not to
+    the whole audience times the number of epochs.
     """
     e = env.edges
-    a, d = v.arrival_s[idx], v.departure_s[idx]
-    on = (a < e[-1]) & (d > e[0])
-    idx, a, d = idx[on], a[on], d[on]
+    arr = v.arrival_s
+    end = lo + int(np.searchsorted(arr[lo:hi], e[-1], side="left"))  # arrived before the last edge
+    idx = lo + np.flatnonzero(v.departure_s[lo:end] > e[0])  # and still there at the first
+    a, d = arr[idx], v.departure_s[idx]
     vs, ts, rs = [], [], []
     for j in range(len(e) - 1):
         if env.base[j] == 0:
             continue
-        sel = (a < e[j + 1]) & (d > e[j])
-        if not sel.any():
+        k = int(np.searchsorted(a, e[j + 1], side="left"))  # arrived before the epoch ends
+        sel = np.flatnonzero(d[:k] > e[j])  # and still there when it starts
+        if not len(sel):
             continue
         w = idx[sel]
         start = np.maximum(a[sel], e[j])
@@ -204,7 +211,7 @@ def _decide(env: simpy.Environment, rec: Recorder, pname: int, prod: Product, v:
             extra = extra * (1.0 + x.gain * z)
     maybe = np.flatnonzero(u * bound < np.maximum(h_on, h_off) * extra)
     maybe = maybe[np.argsort(t[maybe], kind="stable")]
-    market = _Market(rec, pname, prod, len(v.arrival_s), (slot_a, slot_b))
+    market = _Market(rec, pname, prod, (slot_a, slot_b))
     env.process(market.walk(env, vi[maybe], t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe],
                             z[maybe], s_sale[maybe] > 0, price_on[maybe], price_off[maybe]))
 
@@ -212,12 +219,12 @@ def _decide(env: simpy.Environment, rec: Recorder, pname: int, prod: Product, v:
 class _Market:
     """Shared state of one product whose viewers interact: stock, quota, ticker."""
 
-    def __init__(self, rec: Recorder, pname: int, prod: Product, n_viewers: int, slot: tuple[float, float]):
+    def __init__(self, rec: Recorder, pname: int, prod: Product, slot: tuple[float, float]):
         self.rec, self.pname, self.prod, self.slot = rec, pname, prod, slot
         self.stock = prod.stock
         sale = prod.tactics.lightning_sale
         self.quota = sale.quota if sale is not None else None
-        self.bought = np.zeros(n_viewers, dtype=bool)
+        self.bought: set[int] = set()
         self.recent: deque[float] = deque()
         cue = prod.tactics.scarcity_cue
         self.cue = cue
@@ -227,47 +234,69 @@ class _Market:
             rec.event(slot[0], "stock_out", pname)
 
     def walk(self, env, vi, t, level, h_on, h_off, z, sale_on, price_on, price_off):
-        """SimPy process: decide the candidates in time order."""
+        """SimPy process: decide the candidates in time order.
+
+        A rejected candidate is not an event (thinning: nothing happens), so
+        the clock moves only to purchases: each is a timeout on the SimPy clock,
+        and the stock, quota and ticker it changes are exact at that instant.
+        The product's state belongs to this process alone, so evaluating the
+        candidates between two purchases before the clock reaches them sees the
+        same state.  Arrays are walked as Python lists (scalar arithmetic on
+        Python floats is several times faster than on numpy scalars, with the
+        same IEEE results).
+        """
         prod, rec, pname = self.prod, self.rec, self.pname
         sp, cue = prod.tactics.social_proof, self.cue
         bought, recent = self.bought, self.recent
         sale = prod.tactics.lightning_sale
-        for k in range(len(t)):
-            if self.stock == 0:
+        stock, quota = self.stock, self.quota
+        if sp is not None:
+            sp_gain, sp_window, sp_sat = sp.gain, sp.window_s, sp.saturation
+        if cue is not None:
+            cue_gain, threshold = cue.gain, cue.threshold
+        for i, tk, lev, hon, hoff, zk, son, pon, poff in _rows(vi, t, level, h_on, h_off, z, sale_on, price_on,
+                                                              price_off):
+            if stock == 0:
                 break
-            i = vi[k]
-            if bought[i]:
+            if i in bought:
                 continue
-            tk = t[k]
+            on = son and quota != 0
+            h = hon if on else hoff
+            if sp is not None:
+                while recent and recent[0] <= tk - sp_window:
+                    recent.popleft()
+                h *= 1.0 + sp_gain * zk * min(1.0, len(recent) / sp_sat)
+            if cue is not None:
+                h *= 1.0 + cue_gain * zk * scarcity_signal(stock, threshold)
+            if lev >= h:
+                continue
             if tk > env.now:
                 yield env.timeout(tk - env.now)
-            on = sale_on[k] and self.quota != 0
-            h = h_on[k] if on else h_off[k]
-            if sp is not None:
-                while recent and recent[0] <= tk - sp.window_s:
-                    recent.popleft()
-                h *= 1.0 + sp.gain * z[k] * min(1.0, len(recent) / sp.saturation)
-            if cue is not None:
-                h *= 1.0 + cue.gain * z[k] * scarcity_signal(self.stock, cue.threshold)
-            if level[k] >= h:
-                continue
-            bought[i] = True
-            rec.purchase(i, pname, tk, price_on[k] if on else price_off[k])
+            bought.add(i)
+            rec.purchase(i, pname, tk, pon if on else poff)
             if sp is not None:
                 recent.append(tk)
-            if on and self.quota is not None:
-                self.quota -= 1
-                if self.quota == 0:
+            if on and quota is not None:
+                quota -= 1
+                if quota == 0:
                     rec.event(tk, "tactic_end", pname, "lightning_sale", sale.quota)
-            if self.stock is not None:
-                self.stock -= 1
-                if cue is not None and self.stock == cue.threshold:
-                    rec.event(tk, "tactic_start", pname, "scarcity_cue", self.stock)
-                if self.stock == 0:
+            if stock is not None:
+                stock -= 1
+                if cue is not None and stock == threshold:
+                    rec.event(tk, "tactic_start", pname, "scarcity_cue", stock)
+                if stock == 0:
                     rec.event(tk, "stock_out", pname)
                     if cue is not None:
                         rec.event(tk, "tactic_end", pname, "scarcity_cue", 0)
-        if sale is not None and self.quota is not None and self.quota > 0:
-            rec.event(sale.end_s, "tactic_end", pname, "lightning_sale", sale.quota - self.quota)
-        if cue is not None and self.stock is not None and 0 < self.stock <= cue.threshold:
-            rec.event(self.slot[1], "tactic_end", pname, "scarcity_cue", self.stock)
+        self.stock, self.quota = stock, quota
+        if sale is not None and quota is not None and quota > 0:
+            rec.event(sale.end_s, "tactic_end", pname, "lightning_sale", sale.quota - quota)
+        if cue is not None and stock is not None and 0 < stock <= threshold:
+            rec.event(self.slot[1], "tactic_end", pname, "scarcity_cue", stock)
+
+
+def _rows(*arrays: np.ndarray, chunk: int = 4096):
+    """Rows of equal-length arrays as tuples of Python scalars, converted a chunk at a time
+    (a walk that stops early, at a sell-out, converts only what it reads)."""
+    for k in range(0, len(arrays[0]), chunk):
+        yield from zip(*(a[k:k + chunk].tolist() for a in arrays))
