@@ -67,7 +67,7 @@ class CountdownTimer(Tactic):
         if self.urgency == "linear":
             s = (t - a) / (b - a)
         else:
-            s = 1.0 / (1.0 + self.kappa_per_s * (b - t))
+            s = 1.0 / (1.0 + self.kappa_per_s * np.maximum(b - t, 0.0))
         return np.where(inside, np.clip(s, 0.0, 1.0), 0.0)
 
     def signal_bound(self, a: float, b: float) -> float:
