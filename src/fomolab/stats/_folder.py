@@ -1,0 +1,102 @@
+"""Reading a results folder for the statistics: runs, scenarios, tactic windows.
+
+Private helpers shared by :mod:`fomolab.stats.episodes`,
+:mod:`fomolab.stats.compare` and :mod:`fomolab.stats.sweep`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fomolab.errors import ResultsError
+
+__all__ = ["as_results", "run_scenarios", "windows", "select_runs"]
+
+#: Window kinds read from the events table (slots and scheduled or observed tactics).
+WINDOW_KINDS = ("slot", "lightning_sale", "countdown_timer", "scarcity_cue", "social_proof", "exclusive_code")
+
+
+def as_results(results: Any):
+    """A :class:`~fomolab.Results` from a Results object or a folder path."""
+    from fomolab.results import Results
+
+    if isinstance(results, Results):
+        return results
+    if isinstance(results, (str, Path)):
+        return Results(results)
+    raise ResultsError(f"expected a results folder (path or fomolab.Results): got {type(results).__name__}")
+
+
+def nonempty_runs(res) -> pd.DataFrame:
+    """The runs table, or a ResultsError if no run has finished."""
+    runs = res.runs
+    if runs.empty:
+        raise ResultsError(f"{res.path}: no finished runs to analyse "
+                           f"(run the experiment first: `fomolab run SPEC --out {res.path}`)")
+    return runs
+
+
+def select_runs(res, arms=None, replicates=None) -> pd.DataFrame:
+    """The runs table, optionally restricted to some arms and replicates."""
+    runs = nonempty_runs(res)
+    if arms is not None:
+        arms = [arms] if isinstance(arms, str) else list(arms)
+        unknown = sorted(set(arms) - set(runs.arm.astype(str)))
+        if unknown:
+            raise ResultsError(f"{res.path}: no arm {unknown[0]!r} (arms: {', '.join(map(str, runs.arm.cat.categories))})")
+        runs = runs[runs.arm.astype(str).isin(arms)]
+    if replicates is not None:
+        reps = [replicates] if isinstance(replicates, (int, np.integer)) else list(replicates)
+        runs = runs[runs.replicate.isin(reps)]
+        if runs.empty:
+            raise ResultsError(f"{res.path}: no finished run has replicate in {reps}")
+    return runs.reset_index(drop=True)
+
+
+def run_scenarios(res, runs: pd.DataFrame) -> dict[str, Any]:
+    """Each run's resolved :class:`~fomolab.spec.Scenario` (its arm at its point)."""
+    from fomolab.design import assign_points
+
+    exp = res.experiment
+    ids, _ = assign_points(exp, res.manifest.get("points"))
+    by_point = {}
+    for pid, p in zip(ids, exp.points):
+        by_point.setdefault(pid, p)
+    out = {}
+    for rid, arm, point in zip(runs.run_id.astype(str), runs.arm.astype(str), runs.point):
+        p = by_point.get(int(point))
+        if p is None or arm not in p.arms:
+            raise ResultsError(f"{res.path}: run {rid} (arm {arm!r}, point {int(point)}) does not match the "
+                               "experiment in manifest.json")
+        out[rid] = p.arms[arm].scenario
+    return out
+
+
+def windows(events: pd.DataFrame) -> pd.DataFrame:
+    """Slots and tactic windows of each run, from the events table.
+
+    Returns columns ``run_id, product, tactic, start_s, end_s``: one row per
+    ``slot_start``/``slot_end`` pair (``tactic = "slot"``) and per
+    ``tactic_start``/``tactic_end`` pair (the k-th start of a run, product and
+    tactic paired with its k-th end).  A lightning sale with a quota ends when
+    the quota is sold; a scarcity cue runs while it was shown.
+    """
+    ev = events[events.kind.isin(["slot_start", "slot_end", "tactic_start", "tactic_end"])]
+    kind = ev.kind.astype(str)
+    tactic = np.where(kind.str.startswith("slot").to_numpy(), "slot", ev.tactic.astype(object).to_numpy())
+    df = pd.DataFrame({
+        "run_id": ev.run_id.astype(str).to_numpy(), "product": ev["product"].astype(str).to_numpy(),
+        "tactic": tactic.astype(str), "time_s": ev.time_s.to_numpy(),
+        "is_start": kind.str.endswith("_start").to_numpy(),
+    })
+    df = df.sort_values(["run_id", "product", "tactic", "time_s"], kind="stable")
+    df["k"] = df.groupby(["run_id", "product", "tactic", "is_start"], sort=False).cumcount()
+    keys = ["run_id", "product", "tactic", "k"]
+    starts = df[df.is_start][keys + ["time_s"]].rename(columns={"time_s": "start_s"})
+    ends = df[~df.is_start][keys + ["time_s"]].rename(columns={"time_s": "end_s"})
+    out = starts.merge(ends, on=keys, how="inner").drop(columns="k")
+    return out[out.end_s > out.start_s].reset_index(drop=True)

@@ -1,0 +1,484 @@
+"""Multi-arm contrasts of a results folder: every arm against the control.
+
+The picture: a table for a paper.  For each treatment arm (at each sweep
+point) and each outcome, the effect against the control arm with its
+confidence interval and p value, and p values adjusted for the number of arms
+compared (Holm, which controls the family-wise error, and Benjamini–Hochberg,
+which controls the false-discovery rate).
+
+Arms of the same replicate are paired: by common random numbers they show the
+same viewers (same ``shopper_id``, arrival and traits) to every arm.  All
+standard errors are therefore clustered by replicate, which accounts for that
+pairing (and for viewers of one stream sharing it) without modelling it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fomolab.errors import DataError, StatisticalWarning
+from fomolab.stats import _folder
+
+__all__ = ["COMPARE_COLUMNS", "DEADLINE_COLUMNS", "binary_logit", "compare_arms", "deadline_shares", "p_adjust",
+           "time_to_purchase"]
+
+#: The columns of :func:`compare_arms`, in order.
+COMPARE_COLUMNS = ["point", "arm", "control", "outcome", "measure", "estimate", "ci_lower", "ci_upper",
+                   "p", "p_holm", "p_bh", "n", "control_n", "clusters", "method", "note"]
+#: The columns of :func:`deadline_shares`, in order.
+DEADLINE_COLUMNS = ["point", "arm", "tactic", "windows", "purchases", "in_last", "share_last",
+                    "expected_share", "ratio", "p"]
+
+_METHODS = {
+    "hazard_ratio": "Cox (Efron) of time from arrival to first purchase on the arm, robust SE clustered by replicate",
+    "median_shift_s": "difference of Kaplan-Meier medians; percentile CI and p from a bootstrap over replicates",
+    "odds_ratio": "logit of bought on the arm (closed form), vcovCL clustered by replicate",
+    "risk_difference": "difference of conversion rates, vcovCL clustered by replicate",
+}
+
+
+def p_adjust(p: Any, method: str = "holm") -> np.ndarray:
+    """Adjust p values for multiple comparisons, as R's ``p.adjust``.
+
+    Parameters
+    ----------
+    p : array-like of float
+        The p values of one family of tests.  NaN values are left out of the
+        family and stay NaN.
+    method : {"holm", "bh"}
+        ``"holm"``: Holm's step-down (family-wise error rate);
+        ``"bh"``: Benjamini–Hochberg step-up (false-discovery rate).
+
+    Returns
+    -------
+    numpy.ndarray
+        Adjusted p values, in the order given, capped at 1.
+
+    Examples
+    --------
+    >>> p_adjust([0.01, 0.04, 0.03], "holm").round(3).tolist()
+    [0.03, 0.06, 0.06]
+    >>> p_adjust([0.01, 0.04, 0.03], "bh").round(3).tolist()
+    [0.03, 0.04, 0.04]
+    """
+    if method not in ("holm", "bh"):
+        raise DataError(f"'method' must be 'holm' or 'bh': got {method!r}")
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    q = p[ok]
+    m = len(q)
+    if m == 0:
+        return out
+    if ((q < 0) | (q > 1)).any():
+        raise DataError(f"p values must be in [0, 1]: got {float(q[(q < 0) | (q > 1)][0])!r}")
+    o = np.argsort(q, kind="mergesort")
+    rank = np.arange(1, m + 1)
+    if method == "holm":
+        adj = np.maximum.accumulate((m - rank + 1) * q[o])
+    else:
+        adj = np.minimum.accumulate((m / rank * q[o])[::-1])[::-1]
+    res = np.empty(m)
+    res[o] = np.minimum(adj, 1.0)
+    out[ok] = res
+    return out
+
+
+def time_to_purchase(shoppers: pd.DataFrame) -> pd.DataFrame:
+    """Shoppers with ``time_s`` (from arrival to first purchase, or to departure) and ``bought``.
+
+    Examples
+    --------
+    >>> sh = pd.DataFrame({"arrival_s": [10.0, 20.0], "departure_s": [100.0, 50.0],
+    ...                    "first_purchase_s": [40.0, float("nan")], "purchases": [1, 0]})
+    >>> time_to_purchase(sh)[["time_s", "bought"]].values.tolist()
+    [[30.0, 1.0], [30.0, 0.0]]
+    """
+    fp = shoppers.first_purchase_s.to_numpy(float)
+    end = np.where(np.isnan(fp), shoppers.departure_s.to_numpy(float), fp)
+    return shoppers.assign(time_s=end - shoppers.arrival_s.to_numpy(float),
+                           bought=(~np.isnan(fp)).astype(int))
+
+
+def compare_arms(
+    results: Any,
+    control: str | None = None,
+    *,
+    conf_level: float = 0.95,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Every arm against the control: effects, intervals, raw and adjusted p values.
+
+    Parameters
+    ----------
+    results : fomolab.Results or path
+        A results folder.
+    control : str, optional
+        The reference arm (default: the experiment's ``control``).
+    conf_level : float, default 0.95
+        Level of the confidence intervals.
+    n_boot : int, default 200
+        Bootstrap resamples (of replicates) for the median shift; 0 skips it.
+    seed : int, default 0
+        Seed of the bootstrap, so results are reproducible.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per sweep point, treatment arm and measure, with the columns
+        of ``COMPARE_COLUMNS`` (``docs/schema.md``, *analysis/arms*):
+
+        ========================  ===============  =================================
+        outcome                   measure          effect
+        ========================  ===============  =================================
+        ``time_to_purchase``      ``hazard_ratio``  Cox hazard ratio of the arm
+        ``time_to_purchase``      ``median_shift_s`` KM median of the arm minus the control's
+        ``conversion``            ``odds_ratio``    logit odds ratio of buying
+        ``conversion``            ``risk_difference`` conversion of the arm minus the control's
+        ========================  ===============  =================================
+
+    Notes
+    -----
+    Time to first purchase runs from the viewer's arrival to the first
+    purchase of any product, censored at departure.  Each arm is compared
+    with the control on the rows of those two arms (of the same point).
+    Hazard ratios, odds ratios and risk differences have standard errors
+    clustered by replicate (:func:`~fomolab.stats.cox`,
+    :func:`~fomolab.stats.conversion`, :func:`~fomolab.stats.risk_difference`):
+    the arms of a replicate show the same viewers (common random numbers),
+    and the cluster-robust variance accounts for that pairing; with a single
+    replicate the errors are model-based.  The median shift's interval and p
+    value come from a paired bootstrap: replicates are resampled with
+    replacement (seeded), the same draw for both arms, and the Kaplan–Meier
+    medians recomputed; the interval is the percentile interval, ``p`` twice
+    the smaller tail share of shifts at or beyond 0 (resolution ``1/n_boot``).
+    A median the curve does not reach is NaN (resamples where it is not
+    reached are left out; with more than 5 % of them, the interval is NaN).
+    ``p_holm`` and ``p_bh`` adjust ``p`` within each measure, over all
+    treatment arms and points.  A fit that fails (e.g. no buyer in an arm)
+    gives NaN and says why in ``note``.
+
+    Examples
+    --------
+    >>> from fomolab.stats._example import example_results
+    >>> tab = compare_arms(example_results(), n_boot=50)
+    >>> tab[["arm", "measure"]].values.tolist()  # doctest: +NORMALIZE_WHITESPACE
+    [['sale_timer', 'hazard_ratio'], ['sale_timer', 'median_shift_s'],
+     ['sale_timer', 'odds_ratio'], ['sale_timer', 'risk_difference']]
+    >>> bool(tab.set_index("measure").loc["hazard_ratio", "estimate"] > 1)
+    True
+    """
+    res = _folder.as_results(results)
+    runs = _folder.nonempty_runs(res)
+    shoppers = res.table("shoppers", ["arm", "replicate", "point", "arrival_s", "departure_s", "first_purchase_s"])
+    return compare_tables(res, runs, shoppers, control, conf_level=conf_level, n_boot=n_boot, seed=seed)
+
+
+def compare_tables(res, runs: pd.DataFrame, shoppers: pd.DataFrame, control: str | None = None, *,
+                   conf_level: float = 0.95, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+    """:func:`compare_arms` on tables already read (used by :mod:`fomolab.analysis`)."""
+    from fomolab.errors import ResultsError
+    from fomolab.stats import _checks
+
+    level = _checks.check_probability(conf_level, "conf_level")
+    if int(n_boot) != n_boot or n_boot < 0:
+        raise DataError(f"'n_boot' must be a whole number >= 0: got {n_boot!r}")
+    control = control if control is not None else res.manifest.get("control", "control")
+    arms = [a for a in res.manifest.get("arms", []) if a in set(runs.arm.astype(str))]
+    if control not in arms:
+        raise ResultsError(f"{res.path}: control arm {control!r} has no finished runs "
+                           f"(arms: {', '.join(arms) or 'none'})")
+    sh = time_to_purchase(shoppers)
+    sh = sh.assign(arm=sh.arm.astype(str))
+    rows = []
+    for point, grp in sh.groupby("point", sort=True):
+        boots = _boot_medians(grp, arms, int(n_boot), seed, level) if n_boot else {}
+        ctrl = grp[grp.arm == control]
+        for arm in arms:
+            if arm == control:
+                continue
+            trt = grp[grp.arm == arm]
+            if trt.empty or ctrl.empty:
+                continue
+            sub = pd.concat([ctrl, trt], ignore_index=True)
+            sub["treated"] = (sub.arm == arm).astype(int)
+            reps = sub.replicate.nunique()
+            cl = "replicate" if reps >= 2 else None
+            base = dict(point=int(point), arm=arm, control=control, n=len(trt), control_n=len(ctrl),
+                        clusters=reps if cl else np.nan)
+            rows += [{**base, **r} for r in _contrasts(sub, arm, control, cl, level, boots)]
+    out = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
+    for measure, idx in out.groupby("measure", sort=False).groups.items():
+        out.loc[idx, "p_holm"] = p_adjust(out.loc[idx, "p"], "holm")
+        out.loc[idx, "p_bh"] = p_adjust(out.loc[idx, "p"], "bh")
+    out["clusters"] = out["clusters"].astype("Int64")
+    return out.astype({"point": "int64", "n": "int64", "control_n": "int64",
+                       "estimate": "float64", "ci_lower": "float64", "ci_upper": "float64",
+                       "p": "float64", "p_holm": "float64", "p_bh": "float64"})
+
+
+def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level: float,
+               boots: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    from fomolab.stats.conversion import risk_difference
+    from fomolab.stats.cox import cox
+    from fomolab.stats.kaplan_meier import kaplan_meier
+
+    note_cl = "" if cl else "; one replicate: model-based SE"
+    out = []
+
+    def row(outcome, measure, est=np.nan, lo=np.nan, hi=np.nan, p=np.nan, note=""):
+        out.append(dict(outcome=outcome, measure=measure, estimate=est, ci_lower=lo, ci_upper=hi, p=p,
+                        method=_METHODS[measure] + (note_cl if measure != "median_shift_s" else ""),
+                        note=note))
+
+    def attempt(outcome, measure, fn):
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                vals = fn()
+            note = "; ".join(sorted({str(w.message) for w in caught}))
+            row(outcome, measure, *vals, note=note)
+        except DataError as exc:
+            row(outcome, measure, note=str(exc))
+
+    def hr():
+        s = cox(sub, "time_s", "bought", ["treated"], cluster=cl, conf_level=level).summary.loc["treated"]
+        return s.hazard_ratio, s.ci_lower, s.ci_upper, s.p
+
+    def median_shift():
+        fit = kaplan_meier(sub, "time_s", "bought", by="arm", conf_level=level)
+        km = fit.summary.set_index("group")
+        est = float(km.loc[arm, "median"] - km.loc[control, "median"])
+        for g in (control, arm):
+            med = km.loc[g, "median"]
+            if np.isnan(med):
+                continue
+            cur = fit.curve[fit.curve.group == g]
+            left = int(cur.at_risk.to_numpy()[np.searchsorted(cur.time.to_numpy(), med, "left").clip(0, len(cur) - 1)])
+            if left < max(100, 0.01 * km.loc[g, "n"]):
+                warnings.warn(f"the Kaplan-Meier median of arm {g!r} ({med:.0f} s) lies in the tail of follow-up, "
+                              f"with {left} of {int(km.loc[g, 'n'])} viewers still at risk: it is unstable (fewer "
+                              "than half of the viewers buy within a typical visit)", StatisticalWarning)
+        b = boots.get(arm)
+        if b is None:
+            return est, np.nan, np.nan, np.nan
+        diff = b - boots[control]
+        good = diff[np.isfinite(diff)]
+        if len(good) == 0 or len(good) < 0.95 * len(diff):
+            warnings.warn(f"a median is not reached in {1 - len(good) / len(diff):.0%} of the bootstrap "
+                          "resamples: no interval", StatisticalWarning)
+            return est, np.nan, np.nan, np.nan
+        lo, hi = np.quantile(good, [(1 - level) / 2, 1 - (1 - level) / 2])
+        p = min(1.0, 2.0 * min(np.mean(good <= 0), np.mean(good >= 0)))
+        return est, lo, hi, p
+
+    def odds():
+        return binary_logit(sub.bought.to_numpy(float), sub.treated.to_numpy(int),
+                            sub.replicate.to_numpy() if cl else None, level)
+
+    def rd():
+        s = risk_difference(sub, "bought", "arm", control=control, cluster=cl, conf_level=level).summary.iloc[0]
+        return s.risk_difference, s.ci_lower, s.ci_upper, s.p
+
+    attempt("time_to_purchase", "hazard_ratio", hr)
+    attempt("time_to_purchase", "median_shift_s", median_shift)
+    attempt("conversion", "odds_ratio", odds)
+    attempt("conversion", "risk_difference", rd)
+    return out
+
+
+def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, level: float
+                  ) -> dict[str, np.ndarray]:
+    """Kaplan–Meier medians of each arm over bootstrap resamples of replicates.
+
+    The same resample of replicates is used for every arm (paired).  The curve
+    only moves at event times, so each replicate's deaths and numbers at risk
+    at the arm's event times are tabulated once (replicates x times) and a
+    resample is a weighted sum of those rows.  Not reached: NaN.
+    """
+    reps, rep_code = np.unique(grp.replicate.to_numpy(), return_inverse=True)
+    R = len(reps)
+    rng = np.random.default_rng(seed)
+    W = np.stack([np.bincount(rng.integers(0, R, R), minlength=R) for _ in range(n_boot)]).astype(float)
+    arm = grp.arm.to_numpy()
+    t_all, e_all = grp.time_s.to_numpy(float), grp.bought.to_numpy(float)
+    out = {}
+    for a in arms:
+        m = arm == a
+        if not m.any():
+            continue
+        t, e, rc = t_all[m], e_all[m] > 0, rep_code[m]
+        et = np.unique(t[e])
+        if len(et) == 0:
+            out[a] = np.full(n_boot, np.nan)
+            continue
+        D = np.zeros((R, len(et)))
+        N = np.zeros((R, len(et)))
+        for r in range(R):
+            tr = np.sort(t[rc == r])
+            N[r] = len(tr) - np.searchsorted(tr, et, side="left")
+            D[r] = np.bincount(np.searchsorted(et, t[(rc == r) & e]), minlength=len(et))
+        d, n = W @ D, W @ N
+        with np.errstate(divide="ignore", invalid="ignore"):
+            surv = np.cumprod(1.0 - np.where(n > 0, d / n, 0.0), axis=1)
+        below = surv <= 0.5
+        hit = below.any(axis=1)
+        med = np.full(n_boot, np.nan)
+        med[hit] = et[below[hit].argmax(axis=1)]
+        out[a] = med
+    return out
+
+
+def binary_logit(y: np.ndarray, x: np.ndarray, cluster: np.ndarray | None, level: float = 0.95
+                 ) -> tuple[float, float, float, float]:
+    """Odds ratio of a logit of ``y`` on a 0/1 ``x`` (with intercept), closed form.
+
+    The same numbers as :func:`~fomolab.stats.conversion` (R's ``glm`` and
+    ``sandwich::vcovCL``) for this model, from counts: the fitted
+    probabilities are the two groups' rates, and the cluster-robust meat is
+    built from per-cluster sums of ``y - p``.  Returns ``(odds_ratio,
+    ci_lower, ci_upper, p)``.
+
+    Examples
+    --------
+    >>> y = np.array([1, 0, 0, 0, 1, 1, 0, 0])
+    >>> x = np.array([0, 0, 0, 0, 1, 1, 1, 0])
+    >>> [round(float(v), 3) for v in binary_logit(y, x, None)[:1]]
+    [8.0]
+    """
+    from scipy import stats as _st
+
+    from fomolab.stats.conversion import cluster_vcov
+
+    y, x = np.asarray(y, float), np.asarray(x, int)
+    n1, n0 = int(x.sum()), int((1 - x).sum())
+    p1, p0 = float(y[x == 1].mean()), float(y[x == 0].mean())
+    for p, what in ((p0, "control"), (p1, "treatment")):
+        if p in (0.0, 1.0):
+            raise DataError(f"every viewer of the {what} arm {'buys' if p else 'does not buy'}: the odds "
+                            "ratio is infinite or zero (separation); compare conversion rates instead")
+    w0, w1 = p0 * (1 - p0), p1 * (1 - p1)
+    info = np.array([[n0 * w0 + n1 * w1, n1 * w1], [n1 * w1, n1 * w1]])
+    bread = np.linalg.inv(info)
+    beta = np.log(p1 / (1 - p1)) - np.log(p0 / (1 - p0))
+    if cluster is None:
+        var = bread[1, 1]
+    else:
+        r = y - np.where(x == 1, p1, p0)
+        var = cluster_vcov(np.column_stack((r, r * x)), bread, cluster)[1, 1]
+    se = float(np.sqrt(var))
+    q = float(_st.norm.ppf(1 - (1 - level) / 2))
+    return (float(np.exp(beta)), float(np.exp(beta - q * se)), float(np.exp(beta + q * se)),
+            float(2 * _st.norm.sf(abs(beta / se))))
+
+
+def deadline_shares(results: Any, last: float = 0.1) -> pd.DataFrame:
+    """Deadline bunching in each arm's sale and timer windows.
+
+    Parameters
+    ----------
+    results : fomolab.Results or path
+        A results folder.
+    last : float, default 0.1
+        Final fraction of each window examined.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per sweep point, arm and tactic with windows
+        (``lightning_sale``, ``countdown_timer``): ``point, arm, tactic,
+        windows, purchases, in_last, share_last, expected_share, ratio, p``
+        (``docs/schema.md``, *analysis/deadline*).
+
+    Notes
+    -----
+    The windows are each run's ``tactic_start``/``tactic_end`` pairs from the
+    events table (a sale with a quota ends when it sold out).  The purchases
+    are those of the window's product in the same run.  The expected share
+    under no bunching is from exposure: the viewer-seconds at risk (present,
+    not yet bought that product) in the final fraction over those in the
+    whole window, so arrivals and departures during the window do not pass
+    for bunching.  The row pools the arm's windows
+    (:func:`~fomolab.stats.deadline_effect`'s ``total`` row); ``p`` is its
+    two-sided test.
+
+    Examples
+    --------
+    >>> from fomolab.stats._example import example_results
+    >>> tab = deadline_shares(example_results())
+    >>> tab[["arm", "tactic"]].values.tolist()
+    [['sale_timer', 'lightning_sale'], ['sale_timer', 'countdown_timer']]
+    >>> bool(tab.share_last.iloc[0] > tab.expected_share.iloc[0])
+    True
+    """
+    res = _folder.as_results(results)
+    runs = _folder.nonempty_runs(res)
+    shoppers = res.table("shoppers", ["run_id", "shopper_id", "arrival_s", "departure_s"])
+    events = res.table("events", ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
+    events = events[~events.kind.isin(["arrive", "leave"])]
+    return deadline_tables(res, runs, shoppers, events, last)
+
+
+def deadline_tables(res, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.DataFrame,
+                    last: float = 0.1) -> pd.DataFrame:
+    """:func:`deadline_shares` on tables already read (used by :mod:`fomolab.analysis`)."""
+    from fomolab.stats import _checks
+    from fomolab.stats.deadline import deadline_effect
+
+    frac = _checks.check_probability(last, "last")
+    win = _folder.windows(events)
+    win = win[win.tactic.isin(["lightning_sale", "countdown_timer"])]
+    buys = events[events.kind == "purchase"]
+    buys = pd.DataFrame({"run_id": buys.run_id.astype(str).to_numpy(), "product": buys["product"].astype(str).to_numpy(),
+                         "shopper_id": buys.shopper_id.to_numpy(dtype="int64", na_value=-1),
+                         "time_s": buys.time_s.to_numpy(float)})
+    meta = runs.assign(run_id=runs.run_id.astype(str), arm=runs.arm.astype(str)).set_index("run_id")
+    win = win[win.run_id.isin(meta.index)]
+    if win.empty:
+        return pd.DataFrame(columns=DEADLINE_COLUMNS)
+    # exposure: viewer-seconds at risk for the window's product, in the window and its final fraction
+    sh_by_run = {k: g for k, g in shoppers.groupby(shoppers.run_id.astype(str), sort=False, observed=True)}
+    bu_by = {k: g for k, g in buys.groupby(["run_id", "product"], sort=False)}
+    e_all, e_last = [], []
+    for rid, prod, ws, we in zip(win.run_id, win["product"], win.start_s, win.end_s):
+        sh = sh_by_run.get(rid)
+        if sh is None:
+            e_all.append(np.nan), e_last.append(np.nan)
+            continue
+        a, d = sh.arrival_s.to_numpy(float), sh.departure_s.to_numpy(float)
+        b = bu_by.get((rid, prod))
+        if b is not None:
+            when = pd.Series(b.time_s.to_numpy(), index=b.shopper_id.to_numpy())
+            bt = when.reindex(sh.shopper_id.to_numpy()).to_numpy(float)
+            d = np.where(np.isnan(bt), d, np.minimum(d, bt))
+        cut = we - frac * (we - ws)
+        e_all.append(np.clip(np.minimum(d, we) - np.maximum(a, ws), 0, None).sum())
+        e_last.append(np.clip(np.minimum(d, we) - np.maximum(a, cut), 0, None).sum())
+    win = win.assign(exposure_all=e_all, exposure_last=e_last, arm=meta.arm.reindex(win.run_id).to_numpy(),
+                     point=meta.point.reindex(win.run_id).to_numpy())
+    win = win[win.exposure_all > 0]
+    rows = []
+    for (point, arm, tactic), w in win.groupby(["point", "arm", "tactic"], sort=False):
+        w = w.reset_index(drop=True)
+        p = buys[buys.run_id.isin(set(w.run_id))]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StatisticalWarning)
+            if p.empty:
+                continue
+            tab = deadline_effect(p, w.assign(window=w.run_id + ":" + w["product"]), frac,
+                                  key=["run_id", "product"], exposure=("exposure_all", "exposure_last"))
+        tot = tab.iloc[-1]
+        rows.append(dict(point=int(point), arm=arm, tactic=tactic, windows=len(w), purchases=int(tot.purchases),
+                         in_last=int(tot.in_last), share_last=tot.share_last, expected_share=tot.expected_share,
+                         ratio=tot.ratio, p=tot.p))
+    out = pd.DataFrame(rows, columns=DEADLINE_COLUMNS)
+    order = {a: i for i, a in enumerate(res.manifest.get("arms", []))}
+    tact = {"lightning_sale": 0, "countdown_timer": 1}
+    out = out.sort_values(["point", "arm", "tactic"], key=lambda s: s.map(order) if s.name == "arm" else
+                          (s.map(tact) if s.name == "tactic" else s), kind="stable")
+    return out.reset_index(drop=True)
