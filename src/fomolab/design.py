@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from fomolab.seeds import replicate_seed
+from fomolab.seeds import arm_key, replicate_seed
 from fomolab.spec import Experiment, Scenario
 from fomolab.tactics import KINDS
 
@@ -161,8 +161,10 @@ def expand(experiment: Experiment, replicates: range | None = None,
     runs = []
     for r in reps:
         for pid, p in unique.items():
-            seed = replicate_seed(experiment.seed, point_key(p.values), r)
+            shared = replicate_seed(experiment.seed, point_key(p.values), r)
             for arm in p.arms.values():
+                seed = shared if experiment.common_random_numbers else replicate_seed(
+                    experiment.seed, point_key(p.values), r, arm_key(arm.name))
                 spec = RunSpec(experiment=experiment.name, arm=arm.name, replicate=r, point=pid,
                                seed=seed, scenario=arm.scenario, envelope=envs[pid], params=p.params)
                 runs.append(replace(spec, run_id=spec.identity()))

@@ -23,15 +23,18 @@ __all__ = ["PURPOSES", "replicate_seed", "generator", "arm_key"]
 PURPOSES = {"arrivals": 0, "traits": 1, "decisions": 2, "boost": 3}
 
 
-def replicate_seed(master: int, point: int, replicate: int) -> int:
+def replicate_seed(master: int, point: int, replicate: int, arm: int | None = None) -> int:
     """The seed shared by every arm of one replicate at one sweep point.
 
-    ``point`` is the point's key (:func:`fomolab.design.point_key`), 0 without a sweep.
+    ``point`` is the point's key (:func:`fomolab.design.point_key`), 0 without a
+    sweep.  ``arm`` (an :func:`arm_key`) gives each arm seeds of its own, for
+    experiments that switch common random numbers off.
 
     >>> replicate_seed(1, 0, 0) == replicate_seed(1, 0, 0) != replicate_seed(1, 0, 1)
     True
     """
-    state = np.random.SeedSequence(master, spawn_key=(point, replicate)).generate_state(2, np.uint32)
+    key = (point, replicate) if arm is None else (point, replicate, arm)
+    state = np.random.SeedSequence(master, spawn_key=key).generate_state(2, np.uint32)
     return int((int(state[0]) << 31) ^ int(state[1]))
 
 

@@ -52,6 +52,7 @@ class Header(FrozenModel):
     seed: int = Field(ge=0)
     replicates: int = Field(default=20, ge=1)
     control: str = "control"
+    common_random_numbers: bool = True
 
 
 class ArmSpec(FrozenModel):
@@ -128,6 +129,7 @@ class Experiment:
     source: str = field(default="<spec>", repr=False)
     sweep: Sweep | None = field(default=None, repr=False)
     points: tuple["Point", ...] = field(default=(), repr=False)
+    common_random_numbers: bool = True
 
     def __repr__(self) -> str:
         sweep = f", points={len(self.points)} ({self.sweep.design})" if self.sweep else ""
@@ -334,6 +336,7 @@ def parse_spec(raw: dict[str, Any], *, source: str = "<spec>", base_dir: Path | 
                        enumerate(model.sweep.values(header.seed)))
     return Experiment(name=header.name, description=header.description, seed=header.seed,
                       replicates=header.replicates, control=header.control, arms=arms,
+                      common_random_numbers=header.common_random_numbers,
                       spec=raw, source=source, sweep=model.sweep, points=points)
 
 
