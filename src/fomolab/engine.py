@@ -183,7 +183,7 @@ def _decide(env: simpy.Environment, rec: Recorder, pname: int, prod: Product, v:
     keep_code = np.ones(len(t))  # price kept after the exclusive code's discount
     for kind, tactic in tac.items():
         if kind == "countdown_timer":
-            base = base * (1.0 + tactic.gain * z * tactic.signal(t))
+            base = base * tactic.factor(t, z)  # <= 1 + gain z s: the envelope holds
         elif kind == "exclusive_code":
             s = tactic.signal(t) * tactic.holders(v.arrival_s[vi], v.departure_s[vi])
             base = base * (1.0 + tactic.gain * z * s)

@@ -100,7 +100,7 @@ def _hazard(sc: Scenario, t: np.ndarray, z: float, q: float, beta: float, holder
             s = tac.signal(t)
             if kind == "exclusive_code":
                 s = s * holder
-            hp = hp * (1 + tac.gain * z * s)
+            hp = hp * (tac.factor(t, z) if kind == "countdown_timer" else 1 + tac.gain * z * s)
             if hasattr(tac, "discount"):
                 keep = keep * (1 - tac.discount * s)
         h += hp * keep ** (-beta)

@@ -25,7 +25,8 @@ HYPERBOLIC = make_spec(
                                      "price_sensitivity": 1.5}}},
     lineup={"item": {"base_rate_per_s": 1 / 1500, "tactics": {
         "lightning_sale": {"start_s": 900.0, "end_s": 1500.0, "discount": 0.25, "gain": 2.0},
-        "countdown_timer": {"urgency": "hyperbolic", "kappa_per_s": 0.02, "gain": 4.0}}}},
+        "countdown_timer": {"urgency": "hyperbolic", "kappa_per_s": 0.02, "gain": 4.0,
+                            "procrastination": 0.6}}}},
     arms={"control": {}, "hyperbolic": {"tactics": ["item.*"]}},
 )
 CODE = make_spec(

@@ -5,6 +5,12 @@ deadline nears, either linearly with the share of the countdown elapsed, or
 hyperbolically, ``1 / (1 + kappa * seconds_left)``, as present-biased viewers
 discount the future.  By default the timer counts down the product's lightning
 sale: it starts with the sale and its deadline is the sale's end.
+
+Present-biased viewers also *procrastinate*: told they have time, they put the
+purchase off until the deadline nears.  With ``procrastination = p`` the
+timer's factor is ``(1 + gain * z * s) * (1 - p * z * (1 - s))`` while it
+shows: below 1 while the deadline is far, above 1 as it nears (waiting for
+the last moment, like late bidders before an auction's hard close).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ class CountdownTimer(Tactic):
     deadline_s: float | None = Field(default=None, gt=0)
     urgency: Literal["linear", "hyperbolic"] = "linear"
     kappa_per_s: float = Field(default=1 / 60, gt=0)
+    procrastination: float = Field(default=0.0, ge=0, le=1)
     arrival_boost: float = Field(default=1.0, ge=1)
 
     @model_validator(mode="after")
@@ -69,6 +76,21 @@ class CountdownTimer(Tactic):
         else:
             s = 1.0 / (1.0 + self.kappa_per_s * np.maximum(b - t, 0.0))
         return np.where(inside, np.clip(s, 0.0, 1.0), 0.0)
+
+    def factor(self, t: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """The timer's multiplier of the purchase hazard at ``t`` for impulsiveness ``z``.
+
+        >>> timer = CountdownTimer(start_s=0.0, deadline_s=100.0, gain=2.0, procrastination=0.5)
+        >>> timer.factor(np.array([0.0, 50.0, 150.0]), np.array([1.0, 1.0, 1.0])).round(3).tolist()
+        [0.5, 1.5, 1.0]
+        """
+        s = self.signal(t)
+        f = 1.0 + self.gain * z * s
+        if self.procrastination:
+            a, b = self.window()
+            inside = (t >= a) & (t < b)
+            f = f * (1.0 - self.procrastination * z * (1.0 - s) * inside)
+        return f
 
     def signal_bound(self, a: float, b: float) -> float:
         lo, hi = self.window()
