@@ -41,6 +41,14 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check a spec and print its design without running it")
     v.add_argument("spec", help="experiment spec (TOML)")
+
+    a = sub.add_parser("analyze", help="statistics of a results folder: print the headline, write analysis/ tables")
+    a.add_argument("results", help="results folder (written by `fomolab run`)")
+    a.add_argument("--control", help="reference arm (default: the experiment's control)")
+    a.add_argument("--boot", type=_nonneg_int, default=200, metavar="N",
+                   help="bootstrap resamples of replicates for the median shift (default 200; 0 skips it)")
+    a.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the bootstraps (default 0)")
+    a.add_argument("--quiet", "-q", action="store_true", help="write the tables, print nothing")
     return p
 
 
@@ -74,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "analyze":
+            return _analyze(args)
     except (SpecError, ResultsError) as exc:
         print(f"fomolab: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -183,6 +193,67 @@ def _print_summary(results) -> None:
     console = Console()
     console.print(table)
     console.print(f"tables: {results.path}/{{runs,shoppers,events}}/*.parquet (docs/schema.md)")
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    import math
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from fomolab.analysis import analyze
+
+    a = analyze(args.results, control=args.control, n_boot=args.boot, seed=args.seed)
+    out = a.write()
+    if args.quiet:
+        return 0
+
+    def num(v: float, fmt: str) -> str:
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+    def ci(est: float, lo: float, hi: float, fmt: str) -> str:
+        if est is None or math.isnan(est):
+            return "n/a"
+        if math.isnan(lo) and math.isnan(hi):
+            return format(est, fmt)
+        return f"{format(est, fmt)} ({num(lo, fmt) or '-'}, {num(hi, fmt) or '-'})"
+
+    def pval(p: float) -> str:
+        return "" if math.isnan(p) else ("<1e-300" if p < 1e-300 else format(p, ".2g"))
+
+    h = a.headline
+    sweep = h.point.nunique() > 1
+    shown = h.head(20)
+    from fomolab.results import Results
+
+    name = Results(args.results).manifest.get("experiment", out.parent.name)
+    table = Table(title=f"{name}: arms against the control (95 % CI; HR and OR clustered by replicate, "
+                        f"p Holm-adjusted)")
+    cols = (["point"] if sweep else []) + ["arm", "viewers", "conversion", "median time to purchase (s)",
+                                           "hazard ratio", "p", "odds ratio", "p", "deadline share"]
+    for col in cols:
+        table.add_column(col, justify="left" if col == "arm" else "right")
+    for row in shown.itertuples():
+        cells = ([str(row.point)] if sweep else []) + [
+            row.arm, f"{row.viewers:,}", f"{row.conversion:.2%}",
+            ci(row.median_s, row.median_ci_lower, row.median_ci_upper, ",.0f"),
+            ci(row.hazard_ratio, row.hr_ci_lower, row.hr_ci_upper, ".3f"), pval(row.hr_p_holm),
+            ci(row.odds_ratio, row.or_ci_lower, row.or_ci_upper, ".3f"), pval(row.or_p_holm),
+            "" if math.isnan(row.deadline_share) else
+            f"{row.deadline_share:.1%} (exp. {row.deadline_expected_share:.1%}, p {pval(row.deadline_p)})",
+        ]
+        table.add_row(*cells)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=170)
+    console.print(table)
+    if len(h) > len(shown):
+        console.print(f"... {len(h) - len(shown)} more rows in {out / 'headline.csv'}")
+    if h.median_s.isna().any() or (h.median_ci_upper.isna() & h.median_s.notna()).any():
+        console.print("median: Kaplan-Meier from arrival; n/a or an open interval where fewer than half of "
+                      "the viewers buy within their visit (see analysis/arms.csv notes)")
+    console.print(f"tables: {out}/{{{','.join(a.tables())}}}.{{csv,md}} (docs/schema.md); {a.seconds:.1f} s")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EXAMPLE_SPEC", "example_results"]
+__all__ = ["EXAMPLE_SPEC", "EXAMPLE_SWEEP_SPEC", "example_results", "example_sweep_results"]
 
 EXAMPLE_SPEC: dict[str, Any] = {
     "experiment": {"name": "example", "seed": 5, "replicates": 4},
@@ -49,3 +49,33 @@ def example_results():
         exp = parse_spec(EXAMPLE_SPEC, source="<example>")
         _CACHE["res"] = run(exp, tmp / "example", workers=1)
     return _CACHE["res"]
+
+
+#: A Saltelli sweep over the sale's gain (which matters) and a linear timer's
+#: ``kappa_per_s`` (which a linear timer ignores: no effect), for the sweep examples.
+EXAMPLE_SWEEP_SPEC: dict[str, Any] = {
+    **{k: v for k, v in EXAMPLE_SPEC.items() if k not in ("experiment", "arms")},
+    "experiment": {"name": "example_sweep", "seed": 9, "replicates": 2},
+    "arms": {"control": {}, "sale_timer": {"tactics": ["lipstick.*"]}},
+    "sweep": {"design": "saltelli", "samples": 8, "parameters": {
+        "lineup.lipstick.tactics.lightning_sale.gain": {"low": 0.0, "high": 6.0},
+        "lineup.lipstick.tactics.countdown_timer.kappa_per_s": {"low": 0.01, "high": 0.1},
+    }},
+}
+
+
+def example_sweep_results():
+    """The example Saltelli sweep's results (run once per process, then cached).
+
+    >>> example_sweep_results().manifest["sweep_design"]
+    'saltelli'
+    """
+    if "sweep" not in _CACHE:
+        from fomolab.runner import run
+        from fomolab.spec import parse_spec
+
+        tmp = Path(tempfile.mkdtemp(prefix="fomolab-example-"))
+        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+        exp = parse_spec(EXAMPLE_SWEEP_SPEC, source="<example>")
+        _CACHE["sweep"] = run(exp, tmp / "example_sweep", workers=1)
+    return _CACHE["sweep"]

@@ -1,0 +1,285 @@
+"""Analysis of a results folder: the tables ``fomolab analyze`` prints and writes.
+
+The picture: the statistician's pass over a finished experiment.  From the
+``runs``, ``shoppers`` and ``events`` tables it computes
+
+* ``headline``: per arm (and sweep point), viewers, conversion, the
+  Kaplan–Meier median time to first purchase with its interval, the hazard and
+  odds ratios against the control with intervals clustered by replicate and
+  Holm-adjusted p values, and the deadline-bunching share;
+* ``arms``: the long table of :func:`fomolab.stats.compare.compare_arms`;
+* ``deadline``: :func:`fomolab.stats.compare.deadline_shares`;
+* ``points``: each run metric's mean over replicates at each point, with a
+  t interval (:func:`fomolab.stats.sweep.sweep_points`);
+* ``surface`` (sweeps over numeric parameters): a second-order response
+  surface of each metric (:func:`fomolab.stats.sweep.response_surface`);
+* ``sobol`` (Saltelli sweeps): first-order and total Sobol indices
+  (:func:`fomolab.stats.sweep.sobol_indices`).
+
+:meth:`Analysis.write` puts them in ``analysis/`` inside the results folder as
+CSV and Markdown, atomically, and never touches the run partitions.  The
+columns of every table are in ``docs/schema.md`` (section *analysis*).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Analysis", "HEADLINE_COLUMNS", "analyze"]
+
+#: The columns of ``Analysis.headline``, in order.
+HEADLINE_COLUMNS = [
+    "point", "arm", "runs", "viewers", "buyers", "conversion",
+    "median_s", "median_ci_lower", "median_ci_upper", "median_buyers_s",
+    "hazard_ratio", "hr_ci_lower", "hr_ci_upper", "hr_p_holm",
+    "odds_ratio", "or_ci_lower", "or_ci_upper", "or_p_holm",
+    "deadline_share", "deadline_expected_share", "deadline_p",
+]
+
+#: Table names, in the order they are written and printed.
+TABLES = ("headline", "arms", "deadline", "points", "surface", "sobol")
+
+
+@dataclass
+class Analysis:
+    """The analysis tables of a results folder.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The results folder.
+    headline, arms, deadline, points : pandas.DataFrame
+        Always present (``deadline`` is empty when no arm has a sale or timer).
+    surface, sobol : pandas.DataFrame or None
+        ``surface`` for sweeps over numeric parameters, ``sobol`` for
+        Saltelli sweeps; None otherwise.
+    seconds : float
+        Wall time of the analysis.
+
+    Examples
+    --------
+    >>> from fomolab.stats._example import example_results
+    >>> a = analyze(example_results(), n_boot=50)
+    >>> a.headline.arm.tolist()
+    ['control', 'sale_timer']
+    >>> float(a.headline.hazard_ratio.iloc[0])
+    1.0
+    """
+
+    path: Path
+    headline: pd.DataFrame
+    arms: pd.DataFrame
+    deadline: pd.DataFrame
+    points: pd.DataFrame
+    surface: pd.DataFrame | None = None
+    sobol: pd.DataFrame | None = None
+    seconds: float = field(default=0.0, repr=False)
+
+    def __repr__(self) -> str:
+        have = [t for t in TABLES if getattr(self, t) is not None]
+        return f"Analysis({str(self.path)!r}: {', '.join(f'{t} ({len(getattr(self, t))} rows)' for t in have)})"
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables present, by name."""
+        return {t: getattr(self, t) for t in TABLES if getattr(self, t) is not None}
+
+    def write(self, folder: str | Path | None = None) -> Path:
+        """Write every table as ``NAME.csv`` and ``NAME.md`` into ``analysis/``.
+
+        Parameters
+        ----------
+        folder : path, optional
+            Where to write (default: ``analysis/`` inside the results folder).
+
+        Returns
+        -------
+        pathlib.Path
+            The folder written.
+
+        Notes
+        -----
+        The tables are written to a temporary folder next to the target, which
+        then replaces the target by renames: a reader sees the old analysis or
+        the new one, never half of one.  Nothing else in the results folder is
+        touched.
+
+        Examples
+        --------
+        >>> from fomolab.stats._example import example_results
+        >>> out = analyze(example_results(), n_boot=50).write()
+        >>> sorted(p.name for p in out.glob("*.csv"))
+        ['arms.csv', 'deadline.csv', 'headline.csv', 'points.csv']
+        """
+        target = Path(folder) if folder is not None else self.path / "analysis"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        try:
+            for name, df in self.tables().items():
+                df.to_csv(tmp / f"{name}.csv", index=False)
+                (tmp / f"{name}.md").write_text(_markdown(df, title=_TITLES[name]))
+            os.chmod(tmp, 0o755)
+            old = None
+            if target.exists():
+                old = target.parent / f".{target.name}.old-{os.getpid()}-{time.time_ns()}"
+                os.rename(target, old)
+            os.rename(tmp, target)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target
+
+
+_TITLES = {
+    "headline": "Headline: per arm, against the control (intervals clustered by replicate)",
+    "arms": "Arms against the control: effects, intervals, p and Holm/BH-adjusted p",
+    "deadline": "Deadline bunching: share of purchases in the last 10 % of sale and timer windows",
+    "points": "Sweep points: metric means over replicates with t intervals",
+    "surface": "Response surface: OLS of each metric on the swept parameters",
+    "sobol": "Sobol indices (first order and total) with bootstrap intervals",
+}
+
+
+def _markdown(df: pd.DataFrame, title: str = "") -> str:
+    """A GitHub Markdown table, numbers to 4 significant digits."""
+    def cell(v: Any) -> str:
+        if isinstance(v, (float, np.floating)):
+            if np.isnan(v):
+                return ""
+            return f"{v:.4g}"
+        if v is None or (v is pd.NA):
+            return ""
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = [f"# {title}", ""] if title else []
+    cols = list(df.columns)
+    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("|" + "|".join("---" for _ in cols) + "|")
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.95, n_boot: int = 200,
+            seed: int = 0, last: float = 0.1) -> Analysis:
+    """Analyse a results folder: headline, arm contrasts, deadline effects, sweep tables.
+
+    Parameters
+    ----------
+    results : fomolab.Results or path
+        A results folder.
+    control : str, optional
+        The reference arm (default: the experiment's control).
+    conf_level : float, default 0.95
+        Level of every interval.
+    n_boot : int, default 200
+        Bootstrap resamples of replicates for the median shift (0 skips it).
+    seed : int, default 0
+        Seed of the bootstraps.
+    last : float, default 0.1
+        Final fraction of sale and timer windows for the deadline share.
+
+    Returns
+    -------
+    Analysis
+        The tables; ``.write()`` saves them.
+
+    Raises
+    ------
+    ResultsError
+        Not a results folder, no finished runs, or no finished control run.
+
+    Notes
+    -----
+    See :func:`fomolab.stats.compare.compare_arms` for the contrasts: time to
+    first purchase runs from arrival, hazard and odds ratios have errors
+    clustered by replicate (the arms of a replicate show the same viewers by
+    common random numbers; clustering accounts for that pairing).  The
+    headline's median and its interval are the Kaplan–Meier median of the arm
+    (R's ``survfit``, viewers treated as independent); with fewer than half of
+    the viewers buying within their visit, the median lies in the tail of
+    follow-up or is not reached (NaN); ``median_buyers_s``, the median over
+    buyers only (as ``fomolab run`` prints), describes the buyers but is not
+    an effect measure (who buys changes with the arm).  ``hr_p_holm`` and ``or_p_holm`` are
+    Holm-adjusted over the treatment arms (and points).  The deadline share is
+    that of the arm's lightning-sale windows (its timer's if it has no sale).
+
+    Examples
+    --------
+    >>> from fomolab.stats._example import example_results
+    >>> a = analyze(example_results(), n_boot=50)
+    >>> sorted(a.tables())
+    ['arms', 'deadline', 'headline', 'points']
+    """
+    from fomolab.stats import _folder
+    from fomolab.stats.compare import compare_tables, deadline_tables, time_to_purchase
+    from fomolab.stats.kaplan_meier import kaplan_meier
+    from fomolab.stats.sweep import response_surface, sobol_indices, sweep_points
+
+    t0 = time.perf_counter()
+    res = _folder.as_results(results)
+    runs = _folder.nonempty_runs(res)
+    shoppers = res.table("shoppers", ["run_id", "arm", "replicate", "point", "shopper_id", "arrival_s",
+                                      "departure_s", "first_purchase_s"])
+    events = res.table("events", ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
+    events = events[~events.kind.isin(["arrive", "leave"])]
+    control = control if control is not None else res.manifest.get("control", "control")
+    arms = compare_tables(res, runs, shoppers, control, conf_level=conf_level, n_boot=n_boot, seed=seed)
+    deadline = deadline_tables(res, runs, shoppers, events, last)
+
+    # headline: one row per point and arm
+    sh = time_to_purchase(shoppers)
+    sh = sh.assign(arm=sh.arm.astype(str))
+    r = runs.assign(arm=runs.arm.astype(str))
+    order = [a for a in res.manifest.get("arms", []) if a in set(r.arm)]
+    rows = []
+    for point, g in sh.groupby("point", sort=True):
+        km = kaplan_meier(g, "time_s", "bought", by="arm", conf_level=conf_level).summary.set_index("group")
+        rp = r[r.point == point]
+        for arm in order:
+            if arm not in km.index:
+                continue
+            ra = rp[rp.arm == arm]
+            row = dict(point=int(point), arm=arm, runs=len(ra), viewers=int(ra.viewers.sum()),
+                       buyers=int(ra.buyers.sum()), conversion=ra.buyers.sum() / max(ra.viewers.sum(), 1),
+                       median_s=km.loc[arm, "median"], median_ci_lower=km.loc[arm, "median_ci_lower"],
+                       median_ci_upper=km.loc[arm, "median_ci_upper"],
+                       median_buyers_s=g.time_s[(g.arm == arm) & (g.bought == 1)].median())
+            for measure, pre in (("hazard_ratio", "hr"), ("odds_ratio", "or")):
+                name = measure if pre == "hr" else "odds_ratio"
+                if arm == control:
+                    row.update({name: 1.0, f"{pre}_ci_lower": np.nan, f"{pre}_ci_upper": np.nan,
+                                f"{pre}_p_holm": np.nan})
+                    continue
+                c = arms[(arms.point == point) & (arms.arm == arm) & (arms.measure == measure)]
+                if len(c):
+                    c = c.iloc[0]
+                    row.update({name: c.estimate, f"{pre}_ci_lower": c.ci_lower, f"{pre}_ci_upper": c.ci_upper,
+                                f"{pre}_p_holm": c.p_holm})
+            d = deadline[(deadline.point == point) & (deadline.arm == arm)]
+            if len(d):
+                d = d.iloc[0]
+                row.update(deadline_share=d.share_last, deadline_expected_share=d.expected_share,
+                           deadline_p=d.p)
+            rows.append(row)
+    headline = pd.DataFrame(rows, columns=HEADLINE_COLUMNS).astype(
+        {c: "float64" for c in HEADLINE_COLUMNS if c not in ("point", "arm", "runs", "viewers", "buyers")})
+
+    points = sweep_points(res, conf_level=conf_level)
+    surface = sobol = None
+    if res.manifest.get("swept"):
+        surface = response_surface(res, conf_level=conf_level)
+        if res.manifest.get("sweep_design") == "saltelli":
+            sobol = sobol_indices(res, conf_level=conf_level, seed=seed)
+    return Analysis(path=res.path, headline=headline, arms=arms, deadline=deadline, points=points,
+                    surface=surface, sobol=sobol, seconds=time.perf_counter() - t0)
