@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="bootstrap resamples of replicates for the median shift (default 200; 0 skips it)")
     a.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the bootstraps (default 0)")
     a.add_argument("--quiet", "-q", action="store_true", help="write the tables, print nothing")
+
+    rp = sub.add_parser("report", help="write an HTML report with figures (PNG, SVG) of a results folder")
+    rp.add_argument("results", help="results folder (an experiment or a sweep)")
+    rp.add_argument("--out", help="report folder (default: RESULTS/report)")
     return p
 
 
@@ -82,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "report":
+            return _report(args)
         if args.command == "analyze":
             return _analyze(args)
     except (SpecError, ResultsError) as exc:
@@ -174,6 +180,29 @@ def _run(args: argparse.Namespace) -> int:
         progress_bar.stop()
     if not args.quiet:
         _print_summary(results)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fomolab.errors import ResultsError
+    from fomolab.report import report
+    from fomolab.results import Results
+
+    folder = Path(args.results)
+    if not folder.is_dir():
+        raise ResultsError(f"{folder}: no such folder (give a results folder written by `fomolab run`)")
+    results = Results(folder)
+    if results.runs.empty:
+        raise ResultsError(f"{folder}: no finished runs to report (run the experiment first: "
+                           f"`fomolab run SPEC --out {folder}`)")
+    print(f"fomolab: drawing the report of {folder} ...", file=sys.stderr)
+    rep = report(results, out=args.out)
+    for note in rep.notes:
+        print(f"fomolab: note: {note}", file=sys.stderr)
+    print(f"report: {rep.path}")
+    print(f"figures: {rep.path.parent / 'figures'}/*.png, *.svg ({len(rep.figures) // 2} figures)")
     return 0
 
 
