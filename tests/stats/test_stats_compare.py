@@ -1,0 +1,120 @@
+"""compare_arms, p_adjust, binary_logit and deadline_shares on results folders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.multitest import multipletests
+
+from fomolab import run
+from fomolab.errors import DataError, ResultsError
+from fomolab.stats import compare_arms, conversion, cox, deadline_shares, p_adjust, risk_difference
+from fomolab.stats.compare import COMPARE_COLUMNS, DEADLINE_COLUMNS, binary_logit, time_to_purchase
+from conftest import experiment, make_spec
+
+
+def three_arm_spec():
+    return make_spec(
+        experiment={"name": "three", "seed": 44, "replicates": 6},
+        lineup={"item": {"price": 10.0, "base_rate_per_s": 1 / 900, "tactics": {
+            "lightning_sale": {"start_s": 400.0, "end_s": 800.0, "discount": 0.2, "gain": 2.0},
+            "countdown_timer": {"gain": 2.0}}}},
+        arms={"control": {}, "sale": {"tactics": ["item.lightning_sale"]},
+              "sale_timer": {"tactics": ["item.*"]}},
+    )
+
+
+@pytest.fixture(scope="module")
+def res(tmp_path_factory):
+    return run(experiment(three_arm_spec()), tmp_path_factory.mktemp("cmp") / "three", workers=1)
+
+
+@pytest.fixture(scope="module")
+def table(res):
+    return compare_arms(res, n_boot=100)
+
+
+def test_columns_rows_and_adjustments(table):
+    assert list(table.columns) == COMPARE_COLUMNS
+    assert table[["arm", "measure"]].values.tolist() == [
+        [a, m] for a in ("sale", "sale_timer")
+        for m in ("hazard_ratio", "median_shift_s", "odds_ratio", "risk_difference")]
+    assert (table.control == "control").all() and (table.clusters == 6).all()
+    for measure, g in table.groupby("measure"):
+        p = g.p.to_numpy()
+        ok = ~np.isnan(p)
+        assert g.p_holm.to_numpy()[ok] == pytest.approx(multipletests(p[ok], method="holm")[1])
+        assert g.p_bh.to_numpy()[ok] == pytest.approx(multipletests(p[ok], method="fdr_bh")[1])
+    hr = table[table.measure == "hazard_ratio"]
+    assert (hr.estimate > 1).all() and (hr.ci_lower < hr.estimate).all() and (hr.estimate < hr.ci_upper).all()
+
+
+def test_effects_match_the_dataframe_functions(res, table):
+    sh = time_to_purchase(res.shoppers)
+    sub = sh[sh.arm.isin(["control", "sale"])].assign(arm=lambda d: d.arm.astype(str))
+    sub["treated"] = (sub.arm == "sale").astype(int)
+    row = table[(table.arm == "sale")].set_index("measure")
+    fit = cox(sub, "time_s", "bought", "treated", cluster="replicate").summary.loc["treated"]
+    assert row.loc["hazard_ratio", "estimate"] == pytest.approx(fit.hazard_ratio)
+    assert row.loc["hazard_ratio", "ci_upper"] == pytest.approx(fit.ci_upper)
+    conv = conversion(sub, "bought", "treated", cluster="replicate").summary.loc["treated"]
+    assert row.loc["odds_ratio", ["estimate", "ci_lower", "ci_upper", "p"]].to_numpy(float) == pytest.approx(
+        [conv.odds_ratio, conv.ci_lower, conv.ci_upper, conv.p], rel=1e-7)
+    rd = risk_difference(sub, "bought", "arm", control="control", cluster="replicate").summary.iloc[0]
+    assert row.loc["risk_difference", "estimate"] == pytest.approx(rd.risk_difference)
+
+
+def test_binary_logit_matches_conversion_without_cluster():
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 2, 3000)
+    y = (rng.random(3000) < np.where(x == 1, 0.2, 0.1)).astype(int)
+    df = pd.DataFrame({"y": y, "x": x})
+    s = conversion(df, "y", "x").summary.loc["x"]
+    assert binary_logit(y, x, None) == pytest.approx((s.odds_ratio, s.ci_lower, s.ci_upper, s.p), rel=1e-7)
+    with pytest.raises(DataError, match="separation"):
+        binary_logit(np.r_[np.zeros(5), np.ones(5)], np.r_[np.zeros(5), np.ones(5)].astype(int), None)
+
+
+def test_median_shift_bootstrap_is_seeded(res, table):
+    again = compare_arms(res, n_boot=100)
+    pd.testing.assert_frame_equal(table, again)
+    other = compare_arms(res, n_boot=100, seed=1)
+    m = other.measure == "median_shift_s"
+    assert (other[m].estimate.to_numpy() == table[m].estimate.to_numpy()).all()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_p_adjust_matches_statsmodels(seed):
+    rng = np.random.default_rng(seed)
+    p = rng.random(12) ** 3
+    p[[2, 7]] = np.nan
+    ok = ~np.isnan(p)
+    for ours, theirs in (("holm", "holm"), ("bh", "fdr_bh")):
+        adj = p_adjust(p, ours)
+        assert np.isnan(adj[~ok]).all()
+        assert adj[ok] == pytest.approx(multipletests(p[ok], method=theirs)[1])
+
+
+def test_p_adjust_rejects_bad_input():
+    with pytest.raises(DataError, match="'holm' or 'bh'"):
+        p_adjust([0.1], "bonferroni")
+    with pytest.raises(DataError, match=r"\[0, 1\]"):
+        p_adjust([0.1, 1.5])
+
+
+def test_unknown_control_is_a_results_error(res):
+    with pytest.raises(ResultsError, match="control arm 'nope'"):
+        compare_arms(res, control="nope", n_boot=0)
+
+
+def test_deadline_shares(res):
+    d = deadline_shares(res)
+    assert list(d.columns) == DEADLINE_COLUMNS
+    assert d[["arm", "tactic"]].values.tolist() == [
+        ["sale", "lightning_sale"], ["sale_timer", "lightning_sale"], ["sale_timer", "countdown_timer"]]
+    assert (d.windows == 6).all()
+    assert ((d.expected_share > 0.05) & (d.expected_share < 0.15)).all()
+    # a linear timer pushes purchases toward the deadline; the sale alone does not
+    st = d.set_index(["arm", "tactic"])
+    assert st.loc[("sale_timer", "lightning_sale"), "ratio"] > st.loc[("sale", "lightning_sale"), "ratio"]
