@@ -84,6 +84,8 @@ class Recorder:
         count = np.bincount(pv, minlength=n)
         spend = np.bincount(pv, weights=pprice, minlength=n)
         first[np.isinf(first)] = np.nan
+        # copy=False: the columns are these arrays, not copies stacked into blocks (a
+        # million-viewer run saves a copy of every column and ~0.2 s).
         shoppers = pd.DataFrame({
             "run_id": self._constant(self.run_id, n), "arm": self._constant(self.arm, n),
             "replicate": np.full(n, self.replicate, dtype=np.int64), "point": np.full(n, self.point, dtype=np.int64),
@@ -94,7 +96,7 @@ class Recorder:
             "price_sensitivity": viewers.price_sensitivity,
             "arrival_s": viewers.arrival_s, "departure_s": viewers.departure_s,
             "first_purchase_s": first, "purchases": count.astype(np.int64), "spend": spend,
-        })
+        }, copy=False)
         events = self._event_table(viewers, pv, pp, pt, pprice, products)
         buyers = int((count > 0).sum())
         ttp = (first - viewers.arrival_s)[count > 0]
@@ -113,28 +115,44 @@ class Recorder:
         return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
 
     def _event_table(self, v: "ViewerArrays", pv, pp, pt, pprice, products: list[str]) -> pd.DataFrame:
+        """Events ordered by time, ties by kind (``EVENT_KINDS`` order), then shopper.
+
+        Rows are laid out kind by kind, within a kind by shopper (stream events,
+        which have none, in the order they were recorded), and then sorted by
+        time with one stable sort: the same order as sorting on (time, kind,
+        shopper), at the cost of one sort instead of three.
+        """
         n = len(v.arrival_s)
         ids = v.shopper_id
         ev = np.array(self._events, dtype=float).reshape(-1, 5)
-        m = len(ev)
-        arrive, leave, purchase = (EVENT_KINDS.index(k) for k in ("arrive", "leave", "purchase"))
-        time = np.concatenate([v.arrival_s, v.departure_s, pt, ev[:, 0]])
-        kind = np.concatenate([np.full(n, arrive, np.int8), np.full(n, leave, np.int8),
-                               np.full(len(pt), purchase, np.int8), ev[:, 1].astype(np.int8)])
-        shopper = np.concatenate([ids, ids, ids[pv], np.full(m, -1, dtype=np.int64)])
-        product = np.concatenate([np.full(2 * n, -1, np.int16), pp, ev[:, 2].astype(np.int16)])
-        tactic = np.concatenate([np.full(2 * n + len(pt), -1, np.int8), ev[:, 3].astype(np.int8)])
-        value = np.concatenate([np.full(2 * n, np.nan), pprice, ev[:, 4]])
-        order = np.lexsort((shopper, kind, time))
-        shopper = shopper[order]
+        ev = ev[np.argsort(ev[:, 1], kind="stable")]
+        bounds = np.searchsorted(ev[:, 1], np.arange(len(EVENT_KINDS) + 1), side="left")
+        by_shopper = np.argsort(ids[pv], kind="stable")
+        blocks = []  # (time, kind, shopper, product, tactic, value)
+        for code, kind in enumerate(EVENT_KINDS):
+            e = ev[bounds[code]:bounds[code + 1]]
+            if len(e):
+                blocks.append((e[:, 0], np.full(len(e), code, np.int8), np.full(len(e), -1, np.int64),
+                               e[:, 2].astype(np.int16), e[:, 3].astype(np.int8), e[:, 4]))
+            if kind in ("arrive", "leave"):
+                blocks.append((v.arrival_s if kind == "arrive" else v.departure_s, np.full(n, code, np.int8), ids,
+                               np.full(n, -1, np.int16), np.full(n, -1, np.int8), np.full(n, np.nan)))
+            elif kind == "purchase":
+                blocks.append((pt[by_shopper], np.full(len(pt), code, np.int8), ids[pv][by_shopper],
+                               pp[by_shopper], np.full(len(pt), -1, np.int8), pprice[by_shopper]))
+        time = np.concatenate([b[0] for b in blocks])
+        order = np.argsort(time, kind="stable")
+        time = time[order]
+        kind, shopper, product, tactic, value = (np.concatenate([b[k] for b in blocks])[order] for k in range(1, 6))
+        del blocks, order
         return pd.DataFrame({
-            "run_id": self._constant(self.run_id, len(time)), "time_s": time[order],
-            "kind": pd.Categorical.from_codes(kind[order], categories=list(EVENT_KINDS)),
+            "run_id": self._constant(self.run_id, len(time)), "time_s": time,
+            "kind": pd.Categorical.from_codes(kind, categories=list(EVENT_KINDS)),
             "shopper_id": pd.arrays.IntegerArray(shopper, shopper < 0),
-            "product": pd.Categorical.from_codes(product[order], categories=products),
-            "tactic": pd.Categorical.from_codes(tactic[order], categories=list(TACTIC_KINDS)),
-            "value": value[order],
-        })
+            "product": pd.Categorical.from_codes(product, categories=products),
+            "tactic": pd.Categorical.from_codes(tactic, categories=list(TACTIC_KINDS)),
+            "value": value,
+        }, copy=False)
 
 
 @dataclass(frozen=True)
