@@ -1,0 +1,55 @@
+"""Helpers shared by the benchmark scripts: paths, timing a child process, medians."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+
+def fomolab_cmd() -> list[str]:
+    """The ``fomolab`` console script next to this interpreter (or ``python -m``)."""
+    script = Path(PYTHON).parent / "fomolab"
+    return [str(script)] if script.exists() else [PYTHON, "-m", "fomolab.cli"]
+
+
+def timed(cmd: list[str], cwd: Path = ROOT) -> tuple[float, float]:
+    """Run ``cmd``; return its wall time (s) and peak resident memory (MB).
+
+    The peak is the child's own ``ru_maxrss`` from ``wait4`` (its largest
+    resident set over its life, imports, run, writing and summary included).
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}:\n{err[-2000:]}")
+    if proc.stderr:
+        proc.stderr.close()
+    return wall, usage.ru_maxrss / 1024
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def load() -> str:
+    """The machine's load averages, to print next to timings."""
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:  # pragma: no cover
+        return "load unknown"
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
