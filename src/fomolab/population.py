@@ -20,12 +20,14 @@ Profiles live in ``agents/*.toml``; see ``docs/MODEL.md``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
 from pydantic import Field, model_validator
 
 from fomolab.tactics._base import FrozenModel
+
+if TYPE_CHECKING:  # numpy is imported where traits are drawn, so validating a spec does not pay for it
+    import numpy as np
 
 __all__ = ["Impulsiveness", "Interest", "Dwell", "Segment", "Population", "Traits", "draw_traits"]
 
@@ -52,6 +54,8 @@ class Impulsiveness(FrozenModel):
         return a / (a + b)
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        import numpy as np
+
         if self.fixed is not None:
             return np.full(n, self.fixed)
         a, b = self.beta  # type: ignore[misc]
@@ -65,6 +69,8 @@ class Interest(FrozenModel):
     cv: float = Field(default=0.0, ge=0)
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        import numpy as np
+
         if self.cv == 0:
             return np.full(n, self.mean)
         shape = 1.0 / self.cv**2
@@ -79,6 +85,8 @@ class Dwell(FrozenModel):
     cv: float = Field(default=1.0, gt=0, description="coefficient of variation (lognormal, gamma)")
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        import numpy as np
+
         if self.distribution == "exponential":
             return rng.exponential(self.mean_s, size=n)
         if self.distribution == "gamma":
@@ -89,6 +97,7 @@ class Dwell(FrozenModel):
 
     def survival(self, x: np.ndarray) -> np.ndarray:
         """P(dwell > x), for the analytic checks."""
+        import numpy as np
         from scipy import stats
 
         x = np.asarray(x, dtype=float)
@@ -136,12 +145,15 @@ def draw_traits(population: Population, rng: np.random.Generator, n: int) -> Tra
     Every trait is drawn for every viewer in a fixed order, so viewer ``i``'s
     traits depend only on the generator and ``n``, never on the arm.
 
+    >>> import numpy as np
     >>> pop = Population(segments={"a": Segment(share=1.0, impulsiveness=Impulsiveness(fixed=0.5),
     ...                                          dwell=Dwell(mean_s=60.0))})
     >>> t = draw_traits(pop, np.random.default_rng(1), 3)
     >>> t.impulsiveness.tolist(), t.segment.tolist()
     ([0.5, 0.5, 0.5], [0, 0, 0])
     """
+    import numpy as np
+
     segs = list(population.segments.values())
     shares = np.array([s.share for s in segs])
     segment = rng.choice(len(segs), size=n, p=shares / shares.sum())

@@ -8,10 +8,14 @@ for piecewise-constant rates: a Poisson count per piece, then uniform times.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 from pydantic import Field, model_validator
 
 from fomolab.tactics._base import FrozenModel
+
+if TYPE_CHECKING:  # numpy is imported where arrivals are drawn, so validating a spec does not pay for it
+    import numpy as np
 
 __all__ = ["RatePiece", "Arrivals", "Stream", "poisson_times", "rate_function"]
 
@@ -45,6 +49,8 @@ class Arrivals(FrozenModel):
 
     def pieces(self, duration_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Edges (n + 1) and rates (n) of the rate schedule over the stream."""
+        import numpy as np
+
         if self.schedule is None:
             return np.array([0.0, duration_s]), np.array([self.rate_per_s], dtype=float)
         starts = np.array([p.start_s for p in self.schedule])
@@ -61,6 +67,8 @@ class Stream(FrozenModel):
 
 def rate_function(edges: np.ndarray, rates: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Value at times ``t`` of the piecewise-constant rate (0 outside)."""
+    import numpy as np
+
     idx = np.searchsorted(edges, t, side="right") - 1
     inside = (idx >= 0) & (idx < len(rates))
     return np.where(inside, rates[np.clip(idx, 0, len(rates) - 1)], 0.0)
@@ -69,10 +77,13 @@ def rate_function(edges: np.ndarray, rates: np.ndarray, t: np.ndarray) -> np.nda
 def poisson_times(edges: np.ndarray, rates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Sorted event times of a Poisson process with a piecewise-constant rate.
 
+    >>> import numpy as np
     >>> t = poisson_times(np.array([0.0, 10.0]), np.array([100.0]), np.random.default_rng(0))
     >>> bool(np.all(np.diff(t) >= 0)), 800 < len(t) < 1200
     (True, True)
     """
+    import numpy as np
+
     widths = np.diff(edges)
     counts = rng.poisson(np.maximum(rates, 0.0) * widths)
     starts = np.repeat(edges[:-1], counts)
