@@ -24,6 +24,7 @@ import base64
 import html
 import io
 import json
+import re
 import shutil
 import tempfile
 import warnings
@@ -174,12 +175,14 @@ def _table_html(df: pd.DataFrame, caption: str = "", max_rows: int = 40) -> str:
         more = f"<p class='note'>First {max_rows} of {len(df)} rows; all rows are in the analysis tables.</p>"
         df = df.head(max_rows)
     head = "".join(f"<th>{_esc(c)}</th>" for c in df.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_esc(v)}</td>" if i == 0 else f"<td class='n'>{_esc(v)}</td>"
-                         for i, v in enumerate(row)) + "</tr>"
-        for row in df.itertuples(index=False))
-    cap = f"<caption>{caption}</caption>" if caption else ""
-    return f"<div class='scroll'><table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{more}"
+
+    def cell(v: Any) -> str:
+        numeric = bool(re.match(r"^[-+<–]?\s?[0-9.]", str(v))) or str(v) == "–"
+        return f"<td class='n'>{_esc(v)}</td>" if numeric else f"<td>{_esc(v)}</td>"
+
+    body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in df.itertuples(index=False))
+    cap = f"<p class='cap'>{caption}</p>" if caption else ""
+    return f"{cap}<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{more}"
 
 
 def _ci(est: Any, lo: Any, hi: Any, digits: int = 3) -> str:
@@ -233,7 +236,7 @@ def _summary_table(summary: pd.DataFrame) -> pd.DataFrame:
 def _effects_table(effects: pd.DataFrame) -> pd.DataFrame:
     names = {"hazard_ratio": "hazard ratio", "odds_ratio": "odds ratio", "risk_difference": "risk difference",
              "median_shift_s": "median shift (s)"}
-    e = effects
+    e = effects[effects.estimate.notna()]
     out = pd.DataFrame({
         "arm": e.arm.astype(str), "measure": e.measure.map(lambda m: names.get(m, m)),
         "estimate (95 % CI)": [_ci(a, b, c, 4) for a, b, c in zip(e.estimate, e.ci_lower, e.ci_upper)],
@@ -361,7 +364,8 @@ figcaption strong { color: var(--fg); }
 figcaption a { color: var(--accent); }
 .scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; margin: .5rem 0 1rem; }
 table { border-collapse: collapse; font-size: .88rem; min-width: 100%; }
-caption { text-align: left; color: var(--muted); font-size: .9rem; padding-bottom: .3rem; }
+p.cap { color: var(--muted); font-size: .9rem; margin: .4rem 0 .2rem; }
+tbody td:first-child, thead th:first-child { position: sticky; left: 0; background: var(--bg); }
 th, td { padding: .35rem .6rem; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 thead th { border-bottom: 2px solid #999; white-space: nowrap; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -405,6 +409,7 @@ def _page(res, figs: list[_Figure], headline_html: str, effects_html: str, notes
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="fomolab {_esc(__version__)}">
+<link rel="icon" href="data:,">
 <title>{_esc(name)}: fomolab report</title>
 <style>{CSS}</style>
 </head>
