@@ -94,5 +94,5 @@ def test_sobol_indices_of_a_saltelli_sweep(tmp_path):
     gain = conv.loc["lineup.item.tactics.lightning_sale.gain"]
     kappa = conv.loc["lineup.item.tactics.countdown_timer.kappa_per_s"]
     assert gain.s1 > 0.7 and gain.s1_ci_lower > 0.5
-    assert abs(kappa.s1) < 0.05 and kappa.s1_ci_lower < 0 < kappa.s1_ci_upper
+    assert abs(kappa.s1) < 0.1 and kappa.s1_ci_lower < 0 < kappa.s1_ci_upper  # 0 within sampling error
     assert kappa.st < 0.1
