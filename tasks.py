@@ -3,7 +3,8 @@
 
     python3 tasks.py demo            # set up, run the flagship experiment, print its summary
     python3 tasks.py test [ARGS...]  # set up with test extras, run the whole test suite
-                                     # (ARGS go to pytest, e.g. -m "not slow")
+                                     # (ARGS go to pytest, e.g. -m "not slow"); installs
+                                     # Debian's chromium (apt-get) for the report's browser test
 
 The virtualenv is `.venv/` beside this file; it is (re)installed when
 pyproject.toml changes.  CI runs `.ci/run`, which runs `python3 tasks.py test`.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -48,6 +50,31 @@ def setup(extras: str) -> None:
     stamp.write_text(want)
 
 
+def ensure_chromium() -> None:
+    """Install Debian's chromium for the report's browser test when it is missing.
+
+    Needs apt-get and root (as on CI machines); otherwise it says so and the
+    browser test skips itself.  Never downloads a browser any other way.
+    """
+    if shutil.which("chromium") or shutil.which("chromium-browser"):
+        return
+    apt = shutil.which("apt-get")
+    if apt is None:
+        print("tasks.py: chromium not found and no apt-get: the report's browser test will be skipped", flush=True)
+        return
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        print("tasks.py: chromium not found; install it (sudo apt-get install chromium) to run the report's "
+              "browser test", flush=True)
+        return
+    print("tasks.py: installing Debian's chromium for the report's browser test (apt-get)", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in ([apt, "update", "-q"], [apt, "install", "-y", "-q", "--no-install-recommends", "chromium"]):
+        print("+", " ".join(cmd), flush=True)
+        if subprocess.call(cmd, env=env) != 0:
+            print("tasks.py: could not install chromium; the report's browser test will be skipped", flush=True)
+            return
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("demo", "test"):
         print(__doc__)
@@ -56,6 +83,7 @@ def main(argv: list[str]) -> int:
         setup("")
         return sh(BIN / "fomolab", "run", FLAGSHIP, *argv[1:])
     setup("test")
+    ensure_chromium()
     code = sh(PY, "-m", "pytest", *argv[1:])
     if code == 5:
         print("tasks.py: pytest collected no tests: that is a failure, not a pass", file=sys.stderr)

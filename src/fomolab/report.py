@@ -396,7 +396,8 @@ def _page(res, figs: list[_Figure], headline_html: str, effects_html: str, notes
         data = base64.b64encode(f.svg).decode("ascii")
         fig_html.append(
             f"<figure id='{f.name}'>"
-            f"<img src='data:image/svg+xml;base64,{data}' alt='Figure {i}: {_esc(f.title)}' loading='eager'>"
+            f"<a href='figures/{f.name}.svg' title='open the figure full size'>"
+            f"<img src='data:image/svg+xml;base64,{data}' alt='Figure {i}: {_esc(f.title)}' loading='eager'></a>"
             f"<figcaption><strong>Figure {i}. {_esc(f.title)}.</strong> {f.caption} "
             f"Files: <a href='figures/{f.name}.png'>PNG</a>, <a href='figures/{f.name}.svg'>SVG</a>."
             f"</figcaption></figure>")
