@@ -53,7 +53,24 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="write an HTML report with figures (PNG, SVG) of a results folder")
     rp.add_argument("results", help="results folder (an experiment or a sweep)")
     rp.add_argument("--out", help="report folder (default: RESULTS/report)")
+
+    sc = sub.add_parser("selfcheck", help="rerun the validation of model and statistics; write docs/VALIDATION.md")
+    sc.add_argument("--quick", action="store_true", help="the test suite's smaller Monte Carlo sizes")
+    sc.add_argument("--items", type=_items, default=None, metavar="1,2,...", help="only these items (1 to 10)")
+    sc.add_argument("--write", default="docs/VALIDATION.md", metavar="PATH",
+                    help="where to write the page (default docs/VALIDATION.md; '-' writes nothing)")
     return p
+
+
+def _items(text: str) -> list[int]:
+    try:
+        items = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be item numbers separated by commas: {text!r}") from None
+    bad = [k for k in items if not 1 <= k <= 10]
+    if bad or not items:
+        raise argparse.ArgumentTypeError(f"items are 1 to 10: {text!r}")
+    return items
 
 
 def _positive_int(text: str) -> int:
@@ -90,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         if args.command == "analyze":
             return _analyze(args)
+        if args.command == "selfcheck":
+            return _selfcheck(args)
     except (SpecError, ResultsError) as exc:
         print(f"fomolab: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -283,6 +302,33 @@ def _analyze(args: argparse.Namespace) -> int:
                       "the viewers buy within their visit (see analysis/arms.csv notes)")
     console.print(f"tables: {out}/{{{','.join(a.tables())}}}.{{csv,md}} (docs/schema.md); {a.seconds:.1f} s")
     return 0
+
+
+
+def _selfcheck(args: argparse.Namespace) -> int:
+    """Run the validation checks; exit 1 if any fails."""
+    from rich.console import Console
+
+    from fomolab.validation import run_checks, write_report
+
+    console = Console()
+    scale = "quick" if args.quick else "full"
+    seconds: dict[int, float] = {}
+
+    def progress(item, title, checks, secs):
+        seconds[item] = secs
+        console.print(f"[bold]{item}. {title}[/bold] ({secs:.1f} s)")
+        for c in checks:
+            mark = "[green]pass[/green]" if c.passed else "[red]FAIL[/red]"
+            console.print(f"   {mark}  {c.name}: {c.figure}  (target {c.target})")
+
+    checks = run_checks(scale, args.items, progress=progress)
+    failed = sum(not c.passed for c in checks)
+    if args.write != "-":
+        path = write_report(checks, args.write, scale=scale, seconds=seconds)
+        console.print(f"wrote {path}")
+    console.print(f"{len(checks) - failed} of {len(checks)} checks pass ({sum(seconds.values()):.0f} s)")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
