@@ -56,10 +56,17 @@ class Header(FrozenModel):
 
 
 class ArmSpec(FrozenModel):
-    """An ``[arms.NAME]`` table: which tactics are on, and parameter overrides."""
+    """An ``[arms.NAME]`` table: which tactics are on, and parameter overrides.
+
+    ``base`` starts from another arm (its tactics and overrides); ``remove``
+    switches tactics off again: a "ban" arm is ``base = "all"`` with
+    ``remove = ["lipstick.countdown_timer"]``.
+    """
 
     description: str = ""
+    base: str | None = None
     tactics: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
     set: dict[str, Any] = {}
 
 
@@ -329,6 +336,7 @@ def parse_spec(raw: dict[str, Any], *, source: str = "<spec>", base_dir: Path | 
         raise SpecError(source, "experiment.control", header.control,
                         f"must name one of the arms{_suggest(header.control, list(model.arms))} "
                         f"(arms: {', '.join(model.arms)})")
+    model = model.model_copy(update={"arms": _inherit(model.arms, source)})
     arms = {name: _build_arm(name, arm, raw, source) for name, arm in model.arms.items()}
     points = (Point({}, arms),)
     if model.sweep is not None:
@@ -369,6 +377,32 @@ def _rescale_shares(scen: dict[str, Any], applied: dict[str, Any]) -> None:
             segs[k]["share"] = float(segs[k]["share"]) * left / total_rest
 
 
+def _inherit(arms: dict[str, ArmSpec], source: str) -> dict[str, ArmSpec]:
+    """Resolve ``base``: an arm gets its base's tactics, removals and overrides first."""
+    out: dict[str, ArmSpec] = {}
+
+    def resolve(name: str, chain: tuple[str, ...]) -> ArmSpec:
+        if name in out:
+            return out[name]
+        arm = arms[name]
+        if arm.base is not None:
+            if arm.base not in arms:
+                raise SpecError(source, f"arms.{name}.base", arm.base,
+                                f"must name another arm{_suggest(arm.base, list(arms))} (arms: {', '.join(arms)})")
+            if arm.base in chain:
+                raise SpecError(source, f"arms.{name}.base", arm.base,
+                                f"arms build on each other in a cycle: {' -> '.join(chain + (arm.base,))}")
+            b = resolve(arm.base, chain + (arm.base,))
+            arm = arm.model_copy(update={"tactics": b.tactics + arm.tactics, "remove": b.remove + arm.remove,
+                                         "set": {**b.set, **arm.set}, "base": None})
+        out[name] = arm
+        return arm
+
+    for name in arms:
+        resolve(name, (name,))
+    return {name: out[name] for name in arms}
+
+
 def _build_arm(name: str, arm: ArmSpec, raw: dict[str, Any], source: str, prefix: str = "") -> Arm:
     where = f"{prefix}arms.{name}"
     scen = {k: copy.deepcopy(raw[k]) for k in ("stream", "population", "lineup")}
@@ -386,6 +420,13 @@ def _build_arm(name: str, arm: ArmSpec, raw: dict[str, Any], source: str, prefix
                             f"{_suggest(pattern, configured)}; write PRODUCT.KIND with a tactic "
                             f"configured under [lineup.PRODUCT.tactics.KIND] (configured: {', '.join(configured) or 'none'})")
         on.update(hits)
+    for pattern in arm.remove:
+        hits = fnmatch.filter(sorted(on), pattern)
+        if not hits:
+            raise SpecError(source, f"{where}.remove", pattern,
+                            f"removes no tactic that is on in this arm{_suggest(pattern, sorted(on))} "
+                            f"(on: {', '.join(sorted(on)) or 'none'})")
+        on.difference_update(hits)
     for pname, prod in scen["lineup"].items():
         tactics = prod.get("tactics") or {}
         prod["tactics"] = {k: v for k, v in tactics.items() if f"{pname}.{k}" in on}
