@@ -101,6 +101,8 @@ def main() -> None:
                 del tables
                 print(f"  {n:>9,} {len(sims):>4} {buyers:>8,} {s:>10.3f} {n / s:>10,.0f} {1e6 * s / n:>9.2f} "
                       f"{s + w:>9.3f} {1e6 * (s + w) / n:>9.2f}", flush=True)
+            if 1e5 in per_viewer and 1e6 in per_viewer:  # past the fixed cost of a run
+                print(f"  cost per viewer at 10^6 / at 10^5 = {per_viewer[1e6] / per_viewer[1e5]:.2f}")
             if 1e4 in per_viewer and 1e6 in per_viewer:
                 ratio = per_viewer[1e6] / per_viewer[1e4]
                 verdicts.append(ratio <= FLAT)
