@@ -19,6 +19,7 @@ _EXPORTS = {
     "load_experiment": "fomolab.spec",
     "run": "fomolab.runner",
     "Results": "fomolab.results",
+    "analyze": "fomolab.analysis",
     "FomolabError": "fomolab.errors",
     "SpecError": "fomolab.errors",
     "ResultsError": "fomolab.errors",

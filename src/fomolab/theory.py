@@ -129,8 +129,8 @@ def expected_outcomes(sc: Scenario, *, dt: float = 0.25, nodes: int = 48) -> Exp
     >>> from fomolab import load_experiment
     >>> exp = load_experiment("experiments/reference_flash.toml")
     >>> e = expected_outcomes(exp.arms["control"].scenario)
-    >>> round(e.conversion, 4)  # closed form: (1/7) (1 - (1 - exp(-14)) / 14)
-    0.1327
+    >>> round(float(e.conversion), 4)  # closed form: (1/7) (1 - (1 - exp(-14)) / 14) = 0.13265
+    0.1326
     """
     _check(sc)
     T = sc.stream.duration_s
@@ -163,7 +163,7 @@ def expected_outcomes(sc: Scenario, *, dt: float = 0.25, nodes: int = 48) -> Exp
                 buy += wt * np.trapezoid(lam * p_a, t)
                 time += wt * np.trapezoid(lam * m_a, t)
     viewers = float(np.trapezoid(lam, t))
-    return Expectation(conversion=buy / viewers, mean_time_to_purchase_s=time / buy, viewers=viewers)
+    return Expectation(conversion=float(buy / viewers), mean_time_to_purchase_s=float(time / buy), viewers=viewers)
 
 
 def expected_viewers(sc: Scenario, times: np.ndarray, *, dt: float = 0.25) -> np.ndarray:

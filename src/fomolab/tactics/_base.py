@@ -67,3 +67,20 @@ class Tactic(FrozenModel):
         w = self.window()
         assert w is not None, f"{self.kind} has no static signal"
         return ((t >= w[0]) & (t < w[1])).astype(float)
+
+    def factor(self, t: np.ndarray, z: np.ndarray, arrival_s: np.ndarray, departure_s: np.ndarray) -> np.ndarray:
+        """Multiplier of the hazard at ``t`` for viewers with impulsiveness ``z``
+        who arrived at ``arrival_s`` and leave at ``departure_s`` (static tactics)."""
+        return 1.0 + self.gain * z * self.signal(t)
+
+    def exposures(self, t: np.ndarray, arrival_s: np.ndarray) -> np.ndarray:
+        """How often a viewer present since ``arrival_s`` has seen this claim prove
+        false by ``t`` (deceptive variants; 0 for honest tactics)."""
+        return np.zeros(np.shape(t))
+
+    def learned(self, f: np.ndarray, t: np.ndarray, arrival_s: np.ndarray) -> np.ndarray:
+        """A factor ``f`` after learning: ``1 + credibility ** exposures * (f - 1)``."""
+        c = getattr(self, "credibility", 1.0)
+        if c == 1.0:
+            return f
+        return 1.0 + c ** self.exposures(t, arrival_s) * (f - 1.0)

@@ -11,6 +11,12 @@ purchase off until the deadline nears.  With ``procrastination = p`` the
 timer's factor is ``(1 + gain * z * s) * (1 - p * z * (1 - s))`` while it
 shows: below 1 while the deadline is far, above 1 as it nears (waiting for
 the last moment, like late bidders before an auction's hard close).
+
+The deceptive variant ``resets = true`` restarts the countdown each time it
+reaches zero, until ``until_s`` (default: the end of the product's slot): the
+deadline never comes.  With ``credibility = c < 1`` viewers learn: each reset
+a viewer witnesses scales their response to the timer by ``c`` (factor
+``1 + c ** k * (f - 1)`` after ``k`` resets).
 """
 
 from __future__ import annotations
@@ -51,38 +57,88 @@ class CountdownTimer(Tactic):
     urgency: Literal["linear", "hyperbolic"] = "linear"
     kappa_per_s: float = Field(default=1 / 60, gt=0)
     procrastination: float = Field(default=0.0, ge=0, le=1)
+    resets: bool = False
+    until_s: float | None = Field(default=None, gt=0)
+    credibility: float = Field(default=1.0, gt=0, le=1)
     arrival_boost: float = Field(default=1.0, ge=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> "CountdownTimer":
         if self.start_s is not None and self.deadline_s is not None and self.deadline_s <= self.start_s:
             raise ValueError(f"deadline_s must be after start_s ({self.start_s}): {self.deadline_s}")
+        if self.until_s is not None and not self.resets:
+            raise ValueError("until_s is for a timer that resets (resets = true)")
+        if self.until_s is not None and self.deadline_s is not None and self.until_s < self.deadline_s:
+            raise ValueError(f"until_s must not be before deadline_s ({self.deadline_s}): {self.until_s}")
         return self
 
-    def window(self) -> tuple[float, float]:
+    @property
+    def period_s(self) -> float:
+        """Length of one countdown."""
+        a, b = self.countdown()
+        return b - a
+
+    def countdown(self) -> tuple[float, float]:
+        """The (first) countdown: ``[start_s, deadline_s)``."""
         assert self.start_s is not None and self.deadline_s is not None, "unresolved timer"
         return (self.start_s, self.deadline_s)
 
+    def window(self) -> tuple[float, float]:
+        """When the timer shows: its countdown, or until ``until_s`` if it resets."""
+        a, b = self.countdown()
+        if self.resets:
+            return (a, self.until_s if self.until_s is not None else float("inf"))
+        return (a, b)
+
+    def resets_at(self, end_s: float) -> np.ndarray:
+        """Times the countdown restarts, before ``end_s`` (empty unless it resets)."""
+        if not self.resets:
+            return np.empty(0)
+        a, b = self.countdown()
+        stop = min(self.window()[1], end_s)
+        return a + self.period_s * np.arange(1, max(0, int(np.ceil((stop - a) / self.period_s))))
+
     def breakpoints(self) -> list[float]:
-        a, b = self.window()
+        a, b = self.countdown()
         return list(np.linspace(a, b, self.ENVELOPE_PIECES + 1))
 
     def signal(self, t: np.ndarray) -> np.ndarray:
-        a, b = self.window()
+        a, end = self.window()
+        b = self.countdown()[1]
         t = np.asarray(t, dtype=float)
-        inside = (t >= a) & (t < b)
+        inside = (t >= a) & (t < end)
+        if self.resets:  # the displayed countdown restarts: time within the current cycle
+            t = a + np.mod(t - a, self.period_s)
         if self.urgency == "linear":
             s = (t - a) / (b - a)
         else:
             s = 1.0 / (1.0 + self.kappa_per_s * np.maximum(b - t, 0.0))
         return np.where(inside, np.clip(s, 0.0, 1.0), 0.0)
 
-    def factor(self, t: np.ndarray, z: np.ndarray) -> np.ndarray:
+    def exposures(self, t: np.ndarray, arrival_s: np.ndarray) -> np.ndarray:
+        """Resets witnessed: restarts in ``[arrival, t)`` (the viewer is present throughout)."""
+        if not self.resets:
+            return np.zeros(np.shape(t))
+        a = self.countdown()[0]
+        P = self.period_s
+
+        def done(x):  # restarts at a + kP, k >= 1, strictly before x
+            return np.maximum(0.0, np.ceil((np.asarray(x, dtype=float) - a) / P) - 1.0)
+
+        end = self.window()[1]
+        return done(np.minimum(t, end)) - done(np.minimum(np.maximum(arrival_s, a), end))
+
+    def factor(self, t: np.ndarray, z: np.ndarray, arrival_s: np.ndarray | None = None,
+               departure_s: np.ndarray | None = None) -> np.ndarray:
         """The timer's multiplier of the purchase hazard at ``t`` for impulsiveness ``z``.
 
         >>> timer = CountdownTimer(start_s=0.0, deadline_s=100.0, gain=2.0, procrastination=0.5)
-        >>> timer.factor(np.array([0.0, 50.0, 150.0]), np.array([1.0, 1.0, 1.0])).round(3).tolist()
+        >>> ones = np.ones(3)
+        >>> timer.factor(np.array([0.0, 50.0, 150.0]), ones).round(3).tolist()
         [0.5, 1.5, 1.0]
+        >>> fake = CountdownTimer(start_s=0.0, deadline_s=100.0, gain=2.0, resets=True, credibility=0.5)
+        >>> fake.factor(np.array([50.0, 150.0, 250.0]), ones, arrival_s=np.zeros(3)).round(3).tolist()
+        [2.0, 1.5, 1.25]
         """
         s = self.signal(t)
         f = 1.0 + self.gain * z * s
@@ -90,12 +146,18 @@ class CountdownTimer(Tactic):
             a, b = self.window()
             inside = (t >= a) & (t < b)
             f = f * (1.0 - self.procrastination * z * (1.0 - s) * inside)
+        if arrival_s is not None:
+            f = self.learned(f, t, arrival_s)
+        elif self.credibility != 1.0 and self.resets:
+            raise ValueError("a resetting timer with credibility < 1 needs the viewers' arrival times")
         return f
 
     def signal_bound(self, a: float, b: float) -> float:
         lo, hi = self.window()
         if not (a < hi and b > lo):
             return 0.0
+        if self.resets:
+            return 1.0
         # Urgency rises with time, so the bound is the value at the right end.
         right = min(b, hi)
         if self.urgency == "linear":

@@ -48,6 +48,9 @@ class ExclusiveCode(Tactic):
     def window(self) -> tuple[float, float]:
         return (self.announce_s, self.expires_s)
 
+    def factor(self, t, z, arrival_s, departure_s):
+        return 1.0 + self.gain * z * self.signal(t) * self.holders(arrival_s, departure_s)
+
     def holders(self, arrival_s: np.ndarray, departure_s: np.ndarray) -> np.ndarray:
         """Which viewers hold the code: those present at the announcement."""
         return (arrival_s <= self.announce_s) & (departure_s > self.announce_s)
