@@ -46,7 +46,8 @@ CASES = {
                        ["lineup.gloss.stock", "-5", "greater than or equal to 0"]),
     "replicates_zero": (lambda t: edit(t, "replicates = 20", "replicates = 0"),
                         ["experiment.replicates", "0", "greater than or equal to 1"]),
-    "scarcity_without_stock": (lambda t: t + '\n[lineup.gloss.tactics.scarcity_cue]\nthreshold = 5\n',
+    "scarcity_without_stock": (lambda t: edit(t, '"gloss.countdown_timer"]', '"gloss.countdown_timer", "gloss.scarcity_cue"]')
+                               + '\n[lineup.gloss.tactics.scarcity_cue]\nthreshold = 5\n',
                                ["lineup.gloss.tactics.scarcity_cue", "finite stock"]),
     "unknown_control": (lambda t: edit(t, 'control = "control"', 'control = "contrl"'),
                         ["experiment.control", "'contrl'", "did you mean 'control'"]),

@@ -71,13 +71,21 @@ def simulate(run: RunSpec) -> Tables:
 
     viewers = _viewer_arrays(groups, T)
     offsets = np.cumsum([0] + [len(g[0]) for g in groups])
+    mu, sigma = (np.array(x)[viewers.segment] for x in
+                 zip(*(seg.valuation.lognormal() for seg in sc.population.segments.values())))
     env = simpy.Environment()
     for pnum, (pname, prod) in enumerate(sc.lineup.items()):
         _schedule_events(rec, pnum, prod, T)
         cands = [_candidates(run.envelope[pname], viewers, offsets[i], offsets[i + 1], g[2])
                  for i, g in enumerate(groups)]
         cand = tuple(np.concatenate(c) for c in zip(*cands))
-        _decide(env, rec, pnum, prod, viewers, cand, T)
+        # valuations: the shared viewers' from a stream of the product's own, boosted ones' on top
+        normal = np.concatenate([generator(run.seed, "valuation", pnum).standard_normal(offsets[1])] + (
+            [generator(run.seed, "valuation", pnum, arm_key(run.arm)).standard_normal(offsets[2] - offsets[1])]
+            if len(groups) > 1 else []))
+        value = prod.price * viewers.interest * np.exp(mu + sigma * normal)
+        notices = _fabricated(prod, run.seed, pnum, T)
+        _decide(env, rec, pnum, prod, viewers, cand, T, value, notices)
     env.run(until=T)
     return rec.tables(viewers, list(sc.population.segments), list(sc.lineup))
 
@@ -155,6 +163,19 @@ def _candidates(env: Envelope, v: ViewerArrays, lo: int, hi: int, rng: np.random
     return vs, ts, rs, rng.random(len(vs))
 
 
+def _fabricated(prod: Product, seed: int, pnum: int, T: float) -> np.ndarray | None:
+    """Times of the fabricated notifications of a deceptive ticker (None if honest).
+
+    They come from a stream of the product's own, so every arm with the same
+    fake ticker shows the same notifications.
+    """
+    sp = prod.tactics.social_proof
+    if sp is None or not sp.fake:
+        return None
+    a, b = prod.slot(T)
+    return poisson_times(np.array([a, b]), np.array([sp.fabricated_rate_per_s]), generator(seed, "fabricated", pnum))
+
+
 def _schedule_events(rec: Recorder, pname: int, prod: Product, T: float) -> None:
     a, b = prod.slot(T)
     rec.event(a, "slot_start", pname)
@@ -168,26 +189,39 @@ def _schedule_events(rec: Recorder, pname: int, prod: Product, T: float) -> None
         t = getattr(tac, kind)
         if t is not None:
             s, e = t.window()
+            e = min(e, T)
             rec.event(s, "tactic_start", pname, kind, getattr(t, "discount", float("nan")))
+            if kind == "countdown_timer":
+                for k, r in enumerate(t.resets_at(T), 1):  # a deceptive timer restarts: the deadline never comes
+                    rec.event(r, "tactic_end", pname, kind, k)
+                    rec.event(r, "tactic_start", pname, kind, k)
             rec.event(e, "tactic_end", pname, kind)
+    cue = tac.scarcity_cue
+    if cue is not None and cue.fake:  # "only N left", whatever the real stock
+        s, e = cue.window()
+        rec.event(s, "tactic_start", pname, "scarcity_cue", cue.displayed_stock)
+        rec.event(e, "tactic_end", pname, "scarcity_cue", cue.displayed_stock)
 
 
 def _decide(env: simpy.Environment, rec: Recorder, pname: int, prod: Product, v: ViewerArrays,
-            cand: tuple[np.ndarray, ...], T: float) -> None:
+            cand: tuple[np.ndarray, ...], T: float, value: np.ndarray, notices: np.ndarray | None) -> None:
     """Turn a product's candidates into purchases for this arm."""
     vi, t, bound, u = cand
     tac = prod.tactics
     z, q, beta = v.impulsiveness[vi], v.interest[vi], v.price_sensitivity[vi]
+    arr, dep = v.arrival_s[vi], v.departure_s[vi]
     slot_a, slot_b = prod.slot(T)
     base = np.where((t >= slot_a) & (t < slot_b), prod.base_rate_per_s * q, 0.0)
     keep_code = np.ones(len(t))  # price kept after the exclusive code's discount
     for kind, tactic in tac.items():
-        if kind == "countdown_timer":
-            base = base * tactic.factor(t, z)  # <= 1 + gain z s: the envelope holds
-        elif kind == "exclusive_code":
-            s = tactic.signal(t) * tactic.holders(v.arrival_s[vi], v.departure_s[vi])
-            base = base * (1.0 + tactic.gain * z * s)
-            keep_code = 1.0 - tactic.discount * s
+        if kind == "lightning_sale" or tactic.is_interactive():
+            continue  # the sale below (price and quota); shared-state tactics in the walk
+        if kind == "social_proof":  # fabricated notifications: known in advance
+            base = base * (1.0 + tactic.gain * z * tactic.ticker_signal(t, notices))
+            continue
+        base = base * tactic.factor(t, z, arr, dep)  # each <= 1 + gain z s: the envelope holds
+        if kind == "exclusive_code":
+            keep_code = 1.0 - tactic.discount * tactic.signal(t) * tactic.holders(arr, dep)
     h_off = base * keep_code ** (-beta)
     sale = tac.lightning_sale
     if sale is not None:
@@ -203,17 +237,17 @@ def _decide(env: simpy.Environment, rec: Recorder, pname: int, prod: Product, v:
         acc = np.flatnonzero(u * bound < h_on)
         acc = acc[np.lexsort((t[acc], vi[acc]))]
         first = acc[np.unique(vi[acc], return_index=True)[1]]
-        rec.purchases(vi[first], pname, t[first], price_on[first])
+        rec.purchases(vi[first], pname, t[first], price_on[first], value[vi[first]] - price_on[first])
         return
     extra = np.ones(len(t))
     for x in (tac.scarcity_cue, tac.social_proof):
-        if x is not None:
+        if x is not None and x.is_interactive():
             extra = extra * (1.0 + x.gain * z)
     maybe = np.flatnonzero(u * bound < np.maximum(h_on, h_off) * extra)
     maybe = maybe[np.argsort(t[maybe], kind="stable")]
     market = _Market(rec, pname, prod, (slot_a, slot_b))
     env.process(market.walk(env, vi[maybe], t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe],
-                            z[maybe], s_sale[maybe] > 0, price_on[maybe], price_off[maybe]))
+                            z[maybe], s_sale[maybe] > 0, price_on[maybe], price_off[maybe], value[vi[maybe]]))
 
 
 class _Market:
@@ -227,13 +261,16 @@ class _Market:
         self.bought: set[int] = set()
         self.recent: deque[float] = deque()
         cue = prod.tactics.scarcity_cue
-        self.cue = cue
+        self.cue = cue if cue is not None and cue.is_interactive() else None
+        sp = prod.tactics.social_proof
+        self.sp = sp if sp is not None and sp.is_interactive() else None
+        cue = self.cue
         if cue is not None and self.stock is not None and 0 < self.stock <= cue.threshold:
             rec.event(slot[0], "tactic_start", pname, "scarcity_cue", self.stock)
         if self.stock == 0:
             rec.event(slot[0], "stock_out", pname)
 
-    def walk(self, env, vi, t, level, h_on, h_off, z, sale_on, price_on, price_off):
+    def walk(self, env, vi, t, level, h_on, h_off, z, sale_on, price_on, price_off, value):
         """SimPy process: decide the candidates in time order.
 
         A rejected candidate is not an event (thinning: nothing happens), so
@@ -246,7 +283,7 @@ class _Market:
         same IEEE results).
         """
         prod, rec, pname = self.prod, self.rec, self.pname
-        sp, cue = prod.tactics.social_proof, self.cue
+        sp, cue = self.sp, self.cue
         bought, recent = self.bought, self.recent
         sale = prod.tactics.lightning_sale
         stock, quota = self.stock, self.quota
@@ -254,8 +291,8 @@ class _Market:
             sp_gain, sp_window, sp_sat = sp.gain, sp.window_s, sp.saturation
         if cue is not None:
             cue_gain, threshold = cue.gain, cue.threshold
-        for i, tk, lev, hon, hoff, zk, son, pon, poff in _rows(vi, t, level, h_on, h_off, z, sale_on, price_on,
-                                                              price_off):
+        for i, tk, lev, hon, hoff, zk, son, pon, poff, val in _rows(vi, t, level, h_on, h_off, z, sale_on,
+                                                                   price_on, price_off, value):
             if stock == 0:
                 break
             if i in bought:
@@ -273,7 +310,8 @@ class _Market:
             if tk > env.now:
                 yield env.timeout(tk - env.now)
             bought.add(i)
-            rec.purchase(i, pname, tk, pon if on else poff)
+            paid = pon if on else poff
+            rec.purchase(i, pname, tk, paid, val - paid)
             if sp is not None:
                 recent.append(tk)
             if on and quota is not None:

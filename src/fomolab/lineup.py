@@ -15,25 +15,37 @@ from pydantic import Field, model_validator
 from fomolab.tactics import CountdownTimer, ExclusiveCode, LightningSale, ScarcityCue, SocialProof, Tactic
 from fomolab.tactics._base import FrozenModel
 
-__all__ = ["Tactics", "Product", "fill_timer_defaults"]
+__all__ = ["Tactics", "Product", "fill_defaults"]
 
 
-def fill_timer_defaults(lineup: dict[str, Any]) -> dict[str, Any]:
-    """A countdown timer without a window counts down its product's lightning sale.
+def fill_defaults(lineup: dict[str, Any], duration_s: Any = None) -> dict[str, Any]:
+    """Defaults that depend on other keys, filled in the raw lineup tables.
 
-    Works on the raw lineup tables (before validation) and returns a new dict.
+    A countdown timer without a window counts down its product's lightning
+    sale; a resetting timer shows until the end of the product's slot; a
+    deceptive scarcity cue shows throughout the slot.  Returns a new dict.
     """
     out = {}
     for name, prod in lineup.items():
         tactics = prod.get("tactics") if isinstance(prod, dict) else None
-        if isinstance(tactics, dict) and isinstance(tactics.get("countdown_timer"), dict):
+        if not isinstance(tactics, dict):
+            out[name] = prod
+            continue
+        tactics = dict(tactics)
+        slot = prod.get("slot_s") or ([0.0, duration_s] if duration_s is not None else None)
+        if isinstance(tactics.get("countdown_timer"), dict):
             timer = dict(tactics["countdown_timer"])
             sale = tactics.get("lightning_sale")
             if isinstance(sale, dict):
                 timer.setdefault("start_s", sale.get("start_s"))
                 timer.setdefault("deadline_s", sale.get("end_s"))
-            prod = {**prod, "tactics": {**tactics, "countdown_timer": timer}}
-        out[name] = prod
+            if timer.get("resets") is True and slot is not None:
+                timer.setdefault("until_s", slot[1])
+            tactics["countdown_timer"] = timer
+        cue = tactics.get("scarcity_cue")
+        if isinstance(cue, dict) and cue.get("displayed_stock") is not None and slot is not None:
+            tactics["scarcity_cue"] = {**cue, "slot_s": slot}
+        out[name] = {**prod, "tactics": tactics}
     return out
 
 

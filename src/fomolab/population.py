@@ -29,7 +29,7 @@ from fomolab.tactics._base import FrozenModel
 if TYPE_CHECKING:  # numpy is imported where traits are drawn, so validating a spec does not pay for it
     import numpy as np
 
-__all__ = ["Impulsiveness", "Interest", "Dwell", "Segment", "Population", "Traits", "draw_traits"]
+__all__ = ["Impulsiveness", "Interest", "Dwell", "Valuation", "Segment", "Population", "Traits", "draw_traits"]
 
 
 class Impulsiveness(FrozenModel):
@@ -110,6 +110,27 @@ class Dwell(FrozenModel):
         return stats.lognorm.sf(x, np.sqrt(sigma2), scale=np.exp(np.log(self.mean_s) - sigma2 / 2))
 
 
+class Valuation(FrozenModel):
+    """What a viewer would pay for a product, relative to its list price.
+
+    A viewer's valuation of product ``p`` is ``price_p * interest * V`` with
+    ``V`` log-normal of mean ``mean`` and coefficient of variation ``cv``,
+    drawn for each viewer and product: viewers who like a product more both
+    buy it sooner and value it more.  A purchase's surplus is the valuation
+    minus the price paid; a purchase with negative surplus is regretted.
+    """
+
+    mean: float = Field(default=1.0, gt=0)
+    cv: float = Field(default=0.3, ge=0)
+
+    def lognormal(self) -> tuple[float, float]:
+        """``(mu, sigma)`` of ``log V``."""
+        import math
+
+        s2 = math.log1p(self.cv**2)
+        return math.log(self.mean) - s2 / 2, math.sqrt(s2)
+
+
 class Segment(FrozenModel):
     """One segment of the population and the distributions of its traits."""
 
@@ -119,6 +140,7 @@ class Segment(FrozenModel):
     interest: Interest = Interest()
     dwell: Dwell
     price_sensitivity: float = Field(default=0.0, ge=0)
+    valuation: Valuation = Valuation()
 
 
 class Population(FrozenModel):

@@ -50,17 +50,20 @@ class Recorder:
     params: dict[str, Any] = field(default_factory=dict)
     _purchases: list[tuple[np.ndarray, ...]] = field(default_factory=list)
     _events: list[tuple[float, int, int, int, float]] = field(default_factory=list)
-    _single: list[tuple[int, int, float, float]] = field(default_factory=list)
+    _single: list[tuple[int, int, float, float, float]] = field(default_factory=list)
 
-    def purchases(self, viewer: np.ndarray, product: int, time_s: np.ndarray, price: np.ndarray) -> None:
-        """Record purchases (arrays of equal length) of product number ``product``."""
+    def purchases(self, viewer: np.ndarray, product: int, time_s: np.ndarray, price: np.ndarray,
+                  surplus: np.ndarray) -> None:
+        """Record purchases (arrays of equal length) of product number ``product``:
+        who, when, the price paid and its surplus (valuation minus price)."""
         if len(viewer):
             self._purchases.append((np.asarray(viewer, dtype=np.int64), np.full(len(viewer), product, dtype=np.int16),
-                                    np.asarray(time_s, dtype=float), np.asarray(price, dtype=float)))
+                                    np.asarray(time_s, dtype=float), np.asarray(price, dtype=float),
+                                    np.asarray(surplus, dtype=float)))
 
-    def purchase(self, viewer: int, product: int, time_s: float, price: float) -> None:
+    def purchase(self, viewer: int, product: int, time_s: float, price: float, surplus: float) -> None:
         """Record one purchase (decided in event order)."""
-        self._single.append((viewer, product, time_s, price))
+        self._single.append((viewer, product, time_s, price, surplus))
 
     def event(self, time_s: float, kind: str, product: int = -1, tactic: str | None = None,
               value: float = float("nan")) -> None:
@@ -73,16 +76,20 @@ class Recorder:
         n = len(viewers.arrival_s)
         chunks = list(self._purchases)
         if self._single:
-            v, p, t, price = zip(*self._single)
-            chunks.append((np.array(v, dtype=np.int64), np.array(p, dtype=np.int16), np.array(t), np.array(price)))
+            v, p, t, price, surplus = zip(*self._single)
+            chunks.append((np.array(v, dtype=np.int64), np.array(p, dtype=np.int16), np.array(t), np.array(price),
+                           np.array(surplus)))
         if chunks:
-            pv, pp, pt, pprice = (np.concatenate(c) for c in zip(*chunks))
+            pv, pp, pt, pprice, psurplus = (np.concatenate(c) for c in zip(*chunks))
         else:
-            pv, pp, pt, pprice = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int16), np.empty(0), np.empty(0))
+            pv, pp, pt, pprice, psurplus = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int16), np.empty(0),
+                                            np.empty(0), np.empty(0))
         first = np.full(n, np.inf)
         np.minimum.at(first, pv, pt)
         count = np.bincount(pv, minlength=n)
         spend = np.bincount(pv, weights=pprice, minlength=n)
+        surplus = np.bincount(pv, weights=psurplus, minlength=n)
+        regretted = np.bincount(pv, weights=(psurplus < 0).astype(float), minlength=n).astype(np.int64)
         first[np.isinf(first)] = np.nan
         # copy=False: the columns are these arrays, not copies stacked into blocks (a
         # million-viewer run saves a copy of every column and ~0.2 s).
@@ -96,6 +103,7 @@ class Recorder:
             "price_sensitivity": viewers.price_sensitivity,
             "arrival_s": viewers.arrival_s, "departure_s": viewers.departure_s,
             "first_purchase_s": first, "purchases": count.astype(np.int64), "spend": spend,
+            "surplus": surplus, "regretted": regretted,
         }, copy=False)
         events = self._event_table(viewers, pv, pp, pt, pprice, products)
         buyers = int((count > 0).sum())
@@ -106,6 +114,7 @@ class Recorder:
             "viewers": n, "boosted_viewers": int(viewers.boosted.sum()), "buyers": buyers,
             "conversion": buyers / n if n else float("nan"),
             "units_sold": int(count.sum()), "revenue": float(pprice.sum()),
+            "consumer_surplus": float(psurplus.sum()), "regretted_purchases": int(regretted.sum()),
             "median_time_to_purchase_s": float(np.median(ttp)) if len(ttp) else float("nan"),
         }])
         return Tables(shoppers=shoppers, events=events, runs=runs)

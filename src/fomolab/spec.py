@@ -35,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from fomolab.errors import SpecError
-from fomolab.lineup import Product, fill_timer_defaults
+from fomolab.lineup import Product, fill_defaults
 from fomolab.population import Population
 from fomolab.stream import Stream
 from fomolab.sweep import Sweep, column_name
@@ -331,7 +331,7 @@ def parse_spec(raw: dict[str, Any], *, source: str = "<spec>", base_dir: Path | 
     model = _validate(SpecModel, _with_defaults(raw), source)
     header = model.experiment
     base = Scenario(stream=model.stream, population=model.population, lineup=model.lineup)
-    _check_scenario(base, source, "")
+    _check_scenario(base, source, "", configured=True)
     if header.control not in model.arms:
         raise SpecError(source, "experiment.control", header.control,
                         f"must name one of the arms{_suggest(header.control, list(model.arms))} "
@@ -357,7 +357,7 @@ def _point(raw: dict[str, Any], values: dict[str, Any], model: SpecModel, source
     _rescale_shares(scen, applied)
     where = f"sweep point {index} ({', '.join(f'{k} = {v!r}' for k, v in applied.items())}) → "
     # every configured tactic is checked at the point, switched on in an arm or not
-    _check_scenario(_validate(Scenario, _with_defaults(scen), source, prefix=where), source, where)
+    _check_scenario(_validate(Scenario, _with_defaults(scen), source, prefix=where), source, where, configured=True)
     point_raw = {**raw, **scen}
     arms = {name: _build_arm(name, arm, point_raw, source, where) for name, arm in model.arms.items()}
     return Point(applied, arms)
@@ -437,7 +437,9 @@ def _build_arm(name: str, arm: ArmSpec, raw: dict[str, Any], source: str, prefix
 
 def _with_defaults(raw: dict[str, Any]) -> dict[str, Any]:
     if isinstance(raw.get("lineup"), dict):
-        return {**raw, "lineup": fill_timer_defaults(raw["lineup"])}
+        stream = raw.get("stream")
+        duration = stream.get("duration_s") if isinstance(stream, dict) else None
+        return {**raw, "lineup": fill_defaults(raw["lineup"], duration)}
     return raw
 
 
@@ -491,8 +493,13 @@ def leaf_paths(scen: dict[str, Any], model: Any = Scenario, prefix: str = "") ->
     return out
 
 
-def _check_scenario(s: Scenario, source: str, prefix: str) -> None:
-    """Rules that span several keys (pydantic checks each key on its own)."""
+def _check_scenario(s: Scenario, source: str, prefix: str, *, configured: bool = False) -> None:
+    """Rules that span several keys (pydantic checks each key on its own).
+
+    ``configured``: ``s`` holds every configured tactic, not one arm's; rules
+    that bind only a tactic switched on (a scarcity cue needs a finite stock,
+    which an arm may set) wait for the arms.
+    """
     T = s.stream.duration_s
     sched = s.stream.arrivals.schedule or ()
     for i, piece in enumerate(sched):
@@ -510,12 +517,14 @@ def _check_scenario(s: Scenario, source: str, prefix: str) -> None:
         for kind, tactic in prod.tactics.items():
             w = tactic.window()
             if w is not None and not (0 <= w[0] and w[1] <= T):
-                key = {"lightning_sale": "end_s", "countdown_timer": "deadline_s", "exclusive_code": "expires_s"}[kind]
+                key = {"lightning_sale": "end_s", "countdown_timer": "until_s" if getattr(tactic, "resets", False)
+                       else "deadline_s", "exclusive_code": "expires_s", "scarcity_cue": "slot_s"}[kind]
                 raise SpecError(source, f"{where}.tactics.{kind}.{key}", list(w),
                                 f"the window must lie inside the stream [0, {T}]")
-            if kind == "scarcity_cue" and prod.stock is None:
+            if kind == "scarcity_cue" and prod.stock is None and not tactic.fake and not configured:
                 raise SpecError(source, f"{where}.tactics.scarcity_cue", "stock unlimited",
-                                f"a scarcity cue needs a finite stock: set lineup.{pname}.stock")
+                                f"a scarcity cue needs a finite stock: set lineup.{pname}.stock "
+                                "(or displayed_stock for the deceptive variant)")
 
 
 def _validate(model: type[BaseModel], data: Any, source: str, prefix: str = "") -> Any:

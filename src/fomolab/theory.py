@@ -65,6 +65,10 @@ def _check(sc: Scenario) -> None:
                 p.tactics.lightning_sale is not None and p.tactics.lightning_sale.quota is not None):
             raise ValueError(f"product {name!r}: viewers interact (stock, quota or social proof); "
                              "expectations need a scenario without interaction")
+        for kind, tac in p.tactics.items():
+            if getattr(tac, "credibility", 1.0) != 1.0:
+                raise ValueError(f"product {name!r}: {kind} with credibility < 1 (learning) depends on each "
+                                 "viewer's history; expectations need a scenario without learning")
     for name, seg in sc.population.segments.items():
         if seg.dwell.distribution != "exponential":
             raise ValueError(f"segment {name!r}: the integration needs exponential dwell times, "

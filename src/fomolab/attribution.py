@@ -1,0 +1,154 @@
+"""Counterfactual attribution: which purchases a tactic caused, and who paid.
+
+Under common random numbers every (non-boosted) viewer of a replicate appears
+in every arm with the same arrival, traits and decision randomness, and
+sampling is coupled monotonically (``docs/MODEL.md``).  Pairing a treatment
+arm's viewer with the same viewer in the control arm therefore tells what the
+tactic did to that viewer:
+
+=============  ==============================================================
+label          the viewer in the treatment arm ...
+=============  ==============================================================
+``induced``    bought, and did not in the control (boosted viewers who bought:
+               they came because of the tactic)
+``accelerated`` bought sooner than in the control
+``same``       bought at the same time as in the control
+``delayed``    bought later than in the control
+``prevented``  did not buy, but did in the control
+``none``       bought in neither
+=============  ==============================================================
+
+Welfare: each purchase has a surplus, the viewer's valuation minus the price
+paid; a purchase with negative surplus is *regretted*.  Per viewer, the
+treatment's effect on surplus and spend is the difference from the control.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fomolab.errors import ResultsError
+
+__all__ = ["attribute", "impact", "LABELS"]
+
+LABELS = ("induced", "accelerated", "same", "delayed", "prevented", "none")
+_COLS = ["run_id", "arm", "replicate", "point", "shopper_id", "segment", "boosted", "impulsiveness",
+         "arrival_s", "first_purchase_s", "purchases", "spend", "surplus", "regretted"]
+
+
+def attribute(results: Any, control: str | None = None) -> pd.DataFrame:
+    """Label every treatment-arm visit against the same viewer in the control.
+
+    Parameters
+    ----------
+    results : fomolab.Results or path
+        A results folder written with common random numbers (the default).
+    control : str, optional
+        The reference arm (default: the experiment's control).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per visit of a treatment arm: the shoppers columns, ``label``
+        (see the module docstring), ``seconds_gained`` (control's first
+        purchase time minus the treatment's, for viewers who bought in both),
+        and the differences from the control ``purchases_change``,
+        ``spend_change``, ``surplus_change``, ``regretted_change``.
+
+    Examples
+    --------
+    >>> from fomolab.stats._example import example_results
+    >>> lab = attribute(example_results())
+    >>> sorted(set(lab.label)) <= sorted(LABELS)
+    True
+    """
+    from fomolab.results import Results
+
+    res = results if isinstance(results, Results) else Results(results)
+    if not res.experiment.common_random_numbers:
+        raise ResultsError(f"{res.path}: attribution pairs viewers across arms and needs common random numbers; "
+                           "this experiment sets common_random_numbers = false")
+    control = control or res.manifest.get("control") or res.experiment.control
+    sh = res.table("shoppers", _COLS)
+    sh["arm"] = sh["arm"].astype(str)
+    if control not in set(sh.arm):
+        raise ResultsError(f"{res.path}: no finished runs of the control arm {control!r}")
+    key = ["point", "replicate", "shopper_id"]
+    base = sh[sh.arm == control].set_index(key)
+    treat = sh[sh.arm != control]
+    c = base.reindex(pd.MultiIndex.from_frame(treat[key]))
+    c_first = c.first_purchase_s.to_numpy()
+    t_first = treat.first_purchase_s.to_numpy()
+    tb, cb = ~np.isnan(t_first), ~np.isnan(c_first)
+    boosted = treat.boosted.to_numpy()
+    label = np.select(
+        [boosted & tb, boosted, tb & ~cb, tb & (t_first < c_first), tb & (t_first == c_first), tb & cb, cb],
+        ["induced", "none", "induced", "accelerated", "same", "delayed", "prevented"], default="none")
+    out = treat.reset_index(drop=True).copy()
+    out["label"] = pd.Categorical(label, categories=list(LABELS))
+    out["seconds_gained"] = np.where(tb & cb & ~boosted, c_first - t_first, np.nan)
+    for col in ("purchases", "spend", "surplus", "regretted"):
+        ref = np.where(boosted, 0, np.nan_to_num(c[col].to_numpy(dtype=float)))
+        out[f"{col}_change"] = out[col].to_numpy(dtype=float) - ref
+    return out
+
+
+def impact(results: Any, control: str | None = None, *, by: str = "quintile",
+           level: float = 0.95) -> pd.DataFrame:
+    """Harm and gain by segment or impulsiveness quintile, with CIs over replicates.
+
+    Per treatment arm and group (``by="quintile"``: impulsiveness quintiles,
+    cut at the quintiles of all viewers; ``by="segment"``; ``by="all"``), the
+    per-replicate totals of: induced and accelerated purchases, seconds gained
+    by the seller (summed over accelerated viewers), regretted purchases (in
+    the arm) and regretted purchases added (arm minus control), consumer
+    surplus lost (control minus arm) and seller revenue gained (arm minus
+    control).  Means over replicates with t intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long: ``arm, point, group, measure, mean, ci_lower, ci_upper, replicates``.
+
+    Examples
+    --------
+    >>> from fomolab.stats._example import example_results
+    >>> tab = impact(example_results(), by="all")
+    >>> sorted(tab.measure.unique())[:3]
+    ['accelerated_purchases', 'consumer_surplus_lost', 'induced_purchases']
+    """
+    from scipy import stats as st
+
+    lab = attribute(results, control)
+    if by == "quintile":
+        edges = np.quantile(lab.impulsiveness, [0.2, 0.4, 0.6, 0.8])
+        lab["group"] = pd.Categorical(np.searchsorted(edges, lab.impulsiveness, side="right") + 1)
+        lab["group"] = lab["group"].map(lambda q: f"Q{q}")
+    elif by == "segment":
+        lab["group"] = lab.segment.astype(str)
+    elif by == "all":
+        lab["group"] = "all"
+    else:
+        raise ValueError(f"by must be 'quintile', 'segment' or 'all': {by!r}")
+    lab["induced_purchases"] = (lab.label == "induced") * lab.purchases
+    lab["accelerated_purchases"] = (lab.label == "accelerated").astype(int)
+    lab["seconds_gained_by_seller"] = np.where(lab.label == "accelerated", lab.seconds_gained, 0.0)
+    lab["consumer_surplus_lost"] = -lab.surplus_change
+    lab["seller_revenue_gained"] = lab.spend_change
+    lab["regretted_added"] = lab.regretted_change
+    measures = ["induced_purchases", "accelerated_purchases", "seconds_gained_by_seller", "regretted",
+                "regretted_added", "consumer_surplus_lost", "seller_revenue_gained"]
+    per_rep = lab.groupby(["arm", "point", "group", "replicate"], observed=True)[measures].sum().reset_index()
+    rows = []
+    for (arm, point, group), g in per_rep.groupby(["arm", "point", "group"], observed=True):
+        n = len(g)
+        for m in measures:
+            x = g[m].to_numpy(dtype=float)
+            mean = x.mean()
+            half = st.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+            rows.append({"arm": arm, "point": point, "group": group, "measure": m, "mean": mean,
+                         "ci_lower": mean - half, "ci_upper": mean + half, "replicates": n})
+    return pd.DataFrame(rows)
