@@ -50,7 +50,7 @@ def test_write_is_atomic_and_leaves_runs_alone(res):
     before = digest(res.path)
     out = analyze(res, n_boot=20).write()
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(f"{t}.{ext}" for t in ("headline", "arms", "deadline", "points") for ext in ("csv", "md"))
+    assert names == sorted(f"{t}.{ext}" for t in ("headline", "arms", "deadline", "points", "impact", "impact_segment") for ext in ("csv", "md"))
     assert digest(res.path) == before
     out2 = analyze(res, n_boot=20).write()  # replaces the old analysis
     assert out2 == out and not [p for p in res.path.iterdir() if p.name.startswith(".analysis")]
@@ -75,7 +75,7 @@ def test_sweep_analysis_tables(root, tmp_path):
     res = run(root / "experiments/discount_timer_sweep.toml", tmp_path / "dts", workers=1)
     a = analyze(res, n_boot=0)
     assert set(a.headline.point) == set(range(6)) and a.surface is not None and a.sobol is None
-    assert set(a.tables()) == {"headline", "arms", "deadline", "points", "surface"}
+    assert set(a.tables()) == {"headline", "arms", "deadline", "points", "surface", "impact", "impact_segment"}
 
 
 def documented_analysis(root) -> dict[str, dict[str, str]]:
@@ -96,7 +96,8 @@ def test_analysis_tables_match_schema(root, res):
     a = analyze(res, n_boot=20)
     s = analyze(example_sweep_results(), n_boot=0)
     frames = {"headline": a.headline, "arms": a.arms, "deadline": a.deadline, "points": s.points,
-              "surface": s.surface, "sobol": s.sobol, "episodes": episodes(res)}
+              "surface": s.surface, "sobol": s.sobol, "impact": a.impact, "impact_segment": a.impact_segment,
+              "episodes": episodes(res)}
     assert set(doc) == {f"analysis/{k}" for k in frames if k != "episodes"} | {"episodes"}
     for name, df in frames.items():
         want = doc[name if name == "episodes" else f"analysis/{name}"]

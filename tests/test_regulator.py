@@ -150,3 +150,14 @@ def test_attribution_needs_common_random_numbers(tmp_path):
     spec = make_spec(experiment={"common_random_numbers": False}, arms={"control": {}, "b": {}})
     with pytest.raises(ResultsError, match="common random numbers"):
         attribute(run(experiment(spec), tmp_path / "r"))
+
+
+def test_identical_arms_under_crn_are_reported_not_tested(tmp_path):
+    from fomolab.stats import compare_arms
+
+    spec = make_spec(experiment={"replicates": 3}, arms={"control": {}, "same": {}})
+    tab = compare_arms(run(experiment(spec), tmp_path / "r"))
+    assert len(tab) == 4 and tab.p.isna().all()
+    assert tab.note.str.contains("identical to the control").all()
+    assert tab.set_index("measure").estimate.to_dict() == {"hazard_ratio": 1.0, "median_shift_s": 0.0,
+                                                           "odds_ratio": 1.0, "risk_difference": 0.0}

@@ -46,7 +46,7 @@ HEADLINE_COLUMNS = [
 ]
 
 #: Table names, in the order they are written and printed.
-TABLES = ("headline", "arms", "deadline", "points", "surface", "sobol")
+TABLES = ("headline", "arms", "deadline", "points", "surface", "sobol", "impact", "impact_segment")
 
 
 @dataclass
@@ -62,6 +62,12 @@ class Analysis:
     surface, sobol : pandas.DataFrame or None
         ``surface`` for sweeps over numeric parameters, ``sobol`` for
         Saltelli sweeps; None otherwise.
+    impact, impact_segment : pandas.DataFrame or None
+        Consumer impact (:func:`fomolab.attribution.impact`) by impulsiveness
+        quintile and by segment: induced and accelerated purchases, seconds
+        gained by the seller, regretted purchases, surplus lost, revenue
+        gained, with intervals over replicates; None without common random
+        numbers or without a treatment arm.
     seconds : float
         Wall time of the analysis.
 
@@ -82,6 +88,8 @@ class Analysis:
     points: pd.DataFrame
     surface: pd.DataFrame | None = None
     sobol: pd.DataFrame | None = None
+    impact: pd.DataFrame | None = None
+    impact_segment: pd.DataFrame | None = None
     seconds: float = field(default=0.0, repr=False)
 
     def __repr__(self) -> str:
@@ -147,6 +155,8 @@ _TITLES = {
     "points": "Sweep points: metric means over replicates with t intervals",
     "surface": "Response surface: OLS of each metric on the swept parameters",
     "sobol": "Sobol indices (first order and total) with bootstrap intervals",
+    "impact": "Consumer impact by impulsiveness quintile: each treatment arm against the same viewers in the control",
+    "impact_segment": "Consumer impact by segment: each treatment arm against the same viewers in the control",
 }
 
 
@@ -281,5 +291,12 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         surface = response_surface(res, conf_level=conf_level)
         if res.manifest.get("sweep_design") == "saltelli":
             sobol = sobol_indices(res, conf_level=conf_level, seed=seed)
+    impact = impact_segment = None
+    if res.experiment.common_random_numbers and len(set(runs.arm.astype(str))) > 1:
+        from fomolab.attribution import impact as consumer_impact
+
+        impact = consumer_impact(res, control, level=conf_level)
+        impact_segment = consumer_impact(res, control, by="segment", level=conf_level)
     return Analysis(path=res.path, headline=headline, arms=arms, deadline=deadline, points=points,
-                    surface=surface, sobol=sobol, seconds=time.perf_counter() - t0)
+                    surface=surface, sobol=sobol, impact=impact, impact_segment=impact_segment,
+                    seconds=time.perf_counter() - t0)

@@ -300,9 +300,31 @@ def _analyze(args: argparse.Namespace) -> int:
     if h.median_s.isna().any() or (h.median_ci_upper.isna() & h.median_s.notna()).any():
         console.print("median: Kaplan-Meier from arrival; n/a or an open interval where fewer than half of "
                       "the viewers buy within their visit (see analysis/arms.csv notes)")
+    if a.impact is not None:
+        _print_impact(console, a.impact)
     console.print(f"tables: {out}/{{{','.join(a.tables())}}}.{{csv,md}} (docs/schema.md); {a.seconds:.1f} s")
     return 0
 
+
+
+def _print_impact(console, impact) -> None:
+    """Consumer impact per arm, summed over impulsiveness quintiles (means per replicate)."""
+    from rich.table import Table
+
+    cols = {"induced_purchases": "induced", "accelerated_purchases": "accelerated",
+            "regretted_added": "regretted added", "consumer_surplus_lost": "surplus lost",
+            "seller_revenue_gained": "revenue gained", "q5_share": "induced in Q5"}
+    tot = impact.pivot_table(index="arm", columns="measure", values="mean", aggfunc="sum", sort=False)
+    q5 = impact[(impact.group == "Q5") & (impact.measure == "induced_purchases")].set_index("arm")["mean"]
+    table = Table(title="consumer impact against the same viewers in the control (per replicate; "
+                        "Q5 = most impulsive fifth)")
+    table.add_column("arm")
+    for c in cols.values():
+        table.add_column(c, justify="right")
+    for arm, row in tot.iterrows():
+        share = q5.get(arm, float("nan")) / row["induced_purchases"] if row["induced_purchases"] else float("nan")
+        table.add_row(str(arm), *(f"{row[m]:,.1f}" for m in list(cols)[:5]), f"{share:.0%}")
+    console.print(table)
 
 
 def _selfcheck(args: argparse.Namespace) -> int:

@@ -175,7 +175,7 @@ def compare_arms(
     """
     res = _folder.as_results(results)
     runs = _folder.nonempty_runs(res)
-    shoppers = res.table("shoppers", ["arm", "replicate", "point", "arrival_s", "departure_s", "first_purchase_s"])
+    shoppers = res.table("shoppers", ["arm", "replicate", "point", "shopper_id", "arrival_s", "departure_s", "first_purchase_s"])
     return compare_tables(res, runs, shoppers, control, conf_level=conf_level, n_boot=n_boot, seed=seed)
 
 
@@ -211,6 +211,9 @@ def compare_tables(res, runs: pd.DataFrame, shoppers: pd.DataFrame, control: str
             cl = "replicate" if reps >= 2 else None
             base = dict(point=int(point), arm=arm, control=control, n=len(trt), control_n=len(ctrl),
                         clusters=reps if cl else np.nan)
+            if _identical(ctrl, trt):
+                rows += [{**base, **r} for r in _identical_rows()]
+                continue
             rows += [{**base, **r} for r in _contrasts(sub, arm, control, cl, level, boots)]
     out = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
     for measure, idx in out.groupby("measure", sort=False).groups.items():
@@ -220,6 +223,28 @@ def compare_tables(res, runs: pd.DataFrame, shoppers: pd.DataFrame, control: str
     return out.astype({"point": "int64", "n": "int64", "control_n": "int64",
                        "estimate": "float64", "ci_lower": "float64", "ci_upper": "float64",
                        "p": "float64", "p_holm": "float64", "p_bh": "float64"})
+
+
+_NULL = {"hazard_ratio": 1.0, "median_shift_s": 0.0, "odds_ratio": 1.0, "risk_difference": 0.0}
+
+
+def _identical(ctrl: pd.DataFrame, trt: pd.DataFrame) -> bool:
+    """True when an arm's viewers and outcomes are the control's, viewer by viewer (as
+    identical arms are under common random numbers)."""
+    cols = ["replicate", "shopper_id", "time_s", "bought"]
+    if len(ctrl) != len(trt):
+        return False
+    a = ctrl[cols].sort_values(cols[:2]).to_numpy()
+    b = trt[cols].sort_values(cols[:2]).to_numpy()
+    return bool(np.array_equal(a, b))
+
+
+def _identical_rows() -> list[dict[str, Any]]:
+    note = ("identical to the control, viewer by viewer (common random numbers with the same settings): "
+            "the effect is exactly null and there is nothing to test")
+    return [dict(outcome="time_to_purchase" if m in ("hazard_ratio", "median_shift_s") else "conversion",
+                 measure=m, estimate=v, ci_lower=v, ci_upper=v, p=np.nan, method=_METHODS[m], note=note)
+            for m, v in _NULL.items()]
 
 
 def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level: float,
