@@ -79,11 +79,7 @@ def simulate(run: RunSpec) -> Tables:
         cands = [_candidates(run.envelope[pname], viewers, offsets[i], offsets[i + 1], g[2])
                  for i, g in enumerate(groups)]
         cand = tuple(np.concatenate(c) for c in zip(*cands))
-        # valuations: the shared viewers' from a stream of the product's own, boosted ones' on top
-        normal = np.concatenate([generator(run.seed, "valuation", pnum).standard_normal(offsets[1])] + (
-            [generator(run.seed, "valuation", pnum, arm_key(run.arm)).standard_normal(offsets[2] - offsets[1])]
-            if len(groups) > 1 else []))
-        value = prod.price * viewers.interest * np.exp(mu + sigma * normal)
+        value = _valuations(run, pnum, prod, viewers, offsets, cand[0], mu, sigma)
         notices = _fabricated(prod, run.seed, pnum, T)
         _decide(env, rec, pnum, prod, viewers, cand, T, value, notices)
     env.run(until=T)
@@ -163,6 +159,28 @@ def _candidates(env: Envelope, v: ViewerArrays, lo: int, hi: int, rng: np.random
     return vs, ts, rs, rng.random(len(vs))
 
 
+def _valuations(run: RunSpec, pnum: int, prod: Product, v: ViewerArrays, offsets: np.ndarray, vi: np.ndarray,
+                mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Valuations of product ``pnum`` by the viewers of its candidates ``vi`` (one per candidate).
+
+    The shared viewers' come from a stream of the product's own, the boosted
+    ones' from one of the arm's, on top: viewer ``i`` of a group gets the
+    ``i``-th normal draw of its stream.  Only the draws up to the last viewer
+    with a candidate are made (a prefix of the same stream, so the same
+    numbers), and valuations are computed only where a candidate needs them:
+    the cost follows the viewers the product's slot reaches, not the audience.
+    """
+    normal = np.empty(len(vi))
+    for k in range(len(offsets) - 1):
+        mine = (vi >= offsets[k]) & (vi < offsets[k + 1])
+        if not mine.any():
+            continue
+        local = vi[mine] - offsets[k]
+        keys = (pnum,) if k == 0 else (pnum, arm_key(run.arm))
+        normal[mine] = generator(run.seed, "valuation", *keys).standard_normal(int(local.max()) + 1)[local]
+    return prod.price * v.interest[vi] * np.exp(mu[vi] + sigma[vi] * normal)
+
+
 def _fabricated(prod: Product, seed: int, pnum: int, T: float) -> np.ndarray | None:
     """Times of the fabricated notifications of a deceptive ticker (None if honest).
 
@@ -205,7 +223,7 @@ def _schedule_events(rec: Recorder, pname: int, prod: Product, T: float) -> None
 
 def _decide(env: simpy.Environment, rec: Recorder, pname: int, prod: Product, v: ViewerArrays,
             cand: tuple[np.ndarray, ...], T: float, value: np.ndarray, notices: np.ndarray | None) -> None:
-    """Turn a product's candidates into purchases for this arm."""
+    """Turn a product's candidates into purchases for this arm (``value``: each candidate's valuation)."""
     vi, t, bound, u = cand
     tac = prod.tactics
     z, q, beta = v.impulsiveness[vi], v.interest[vi], v.price_sensitivity[vi]
@@ -237,7 +255,7 @@ def _decide(env: simpy.Environment, rec: Recorder, pname: int, prod: Product, v:
         acc = np.flatnonzero(u * bound < h_on)
         acc = acc[np.lexsort((t[acc], vi[acc]))]
         first = acc[np.unique(vi[acc], return_index=True)[1]]
-        rec.purchases(vi[first], pname, t[first], price_on[first], value[vi[first]] - price_on[first])
+        rec.purchases(vi[first], pname, t[first], price_on[first], value[first] - price_on[first])
         return
     extra = np.ones(len(t))
     for x in (tac.scarcity_cue, tac.social_proof):
@@ -247,7 +265,7 @@ def _decide(env: simpy.Environment, rec: Recorder, pname: int, prod: Product, v:
     maybe = maybe[np.argsort(t[maybe], kind="stable")]
     market = _Market(rec, pname, prod, (slot_a, slot_b))
     env.process(market.walk(env, vi[maybe], t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe],
-                            z[maybe], s_sale[maybe] > 0, price_on[maybe], price_off[maybe], value[vi[maybe]]))
+                            z[maybe], s_sale[maybe] > 0, price_on[maybe], price_off[maybe], value[maybe]))
 
 
 class _Market:
