@@ -177,6 +177,17 @@ def test_impulsiveness_deciles(res):
     assert legend_texts(fig) == ARMS
 
 
+def test_harm_by_quintile(res):
+    fig = draw(plot.harm, res)
+    induced, regret, surplus = panels(fig)
+    treated = [a for a in ARMS if a != "control"]
+    for ax in (induced, regret, surplus):
+        assert [c.get_label() for c in ax.containers] == treated  # one line per treatment arm
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["Q1", "Q2", "Q3", "Q4", "Q5"]
+        assert "quintile" in ax.get_xlabel() and UNIT.search(ax.get_ylabel())
+    assert legend_texts(fig) == treated
+
+
 def test_sweep_metrics_and_heatmap(sweep):
     fig = draw(plot.sweep_metrics, sweep)
     axes = panels(fig)

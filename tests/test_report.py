@@ -42,7 +42,7 @@ def flagship_report(flagship):
 def test_cli_report_on_flagship(flagship, flagship_report, capsys):
     page = flagship_report.path
     assert page == flagship.path / "report" / "index.html"
-    names = {"purchase_rate", "time_to_purchase", "forest", "deadline", "impulsiveness"}
+    names = {"purchase_rate", "time_to_purchase", "forest", "deadline", "harm", "impulsiveness"}
     for n in names:
         for ext in ("png", "svg"):
             f = flagship.path / "report" / "figures" / f"{n}.{ext}"
@@ -243,7 +243,7 @@ def test_page_in_headless_chromium(device, width, height, scale, served, tmp_pat
     finally:
         browser.close()
     print(f"screenshot: {shot}")
-    assert len(probe["imgs"]) == 5
+    assert len(probe["imgs"]) == 6  # the flagship has six figures
     for img in probe["imgs"]:
         assert img["ok"], f"image did not load: {img}"
         assert 0.5 * width < img["shown"] <= width, img  # fills the column, never wider than the screen

@@ -759,6 +759,59 @@ def impulsiveness(results: Any, *, groups: int = 10):
     return fig
 
 
+def harm(results: Any, *, table: pd.DataFrame | None = None, point: int | None = None):
+    """Consumer impact by impulsiveness quintile: who the tactics move, and who regrets.
+
+    Quintiles run from Q1 (least impulsive) to Q5.  Each treatment arm's viewers against the same viewers in the control
+    (:func:`fomolab.attribution.impact`, common random numbers).  Left:
+    purchases the arm induced; middle: regretted purchases it added (negative
+    surplus); right: consumer surplus lost (negative is a gain).  Means per
+    replicate with 95 % intervals over replicates.
+
+    For a sweep, give the ``point`` to show.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three panels, one line per treatment arm.
+    """
+    from fomolab.attribution import impact
+
+    res = _results(results)
+    tab = table if table is not None else impact(res)
+    if point is not None:
+        tab = tab[tab.point == point]
+    elif tab.point.nunique() > 1:
+        raise ValueError(f"the results have {tab.point.nunique()} sweep points: give point=")
+    arms = [a for a in _arms(res) if a in set(tab.arm)]
+    colors, ls = _colors(res), _styles(res)
+    groups = sorted(set(tab.group))
+    x = np.arange(1, len(groups) + 1)
+    panels = (("induced_purchases", "Induced purchases per replicate (units)", "Purchases induced"),
+              ("regretted_added", "Regretted purchases added (units)", "Regret added"),
+              ("consumer_surplus_lost", "Consumer surplus lost (currency)", "Surplus lost"))
+    with style():
+        fig = _figure(figsize=(9.6, 3.4))
+        axes = fig.subplots(1, 3)
+        n = len(arms)
+        for j, arm in enumerate(arms):
+            dx = (j - (n - 1) / 2) * 0.06
+            for ax, (measure, _, _) in zip(axes, panels):
+                t = tab[(tab.arm == arm) & (tab.measure == measure)].set_index("group").reindex(groups)
+                m = t["mean"].to_numpy(float)
+                err = np.vstack([m - t.ci_lower.to_numpy(float), t.ci_upper.to_numpy(float) - m])
+                ax.errorbar(x + dx, m, yerr=np.nan_to_num(err), color=colors[arm], ls=ls[arm], marker="o", ms=3.5,
+                            lw=1.4, elinewidth=0.9, capsize=0, label=arm)
+        for ax, (_, ylabel, title) in zip(axes, panels):
+            ax.axhline(0, color="0.6", lw=0.8)
+            ax.set_xticks(x, groups)
+            ax.set_xlabel("Impulsiveness quintile")
+            ax.set_ylabel(ylabel)
+            ax.set_title(title)
+        _top_legend(fig, axes[0])
+    return fig
+
+
 # ------------------------------------------------------------------------ 6. sweeps
 
 

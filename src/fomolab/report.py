@@ -333,6 +333,17 @@ def _figures(res, analysis: Any, effects: pd.DataFrame | None, notes: list[str]
                          "tactic are counted over the same stream time as a baseline. A rise towards the right "
                          "is deadline bunching." + pooled),
                  lambda: plot.deadline(res)))
+    impact = getattr(analysis, "impact", None)
+    if isinstance(impact, pd.DataFrame) and not impact.empty and not sweep:
+        figs.append((_Figure("harm", "Consumer impact: who the tactics move, and who regrets",
+                             "Each treatment arm against the same viewers in the control (common random numbers: "
+                             "the same arrivals, traits and decision randomness in every arm), by quintile of "
+                             "impulsiveness. Left: purchases the arm induced (viewers who did not buy in the "
+                             "control, and viewers its arrival boost brought); middle: regretted purchases it "
+                             "added (the viewer's valuation below the price paid); right: consumer surplus lost "
+                             "(valuation minus price, control minus arm; below zero is a gain). Means per "
+                             "replicate with 95 % intervals over replicates." + pooled),
+                     lambda: plot.harm(res, table=impact)))
     figs.append((_Figure("impulsiveness", "Who responds",
                          "Viewers cut into deciles of impulsiveness (the same cut points for every arm). Left: "
                          "the share who bought; right: median minutes from arrival to first purchase among "
@@ -382,6 +393,34 @@ footer { color: var(--muted); font-size: .85rem; margin-top: 3rem; }
   table { font-size: .8rem; }
 }
 """
+
+
+def _impact_html(res) -> str:
+    """The consumer impact section: each treatment arm against the same viewers in the control."""
+    from fomolab.attribution import impact
+
+    tab = impact(res, by="all")
+    measures = {"induced_purchases": ("induced purchases", 1), "accelerated_purchases": ("accelerated", 1),
+                "seconds_gained_by_seller": ("seconds gained by the seller", 0), "regretted_added":
+                ("regretted purchases added", 1), "consumer_surplus_lost": ("consumer surplus lost", 0),
+                "seller_revenue_gained": ("seller revenue gained", 0)}
+    rows = []
+    for arm, g in tab.groupby("arm", sort=False):
+        g = g.set_index("measure")
+        rows.append({"arm": arm, **{label: _ci(g.loc[m, "mean"], g.loc[m, "ci_lower"], g.loc[m, "ci_upper"], d)
+                                    for m, (label, d) in measures.items()}})
+    order = {a: k for k, a in enumerate(res.manifest.get("arms", []))}
+    df = pd.DataFrame(rows).sort_values("arm", key=lambda c: c.map(order))
+    return ("<h2 id='impact'>Consumer impact</h2>"
+            "<p>Every arm shows the same viewers (common random numbers), so each treatment arm's viewers can be "
+            "compared with themselves in the control: a purchase is <em>induced</em> when the viewer did not buy "
+            "in the control (or came only because of an arrival boost), <em>accelerated</em> when they bought "
+            "sooner. A purchase is <em>regretted</em> when the viewer's valuation is below the price paid; "
+            "surplus is valuation minus price. See <code>docs/MODEL.md</code> for the coupling and the welfare "
+            "measures, and their limits.</p>"
+            + _table_html(df, "Per replicate, means with 95 % intervals over replicates; surplus and revenue in "
+                              "currency units, a negative surplus loss is a gain. By impulsiveness quintile and "
+                              "segment: analysis/impact.csv, analysis/impact_segment.csv."))
 
 
 def _page(res, figs: list[_Figure], headline_html: str, effects_html: str, notes: list[str]) -> str:
@@ -510,6 +549,9 @@ def report(results: Any, *, out: str | Path | None = None) -> Report:
             _effects_table(effects), "Estimates with 95 % intervals clustered by replicate; p values raw and "
                                      "adjusted for the number of arms (Holm: family-wise; BH: false discovery).")
         effects = effects[effects.measure.isin(["hazard_ratio", "odds_ratio"])]
+    impact = getattr(analysis, "impact", None)
+    if isinstance(impact, pd.DataFrame) and not impact.empty and not sweep:
+        effects_html += _impact_html(res)
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
