@@ -95,9 +95,10 @@ def test_analysis_tables_match_schema(root, res):
     doc = documented_analysis(root)
     a = analyze(res, n_boot=20)
     s = analyze(example_sweep_results(), n_boot=0)
+    m = analyze(run(root / "experiments/virtual_host.toml", res.path.parent / "vh", replicates=2), n_boot=0)
     frames = {"headline": a.headline, "arms": a.arms, "deadline": a.deadline, "points": s.points,
               "surface": s.surface, "sobol": s.sobol, "impact": a.impact, "impact_segment": a.impact_segment,
-              "episodes": episodes(res)}
+              "streams": m.streams, "episodes": episodes(res)}
     assert set(doc) == {f"analysis/{k}" for k in frames if k != "episodes"} | {"episodes"}
     for name, df in frames.items():
         want = doc[name if name == "episodes" else f"analysis/{name}"]

@@ -8,32 +8,52 @@ import pytest
 
 from fomolab import run
 
+MARKET_MARK = "Marketplace runs add"
 
-def documented(root) -> dict[str, dict[str, str]]:
-    text = (root / "docs/schema.md").read_text()
-    tables: dict[str, dict[str, str]] = {}
+
+def documented(root) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
+    """{table: (columns of every run, columns marketplace runs add)}."""
+    text = (root / "docs/schema.md").read_text().split("\n## analysis", 1)[0]
+    tables = {}
     for section in re.split(r"^## ", text, flags=re.M)[1:]:
         name = section.split("\n", 1)[0].strip()
-        rows = re.findall(r"^\| `([a-z_0-9]+)` \| ([A-Za-z0-9]+) \|", section, flags=re.M)
-        if rows:
-            tables[name] = dict(rows)
+        base, _, extra = section.partition(MARKET_MARK)
+        rows = [dict(re.findall(r"^\| `([a-z_0-9]+)` \| ([A-Za-z0-9]+) \|", part, flags=re.M)) for part in (base, extra)]
+        if rows[0] or rows[1]:
+            tables[name] = (rows[0], rows[1])
     return tables
 
 
 @pytest.fixture(scope="module")
 def results(root, tmp_path_factory):
-    # the flagship has every kind of event: boosts, quotas off, stock-outs, cues
+    # the flagship has every kind of event: boosts, stock-outs, cues
     return run(root / "experiments/lightning_sale.toml", tmp_path_factory.mktemp("s") / "r", replicates=1)
 
 
-@pytest.mark.parametrize("table", ["runs", "shoppers", "events"])
-def test_table_matches_schema(table, results, root):
-    doc = documented(root)[table]
-    df = getattr(results, table)
+@pytest.fixture(scope="module")
+def market(root, tmp_path_factory):
+    return run(root / "experiments/virtual_host.toml", tmp_path_factory.mktemp("m") / "r", replicates=1)
+
+
+def check(df, want: dict[str, str]) -> None:
     actual = {c: str(t) for c, t in df.dtypes.items()}
-    assert list(actual) == list(doc), "columns and their order"
-    assert actual == doc
+    assert list(actual) == list(want), "columns and their order"
+    assert actual == want
     assert len(df) > 0
+
+
+@pytest.mark.parametrize("table", ["runs", "shoppers", "events"])
+def test_table_matches_schema(table, results, market, root):
+    base, extra = documented(root)[table]
+    check(getattr(results, table), base)
+    check(getattr(market, table), {**base, **extra})
+
+
+@pytest.mark.parametrize("table", ["streams", "stream_series"])
+def test_market_tables_match_schema(table, results, market, root):
+    base, _ = documented(root)[table]
+    check(getattr(market, table), base)
+    assert getattr(results, table).empty
 
 
 def test_event_kinds_are_documented(results, root):

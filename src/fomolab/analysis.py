@@ -46,7 +46,7 @@ HEADLINE_COLUMNS = [
 ]
 
 #: Table names, in the order they are written and printed.
-TABLES = ("headline", "arms", "deadline", "points", "surface", "sobol", "impact", "impact_segment")
+TABLES = ("headline", "arms", "deadline", "points", "surface", "sobol", "impact", "impact_segment", "streams")
 
 
 @dataclass
@@ -68,6 +68,10 @@ class Analysis:
         gained by the seller, regretted purchases, surplus lost, revenue
         gained, with intervals over replicates; None without common random
         numbers or without a treatment arm.
+    streams : pandas.DataFrame or None
+        Marketplaces: per point, arm and stream, the host and the means over
+        replicates (with t intervals) of viewers, share of watch time, units,
+        revenue, cost and cost per sale; None without a marketplace.
     seconds : float
         Wall time of the analysis.
 
@@ -90,6 +94,7 @@ class Analysis:
     sobol: pd.DataFrame | None = None
     impact: pd.DataFrame | None = None
     impact_segment: pd.DataFrame | None = None
+    streams: pd.DataFrame | None = None
     seconds: float = field(default=0.0, repr=False)
 
     def __repr__(self) -> str:
@@ -125,7 +130,7 @@ class Analysis:
         >>> from fomolab.stats._example import example_results
         >>> out = analyze(example_results(), n_boot=50).write()
         >>> sorted(p.name for p in out.glob("*.csv"))
-        ['arms.csv', 'deadline.csv', 'headline.csv', 'points.csv']
+        ['arms.csv', 'deadline.csv', 'headline.csv', 'impact.csv', 'impact_segment.csv', 'points.csv']
         """
         target = Path(folder) if folder is not None else self.path / "analysis"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +162,7 @@ _TITLES = {
     "sobol": "Sobol indices (first order and total) with bootstrap intervals",
     "impact": "Consumer impact by impulsiveness quintile: each treatment arm against the same viewers in the control",
     "impact_segment": "Consumer impact by segment: each treatment arm against the same viewers in the control",
+    "streams": "Marketplace streams: hosts, audience, sales and cost per sale (means over replicates)",
 }
 
 
@@ -229,7 +235,7 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     >>> from fomolab.stats._example import example_results
     >>> a = analyze(example_results(), n_boot=50)
     >>> sorted(a.tables())
-    ['arms', 'deadline', 'headline', 'points']
+    ['arms', 'deadline', 'headline', 'impact', 'impact_segment', 'points']
     """
     from fomolab.stats import _folder
     from fomolab.stats.compare import compare_tables, deadline_tables, time_to_purchase
@@ -239,7 +245,7 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     t0 = time.perf_counter()
     res = _folder.as_results(results)
     runs = _folder.nonempty_runs(res)
-    shoppers = res.table("shoppers", ["run_id", "arm", "replicate", "point", "shopper_id", "arrival_s",
+    shoppers = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "arrival_s",
                                       "departure_s", "first_purchase_s"])
     events = res.table("events", ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
     events = events[~events.kind.isin(["arrive", "leave"])]
@@ -297,6 +303,31 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
 
         impact = consumer_impact(res, control, level=conf_level)
         impact_segment = consumer_impact(res, control, by="segment", level=conf_level)
+    streams = _streams(res, conf_level) if "hhi_viewers" in runs.columns else None
     return Analysis(path=res.path, headline=headline, arms=arms, deadline=deadline, points=points,
-                    surface=surface, sobol=sobol, impact=impact, impact_segment=impact_segment,
+                    surface=surface, sobol=sobol, impact=impact, impact_segment=impact_segment, streams=streams,
                     seconds=time.perf_counter() - t0)
+
+
+STREAM_MEASURES = ("viewers", "share_viewers", "units_sold", "revenue", "cost", "cost_per_sale")
+
+
+def _streams(res, conf_level: float) -> pd.DataFrame:
+    """Per point, arm and stream: the host and each measure's mean over replicates with a t interval."""
+    from scipy import stats as st
+
+    s = res.streams.assign(arm=lambda d: d.arm.astype(str), host_kind=lambda d: d.host_kind.astype(str))
+    keys = ["point", "arm", "stream", "host_kind", "host_appeal", "host_trust", "cost_per_hour"]
+    rows = []
+    for key, g in s.groupby(keys, sort=True):
+        n = len(g)
+        row = dict(zip(keys, key), replicates=n)
+        for m in STREAM_MEASURES:
+            x = g[m].to_numpy(float)
+            x = x[np.isfinite(x)]
+            mean = x.mean() if len(x) else np.nan
+            half = st.t.ppf(0.5 + conf_level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 \
+                else np.nan
+            row.update({m: mean, f"{m}_ci_lower": mean - half, f"{m}_ci_upper": mean + half})
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -62,7 +62,7 @@ def attribute(results: Any, control: str | None = None) -> pd.DataFrame:
     --------
     >>> from fomolab.stats._example import example_results
     >>> lab = attribute(example_results())
-    >>> sorted(set(lab.label)) <= sorted(LABELS)
+    >>> set(lab.label) <= set(LABELS)
     True
     """
     from fomolab.results import Results
@@ -72,7 +72,7 @@ def attribute(results: Any, control: str | None = None) -> pd.DataFrame:
         raise ResultsError(f"{res.path}: attribution pairs viewers across arms and needs common random numbers; "
                            "this experiment sets common_random_numbers = false")
     control = control or res.manifest.get("control") or res.experiment.control
-    sh = res.table("shoppers", _COLS)
+    sh = res.viewers(_COLS)
     sh["arm"] = sh["arm"].astype(str)
     if control not in set(sh.arm):
         raise ResultsError(f"{res.path}: no finished runs of the control arm {control!r}")

@@ -35,7 +35,7 @@ from fomolab.lineup import Product
 from fomolab.population import draw_traits
 from fomolab.recorder import BOOSTED_ID_OFFSET, Recorder, Tables, ViewerArrays
 from fomolab.seeds import arm_key, generator
-from fomolab.spec import Scenario
+from fomolab.market import Market, StreamView, Visits, streams_of, visits
 from fomolab.stream import poisson_times, rate_function
 from fomolab.tactics import scarcity_signal
 
@@ -57,43 +57,85 @@ def simulate(run: RunSpec) -> Tables:
     """
     sc = run.scenario
     T = sc.stream.duration_s
+    streams = streams_of(sc.lineup, sc.market, T)
+    market = sc.market if len(streams) > 1 else None
     rec = Recorder(run.run_id, run.arm, run.replicate, run.point, run.seed, dict(run.params))
 
     edges, rates = sc.stream.arrivals.pieces(T)
     arrival = poisson_times(edges, rates, generator(run.seed, "arrivals"))
     groups = [(arrival, draw_traits(sc.population, generator(run.seed, "traits"), len(arrival)),
-               generator(run.seed, "decisions"), False)]
-    b_edges, b_rates = boost_schedule(sc, edges, rates)
-    if b_rates.any():
-        rng_b = generator(run.seed, "boost", arm_key(run.arm))
-        extra = poisson_times(b_edges, b_rates, rng_b)
-        groups.append((extra, draw_traits(sc.population, rng_b, len(extra)), rng_b, True))
+               generator(run.seed, "decisions"), False, -1)]
+    for stream in streams:  # viewers an arrival boost brings come to the boosting stream
+        b_edges, b_rates = boost_schedule(stream.lineup, edges, rates, T)
+        if b_rates.any():
+            rng_b = generator(run.seed, "boost", arm_key(run.arm), *((stream.index,) if stream.index else ()))
+            extra = poisson_times(b_edges, b_rates, rng_b)
+            groups.append((extra, draw_traits(sc.population, rng_b, len(extra)), rng_b, True, stream.index))
 
     viewers = _viewer_arrays(groups, T)
     offsets = np.cumsum([0] + [len(g[0]) for g in groups])
+    vis = _visits(streams, market, viewers, groups, offsets, run.seed, T)
     mu, sigma = (np.array(x)[viewers.segment] for x in
                  zip(*(seg.valuation.lognormal() for seg in sc.population.segments.values())))
     env = simpy.Environment()
-    for pnum, (pname, prod) in enumerate(sc.lineup.items()):
-        _schedule_events(rec, pnum, prod, T)
-        cands = [_candidates(run.envelope[pname], viewers, offsets[i], offsets[i + 1], g[2])
-                 for i, g in enumerate(groups)]
-        cand = tuple(np.concatenate(c) for c in zip(*cands))
-        value = _valuations(run, pnum, prod, viewers, offsets, cand[0], mu, sigma)
-        notices = _fabricated(prod, run.seed, pnum, T)
-        _decide(env, rec, pnum, prod, viewers, cand, T, value, notices)
+    P = len(sc.lineup)
+    for stream in streams:
+        here = vis.stream == stream.index
+        for j, (pname, prod) in enumerate(stream.lineup.items()):
+            pnum = stream.index * P + j
+            _schedule_events(rec, pnum, prod, T)
+            envelope = _stream_envelope(run.envelope[pname], stream)
+            cands = []
+            for i, g in enumerate(groups):
+                mine = np.flatnonzero(here & (vis.viewer >= offsets[i]) & (vis.viewer < offsets[i + 1]))
+                cands.append(_candidates(envelope, viewers, vis, mine, g[2]))
+            cand = tuple(np.concatenate(c) for c in zip(*cands))
+            value = _valuations(run, pnum, prod, viewers, offsets, vis.viewer[cand[0]], mu, sigma)
+            notices = _fabricated(prod, run.seed, pnum, T)
+            _decide(env, rec, pnum, prod, viewers, vis, cand, T, value, notices, stream.host.trust)
     env.run(until=T)
-    return rec.tables(viewers, list(sc.population.segments), list(sc.lineup))
+    return rec.tables(viewers, vis, list(sc.population.segments), list(sc.lineup),
+                      streams if sc.market is not None else None, T)
 
 
-def boost_schedule(sc: Scenario, edges: np.ndarray, rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _visits(streams: list[StreamView], market: Market | None, v: ViewerArrays, groups, offsets: np.ndarray,
+            seed: int, T: float) -> Visits:
+    """Every viewer's visits to the streams (one visit per viewer with a single stream).
+
+    The shared viewers choose with uniforms from a stream of their own (the
+    same in every arm); boosted viewers go to the stream that boosted them.
+    """
+    if market is None:
+        n = len(v.arrival_s)
+        return Visits(np.arange(n), np.zeros(n, np.int64), v.arrival_s, v.departure_s, np.zeros(n, bool))
+    fixed = np.concatenate([np.full(len(g[0]), g[4]) for g in groups])
+    order = np.argsort(v.arrival_s, kind="stable")
+    u = np.full(len(fixed), np.nan)
+    u[:offsets[1]] = generator(seed, "choice").random(int(offsets[1]))
+    out = visits(streams, market, v.arrival_s[order], v.departure_s[order], fixed[order], u[order],
+                 generator(seed, "switch"), T)
+    viewer = order[out.viewer]
+    keep = np.lexsort((out.start_s, viewer >= offsets[1], out.stream))  # by stream, group, start
+    return Visits(viewer[keep], out.stream[keep], out.start_s[keep], out.end_s[keep], out.switched_in[keep])
+
+
+def _stream_envelope(env: Envelope, stream: StreamView) -> Envelope:
+    """The product's envelope in a stream: shifted with its schedule, scaled by its host's trust."""
+    dt = stream.shift_s
+    if dt == 0 and stream.host.trust == 1.0:
+        return env
+    return Envelope(tuple(e + dt for e in env.edges), tuple(b * stream.host.trust for b in env.base),
+                    env.discount, env.gains)
+
+
+def boost_schedule(lineup: dict[str, Product], edges: np.ndarray, rates: np.ndarray,
+                   T: float) -> tuple[np.ndarray, np.ndarray]:
     """Extra arrival rate brought by tactics' arrival boosts, piecewise constant.
 
     While tactics with boosts ``b1, b2, ...`` run, the arrival rate is
     ``rate(t) * b1 * b2 * ...``; the extra part is ``rate(t) * (prod - 1)``.
     """
-    T = sc.stream.duration_s
-    windows = [(t.window(), t.boost) for p in sc.lineup.values() for _, t in p.tactics.items()
+    windows = [(t.window(), t.boost) for p in lineup.values() for _, t in p.tactics.items()
                if t.boost > 1 and t.window() is not None]
     if not windows:
         return np.array([0.0, T]), np.array([0.0])
@@ -107,9 +149,11 @@ def boost_schedule(sc: Scenario, edges: np.ndarray, rates: np.ndarray) -> tuple[
 
 def _viewer_arrays(groups, T: float) -> ViewerArrays:
     parts = []
-    for arrival, tr, _, boosted in groups:
+    boosted_so_far = 0  # boosted viewers of every stream get ids of their own, in group order
+    for arrival, tr, _, boosted, _ in groups:
         n = len(arrival)
-        first = BOOSTED_ID_OFFSET if boosted else 0
+        first = BOOSTED_ID_OFFSET + boosted_so_far if boosted else 0
+        boosted_so_far += n if boosted else 0
         parts.append(dict(
             shopper_id=np.arange(first, first + n, dtype=np.int64), boosted=np.full(n, boosted),
             segment=tr.segment, impulsiveness=tr.impulsiveness, interest=tr.interest,
@@ -119,38 +163,40 @@ def _viewer_arrays(groups, T: float) -> ViewerArrays:
     return ViewerArrays(**{k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
 
 
-def _candidates(env: Envelope, v: ViewerArrays, lo: int, hi: int, rng: np.random.Generator):
-    """Candidate purchase times of viewers ``lo:hi`` (one group) at the envelope rate.
+def _candidates(env: Envelope, v: ViewerArrays, vis: Visits, rows: np.ndarray, rng: np.random.Generator):
+    """Candidate purchase times of the visits ``rows`` (one group, sorted by start) at the envelope rate.
 
-    Returns viewer index, time, bound rate and uniform of every candidate.  The
-    draws depend only on the viewers and the envelope, both the same in every
+    Returns visit index, time, bound rate and uniform of every candidate.  The
+    draws depend only on the visits and the envelope, both the same in every
     arm: this is what couples the arms.
 
-    A group's arrivals are sorted, so the viewers who arrive before an epoch
-    ends are a prefix (``searchsorted``); only those still present are kept.
-    The work is proportional to the viewers a product's slot overlaps, not to
+    A group's visits are sorted by start, so those starting before an epoch
+    ends are a prefix (``searchsorted``); only those still going are kept.
+    The work is proportional to the visits a product's slot overlaps, not to
     the whole audience times the number of epochs.
     """
     e = env.edges
-    arr = v.arrival_s
-    end = lo + int(np.searchsorted(arr[lo:hi], e[-1], side="left"))  # arrived before the last edge
-    idx = lo + np.flatnonzero(v.departure_s[lo:end] > e[0])  # and still there at the first
-    a, d = arr[idx], v.departure_s[idx]
+    starts = vis.start_s[rows]
+    end = int(np.searchsorted(starts, e[-1], side="left"))  # started before the last edge
+    keep = np.flatnonzero(vis.end_s[rows[:end]] > e[0])  # and still going at the first
+    idx = rows[keep]
+    a, d = vis.start_s[idx], vis.end_s[idx]
+    who = vis.viewer[idx]
     vs, ts, rs = [], [], []
     for j in range(len(e) - 1):
         if env.base[j] == 0:
             continue
-        k = int(np.searchsorted(a, e[j + 1], side="left"))  # arrived before the epoch ends
-        sel = np.flatnonzero(d[:k] > e[j])  # and still there when it starts
+        k = int(np.searchsorted(a, e[j + 1], side="left"))  # started before the epoch ends
+        sel = np.flatnonzero(d[:k] > e[j])  # and still going when it starts
         if not len(sel):
             continue
-        w = idx[sel]
+        w = who[sel]
         start = np.maximum(a[sel], e[j])
         length = np.minimum(d[sel], e[j + 1]) - start
         rate = env.rate(j, v.interest[w], v.impulsiveness[w], v.price_sensitivity[w])
         n = rng.poisson(rate * length)
         rep = np.repeat(np.arange(len(w)), n)
-        vs.append(w[rep])
+        vs.append(idx[sel][rep])
         ts.append(start[rep] + rng.random(len(rep)) * length[rep])
         rs.append(rate[rep])
     if not vs:
@@ -176,7 +222,7 @@ def _valuations(run: RunSpec, pnum: int, prod: Product, v: ViewerArrays, offsets
         if not mine.any():
             continue
         local = vi[mine] - offsets[k]
-        keys = (pnum,) if k == 0 else (pnum, arm_key(run.arm))
+        keys = (pnum,) if k == 0 else (pnum, arm_key(run.arm)) if k == 1 else (pnum, arm_key(run.arm), k)
         normal[mine] = generator(run.seed, "valuation", *keys).standard_normal(int(local.max()) + 1)[local]
     return prod.price * v.interest[vi] * np.exp(mu[vi] + sigma[vi] * normal)
 
@@ -221,15 +267,23 @@ def _schedule_events(rec: Recorder, pname: int, prod: Product, T: float) -> None
         rec.event(e, "tactic_end", pname, "scarcity_cue", cue.displayed_stock)
 
 
-def _decide(env: simpy.Environment, rec: Recorder, pname: int, prod: Product, v: ViewerArrays,
-            cand: tuple[np.ndarray, ...], T: float, value: np.ndarray, notices: np.ndarray | None) -> None:
-    """Turn a product's candidates into purchases for this arm (``value``: each candidate's valuation)."""
+def _decide(env: simpy.Environment, rec: Recorder, pname: int, prod: Product, v: ViewerArrays, vis: Visits,
+            cand: tuple[np.ndarray, ...], T: float, value: np.ndarray, notices: np.ndarray | None,
+            trust: float = 1.0) -> None:
+    """Turn a product's candidates into purchases for this arm.
+
+    ``cand`` holds visit indices; ``value`` each candidate's valuation;
+    ``trust`` the stream host's multiplier of the hazard.  A viewer buys a
+    product at most once, whatever their visits.
+    """
     vi, t, bound, u = cand
+    who = vis.viewer[vi]
     tac = prod.tactics
-    z, q, beta = v.impulsiveness[vi], v.interest[vi], v.price_sensitivity[vi]
-    arr, dep = v.arrival_s[vi], v.departure_s[vi]
+    z, q, beta = v.impulsiveness[who], v.interest[who], v.price_sensitivity[who]
+    arr, dep = vis.start_s[vi], vis.end_s[vi]
     slot_a, slot_b = prod.slot(T)
-    base = np.where((t >= slot_a) & (t < slot_b), prod.base_rate_per_s * q, 0.0)
+    rate = prod.base_rate_per_s * trust if trust != 1.0 else prod.base_rate_per_s
+    base = np.where((t >= slot_a) & (t < slot_b), rate * q, 0.0)
     keep_code = np.ones(len(t))  # price kept after the exclusive code's discount
     for kind, tactic in tac.items():
         if kind == "lightning_sale" or tactic.is_interactive():
@@ -253,8 +307,8 @@ def _decide(env: simpy.Environment, rec: Recorder, pname: int, prod: Product, v:
     interactive = prod.stock is not None or any(x.is_interactive() for _, x in tac.items())
     if not interactive:
         acc = np.flatnonzero(u * bound < h_on)
-        acc = acc[np.lexsort((t[acc], vi[acc]))]
-        first = acc[np.unique(vi[acc], return_index=True)[1]]
+        acc = acc[np.lexsort((t[acc], who[acc]))]
+        first = acc[np.unique(who[acc], return_index=True)[1]]
         rec.purchases(vi[first], pname, t[first], price_on[first], value[first] - price_on[first])
         return
     extra = np.ones(len(t))
@@ -264,7 +318,7 @@ def _decide(env: simpy.Environment, rec: Recorder, pname: int, prod: Product, v:
     maybe = np.flatnonzero(u * bound < np.maximum(h_on, h_off) * extra)
     maybe = maybe[np.argsort(t[maybe], kind="stable")]
     market = _Market(rec, pname, prod, (slot_a, slot_b))
-    env.process(market.walk(env, vi[maybe], t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe],
+    env.process(market.walk(env, vi[maybe], who[maybe], t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe],
                             z[maybe], s_sale[maybe] > 0, price_on[maybe], price_off[maybe], value[maybe]))
 
 
@@ -288,7 +342,7 @@ class _Market:
         if self.stock == 0:
             rec.event(slot[0], "stock_out", pname)
 
-    def walk(self, env, vi, t, level, h_on, h_off, z, sale_on, price_on, price_off, value):
+    def walk(self, env, vi, who, t, level, h_on, h_off, z, sale_on, price_on, price_off, value):
         """SimPy process: decide the candidates in time order.
 
         A rejected candidate is not an event (thinning: nothing happens), so
@@ -309,11 +363,11 @@ class _Market:
             sp_gain, sp_window, sp_sat = sp.gain, sp.window_s, sp.saturation
         if cue is not None:
             cue_gain, threshold = cue.gain, cue.threshold
-        for i, tk, lev, hon, hoff, zk, son, pon, poff, val in _rows(vi, t, level, h_on, h_off, z, sale_on,
+        for i, w, tk, lev, hon, hoff, zk, son, pon, poff, val in _rows(vi, who, t, level, h_on, h_off, z, sale_on,
                                                                    price_on, price_off, value):
             if stock == 0:
                 break
-            if i in bought:
+            if w in bought:
                 continue
             on = son and quota != 0
             h = hon if on else hoff
@@ -327,7 +381,7 @@ class _Market:
                 continue
             if tk > env.now:
                 yield env.timeout(tk - env.now)
-            bought.add(i)
+            bought.add(w)
             paid = pon if on else poff
             rec.purchase(i, pname, tk, paid, val - paid)
             if sp is not None:

@@ -369,7 +369,7 @@ def purchase_rate(results: Any, *, bin_s: float | None = None, band: bool = True
 
 
 def _shopper_durations(res) -> pd.DataFrame:
-    sh = res.table("shoppers", ["run_id", "arm", "replicate", "point", "impulsiveness",
+    sh = res.viewers(["run_id", "arm", "replicate", "point", "impulsiveness",
                                 "arrival_s", "departure_s", "first_purchase_s"])
     bought = sh.first_purchase_s.notna().to_numpy()
     end = np.where(bought, sh.first_purchase_s.to_numpy(), sh.departure_s.to_numpy())
@@ -821,6 +821,9 @@ METRICS = {
     "revenue": "Revenue per run (currency)",
     "units_sold": "Units sold per run (units)",
     "median_time_to_purchase_s": "Median time to purchase (s)",
+    "viewers_per_stream": "Viewers per stream (viewers)",
+    "hhi_viewers": "Concentration of watch time (HHI, 0-1)",
+    "top1_share_viewers": "Top stream's share of watch time (0-1)",
 }
 _PERCENT = {"conversion"}
 

@@ -28,14 +28,20 @@ BOOSTED_ID_OFFSET = 1_000_000_000
 
 @dataclass
 class Tables:
-    """The tables of one run (pandas DataFrames)."""
+    """The tables of one run (pandas DataFrames); a marketplace run has two more."""
 
     shoppers: pd.DataFrame
     events: pd.DataFrame
     runs: pd.DataFrame
+    streams: pd.DataFrame | None = None
+    stream_series: pd.DataFrame | None = None
 
     def __iter__(self):
-        yield from (("shoppers", self.shoppers), ("events", self.events), ("runs", self.runs))
+        """``(name, table)`` pairs, ``runs`` last (a run is finished when its ``runs`` file exists)."""
+        for name in ("shoppers", "events", "streams", "stream_series", "runs"):
+            df = getattr(self, name)
+            if df is not None:
+                yield name, df
 
 
 @dataclass
@@ -71,9 +77,16 @@ class Recorder:
         self._events.append((float(time_s), EVENT_KINDS.index(kind), product,
                              -1 if tactic is None else TACTIC_KINDS.index(tactic), float(value)))
 
-    def tables(self, viewers: "ViewerArrays", segments: list[str], products: list[str]) -> Tables:
-        """Build the run's tables."""
-        n = len(viewers.arrival_s)
+    def tables(self, viewers: "ViewerArrays", vis: Any, segments: list[str], products: list[str],
+               streams: list[Any] | None = None, duration_s: float = 0.0) -> Tables:
+        """Build the run's tables: one ``shoppers`` row per visit (``vis``), purchases recorded by visit.
+
+        With ``streams`` (a marketplace), shoppers and events get a ``stream``
+        column and the run gets ``streams`` and ``stream_series`` tables and
+        the marketplace measures; products are numbered stream by stream.
+        """
+        n_viewers = len(viewers.arrival_s)
+        n = len(vis.viewer)
         chunks = list(self._purchases)
         if self._single:
             v, p, t, price, surplus = zip(*self._single)
@@ -91,39 +104,131 @@ class Recorder:
         surplus = np.bincount(pv, weights=psurplus, minlength=n)
         regretted = np.bincount(pv, weights=(psurplus < 0).astype(float), minlength=n).astype(np.int64)
         first[np.isinf(first)] = np.nan
+        w = vis.viewer
         # copy=False: the columns are these arrays, not copies stacked into blocks (a
         # million-viewer run saves a copy of every column and ~0.2 s).
-        shoppers = pd.DataFrame({
+        cols = {
             "run_id": self._constant(self.run_id, n), "arm": self._constant(self.arm, n),
             "replicate": np.full(n, self.replicate, dtype=np.int64), "point": np.full(n, self.point, dtype=np.int64),
-            "shopper_id": viewers.shopper_id,
-            "segment": pd.Categorical.from_codes(viewers.segment, categories=segments),
-            "boosted": viewers.boosted,
-            "impulsiveness": viewers.impulsiveness, "interest": viewers.interest,
-            "price_sensitivity": viewers.price_sensitivity,
-            "arrival_s": viewers.arrival_s, "departure_s": viewers.departure_s,
+            "shopper_id": viewers.shopper_id[w],
+            "segment": pd.Categorical.from_codes(viewers.segment[w], categories=segments),
+            "boosted": viewers.boosted[w],
+            "impulsiveness": viewers.impulsiveness[w], "interest": viewers.interest[w],
+            "price_sensitivity": viewers.price_sensitivity[w],
+            "arrival_s": vis.start_s, "departure_s": vis.end_s,
             "first_purchase_s": first, "purchases": count.astype(np.int64), "spend": spend,
             "surplus": surplus, "regretted": regretted,
-        }, copy=False)
-        events = self._event_table(viewers, pv, pp, pt, pprice, products)
-        buyers = int((count > 0).sum())
-        ttp = (first - viewers.arrival_s)[count > 0]
-        runs = pd.DataFrame([{
+        }
+        P = len(products)
+        if streams is not None:
+            cols["stream"] = vis.stream.astype(np.int64)
+            cols["switched_in"] = vis.switched_in
+            # stream 0's products keep their names; the same product in stream k is "name@k"
+            products = [p if k == 0 else f"{p}@{k}" for k in range(len(streams)) for p in products]
+        shoppers = pd.DataFrame(cols, copy=False)
+        events = self._event_table(viewers, vis, pv, pp, pt, pprice, products, P if streams is not None else None)
+        # viewer-level outcomes: a viewer may have several visits in a marketplace
+        v_first = np.full(n_viewers, np.inf)
+        np.minimum.at(v_first, w[pv], pt)
+        v_buys = np.isfinite(v_first)
+        buyers = int(v_buys.sum())
+        ttp = (v_first - viewers.arrival_s)[v_buys]
+        runs = {
             "run_id": self.run_id, "arm": self.arm, "replicate": self.replicate, "point": self.point,
             "seed": self.seed, **self.params,
-            "viewers": n, "boosted_viewers": int(viewers.boosted.sum()), "buyers": buyers,
-            "conversion": buyers / n if n else float("nan"),
+            "viewers": n_viewers, "boosted_viewers": int(viewers.boosted.sum()), "buyers": buyers,
+            "conversion": buyers / n_viewers if n_viewers else float("nan"),
             "units_sold": int(count.sum()), "revenue": float(pprice.sum()),
             "consumer_surplus": float(psurplus.sum()), "regretted_purchases": int(regretted.sum()),
             "median_time_to_purchase_s": float(np.median(ttp)) if len(ttp) else float("nan"),
-        }])
-        return Tables(shoppers=shoppers, events=events, runs=runs)
+        }
+        if streams is None:
+            return Tables(shoppers=shoppers, events=events, runs=pd.DataFrame([runs]))
+        per_stream, series, measures = self._market(vis, pv, pp, pt, pprice, streams, P, duration_s)
+        runs.update(measures)
+        return Tables(shoppers=shoppers, events=events, runs=pd.DataFrame([runs]), streams=per_stream,
+                      stream_series=series)
+
+    def _market(self, vis: Any, pv, pp, pt, pprice, streams: list[Any], P: int, T: float):
+        """Per-stream totals, per-minute series and the marketplace's concentration measures."""
+        k = len(streams)
+        seconds = np.bincount(vis.stream, weights=vis.end_s - vis.start_s, minlength=k)
+        visits = np.bincount(vis.stream, minlength=k)
+        pairs = np.unique(np.stack([vis.stream, vis.viewer]), axis=1)
+        viewers = np.bincount(pairs[0], minlength=k)
+        p_stream = pp.astype(np.int64) // P
+        units = np.bincount(p_stream, minlength=k)
+        revenue = np.bincount(p_stream, weights=pprice, minlength=k)
+        bpairs = np.unique(np.stack([p_stream, vis.viewer[pv]]), axis=1) if len(pv) else np.empty((2, 0), int)
+        buyers = np.bincount(bpairs[0], minlength=k)
+        sw_in = np.bincount(vis.stream[vis.switched_in], minlength=k)
+        # a switched-in visit ended the viewer's previous visit: count it against that stream
+        prev = self._previous_streams(vis)
+        sw_out = np.bincount(prev[prev >= 0], minlength=k)
+        share_v = seconds / seconds.sum() if seconds.sum() else np.zeros(k)
+        share_s = units / units.sum() if units.sum() else np.zeros(k)
+        hours = T / 3600.0
+        cost = np.array([s.host.cost_per_hour for s in streams]) * hours
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cps = np.where(units > 0, cost / np.maximum(units, 1), np.nan)
+        rid = self._constant(self.run_id, k)
+        per_stream = pd.DataFrame({
+            "run_id": rid, "arm": self._constant(self.arm, k), "replicate": np.full(k, self.replicate, np.int64),
+            "point": np.full(k, self.point, np.int64), "stream": np.arange(k, dtype=np.int64),
+            "host_kind": pd.Categorical([s.host.kind for s in streams], categories=["human", "virtual"]),
+            "host_appeal": [s.host.appeal for s in streams], "host_trust": [s.host.trust for s in streams],
+            "cost_per_hour": [s.host.cost_per_hour for s in streams],
+            "viewers": viewers.astype(np.int64), "visits": visits.astype(np.int64), "viewer_seconds": seconds,
+            "share_viewers": share_v, "buyers": buyers.astype(np.int64), "units_sold": units.astype(np.int64),
+            "revenue": revenue, "share_sales": share_s, "switches_in": sw_in.astype(np.int64),
+            "switches_out": sw_out.astype(np.int64), "cost": cost, "cost_per_sale": cps,
+        })
+        # per minute: mean viewers present (viewer-seconds in the minute / 60), purchases, revenue
+        bins = np.arange(0.0, T + 60.0, 60.0)
+        bins[-1] = max(bins[-1], T)
+        nb = len(bins) - 1
+        present = np.zeros((k, nb))
+        for s in range(k):
+            mine = vis.stream == s
+            present[s] = np.diff(_watch_time(vis.start_s[mine], vis.end_s[mine], bins)) / np.diff(bins)
+        buys = np.zeros((k, nb))
+        money = np.zeros((k, nb))
+        if len(pt):
+            b_idx = np.clip(np.searchsorted(bins, pt, side="right") - 1, 0, nb - 1)
+            np.add.at(buys, (p_stream, b_idx), 1)
+            np.add.at(money, (p_stream, b_idx), pprice)
+        series = pd.DataFrame({
+            "run_id": self._constant(self.run_id, k * nb), "stream": np.repeat(np.arange(k, dtype=np.int64), nb),
+            "time_s": np.tile(bins[:-1], k), "viewers": present.ravel(),
+            "purchases": buys.ravel().astype(np.int64), "revenue": money.ravel(),
+        })
+        measures = {
+            "streams": k, "viewers_per_stream": float(viewers.mean()),
+            "hhi_viewers": float((share_v ** 2).sum()), "hhi_sales": float((share_s ** 2).sum()),
+            "gini_viewers": _gini(share_v), "gini_sales": _gini(share_s),
+            "top1_share_viewers": float(share_v.max()), "top1_share_sales": float(share_s.max()),
+            "switches": int(vis.switched_in.sum()),
+        }
+        return per_stream, series, measures
+
+    @staticmethod
+    def _previous_streams(vis: Any) -> np.ndarray:
+        """For each visit that began with a switch, the stream the viewer left (else -1)."""
+        order = np.lexsort((vis.start_s, vis.viewer))
+        v, st = vis.viewer[order], vis.stream[order]
+        prev = np.full(len(v), -1)
+        same = np.r_[False, v[1:] == v[:-1]]
+        prev[same] = st[np.flatnonzero(same) - 1]
+        out = np.full(len(v), -1)
+        out[order] = np.where(vis.switched_in[order], prev, -1)
+        return out
 
     @staticmethod
     def _constant(value: str, n: int) -> pd.Categorical:
         return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
 
-    def _event_table(self, v: "ViewerArrays", pv, pp, pt, pprice, products: list[str]) -> pd.DataFrame:
+    def _event_table(self, v: "ViewerArrays", vis: Any, pv, pp, pt, pprice, products: list[str],
+                     per_stream: int | None = None) -> pd.DataFrame:
         """Events ordered by time, ties by kind (``EVENT_KINDS`` order), then shopper.
 
         Rows are laid out kind by kind, within a kind by shopper (stream events,
@@ -131,8 +236,8 @@ class Recorder:
         time with one stable sort: the same order as sorting on (time, kind,
         shopper), at the cost of one sort instead of three.
         """
-        n = len(v.arrival_s)
-        ids = v.shopper_id
+        n = len(vis.viewer)
+        ids = v.shopper_id[vis.viewer]  # the shopper of each visit
         ev = np.array(self._events, dtype=float).reshape(-1, 5)
         ev = ev[np.argsort(ev[:, 1], kind="stable")]
         bounds = np.searchsorted(ev[:, 1], np.arange(len(EVENT_KINDS) + 1), side="left")
@@ -142,26 +247,54 @@ class Recorder:
             e = ev[bounds[code]:bounds[code + 1]]
             if len(e):
                 blocks.append((e[:, 0], np.full(len(e), code, np.int8), np.full(len(e), -1, np.int64),
-                               e[:, 2].astype(np.int16), e[:, 3].astype(np.int8), e[:, 4]))
+                               e[:, 2].astype(np.int16), e[:, 3].astype(np.int8), e[:, 4], e[:, 2].astype(np.int16)))
             if kind in ("arrive", "leave"):
-                blocks.append((v.arrival_s if kind == "arrive" else v.departure_s, np.full(n, code, np.int8), ids,
-                               np.full(n, -1, np.int16), np.full(n, -1, np.int8), np.full(n, np.nan)))
+                blocks.append((vis.start_s if kind == "arrive" else vis.end_s, np.full(n, code, np.int8), ids,
+                               np.full(n, -1, np.int16), np.full(n, -1, np.int8), np.full(n, np.nan),
+                               (vis.stream * (per_stream or 1)).astype(np.int16)))
             elif kind == "purchase":
                 blocks.append((pt[by_shopper], np.full(len(pt), code, np.int8), ids[pv][by_shopper],
-                               pp[by_shopper], np.full(len(pt), -1, np.int8), pprice[by_shopper]))
+                               pp[by_shopper], np.full(len(pt), -1, np.int8), pprice[by_shopper], pp[by_shopper]))
         time = np.concatenate([b[0] for b in blocks])
         order = np.argsort(time, kind="stable")
         time = time[order]
-        kind, shopper, product, tactic, value = (np.concatenate([b[k] for b in blocks])[order] for k in range(1, 6))
+        kind, shopper, product, tactic, value, where = (np.concatenate([b[k] for b in blocks])[order]
+                                                        for k in range(1, 7))
         del blocks, order
-        return pd.DataFrame({
+        cols = {
             "run_id": self._constant(self.run_id, len(time)), "time_s": time,
             "kind": pd.Categorical.from_codes(kind, categories=list(EVENT_KINDS)),
             "shopper_id": pd.arrays.IntegerArray(shopper, shopper < 0),
             "product": pd.Categorical.from_codes(product, categories=products),
             "tactic": pd.Categorical.from_codes(tactic, categories=list(TACTIC_KINDS)),
             "value": value,
-        }, copy=False)
+        }
+        if per_stream is not None:
+            cols["stream"] = where.astype(np.int64) // per_stream
+        return pd.DataFrame(cols, copy=False)
+
+
+def _gini(x: np.ndarray) -> float:
+    """Gini coefficient of the shares ``x`` (0: all equal; towards 1: one takes all).
+
+    >>> _gini(np.array([0.25, 0.25, 0.25, 0.25])), round(_gini(np.array([1.0, 0, 0, 0])), 2)
+    (0.0, 0.75)
+    """
+    x = np.sort(np.asarray(x, dtype=float))
+    n = len(x)
+    if n == 0 or x.sum() == 0:
+        return 0.0
+    return float((2 * np.arange(1, n + 1) - n - 1) @ x / (n * x.sum()))
+
+
+def _watch_time(a: np.ndarray, b: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """Viewer-seconds watched before each bin edge by visits ``[a, b)`` (cumulative)."""
+    a, b = np.sort(a), np.sort(b)
+    ca = np.concatenate([[0.0], np.cumsum(a)])
+    cb = np.concatenate([[0.0], np.cumsum(b)])
+    ka = np.searchsorted(a, bins, side="right")
+    kb = np.searchsorted(b, bins, side="right")
+    return (ka * bins - ca[ka]) - (kb * bins - cb[kb])
 
 
 @dataclass(frozen=True)

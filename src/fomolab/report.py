@@ -292,6 +292,15 @@ def _figures(res, analysis: Any, effects: pd.DataFrame | None, notes: list[str]
                              "one line per arm: means over runs at each value (over replicates and the other swept "
                              "parameters), with 95 % bands (1.96 standard errors over runs)."),
                      lambda: plot.sweep_metrics(res)))
+        if "hhi_viewers" in res.runs.columns:
+            figs.append((_Figure("marketplace", "The marketplace: fragmentation and concentration",
+                                 "Viewers per stream (distinct viewers who watched it, switchers counted in each "
+                                 "stream they watched), concentration of watch time across streams (Herfindahl-"
+                                 "Hirschman index: 1/streams when equal, 1 when one stream has everyone) and the "
+                                 "top stream's share of watch time, against each swept parameter; means over runs "
+                                 "with 95 % bands."),
+                         lambda: plot.sweep_metrics(res, metrics=("viewers_per_stream", "hhi_viewers",
+                                                                  "top1_share_viewers"))))
         if n >= 2:
             figs.append((_Figure("sweep_heatmap", "Conversion over two swept parameters",
                                  "Mean conversion (% of viewers) over runs in each cell of the first two swept "

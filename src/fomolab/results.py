@@ -20,7 +20,7 @@ from fomolab.store import Store
 __all__ = ["Results"]
 
 #: Columns stored as strings that Results turns into categoricals.
-CATEGORICAL = ("run_id", "arm", "segment", "kind", "product", "tactic")
+CATEGORICAL = ("run_id", "arm", "segment", "kind", "product", "tactic", "host_kind")
 
 
 class Results:
@@ -79,15 +79,17 @@ class Results:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        parts = [pq.read_table(self.path / table / f"{i}.parquet", columns=columns) for i in ids]
+        files = [self.path / table / f"{i}.parquet" for i in ids]
+        parts = [pq.read_table(f, columns=columns) for f in files if f.is_file()]  # marketplace tables: some runs
         if not parts:
             return pd.DataFrame()
         return pa.concat_tables(parts, promote_options="default").to_pandas()
 
     def table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         """One table, optionally only some columns (read straight from Parquet)."""
-        if name not in ("runs", "shoppers", "events"):
-            raise ResultsError(f"{self.path}: no table {name!r}; tables are runs, shoppers, events")
+        if name not in ("runs", "shoppers", "events", "streams", "stream_series"):
+            raise ResultsError(f"{self.path}: no table {name!r}; tables are runs, shoppers, events "
+                               "(and streams, stream_series for a marketplace)")
         df = self._read(name, self._run_ids, columns)
         for c in CATEGORICAL:
             if c in df.columns:
@@ -95,6 +97,32 @@ class Results:
         if "shopper_id" in df.columns and name == "events":
             df["shopper_id"] = df["shopper_id"].astype("Int64")
         return df.reset_index(drop=True)
+
+    def viewers(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The shoppers table with one row per viewer, for analyses of viewers.
+
+        Without a marketplace it is the ``shoppers`` table (one visit per
+        viewer).  In a marketplace a viewer who switches streams has several
+        visits; they are combined: ``arrival_s`` the first arrival,
+        ``departure_s`` the last departure, ``first_purchase_s`` the earliest
+        purchase, counts and money summed, ``stream`` the first stream watched.
+        """
+        market = "stream" in self._columns("shoppers")
+        if not market:
+            return self.table("shoppers", columns)
+        need = list(dict.fromkeys((columns or self._columns("shoppers")) + ["run_id", "shopper_id"]))
+        sh = self.table("shoppers", need)
+        rules = {"arrival_s": "min", "departure_s": "max", "first_purchase_s": "min", "purchases": "sum",
+                 "spend": "sum", "surplus": "sum", "regretted": "sum", "switched_in": "sum"}
+        agg = {c: rules.get(c, "first") for c in sh.columns if c not in ("run_id", "shopper_id")}
+        out = sh.groupby(["run_id", "shopper_id"], sort=False, observed=True).agg(agg).reset_index()
+        return out[[c for c in need if c in out.columns]] if columns else out
+
+    def _columns(self, table: str) -> list[str]:
+        import pyarrow.parquet as pq
+
+        ids = self._run_ids
+        return pq.read_schema(self.path / table / f"{ids[0]}.parquet").names if ids else []
 
     @cached_property
     def runs(self) -> pd.DataFrame:
@@ -109,6 +137,16 @@ class Results:
         return self.table("events")
 
     @cached_property
+    def streams(self) -> pd.DataFrame:
+        """Marketplace runs: one row per run and stream (empty otherwise)."""
+        return self.table("streams")
+
+    @cached_property
+    def stream_series(self) -> pd.DataFrame:
+        """Marketplace runs: viewers, purchases and revenue per stream and minute (empty otherwise)."""
+        return self.table("stream_series")
+
+    @cached_property
     def failures(self) -> pd.DataFrame:
         files = sorted((self.path / "failures").glob("*.parquet"))
         if not files:
@@ -121,7 +159,7 @@ class Results:
         runs = self.runs
         if runs.empty:
             return pd.DataFrame()
-        sh = self.table("shoppers", ["arm", "arrival_s", "first_purchase_s"])
+        sh = self.viewers(["arm", "arrival_s", "first_purchase_s"])
         ttp = (sh.first_purchase_s - sh.arrival_s).groupby(sh.arm, observed=True).median()
         g = runs.groupby("arm", observed=True, sort=False)
         out = pd.DataFrame({

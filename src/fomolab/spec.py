@@ -36,12 +36,17 @@ from pydantic import BaseModel, Field, ValidationError
 
 from fomolab.errors import SpecError
 from fomolab.lineup import Product, fill_defaults
+from fomolab.market import Market
 from fomolab.population import Population
 from fomolab.stream import Stream
 from fomolab.sweep import Sweep, column_name
 from fomolab.tactics._base import FrozenModel
 
 __all__ = ["Header", "ArmSpec", "Scenario", "SpecModel", "Arm", "Experiment", "load_experiment", "parse_spec"]
+
+
+#: The parts of a spec that make an arm's scenario (arms and sweeps may override them).
+SCENARIO_KEYS = ("stream", "population", "lineup", "market")
 
 
 class Header(FrozenModel):
@@ -79,6 +84,7 @@ class Scenario(FrozenModel):
     stream: Stream
     population: Population
     lineup: dict[str, Product] = Field(min_length=1)
+    market: Market | None = None
 
 
 class SpecModel(FrozenModel):
@@ -88,6 +94,7 @@ class SpecModel(FrozenModel):
     stream: Stream
     population: Population
     lineup: dict[str, Product] = Field(min_length=1)
+    market: Market | None = None
     arms: dict[str, ArmSpec] = Field(min_length=1)
     sweep: Sweep | None = None
 
@@ -330,7 +337,7 @@ def parse_spec(raw: dict[str, Any], *, source: str = "<spec>", base_dir: Path | 
         raw["population"] = _resolve_population(raw["population"], source, base_dir)
     model = _validate(SpecModel, _with_defaults(raw), source)
     header = model.experiment
-    base = Scenario(stream=model.stream, population=model.population, lineup=model.lineup)
+    base = Scenario(stream=model.stream, population=model.population, lineup=model.lineup, market=model.market)
     _check_scenario(base, source, "", configured=True)
     if header.control not in model.arms:
         raise SpecError(source, "experiment.control", header.control,
@@ -350,7 +357,7 @@ def parse_spec(raw: dict[str, Any], *, source: str = "<spec>", base_dir: Path | 
 
 def _point(raw: dict[str, Any], values: dict[str, Any], model: SpecModel, source: str, index: int) -> Point:
     """Apply a sweep point to the spec and resolve its arms."""
-    scen = {k: copy.deepcopy(raw[k]) for k in ("stream", "population", "lineup")}
+    scen = {k: copy.deepcopy(raw[k]) for k in SCENARIO_KEYS if k in raw}
     applied = {}
     for path, value in values.items():
         applied[path] = _set_path(scen, path, value, source, "sweep.parameters", round_ints=True)
@@ -405,7 +412,7 @@ def _inherit(arms: dict[str, ArmSpec], source: str) -> dict[str, ArmSpec]:
 
 def _build_arm(name: str, arm: ArmSpec, raw: dict[str, Any], source: str, prefix: str = "") -> Arm:
     where = f"{prefix}arms.{name}"
-    scen = {k: copy.deepcopy(raw[k]) for k in ("stream", "population", "lineup")}
+    scen = {k: copy.deepcopy(raw[k]) for k in SCENARIO_KEYS if k in raw}
     for dotted, value in arm.set.items():
         _set_path(scen, dotted, value, source, f"{where}.set")
     scen = _with_defaults(scen)
@@ -459,7 +466,7 @@ def _set_path(scen: dict[str, Any], dotted: str, value: Any, source: str, where:
     for i, part in enumerate(parts):
         keys = _keys_of(model)
         if keys is not None and part not in keys:
-            raise fail(f"unknown key '{part}' (paths address stream, population or lineup)"
+            raise fail(f"unknown key '{part}' (paths address stream, population, lineup or market)"
                        if i == 0 else f"unknown key '{part}'")
         if keys is None and isinstance(node, dict) and part not in node:
             raise fail(f"unknown name '{part}' (known: {', '.join(map(str, node)) or 'none'})")
@@ -510,6 +517,14 @@ def _check_scenario(s: Scenario, source: str, prefix: str, *, configured: bool =
     if not math.isclose(sum(shares.values()), 1.0, abs_tol=1e-6):
         raise SpecError(source, f"{prefix}population.segments", shares,
                         f"segment shares must sum to 1 (they sum to {sum(shares.values()):.6g})")
+    m = s.market
+    shift = (m.streams - 1) * m.stagger_s if m is not None else 0.0
+    if shift:
+        ends = [t.window()[1] for prod in s.lineup.values() for _, t in prod.tactics.items() if t.window()]
+        if max(ends, default=0.0) + shift > T:
+            raise SpecError(source, f"{prefix}market.stagger_s", m.stagger_s,
+                            f"the last of {m.streams} streams is shifted by {shift:g} s, which moves a tactic window "
+                            f"ending at {max(ends):g} s past the stream's end ({T:g} s); lower stagger_s")
     for pname, prod in s.lineup.items():
         where = f"{prefix}lineup.{pname}"
         if prod.slot_s is not None and not (0 <= prod.slot_s[0] and prod.slot_s[1] <= T):

@@ -18,6 +18,8 @@ Layout::
     DIR/runs/<run_id>.parquet       one row per run
     DIR/shoppers/<run_id>.parquet   one row per viewer visit
     DIR/events/<run_id>.parquet     one row per event
+    DIR/streams/<run_id>.parquet    marketplace runs: one row per stream
+    DIR/stream_series/<run_id>.parquet  marketplace runs: per stream and minute
     DIR/failures/<run_id>.parquet   runs that raised (removed once they succeed)
 """
 
@@ -38,8 +40,10 @@ from fomolab.spec import Experiment
 
 __all__ = ["Store", "TABLES", "spec_differences"]
 
-#: Tables of a run, in the order they are committed (``runs`` last).
+#: Tables of every run, in the order they are committed (``runs`` last).
 TABLES = ("shoppers", "events", "runs")
+#: Tables only a marketplace run has.
+MARKET_TABLES = ("streams", "stream_series")
 MANIFEST = "manifest.json"
 
 
@@ -116,12 +120,19 @@ class Store:
 
     def write_run(self, run_id: str, tables: Tables) -> None:
         """Write one run's tables atomically (``runs`` last)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         stage = self.path / ".staging" / f"{run_id}.{uuid.uuid4().hex[:8]}"
         stage.mkdir(parents=True)
         try:
+            names = []
             for name, df in tables:
-                df.to_parquet(stage / f"{name}.parquet", index=False, engine="pyarrow")
-            for name in TABLES:
+                # one thread: runs are already parallel across workers
+                pq.write_table(pa.Table.from_pandas(df, preserve_index=False, nthreads=1), stage / f"{name}.parquet")
+                names.append(name)
+            for name in names:  # in the Tables' order: runs last
+                (self.path / name).mkdir(exist_ok=True)
                 os.replace(stage / f"{name}.parquet", self.path / name / f"{run_id}.parquet")
         finally:
             shutil.rmtree(stage, ignore_errors=True)

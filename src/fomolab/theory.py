@@ -54,12 +54,14 @@ def arrival_intensity(sc: Scenario, t: np.ndarray) -> np.ndarray:
     """Arrival rate at ``t``, boosts included (viewers per second)."""
     T = sc.stream.duration_s
     edges, rates = sc.stream.arrivals.pieces(T)
-    b_edges, b_rates = boost_schedule(sc, edges, rates)
+    b_edges, b_rates = boost_schedule(sc.lineup, edges, rates, T)
     t = np.minimum(t, np.nextafter(T, 0))  # the rate just before the end holds at T
     return rate_function(edges, rates, t) + rate_function(b_edges, b_rates, t)
 
 
 def _check(sc: Scenario) -> None:
+    if sc.market is not None and sc.market.streams > 1:
+        raise ValueError("the integration covers a single stream, not a marketplace of several")
     for name, p in sc.lineup.items():
         if p.stock is not None or p.tactics.social_proof is not None or (
                 p.tactics.lightning_sale is not None and p.tactics.lightning_sale.quota is not None):

@@ -175,7 +175,7 @@ def compare_arms(
     """
     res = _folder.as_results(results)
     runs = _folder.nonempty_runs(res)
-    shoppers = res.table("shoppers", ["arm", "replicate", "point", "shopper_id", "arrival_s", "departure_s", "first_purchase_s"])
+    shoppers = res.viewers(["arm", "replicate", "point", "shopper_id", "arrival_s", "departure_s", "first_purchase_s"])
     return compare_tables(res, runs, shoppers, control, conf_level=conf_level, n_boot=n_boot, seed=seed)
 
 
@@ -443,7 +443,7 @@ def deadline_shares(results: Any, last: float = 0.1) -> pd.DataFrame:
     """
     res = _folder.as_results(results)
     runs = _folder.nonempty_runs(res)
-    shoppers = res.table("shoppers", ["run_id", "shopper_id", "arrival_s", "departure_s"])
+    shoppers = res.viewers(["run_id", "shopper_id", "arrival_s", "departure_s"])
     events = res.table("events", ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
     events = events[~events.kind.isin(["arrive", "leave"])]
     return deadline_tables(res, runs, shoppers, events, last)

@@ -124,7 +124,7 @@ def episodes(
     res = _folder.as_results(results)
     runs = _folder.select_runs(res, arms, replicates)
     ids = runs.run_id.astype(str).tolist()
-    shoppers = res.table("shoppers", _SHOPPER_COLS)
+    shoppers = res.viewers(_SHOPPER_COLS)
     shoppers = shoppers[shoppers.run_id.astype(str).isin(ids)]
     events = res.table("events", _EVENT_COLS)
     events = events[events.run_id.astype(str).isin(ids) & ~events.kind.isin(["arrive", "leave"])]

@@ -30,6 +30,13 @@ __all__ = ["METRICS", "POINT_COLUMNS", "SOBOL_COLUMNS", "SURFACE_COLUMNS", "resp
 
 #: Run metrics analysed over a sweep.
 METRICS = ["viewers", "buyers", "conversion", "units_sold", "revenue", "median_time_to_purchase_s"]
+#: Marketplace measures, analysed too when the runs have them.
+MARKET_METRICS = ["viewers_per_stream", "hhi_viewers", "hhi_sales", "gini_viewers", "top1_share_viewers",
+                  "top1_share_sales", "switches"]
+
+
+def _metrics(runs: pd.DataFrame) -> list[str]:
+    return METRICS + [m for m in MARKET_METRICS if m in runs.columns and runs[m].notna().any()]
 #: Columns of :func:`sweep_points` (followed by one column per swept parameter).
 POINT_COLUMNS = ["point", "arm", "metric", "mean", "sd", "n", "ci_lower", "ci_upper"]
 #: Columns of :func:`response_surface`.
@@ -62,7 +69,7 @@ def run_metrics(res, runs: pd.DataFrame) -> pd.DataFrame:
     control = res.manifest.get("control", "control")
     cols = list(_swept(res, runs).values())
     r = runs.assign(arm=runs.arm.astype(str))
-    long = r.melt(id_vars=["point", "replicate", "arm", *cols], value_vars=METRICS, var_name="metric")
+    long = r.melt(id_vars=["point", "replicate", "arm", *cols], value_vars=_metrics(runs), var_name="metric")
     ctrl = long[long.arm == control][["point", "replicate", "metric", "value"]].rename(columns={"value": "_c"})
     diff = long[long.arm != control].merge(ctrl, on=["point", "replicate", "metric"], how="inner")
     diff = diff.assign(value=diff.value - diff._c, metric=diff.metric + "_vs_control").drop(columns="_c")
@@ -115,7 +122,8 @@ def sweep_points(results: Any, *, conf_level: float = 0.95) -> pd.DataFrame:
     out = out.join(params, on="point")
     out["n"] = out["n"].astype("int64")
     order = {a: i for i, a in enumerate(res.manifest.get("arms", []))}
-    met = {m: i for i, m in enumerate(METRICS + [m + "_vs_control" for m in METRICS])}
+    metrics = _metrics(runs)
+    met = {m: i for i, m in enumerate(metrics + [m + "_vs_control" for m in metrics])}
     out = out.sort_values(keys, key=lambda s: s.map(order) if s.name == "arm" else
                           (s.map(met) if s.name == "metric" else s), kind="stable")
     return out[POINT_COLUMNS + cols].reset_index(drop=True)
