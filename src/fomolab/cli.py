@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--replicates", type=_positive_int, help="number of replicates (overrides the spec)")
     r.add_argument("--seed", type=_nonneg_int, help="master seed (overrides the spec)")
     r.add_argument("--workers", type=_positive_int, default=None,
-                   help="local worker processes (default: one per core; 1 runs serially)")
+                   help="local worker processes (default: one per core, fewer for small work; 1 runs serially)")
     r.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="run on a Dask distributed cluster (its workers must see the results folder)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary table")
@@ -155,12 +155,11 @@ def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from fomolab.executor import default_workers
     from fomolab.runner import RunFailures, run
     from fomolab.spec import load_experiment
 
     exp = load_experiment(args.spec)
-    workers = args.workers if args.workers is not None else default_workers()
+    workers = args.workers  # None: one per core, as many as the work pays for
     console = Console(stderr=True)
     failures = 0
     if args.quiet:

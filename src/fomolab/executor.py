@@ -21,7 +21,7 @@ from typing import Any
 
 from fomolab.design import RunSpec
 
-__all__ = ["Outcome", "execute", "run_serial", "run_processes", "run_dask", "default_workers"]
+__all__ = ["Outcome", "execute", "run_serial", "run_processes", "run_dask", "default_workers", "auto_workers"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,27 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+#: Expected viewer visits that make a spawned worker worth its start-up (about a
+#: second of simulation against about a second to start a Python process with
+#: the scientific stack).
+VISITS_PER_WORKER = 250_000
+
+
+def auto_workers(runs: list[RunSpec], cap: int | None = None) -> int:
+    """Workers for ``runs``: one per core, but no more than the work pays for.
+
+    >>> auto_workers([])
+    1
+    """
+    cap = cap or default_workers()
+    visits = 0.0
+    for r in runs:
+        T = r.scenario.stream.duration_s
+        edges, rates = r.scenario.stream.arrivals.pieces(T)
+        visits += float((rates * (edges[1:] - edges[:-1])).sum())
+    return max(1, min(cap, int(visits // VISITS_PER_WORKER)))
 
 
 def run_serial(runs: Iterable[RunSpec], out: Path, *, task: Callable = execute) -> Iterator[Outcome]:

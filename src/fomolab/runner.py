@@ -21,7 +21,7 @@ from typing import Any
 from fomolab import __version__
 from fomolab.design import RunSpec, assign_points, expand
 from fomolab.errors import FomolabError
-from fomolab.executor import Outcome, run_dask, run_processes, run_serial
+from fomolab.executor import Outcome, auto_workers, run_dask, run_processes, run_serial
 from fomolab.spec import Experiment, load_experiment
 from fomolab.store import Store
 
@@ -48,7 +48,7 @@ def plan(experiment: Experiment, registry: list[dict[str, Any]] | None = None) -
 
 
 def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, replicates: int | None = None,
-        seed: int | None = None, workers: int = 1, scheduler: str | None = None, progress: Callable[[Outcome, int, int], None] | None = None,
+        seed: int | None = None, workers: int | None = 1, scheduler: str | None = None, progress: Callable[[Outcome, int, int], None] | None = None,
         on_start: Callable[[int, int], None] | None = None):
     """Run an experiment into a results folder and return its :class:`~fomolab.Results`.
 
@@ -60,8 +60,10 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
         Results folder; default ``results/<experiment name>``.
     replicates, seed : int, optional
         Override the spec's number of replicates or master seed.
-    workers : int
-        1 runs serially in this process; more uses a pool of local processes.
+    workers : int or None
+        1 runs serially in this process; more uses a pool of local processes;
+        None picks one per core, as many as the work pays for (a small
+        experiment runs serially: starting a worker costs about a second).
     scheduler : str, optional
         Address of a Dask distributed scheduler (``tcp://HOST:PORT``); runs go
         to its workers, which must see the results folder.
@@ -98,6 +100,8 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
     start = time.perf_counter()
     failed: list[Outcome] = []
     seconds = 0.0
+    if workers is None:
+        workers = auto_workers(todo)
     if scheduler is not None:
         executor = run_dask(todo, out.resolve(), scheduler)
     elif workers <= 1 or len(todo) <= 1:
