@@ -314,20 +314,15 @@ STREAM_MEASURES = ("viewers", "share_viewers", "units_sold", "revenue", "cost", 
 
 def _streams(res, conf_level: float) -> pd.DataFrame:
     """Per point, arm and stream: the host and each measure's mean over replicates with a t interval."""
-    from scipy import stats as st
+    from fomolab.stats._intervals import t_interval
 
     s = res.streams.assign(arm=lambda d: d.arm.astype(str), host_kind=lambda d: d.host_kind.astype(str))
     keys = ["point", "arm", "stream", "host_kind", "host_appeal", "host_trust", "cost_per_hour"]
     rows = []
     for key, g in s.groupby(keys, sort=True):
-        n = len(g)
-        row = dict(zip(keys, key), replicates=n)
+        row = dict(zip(keys, key), replicates=len(g))
         for m in STREAM_MEASURES:
-            x = g[m].to_numpy(float)
-            x = x[np.isfinite(x)]
-            mean = x.mean() if len(x) else np.nan
-            half = st.t.ppf(0.5 + conf_level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 \
-                else np.nan
-            row.update({m: mean, f"{m}_ci_lower": mean - half, f"{m}_ci_upper": mean + half})
+            mean, lo, hi = t_interval(g[m].to_numpy(float), conf_level)
+            row.update({m: mean, f"{m}_ci_lower": lo, f"{m}_ci_upper": hi})
         rows.append(row)
     return pd.DataFrame(rows)

@@ -120,7 +120,7 @@ def impact(results: Any, control: str | None = None, *, by: str = "quintile",
     >>> sorted(tab.measure.unique())[:3]
     ['accelerated_purchases', 'consumer_surplus_lost', 'induced_purchases']
     """
-    from scipy import stats as st
+    from fomolab.stats._intervals import t_interval
 
     lab = attribute(results, control)
     if by == "quintile":
@@ -144,11 +144,8 @@ def impact(results: Any, control: str | None = None, *, by: str = "quintile",
     per_rep = lab.groupby(["arm", "point", "group", "replicate"], observed=True)[measures].sum().reset_index()
     rows = []
     for (arm, point, group), g in per_rep.groupby(["arm", "point", "group"], observed=True):
-        n = len(g)
         for m in measures:
-            x = g[m].to_numpy(dtype=float)
-            mean = x.mean()
-            half = st.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+            mean, lo, hi = t_interval(g[m].to_numpy(dtype=float), level)
             rows.append({"arm": arm, "point": point, "group": group, "measure": m, "mean": mean,
-                         "ci_lower": mean - half, "ci_upper": mean + half, "replicates": n})
+                         "ci_lower": lo, "ci_upper": hi, "replicates": len(g)})
     return pd.DataFrame(rows)
