@@ -8,7 +8,9 @@ How a run is sampled (``docs/MODEL.md`` gives the model):
    traits come from the population; each viewer stays for their dwell time
    (cut at the stream's end).  Viewers an arm's arrival boost attracts come from
    a separate stream, on top of the baseline viewers every arm shares.
-2. *Candidate purchase times.*  For every viewer and product, candidates are a
+   In a marketplace (:mod:`fomolab.market`) each viewer's time is split into
+   *visits* to streams; with one stream a viewer's visit is their whole stay.
+2. *Candidate purchase times.*  For every visit and product, candidates are a
    Poisson process at the product's *envelope* rate (an upper bound of the
    hazard, the same in every arm), each with a uniform ``u``.  This is the
    thinning construction: a candidate at ``t`` is a purchase when
