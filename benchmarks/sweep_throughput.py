@@ -1,6 +1,6 @@
 """Sweep throughput with 1 and 2 local workers (issue 4, target 5).
 
-A 40-run sweep (2 arms x 4 points x 5 replicates, about 100,000 viewers each) is run
+A 40-run sweep (2 arms x 4 points x 5 replicates, about 430,000 viewers and a second of simulation each) is run
 with `fomolab run --workers 1` and `--workers 2`, each as a whole command in a
 fresh process (start-up, process pool and Parquet writing included), several
 times.  Prints the median runs per second of each and their ratio.
@@ -39,7 +39,7 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        spec = write_sweep(tmp, name="throughput", points=4, replicates=5, duration=3600.0, rate=30.0, stock=100000)
+        spec = write_sweep(tmp, name="throughput", points=4, replicates=5, duration=3600.0, rate=120.0, stock=1000000)
         runs = 40
         times: dict[int, list[float]] = {1: [], 2: []}
         for k in range(args.repeats):
