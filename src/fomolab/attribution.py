@@ -120,9 +120,11 @@ def impact(results: Any, control: str | None = None, *, by: str = "quintile",
     >>> sorted(tab.measure.unique())[:3]
     ['accelerated_purchases', 'consumer_surplus_lost', 'induced_purchases']
     """
+    from fomolab.results import Results
     from fomolab.stats._intervals import t_interval
 
-    lab = attribute(results, control)
+    res = results if isinstance(results, Results) else Results(results)
+    lab = attribute(res, control)
     if by == "quintile":
         edges = np.quantile(lab.impulsiveness, [0.2, 0.4, 0.6, 0.8])
         lab["group"] = pd.Categorical(np.searchsorted(edges, lab.impulsiveness, side="right") + 1)
@@ -148,4 +150,7 @@ def impact(results: Any, control: str | None = None, *, by: str = "quintile",
             mean, lo, hi = t_interval(g[m].to_numpy(dtype=float), level)
             rows.append({"arm": arm, "point": point, "group": group, "measure": m, "mean": mean,
                          "ci_lower": lo, "ci_upper": hi, "replicates": len(g)})
-    return pd.DataFrame(rows)
+    order = {a: k for k, a in enumerate(res.manifest.get("arms", []))}
+    out = pd.DataFrame(rows)
+    return out.sort_values(["arm", "point"], key=lambda c: c.map(order) if c.name == "arm" else c,
+                           kind="stable").reset_index(drop=True)

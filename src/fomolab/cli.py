@@ -312,7 +312,7 @@ def _print_impact(console, impact) -> None:
     cols = {"induced_purchases": "induced", "accelerated_purchases": "accelerated",
             "regretted_added": "regretted added", "consumer_surplus_lost": "surplus lost",
             "seller_revenue_gained": "revenue gained", "q5_share": "induced in Q5"}
-    tot = impact.pivot_table(index="arm", columns="measure", values="mean", aggfunc="sum", sort=False)
+    tot = impact.groupby(["arm", "measure"], sort=False)["mean"].sum().unstack()
     q5 = impact[(impact.group == "Q5") & (impact.measure == "induced_purchases")].set_index("arm")["mean"]
     table = Table(title="consumer impact against the same viewers in the control (per replicate; "
                         "Q5 = most impulsive fifth)")
