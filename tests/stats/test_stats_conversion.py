@@ -21,14 +21,8 @@ import statsmodels.api as sm
 from lifelines.datasets import load_lung
 
 from fomolab.errors import DataError, StatisticalWarning
+from r_output import close_to_printed as _close
 from fomolab.stats import conversion, risk_difference
-
-
-def _close(got: float, printed: str) -> None:
-    v = float(printed)
-    s = printed.lstrip("-")
-    decimals = len(s.split(".")[1]) if "." in s else 0
-    assert abs(got - v) <= 0.5 * 10.0 ** (-decimals) + 1e-12, (got, printed)
 
 
 def test_logit_spector_mazzeo():

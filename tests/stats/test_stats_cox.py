@@ -17,16 +17,9 @@ from lifelines.datasets import load_lung, load_rossi, load_stanford_heart_transp
 from fomolab.errors import ConvergenceWarning, DataError
 from fomolab.stats import cox
 
-SURV_EX = "therneau/survival tests/Examples/survival-Ex.Rout.save (commit 0457202d)"
-CANCER = "therneau/survival tests/cancer.Rout.save (commit 08139b13)"
+from r_output import CANCER, SURV_EX
+from r_output import close_to_printed as _close
 
-
-def _close(got: float, printed: str) -> None:
-    """Assert ``got`` rounds to R's printed value: |got - v| <= half a unit."""
-    v = float(printed)
-    s = printed.lstrip("-")
-    decimals = len(s.split(".")[1]) if "." in s else 0
-    assert abs(got - v) <= 0.5 * 10.0 ** (-decimals) + 1e-12, (got, printed)
 
 
 def _rows(fit, table: dict[str, tuple[str, ...]], cols: tuple[str, ...]) -> None:

@@ -1,0 +1,15 @@
+"""Shared by the known-answer tests: where R's printed numbers come from, and
+how closely a figure must match one."""
+
+from __future__ import annotations
+
+SURV_EX = "therneau/survival tests/Examples/survival-Ex.Rout.save (commit 0457202d)"
+CANCER = "therneau/survival tests/cancer.Rout.save (commit 08139b13)"
+
+
+def close_to_printed(got: float, printed: str) -> None:
+    """Assert ``got`` rounds to R's printed value: |got - v| <= half a unit of its last digit."""
+    v = float(printed)
+    s = printed.lstrip("-")
+    decimals = len(s.split(".")[1]) if "." in s else 0
+    assert abs(got - v) <= 0.5 * 10.0 ** (-decimals) + 1e-12, (got, printed)
