@@ -228,15 +228,17 @@ def _print_summary(results) -> None:
     from rich.table import Table
 
     s = results.summary()
-    table = Table(title=f"{results.manifest['experiment']}: per arm (means per run; conversion and "
-                        f"median pooled over viewers)")
-    for col in ("arm", "runs", "viewers", "buyers", "conversion", "median time to purchase (s)", "units", "revenue"):
-        table.add_column(col, justify="left" if col == "arm" else "right")
+    table = Table(title=f"{results.manifest['experiment']}: per arm (means per run; conversion pooled; "
+                        f"median time to buy over the arm's buyers)")
+    for col in ("arm", "runs", "viewers", "buyers", "conversion", "median s to buy", "units", "revenue"):
+        table.add_column(col, justify="left" if col == "arm" else "right", no_wrap=True)
     for arm, row in s.iterrows():
         table.add_row(str(arm), f"{row.runs:.0f}", f"{row.viewers_per_run:,.1f}", f"{row.buyers_per_run:,.1f}",
                       f"{row.conversion:.2%}", f"{row.median_time_to_purchase_s:,.1f}",
                       f"{row.units_per_run:,.1f}", f"{row.revenue_per_run:,.2f}")
     console = Console()
+    if not console.is_terminal:  # logs and pipes: no 80-column squeeze
+        console = Console(width=120)
     console.print(table)
     console.print(f"tables: {results.path}/{{runs,shoppers,events}}/*.parquet (docs/schema.md)")
 
