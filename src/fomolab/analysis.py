@@ -299,10 +299,12 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
             sobol = sobol_indices(res, conf_level=conf_level, seed=seed)
     impact = impact_segment = None
     if res.experiment.common_random_numbers and len(set(runs.arm.astype(str))) > 1:
+        from fomolab.attribution import attribute
         from fomolab.attribution import impact as consumer_impact
 
-        impact = consumer_impact(res, control, level=conf_level)
-        impact_segment = consumer_impact(res, control, by="segment", level=conf_level)
+        labels = attribute(res, control)  # one pairing of viewers for both tables
+        impact = consumer_impact(res, control, level=conf_level, labels=labels)
+        impact_segment = consumer_impact(res, control, by="segment", level=conf_level, labels=labels)
     streams = _streams(res, conf_level) if "hhi_viewers" in runs.columns else None
     return Analysis(path=res.path, headline=headline, arms=arms, deadline=deadline, points=points,
                     surface=surface, sobol=sobol, impact=impact, impact_segment=impact_segment, streams=streams,

@@ -97,7 +97,7 @@ def attribute(results: Any, control: str | None = None) -> pd.DataFrame:
 
 
 def impact(results: Any, control: str | None = None, *, by: str = "quintile",
-           level: float = 0.95) -> pd.DataFrame:
+           level: float = 0.95, labels: pd.DataFrame | None = None) -> pd.DataFrame:
     """Harm and gain by segment or impulsiveness quintile, with CIs over replicates.
 
     Per treatment arm and group (``by="quintile"``: impulsiveness quintiles,
@@ -124,7 +124,7 @@ def impact(results: Any, control: str | None = None, *, by: str = "quintile",
     from fomolab.stats._intervals import t_interval
 
     res = results if isinstance(results, Results) else Results(results)
-    lab = attribute(res, control)
+    lab = (attribute(res, control) if labels is None else labels).copy()
     if by == "quintile":
         edges = np.quantile(lab.impulsiveness, [0.2, 0.4, 0.6, 0.8])
         lab["group"] = pd.Categorical(np.searchsorted(edges, lab.impulsiveness, side="right") + 1)

@@ -184,8 +184,7 @@ class Recorder:
             "switches_out": sw_out.astype(np.int64), "cost": cost, "cost_per_sale": cps,
         })
         # per minute: mean viewers present (viewer-seconds in the minute / 60), purchases, revenue
-        bins = np.arange(0.0, T + 60.0, 60.0)
-        bins[-1] = max(bins[-1], T)
+        bins = np.append(np.arange(0.0, T, 60.0), T)  # minutes; the last cut at the stream's end
         nb = len(bins) - 1
         present = np.zeros((k, nb))
         for s in range(k):

@@ -17,7 +17,7 @@ from lifelines.datasets import load_lung, load_rossi, load_stanford_heart_transp
 from fomolab.errors import ConvergenceWarning, DataError
 from fomolab.stats import cox
 
-from r_output import CANCER, SURV_EX
+# Sources SURV_EX and CANCER in the comments below: see r_output.py.
 from r_output import close_to_printed as _close
 
 

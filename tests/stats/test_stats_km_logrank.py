@@ -9,7 +9,7 @@ from lifelines.datasets import load_lung
 
 from fomolab.stats import kaplan_meier, logrank
 
-from r_output import CANCER, SURV_EX
+# Sources SURV_EX and CANCER in the comments below: see r_output.py.
 from r_output import close_to_printed as _close
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fomolab.errors import DataError, ResultsError
+from fomolab.errors import ResultsError
 from fomolab.stats import _folder
 
 __all__ = ["METRICS", "POINT_COLUMNS", "SOBOL_COLUMNS", "SURFACE_COLUMNS", "response_surface",
