@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Set up fomolab in a local virtualenv and run it: needs only Python 3.11+.
 
-    python3 tasks.py demo            # set up, run the flagship experiment, print its summary
-    python3 tasks.py test [ARGS...]  # set up with test extras, run the whole test suite
+    python3 tasks.py demo            # set up with every extra (fomolab[all]), run the flagship experiment
+    python3 tasks.py test [ARGS...]  # set up with the test extras (fomolab[test]), run the whole test suite
                                      # (ARGS go to pytest, e.g. -m "not slow"); installs
                                      # Debian's chromium (apt-get) for the report's browser test
 
@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     if argv[0] == "demo":
-        setup("")
+        setup("all")
         return sh(BIN / "fomolab", "run", FLAGSHIP, *argv[1:])
     setup("test")
     ensure_chromium()

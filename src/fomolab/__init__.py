@@ -10,9 +10,13 @@ The public API is imported lazily, so ``fomolab --help`` starts fast:
 from __future__ import annotations
 
 from importlib import import_module
+from importlib import metadata as _metadata
 from typing import Any
 
-__version__ = "0.1.0"
+try:  # one version source: the package metadata, from pyproject.toml
+    __version__ = _metadata.version("fomolab")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 _EXPORTS = {
     "Experiment": "fomolab.spec",

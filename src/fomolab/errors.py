@@ -13,6 +13,7 @@ __all__ = [
     "SpecError",
     "ResultsError",
     "DataError",
+    "MissingExtraError",
     "StatisticalWarning",
     "ConvergenceWarning",
 ]
@@ -52,6 +53,20 @@ class ResultsError(FomolabError, ValueError):
 
 class DataError(FomolabError, ValueError):
     """A DataFrame handed to :mod:`fomolab.stats` that does not fit the request."""
+
+
+class MissingExtraError(FomolabError, ImportError):
+    """An optional dependency is not installed; the message names the extra that installs it.
+
+    >>> print(MissingExtraError("matplotlib", "report", "figures"))
+    matplotlib is not installed (needed for figures): pip install 'fomolab[report]' (or 'fomolab[all]')
+    """
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(f"{package} is not installed (needed for {purpose}): "
+                         f"pip install 'fomolab[{extra}]' (or 'fomolab[all]')", name=package)
 
 
 class StatisticalWarning(UserWarning):

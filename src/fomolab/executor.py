@@ -139,6 +139,9 @@ def run_dask(runs: Iterable[RunSpec], out: Path, address: str, *, task: Callable
     folder for them (a shared or local file system).  At most twice as many
     runs as the cluster has worker threads are in flight.
     """
+    from fomolab._optional import require
+
+    require("distributed", "running on a Dask cluster")
     from distributed import Client, as_completed
 
     with Client(address, timeout="30s") as client:

@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fomolab._optional import require
+
 __all__ = [
     "OKABE_ITO",
     "STYLE",
@@ -97,7 +99,7 @@ _DEADLINE_TACTICS = ("countdown_timer", "exclusive_code", "lightning_sale")
 @contextlib.contextmanager
 def style() -> Iterator[None]:
     """Context in which figures get fomolab's style (used by every function here)."""
-    import matplotlib as mpl
+    mpl = require("matplotlib", "figures and the report")
     from cycler import cycler
 
     rc = dict(STYLE, **{"axes.prop_cycle": cycler(color=list(OKABE_ITO))})
@@ -106,6 +108,7 @@ def style() -> Iterator[None]:
 
 
 def _figure(**kw: Any):
+    require("matplotlib", "figures and the report")
     from matplotlib.figure import Figure
 
     return Figure(layout="constrained", **kw)
@@ -961,6 +964,7 @@ def sweep_heatmap(results: Any, *, metric: str = "conversion", params: Sequence[
 
 def _sobol_table(res, metric: str) -> pd.DataFrame:
     """First-order and total Sobol indices of a metric per arm (SALib), from a Saltelli design."""
+    require("SALib", "Sobol indices")
     from SALib.analyze import sobol as salib_sobol
 
     from fomolab.design import assign_points

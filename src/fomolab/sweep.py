@@ -111,6 +111,9 @@ class Sweep(FrozenModel):
         lo = np.array([r.low for r in ranges])
         hi = np.array([r.high for r in ranges])
         if self.design == "saltelli":
+            from fomolab._optional import require
+
+            require("SALib", "Saltelli sweep designs")
             from SALib.sample import sobol as saltelli
 
             problem = {"num_vars": len(ranges), "names": self.paths, "bounds": [[r.low, r.high] for r in ranges]}

@@ -268,6 +268,9 @@ def sobol_indices(results: Any, *, conf_level: float = 0.95, n_boot: int = 1000,
     >>> bool(s.s1.iloc[0] > s.s1.iloc[1])  # the sale's gain matters; a linear timer's kappa does not
     True
     """
+    from fomolab._optional import require
+
+    require("SALib", "Sobol indices")
     from SALib.analyze import sobol
 
     from fomolab.design import assign_points
