@@ -10,7 +10,7 @@ import pytest
 from fomolab import run
 from fomolab.analysis import HEADLINE_COLUMNS, analyze
 from fomolab.cli import main
-from conftest import experiment, make_spec
+from helpers import experiment, make_spec
 
 
 def spec():

@@ -7,7 +7,7 @@ import pandas as pd
 
 from fomolab import run
 
-from conftest import make_spec, run_tables
+from helpers import make_spec, run_tables
 
 TRAITS = ["shopper_id", "segment", "impulsiveness", "interest", "price_sensitivity", "arrival_s", "departure_s"]
 

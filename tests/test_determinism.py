@@ -7,7 +7,7 @@ import pytest
 
 from fomolab import Results, load_experiment, run
 
-from conftest import make_spec, run_tables
+from helpers import make_spec, run_tables
 
 
 def assert_same(a: Results, b: Results) -> None:

@@ -10,7 +10,7 @@ from fomolab import run
 from fomolab.errors import SpecError
 from fomolab.market import Market
 
-from conftest import ROOT, experiment, make_spec, run_tables
+from helpers import ROOT, experiment, make_spec, run_tables
 
 SALE = {"lightning_sale": {"start_s": 300.0, "end_s": 600.0, "discount": 0.3, "gain": 3.0, "arrival_boost": 1.5}}
 

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from fomolab import plot
 from fomolab.runner import run
-from conftest import experiment, make_spec
+from helpers import experiment, make_spec
 
 ARMS = ["control", "sale", "sale_timer"]
 

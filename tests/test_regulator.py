@@ -9,7 +9,7 @@ import pytest
 from fomolab import run
 from fomolab.attribution import LABELS, attribute, impact
 
-from conftest import ROOT, experiment, make_spec, run_tables
+from helpers import ROOT, experiment, make_spec, run_tables
 
 
 def purchases(t) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from fomolab.runner import RunFailures
 from fomolab.spec import parse_spec
 from fomolab.sweep import column_name
 
-from conftest import ROOT, make_spec
+from helpers import ROOT, make_spec
 
 SWEEP = ROOT / "experiments/discount_timer_sweep.toml"
 DISCOUNT = "lineup.lipstick.tactics.lightning_sale.discount"

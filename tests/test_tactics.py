@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from conftest import make_spec, run_tables
+from helpers import make_spec, run_tables
 
 
 def purchases(tables) -> pd.DataFrame:

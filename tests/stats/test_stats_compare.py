@@ -11,7 +11,7 @@ from fomolab import run
 from fomolab.errors import DataError, ResultsError
 from fomolab.stats import compare_arms, conversion, cox, deadline_shares, p_adjust, risk_difference
 from fomolab.stats.compare import COMPARE_COLUMNS, DEADLINE_COLUMNS, binary_logit, time_to_purchase
-from conftest import experiment, make_spec
+from helpers import experiment, make_spec
 
 
 def three_arm_spec():

@@ -10,7 +10,7 @@ import pytest
 from fomolab import run
 from fomolab.stats import cox, episodes
 from fomolab.stats.episodes import EPISODE_COLUMNS
-from conftest import experiment, make_spec
+from helpers import experiment, make_spec
 
 Z, GAIN = 0.5, 2.0  # the sale multiplies every hazard by 1 + GAIN * Z = 2
 

@@ -10,7 +10,7 @@ from fomolab import run
 from fomolab.errors import ResultsError
 from fomolab.stats import response_surface, sobol_indices, sweep_points
 from fomolab.stats.sweep import POINT_COLUMNS, SOBOL_COLUMNS, SURFACE_COLUMNS
-from conftest import experiment, make_spec
+from helpers import experiment, make_spec
 
 DISC = "lineup_lipstick_tactics_lightning_sale_discount"
 GAIN = "lineup_lipstick_tactics_countdown_timer_gain"
