@@ -16,7 +16,8 @@ from helpers import ROOT
 
 settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
 settings.register_profile("dev", parent=settings.get_profile("default"), print_blob=True)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI", "").lower() == "true" else "dev"))
+_IN_CI = os.environ.get("CI", "").lower() == "true"
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _IN_CI else "dev"))
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import golden
 from fomolab.seeds import PURPOSES
+
+import golden
 from golden import REPIN, RepinRefused, column_digest, compare, digest_tables, load_pinned, repin, spec_paths
 
 PINNED = load_pinned()

@@ -12,6 +12,7 @@ import pytest
 
 import fomolab
 from fomolab.errors import FomolabError, MissingExtraError
+
 from helpers import ROOT, experiment, make_spec
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -88,9 +89,9 @@ def test_missing_extra_is_a_fomolab_import_error(monkeypatch):
     from fomolab import plot
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(MissingExtraError, match=r"matplotlib is not installed .*fomolab\[report\]") as exc:
-        with plot.style():
-            pass
+    with pytest.raises(MissingExtraError, match=r"matplotlib is not installed .*fomolab\[report\]") as exc, \
+            plot.style():
+        pass
     assert isinstance(exc.value, FomolabError) and isinstance(exc.value, ImportError)
     assert exc.value.extra == "report" and exc.value.name == "matplotlib"
 

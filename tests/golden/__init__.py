@@ -108,7 +108,8 @@ def digest_tables(runs: Iterable[tuple[str, dict[str, pd.DataFrame]]]) -> dict[s
             entry["rows"] += len(df)
             cols = entry["columns"]
             if cols and list(cols) != list(df.columns):
-                raise AssertionError(f"table {name!r}: runs disagree on the columns: {list(cols)} vs {list(df.columns)}")
+                raise AssertionError(f"table {name!r}: runs disagree on the columns: "
+                                     f"{list(cols)} vs {list(df.columns)}")
             for col in df.columns:
                 prev = cols.get(col, "")
                 cols[col] = hashlib.sha256((prev + column_digest(df[col])).encode()).hexdigest()

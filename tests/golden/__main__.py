@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import CHANGELOG, CHECKSUMS, REPIN, RepinRefused, compare, compute, load_pinned, repin
+from . import CHECKSUMS, REPIN, RepinRefused, compare, compute, load_pinned, repin
 
 
 def main(argv: list[str] | None = None) -> int:
