@@ -1,4 +1,4 @@
-"""Peak memory of the parent process over a 1,000-run sweep (issue 4, target 5).
+"""Peak memory of the parent process over a 1,000-run sweep (a target in docs/performance.md, "Sweeps").
 
 The parent expands the sweep, hands runs to 2 local worker processes and
 records their outcomes; it never holds a run's tables.  This script runs

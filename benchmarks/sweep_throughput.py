@@ -1,4 +1,4 @@
-"""Sweep throughput with 1 and 2 local workers (issue 4, target 5).
+"""Sweep throughput with 1 and 2 local workers (a target in docs/performance.md, "Sweeps").
 
 A 40-run sweep (2 arms x 4 points x 5 replicates, about 430,000 viewers and a second of simulation each) is run
 with `fomolab run --workers 1` and `--workers 2`, each as a whole command in a

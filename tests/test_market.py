@@ -1,4 +1,4 @@
-"""The marketplace: many streams, one audience (issue 9)."""
+"""The marketplace: many streams, one audience."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The reference scenario against the conversion its hazards imply.
 
-The hazard is written out here by hand from the issue's statement, not taken
+The hazard is written out here by hand from the model (docs/MODEL.md), not taken
 from the engine, and integrated numerically: the simulated conversion must lie
 within 3 binomial standard errors of it.
 """

@@ -1,4 +1,4 @@
-"""Issue 7's validation, at quick size: the same checks `fomolab selfcheck` runs.
+"""The model's validation (docs/VALIDATION.md), at quick size: the same checks `fomolab selfcheck` runs.
 
 Sizes are smaller than the full self-check's, targets are the same; seeds are
 fixed.  Items 4 and 6 take a minute or so each and are marked slow (CI runs

@@ -89,8 +89,8 @@ def write_report(checks: list[Check], path: str | Path, *, scale: str, seconds: 
         f"Written by `fomolab selfcheck` ({scale} size) with fomolab {__version__} on "
         f"{dt.date.today().isoformat()}. Every figure below is recomputed by that command; the test "
         "suite runs the same checks at quick size (`tests/validation/`, fixed seeds, the same targets).",
-        "Standard errors (SE) are Monte Carlo errors of the simulated figure; targets come from the "
-        "issue that asked for each check, or from the cited finding.",
+        "Standard errors (SE) are Monte Carlo errors of the simulated figure; targets are the acceptance "
+        "thresholds set for each check, or come from the cited finding.",
         "",
         f"**{sum(c.passed for c in checks)} of {len(checks)} checks pass.**",
         "",
