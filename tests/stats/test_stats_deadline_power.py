@@ -20,7 +20,7 @@ def test_deadline_counts_keys_and_exact_binomial():
         "product": ["a"] * 6 + ["b"] * 5 + ["a"],
         "time_s": [10, 50, 89.9, 90, 95, 100, 120, 200, 280, 281, 299, 150],
     })
-    out = deadline_effect(buys, windows, last=0.1, key="product").set_index("window")
+    out = deadline_effect(buys, windows, last=0.1, key="product").summary.set_index("window")
     # w1: 6 purchases of a in [0, 100], final 10% = [90, 100]: 90, 95, 100
     assert (out.loc["w1", "purchases"], out.loc["w1", "in_last"]) == (6, 3)
     # w2: b in [100, 300], final 10% = [280, 300]: 280, 281, 299; a at 150 ignored
@@ -37,7 +37,7 @@ def test_deadline_exposure_expected_share():
     windows = pd.DataFrame({"start_s": [0.0, 0.0], "end_s": [100.0, 100.0],
                             "exp_all": [1000.0, 500.0], "exp_last": [300.0, 50.0]})
     buys = pd.DataFrame({"time_s": [10, 95, 96, 97]})
-    out = deadline_effect(buys, windows, exposure=("exp_all", "exp_last"))
+    out = deadline_effect(buys, windows, exposure=("exp_all", "exp_last")).summary
     assert out["expected_share"].tolist()[:2] == [0.3, 0.1]
     # unequal expected shares: total uses the normal approximation
     mean = 4 * 0.3 + 4 * 0.1
@@ -53,7 +53,7 @@ def test_deadline_constant_rate_null_is_calibrated():
     windows = pd.DataFrame({"win": np.arange(400), "start_s": 0.0, "end_s": 60.0})
     buys = pd.DataFrame({"win": np.repeat(np.arange(400), 40),
                          "time_s": rng.uniform(0, 60, 400 * 40)})
-    out = deadline_effect(buys, windows, key="win")
+    out = deadline_effect(buys, windows, key="win").summary
     rej = float((out["p"].iloc[:-1] < 0.05).mean())
     assert rej <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 400)
     assert out["share_last"].iloc[-1] == pytest.approx(0.1, abs=3 * math.sqrt(0.09 / 16000))
@@ -72,18 +72,18 @@ def test_deadline_bad_input():
         deadline_effect(pd.DataFrame({"time_s": [1.0, -1.0]}), w)
     with pytest.warns(StatisticalWarning, match="no purchases"):
         out = deadline_effect(pd.DataFrame({"time_s": [50.0]}), w)
-    assert np.isnan(out["p"].iloc[0])
+    assert np.isnan(out.summary["p"].iloc[0])
 
 
 def test_schoenfeld_events():
     # d = (z_.975 + z_.8)^2 / (0.25 log(0.5)^2) = 65.35 -> 66 events
     plan = plan_replicates(0.5, events_per_replicate=12.5)
     d = (stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) ** 2 / (0.25 * math.log(0.5) ** 2)
-    assert plan.summary["events"] == pytest.approx(d)
-    assert plan.summary["events_needed"] == 66
+    assert plan.events == plan.summary.loc[0, "events"] == pytest.approx(d)
+    assert plan.summary.loc[0, "events_needed"] == 66
     assert plan.replicates == math.ceil(d / 12.5) == 6
     # unequal allocation needs more events
-    assert plan_replicates(0.5, allocation=0.25).summary["events"] > d
+    assert plan_replicates(0.5, allocation=0.25).events > d
     assert "PowerPlan" in repr(plan)
 
 
@@ -92,12 +92,12 @@ def test_two_proportions_and_design_effect():
     # the closed form of R's power.prop.test(p1=.5, p2=.75, power=.9)
     # (strict = FALSE), whose printed answer is n = 76.7 per group.
     plan = plan_replicates(0.75, metric="conversion", baseline=0.5, power=0.9)
-    assert round(plan.summary["n_per_arm"], 1) == 76.7
+    assert round(plan.summary.loc[0, "n_per_arm"], 1) == 76.7
     clustered = plan_replicates(0.75, metric="conversion", baseline=0.5, power=0.9,
                                 viewers_per_replicate=20, icc=0.05)
     deff = 1 + 19 * 0.05
-    assert clustered.summary["design_effect"] == pytest.approx(deff)
-    assert clustered.replicates == math.ceil(plan.summary["n_per_arm"] * deff / 20)
+    assert clustered.summary.loc[0, "design_effect"] == pytest.approx(deff)
+    assert clustered.replicates == math.ceil(plan.summary.loc[0, "n_per_arm"] * deff / 20)
 
 
 def test_power_bad_input():
@@ -105,7 +105,7 @@ def test_power_bad_input():
         plan_replicates(1.0)
     with pytest.raises(DataError, match="'baseline'"):
         plan_replicates(0.2, metric="conversion")
-    with pytest.raises(DataError, match="'alpha' must be in"):
-        plan_replicates(0.5, alpha=0)
+    with pytest.raises(DataError, match="'conf_level' must be in"):
+        plan_replicates(0.5, conf_level=1)
     with pytest.raises(DataError, match="'metric'"):
         plan_replicates(0.5, metric="odds")

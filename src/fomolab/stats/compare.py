@@ -22,6 +22,7 @@ import pandas as pd
 
 from fomolab.errors import DataError, StatisticalWarning
 from fomolab.stats import _folder
+from fomolab.stats._compat import renamed_kwargs
 
 __all__ = ["COMPARE_COLUMNS", "DEADLINE_COLUMNS", "binary_logit", "compare_arms", "deadline_shares", "p_adjust",
            "time_to_purchase"]
@@ -359,7 +360,8 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
     return out
 
 
-def binary_logit(y: np.ndarray, x: np.ndarray, cluster: np.ndarray | None, level: float = 0.95
+@renamed_kwargs({"level": "conf_level"})
+def binary_logit(y: np.ndarray, x: np.ndarray, cluster: np.ndarray | None, conf_level: float = 0.95
                  ) -> tuple[float, float, float, float]:
     """Odds ratio of a logit of ``y`` on a 0/1 ``x`` (with intercept), closed form.
 
@@ -397,7 +399,7 @@ def binary_logit(y: np.ndarray, x: np.ndarray, cluster: np.ndarray | None, level
         r = y - np.where(x == 1, p1, p0)
         var = cluster_vcov(np.column_stack((r, r * x)), bread, cluster)[1, 1]
     se = float(np.sqrt(var))
-    q = float(_st.norm.ppf(1 - (1 - level) / 2))
+    q = float(_st.norm.ppf(1 - (1 - conf_level) / 2))
     return (float(np.exp(beta)), float(np.exp(beta - q * se)), float(np.exp(beta + q * se)),
             float(2 * _st.norm.sf(abs(beta / se))))
 
@@ -497,7 +499,7 @@ def deadline_tables(res, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.
                 continue
             tab = deadline_effect(p, w.assign(window=w.run_id + ":" + w["product"]), frac,
                                   key=["run_id", "product"], exposure=("exposure_all", "exposure_last"))
-        tot = tab.iloc[-1]
+        tot = tab.total
         rows.append(dict(point=int(point), arm=arm, tactic=tactic, windows=len(w), purchases=int(tot.purchases),
                          in_last=int(tot.in_last), share_last=tot.share_last, expected_share=tot.expected_share,
                          ratio=tot.ratio, p=tot.p))

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,8 @@ from scipy import stats as _st
 
 from fomolab.errors import ConvergenceWarning, DataError, StatisticalWarning
 from fomolab.stats import _checks
+from fomolab.stats._compat import deprecated_attribute, renamed_kwargs
+from fomolab.stats._result import StatsResult
 
 __all__ = [
     "ConversionResult",
@@ -52,35 +56,54 @@ def cluster_vcov(scores: np.ndarray, bread: np.ndarray, cluster: np.ndarray) -> 
     return (G / (G - 1.0)) * bread @ meat @ bread
 
 
-class ConversionResult:
+@dataclass(frozen=True, eq=False)
+class ConversionResult(StatsResult):
     """A fitted logistic conversion model.
 
     Attributes
     ----------
     summary : pandas.DataFrame
-        Indexed by term (``intercept`` first): ``coef, odds_ratio, se, z, p,
-        ci_lower, ci_upper`` (the interval is for the odds ratio); with a cluster
-        also ``naive_se``.
+        Indexed by term (``intercept`` first), columns ``COLUMNS``: ``coef,
+        odds_ratio, se, z, p, ci_lower, ci_upper, naive_se`` (the interval is
+        for the odds ratio).  With a cluster ``se`` is cluster-robust and
+        ``naive_se`` model-based; without one both are model-based.
     vcov : pandas.DataFrame
         Covariance used for inference.
     n : int
+        Rows used.
     n_clusters : int or None
+        Clusters, with ``cluster``.
     converged : bool
+    event : str
+        The 0/1 column modelled.
+    loglik : float
+        Log likelihood at the estimate.
+    cluster : str or None
+    conf_level : float
+        Level of the odds-ratio intervals.
     """
 
-    def __init__(self, **kw: object) -> None:
-        self.__dict__.update(kw)
+    COLUMNS: ClassVar[tuple[str, ...]] = ("coef", "odds_ratio", "se", "z", "p", "ci_lower",
+                                          "ci_upper", "naive_se")
+    summary: pd.DataFrame
+    vcov: pd.DataFrame
+    n: int
+    n_clusters: int | None
+    converged: bool
+    event: str
+    loglik: float
+    cluster: str | None = None
+    conf_level: float = 0.95
+
+    outcome = deprecated_attribute("outcome", "event")
 
     def __repr__(self) -> str:
         cl = f", {self.n_clusters} clusters" if self.n_clusters else ""
-        return (f"<ConversionResult: logit of {self.outcome!r} on "
+        return (f"<ConversionResult: logit of {self.event!r} on "
                 f"{len(self.summary) - 1} covariate(s), n={self.n}{cl}>")
 
-    def print_summary(self) -> None:
-        """Print the coefficient table."""
-        print(repr(self))
-        with pd.option_context("display.float_format", "{:.5g}".format):
-            print(self.summary.to_string())
+    def _show_index(self) -> bool:
+        return True
 
 
 def _separation(X: np.ndarray, y: np.ndarray, names: list[str]) -> None:
@@ -137,9 +160,10 @@ def _separation_lp(X: np.ndarray, y: np.ndarray, names: list[str]) -> None:
         )
 
 
+@renamed_kwargs({"outcome": "event"})
 def conversion(
     data: pd.DataFrame,
-    outcome: str,
+    event: str,
     covariates: str | Sequence[str],
     *,
     cluster: str | None = None,
@@ -151,8 +175,9 @@ def conversion(
     ----------
     data : pandas.DataFrame
         One row per viewer (visit).
-    outcome : str
-        0/1 (or boolean) column: did the viewer buy?
+    event : str
+        0/1 (or boolean) column: did the viewer buy?  (Formerly ``outcome``,
+        which still works until fomolab 0.3, with a DeprecationWarning.)
     covariates : str or list of str
         Numeric or boolean columns (dummy-code categories first).  An intercept
         is added.
@@ -195,6 +220,8 @@ def conversion(
     >>> df = pd.DataFrame({"x": rng.normal(size=400), "rep": np.repeat(range(20), 20)})
     >>> df["bought"] = (rng.random(400) < 1 / (1 + np.exp(-(-1 + df["x"])))).astype(int)
     >>> fit = conversion(df, "bought", ["x"], cluster="rep")
+    >>> fit
+    <ConversionResult: logit of 'bought' on 1 covariate(s), n=400, 20 clusters>
     >>> list(fit.summary.index)
     ['intercept', 'x']
     >>> bool(fit.summary.loc["x", "odds_ratio"] > 1)
@@ -204,12 +231,12 @@ def conversion(
 
     data = _checks.check_frame(data)
     covs = _checks.as_list(covariates)
-    _checks.check_columns(data, [outcome, cluster, *covs])
+    _checks.check_columns(data, [event, cluster, *covs])
     level = _checks.check_probability(conf_level, "conf_level")
-    y = _checks.events01(data, outcome)
+    y = _checks.events01(data, event)
     if y.min() == y.max():
         raise DataError(
-            f"column {outcome!r} is constant ({int(y[0])} in every row): a "
+            f"column {event!r} is constant ({int(y[0])} in every row): a "
             "conversion model needs both buyers and non-buyers"
         )
     Xc = np.column_stack([_checks.numeric(data, c) for c in covs]) if covs else \
@@ -268,46 +295,49 @@ def conversion(
             "p": 2.0 * _st.norm.sf(np.abs(z)),
             "ci_lower": np.exp(beta - q * se), "ci_upper": np.exp(beta + q * se),
         }, index=pd.Index(names, name="term"))
-    if cluster is not None:
-        summary["naive_se"] = naive_se
+    summary["naive_se"] = naive_se
     return ConversionResult(
         summary=summary, vcov=pd.DataFrame(vc, index=names, columns=names),
-        n=len(y), n_clusters=n_clusters, converged=converged, outcome=outcome,
-        loglik=float(res.llf),
+        n=len(y), n_clusters=n_clusters, converged=converged, event=event,
+        loglik=float(res.llf), cluster=cluster, conf_level=level,
     )
 
 
-class RiskDifferenceResult:
+@dataclass(frozen=True, eq=False)
+class RiskDifferenceResult(StatsResult):
     """Risk differences of each group against a control group.
 
     Attributes
     ----------
     summary : pandas.DataFrame
-        One row per non-control group: ``group, risk, control_risk,
-        risk_difference, se, ci_lower, ci_upper, p`` (plus ``n``,
-        ``control_n``).
+        One row per non-control group, columns ``COLUMNS``: ``group, risk,
+        control_risk, risk_difference, se, ci_lower, ci_upper, p, n,
+        control_n``.
+    control : object
+        The reference group.
+    cluster : str or None
+    conf_level : float
+        Level of the intervals.
     """
 
-    def __init__(self, summary: pd.DataFrame, control: object, cluster: str | None) -> None:
-        self.summary = summary
-        self.control = control
-        self.cluster = cluster
+    COLUMNS: ClassVar[tuple[str, ...]] = ("group", "risk", "control_risk", "risk_difference", "se",
+                                          "ci_lower", "ci_upper", "p", "n", "control_n")
+    summary: pd.DataFrame
+    control: object
+    cluster: str | None = None
+    conf_level: float = 0.95
 
     def __repr__(self) -> str:
         cl = f", cluster={self.cluster!r}" if self.cluster else ""
         return (f"<RiskDifferenceResult: {len(self.summary)} group(s) vs "
                 f"control {self.control!r}{cl}>")
 
-    def print_summary(self) -> None:
-        """Print the table."""
-        print(repr(self))
-        print(self.summary.to_string(index=False))
 
-
+@renamed_kwargs({"outcome": "event", "group": "by"})
 def risk_difference(
     data: pd.DataFrame,
-    outcome: str,
-    group: str,
+    event: str,
+    by: str,
     *,
     control: object,
     cluster: str | None = None,
@@ -319,12 +349,12 @@ def risk_difference(
     ----------
     data : pandas.DataFrame
         One row per viewer.
-    outcome : str
-        0/1 (or boolean) conversion column.
-    group : str
-        Column naming each row's group (e.g. ``"arm"``).
+    event : str
+        0/1 (or boolean) conversion column (formerly ``outcome``).
+    by : str
+        Column naming each row's group (e.g. ``"arm"``; formerly ``group``).
     control : object
-        The value of ``group`` used as the reference.
+        The value of ``by`` used as the reference.
     cluster : str, optional
         Column of cluster ids (e.g. replicate).  The standard error is then the
         cluster-robust sandwich of the two group means with factor ``G/(G-1)``
@@ -350,28 +380,30 @@ def risk_difference(
     >>> import pandas as pd
     >>> df = pd.DataFrame({"arm": ["c"] * 100 + ["t"] * 100,
     ...                    "bought": [1] * 10 + [0] * 90 + [1] * 20 + [0] * 80})
-    >>> rd = risk_difference(df, "bought", "arm", control="c")
+    >>> rd = risk_difference(df, "bought", by="arm", control="c")
+    >>> rd
+    <RiskDifferenceResult: 1 group(s) vs control 'c'>
     >>> row = rd.summary.iloc[0]
     >>> round(float(row["risk_difference"]), 3), round(float(row["se"]), 4)
     (0.1, 0.05)
     """
     data = _checks.check_frame(data)
-    _checks.check_columns(data, [outcome, group, cluster])
+    _checks.check_columns(data, [event, by, cluster])
     level = _checks.check_probability(conf_level, "conf_level")
-    y = _checks.events01(data, outcome)
-    g = _checks.keys(data, group)
+    y = _checks.events01(data, event)
+    g = _checks.keys(data, by)
     is_ctrl = g == control
     if not is_ctrl.any():
         have = ", ".join(map(repr, pd.unique(g)[:10]))
         raise DataError(
-            f"control {control!r} not found in column {group!r} (values: {have})"
+            f"control {control!r} not found in column {by!r} (values: {have})"
         )
     cl = _checks.keys(data, cluster) if cluster is not None else None
     q = float(_st.norm.ppf(1.0 - (1.0 - level) / 2.0))
     others = [v for v in pd.unique(g) if not (v == control)]
     if not others:
         raise DataError(
-            f"column {group!r} holds only the control {control!r}: nothing to compare"
+            f"column {by!r} holds only the control {control!r}: nothing to compare"
         )
     try:
         others.sort()
@@ -403,4 +435,5 @@ def risk_difference(
         rows.append(dict(group=lv, risk=p1, control_risk=p0, risk_difference=rd,
                          se=se, ci_lower=rd - q * se, ci_upper=rd + q * se, p=p,
                          n=n1, control_n=n0))
-    return RiskDifferenceResult(pd.DataFrame(rows), control, cluster)
+    summary = pd.DataFrame(rows, columns=list(RiskDifferenceResult.COLUMNS))
+    return RiskDifferenceResult(summary, control, cluster, level)

@@ -29,8 +29,11 @@ epsilon shifts.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -38,6 +41,7 @@ from scipy import stats as _st
 
 from fomolab.errors import ConvergenceWarning, DataError
 from fomolab.stats import _checks
+from fomolab.stats._result import StatsResult
 
 __all__ = ["CoxResult", "cox"]
 
@@ -211,16 +215,18 @@ def _fit(X: np.ndarray, rs: _RiskSets, ties: str) -> dict:
                 converged=converged, iterations=iters)
 
 
-class CoxResult:
+@dataclass(frozen=True, eq=False)
+class CoxResult(StatsResult):
     """A fitted Cox model, laid out like R's ``summary(coxph)``.
 
     Attributes
     ----------
     summary : pandas.DataFrame
-        Indexed by covariate: ``coef, hazard_ratio, se, z, p, ci_lower,
-        ci_upper`` (the interval is for the hazard ratio); with a cluster also
-        ``naive_se`` (model-based), while ``se``, ``z``, ``p`` and the interval use
-        the robust standard error, as R's ``robust se`` column.
+        Indexed by covariate, columns ``COLUMNS``: ``coef, hazard_ratio, se,
+        z, p, ci_lower, ci_upper, naive_se`` (the interval is for the hazard
+        ratio).  With a cluster ``se``, ``z``, ``p`` and the interval use the
+        robust standard error (R's ``robust se``) and ``naive_se`` is the
+        model-based one; without a cluster both are the model-based error.
     tests : pandas.DataFrame
         Rows ``likelihood_ratio, wald, score`` (and ``robust_score`` with a
         cluster), columns ``statistic, df, p``.  With a cluster the Wald test
@@ -235,13 +241,32 @@ class CoxResult:
         Rows used and events.
     converged : bool
     iterations : int
+    ties : str
+    strata : str or list of str or None
+    cluster : str or None
+    conf_level : float
+        Level of the hazard-ratio intervals.
     """
 
-    def __init__(self, **kw: object) -> None:
-        self.__dict__.update(kw)
-        self._concordance: pd.Series | None = None
+    COLUMNS: ClassVar[tuple[str, ...]] = ("coef", "hazard_ratio", "se", "z", "p", "ci_lower",
+                                          "ci_upper", "naive_se")
+    summary: pd.DataFrame
+    tests: pd.DataFrame
+    loglik: tuple[float, float]
+    vcov: pd.DataFrame
+    naive_vcov: pd.DataFrame
+    n: int
+    events: int
+    converged: bool
+    iterations: int
+    ties: str = "efron"
+    strata: str | Sequence[str] | None = None
+    cluster: str | None = None
+    conf_level: float = 0.95
+    _lp: np.ndarray | None = field(default=None, repr=False)
+    _rs: _RiskSets | None = field(default=None, repr=False)
 
-    @property
+    @functools.cached_property
     def concordance(self) -> pd.Series:
         """Harrell's C as R's ``concordance(fit)`` reports it.
 
@@ -252,9 +277,9 @@ class CoxResult:
         one half.  ``se`` is the infinitesimal-jackknife standard error R
         reports.  Computed on first access (cost grows with rows x event times).
         """
-        if self._concordance is None:
-            self._concordance = _concordance(self._lp, self._rs)
-        return self._concordance
+        if self._lp is None or self._rs is None:
+            raise AttributeError("this CoxResult was built without its risk sets: no concordance")
+        return _concordance(self._lp, self._rs)
 
     def __repr__(self) -> str:
         cl = f", cluster={self.cluster!r}" if self.cluster else ""
@@ -262,13 +287,11 @@ class CoxResult:
         return (f"<CoxResult: {len(self.summary)} covariate(s), n={self.n}, "
                 f"events={self.events}, ties={self.ties!r}{st}{cl}>")
 
-    def print_summary(self) -> None:
-        """Print the coefficient table and the tests, like ``summary(coxph)``."""
-        print(repr(self))
-        with pd.option_context("display.float_format", "{:.5g}".format):
-            print(self.summary.to_string())
-            print()
-            print(self.tests.to_string())
+    def _show_index(self) -> bool:
+        return True
+
+    def _extra(self) -> list[tuple[str, pd.DataFrame | str]]:
+        return [("", self.tests)]
 
 
 def _concordance(lp: np.ndarray, rs: _RiskSets) -> pd.Series:
@@ -380,6 +403,8 @@ def cox(
     ...                       "x": [0, 2, 1, 1, 1, 0, 0],
     ...                       "sex": [0, 0, 0, 0, 1, 1, 1]})
     >>> fit = cox(test1, "time", "status", ["x"], strata="sex")
+    >>> fit
+    <CoxResult: 1 covariate(s), n=7, events=5, ties='efron', strata='sex'>
     >>> round(float(fit.summary.loc["x", "coef"]), 4)
     0.8023
     >>> round(float(fit.tests.loc["likelihood_ratio", "statistic"]), 2)
@@ -474,8 +499,7 @@ def cox(
             "coef": beta, "hazard_ratio": np.exp(beta), "se": se, "z": z, "p": pval,
             "ci_lower": np.exp(beta - q * se), "ci_upper": np.exp(beta + q * se),
         }, index=pd.Index(covs, name="covariate"))
-    if cluster is not None:
-        summary["naive_se"] = naive_se
+    summary["naive_se"] = naive_se
     lr = 2.0 * (fit["ll"] - fit["ll0"])
     try:
         wald = float(beta @ np.linalg.solve(use_var, beta))
@@ -492,5 +516,5 @@ def cox(
         naive_vcov=pd.DataFrame(var, index=covs, columns=covs),
         n=len(stop), events=int(ev.sum()), converged=fit["converged"],
         iterations=fit["iterations"], ties=ties, strata=strata, cluster=cluster,
-        _lp=Xc @ beta, _rs=rs,
+        conf_level=level, _lp=Xc @ beta, _rs=rs,
     )

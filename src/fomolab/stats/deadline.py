@@ -12,7 +12,9 @@ fraction over those in the whole window.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -20,11 +22,78 @@ from scipy import stats as _st
 
 from fomolab.errors import DataError, StatisticalWarning
 from fomolab.stats import _checks
+from fomolab.stats._compat import REMOVED_IN, warn_deprecated
+from fomolab.stats._result import StatsResult
 
-__all__ = ["deadline_effect"]
+__all__ = ["DeadlineResult", "deadline_effect"]
 
-_COLUMNS = ["window", "purchases", "in_last", "share_last", "expected_share",
-            "ratio", "p"]
+
+@dataclass(frozen=True, eq=False)
+class DeadlineResult(StatsResult):
+    """Deadline bunching in tactic windows, from :func:`deadline_effect`.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        One row per window and a last ``"total"`` row pooling them, columns
+        ``COLUMNS``: ``window, purchases, in_last, share_last,
+        expected_share, ratio, p``.
+    last : float
+        The final fraction of each window examined.
+    alternative : str
+        Alternative of the binomial tests.
+    exposure : bool
+        Whether the expected shares come from exposure (else they are ``last``).
+
+    Notes
+    -----
+    Until fomolab 0.2 :func:`deadline_effect` returned the summary table
+    itself.  Indexing the result as that table (``out["p"]``, ``out.iloc[-1]``,
+    ``out.set_index(...)``, ``len(out)``) still works until fomolab 0.3, with a
+    :class:`DeprecationWarning`: use ``out.summary`` instead.
+    """
+
+    COLUMNS: ClassVar[tuple[str, ...]] = ("window", "purchases", "in_last", "share_last",
+                                          "expected_share", "ratio", "p")
+    summary: pd.DataFrame
+    last: float
+    alternative: str = "two-sided"
+    exposure: bool = False
+
+    @property
+    def total(self) -> pd.Series:
+        """The pooled ``"total"`` row of :attr:`summary`."""
+        return self.summary.iloc[-1]
+
+    def __repr__(self) -> str:
+        t = self.total
+        return (f"<DeadlineResult: {len(self.summary) - 1} window(s), {int(t['purchases'])} purchases, "
+                f"{int(t['in_last'])} in the last {self.last:.0%} (share {t['share_last']:.3g}, "
+                f"expected {t['expected_share']:.3g}, p={t['p']:.3g})>")
+
+    # -- the DataFrame this function used to return, kept for one release --------------------
+    def _as_frame(self) -> pd.DataFrame:
+        warn_deprecated("deadline_effect() now returns a DeadlineResult: read its .summary DataFrame "
+                        f"(DataFrame access on the result is removed in fomolab {REMOVED_IN})", stacklevel=4)
+        return self.summary
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._as_frame()[key]
+
+    def __len__(self) -> int:
+        return len(self._as_frame())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._as_frame())
+
+    def __getattr__(self, name: str) -> Any:
+        # only called for names a DeadlineResult lacks: DataFrame ones (iloc, loc, columns, ...)
+        if name.startswith("_") or "summary" not in self.__dict__ or not hasattr(pd.DataFrame, name):
+            raise AttributeError(f"'DeadlineResult' object has no attribute {name!r}")
+        return getattr(self._as_frame(), name)
+
+
+_COLUMNS = list(DeadlineResult.COLUMNS)
 
 
 def deadline_effect(
@@ -38,7 +107,7 @@ def deadline_effect(
     key: str | Sequence[str] | None = None,
     exposure: tuple[str, str] | None = None,
     alternative: str = "two-sided",
-) -> pd.DataFrame:
+) -> DeadlineResult:
     """Share of purchases in the final fraction of each tactic window.
 
     Parameters
@@ -66,9 +135,10 @@ def deadline_effect(
 
     Returns
     -------
-    pandas.DataFrame
-        One row per window and a final ``"total"`` row: ``window, purchases,
-        in_last, share_last, expected_share, ratio, p``.
+    DeadlineResult
+        ``.summary``: one row per window and a final ``"total"`` row (also
+        ``.total``): ``window, purchases, in_last, share_last,
+        expected_share, ratio, p``.
 
     Notes
     -----
@@ -90,10 +160,12 @@ def deadline_effect(
     >>> windows = pd.DataFrame({"start_s": [0.0], "end_s": [100.0]}, index=["sale"])
     >>> buys = pd.DataFrame({"time_s": [5, 20, 50, 91, 95, 97, 99, 100]})
     >>> out = deadline_effect(buys, windows, last=0.1)
-    >>> row = out.iloc[0]
+    >>> out
+    <DeadlineResult: 1 window(s), 8 purchases, 5 in the last 10% (share 0.625, expected 0.1, p=0.000432)>
+    >>> row = out.summary.iloc[0]
     >>> row["window"], int(row["purchases"]), int(row["in_last"]), float(row["share_last"])
     ('sale', 8, 5, 0.625)
-    >>> round(float(out["p"].iloc[0]), 5)
+    >>> round(float(out.total["p"]), 5)
     0.00043
     """
     purchases = _checks.check_frame(purchases, "purchases")
@@ -179,4 +251,5 @@ def deadline_effect(
     total = pd.DataFrame([dict(window="total", purchases=N, in_last=K,
                                share_last=share_tot, expected_share=e_tot,
                                ratio=ratio_tot, p=p_tot)], columns=_COLUMNS)
-    return pd.concat([out, total], ignore_index=True)
+    summary = pd.concat([out, total], ignore_index=True)
+    return DeadlineResult(summary, frac, alternative, exposure is not None)

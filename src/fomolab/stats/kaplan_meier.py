@@ -10,25 +10,30 @@ which takes the midpoint of a flat stretch of the curve lying exactly at 0.5.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
 from fomolab.stats import _checks
+from fomolab.stats._result import StatsResult
 
 __all__ = ["KaplanMeierResult", "kaplan_meier"]
 
 _TOL = float(np.sqrt(np.finfo(float).eps))  # R: sqrt(.Machine$double.eps)
 
 
-class KaplanMeierResult:
+@dataclass(frozen=True, eq=False)
+class KaplanMeierResult(StatsResult):
     """Kaplan–Meier estimates, one curve per group.
 
     Attributes
     ----------
     summary : pandas.DataFrame
-        One row per group: ``group, n, events, median, median_ci_lower,
-        median_ci_upper``.
+        One row per group, columns ``COLUMNS``: ``group, n, events, median,
+        median_ci_lower, median_ci_upper``.
     curve : pandas.DataFrame
         Long table ``group, time, survival, ci_lower, ci_upper, at_risk`` with one
         row per distinct time of each group (event and censoring times, as R's
@@ -39,22 +44,18 @@ class KaplanMeierResult:
         Confidence level of the intervals.
     """
 
-    def __init__(self, summary: pd.DataFrame, curve: pd.DataFrame, conf_level: float) -> None:
-        self.summary = summary
-        self.curve = curve
-        self.conf_level = conf_level
+    COLUMNS: ClassVar[tuple[str, ...]] = ("group", "n", "events", "median", "median_ci_lower",
+                                          "median_ci_upper")
+    summary: pd.DataFrame
+    curve: pd.DataFrame
+    conf_level: float
 
     def __repr__(self) -> str:
         return (
             f"<KaplanMeierResult: {len(self.summary)} group(s), "
             f"{int(self.summary['n'].sum())} subjects, "
-            f"{int(self.summary['events'].sum())} events>"
+            f"{int(self.summary['events'].sum())} events, conf_level={self.conf_level:g}>"
         )
-
-    def print_summary(self) -> None:
-        """Print the per-group table (R's ``print(survfit)`` line per group)."""
-        print(repr(self))
-        print(self.summary.to_string(index=False))
 
 
 def _findq(x: np.ndarray, y: np.ndarray, p: float, xmax: float) -> float:
@@ -163,6 +164,8 @@ def kaplan_meier(
     >>> import pandas as pd
     >>> df = pd.DataFrame({"t": [1, 2, 2, 3, 4, 5], "bought": [1, 1, 0, 1, 0, 1]})
     >>> km = kaplan_meier(df, "t", "bought")
+    >>> km
+    <KaplanMeierResult: 1 group(s), 6 subjects, 4 events, conf_level=0.95>
     >>> float(km.summary["median"].iloc[0])
     3.0
     >>> [round(float(s), 3) for s in km.curve["survival"]]
@@ -192,8 +195,7 @@ def kaplan_meier(
         frame = pd.DataFrame(cur)
         frame.insert(0, "group", name)
         curves.append(frame)
-    summary = pd.DataFrame(rows, columns=["group", "n", "events", "median",
-                                          "median_ci_lower", "median_ci_upper"])
+    summary = pd.DataFrame(rows, columns=list(KaplanMeierResult.COLUMNS))
     curve = pd.concat(curves, ignore_index=True)[
         ["group", "time", "survival", "ci_lower", "ci_upper", "at_risk",
          "events", "censored", "std_err"]

@@ -10,6 +10,8 @@ refers the quadratic form to a chi-square with (groups - 1) degrees of freedom.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -17,11 +19,13 @@ from scipy import stats as _st
 
 from fomolab.errors import DataError, StatisticalWarning
 from fomolab.stats import _checks
+from fomolab.stats._result import StatsResult
 
 __all__ = ["LogrankResult", "logrank"]
 
 
-class LogrankResult:
+@dataclass(frozen=True, eq=False)
+class LogrankResult(StatsResult):
     """Result of :func:`logrank`.
 
     Attributes
@@ -33,29 +37,29 @@ class LogrankResult:
     p : float
         Upper-tail chi-square p value.
     summary : pandas.DataFrame
-        One row per group: ``group, n, observed, expected, oe2_e, oe2_v``
-        (R's ``N, Observed, Expected, (O-E)^2/E, (O-E)^2/V`` columns).
+        One row per group, columns ``COLUMNS``: ``group, n, observed,
+        expected, oe2_e, oe2_v`` (R's ``N, Observed, Expected, (O-E)^2/E,
+        (O-E)^2/V``).
     variance : numpy.ndarray
         The k x k variance matrix of observed minus expected.
+    strata : str or None
+        The strata column, if any.
     """
 
-    def __init__(self, statistic: float, df: int, p: float, summary: pd.DataFrame,
-                 variance: np.ndarray) -> None:
-        self.statistic = statistic
-        self.df = df
-        self.p = p
-        self.summary = summary
-        self.variance = variance
+    COLUMNS: ClassVar[tuple[str, ...]] = ("group", "n", "observed", "expected", "oe2_e", "oe2_v")
+    statistic: float
+    df: int
+    p: float
+    summary: pd.DataFrame
+    variance: np.ndarray
+    strata: str | None = None
 
     def __repr__(self) -> str:
         return (f"<LogrankResult: chisq={self.statistic:.4g} on {self.df} df, "
                 f"p={self.p:.4g}, {len(self.summary)} groups>")
 
-    def print_summary(self) -> None:
-        """Print R's ``print(survdiff)`` table and test line."""
-        print(self.summary.to_string(index=False))
-        print(f"\n Chisq= {self.statistic:.4g}  on {self.df} degrees of freedom, "
-              f"p= {self.p:.4g}")
+    def _extra(self) -> list[tuple[str, pd.DataFrame | str]]:
+        return [("", f"Chisq= {self.statistic:.4g}  on {self.df} degrees of freedom, p= {self.p:.4g}")]
 
 
 def _stratum(time: np.ndarray, event: np.ndarray, g: np.ndarray, k: int
@@ -135,6 +139,8 @@ def logrank(
     >>> res = logrank(df, "t", "e", by="arm")
     >>> res.df, round(res.statistic, 3)
     (1, 4.213)
+    >>> res
+    <LogrankResult: chisq=4.213 on 1 df, p=0.04012, 2 groups>
     """
     data = _checks.check_frame(data)
     _checks.check_columns(data, [duration, event, by, strata])
@@ -191,4 +197,4 @@ def logrank(
             "oe2_e": (obs - exp_) ** 2 / exp_,
             "oe2_v": (obs - exp_) ** 2 / np.diag(var),
         })
-    return LogrankResult(chisq, df, p, summary, var)
+    return LogrankResult(chisq, df, p, summary[list(LogrankResult.COLUMNS)], var, strata)

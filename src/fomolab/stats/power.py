@@ -9,46 +9,81 @@ normal-approximation formulas, written out below so a reader can check them.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
+import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
 from fomolab.errors import DataError
 from fomolab.stats import _checks
+from fomolab.stats._compat import Rename, renamed_kwargs
+from fomolab.stats._result import StatsResult
 
 __all__ = ["PowerPlan", "plan_replicates"]
 
 
-class PowerPlan:
-    """A sample-size plan.
+@dataclass(frozen=True, eq=False)
+class PowerPlan(StatsResult):
+    """A sample-size plan, from :func:`plan_replicates`.
 
     Attributes
     ----------
     replicates : int or None
         Replicates needed (None if no per-replicate yield was given).
-    summary : pandas.Series
-        Every number used and produced (``metric, effect, alpha, power,
-        z_alpha, z_beta, ...``).
+    events : float or None
+        Hazard ratio: events (purchases) needed, before rounding up.
+    viewers_per_arm : float or None
+        Conversion: viewers needed in each arm (with the design effect).
+    summary : pandas.DataFrame
+        One row with every number used and produced, columns ``COLUMNS``
+        (``metric, effect, conf_level, power, z_alpha, z_beta, ...``); a
+        number the metric does not use is NaN.
+    metric : str
+    effect : float
+    conf_level : float
+        One minus the two-sided significance level of the planned test.
+    power : float
     """
 
-    def __init__(self, replicates: int | None, summary: pd.Series) -> None:
-        self.replicates = replicates
-        self.summary = summary
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "metric", "effect", "conf_level", "power", "z_alpha", "z_beta", "allocation", "events",
+        "events_needed", "events_per_replicate", "baseline", "difference", "n_per_arm", "icc",
+        "viewers_per_replicate", "design_effect", "viewers_per_arm", "replicates")
+    replicates: int | None
+    events: float | None
+    viewers_per_arm: float | None
+    summary: pd.DataFrame
+    metric: str
+    effect: float
+    conf_level: float
+    power: float
 
     def __repr__(self) -> str:
-        s = self.summary
-        what = (f"{s['events']:.0f} events" if s["metric"] == "hazard_ratio"
-                else f"{s['viewers_per_arm']:.0f} viewers per arm")
+        what = (f"{self.events:.0f} events" if self.metric == "hazard_ratio"
+                else f"{self.viewers_per_arm:.0f} viewers per arm")
         reps = f", {self.replicates} replicates" if self.replicates is not None else ""
-        return (f"<PowerPlan: {s['metric']} effect={s['effect']!r}, "
-                f"alpha={s['alpha']}, power={s['power']}: {what}{reps}>")
+        return (f"<PowerPlan: {self.metric} effect={self.effect!r}, "
+                f"conf_level={self.conf_level:g}, power={self.power:g}: {what}{reps}>")
 
 
+def _plan(info: dict[str, object], reps: int | None) -> PowerPlan:
+    summary = pd.DataFrame([{c: info.get(c, np.nan) for c in PowerPlan.COLUMNS}])
+    events = info.get("events")
+    viewers = info.get("viewers_per_arm")
+    return PowerPlan(reps, None if events is None else float(events),  # type: ignore[arg-type]
+                     None if viewers is None else float(viewers), summary,  # type: ignore[arg-type]
+                     str(info["metric"]), info["effect"], float(info["conf_level"]),  # type: ignore[arg-type]
+                     float(info["power"]))  # type: ignore[arg-type]
+
+
+@renamed_kwargs({"alpha": Rename("conf_level", lambda a: 1.0 - float(a), "= 1 - alpha")})
 def plan_replicates(
     effect: float,
     *,
     metric: str = "hazard_ratio",
-    alpha: float = 0.05,
+    conf_level: float = 0.95,
     power: float = 0.8,
     allocation: float = 0.5,
     events_per_replicate: float | None = None,
@@ -65,8 +100,11 @@ def plan_replicates(
         For ``metric="conversion"`` the conversion rate in the treated arm
         (compared with ``baseline``).
     metric : {"hazard_ratio", "conversion"}
-    alpha : float, default 0.05
-        Two-sided significance level.
+    conf_level : float, default 0.95
+        One minus the two-sided significance level ``alpha`` of the planned
+        test (a 95 % interval that excludes the null is a test at 5 %).  The
+        old argument ``alpha`` still works until fomolab 0.3, with a
+        DeprecationWarning.
     power : float, default 0.8
         Probability of detecting the effect.
     allocation : float, default 0.5
@@ -87,7 +125,8 @@ def plan_replicates(
     Returns
     -------
     PowerPlan
-        ``.replicates`` and ``.summary`` with every number used.
+        ``.replicates``, ``.events`` or ``.viewers_per_arm``, and a one-row
+        ``.summary`` with every number used.
 
     Notes
     -----
@@ -109,17 +148,19 @@ def plan_replicates(
     Examples
     --------
     >>> plan = plan_replicates(0.5, events_per_replicate=10)
-    >>> round(float(plan.summary["events"]), 1), plan.replicates
+    >>> plan
+    <PowerPlan: hazard_ratio effect=0.5, conf_level=0.95, power=0.8: 65 events, 7 replicates>
+    >>> round(plan.events, 1), plan.replicates
     (65.3, 7)
     >>> plan = plan_replicates(0.75, metric="conversion", baseline=0.5, power=0.9)
-    >>> round(float(plan.summary["n_per_arm"]), 2)
+    >>> round(float(plan.summary.loc[0, "n_per_arm"]), 2)
     76.71
     """
-    a = _checks.check_probability(alpha, "alpha")
+    level = _checks.check_probability(conf_level, "conf_level")
     pw = _checks.check_probability(power, "power")
-    za = float(_st.norm.ppf(1 - a / 2))
+    za = float(_st.norm.ppf(0.5 + level / 2))
     zb = float(_st.norm.ppf(pw))
-    info: dict[str, object] = dict(metric=metric, effect=effect, alpha=a, power=pw,
+    info: dict[str, object] = dict(metric=metric, effect=effect, conf_level=level, power=pw,
                                    z_alpha=za, z_beta=zb)
     if metric == "hazard_ratio":
         try:
@@ -139,7 +180,7 @@ def plan_replicates(
                     f"'events_per_replicate' must be > 0: got {events_per_replicate!r}")
             reps = math.ceil(d / epr)
             info.update(events_per_replicate=epr, replicates=reps)
-        return PowerPlan(reps, pd.Series(info))
+        return _plan(info, reps)
     if metric == "conversion":
         if baseline is None:
             raise DataError("'baseline' (control conversion rate) is required for "
@@ -169,5 +210,5 @@ def plan_replicates(
             if icc:
                 raise DataError("'icc' needs 'viewers_per_replicate' (the cluster size)")
             info.update(design_effect=1.0, viewers_per_arm=n)
-        return PowerPlan(reps, pd.Series(info))
+        return _plan(info, reps)
     raise DataError(f"'metric' must be 'hazard_ratio' or 'conversion': got {metric!r}")
