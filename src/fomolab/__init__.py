@@ -1,10 +1,15 @@
 """fomolab: a laboratory for FOMO tactics in live-shopping streams.
 
-The public API is imported lazily, so ``fomolab --help`` starts fast:
+The public API is imported lazily, so ``import fomolab`` (and ``fomolab
+--help``) stays light: a name or a submodule (``fomolab.stats``,
+``fomolab.plot``, ``fomolab.report``, ``fomolab.attribution``,
+``fomolab.analysis``) is imported on first use.
 
 >>> import fomolab
->>> sorted(fomolab.__all__)[:3]
-['Experiment', 'FomolabError', 'Results']
+>>> sorted(fomolab.__all__)[:4]
+['ConvergenceWarning', 'DataError', 'Experiment', 'FomolabError']
+>>> fomolab.stats.kaplan_meier.__name__
+'kaplan_meier'
 """
 
 from __future__ import annotations
@@ -27,7 +32,13 @@ _EXPORTS = {
     "FomolabError": "fomolab.errors",
     "SpecError": "fomolab.errors",
     "ResultsError": "fomolab.errors",
+    "DataError": "fomolab.errors",
+    "StatisticalWarning": "fomolab.errors",
+    "ConvergenceWarning": "fomolab.errors",
 }
+
+#: Submodules reachable as attributes of the package without importing them first.
+_SUBMODULES = ("analysis", "attribution", "plot", "report", "stats")
 
 __all__ = [*_EXPORTS, "__version__"]
 
@@ -37,10 +48,10 @@ def __getattr__(name: str) -> Any:
         value = getattr(import_module(_EXPORTS[name]), name)
         globals()[name] = value
         return value
-    if name == "stats":
-        return import_module("fomolab.stats")
+    if name in _SUBMODULES:
+        return import_module(f"fomolab.{name}")
     raise AttributeError(f"module 'fomolab' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})

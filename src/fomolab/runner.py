@@ -48,7 +48,7 @@ def plan(experiment: Experiment, registry: list[dict[str, Any]] | None = None) -
 
 
 def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, replicates: int | None = None,
-        seed: int | None = None, workers: int | None = 1, scheduler: str | None = None, progress: Callable[[Outcome, int, int], None] | None = None,
+        seed: int | None = None, workers: int | None = None, scheduler: str | None = None, progress: Callable[[Outcome, int, int], None] | None = None,
         on_start: Callable[[int, int], None] | None = None):
     """Run an experiment into a results folder and return its :class:`~fomolab.Results`.
 
