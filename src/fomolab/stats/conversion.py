@@ -24,6 +24,10 @@ from fomolab.stats import _checks
 from fomolab.stats._compat import deprecated_attribute, renamed_kwargs
 from fomolab.stats._result import StatsResult
 
+#: ``stacklevel`` of warnings from the public functions: past the ``renamed_kwargs``
+#: wrapper to the caller's line.
+_CALLER = 3
+
 __all__ = [
     "ConversionResult",
     "RiskDifferenceResult",
@@ -263,7 +267,7 @@ def conversion(
     converged = bool(res.converged)
     if not converged:
         warnings.warn("logistic fit did not converge in 100 iterations",
-                      ConvergenceWarning, stacklevel=2)
+                      ConvergenceWarning, stacklevel=_CALLER)
     eps = 10 * np.finfo(float).eps
     if np.all(np.abs(mu - y) < 1e-6):
         raise DataError(
@@ -275,7 +279,7 @@ def conversion(
         warnings.warn(
             "fitted probabilities numerically 0 or 1 occurred: some covariate "
             "nearly separates buyers from non-buyers, so its coefficient and "
-            "standard error are unreliable", StatisticalWarning, stacklevel=2)
+            "standard error are unreliable", StatisticalWarning, stacklevel=_CALLER)
     W = mu * (1.0 - mu)
     info = X.T @ (W[:, None] * X)
     bread = np.linalg.inv(info)
@@ -430,7 +434,7 @@ def risk_difference(
             warnings.warn(
                 f"group {lv!r}: risk difference has zero standard error (no "
                 "variation in the outcome); p set to NaN", StatisticalWarning,
-                stacklevel=2)
+                stacklevel=_CALLER)
             p = float("nan")
         rows.append(dict(group=lv, risk=p1, control_risk=p0, risk_difference=rd,
                          se=se, ci_lower=rd - q * se, ci_upper=rd + q * se, p=p,
