@@ -8,9 +8,11 @@ or a result that is not a frozen object with a fixed summary, fails here.
 from __future__ import annotations
 
 import dataclasses
+import doctest
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,8 @@ from fomolab import errors, stats
 from fomolab.stats import compare as compare_mod
 from fomolab.stats._intervals import t_interval
 from fomolab.stats._result import StatsResult
+
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Names the vocabulary replaced: no public function may take them any more.
 OLD_NAMES = {"outcome", "group", "level", "alpha", "duration_col", "event_col", "groups"}
@@ -212,3 +216,9 @@ def test_python_defaults_equal_the_cli_defaults():
     assert an_params["n_boot"].default == an_args.boot
     for name in ("control", "seed"):
         assert an_params[name].default == getattr(an_args, name), name
+
+
+def test_statistics_page_examples_run():
+    fails, tried = doctest.testfile(str(ROOT / "docs" / "STATISTICS.md"), module_relative=False,
+                                    optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert tried > 0 and fails == 0

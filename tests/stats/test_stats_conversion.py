@@ -36,7 +36,7 @@ def test_logit_spector_mazzeo():
     # TUCE       0.0952      0.142
     # PSI        2.3787      1.065
     d = sm.datasets.spector.load_pandas().data
-    fit = conversion(d, "GRADE", ["GPA", "TUCE", "PSI"])
+    fit = conversion(d, event="GRADE", covariates=["GPA", "TUCE", "PSI"])
     for term, coef, se in [("intercept", "-13.0213", "4.931"), ("GPA", "2.8261", "1.263"),
                            ("TUCE", "0.0952", "0.142"), ("PSI", "2.3787", "1.065")]:
         _close(fit.summary.loc[term, "coef"], coef)
@@ -142,7 +142,7 @@ def test_constant_outcome_and_bad_outcome():
 def test_risk_difference_unclustered_wald():
     df = pd.DataFrame({"arm": ["c"] * 200 + ["a"] * 100 + ["b"] * 100,
                        "bought": [1] * 20 + [0] * 180 + [1] * 15 + [0] * 85 + [1] * 30 + [0] * 70})
-    out = risk_difference(df, "bought", "arm", control="c").summary.set_index("group")
+    out = risk_difference(df, event="bought", by="arm", control="c").summary.set_index("group")
     assert list(out.index) == ["a", "b"]
     se_b = np.sqrt(0.3 * 0.7 / 100 + 0.1 * 0.9 / 200)
     assert out.loc["b", "risk_difference"] == pytest.approx(0.2)
@@ -160,7 +160,7 @@ def test_risk_difference_clustered_equals_ols_vcovcl_hc0():
     shock = rng.normal(0, 0.8, 15)[rep]
     y = (rng.random(n) < 1 / (1 + np.exp(-(-1 + 0.5 * arm + shock)))).astype(int)
     df = pd.DataFrame({"y": y, "arm": np.where(arm == 1, "t", "c"), "rep": rep})
-    got = risk_difference(df, "y", "arm", control="c", cluster="rep").summary.iloc[0]
+    got = risk_difference(df, event="y", by="arm", control="c", cluster="rep").summary.iloc[0]
     X = np.column_stack([np.ones(n), arm])
     b = np.linalg.lstsq(X, y, rcond=None)[0]
     e = y - X @ b
