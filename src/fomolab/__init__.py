@@ -40,7 +40,20 @@ _EXPORTS = {
 #: Submodules reachable as attributes of the package without importing them first.
 _SUBMODULES = ("analysis", "attribution", "plot", "report", "stats")
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [
+    "ConvergenceWarning",
+    "DataError",
+    "Experiment",
+    "FomolabError",
+    "Results",
+    "ResultsError",
+    "SpecError",
+    "StatisticalWarning",
+    "__version__",
+    "analyze",
+    "load_experiment",
+    "run",
+]
 
 
 def __getattr__(name: str) -> Any:

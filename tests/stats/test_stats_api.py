@@ -222,3 +222,7 @@ def test_statistics_page_examples_run():
     fails, tried = doctest.testfile(str(ROOT / "docs" / "STATISTICS.md"), module_relative=False,
                                     optionflags=doctest.NORMALIZE_WHITESPACE)
     assert tried > 0 and fails == 0
+
+
+def test_package_all_lists_every_lazy_export():
+    assert set(fomolab.__all__) == {*fomolab._EXPORTS, "__version__"}

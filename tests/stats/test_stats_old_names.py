@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from r_output import close_to_printed as _close
 
 import fomolab.stats
 from fomolab.errors import DataError, StatisticalWarning
@@ -25,7 +26,6 @@ from fomolab.stats import conversion, deadline_effect, plan_replicates, risk_dif
 from fomolab.stats._compat import REMOVED_IN, Rename, renamed_kwargs
 from fomolab.stats._intervals import t_interval
 from fomolab.stats.compare import binary_logit
-from r_output import close_to_printed as _close
 
 ARMS = pd.DataFrame({"arm": ["c"] * 100 + ["t"] * 100,
                      "bought": [1] * 10 + [0] * 90 + [1] * 20 + [0] * 80,

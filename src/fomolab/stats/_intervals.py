@@ -13,6 +13,8 @@ def t_interval(x: np.ndarray, conf_level: float = 0.95) -> tuple[float, float, f
 
     >>> [round(v, 3) for v in t_interval(np.array([1.0, 2.0, 3.0]))]
     [2.0, -0.484, 4.484]
+    >>> [round(v, 3) for v in t_interval(np.array([1.0, 2.0, 3.0]), conf_level=0.5)]
+    [2.0, 1.529, 2.471]
     """
     from scipy import stats
 

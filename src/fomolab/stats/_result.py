@@ -44,6 +44,16 @@ class StatsResult:
         ----------
         decimals : int, default 4
             Significant digits of floating-point numbers.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from fomolab.stats import risk_difference
+        >>> df = pd.DataFrame({"arm": ["c"] * 4 + ["t"] * 4, "bought": [1, 0, 0, 0, 1, 1, 0, 0]})
+        >>> risk_difference(df, "bought", by="arm", control="c").print_summary(decimals=3)
+        <RiskDifferenceResult: 1 group(s) vs control 'c'>
+        group  risk  control_risk  risk_difference    se  ci_lower  ci_upper    p  n  control_n
+            t   0.5          0.25             0.25 0.331    -0.398     0.898 0.45  4          4
         """
         fmt = f"{{:.{int(decimals)}g}}".format
         with pd.option_context("display.float_format", fmt, "display.width", 200,
@@ -57,7 +67,16 @@ class StatsResult:
                 print(part if isinstance(part, str) else part.to_string())
 
     def _repr_html_(self) -> str:
-        """The description and the tables as HTML, for Jupyter."""
+        """The description and the tables as HTML, for Jupyter.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from fomolab.stats import kaplan_meier
+        >>> km = kaplan_meier(pd.DataFrame({"t": [1, 2, 3], "e": [1, 0, 1]}), "t", "e")
+        >>> km._repr_html_().splitlines()[0]
+        '<p><strong>&lt;KaplanMeierResult: 1 group(s), 3 subjects, 2 events, conf_level=0.95&gt;</strong></p>'
+        """
         parts = [f"<p><strong>{html.escape(repr(self))}</strong></p>",
                  self.summary.to_html(index=self._show_index(), float_format="{:.4g}".format)]
         for title, part in self._extra():

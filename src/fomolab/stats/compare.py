@@ -377,6 +377,8 @@ def binary_logit(y: np.ndarray, x: np.ndarray, cluster: np.ndarray | None, conf_
     >>> x = np.array([0, 0, 0, 0, 1, 1, 1, 0])
     >>> [round(float(v), 3) for v in binary_logit(y, x, None)[:1]]
     [8.0]
+    >>> [round(float(v), 2) for v in binary_logit(y, x, None, conf_level=0.9)[1:3]]
+    [0.52, 122.38]
     """
     from scipy import stats as _st
 
