@@ -138,7 +138,7 @@ def item6_power(scale: str) -> list[Check]:
     power = float(np.mean(rejections))
     se = math.sqrt(power * (1 - power) / sims_n)
     return [Check(6, f"simulated power at the planned {R} replicates (HR {hr})",
-                  f"{power:.1%} (SE {se:.1%}; {sims_n} simulated experiments; plan: {plan.summary['events']:.0f} "
+                  f"{power:.1%} (SE {se:.1%}; {sims_n} simulated experiments; plan: {plan.events:.0f} "
                   f"events at {epr:.1f} per replicate)", "75% to 85%", 0.75 <= power <= 0.85,
                   {"note": f"Impulsiveness fixed at z = {Z}; the treatment arm's sale runs all stream with gain "
                            f"{gain:g}, so the hazard ratio is exactly {hr}; arms are independent "
