@@ -118,3 +118,32 @@ def test_deadline_shares(res):
     # a linear timer pushes purchases toward the deadline; the sale alone does not
     st = d.set_index(["arm", "tactic"])
     assert st.loc[("sale_timer", "lightning_sale"), "ratio"] > st.loc[("sale", "lightning_sale"), "ratio"]
+
+
+def test_deadline_expected_share_is_the_exposure_ratio(res):
+    # Independent of the code under test: each sale window's viewer-seconds at risk (present and
+    # not yet bought; one product) in its last 10 % over those in the whole window, pooled over
+    # windows with the windows' purchases as weights, as the table's pooled row defines it.
+    ev = res.table("events", ["run_id", "time_s", "kind", "tactic"])
+    sh = res.viewers(["run_id", "arrival_s", "departure_s", "first_purchase_s"])
+    runs = res.runs[res.runs.arm.astype(str) == "sale"]
+    weights, shares = [], []
+    for rid in runs.run_id.astype(str):
+        e = ev[ev.run_id.astype(str) == rid]
+        sale = e[e.tactic.astype(str) == "lightning_sale"]
+        ws = float(sale.time_s[sale.kind == "tactic_start"].iloc[0])
+        we = float(sale.time_s[sale.kind == "tactic_end"].iloc[0])
+        cut = we - 0.1 * (we - ws)
+        s = sh[sh.run_id.astype(str) == rid]
+        a = s.arrival_s.to_numpy(float)
+        end = np.fmin(s.departure_s.to_numpy(float), s.first_purchase_s.to_numpy(float))
+        whole = np.clip(np.minimum(end, we) - np.maximum(a, ws), 0, None).sum()
+        final = np.clip(np.minimum(end, we) - np.maximum(a, cut), 0, None).sum()
+        buys = e.time_s[(e.kind == "purchase") & (e.time_s >= ws) & (e.time_s <= we)]
+        weights.append(len(buys))
+        shares.append(final / whole)
+    want = float(np.dot(weights, shares) / np.sum(weights))
+    assert abs(want - 0.1) > 1e-4  # exposure does differ from the window fraction here
+    got = deadline_shares(res).set_index(["arm", "tactic"]).loc[("sale", "lightning_sale")]
+    assert got.expected_share == pytest.approx(want, rel=1e-9)
+    assert got.purchases == sum(weights)
