@@ -226,3 +226,13 @@ def test_statistics_page_examples_run():
 
 def test_package_all_lists_every_lazy_export():
     assert set(fomolab.__all__) == {*fomolab._EXPORTS, "__version__"}
+
+
+@pytest.mark.parametrize("name", list(RESULTS))
+def test_result_survives_pickling(name):
+    import pickle
+
+    res = RESULTS[name]
+    back = pickle.loads(pickle.dumps(res))
+    assert type(back) is type(res) and repr(back) == repr(res)
+    pd.testing.assert_frame_equal(back.summary, res.summary)
