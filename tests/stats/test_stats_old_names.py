@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from r_output import close_to_printed as _close
 
 import fomolab.stats
 from fomolab.errors import DataError, StatisticalWarning
@@ -26,6 +25,8 @@ from fomolab.stats import conversion, deadline_effect, plan_replicates, risk_dif
 from fomolab.stats._compat import REMOVED_IN, Rename, renamed_kwargs
 from fomolab.stats._intervals import t_interval
 from fomolab.stats.compare import binary_logit
+
+from r_output import close_to_printed as _close
 
 ARMS = pd.DataFrame({"arm": ["c"] * 100 + ["t"] * 100,
                      "bought": [1] * 10 + [0] * 90 + [1] * 20 + [0] * 80,
@@ -66,7 +67,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("fn, old, call_old, call_new", CASES, ids=lambda v: getattr(v, "__name__", v))
+@pytest.mark.parametrize(("fn", "old", "call_old", "call_new"), CASES, ids=lambda v: getattr(v, "__name__", v))
 def test_old_keyword_warns_and_gives_the_new_keywords_numbers(fn, old, call_old, call_new):
     new = fn.__renamed_kwargs__[old]
     with warnings.catch_warnings(record=True) as caught:
@@ -110,14 +111,15 @@ def test_alpha_translates_to_one_minus_conf_level():
         old = plan_replicates(0.5, alpha=0.05)
     assert old.conf_level == 0.95
     _same(old, plan_replicates(0.5))
-    with pytest.warns(DeprecationWarning), pytest.raises(DataError, match="'conf_level' must be in"):
+    with pytest.warns(DeprecationWarning, match="'alpha' is deprecated"), \
+            pytest.raises(DataError, match="'conf_level' must be in"):
         plan_replicates(0.5, alpha=0)
 
 
 def test_old_and_new_name_together_is_a_type_error():
-    with pytest.raises(TypeError, match="got both 'outcome' .* and 'event'"):
+    with pytest.raises(TypeError, match=r"got both 'outcome' .* and 'event'"):
         conversion(ARMS, "bought", ["rep"], outcome="bought")
-    with pytest.raises(TypeError, match="got both 'group' .* and 'by'"):
+    with pytest.raises(TypeError, match=r"got both 'group' .* and 'by'"):
         risk_difference(ARMS, "bought", by="arm", group="arm", control="c")
     with pytest.raises(TypeError, match="got both 'alpha'"):
         plan_replicates(0.5, alpha=0.05, conf_level=0.95)
@@ -195,5 +197,5 @@ def test_renamed_kwargs_rejects_a_table_that_does_not_fit_the_function():
     g = renamed_kwargs({"alpha": Rename("conf_level", lambda a: 1 - a, "= 1 - alpha")})(f)
     with pytest.raises(TypeError, match="got both"):
         g(0.9, alpha=0.1)  # the new name given positionally counts too
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(DeprecationWarning, match=r"use 'conf_level' instead \(conf_level = 1 - alpha\)"):
         assert g(alpha=0.25) == 0.75

@@ -110,7 +110,7 @@ def item6_power(scale: str) -> list[Check]:
     hr, target_reps = 1.25, 8
     sims_n = {"quick": 400, "full": 2000}[scale]
     # choose the arrival rate so that the plan asks for about 8 replicates
-    d = plan_replicates(hr).events
+    d = float(plan_replicates(hr).summary.loc[0, "events"])
     gain = (hr - 1) / Z
     base = spec("power", 606, duration=900.0, rate=1.0, population=population(all=segment(z=Z)),
                 lineup={"item": {"price": 10.0, "base_rate_per_s": 1 / 900, "tactics": {
