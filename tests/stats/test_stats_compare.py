@@ -11,6 +11,7 @@ from fomolab import run
 from fomolab.errors import DataError, ResultsError
 from fomolab.stats import compare_arms, conversion, cox, deadline_shares, p_adjust, risk_difference
 from fomolab.stats.compare import COMPARE_COLUMNS, DEADLINE_COLUMNS, binary_logit, time_to_purchase
+
 from helpers import experiment, make_spec
 
 
@@ -41,7 +42,7 @@ def test_columns_rows_and_adjustments(table):
         [a, m] for a in ("sale", "sale_timer")
         for m in ("hazard_ratio", "median_shift_s", "odds_ratio", "risk_difference")]
     assert (table.control == "control").all() and (table.clusters == 6).all()
-    for measure, g in table.groupby("measure"):
+    for _, g in table.groupby("measure"):
         p = g.p.to_numpy()
         ok = ~np.isnan(p)
         assert g.p_holm.to_numpy()[ok] == pytest.approx(multipletests(p[ok], method="holm")[1])

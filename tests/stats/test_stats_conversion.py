@@ -21,8 +21,9 @@ import statsmodels.api as sm
 from lifelines.datasets import load_lung
 
 from fomolab.errors import DataError, StatisticalWarning
-from r_output import close_to_printed as _close
 from fomolab.stats import conversion, risk_difference
+
+from r_output import close_to_printed as _close
 
 
 def test_logit_spector_mazzeo():

@@ -21,10 +21,9 @@ from fomolab.stats import cox
 from r_output import close_to_printed as _close
 
 
-
 def _rows(fit, table: dict[str, tuple[str, ...]], cols: tuple[str, ...]) -> None:
     for name, vals in table.items():
-        for col, v in zip(cols, vals):
+        for col, v in zip(cols, vals, strict=True):
             _close(float(fit.summary.loc[name, col]), v)
 
 

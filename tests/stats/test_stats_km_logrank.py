@@ -13,7 +13,6 @@ from fomolab.stats import kaplan_meier, logrank
 from r_output import close_to_printed as _close
 
 
-
 @pytest.fixture(scope="module")
 def lung() -> pd.DataFrame:
     # R's survival::lung (228 rows), status recoded 1/2 -> 0/1 by lifelines.

@@ -10,6 +10,7 @@ from fomolab import run
 from fomolab.errors import ResultsError
 from fomolab.stats import response_surface, sobol_indices, sweep_points
 from fomolab.stats.sweep import POINT_COLUMNS, SOBOL_COLUMNS, SURFACE_COLUMNS
+
 from helpers import experiment, make_spec
 
 DISC = "lineup_lipstick_tactics_lightning_sale_discount"

@@ -47,7 +47,8 @@ def select_runs(res, arms=None, replicates=None) -> pd.DataFrame:
         arms = [arms] if isinstance(arms, str) else list(arms)
         unknown = sorted(set(arms) - set(runs.arm.astype(str)))
         if unknown:
-            raise ResultsError(f"{res.path}: no arm {unknown[0]!r} (arms: {', '.join(map(str, runs.arm.cat.categories))})")
+            have = ", ".join(map(str, runs.arm.cat.categories))
+            raise ResultsError(f"{res.path}: no arm {unknown[0]!r} (arms: {have})")
         runs = runs[runs.arm.astype(str).isin(arms)]
     if replicates is not None:
         reps = [replicates] if isinstance(replicates, (int, np.integer)) else list(replicates)
@@ -64,10 +65,10 @@ def run_scenarios(res, runs: pd.DataFrame) -> dict[str, Any]:
     exp = res.experiment
     ids, _ = assign_points(exp, res.manifest.get("points"))
     by_point = {}
-    for pid, p in zip(ids, exp.points):
+    for pid, p in zip(ids, exp.points, strict=True):
         by_point.setdefault(pid, p)
     out = {}
-    for rid, arm, point in zip(runs.run_id.astype(str), runs.arm.astype(str), runs.point):
+    for rid, arm, point in zip(runs.run_id.astype(str), runs.arm.astype(str), runs.point, strict=True):
         p = by_point.get(int(point))
         if p is None or arm not in p.arms:
             raise ResultsError(f"{res.path}: run {rid} (arm {arm!r}, point {int(point)}) does not match the "

@@ -217,7 +217,7 @@ def compare_tables(res, runs: pd.DataFrame, shoppers: pd.DataFrame, control: str
                 continue
             rows += [{**base, **r} for r in _contrasts(sub, arm, control, cl, level, boots)]
     out = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
-    for measure, idx in out.groupby("measure", sort=False).groups.items():
+    for idx in out.groupby("measure", sort=False).groups.values():
         out.loc[idx, "p_holm"] = p_adjust(out.loc[idx, "p"], "holm")
         out.loc[idx, "p_bh"] = p_adjust(out.loc[idx, "p"], "bh")
     out["clusters"] = out["clusters"].astype("Int64")
@@ -289,7 +289,8 @@ def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level:
             if left < max(100, 0.01 * km.loc[g, "n"]):
                 warnings.warn(f"the Kaplan-Meier median of arm {g!r} ({med:.0f} s) lies in the tail of follow-up, "
                               f"with {left} of {int(km.loc[g, 'n'])} viewers still at risk: it is unstable (fewer "
-                              "than half of the viewers buy within a typical visit)", StatisticalWarning)
+                              "than half of the viewers buy within a typical visit)", StatisticalWarning,
+                              stacklevel=2)
         b = boots.get(arm)
         if b is None:
             return est, np.nan, np.nan, np.nan
@@ -297,7 +298,7 @@ def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level:
         good = diff[np.isfinite(diff)]
         if len(good) == 0 or len(good) < 0.95 * len(diff):
             warnings.warn(f"a median is not reached in {1 - len(good) / len(diff):.0%} of the bootstrap "
-                          "resamples: no interval", StatisticalWarning)
+                          "resamples: no interval", StatisticalWarning, stacklevel=2)
             return est, np.nan, np.nan, np.nan
         lo, hi = np.quantile(good, [(1 - level) / 2, 1 - (1 - level) / 2])
         p = min(1.0, 2.0 * min(np.mean(good <= 0), np.mean(good >= 0)))
@@ -463,7 +464,8 @@ def deadline_tables(res, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.
     win = _folder.windows(events)
     win = win[win.tactic.isin(["lightning_sale", "countdown_timer"])]
     buys = events[events.kind == "purchase"]
-    buys = pd.DataFrame({"run_id": buys.run_id.astype(str).to_numpy(), "product": buys["product"].astype(str).to_numpy(),
+    buys = pd.DataFrame({"run_id": buys.run_id.astype(str).to_numpy(),
+                         "product": buys["product"].astype(str).to_numpy(),
                          "shopper_id": buys.shopper_id.to_numpy(dtype="int64", na_value=-1),
                          "time_s": buys.time_s.to_numpy(float)})
     meta = runs.assign(run_id=runs.run_id.astype(str), arm=runs.arm.astype(str)).set_index("run_id")
@@ -471,10 +473,11 @@ def deadline_tables(res, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.
     if win.empty:
         return pd.DataFrame(columns=DEADLINE_COLUMNS)
     # exposure: viewer-seconds at risk for the window's product, in the window and its final fraction
-    sh_by_run = {k: g for k, g in shoppers.groupby(shoppers.run_id.astype(str), sort=False, observed=True)}
-    bu_by = {k: g for k, g in buys.groupby(["run_id", "product"], sort=False)}
+    # iter(): a GroupBy has a .keys attribute, so dict() would take it for a mapping
+    sh_by_run = dict(iter(shoppers.groupby(shoppers.run_id.astype(str), sort=False, observed=True)))
+    bu_by = dict(iter(buys.groupby(["run_id", "product"], sort=False)))
     e_all, e_last = [], []
-    for rid, prod, ws, we in zip(win.run_id, win["product"], win.start_s, win.end_s):
+    for rid, prod, ws, we in zip(win.run_id, win["product"], win.start_s, win.end_s, strict=True):
         sh = sh_by_run.get(rid)
         if sh is None:
             e_all.append(np.nan), e_last.append(np.nan)

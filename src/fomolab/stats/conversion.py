@@ -10,6 +10,7 @@ are cluster-robust with the conventions of R's ``sandwich::vcovCL``.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -154,7 +155,7 @@ def _separation_lp(X: np.ndarray, y: np.ndarray, names: list[str]) -> None:
                   bounds=[(-1.0, 1.0)] * Z.shape[1], method="highs")
     if res.status == 0 and -res.fun > 1e-7 * len(y):
         direction = res.x
-        involved = [n for n, b in zip(names, direction) if abs(b) > 1e-6 and n != "intercept"]
+        involved = [n for n, b in zip(names, direction, strict=True) if abs(b) > 1e-6 and n != "intercept"]
         which = ", ".join(repr(n) for n in involved) or "the intercept"
         raise DataError(
             f"covariate(s) {which} separate buyers from non-buyers "
@@ -404,15 +405,13 @@ def risk_difference(
         )
     cl = _checks.keys(data, cluster) if cluster is not None else None
     q = float(_st.norm.ppf(1.0 - (1.0 - level) / 2.0))
-    others = [v for v in pd.unique(g) if not (v == control)]
+    others = [v for v in pd.unique(g) if v != control]
     if not others:
         raise DataError(
             f"column {by!r} holds only the control {control!r}: nothing to compare"
         )
-    try:
+    with contextlib.suppress(TypeError):  # mixed types: keep the order of appearance
         others.sort()
-    except TypeError:
-        pass
     y0 = y[is_ctrl]
     n0, p0 = len(y0), float(y0.mean())
     rows = []

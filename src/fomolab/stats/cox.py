@@ -190,7 +190,7 @@ def _fit(X: np.ndarray, rs: _RiskSets, ties: str) -> dict:
     converged = False
     halving = 0
     iters = 0
-    for iters in range(1, _ITER_MAX + 1):
+    for iters in range(1, _ITER_MAX + 1):  # noqa: B007 - the count is read after the loop
         nll, nu, ninfo = _loglik(newbeta, X, rs, ties)
         bad = not np.isfinite(nll)
         if not bad and halving == 0 and abs(1.0 - ll / nll) <= _EPS:
@@ -457,7 +457,7 @@ def cox(
     # coefficient means the likelihood keeps rising as it runs to infinity.
     step = np.abs(fit["u"] @ var)
     inf = (step > _TOLER_INF) & (step > _TOLER_INF * np.abs(beta))
-    names = ", ".join(c for c, b in zip(covs, inf) if b)
+    names = ", ".join(c for c, b in zip(covs, inf, strict=True) if b)
     if not fit["converged"]:
         extra = (f"; covariate(s) {names} seem to have an infinite coefficient "
                  "(monotone likelihood, e.g. no events in one level)") if names else ""

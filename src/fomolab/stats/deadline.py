@@ -209,7 +209,7 @@ def deadline_effect(
     rows = []
     for i in range(len(windows)):
         m = (t >= ws[i]) & (t <= we[i])
-        for a, b in zip(pk, wk):
+        for a, b in zip(pk, wk, strict=True):
             m &= a == b[i]
         cut = we[i] - frac * (we[i] - ws[i])
         n = int(m.sum())

@@ -10,6 +10,7 @@ which takes the midpoint of a flat stretch of the curve lying exactly at 0.5.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -182,10 +183,8 @@ def kaplan_meier(
     else:
         g = _checks.keys(data, by)
         groups = [(lvl, g == lvl) for lvl in pd.unique(g)]
-        try:
+        with contextlib.suppress(TypeError):  # mixed types: keep the order of appearance
             groups.sort(key=lambda kv: kv[0])
-        except TypeError:
-            pass
     rows, curves = [], []
     for name, m in groups:
         cur = _one_curve(t[m], e[m], z)

@@ -9,6 +9,7 @@ refers the quadratic form to a chi-square with (groups - 1) degrees of freedom.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 from typing import ClassVar
@@ -148,10 +149,8 @@ def logrank(
     e = _checks.events01(data, event)
     gv = _checks.keys(data, by)
     levels = list(pd.unique(gv))
-    try:
+    with contextlib.suppress(TypeError):  # mixed types: keep the order of appearance
         levels.sort()
-    except TypeError:
-        pass
     k = len(levels)
     if k < 2:
         raise DataError(
