@@ -120,7 +120,7 @@ def numeric(
         raise DataError(
             f"column {col!r} of '{what}' must be >= 0: row {label!r} holds {float(x[pos])!r}"
         )
-    return x
+    return np.asarray(x, dtype=float)
 
 
 def events01(data: pd.DataFrame, col: str, what: str = "data") -> np.ndarray:
@@ -132,7 +132,7 @@ def events01(data: pd.DataFrame, col: str, what: str = "data") -> np.ndarray:
     """
     s = data[col]
     if s.dtype == bool:
-        return s.to_numpy(dtype=float)
+        return np.asarray(s.to_numpy(dtype=float))
     if s.isna().any():
         label, _ = _first(data, s.isna().to_numpy())
         raise DataError(
@@ -158,7 +158,7 @@ def events01(data: pd.DataFrame, col: str, what: str = "data") -> np.ndarray:
             f"column {col!r} of '{what}' (event indicator) must be 0/1 or "
             f"boolean: row {label!r} holds {_py(s.iloc[pos])!r}{hint}"
         )
-    return x
+    return np.asarray(x, dtype=float)
 
 
 def keys(data: pd.DataFrame, col: str, what: str = "data") -> np.ndarray:
@@ -171,7 +171,7 @@ def keys(data: pd.DataFrame, col: str, what: str = "data") -> np.ndarray:
             f"column {col!r} of '{what}' must not contain missing values: "
             f"row {label!r} is missing"
         )
-    return s.to_numpy()
+    return np.asarray(s.to_numpy())
 
 
 def check_start_stop(

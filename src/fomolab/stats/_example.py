@@ -13,7 +13,10 @@ import atexit
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fomolab.results import Results
 
 __all__ = ["EXAMPLE_SPEC", "EXAMPLE_SWEEP_SPEC", "example_results", "example_sweep_results"]
 
@@ -31,10 +34,10 @@ EXAMPLE_SPEC: dict[str, Any] = {
     "arms": {"control": {}, "sale_timer": {"tactics": ["lipstick.*"]}},
 }
 
-_CACHE: dict[str, Any] = {}
+_CACHE: dict[str, Results] = {}
 
 
-def example_results():
+def example_results() -> Results:
     """The tiny example experiment's results (run once per process, then cached).
 
     >>> example_results().manifest["arms"]
@@ -64,7 +67,7 @@ EXAMPLE_SWEEP_SPEC: dict[str, Any] = {
 }
 
 
-def example_sweep_results():
+def example_sweep_results() -> Results:
     """The example Saltelli sweep's results (run once per process, then cached).
 
     >>> example_sweep_results().manifest["sweep_design"]

@@ -7,12 +7,15 @@ Private helpers shared by :mod:`fomolab.stats.episodes`,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from fomolab.errors import ResultsError
+
+if TYPE_CHECKING:
+    from fomolab.results import Results
 
 __all__ = ["as_results", "run_scenarios", "windows", "select_runs"]
 
@@ -20,7 +23,7 @@ __all__ = ["as_results", "run_scenarios", "windows", "select_runs"]
 WINDOW_KINDS = ("slot", "lightning_sale", "countdown_timer", "scarcity_cue", "social_proof", "exclusive_code")
 
 
-def as_results(results: Any):
+def as_results(results: Any) -> Results:
     """A :class:`~fomolab.Results` from a Results object or a folder path."""
     from fomolab.results import Results
 
@@ -31,7 +34,7 @@ def as_results(results: Any):
     raise ResultsError(f"expected a results folder (path or fomolab.Results): got {type(results).__name__}")
 
 
-def nonempty_runs(res) -> pd.DataFrame:
+def nonempty_runs(res: Results) -> pd.DataFrame:
     """The runs table, or a ResultsError if no run has finished."""
     runs = res.runs
     if runs.empty:
@@ -40,7 +43,8 @@ def nonempty_runs(res) -> pd.DataFrame:
     return runs
 
 
-def select_runs(res, arms=None, replicates=None) -> pd.DataFrame:
+def select_runs(res: Results, arms: str | list[str] | None = None,
+                replicates: int | list[int] | None = None) -> pd.DataFrame:
     """The runs table, optionally restricted to some arms and replicates."""
     runs = nonempty_runs(res)
     if arms is not None:
@@ -58,13 +62,13 @@ def select_runs(res, arms=None, replicates=None) -> pd.DataFrame:
     return runs.reset_index(drop=True)
 
 
-def run_scenarios(res, runs: pd.DataFrame) -> dict[str, Any]:
+def run_scenarios(res: Results, runs: pd.DataFrame) -> dict[str, Any]:
     """Each run's resolved :class:`~fomolab.spec.Scenario` (its arm at its point)."""
     from fomolab.design import assign_points
 
     exp = res.experiment
     ids, _ = assign_points(exp, res.manifest.get("points"))
-    by_point = {}
+    by_point: dict[int, Any] = {}
     for pid, p in zip(ids, exp.points, strict=True):
         by_point.setdefault(pid, p)
     out = {}

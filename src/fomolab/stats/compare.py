@@ -15,7 +15,8 @@ pairing (and for viewers of one stream sharing it) without modelling it.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,12 @@ import pandas as pd
 from fomolab.errors import DataError, StatisticalWarning
 from fomolab.stats import _folder
 from fomolab.stats._compat import renamed_kwargs
+
+if TYPE_CHECKING:
+    from fomolab.results import Results
+
+#: An estimate with its interval and p value.
+_Estimate = tuple[float, float, float, float]
 
 __all__ = ["COMPARE_COLUMNS", "DEADLINE_COLUMNS", "binary_logit", "compare_arms", "deadline_shares", "p_adjust",
            "time_to_purchase"]
@@ -180,7 +187,7 @@ def compare_arms(
     return compare_tables(res, runs, shoppers, control, conf_level=conf_level, n_boot=n_boot, seed=seed)
 
 
-def compare_tables(res, runs: pd.DataFrame, shoppers: pd.DataFrame, control: str | None = None, *,
+def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, control: str | None = None, *,
                    conf_level: float = 0.95, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
     """:func:`compare_arms` on tables already read (used by :mod:`fomolab.analysis`)."""
     from fomolab.errors import ResultsError
@@ -255,14 +262,15 @@ def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level:
     from fomolab.stats.kaplan_meier import kaplan_meier
 
     note_cl = "" if cl else "; one replicate: model-based SE"
-    out = []
+    out: list[dict[str, Any]] = []
 
-    def row(outcome, measure, est=np.nan, lo=np.nan, hi=np.nan, p=np.nan, note=""):
+    def row(outcome: str, measure: str, est: float = np.nan, lo: float = np.nan, hi: float = np.nan,
+            p: float = np.nan, note: str = "") -> None:
         out.append(dict(outcome=outcome, measure=measure, estimate=est, ci_lower=lo, ci_upper=hi, p=p,
                         method=_METHODS[measure] + (note_cl if measure != "median_shift_s" else ""),
                         note=note))
 
-    def attempt(outcome, measure, fn):
+    def attempt(outcome: str, measure: str, fn: Callable[[], _Estimate]) -> None:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -272,11 +280,11 @@ def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level:
         except DataError as exc:
             row(outcome, measure, note=str(exc))
 
-    def hr():
+    def hr() -> _Estimate:
         s = cox(sub, "time_s", "bought", ["treated"], cluster=cl, conf_level=level).summary.loc["treated"]
         return s.hazard_ratio, s.ci_lower, s.ci_upper, s.p
 
-    def median_shift():
+    def median_shift() -> _Estimate:
         fit = kaplan_meier(sub, "time_s", "bought", by="arm", conf_level=level)
         km = fit.summary.set_index("group")
         est = float(km.loc[arm, "median"] - km.loc[control, "median"])
@@ -304,11 +312,11 @@ def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level:
         p = min(1.0, 2.0 * min(np.mean(good <= 0), np.mean(good >= 0)))
         return est, lo, hi, p
 
-    def odds():
+    def odds() -> _Estimate:
         return binary_logit(sub.bought.to_numpy(float), sub.treated.to_numpy(int),
                             sub.replicate.to_numpy() if cl else None, level)
 
-    def rd():
+    def rd() -> _Estimate:
         s = risk_difference(sub, "bought", "arm", control=control, cluster=cl, conf_level=level).summary.iloc[0]
         return s.risk_difference, s.ci_lower, s.ci_upper, s.p
 
@@ -454,7 +462,7 @@ def deadline_shares(results: Any, last: float = 0.1) -> pd.DataFrame:
     return deadline_tables(res, runs, shoppers, events, last)
 
 
-def deadline_tables(res, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.DataFrame,
+def deadline_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.DataFrame,
                     last: float = 0.1) -> pd.DataFrame:
     """:func:`deadline_shares` on tables already read (used by :mod:`fomolab.analysis`)."""
     from fomolab.stats import _checks
@@ -480,7 +488,8 @@ def deadline_tables(res, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.
     for rid, prod, ws, we in zip(win.run_id, win["product"], win.start_s, win.end_s, strict=True):
         sh = sh_by_run.get(rid)
         if sh is None:
-            e_all.append(np.nan), e_last.append(np.nan)
+            e_all.append(np.nan)
+            e_last.append(np.nan)
             continue
         a, d = sh.arrival_s.to_numpy(float), sh.departure_s.to_numpy(float)
         b = bu_by.get((rid, prod))

@@ -58,7 +58,7 @@ def cluster_vcov(scores: np.ndarray, bread: np.ndarray, cluster: np.ndarray) -> 
     U = np.zeros((G, scores.shape[1]))
     np.add.at(U, codes, scores)
     meat = U.T @ U
-    return (G / (G - 1.0)) * bread @ meat @ bread
+    return np.asarray((G / (G - 1.0)) * bread @ meat @ bread)
 
 
 @dataclass(frozen=True, eq=False)

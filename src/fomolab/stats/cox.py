@@ -33,7 +33,7 @@ import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -81,8 +81,8 @@ class _RiskSets:
         gstart = np.concatenate(([0], np.cumsum(counts)[:-1]))
         self.ev_l = (np.arange(len(ev_rows)) - gstart[self.ev_group]).astype(float)
         # rows with stop >= t  minus rows with start >= t  =  start < t <= stop
-        self.i_stop = np.searchsorted(ks, self.gkeys, side="left")
-        self.i_start = np.searchsorted(kst, self.gkeys, side="left")
+        self.i_stop = np.asarray(np.searchsorted(ks, self.gkeys, side="left"))
+        self.i_start = np.asarray(np.searchsorted(kst, self.gkeys, side="left"))
         self.n_groups = len(self.gkeys)
         # for residuals: event-time groups in (start_i, stop_i]
         self.lo = np.searchsorted(self.gkeys, self.key_start, side="right")
@@ -94,12 +94,12 @@ class _RiskSets:
         v = values[order]
         cs = np.cumsum(v[::-1], axis=0)[::-1]
         cs = np.concatenate((cs, np.zeros((1,) + v.shape[1:])), axis=0)
-        return cs[idx]
+        return np.asarray(cs[idx])
 
     def risk_sums(self, values: np.ndarray) -> np.ndarray:
         """Sum of ``values`` over each event time's risk set."""
-        return (self._tail(values, self.o_stop, self.i_stop)
-                - self._tail(values, self.o_start, self.i_start))
+        return np.asarray(self._tail(values, self.o_stop, self.i_stop)
+                          - self._tail(values, self.o_start, self.i_start))
 
     def death_sums(self, values: np.ndarray) -> np.ndarray:
         """Sum of ``values`` over the deaths at each event time."""
@@ -167,14 +167,14 @@ def _score_residuals(beta: np.ndarray, X: np.ndarray, rs: _RiskSets, ties: str
     sumB[ev] += B2[ge] - B[ge]
     resid = -w[:, None] * (X * sumA[:, None] - sumB)
     resid[ev] += X[ev] - mbar[ge]
-    return resid
+    return np.asarray(resid)
 
 
 def _solve_pd(m: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.linalg.solve(m, v)
 
 
-def _fit(X: np.ndarray, rs: _RiskSets, ties: str) -> dict:
+def _fit(X: np.ndarray, rs: _RiskSets, ties: str) -> dict[str, Any]:
     p = X.shape[1]
     beta = np.zeros(p)
     ll0, u0, i0 = _loglik(beta, X, rs, ties)

@@ -86,7 +86,7 @@ def _findq(x: np.ndarray, y: np.ndarray, p: float, xmax: float) -> float:
     return float((x[i1] + x[i2]) / 2.0)
 
 
-def _one_curve(time: np.ndarray, event: np.ndarray, z: float) -> dict:
+def _one_curve(time: np.ndarray, event: np.ndarray, z: float) -> dict[str, np.ndarray]:
     order = np.argsort(time, kind="mergesort")
     t, e = time[order], event[order]
     ut, inv = np.unique(t, return_inverse=True)
@@ -107,7 +107,7 @@ def _one_curve(time: np.ndarray, event: np.ndarray, z: float) -> dict:
     )
 
 
-def _median(cur: dict) -> tuple[float, float, float]:
+def _median(cur: dict[str, np.ndarray]) -> tuple[float, float, float]:
     x = np.concatenate(([0.0], cur["time"]))
     xmax = float(cur["time"][-1])
 

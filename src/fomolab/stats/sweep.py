@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from fomolab.errors import ResultsError
 from fomolab.stats import _folder
+
+if TYPE_CHECKING:
+    from fomolab.results import Results
 
 __all__ = ["METRICS", "POINT_COLUMNS", "SOBOL_COLUMNS", "SURFACE_COLUMNS", "response_surface",
            "sobol_indices", "sweep_points"]
@@ -46,7 +49,7 @@ SOBOL_COLUMNS = ["arm", "metric", "parameter", "s1", "s1_ci_lower", "s1_ci_upper
                  "st", "st_ci_lower", "st_ci_upper"]
 
 
-def _swept(res, runs: pd.DataFrame) -> dict[str, str]:
+def _swept(res: Results, runs: pd.DataFrame) -> dict[str, str]:
     """``{dotted path: runs column}`` of the swept parameters."""
     from fomolab.sweep import column_name
 
@@ -60,7 +63,7 @@ def _swept(res, runs: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def run_metrics(res, runs: pd.DataFrame) -> pd.DataFrame:
+def run_metrics(res: Results, runs: pd.DataFrame) -> pd.DataFrame:
     """Run-level metrics in long form, with paired differences from the control.
 
     Returns columns ``point, replicate, arm, metric, value`` plus the swept
