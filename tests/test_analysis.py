@@ -50,7 +50,9 @@ def test_write_is_atomic_and_leaves_runs_alone(res):
     before = digest(res.path)
     out = analyze(res, n_boot=20).write()
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(f"{t}.{ext}" for t in ("headline", "arms", "deadline", "points", "impact", "impact_segment") for ext in ("csv", "md"))
+    tables = ("headline", "arms", "deadline", "points", "impact", "impact_segment", "impact_total", "timeline",
+              "windows", "survival", "deadline_curve", "impulsiveness")
+    assert names == sorted(f"{t}.{ext}" for t in tables for ext in ("csv", "md"))
     assert digest(res.path) == before
     out2 = analyze(res, n_boot=20).write()  # replaces the old analysis
     assert out2 == out and not [p for p in res.path.iterdir() if p.name.startswith(".analysis")]
@@ -75,7 +77,9 @@ def test_sweep_analysis_tables(root, tmp_path):
     res = run(root / "experiments/discount_timer_sweep.toml", tmp_path / "dts", workers=1)
     a = analyze(res, n_boot=0)
     assert set(a.headline.point) == set(range(6)) and a.surface is not None and a.sobol is None
-    assert set(a.tables()) == {"headline", "arms", "deadline", "points", "surface", "impact", "impact_segment"}
+    assert set(a.tables()) == {"headline", "arms", "deadline", "points", "surface", "impact", "impact_segment",
+                               "impact_total", "pooled", "marginals", "cells", "timeline", "windows", "survival",
+                               "deadline_curve", "impulsiveness"}
 
 
 def documented_analysis(root) -> dict[str, dict[str, str]]:
@@ -98,7 +102,10 @@ def test_analysis_tables_match_schema(root, res):
     m = analyze(run(root / "experiments/virtual_host.toml", res.path.parent / "vh", replicates=2), n_boot=0)
     frames = {"headline": a.headline, "arms": a.arms, "deadline": a.deadline, "points": s.points,
               "surface": s.surface, "sobol": s.sobol, "impact": a.impact, "impact_segment": a.impact_segment,
-              "streams": m.streams, "episodes": episodes(res)}
+              "streams": m.streams, "episodes": episodes(res), "impact_total": a.impact_total,
+              "pooled": s.pooled, "concentration": m.concentration, "timeline": a.timeline, "windows": a.windows,
+              "survival": a.survival, "deadline_curve": a.deadline_curve, "impulsiveness": a.impulsiveness,
+              "marginals": s.marginals, "cells": s.cells}
     assert set(doc) == {f"analysis/{k}" for k in frames if k != "episodes"} | {"episodes"}
     for name, df in frames.items():
         want = doc[name if name == "episodes" else f"analysis/{name}"]

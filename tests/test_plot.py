@@ -1,4 +1,5 @@
-"""fomolab.plot on small results made here: panels, lines per arm, labels with units, no warnings."""
+"""fomolab.plot on analyses of small results made here: panels, lines per arm, labels with units, no
+warnings; what a figure draws is the analysis table's numbers, and drawing fits no model."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from fomolab import plot
+from fomolab.analysis import analyze
 from fomolab.runner import run
 from helpers import experiment, make_spec
 
@@ -30,8 +32,13 @@ UNIT = re.compile(r"\(.+\)")
 
 
 @pytest.fixture(scope="module")
-def res(tmp_path_factory):
+def results(tmp_path_factory):
     return run(experiment(SPEC), tmp_path_factory.mktemp("p") / "r", workers=1)
+
+
+@pytest.fixture(scope="module")
+def res(results):
+    return analyze(results, n_boot=0)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +53,7 @@ def sweep(tmp_path_factory):
         sweep={"design": "grid", "parameters": {"lineup.item.tactics.lightning_sale.discount": [0.1, 0.5],
                                                  "lineup.item.tactics.lightning_sale.gain": [1.0, 3.0, 5.0]}},
     )
-    return run(experiment(spec), tmp_path_factory.mktemp("s") / "r", workers=1)
+    return analyze(run(experiment(spec), tmp_path_factory.mktemp("s") / "r", workers=1), n_boot=0)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +69,7 @@ def saltelli(tmp_path_factory):
             "lineup.item.tactics.lightning_sale.discount": {"low": 0.1, "high": 0.6},
             "lineup.item.tactics.lightning_sale.gain": {"low": 0.5, "high": 5.0}}},
     )
-    return run(experiment(spec), tmp_path_factory.mktemp("sa") / "r", workers=1)
+    return analyze(run(experiment(spec), tmp_path_factory.mktemp("sa") / "r", workers=1), n_boot=0)
 
 
 def draw(fn, *args, **kw) -> Figure:
@@ -82,7 +89,7 @@ def panels(fig: Figure) -> list:
 
 
 def arm_lines(ax) -> list[str]:
-    return [ln.get_label() for ln in ax.get_lines() if ln.get_label() in ARMS + ["timer"]]
+    return [ln.get_label() for ln in ax.get_lines() if ln.get_label() in ARMS]
 
 
 def legend_texts(fig: Figure) -> list[str]:
@@ -112,7 +119,7 @@ def test_purchase_rate(res):
     # the sale's window (5-8 min) is shaded on every panel and labelled
     spans = [p for p in rate.patches if p.get_x() == pytest.approx(5.0)]
     assert spans and spans[0].get_width() == pytest.approx(3.0)
-    assert any(t.get_text() == "sale + timer" for t in rate.texts)
+    assert any(t.get_text() == "lightning sale + countdown timer" for t in rate.texts)
     # stock starts at 120 and never rises
     y = stock.get_lines()[0].get_ydata()
     assert y[0] == 300 and (y[1:] <= y[:-1]).all()
@@ -122,7 +129,7 @@ def test_purchase_rate_without_stock_has_two_panels(sweep):
     assert len(panels(draw(plot.purchase_rate, sweep))) == 2
 
 
-def test_time_to_purchase_has_bands_and_numbers_at_risk(res):
+def test_time_to_purchase_has_bands_and_numbers_at_risk(res, results):
     fig = draw(plot.time_to_purchase, res)
     ax, risk = panels(fig)
     assert arm_lines(ax) == ARMS
@@ -134,7 +141,7 @@ def test_time_to_purchase_has_bands_and_numbers_at_risk(res):
     assert len(at_risk) == len(ARMS) * len(ticks)
     # at time 0 everyone is at risk: the number of viewers of the arm over all runs
     first = {int(t.get_position()[1]): t.get_text() for t in at_risk if t.get_position()[0] == 0}
-    viewers = res.runs.groupby("arm", observed=True).viewers.sum()
+    viewers = results.runs.groupby("arm", observed=True).viewers.sum()
     assert [first[j] for j in range(len(ARMS))] == [f"{viewers[a]:,}" for a in ARMS]
     assert "Number at risk" in risk.get_title("left")
 
@@ -150,9 +157,29 @@ def test_forest_hazard_and_odds_ratios(res):
         lines = ax.get_lines()
         assert sum(1 for ln in lines if list(ln.get_xdata()) == [1.0, 1.0]) == 1
         assert sum(1 for ln in lines if ln.get_marker() == "o") == 2
-    tab = plot.effects(res)
-    assert list(tab.columns) == ["arm", "measure", "estimate", "ci_lower", "ci_upper", "p"]
-    assert (tab.ci_lower < tab.estimate).all() and (tab.estimate < tab.ci_upper).all()
+
+
+def test_forest_draws_the_analysis_arms_table(res):
+    """The drawn intervals and points, read back from the Axes, are the ``arms`` table's, row by row."""
+    fig = draw(plot.forest, res)
+    hr, orr = panels(fig)[:2]
+    for ax, measure in ((hr, "hazard_ratio"), (orr, "odds_ratio")):
+        tab = res.arms[res.arms.measure == measure].set_index("arm")
+        drawn = {ln.get_gid().split(":", 1)[1]: ln for ln in ax.get_lines() if (ln.get_gid() or "").startswith("ci:")}
+        assert sorted(drawn) == sorted(tab.index)
+        for arm, ln in drawn.items():
+            assert list(ln.get_xdata()) == [tab.loc[arm, "ci_lower"], tab.loc[arm, "ci_upper"]]
+            (dot,) = [d for d in ax.get_lines() if d.get_gid() == f"estimate:{arm}"]
+            assert list(dot.get_xdata()) == [tab.loc[arm, "estimate"]]
+
+
+def test_forest_of_a_sweep_draws_the_pooled_table(sweep):
+    fig = draw(plot.forest, sweep)
+    hr = panels(fig)[0]
+    row = sweep.pooled[(sweep.pooled.measure == "hazard_ratio")].set_index("arm").loc["sale"]
+    (ln,) = [x for x in hr.get_lines() if x.get_gid() == "ci:sale"]
+    assert list(ln.get_xdata()) == [row.ci_lower, row.ci_upper]
+    assert (sweep.pooled.clusters == 6 * 2).all()  # a point's replicates: 6 points x 2 replicates
 
 
 def test_deadline_histogram(res):
@@ -163,7 +190,11 @@ def test_deadline_histogram(res):
     assert ax.get_xlabel() == "Time left to the deadline (s)"
     assert UNIT.search(ax.get_ylabel()) or "/min" in ax.get_ylabel()
     assert ax.get_xlim() == pytest.approx((180, 0))  # the deadline at the right
-    assert ax.get_title("left") == "item: timer + sale ends"
+    assert ax.get_title("left") == "item: lightning sale + countdown timer ends"
+    # the steps are the analysis' deadline_curve, per minute and run
+    tab = res.deadline_curve[res.deadline_curve.arm == "sale"].sort_values("left_to_s")
+    (step,) = [p for p in ax.patches if p.get_label() == "sale"]
+    assert list(step.get_data().values) == list(tab.purchases_per_min)
 
 
 def test_impulsiveness_deciles(res):
@@ -175,6 +206,51 @@ def test_impulsiveness_deciles(res):
         assert "decile" in ax.get_xlabel()
         assert UNIT.search(ax.get_ylabel())
     assert legend_texts(fig) == ARMS
+    # error bars are the table's t intervals (conversion in %)
+    tab = res.impulsiveness[(res.impulsiveness.arm == "sale") & (res.impulsiveness.measure == "conversion")]
+    (bars,) = [c for c in conv.containers if c.get_label() == "sale"]
+    segs = bars.lines[2][0].get_segments()
+    assert [s[0][1] for s in segs] == pytest.approx(100 * tab.ci_lower.to_numpy(), rel=1e-12)
+    assert [s[1][1] for s in segs] == pytest.approx(100 * tab.ci_upper.to_numpy(), rel=1e-12)
+
+
+def test_figure_bands_are_t_intervals_over_runs(res, results, sweep):
+    """Bands are mean +- t(n-1) sd / sqrt(n) over runs (not 1.96 standard errors): checked against
+    the one interval function on the raw runs."""
+    import numpy as np
+
+    from fomolab.stats._intervals import t_interval
+
+    # the sweep's marginal of conversion at each discount, per arm, from the runs table itself
+    mg = sweep.marginals
+    m = mg[(mg.metric == "conversion") & (mg.parameter == "lineup.item.tactics.lightning_sale.discount")]
+    raw = analyze_runs(sweep)
+    for row in m.itertuples():
+        x = raw[(raw.arm == row.arm) & np.isclose(raw.discount, row.value)].conversion.to_numpy()
+        mean, lo, hi = t_interval(x, 0.95)
+        assert (row.mean, row.ci_lower, row.ci_upper) == pytest.approx((mean, lo, hi), rel=1e-12)
+    assert m.runs.max() == 6  # 3 gains x 2 replicates pooled at a discount
+    # and the drawn band is the table's
+    fig = draw(plot.sweep_metrics, sweep)
+    ax = panels(fig)[0]  # conversion against the discount
+    (band,) = [c for c in ax.collections if c.get_gid() == "band:sale"]
+    ys = band.get_paths()[0].vertices[:, 1]
+    tab = m[m.arm == "sale"]
+    assert min(ys) == pytest.approx(100 * tab.ci_lower.min()) and max(ys) == pytest.approx(100 * tab.ci_upper.max())
+    # the purchase-rate band of the experiment: t intervals over its 3 replicates
+    rate = res.timeline[(res.timeline.series == "purchase_rate") & (res.timeline.arm == "sale")]
+    ok = rate.ci_upper > rate.ci_lower
+    half = (rate.ci_upper - rate["mean"])[ok].to_numpy()
+    assert len(half) > 10 and (half > 0).all()
+
+
+def analyze_runs(a):
+    """The sweep's runs table with its swept discount, from the results folder of an analysis."""
+    from fomolab.results import Results
+
+    runs = Results(a.path).runs
+    col = a.swept["lineup.item.tactics.lightning_sale.discount"]
+    return runs.assign(arm=runs.arm.astype(str), discount=runs[col])
 
 
 def test_harm_by_quintile(res):
@@ -195,7 +271,7 @@ def test_sweep_metrics_and_heatmap(sweep):
     for ax in axes:
         assert arm_lines(ax) == ["control", "sale"]
     xlabels = [ax.get_xlabel() for ax in axes if ax.get_xlabel()]
-    assert xlabels == ["item sale discount", "item sale gain"]
+    assert xlabels == ["item lightning sale discount", "item lightning sale gain"]
     assert all(UNIT.search(ax.get_ylabel()) for ax in axes if ax.get_ylabel())
     heat = draw(plot.sweep_heatmap, sweep)
     maps = panels(heat)
@@ -209,6 +285,10 @@ def test_sobol_bars(saltelli):
     s1, st = panels(fig)
     assert len(s1.patches) == 2 and len(st.patches) == 2  # one bar per parameter (one arm)
     assert "share of variance" in s1.get_xlabel()
+    # the bars are the analysis' sobol table (not indices recomputed with other settings)
+    tab = saltelli.sobol[saltelli.sobol.metric == "conversion"]
+    assert [p.get_width() for p in s1.patches] == list(tab.s1)
+    assert [p.get_width() for p in st.patches] == list(tab.st)
 
 
 def test_sweep_figures_refuse_a_plain_experiment(res):
@@ -226,3 +306,67 @@ def test_figures_save_as_png_and_svg(res, tmp_path):
     fig.savefig(tmp_path / "f.svg")
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
     assert b"<svg" in (tmp_path / "f.svg").read_bytes()[:2000]
+
+
+def test_a_results_folder_is_analysed_with_a_future_warning(results):
+    with pytest.warns(FutureWarning, match="analyze"):
+        fig = plot.forest(results)
+    assert isinstance(fig, Figure)
+
+
+def test_drawing_fits_no_model(res, sweep, saltelli, monkeypatch):
+    """Every figure draws from a precomputed analysis with every model fit and estimator disabled."""
+    import importlib
+
+    import SALib.analyze.sobol
+    import statsmodels.base.model
+    import statsmodels.regression.linear_model
+
+    import fomolab.stats
+
+    def module(name):  # fomolab.stats.cox is also the name of a function
+        return importlib.import_module(f"fomolab.stats.{name}")
+
+    def refuse(*args, **kw):
+        raise AssertionError("a figure fitted a model")
+
+    for mod, name in ((statsmodels.base.model.LikelihoodModel, "fit"),
+                      (statsmodels.regression.linear_model.RegressionModel, "fit"),
+                      (SALib.analyze.sobol, "analyze"), (module("cox"), "cox"),
+                      (module("conversion"), "conversion"), (module("conversion"), "risk_difference"),
+                      (module("kaplan_meier"), "kaplan_meier"), (module("compare"), "binary_logit"),
+                      (module("compare"), "compare_arms"), (fomolab.stats, "cox"),
+                      (fomolab.stats, "kaplan_meier"), (fomolab.stats, "conversion")):
+        monkeypatch.setattr(mod, name, refuse)
+    for fn in (plot.purchase_rate, plot.time_to_purchase, plot.forest, plot.deadline, plot.impulsiveness,
+               plot.harm):
+        draw(fn, res)
+    for fn in (plot.sweep_metrics, plot.sweep_heatmap, plot.forest):
+        draw(fn, sweep)
+    draw(plot.sobol_indices, saltelli)
+
+
+def test_plotting_code_imports_no_statistics():
+    """plot/ imports no statistics (fomolab.stats, statsmodels, SALib, scipy) and names no tactic kind."""
+    import ast
+    from pathlib import Path
+
+    from fomolab.tactics import KINDS
+
+    banned = ("fomolab.stats", "statsmodels", "SALib", "scipy", "lifelines", "fomolab.attribution")
+    folder = Path(plot.__file__).parent
+    files = sorted(folder.glob("*.py"))
+    assert len(files) >= 6
+    for f in files:
+        tree = ast.parse(f.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    assert not any(k in node.value for k in KINDS), (f.name, node.value)
+                continue
+            for n in names:
+                assert not n.startswith(banned), (f.name, n)

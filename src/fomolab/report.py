@@ -12,16 +12,23 @@ The page has a title, a methods paragraph written from the spec in the
 manifest (stream, lineup, population, arms, replicates, seeds, fomolab
 version), the headline table of :func:`fomolab.analysis.analyze` (or the
 per-arm summary of :meth:`fomolab.Results.summary` when the analysis is not
-available), the figures of :mod:`fomolab.plot` with captions, and the
-provenance from the manifest.  It opens offline in any browser and reads at
-laptop and phone widths.  The ``report/`` folder is built in a temporary
-folder beside it and renamed into place; the run partitions are never touched.
+available), the contrasts the forest plot draws, the figures of
+:mod:`fomolab.plot` with captions, and the provenance from the manifest.  It
+opens offline in any browser and reads at laptop and phone widths.
+
+The page is rendered from Jinja2 templates (``fomolab/templates/``:
+``report.html.j2``, ``methods.html.j2``, ``report.css``); the titles and
+captions of figures and tables are data (``captions.toml``), filled with the
+analysis' parameters, so a caption's "95 %" or "last 10 %" is the level and
+the deadline fraction the analysis used.  Every number on the page and in the
+figures comes from the analysis' tables; the report computes no statistic.
+The ``report/`` folder is built in a temporary folder beside it and renamed
+into place; the run partitions are never touched.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import re
@@ -30,12 +37,15 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["Report", "report"]
+from fomolab import _format as fmt
+
+__all__ = ["Report", "captions", "methods", "report"]
 
 
 @dataclass
@@ -68,32 +78,68 @@ class Report:
         return f"Report({str(self.path)!r}, {len(self.figures) // 2} figures)"
 
 
-# ------------------------------------------------------------------- text helpers
+# ---------------------------------------------------------------- templates
 
 
-def _esc(x: Any) -> str:
-    return html.escape(str(x), quote=True)
+@cache
+def _env():
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=PackageLoader("fomolab", "templates"), autoescape=select_autoescape(["j2", "html"]),
+                      undefined=StrictUndefined, keep_trailing_newline=True)
+    env.filters.update(num=fmt.num, minutes=fmt.minutes, pct=fmt.pct)
+    return env
 
 
-def _num(x: Any, digits: int = 3) -> str:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    if v != v:  # NaN
-        return "–"
-    if abs(v) >= 1000:
-        return f"{v:,.0f}"
-    return f"{v:.{digits}g}"
+@cache
+def _captions_data() -> dict[str, Any]:
+    import tomllib
+    from importlib.resources import files
+
+    return tomllib.loads(files("fomolab").joinpath("templates/captions.toml").read_text(encoding="utf-8"))
 
 
-def _minutes(s: float) -> str:
-    m = float(s) / 60
-    return f"{m:g} min" if m == int(m) else f"{m:.1f} min"
+def captions(**params: Any) -> dict[str, dict[str, dict[str, str]]]:
+    """The titles and captions of ``captions.toml``, filled with ``params``.
+
+    Parameters
+    ----------
+    **params
+        ``level`` ("95 %"), ``last`` ("10 %"), ``control``, ``replicates``,
+        ``pooled`` and ``sweep`` (see the file's header).
+
+    Returns
+    -------
+    dict
+        ``{"figures": {id: {"title", "caption"}}, "tables": {...}, "columns": {...}}``
+        with markup kept and the values escaped.
+
+    >>> c = captions(level="90 %", last="20 %", control="ctl", replicates=3, pooled="", sweep=False)
+    >>> "90 % pointwise bands" in c["figures"]["time_to_purchase"]["caption"]
+    True
+    >>> c["columns"]["deadline"]
+    'purchases in last 20 % of window (expected)'
+    """
+    from markupsafe import Markup
+
+    env = _env()
+
+    def fill(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: fill(x) for k, x in v.items()}
+        return Markup(env.from_string(str(v)).render(**params))
+
+    return fill(_captions_data())
 
 
-def _pct(x: float) -> str:
-    return f"{100 * float(x):g} %"
+def _params(res, analysis: Any) -> dict[str, Any]:
+    m = res.manifest
+    conf_level = getattr(analysis, "conf_level", 0.95)
+    last = getattr(analysis, "last", 0.1)
+    sweep = bool(m.get("swept"))
+    return dict(level=fmt.level(conf_level), last=fmt.level(last), control=m.get("control", "control"),
+                replicates=m.get("replicates"), pooled=" Pooled over all sweep points." if sweep else "",
+                sweep=sweep)
 
 
 def methods(manifest: dict[str, Any]) -> str:
@@ -108,98 +154,64 @@ def methods(manifest: dict[str, Any]) -> str:
     """
     spec = manifest.get("spec", {})
     exp = spec.get("experiment", {})
-    stream = spec.get("stream", {})
-    arr = stream.get("arrivals", {})
-    parts = []
-    if "schedule" in arr:
-        sched = ", ".join(f"{_num(r['rate_per_s'])}/s from {_minutes(r['start_s'])}" for r in arr["schedule"])
-        rate = f"at a scheduled rate ({sched})"
-    else:
-        rate = f"at {_num(arr.get('rate_per_s'))} per second"
-    parts.append(f"Each simulated stream lasts {_minutes(stream.get('duration_s', 0))}; viewers arrive as a "
-                 f"Poisson process {rate}.")
-    prods = []
+    products = []
     for name, p in spec.get("lineup", {}).items():
-        bits = [f"price {_num(p.get('price'))}"]
+        bits = [f"price {fmt.num(p.get('price'))}"]
         bits.append(f"stock {p['stock']}" if p.get("stock") is not None else "unlimited stock")
         if p.get("slot_s"):
-            bits.append(f"on show {_minutes(p['slot_s'][0])}–{_minutes(p['slot_s'][1])}")
+            bits.append(f"on show {fmt.minutes(p['slot_s'][0])}–{fmt.minutes(p['slot_s'][1])}")
         tactics = []
         for t, cfg in (p.get("tactics") or {}).items():
             desc = t.replace("_", " ")
             if "start_s" in cfg and "end_s" in cfg:
-                desc += f" {_minutes(cfg['start_s'])}–{_minutes(cfg['end_s'])}"
+                desc += f" {fmt.minutes(cfg['start_s'])}–{fmt.minutes(cfg['end_s'])}"
             if "discount" in cfg:
-                desc += f", {_pct(cfg['discount'])} off"
+                desc += f", {fmt.pct(cfg['discount'])} off"
             if "threshold" in cfg:
                 desc += f" below {cfg['threshold']} units"
             tactics.append(desc)
         if tactics:
             bits.append("tactics: " + "; ".join(tactics))
-        prods.append(f"<em>{_esc(name)}</em> ({_esc(', '.join(bits))})")
-    parts.append(f"The lineup: {', '.join(prods)}.")
+        products.append({"name": name, "bits": bits})
     pop = spec.get("population", {})
-    segs = pop.get("segments", {})
-    if segs:
-        seg = ", ".join(f"{_esc(k)} ({_pct(v.get('share', 0))})" for k, v in segs.items())
-        prof = f" (profile <em>{_esc(pop['profile'])}</em>)" if pop.get("profile") else ""
-        parts.append(f"Viewers come from the population{prof} with segments {seg}; each draws an "
-                     "impulsiveness, an interest, a price sensitivity and a dwell time.")
     control = exp.get("control", manifest.get("control", "control"))
-    arms = []
-    for a, cfg in spec.get("arms", {}).items():
-        label = f"<strong>{_esc(a)}</strong>" + (" (control)" if a == control else "")
-        d = cfg.get("description") or ", ".join(cfg.get("tactics", [])) or "no tactic"
-        arms.append(f"{label}: {_esc(d.rstrip('.'))}")
-    parts.append(f"Arms: {'; '.join(arms)}.")
+    arms = [{"name": a, "control": a == control,
+             "description": (cfg.get("description") or ", ".join(cfg.get("tactics", [])) or "no tactic").rstrip(".")}
+            for a, cfg in spec.get("arms", {}).items()]
     sweep = spec.get("sweep")
+    sweep_ctx = None
     if sweep:
-        swept = manifest.get("swept") or list(sweep.get("parameters", {}))
-        n_points = len(manifest.get("points") or [])
-        parts.append(f"A {_esc(sweep.get('design', 'grid'))} sweep over {len(swept)} parameter"
-                     f"{'s' * (len(swept) != 1)} ({', '.join(f'<code>{_esc(p)}</code>' for p in swept)}) "
-                     f"gives {n_points} points; every arm runs at every point.")
-    parts.append(f"Each arm ran {exp.get('replicates', manifest.get('replicates'))} replicates "
-                 f"({manifest.get('runs', '?')} runs in all), with seeds derived from the master seed "
-                 f"{exp.get('seed', manifest.get('master_seed'))} by NumPy's SeedSequence; the arms of a "
-                 "replicate see the same viewers (common random numbers), so effects are estimated paired "
-                 "and intervals are clustered by replicate.")
-    parts.append(f"Simulated with fomolab {_esc(manifest.get('fomolab_version', '?'))} "
-                 "(discrete-event, proportional-hazards shoppers; docs/MODEL.md).")
-    return " ".join(parts)
+        sweep_ctx = {"design": sweep.get("design", "grid"),
+                     "swept": manifest.get("swept") or list(sweep.get("parameters", {})),
+                     "points": len(manifest.get("points") or [])}
+    stream = spec.get("stream", {})
+    html = _env().get_template("methods.html.j2").render(
+        duration_s=stream.get("duration_s", 0), schedule=stream.get("arrivals", {}).get("schedule"),
+        rate_per_s=stream.get("arrivals", {}).get("rate_per_s"),
+        products=products, segments=[(k, v.get("share", 0)) for k, v in pop.get("segments", {}).items()],
+        profile=pop.get("profile"), arms=arms, sweep=sweep_ctx,
+        replicates=exp.get("replicates", manifest.get("replicates")), runs=manifest.get("runs", "?"),
+        seed=exp.get("seed", manifest.get("master_seed")), version=manifest.get("fomolab_version", "?"))
+    return " ".join(html.split())
 
 
-def _table_html(df: pd.DataFrame, caption: str = "", max_rows: int = 40) -> str:
-    more = ""
-    if len(df) > max_rows:
-        more = f"<p class='note'>First {max_rows} of {len(df)} rows; all rows are in the analysis tables.</p>"
-        df = df.head(max_rows)
-    head = "".join(f"<th>{_esc(c)}</th>" for c in df.columns)
-
-    def cell(v: Any) -> str:
-        numeric = bool(re.match(r"^[-+<–]?\s?[0-9.]", str(v))) or str(v) == "–"
-        return f"<td class='n'>{_esc(v)}</td>" if numeric else f"<td>{_esc(v)}</td>"
-
-    body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in df.itertuples(index=False))
-    cap = f"<p class='cap'>{caption}</p>" if caption else ""
-    return f"{cap}<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{more}"
+# ------------------------------------------------------------------- tables
 
 
-def _ci(est: Any, lo: Any, hi: Any, digits: int = 3) -> str:
-    if pd.isna(est):
-        return "–"
-    if pd.isna(lo) or pd.isna(hi):
-        return _num(est, digits)
-    return f"{_num(est, digits)} ({_num(lo, digits)}–{_num(hi, digits)})"
+_NUMERIC = re.compile(r"^[-+<–]?\s?[0-9.]")
 
 
-def _p(p: Any) -> str:
-    if pd.isna(p):
-        return "–"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+def _table(df: pd.DataFrame, caption: str = "", title: str = "", max_rows: int = 40) -> dict[str, Any]:
+    """A table for the template: columns, rows of ``(text, numeric)`` cells, caption."""
+    more = len(df) if len(df) > max_rows else 0
+    df = df.head(max_rows)
+    rows = [[(str(v), bool(_NUMERIC.match(str(v))) or str(v) == fmt.MISSING) for v in row]
+            for row in df.itertuples(index=False)]
+    return {"columns": [str(c) for c in df.columns], "rows": rows, "caption": caption, "title": title,
+            "more": more}
 
 
-def _headline_table(headline: pd.DataFrame, sweep: bool) -> pd.DataFrame:
+def _headline_table(headline: pd.DataFrame, sweep: bool, cols: dict[str, str]) -> pd.DataFrame:
     h = headline
     out = pd.DataFrame({"arm": h.arm.astype(str)})
     if sweep and "point" in h:
@@ -207,15 +219,14 @@ def _headline_table(headline: pd.DataFrame, sweep: bool) -> pd.DataFrame:
     out["runs"] = h.runs.map(lambda v: f"{int(v)}")
     out["viewers"] = h.viewers.map(lambda v: f"{v:,.0f}")
     out["conversion"] = h.conversion.map(lambda v: f"{100 * v:.2f} %")
-    out["median time to purchase, s (95 % CI)"] = [_ci(a, b, c) for a, b, c in
-                                                     zip(h.median_s, h.median_ci_lower, h.median_ci_upper)]
-    out["hazard ratio (95 % CI)"] = [_ci(a, b, c) for a, b, c in zip(h.hazard_ratio, h.hr_ci_lower, h.hr_ci_upper)]
-    out["p (Holm)"] = h.hr_p_holm.map(_p)
-    out["odds ratio (95 % CI)"] = [_ci(a, b, c) for a, b, c in zip(h.odds_ratio, h.or_ci_lower, h.or_ci_upper)]
-    out["p (Holm) "] = h.or_p_holm.map(_p)
+    out[cols["median"]] = [fmt.ci(a, b, c) for a, b, c in zip(h.median_s, h.median_ci_lower, h.median_ci_upper)]
+    out[cols["hazard_ratio"]] = [fmt.ci(a, b, c) for a, b, c in zip(h.hazard_ratio, h.hr_ci_lower, h.hr_ci_upper)]
+    out["p (Holm)"] = h.hr_p_holm.map(fmt.p_value)
+    out[cols["odds_ratio"]] = [fmt.ci(a, b, c) for a, b, c in zip(h.odds_ratio, h.or_ci_lower, h.or_ci_upper)]
+    out["p (Holm) "] = h.or_p_holm.map(fmt.p_value)
     if "deadline_share" in h and h.deadline_share.notna().any():
-        out["purchases in last 10 % of window (expected)"] = [
-            "–" if pd.isna(s) else f"{100 * s:.1f} % ({100 * e:.1f} %)"
+        out[cols["deadline"]] = [
+            fmt.MISSING if pd.isna(s) else f"{100 * s:.1f} % ({100 * e:.1f} %)"
             for s, e in zip(h.deadline_share, h.deadline_expected_share)]
     return out
 
@@ -227,31 +238,48 @@ def _summary_table(summary: pd.DataFrame) -> pd.DataFrame:
         "viewers per run": s.viewers_per_run.map(lambda v: f"{v:,.1f}"),
         "buyers per run": s.buyers_per_run.map(lambda v: f"{v:,.1f}"),
         "conversion": s.conversion.map(lambda v: f"{100 * v:.2f} %"),
-        "median time to purchase (s)": s.median_time_to_purchase_s.map(lambda v: _num(v, 4)),
+        "median time to purchase (s)": s.median_time_to_purchase_s.map(lambda v: fmt.num(v, 4)),
         "units per run": s.units_per_run.map(lambda v: f"{v:,.1f}"),
         "revenue per run": s.revenue_per_run.map(lambda v: f"{v:,.2f}"),
     })
 
 
-def _effects_table(effects: pd.DataFrame) -> pd.DataFrame:
+def _effects_table(effects: pd.DataFrame, cols: dict[str, str]) -> pd.DataFrame:
     names = {"hazard_ratio": "hazard ratio", "odds_ratio": "odds ratio", "risk_difference": "risk difference",
              "median_shift_s": "median shift (s)"}
     e = effects[effects.estimate.notna()]
     out = pd.DataFrame({
         "arm": e.arm.astype(str), "measure": e.measure.map(lambda m: names.get(m, m)),
-        "estimate (95 % CI)": [_ci(a, b, c, 4) for a, b, c in zip(e.estimate, e.ci_lower, e.ci_upper)],
-        "p": e.p.map(_p),
+        cols["estimate"]: [fmt.ci(a, b, c, 4) for a, b, c in zip(e.estimate, e.ci_lower, e.ci_upper)],
+        "p": e.p.map(fmt.p_value),
     })
     if "p_holm" in e:
-        out["p (Holm)"] = e.p_holm.map(_p)
+        out["p (Holm)"] = e.p_holm.map(fmt.p_value)
     if "p_bh" in e:
-        out["p (BH)"] = e.p_bh.map(_p)
+        out["p (BH)"] = e.p_bh.map(fmt.p_value)
     if "point" in e and e.point.nunique() > 1:
         out.insert(0, "point", e.point.astype(int))
     return out
 
 
-def _provenance(res) -> str:
+#: Consumer impact measures shown on the page: measure -> (column, significant digits).
+_IMPACT = {"induced_purchases": ("induced purchases", 1), "accelerated_purchases": ("accelerated", 1),
+           "seconds_gained_by_seller": ("seconds gained by the seller", 0),
+           "regretted_added": ("regretted purchases added", 1),
+           "consumer_surplus_lost": ("consumer surplus lost", 0),
+           "seller_revenue_gained": ("seller revenue gained", 0)}
+
+
+def _impact_table(total: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
+    rows = []
+    for arm in [a for a in arms if a in set(total.arm.astype(str))]:
+        g = total[total.arm.astype(str) == arm].set_index("measure")
+        rows.append({"arm": arm, **{label: fmt.ci(g.loc[m, "mean"], g.loc[m, "ci_lower"], g.loc[m, "ci_upper"], d)
+                                    for m, (label, d) in _IMPACT.items() if m in g.index}})
+    return pd.DataFrame(rows)
+
+
+def _provenance(res) -> list[tuple[str, Any]]:
     m = res.manifest
     rows = [
         ("experiment", m.get("experiment")), ("spec file", m.get("source")),
@@ -268,223 +296,64 @@ def _provenance(res) -> str:
                      f"{t.get('runs_computed', 0)} runs computed, {t.get('runs_skipped', 0)} skipped, "
                      f"{t.get('runs_failed', 0)} failed; wall {t.get('wall_s', 0):.1f} s on "
                      f"{t.get('workers', '?')} worker(s)"))
-    body = "".join(f"<tr><th scope='row'>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows)
-    return f"<div class='scroll'><table class='prov'><tbody>{body}</tbody></table></div>"
+    return rows
 
 
-# ------------------------------------------------------------------------ figures
+# ------------------------------------------------------------------ figures
 
 
 def _figures(res, analysis: Any, effects: pd.DataFrame | None, notes: list[str]
              ) -> list[tuple[_Figure, Callable[[], Any]]]:
+    """The figures to draw, in page order, each with its caption and the call that draws it."""
     from fomolab import plot
 
-    m = res.manifest
-    sweep = bool(m.get("swept"))
-    reps = m.get("replicates")
-    pooled = " Pooled over all sweep points." if sweep else ""
-    control = m.get("control", "control")
-    figs: list[tuple[_Figure, Callable[[], Any]]] = []
-    if sweep:
-        n = len(m["swept"])
-        figs.append((_Figure("sweep_metrics", "Metrics across the sweep",
-                             "Conversion, revenue per run and median time to purchase against each swept parameter, "
-                             "one line per arm: means over runs at each value (over replicates and the other swept "
-                             "parameters), with 95 % bands (1.96 standard errors over runs)."),
-                     lambda: plot.sweep_metrics(res)))
-        if "hhi_viewers" in res.runs.columns:
-            figs.append((_Figure("marketplace", "The marketplace: fragmentation and concentration",
-                                 "Viewers per stream (distinct viewers who watched it, switchers counted in each "
-                                 "stream they watched), concentration of watch time across streams (Herfindahl-"
-                                 "Hirschman index: 1/streams when equal, 1 when one stream has everyone) and the "
-                                 "top stream's share of watch time, against each swept parameter; means over runs "
-                                 "with 95 % bands."),
-                         lambda: plot.sweep_metrics(res, metrics=("viewers_per_stream", "hhi_viewers",
-                                                                  "top1_share_viewers"))))
-        if n >= 2:
-            figs.append((_Figure("sweep_heatmap", "Conversion over two swept parameters",
-                                 "Mean conversion (% of viewers) over runs in each cell of the first two swept "
-                                 "parameters, one panel per arm, on a common colour scale."),
-                         lambda: plot.sweep_heatmap(res)))
-        if m.get("sweep_design") == "saltelli":
-            table = None
-            sob = getattr(analysis, "sobol", None)
-            need = {"arm", "parameter", "S1", "S1_conf", "ST", "ST_conf"}
-            if isinstance(sob, pd.DataFrame) and need <= set(sob.columns):
-                table = sob[sob["metric"] == "conversion"] if "metric" in sob.columns else sob
-            figs.append((_Figure("sobol", "Sobol indices",
-                                 "First-order (S1) and total (ST) Sobol indices of conversion per swept "
-                                 "parameter and arm, from the Saltelli design (means over replicates at each "
-                                 "point), with 95 % bootstrap intervals."),
-                         lambda: plot.sobol_indices(res, table=table)))
-    figs.append((_Figure("purchase_rate", "Purchases, viewers and stock over the stream",
-                         "Top: purchases per minute of stream time, mean per run with a 95 % band, one line per "
-                         "arm; grey areas are the tactic windows (median over the runs that had them). Middle: "
-                         "viewers watching at each moment. Bottom (products with a finite stock): units left."
-                         + pooled),
-                 lambda: plot.purchase_rate(res)))
-    figs.append((_Figure("time_to_purchase", "Time to first purchase",
-                         "Kaplan–Meier estimate of the share of viewers who have bought, by minutes since "
-                         "arrival (departure without buying censors), with 95 % pointwise bands; below, the "
-                         f"numbers still at risk at each tick, summed over the {reps} replicates." + pooled),
-                 lambda: plot.time_to_purchase(res)))
-    if len(plot._arms(res)) > 1:
-        src = ("Cox model of time to first purchase and logistic model of buying, each arm against "
-               f"<em>{_esc(control)}</em> on the viewers of the two arms")
-        figs.append((_Figure("forest", "Effects against the control",
-                             f"Hazard ratios (how much faster viewers buy) and odds ratios (how much likelier "
-                             f"they buy) with 95 % intervals clustered by replicate. {src}"
-                             + (" (pooled over sweep points; Cox stratified by point)." if sweep else ".")),
-                     lambda: plot.forest(res, table=effects)))
-    figs.append((_Figure("deadline", "Purchases before the deadlines",
-                         "Purchases of the product inside each tactic window with a deadline, per minute and "
-                         "run, by seconds left to the window's end (the deadline at the right). Arms without the "
-                         "tactic are counted over the same stream time as a baseline. A rise towards the right "
-                         "is deadline bunching." + pooled),
-                 lambda: plot.deadline(res)))
-    impact = getattr(analysis, "impact", None)
-    if isinstance(impact, pd.DataFrame) and not impact.empty and not sweep:
-        figs.append((_Figure("harm", "Consumer impact: who the tactics move, and who regrets",
-                             "Each treatment arm against the same viewers in the control (common random numbers: "
-                             "the same arrivals, traits and decision randomness in every arm), by quintile of "
-                             "impulsiveness. Left: purchases the arm induced (viewers who did not buy in the "
-                             "control, and viewers its arrival boost brought); middle: regretted purchases it "
-                             "added (the viewer's valuation below the price paid); right: consumer surplus lost "
-                             "(valuation minus price, control minus arm; below zero is a gain). Means per "
-                             "replicate with 95 % intervals over replicates." + pooled),
-                     lambda: plot.harm(res, table=impact)))
-    figs.append((_Figure("impulsiveness", "Who responds",
-                         "Viewers cut into deciles of impulsiveness (the same cut points for every arm). Left: "
-                         "the share who bought; right: median minutes from arrival to first purchase among "
-                         "buyers. Means over runs with 95 % intervals." + pooled),
-                 lambda: plot.impulsiveness(res)))
-    return figs
+    if analysis is None:
+        notes.append("No figures: they draw the analysis, which is not available.")
+        return []
+    cap = captions(**_params(res, analysis))["figures"]
+    a = analysis
+    todo: list[tuple[str, Callable[[], Any]]] = []
+    if a.sweep:
+        todo.append(("sweep_metrics", lambda: plot.sweep_metrics(a)))
+        if a.marginals is not None and "hhi_viewers" in set(a.marginals.metric):
+            todo.append(("marketplace", lambda: plot.sweep_metrics(
+                a, metrics=("viewers_per_stream", "hhi_viewers", "top1_share_viewers"))))
+        if a.cells is not None and not a.cells.empty:
+            todo.append(("sweep_heatmap", lambda: plot.sweep_heatmap(a)))
+        if a.sweep_design == "saltelli" and a.sobol is not None:
+            todo.append(("sobol", lambda: plot.sobol_indices(a)))
+    todo.append(("purchase_rate", lambda: plot.purchase_rate(a)))
+    todo.append(("time_to_purchase", lambda: plot.time_to_purchase(a)))
+    if effects is not None and not effects.empty:
+        todo.append(("forest", lambda: plot.forest(a, table=effects)))
+    todo.append(("deadline", lambda: plot.deadline(a)))
+    if a.impact is not None and not a.impact.empty and not a.sweep:
+        todo.append(("harm", lambda: plot.harm(a)))
+    todo.append(("impulsiveness", lambda: plot.impulsiveness(a)))
+    return [(_Figure(name, str(cap[name]["title"]), cap[name]["caption"]), draw) for name, draw in todo]
 
 
-# ----------------------------------------------------------------------------- page
+# --------------------------------------------------------------------- page
 
 
-CSS = """
-:root { --fg: #1b1b1b; --muted: #5a5a5a; --line: #d9d9d9; --bg: #ffffff; --accent: #0072B2; }
-* { box-sizing: border-box; }
-html { -webkit-text-size-adjust: 100%; }
-body { margin: 0; background: var(--bg); color: var(--fg);
-       font: 16px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 980px; margin: 0 auto; padding: 1.5rem 1rem 3rem; }
-h1 { font-size: 1.7rem; line-height: 1.2; margin: 0 0 .3rem; overflow-wrap: anywhere; }
-h2 { font-size: 1.25rem; margin: 2.2rem 0 .6rem; padding-top: .4rem; border-top: 1px solid var(--line); }
-h3 { font-size: 1.05rem; margin: 1.6rem 0 .4rem; }
-p.lead { color: var(--muted); margin-top: 0; }
-p, li { overflow-wrap: anywhere; }
-code { font-size: .9em; background: #f3f3f3; padding: 0 .2em; border-radius: 3px; }
-figure { margin: 1rem 0 2rem; }
-figure img { display: block; width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
-figcaption { font-size: .92rem; color: var(--muted); margin-top: .5rem; }
-figcaption strong { color: var(--fg); }
-figcaption a { color: var(--accent); }
-.scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; margin: .5rem 0 1rem; }
-table { border-collapse: collapse; font-size: .88rem; min-width: 100%; }
-p.cap { color: var(--muted); font-size: .9rem; margin: .4rem 0 .2rem; }
-tbody td:first-child, thead th:first-child { position: sticky; left: 0; background: var(--bg); }
-th, td { padding: .35rem .6rem; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
-thead th { border-bottom: 2px solid #999; white-space: nowrap; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-table.prov th { white-space: nowrap; font-weight: 600; }
-table.prov td { overflow-wrap: anywhere; word-break: break-word; }
-nav ol { padding-left: 1.2rem; columns: 2; column-gap: 2rem; }
-.note { color: var(--muted); font-size: .9rem; }
-footer { color: var(--muted); font-size: .85rem; margin-top: 3rem; }
-@media (max-width: 600px) {
-  body { font-size: 15px; }
-  main { padding: 1rem .75rem 2rem; }
-  h1 { font-size: 1.35rem; }
-  nav ol { columns: 1; }
-  table { font-size: .8rem; }
-}
-"""
-
-
-def _impact_html(res) -> str:
-    """The consumer impact section: each treatment arm against the same viewers in the control."""
-    from fomolab.attribution import impact
-
-    tab = impact(res, by="all")
-    measures = {"induced_purchases": ("induced purchases", 1), "accelerated_purchases": ("accelerated", 1),
-                "seconds_gained_by_seller": ("seconds gained by the seller", 0), "regretted_added":
-                ("regretted purchases added", 1), "consumer_surplus_lost": ("consumer surplus lost", 0),
-                "seller_revenue_gained": ("seller revenue gained", 0)}
-    rows = []
-    for arm, g in tab.groupby("arm", sort=False):
-        g = g.set_index("measure")
-        rows.append({"arm": arm, **{label: _ci(g.loc[m, "mean"], g.loc[m, "ci_lower"], g.loc[m, "ci_upper"], d)
-                                    for m, (label, d) in measures.items()}})
-    order = {a: k for k, a in enumerate(res.manifest.get("arms", []))}
-    df = pd.DataFrame(rows).sort_values("arm", key=lambda c: c.map(order))
-    return ("<h2 id='impact'>Consumer impact</h2>"
-            "<p>Every arm shows the same viewers (common random numbers), so each treatment arm's viewers can be "
-            "compared with themselves in the control: a purchase is <em>induced</em> when the viewer did not buy "
-            "in the control (or came only because of an arrival boost), <em>accelerated</em> when they bought "
-            "sooner. A purchase is <em>regretted</em> when the viewer's valuation is below the price paid; "
-            "surplus is valuation minus price. See <code>docs/MODEL.md</code> for the coupling and the welfare "
-            "measures, and their limits.</p>"
-            + _table_html(df, "Per replicate, means with 95 % intervals over replicates; surplus and revenue in "
-                              "currency units, a negative surplus loss is a gain. By impulsiveness quintile and "
-                              "segment: analysis/impact.csv, analysis/impact_segment.csv."))
-
-
-def _page(res, figs: list[_Figure], headline_html: str, effects_html: str, notes: list[str]) -> str:
+def _page(res, figs: list[_Figure], headline_html: Any, effects_html: Any, notes: list[str]) -> str:
+    """The page (HTML) from ``report.html.j2``: ``headline_html`` and ``effects_html`` are template tables."""
     from fomolab import __version__
 
     m = res.manifest
-    name = m.get("experiment", res.path.name)
-    desc = m.get("description") or ""
-    toc = "".join(f"<li><a href='#{f.name}'>{_esc(f.title)}</a></li>" for f in figs)
-    fig_html = []
-    for i, f in enumerate(figs, 1):
-        data = base64.b64encode(f.svg).decode("ascii")
-        fig_html.append(
-            f"<figure id='{f.name}'>"
-            f"<a href='figures/{f.name}.svg' title='open the figure full size'>"
-            f"<img src='data:image/svg+xml;base64,{data}' alt='Figure {i}: {_esc(f.title)}' loading='eager'></a>"
-            f"<figcaption><strong>Figure {i}. {_esc(f.title)}.</strong> {f.caption} "
-            f"Files: <a href='figures/{f.name}.png'>PNG</a>, <a href='figures/{f.name}.svg'>SVG</a>."
-            f"</figcaption></figure>")
-    note_html = ""
-    if notes:
-        note_html = "<h2>Notes</h2><ul>" + "".join(f"<li class='note'>{_esc(n)}</li>" for n in notes) + "</ul>"
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="fomolab {_esc(__version__)}">
-<link rel="icon" href="data:,">
-<title>{_esc(name)}: fomolab report</title>
-<style>{CSS}</style>
-</head>
-<body>
-<main>
-<header>
-<h1>{_esc(name)}</h1>
-<p class="lead">{_esc(desc)}</p>
-</header>
-<nav aria-label="Contents"><ol><li><a href="#methods">Methods</a></li><li><a href="#headline">Headline</a></li>{toc}<li><a href="#provenance">Provenance</a></li></ol></nav>
-<h2 id="methods">Methods</h2>
-<p>{methods(m)}</p>
-<h2 id="headline">Headline</h2>
-{headline_html}
-{effects_html}
-<h2>Figures</h2>
-{''.join(fig_html)}
-{note_html}
-<h2 id="provenance">Provenance</h2>
-<p class="note">From <code>manifest.json</code> in the results folder; every run can be reproduced from its seed.</p>
-{_provenance(res)}
-<footer>Made by <code>fomolab report</code> {_esc(__version__)} from <code>{_esc(res.path)}</code>.</footer>
-</main>
-</body>
-</html>
-"""
+    return _env().get_template("report.html.j2").render(
+        version=__version__, name=m.get("experiment", res.path.name), description=m.get("description") or "",
+        methods=_markup(methods(m)), headline=headline_html, effects=effects_html.get("effects"),
+        impact=effects_html.get("impact"),
+        figures=[{"name": f.name, "title": f.title, "caption": f.caption,
+                  "data": base64.b64encode(f.svg).decode("ascii")} for f in figs],
+        notes=notes, provenance=_provenance(res), path=str(res.path))
+
+
+def _markup(html: str):
+    from markupsafe import Markup
+
+    return Markup(html)
 
 
 def _analysis(res, notes: list[str]) -> Any:
@@ -495,13 +364,13 @@ def _analysis(res, notes: list[str]) -> Any:
         return None
     try:
         return analyze(res)
-    except Exception as exc:  # noqa: BLE001 - the report still shows the figures and the summary
+    except Exception as exc:  # noqa: BLE001 - the report still shows the summary
         notes.append(f"The analysis failed ({type(exc).__name__}: {exc}); the headline shows the per-arm summary.")
         warnings.warn(f"fomolab report: analysis failed: {exc}", RuntimeWarning, stacklevel=3)
         return None
 
 
-def report(results: Any, *, out: str | Path | None = None) -> Report:
+def report(results: Any, *, out: str | Path | None = None, analysis: Any = None) -> Report:
     """Write the report of a results folder: ``report/index.html`` and ``report/figures/``.
 
     Parameters
@@ -511,6 +380,10 @@ def report(results: Any, *, out: str | Path | None = None) -> Report:
     out : path, optional
         Folder to write instead of ``RESULTS/report``.  It is replaced as a
         whole (built beside it, then renamed into place).
+    analysis : fomolab.analysis.Analysis, optional
+        The analysis to show (default: :func:`fomolab.analysis.analyze` of
+        the folder with its defaults).  Its ``conf_level`` and ``last`` fill
+        the captions.
 
     Returns
     -------
@@ -522,45 +395,33 @@ def report(results: Any, *, out: str | Path | None = None) -> Report:
     fomolab.ResultsError
         Not a results folder, or no finished runs.
     """
-    from fomolab import plot
+    from fomolab.plot.effects import effects_table
+    from fomolab.stats import _folder
 
-    res = plot._results(results)
+    res = _folder.as_results(results)
+    _folder.nonempty_runs(res)
     target = Path(out) if out is not None else res.path / "report"
     notes: list[str] = []
-    analysis = _analysis(res, notes)
+    if analysis is None:
+        analysis = _analysis(res, notes)
     sweep = bool(res.manifest.get("swept"))
-    if analysis is not None and {"arm", "hazard_ratio", "median_s"} <= set(analysis.headline.columns):
-        headline_html = _table_html(_headline_table(analysis.headline, sweep),
-                                    "Per arm: viewers and conversion pooled over runs; Kaplan–Meier median time "
-                                    "from arrival to first purchase; hazard and odds ratios against the control "
-                                    "with 95 % intervals clustered by replicate, p values Holm-adjusted over arms"
-                                    + (" and points" if sweep else "") + ".")
+    text = captions(**_params(res, analysis))
+    cols = text["columns"]
+    if analysis is not None:
+        headline_html = _table(_headline_table(analysis.headline, sweep, cols), text["tables"]["headline"]["caption"])
     else:
-        headline_html = _table_html(_summary_table(res.summary()),
-                                    "Per arm: means per run; conversion and median pooled over viewers.")
+        headline_html = _table(_summary_table(res.summary()), text["tables"]["summary"]["caption"])
     effects = None
-    effects_html = ""
-    if len(plot._arms(res)) > 1:
-        if sweep:
-            effects = plot.effects(res)
-            title = "Effects against the control, pooled over sweep points"
-        else:
-            arms_tab = getattr(analysis, "arms", None)
-            if isinstance(arms_tab, pd.DataFrame) and {"measure", "estimate", "ci_lower", "ci_upper"} <= set(
-                    arms_tab.columns):
-                effects = arms_tab
-            else:
-                effects = plot._compare_effects(res)
-                if effects is None:
-                    effects = plot.effects(res)
-            title = "Effects against the control"
-        effects_html = f"<h3>{title}</h3>" + _table_html(
-            _effects_table(effects), "Estimates with 95 % intervals clustered by replicate; p values raw and "
-                                     "adjusted for the number of arms (Holm: family-wise; BH: false discovery).")
-        effects = effects[effects.measure.isin(["hazard_ratio", "odds_ratio"])]
-    impact = getattr(analysis, "impact", None)
-    if isinstance(impact, pd.DataFrame) and not impact.empty and not sweep:
-        effects_html += _impact_html(res)
+    effects_html: dict[str, Any] = {}
+    if analysis is not None and len(analysis.arm_order) > 1:
+        effects = effects_table(analysis)
+        shown = analysis.pooled if analysis.pooled is not None else analysis.arms
+        effects_html["effects"] = _table(_effects_table(shown, cols), text["tables"]["effects"]["caption"],
+                                         title=text["tables"]["effects"]["title"])
+    impact_total = getattr(analysis, "impact_total", None)
+    if impact_total is not None and not impact_total.empty and not sweep:
+        effects_html["impact"] = _table(_impact_table(impact_total, analysis.arm_order),
+                                        text["tables"]["impact"]["caption"])
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))

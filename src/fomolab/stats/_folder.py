@@ -105,3 +105,18 @@ def windows(events: pd.DataFrame) -> pd.DataFrame:
     ends = df[~df.is_start][keys + ["time_s"]].rename(columns={"time_s": "end_s"})
     out = starts.merge(ends, on=keys, how="inner").drop(columns="k")
     return out[out.end_s > out.start_s].reset_index(drop=True)
+
+
+def arm_order(manifest: dict[str, Any], present: Any) -> list[str]:
+    """The arms in ``present``, the control first, then in the spec's order, then any others sorted.
+
+    >>> arm_order({"arms": ["a", "ctl", "b"], "control": "ctl"}, ["b", "ctl", "a", "z"])
+    ['ctl', 'a', 'b', 'z']
+    """
+    have = {str(a) for a in present}
+    order = [a for a in manifest.get("arms", []) if a in have]
+    control = manifest.get("control")
+    if control in order:
+        order.remove(control)
+        order.insert(0, control)
+    return order + sorted(have - set(order))

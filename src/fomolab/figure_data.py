@@ -1,0 +1,456 @@
+"""The tables the figures draw, computed once by :func:`fomolab.analysis.analyze`.
+
+The picture: the statistician hands the illustrator finished numbers.  Every
+quantity a figure of :mod:`fomolab.plot` shows, and every interval around it,
+is a row of one of these tables; the figures only draw them, so what a figure
+shows is what ``analysis/*.csv`` holds, to the last digit.
+
+==================  ===========================================================
+table               rows
+==================  ===========================================================
+``timeline``        purchase rate per time bin, viewers and stock left on a
+                    grid of stream time, per arm: means over runs, t intervals
+``windows``         each product's tactic windows (median over the runs that
+                    had them), with the tactic's label
+``survival``        Kaplan–Meier share who have bought, on a grid of time since
+                    arrival, per arm, with its interval and the numbers at risk
+``deadline_curve``  purchases per minute and run by seconds left to a deadline
+``impulsiveness``   conversion and median time to purchase by impulsiveness
+                    group, per arm: means over runs, t intervals
+``marginals``       sweeps: each run metric at each value of each swept
+                    parameter, per arm: means over runs, t intervals
+``cells``           sweeps over two or more parameters: mean conversion in each
+                    cell of the first two
+``concentration``   marketplaces: HHI, Gini and top share of watch time and of
+                    sales per point and arm (means over replicates, t intervals)
+==================  ===========================================================
+
+Pooled over sweep points: a figure of a sweep shows the whole design.  Every
+interval is :func:`fomolab.stats._intervals.t_band` (``mean +- t(n-1) sd /
+sqrt(n)`` over runs) or the interval of the statistic named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fomolab._format import nice_step
+
+__all__ = ["CELLS_COLUMNS", "CONCENTRATION_COLUMNS", "DEADLINE_CURVE_COLUMNS", "IMPULSIVENESS_COLUMNS",
+           "MARGINAL_COLUMNS", "SURVIVAL_COLUMNS", "TIMELINE_COLUMNS", "WINDOW_COLUMNS", "cells",
+           "concentration_table", "deadline_curve", "has_deadline", "impulsiveness", "marginals",
+           "run_concentration", "survival", "tactic_label", "timeline", "windows"]
+
+TIMELINE_COLUMNS = ["arm", "series", "product", "time_s", "mean", "ci_lower", "ci_upper", "runs"]
+WINDOW_COLUMNS = ["product", "tactic", "label", "start_s", "end_s", "runs"]
+SURVIVAL_COLUMNS = ["arm", "time_s", "bought", "ci_lower", "ci_upper", "at_risk", "tick"]
+DEADLINE_CURVE_COLUMNS = ["window", "product", "arm", "left_from_s", "left_to_s", "purchases_per_min", "runs"]
+IMPULSIVENESS_COLUMNS = ["arm", "group", "groups", "measure", "mean", "ci_lower", "ci_upper", "runs"]
+MARGINAL_COLUMNS = ["arm", "parameter", "value", "binned", "metric", "mean", "ci_lower", "ci_upper", "runs"]
+CELLS_COLUMNS = ["arm", "x_parameter", "x", "y_parameter", "y", "metric", "mean", "runs"]
+CONCENTRATION_COLUMNS = ["point", "arm", "of", "measure", "mean", "ci_lower", "ci_upper", "replicates"]
+
+#: Fields that declare when a tactic's window ends: the tactic has a deadline.
+_END_FIELDS = ("end_s", "deadline_s", "expires_s")
+
+
+# ------------------------------------------------------------------- tactics
+
+
+def _tactic_class(kind: str) -> Any:
+    from fomolab.tactics import KINDS
+
+    return KINDS.get(kind)
+
+
+def tactic_label(kind: str) -> str:
+    """A tactic's label in figures: its class's ``label`` where it declares one, else its kind in words.
+
+    >>> tactic_label("no_such_tactic")
+    'no such tactic'
+    """
+    cls = _tactic_class(kind)
+    label = getattr(cls, "label", None) if cls is not None else None
+    return str(label) if isinstance(label, str) and label else kind.replace("_", " ")
+
+
+def has_deadline(kind: str) -> bool:
+    """True when a tactic's window ends at a declared time (its ``has_deadline``, else an end field)."""
+    cls = _tactic_class(kind)
+    if cls is None:
+        return False
+    flag = getattr(cls, "has_deadline", None)
+    if isinstance(flag, bool):
+        return flag
+    return bool(set(_END_FIELDS) & set(getattr(cls, "model_fields", {})))
+
+
+def _kind_rank(kind: str) -> int:
+    from fomolab.tactics import KINDS
+
+    order = list(KINDS)
+    return order.index(kind) if kind in order else len(order)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _run_info(runs: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"run_id": runs.run_id.astype(str).to_numpy(), "arm": runs.arm.astype(str).to_numpy(),
+                         "point": runs.point.to_numpy(), "replicate": runs.replicate.to_numpy()})
+
+
+def _band(values: list[np.ndarray] | np.ndarray, conf_level: float) -> tuple[np.ndarray, ...]:
+    from fomolab.stats._intervals import t_band
+
+    return t_band(np.asarray(values, float), conf_level, axis=0)
+
+
+def _run_windows(events: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Each run's tactic windows (slots left out): ``run_id, arm, point, product, tactic, start_s, end_s``."""
+    from fomolab.stats._folder import windows as folder_windows
+
+    w = folder_windows(events)
+    w = w[w.tactic != "slot"]
+    return w.merge(_run_info(runs)[["run_id", "arm", "point"]], on="run_id", how="inner")
+
+
+# ------------------------------------------------------------------ windows
+
+
+def windows(events: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Each product's tactic windows, the median start and end over the runs that had them.
+
+    Columns ``product, tactic, label, start_s, end_s, runs``, in order of
+    start and then of the tactic registry.
+    """
+    w = _run_windows(events, runs)
+    if w.empty:
+        return pd.DataFrame(columns=WINDOW_COLUMNS)
+    med = (w.groupby(["product", "tactic"], sort=False)
+           .agg(start_s=("start_s", "median"), end_s=("end_s", "median"), runs=("run_id", "nunique"))
+           .reset_index())
+    med["label"] = [tactic_label(t) for t in med.tactic]
+    med["_rank"] = [_kind_rank(t) for t in med.tactic]
+    med = med.sort_values(["start_s", "_rank", "product"], kind="stable")
+    return med[WINDOW_COLUMNS].reset_index(drop=True)
+
+
+# ----------------------------------------------------------------- timeline
+
+
+def timeline(res: Any, runs: pd.DataFrame, events: pd.DataFrame, arms: Sequence[str], conf_level: float,
+             bin_s: float | None = None) -> pd.DataFrame:
+    """Purchase rate, viewers and stock left over stream time, per arm (means over runs).
+
+    Series ``purchase_rate`` (purchases per minute and run, at the middle of
+    each bin, with a t interval over runs), ``viewers`` (viewers present per
+    run on a grid of 361 times) and ``stock`` (units left of each product with
+    a finite stock, per run, same grid).
+    """
+    from fomolab.stats._folder import run_scenarios
+
+    info = _run_info(runs)
+    scen = run_scenarios(res, runs)
+    T = float(max(s.stream.duration_s for s in scen.values()))
+    stocked = sorted({p for s in scen.values() for p, prod in s.lineup.items() if prod.stock is not None})
+    if bin_s is None:
+        bin_s = nice_step(T, 60)
+    edges = np.arange(0.0, T + bin_s * 0.5, bin_s)
+    if edges[-1] < T:
+        edges = np.append(edges, T)
+    mids = (edges[:-1] + edges[1:]) / 2
+    width_min = np.diff(edges) / 60.0
+    grid = np.linspace(0.0, T, 361)
+    ev = events[events.kind.isin(["arrive", "leave", "purchase"])]
+    by_run = {str(k): g for k, g in ev.groupby(ev.run_id.astype(str), sort=False, observed=True)}
+    empty = ev.iloc[:0]
+    out = []
+
+    def add(arm: str, series: str, product: str, t: np.ndarray, vals: list, band: bool) -> None:
+        if not vals:
+            return
+        v = np.asarray(vals, float)
+        if band:
+            m, lo, hi, _ = _band(v, conf_level)
+        else:
+            m, lo, hi = v.mean(axis=0), np.full(len(t), np.nan), np.full(len(t), np.nan)
+        out.append(pd.DataFrame({"arm": arm, "series": series, "product": product, "time_s": t, "mean": m,
+                                 "ci_lower": lo, "ci_upper": hi, "runs": len(v)}))
+
+    for arm in arms:
+        mine = info[info.arm == arm]
+        rates, viewers, stock = [], [], {p: [] for p in stocked}
+        for rid, pt in zip(mine.run_id, mine.point):
+            e = by_run.get(rid, empty)
+            t, kind, prod = e.time_s.to_numpy(), e.kind.astype(str).to_numpy(), e["product"].astype(object).to_numpy()
+            buy = kind == "purchase"
+            rates.append(np.histogram(t[buy], bins=edges)[0] / width_min)
+            arr = np.sort(t[kind == "arrive"])
+            lv = np.sort(t[kind == "leave"])
+            viewers.append(np.searchsorted(arr, grid, "right") - np.searchsorted(lv, grid, "left"))
+            for p in stocked:
+                s0 = scen[rid].lineup[p].stock
+                if s0 is None:
+                    continue
+                bought = np.sort(t[buy & (prod == p)])
+                stock[p].append(s0 - np.searchsorted(bought, grid, "right"))
+        add(arm, "purchase_rate", "", mids, rates, band=True)
+        add(arm, "viewers", "", grid, viewers, band=False)
+        for p in stocked:
+            add(arm, "stock", p, grid, stock[p], band=False)
+    if not out:
+        return pd.DataFrame(columns=TIMELINE_COLUMNS)
+    return pd.concat(out, ignore_index=True)[TIMELINE_COLUMNS]
+
+
+# ----------------------------------------------------------------- survival
+
+
+def survival(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float) -> pd.DataFrame:
+    """The Kaplan–Meier share who have bought by time since arrival, per arm, on a grid.
+
+    ``shoppers`` has ``time_s`` and ``bought``
+    (:func:`fomolab.stats.compare.time_to_purchase`).  The grid runs from 0 to
+    a round number of minutes past where 99 % of the follow-up times have
+    ended, in 400 steps plus the round ticks (``tick`` True), so the figure's
+    numbers at risk are read at exact times.  ``bought`` is ``1 - S(t)``, its
+    bounds from the curve's pointwise interval (Greenwood variance, log
+    intervals, as R's ``survfit``); ``at_risk`` counts follow-up times ``>= t``
+    over all runs.
+    """
+    from fomolab.stats.kaplan_meier import kaplan_meier
+
+    km = kaplan_meier(shoppers, "time_s", "bought", by="arm", conf_level=conf_level)
+    q = float(np.quantile(shoppers.time_s, 0.99)) / 60 if len(shoppers) else 1.0
+    q = max(q, 1e-9)
+    step = nice_step(q, 6)
+    max_min = float(np.ceil(q / step) * step)
+    step = nice_step(max_min, 6)
+    ticks = np.arange(0.0, max_min + step * 0.01, step) * 60
+    grid = np.unique(np.concatenate([np.linspace(0.0, max_min * 60, 400), ticks]))
+    is_tick = np.isin(grid, ticks)
+    out = []
+    for arm in arms:
+        cur = km.curve[km.curve.group.astype(str) == arm].sort_values("time")
+        t = cur.time.to_numpy()
+        i = np.searchsorted(t, grid, "right") - 1
+        ok = i >= 0
+
+        def at(col: str, i: np.ndarray = i, ok: np.ndarray = ok, cur: pd.DataFrame = cur) -> np.ndarray:
+            v = cur[col].to_numpy(float)
+            return np.where(ok, v[np.maximum(i, 0)], 1.0) if len(v) else np.ones(len(i))
+
+        s, lo, hi = at("survival"), at("ci_lower"), at("ci_upper")
+        dur = np.sort(shoppers.time_s.to_numpy(float)[shoppers.arm.astype(str).to_numpy() == arm])
+        at_risk = len(dur) - np.searchsorted(dur, grid, "left")
+        out.append(pd.DataFrame({"arm": arm, "time_s": grid, "bought": 1 - s, "ci_lower": 1 - hi,
+                                 "ci_upper": 1 - lo, "at_risk": at_risk.astype("int64"), "tick": is_tick}))
+    if not out:
+        return pd.DataFrame(columns=SURVIVAL_COLUMNS)
+    return pd.concat(out, ignore_index=True)[SURVIVAL_COLUMNS]
+
+
+# ----------------------------------------------------------------- deadline
+
+
+def deadline_curve(events: pd.DataFrame, runs: pd.DataFrame, arms: Sequence[str], bins: int = 20) -> pd.DataFrame:
+    """Purchases by seconds left to each deadline, per arm: purchases per minute and run.
+
+    For every window of a tactic with a deadline (:func:`has_deadline`),
+    grouped by point, product, start and end (rounded to a second; tactics
+    sharing a window share a panel), purchases of its product inside the
+    window are counted by ``end - time`` in ``bins`` bins.  Runs of an arm
+    without the window (the control) are counted over their point's window,
+    as a baseline; a run's own end is used where it had the window (a sale
+    whose quota sold out ends early).
+    """
+    w = _run_windows(events, runs)
+    w = w[[has_deadline(t) for t in w.tactic]] if len(w) else w
+    if w.empty:
+        return pd.DataFrame(columns=DEADLINE_CURVE_COLUMNS)
+    med = (w.groupby(["point", "product", "tactic"], sort=False)
+           .agg(start_s=("start_s", "median"), end_s=("end_s", "median")).reset_index())
+    med["key"] = list(zip(med["product"], med.start_s.round(0), med.end_s.round(0)))
+    label = med.groupby("key", sort=False).tactic.agg(
+        lambda t: " + ".join(tactic_label(x) for x in sorted(set(t), key=_kind_rank)))
+    med["window"] = [f"{k[0]}: {label[k]} ends" for k in med.key]
+    tactics = med.groupby("window", sort=False).tactic.agg(lambda t: set(t))
+    wins = med.drop_duplicates(["point", "key"])[["point", "product", "window", "start_s", "end_s"]]
+    out = _run_info(runs).merge(wins, on="point", how="inner")
+    # a run's own window where it had one: the latest end of the label's tactics in that run
+    own = w.groupby(["run_id", "product", "tactic"], sort=False).end_s.max()
+    for j, (rid, prod, win) in enumerate(zip(out.run_id, out["product"], out.window)):
+        ends = [own.get((rid, prod, t)) for t in tactics[win]]
+        ends = [e for e in ends if e is not None]
+        if ends:
+            out.iloc[j, out.columns.get_loc("end_s")] = max(ends)
+    ev = events[events.kind == "purchase"]
+    buys = pd.DataFrame({"run_id": ev.run_id.astype(str).to_numpy(), "time_s": ev.time_s.to_numpy(float),
+                         "product": ev["product"].astype(str).to_numpy()})
+    rows = []
+    for win in dict.fromkeys(out.window):
+        ww = out[out.window == win]
+        length = float((ww.end_s - ww.start_s).median())
+        edges = np.linspace(0.0, length, bins + 1)
+        m = buys.merge(ww[["run_id", "arm", "product", "start_s", "end_s"]], on=["run_id", "product"], how="inner")
+        m = m[(m.time_s >= m.start_s) & (m.time_s <= m.end_s)]
+        left = (m.end_s - m.time_s).to_numpy()
+        for arm in arms:
+            n_runs = int((ww.arm == arm).sum())
+            if n_runs == 0:
+                continue
+            counts = np.histogram(left[m.arm.to_numpy() == arm], bins=edges)[0]
+            rate = counts / n_runs / np.diff(edges) * 60.0
+            rows.append(pd.DataFrame({"window": win, "product": ww["product"].iloc[0], "arm": arm,
+                                      "left_from_s": edges[1:], "left_to_s": edges[:-1],
+                                      "purchases_per_min": rate, "runs": n_runs}))
+    if not rows:
+        return pd.DataFrame(columns=DEADLINE_CURVE_COLUMNS)
+    return pd.concat(rows, ignore_index=True)[DEADLINE_CURVE_COLUMNS]
+
+
+# ------------------------------------------------------------ impulsiveness
+
+
+def impulsiveness(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float, groups: int = 10
+                  ) -> pd.DataFrame:
+    """Conversion and median time to purchase by impulsiveness group, per arm.
+
+    Viewers are cut into ``groups`` equal-count groups of impulsiveness
+    (pooled over arms: the same cut points for every arm).  Per run (sweep
+    point and replicate) and group: the share who bought (``conversion``, a
+    fraction) and the median time from arrival to first purchase among
+    buyers (``median_time_to_purchase_s``); rows hold the mean over runs with
+    a t interval.
+    """
+    d = shoppers
+    run = d.point.to_numpy().astype("int64") * 1_000_003 + d.replicate.to_numpy().astype("int64")
+    z = d.impulsiveness.to_numpy(float)
+    cuts = np.unique(np.quantile(z, np.linspace(0, 1, groups + 1)[1:-1])) if len(z) else np.array([])
+    k = len(cuts) + 1
+    x = np.arange(1, k + 1)
+    d = pd.DataFrame({"arm": d.arm.astype(str).to_numpy(), "run": run,
+                      "group": np.searchsorted(cuts, z, "right") + 1, "bought": d.bought.to_numpy(float),
+                      "ttp": np.where(d.bought.to_numpy() == 1, d.time_s.to_numpy(float), np.nan)})
+    rows = []
+    for arm in arms:
+        a = d[d.arm == arm]
+        for measure, col, fn in (("conversion", "bought", "mean"), ("median_time_to_purchase_s", "ttp", "median")):
+            piv = a.pivot_table(index="run", columns="group", values=col, aggfunc=fn, observed=True)
+            vals = piv.reindex(columns=x).to_numpy(float)
+            m, lo, hi, n = _band(vals, conf_level)
+            rows.append(pd.DataFrame({"arm": arm, "group": x, "groups": k, "measure": measure, "mean": m,
+                                      "ci_lower": lo, "ci_upper": hi, "runs": n.astype("int64")}))
+    if not rows:
+        return pd.DataFrame(columns=IMPULSIVENESS_COLUMNS)
+    return pd.concat(rows, ignore_index=True)[IMPULSIVENESS_COLUMNS]
+
+
+# ------------------------------------------------------------------- sweeps
+
+
+#: Run metrics shown against the swept parameters.
+SWEEP_METRICS = ("conversion", "revenue", "units_sold", "median_time_to_purchase_s",
+                 "viewers_per_stream", "hhi_viewers", "top1_share_viewers")
+
+
+def run_concentration(streams: pd.DataFrame) -> pd.DataFrame:
+    """Per run: ``run_id`` and the HHI, Gini and top share of watch time (``*_viewers``) and sales (``*_sales``)."""
+    from fomolab.stats.concentration import CONCENTRATION_MEASURES, concentration
+
+    s = streams.assign(run_id=streams.run_id.astype(str))
+    out = None
+    for col, of in (("share_viewers", "viewers"), ("share_sales", "sales")):
+        c = concentration(s, col, "run_id").drop(columns="streams")
+        c = c.rename(columns={m: f"{m}_{of}" for m in CONCENTRATION_MEASURES})
+        out = c if out is None else out.merge(c, on="run_id")
+    return out
+
+
+def concentration_table(streams: pd.DataFrame, runs: pd.DataFrame, arms: Sequence[str], conf_level: float
+                        ) -> pd.DataFrame:
+    """Per point and arm: each concentration measure's mean over replicates with a t interval."""
+    per_run = run_concentration(streams).merge(_run_info(runs), on="run_id", how="inner")
+    rows = []
+    for (point, arm), g in per_run.groupby(["point", "arm"], sort=True):
+        for of in ("viewers", "sales"):
+            for measure in ("hhi", "gini", "top1_share"):
+                m, lo, hi, n = _band(g[f"{measure}_{of}"].to_numpy(float)[:, None], conf_level)
+                rows.append(dict(point=int(point), arm=arm, of=of, measure=measure, mean=float(m[0]),
+                                 ci_lower=float(lo[0]), ci_upper=float(hi[0]), replicates=int(n[0])))
+    out = pd.DataFrame(rows, columns=CONCENTRATION_COLUMNS)
+    rank = {a: i for i, a in enumerate(arms)}
+    return out.sort_values(["point", "arm"], key=lambda s: s.map(rank) if s.name == "arm" else s,
+                           kind="stable").reset_index(drop=True)
+
+
+def _binned(values: pd.Series, max_levels: int = 12, bins: int = 8) -> tuple[pd.Series, bool]:
+    """The values themselves when there are few levels, else equal-count bins (at their means)."""
+    v = pd.to_numeric(values, errors="coerce")
+    if v.nunique() <= max_levels:
+        return v, False
+    codes = pd.qcut(v, bins, labels=False, duplicates="drop")
+    return v.groupby(codes).transform("mean"), True
+
+
+def _sweep_runs(runs: pd.DataFrame, streams: pd.DataFrame | None) -> pd.DataFrame:
+    r = runs.assign(run_id=runs.run_id.astype(str), arm=runs.arm.astype(str))
+    if streams is not None and len(streams):
+        conc = run_concentration(streams)
+        r = r.drop(columns=[c for c in conc.columns if c != "run_id" and c in r.columns]).merge(
+            conc, on="run_id", how="left")
+    return r
+
+
+def marginals(runs: pd.DataFrame, streams: pd.DataFrame | None, swept: dict[str, str], arms: Sequence[str],
+              conf_level: float) -> pd.DataFrame:
+    """Each run metric at each value of each swept parameter, per arm: mean over runs, t interval.
+
+    ``swept`` maps each swept parameter's dotted path to its ``runs`` column.
+    Runs at a value are pooled over replicates and the other swept
+    parameters; a parameter with more than 12 distinct values (a sampled
+    design) is cut into 8 equal-count bins, at the bins' mean values
+    (``binned``).  The marketplace's concentration measures come from
+    :mod:`fomolab.stats.concentration` on the ``streams`` table.
+    """
+    r = _sweep_runs(runs, streams)
+    metrics = [m for m in SWEEP_METRICS if m in r.columns and r[m].notna().any()]
+    rows = []
+    for path, col in swept.items():
+        xval, binned = _binned(r[col])
+        for arm in arms:
+            sel = (r.arm == arm).to_numpy()
+            xs = xval[sel].to_numpy()
+            for metric in metrics:
+                y = r.loc[sel, metric].to_numpy(float)
+                for v in np.unique(xs[~pd.isna(xs)]):
+                    m, lo, hi, n = _band(y[xs == v][:, None], conf_level)
+                    rows.append(dict(arm=arm, parameter=path, value=float(v), binned=binned, metric=metric,
+                                     mean=float(m[0]), ci_lower=float(lo[0]), ci_upper=float(hi[0]), runs=int(n[0])))
+    return pd.DataFrame(rows, columns=MARGINAL_COLUMNS)
+
+
+def cells(runs: pd.DataFrame, swept: dict[str, str], arms: Sequence[str], metric: str = "conversion"
+          ) -> pd.DataFrame:
+    """Mean of a run metric over runs in each cell of the first two swept parameters, per arm.
+
+    Sampled designs are cut into 6 equal-count bins per parameter (at their means).
+    """
+    paths = list(swept)[:2]
+    if len(paths) < 2:
+        return pd.DataFrame(columns=CELLS_COLUMNS)
+    r = runs.assign(arm=runs.arm.astype(str))
+    xs, ys = (_binned(r[swept[p]], bins=6)[0].round(10) for p in paths)
+    r = r.assign(_x=xs.to_numpy(), _y=ys.to_numpy())
+    g = r.groupby(["arm", "_x", "_y"], sort=True)[metric].agg(["mean", "count"]).reset_index()
+    rank = {a: i for i, a in enumerate(arms)}
+    g = g[g.arm.isin(rank)].sort_values(["arm", "_y", "_x"], key=lambda s: s.map(rank) if s.name == "arm" else s,
+                                        kind="stable")
+    return pd.DataFrame({"arm": g.arm.to_numpy(), "x_parameter": paths[0], "x": g._x.to_numpy(float),
+                         "y_parameter": paths[1], "y": g._y.to_numpy(float), "metric": metric,
+                         "mean": g["mean"].to_numpy(float), "runs": g["count"].to_numpy("int64")})[CELLS_COLUMNS]

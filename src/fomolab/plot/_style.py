@@ -1,0 +1,133 @@
+"""What every figure shares: the style, one colour and line style per arm, the analysis it draws."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["LINESTYLES", "OKABE_ITO", "STYLE", "arm_colors", "arm_styles", "as_analysis", "style"]
+
+#: The Okabe–Ito palette (Okabe & Ito 2008), distinguishable with every common
+#: colour-vision deficiency.  Black first: the control arm.  Yellow last: it is
+#: faint on white.
+OKABE_ITO = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442")
+
+#: Line styles per arm (solid for the control): arms whose lines coincide stay
+#: visible, and the figures read in grey print.
+LINESTYLES = ("-", (0, (5, 1.5)), (0, (3, 1.5, 1, 1.5)), (0, (1, 1.2)), (0, (7, 2, 1, 2, 1, 2)))
+
+#: Matplotlib settings shared by every figure.
+STYLE: dict[str, Any] = {
+    "font.size": 9.0,
+    "axes.titlesize": 10.0,
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "axes.labelsize": 9.0,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.6,
+    "axes.axisbelow": True,
+    "legend.frameon": False,
+    "legend.fontsize": 8.5,
+    "lines.linewidth": 1.6,
+    "xtick.labelsize": 8.5,
+    "ytick.labelsize": 8.5,
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+    "svg.fonttype": "path",
+    "svg.hashsalt": "fomolab",  # identical SVG for identical figures
+}
+
+#: Shading of tactic windows.
+WINDOW = {"color": "#999999", "alpha": 0.16, "lw": 0}
+
+
+@contextlib.contextmanager
+def style() -> Iterator[None]:
+    """Context in which figures get fomolab's style (used by every figure function)."""
+    from fomolab._optional import require
+
+    mpl = require("matplotlib", "figures and the report")
+    from cycler import cycler
+
+    rc = dict(STYLE, **{"axes.prop_cycle": cycler(color=list(OKABE_ITO))})
+    with mpl.rc_context(rc):
+        yield
+
+
+def figure(**kw: Any):
+    """A matplotlib Figure not registered with pyplot (constrained layout)."""
+    from fomolab._optional import require
+
+    require("matplotlib", "figures and the report")
+    from matplotlib.figure import Figure
+
+    return Figure(layout="constrained", **kw)
+
+
+def arm_colors(arms: Sequence[str]) -> dict[str, str]:
+    """One Okabe–Ito colour per arm, in order (the first, the control, in black).
+
+    >>> arm_colors(["control", "sale"])
+    {'control': '#000000', 'sale': '#E69F00'}
+    """
+    return {str(a): OKABE_ITO[i % len(OKABE_ITO)] for i, a in enumerate(arms)}
+
+
+def arm_styles(arms: Sequence[str]) -> dict[str, Any]:
+    """One line style per arm, in order (the control solid)."""
+    return {str(a): LINESTYLES[i % len(LINESTYLES)] for i, a in enumerate(arms)}
+
+
+def as_analysis(obj: Any):
+    """The :class:`~fomolab.analysis.Analysis` a figure draws.
+
+    A results folder (path or :class:`~fomolab.Results`) is still accepted,
+    with a ``FutureWarning``: it is analysed first, once per figure.  Pass
+    ``fomolab.analysis.analyze(results)`` to draw every figure from one
+    analysis.
+    """
+    from fomolab.analysis import Analysis
+
+    if isinstance(obj, Analysis):
+        return obj
+    from fomolab.errors import ResultsError
+    from fomolab.results import Results
+
+    if not isinstance(obj, (Results, str, Path)):
+        raise ResultsError(f"expected an analysis (fomolab.analysis.analyze(results)): got {type(obj).__name__}")
+    warnings.warn("figures draw an analysis: pass fomolab.analysis.analyze(results) instead of a results folder "
+                  "(a folder is analysed anew for every figure)", FutureWarning, stacklevel=3)
+    from fomolab.analysis import analyze
+
+    return analyze(obj)
+
+
+def top_legend(fig, ax) -> None:
+    """One legend of the arms for the figure, in a row above the panels.
+
+    Figures with such a legend have no overall title: the caption (in the
+    report, or in a paper) says what is shown.
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper left", ncols=min(len(labels), 4), handlelength=2.6)
+
+
+def errors(mean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``yerr`` for ``errorbar`` from interval bounds (no bar where a bound is missing)."""
+    mean, lo, hi = (np.asarray(v, float) for v in (mean, lo, hi))
+    return np.nan_to_num(np.vstack([mean - lo, hi - mean]))
+
+
+def level_text(conf_level: float) -> str:
+    """'95 %' for 0.95."""
+    from fomolab._format import level
+
+    return level(conf_level)
