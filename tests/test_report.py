@@ -255,3 +255,50 @@ def test_page_in_headless_chromium(device, width, height, scale, served, tmp_pat
     # nothing sticks out sideways at this width (wide tables scroll inside their own box)
     assert probe["scroll"] <= probe["viewport"] == width, probe
     assert shot.stat().st_size > 50_000
+
+
+# ------------------------------------------------------------- one source per number
+
+
+def test_captions_follow_the_analysis_parameters(flagship, tmp_path):
+    """The level and the deadline fraction in captions and headers are the analysis', not fixed text."""
+    from fomolab.analysis import analyze
+
+    a = analyze(flagship, conf_level=0.9, last=0.2, n_boot=0)
+    rep = report(flagship, out=tmp_path / "r90", analysis=a)
+    html = rep.path.read_text()
+    assert "95 %" not in html
+    assert "hazard ratio (90 % CI)" in html and "with 90 % pointwise bands" in html
+    assert "purchases in last 20 % of window (expected)" in html
+
+
+def test_report_from_an_analysis_fits_no_model(flagship, tmp_path, monkeypatch):
+    """Given the analysis, the report draws every figure and table with every model fit disabled."""
+    import importlib
+
+    import SALib.analyze.sobol
+    import statsmodels.base.model
+
+    import fomolab.attribution
+    from fomolab.analysis import analyze
+
+    a = analyze(flagship, n_boot=0)
+
+    def refuse(*args, **kw):
+        raise AssertionError("the report computed a statistic")
+
+    monkeypatch.setattr(statsmodels.base.model.LikelihoodModel, "fit", refuse)
+    monkeypatch.setattr(SALib.analyze.sobol, "analyze", refuse)
+    for mod, name in (("cox", "cox"), ("kaplan_meier", "kaplan_meier"), ("compare", "binary_logit"),
+                      ("compare", "compare_arms"), ("conversion", "conversion")):
+        monkeypatch.setattr(importlib.import_module(f"fomolab.stats.{mod}"), name, refuse)
+    monkeypatch.setattr(fomolab.attribution, "impact", refuse)
+    monkeypatch.setattr(fomolab.attribution, "attribute", refuse)
+    rep = report(flagship, out=tmp_path / "r", analysis=a)
+    assert not rep.notes and len(rep.figures) == 2 * 6
+    html = rep.path.read_text()
+    # the effects table above the forest plot is the analysis' arms table
+    hr = a.arms[a.arms.measure == "hazard_ratio"].iloc[0]
+    from fomolab import _format
+
+    assert _format.ci(hr.estimate, hr.ci_lower, hr.ci_upper, 4) in html
