@@ -331,7 +331,7 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     sh = time_to_purchase(shoppers)
     sh = sh.assign(arm=sh.arm.astype(str))
     r = runs.assign(arm=runs.arm.astype(str))
-    order = [a for a in res.manifest.get("arms", []) if a in set(r.arm)]
+    order = [a for a in _folder.arm_order(res.manifest, r.arm, control_first=False) if a in res.manifest.get("arms", [])]
     rows = []
     for point, g in sh.groupby("point", sort=True):
         km = kaplan_meier(g, "time_s", "bought", by="arm", conf_level=conf_level).summary.set_index("group")

@@ -107,16 +107,19 @@ def windows(events: pd.DataFrame) -> pd.DataFrame:
     return out[out.end_s > out.start_s].reset_index(drop=True)
 
 
-def arm_order(manifest: dict[str, Any], present: Any) -> list[str]:
-    """The arms in ``present``, the control first, then in the spec's order, then any others sorted.
+def arm_order(manifest: dict[str, Any], present: Any, *, control_first: bool = True) -> list[str]:
+    """The arms in ``present``: the control first (unless ``control_first`` is False), then in the
+    spec's order, then any others sorted.
 
     >>> arm_order({"arms": ["a", "ctl", "b"], "control": "ctl"}, ["b", "ctl", "a", "z"])
     ['ctl', 'a', 'b', 'z']
+    >>> arm_order({"arms": ["a", "ctl", "b"], "control": "ctl"}, ["b", "ctl", "a"], control_first=False)
+    ['a', 'ctl', 'b']
     """
     have = {str(a) for a in present}
     order = [a for a in manifest.get("arms", []) if a in have]
     control = manifest.get("control")
-    if control in order:
+    if control_first and control in order:
         order.remove(control)
         order.insert(0, control)
     return order + sorted(have - set(order))
