@@ -462,7 +462,7 @@ def _pooled(sh: pd.DataFrame, arms: list[str], control: str, conf_level: float) 
             rows.append({**base, "outcome": outcome, "measure": measure, "estimate": est, "ci_lower": lo,
                          "ci_upper": hi, "p": p, "method": methods[measure], "note": note})
     out = pd.DataFrame(rows, columns=POOLED_COLUMNS)
-    for _, idx in out.groupby("measure", sort=False).groups.items():
+    for idx in out.groupby("measure", sort=False).groups.values():
         out.loc[idx, "p_holm"] = p_adjust(out.loc[idx, "p"], "holm")
     return out.astype({"estimate": "float64", "ci_lower": "float64", "ci_upper": "float64", "p": "float64",
                        "p_holm": "float64"})

@@ -117,7 +117,7 @@ def captions(**params: Any) -> dict[str, dict[str, dict[str, str]]]:
     >>> c = captions(level="90 %", last="20 %", control="ctl", replicates=3, pooled="", sweep=False)
     >>> "90 % pointwise bands" in c["figures"]["time_to_purchase"]["caption"]
     True
-    >>> c["columns"]["deadline"]
+    >>> str(c["columns"]["deadline"])
     'purchases in last 20 % of window (expected)'
     """
     from markupsafe import Markup
