@@ -10,6 +10,7 @@ import pytest
 from fomolab import run
 from fomolab.analysis import HEADLINE_COLUMNS, analyze
 from fomolab.cli import main
+
 from helpers import experiment, make_spec
 
 

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from fomolab import plot
 from fomolab.analysis import analyze
 from fomolab.runner import run
+
 from helpers import experiment, make_spec
 
 ARMS = ["control", "sale", "sale_timer"]

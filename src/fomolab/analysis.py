@@ -331,7 +331,8 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     sh = time_to_purchase(shoppers)
     sh = sh.assign(arm=sh.arm.astype(str))
     r = runs.assign(arm=runs.arm.astype(str))
-    order = [a for a in _folder.arm_order(res.manifest, r.arm, control_first=False) if a in res.manifest.get("arms", [])]
+    spec_arms = set(res.manifest.get("arms", []))
+    order = [a for a in _folder.arm_order(res.manifest, r.arm, control_first=False) if a in spec_arms]
     rows = []
     for point, g in sh.groupby("point", sort=True):
         km = kaplan_meier(g, "time_s", "bought", by="arm", conf_level=conf_level).summary.set_index("group")
@@ -479,7 +480,7 @@ def _streams(res, conf_level: float) -> pd.DataFrame:
     keys = ["point", "arm", "stream", "host_kind", "host_appeal", "host_trust", "cost_per_hour"]
     rows = []
     for key, g in s.groupby(keys, sort=True):
-        row = dict(zip(keys, key), replicates=len(g))
+        row = dict(zip(keys, key, strict=False), replicates=len(g))
         for m in STREAM_MEASURES:
             mean, lo, hi = t_interval(g[m].to_numpy(float), conf_level)
             row.update({m: mean, f"{m}_ci_lower": lo, f"{m}_ci_upper": hi})

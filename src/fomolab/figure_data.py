@@ -184,8 +184,10 @@ def timeline(res: Any, runs: pd.DataFrame, events: pd.DataFrame, arms: Sequence[
 
     for arm in arms:
         mine = info[info.arm == arm]
-        rates, viewers, stock = [], [], {p: [] for p in stocked}
-        for rid, pt in zip(mine.run_id, mine.point):
+        rates: list[np.ndarray] = []
+        viewers: list[np.ndarray] = []
+        stock: dict[str, list[np.ndarray]] = {p: [] for p in stocked}
+        for rid in mine.run_id:
             e = by_run.get(rid, empty)
             t, kind, prod = e.time_s.to_numpy(), e.kind.astype(str).to_numpy(), e["product"].astype(object).to_numpy()
             buy = kind == "purchase"
@@ -275,7 +277,7 @@ def deadline_curve(events: pd.DataFrame, runs: pd.DataFrame, arms: Sequence[str]
         return pd.DataFrame(columns=DEADLINE_CURVE_COLUMNS)
     med = (w.groupby(["point", "product", "tactic"], sort=False)
            .agg(start_s=("start_s", "median"), end_s=("end_s", "median")).reset_index())
-    med["key"] = list(zip(med["product"], med.start_s.round(0), med.end_s.round(0)))
+    med["key"] = list(zip(med["product"], med.start_s.round(0), med.end_s.round(0), strict=False))
     label = med.groupby("key", sort=False).tactic.agg(
         lambda t: " + ".join(tactic_label(x) for x in sorted(set(t), key=_kind_rank)))
     med["window"] = [f"{k[0]}: {label[k]} ends" for k in med.key]
@@ -284,7 +286,7 @@ def deadline_curve(events: pd.DataFrame, runs: pd.DataFrame, arms: Sequence[str]
     out = _run_info(runs).merge(wins, on="point", how="inner")
     # a run's own window where it had one: the latest end of the label's tactics in that run
     own = w.groupby(["run_id", "product", "tactic"], sort=False).end_s.max()
-    for j, (rid, prod, win) in enumerate(zip(out.run_id, out["product"], out.window)):
+    for j, (rid, prod, win) in enumerate(zip(out.run_id, out["product"], out.window, strict=False)):
         ends = [own.get((rid, prod, t)) for t in tactics[win]]
         ends = [e for e in ends if e is not None]
         if ends:

@@ -99,7 +99,7 @@ def _captions_data() -> dict[str, Any]:
     return tomllib.loads(files("fomolab").joinpath("templates/captions.toml").read_text(encoding="utf-8"))
 
 
-def captions(**params: Any) -> dict[str, dict[str, dict[str, str]]]:
+def captions(**params: Any) -> dict[str, Any]:
     """The titles and captions of ``captions.toml``, filled with ``params``.
 
     Parameters
@@ -211,6 +211,11 @@ def _table(df: pd.DataFrame, caption: str = "", title: str = "", max_rows: int =
             "more": more}
 
 
+def _cis(est: pd.Series, lo: pd.Series, hi: pd.Series, digits: int = 3) -> list[str]:
+    """Estimates with their intervals, row by row (:func:`fomolab._format.ci`)."""
+    return [fmt.ci(a, b, c, digits) for a, b, c in zip(est, lo, hi, strict=True)]
+
+
 def _headline_table(headline: pd.DataFrame, sweep: bool, cols: dict[str, str]) -> pd.DataFrame:
     h = headline
     out = pd.DataFrame({"arm": h.arm.astype(str)})
@@ -219,15 +224,15 @@ def _headline_table(headline: pd.DataFrame, sweep: bool, cols: dict[str, str]) -
     out["runs"] = h.runs.map(lambda v: f"{int(v)}")
     out["viewers"] = h.viewers.map(lambda v: f"{v:,.0f}")
     out["conversion"] = h.conversion.map(lambda v: f"{100 * v:.2f} %")
-    out[cols["median"]] = [fmt.ci(a, b, c) for a, b, c in zip(h.median_s, h.median_ci_lower, h.median_ci_upper)]
-    out[cols["hazard_ratio"]] = [fmt.ci(a, b, c) for a, b, c in zip(h.hazard_ratio, h.hr_ci_lower, h.hr_ci_upper)]
+    out[cols["median"]] = _cis(h.median_s, h.median_ci_lower, h.median_ci_upper)
+    out[cols["hazard_ratio"]] = _cis(h.hazard_ratio, h.hr_ci_lower, h.hr_ci_upper)
     out["p (Holm)"] = h.hr_p_holm.map(fmt.p_value)
-    out[cols["odds_ratio"]] = [fmt.ci(a, b, c) for a, b, c in zip(h.odds_ratio, h.or_ci_lower, h.or_ci_upper)]
+    out[cols["odds_ratio"]] = _cis(h.odds_ratio, h.or_ci_lower, h.or_ci_upper)
     out["p (Holm) "] = h.or_p_holm.map(fmt.p_value)
     if "deadline_share" in h and h.deadline_share.notna().any():
         out[cols["deadline"]] = [
             fmt.MISSING if pd.isna(s) else f"{100 * s:.1f} % ({100 * e:.1f} %)"
-            for s, e in zip(h.deadline_share, h.deadline_expected_share)]
+            for s, e in zip(h.deadline_share, h.deadline_expected_share, strict=False)]
     return out
 
 
@@ -250,7 +255,7 @@ def _effects_table(effects: pd.DataFrame, cols: dict[str, str]) -> pd.DataFrame:
     e = effects[effects.estimate.notna()]
     out = pd.DataFrame({
         "arm": e.arm.astype(str), "measure": e.measure.map(lambda m: names.get(m, m)),
-        cols["estimate"]: [fmt.ci(a, b, c, 4) for a, b, c in zip(e.estimate, e.ci_lower, e.ci_upper)],
+        cols["estimate"]: _cis(e.estimate, e.ci_lower, e.ci_upper, 4),
         "p": e.p.map(fmt.p_value),
     })
     if "p_holm" in e:
@@ -364,7 +369,7 @@ def _analysis(res, notes: list[str]) -> Any:
         return None
     try:
         return analyze(res)
-    except Exception as exc:  # noqa: BLE001 - the report still shows the summary
+    except Exception as exc:
         notes.append(f"The analysis failed ({type(exc).__name__}: {exc}); the headline shows the per-arm summary.")
         warnings.warn(f"fomolab report: analysis failed: {exc}", RuntimeWarning, stacklevel=3)
         return None

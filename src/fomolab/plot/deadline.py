@@ -40,7 +40,7 @@ def deadline(analysis: Any):
             return fig
         ncol = 1 if len(labels) == 1 else 2
         axes = np.atleast_1d(fig.subplots((len(labels) + ncol - 1) // ncol, ncol, squeeze=False)).ravel()
-        for ax, label in zip(axes, labels):
+        for ax, label in zip(axes, labels, strict=False):
             w = dc[dc.window == label]
             length = float(w.left_from_s.max())
             for arm in [x for x in a.arm_order if x in set(w.arm)]:

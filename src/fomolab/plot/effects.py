@@ -53,7 +53,7 @@ def forest(analysis: Any, *, table: pd.DataFrame | None = None):
         axes = fig.subplots(1, 2, sharey=True)
         for ax, measure, title in zip(axes, ("hazard_ratio", "odds_ratio"),
                                       ("Hazard ratio of purchase\n(× control, log scale)",
-                                       "Odds ratio of buying\n(× control, log scale)")):
+                                       "Odds ratio of buying\n(× control, log scale)"), strict=False):
             sub = table[table.measure == measure].set_index("arm")
             ax.axvline(1.0, color="#777777", lw=0.9, ls="--")
             labels = []
@@ -101,6 +101,6 @@ def _ratio_ticks(ax, lo: float, hi: float) -> None:
         dec = np.arange(np.floor(np.log10(lo)), np.ceil(np.log10(hi)) + 1)
         ticks = np.array([m * 10 ** d for d in dec for m in (1, 2, 5)])
         ticks = ticks[(ticks >= lo) & (ticks <= hi)]
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_locator(FixedLocator(ticks.tolist()))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:.3g}"))

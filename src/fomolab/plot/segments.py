@@ -92,12 +92,12 @@ def harm(analysis: Any, *, point: int | None = None):
         n = len(arms)
         for j, arm in enumerate(arms):
             dx = (j - (n - 1) / 2) * 0.06
-            for ax, (measure, _, _) in zip(axes, panels):
+            for ax, (measure, _, _) in zip(axes, panels, strict=False):
                 t = tab[(tab.arm == arm) & (tab.measure == measure)].set_index("group").reindex(groups)
                 m = t["mean"].to_numpy(float)
                 ax.errorbar(x + dx, m, yerr=errors(m, t.ci_lower, t.ci_upper), color=colors[arm], ls=ls[arm],
                             marker="o", ms=3.5, lw=1.4, elinewidth=0.9, capsize=0, label=arm, gid=f"ci:{arm}")
-        for ax, (_, ylabel, title) in zip(axes, panels):
+        for ax, (_, ylabel, title) in zip(axes, panels, strict=False):
             ax.axhline(0, color="0.6", lw=0.8)
             ax.set_xticks(x, groups)
             ax.set_xlabel("Impulsiveness quintile")

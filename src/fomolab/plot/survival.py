@@ -50,11 +50,11 @@ def time_to_purchase(analysis: Any):
         ax_risk.set_ylim(-0.5, len(arms) - 0.5)
         ax_risk.invert_yaxis()
         ax_risk.set_yticks(range(len(arms)), arms)
-        for tick, arm in zip(ax_risk.get_yticklabels(), arms):
+        for tick, arm in zip(ax_risk.get_yticklabels(), arms, strict=False):
             tick.set_color(colors[arm])
         for j, arm in enumerate(arms):
             cur = sv[(sv.arm == arm) & sv.tick]
-            for t, n in zip(cur.time_s / 60, cur.at_risk):
+            for t, n in zip(cur.time_s / 60, cur.at_risk, strict=False):
                 ax_risk.text(t, j, compact(n), ha="center", va="center", fontsize=7.5, color=colors[arm],
                              gid="at-risk")
         ax_risk.set_title("Number at risk (all runs)", fontsize=8.5, fontweight="normal")

@@ -130,7 +130,7 @@ def sweep_heatmap(analysis: Any):
         fig = figure(figsize=(min(2.9 * ncol + 1.2, 10.0), 2.6 * nrow + 0.6))
         axes = np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False)).ravel()
         im = None
-        for ax, arm in zip(axes, arms):
+        for ax, arm in zip(axes, arms, strict=False):
             t = tables[arm]
             im = ax.imshow(t.to_numpy(), origin="lower", aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
             ax.set_xticks(range(t.shape[1]), [f"{v:.3g}" for v in t.columns])
@@ -176,7 +176,7 @@ def sobol_indices(analysis: Any, *, metric: str = "conversion"):
         axes = fig.subplots(1, 2, sharey=True)
         h = 0.8 / max(len(arms), 1)
         y = np.arange(len(params))
-        for ax, idx, title in zip(axes, ("s1", "st"), ("First-order index S1", "Total index ST")):
+        for ax, idx, title in zip(axes, ("s1", "st"), ("First-order index S1", "Total index ST"), strict=False):
             for j, arm in enumerate(arms):
                 t = table[table.arm.astype(str) == arm].set_index("parameter").reindex(params)
                 v = t[idx].to_numpy(float)

@@ -14,7 +14,7 @@ def shade_windows(axes, wins: pd.DataFrame, scale: float, label_ax=None) -> None
     """Shade each distinct tactic window of the ``windows`` table on every axis, labelled above ``label_ax``."""
     if wins is None or wins.empty:
         return
-    w = wins.assign(key=list(zip(wins.start_s.round(0), wins.end_s.round(0))))
+    w = wins.assign(key=list(zip(wins.start_s.round(0), wins.end_s.round(0), strict=False)))
     for (start, end), grp in w.groupby("key", sort=False):
         names = " + ".join(dict.fromkeys(grp.label))
         for ax in axes:
@@ -69,7 +69,7 @@ def purchase_rate(analysis: Any, *, band: bool = True):
             ax_view.plot(view.time_s / 60, view["mean"], color=c, ls=ls[arm], label=arm)
             for j, p in enumerate(stocked):
                 st = mine[(mine.series == "stock") & (mine["product"] == p)]
-                if len(st):
+                if len(st) and ax_stock is not None:
                     ax_stock.plot(st.time_s / 60, st["mean"], color=c, ls=ls[arm], lw=1.6 if j == 0 else 0.9,
                                   label=arm if len(stocked) == 1 else f"{arm}: {p}")
         shade_windows(axes, a.windows, 60.0, label_ax=ax_rate)
