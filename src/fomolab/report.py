@@ -83,6 +83,9 @@ class Report:
 
 @cache
 def _env():
+    from fomolab._optional import require
+
+    require("jinja2", "the report")
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     env = Environment(loader=PackageLoader("fomolab", "templates"), autoescape=select_autoescape(["j2", "html"]),
