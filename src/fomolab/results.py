@@ -1,13 +1,19 @@
 """Results: a results folder's tables as DataFrames.
 
 ``Results(path)`` reads lazily: each table is loaded (and cached) the first
-time it is asked for, from the partitions of finished runs only, in a fixed
+time it is asked for, from the partitions of finished runs only (those with a
+commit record; any other file in the table folders is ignored), in a fixed
 order (point, replicate, arm as in the spec), so the same experiment gives the
-same DataFrames whatever executor wrote them.
+same DataFrames whatever executor wrote them.  It never writes into the
+folder.  Before the first table is read, every finished run's partitions are
+checked against their commit record's sizes; a damaged folder is refused with
+the command that repairs it.  :attr:`Results.completeness` says how much of
+the design has finished ("5 of 10 replicates finished").
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,12 +21,66 @@ from typing import Any
 import pandas as pd
 
 from fomolab.errors import ResultsError
-from fomolab.store import Store
+from fomolab.store import LAYOUT, FolderState, Store
 
-__all__ = ["Results"]
+__all__ = ["Results", "Completeness"]
 
 #: Columns stored as strings that Results turns into categoricals.
 CATEGORICAL = ("run_id", "arm", "segment", "kind", "product", "tactic", "host_kind")
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """How much of a folder's design has finished.
+
+    Attributes
+    ----------
+    runs_expected, runs_finished : int
+        Runs of the design (arms x points x replicates, as the manifest
+        records it) and those of them that have finished.
+    replicates : int
+        Replicates the design asks of every arm at every point.
+    cells : pandas.DataFrame
+        One row per point and arm (spec order): ``point``, ``arm``,
+        ``expected`` and ``finished`` replicates.
+    damaged : int
+        Finished runs whose partitions no longer match their commit record
+        (not counted as finished; ``fomolab run`` recomputes them).
+    """
+
+    runs_expected: int
+    runs_finished: int
+    replicates: int
+    cells: pd.DataFrame
+    damaged: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """Whether every run of the design has finished."""
+        return self.runs_finished >= self.runs_expected and not self.damaged
+
+    @property
+    def replicates_finished(self) -> tuple[int, int]:
+        """Fewest and most replicates finished over the arms and points."""
+        f = self.cells["finished"]
+        return (int(f.min()), int(f.max())) if len(f) else (0, 0)
+
+    def describe(self) -> str:
+        """One phrase: ``"all 10 replicates finished"``, ``"5 of 10 replicates finished"``.
+
+        >>> import pandas as pd
+        >>> cells = pd.DataFrame({"point": [0, 0], "arm": ["a", "b"], "expected": [10, 10], "finished": [5, 6]})
+        >>> Completeness(20, 11, 10, cells).describe()
+        '5 to 6 of 10 replicates finished (per arm and point; 11 of 20 runs)'
+        """
+        lo, hi = self.replicates_finished
+        if self.complete:
+            return f"all {self.replicates} replicate{'s' * (self.replicates != 1)} finished"
+        done = f"{lo}" if lo == hi else f"{lo} to {hi}"
+        per = " (per arm and point" if lo != hi else " ("
+        text = f"{done} of {self.replicates} replicates finished{per}{'; ' if lo != hi else ''}" \
+               f"{self.runs_finished} of {self.runs_expected} runs)"
+        return text + (f"; {self.damaged} damaged" if self.damaged else "")
 
 
 class Results:
@@ -43,17 +103,62 @@ class Results:
         self.path = Path(path)
         self._store = Store(self.path)
         if not (self.path / "manifest.json").is_file():
-            raise ResultsError(f"{self.path}: no manifest.json; not a fomolab results folder "
+            lost = " (it lost its manifest: rebuild it with `fomolab run SPEC --out DIR`, the spec that wrote it)" \
+                if self._store.finished() else ""
+            raise ResultsError(f"{self.path}: no manifest.json; not a fomolab results folder{lost} "
                                f"(create one with `fomolab run SPEC --out {self.path}`)")
 
     def __repr__(self) -> str:
         m = self.manifest
-        return (f"Results({str(self.path)!r}: experiment {m.get('experiment')!r}, "
-                f"{len(self._run_ids)} of {m.get('runs')} runs finished)")
+        return f"Results({str(self.path)!r}: experiment {m.get('experiment')!r}, {self.completeness.describe()})"
 
     @cached_property
     def manifest(self) -> dict[str, Any]:
+        """Spec, hashes, seeds, design, and the history of invocations (``invocations``)."""
         return self._store.manifest()
+
+    @cached_property
+    def state(self) -> FolderState:
+        """The folder's finished and damaged runs, sizes verified (see :meth:`Store.inspect`)."""
+        m = self.manifest
+        if m.get("layout", 1) < LAYOUT and not self._store.finished() and (self.path / "runs").is_dir() \
+                and any((self.path / "runs").glob("*.parquet")):
+            raise ResultsError(
+                f"{self.path}: was written by an earlier fomolab, without commit records; run "
+                f"`fomolab run {m.get('source', 'SPEC')} --out {self.path}` once to record them "
+                "(finished runs are kept, not recomputed)")
+        return self._store.inspect(checksums=False)
+
+    def _repair_hint(self) -> str:
+        return f"`fomolab run {self.manifest.get('source', 'SPEC')} --out {self.path}`"
+
+    @cached_property
+    def completeness(self) -> Completeness:
+        """How much of the design has finished (``.describe()``: "5 of 10 replicates finished")."""
+        from fomolab.design import assign_points
+
+        m = self.manifest
+        reps = int(m.get("replicates", 0))
+        arms = list(m.get("arms", []))
+        try:
+            ids, _ = assign_points(self.experiment, m.get("points"))
+            points = list(dict.fromkeys(ids))
+        except Exception:  # a manifest whose spec no longer parses: the registry's points
+            points = [int(p["point"]) for p in m.get("points") or [{"point": 0}]]
+        done: dict[tuple[int, str], int] = {}
+        for rec in self.state.commits.values():
+            key = (int(rec.get("point", -1)), str(rec.get("arm")))
+            if int(rec.get("replicate", reps)) < reps:
+                done[key] = done.get(key, 0) + 1
+        cells = pd.DataFrame([{"point": p, "arm": a, "expected": reps, "finished": done.get((p, a), 0)}
+                              for p in points for a in arms], columns=["point", "arm", "expected", "finished"])
+        return Completeness(runs_expected=len(cells) * reps, runs_finished=int(cells["finished"].sum()),
+                            replicates=reps, cells=cells, damaged=len(self.state.damaged))
+
+    @property
+    def versions(self) -> list[str]:
+        """The fomolab versions that computed the finished runs (from their commit records)."""
+        return sorted({str(r.get("fomolab_version")) for r in self.state.commits.values()})
 
     @cached_property
     def experiment(self):
@@ -64,7 +169,13 @@ class Results:
 
     @cached_property
     def _run_ids(self) -> list[str]:
-        ids = self._store.finished()
+        state = self.state
+        if state.damaged:
+            rid, why = next(iter(state.damaged.items()))
+            raise ResultsError(
+                f"{self.path}: {state.damage_summary()}, e.g. run {rid}: {why}; repair it with "
+                f"{self._repair_hint()} (recomputes exactly those runs), then read it again")
+        ids = set(state.commits)
         if not ids:
             return []
         runs = self._read("runs", sorted(ids))
@@ -148,14 +259,21 @@ class Results:
 
     @cached_property
     def failures(self) -> pd.DataFrame:
-        files = sorted((self.path / "failures").glob("*.parquet"))
+        from fomolab.store import _RUN_ID
+
+        files = sorted(p for p in (self.path / "failures").glob("*.parquet") if _RUN_ID.match(p.stem))
         if not files:
             return pd.DataFrame(columns=["run_id", "arm", "replicate", "point", "seed", "params", "error", "traceback"])
         return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
     def summary(self) -> pd.DataFrame:
-        """Per arm: runs, viewers and buyers per run, conversion, median time to
-        purchase (pooled over buyers), units and revenue per run."""
+        """Per arm: runs (finished and expected), viewers and buyers per run,
+        conversion, median time to purchase (pooled over buyers), units and
+        revenue per run.
+
+        ``summary().attrs["completeness"]`` says how much has finished
+        (:meth:`Completeness.describe`).
+        """
         runs = self.runs
         if runs.empty:
             return pd.DataFrame()
@@ -172,7 +290,14 @@ class Results:
             "revenue_per_run": g.revenue.mean(),
         })
         order = [a for a in self.manifest.get("arms", []) if a in out.index]
-        return out.loc[order]
+        out = out.loc[order]
+        cells = self.completeness.cells
+        expected = cells.groupby("arm", sort=False)["expected"].sum()
+        out.insert(1, "runs_expected", [int(expected.get(a, 0)) for a in out.index])
+        out.attrs["completeness"] = self.completeness.describe()
+        return out
 
     def _repr_html_(self) -> str:
-        return f"<p>{self!r}</p>" + self.summary().to_html(float_format=lambda x: f"{x:,.4g}")
+        from html import escape
+
+        return f"<p>{escape(repr(self))}</p>" + self.summary().to_html(float_format=lambda x: f"{x:,.4g}")
