@@ -23,7 +23,7 @@ import pandas as pd
 from fomolab.errors import ResultsError
 from fomolab.store import LAYOUT, FolderState, Store
 
-__all__ = ["Results", "Completeness"]
+__all__ = ["Results", "Completeness", "FolderCheck", "check"]
 
 #: Columns stored as strings that Results turns into categoricals.
 CATEGORICAL = ("run_id", "arm", "segment", "kind", "product", "tactic", "host_kind")
@@ -301,3 +301,122 @@ class Results:
         from html import escape
 
         return f"<p>{escape(repr(self))}</p>" + self.summary().to_html(float_format=lambda x: f"{x:,.4g}")
+
+
+@dataclass(frozen=True)
+class FolderCheck:
+    """What ``fomolab check`` found in a results folder (see :func:`check`).
+
+    Attributes
+    ----------
+    path : Path
+        The folder.
+    manifest : dict or None
+        Its manifest (None if it has none).
+    state : FolderState
+        Finished (checksums verified), damaged, uncommitted, foreign and stranded files.
+    completeness : Completeness or None
+        How much of the design has finished (None without a manifest).
+    failures : int
+        Runs recorded as failed and not since finished.
+    writer : str or None
+        The running writer's pid and host, if one holds the lock now.
+    """
+
+    path: Path
+    manifest: dict[str, Any] | None
+    state: FolderState
+    completeness: Completeness | None
+    failures: int
+    writer: str | None
+
+    @property
+    def sound(self) -> bool:
+        """A manifest, no damaged run and no foreign file in the table folders."""
+        return self.manifest is not None and not self.state.damaged and not self.state.foreign
+
+    @property
+    def exit_code(self) -> int:
+        """0 sound and complete; 1 sound but unfinished runs; 2 damaged, foreign files or no manifest."""
+        if not self.sound:
+            return 2
+        return 0 if self.completeness is not None and self.completeness.complete else 1
+
+    def lines(self) -> list[str]:
+        """The report, one finding per line."""
+        m, st = self.manifest, self.state
+        spec = (m or {}).get("source", "SPEC")
+        fix = f"fomolab run {spec} --out {self.path}"
+        out = []
+        if m is None:
+            out.append(f"manifest: missing; {len(st.commits)} finished runs have commit records: rebuild it with "
+                       f"`fomolab run SPEC --out {self.path}` (the spec that wrote the folder, with its --seed)")
+        else:
+            out.append(f"experiment: {m.get('experiment')} (spec {spec}; fomolab "
+                       f"{', '.join(sorted({str(r.get('fomolab_version')) for r in st.commits.values()})) or m.get('fomolab_version')})")
+            c = self.completeness
+            out.append(f"finished: {c.describe()}" + (f" ({c.runs_expected} runs)" if c.complete else ""))
+            missing = c.runs_expected - c.runs_finished
+            if missing > 0:
+                out.append(f"missing: {_n(missing, 'run')} not finished; `{fix}` computes them")
+        if m is not None and m.get("layout", 1) < LAYOUT:
+            out.append(f"layout: written by an earlier fomolab, without commit records; `{fix}` records them "
+                       "(finished runs are kept)")
+        if self.failures:
+            out.append(f"failed: {_n(self.failures, 'run')} raised (see {self.path / 'failures'}); `{fix}` retries them")
+        if st.damaged:
+            shown = "; ".join(f"{rid}: {why}" for rid, why in list(st.damaged.items())[:5])
+            more = f"; and {len(st.damaged) - 5} more" if len(st.damaged) > 5 else ""
+            out.append(f"damaged: {st.damage_summary()}: {shown}{more}; `{fix}` recomputes them")
+        if st.foreign:
+            shown = ", ".join(str(p.relative_to(self.path)) for p in st.foreign[:5])
+            more = f", and {len(st.foreign) - 5} more" if len(st.foreign) > 5 else ""
+            out.append(f"foreign: {_n(len(st.foreign), 'file')} fomolab did not write in the table folders ({shown}{more}); "
+                       "readers ignore them; move them out of the folder")
+        if st.uncommitted:
+            out.append(f"uncommitted: {_n(len(st.uncommitted), 'partition')} of interrupted writes (ignored by readers, "
+                       "overwritten when their runs are computed)")
+        if st.stranded:
+            out.append(f"stranded: {', '.join(p.name for p in st.stranded)} (left by a writer killed while creating "
+                       "the folder; removed by the next run)")
+        if self.writer:
+            out.append(f"writer: running now ({self.writer}); the folder is changing")
+        verdict = {0: "sound and complete", 1: "sound, not finished", 2: "NOT sound"}[self.exit_code]
+        out.append(f"state: {verdict}")
+        return out
+
+
+def _n(k: int, noun: str) -> str:
+    return f"{k} {noun}{'s' * (k != 1)}"
+
+
+def check(path: str | Path) -> FolderCheck:
+    """Check a results folder: finished, missing, damaged and foreign files (writes nothing).
+
+    Every partition's checksum is verified against its run's commit record.
+
+    Raises
+    ------
+    ResultsError
+        If ``path`` is not a folder, or not a fomolab results folder.
+    """
+    from fomolab.store import writer_active
+
+    store = Store(path)
+    p = store.path
+    if not p.is_dir():
+        raise ResultsError(f"{p}: no such folder (give a results folder written by `fomolab run`)")
+    has = store.has_manifest()
+    if not has and not store.finished():
+        raise ResultsError(f"{p}: has no manifest.json and no commit records: not a fomolab results folder")
+    state = store.inspect(checksums=True)
+    manifest = completeness = None
+    if has:
+        res = Results(p)
+        manifest = res.manifest
+        res.__dict__["state"] = state  # the verified state, not a second size-only pass
+        completeness = res.completeness
+    fails = [f for f in (p / "failures").glob("*.parquet") if f.stem not in state.commits] \
+        if (p / "failures").is_dir() else []
+    return FolderCheck(path=p, manifest=manifest, state=state, completeness=completeness,
+                       failures=sum(1 for f in fails if f not in state.foreign), writer=writer_active(p))

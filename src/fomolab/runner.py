@@ -101,10 +101,12 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
     if replicates is not None or seed is not None:
         experiment = experiment.with_overrides(replicates=replicates, seed=seed)
     out = Path(out) if out is not None else Path("results") / experiment.name
-    store = Store.open_for(out, experiment)  # refuse bad folders before taking the lock
-    with store.lock():
+    store = Store(out)
+    store.check_folder()  # a file, or someone else's folder: refused before a lock file is made in it
+    with store.lock():  # a second writer is refused here, naming the first
         started = _now()
-        store.check_for(experiment)  # again, now that no one else can write
+        store.check_folder()
+        store.check_for(experiment)  # another experiment's folder: refused, nothing written
         old = store.manifest() if store.has_manifest() else {}
         _check_version(store, old, allow_other_version)
         state = store.inspect(checksums=True) if store.path.is_dir() else FolderState()

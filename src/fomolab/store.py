@@ -81,6 +81,7 @@ COMMIT_FORMAT = 1
 KNOWN_TOP = {MANIFEST, LOCK, STAGING, *RUN_FOLDERS, "analysis", "report"}
 _RUN_ID = re.compile(r"^[0-9a-f]{20}$")
 _CREATING = ".creating-"
+_BORN = ".born-"
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -252,13 +253,22 @@ class Store:
             fomolab results folder.
         """
         store = cls(path)
+        store.check_folder()
         store.check_for(experiment)
         return store
 
-    def check_for(self, experiment: Experiment) -> None:
-        """Refuse a folder that cannot hold ``experiment`` (see :meth:`open_for`)."""
+    def check_folder(self) -> None:
+        """Refuse a path that is a file, or a folder with files that are not fomolab's."""
         if self.path.exists() and not self.path.is_dir():
             raise ResultsError(f"{self.path}: is a file, not a results folder; choose another --out")
+        if self.path.is_dir() and not self.has_manifest() and not self.looks_like_results():
+            raise ResultsError(
+                f"{self.path}: is not empty and has no {MANIFEST}, so it is not a fomolab results "
+                f"folder; choose an empty or new folder with --out"
+            )
+
+    def check_for(self, experiment: Experiment) -> None:
+        """Refuse a folder that holds another experiment (see :meth:`open_for`)."""
         if self.has_manifest():
             old = self.manifest()
             if old.get("fingerprint") != experiment.fingerprint:
@@ -271,11 +281,6 @@ class Store:
                     f"what changed: {shown or 'the spec'}. Finished results are never overwritten: "
                     f"write to a new folder with --out NEW_DIR (only adding replicates extends a folder)"
                 )
-        elif self.path.is_dir() and not self.looks_like_results():
-            raise ResultsError(
-                f"{self.path}: is not empty and has no {MANIFEST}, so it is not a fomolab results "
-                f"folder; choose an empty or new folder with --out"
-            )
 
     def has_manifest(self) -> bool:
         """Whether the folder has a manifest."""
@@ -320,10 +325,16 @@ class Store:
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.clean_stranded()
-                self._creating = self.path.parent / f".{self.path.name}{_CREATING}{uuid.uuid4().hex[:12]}"
-                self._creating.mkdir()
-                lock = _Lock(self._creating / LOCK, self.path)
+                # locked before it is visible as a sibling being created, so that no other
+                # writer takes it for a stranded one
+                tag = uuid.uuid4().hex[:12]
+                born = self.path.parent / f".{self.path.name}{_BORN}{tag}"
+                born.mkdir()
+                self._creating = born
+                lock = _Lock(born / LOCK, self.path)
                 lock.acquire()
+                self._creating = self.path.parent / f".{self.path.name}{_CREATING}{tag}"
+                os.rename(born, self._creating)
         except OSError as exc:
             self._discard_creating()
             raise ResultsError(f"{self.path}: cannot create the results folder: {exc.strerror or exc}"
@@ -347,18 +358,25 @@ class Store:
         parent = self.path.parent
         if not parent.is_dir():
             return []
-        return sorted(parent.glob(f".{glob_escape(self.path.name)}{_CREATING}*"))
+        name = glob_escape(self.path.name)
+        return sorted([*parent.glob(f".{name}{_CREATING}*"), *parent.glob(f".{name}{_BORN}*")])
 
     def clean_stranded(self) -> None:
         """Remove the stranded siblings whose writer is dead (its lock is free)."""
         import fcntl
 
+        import time
+
         for p in self.stranded():
+            if _BORN in p.name:  # being locked right now, or stranded in that instant long ago
+                with contextlib.suppress(OSError):
+                    if time.time() - p.stat().st_mtime > 60:
+                        shutil.rmtree(p, ignore_errors=True)
+                continue
             try:
                 fd = os.open(p / LOCK, os.O_RDWR)
             except OSError:
-                shutil.rmtree(p, ignore_errors=True)  # killed before it took its lock
-                continue
+                continue  # not one of ours: a creating sibling is locked from birth
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
