@@ -15,14 +15,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import ROOT
 from fomolab import Results, load_experiment, run
 from fomolab.cli import main
 from fomolab.errors import ResultsError
 from fomolab.results import check
 from fomolab.runner import RunFailures, plan
 from fomolab.store import Store
-
-from conftest import ROOT
 
 SWEEP = ROOT / "experiments/discount_timer_sweep.toml"
 
@@ -135,7 +134,7 @@ def test_two_experiments_racing_into_one_new_folder_never_mix(tmp_path):
         jobs.append([["run", str(s), "--out", str(tmp_path / f"r{k}"), "--workers", "1", "-q", "--replicates", "8"]
                      for s in specs])
     held = 0
-    for k, (res, specs) in enumerate(zip(race(jobs), order)):
+    for k, (res, specs) in enumerate(zip(race(jobs), order, strict=True)):
         out = tmp_path / f"r{k}"
         codes = res["codes"]
         assert sorted(codes) == [0, 2], res
@@ -165,7 +164,7 @@ def test_identical_runs_racing_refuse_cleanly(tmp_path):
     for k, res in enumerate(race(jobs)):
         codes = sorted(res["codes"])
         assert codes in ([0, 0], [0, 2]), res
-        for code, err in zip(res["codes"], res["stderr"]):
+        for code, err in zip(res["codes"], res["stderr"], strict=True):
             assert "Traceback" not in err and "failed" not in err
             if code == 2:
                 assert "one writer at a time" in err
@@ -229,7 +228,7 @@ def test_deleted_truncated_and_replaced_partitions_are_found_and_recomputed(tmp_
     err = capsys.readouterr().err
     assert "2 finished runs damaged" in err and f"fomolab run {spec} --out {out}" in err
     with pytest.raises(ResultsError, match="damaged"):
-        Results(out).runs
+        _ = Results(out).runs
     # check verifies checksums: all three
     found = check(out)
     assert set(found.state.damaged) == {a, b, c} and found.exit_code == 2
@@ -518,7 +517,7 @@ def test_folder_of_an_earlier_layout_is_adopted(tmp_path):
     (out / "manifest.json").write_text(json.dumps(legacy))
     shutil.rmtree(out / "commits")
     with pytest.raises(ResultsError, match="earlier fomolab"):
-        Results(out).runs
+        _ = Results(out).runs
     again = run(spec, out)
     inv = again.manifest["invocations"]
     assert inv[0]["revision"] == "abc" and inv[0]["runs_computed"] == 6

@@ -91,7 +91,7 @@ class Results:
     runs, shoppers, events, failures : pandas.DataFrame
         The tables (``docs/schema.md``); ``failures`` is empty when none failed.
     manifest : dict
-        Spec, hashes, seeds, package versions, git commit, timings.
+        Spec, hashes, seeds, design, and the history of invocations (versions, packages, timings).
 
     Examples
     --------
@@ -352,9 +352,11 @@ class FolderCheck:
             out.append(f"manifest: missing; {len(st.commits)} finished runs have commit records: rebuild it with "
                        f"`fomolab run SPEC --out {self.path}` (the spec that wrote the folder, with its --seed)")
         else:
+            versions = ", ".join(sorted({str(r.get("fomolab_version")) for r in st.commits.values()}))
             out.append(f"experiment: {m.get('experiment')} (spec {spec}; fomolab "
-                       f"{', '.join(sorted({str(r.get('fomolab_version')) for r in st.commits.values()})) or m.get('fomolab_version')})")
+                       f"{versions or m.get('fomolab_version')})")
             c = self.completeness
+            assert c is not None  # with a manifest
             out.append(f"finished: {c.describe()}" + (f" ({c.runs_expected} runs)" if c.complete else ""))
             missing = c.runs_expected - c.runs_finished
             if missing > 0:
@@ -363,7 +365,8 @@ class FolderCheck:
             out.append(f"layout: written by an earlier fomolab, without commit records; `{fix}` records them "
                        "(finished runs are kept)")
         if self.failures:
-            out.append(f"failed: {_n(self.failures, 'run')} raised (see {self.path / 'failures'}); `{fix}` retries them")
+            out.append(f"failed: {_n(self.failures, 'run')} raised (see {self.path / 'failures'}); "
+                       f"`{fix}` retries them")
         if st.damaged:
             shown = "; ".join(f"{rid}: {why}" for rid, why in list(st.damaged.items())[:5])
             more = f"; and {len(st.damaged) - 5} more" if len(st.damaged) > 5 else ""
@@ -371,11 +374,11 @@ class FolderCheck:
         if st.foreign:
             shown = ", ".join(str(p.relative_to(self.path)) for p in st.foreign[:5])
             more = f", and {len(st.foreign) - 5} more" if len(st.foreign) > 5 else ""
-            out.append(f"foreign: {_n(len(st.foreign), 'file')} fomolab did not write in the table folders ({shown}{more}); "
-                       "readers ignore them; move them out of the folder")
+            out.append(f"foreign: {_n(len(st.foreign), 'file')} fomolab did not write in the table folders "
+                       f"({shown}{more}); readers ignore them; move them out of the folder")
         if st.uncommitted:
-            out.append(f"uncommitted: {_n(len(st.uncommitted), 'partition')} of interrupted writes (ignored by readers, "
-                       "overwritten when their runs are computed)")
+            out.append(f"uncommitted: {_n(len(st.uncommitted), 'partition')} of interrupted writes "
+                       "(ignored by readers, overwritten when their runs are computed)")
         if st.stranded:
             out.append(f"stranded: {', '.join(p.name for p in st.stranded)} (left by a writer killed while creating "
                        "the folder; removed by the next run)")

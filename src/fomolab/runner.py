@@ -122,7 +122,7 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
             notes["runs_adopted"] = len(adopted)
         if state.damaged:
             print(f"fomolab: {out}: {state.damage_summary()}; recomputing them", file=sys.stderr)
-            store.discard(state.damaged)
+            store.discard(list(state.damaged))
         _, registry = assign_points(experiment, old.get("points"))
         runs = plan(experiment, registry)
         manifest = _manifest(experiment, runs, registry, old)
@@ -203,7 +203,7 @@ def _rebuild(store: Store, experiment: Experiment, state: FolderState, allow: bo
     reps = max(experiment.replicates, 1 + max(int(r["replicate"]) for r in recs.values()))
     full = experiment.with_overrides(replicates=reps) if reps != experiment.replicates else experiment
     ids, _ = assign_points(full, None)
-    values = {pid: p.values for pid, p in zip(ids, full.points)}
+    values = {pid: p.values for pid, p in zip(ids, full.points, strict=True)}
     by_id = {r.run_id: r for r in expand(full)}
     foreign = [rid for rid in recs if rid not in by_id]
     if foreign:
@@ -310,4 +310,4 @@ def _versions() -> dict[str, str]:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")

@@ -115,7 +115,7 @@ def provenance() -> dict[str, Any]:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def _digest(path: Path) -> str:
@@ -243,7 +243,7 @@ class Store:
 
     # -- opening ------------------------------------------------------------
     @classmethod
-    def open_for(cls, path: str | Path, experiment: Experiment) -> "Store":
+    def open_for(cls, path: str | Path, experiment: Experiment) -> Store:
         """Check that ``path`` can hold ``experiment`` (creating nothing).
 
         Raises
@@ -302,7 +302,7 @@ class Store:
 
     # -- the writer's lock ----------------------------------------------------
     @contextlib.contextmanager
-    def lock(self) -> Iterator["Store"]:
+    def lock(self) -> Iterator[Store]:
         """Hold the folder's writer lock for the ``with`` block.
 
         For a folder that does not exist yet, the lock is taken in a hidden
@@ -364,7 +364,6 @@ class Store:
     def clean_stranded(self) -> None:
         """Remove the stranded siblings whose writer is dead (its lock is free)."""
         import fcntl
-
         import time
 
         for p in self.stranded():
@@ -423,12 +422,14 @@ class Store:
     def manifest(self) -> dict[str, Any]:
         """The folder's manifest."""
         try:
-            return json.loads((self.path / MANIFEST).read_text())
+            manifest: dict[str, Any] = json.loads((self.path / MANIFEST).read_text())
         except FileNotFoundError:
-            raise ResultsError(f"{self.path}: no {MANIFEST}; not a fomolab results folder (run `fomolab run` first)") from None
+            raise ResultsError(f"{self.path}: no {MANIFEST}; not a fomolab results folder "
+                               "(run `fomolab run` first)") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ResultsError(f"{self.path / MANIFEST}: is not valid JSON ({exc}); it can be rebuilt from the "
                                f"spec: remove it and run `fomolab run SPEC --out {self.path}`") from None
+        return manifest
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """Write the manifest atomically."""
@@ -491,7 +492,8 @@ class Store:
             except OSError:
                 return f"partition missing: {table}/{p.name}"
             if size != info.get("bytes"):
-                return f"partition size differs: {table}/{p.name} has {size} bytes, its commit record {info.get('bytes')}"
+                return (f"partition size differs: {table}/{p.name} has {size} bytes, "
+                        f"its commit record {info.get('bytes')}")
             if checksums and _digest(p) != info.get("sha256"):
                 return f"partition checksum differs: {table}/{p.name}"
         return ""
@@ -514,7 +516,7 @@ class Store:
 
         stage = self.path / STAGING / f"{run_id}.{uuid.uuid4().hex[:8]}"
         stage.mkdir(parents=True)
-        first = {}
+        first: dict[str, Any] = {}
         try:
             parts: dict[str, dict[str, Any]] = {}
             for name, df in tables:
