@@ -461,7 +461,9 @@ def test_another_fomolab_version_is_refused_unless_allowed(tmp_path, capsys):
     for i in m["invocations"]:
         i["fomolab_version"] = "0.0.9"
     (out / "manifest.json").write_text(json.dumps(m))
+    before = snapshot(out)
     assert main(["run", str(spec), "--out", str(out), "-q"]) == 2
+    assert snapshot(out) == before, "nothing written, not even the lock file"
     err = capsys.readouterr().err
     from fomolab import __version__
 
@@ -489,9 +491,10 @@ def test_lost_manifest_is_rebuilt_from_the_spec(tmp_path, capsys):
         Results(out)
     assert main(["check", str(out)]) == 2
     assert "manifest: missing" in capsys.readouterr().out
+    untouched = snapshot(out)
     with pytest.raises(ResultsError, match="are not runs of"):  # another spec is not adopted
         run(tiny(tmp_path), out)
-    assert not (out / "manifest.json").exists()
+    assert snapshot(out) == untouched
     rebuilt = run(SWEEP, out)  # the spec asks for 3 replicates: the third is computed
     assert "rebuilt it from" in capsys.readouterr().err
     m = rebuilt.manifest

@@ -110,7 +110,11 @@ class Results:
 
     def __repr__(self) -> str:
         m = self.manifest
-        return f"Results({str(self.path)!r}: experiment {m.get('experiment')!r}, {self.completeness.describe()})"
+        try:
+            done = self.completeness.describe()
+        except ResultsError:
+            done = "not readable as it is (see `fomolab check`)"
+        return f"Results({str(self.path)!r}: experiment {m.get('experiment')!r}, {done})"
 
     @cached_property
     def manifest(self) -> dict[str, Any]:

@@ -101,12 +101,15 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
     if replicates is not None or seed is not None:
         experiment = experiment.with_overrides(replicates=replicates, seed=seed)
     out = Path(out) if out is not None else Path("results") / experiment.name
-    store = Store(out)
-    store.check_folder()  # a file, or someone else's folder: refused before a lock file is made in it
-    with store.lock():  # a second writer is refused here, naming the first
+    # bad folders are refused before anything is written, the lock file included ...
+    store = Store.open_for(out, experiment)
+    _check_version(store, store.manifest() if store.has_manifest() else {}, allow_other_version)
+    if not store.has_manifest() and store.finished():
+        _rebuild(store, experiment, store.inspect(checksums=False), allow_other_version)
+    with store.lock():  # ... a second writer here, naming the first ...
         started = _now()
-        store.check_folder()
-        store.check_for(experiment)  # another experiment's folder: refused, nothing written
+        store.check_folder()  # ... and all of it again, now that no one else can write
+        store.check_for(experiment)
         old = store.manifest() if store.has_manifest() else {}
         _check_version(store, old, allow_other_version)
         state = store.inspect(checksums=True) if store.path.is_dir() else FolderState()

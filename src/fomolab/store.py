@@ -244,7 +244,7 @@ class Store:
     # -- opening ------------------------------------------------------------
     @classmethod
     def open_for(cls, path: str | Path, experiment: Experiment) -> Store:
-        """Check that ``path`` can hold ``experiment`` (creating nothing).
+        """Check that ``path`` can hold ``experiment`` (writing nothing, taking no lock).
 
         Raises
         ------
@@ -254,7 +254,14 @@ class Store:
         """
         store = cls(path)
         store.check_folder()
-        store.check_for(experiment)
+        try:
+            store.check_for(experiment)
+        except ResultsError:
+            busy = writer_active(store.path)
+            if busy:  # the folder is another experiment's, being written now: say who holds it
+                raise ResultsError(f"{store.path}: is being written by another fomolab process ({busy}); "
+                                   "one writer at a time: write to another folder with --out") from None
+            raise
         return store
 
     def check_folder(self) -> None:
@@ -337,7 +344,8 @@ class Store:
                 os.rename(born, self._creating)
         except OSError as exc:
             self._discard_creating()
-            raise ResultsError(f"{self.path}: cannot create the results folder: {exc.strerror or exc}"
+            what = "lock" if self.path.is_dir() else "create"
+            raise ResultsError(f"{self.path}: cannot {what} the results folder: {exc.strerror or exc}"
                                + ("; free some space and run the command again" if is_disk_full(exc) else "")
                                ) from None
         self._lock = lock
