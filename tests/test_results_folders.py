@@ -180,6 +180,7 @@ def test_second_writer_is_refused_with_the_holders_pid(tmp_path, capsys):
         err = capsys.readouterr().err
         with pytest.raises(ResultsError, match=f"pid {os.getpid()}"):
             run(spec, out)
+        assert f"pid {os.getpid()}" in check(out).writer, "check sees the running writer"
     assert code == 2
     assert f"{out}: is being written by another fomolab process (pid {os.getpid()}" in err
     assert err.count("\n") == 1, "one message"
@@ -224,9 +225,11 @@ def test_deleted_truncated_and_replaced_partitions_are_found_and_recomputed(tmp_
     rp.write_bytes(bytes(len(rp.read_bytes())))  # garbage of the same size: only the checksum sees it
     capsys.readouterr()
     # readers refuse, saying how to repair
-    assert main(["analyze", str(out), "-q"]) == 2
-    err = capsys.readouterr().err
-    assert "2 finished runs damaged" in err and f"fomolab run {spec} --out {out}" in err
+    for command in (["analyze", str(out), "-q"], ["report", str(out), "--out", str(tmp_path / "rep")]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "2 finished runs damaged" in err and f"fomolab run {spec} --out {out}" in err
+        assert "Traceback" not in err and not (tmp_path / "rep").exists()
     with pytest.raises(ResultsError, match="damaged"):
         _ = Results(out).runs
     # check verifies checksums: all three

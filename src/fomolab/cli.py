@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 some runs failed (recorded, retried next time);
 2 bad input (spec, results folder, arguments), with one message that names the
-file, the key, the value and the rule, and nothing written.
+file, the key, the value and the rule, and nothing written.  ``fomolab check``:
+0 a sound, complete folder; 1 sound with runs still to compute; 2 not sound.
 """
 
 from __future__ import annotations
