@@ -188,6 +188,20 @@ def test_second_writer_is_refused_with_the_holders_pid(tmp_path, capsys):
     run(spec, out, replicates=4)  # the lock went with the holder
 
 
+def test_a_readers_probe_does_not_refuse_a_writer(tmp_path):
+    """`fomolab check` asks whether a writer runs with a shared lock held for an instant."""
+    import fcntl
+    import threading
+
+    spec = tiny(tmp_path)
+    out = tmp_path / "r"
+    run(spec, out, replicates=1)
+    fd = os.open(out / ".lock", os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    threading.Timer(0.05, os.close, [fd]).start()
+    assert run(spec, out, replicates=2).completeness.complete
+
+
 def test_lock_covers_a_folder_being_created(tmp_path):
     spec = tiny(tmp_path)
     exp = load_experiment(spec)

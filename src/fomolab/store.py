@@ -49,6 +49,7 @@ import os
 import re
 import shutil
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -82,6 +83,8 @@ KNOWN_TOP = {MANIFEST, LOCK, STAGING, *RUN_FOLDERS, "analysis", "report"}
 _RUN_ID = re.compile(r"^[0-9a-f]{20}$")
 _CREATING = ".creating-"
 _BORN = ".born-"
+#: Attempts to take the writer lock, 10 ms apart, before a writer is refused.
+LOCK_TRIES = 20
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -176,19 +179,29 @@ class _Lock:
         import fcntl
 
         fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
+        for attempt in range(LOCK_TRIES):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+                if attempt < LOCK_TRIES - 1:  # a reader's probe (`fomolab check`) holds it for an instant
+                    time.sleep(0.01)
+        else:
             os.close(fd)
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
             raise ResultsError(
                 f"{self.folder}: is being written by another fomolab process ({holder(self.file)}); "
                 "one writer at a time: wait for it to finish (or stop it) and run the command again, "
                 "or write to another folder with --out"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}).encode())
+        except OSError:  # a full disk: give the lock back
+            os.close(fd)
+            raise
         self.fd = fd
 
     def release(self) -> None:
@@ -206,8 +219,6 @@ def holder(lock_file: Path) -> str:
             info = {}
         if info.get("pid"):
             return f"pid {info['pid']} on {info.get('host', '?')}, since {info.get('since', '?')}"
-        import time
-
         time.sleep(0.01)
     return "pid unknown"
 
@@ -372,8 +383,6 @@ class Store:
     def clean_stranded(self) -> None:
         """Remove the stranded siblings whose writer is dead (its lock is free)."""
         import fcntl
-        import time
-
         for p in self.stranded():
             if _BORN in p.name:  # being locked right now, or stranded in that instant long ago
                 with contextlib.suppress(OSError):
