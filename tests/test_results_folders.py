@@ -469,6 +469,26 @@ def test_revision_comes_from_the_installation_not_the_surrounding_repository(tmp
         store.provenance.cache_clear()
 
 
+def test_revision_is_not_read_from_a_repository_the_code_sits_in(tmp_path):
+    """fomolab's files inside some other git repository: that repository's commit is not fomolab's."""
+    repo = tmp_path / "unrelated"
+    shutil.copytree(ROOT / "src" / "fomolab", repo / "fomolab", ignore=shutil.ignore_patterns("__pycache__"))
+    git = ["git", "-C", str(repo), "-c", "user.name=x", "-c", "user.email=x@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "unrelated"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    out = tmp_path / "r"
+    e = dict(os.environ, PYTHONPATH=str(repo))
+    p = subprocess.run([sys.executable, "-m", "fomolab.cli", "run", str(tiny(tmp_path, replicates=1)), "--out",
+                        str(out), "-q"], env=e, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    inv = json.loads((out / "manifest.json").read_text())["invocations"][-1]
+    rec = json.loads(next((out / "commits").glob("*.json")).read_text())
+    assert head not in json.dumps(inv) and head not in json.dumps(rec)
+    assert inv["revision"] == rec["revision"]
+
+
 def test_another_fomolab_version_is_refused_unless_allowed(tmp_path, capsys):
     spec = tiny(tmp_path)
     out = tmp_path / "r"
