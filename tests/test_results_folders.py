@@ -356,6 +356,44 @@ def test_kill_during_folder_creation(tmp_path, where):
     assert not list(tmp_path.glob(".r.creating-*")), "the stranded sibling was removed"
 
 
+#: SIGKILLs a forked ``fomolab run`` after each delay (seconds), each into its own new folder.
+KILL_AT = textwrap.dedent("""
+    import json, os, signal, sys, time
+    import fomolab.runner, fomolab.results, fomolab.engine, pandas, pyarrow.parquet
+    from fomolab.cli import main
+    spec, base, delays = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    for k, delay in enumerate(delays):
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+            os._exit(main(["run", spec, "--out", f"{base}{k}", "--workers", "1", "-q"]))
+        time.sleep(delay)
+        os.kill(pid, signal.SIGKILL)
+        print(json.dumps(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])), flush=True)
+""")
+
+
+def test_a_kill_at_any_moment_leaves_no_folder_or_one_that_resumes(tmp_path):
+    spec = tiny(tmp_path)
+    ref = run(spec, tmp_path / "ref")
+    delays = [0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.12, 0.16, 0.24, 0.32, 0.5]
+    p = subprocess.run([sys.executable, "-c", KILL_AT, str(spec), str(tmp_path / "k"), json.dumps(delays)],
+                       env=env(), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    states = []
+    for k in range(len(delays)):
+        out = tmp_path / f"k{k}"
+        if not out.exists():
+            states.append("none")
+        else:
+            found = check(out)
+            assert found.exit_code in (0, 1), found.lines()  # sound: finished, or resumable
+            states.append(found.completeness.runs_finished)
+        assert_same(ref, run(spec, out))
+        assert not list(tmp_path.glob(f".k{k}.*")), "no stranded sibling after the next run"
+    assert "none" in states and any(s != "none" for s in states), states
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 1 MiB tmpfs (needs root: mounting is what makes the disk really full)."""
