@@ -295,7 +295,7 @@ def test_crash_between_renames_is_not_a_finished_run(tmp_path, monkeypatch):
     monkeypatch.setattr(store.os, "replace", crashing_replace)
     out = tmp_path / "r"
     with pytest.raises(RunFailures, match="injected crash"):
-        run(spec, out)
+        run(spec, out, workers=1)
     monkeypatch.setattr(store.os, "replace", real)
     assert len(moved) == 1
     partial = Results(out)  # not taken as damaged: it never finished
@@ -620,7 +620,7 @@ def test_half_finished_folder_says_so(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(engine, "simulate", failing)
     with pytest.raises(RunFailures):
-        run(spec, out)
+        run(spec, out, workers=1)
     monkeypatch.setattr(engine, "simulate", real)
     res = Results(out)
     c = res.completeness

@@ -58,7 +58,7 @@ def test_torn_run_is_redone(tmp_path, exp):
 
 
 def test_results_of_nothing(tmp_path):
-    with pytest.raises(ResultsError, match="no manifest.json"):
+    with pytest.raises(ResultsError, match=r"no manifest\.json"):
         Results(tmp_path)
 
 

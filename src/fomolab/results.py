@@ -92,11 +92,23 @@ class Results:
         The tables (``docs/schema.md``); ``failures`` is empty when none failed.
     manifest : dict
         Spec, hashes, seeds, design, and the history of invocations (versions, packages, timings).
+    completeness : Completeness
+        How much of the design has finished (``completeness.describe()``).
+    versions : list of str
+        The fomolab versions that computed the finished runs.
+
+    Raises
+    ------
+    ResultsError
+        On the first table read, if a finished run's partitions no longer match
+        its commit record (the message gives the command that repairs it).
 
     Examples
     --------
     >>> res = Results("results/reference_flash")  # doctest: +SKIP
     >>> res.runs.groupby("arm").conversion.mean()  # doctest: +SKIP
+    >>> res.completeness.describe()  # doctest: +SKIP
+    'all 20 replicates finished'
     """
 
     def __init__(self, path: str | Path) -> None:
