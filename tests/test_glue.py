@@ -315,4 +315,4 @@ def test_auto_workers_pays_for_each_worker():
 
 def test_small_experiment_runs_serially_by_default(tmp_path):
     res = fomolab.run(experiment(make_spec()), tmp_path / "w", workers=None)
-    assert res.manifest["timings"][-1]["workers"] == 1
+    assert res.manifest["invocations"][-1]["workers"] == 1

@@ -66,7 +66,7 @@ def test_processes_and_dask_match_serial(serial, tmp_path):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:
         dask = run(SWEEP, tmp_path / "dask", scheduler=cluster.scheduler_address)
-        assert dask.manifest["timings"][-1]["scheduler"] == cluster.scheduler_address
+        assert dask.manifest["invocations"][-1]["scheduler"] == cluster.scheduler_address
     assert_same(serial, dask)
 
 
@@ -76,16 +76,18 @@ def test_sigkill_then_resume(serial, tmp_path):
                              "--workers", "1", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        done = list((out / "runs").glob("*.parquet")) if (out / "runs").is_dir() else []
+        done = list((out / "commits").glob("*.json")) if (out / "commits").is_dir() else []
         if len(done) >= 8 or proc.poll() is not None:
             break
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    finished = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.parquet")}
+    # finished: a commit record (a run killed between its partitions and its record is redone)
+    finished = {f"{p.stem}.parquet": (out / "runs" / f"{p.stem}.parquet").stat().st_mtime_ns
+                for p in (out / "commits").glob("*.json")}
     assert 8 <= len(finished) < 36, f"kill came at {len(finished)} runs"
     res = run(SWEEP, out, workers=1)
-    assert res.manifest["timings"][-1]["runs_computed"] == 36 - len(finished)
+    assert res.manifest["invocations"][-1]["runs_computed"] == 36 - len(finished)
     for name, mtime in finished.items():
         assert (out / "runs" / name).stat().st_mtime_ns == mtime, "a finished run was recomputed"
     assert_same(serial, Results(out))
@@ -102,7 +104,7 @@ def test_extending_points_and_replicates(tmp_path):
     plain = {"run_id": str, "arm": str}
     before = first.runs.astype(plain).set_index("run_id")
     grown = run(SWEEP, out, replicates=2)  # adds the 0.3 points and a replicate
-    assert grown.manifest["timings"][-1]["runs_computed"] == 24 - 8
+    assert grown.manifest["invocations"][-1]["runs_computed"] == 24 - 8
     after = grown.runs.astype(plain).set_index("run_id")
     pd.testing.assert_frame_equal(before, after.loc[before.index])
     # the new points got new numbers; the old kept theirs
@@ -149,7 +151,7 @@ def test_failed_run_is_recorded_and_retried(tmp_path, monkeypatch):
     assert "lineup_lipstick_tactics_lightning_sale_discount" in f.params.iloc[0]
     monkeypatch.setattr(engine, "simulate", real)
     again = run(SWEEP, out, workers=1)
-    assert again.manifest["timings"][-1]["runs_computed"] == 1
+    assert again.manifest["invocations"][-1]["runs_computed"] == 1
     assert len(again.runs) == 36 and Results(out).failures.empty
 
 

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 some runs failed (recorded, retried next time);
 2 bad input (spec, results folder, arguments), with one message that names the
-file, the key, the value and the rule, and nothing written.
+file, the key, the value and the rule, and nothing written.  ``fomolab check``:
+0 a sound, complete folder; 1 sound with runs still to compute; 2 not sound.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="run on a Dask distributed cluster (its workers must see the results folder)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary table")
+    r.add_argument("--allow-other-version", action="store_true",
+                   help="extend a results folder that another fomolab version wrote (both are recorded)")
 
     v = sub.add_parser("validate", help="check a spec and print its design without running it")
     v.add_argument("spec", help="experiment spec (TOML)")
@@ -53,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="write an HTML report with figures (PNG, SVG) of a results folder")
     rp.add_argument("results", help="results folder (an experiment or a sweep)")
     rp.add_argument("--out", help="report folder (default: RESULTS/report)")
+
+    ck = sub.add_parser("check", help="check a results folder: finished, missing, damaged and foreign files")
+    ck.add_argument("results", help="results folder (written by `fomolab run`)")
 
     sc = sub.add_parser("selfcheck", help="rerun the validation of model and statistics; write docs/VALIDATION.md")
     sc.add_argument("--quick", action="store_true", help="the test suite's smaller Monte Carlo sizes")
@@ -108,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _analyze(args)
         if args.command == "selfcheck":
             return _selfcheck(args)
+        if args.command == "check":
+            return _check(args)
     except (SpecError, ResultsError) as exc:
         print(f"fomolab: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -188,7 +196,8 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         results = run(exp, out=args.out, replicates=args.replicates, seed=args.seed, workers=workers,
-                      scheduler=args.scheduler, progress=progress, on_start=on_start)
+                      scheduler=args.scheduler, progress=progress, on_start=on_start,
+                      allow_other_version=args.allow_other_version)
     except RunFailures:
         if progress_bar is not None:
             progress_bar.stop()
@@ -233,14 +242,29 @@ def _print_summary(results) -> None:
     for col in ("arm", "runs", "viewers", "buyers", "conversion", "median s to buy", "units", "revenue"):
         table.add_column(col, justify="left" if col == "arm" else "right", no_wrap=True)
     for arm, row in s.iterrows():
-        table.add_row(str(arm), f"{row.runs:.0f}", f"{row.viewers_per_run:,.1f}", f"{row.buyers_per_run:,.1f}",
+        runs = f"{row.runs:.0f}" if row.runs >= row.runs_expected else f"{row.runs:.0f} of {row.runs_expected:.0f}"
+        table.add_row(str(arm), runs, f"{row.viewers_per_run:,.1f}", f"{row.buyers_per_run:,.1f}",
                       f"{row.conversion:.2%}", f"{row.median_time_to_purchase_s:,.1f}",
                       f"{row.units_per_run:,.1f}", f"{row.revenue_per_run:,.2f}")
     console = Console()
     if not console.is_terminal:  # logs and pipes: no 80-column squeeze
         console = Console(width=120)
     console.print(table)
+    if not results.completeness.complete:
+        console.print(f"[bold]incomplete[/bold]: {results.completeness.describe()}; the table covers the finished "
+                      "runs only; run the same command again to finish")
     console.print(f"tables: {results.path}/{{runs,shoppers,events}}/*.parquet (docs/schema.md)")
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Report a results folder's state; exit 0 sound and complete, 1 unfinished runs, 2 not sound."""
+    from fomolab.results import check
+
+    found = check(args.results)
+    print(f"{found.path}:")
+    for line in found.lines():
+        print(f"  {line}")
+    return found.exit_code
 
 
 def _analyze(args: argparse.Namespace) -> int:

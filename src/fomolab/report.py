@@ -289,18 +289,20 @@ def _impact_table(total: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
 
 def _provenance(res) -> list[tuple[str, Any]]:
     m = res.manifest
+    history = m.get("invocations", [])
+    last = history[-1] if history else {}
     rows = [
         ("experiment", m.get("experiment")), ("spec file", m.get("source")),
-        ("spec hash", m.get("spec_hash")), ("fomolab", m.get("fomolab_version")),
-        ("git commit", m.get("git_commit") or "not in a git checkout"),
+        ("spec hash", m.get("spec_hash")), ("fomolab", ", ".join(res.versions) or m.get("fomolab_version")),
         ("created", m.get("created")), ("master seed", m.get("master_seed")),
-        ("runs finished", f"{len(res.runs)} of {m.get('runs')}"),
+        ("runs finished", f"{len(res.runs)} of {m.get('runs')} ({res.completeness.describe()})"),
         ("replicate seeds", f"{len(m.get('seeds', []))} (listed in manifest.json)"),
-        ("packages", ", ".join(f"{k} {v}" for k, v in (m.get("packages") or {}).items())),
-        ("platform", m.get("platform")),
+        ("packages", ", ".join(f"{k} {v}" for k, v in (last.get("packages") or {}).items())),
+        ("platform", last.get("platform")),
     ]
-    for t in m.get("timings", []):
+    for t in history:
         rows.append((f"invocation {t.get('finished', '')}",
+                     f"fomolab {t.get('fomolab_version', '?')} (revision {t.get('revision') or 'not recorded'}): "
                      f"{t.get('runs_computed', 0)} runs computed, {t.get('runs_skipped', 0)} skipped, "
                      f"{t.get('runs_failed', 0)} failed; wall {t.get('wall_s', 0):.1f} s on "
                      f"{t.get('workers', '?')} worker(s)"))

@@ -1,13 +1,19 @@
 """Results: a results folder's tables as DataFrames.
 
 ``Results(path)`` reads lazily: each table is loaded (and cached) the first
-time it is asked for, from the partitions of finished runs only, in a fixed
+time it is asked for, from the partitions of finished runs only (those with a
+commit record; any other file in the table folders is ignored), in a fixed
 order (point, replicate, arm as in the spec), so the same experiment gives the
-same DataFrames whatever executor wrote them.
+same DataFrames whatever executor wrote them.  It never writes into the
+folder.  Before the first table is read, every finished run's partitions are
+checked against their commit record's sizes; a damaged folder is refused with
+the command that repairs it.  :attr:`Results.completeness` says how much of
+the design has finished ("5 of 10 replicates finished").
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,12 +21,66 @@ from typing import Any
 import pandas as pd
 
 from fomolab.errors import ResultsError
-from fomolab.store import Store
+from fomolab.store import LAYOUT, FolderState, Store
 
-__all__ = ["Results"]
+__all__ = ["Results", "Completeness", "FolderCheck", "check"]
 
 #: Columns stored as strings that Results turns into categoricals.
 CATEGORICAL = ("run_id", "arm", "segment", "kind", "product", "tactic", "host_kind")
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """How much of a folder's design has finished.
+
+    Attributes
+    ----------
+    runs_expected, runs_finished : int
+        Runs of the design (arms x points x replicates, as the manifest
+        records it) and those of them that have finished.
+    replicates : int
+        Replicates the design asks of every arm at every point.
+    cells : pandas.DataFrame
+        One row per point and arm (spec order): ``point``, ``arm``,
+        ``expected`` and ``finished`` replicates.
+    damaged : int
+        Finished runs whose partitions no longer match their commit record
+        (not counted as finished; ``fomolab run`` recomputes them).
+    """
+
+    runs_expected: int
+    runs_finished: int
+    replicates: int
+    cells: pd.DataFrame
+    damaged: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """Whether every run of the design has finished."""
+        return self.runs_finished >= self.runs_expected and not self.damaged
+
+    @property
+    def replicates_finished(self) -> tuple[int, int]:
+        """Fewest and most replicates finished over the arms and points."""
+        f = self.cells["finished"]
+        return (int(f.min()), int(f.max())) if len(f) else (0, 0)
+
+    def describe(self) -> str:
+        """One phrase: ``"all 10 replicates finished"``, ``"5 of 10 replicates finished"``.
+
+        >>> import pandas as pd
+        >>> cells = pd.DataFrame({"point": [0, 0], "arm": ["a", "b"], "expected": [10, 10], "finished": [5, 6]})
+        >>> Completeness(20, 11, 10, cells).describe()
+        '5 to 6 of 10 replicates finished (per arm and point; 11 of 20 runs)'
+        """
+        lo, hi = self.replicates_finished
+        if self.complete:
+            return f"all {self.replicates} replicate{'s' * (self.replicates != 1)} finished"
+        done = f"{lo}" if lo == hi else f"{lo} to {hi}"
+        per = " (per arm and point" if lo != hi else " ("
+        text = f"{done} of {self.replicates} replicates finished{per}{'; ' if lo != hi else ''}" \
+               f"{self.runs_finished} of {self.runs_expected} runs)"
+        return text + (f"; {self.damaged} damaged" if self.damaged else "")
 
 
 class Results:
@@ -31,29 +91,90 @@ class Results:
     runs, shoppers, events, failures : pandas.DataFrame
         The tables (``docs/schema.md``); ``failures`` is empty when none failed.
     manifest : dict
-        Spec, hashes, seeds, package versions, git commit, timings.
+        Spec, hashes, seeds, design, and the history of invocations (versions, packages, timings).
+    completeness : Completeness
+        How much of the design has finished (``completeness.describe()``).
+    versions : list of str
+        The fomolab versions that computed the finished runs.
+
+    Raises
+    ------
+    ResultsError
+        On the first table read, if a finished run's partitions no longer match
+        its commit record (the message gives the command that repairs it).
 
     Examples
     --------
     >>> res = Results("results/reference_flash")  # doctest: +SKIP
     >>> res.runs.groupby("arm").conversion.mean()  # doctest: +SKIP
+    >>> res.completeness.describe()  # doctest: +SKIP
+    'all 20 replicates finished'
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._store = Store(self.path)
         if not (self.path / "manifest.json").is_file():
-            raise ResultsError(f"{self.path}: no manifest.json; not a fomolab results folder "
+            lost = " (it lost its manifest: rebuild it with `fomolab run SPEC --out DIR`, the spec that wrote it)" \
+                if self._store.finished() else ""
+            raise ResultsError(f"{self.path}: no manifest.json; not a fomolab results folder{lost} "
                                f"(create one with `fomolab run SPEC --out {self.path}`)")
 
     def __repr__(self) -> str:
         m = self.manifest
-        return (f"Results({str(self.path)!r}: experiment {m.get('experiment')!r}, "
-                f"{len(self._run_ids)} of {m.get('runs')} runs finished)")
+        try:
+            done = self.completeness.describe()
+        except ResultsError:
+            done = "not readable as it is (see `fomolab check`)"
+        return f"Results({str(self.path)!r}: experiment {m.get('experiment')!r}, {done})"
 
     @cached_property
     def manifest(self) -> dict[str, Any]:
+        """Spec, hashes, seeds, design, and the history of invocations (``invocations``)."""
         return self._store.manifest()
+
+    @cached_property
+    def state(self) -> FolderState:
+        """The folder's finished and damaged runs, sizes verified (see :meth:`Store.inspect`)."""
+        m = self.manifest
+        if m.get("layout", 1) < LAYOUT and not self._store.finished() and (self.path / "runs").is_dir() \
+                and any((self.path / "runs").glob("*.parquet")):
+            raise ResultsError(
+                f"{self.path}: was written by an earlier fomolab, without commit records; run "
+                f"`fomolab run {m.get('source', 'SPEC')} --out {self.path}` once to record them "
+                "(finished runs are kept, not recomputed)")
+        return self._store.inspect(checksums=False)
+
+    def _repair_hint(self) -> str:
+        return f"`fomolab run {self.manifest.get('source', 'SPEC')} --out {self.path}`"
+
+    @cached_property
+    def completeness(self) -> Completeness:
+        """How much of the design has finished (``.describe()``: "5 of 10 replicates finished")."""
+        from fomolab.design import assign_points
+
+        m = self.manifest
+        reps = int(m.get("replicates", 0))
+        arms = list(m.get("arms", []))
+        try:
+            ids, _ = assign_points(self.experiment, m.get("points"))
+            points = list(dict.fromkeys(ids))
+        except Exception:  # a manifest whose spec no longer parses: the registry's points
+            points = [int(p["point"]) for p in m.get("points") or [{"point": 0}]]
+        done: dict[tuple[int, str], int] = {}
+        for rec in self.state.commits.values():
+            key = (int(rec.get("point", -1)), str(rec.get("arm")))
+            if int(rec.get("replicate", reps)) < reps:
+                done[key] = done.get(key, 0) + 1
+        cells = pd.DataFrame([{"point": p, "arm": a, "expected": reps, "finished": done.get((p, a), 0)}
+                              for p in points for a in arms], columns=["point", "arm", "expected", "finished"])
+        return Completeness(runs_expected=len(cells) * reps, runs_finished=int(cells["finished"].sum()),
+                            replicates=reps, cells=cells, damaged=len(self.state.damaged))
+
+    @property
+    def versions(self) -> list[str]:
+        """The fomolab versions that computed the finished runs (from their commit records)."""
+        return sorted({str(r.get("fomolab_version")) for r in self.state.commits.values()})
 
     @cached_property
     def experiment(self):
@@ -64,7 +185,13 @@ class Results:
 
     @cached_property
     def _run_ids(self) -> list[str]:
-        ids = self._store.finished()
+        state = self.state
+        if state.damaged:
+            rid, why = next(iter(state.damaged.items()))
+            raise ResultsError(
+                f"{self.path}: {state.damage_summary()}, e.g. run {rid}: {why}; repair it with "
+                f"{self._repair_hint()} (recomputes exactly those runs), then read it again")
+        ids = set(state.commits)
         if not ids:
             return []
         runs = self._read("runs", sorted(ids))
@@ -148,14 +275,21 @@ class Results:
 
     @cached_property
     def failures(self) -> pd.DataFrame:
-        files = sorted((self.path / "failures").glob("*.parquet"))
+        from fomolab.store import _RUN_ID
+
+        files = sorted(p for p in (self.path / "failures").glob("*.parquet") if _RUN_ID.match(p.stem))
         if not files:
             return pd.DataFrame(columns=["run_id", "arm", "replicate", "point", "seed", "params", "error", "traceback"])
         return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
     def summary(self) -> pd.DataFrame:
-        """Per arm: runs, viewers and buyers per run, conversion, median time to
-        purchase (pooled over buyers), units and revenue per run."""
+        """Per arm: runs (finished and expected), viewers and buyers per run,
+        conversion, median time to purchase (pooled over buyers), units and
+        revenue per run.
+
+        ``summary().attrs["completeness"]`` says how much has finished
+        (:meth:`Completeness.describe`).
+        """
         runs = self.runs
         if runs.empty:
             return pd.DataFrame()
@@ -172,7 +306,136 @@ class Results:
             "revenue_per_run": g.revenue.mean(),
         })
         order = [a for a in self.manifest.get("arms", []) if a in out.index]
-        return out.loc[order]
+        out = out.loc[order]
+        cells = self.completeness.cells
+        expected = cells.groupby("arm", sort=False)["expected"].sum()
+        out.insert(1, "runs_expected", [int(expected.get(a, 0)) for a in out.index])
+        out.attrs["completeness"] = self.completeness.describe()
+        return out
 
     def _repr_html_(self) -> str:
-        return f"<p>{self!r}</p>" + self.summary().to_html(float_format=lambda x: f"{x:,.4g}")
+        from html import escape
+
+        return f"<p>{escape(repr(self))}</p>" + self.summary().to_html(float_format=lambda x: f"{x:,.4g}")
+
+
+@dataclass(frozen=True)
+class FolderCheck:
+    """What ``fomolab check`` found in a results folder (see :func:`check`).
+
+    Attributes
+    ----------
+    path : Path
+        The folder.
+    manifest : dict or None
+        Its manifest (None if it has none).
+    state : FolderState
+        Finished (checksums verified), damaged, uncommitted, foreign and stranded files.
+    completeness : Completeness or None
+        How much of the design has finished (None without a manifest).
+    failures : int
+        Runs recorded as failed and not since finished.
+    writer : str or None
+        The running writer's pid and host, if one holds the lock now.
+    """
+
+    path: Path
+    manifest: dict[str, Any] | None
+    state: FolderState
+    completeness: Completeness | None
+    failures: int
+    writer: str | None
+
+    @property
+    def sound(self) -> bool:
+        """A manifest, no damaged run and no foreign file in the table folders."""
+        return self.manifest is not None and not self.state.damaged and not self.state.foreign
+
+    @property
+    def exit_code(self) -> int:
+        """0 sound and complete; 1 sound but unfinished runs; 2 damaged, foreign files or no manifest."""
+        if not self.sound:
+            return 2
+        return 0 if self.completeness is not None and self.completeness.complete else 1
+
+    def lines(self) -> list[str]:
+        """The report, one finding per line."""
+        m, st = self.manifest, self.state
+        spec = (m or {}).get("source", "SPEC")
+        fix = f"fomolab run {spec} --out {self.path}"
+        out = []
+        if m is None:
+            out.append(f"manifest: missing; {len(st.commits)} finished runs have commit records: rebuild it with "
+                       f"`fomolab run SPEC --out {self.path}` (the spec that wrote the folder, with its --seed)")
+        else:
+            versions = ", ".join(sorted({str(r.get("fomolab_version")) for r in st.commits.values()}))
+            out.append(f"experiment: {m.get('experiment')} (spec {spec}; fomolab "
+                       f"{versions or m.get('fomolab_version')})")
+            c = self.completeness
+            assert c is not None  # with a manifest
+            out.append(f"finished: {c.describe()}" + (f" ({c.runs_expected} runs)" if c.complete else ""))
+            missing = c.runs_expected - c.runs_finished
+            if missing > 0:
+                out.append(f"missing: {_n(missing, 'run')} not finished; `{fix}` computes them")
+        if m is not None and m.get("layout", 1) < LAYOUT:
+            out.append(f"layout: written by an earlier fomolab, without commit records; `{fix}` records them "
+                       "(finished runs are kept)")
+        if self.failures:
+            out.append(f"failed: {_n(self.failures, 'run')} raised (see {self.path / 'failures'}); "
+                       f"`{fix}` retries them")
+        if st.damaged:
+            shown = "; ".join(f"{rid}: {why}" for rid, why in list(st.damaged.items())[:5])
+            more = f"; and {len(st.damaged) - 5} more" if len(st.damaged) > 5 else ""
+            out.append(f"damaged: {st.damage_summary()}: {shown}{more}; `{fix}` recomputes them")
+        if st.foreign:
+            shown = ", ".join(str(p.relative_to(self.path)) for p in st.foreign[:5])
+            more = f", and {len(st.foreign) - 5} more" if len(st.foreign) > 5 else ""
+            out.append(f"foreign: {_n(len(st.foreign), 'file')} fomolab did not write in the table folders "
+                       f"({shown}{more}); readers ignore them; move them out of the folder")
+        if st.uncommitted:
+            out.append(f"uncommitted: {_n(len(st.uncommitted), 'partition')} of interrupted writes "
+                       "(ignored by readers, overwritten when their runs are computed)")
+        if st.stranded:
+            out.append(f"stranded: {', '.join(p.name for p in st.stranded)} (left by a writer killed while creating "
+                       "the folder; removed by the next run)")
+        if self.writer:
+            out.append(f"writer: running now ({self.writer}); the folder is changing")
+        verdict = {0: "sound and complete", 1: "sound, not finished", 2: "NOT sound"}[self.exit_code]
+        out.append(f"state: {verdict}")
+        return out
+
+
+def _n(k: int, noun: str) -> str:
+    return f"{k} {noun}{'s' * (k != 1)}"
+
+
+def check(path: str | Path) -> FolderCheck:
+    """Check a results folder: finished, missing, damaged and foreign files (writes nothing).
+
+    Every partition's checksum is verified against its run's commit record.
+
+    Raises
+    ------
+    ResultsError
+        If ``path`` is not a folder, or not a fomolab results folder.
+    """
+    from fomolab.store import writer_active
+
+    store = Store(path)
+    p = store.path
+    if not p.is_dir():
+        raise ResultsError(f"{p}: no such folder (give a results folder written by `fomolab run`)")
+    has = store.has_manifest()
+    if not has and not store.finished():
+        raise ResultsError(f"{p}: has no manifest.json and no commit records: not a fomolab results folder")
+    state = store.inspect(checksums=True)
+    manifest = completeness = None
+    if has:
+        res = Results(p)
+        manifest = res.manifest
+        res.__dict__["state"] = state  # the verified state, not a second size-only pass
+        completeness = res.completeness
+    fails = [f for f in (p / "failures").glob("*.parquet") if f.stem not in state.commits] \
+        if (p / "failures").is_dir() else []
+    return FolderCheck(path=p, manifest=manifest, state=state, completeness=completeness,
+                       failures=sum(1 for f in fails if f not in state.foreign), writer=writer_active(p))
