@@ -636,6 +636,10 @@ def test_half_finished_folder_says_so(tmp_path, monkeypatch, capsys):
     assert main(["run", str(spec), "--out", str(out), "--replicates", "2"]) == 0
     printed = capsys.readouterr().out
     assert "incomplete: 2 to 3 of 4 replicates finished" in printed and "3 of 4" in printed
+    from fomolab.report import methods
+
+    assert "only 2 to 3 of 4 replicates finished" in methods(res.manifest, res.completeness)
+    assert "Each arm ran" not in methods(res.manifest, res.completeness)
     whole = run(spec, out)
     assert whole.completeness.describe() == "all 4 replicates finished" and "all 4 replicates" in repr(whole)
 

@@ -145,8 +145,11 @@ def _params(res, analysis: Any) -> dict[str, Any]:
                 sweep=sweep)
 
 
-def methods(manifest: dict[str, Any]) -> str:
+def methods(manifest: dict[str, Any], completeness: Any | None = None) -> str:
     """The methods paragraph (HTML) written from a manifest's spec.
+
+    ``completeness`` (a results folder's :attr:`~fomolab.results.Results.completeness`)
+    makes a half-finished folder say so: "5 of 10 replicates finished".
 
     >>> m = {"spec": {"experiment": {"seed": 3, "replicates": 2, "control": "a"},
     ...      "stream": {"duration_s": 600.0, "arrivals": {"rate_per_s": 1.0}},
@@ -194,7 +197,8 @@ def methods(manifest: dict[str, Any]) -> str:
         products=products, segments=[(k, v.get("share", 0)) for k, v in pop.get("segments", {}).items()],
         profile=pop.get("profile"), arms=arms, sweep=sweep_ctx,
         replicates=exp.get("replicates", manifest.get("replicates")), runs=manifest.get("runs", "?"),
-        seed=exp.get("seed", manifest.get("master_seed")), version=manifest.get("fomolab_version", "?"))
+        seed=exp.get("seed", manifest.get("master_seed")), version=manifest.get("fomolab_version", "?"),
+        unfinished=None if completeness is None or completeness.complete else completeness.describe())
     return " ".join(html.split())
 
 
@@ -353,7 +357,7 @@ def _page(res, figs: list[_Figure], headline_html: Any, effects_html: Any, notes
     m = res.manifest
     return _env().get_template("report.html.j2").render(
         version=__version__, name=m.get("experiment", res.path.name), description=m.get("description") or "",
-        methods=_markup(methods(m)), headline=headline_html, effects=effects_html.get("effects"),
+        methods=_markup(methods(m, res.completeness)), headline=headline_html, effects=effects_html.get("effects"),
         impact=effects_html.get("impact"),
         figures=[{"name": f.name, "title": f.title, "caption": f.caption,
                   "data": base64.b64encode(f.svg).decode("ascii")} for f in figs],
