@@ -19,7 +19,9 @@ it cannot give R's numbers reliably:
   concordance; and it accepts a 1/2 status code silently.
 
 So the partial likelihood, its score and information are implemented here with
-numpy and maximised by Newton–Raphson exactly as R's ``coxph.fit`` /
+numpy (with case weights as R's ``coxph(weights = )``: under Efron ties
+each tied death counts with the mean weight of its tie group) and maximised
+by Newton–Raphson exactly as R's ``coxph.fit`` /
 ``agreg.fit`` do (start at 0, step-halving when the log likelihood falls,
 converged when the relative change of the log likelihood is <= 1e-9, at most
 20 iterations).  Risk-set sums use sorted cumulative sums on exact integer
@@ -39,7 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-from fomolab.errors import ConvergenceWarning, DataError
+from fomolab.errors import ConvergenceWarning, DataError, StatisticalWarning
 from fomolab.stats import _checks
 from fomolab.stats._result import StatsResult
 
@@ -89,6 +91,14 @@ class _RiskSets:
         self.hi = np.searchsorted(self.gkeys, self.key_stop, side="right")
         self.row_group = np.full(n, -1)
         self.row_group[ev_rows] = self.ev_group
+        self.wt = np.ones(n)
+        self.piece_wt = np.ones(len(ev_rows))
+
+    def set_weights(self, wt: np.ndarray) -> None:
+        """Case weights; each tied death's piece counts with its group's mean weight."""
+        self.wt = wt
+        tot = np.bincount(self.ev_group, weights=wt[self.ev_rows], minlength=self.n_groups)
+        self.piece_wt = (tot / np.bincount(self.ev_group, minlength=self.n_groups))[self.ev_group]
 
     def _tail(self, values: np.ndarray, order: np.ndarray, idx: np.ndarray) -> np.ndarray:
         v = values[order]
@@ -116,20 +126,22 @@ def _loglik(beta: np.ndarray, X: np.ndarray, rs: _RiskSets, ties: str,
             need: int = 2) -> tuple[float, np.ndarray, np.ndarray]:
     """Partial log likelihood, score and information at ``beta``."""
     eta = X @ beta
-    w = np.exp(eta)
+    w = rs.wt * np.exp(eta)
     wx = w[:, None] * X
     f = _efron_frac(rs, ties)
     g = rs.ev_group
+    pw = rs.piece_wt
+    dw = rs.wt[rs.ev_rows]
     s0 = rs.risk_sums(w)[g] - f * rs.death_sums(w)[g]
     s1 = rs.risk_sums(wx)[g] - f[:, None] * rs.death_sums(wx)[g]
-    ll = float(eta[rs.ev_rows].sum() - np.log(s0).sum())
+    ll = float(dw @ eta[rs.ev_rows] - pw @ np.log(s0))
     a = s1 / s0[:, None]
-    u = X[rs.ev_rows].sum(axis=0) - a.sum(axis=0)
+    u = dw @ X[rs.ev_rows] - pw @ a
     if need < 2:
         return ll, u, np.empty((0, 0))
     wxx = wx[:, :, None] * X[:, None, :]
     s2 = rs.risk_sums(wxx)[g] - f[:, None, None] * rs.death_sums(wxx)[g]
-    info = (s2 / s0[:, None, None]).sum(axis=0) - a.T @ a
+    info = np.einsum("k,kij->ij", pw, s2 / s0[:, None, None]) - (a * pw[:, None]).T @ a
     return ll, u, info
 
 
@@ -142,12 +154,13 @@ def _score_residuals(beta: np.ndarray, X: np.ndarray, rs: _RiskSets, ties: str
     for piece l with weight ``1 - l/d`` and owns 1/d of each piece's jump.
     """
     eta = X @ beta
-    w = np.exp(eta)
+    w = rs.wt * np.exp(eta)
     wx = w[:, None] * X
     f = _efron_frac(rs, ties)
     g = rs.ev_group
-    den = rs.risk_sums(w)[g] - f * rs.death_sums(w)[g]
-    xbar = (rs.risk_sums(wx)[g] - f[:, None] * rs.death_sums(wx)[g]) / den[:, None]
+    den = (rs.risk_sums(w)[g] - f * rs.death_sums(w)[g]) / rs.piece_wt  # per unit hazard jump
+    w = np.exp(eta)  # the row's own risk score; its case weight multiplies outside
+    xbar = (rs.risk_sums(wx)[g] - f[:, None] * rs.death_sums(wx)[g]) / (den * rs.piece_wt)[:, None]
     G, p = rs.n_groups, X.shape[1]
     A = np.bincount(g, weights=1.0 / den, minlength=G)
     B = np.zeros((G, p))
@@ -174,10 +187,30 @@ def _solve_pd(m: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.linalg.solve(m, v)
 
 
-def _fit(X: np.ndarray, rs: _RiskSets, ties: str) -> dict[str, Any]:
+def _check_varies_at_risk(i0: np.ndarray, X: np.ndarray, rs: _RiskSets,
+                          names: Sequence[str]) -> None:
+    """Refuse a covariate that takes one value among everyone at risk at every event.
+
+    Its information (the sum over event times of its variance within the risk
+    set) is then 0: the data say nothing about its effect, whatever its values
+    elsewhere (e.g. an arm indicator in a one-arm data set, or a covariate
+    constant within every stratum).
+    """
+    scale = np.maximum((X ** 2).mean(axis=0), 1e-300) * max(len(rs.ev_rows), 1)
+    flat = [c for c, v, sc in zip(names, np.diag(i0), scale, strict=True) if v <= 1e-12 * sc]
+    if flat:
+        raise DataError(
+            f"covariate(s) {', '.join(map(repr, flat))} take a single value among the "
+            "rows at risk at every event time (within each stratum), so their effect "
+            "cannot be estimated (e.g. an arm indicator in a data set with one arm, or "
+            "a covariate constant within every stratum): drop them")
+
+
+def _fit(X: np.ndarray, rs: _RiskSets, ties: str, names: Sequence[str] = ()) -> dict[str, Any]:
     p = X.shape[1]
     beta = np.zeros(p)
     ll0, u0, i0 = _loglik(beta, X, rs, ties)
+    _check_varies_at_risk(i0, X, rs, names)
     try:
         score_test = float(u0 @ _solve_pd(i0, u0))
         newbeta = beta + _solve_pd(i0, u0)
@@ -193,7 +226,8 @@ def _fit(X: np.ndarray, rs: _RiskSets, ties: str) -> dict[str, Any]:
     for iters in range(1, _ITER_MAX + 1):  # noqa: B007 - the count is read after the loop
         nll, nu, ninfo = _loglik(newbeta, X, rs, ties)
         bad = not np.isfinite(nll)
-        if not bad and halving == 0 and abs(1.0 - ll / nll) <= _EPS:
+        # R: |1 - ll/nll| <= eps, written without dividing (nll can be exactly 0)
+        if not bad and halving == 0 and abs(nll - ll) <= _EPS * abs(nll):
             beta, ll, u, info = newbeta, nll, nu, ninfo
             converged = True
             break
@@ -263,8 +297,11 @@ class CoxResult(StatsResult):
     strata: str | Sequence[str] | None = None
     cluster: str | None = None
     conf_level: float = 0.95
+    weights: str | None = None
     _lp: np.ndarray | None = field(default=None, repr=False)
     _rs: _RiskSets | None = field(default=None, repr=False)
+    _x: np.ndarray | None = field(default=None, repr=False)
+    _time: np.ndarray | None = field(default=None, repr=False)
 
     @functools.cached_property
     def concordance(self) -> pd.Series:
@@ -279,13 +316,19 @@ class CoxResult(StatsResult):
         """
         if self._lp is None or self._rs is None:
             raise AttributeError("this CoxResult was built without its risk sets: no concordance")
+        if self.weights is not None:
+            raise DataError(
+                f"concordance of a fit with case weights ({self.weights!r}) is not "
+                "computed: it would count unweighted pairs; refit without weights, or "
+                "replicate the rows")
         return _concordance(self._lp, self._rs)
 
     def __repr__(self) -> str:
         cl = f", cluster={self.cluster!r}" if self.cluster else ""
         st = f", strata={self.strata!r}" if self.strata else ""
+        wt = f", weights={self.weights!r}" if self.weights else ""
         return (f"<CoxResult: {len(self.summary)} covariate(s), n={self.n}, "
-                f"events={self.events}, ties={self.ties!r}{st}{cl}>")
+                f"events={self.events}, ties={self.ties!r}{st}{cl}{wt}>")
 
     def _show_index(self) -> bool:
         return True
@@ -352,6 +395,7 @@ def cox(
     strata: str | Sequence[str] | None = None,
     cluster: str | None = None,
     ties: str = "efron",
+    weights: str | None = None,
     conf_level: float = 0.95,
 ) -> CoxResult:
     """Cox proportional-hazards regression with R ``coxph`` numbers.
@@ -380,6 +424,11 @@ def cox(
         in ``naive_se`` and a robust score test is added.
     ties : {"efron", "breslow"}, default "efron"
         Handling of tied event times (R's ``ties``/``method``).
+    weights : str, optional
+        Column of case weights (> 0), R's ``coxph(weights = )``: a row of
+        weight w counts as w identical rows (the estimates equal those of the
+        replicated data; the model-based standard errors too when the weights
+        are integers).
     conf_level : float, default 0.95
         Level of the hazard-ratio intervals.
 
@@ -394,6 +443,17 @@ def cox(
         If Newton–Raphson does not converge in 20 iterations, or a coefficient
         seems infinite (monotone likelihood: some covariate separates buyers
         from non-buyers), the checks of R's ``coxph.fit``.
+    StatisticalWarning
+        With a ``cluster`` column holding a single cluster: a sandwich from
+        one cluster is 0 by construction, so the robust standard errors,
+        Wald and robust score tests are NaN.
+
+    Raises
+    ------
+    DataError
+        Bad columns; no events; a covariate constant in every row, or taking
+        one value among the rows at risk at every event time; collinear
+        covariates.
 
     Examples
     --------
@@ -415,7 +475,7 @@ def cox(
     if not covs:
         raise DataError("'covariates' must name at least one column: got none")
     strata_cols = _checks.as_list(strata)
-    _checks.check_columns(data, [duration, event, start, cluster, *covs, *strata_cols])
+    _checks.check_columns(data, [duration, event, start, cluster, weights, *covs, *strata_cols])
     if ties not in ("efron", "breslow"):
         raise DataError(f"'ties' must be 'efron' or 'breslow': got {ties!r}")
     level = _checks.check_probability(conf_level, "conf_level")
@@ -450,15 +510,39 @@ def cox(
             "the others): drop a redundant one"
         )
     rs = _RiskSets(st, stop, ev, np.asarray(scode))
-    fit = _fit(Xc, rs, ties)
+    wt = None
+    if weights is not None:
+        wt = _checks.numeric(data, weights, positive=True)
+        rs.set_weights(wt)
+    fit = _fit(Xc, rs, ties, covs)
     beta, var = fit["beta"], fit["var"]
     p = len(covs)
     # R's coxph.fit check: a last Newton step still large relative to the
     # coefficient means the likelihood keeps rising as it runs to infinity.
-    step = np.abs(fit["u"] @ var)
+    with np.errstate(invalid="ignore"):
+        step = np.abs(fit["u"] @ var)
     inf = (step > _TOLER_INF) & (step > _TOLER_INF * np.abs(beta))
+    vdiag = np.diag(var)
+    degenerate = ~(np.isfinite(vdiag) & (vdiag > 0))
+    if fit["ll"] == 0.0 or degenerate.any():
+        # The partial likelihood reached its supremum 0 (every event is the only
+        # row at risk with its risk score, to machine precision): the data are
+        # fitted perfectly and the information vanishes.
+        var = np.where(np.outer(degenerate, degenerate) | (fit["ll"] == 0.0), np.nan, var)
+        inf = inf | degenerate | (fit["ll"] == 0.0)
+        warnings.warn(
+            f"the log partial likelihood reached {fit['ll']:.3g} (its maximum is 0): "
+            f"covariate(s) {', '.join(c for c, b in zip(covs, inf, strict=True) if b)} separate the "
+            "events from the rows at risk perfectly (monotone likelihood), so their "
+            "coefficients are infinite and standard errors are NaN. Typical causes: very "
+            "few events, or a covariate that is large only for the rows that have events",
+            ConvergenceWarning, stacklevel=2)
+        fit["converged"] = False
+        fit["var"] = var
     names = ", ".join(c for c, b in zip(covs, inf, strict=True) if b)
-    if not fit["converged"]:
+    if fit["ll"] == 0.0 or degenerate.any():
+        pass
+    elif not fit["converged"]:
         extra = (f"; covariate(s) {names} seem to have an infinite coefficient "
                  "(monotone likelihood, e.g. no events in one level)") if names else ""
         warnings.warn(
@@ -477,12 +561,12 @@ def cox(
         cl = _checks.keys(data, cluster)
         codes = pd.factorize(cl)[0]
         ngroups = int(codes.max()) + 1
-        resid = _score_residuals(beta, Xc, rs, ties)
+        resid = _score_residuals(beta, Xc, rs, ties) * rs.wt[:, None]
         dfb = resid @ var
         D = np.zeros((ngroups, p))
         np.add.at(D, codes, dfb)
         use_var = D.T @ D
-        r0 = _score_residuals(np.zeros(p), Xc, rs, ties)
+        r0 = _score_residuals(np.zeros(p), Xc, rs, ties) * rs.wt[:, None]
         T = np.zeros((ngroups, p))
         np.add.at(T, codes, r0)
         u0 = T.sum(axis=0)
@@ -490,8 +574,18 @@ def cox(
             robust_score = float(u0 @ np.linalg.solve(T.T @ T, u0))
         except np.linalg.LinAlgError:
             robust_score = float("nan")
+        if ngroups < 2:
+            warnings.warn(
+                f"column {cluster!r} holds a single cluster ({_checks._py(cl[0])!r}): a "
+                "cluster-robust variance needs at least 2 clusters (from one it is 0 "
+                "by construction); robust standard errors and tests are NaN. Use a "
+                "finer cluster, or no cluster for model-based errors",
+                StatisticalWarning, stacklevel=2)
+            use_var = np.full((p, p), np.nan)
+            robust_score = float("nan")
     se = np.sqrt(np.diag(use_var))
-    z = beta / se
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = beta / se
     pval = 2.0 * _st.norm.sf(np.abs(z))
     q = float(_st.norm.ppf(1.0 - (1.0 - level) / 2.0))
     with np.errstate(over="ignore"):  # only after a warned divergence
@@ -502,7 +596,8 @@ def cox(
     summary["naive_se"] = naive_se
     lr = 2.0 * (fit["ll"] - fit["ll0"])
     try:
-        wald = float(beta @ np.linalg.solve(use_var, beta))
+        wald = float(beta @ np.linalg.solve(use_var, beta)) if np.isfinite(use_var).all() \
+            else float("nan")
     except np.linalg.LinAlgError:
         wald = float("nan")
     rows = {"likelihood_ratio": lr, "wald": wald, "score": fit["score"]}
@@ -516,5 +611,5 @@ def cox(
         naive_vcov=pd.DataFrame(var, index=covs, columns=covs),
         n=len(stop), events=int(ev.sum()), converged=fit["converged"],
         iterations=fit["iterations"], ties=ties, strata=strata, cluster=cluster,
-        conf_level=level, _lp=Xc @ beta, _rs=rs,
+        conf_level=level, weights=weights, _lp=Xc @ beta, _rs=rs, _x=Xc, _time=stop,
     )

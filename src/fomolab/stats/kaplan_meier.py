@@ -6,6 +6,8 @@ the share still not having bought after ``t`` seconds.  The numbers follow R's
 ``survival::survfit`` defaults: Greenwood variance, confidence intervals on the
 log scale (``conf.type = "log"``) and R's median rule (``quantile.survfit``),
 which takes the midpoint of a flat stretch of the curve lying exactly at 0.5.
+Intervals on the log-log (``conf.type = "log-log"``) and plain (``"plain"``)
+scales are there too, computed as R's ``survfit_confint`` does.
 """
 
 from __future__ import annotations
@@ -18,10 +20,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
+from fomolab.errors import DataError
 from fomolab.stats import _checks
 from fomolab.stats._result import StatsResult
 
-__all__ = ["KaplanMeierResult", "kaplan_meier"]
+__all__ = ["CONF_TYPES", "KaplanMeierResult", "confidence_band", "kaplan_meier"]
+
+#: The interval scales of R's ``survfit(conf.type = ...)`` that are offered.
+CONF_TYPES = ("log", "log-log", "plain")
 
 _TOL = float(np.sqrt(np.finfo(float).eps))  # R: sqrt(.Machine$double.eps)
 
@@ -43,6 +49,8 @@ class KaplanMeierResult(StatsResult):
         ``survfit`` object before ``summary`` rescales it).
     conf_level : float
         Confidence level of the intervals.
+    conf_type : str
+        Scale of the intervals: ``"log"`` (R's default), ``"log-log"`` or ``"plain"``.
     """
 
     COLUMNS: ClassVar[tuple[str, ...]] = ("group", "n", "events", "median", "median_ci_lower",
@@ -50,13 +58,53 @@ class KaplanMeierResult(StatsResult):
     summary: pd.DataFrame
     curve: pd.DataFrame
     conf_level: float
+    conf_type: str = "log"
 
     def __repr__(self) -> str:
+        ct = "" if self.conf_type == "log" else f", conf_type={self.conf_type!r}"
         return (
             f"<KaplanMeierResult: {len(self.summary)} group(s), "
             f"{int(self.summary['n'].sum())} subjects, "
-            f"{int(self.summary['events'].sum())} events, conf_level={self.conf_level:g}>"
+            f"{int(self.summary['events'].sum())} events, conf_level={self.conf_level:g}{ct}>"
         )
+
+
+def confidence_band(p: np.ndarray, se: np.ndarray, z: float, conf_type: str = "log"
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise limits of a probability ``p`` whose log has standard error ``se``.
+
+    R's ``survfit_confint`` (``logse = TRUE``): ``"log"`` is ``p exp(+-z se)``
+    (upper capped at 1), ``"log-log"`` is ``exp(-exp(log(-log p) -+ z se / log p))``
+    and ``"plain"`` is ``p +- z se p`` clipped to [0, 1].  Where ``se`` is 0 both
+    limits equal ``p``; where ``p`` is 0 (or 0 or 1 on the log-log scale) they are NaN.
+
+    Examples
+    --------
+    >>> lo, hi = confidence_band(np.array([0.5]), np.array([0.2]), 1.959964, "plain")
+    >>> round(float(lo[0]), 4), round(float(hi[0]), 4)
+    (0.304, 0.696)
+    """
+    p = np.asarray(p, dtype=float)
+    se = np.asarray(se, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if conf_type == "plain":
+            half = z * se * p
+            lower, upper = np.maximum(p - half, 0.0), np.minimum(p + half, 1.0)
+        elif conf_type == "log":
+            xx = np.where(p > 0, p, np.nan)
+            lower = np.where(se == 0, p, xx * np.exp(-z * se))
+            upper = np.where(se == 0, p, np.minimum(xx * np.exp(z * se), 1.0))
+        elif conf_type == "log-log":
+            xx = np.where((p > 0) & (p < 1), p, np.nan)
+            s2 = z * se / np.log(xx)
+            lower = np.where(se == 0, p, np.exp(-np.exp(np.log(-np.log(xx)) - s2)))
+            upper = np.where(se == 0, p, np.exp(-np.exp(np.log(-np.log(xx)) + s2)))
+        else:
+            raise DataError(f"'conf_type' must be one of {', '.join(map(repr, CONF_TYPES))}: "
+                            f"got {conf_type!r}")
+    # R: where the std err is infinite (p = 0 after the last event), the limits are NA
+    bad = ~np.isfinite(se)
+    return np.where(bad, np.nan, lower), np.where(bad, np.nan, upper)
 
 
 def _findq(x: np.ndarray, y: np.ndarray, p: float, xmax: float) -> float:
@@ -86,7 +134,8 @@ def _findq(x: np.ndarray, y: np.ndarray, p: float, xmax: float) -> float:
     return float((x[i1] + x[i2]) / 2.0)
 
 
-def _one_curve(time: np.ndarray, event: np.ndarray, z: float) -> dict[str, np.ndarray]:
+def _one_curve(time: np.ndarray, event: np.ndarray, z: float, conf_type: str = "log"
+               ) -> dict[str, np.ndarray]:
     order = np.argsort(time, kind="mergesort")
     t, e = time[order], event[order]
     ut, inv = np.unique(t, return_inverse=True)
@@ -98,9 +147,8 @@ def _one_curve(time: np.ndarray, event: np.ndarray, z: float) -> dict[str, np.nd
         surv = np.cumprod(1.0 - d / n_risk)
         term = np.where(d > 0, d / (n_risk * (n_risk - d)), 0.0)
         se = np.sqrt(np.cumsum(term))  # Greenwood, on the log(S) scale
-        lower = np.where(surv > 0, surv * np.exp(-z * se), np.nan)
-        upper = np.where(surv > 0, np.minimum(surv * np.exp(z * se), 1.0), np.nan)
-    # R: where the std err is infinite (S = 0), the limits are NA
+    se = np.where(surv > 0, se, np.inf)
+    lower, upper = confidence_band(surv, se, z, conf_type)
     return dict(
         time=ut, at_risk=n_risk, events=d, censored=c, survival=surv,
         std_err=se, ci_lower=lower, ci_upper=upper,
@@ -124,6 +172,7 @@ def kaplan_meier(
     by: str | None = None,
     *,
     conf_level: float = 0.95,
+    conf_type: str = "log",
 ) -> KaplanMeierResult:
     """Kaplan–Meier survival curves with R's log-scale intervals and medians.
 
@@ -142,6 +191,10 @@ def kaplan_meier(
         Without it a single curve with group ``"all"``.
     conf_level : float, default 0.95
         Level of the pointwise confidence intervals.
+    conf_type : {"log", "log-log", "plain"}, default "log"
+        Scale of the pointwise intervals, as R's ``conf.type``.  ``"log-log"``
+        keeps the limits inside (0, 1) and covers better in the tails with few
+        subjects at risk; ``"plain"`` is the textbook ``S +- z SE(S)``.
 
     Returns
     -------
@@ -175,6 +228,9 @@ def kaplan_meier(
     data = _checks.check_frame(data)
     _checks.check_columns(data, [duration, event, by])
     level = _checks.check_probability(conf_level, "conf_level")
+    if conf_type not in CONF_TYPES:
+        raise DataError(f"'conf_type' must be one of {', '.join(map(repr, CONF_TYPES))}: "
+                        f"got {conf_type!r}")
     t = _checks.numeric(data, duration, nonnegative=True)
     e = _checks.events01(data, event)
     z = float(_st.norm.ppf(1.0 - (1.0 - level) / 2.0))
@@ -187,7 +243,7 @@ def kaplan_meier(
             groups.sort(key=lambda kv: kv[0])
     rows, curves = [], []
     for name, m in groups:
-        cur = _one_curve(t[m], e[m], z)
+        cur = _one_curve(t[m], e[m], z, conf_type)
         med, lo, hi = _median(cur)
         rows.append(dict(group=name, n=int(m.sum()), events=int(e[m].sum()),
                          median=med, median_ci_lower=lo, median_ci_upper=hi))
@@ -199,4 +255,4 @@ def kaplan_meier(
         ["group", "time", "survival", "ci_lower", "ci_upper", "at_risk",
          "events", "censored", "std_err"]
     ]
-    return KaplanMeierResult(summary, curve, level)
+    return KaplanMeierResult(summary, curve, level, conf_type)

@@ -5,6 +5,11 @@ purchase time the log-rank test compares the purchases seen in each group with
 those expected if every viewer still present had the same hazard, sums
 observed minus expected over time (and over strata, e.g. replicates), and
 refers the quadratic form to a chi-square with (groups - 1) degrees of freedom.
+With ``rho`` the contributions at time t are weighted by ``S(t-)^rho``, the
+pooled Kaplan–Meier curve just before t (the Fleming–Harrington G-rho family
+as R's ``survdiff(rho = )`` defines it): ``rho = 0`` is the log-rank test,
+``rho = 1`` the Peto & Peto modification of the Gehan–Wilcoxon test, which
+weighs early differences more.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ class LogrankResult(StatsResult):
         The k x k variance matrix of observed minus expected.
     strata : str or None
         The strata column, if any.
+    rho : float
+        The Fleming–Harrington weight exponent (0: log-rank).
     """
 
     COLUMNS: ClassVar[tuple[str, ...]] = ("group", "n", "observed", "expected", "oe2_e", "oe2_v")
@@ -54,24 +61,25 @@ class LogrankResult(StatsResult):
     summary: pd.DataFrame
     variance: np.ndarray
     strata: str | None = None
+    rho: float = 0.0
 
     def __repr__(self) -> str:
+        r = f", rho={self.rho:g}" if self.rho else ""
         return (f"<LogrankResult: chisq={self.statistic:.4g} on {self.df} df, "
-                f"p={self.p:.4g}, {len(self.summary)} groups>")
+                f"p={self.p:.4g}, {len(self.summary)} groups{r}>")
 
     def _extra(self) -> list[tuple[str, pd.DataFrame | str]]:
         return [("", f"Chisq= {self.statistic:.4g}  on {self.df} degrees of freedom, p= {self.p:.4g}")]
 
 
-def _stratum(time: np.ndarray, event: np.ndarray, g: np.ndarray, k: int
+def _stratum(time: np.ndarray, event: np.ndarray, g: np.ndarray, k: int, rho: float = 0.0
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observed, expected and variance contributions of one stratum."""
-    obs = np.bincount(g, weights=event, minlength=k)
     exp_ = np.zeros(k)
     var = np.zeros((k, k))
     etimes = np.unique(time[event > 0])
     if len(etimes) == 0:
-        return obs, exp_, var
+        return np.bincount(g, weights=event, minlength=k), exp_, var
     # at risk in each group at each event time: time_i >= t
     order = np.argsort(time, kind="mergesort")
     ts, gs, es = time[order], g[order], event[order]
@@ -87,9 +95,16 @@ def _stratum(time: np.ndarray, event: np.ndarray, g: np.ndarray, k: int
         d_at[:, j] = dj
     n = n_at.sum(axis=1)
     d = d_at.sum(axis=1)
-    exp_ = (n_at * (d / n)[:, None]).sum(axis=0)
+    if rho:
+        # R's survdiff2.c: the pooled KM of the stratum, left-continuous
+        km_left = np.concatenate(([1.0], np.cumprod(1.0 - d / n)[:-1]))
+        wt = km_left ** rho
+    else:
+        wt = np.ones(len(etimes))
+    obs = (d_at * wt[:, None]).sum(axis=0)
+    exp_ = (n_at * (wt * d / n)[:, None]).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        fac = np.where(n > 1, d * (n - d) / (n * n * (n - 1.0)), 0.0)
+        fac = np.where(n > 1, wt * wt * d * (n - d) / (n * n * (n - 1.0)), 0.0)
     # V_jl = sum_t fac * (n * n_j * delta_jl - n_j * n_l)
     var = np.diag((fac * n) @ n_at) - (n_at * fac[:, None]).T @ n_at
     return obs, exp_, var
@@ -101,6 +116,8 @@ def logrank(
     event: str,
     by: str,
     strata: str | None = None,
+    *,
+    rho: float = 0.0,
 ) -> LogrankResult:
     """Log-rank (Mantel–Haenszel) test of k survival curves, R's ``survdiff``.
 
@@ -117,6 +134,12 @@ def logrank(
     strata : str, optional
         Column of strata (e.g. replicate): observed, expected and variance are
         summed over strata, each with its own risk sets.
+    rho : float, default 0
+        Weight exponent: each event time counts with weight ``S(t-)^rho``, the
+        pooled Kaplan–Meier curve (within the stratum) just before t.  ``0`` is
+        the log-rank test; ``1`` the Peto–Peto (Prentice) test, sensitive to
+        early differences.  Observed and expected counts are then weighted
+        sums, as R prints them.
 
     Returns
     -------
@@ -125,8 +148,7 @@ def logrank(
 
     Notes
     -----
-    Equals ``survdiff(Surv(duration, event) ~ by + strata(strata))`` with
-    ``rho = 0``.  As in R, groups whose expected count is zero (never at risk at
+    Equals ``survdiff(Surv(duration, event) ~ by + strata(strata), rho = rho)``.  As in R, groups whose expected count is zero (never at risk at
     any event time) are dropped from the test and the degrees of freedom; the
     statistic uses the first k - 1 of the remaining groups.  A group without
     events, or a stratum without events, is kept exactly as R keeps it.
@@ -157,6 +179,12 @@ def logrank(
             f"column {by!r} must hold at least 2 groups to compare: it holds "
             f"only {levels[0]!r}"
         )
+    try:
+        rho = float(rho)
+    except (TypeError, ValueError):
+        raise DataError(f"'rho' must be a number >= 0: got {rho!r}") from None
+    if not (np.isfinite(rho) and rho >= 0):
+        raise DataError(f"'rho' must be a number >= 0: got {rho!r}")
     g = pd.Categorical(gv, categories=levels).codes.astype(int)
     sv = _checks.keys(data, strata) if strata is not None else np.zeros(len(t))
     obs = np.zeros(k)
@@ -164,12 +192,18 @@ def logrank(
     var = np.zeros((k, k))
     for s in pd.unique(sv):
         m = sv == s
-        o, ex, v = _stratum(t[m], e[m], g[m], k)
+        o, ex, v = _stratum(t[m], e[m], g[m], k, rho)
         obs += o
         exp_ += ex
         var += v
     keep = exp_ > 0
-    if keep.sum() < 2:
+    if e.sum() == 0:
+        warnings.warn(
+            f"column {event!r} has no events: the log-rank test has nothing to "
+            "compare (statistic and p are NaN on 0 degrees of freedom)",
+            StatisticalWarning, stacklevel=2)
+        chisq = float("nan")
+    elif keep.sum() < 2:
         chisq = 0.0
     else:
         diff = (obs - exp_)[keep][1:]
@@ -185,7 +219,7 @@ def logrank(
                 "and p are NaN (R's survdiff stops with an error here)",
                 StatisticalWarning, stacklevel=2)
             chisq = float("nan")
-    df = int(keep.sum()) - 1
+    df = max(int(keep.sum()) - 1, 0)
     p = float(_st.chi2.sf(chisq, df)) if df > 0 and np.isfinite(chisq) else float("nan")
     with np.errstate(divide="ignore", invalid="ignore"):
         summary = pd.DataFrame({
@@ -196,4 +230,5 @@ def logrank(
             "oe2_e": (obs - exp_) ** 2 / exp_,
             "oe2_v": (obs - exp_) ** 2 / np.diag(var),
         })
-    return LogrankResult(chisq, df, p, summary[list(LogrankResult.COLUMNS)], var, strata)
+    return LogrankResult(chisq, df, p, summary[list(LogrankResult.COLUMNS)], var, strata,
+                         rho)
