@@ -13,3 +13,8 @@ def close_to_printed(got: float, printed: str) -> None:
     s = printed.lstrip("-")
     decimals = len(s.split(".")[1]) if "." in s else 0
     assert abs(got - v) <= 0.5 * 10.0 ** (-decimals) + 1e-12, (got, printed)
+ZPH = "therneau/survival tests/zph.Rout.save (commit a2533a92)"
+DOWEIGHT = "therneau/survival tests/doweight.Rout.save (commit a2533a92)"
+CANCER_A2 = "therneau/survival tests/cancer.Rout.save (commit a2533a92)"
+SURV_EX_A2 = "therneau/survival tests/Examples/survival-Ex.Rout.save (commit a2533a92)"
+SURVRM2 = "cran/survRM2 inst/doc/survRM2-vignette3-2.html (version 1.0-4, commit 044089fc)"

@@ -72,6 +72,7 @@ from fomolab.stats.episodes import episodes
 from fomolab.stats.kaplan_meier import KaplanMeierResult, kaplan_meier
 from fomolab.stats.logrank import LogrankResult, logrank
 from fomolab.stats.power import PowerPlan, plan_replicates
+from fomolab.stats.zph import ZphResult, cox_zph
 from fomolab.stats.sweep import response_surface, sobol_indices, sweep_points
 
 __all__ = [
@@ -85,9 +86,11 @@ __all__ = [
     "PowerPlan",
     "RiskDifferenceResult",
     "StatisticalWarning",
+    "ZphResult",
     "compare_arms",
     "conversion",
     "cox",
+    "cox_zph",
     "deadline_effect",
     "deadline_shares",
     "episodes",

@@ -425,10 +425,10 @@ def cox(
     ties : {"efron", "breslow"}, default "efron"
         Handling of tied event times (R's ``ties``/``method``).
     weights : str, optional
-        Column of case weights (> 0), R's ``coxph(weights = )``: a row of
-        weight w counts as w identical rows (the estimates equal those of the
-        replicated data; the model-based standard errors too when the weights
-        are integers).
+        Column of case weights (> 0), R's ``coxph(weights = )``.  Under
+        Breslow ties a row of integer weight w counts exactly as w identical
+        rows; under Efron ties each tied death counts with the mean weight of
+        its tie group, as in R.  Concordance is not computed for weighted fits.
     conf_level : float, default 0.95
         Level of the hazard-ratio intervals.
 
