@@ -72,6 +72,7 @@ from fomolab.stats.episodes import episodes
 from fomolab.stats.kaplan_meier import KaplanMeierResult, kaplan_meier
 from fomolab.stats.logrank import LogrankResult, logrank
 from fomolab.stats.power import PowerPlan, plan_replicates
+from fomolab.stats.rmst import RMSTDifferenceResult, RMSTResult, rmst, rmst_difference
 from fomolab.stats.zph import ZphResult, cox_zph
 from fomolab.stats.sweep import response_surface, sobol_indices, sweep_points
 
@@ -84,6 +85,8 @@ __all__ = [
     "KaplanMeierResult",
     "LogrankResult",
     "PowerPlan",
+    "RMSTDifferenceResult",
+    "RMSTResult",
     "RiskDifferenceResult",
     "StatisticalWarning",
     "ZphResult",
@@ -100,6 +103,8 @@ __all__ = [
     "plan_replicates",
     "response_surface",
     "risk_difference",
+    "rmst",
+    "rmst_difference",
     "sobol_indices",
     "sweep_points",
 ]
