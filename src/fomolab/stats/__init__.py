@@ -59,6 +59,12 @@ converge).
 from __future__ import annotations
 
 from fomolab.errors import ConvergenceWarning, DataError, StatisticalWarning
+from fomolab.stats.competing import (
+    CumulativeIncidenceResult,
+    StateTimeResult,
+    cumulative_incidence,
+    restricted_time_in_state,
+)
 from fomolab.stats.compare import compare_arms, deadline_shares, p_adjust
 from fomolab.stats.conversion import (
     ConversionResult,
@@ -80,6 +86,7 @@ __all__ = [
     "ConvergenceWarning",
     "ConversionResult",
     "CoxResult",
+    "CumulativeIncidenceResult",
     "DataError",
     "DeadlineResult",
     "KaplanMeierResult",
@@ -88,12 +95,14 @@ __all__ = [
     "RMSTDifferenceResult",
     "RMSTResult",
     "RiskDifferenceResult",
+    "StateTimeResult",
     "StatisticalWarning",
     "ZphResult",
     "compare_arms",
     "conversion",
     "cox",
     "cox_zph",
+    "cumulative_incidence",
     "deadline_effect",
     "deadline_shares",
     "episodes",
@@ -102,6 +111,7 @@ __all__ = [
     "p_adjust",
     "plan_replicates",
     "response_surface",
+    "restricted_time_in_state",
     "risk_difference",
     "rmst",
     "rmst_difference",
