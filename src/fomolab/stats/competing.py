@@ -240,8 +240,10 @@ def cumulative_incidence(
     >>> import pandas as pd
     >>> df = pd.DataFrame({"t": [1, 2, 3, 4, 5], "what": ["buy", "leave", "buy", 0, "leave"]})
     >>> ci = cumulative_incidence(df, "t", "what")
-    >>> ci.summary[["cause", "cuminc"]].to_string(index=False)
-    'cause  cuminc\\n  buy     0.4\\nleave     0.6'
+    >>> print(ci.summary[["cause", "cuminc", "at_risk"]].to_string(index=False))
+    cause  cuminc  at_risk
+      buy     0.4        0
+    leave     0.6        0
     """
     level = _checks.check_probability(conf_level, "conf_level")
     if conf_type not in CONF_TYPES:
@@ -320,8 +322,11 @@ def restricted_time_in_state(
     >>> import pandas as pd
     >>> df = pd.DataFrame({"t": [1, 2, 3, 4, 5], "what": ["buy", "leave", "buy", 0, "leave"]})
     >>> res = restricted_time_in_state(df, "t", "what", tau=5)
-    >>> res.summary[["state", "rmean"]].to_string(index=False)
-    'state  rmean\\n(none)    3.0\\n   buy    1.0\\n leave    1.0'
+    >>> print(res.summary[["state", "rmean"]].to_string(index=False))
+     state  rmean
+    (none)    3.2
+       buy    1.2
+     leave    0.6
     """
     level = _checks.check_probability(conf_level, "conf_level")
     t, code, causes, groups = _prepare(data, duration, event, by, censored)
