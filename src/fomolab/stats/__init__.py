@@ -78,6 +78,7 @@ from fomolab.stats.episodes import episodes
 from fomolab.stats.kaplan_meier import KaplanMeierResult, kaplan_meier
 from fomolab.stats.logrank import LogrankResult, logrank
 from fomolab.stats.power import PowerPlan, plan_replicates
+from fomolab.stats.recurrent import MeanCumulativeResult, mean_cumulative_function, nelson_aalen
 from fomolab.stats.rmst import RMSTDifferenceResult, RMSTResult, rmst, rmst_difference
 from fomolab.stats.zph import ZphResult, cox_zph
 from fomolab.stats.sweep import response_surface, sobol_indices, sweep_points
@@ -91,6 +92,7 @@ __all__ = [
     "DeadlineResult",
     "KaplanMeierResult",
     "LogrankResult",
+    "MeanCumulativeResult",
     "PowerPlan",
     "RMSTDifferenceResult",
     "RMSTResult",
@@ -108,6 +110,8 @@ __all__ = [
     "episodes",
     "kaplan_meier",
     "logrank",
+    "mean_cumulative_function",
+    "nelson_aalen",
     "p_adjust",
     "plan_replicates",
     "response_surface",
