@@ -88,6 +88,15 @@ def _results() -> dict[str, StatsResult]:
         "DeadlineResult": stats.deadline_effect(buys, windows),
         "PowerPlan": stats.plan_replicates(1.5, events_per_replicate=20),
         "PowerPlan (conversion)": stats.plan_replicates(0.3, metric="conversion", baseline=0.2),
+        "ZphResult": stats.cox_zph(stats.cox(d, "t", "e", ["x"])),
+        "RMSTResult": stats.rmst(d, "t", "e", by="arm", tau=100),
+        "RMSTDifferenceResult": stats.rmst_difference(d, "t", "e", by="arm", control="control", tau=100),
+        "CumulativeIncidenceResult": stats.cumulative_incidence(d.assign(what=np.where(d.e > 0, "buy", "leave")),
+                                                                "t", "what", by="arm"),
+        "StateTimeResult": stats.restricted_time_in_state(d.assign(what=np.where(d.e > 0, "buy", "leave")),
+                                                          "t", "what", by="arm", tau=100),
+        "MeanCumulativeResult": stats.mean_cumulative_function(d.assign(v=np.arange(len(d))), "t", "e",
+                                                               by="arm", id="v"),
     }
 
 

@@ -184,3 +184,32 @@ def test_conversion_repr(lung):
         warnings.simplefilter("error")
         fit = conversion(lung, "status", ["age"], cluster="inst")
     assert "18 clusters" in repr(fit)
+
+
+def test_risk_difference_zero_risk_uses_newcombe_score():
+    # 0 of 400 buyers in the control, 6 of 400 in the treatment: Wald would give
+    # the control no uncertainty at all (its variance estimate p (1 - p) / n is 0).
+    from scipy.stats import chi2_contingency
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    df = pd.DataFrame({"arm": ["c"] * 400 + ["t"] * 400,
+                       "bought": [0] * 400 + [1] * 6 + [0] * 394})
+    row = risk_difference(df, "bought", by="arm", control="c").summary.iloc[0]
+    assert row["method"] == "newcombe_score"
+    lo, hi = confint_proportions_2indep(6, 400, 0, 400, method="newcomb")
+    assert row["ci_lower"] == pytest.approx(lo, rel=1e-10)
+    assert row["ci_upper"] == pytest.approx(hi, rel=1e-10)
+    p = chi2_contingency([[6, 394], [0, 400]], correction=False)[1]
+    assert row["p"] == pytest.approx(p, rel=1e-10)
+    assert row["se"] == pytest.approx(np.sqrt(0.015 * 0.985 / 400))  # se stays the Wald one
+    # away from the boundary: Wald as before
+    df2 = pd.DataFrame({"arm": ["c"] * 4 + ["t"] * 4, "bought": [1, 0, 0, 0, 1, 1, 0, 0]})
+    assert risk_difference(df2, "bought", by="arm", control="c").summary["method"].iloc[0] == "wald"
+
+
+def test_risk_difference_zero_risk_with_cluster_warns():
+    df = pd.DataFrame({"arm": ["c"] * 40 + ["t"] * 40, "bought": [0] * 40 + [1, 0] * 20,
+                       "rep": list(range(4)) * 20})
+    with pytest.warns(StatisticalWarning, match="too narrow"):
+        out = risk_difference(df, "bought", by="arm", control="c", cluster="rep").summary
+    assert out["method"].iloc[0] == "cluster_wald"

@@ -97,3 +97,14 @@ def test_sobol_indices_of_a_saltelli_sweep(tmp_path):
     assert gain.s1 > 0.7 and gain.s1_ci_lower > 0.5
     assert abs(kappa.s1) < 0.1 and kappa.s1_ci_lower < 0 < kappa.s1_ci_upper  # 0 within sampling error
     assert kappa.st < 0.1
+    # the parameter that matters stands out; the one that cannot matter is flagged
+    assert gain.note == ""
+    assert "not distinguishable from noise" in kappa.note or "includes 0" in kappa.note
+
+
+def test_sobol_note_rules():
+    from fomolab.stats.sweep import sobol_note
+    assert sobol_note(0.2, 0.5, 0.3) == ""
+    assert sobol_note(0.2, 2.07, 1.5).startswith("total index above 1")
+    assert "total index's interval includes 0" in sobol_note(-0.1, 0.05, -0.02)
+    assert sobol_note(-0.05, 0.3, 0.1).startswith("first-order index's interval includes 0")

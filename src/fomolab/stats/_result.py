@@ -52,8 +52,8 @@ class StatsResult:
         >>> df = pd.DataFrame({"arm": ["c"] * 4 + ["t"] * 4, "bought": [1, 0, 0, 0, 1, 1, 0, 0]})
         >>> risk_difference(df, "bought", by="arm", control="c").print_summary(decimals=3)
         <RiskDifferenceResult: 1 group(s) vs control 'c'>
-        group  risk  control_risk  risk_difference    se  ci_lower  ci_upper    p  n  control_n
-            t   0.5          0.25             0.25 0.331    -0.398     0.898 0.45  4          4
+        group  risk  control_risk  risk_difference    se  ci_lower  ci_upper    p  n  control_n method
+            t   0.5          0.25             0.25 0.331    -0.398     0.898 0.45  4          4   wald
         """
         fmt = f"{{:.{int(decimals)}g}}".format
         with pd.option_context("display.float_format", fmt, "display.width", 200,

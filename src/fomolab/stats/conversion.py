@@ -317,7 +317,8 @@ class RiskDifferenceResult(StatsResult):
     summary : pandas.DataFrame
         One row per non-control group, columns ``COLUMNS``: ``group, risk,
         control_risk, risk_difference, se, ci_lower, ci_upper, p, n,
-        control_n``.
+        control_n, method`` (``method`` names the interval and test:
+        ``"wald"``, ``"newcombe_score"`` or ``"cluster_wald"``).
     control : object
         The reference group.
     cluster : str or None
@@ -326,7 +327,7 @@ class RiskDifferenceResult(StatsResult):
     """
 
     COLUMNS: ClassVar[tuple[str, ...]] = ("group", "risk", "control_risk", "risk_difference", "se",
-                                          "ci_lower", "ci_upper", "p", "n", "control_n")
+                                          "ci_lower", "ci_upper", "p", "n", "control_n", "method")
     summary: pd.DataFrame
     control: object
     cluster: str | None = None
@@ -336,6 +337,34 @@ class RiskDifferenceResult(StatsResult):
         cl = f", cluster={self.cluster!r}" if self.cluster else ""
         return (f"<RiskDifferenceResult: {len(self.summary)} group(s) vs "
                 f"control {self.control!r}{cl}>")
+
+
+def _wilson(x: float, n: int, q: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion x / n."""
+    p = x / n
+    den = 1.0 + q * q / n
+    centre = (p + q * q / (2 * n)) / den
+    half = q * np.sqrt(p * (1 - p) / n + q * q / (4 * n * n)) / den
+    return float(centre - half), float(centre + half)
+
+
+def _newcombe(x1: float, n1: int, x0: float, n0: int, q: float) -> tuple[float, float, float]:
+    """Newcombe's hybrid score interval of p1 - p0 and the score test's two-sided p.
+
+    >>> lo, hi, p = _newcombe(0, 50, 5, 50, 1.959963984540054)
+    >>> round(lo, 4), round(hi, 4), round(p, 4)
+    (-0.2136, -0.009, 0.0218)
+    """
+    p1, p0 = x1 / n1, x0 / n0
+    l1, u1 = _wilson(x1, n1, q)
+    l0, u0 = _wilson(x0, n0, q)
+    d = p1 - p0
+    lo = d - np.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2)
+    hi = d + np.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
+    pool = (x1 + x0) / (n1 + n0)
+    var0 = pool * (1 - pool) * (1 / n1 + 1 / n0)
+    p = float(2.0 * _st.norm.sf(abs(d) / np.sqrt(var0))) if var0 > 0 else float("nan")
+    return float(lo), float(hi), p
 
 
 @renamed_kwargs({"outcome": "event", "group": "by"})
@@ -378,7 +407,14 @@ def risk_difference(
     -----
     Without a cluster the standard error is the unpooled Wald
     ``sqrt(p1 (1 - p1) / n1 + p0 (1 - p0) / n0)`` (HC0 for the difference of
-    means) and ``p`` the matching two-sided normal test.
+    means) and ``p`` the matching two-sided normal test.  Where either risk
+    is 0 or 1 the Wald interval ignores that group's uncertainty (its
+    variance estimate is 0) and its p value is far too small; there the
+    interval is Newcombe's hybrid score interval (Newcombe 1998, method 10:
+    Wilson intervals of both risks combined by the square-and-add rule) and
+    ``p`` the score (pooled-variance) test, ``method = "newcombe_score"``.
+    With a cluster and a risk of 0 or 1 the cluster-robust Wald interval is
+    kept, with a :class:`~fomolab.errors.StatisticalWarning`.
 
     Examples
     --------
@@ -420,6 +456,20 @@ def risk_difference(
         y1 = y[m]
         n1, p1 = len(y1), float(y1.mean())
         rd = p1 - p0
+        boundary = p1 in (0.0, 1.0) or p0 in (0.0, 1.0)
+        if cl is None and boundary and not (p1 == p0):
+            lo, hi, p = _newcombe(y1.sum(), n1, y0.sum(), n0, q)
+            se = float(np.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0))
+            rows.append(dict(group=lv, risk=p1, control_risk=p0, risk_difference=rd, se=se,
+                             ci_lower=lo, ci_upper=hi, p=p, n=n1, control_n=n0,
+                             method="newcombe_score"))
+            continue
+        if cl is not None and boundary:
+            warnings.warn(
+                f"group {lv!r}: a risk is {p1 if p1 in (0.0, 1.0) else p0:g} in one group, so the "
+                "cluster-robust Wald interval counts no uncertainty for it and is too narrow; "
+                "compare without cluster for a score interval, or pool more replicates",
+                StatisticalWarning, stacklevel=_CALLER)
         if cl is None:
             var = p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0
         else:
@@ -437,6 +487,6 @@ def risk_difference(
             p = float("nan")
         rows.append(dict(group=lv, risk=p1, control_risk=p0, risk_difference=rd,
                          se=se, ci_lower=rd - q * se, ci_upper=rd + q * se, p=p,
-                         n=n1, control_n=n0))
+                         n=n1, control_n=n0, method="wald" if cl is None else "cluster_wald"))
     summary = pd.DataFrame(rows, columns=list(RiskDifferenceResult.COLUMNS))
     return RiskDifferenceResult(summary, control, cluster, level)

@@ -46,7 +46,27 @@ POINT_COLUMNS = ["point", "arm", "metric", "mean", "sd", "n", "ci_lower", "ci_up
 SURFACE_COLUMNS = ["arm", "metric", "term", "coef", "se", "t", "p", "ci_lower", "ci_upper", "r_squared", "n"]
 #: Columns of :func:`sobol_indices`.
 SOBOL_COLUMNS = ["arm", "metric", "parameter", "s1", "s1_ci_lower", "s1_ci_upper",
-                 "st", "st_ci_lower", "st_ci_upper"]
+                 "st", "st_ci_lower", "st_ci_upper", "note"]
+
+
+def sobol_note(s1_lower: float, st: float, st_lower: float) -> str:
+    """Say when a Sobol index cannot be told apart from sampling noise.
+
+    >>> sobol_note(0.1, 0.4, 0.2)
+    ''
+    >>> sobol_note(-0.3, 2.07, -0.5)
+    'total index above 1 and its interval includes 0: not distinguishable from noise'
+    """
+    parts = []
+    if st > 1:
+        parts.append("total index above 1")
+    if st_lower <= 0:
+        parts.append("its interval includes 0" if parts else "total index's interval includes 0")
+    elif s1_lower <= 0 and not parts:
+        return "first-order index's interval includes 0: no effect of its own distinguishable from noise"
+    if not parts:
+        return ""
+    return " and ".join(parts) + ": not distinguishable from noise"
 
 
 def _swept(res: Results, runs: pd.DataFrame) -> dict[str, str]:
@@ -246,7 +266,11 @@ def sobol_indices(results: Any, *, conf_level: float = 0.95, n_boot: int = 1000,
     -------
     pandas.DataFrame
         One row per arm, metric and parameter: ``arm, metric, parameter, s1,
-        s1_ci_lower, s1_ci_upper, st, st_ci_lower, st_ci_upper``.
+        s1_ci_lower, s1_ci_upper, st, st_ci_lower, st_ci_upper, note``.
+        ``note`` is empty for an index that stands out of the noise and says
+        why otherwise: a total index above 1 (impossible for a share of
+        variance: the estimator is dominated by noise) or an interval that
+        includes 0.
 
     Raises
     ------
@@ -309,5 +333,7 @@ def sobol_indices(results: Any, *, conf_level: float = 0.95, n_boot: int = 1000,
                              s1=si["S1"][k], s1_ci_lower=si["S1"][k] - si["S1_conf"][k],
                              s1_ci_upper=si["S1"][k] + si["S1_conf"][k],
                              st=si["ST"][k], st_ci_lower=si["ST"][k] - si["ST_conf"][k],
-                             st_ci_upper=si["ST"][k] + si["ST_conf"][k]))
+                             st_ci_upper=si["ST"][k] + si["ST_conf"][k],
+                             note=sobol_note(si["S1"][k] - si["S1_conf"][k], si["ST"][k],
+                                             si["ST"][k] - si["ST_conf"][k])))
     return pd.DataFrame(rows, columns=SOBOL_COLUMNS)
