@@ -19,6 +19,7 @@ from lifelines.datasets import load_lung
 from fomolab.errors import DataError
 from fomolab.stats import rmst, rmst_difference
 
+# Sources SURVRM2 and SURV_EX_A2 in the comments below: see r_output.py.
 from r_output import close_to_printed as _close
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -59,7 +60,7 @@ def test_rmst2_pbc_vignette(pbc):
 
 def test_rmean_lung_by_ecog():
     # R: fit2 <- survfit(Surv(time, status) ~ ph.ecog, data=lung); print(fit2, rmean=730)
-    # source SURV_EX_A2 (example of ?predict.coxph... "compare this to the fully
+    # source SURV_EX_A2 (example of ?pseudo, "compare this to the fully
     # non-parametric estimate"):
     #             n events rmean* se(rmean) median 0.95LCL 0.95UCL
     # ph.ecog=0  63     37    429      32.2    394     348     574
