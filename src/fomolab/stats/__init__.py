@@ -34,7 +34,13 @@ fields say how it was computed (``conf_level``, ``cluster``, ...), and it
 prints itself: an informative ``repr``, ``print_summary()``, and an HTML table
 in a notebook.  :class:`KaplanMeierResult`, :class:`LogrankResult`,
 :class:`CoxResult`, :class:`ConversionResult`, :class:`RiskDifferenceResult`,
-:class:`DeadlineResult`, :class:`PowerPlan`.
+:class:`DeadlineResult`, :class:`PowerPlan`, :class:`ZphResult`
+(:func:`cox_zph`), :class:`RMSTResult` and :class:`RMSTDifferenceResult`
+(:func:`rmst`, :func:`rmst_difference`), :class:`CumulativeIncidenceResult`
+and :class:`StateTimeResult` (:func:`cumulative_incidence`,
+:func:`restricted_time_in_state`: competing risks, e.g. buying versus
+leaving), :class:`MeanCumulativeResult` (:func:`nelson_aalen`,
+:func:`mean_cumulative_function`: repeat purchases).
 
 Wrappers for results folders take a :class:`fomolab.Results` (or its path)
 and return the analysis's tables as DataFrames with the columns of
