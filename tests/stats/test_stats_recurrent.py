@@ -118,3 +118,13 @@ def test_mcf_bad_input():
         nelson_aalen(over, "t", "e", start="s", id="id")
     with pytest.raises(DataError, match="conf_type"):
         nelson_aalen(TEST1, "time", "status", conf_type="log-log")
+
+
+def test_mcf_leaves_out_visits_of_no_length():
+    df = pd.DataFrame({"id": [1, 1, 2, 3], "t": [2, 5, 0, 4], "e": [1, 0, 0, 1]})
+    res = mean_cumulative_function(df, "t", "e", id="id")
+    # at t=2 viewers 1 and 3 are at risk (viewer 2 left at 0); at t=4 the same two
+    np.testing.assert_allclose(res.curve["mcf"], [1 / 2, 1 / 2 + 1 / 2])
+    assert res.summary["subjects"].iloc[0] == 2
+    with pytest.raises(DataError, match="not after its previous row"):
+        mean_cumulative_function(df.assign(e=[1, 0, 1, 1]), "t", "e", id="id")

@@ -269,7 +269,9 @@ def mean_cumulative_function(
     -----
     Without ``start``, a subject's rows are turned into consecutive intervals
     (0, t1], (t1, t2], ... in time order, so a subject with k events and a
-    censoring time contributes k + 1 rows.  The estimator assumes only that
+    censoring time contributes k + 1 rows; a row at time 0 without an event
+    (a visit of no length) is never at risk and is left out, also from
+    ``subjects``.  The estimator assumes only that
     the end of follow-up is independent of the event process (Lawless &
     Nadeau 1995); it does not assume the events of a subject are independent.
 
@@ -294,6 +296,13 @@ def mean_cumulative_function(
         prev = frame.groupby("_id")["_stop"].shift(1).fillna(0.0).to_numpy()
         starts = np.empty(len(stop))
         starts[frame["_row"].to_numpy()] = prev
+        ev = _checks.events01(data, event)
+        # a visit that ends at 0 without an event is never at risk: no information
+        empty = (stop == 0) & (ev == 0)
+        if empty.all():
+            raise DataError(f"every row of {duration!r} is 0 without an event: nothing at risk")
+        if empty.any():
+            data, starts, stop, sid = data[~empty], starts[~empty], stop[~empty], sid[~empty]
         if (starts >= stop).any():
             bad = int(np.flatnonzero(starts >= stop)[0])
             raise DataError(f"subject {_checks._py(sid[bad])!r} of column {id!r} has a row at time "
