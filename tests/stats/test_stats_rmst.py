@@ -48,13 +48,13 @@ def test_rmst2_pbc_vignette(pbc):
     arms = res.arms.summary.set_index("group")
     for g, vals in {1: ("7.146", "0.283", "6.592", "7.701", "2.854"),
                     0: ("7.283", "0.295", "6.704", "7.863", "2.717")}.items():
-        for col, v in zip(("rmst", "se", "ci_lower", "ci_upper", "rmtl"), vals):
+        for col, v in zip(("rmst", "se", "ci_lower", "ci_upper", "rmtl"), vals, strict=True):
             _close(arms.loc[g, col], v)
     s = res.summary.set_index("measure")
     for m, vals in {"rmst_difference": ("-0.137", "-0.939", "0.665", "0.738"),
                     "rmst_ratio": ("0.981", "0.878", "1.096", "0.738"),
                     "rmtl_ratio": ("1.050", "0.787", "1.402", "0.738")}.items():
-        for col, v in zip(("estimate", "ci_lower", "ci_upper", "p"), vals):
+        for col, v in zip(("estimate", "ci_lower", "ci_upper", "p"), vals, strict=True):
             _close(s.loc[m, col], v)
 
 

@@ -10,7 +10,6 @@ Tolerance: half a unit in the last digit R printed.  ``ovarian.csv`` is R's
 from __future__ import annotations
 
 import pathlib
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -116,7 +115,7 @@ def test_cox_case_weights_breslow_and_efron():
     # Likelihood ratio test= 1.69; Wald test = 1.45; Score (logrank) test = 1.52
     fb = cox(TESTW1, "time", "status", "x", weights="wt", ties="breslow")
     for col, v in zip(("coef", "hazard_ratio", "se", "z", "p"),
-                      ("0.8596", "2.3621", "0.7131", "1.205", "0.228")):
+                      ("0.8596", "2.3621", "0.7131", "1.205", "0.228"), strict=True):
         _close(fb.summary.loc["x", col], v)
     _close(fb.summary.loc["x", "ci_lower"], "0.5839")
     _close(fb.summary.loc["x", "ci_upper"], "9.556")
@@ -128,7 +127,7 @@ def test_cox_case_weights_breslow_and_efron():
     # Likelihood ratio test=1.75  on 1 df, p=0.1858
     fe = cox(TESTW1, "time", "status", "x", weights="wt")
     for col, v in zip(("coef", "hazard_ratio", "se", "z", "p"),
-                      ("0.8726", "2.3931", "0.7126", "1.225", "0.221")):
+                      ("0.8726", "2.3931", "0.7126", "1.225", "0.221"), strict=True):
         _close(fe.summary.loc["x", col], v)
     _close(fe.tests.loc["likelihood_ratio", "statistic"], "1.75")
     _close(fe.tests.loc["likelihood_ratio", "p"], "0.1858")
@@ -142,7 +141,7 @@ def test_cox_weights_score_residuals_match_r():
     got = _score_residuals(fe.summary["coef"].to_numpy(), fe._x, fe._rs, "efron").ravel()
     printed = ["0.88116056", "0.02477248", "0.06057806", "0.06057806", "-0.59724033",
                "-0.16737066", "0.38040295", "-0.13750290", "0.66631324"]
-    for g, v in zip(got, printed):
+    for g, v in zip(got, printed, strict=True):
         _close(g, v)
 
 
@@ -172,7 +171,7 @@ def test_logrank_rho_half_lung_inst():
     for inst, vals in {1.0: ("21.190058", "17.455181", "0.799149708", "1.171232977"),
                        21.0: ("9.263733", "4.460746", "5.171484268", "6.149354145"),
                        33.0: ("0.929177", "0.416202", "0.632249272", "0.676682390")}.items():
-        for col, v in zip(("observed", "expected", "oe2_e", "oe2_v"), vals):
+        for col, v in zip(("observed", "expected", "oe2_e", "oe2_v"), vals, strict=True):
             _close(s.loc[inst, col], v)
     _close(res.statistic, "15.1")
     _close(res.p, "0.5904")

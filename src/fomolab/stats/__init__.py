@@ -65,13 +65,13 @@ converge).
 from __future__ import annotations
 
 from fomolab.errors import ConvergenceWarning, DataError, StatisticalWarning
+from fomolab.stats.compare import compare_arms, deadline_shares, p_adjust
 from fomolab.stats.competing import (
     CumulativeIncidenceResult,
     StateTimeResult,
     cumulative_incidence,
     restricted_time_in_state,
 )
-from fomolab.stats.compare import compare_arms, deadline_shares, p_adjust
 from fomolab.stats.conversion import (
     ConversionResult,
     RiskDifferenceResult,
@@ -86,8 +86,8 @@ from fomolab.stats.logrank import LogrankResult, logrank
 from fomolab.stats.power import PowerPlan, plan_replicates
 from fomolab.stats.recurrent import MeanCumulativeResult, mean_cumulative_function, nelson_aalen
 from fomolab.stats.rmst import RMSTDifferenceResult, RMSTResult, rmst, rmst_difference
-from fomolab.stats.zph import ZphResult, cox_zph
 from fomolab.stats.sweep import response_surface, sobol_indices, sweep_points
+from fomolab.stats.zph import ZphResult, cox_zph
 
 __all__ = [
     "ConvergenceWarning",

@@ -25,8 +25,9 @@ curve; for a cause it is the restricted mean time lost to that cause.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -161,31 +162,27 @@ class _Grid:
 
 
 def _prepare(data: pd.DataFrame, duration: str, event: str, by: str | None, censored: object
-             ) -> tuple[np.ndarray, np.ndarray, list, list[tuple[object, np.ndarray]]]:
+             ) -> tuple[np.ndarray, np.ndarray, list[object], list[tuple[Any, np.ndarray]]]:
     data = _checks.check_frame(data)
     _checks.check_columns(data, [duration, event, by])
     t = _checks.numeric(data, duration, nonnegative=True)
     ev = _checks.keys(data, event)
     is_cens = np.asarray(pd.Series(ev).eq(censored).to_numpy(), dtype=bool)
-    causes = [c for c in pd.unique(ev[~is_cens])]
-    try:
+    causes = list(pd.unique(ev[~is_cens]))
+    with contextlib.suppress(TypeError):  # mixed types: keep the order of appearance
         causes.sort()
-    except TypeError:
-        pass
     if not causes:
         raise DataError(f"column {event!r} holds only the censoring value {censored!r}: no events")
     code = np.zeros(len(t), dtype=int)
     for i, c in enumerate(causes):
         code[(~is_cens) & (ev == c)] = i + 1
     if by is None:
-        groups = [("all", np.ones(len(t), dtype=bool))]
+        groups: list[tuple[Any, np.ndarray]] = [("all", np.ones(len(t), dtype=bool))]
     else:
         g = _checks.keys(data, by)
         groups = [(lv, g == lv) for lv in pd.unique(g)]
-        try:
+        with contextlib.suppress(TypeError):  # mixed types: keep the order of appearance
             groups.sort(key=lambda kv: kv[0])
-        except TypeError:
-            pass
     return t, code, causes, groups
 
 
@@ -345,7 +342,8 @@ def restricted_time_in_state(
         grid = _Grid(t[m], code[m], len(causes))
         any_ind = (code[m] > 0).astype(float)
         lost, var = grid.integral(any_ind, grid.d, tau_f)
-        states = [(EVENT_FREE, tau_f - lost, var, int(any_ind.sum()))]
+        states: list[tuple[object, float, float, int]] = [
+            (EVENT_FREE, tau_f - lost, var, int(any_ind.sum()))]
         for c, cause in enumerate(causes):
             ind = (code[m] == c + 1).astype(float)
             a, v = grid.integral(ind, grid.dk[c], tau_f)

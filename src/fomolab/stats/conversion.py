@@ -457,7 +457,7 @@ def risk_difference(
         n1, p1 = len(y1), float(y1.mean())
         rd = p1 - p0
         boundary = p1 in (0.0, 1.0) or p0 in (0.0, 1.0)
-        if cl is None and boundary and not (p1 == p0):
+        if cl is None and boundary and p1 != p0:
             lo, hi, p = _newcombe(y1.sum(), n1, y0.sum(), n0, q)
             se = float(np.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0))
             rows.append(dict(group=lv, risk=p1, control_risk=p0, risk_difference=rd, se=se,

@@ -148,7 +148,8 @@ def logrank(
 
     Notes
     -----
-    Equals ``survdiff(Surv(duration, event) ~ by + strata(strata), rho = rho)``.  As in R, groups whose expected count is zero (never at risk at
+    Equals ``survdiff(Surv(duration, event) ~ by + strata(strata), rho = rho)``.
+    As in R, groups whose expected count is zero (never at risk at
     any event time) are dropped from the test and the degrees of freedom; the
     statistic uses the first k - 1 of the remaining groups.  A group without
     events, or a stratum without events, is kept exactly as R keeps it.

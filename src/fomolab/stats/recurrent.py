@@ -20,6 +20,7 @@ O(n log n).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -140,10 +141,8 @@ def _estimate(data: pd.DataFrame, duration: str, event: str, by: str | None, sta
     else:
         g = _checks.keys(data, by)
         groups = [(lv, g == lv) for lv in pd.unique(g)]
-        try:
+        with contextlib.suppress(TypeError):  # mixed types: keep the order of appearance
             groups.sort(key=lambda kv: kv[0])
-        except TypeError:
-            pass
     z = float(_st.norm.ppf(0.5 + level / 2))
     rows, curves = [], []
     for name, m in groups:
@@ -155,7 +154,7 @@ def _estimate(data: pd.DataFrame, duration: str, event: str, by: str | None, sta
         when = float(stop[m].max()) if at is None else float(at)
         j = int(np.searchsorted(e_t, when, side="right")) - 1
         vals = (M[j], se[j], lo[j], hi[j]) if j >= 0 else (0.0, 0.0, 0.0, 0.0)
-        rows.append(dict(group=name, subjects=int(len(np.unique(sid[m]))), events=int(ev[m].sum()),
+        rows.append(dict(group=name, subjects=len(np.unique(sid[m])), events=int(ev[m].sum()),
                          time=when, mcf=float(vals[0]), se=float(vals[1]),
                          ci_lower=float(vals[2]), ci_upper=float(vals[3])))
     curve = pd.concat(curves, ignore_index=True)

@@ -16,6 +16,7 @@ the Greenwood-type variance ``sum_j A_j^2 d_j / (n_j (n_j - d_j))`` with
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -119,14 +120,13 @@ def _groups(data: pd.DataFrame, by: str | None, n: int) -> list[tuple[object, np
         return [("all", np.ones(n, dtype=bool))]
     g = _checks.keys(data, by)
     out = [(lv, g == lv) for lv in pd.unique(g)]
-    try:
+    with contextlib.suppress(TypeError):  # mixed types: keep the order of appearance
         out.sort(key=lambda kv: kv[0])
-    except TypeError:
-        pass
     return out
 
 
-def _check_tau(tau: object, groups: list, t: np.ndarray, e: np.ndarray, by: str | None) -> float:
+def _check_tau(tau: object, groups: list[tuple[object, np.ndarray]], t: np.ndarray, e: np.ndarray,
+               by: str | None) -> float:
     if tau is None:
         # survRM2's default: the smallest of the groups' largest follow-up times
         return float(min(t[m].max() for _, m in groups))
@@ -284,7 +284,7 @@ def rmst_difference(
     return RMSTDifferenceResult(summary, arms, control, arms.tau, arms.conf_level)
 
 
-def _row(name: object, measure: str, est: float, se: float, z: float, log: bool) -> dict:
+def _row(name: object, measure: str, est: float, se: float, z: float, log: bool) -> dict[str, object]:
     with np.errstate(divide="ignore", invalid="ignore"):
         p = float(2.0 * _st.norm.sf(abs(est) / se)) if se > 0 else float("nan")
     lo, hi = est - z * se, est + z * se

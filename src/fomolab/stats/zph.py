@@ -74,7 +74,8 @@ def _gtime(transform: str, time: np.ndarray, event: np.ndarray) -> np.ndarray:
         n = len(time) - np.concatenate(([0], np.cumsum(tot)[:-1]))
         surv = np.cumprod(1.0 - d / n)
         g = 1.0 - np.concatenate(([1.0], surv[:-1]))[inv]
-    return g - g[event > 0].mean()
+    out: np.ndarray = g - g[event > 0].mean()
+    return out
 
 
 def cox_zph(fit: CoxResult, transform: str = "km") -> ZphResult:
