@@ -1,0 +1,84 @@
+"""Rules that span several keys of a scenario (pydantic checks each key on its own).
+
+Each rule adds a problem to the collector and goes on, so a spec's problems
+are reported together.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from fomolab.spec.problems import Problems
+
+if TYPE_CHECKING:
+    from fomolab.spec.models import Scenario
+
+__all__ = ["check_scenario"]
+
+#: The key that holds the end of each tactic's window (named in messages).
+_WINDOW_KEY = {"lightning_sale": "end_s", "exclusive_code": "expires_s", "scarcity_cue": "slot_s"}
+
+
+def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: bool = False,
+                   key_prefix: str | None = None, same_prefix: str | None = None) -> None:
+    """Add the cross-key problems of scenario ``s`` to ``problems``.
+
+    Parameters
+    ----------
+    s : Scenario
+        The validated scenario.
+    problems : Problems
+        The collector.
+    prefix : str
+        Text before each key path (``"arms.flash.set → "``).
+    configured : bool
+        ``s`` holds every configured tactic, not one arm's; rules that bind
+        only a tactic switched on (a scarcity cue needs a finite stock, which
+        an arm may set) wait for the arms.
+    key_prefix : str, optional
+        Prefix of each problem's duplicate key (default ``prefix``).
+    same_prefix : str, optional
+        A problem is dropped when one with key ``same_prefix + path`` was
+        added (a problem of the spec's own scenario is not repeated for each
+        arm).
+    """
+    kp = prefix if key_prefix is None else key_prefix
+
+    def add(path: str, value: object, rule: str, code: str = "inconsistent") -> None:
+        problems.add(prefix + path, value, rule, code, key=kp + path,
+                     same_as=None if same_prefix is None else same_prefix + path)
+
+    T = s.stream.duration_s
+    sched = s.stream.arrivals.schedule or ()
+    for i, piece in enumerate(sched):
+        if piece.start_s >= T:
+            add(f"stream.arrivals.schedule[{i}].start_s", piece.start_s,
+                f"must lie inside the stream, before duration_s = {T}")
+    shares = {k: seg.share for k, seg in s.population.segments.items()}
+    if not math.isclose(sum(shares.values()), 1.0, abs_tol=1e-6):
+        add("population.segments", shares,
+            f"segment shares must sum to 1 (they sum to {sum(shares.values()):.6g})")
+    m = s.market
+    shift = (m.streams - 1) * m.stagger_s if m is not None else 0.0
+    if shift:
+        ends = [t.window()[1] for prod in s.lineup.values() for _, t in prod.tactics.items() if t.window()]
+        if max(ends, default=0.0) + shift > T:
+            add("market.stagger_s", m.stagger_s,
+                f"the last of {m.streams} streams is shifted by {shift:g} s, which moves a tactic window "
+                f"ending at {max(ends):g} s past the stream's end ({T:g} s); lower stagger_s")
+    for pname, prod in s.lineup.items():
+        where = f"lineup.{pname}"
+        if prod.slot_s is not None and not (0 <= prod.slot_s[0] and prod.slot_s[1] <= T):
+            add(f"{where}.slot_s", list(prod.slot_s), f"must lie inside the stream [0, {T}]")
+        for kind, tactic in prod.tactics.items():
+            w = tactic.window()
+            if w is not None and not (0 <= w[0] and w[1] <= T):
+                key = _WINDOW_KEY.get(kind, "window")
+                if kind == "countdown_timer":
+                    key = "until_s" if getattr(tactic, "resets", False) else "deadline_s"
+                add(f"{where}.tactics.{kind}.{key}", list(w), f"the window must lie inside the stream [0, {T}]")
+            if kind == "scarcity_cue" and prod.stock is None and not tactic.fake and not configured:
+                add(f"{where}.tactics.scarcity_cue", "stock unlimited",
+                    f"a scarcity cue needs a finite stock: set lineup.{pname}.stock "
+                    "(or displayed_stock for the deceptive variant)")
