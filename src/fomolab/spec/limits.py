@@ -10,6 +10,7 @@ pydantic or a sweep design sees it, and reported with the code
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,9 @@ def loads(text: str, file: str, problems: Problems, what: str = "spec", show_lin
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         lineno = getattr(exc, "lineno", None)
+        if lineno is None:  # Python < 3.14 gives the line in the text only
+            m = re.search(r"line (\d+)", str(exc))
+            lineno = int(m.group(1)) if m else None
         lines = text.splitlines()
         line = lines[lineno - 1] if show_line and lineno and 0 < lineno <= len(lines) else ""
         # the parser's own text names the line and column

@@ -112,7 +112,7 @@ def parse_spec(raw: dict[str, Any], *, source: str = "<spec>", base_dir: Path | 
     if len(problems) > before_profiles:
         skip.append("population")  # a profile that failed leaves the population incomplete
     _check_control(raw, problems)
-    model = _validate(SpecModel, _with_defaults(raw), problems, skip=skip)
+    model = _validate(SpecModel, _with_defaults(raw), problems, skip=skip, derived=_derived(raw))
     problems.raise_if_any()
     assert model is not None
     header = model.experiment
@@ -120,11 +120,7 @@ def parse_spec(raw: dict[str, Any], *, source: str = "<spec>", base_dir: Path | 
     base = Scenario(stream=model.stream, population=model.population, lineup=model.lineup, market=model.market)
     check_scenario(base, problems, "", configured=True)
     arm_specs = _inherit(model.arms, problems)
-    arms = {}
-    for name, arm in arm_specs.items():
-        built = _build_arm(name, arm, raw, problems)
-        if built is not None:
-            arms[name] = built
+    arms = _build_arms(model.arms, arm_specs, raw, problems)
     problems.raise_if_any()
 
     points = (Point({}, arms),)
@@ -167,7 +163,7 @@ def _json(data: Any) -> str:
 
 def _validate(model: type[BaseModel], data: Any, problems: Problems, prefix: str = "",
               key_prefix: str | None = None, skip: list[str] | tuple[str, ...] = (),
-              same_prefix: str | None = None) -> Any:
+              same_prefix: str | list[str] | None = None, derived: dict[str, str] | None = None) -> Any:
     """``model`` validated strictly from ``data``, or None with its problems added.
 
     Validation goes through JSON in strict mode: arrays fill tuples and tables
@@ -178,8 +174,40 @@ def _validate(model: type[BaseModel], data: Any, problems: Problems, prefix: str
         return model.model_validate_json(_json(data), strict=True)
     except ValidationError as exc:
         translate(exc, data, model, problems, prefix=prefix, key_prefix=key_prefix, skip=skip,
-                  same_prefix=same_prefix)
+                  same_prefix=same_prefix, derived=derived)
         return None
+
+
+def _build_arms(written: dict[str, ArmSpec], arm_specs: dict[str, ArmSpec], raw: dict[str, Any],
+                problems: Problems, prefix: str = "") -> dict[str, Arm]:
+    """The arms that resolve, in the spec's order (the others add their problems).
+
+    An arm is built after the arms it builds on, and names only its own
+    problems: a tactic pattern, a removal or an override it inherits is named
+    at the arm that wrote it.
+    """
+    built: dict[str, Arm | None] = {}
+    order = list(arm_specs)
+
+    def chain(name: str) -> list[str]:
+        out, base = [], written[name].base
+        while base is not None and base in written and base not in out:
+            out.append(base)
+            base = written[base].base
+        return out
+
+    def build(name: str) -> Arm | None:
+        if name not in built:
+            bases = chain(name)
+            for b in reversed(bases):
+                if b in arm_specs:
+                    build(b)
+            built[name] = _build_arm(name, arm_specs[name], raw, problems, prefix, written[name], bases)
+        return built[name]
+
+    for name in order:
+        build(name)
+    return {name: built[name] for name in order if built[name] is not None}
 
 
 def _points(raw: dict[str, Any], model: SpecModel, arm_specs: dict[str, ArmSpec], problems: Problems) -> tuple[Point, ...]:
@@ -192,24 +220,23 @@ def _points(raw: dict[str, Any], model: SpecModel, arm_specs: dict[str, ArmSpec]
         if failing >= MAX_POINTS_LISTED:
             # listed enough: count the others without their messages
             counter = Problems(problems.source)
-            _point(raw, point, arm_specs, counter, i)
+            _point(raw, point, model.arms, arm_specs, counter, i)
             failing += counter.attempts > 0
             continue
-        p = _point(raw, point, arm_specs, problems, i)
+        p = _point(raw, point, model.arms, arm_specs, problems, i)
         if problems.attempts > before:
             failing += 1
         elif p is not None:
             out.append(p)
-    if failing:
+    if failing > MAX_POINTS_LISTED:
         problems.add("sweep", f"{failing} of {len(values)} points",
-                     f"{failing} of the sweep's {len(values)} points break rules"
-                     + (f" (the first {MAX_POINTS_LISTED} are listed)" if failing > MAX_POINTS_LISTED else ""),
-                     "inconsistent")
+                     f"{failing} of the sweep's {len(values)} points break rules (the first {MAX_POINTS_LISTED} "
+                     "are listed)", "inconsistent")
     return tuple(out)
 
 
-def _point(raw: dict[str, Any], values: dict[str, Any], arm_specs: dict[str, ArmSpec], problems: Problems,
-           index: int) -> Point | None:
+def _point(raw: dict[str, Any], values: dict[str, Any], written: dict[str, ArmSpec], arm_specs: dict[str, ArmSpec],
+           problems: Problems, index: int) -> Point | None:
     """Apply a sweep point to the spec and resolve its arms (None with problems added)."""
     scen = {k: copy.deepcopy(raw[k]) for k in SCENARIO_KEYS if k in raw}
     applied = {}
@@ -228,19 +255,16 @@ def _point(raw: dict[str, Any], values: dict[str, Any], arm_specs: dict[str, Arm
     where = f"sweep point {index} ({', '.join(f'{k} = {v!r}' for k, v in applied.items())}) → "
     before = problems.attempts
     # every configured tactic is checked at the point, switched on in an arm or not
-    scenario = _validate(Scenario, _with_defaults(scen), problems, prefix=where)
+    scenario = _validate(Scenario, _with_defaults(scen), problems, prefix=where, derived=_derived(scen))
     if scenario is None:
         return None
     check_scenario(scenario, problems, where, configured=True)
     if problems.attempts > before:
         return None
     point_raw = {**raw, **scen}
-    arms = {}
-    for name, arm in arm_specs.items():
-        built = _build_arm(name, arm, point_raw, problems, where)
-        if built is None:
-            return None
-        arms[name] = built
+    arms = _build_arms(written, arm_specs, point_raw, problems, where)
+    if len(arms) < len(arm_specs):
+        return None
     return Point(applied, arms)
 
 
@@ -302,16 +326,27 @@ def _inherit(arms: dict[str, ArmSpec], problems: Problems) -> dict[str, ArmSpec]
     return {name: a for name, a in out.items() if a is not None}
 
 
-def _build_arm(name: str, arm: ArmSpec, raw: dict[str, Any], problems: Problems, prefix: str = "") -> Arm | None:
-    """Arm ``name`` resolved against the raw spec (None with its problems added)."""
+def _build_arm(name: str, arm: ArmSpec, raw: dict[str, Any], problems: Problems, prefix: str = "",
+               own: ArmSpec | None = None, bases: list[str] | tuple[str, ...] = ()) -> Arm | None:
+    """Arm ``name`` resolved against the raw spec (None with its problems added).
+
+    ``own`` is the arm as written (``arm`` has its bases' tactics, removals
+    and overrides too) and ``bases`` the arms it builds on: an inherited
+    problem is named at the arm that wrote it, not again here.
+    """
+    own = own if own is not None else arm
     where = f"{prefix}arms.{name}"
     before = problems.attempts
+    failed = False
     scen = {k: copy.deepcopy(raw[k]) for k in SCENARIO_KEYS if k in raw}
     for dotted, value in arm.set.items():
         try:
             set_path(scen, dotted, value, Scenario)
         except PathError as exc:
-            problems.add(f"{where}.set.{dotted}", value, exc.rule, exc.code)
+            failed = True
+            if dotted in own.set:
+                problems.add(f"{where}.set.{dotted}", value, exc.rule, exc.code)
+    derived = _derived(scen)
     scen = _with_defaults(scen)
     lineup = scen.get("lineup") if isinstance(scen.get("lineup"), dict) else {}
     configured = [f"{p}.{k}" for p, prod in lineup.items() if isinstance(prod, dict)
@@ -320,6 +355,8 @@ def _build_arm(name: str, arm: ArmSpec, raw: dict[str, Any], problems: Problems,
     for pattern in arm.tactics:
         hits = fnmatch.filter(configured, pattern)
         if not hits:
+            failed = True
+        if not hits and pattern in own.tactics:
             problems.add(f"{where}.tactics", pattern,
                          "names no tactic configured in the lineup"
                          f"{suggest(pattern, configured)}; write PRODUCT.KIND with a tactic "
@@ -329,24 +366,56 @@ def _build_arm(name: str, arm: ArmSpec, raw: dict[str, Any], problems: Problems,
     for pattern in arm.remove:
         hits = fnmatch.filter(sorted(on), pattern)
         if not hits:
+            failed = True
+        if not hits and pattern in own.remove:
             problems.add(f"{where}.remove", pattern,
                          f"removes no tactic that is on in this arm{suggest(pattern, sorted(on))} "
                          f"(on: {', '.join(sorted(on)) or 'none'})", "unknown_name", key=f"{where}.remove {pattern}")
         on.difference_update(hits)
-    if problems.attempts > before:
+    if failed or problems.attempts > before:
         return None
     for pname, prod in lineup.items():
         tactics = prod.get("tactics") or {}
         prod["tactics"] = {k: v for k, v in tactics.items() if f"{pname}.{k}" in on}
-    # the spec's own problems (or the point's) are not repeated for each arm
+    # the spec's own problems (or the point's), or a base arm's, are not repeated for each arm
     shown = f"{where}.set → " if arm.set else prefix
-    scenario = _validate(Scenario, scen, problems, prefix=shown, same_prefix=prefix)
+    alike = [prefix] + [f"{prefix}arms.{b}.set → " for b in bases]
+    scenario = _validate(Scenario, scen, problems, prefix=shown, same_prefix=alike, derived=derived)
     if scenario is None:
         return None
-    check_scenario(scenario, problems, shown, same_prefix=prefix)
+    check_scenario(scenario, problems, shown, same_prefix=alike)
     if problems.attempts > before:
         return None
     return Arm(name=name, description=arm.description, tactics=tuple(sorted(on)), scenario=scenario)
+
+
+def _derived(raw: dict[str, Any]) -> dict[str, str]:
+    """Keys that :func:`~fomolab.lineup.fill_defaults` fills from others: ``{filled path: source path}``.
+
+    A broken source is named once, not again at each key filled from it.
+    """
+    out: dict[str, str] = {}
+    lineup = raw.get("lineup")
+    if not isinstance(lineup, dict):
+        return out
+    for name, prod in lineup.items():
+        tactics = prod.get("tactics") if isinstance(prod, dict) else None
+        if not isinstance(tactics, dict):
+            continue
+        p = f"lineup.{name}"
+        slot = f"{p}.slot_s" if prod.get("slot_s") else "stream.duration_s"
+        timer, cue = tactics.get("countdown_timer"), tactics.get("scarcity_cue")
+        if isinstance(timer, dict):
+            t = f"{p}.tactics.countdown_timer"
+            if isinstance(tactics.get("lightning_sale"), dict):
+                for key, src in (("start_s", "start_s"), ("deadline_s", "end_s")):
+                    if key not in timer:
+                        out[f"{t}.{key}"] = f"{p}.tactics.lightning_sale.{src}"
+            if timer.get("resets") is True and "until_s" not in timer:
+                out[f"{t}.until_s"] = slot
+        if isinstance(cue, dict) and cue.get("displayed_stock") is not None:
+            out[f"{p}.tactics.scarcity_cue.slot_s"] = slot
+    return out
 
 
 def _with_defaults(raw: dict[str, Any]) -> dict[str, Any]:

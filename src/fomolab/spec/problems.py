@@ -48,17 +48,19 @@ class Problems:
         return len(self.items)
 
     def add(self, path: str, value: Any, rule: str, code: str, *, file: str | None = None,
-            key: str | None = None, same_as: str | None = None) -> None:
+            key: str | None = None, same_as: str | Sequence[str] | None = None) -> None:
         """Add a problem at ``path``.
 
         ``key`` (default ``path``) identifies duplicates; a problem is also
-        dropped when one with key ``same_as`` and the same code was added
-        (an arm that repeats a problem of the spec's own scenario).
+        dropped when one with key ``same_as`` (or one of them) and the same
+        code was added (an arm that repeats a problem of the spec's own
+        scenario, or of the arm it builds on).
         """
         self.attempts += 1
         file = file if file is not None else self.source
         ident = (file, key if key is not None else path, code)
-        if ident in self._seen or (same_as is not None and (file, same_as, code) in self._seen):
+        alike = [same_as] if isinstance(same_as, str) else list(same_as or ())
+        if ident in self._seen or any((file, k, code) in self._seen for k in alike):
             return
         self._seen.add(ident)
         self.items.append(SpecProblem(file, path, value, rule, code))
@@ -145,6 +147,8 @@ _BOUNDS = {
 
 
 def _tag_matches(tag: str, tp: Any) -> bool:
+    if tag.startswith("function-") and tag.endswith("]"):
+        tag = tag[:-1].rsplit(", ", 1)[-1]  # function-after[_ordered(), Range]: the model Range
     origin = typing.get_origin(tp)
     if origin is not None:
         return tag.startswith(f"{getattr(origin, '__name__', '')}[")
@@ -182,7 +186,8 @@ def clean_loc(model: Any, loc: Sequence[Any]) -> tuple[list[Any], list[tuple[int
 
 def translate(exc: ValidationError, data: Any, model: type[BaseModel], problems: Problems,
               prefix: str = "", loc_prefix: Sequence[Any] = (), key_prefix: str | None = None,
-              skip: Sequence[str] = (), same_prefix: str | None = None) -> None:
+              skip: Sequence[str] = (), same_prefix: str | Sequence[str] | None = None,
+              derived: dict[str, str] | None = None) -> None:
     """Add each of pydantic's errors of ``model.model_validate(data)`` to ``problems``.
 
     Parameters
@@ -206,6 +211,9 @@ def translate(exc: ValidationError, data: Any, model: type[BaseModel], problems:
         consequence and is left out.
     same_prefix : str, optional
         A problem is dropped when one with key ``same_prefix + path`` was added.
+    derived : dict, optional
+        ``{path: source path}`` of keys filled from other keys: an error at
+        (or above) a filled key whose source has an error is left out.
     """
     from fomolab.spec.paths import keys_at
 
@@ -223,6 +231,15 @@ def translate(exc: ValidationError, data: Any, model: type[BaseModel], problems:
         if any(_related(path, s) for s in skip):
             continue
         by_path.setdefault(path, []).append({**err, "loc": loc})
+    if derived:
+        broken = list(by_path) + list(skip)
+
+        def consequence(path: str) -> bool:
+            return any((d == path or d.startswith((path + ".", path + "[")))
+                       and any(_related(src, b) for b in broken if b != path)
+                       for d, src in derived.items())
+
+        by_path = {p: e for p, e in by_path.items() if not consequence(p)}
     for errs in by_path.values():
         # several type errors at one key (members of a union): one message
         for err in errs[:1] if all(e["type"] in _TYPE_RULES for e in errs) else errs:
@@ -237,7 +254,11 @@ def translate(exc: ValidationError, data: Any, model: type[BaseModel], problems:
             full = format_path([*loc_prefix, *loc])
             problems.add(prefix + full, value, rule, code,
                          key=(key_prefix if key_prefix is not None else prefix) + full,
-                         same_as=None if same_prefix is None else same_prefix + full)
+                         same_as=[s + full for s in _listed(same_prefix)])
+
+
+def _listed(x: str | Sequence[str] | None) -> list[str]:
+    return [] if x is None else [x] if isinstance(x, str) else list(x)
 
 
 def _related(path: str, other: str) -> bool:

@@ -156,7 +156,7 @@ def _read_profile(file: Traversable, name: str, problems: Problems, where: str, 
         refuse(f"it cannot be read ({exc.strerror or type(exc).__name__})", "file_not_found")
         return None
     if len(data) > LIMITS["file_bytes"]:
-        refuse(f"it is larger than {LIMITS['file_bytes']:,} bytes", "file_too_large")
+        refuse(f"it is larger than {LIMITS['file_bytes']:,} bytes")
         return None
     try:
         text = data.decode("utf-8")
@@ -167,7 +167,7 @@ def _read_profile(file: Traversable, name: str, problems: Problems, where: str, 
     prof = loads(text, str(file), inner, "profile", show_line=False)
     if prof is None:
         refuse("it is not TOML a profile can be read from" if inner.items[0].code == "not_toml"
-               else "its tables nest too deeply", inner.items[0].code)
+               else "its tables nest too deeply")
         return None
     extra = [k for k in prof if k not in _PROFILE_KEYS]
     segs = prof.get("segments")

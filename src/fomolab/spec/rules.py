@@ -21,7 +21,7 @@ _WINDOW_KEY = {"lightning_sale": "end_s", "exclusive_code": "expires_s", "scarci
 
 
 def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: bool = False,
-                   key_prefix: str | None = None, same_prefix: str | None = None) -> None:
+                   key_prefix: str | None = None, same_prefix: str | list[str] | None = None) -> None:
     """Add the cross-key problems of scenario ``s`` to ``problems``.
 
     Parameters
@@ -38,16 +38,16 @@ def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: 
         an arm may set) wait for the arms.
     key_prefix : str, optional
         Prefix of each problem's duplicate key (default ``prefix``).
-    same_prefix : str, optional
-        A problem is dropped when one with key ``same_prefix + path`` was
-        added (a problem of the spec's own scenario is not repeated for each
+    same_prefix : str or list of str, optional
+        A problem is dropped when one with key ``same_prefix + path`` (for
+        one of them) was added (a problem of the spec's own scenario is not repeated for each
         arm).
     """
     kp = prefix if key_prefix is None else key_prefix
 
     def add(path: str, value: object, rule: str, code: str = "inconsistent") -> None:
-        problems.add(prefix + path, value, rule, code, key=kp + path,
-                     same_as=None if same_prefix is None else same_prefix + path)
+        alike = [] if same_prefix is None else [same_prefix] if isinstance(same_prefix, str) else same_prefix
+        problems.add(prefix + path, value, rule, code, key=kp + path, same_as=[s + path for s in alike])
 
     T = s.stream.duration_s
     sched = s.stream.arrivals.schedule or ()
@@ -62,18 +62,23 @@ def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: 
     m = s.market
     shift = (m.streams - 1) * m.stagger_s if m is not None else 0.0
     if shift:
-        ends = [t.window()[1] for prod in s.lineup.values() for _, t in prod.tactics.items() if t.window()]
-        if max(ends, default=0.0) + shift > T:
+        # windows already outside the stream are named below, not blamed on the stagger
+        ends = [t.window()[1] for prod in s.lineup.values() for _, t in prod.tactics.items()
+                if t.window() and t.window()[1] <= T]
+        if ends and max(ends) + shift > T:
             add("market.stagger_s", m.stagger_s,
                 f"the last of {m.streams} streams is shifted by {shift:g} s, which moves a tactic window "
                 f"ending at {max(ends):g} s past the stream's end ({T:g} s); lower stagger_s")
     for pname, prod in s.lineup.items():
         where = f"lineup.{pname}"
+        named: set[tuple[float, float]] = set()  # a window taken from another (a timer's from its sale) is named once
         if prod.slot_s is not None and not (0 <= prod.slot_s[0] and prod.slot_s[1] <= T):
             add(f"{where}.slot_s", list(prod.slot_s), f"must lie inside the stream [0, {T}]")
+            named.add(tuple(prod.slot_s))
         for kind, tactic in prod.tactics.items():
             w = tactic.window()
-            if w is not None and not (0 <= w[0] and w[1] <= T):
+            if w is not None and not (0 <= w[0] and w[1] <= T) and tuple(w) not in named:
+                named.add(tuple(w))
                 key = _WINDOW_KEY.get(kind, "window")
                 if kind == "countdown_timer":
                     key = "until_s" if getattr(tactic, "resets", False) else "deadline_s"
