@@ -698,3 +698,9 @@ def load_experiment_from(spec: dict[str, Any]):
     from fomolab.spec import parse_spec
 
     return parse_spec(spec, source="<test>")
+
+
+def test_limits_are_inclusive():
+    spec = edit(("experiment.replicates", LIMITS["replicates"]))
+    spec.pop("sweep")
+    assert load_experiment_from(spec).replicates == LIMITS["replicates"]

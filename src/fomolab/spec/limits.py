@@ -29,8 +29,8 @@ LIMITS: dict[str, int] = {
     "segments": 1_000,
     "schedule_pieces": 10_000,    # stream.arrivals.schedule
     "sweep_parameters": 100,
-    "sweep_points": 100_000,
-    "runs": 10_000_000,           # arms x sweep points x replicates
+    "sweep_points": 10_000,       # each point holds its resolved arms in memory
+    "runs": 1_000_000,            # arms x sweep points x replicates
 }
 
 
