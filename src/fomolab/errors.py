@@ -164,7 +164,7 @@ class SpecError(FomolabError, ValueError):
         self.args = ("\n".join(str(p) for p in self.errors),)
 
     @classmethod
-    def of(cls, problems: Iterable[SpecProblem]) -> "SpecError":
+    def of(cls, problems: Iterable[SpecProblem]) -> SpecError:
         """A SpecError holding several problems (at least one)."""
         err = cls.__new__(cls)
         err._set(list(problems))

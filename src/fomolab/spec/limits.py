@@ -58,7 +58,8 @@ def read_toml(path: Path, problems: Problems, what: str = "spec") -> dict[str, A
     return loads(text, file, problems, what)
 
 
-def loads(text: str, file: str, problems: Problems, what: str = "spec", show_line: bool = True) -> dict[str, Any] | None:
+def loads(text: str, file: str, problems: Problems, what: str = "spec",
+          show_line: bool = True) -> dict[str, Any] | None:
     """Parse TOML text; None with the problem added if it is not TOML or nests too deep."""
     try:
         raw = tomllib.loads(text)
@@ -151,20 +152,23 @@ def check_sizes(raw: dict[str, Any], problems: Problems) -> None:
                          "limit_exceeded")
     pop = raw.get("population")
     segs = pop.get("segments") if isinstance(pop, dict) else None
-    if _count(segs) is not None and len(segs) > LIMITS["segments"]:
-        problems.add("population.segments", f"{len(segs):,} segments",
+    n_segs = _count(segs)
+    if n_segs is not None and n_segs > LIMITS["segments"]:
+        problems.add("population.segments", f"{n_segs:,} segments",
                      f"at most {LIMITS['segments']:,} segments (a limit of fomolab)", "limit_exceeded")
     stream = raw.get("stream")
     arrivals = stream.get("arrivals") if isinstance(stream, dict) else None
     sched = arrivals.get("schedule") if isinstance(arrivals, dict) else None
-    if _count(sched) is not None and len(sched) > LIMITS["schedule_pieces"]:
-        problems.add("stream.arrivals.schedule", f"{len(sched):,} pieces",
+    n_pieces = _count(sched)
+    if n_pieces is not None and n_pieces > LIMITS["schedule_pieces"]:
+        problems.add("stream.arrivals.schedule", f"{n_pieces:,} pieces",
                      f"at most {LIMITS['schedule_pieces']:,} pieces (a limit of fomolab)", "limit_exceeded")
     sweep = raw.get("sweep")
     if isinstance(sweep, dict):
         params = sweep.get("parameters")
-        if _count(params) is not None and len(params) > LIMITS["sweep_parameters"]:
-            problems.add("sweep.parameters", f"{len(params):,} parameters",
+        n_params = _count(params)
+        if n_params is not None and n_params > LIMITS["sweep_parameters"]:
+            problems.add("sweep.parameters", f"{n_params:,} parameters",
                          f"at most {LIMITS['sweep_parameters']:,} swept parameters (a limit of fomolab)",
                          "limit_exceeded")
             return

@@ -53,7 +53,7 @@ class ArmSpec(FrozenModel):
     base: str | None = None
     tactics: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
-    set: dict[str, Any] = {}
+    set: dict[str, Any] = {}  # noqa: RUF012 - pydantic copies field defaults
 
 
 class Scenario(FrozenModel):
@@ -123,7 +123,7 @@ class Experiment:
     spec: dict[str, Any] = field(repr=False)
     source: str = field(default="<spec>", repr=False)
     sweep: Sweep | None = field(default=None, repr=False)
-    points: tuple["Point", ...] = field(default=(), repr=False)
+    points: tuple[Point, ...] = field(default=(), repr=False)
     common_random_numbers: bool = True
 
     def __repr__(self) -> str:
@@ -160,7 +160,7 @@ class Experiment:
         spec.pop("sweep", None)
         return _hash({"spec": spec, "swept": self.swept})
 
-    def with_overrides(self, *, replicates: int | None = None, seed: int | None = None) -> "Experiment":
+    def with_overrides(self, *, replicates: int | None = None, seed: int | None = None) -> Experiment:
         """The same experiment with another number of replicates or master seed."""
         spec = copy.deepcopy(self.spec)
         if replicates is not None:

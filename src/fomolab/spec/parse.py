@@ -69,6 +69,7 @@ def load_experiment(path: str | Path) -> Experiment:
     problems = Problems(str(path))
     raw = read_toml(path, problems)
     problems.raise_if_any()
+    assert raw is not None
     return parse_spec(raw, source=str(path), base_dir=path.parent)
 
 
@@ -123,7 +124,7 @@ def parse_spec(raw: dict[str, Any], *, source: str = "<spec>", base_dir: Path | 
     arms = _build_arms(model.arms, arm_specs, raw, problems)
     problems.raise_if_any()
 
-    points = (Point({}, arms),)
+    points: tuple[Point, ...] = (Point({}, arms),)
     if model.sweep is not None:
         points = _points(raw, model, arm_specs, problems)
     problems.raise_if_any()
@@ -207,11 +208,13 @@ def _build_arms(written: dict[str, ArmSpec], arm_specs: dict[str, ArmSpec], raw:
 
     for name in order:
         build(name)
-    return {name: built[name] for name in order if built[name] is not None}
+    return {name: arm for name in order if (arm := built[name]) is not None}
 
 
-def _points(raw: dict[str, Any], model: SpecModel, arm_specs: dict[str, ArmSpec], problems: Problems) -> tuple[Point, ...]:
+def _points(raw: dict[str, Any], model: SpecModel, arm_specs: dict[str, ArmSpec],
+            problems: Problems) -> tuple[Point, ...]:
     """The sweep's points, each applied to the spec and its arms resolved."""
+    assert model.sweep is not None
     out = []
     failing = 0
     values = model.sweep.values(model.experiment.seed)
@@ -279,11 +282,12 @@ def _rescale_shares(scen: dict[str, Any], applied: dict[str, Any]) -> None:
         v = segs[k].get("share", 0) if isinstance(segs.get(k), dict) else None
         return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
-    if any(share(k) is None for k in segs):
+    shares = {k: share(k) for k in segs}
+    if any(v is None for v in shares.values()):
         return  # a share that is not a number: validation names it
     rest = [k for k in segs if k not in fixed]
-    total_rest = sum(share(k) for k in rest)
-    left = 1.0 - sum(share(k) for k in fixed)
+    total_rest = sum(shares[k] or 0.0 for k in rest)
+    left = 1.0 - sum(shares[k] or 0.0 for k in fixed)
     if rest and total_rest > 0 and left >= 0:
         for k in rest:
             segs[k]["share"] = float(segs[k]["share"]) * left / total_rest
@@ -348,7 +352,7 @@ def _build_arm(name: str, arm: ArmSpec, raw: dict[str, Any], problems: Problems,
                 problems.add(f"{where}.set.{dotted}", value, exc.rule, exc.code)
     derived = _derived(scen)
     scen = _with_defaults(scen)
-    lineup = scen.get("lineup") if isinstance(scen.get("lineup"), dict) else {}
+    lineup: dict[str, Any] = scen["lineup"] if isinstance(scen.get("lineup"), dict) else {}
     configured = [f"{p}.{k}" for p, prod in lineup.items() if isinstance(prod, dict)
                   and isinstance(prod.get("tactics"), dict) for k in prod["tactics"]]
     on: set[str] = set()
@@ -360,7 +364,8 @@ def _build_arm(name: str, arm: ArmSpec, raw: dict[str, Any], problems: Problems,
             problems.add(f"{where}.tactics", pattern,
                          "names no tactic configured in the lineup"
                          f"{suggest(pattern, configured)}; write PRODUCT.KIND with a tactic "
-                         f"configured under [lineup.PRODUCT.tactics.KIND] (configured: {', '.join(configured) or 'none'})",
+                         "configured under [lineup.PRODUCT.tactics.KIND] "
+                         f"(configured: {', '.join(configured) or 'none'})",
                          "unknown_name", key=f"{where}.tactics {pattern}")
         on.update(hits)
     for pattern in arm.remove:

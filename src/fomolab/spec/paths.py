@@ -72,7 +72,7 @@ def set_path(scen: dict[str, Any], dotted: str, value: Any, model: Any, *, round
         tp = child_type(tp, part)
         if i == len(parts) - 1:
             if (round_ints and unwrap(tp) is int and isinstance(value, float) and math.isfinite(value)):
-                value = int(round(value))
+                value = round(value)
             node[part] = value
         else:
             nxt = node.setdefault(part, {})

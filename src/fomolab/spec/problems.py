@@ -105,9 +105,9 @@ def value_at(data: Any, loc: Sequence[Any]) -> Any:
     """The value at ``loc`` in nested dicts and lists, or :data:`MISSING`."""
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, (list, tuple)) and isinstance(part, int) and -len(node) <= part < len(node):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, (list, tuple)) and isinstance(part, int) and -len(node) <= part < len(node)
+        if in_dict or in_list:
             node = node[part]
         else:
             return MISSING
@@ -217,7 +217,7 @@ def translate(exc: ValidationError, data: Any, model: type[BaseModel], problems:
     """
     from fomolab.spec.paths import keys_at
 
-    by_path: dict[str, list[dict[str, Any]]] = {}
+    by_path: dict[str, list[Any]] = {}
     for err in exc.errors(include_url=False):
         loc, unions = clean_loc(model, err["loc"])
         if unions:
@@ -243,7 +243,7 @@ def translate(exc: ValidationError, data: Any, model: type[BaseModel], problems:
     for errs in by_path.values():
         # several type errors at one key (members of a union): one message
         for err in errs[:1] if all(e["type"] in _TYPE_RULES for e in errs) else errs:
-            loc = err["loc"]
+            loc = list(err["loc"])
             value = value_at(data, loc)
             if value is MISSING and err["type"] != "missing":
                 value = err.get("input", MISSING)

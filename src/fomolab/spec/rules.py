@@ -61,10 +61,10 @@ def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: 
             f"segment shares must sum to 1 (they sum to {sum(shares.values()):.6g})")
     m = s.market
     shift = (m.streams - 1) * m.stagger_s if m is not None else 0.0
-    if shift:
+    if m is not None and shift:
         # windows already outside the stream are named below, not blamed on the stagger
-        ends = [t.window()[1] for prod in s.lineup.values() for _, t in prod.tactics.items()
-                if t.window() and t.window()[1] <= T]
+        windows = [t.window() for prod in s.lineup.values() for _, t in prod.tactics.items()]
+        ends = [w[1] for w in windows if w is not None and w[1] <= T]
         if ends and max(ends) + shift > T:
             add("market.stagger_s", m.stagger_s,
                 f"the last of {m.streams} streams is shifted by {shift:g} s, which moves a tactic window "
@@ -72,18 +72,18 @@ def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: 
     for pname, prod in s.lineup.items():
         where = f"lineup.{pname}"
         named: set[tuple[float, float]] = set()  # a window taken from another (a timer's from its sale) is named once
-        if prod.slot_s is not None and not (0 <= prod.slot_s[0] and prod.slot_s[1] <= T):
+        if prod.slot_s is not None and not (prod.slot_s[0] >= 0 and prod.slot_s[1] <= T):
             add(f"{where}.slot_s", list(prod.slot_s), f"must lie inside the stream [0, {T}]")
-            named.add(tuple(prod.slot_s))
+            named.add((prod.slot_s[0], prod.slot_s[1]))
         for kind, tactic in prod.tactics.items():
             w = tactic.window()
-            if w is not None and not (0 <= w[0] and w[1] <= T) and tuple(w) not in named:
-                named.add(tuple(w))
+            if w is not None and not (w[0] >= 0 and w[1] <= T) and (w[0], w[1]) not in named:
+                named.add((w[0], w[1]))
                 key = _WINDOW_KEY.get(kind, "window")
                 if kind == "countdown_timer":
                     key = "until_s" if getattr(tactic, "resets", False) else "deadline_s"
                 add(f"{where}.tactics.{kind}.{key}", list(w), f"the window must lie inside the stream [0, {T}]")
-            if kind == "scarcity_cue" and prod.stock is None and not tactic.fake and not configured:
+            if kind == "scarcity_cue" and prod.stock is None and not getattr(tactic, "fake", False) and not configured:
                 add(f"{where}.tactics.scarcity_cue", "stock unlimited",
                     f"a scarcity cue needs a finite stock: set lineup.{pname}.stock "
                     "(or displayed_stock for the deceptive variant)")
