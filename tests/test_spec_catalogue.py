@@ -706,3 +706,15 @@ def test_limits_are_inclusive():
     spec = edit(("experiment.replicates", LIMITS["replicates"]))
     spec.pop("sweep")
     assert load_experiment_from(spec).replicates == LIMITS["replicates"]
+
+
+def test_long_keys_and_lists_are_shortened(tmp_path, capsys):
+    """A huge key or a thousand names never make a huge message."""
+    spec = tmp_path / "keys.toml"
+    spec.write_text(to_toml(edit((f"{G}.{'k' * 100_000}", 1.0),
+                                 ("arms", {f"arm_{i}": {} for i in range(999)}))))
+    code, _, err = run_cli(["validate", str(spec)], capsys)
+    lines = err.splitlines()
+    assert code == 2 and len(lines) == 2, lines
+    assert all(len(line) < 1000 for line in lines), [len(line) for line in lines]
+    assert any("unknown key" in line for line in lines) and any("experiment.control" in line for line in lines)

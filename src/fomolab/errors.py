@@ -8,6 +8,7 @@ value it had, and where possible a fix.
 
 from __future__ import annotations
 
+import re
 import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -55,8 +56,10 @@ SPEC_ERROR_CODES: dict[str, str] = {
     "invalid": "any other broken rule",
 }
 
-#: Longest shown value, in characters.
+#: Longest shown value, in characters (also the longest word of a key path or rule).
 MAX_SHOWN = 80
+#: Longest rule shown, in characters.
+MAX_RULE = 400
 
 _repr = reprlib.Repr()
 _repr.maxstring = MAX_SHOWN
@@ -88,6 +91,13 @@ def show_value(value: object) -> str:
     return text
 
 
+def _shorten_words(text: str) -> str:
+    """``text`` with each word (a run without spaces) of more than :data:`MAX_SHOWN` characters shortened."""
+    if len(text) <= MAX_SHOWN:
+        return text
+    return re.sub(r"\S{%d,}" % (MAX_SHOWN + 1), lambda m: m.group(0)[: MAX_SHOWN - 3] + "...", text)
+
+
 @dataclass(frozen=True)
 class SpecProblem:
     """One problem of a spec: where it is, what it had, the rule it breaks.
@@ -115,8 +125,11 @@ class SpecProblem:
     code: str = "invalid"
 
     def __str__(self) -> str:
-        where = f"{self.file}: {self.path}" if self.path else self.file
-        return f"{where}: {self.rule} (got {show_value(self.value)})"
+        path, rule = _shorten_words(self.path), _shorten_words(self.rule)
+        if len(rule) > MAX_RULE:
+            rule = rule[: MAX_RULE - 3] + "..."
+        where = f"{self.file}: {path}" if path else self.file
+        return f"{where}: {rule} (got {show_value(self.value)})"
 
 
 class SpecError(FomolabError, ValueError):
