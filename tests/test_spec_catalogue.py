@@ -718,3 +718,17 @@ def test_long_keys_and_lists_are_shortened(tmp_path, capsys):
     assert code == 2 and len(lines) == 2, lines
     assert all(len(line) < 1000 for line in lines), [len(line) for line in lines]
     assert any("unknown key" in line for line in lines) and any("experiment.control" in line for line in lines)
+
+
+def test_recorded_specs_of_earlier_versions_stay_readable():
+    """A results folder records its resolved spec; one written before strict types is still read."""
+    from fomolab.spec import parse_spec
+
+    old = edit((f"{G}.stock", 500.0), ("experiment.replicates", 2.0))
+    with pytest.raises(SpecError):
+        parse_spec(old, source="manifest.json")
+    exp = parse_spec(old, source="manifest.json", resolve=False)
+    assert exp.replicates == 2 and exp.arms["sale"].scenario.lineup["gloss"].stock == 500
+    with pytest.raises(SpecError) as exc:  # NaN is refused either way
+        parse_spec(edit((f"{G}.price", NAN)), source="manifest.json", resolve=False)
+    assert exc.value.code == "not_finite"

@@ -95,7 +95,7 @@ def _shorten_words(text: str) -> str:
     """``text`` with each word (a run without spaces) of more than :data:`MAX_SHOWN` characters shortened."""
     if len(text) <= MAX_SHOWN:
         return text
-    return re.sub(r"\S{%d,}" % (MAX_SHOWN + 1), lambda m: m.group(0)[: MAX_SHOWN - 3] + "...", text)
+    return re.sub(rf"\S{{{MAX_SHOWN + 1},}}", lambda m: m.group(0)[: MAX_SHOWN - 3] + "...", text)
 
 
 @dataclass(frozen=True)

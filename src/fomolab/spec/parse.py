@@ -74,7 +74,7 @@ def load_experiment(path: str | Path) -> Experiment:
 
 
 def parse_spec(raw: dict[str, Any], *, source: str = "<spec>", base_dir: Path | None = None,
-               resolve: bool = True) -> Experiment:
+               resolve: bool = True, strict: bool | None = None) -> Experiment:
     """Validate a spec given as a dict (the parsed TOML) into an :class:`Experiment`.
 
     Parameters
@@ -88,13 +88,19 @@ def parse_spec(raw: dict[str, Any], *, source: str = "<spec>", base_dir: Path | 
     resolve : bool
         Inline population profiles (False for a spec already resolved, as
         results folders record it).
+    strict : bool, optional
+        Refuse values that pydantic's lax mode would convert (a bool for a
+        number, a string for a bool, ``500.0`` for an integer).  Default:
+        True for a spec as written (``resolve=True``), False for a resolved
+        one, so that the specs recorded by results folders of earlier
+        versions stay readable.
 
     Raises
     ------
     SpecError
         With every problem found.
     """
-    problems = Problems(source)
+    problems = Problems(source, strict=resolve if strict is None else strict)
     if not isinstance(raw, dict):
         problems.add("", type(raw).__name__, "a spec is a table of tables ([experiment], [stream], ...)",
                      "wrong_type")
@@ -169,10 +175,12 @@ def _validate(model: type[BaseModel], data: Any, problems: Problems, prefix: str
 
     Validation goes through JSON in strict mode: arrays fill tuples and tables
     fill models (as in lax mode), but a bool is no number, a string no bool
-    and a decimal no integer.
+    and a decimal no integer.  ``problems.strict`` False validates in lax mode.
     """
     try:
-        return model.model_validate_json(_json(data), strict=True)
+        if problems.strict:
+            return model.model_validate_json(_json(data), strict=True)
+        return model.model_validate(data)
     except ValidationError as exc:
         translate(exc, data, model, problems, prefix=prefix, key_prefix=key_prefix, skip=skip,
                   same_prefix=same_prefix, derived=derived)
@@ -222,7 +230,7 @@ def _points(raw: dict[str, Any], model: SpecModel, arm_specs: dict[str, ArmSpec]
         before = problems.attempts
         if failing >= MAX_POINTS_LISTED:
             # listed enough: count the others without their messages
-            counter = Problems(problems.source)
+            counter = Problems(problems.source, strict=problems.strict)
             _point(raw, point, model.arms, arm_specs, counter, i)
             failing += counter.attempts > 0
             continue

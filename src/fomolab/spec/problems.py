@@ -34,8 +34,10 @@ class Problems:
     reported again by every arm that inherits it).
     """
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, *, strict: bool = True) -> None:
         self.source = source
+        #: validate in pydantic's strict mode (see :func:`fomolab.spec.parse.parse_spec`)
+        self.strict = strict
         self.items: list[SpecProblem] = []
         self._seen: set[tuple[str, str, str]] = set()
         #: problems added, duplicates included (a stage compares it before and after)
