@@ -512,6 +512,17 @@ add("sweep", {
                           expect=[("experiment.replicates", "limit_exceeded")]),
 })
 
+# how much one run would simulate
+add("run_size", {
+    "rate": one("stream.arrivals.schedule.1.rate_per_s", 1e9, "limit_exceeded", at="stream.arrivals"),
+    "duration": one("stream.duration_s", 1e300, "limit_exceeded", at="stream.arrivals"),
+    "boosts": case((f"{LS}.arrival_boost", 1e6), (f"{EC}.arrival_boost", 1e6),
+                   expect=[("stream.arrivals", "limit_exceeded")]),
+    "fabricated": one(f"{S}.tactics.social_proof.fabricated_rate_per_s", 1e6, "limit_exceeded"),
+    "timer_restarts": one(f"{S}.tactics.countdown_timer.deadline_s", 2000.000001, "limit_exceeded",
+                          at=f"{S}.tactics.countdown_timer"),
+})
+
 # several problems in one file, from different tables
 add("several", {
     "three_tables": case(("stream.duration_s", NAN), ("experiment.replicates", True), (f"{G}.price", -1.0),

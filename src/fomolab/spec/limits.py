@@ -31,6 +31,8 @@ LIMITS: dict[str, int] = {
     "sweep_parameters": 100,
     "sweep_points": 10_000,       # each point holds its resolved arms in memory
     "runs": 1_000_000,            # arms x sweep points x replicates
+    "viewers_per_run": 100_000_000,       # expected arrivals of one run, arrival boosts at their most
+    "scheduled_events_per_run": 10_000_000,  # timer restarts, fabricated notifications (each, per product)
 }
 
 

@@ -7,8 +7,9 @@ are reported together.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from fomolab.spec.limits import LIMITS
 from fomolab.spec.problems import Problems
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: 
             add("market.stagger_s", m.stagger_s,
                 f"the last of {m.streams} streams is shifted by {shift:g} s, which moves a tactic window "
                 f"ending at {max(ends):g} s past the stream's end ({T:g} s); lower stagger_s")
+    _check_sizes(s, add)
     for pname, prod in s.lineup.items():
         where = f"lineup.{pname}"
         named: set[tuple[float, float]] = set()  # a window taken from another (a timer's from its sale) is named once
@@ -87,3 +89,40 @@ def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: 
                 add(f"{where}.tactics.scarcity_cue", "stock unlimited",
                     f"a scarcity cue needs a finite stock: set lineup.{pname}.stock "
                     "(or displayed_stock for the deceptive variant)")
+
+
+def _check_sizes(s: Scenario, add: Any) -> None:
+    """How much one run would simulate: viewers, timer restarts, fabricated notifications.
+
+    A typo (``rate_per_s = 1e9``, ``duration_s = 1e300``, a timer that restarts
+    every nanosecond) would otherwise hang a run or exhaust its memory.
+    """
+    T = s.stream.duration_s
+    edges, rates = s.stream.arrivals.pieces(T)
+    base = float(sum(r * max(0.0, min(b, T) - a) for a, b, r in zip(edges[:-1], edges[1:], rates, strict=True)))
+    boost = math.prod(t.boost for prod in s.lineup.values() for _, t in prod.tactics.items())
+    streams = s.market.streams if s.market is not None else 1
+    viewers = base * (1.0 + streams * (boost - 1.0))
+    if viewers > LIMITS["viewers_per_run"]:
+        add("stream.arrivals", f"{viewers:.3g} viewers",
+            f"a run has at most {LIMITS['viewers_per_run']:,} expected viewers (arrival rate x duration, arrival "
+            "boosts at their most; a limit of fomolab)", "limit_exceeded")
+    cap = LIMITS["scheduled_events_per_run"]
+    for pname, prod in s.lineup.items():
+        a_slot, b_slot = prod.slot(T)
+        shown = max(0.0, min(b_slot, T) - a_slot)
+        for kind, tactic in prod.tactics.items():
+            rate = getattr(tactic, "fabricated_rate_per_s", None)
+            if rate is not None and rate * shown > cap:
+                add(f"lineup.{pname}.tactics.{kind}.fabricated_rate_per_s", rate,
+                    f"at most {cap:,} fabricated notifications per run ({rate * shown:.3g} over the product's "
+                    f"{shown:g} s on show; a limit of fomolab)", "limit_exceeded")
+            w = tactic.window()
+            if getattr(tactic, "resets", False) and w is not None:
+                a, end = w
+                period = float(getattr(tactic, "period_s", 0.0))
+                restarts = (min(end, T) - a) / period if period > 0 else math.inf
+                if restarts > cap:
+                    add(f"lineup.{pname}.tactics.{kind}", f"{restarts:.3g} restarts",
+                        f"a resetting timer restarts at most {cap:,} times per run (countdowns of {period:g} s "
+                        f"from {a:g} s to {min(end, T):g} s; a limit of fomolab)", "limit_exceeded")
