@@ -743,3 +743,41 @@ def test_recorded_specs_of_earlier_versions_stay_readable():
     with pytest.raises(SpecError) as exc:  # NaN is refused either way
         parse_spec(edit((f"{G}.price", NAN)), source="manifest.json", resolve=False)
     assert exc.value.code == "not_finite"
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+ODD_VALUES = ["x", -1, 0, True, 2.5, 10**18, [], {}, [NAN], {"a": INF}, {"low": 1.0}, ["gloss.*"], [0.0, 1.0], DEL]
+
+
+def test_any_value_anywhere_gives_spec_errors_only():
+    """Every key of the spec, set to each odd value: a SpecError (or a valid spec), never another exception."""
+    from fomolab.spec import parse_spec
+
+    refused = 0
+    for loc in _paths(BASE):
+        for value in ODD_VALUES:
+            spec = copy.deepcopy(BASE)
+            node = spec
+            for part in loc[:-1]:
+                node = node[part]
+            if value is DEL:
+                del node[loc[-1]]
+            else:
+                node[loc[-1]] = copy.deepcopy(value)
+            try:
+                parse_spec(spec, source="<odd>")
+            except SpecError as exc:
+                refused += 1
+                assert exc.errors and all(p.code in SPEC_ERROR_CODES for p in exc.errors)
+                assert all(len(str(p)) < 1000 for p in exc.errors)
+    assert refused > 0.8 * len(_paths(BASE)) * len(ODD_VALUES)

@@ -432,9 +432,16 @@ def _derived(raw: dict[str, Any]) -> dict[str, str]:
 
 
 def _with_defaults(raw: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(raw.get("lineup"), dict):
-        stream = raw.get("stream")
-        duration = stream.get("duration_s") if isinstance(stream, dict) else None
-        return {**raw, "lineup": fill_defaults(raw["lineup"], duration)}
-    return raw
+    """The raw spec with the lineup's defaults that depend on other keys filled in."""
+    if not isinstance(raw.get("lineup"), dict):
+        return raw
+    stream = raw.get("stream")
+    duration = stream.get("duration_s") if isinstance(stream, dict) else None
+    lineup = {}
+    for name, prod in raw["lineup"].items():
+        try:
+            lineup.update(fill_defaults({name: prod}, duration))
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+            lineup[name] = prod  # a key the defaults come from is malformed: validation names it
+    return {**raw, "lineup": lineup}
 
