@@ -51,9 +51,6 @@ def write_sweep(folder: Path, *, name: str, points: int, replicates: int, durati
     discounts = [round(0.05 + 0.5 * k / max(points - 1, 1), 4) for k in range(points)]
     text = TEMPLATE.format(name=name, replicates=replicates, duration=duration, rate=rate, stock=stock,
                            sale_start=duration / 3, sale_end=duration / 2, discounts=discounts)
-    (folder / "agents").mkdir(parents=True, exist_ok=True)
-    for prof in ("mixed", "deliberate", "average", "impulsive"):
-        (folder / "agents" / f"{prof}.toml").write_text((ROOT / "agents" / f"{prof}.toml").read_text())
     path = folder / f"{name}.toml"
     path.write_text(text)
     return path

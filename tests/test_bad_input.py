@@ -1,4 +1,8 @@
-"""Bad input: one message naming file, key, value and rule; exit 2; nothing written."""
+"""Bad input: one line per problem naming file, key, value and rule; exit 2; nothing written.
+
+The spec catalogue (test_spec_catalogue.py) covers every key; these cases edit a shipped
+experiment the way a user would.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,17 @@ CASES = {
     "unknown_top_key": (lambda t: edit(t, "[stream]\n", "[straem]\nduration_s = 1.0\n[stream]\n"),
                         ["straem", "unknown key", "did you mean 'stream'"]),
     "wrong_type": (lambda t: edit(t, "replicates = 20", 'replicates = "twenty"'),
-                   ["experiment.replicates", "'twenty'", "valid integer"]),
+                   ["experiment.replicates", "'twenty'", "must be a whole number"]),
+    "bool_for_int": (lambda t: edit(t, "replicates = 20", "replicates = true"),
+                     ["experiment.replicates", "True", "must be a whole number"]),
+    "string_for_bool": (lambda t: edit(t, 'control = "control"', 'control = "control"\ncommon_random_numbers = "no"'),
+                        ["experiment.common_random_numbers", "'no'", "must be true or false"]),
+    "nan_rate": (lambda t: edit(t, "rate_per_s = 2.0", "rate_per_s = nan"),
+                 ["stream.arrivals.rate_per_s", "nan", "finite"]),
+    "inf_gain": (lambda t: edit(t, "gain = 4.0", "gain = inf"),
+                 ["lineup.gloss.tactics.lightning_sale.gain", "inf", "finite"]),
+    "huge_replicates": (lambda t: edit(t, "replicates = 20", "replicates = 1_000_000_000_000"),
+                        ["experiment.replicates", "1000000000000", "at most 100,000"]),
     "zero_rate": (lambda t: edit(t, "rate_per_s = 2.0", "rate_per_s = 0.0"),
                   ["stream.arrivals.rate_per_s", "0.0", "greater than 0"]),
     "negative_rate": (lambda t: edit(t, "rate_per_s = 2.0", "rate_per_s = -1.0"),
@@ -61,7 +75,6 @@ def test_bad_spec(case, tmp_path, root, capsys):
     mutate, fragments = CASES[case]
     spec = tmp_path / f"{case}.toml"
     spec.write_text(mutate((root / SPEC).read_text()))
-    (tmp_path / "agents").symlink_to(root / "agents")
     out = tmp_path / "out"
     for command in (["validate", str(spec)], ["run", str(spec), "--out", str(out), "--quiet"]):
         code = main(command)
@@ -88,7 +101,6 @@ def test_folder_of_another_experiment_is_refused(tmp_path, root, capsys):
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     changed = tmp_path / "changed.toml"
     changed.write_text((root / SPEC).read_text().replace("gain = 4.0", "gain = 5.0"))
-    (tmp_path / "agents").symlink_to(root / "agents")
     assert main(["run", str(changed), "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "different experiment" in err and "lineup.gloss.tactics.lightning_sale.gain: 4.0 -> 5.0" in err
@@ -113,3 +125,27 @@ def test_bad_arguments(args, root, tmp_path, capsys):
     assert exc.value.code == 2
     assert "fomolab run: error: argument" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_every_problem_at_once(tmp_path, root, capsys):
+    text = (root / SPEC).read_text()
+    for old, new in [("rate_per_s = 2.0", "rate_per_s = nan"), ("replicates = 20", "replicates = true"),
+                     ("price = 20.0", 'price = "20"'), ("gain = 4.0", "gian = 4.0")]:
+        text = edit(text, old, new)
+    spec = tmp_path / "several.toml"
+    spec.write_text(text)
+    assert main(["run", str(spec), "--out", str(tmp_path / "out"), "-q"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 4, lines
+    for key in ("stream.arrivals.rate_per_s", "experiment.replicates", "lineup.gloss.price",
+                "lineup.gloss.tactics.lightning_sale.gian"):
+        assert sum(f"{spec}: {key}: " in line for line in lines) == 1, key
+    assert all(line.startswith("fomolab: error: ") and "(got " in line for line in lines)
+    assert not (tmp_path / "out").exists()
+
+
+def test_specs_validate_from_their_own_folder(root, monkeypatch, capsys):
+    """Profiles are found by name whatever the working folder (they ship with fomolab)."""
+    monkeypatch.chdir(root / "experiments")
+    for spec in sorted((root / "experiments").glob("*.toml")):
+        assert main(["validate", spec.name]) == 0, capsys.readouterr().err

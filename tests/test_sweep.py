@@ -204,7 +204,7 @@ def test_share_sweep_rescales_other_segments():
      ["sweep.parameters.lineup.item.tactics.lightning_sale.discont", "did you mean 'lineup.item.tactics.lightning_sale.discount'"]),
     ({"parameters": {"lineup.itme.price": [1.0]}}, ["lineup.itme.price", "did you mean 'lineup.item.price'"]),
     ({"parameters": {"lineup.item.tactics.lightning_sale.discount": [0.1, "deep"]}},
-     ["sweep point 1", "lineup.item.tactics.lightning_sale.discount", "'deep'", "valid number"]),
+     ["sweep point 1", "lineup.item.tactics.lightning_sale.discount", "'deep'", "must be a number"]),
     ({"parameters": {"lineup.item.tactics.lightning_sale.discount": [0.1, 1.5]}},
      ["sweep point 1", "less than 1", "1.5"]),
     ({"design": "sobol", "samples": 6, "parameters": {"lineup.item.price": {"low": 1, "high": 2}}},

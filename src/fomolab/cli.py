@@ -116,7 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _selfcheck(args)
         if args.command == "check":
             return _check(args)
-    except (SpecError, ResultsError) as exc:
+    except SpecError as exc:
+        for problem in exc.errors:  # one line per problem of the spec
+            print(f"fomolab: error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ResultsError as exc:
         print(f"fomolab: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except FomolabError as exc:

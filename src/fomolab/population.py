@@ -14,7 +14,7 @@ arriving viewers and distributions for the traits of its members:
 - price sensitivity ``beta >= 0``: the hazard scales with
   ``(price paid / list price) ** -beta``.
 
-Profiles live in ``agents/*.toml``; see ``docs/MODEL.md``.
+Profiles ship in ``fomolab/profiles/*.toml`` (a user's own go in ``agents/``); see ``docs/MODEL.md``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,128 @@
+"""Rules that span several keys of a scenario (pydantic checks each key on its own).
+
+Each rule adds a problem to the collector and goes on, so a spec's problems
+are reported together.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from fomolab.spec.limits import LIMITS
+from fomolab.spec.problems import Problems
+
+if TYPE_CHECKING:
+    from fomolab.spec.models import Scenario
+
+__all__ = ["check_scenario"]
+
+#: The key that holds the end of each tactic's window (named in messages).
+_WINDOW_KEY = {"lightning_sale": "end_s", "exclusive_code": "expires_s", "scarcity_cue": "slot_s"}
+
+
+def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: bool = False,
+                   key_prefix: str | None = None, same_prefix: str | list[str] | None = None) -> None:
+    """Add the cross-key problems of scenario ``s`` to ``problems``.
+
+    Parameters
+    ----------
+    s : Scenario
+        The validated scenario.
+    problems : Problems
+        The collector.
+    prefix : str
+        Text before each key path (``"arms.flash.set → "``).
+    configured : bool
+        ``s`` holds every configured tactic, not one arm's; rules that bind
+        only a tactic switched on (a scarcity cue needs a finite stock, which
+        an arm may set) wait for the arms.
+    key_prefix : str, optional
+        Prefix of each problem's duplicate key (default ``prefix``).
+    same_prefix : str or list of str, optional
+        A problem is dropped when one with key ``same_prefix + path`` (for
+        one of them) was added (a problem of the spec's own scenario is not repeated for each
+        arm).
+    """
+    kp = prefix if key_prefix is None else key_prefix
+
+    def add(path: str, value: object, rule: str, code: str = "inconsistent") -> None:
+        alike = [] if same_prefix is None else [same_prefix] if isinstance(same_prefix, str) else same_prefix
+        problems.add(prefix + path, value, rule, code, key=kp + path, same_as=[s + path for s in alike])
+
+    T = s.stream.duration_s
+    sched = s.stream.arrivals.schedule or ()
+    for i, piece in enumerate(sched):
+        if piece.start_s >= T:
+            add(f"stream.arrivals.schedule[{i}].start_s", piece.start_s,
+                f"must lie inside the stream, before duration_s = {T}")
+    shares = {k: seg.share for k, seg in s.population.segments.items()}
+    if not math.isclose(sum(shares.values()), 1.0, abs_tol=1e-6):
+        add("population.segments", shares,
+            f"segment shares must sum to 1 (they sum to {sum(shares.values()):.6g})")
+    m = s.market
+    shift = (m.streams - 1) * m.stagger_s if m is not None else 0.0
+    if m is not None and shift:
+        # windows already outside the stream are named below, not blamed on the stagger
+        windows = [t.window() for prod in s.lineup.values() for _, t in prod.tactics.items()]
+        ends = [w[1] for w in windows if w is not None and w[1] <= T]
+        if ends and max(ends) + shift > T:
+            add("market.stagger_s", m.stagger_s,
+                f"the last of {m.streams} streams is shifted by {shift:g} s, which moves a tactic window "
+                f"ending at {max(ends):g} s past the stream's end ({T:g} s); lower stagger_s")
+    _check_sizes(s, add)
+    for pname, prod in s.lineup.items():
+        where = f"lineup.{pname}"
+        named: set[tuple[float, float]] = set()  # a window taken from another (a timer's from its sale) is named once
+        if prod.slot_s is not None and not (prod.slot_s[0] >= 0 and prod.slot_s[1] <= T):
+            add(f"{where}.slot_s", list(prod.slot_s), f"must lie inside the stream [0, {T}]")
+            named.add((prod.slot_s[0], prod.slot_s[1]))
+        for kind, tactic in prod.tactics.items():
+            w = tactic.window()
+            if w is not None and not (w[0] >= 0 and w[1] <= T) and (w[0], w[1]) not in named:
+                named.add((w[0], w[1]))
+                key = _WINDOW_KEY.get(kind, "window")
+                if kind == "countdown_timer":
+                    key = "until_s" if getattr(tactic, "resets", False) else "deadline_s"
+                add(f"{where}.tactics.{kind}.{key}", list(w), f"the window must lie inside the stream [0, {T}]")
+            if kind == "scarcity_cue" and prod.stock is None and not getattr(tactic, "fake", False) and not configured:
+                add(f"{where}.tactics.scarcity_cue", "stock unlimited",
+                    f"a scarcity cue needs a finite stock: set lineup.{pname}.stock "
+                    "(or displayed_stock for the deceptive variant)")
+
+
+def _check_sizes(s: Scenario, add: Any) -> None:
+    """How much one run would simulate: viewers, timer restarts, fabricated notifications.
+
+    A typo (``rate_per_s = 1e9``, ``duration_s = 1e300``, a timer that restarts
+    every nanosecond) would otherwise hang a run or exhaust its memory.
+    """
+    T = s.stream.duration_s
+    edges, rates = s.stream.arrivals.pieces(T)
+    base = float(sum(r * max(0.0, min(b, T) - a) for a, b, r in zip(edges[:-1], edges[1:], rates, strict=True)))
+    boost = math.prod(t.boost for prod in s.lineup.values() for _, t in prod.tactics.items())
+    streams = s.market.streams if s.market is not None else 1
+    viewers = base * (1.0 + streams * (boost - 1.0))
+    if viewers > LIMITS["viewers_per_run"]:
+        add("stream.arrivals", f"{viewers:.3g} viewers",
+            f"a run has at most {LIMITS['viewers_per_run']:,} expected viewers (arrival rate x duration, arrival "
+            "boosts at their most; a limit of fomolab)", "limit_exceeded")
+    cap = LIMITS["scheduled_events_per_run"]
+    for pname, prod in s.lineup.items():
+        a_slot, b_slot = prod.slot(T)
+        shown = max(0.0, min(b_slot, T) - a_slot)
+        for kind, tactic in prod.tactics.items():
+            rate = getattr(tactic, "fabricated_rate_per_s", None)
+            if rate is not None and rate * shown > cap:
+                add(f"lineup.{pname}.tactics.{kind}.fabricated_rate_per_s", rate,
+                    f"at most {cap:,} fabricated notifications per run ({rate * shown:.3g} over the product's "
+                    f"{shown:g} s on show; a limit of fomolab)", "limit_exceeded")
+            w = tactic.window()
+            if getattr(tactic, "resets", False) and w is not None:
+                a, end = w
+                period = float(getattr(tactic, "period_s", 0.0))
+                restarts = (min(end, T) - a) / period if period > 0 else math.inf
+                if restarts > cap:
+                    add(f"lineup.{pname}.tactics.{kind}", f"{restarts:.3g} restarts",
+                        f"a resetting timer restarts at most {cap:,} times per run (countdowns of {period:g} s "
+                        f"from {a:g} s to {min(end, T):g} s; a limit of fomolab)", "limit_exceeded")
