@@ -88,6 +88,8 @@ def _results() -> dict[str, StatsResult]:
         "DeadlineResult": stats.deadline_effect(buys, windows),
         "PowerPlan": stats.plan_replicates(1.5, events_per_replicate=20),
         "PowerPlan (conversion)": stats.plan_replicates(0.3, metric="conversion", baseline=0.2),
+        "ReplicateEffectsResult": stats.replicate_effects(d, "t", "e", "arm", control="control", replicate="rep",
+                                                          tau=50.0),
     }
 
 

@@ -19,6 +19,7 @@ The same argument means the same thing in every function:
 ``start``             column of interval starts, for ``(start, duration]`` rows
 ``strata``            column(s) whose levels get their own baseline
 ``cluster``           column of cluster ids for robust (sandwich) standard errors
+``replicate``         column of replicate ids: the independent units of :func:`replicate_effects`
 ``conf_level``        level of every interval (default 0.95); a planned test is at ``1 - conf_level``
 ``n_boot``, ``seed``  bootstrap resamples and their seed
 ====================  ===============================================================================
@@ -34,7 +35,13 @@ fields say how it was computed (``conf_level``, ``cluster``, ...), and it
 prints itself: an informative ``repr``, ``print_summary()``, and an HTML table
 in a notebook.  :class:`KaplanMeierResult`, :class:`LogrankResult`,
 :class:`CoxResult`, :class:`ConversionResult`, :class:`RiskDifferenceResult`,
-:class:`DeadlineResult`, :class:`PowerPlan`.
+:class:`DeadlineResult`, :class:`PowerPlan`, :class:`ReplicateEffectsResult`.
+
+With few replicates, :func:`replicate_effects` estimates each effect within
+each replicate and forms a t interval with ``G - 1`` degrees of freedom
+across the ``G`` replicates (the paired analysis of arms that share viewers):
+its intervals keep their coverage with 3 replicates, where intervals
+clustered by replicate do not.
 
 Wrappers for results folders take a :class:`fomolab.Results` (or its path)
 and return the analysis's tables as DataFrames with the columns of
@@ -72,6 +79,7 @@ from fomolab.stats.episodes import episodes
 from fomolab.stats.kaplan_meier import KaplanMeierResult, kaplan_meier
 from fomolab.stats.logrank import LogrankResult, logrank
 from fomolab.stats.power import PowerPlan, plan_replicates
+from fomolab.stats.replicates import ReplicateEffectsResult, replicate_effects, replicate_estimates
 from fomolab.stats.sweep import response_surface, sobol_indices, sweep_points
 
 __all__ = [
@@ -83,6 +91,7 @@ __all__ = [
     "KaplanMeierResult",
     "LogrankResult",
     "PowerPlan",
+    "ReplicateEffectsResult",
     "RiskDifferenceResult",
     "StatisticalWarning",
     "compare_arms",
@@ -95,6 +104,8 @@ __all__ = [
     "logrank",
     "p_adjust",
     "plan_replicates",
+    "replicate_effects",
+    "replicate_estimates",
     "response_surface",
     "risk_difference",
     "sobol_indices",
