@@ -97,6 +97,8 @@ def _results() -> dict[str, StatsResult]:
                                                           "t", "what", by="arm", tau=100),
         "MeanCumulativeResult": stats.mean_cumulative_function(d.assign(v=np.arange(len(d))), "t", "e",
                                                                by="arm", id="v"),
+        "ReplicateEffectsResult": stats.replicate_effects(d, "t", "e", "arm", control="control", replicate="rep",
+                                                          tau=50.0),
     }
 
 

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from fomolab.results import Results
 
-__all__ = ["EXAMPLE_SPEC", "EXAMPLE_SWEEP_SPEC", "example_results", "example_sweep_results"]
+__all__ = ["EXAMPLE_SPEC", "EXAMPLE_SWEEP_SPEC", "example_frame", "example_results", "example_sweep_results"]
 
 EXAMPLE_SPEC: dict[str, Any] = {
     "experiment": {"name": "example", "seed": 5, "replicates": 4},
@@ -35,6 +37,7 @@ EXAMPLE_SPEC: dict[str, Any] = {
 }
 
 _CACHE: dict[str, Results] = {}
+_FRAMES: dict[str, pd.DataFrame] = {}
 
 
 def example_results() -> Results:
@@ -82,3 +85,39 @@ def example_sweep_results() -> Results:
         exp = parse_spec(EXAMPLE_SWEEP_SPEC, source="<example>")
         _CACHE["sweep"] = run(exp, tmp / "example_sweep", workers=1)
     return _CACHE["sweep"]
+
+
+def example_frame() -> pd.DataFrame:
+    """One row per viewer of the example experiment's first 3 replicates, simulated in memory.
+
+    Columns ``arm, replicate, shopper_id, time_s`` (from arrival to the first
+    purchase, or to departure), ``bought`` (1 if the viewer bought) and
+    ``left`` (1 if the viewer left before buying and before the stream
+    ended).  The arms share viewers (common random numbers).
+
+    >>> df = example_frame()
+    >>> sorted(df.replicate.unique().tolist()), sorted(df.arm.unique().tolist())
+    ([0, 1, 2], ['control', 'sale_timer'])
+    """
+    if "frame" not in _FRAMES:
+        import numpy as np
+        import pandas as pd
+
+        from fomolab.design import expand
+        from fomolab.engine import simulate
+        from fomolab.spec import parse_spec
+
+        exp = parse_spec(EXAMPLE_SPEC, source="<example>")
+        T = exp.arms["control"].scenario.stream.duration_s
+        parts = []
+        for run in expand(exp, range(3)):
+            sh = simulate(run).shoppers
+            fp = sh.first_purchase_s.to_numpy(float)
+            dep = sh.departure_s.to_numpy(float)
+            bought = ~np.isnan(fp)
+            parts.append(pd.DataFrame({
+                "arm": run.arm, "replicate": run.replicate, "shopper_id": sh.shopper_id.to_numpy(),
+                "time_s": np.where(bought, fp, dep) - sh.arrival_s.to_numpy(float),
+                "bought": bought.astype(int), "left": (~bought & (dep < T)).astype(int)}))
+        _FRAMES["frame"] = pd.concat(parts, ignore_index=True)
+    return _FRAMES["frame"].copy()

@@ -38,7 +38,8 @@ class Check:
 
 
 def _items() -> dict[int, tuple[str, Callable[[str], list[Check]]]]:
-    from fomolab.validation import engine, field_studies as field_checks, statistics
+    from fomolab.validation import engine, replicates, statistics
+    from fomolab.validation import field_studies as field_checks
 
     return {
         1: ("Conversion and time to purchase against numerical integration", engine.item1_integration),
@@ -51,10 +52,12 @@ def _items() -> dict[int, tuple[str, Callable[[str], list[Check]]]]:
         8: ("Shorter deadlines raise completion (Shu & Gneezy 2010)", field_checks.item8_deadline_length),
         9: ("Impulsiveness and buying (Santini et al. 2019)", field_checks.item9_impulsiveness),
         10: ("Social proof elasticity (Cui, Zhang & Bassamboo 2019)", field_checks.item10_social_proof),
+        11: ("Few replicates: coverage and A/A false positives of paired t intervals",
+             replicates.item11_few_replicates),
     }
 
 
-ITEMS = tuple(range(1, 11))
+ITEMS = tuple(range(1, 12))
 
 
 def run_checks(scale: str = "full", items: list[int] | None = None,
