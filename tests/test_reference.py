@@ -37,7 +37,7 @@ def expected_conversion(flash: bool) -> float:
     z_nodes = (zq + 1) / 2
     weights = wq / 2 * stats.beta(2, 5).pdf(z_nodes)
     total = 0.0
-    for z, w in zip(z_nodes, weights):
+    for z, w in zip(z_nodes, weights, strict=True):
         G = t / DWELL + cumulative_hazard(t, z, flash)
         f = np.exp(-G) / DWELL
         # I(a) = int_a^T f dt by the trapezoid rule, accumulated from the right

@@ -141,7 +141,7 @@ def test_failed_run_is_recorded_and_retried(tmp_path, monkeypatch):
 
     monkeypatch.setattr(engine, "simulate", flaky_engine)
     out = tmp_path / "r"
-    with pytest.raises(RunFailures, match="1 run\\(s\\) failed.*injected failure"):
+    with pytest.raises(RunFailures, match=r"1 run\(s\) failed.*injected failure"):
         run(SWEEP, out, workers=1)
     res = Results(out)
     assert len(res.runs) == 35
@@ -167,7 +167,7 @@ def test_cli_exit_code_on_failure(tmp_path, monkeypatch, capsys):
     assert "12 run(s) failed" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("design,extra,n", [
+@pytest.mark.parametrize(("design", "extra", "n"), [
     ("lhs", {"samples": 5}, 5), ("sobol", {"samples": 8}, 8), ("saltelli", {"samples": 4}, 4 * (2 + 2)),
 ])
 def test_sampled_designs(design, extra, n):
@@ -199,7 +199,7 @@ def test_share_sweep_rescales_other_segments():
     assert shares == [{"all": pytest.approx(0.9), "keen": 0.1}, {"all": pytest.approx(0.5), "keen": 0.5}]
 
 
-@pytest.mark.parametrize("sweep,fragments", [
+@pytest.mark.parametrize(("sweep", "fragments"), [
     ({"parameters": {"lineup.item.tactics.lightning_sale.discont": [0.1]}},
      ["sweep.parameters.lineup.item.tactics.lightning_sale.discont", "did you mean 'lineup.item.tactics.lightning_sale.discount'"]),
     ({"parameters": {"lineup.itme.price": [1.0]}}, ["lineup.itme.price", "did you mean 'lineup.item.price'"]),

@@ -39,7 +39,7 @@ class Impulsiveness(FrozenModel):
     fixed: float | None = Field(default=None, ge=0, le=1)
 
     @model_validator(mode="after")
-    def _one_of(self) -> "Impulsiveness":
+    def _one_of(self) -> Impulsiveness:
         if (self.beta is None) == (self.fixed is None):
             raise ValueError("give exactly one of 'beta = [a, b]' or 'fixed = z'")
         if self.beta is not None and min(self.beta) <= 0:

@@ -8,6 +8,7 @@ for piecewise-constant rates: a Poisson count per piece, then uniform times.
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 from pydantic import Field, model_validator
@@ -34,14 +35,14 @@ class Arrivals(FrozenModel):
     schedule: tuple[RatePiece, ...] | None = None
 
     @model_validator(mode="after")
-    def _one_of(self) -> "Arrivals":
+    def _one_of(self) -> Arrivals:
         if (self.rate_per_s is None) == (self.schedule is None):
             raise ValueError("give exactly one of 'rate_per_s' or 'schedule'")
         if self.schedule is not None:
             starts = [p.start_s for p in self.schedule]
             if not starts or starts[0] != 0:
                 raise ValueError(f"the schedule must start at start_s = 0: {starts[:1]}")
-            if any(b <= a for a, b in zip(starts, starts[1:])):
+            if any(b <= a for a, b in itertools.pairwise(starts)):
                 raise ValueError(f"schedule start_s must increase: {starts}")
             if not any(p.rate_per_s > 0 for p in self.schedule):
                 raise ValueError("at least one piece of the schedule needs rate_per_s > 0")

@@ -40,7 +40,7 @@ class Range(FrozenModel):
     high: float
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Range":
+    def _ordered(self) -> Range:
         if self.high <= self.low:
             raise ValueError(f"high must be above low ({self.low}): {self.high}")
         return self
@@ -50,13 +50,13 @@ class Sweep(FrozenModel):
     """The ``[sweep]`` table."""
 
     design: Literal["grid", "list", "lhs", "sobol", "saltelli"] = "grid"
-    parameters: dict[str, list[Any] | Range] = {}
-    points: list[dict[str, Any]] = []
+    parameters: dict[str, list[Any] | Range] = Field(default_factory=dict)
+    points: list[dict[str, Any]] = Field(default_factory=list)
     samples: int | None = Field(default=None, ge=1)
     seed: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Sweep":
+    def _consistent(self) -> Sweep:
         d = self.design
         if d == "list":
             if not self.points:
@@ -66,7 +66,8 @@ class Sweep(FrozenModel):
             keys = set(self.points[0])
             for i, p in enumerate(self.points):
                 if set(p) != keys:
-                    raise ValueError(f"every point must set the same parameters; point {i} sets {sorted(p)}, point 0 {sorted(keys)}")
+                    raise ValueError(f"every point must set the same parameters; point {i} sets {sorted(p)}, "
+                                     f"point 0 {sorted(keys)}")
             return self
         if self.points:
             raise ValueError(f"points are for design 'list', not '{d}'")
@@ -85,7 +86,8 @@ class Sweep(FrozenModel):
         if self.samples is None:
             raise ValueError(f"design '{d}' needs samples = N")
         if d in ("sobol", "saltelli") and self.samples & (self.samples - 1):
-            raise ValueError(f"design '{d}' needs samples to be a power of 2 (balance of the Sobol sequence): {self.samples}")
+            raise ValueError(f"design '{d}' needs samples to be a power of 2 (balance of the Sobol sequence): "
+                             f"{self.samples}")
         return self
 
     @property
@@ -99,8 +101,8 @@ class Sweep(FrozenModel):
             return [dict(p) for p in self.points]
         if self.design == "grid":
             paths = self.paths
-            return [dict(zip(paths, combo)) for combo in itertools.product(*self.parameters.values())]
-        return [dict(zip(self.paths, map(float, row))) for row in self.unit_sample(master_seed)]
+            return [dict(zip(paths, combo, strict=True)) for combo in itertools.product(*self.parameters.values())]
+        return [dict(zip(self.paths, map(float, row), strict=True)) for row in self.unit_sample(master_seed)]
 
     def unit_sample(self, master_seed: int):
         """The sampled design scaled to the ranges (rows = points)."""
