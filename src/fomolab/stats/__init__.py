@@ -72,6 +72,7 @@ from fomolab.stats.competing import (
     cumulative_incidence,
     restricted_time_in_state,
 )
+from fomolab.stats.concordance import ConcordanceResult, concordance
 from fomolab.stats.conversion import (
     ConversionResult,
     RiskDifferenceResult,
@@ -90,6 +91,7 @@ from fomolab.stats.sweep import response_surface, sobol_indices, sweep_points
 from fomolab.stats.zph import ZphResult, cox_zph
 
 __all__ = [
+    "ConcordanceResult",
     "ConvergenceWarning",
     "ConversionResult",
     "CoxResult",
@@ -107,6 +109,7 @@ __all__ = [
     "StatisticalWarning",
     "ZphResult",
     "compare_arms",
+    "concordance",
     "conversion",
     "cox",
     "cox_zph",
