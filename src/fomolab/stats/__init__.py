@@ -85,6 +85,7 @@ from fomolab.stats.episodes import episodes
 from fomolab.stats.kaplan_meier import KaplanMeierResult, kaplan_meier
 from fomolab.stats.logrank import LogrankResult, logrank
 from fomolab.stats.power import PowerPlan, plan_replicates
+from fomolab.stats.pwe import PiecewiseExponentialResult, person_time, piecewise_exponential
 from fomolab.stats.recurrent import MeanCumulativeResult, mean_cumulative_function, nelson_aalen
 from fomolab.stats.rmst import RMSTDifferenceResult, RMSTResult, rmst, rmst_difference
 from fomolab.stats.sweep import response_surface, sobol_indices, sweep_points
@@ -101,6 +102,7 @@ __all__ = [
     "KaplanMeierResult",
     "LogrankResult",
     "MeanCumulativeResult",
+    "PiecewiseExponentialResult",
     "PowerPlan",
     "RMSTDifferenceResult",
     "RMSTResult",
@@ -122,6 +124,8 @@ __all__ = [
     "mean_cumulative_function",
     "nelson_aalen",
     "p_adjust",
+    "person_time",
+    "piecewise_exponential",
     "plan_replicates",
     "response_surface",
     "restricted_time_in_state",
