@@ -121,3 +121,16 @@ def test_bad_input():
         piecewise_exponential(cells, covariates="x")
     with pytest.raises(DataError, match="breaks"):
         person_time(cells, "exposure", "events", "x", breaks="epochs")
+
+
+def test_event_time_cells_add_up_over_parts_given_all_event_times(ep):
+    covs = ["sale", "seg"]
+    tau = np.unique(ep.loc[ep["event"] == 1, "stop"])
+    whole = person_time(ep, "stop", "event", covs, start="start")
+    parts = [person_time(g, "stop", "event", covs, start="start", event_times=tau)
+             for _, g in ep.groupby(ep["viewer"] % 4)]
+    keys = ["piece", "piece_start", "piece_stop", *covs]
+    summed = pd.concat(parts).groupby(keys, as_index=False).sum()
+    pd.testing.assert_frame_equal(summed, whole, check_dtype=False)
+    with pytest.raises(DataError, match="every event time"):
+        person_time(ep, "stop", "event", covs, start="start", event_times=tau[1:])

@@ -56,6 +56,7 @@ def person_time(
     *,
     start: str | None = None,
     breaks: Sequence[float] | np.ndarray | str = "event_times",
+    event_times: Sequence[float] | np.ndarray | None = None,
     strata: str | Sequence[str] | None = None,
     cluster: str | None = None,
 ) -> pd.DataFrame:
@@ -80,6 +81,11 @@ def person_time(
         ``"event_times"``: one piece per distinct event time, exposure the
         number at risk then, which makes :func:`piecewise_exponential` equal
         the Cox model with Breslow ties.
+    event_times : array of float, optional
+        With ``breaks="event_times"``: the distinct event times of the whole
+        data set (default: those of ``data``).  Give them to aggregate a large
+        data set part by part (every part needs every part's event times);
+        every event of ``data`` must be at one of them.
     strata : str or list of str, optional
         Columns kept as keys of the table, so that the fit can give each
         stratum its own piece effects.
@@ -132,7 +138,11 @@ def person_time(
     if isinstance(breaks, str):
         if breaks != "event_times":
             raise DataError(f"'breaks' must be piece boundaries or 'event_times': got {breaks!r}")
-        tau = np.unique(stop[ev])
+        tau = np.unique(stop[ev] if event_times is None else np.asarray(event_times, float))
+        missing = ~np.isin(stop[ev], tau)
+        if missing.any():
+            raise DataError(f"'event_times' must hold every event time of column {duration!r}: "
+                            f"{stop[ev][missing][0]!r} is not among them")
         # at risk at tau: rows with stop >= tau minus rows with start >= tau, per pattern
         exposure = (_count_ge(stop, g, n_pat, tau) - _count_ge(st, g, n_pat, tau)).astype(float)
         k_ev = np.searchsorted(tau, stop[ev])
