@@ -1,7 +1,8 @@
 """Concordance on 10^6 rows: fomolab's O(n log n) count against lifelines'.
 
 Right-censored data with ties in time (rounded to 0.1 s) and in the predictor
-(eight levels), as a Cox linear predictor of tactic indicators would be.
+(eight levels, ``--levels``), as a Cox linear predictor of tactic indicators
+would be; ``--levels 0`` for a continuous predictor.
 Prints both times and both values; they must agree.
 
     PYTHONPATH=src python benchmarks/concordance.py [--rows 1000000]
@@ -20,6 +21,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--levels", type=int, default=8,
+                    help="distinct predictor values (0: continuous, no ties)")
     args = ap.parse_args()
     from lifelines.utils import concordance_index
 
@@ -27,7 +30,7 @@ def main() -> None:
 
     rng = np.random.default_rng(args.seed)
     n = args.rows
-    x = rng.integers(0, 8, n).astype(float)
+    x = rng.integers(0, args.levels, n).astype(float) if args.levels else rng.uniform(0, 8, n)
     t = np.round(rng.exponential(600.0 / (1 + 0.2 * x)), 1) + 0.1
     e = (rng.random(n) < 0.3).astype(int)
     d = pd.DataFrame({"t": t, "e": e, "x": x})

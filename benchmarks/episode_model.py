@@ -144,10 +144,13 @@ def main() -> None:
             f"PWE, pieces = {name}, subsample", lambda kw=kw: pwe(sub, **kw), log)
 
     def full(**kw: Any) -> pd.Series:
-        parts = [person_time(g, "stop", "event", COVS, start="start", **kw)
-                 for _, g in ep.groupby(ep["viewer"] % args.parts)]
         keys = ["piece", "piece_start", "piece_stop", *COVS]
-        cells = pd.concat(parts).groupby(keys, as_index=False).sum()
+        cells = None  # the running sum of the parts' tables, as a folder is read run by run
+        for _, g in ep.groupby(ep["viewer"] % args.parts):
+            part = person_time(g, "stop", "event", COVS, start="start", **kw)
+            both = part if cells is None else pd.concat([cells, part])
+            cells = both.groupby(keys, as_index=False, sort=False).sum()
+        assert cells is not None
         return piecewise_exponential(cells, covariates=COVS).summary["hazard_ratio"]
 
     tau = np.unique(ep.loc[ep["event"] == 1, "stop"])

@@ -87,7 +87,7 @@ def test_equals_lifelines_concordance_index_with_ties(seed):
     assert rev["concordant"] == ours["discordant"]
 
 
-@pytest.mark.parametrize("counting,strata", [(False, None), (True, None), (False, "s"),
+@pytest.mark.parametrize(("counting", "strata"), [(False, None), (True, None), (False, "s"),
                                              (True, "s")])
 def test_equals_direct_count_on_small_data(counting, strata):
     d = _tied_data(150, 11, counting=counting)

@@ -50,7 +50,7 @@ def ep() -> pd.DataFrame:
     return _episodes(1500, 5)
 
 
-@pytest.mark.parametrize("strata,cluster", [(None, None), ("seg", None), (None, "viewer"),
+@pytest.mark.parametrize(("strata", "cluster"), [(None, None), ("seg", None), (None, "viewer"),
                                             ("seg", "viewer")])
 def test_event_time_pieces_are_cox_breslow(ep, strata, cluster):
     covs = ["sale", "arm"] if strata else ["sale", "seg", "arm"]

@@ -255,7 +255,7 @@ def kaplan_meier(
         cur = _one_curve(t[m], e[m], z, conf_type, None if wt is None else wt[m])
         med, lo, hi = _median(cur)
         n_g, ev_g = ((int(m.sum()), int(e[m].sum())) if wt is None else
-                     (int(round(wt[m].sum())), int(round((e[m] * wt[m]).sum()))))
+                     (round(wt[m].sum()), round((e[m] * wt[m]).sum())))
         rows.append(dict(group=name, n=n_g, events=ev_g,
                          median=med, median_ci_lower=lo, median_ci_upper=hi))
         frame = pd.DataFrame(cur)
