@@ -134,3 +134,14 @@ def test_event_time_cells_add_up_over_parts_given_all_event_times(ep):
     pd.testing.assert_frame_equal(summed, whole, check_dtype=False)
     with pytest.raises(DataError, match="every event time"):
         person_time(ep, "stop", "event", covs, start="start", event_times=tau[1:])
+
+
+def test_one_baseline_per_part_reduces_each_part_alone(ep):
+    # each part (here: segment, as a run would be) aggregated on its own event times
+    covs = ["sale", "arm"]
+    cells = pd.concat([person_time(g, "stop", "event", covs, start="start", strata="seg")
+                       for _, g in ep.groupby("seg")], ignore_index=True)
+    f = piecewise_exponential(cells, covariates=covs, strata="seg")
+    c = cox(ep, "stop", "event", covs, start="start", strata="seg", ties="breslow")
+    np.testing.assert_allclose(f.summary["coef"], c.summary["coef"], rtol=1e-6)
+    np.testing.assert_allclose(f.summary["se"], c.summary["se"], rtol=1e-6)
