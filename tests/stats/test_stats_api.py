@@ -86,6 +86,12 @@ def _results() -> dict[str, StatsResult]:
         "ConversionResult (cluster)": stats.conversion(d, "e", ["x"], cluster="rep"),
         "RiskDifferenceResult": stats.risk_difference(d, "e", by="arm", control="control"),
         "DeadlineResult": stats.deadline_effect(buys, windows),
+        "ConcordanceResult": stats.concordance(d, "t", "e", "x", reverse=True),
+        "PiecewiseExponentialResult": stats.piecewise_exponential(
+            stats.person_time(d, "t", "e", ["x"], breaks=[50, 100]), covariates=["x"]),
+        "PiecewiseExponentialResult (cluster)": stats.piecewise_exponential(
+            stats.person_time(d, "t", "e", ["x"], breaks=[50, 100], cluster="rep"),
+            covariates=["x"], cluster="rep"),
         "PowerPlan": stats.plan_replicates(1.5, events_per_replicate=20),
         "PowerPlan (conversion)": stats.plan_replicates(0.3, metric="conversion", baseline=0.2),
         "ZphResult": stats.cox_zph(stats.cox(d, "t", "e", ["x"])),
@@ -144,7 +150,8 @@ def test_result_prints_itself(name, capsys):
 def test_model_based_and_robust_errors_both_in_every_regression_summary():
     # fixed columns: naive_se is there with and without a cluster; equal to se without one
     for plain, robust in (("CoxResult", "CoxResult (cluster)"),
-                          ("ConversionResult", "ConversionResult (cluster)")):
+                          ("ConversionResult", "ConversionResult (cluster)"),
+                          ("PiecewiseExponentialResult", "PiecewiseExponentialResult (cluster)")):
         p, r = RESULTS[plain].summary, RESULTS[robust].summary
         np.testing.assert_array_equal(p["naive_se"], p["se"])
         np.testing.assert_allclose(r["naive_se"], p["se"], rtol=1e-12)

@@ -157,3 +157,17 @@ def test_median_midpoint_rule_of_quantile_survfit():
     assert kaplan_meier(ends, "t", "e").summary["median"].iloc[0] == 3.0
     never = pd.DataFrame({"t": [1, 2, 3, 4], "e": [1, 0, 0, 0]})
     assert np.isnan(kaplan_meier(never, "t", "e").summary["median"].iloc[0])
+
+
+def test_kaplan_meier_from_counts_per_distinct_time_equals_the_rows():
+    rng = np.random.default_rng(8)
+    n = 400
+    rows = pd.DataFrame({"t": np.ceil(rng.exponential(20, n)), "e": rng.integers(0, 2, n),
+                         "arm": rng.choice(["a", "b"], n)})
+    counts = rows.groupby(["arm", "t", "e"], as_index=False).size()
+    counts = pd.concat([counts, pd.DataFrame({"arm": ["a"], "t": [3.5], "e": [1], "size": [0]})])
+    assert len(counts) < len(rows) / 2
+    a = kaplan_meier(rows, "t", "e", by="arm")
+    b = kaplan_meier(counts, "t", "e", by="arm", weights="size")
+    pd.testing.assert_frame_equal(a.summary, b.summary)
+    pd.testing.assert_frame_equal(a.curve, b.curve, check_dtype=False)

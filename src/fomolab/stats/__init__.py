@@ -79,6 +79,7 @@ from fomolab.stats.competing import (
     cumulative_incidence,
     restricted_time_in_state,
 )
+from fomolab.stats.concordance import ConcordanceResult, concordance
 from fomolab.stats.conversion import (
     ConversionResult,
     RiskDifferenceResult,
@@ -91,6 +92,7 @@ from fomolab.stats.episodes import episodes
 from fomolab.stats.kaplan_meier import KaplanMeierResult, kaplan_meier
 from fomolab.stats.logrank import LogrankResult, logrank
 from fomolab.stats.power import PowerPlan, plan_replicates
+from fomolab.stats.pwe import PiecewiseExponentialResult, person_time, piecewise_exponential
 from fomolab.stats.recurrent import MeanCumulativeResult, mean_cumulative_function, nelson_aalen
 from fomolab.stats.rmst import RMSTDifferenceResult, RMSTResult, rmst, rmst_difference
 from fomolab.stats.replicates import ReplicateEffectsResult, replicate_effects, replicate_estimates
@@ -98,6 +100,7 @@ from fomolab.stats.sweep import response_surface, sobol_indices, sweep_points
 from fomolab.stats.zph import ZphResult, cox_zph
 
 __all__ = [
+    "ConcordanceResult",
     "ConvergenceWarning",
     "ConversionResult",
     "CoxResult",
@@ -107,6 +110,7 @@ __all__ = [
     "KaplanMeierResult",
     "LogrankResult",
     "MeanCumulativeResult",
+    "PiecewiseExponentialResult",
     "PowerPlan",
     "RMSTDifferenceResult",
     "RMSTResult",
@@ -116,6 +120,7 @@ __all__ = [
     "StatisticalWarning",
     "ZphResult",
     "compare_arms",
+    "concordance",
     "conversion",
     "cox",
     "cox_zph",
@@ -128,6 +133,8 @@ __all__ = [
     "mean_cumulative_function",
     "nelson_aalen",
     "p_adjust",
+    "person_time",
+    "piecewise_exponential",
     "plan_replicates",
     "replicate_effects",
     "replicate_estimates",

@@ -67,6 +67,8 @@ class _RiskSets:
         self.key_stop = strata.astype(np.int64) * width + r_stop
         self.key_start = strata.astype(np.int64) * width + r_start
         self.event = event.astype(bool)
+        self.strata = strata
+        self.has_start = start is not None
         self.n = n
         self.o_stop = np.argsort(self.key_stop, kind="mergesort")
         self.o_start = np.argsort(self.key_start, kind="mergesort")
@@ -312,7 +314,8 @@ class CoxResult(StatsResult):
         set of the earlier event (``start < t <= stop``); pairs of events at the
         same time are ``tied_y`` and left out, ties in the linear predictor count
         one half.  ``se`` is the infinitesimal-jackknife standard error R
-        reports.  Computed on first access (cost grows with rows x event times).
+        reports.  Computed on first access, in O(n log n)
+        (:mod:`fomolab.stats.concordance`).
         """
         if self._lp is None or self._rs is None:
             raise AttributeError("this CoxResult was built without its risk sets: no concordance")
@@ -321,7 +324,10 @@ class CoxResult(StatsResult):
                 f"concordance of a fit with case weights ({self.weights!r}) is not "
                 "computed: it would count unweighted pairs; refit without weights, or "
                 "replicate the rows")
-        return _concordance(self._lp, self._rs)
+        from fomolab.stats.concordance import _counts
+
+        rs = self._rs
+        return _counts(self._lp, rs.key_start, rs.key_stop, rs.event, rs.strata, rs.has_start)
 
     def __repr__(self) -> str:
         cl = f", cluster={self.cluster!r}" if self.cluster else ""
@@ -335,54 +341,6 @@ class CoxResult(StatsResult):
 
     def _extra(self) -> list[tuple[str, pd.DataFrame | str]]:
         return [("", self.tests)]
-
-
-def _concordance(lp: np.ndarray, rs: _RiskSets) -> pd.Series:
-    n = rs.n
-    conc_i = np.zeros(n)  # per-row concordant (+ half tied.x) pair counts
-    pair_i = np.zeros(n)  # per-row comparable pair counts
-    conc = disc = tx = ty = txy = 0.0
-    ks, kst = rs.key_stop, rs.key_start
-    for gi, gk in enumerate(rs.gkeys):
-        dead = rs.ev_rows[rs.ev_group == gi]
-        at_risk = (kst < gk) & (ks >= gk)
-        at_risk[dead] = False
-        alive = np.flatnonzero(at_risk)
-        ld = lp[dead]
-        d = len(dead)
-        if d > 1:
-            sd = np.sort(ld)
-            _, cnt = np.unique(sd, return_counts=True)
-            same = float((cnt * (cnt - 1) / 2).sum())
-            txy += same
-            ty += d * (d - 1) / 2 - same
-        if len(alive) == 0:
-            continue
-        la = np.sort(lp[alive])
-        below = np.searchsorted(la, ld, side="left")
-        above = len(la) - np.searchsorted(la, ld, side="right")
-        eq = len(la) - below - above
-        conc += below.sum()
-        disc += above.sum()
-        tx += eq.sum()
-        conc_i[dead] += below + 0.5 * eq
-        pair_i[dead] += len(la)
-        sdl = np.sort(ld)
-        lpa = lp[alive]
-        # for an alive partner j: deaths with larger lp are concordant pairs
-        hi_ = d - np.searchsorted(sdl, lpa, side="right")
-        eq_ = np.searchsorted(sdl, lpa, side="right") - np.searchsorted(sdl, lpa, side="left")
-        conc_i[alive] += hi_ + 0.5 * eq_
-        pair_i[alive] += d
-    npair = conc + disc + tx
-    c = (conc + tx / 2.0) / npair if npair > 0 else float("nan")
-    if npair > 0:
-        infl = (conc_i - c * pair_i) / npair
-        se = float(np.sqrt(np.sum(infl ** 2)))
-    else:
-        se = float("nan")
-    return pd.Series(dict(concordance=c, se=se, concordant=conc, discordant=disc,
-                          tied_x=tx, tied_y=ty, tied_xy=txy))
 
 
 def cox(

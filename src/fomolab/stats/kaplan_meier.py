@@ -134,15 +134,17 @@ def _findq(x: np.ndarray, y: np.ndarray, p: float, xmax: float) -> float:
     return float((x[i1] + x[i2]) / 2.0)
 
 
-def _one_curve(time: np.ndarray, event: np.ndarray, z: float, conf_type: str = "log"
-               ) -> dict[str, np.ndarray]:
-    order = np.argsort(time, kind="mergesort")
-    t, e = time[order], event[order]
-    ut, inv = np.unique(t, return_inverse=True)
-    d = np.bincount(inv, weights=e, minlength=len(ut))
-    c = np.bincount(inv, minlength=len(ut)) - d
+def _one_curve(time: np.ndarray, event: np.ndarray, z: float, conf_type: str = "log",
+               weight: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    # one pass of counts per distinct time: events, censored, at risk
+    if weight is not None:  # a row that stands for no subject adds no time
+        time, event, weight = time[weight > 0], event[weight > 0], weight[weight > 0]
+    ut, inv = np.unique(time, return_inverse=True)
+    w = np.ones(len(time)) if weight is None else weight
+    d = np.bincount(inv, weights=event * w, minlength=len(ut))
+    c = np.bincount(inv, weights=w, minlength=len(ut)) - d
     tot = d + c
-    n_risk = len(t) - np.concatenate(([0.0], np.cumsum(tot)[:-1]))
+    n_risk = w.sum() - np.concatenate(([0.0], np.cumsum(tot)[:-1]))
     with np.errstate(divide="ignore", invalid="ignore"):
         surv = np.cumprod(1.0 - d / n_risk)
         term = np.where(d > 0, d / (n_risk * (n_risk - d)), 0.0)
@@ -171,6 +173,7 @@ def kaplan_meier(
     event: str,
     by: str | None = None,
     *,
+    weights: str | None = None,
     conf_level: float = 0.95,
     conf_type: str = "log",
 ) -> KaplanMeierResult:
@@ -189,6 +192,11 @@ def kaplan_meier(
     by : str, optional
         Column defining groups (e.g. ``"arm"``); one curve per distinct value.
         Without it a single curve with group ``"all"``.
+    weights : str, optional
+        Column of non-negative counts: each row stands for that many subjects
+        with the same time and event (R's case ``weights``).  A table of event
+        and censoring counts per distinct time gives the curve of the rows it
+        counts, so stored aggregates need no per-viewer table.
     conf_level : float, default 0.95
         Level of the pointwise confidence intervals.
     conf_type : {"log", "log-log", "plain"}, default "log"
@@ -226,13 +234,14 @@ def kaplan_meier(
     [0.833, 0.667, 0.444, 0.444, 0.0]
     """
     data = _checks.check_frame(data)
-    _checks.check_columns(data, [duration, event, by])
+    _checks.check_columns(data, [duration, event, by, weights])
     level = _checks.check_probability(conf_level, "conf_level")
     if conf_type not in CONF_TYPES:
         raise DataError(f"'conf_type' must be one of {', '.join(map(repr, CONF_TYPES))}: "
                         f"got {conf_type!r}")
     t = _checks.numeric(data, duration, nonnegative=True)
     e = _checks.events01(data, event)
+    wt = None if weights is None else _checks.numeric(data, weights, nonnegative=True)
     z = float(_st.norm.ppf(1.0 - (1.0 - level) / 2.0))
     if by is None:
         groups = [("all", np.ones(len(t), dtype=bool))]
@@ -243,9 +252,11 @@ def kaplan_meier(
             groups.sort(key=lambda kv: kv[0])
     rows, curves = [], []
     for name, m in groups:
-        cur = _one_curve(t[m], e[m], z, conf_type)
+        cur = _one_curve(t[m], e[m], z, conf_type, None if wt is None else wt[m])
         med, lo, hi = _median(cur)
-        rows.append(dict(group=name, n=int(m.sum()), events=int(e[m].sum()),
+        n_g, ev_g = ((int(m.sum()), int(e[m].sum())) if wt is None else
+                     (round(wt[m].sum()), round((e[m] * wt[m]).sum())))
+        rows.append(dict(group=name, n=n_g, events=ev_g,
                          median=med, median_ci_lower=lo, median_ci_upper=hi))
         frame = pd.DataFrame(cur)
         frame.insert(0, "group", name)
