@@ -14,6 +14,9 @@ from hypothesis import settings
 
 from helpers import ROOT
 
+# the engine checks every hazard against its envelope (worker processes inherit this)
+os.environ.setdefault("FOMOLAB_CHECK_BOUNDS", "1")
+
 settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
 settings.register_profile("dev", parent=settings.get_profile("default"), print_blob=True)
 _IN_CI = os.environ.get("CI", "").lower() == "true"

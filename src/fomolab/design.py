@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -26,7 +26,15 @@ from fomolab.seeds import arm_key, replicate_seed
 from fomolab.spec import Experiment, Scenario
 from fomolab.tactics import KINDS
 
-__all__ = ["Envelope", "RunSpec", "expand", "envelopes", "assign_points", "point_key"]
+__all__ = ["Envelope", "HazardTraits", "RunSpec", "expand", "envelopes", "assign_points", "point_key"]
+
+
+class HazardTraits(NamedTuple):
+    """The traits of viewers that enter the purchase hazard (arrays of equal length)."""
+
+    interest: np.ndarray
+    impulsiveness: np.ndarray
+    price_sensitivity: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -42,15 +50,25 @@ class Envelope:
     edges: tuple[float, ...]
     base: tuple[float, ...]
     discount: tuple[float, ...]
-    gains: tuple[tuple[float, ...], ...]  # epoch x kind, kinds in KINDS order
+    gains: tuple[tuple[float, ...], ...]  # epoch x kind, kinds as envelope_kinds() lists them
 
-    def rate(self, j: int, interest: np.ndarray, z: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    def rate(self, j: int, traits: HazardTraits) -> np.ndarray:
         """Bound of epoch ``j`` for viewers with the given traits."""
-        r = self.base[j] * interest * (1.0 - self.discount[j]) ** (-beta)
+        r = self.base[j] * traits.interest * (1.0 - self.discount[j]) ** (-traits.price_sensitivity)
         for g in self.gains[j]:
             if g > 0:
-                r = r * (1.0 + g * z)
+                r = r * (1.0 + g * traits.impulsiveness)
         return r
+
+
+def envelope_kinds(scenarios: list[Scenario]) -> list[str]:
+    """The kinds with a column in an envelope: those of fomolab 0.1 (``envelope_column``), whose
+    columns every run id hashes, then the other kinds the scenarios configure, in registry order.
+
+    A new tactic therefore changes no existing run's identity.
+    """
+    used = {k for s in scenarios for p in s.lineup.values() for k, _ in p.tactics.items()}
+    return [k for k, cls in KINDS.items() if cls.envelope_column or k in used]
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,7 @@ def envelopes(scenarios: list[Scenario]) -> dict[str, Envelope]:
     """The envelope of each product over the arms' scenarios (same point)."""
     out: dict[str, Envelope] = {}
     T = scenarios[0].stream.duration_s
+    columns = envelope_kinds(scenarios)
     for pname in scenarios[0].lineup:
         prods = [s.lineup[pname] for s in scenarios]
         slots = [p.slot(T) for p in prods]
@@ -97,15 +116,15 @@ def envelopes(scenarios: list[Scenario]) -> dict[str, Envelope]:
         for a, b in zip(edges[:-1], edges[1:]):
             on = [(p, s) for p, s in zip(prods, slots) if s[0] < b and s[1] > a]
             base.append(max((p.base_rate_per_s for p, _ in on), default=0.0))
-            d, g = 0.0, [0.0] * len(KINDS)
+            d, g = 0.0, [0.0] * len(columns)
             for p, _ in on:
                 keep = 1.0
                 for kind, tactic in p.tactics.items():
-                    bound = tactic.signal_bound(a, b)
-                    k = list(KINDS).index(kind)
-                    g[k] = max(g[k], tactic.gain * bound)
-                    if bound > 0 and hasattr(tactic, "discount"):
-                        keep *= 1.0 - tactic.discount
+                    k = columns.index(kind)
+                    g[k] = max(g[k], tactic.envelope_gain(a, b))
+                    off = tactic.discount_bound(a, b)
+                    if off > 0:
+                        keep *= 1.0 - off
                 d = max(d, 1.0 - keep)
             disc.append(d)
             gains.append(tuple(g))

@@ -19,29 +19,54 @@ How a run is sampled (``docs/MODEL.md`` gives the model):
    time step.
 3. *Decisions.*  Where no viewer's hazard depends on another's (unlimited stock,
    no social proof, no quota), candidates are decided in bulk with numpy.
-   Otherwise a SimPy process per product walks the candidates that could be
-   accepted in time order, keeping the shared state (stock, sale quota, the
+   Otherwise a SimPy process per product (:class:`ProductState`) walks the
+   candidates that could be accepted in time order, keeping the shared state
+   (stock, a gated tactic such as a sale's quota, live signals such as the
    recent-purchase ticker) exact at each event.  Cost per viewer is constant:
    no viewer is ever woken by another's purchase.
+
+The engine knows no tactic by name: it asks each tactic (a plugin of
+:mod:`fomolab.tactics`) for its factor, its price effect, its gate, its live
+signal and its events.  With ``FOMOLAB_CHECK_BOUNDS=1`` in the environment (the
+test suite sets it) it checks that every candidate's hazard stays under the
+envelope the tactics declare, and raises :class:`~fomolab.errors.EnvelopeError`
+otherwise.
+
+*Shape for interacting processes.*  Every product's walk is a process on one
+``simpy.Environment`` per run, every stream's products included, and the clock
+only moves to purchases; all the vectorised work (arrivals, visits, candidate
+times, static hazards) is done before ``env.run``.  A mechanism where products
+or streams interact (a viewer's budget across products, a host reacting to
+sales) adds a process or a shared resource to that environment, and the walks
+meet there at the purchase times; what does not interact stays in numpy.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import os
 
 import numpy as np
 import simpy
 
 from fomolab.design import Envelope, RunSpec
+from fomolab.errors import EnvelopeError
 from fomolab.lineup import Product
 from fomolab.population import draw_traits
 from fomolab.recorder import BOOSTED_ID_OFFSET, Recorder, Tables, ViewerArrays
 from fomolab.seeds import arm_key, generator
 from fomolab.market import Market, StreamView, Visits, streams_of, visits
 from fomolab.stream import poisson_times, rate_function
-from fomolab.tactics import scarcity_signal
+from fomolab.tactics import LiveSignal, ProductContext
 
-__all__ = ["simulate", "boost_schedule"]
+__all__ = ["simulate", "boost_schedule", "ProductState", "check_bounds"]
+
+#: Relative slack of the envelope check (the bound and the hazard round differently).
+_BOUND_RTOL = 1e-9
+
+
+def check_bounds() -> bool:
+    """True when the engine checks hazards against their envelope (``FOMOLAB_CHECK_BOUNDS=1``)."""
+    return os.environ.get("FOMOLAB_CHECK_BOUNDS", "") not in ("", "0")
 
 
 def simulate(run: RunSpec) -> Tables:
@@ -79,13 +104,18 @@ def simulate(run: RunSpec) -> Tables:
     vis = _visits(streams, market, viewers, groups, offsets, run.seed, T)
     mu, sigma = (np.array(x)[viewers.segment] for x in
                  zip(*(seg.valuation.lognormal() for seg in sc.population.segments.values())))
-    env = simpy.Environment()
+    env = simpy.Environment()  # one clock for every product of every stream: their processes can meet
     P = len(sc.lineup)
+    checking = check_bounds()
+    after = []
     for stream in streams:
         here = vis.stream == stream.index
         for j, (pname, prod) in enumerate(stream.lineup.items()):
             pnum = stream.index * P + j
-            _schedule_events(rec, pnum, prod, T)
+            ctx = ProductContext(rec, pnum, prod.stock, prod.price, prod.slot(T), T, run.seed,
+                                 vis.start_s, vis.end_s, here)
+            _schedule_events(ctx, prod)
+            after.append((ctx, prod))
             envelope = _stream_envelope(run.envelope[pname], stream)
             cands = []
             for i, g in enumerate(groups):
@@ -93,11 +123,13 @@ def simulate(run: RunSpec) -> Tables:
                 cands.append(_candidates(envelope, viewers, vis, mine, g[2]))
             cand = tuple(np.concatenate(c) for c in zip(*cands))
             value = _valuations(run, pnum, prod, viewers, offsets, vis.viewer[cand[0]], mu, sigma)
-            notices = _fabricated(prod, run.seed, pnum, T)
-            _decide(env, rec, pnum, prod, viewers, vis, cand, T, value, notices, stream.host.trust)
+            _decide(env, ctx, prod, viewers, vis, cand, value, stream.host.trust, checking)
     env.run(until=T)
+    for ctx, prod in after:
+        for _, tactic in prod.tactics.items():
+            tactic.after_run(ctx)
     return rec.tables(viewers, vis, list(sc.population.segments), list(sc.lineup),
-                      streams if sc.market is not None else None, T)
+                      streams if sc.market is not None else None, T, [s.lineup for s in streams])
 
 
 def _visits(streams: list[StreamView], market: Market | None, v: ViewerArrays, groups, offsets: np.ndarray,
@@ -195,7 +227,7 @@ def _candidates(env: Envelope, v: ViewerArrays, vis: Visits, rows: np.ndarray, r
         w = who[sel]
         start = np.maximum(a[sel], e[j])
         length = np.minimum(d[sel], e[j + 1]) - start
-        rate = env.rate(j, v.interest[w], v.impulsiveness[w], v.price_sensitivity[w])
+        rate = env.rate(j, v.hazard_traits(w))
         n = rng.poisson(rate * length)
         rep = np.repeat(np.arange(len(w)), n)
         vs.append(idx[sel][rep])
@@ -229,156 +261,163 @@ def _valuations(run: RunSpec, pnum: int, prod: Product, v: ViewerArrays, offsets
     return prod.price * v.interest[vi] * np.exp(mu[vi] + sigma[vi] * normal)
 
 
-def _fabricated(prod: Product, seed: int, pnum: int, T: float) -> np.ndarray | None:
-    """Times of the fabricated notifications of a deceptive ticker (None if honest).
-
-    They come from a stream of the product's own, so every arm with the same
-    fake ticker shows the same notifications.
-    """
-    sp = prod.tactics.social_proof
-    if sp is None or not sp.fake:
-        return None
-    a, b = prod.slot(T)
-    return poisson_times(np.array([a, b]), np.array([sp.fabricated_rate_per_s]), generator(seed, "fabricated", pnum))
+def _schedule_events(ctx: ProductContext, prod: Product) -> None:
+    """The product's slot and the events its tactics know in advance."""
+    a, b = ctx.slot
+    ctx.recorder.event(a, "slot_start", ctx.product)
+    ctx.recorder.event(b, "slot_end", ctx.product)
+    for tactic in sorted((t for _, t in prod.tactics.items()), key=lambda t: t.record_rank):
+        tactic.schedule(ctx)
 
 
-def _schedule_events(rec: Recorder, pname: int, prod: Product, T: float) -> None:
-    a, b = prod.slot(T)
-    rec.event(a, "slot_start", pname)
-    rec.event(b, "slot_end", pname)
-    tac = prod.tactics
-    if tac.lightning_sale is not None:
-        rec.event(tac.lightning_sale.start_s, "tactic_start", pname, "lightning_sale", tac.lightning_sale.discount)
-        if tac.lightning_sale.quota is None:
-            rec.event(tac.lightning_sale.end_s, "tactic_end", pname, "lightning_sale")
-    for kind in ("countdown_timer", "exclusive_code"):
-        t = getattr(tac, kind)
-        if t is not None:
-            s, e = t.window()
-            e = min(e, T)
-            rec.event(s, "tactic_start", pname, kind, getattr(t, "discount", float("nan")))
-            if kind == "countdown_timer":
-                for k, r in enumerate(t.resets_at(T), 1):  # a deceptive timer restarts: the deadline never comes
-                    rec.event(r, "tactic_end", pname, kind, k)
-                    rec.event(r, "tactic_start", pname, kind, k)
-            rec.event(e, "tactic_end", pname, kind)
-    cue = tac.scarcity_cue
-    if cue is not None and cue.fake:  # "only N left", whatever the real stock
-        s, e = cue.window()
-        rec.event(s, "tactic_start", pname, "scarcity_cue", cue.displayed_stock)
-        rec.event(e, "tactic_end", pname, "scarcity_cue", cue.displayed_stock)
+def _check_envelope(h: np.ndarray, bound: np.ndarray, t: np.ndarray, ctx: ProductContext, prod: Product) -> None:
+    """Raise :class:`EnvelopeError` where a hazard exceeds its thinning bound."""
+    bad = np.flatnonzero(h > bound * (1.0 + _BOUND_RTOL))
+    if len(bad):
+        i = bad[0]
+        kinds = ", ".join(k for k, _ in prod.tactics.items()) or "none"
+        raise EnvelopeError(
+            f"product {ctx.product}: the purchase hazard {h[i]:.6g}/s at t = {t[i]:g} s exceeds its envelope "
+            f"{bound[i]:.6g}/s ({len(bad)} candidates); tactics: {kinds}.  A tactic's factor must stay under "
+            "1 + envelope_gain(a, b) * z and its price effect under its discount_bound(a, b)")
 
 
-def _decide(env: simpy.Environment, rec: Recorder, pname: int, prod: Product, v: ViewerArrays, vis: Visits,
-            cand: tuple[np.ndarray, ...], T: float, value: np.ndarray, notices: np.ndarray | None,
-            trust: float = 1.0) -> None:
+def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: ViewerArrays, vis: Visits,
+            cand: tuple[np.ndarray, ...], value: np.ndarray, trust: float = 1.0, checking: bool = False) -> None:
     """Turn a product's candidates into purchases for this arm.
 
     ``cand`` holds visit indices; ``value`` each candidate's valuation;
     ``trust`` the stream host's multiplier of the hazard.  A viewer buys a
     product at most once, whatever their visits.
+
+    Static tactics multiply the hazard and the share of the price paid here,
+    in registry order; a *gated* tactic's factor and price effect make a
+    second hazard, ``h_on``, that applies while its gate is open; interactive
+    tactics' live signals are evaluated in the product's walk.
     """
     vi, t, bound, u = cand
     who = vis.viewer[vi]
-    tac = prod.tactics
+    tactics = [x for _, x in prod.tactics.items()]
     z, q, beta = v.impulsiveness[who], v.interest[who], v.price_sensitivity[who]
     arr, dep = vis.start_s[vi], vis.end_s[vi]
-    slot_a, slot_b = prod.slot(T)
+    slot_a, slot_b = ctx.slot
     rate = prod.base_rate_per_s * trust if trust != 1.0 else prod.base_rate_per_s
     base = np.where((t >= slot_a) & (t < slot_b), rate * q, 0.0)
-    keep_code = np.ones(len(t))  # price kept after the exclusive code's discount
-    for kind, tactic in tac.items():
-        if kind == "lightning_sale" or tactic.is_interactive():
-            continue  # the sale below (price and quota); shared-state tactics in the walk
-        if kind == "social_proof":  # fabricated notifications: known in advance
-            base = base * (1.0 + tactic.gain * z * tactic.ticker_signal(t, notices))
-            continue
-        base = base * tactic.factor(t, z, arr, dep)  # each <= 1 + gain z s: the envelope holds
-        if kind == "exclusive_code":
-            keep_code = 1.0 - tactic.discount * tactic.signal(t) * tactic.holders(arr, dep)
-    h_off = base * keep_code ** (-beta)
-    sale = tac.lightning_sale
-    if sale is not None:
-        s_sale = sale.signal(t)
-        keep_on = keep_code * (1.0 - sale.discount * s_sale)
-        h_on = base * (1.0 + sale.gain * z * s_sale) * keep_on ** (-beta)
+    keep = np.ones(len(t))  # share of the list price paid, after static price effects
+    gated = [x for x in tactics if x.gated]
+    if len(gated) > 1:
+        raise TypeError(f"at most one gated tactic per product: {[x.kind for x in gated]}")
+    for tactic in tactics:
+        if tactic.gated or tactic.is_interactive():
+            continue  # the gated one below; shared-state tactics in the walk
+        base = base * tactic.hazard_factor(ctx, t, z, arr, dep)  # each <= 1 + gain z s: the envelope holds
+        k = tactic.price_keep(t, arr, dep)
+        if k is not None:
+            keep = keep * k
+    h_off = base * keep ** (-beta)
+    if gated:
+        g = gated[0]
+        s_on = g.signal(t)
+        k = g.price_keep(t, arr, dep)
+        keep_on = keep * k if k is not None else keep
+        h_on = base * g.factor(t, z, arr, dep) * keep_on ** (-beta)
     else:
-        s_sale, keep_on, h_on = np.zeros(len(t)), keep_code, h_off
-    price_on, price_off = prod.price * keep_on, prod.price * keep_code
+        g = None
+        s_on, keep_on, h_on = np.zeros(len(t)), keep, h_off
+    price_on, price_off = prod.price * keep_on, prod.price * keep
+    rec, pname = ctx.recorder, ctx.product
 
-    interactive = prod.stock is not None or any(x.is_interactive() for _, x in tac.items())
+    interactive = prod.stock is not None or any(x.is_interactive() for x in tactics)
     if not interactive:
+        if checking:
+            _check_envelope(h_on, bound, t, ctx, prod)
         acc = np.flatnonzero(u * bound < h_on)
         acc = acc[np.lexsort((t[acc], who[acc]))]
         first = acc[np.unique(who[acc], return_index=True)[1]]
         rec.purchases(vi[first], pname, t[first], price_on[first], value[first] - price_on[first])
         return
+    live = [x for x in tactics if x.is_interactive() and not x.gated]
     extra = np.ones(len(t))
-    for x in (tac.scarcity_cue, tac.social_proof):
-        if x is not None and x.is_interactive():
-            extra = extra * (1.0 + x.gain * z)
-    maybe = np.flatnonzero(u * bound < np.maximum(h_on, h_off) * extra)
+    for x in live:
+        extra = extra * (1.0 + x.gain * z)
+    top = np.maximum(h_on, h_off) * extra
+    if checking:
+        _check_envelope(top, bound, t, ctx, prod)
+    maybe = np.flatnonzero(u * bound < top)
     maybe = maybe[np.argsort(t[maybe], kind="stable")]
-    market = _Market(rec, pname, prod, (slot_a, slot_b))
-    env.process(market.walk(env, vi[maybe], who[maybe], t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe],
-                            z[maybe], s_sale[maybe] > 0, price_on[maybe], price_off[maybe], value[maybe]))
+    signals = [x.live(ctx) for x in sorted(live, key=lambda x: x.live_rank)]
+    state = ProductState(ctx, [s for s in signals if s is not None], g.gate(ctx) if g is not None else None,
+                         checking)
+    env.process(state.walk(env, vi[maybe], who[maybe], t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe],
+                           z[maybe], s_on[maybe] > 0, price_on[maybe], price_off[maybe], value[maybe]))
 
 
-class _Market:
-    """Shared state of one product whose viewers interact: stock, quota, ticker."""
+class _Checked(LiveSignal):
+    """A live signal whose level is checked to lie in [0, 1] (test mode)."""
 
-    def __init__(self, rec: Recorder, pname: int, prod: Product, slot: tuple[float, float]):
-        self.rec, self.pname, self.prod, self.slot = rec, pname, prod, slot
-        self.stock = prod.stock
-        sale = prod.tactics.lightning_sale
-        self.quota = sale.quota if sale is not None else None
+    def __init__(self, inner: LiveSignal) -> None:
+        self.inner, self.gain = inner, inner.gain
+
+    def start(self, stock):
+        self.inner.start(stock)
+
+    def level(self, t, stock):
+        x = self.inner.level(t, stock)
+        if not 0.0 <= x <= 1.0:
+            raise EnvelopeError(f"a live signal ({type(self.inner).__name__}) is {x!r} at t = {t:g} s; "
+                                "signals must lie in [0, 1] for the envelope to hold")
+        return x
+
+    def bought(self, t, stock):
+        self.inner.bought(t, stock)
+
+    def finish(self, stock):
+        self.inner.finish(stock)
+
+
+class ProductState:
+    """The state of one product whose viewers interact: its stock, its gated tactic
+    (a sale's quota), the live signals of its interactive tactics (scarcity, ticker).
+
+    Its :meth:`walk` is the product's SimPy process.
+    """
+
+    def __init__(self, ctx: ProductContext, live: list[LiveSignal], gate, checking: bool = False) -> None:
+        self.ctx = ctx
+        self.stock = ctx.stock
+        self.gate = gate
+        self.live = [_Checked(x) for x in live] if checking else live
         self.bought: set[int] = set()
-        self.recent: deque[float] = deque()
-        cue = prod.tactics.scarcity_cue
-        self.cue = cue if cue is not None and cue.is_interactive() else None
-        sp = prod.tactics.social_proof
-        self.sp = sp if sp is not None and sp.is_interactive() else None
-        cue = self.cue
-        if cue is not None and self.stock is not None and 0 < self.stock <= cue.threshold:
-            rec.event(slot[0], "tactic_start", pname, "scarcity_cue", self.stock)
+        for x in self.live:
+            x.start(self.stock)
         if self.stock == 0:
-            rec.event(slot[0], "stock_out", pname)
+            ctx.recorder.event(ctx.slot[0], "stock_out", ctx.product)
 
-    def walk(self, env, vi, who, t, level, h_on, h_off, z, sale_on, price_on, price_off, value):
+    def walk(self, env, vi, who, t, level, h_on, h_off, z, gate_on, price_on, price_off, value):
         """SimPy process: decide the candidates in time order.
 
         A rejected candidate is not an event (thinning: nothing happens), so
         the clock moves only to purchases: each is a timeout on the SimPy clock,
-        and the stock, quota and ticker it changes are exact at that instant.
-        The product's state belongs to this process alone, so evaluating the
-        candidates between two purchases before the clock reaches them sees the
-        same state.  Arrays are walked as Python lists (scalar arithmetic on
-        Python floats is several times faster than on numpy scalars, with the
-        same IEEE results).
+        and the stock, gate and live signals it changes are exact at that
+        instant.  The product's state belongs to this process alone, so
+        evaluating the candidates between two purchases before the clock
+        reaches them sees the same state.  Arrays are walked as Python lists
+        (scalar arithmetic on Python floats is several times faster than on
+        numpy scalars, with the same IEEE results).
         """
-        prod, rec, pname = self.prod, self.rec, self.pname
-        sp, cue = self.sp, self.cue
-        bought, recent = self.bought, self.recent
-        sale = prod.tactics.lightning_sale
-        stock, quota = self.stock, self.quota
-        if sp is not None:
-            sp_gain, sp_window, sp_sat = sp.gain, sp.window_s, sp.saturation
-        if cue is not None:
-            cue_gain, threshold = cue.gain, cue.threshold
-        for i, w, tk, lev, hon, hoff, zk, son, pon, poff, val in _rows(vi, who, t, level, h_on, h_off, z, sale_on,
+        rec, pname = self.ctx.recorder, self.ctx.product
+        live, gate, bought = self.live, self.gate, self.bought
+        stock = self.stock
+        for i, w, tk, lev, hon, hoff, zk, son, pon, poff, val in _rows(vi, who, t, level, h_on, h_off, z, gate_on,
                                                                    price_on, price_off, value):
             if stock == 0:
                 break
             if w in bought:
                 continue
-            on = son and quota != 0
+            on = son and (gate is None or gate.open)
             h = hon if on else hoff
-            if sp is not None:
-                while recent and recent[0] <= tk - sp_window:
-                    recent.popleft()
-                h *= 1.0 + sp_gain * zk * min(1.0, len(recent) / sp_sat)
-            if cue is not None:
-                h *= 1.0 + cue_gain * zk * scarcity_signal(stock, threshold)
+            for x in live:
+                h *= 1.0 + x.gain * zk * x.level(tk, stock)
             if lev >= h:
                 continue
             if tk > env.now:
@@ -386,25 +425,19 @@ class _Market:
             bought.add(w)
             paid = pon if on else poff
             rec.purchase(i, pname, tk, paid, val - paid)
-            if sp is not None:
-                recent.append(tk)
-            if on and quota is not None:
-                quota -= 1
-                if quota == 0:
-                    rec.event(tk, "tactic_end", pname, "lightning_sale", sale.quota)
+            if on and gate is not None:
+                gate.sold(tk)
             if stock is not None:
                 stock -= 1
-                if cue is not None and stock == threshold:
-                    rec.event(tk, "tactic_start", pname, "scarcity_cue", stock)
-                if stock == 0:
-                    rec.event(tk, "stock_out", pname)
-                    if cue is not None:
-                        rec.event(tk, "tactic_end", pname, "scarcity_cue", 0)
-        self.stock, self.quota = stock, quota
-        if sale is not None and quota is not None and quota > 0:
-            rec.event(sale.end_s, "tactic_end", pname, "lightning_sale", sale.quota - quota)
-        if cue is not None and stock is not None and 0 < stock <= threshold:
-            rec.event(self.slot[1], "tactic_end", pname, "scarcity_cue", stock)
+            for x in live:
+                x.bought(tk, stock)
+            if stock == 0:
+                rec.event(tk, "stock_out", pname)
+        self.stock = stock
+        if gate is not None:
+            gate.close()
+        for x in live:
+            x.finish(stock)
 
 
 def _rows(*arrays: np.ndarray, chunk: int = 4096):

@@ -22,6 +22,7 @@ __all__ = [
     "ResultsError",
     "DataError",
     "MissingExtraError",
+    "EnvelopeError",
     "StatisticalWarning",
     "ConvergenceWarning",
 ]
@@ -214,6 +215,13 @@ class MissingExtraError(FomolabError, ImportError):
         self.extra = extra
         super().__init__(f"{package} is not installed (needed for {purpose}): "
                          f"pip install 'fomolab[{extra}]' (or 'fomolab[all]')", name=package)
+
+
+class EnvelopeError(FomolabError, AssertionError):
+    """A purchase hazard exceeded the thinning envelope its tactics declare (a plugin bug).
+
+    Checked when ``FOMOLAB_CHECK_BOUNDS=1`` (the test suite sets it).
+    """
 
 
 class StatisticalWarning(UserWarning):

@@ -10,8 +10,9 @@ cost per hour; hosts may be human or virtual (AI).
 Choice is multinomial logit (McFadden 1974): a viewer arriving at ``t``
 chooses stream ``s`` with probability ``exp(U_s(t)) / sum_r exp(U_r(t))``,
 ``U_s(t) = appeal_weight * appeal_s + offer_weight * offer_s(t)``, where
-``offer_s(t)`` is 1 while a lightning sale, countdown timer or exclusive code
-runs on one of the stream's products.  With switching on, when a stream ``s``
+``offer_s(t)`` is 1 while a tactic that makes an offer (``Tactic.offer``: a
+lightning sale, countdown timer or exclusive code) runs on one of the stream's
+products.  With switching on, when a stream ``s``
 announces a tactic (a window starts) each viewer watching another stream ``r``
 switches to ``s`` with probability
 ``probability * exp(U_s) / (exp(U_s) + exp(U_r))``.  Viewers an arrival boost
@@ -106,26 +107,21 @@ class StreamView:
     shift_s: float = 0.0
 
     def offer_windows(self) -> list[tuple[float, float]]:
-        """Windows of the tactics that make the stream an offer (sale, timer, code)."""
+        """Windows of the tactics that make the stream an offer (``Tactic.offer``)."""
         out = []
         for prod in self.lineup.values():
-            for kind, tac in prod.tactics.items():
-                if kind in ("lightning_sale", "countdown_timer", "exclusive_code"):
+            for _, tac in prod.tactics.items():
+                if tac.offer and tac.window() is not None:
                     out.append(tac.window())
         return out
 
 
 def shift_product(prod: Product, dt: float) -> Product:
-    """The product with every tactic window moved by ``dt`` seconds (the slot stays: streams run together)."""
+    """The product with every tactic's time fields (``Tactic.time_fields``) moved by ``dt``
+    seconds (the slot stays: streams run together)."""
     if dt == 0:
         return prod
-    fields = ("start_s", "end_s", "deadline_s", "until_s", "announce_s", "expires_s")
-    tactics = {}
-    for kind, tac in prod.tactics.items():
-        upd = {f: getattr(tac, f) + dt for f in fields if getattr(tac, f, None) is not None}
-        if getattr(tac, "slot_s", None) is not None:
-            upd["slot_s"] = (tac.slot_s[0] + dt, tac.slot_s[1] + dt)
-        tactics[kind] = tac.model_copy(update=upd)
+    tactics = {kind: tac.shifted(dt) for kind, tac in prod.tactics.items()}
     return prod.model_copy(update={"tactics": prod.tactics.model_copy(update=tactics)})
 
 

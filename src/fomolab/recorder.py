@@ -1,13 +1,17 @@
 """The recorder: what happened in a run, turned into tidy tables.
 
 The engine hands it arrays (viewers, purchases decided in bulk) and single
-events (decided one at a time in event order); it builds the three tables of
+events (decided one at a time in event order); it builds the tables of
 ``docs/schema.md``: ``shoppers`` (one row per viewer visit), ``events`` (one row
-per event) and ``runs`` (one row per run).
+per event) and ``runs`` (one row per run), and the run's stored facts, which
+the analysis reads instead of re-parsing the spec: ``products`` (one row per
+product), ``tactics`` (one row per tactic switched on, its resolved fields) and
+``windows`` (one row per tactic window as it ran).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +22,13 @@ from fomolab.tactics import KINDS
 
 __all__ = ["Tables", "Recorder", "EVENT_KINDS", "TACTIC_KINDS", "BOOSTED_ID_OFFSET"]
 
-#: Event kinds, in the order used to break ties at equal times.
-EVENT_KINDS = ("slot_start", "tactic_start", "arrive", "purchase", "stock_out", "tactic_end", "leave", "slot_end")
+#: Event kinds, in the order used to break ties at equal times; the tactics' own kinds
+#: (``Tactic.event_kinds``) follow in registry order.
+EVENT_KINDS = ("slot_start", "tactic_start", "arrive", "purchase", "stock_out", "tactic_end", "leave", "slot_end",
+               *(k for cls in KINDS.values() for k in cls.event_kinds))
 #: Tactic kinds, as the events table names them.
 TACTIC_KINDS = tuple(KINDS)
+_SLOT_START, _TACTIC_START, _TACTIC_END = (EVENT_KINDS.index(k) for k in ("slot_start", "tactic_start", "tactic_end"))
 #: Shopper ids of viewers brought by an arm's arrival boost start here.
 BOOSTED_ID_OFFSET = 1_000_000_000
 
@@ -35,10 +42,16 @@ class Tables:
     runs: pd.DataFrame
     streams: pd.DataFrame | None = None
     stream_series: pd.DataFrame | None = None
+    products: pd.DataFrame | None = None
+    tactics: pd.DataFrame | None = None
+    windows: pd.DataFrame | None = None
+
+    #: Table names in the order they are written (``runs`` last).
+    NAMES = ("shoppers", "events", "streams", "stream_series", "products", "tactics", "windows", "runs")
 
     def __iter__(self):
         """``(name, table)`` pairs, ``runs`` last (a run is finished when its ``runs`` file exists)."""
-        for name in ("shoppers", "events", "streams", "stream_series", "runs"):
+        for name in self.NAMES:
             df = getattr(self, name)
             if df is not None:
                 yield name, df
@@ -57,6 +70,7 @@ class Recorder:
     _purchases: list[tuple[np.ndarray, ...]] = field(default_factory=list)
     _events: list[tuple[float, int, int, int, float]] = field(default_factory=list)
     _single: list[tuple[int, int, float, float, float]] = field(default_factory=list)
+    _shopper_events: list[tuple[np.ndarray, ...]] = field(default_factory=list)
 
     def purchases(self, viewer: np.ndarray, product: int, time_s: np.ndarray, price: np.ndarray,
                   surplus: np.ndarray) -> None:
@@ -77,8 +91,19 @@ class Recorder:
         self._events.append((float(time_s), EVENT_KINDS.index(kind), product,
                              -1 if tactic is None else TACTIC_KINDS.index(tactic), float(value)))
 
+    def shopper_events(self, time_s: float, kind: str, visits: np.ndarray, product: int, tactic: str,
+                       value: float = float("nan")) -> None:
+        """Record one event per visit in ``visits`` (e.g. a prize won), all at ``time_s``."""
+        visits = np.asarray(visits, dtype=np.int64)
+        n = len(visits)
+        if n:
+            self._shopper_events.append((np.full(n, float(time_s)), np.full(n, EVENT_KINDS.index(kind), np.int8),
+                                         visits, np.full(n, product, np.int16),
+                                         np.full(n, TACTIC_KINDS.index(tactic), np.int8), np.full(n, float(value))))
+
     def tables(self, viewers: "ViewerArrays", vis: Any, segments: list[str], products: list[str],
-               streams: list[Any] | None = None, duration_s: float = 0.0) -> Tables:
+               streams: list[Any] | None = None, duration_s: float = 0.0, lineups: list[dict[str, Any]] | None = None
+               ) -> Tables:
         """Build the run's tables: one ``shoppers`` row per visit (``vis``), purchases recorded by visit.
 
         With ``streams`` (a marketplace), shoppers and events get a ``stream``
@@ -142,12 +167,58 @@ class Recorder:
             "consumer_surplus": float(psurplus.sum()), "regretted_purchases": int(regretted.sum()),
             "median_time_to_purchase_s": float(np.median(ttp)) if len(ttp) else float("nan"),
         }
+        facts = self._facts(lineups, products, duration_s) if lineups is not None else {}
         if streams is None:
-            return Tables(shoppers=shoppers, events=events, runs=pd.DataFrame([runs]))
+            return Tables(shoppers=shoppers, events=events, runs=pd.DataFrame([runs]), **facts)
         per_stream, series, measures = self._market(vis, pv, pp, pt, pprice, streams, P, duration_s)
         runs.update(measures)
         return Tables(shoppers=shoppers, events=events, runs=pd.DataFrame([runs]), streams=per_stream,
-                      stream_series=series)
+                      stream_series=series, **facts)
+
+    def _facts(self, lineups: list[dict[str, Any]], names: list[str], T: float) -> dict[str, pd.DataFrame]:
+        """The run's stored facts: ``products``, ``tactics`` and ``windows`` (``docs/schema.md``).
+
+        ``lineups`` holds each stream's products (schedules shifted); ``names``
+        the products' names in the tables, stream by stream.
+        """
+        prods = [(k, prod) for k, lineup in enumerate(lineups) for prod in lineup.values()]
+        n = len(prods)
+        slots = [prod.slot(T) for _, prod in prods]
+        products = pd.DataFrame({
+            "run_id": self._constant(self.run_id, n), "stream": np.array([k for k, _ in prods], dtype=np.int64),
+            "product": pd.Categorical(names, categories=names),
+            "price": np.array([p.price for _, p in prods], dtype=float),
+            "base_rate_per_s": np.array([p.base_rate_per_s for _, p in prods], dtype=float),
+            "stock": pd.array([p.stock for _, p in prods], dtype="Int64"),
+            "slot_start_s": np.array([s[0] for s in slots], dtype=float),
+            "slot_end_s": np.array([s[1] for s in slots], dtype=float),
+        })
+        rows = [(j, kind, json.dumps(tac.model_dump(mode="json"), sort_keys=True))
+                for j, (_, prod) in enumerate(prods) for kind, tac in prod.tactics.items()]
+        tactics = pd.DataFrame({
+            "run_id": self._constant(self.run_id, len(rows)),
+            "product": pd.Categorical.from_codes(np.array([r[0] for r in rows], dtype=np.int16), categories=names),
+            "tactic": pd.Categorical([r[1] for r in rows], categories=list(TACTIC_KINDS)),
+            "config": pd.array([r[2] for r in rows], dtype=object),
+        })
+        # windows as they ran: the k-th start of a product's tactic paired with its k-th end
+        ev = sorted(((e[2], e[3], e[0], e[1]) for e in self._events if e[1] in (_TACTIC_START, _TACTIC_END)),
+                    key=lambda e: (names[e[0]], TACTIC_KINDS[e[1]], e[2]))
+        starts: dict[tuple[int, int], list[float]] = {}
+        ends: dict[tuple[int, int], list[float]] = {}
+        for p, tac, t, code in ev:
+            (starts if code == _TACTIC_START else ends).setdefault((p, tac), []).append(t)
+        win = [(p, tac, a, b) for (p, tac), ss in starts.items() for a, b in zip(ss, ends.get((p, tac), []))
+               if b > a]
+        windows = pd.DataFrame({
+            "run_id": self._constant(self.run_id, len(win)),
+            "product": pd.Categorical.from_codes(np.array([w[0] for w in win], dtype=np.int16), categories=names),
+            "tactic": pd.Categorical.from_codes(np.array([w[1] for w in win], dtype=np.int8),
+                                                categories=list(TACTIC_KINDS)),
+            "start_s": np.array([w[2] for w in win], dtype=float),
+            "end_s": np.array([w[3] for w in win], dtype=float),
+        })
+        return {"products": products, "tactics": tactics, "windows": windows}
 
     def _market(self, vis: Any, pv, pp, pt, pprice, streams: list[Any], P: int, T: float):
         """Per-stream totals, per-minute series and the marketplace's concentration measures."""
@@ -254,6 +325,9 @@ class Recorder:
             elif kind == "purchase":
                 blocks.append((pt[by_shopper], np.full(len(pt), code, np.int8), ids[pv][by_shopper],
                                pp[by_shopper], np.full(len(pt), -1, np.int8), pprice[by_shopper], pp[by_shopper]))
+            for t_s, k_s, v_s, p_s, tac_s, val_s in self._shopper_events:
+                if k_s[0] == code:  # tactics' events with a shopper (e.g. a prize), after the stream's
+                    blocks.append((t_s, k_s, ids[v_s], p_s, tac_s, val_s, p_s))
         time = np.concatenate([b[0] for b in blocks])
         order = np.argsort(time, kind="stable")
         time = time[order]
@@ -308,3 +382,9 @@ class ViewerArrays:
     price_sensitivity: np.ndarray
     arrival_s: np.ndarray
     departure_s: np.ndarray
+
+    def hazard_traits(self, idx: np.ndarray) -> "HazardTraits":
+        """The hazard's traits of viewers ``idx``."""
+        from fomolab.design import HazardTraits
+
+        return HazardTraits(self.interest[idx], self.impulsiveness[idx], self.price_sensitivity[idx])

@@ -12,8 +12,11 @@ mean time from arrival to first purchase then follow by numerical integration
   ``P(a) = exp(G(a)) * K(a)``, ``K(a) = int_a^T h(t) exp(-G(t)) dt``, and
   ``E[(tau) 1{buy}] = exp(G(a)) * (J(a) - a K(a))``,
   ``J(a) = int_a^T t h(t) exp(-G(t)) dt`` (reverse cumulative integrals);
-- a viewer arriving at or before a code's announcement follows the holder's
-  hazard (it equals everyone's until the announcement), a later one does not;
+- a viewer arriving at or before a code's announcement (a tactic's
+  ``holder_time``) follows the holder's hazard (it equals everyone's until
+  the announcement), a later one does not;
+- each tactic gives its factor and price effect (``Tactic.analytic``) and says
+  when its hazard cannot be integrated (``Tactic.analytic_problem``);
 - these are averaged over arrival times (rate times arrival boosts), segments,
   impulsiveness (Gauss-Jacobi nodes for the Beta law) and interest
   (generalised Gauss-Laguerre nodes for the gamma law).
@@ -63,14 +66,14 @@ def _check(sc: Scenario) -> None:
     if sc.market is not None and sc.market.streams > 1:
         raise ValueError("the integration covers a single stream, not a marketplace of several")
     for name, p in sc.lineup.items():
-        if p.stock is not None or p.tactics.social_proof is not None or (
-                p.tactics.lightning_sale is not None and p.tactics.lightning_sale.quota is not None):
+        if p.stock is not None:
             raise ValueError(f"product {name!r}: viewers interact (stock, quota or social proof); "
                              "expectations need a scenario without interaction")
         for kind, tac in p.tactics.items():
-            if getattr(tac, "credibility", 1.0) != 1.0:
-                raise ValueError(f"product {name!r}: {kind} with credibility < 1 (learning) depends on each "
-                                 "viewer's history; expectations need a scenario without learning")
+            problem = tac.analytic_problem()
+            if problem is not None:
+                need = "learning" if "learning" in problem else "interaction"
+                raise ValueError(f"product {name!r}: {problem}; expectations need a scenario without {need}")
     for name, seg in sc.population.segments.items():
         if seg.dwell.distribution != "exponential":
             raise ValueError(f"segment {name!r}: the integration needs exponential dwell times, "
@@ -102,13 +105,11 @@ def _hazard(sc: Scenario, t: np.ndarray, z: float, q: float, beta: float, holder
         a, b = prod.slot(T)
         hp = np.where((t >= a) & (t < b), prod.base_rate_per_s * q, 0.0)
         keep = np.ones_like(t)
-        for kind, tac in prod.tactics.items():
-            s = tac.signal(t)
-            if kind == "exclusive_code":
-                s = s * holder
-            hp = hp * (tac.factor(t, z) if kind == "countdown_timer" else 1 + tac.gain * z * s)
-            if hasattr(tac, "discount"):
-                keep = keep * (1 - tac.discount * s)
+        for _, tac in prod.tactics.items():
+            f, k = tac.analytic(t, z, holder)
+            hp = hp * f
+            if k is not None:
+                keep = keep * k
         h += hp * keep ** (-beta)
     return h
 
@@ -142,7 +143,8 @@ def expected_outcomes(sc: Scenario, *, dt: float = 0.25, nodes: int = 48) -> Exp
     T = sc.stream.duration_s
     t = np.linspace(0.0, T, int(round(T / dt)) + 1)
     lam = arrival_intensity(sc, t)
-    announce = [p.tactics.exclusive_code.announce_s for p in sc.lineup.values() if p.tactics.exclusive_code]
+    announce = [x for p in sc.lineup.values() for _, tac in p.tactics.items()
+                if (x := tac.holder_time()) is not None]
     if len(set(announce)) > 1:
         raise ValueError("the integration handles codes announced at one time only")
     cut = announce[0] if announce else -1.0

@@ -17,10 +17,6 @@ if TYPE_CHECKING:
 
 __all__ = ["check_scenario"]
 
-#: The key that holds the end of each tactic's window (named in messages).
-_WINDOW_KEY = {"lightning_sale": "end_s", "exclusive_code": "expires_s", "scarcity_cue": "slot_s"}
-
-
 def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: bool = False,
                    key_prefix: str | None = None, same_prefix: str | list[str] | None = None) -> None:
     """Add the cross-key problems of scenario ``s`` to ``problems``.
@@ -81,14 +77,11 @@ def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: 
             w = tactic.window()
             if w is not None and not (w[0] >= 0 and w[1] <= T) and (w[0], w[1]) not in named:
                 named.add((w[0], w[1]))
-                key = _WINDOW_KEY.get(kind, "window")
-                if kind == "countdown_timer":
-                    key = "until_s" if getattr(tactic, "resets", False) else "deadline_s"
-                add(f"{where}.tactics.{kind}.{key}", list(w), f"the window must lie inside the stream [0, {T}]")
-            if kind == "scarcity_cue" and prod.stock is None and not getattr(tactic, "fake", False) and not configured:
-                add(f"{where}.tactics.scarcity_cue", "stock unlimited",
-                    f"a scarcity cue needs a finite stock: set lineup.{pname}.stock "
-                    "(or displayed_stock for the deceptive variant)")
+                add(f"{where}.tactics.{kind}.{tactic.window_key()}", list(w),
+                    f"the window must lie inside the stream [0, {T}]")
+            problem = None if configured else tactic.product_problem(prod, where)
+            if problem is not None:
+                add(f"{where}.tactics.{kind}", *problem)
 
 
 def _check_sizes(s: Scenario, add: Any) -> None:

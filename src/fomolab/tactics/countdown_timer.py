@@ -21,12 +21,15 @@ a viewer witnesses scales their response to the timer by ``c`` (factor
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
-from fomolab.tactics._base import Tactic
+from fomolab.tactics._base import Covariate, Tactic
+
+if TYPE_CHECKING:
+    from fomolab.tactics._context import EpisodeContext, ProductContext
 
 __all__ = ["CountdownTimer"]
 
@@ -49,6 +52,13 @@ class CountdownTimer(Tactic):
     """
 
     kind: ClassVar[str] = "countdown_timer"
+    order: ClassVar[int] = 20
+    summary: ClassVar[str] = "a clock running down to a deadline"
+    time_fields: ClassVar[tuple[str, ...]] = ("start_s", "deadline_s", "until_s")
+    offer: ClassVar[bool] = True
+    record_rank: ClassVar[int] = 20
+    covariates: ClassVar[tuple[Covariate, ...]] = (Covariate("timer_signal", "timer", "float64"),)
+    envelope_column: ClassVar[bool] = True
     #: Sub-intervals per timer window in the thinning envelope.
     ENVELOPE_PIECES: ClassVar[int] = 16
 
@@ -72,6 +82,28 @@ class CountdownTimer(Tactic):
             raise ValueError(f"until_s must not be before deadline_s ({self.deadline_s}): {self.until_s}")
         return self
 
+    @classmethod
+    def fill_defaults(cls, raw: dict[str, Any], siblings: dict[str, Any], slot) -> dict[str, Any]:
+        """Without a window the timer counts down its product's lightning sale; a resetting
+        timer shows until the end of the product's slot."""
+        timer = dict(raw)
+        sale = siblings.get("lightning_sale")
+        if isinstance(sale, dict):
+            timer.setdefault("start_s", sale.get("start_s"))
+            timer.setdefault("deadline_s", sale.get("end_s"))
+        if timer.get("resets") is True and slot is not None:
+            timer.setdefault("until_s", slot[1])
+        return timer
+
+    def unresolved(self) -> str | None:
+        if self.start_s is None or self.deadline_s is None:
+            return (f"tactics.{self.kind} needs start_s and deadline_s "
+                    "(or a lightning_sale on the same product to count down)")
+        return None
+
+    def window_key(self) -> str:
+        return "until_s" if self.resets else "deadline_s"
+
     @property
     def period_s(self) -> float:
         """Length of one countdown."""
@@ -80,7 +112,8 @@ class CountdownTimer(Tactic):
 
     def countdown(self) -> tuple[float, float]:
         """The (first) countdown: ``[start_s, deadline_s)``."""
-        assert self.start_s is not None and self.deadline_s is not None, "unresolved timer"
+        if self.start_s is None or self.deadline_s is None:
+            raise ValueError("unresolved timer: start_s and deadline_s are needed")
         return (self.start_s, self.deadline_s)
 
     def window(self) -> tuple[float, float]:
@@ -163,3 +196,26 @@ class CountdownTimer(Tactic):
         if self.urgency == "linear":
             return (right - lo) / (hi - lo)
         return 1.0 / (1.0 + self.kappa_per_s * (hi - right))
+
+    def schedule(self, ctx: "ProductContext") -> None:
+        s, e = self.window()
+        ctx.event(s, "tactic_start", self.kind)
+        for k, r in enumerate(self.resets_at(ctx.duration_s), 1):  # a deceptive timer restarts: no deadline
+            ctx.event(r, "tactic_end", self.kind, k)
+            ctx.event(r, "tactic_start", self.kind, k)
+        ctx.event(min(e, ctx.duration_s), "tactic_end", self.kind)
+
+    def analytic(self, t, z, holder):
+        return self.factor(t, z), None
+
+    def episode_cuts(self, slot, options):
+        """The timer's window cut into ``timer_pieces`` equal pieces."""
+        ta, tb = self.window()
+        return [np.linspace(ta, tb, options["timer_pieces"] + 1)]
+
+    def episode_covariates(self, ctx: "EpisodeContext") -> dict[str, np.ndarray]:
+        """``timer_signal``: the timer's signal at the episode's midpoint, 0 outside its window."""
+        return {"timer_signal": np.where(ctx.on, self.signal(ctx.mid), 0.0)}
+
+#: This module's tactic, found by :func:`fomolab.tactics.registry`.
+PLUGIN = CountdownTimer

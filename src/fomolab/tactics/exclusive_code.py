@@ -8,12 +8,15 @@ expires.  Viewers who arrive later never see it.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from pydantic import Field, model_validator
 
-from fomolab.tactics._base import Tactic
+from fomolab.tactics._base import Covariate, Tactic
+
+if TYPE_CHECKING:
+    from fomolab.tactics._context import EpisodeContext, ProductContext
 
 __all__ = ["ExclusiveCode"]
 
@@ -33,6 +36,13 @@ class ExclusiveCode(Tactic):
     """
 
     kind: ClassVar[str] = "exclusive_code"
+    order: ClassVar[int] = 50
+    summary: ClassVar[str] = "a code for viewers present at its announcement"
+    time_fields: ClassVar[tuple[str, ...]] = ("announce_s", "expires_s")
+    offer: ClassVar[bool] = True
+    record_rank: ClassVar[int] = 30
+    covariates: ClassVar[tuple[Covariate, ...]] = (Covariate("code_active", "code", "int64"),)
+    envelope_column: ClassVar[bool] = True
 
     announce_s: float = Field(ge=0)
     expires_s: float = Field(gt=0)
@@ -54,3 +64,25 @@ class ExclusiveCode(Tactic):
     def holders(self, arrival_s: np.ndarray, departure_s: np.ndarray) -> np.ndarray:
         """Which viewers hold the code: those present at the announcement."""
         return (arrival_s <= self.announce_s) & (departure_s > self.announce_s)
+
+    def price_keep(self, t, arrival_s, departure_s):
+        return 1.0 - self.discount * self.signal(t) * self.holders(arrival_s, departure_s)
+
+    def schedule(self, ctx: "ProductContext") -> None:
+        ctx.event(self.announce_s, "tactic_start", self.kind, self.discount)
+        ctx.event(min(self.expires_s, ctx.duration_s), "tactic_end", self.kind)
+
+    def holder_time(self) -> float | None:
+        return self.announce_s
+
+    def analytic(self, t, z, holder):
+        s = self.signal(t) * holder
+        return 1 + self.gain * z * s, self._analytic_keep(s)
+
+    def episode_covariates(self, ctx: "EpisodeContext") -> dict[str, np.ndarray]:
+        """``code_active``: 1 for holders (present at the announcement) while the code is valid."""
+        s = self.signal(ctx.mid) * self.holders(ctx.arrival_s, ctx.departure_s)
+        return {"code_active": np.where(ctx.on, s, 0.0)}
+
+#: This module's tactic, found by :func:`fomolab.tactics.registry`.
+PLUGIN = ExclusiveCode

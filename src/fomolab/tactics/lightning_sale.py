@@ -8,13 +8,37 @@ price the viewer pays (which raises the hazard through ``price_term``).  With a
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
 from pydantic import Field, model_validator
 
-from fomolab.tactics._base import Tactic
+from fomolab.tactics._base import Covariate, Gate, Tactic
+
+if TYPE_CHECKING:
+    from fomolab.tactics._context import EpisodeContext, ProductContext
 
 __all__ = ["LightningSale"]
+
+
+class _Quota(Gate):
+    """The sale's quota in its product's walk: the sale ends when it is sold."""
+
+    def __init__(self, sale: "LightningSale", ctx: "ProductContext") -> None:
+        self.sale, self.ctx = sale, ctx
+        self.left = sale.quota
+        self.open = self.left != 0
+
+    def sold(self, t: float) -> None:
+        if self.left is not None:
+            self.left -= 1
+            if self.left == 0:
+                self.open = False
+                self.ctx.event(t, "tactic_end", self.sale.kind, self.sale.quota)
+
+    def close(self) -> None:
+        if self.left is not None and self.left > 0:
+            self.ctx.event(self.sale.end_s, "tactic_end", self.sale.kind, self.sale.quota - self.left)
 
 
 class LightningSale(Tactic):
@@ -33,6 +57,14 @@ class LightningSale(Tactic):
     """
 
     kind: ClassVar[str] = "lightning_sale"
+    order: ClassVar[int] = 10
+    summary: ClassVar[str] = "a discount for a short window (optional quota)"
+    time_fields: ClassVar[tuple[str, ...]] = ("start_s", "end_s")
+    offer: ClassVar[bool] = True
+    gated: ClassVar[bool] = True
+    record_rank: ClassVar[int] = 10
+    covariates: ClassVar[tuple[Covariate, ...]] = (Covariate("sale_active", "sale", "int64"),)
+    envelope_column: ClassVar[bool] = True
 
     start_s: float = Field(ge=0)
     end_s: float = Field(gt=0)
@@ -51,3 +83,21 @@ class LightningSale(Tactic):
 
     def window(self) -> tuple[float, float]:
         return (self.start_s, self.end_s)
+
+    def price_keep(self, t, arrival_s, departure_s):
+        return 1.0 - self.discount * self.signal(t)
+
+    def gate(self, ctx: "ProductContext") -> Gate | None:
+        return _Quota(self, ctx) if self.quota is not None else None
+
+    def schedule(self, ctx: "ProductContext") -> None:
+        ctx.event(self.start_s, "tactic_start", self.kind, self.discount)
+        if self.quota is None:  # with a quota, the walk records when the sale ends
+            ctx.event(self.end_s, "tactic_end", self.kind)
+
+    def episode_covariates(self, ctx: "EpisodeContext") -> dict[str, np.ndarray]:
+        """``sale_active``: 1 inside the sale's window as it ran (a quota ends it early)."""
+        return {"sale_active": ctx.in_windows(self.kind)}
+
+#: This module's tactic, found by :func:`fomolab.tactics.registry`.
+PLUGIN = LightningSale

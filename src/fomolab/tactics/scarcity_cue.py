@@ -14,12 +14,15 @@ response is scaled by ``c``.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from pydantic import Field
 
-from fomolab.tactics._base import Tactic
+from fomolab.tactics._base import Covariate, LiveSignal, Tactic
+
+if TYPE_CHECKING:
+    from fomolab.tactics._context import EpisodeContext, ProductContext
 
 __all__ = ["ScarcityCue", "scarcity_signal"]
 
@@ -35,6 +38,33 @@ def scarcity_signal(stock: int, threshold: int) -> float:
     return (threshold - stock + 1) / threshold
 
 
+class _Badge(LiveSignal):
+    """The honest cue in its product's walk: shown while ``0 < stock <= threshold``."""
+
+    def __init__(self, cue: "ScarcityCue", ctx: "ProductContext") -> None:
+        self.cue, self.ctx = cue, ctx
+        self.gain, self.threshold = cue.gain, cue.threshold
+
+    def start(self, stock):
+        if stock is not None and 0 < stock <= self.threshold:
+            self.ctx.event(self.ctx.slot[0], "tactic_start", self.cue.kind, stock)
+
+    def level(self, t, stock):
+        return scarcity_signal(stock, self.threshold)
+
+    def bought(self, t, stock):
+        if stock is None:
+            return
+        if stock == self.threshold:
+            self.ctx.event(t, "tactic_start", self.cue.kind, stock)
+        if stock == 0:
+            self.ctx.event(t, "tactic_end", self.cue.kind, 0)
+
+    def finish(self, stock):
+        if stock is not None and 0 < stock <= self.threshold:
+            self.ctx.event(self.ctx.slot[1], "tactic_end", self.cue.kind, stock)
+
+
 class ScarcityCue(Tactic):
     """An "only N left" cue on one product.
 
@@ -45,6 +75,13 @@ class ScarcityCue(Tactic):
     """
 
     kind: ClassVar[str] = "scarcity_cue"
+    order: ClassVar[int] = 30
+    summary: ClassVar[str] = '"only N left" below a stock threshold'
+    time_fields: ClassVar[tuple[str, ...]] = ("slot_s",)
+    live_rank: ClassVar[int] = 20
+    record_rank: ClassVar[int] = 40
+    covariates: ClassVar[tuple[Covariate, ...]] = (Covariate("scarcity_shown", "scarcity", "int64"),)
+    envelope_column: ClassVar[bool] = True
 
     threshold: int = Field(ge=1)
     displayed_stock: int | None = Field(default=None, ge=1)
@@ -52,6 +89,19 @@ class ScarcityCue(Tactic):
     recheck_s: float = Field(default=60.0, gt=0)
     #: The product's slot, filled in by the lineup for the deceptive variant.
     slot_s: tuple[float, float] | None = None
+
+    @classmethod
+    def fill_defaults(cls, raw: dict[str, Any], siblings: dict[str, Any], slot) -> dict[str, Any]:
+        """The deceptive variant shows throughout the product's slot."""
+        if raw.get("displayed_stock") is not None and slot is not None:
+            return {**raw, "slot_s": slot}
+        return raw
+
+    def product_problem(self, product: Any, path: str) -> tuple[Any, str] | None:
+        if product.stock is None and not self.fake:
+            return ("stock unlimited", f"a scarcity cue needs a finite stock: set {path}.stock "
+                    "(or displayed_stock for the deceptive variant)")
+        return None
 
     @property
     def fake(self) -> bool:
@@ -62,7 +112,8 @@ class ScarcityCue(Tactic):
         return self.slot_s if self.fake else None
 
     def signal(self, t: np.ndarray) -> np.ndarray:
-        assert self.fake and self.slot_s is not None, "an honest cue's signal depends on the stock"
+        if not self.fake or self.slot_s is None:
+            raise TypeError("an honest cue's signal depends on the stock")
         a, b = self.slot_s
         return ((t >= a) & (t < b)) * scarcity_signal(self.displayed_stock, self.threshold)
 
@@ -78,3 +129,19 @@ class ScarcityCue(Tactic):
 
     def is_interactive(self) -> bool:
         return not self.fake
+
+    def live(self, ctx: "ProductContext") -> LiveSignal | None:
+        return _Badge(self, ctx) if not self.fake else None
+
+    def schedule(self, ctx: "ProductContext") -> None:
+        if self.fake:  # "only N left", whatever the real stock
+            s, e = self.window()
+            ctx.event(s, "tactic_start", self.kind, self.displayed_stock)
+            ctx.event(e, "tactic_end", self.kind, self.displayed_stock)
+
+    def episode_covariates(self, ctx: "EpisodeContext") -> dict[str, np.ndarray]:
+        """``scarcity_shown``: 1 while the cue was shown (an indicator, from the stored windows)."""
+        return {"scarcity_shown": ctx.in_windows(self.kind)}
+
+#: This module's tactic, found by :func:`fomolab.tactics.registry`.
+PLUGIN = ScarcityCue

@@ -13,14 +13,35 @@ instead of real purchases: the signal no longer depends on what anyone buys.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections import deque
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from pydantic import Field
 
-from fomolab.tactics._base import Tactic
+from fomolab.tactics._base import Covariate, LiveSignal, Tactic
+
+if TYPE_CHECKING:
+    from fomolab.tactics._context import EpisodeContext, ProductContext
 
 __all__ = ["SocialProof"]
+
+
+class _Ticker(LiveSignal):
+    """The honest ticker in its product's walk: the purchases of the last ``window_s`` seconds."""
+
+    def __init__(self, sp: "SocialProof") -> None:
+        self.gain, self.window_s, self.saturation = sp.gain, sp.window_s, sp.saturation
+        self.recent: deque[float] = deque()
+
+    def level(self, t, stock):
+        recent = self.recent
+        while recent and recent[0] <= t - self.window_s:
+            recent.popleft()
+        return min(1.0, len(recent) / self.saturation)
+
+    def bought(self, t, stock):
+        self.recent.append(t)
 
 
 class SocialProof(Tactic):
@@ -35,6 +56,12 @@ class SocialProof(Tactic):
     """
 
     kind: ClassVar[str] = "social_proof"
+    order: ClassVar[int] = 40
+    summary: ClassVar[str] = '"X just bought" notifications'
+    live_rank: ClassVar[int] = 10
+    record_rank: ClassVar[int] = 50
+    covariates: ClassVar[tuple[Covariate, ...]] = (Covariate("social_proof_level", "social_proof", "float64"),)
+    envelope_column: ClassVar[bool] = True
 
     window_s: float = Field(default=60.0, gt=0)
     saturation: int = Field(default=5, ge=1)
@@ -52,3 +79,41 @@ class SocialProof(Tactic):
 
     def is_interactive(self) -> bool:
         return not self.fake
+
+    def notices(self, ctx: "ProductContext") -> np.ndarray:
+        """Times of the fabricated notifications over the product's slot.
+
+        They come from a stream of the product's own, so every arm with the same
+        fake ticker shows the same notifications.
+        """
+        from fomolab.stream import poisson_times
+
+        a, b = ctx.slot
+        return poisson_times(np.array([a, b]), np.array([self.fabricated_rate_per_s]), ctx.generator("fabricated"))
+
+    def hazard_factor(self, ctx, t, z, arrival_s, departure_s):
+        return 1.0 + self.gain * z * self.ticker_signal(t, self.notices(ctx))
+
+    def live(self, ctx: "ProductContext") -> LiveSignal | None:
+        return _Ticker(self) if not self.fake else None
+
+    def analytic_problem(self) -> str | None:
+        return "viewers interact (stock, quota or social proof)"
+
+    def episode_cuts(self, slot, options):
+        """The product's slot on a grid of ``social_proof_step_s`` (default half the ticker's window)."""
+        step = options.get("social_proof_step_s")
+        step = step if step is not None else self.window_s / 2.0
+        return [np.arange(slot[0], slot[1], step)]
+
+    def episode_covariates(self, ctx: "EpisodeContext") -> dict[str, np.ndarray]:
+        """``social_proof_level``: ``min(1, n / saturation)``, ``n`` the product's purchases in
+        ``(start - window_s, start)`` (counted at the episode's start)."""
+        if ctx.purchases_s is None:
+            return {}
+        pt = ctx.purchases_s
+        cnt = np.searchsorted(pt, ctx.start, "left") - np.searchsorted(pt, ctx.start - self.window_s, "right")
+        return {"social_proof_level": np.where(ctx.on, np.minimum(1.0, cnt / self.saturation), 0.0)}
+
+#: This module's tactic, found by :func:`fomolab.tactics.registry`.
+PLUGIN = SocialProof
