@@ -214,9 +214,9 @@ class Results:
 
     def table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         """One table, optionally only some columns (read straight from Parquet)."""
-        if name not in ("runs", "shoppers", "events", "streams", "stream_series"):
-            raise ResultsError(f"{self.path}: no table {name!r}; tables are runs, shoppers, events "
-                               "(and streams, stream_series for a marketplace)")
+        if name not in ("runs", "shoppers", "events", "streams", "stream_series", "products", "tactics", "windows"):
+            raise ResultsError(f"{self.path}: no table {name!r}; tables are runs, shoppers, events, products, "
+                               "tactics, windows (and streams, stream_series for a marketplace)")
         df = self._read(name, self._run_ids, columns)
         for c in CATEGORICAL:
             if c in df.columns:

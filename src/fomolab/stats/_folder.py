@@ -19,9 +19,6 @@ if TYPE_CHECKING:
 
 __all__ = ["as_results", "run_scenarios", "windows", "select_runs"]
 
-#: Window kinds read from the events table (slots and scheduled or observed tactics).
-WINDOW_KINDS = ("slot", "lightning_sale", "countdown_timer", "scarcity_cue", "social_proof", "exclusive_code")
-
 
 def as_results(results: Any) -> Results:
     """A :class:`~fomolab.Results` from a Results object or a folder path."""

@@ -428,15 +428,15 @@ def deadline_shares(results: Any, last: float = 0.1) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per sweep point, arm and tactic with windows
-        (``lightning_sale``, ``countdown_timer``): ``point, arm, tactic,
+        One row per sweep point, arm and tactic with a deadline
+        (``Tactic.deadline``: ``lightning_sale``, ``countdown_timer``): ``point, arm, tactic,
         windows, purchases, in_last, share_last, expected_share, ratio, p``
         (``docs/schema.md``, *analysis/deadline*).
 
     Notes
     -----
-    The windows are each run's ``tactic_start``/``tactic_end`` pairs from the
-    events table (a sale with a quota ends when it sold out).  The purchases
+    The windows are each run's stored tactic windows (a sale with a quota
+    ends when it sold out).  The purchases
     are those of the window's product in the same run.  The expected share
     under no bunching is from exposure: the viewer-seconds at risk (present,
     not yet bought that product) in the final fraction over those in the
@@ -449,8 +449,10 @@ def deadline_shares(results: Any, last: float = 0.1) -> pd.DataFrame:
     --------
     >>> from fomolab.stats._example import example_results
     >>> tab = deadline_shares(example_results())
-    >>> tab[["arm", "tactic"]].values.tolist()
-    [['sale_timer', 'lightning_sale'], ['sale_timer', 'countdown_timer']]
+    >>> print(tab[["arm", "tactic"]].to_string(index=False))
+           arm          tactic
+    sale_timer  lightning_sale
+    sale_timer countdown_timer
     >>> bool(tab.share_last.iloc[0] > tab.expected_share.iloc[0])
     True
     """
@@ -465,12 +467,14 @@ def deadline_shares(results: Any, last: float = 0.1) -> pd.DataFrame:
 def deadline_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.DataFrame,
                     last: float = 0.1) -> pd.DataFrame:
     """:func:`deadline_shares` on tables already read (used by :mod:`fomolab.analysis`)."""
-    from fomolab.stats import _checks
+    from fomolab.stats import _checks, _facts
     from fomolab.stats.deadline import deadline_effect
+    from fomolab.tactics import KINDS
 
     frac = _checks.check_probability(last, "last")
-    win = _folder.windows(events)
-    win = win[win.tactic.isin(["lightning_sale", "countdown_timer"])]
+    with_deadline = [k for k, cls in KINDS.items() if cls.deadline]
+    win = _facts.stored_windows(res, events)
+    win = win[win.tactic.isin(with_deadline)]
     buys = events[events.kind == "purchase"]
     buys = pd.DataFrame({"run_id": buys.run_id.astype(str).to_numpy(),
                          "product": buys["product"].astype(str).to_numpy(),
@@ -519,7 +523,7 @@ def deadline_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, ev
                          ratio=tot.ratio, p=tot.p))
     out = pd.DataFrame(rows, columns=DEADLINE_COLUMNS)
     order = {a: i for i, a in enumerate(res.manifest.get("arms", []))}
-    tact = {"lightning_sale": 0, "countdown_timer": 1}
+    tact = {k: i for i, k in enumerate(with_deadline)}
     out = out.sort_values(["point", "arm", "tactic"], key=lambda s: s.map(order) if s.name == "arm" else
                           (s.map(tact) if s.name == "tactic" else s), kind="stable")
     return out.reset_index(drop=True)

@@ -22,18 +22,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fomolab.stats import _folder
+from fomolab.stats import _facts, _folder
+from fomolab.tactics import KINDS
 
 __all__ = ["episodes", "EPISODE_COLUMNS"]
 
-#: The columns of :func:`episodes`, in order.
+#: The tactics' covariates, in registry order.
+_COVARIATES = [c for cls in KINDS.values() for c in cls.covariates]
+#: The columns of :func:`episodes`, in order: identifiers, the tactics' covariates, the
+#: traits, each covariate times impulsiveness.
 EPISODE_COLUMNS = [
     "run_id", "arm", "replicate", "point", "shopper_id", "segment", "boosted", "episode",
     "start_s", "stop_s", "event",
-    "sale_active", "timer_signal", "scarcity_shown", "social_proof_level", "code_active",
+    *(c.name for c in _COVARIATES),
     "impulsiveness", "interest", "price_sensitivity",
-    "sale_x_impulsiveness", "timer_x_impulsiveness", "scarcity_x_impulsiveness",
-    "social_proof_x_impulsiveness", "code_x_impulsiveness",
+    *(f"{c.short}_x_impulsiveness" for c in _COVARIATES),
 ]
 
 _SHOPPER_COLS = ["run_id", "shopper_id", "segment", "boosted", "impulsiveness", "interest",
@@ -141,11 +144,13 @@ def build_episodes(res, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.D
         raise DataError(f"'timer_pieces' must be a whole number >= 1: got {timer_pieces!r}")
     if social_proof_step_s is not None and not social_proof_step_s > 0:
         raise DataError(f"'social_proof_step_s' must be > 0 seconds: got {social_proof_step_s!r}")
-    scen = _folder.run_scenarios(res, runs)
-    win = _folder.windows(events)
-    win_by_run = {k: g for k, g in win.groupby("run_id", sort=False)}
+    facts = _facts.run_facts(res, runs, events)
+    win_by_run = {k: g for k, g in facts.windows.groupby("run_id", sort=False)}
+    slots = facts.products[["run_id", "slot_start_s", "slot_end_s"]]
+    slots_by_run = {k: g for k, g in slots.groupby("run_id", sort=False)}
     buys = events[events.kind == "purchase"]
     buys_by_run = {k: g for k, g in buys.groupby(buys.run_id.astype(str), sort=False, observed=True)}
+    options = {"timer_pieces": int(timer_pieces), "social_proof_step_s": social_proof_step_s}
     sh_run = shoppers.run_id.astype(str).to_numpy()
     order = np.argsort(sh_run, kind="stable")
     sh_sorted = sh_run[order]
@@ -155,8 +160,8 @@ def build_episodes(res, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.D
         rows = order[lo:hi]
         if len(rows) == 0:
             continue
-        part = _run_episodes(shoppers.iloc[rows], scen[rid], win_by_run.get(rid), buys_by_run.get(rid),
-                             int(timer_pieces), social_proof_step_s)
+        part = _run_episodes(shoppers.iloc[rows], facts.lineup(rid), slots_by_run.get(rid), win_by_run.get(rid),
+                             buys_by_run.get(rid), options)
         part["_row"] = rows[part.pop("_idx")]
         part["_run"] = np.full(len(part["_row"]), rid, dtype=object)
         parts.append(part)
@@ -178,43 +183,40 @@ def build_episodes(res, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.D
         "boosted": src.boosted.to_numpy().astype(bool),
         "episode": cat["episode"].astype(np.int64),
         "start_s": cat["start_s"], "stop_s": cat["stop_s"], "event": cat["event"].astype(np.int64),
-        "sale_active": cat["sale_active"].astype(np.int64), "timer_signal": cat["timer_signal"],
-        "scarcity_shown": cat["scarcity_shown"].astype(np.int64),
-        "social_proof_level": cat["social_proof_level"], "code_active": cat["code_active"].astype(np.int64),
+        **{c.name: cat[c.name].astype(np.int64) if c.dtype == "int64" else cat[c.name] for c in _COVARIATES},
         "impulsiveness": src.impulsiveness.to_numpy(float), "interest": src.interest.to_numpy(float),
         "price_sensitivity": src.price_sensitivity.to_numpy(float),
     })
     z = out["impulsiveness"].to_numpy()
-    for cov, name in (("sale_active", "sale"), ("timer_signal", "timer"), ("scarcity_shown", "scarcity"),
-                      ("social_proof_level", "social_proof"), ("code_active", "code")):
-        out[f"{name}_x_impulsiveness"] = out[cov].to_numpy(float) * z
+    for c in _COVARIATES:
+        out[f"{c.short}_x_impulsiveness"] = out[c.name].to_numpy(float) * z
     return out[EPISODE_COLUMNS]
 
 
-def _run_episodes(sh: pd.DataFrame, scenario, win: pd.DataFrame | None, buys: pd.DataFrame | None,
-                  timer_pieces: int, sp_step: float | None) -> dict[str, np.ndarray]:
-    """The episodes of one run's visits, as arrays (``_idx`` = row in ``sh``)."""
+def _run_episodes(sh: pd.DataFrame, lineup, slots: pd.DataFrame | None, win: pd.DataFrame | None,
+                  buys: pd.DataFrame | None, options: dict) -> dict[str, np.ndarray]:
+    """The episodes of one run's visits, as arrays (``_idx`` = row in ``sh``).
+
+    ``lineup`` holds the run's products ``(name, slot, tactics)`` from its
+    stored facts; ``slots`` every product's slot (all streams); ``win`` its
+    tactic windows as they ran.
+    """
+    from fomolab.tactics import EpisodeContext
+
     a = sh.arrival_s.to_numpy(float)
     d = sh.departure_s.to_numpy(float)
     f = sh.first_purchase_s.to_numpy(float)
     bought = ~np.isnan(f)
     e = np.where(bought, np.minimum(f, d), d)
-    T = scenario.stream.duration_s
     win = win if win is not None else pd.DataFrame(columns=["product", "tactic", "start_s", "end_s"])
-    # the run's cuts: window edges, timer pieces, social-proof grid
+    # the run's cuts: slot and window edges, and the tactics' own (timer pieces, social-proof grid)
     cuts = [win.start_s.to_numpy(float), win.end_s.to_numpy(float)]
-    slots: dict[str, tuple[float, float]] = {}
-    for pname, prod in scenario.lineup.items():
-        slots[pname] = prod.slot(T)
-        cuts.append(np.asarray(slots[pname], dtype=float))
-        timer = prod.tactics.countdown_timer
-        if timer is not None:
-            ta, tb = timer.window()
-            cuts.append(np.linspace(ta, tb, timer_pieces + 1))
-        sp = prod.tactics.social_proof
-        if sp is not None:
-            step = sp_step if sp_step is not None else sp.window_s / 2.0
-            cuts.append(np.arange(slots[pname][0], slots[pname][1], step))
+    if slots is not None:
+        cuts += [slots.slot_start_s.to_numpy(float), slots.slot_end_s.to_numpy(float)]
+    for _, slot, tactics in lineup:
+        cuts.append(np.asarray(slot, dtype=float))
+        for tactic in tactics:
+            cuts.extend(tactic.episode_cuts(slot, options))
     cuts_arr = np.unique(np.concatenate(cuts)) if cuts else np.empty(0)
     keep = np.flatnonzero(e > a)
     a, d, e, bought = a[keep], d[keep], e[keep], bought[keep]
@@ -232,33 +234,17 @@ def _run_episodes(sh: pd.DataFrame, scenario, win: pd.DataFrame | None, buys: pd
     event = (last & bought[idx]).astype(np.int64)
     mid = 0.5 * (start + stop)
     n = len(idx)
-    sale = np.zeros(n)
-    timer_s = np.zeros(n)
-    scarce = np.zeros(n)
-    social = np.zeros(n)
-    code = np.zeros(n)
-    for pname, prod in scenario.lineup.items():
-        sa, sb = slots[pname]
+    cov = {c.name: np.zeros(n) for c in _COVARIATES}
+    arr, dep = sh.arrival_s.to_numpy(float)[keep][idx], sh.departure_s.to_numpy(float)[keep][idx]
+    for pname, (sa, sb), tactics in lineup:
         on = (mid >= sa) & (mid < sb)
         if not on.any():
             continue
-        w = win[win["product"] == pname]
-        for kind, target in (("lightning_sale", sale), ("scarcity_cue", scarce)):
-            for ws, we in zip(w.start_s[w.tactic == kind], w.end_s[w.tactic == kind]):
-                np.maximum(target, (on & (mid >= ws) & (mid < we)).astype(float), out=target)
-        tac = prod.tactics
-        if tac.countdown_timer is not None:
-            np.maximum(timer_s, np.where(on, tac.countdown_timer.signal(mid), 0.0), out=timer_s)
-        if tac.exclusive_code is not None:
-            hold = tac.exclusive_code.holders(sh.arrival_s.to_numpy(float)[keep],
-                                              sh.departure_s.to_numpy(float)[keep])[idx]
-            s = tac.exclusive_code.signal(mid) * hold
-            np.maximum(code, np.where(on, s, 0.0), out=code)
-        if tac.social_proof is not None and buys is not None:
-            sp = tac.social_proof
+        pt = None
+        if buys is not None:
             pt = np.sort(buys.time_s[buys["product"].astype(str) == pname].to_numpy(float))
-            cnt = np.searchsorted(pt, start, "left") - np.searchsorted(pt, start - sp.window_s, "right")
-            np.maximum(social, np.where(on, np.minimum(1.0, cnt / sp.saturation), 0.0), out=social)
-    return {"_idx": keep[idx], "episode": j, "start_s": start, "stop_s": stop, "event": event,
-            "sale_active": sale, "timer_signal": timer_s, "scarcity_shown": scarce,
-            "social_proof_level": social, "code_active": code}
+        ctx = EpisodeContext(start, stop, mid, on, arr, dep, win[win["product"] == pname], pt, options)
+        for tactic in tactics:
+            for name, x in tactic.episode_covariates(ctx).items():
+                np.maximum(cov[name], x, out=cov[name])
+    return {"_idx": keep[idx], "episode": j, "start_s": start, "stop_s": stop, "event": event, **cov}

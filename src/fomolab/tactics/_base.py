@@ -29,7 +29,8 @@ price effect               ``price_keep`` (share of the list price paid),
                            product's state may switch the tactic off (``gate``)
 events                     ``schedule`` (windows known in advance), ``event_kinds``
                            (kinds of its own), ``after_run`` (draws and the like)
-episode covariates         ``covariates``, ``episode_cuts``, ``episode_covariates``
+episode covariates         ``covariates``, ``episode_cuts``, ``episode_covariates``;
+                           ``deadline`` (its windows' deadline bunching is analysed)
 analytic hazard            ``analytic``, ``analytic_problem``, ``holder_time``
 =========================  ===========================================================
 
@@ -147,6 +148,8 @@ class Tactic(FrozenModel):
     record_rank: ClassVar[int] = 1000
     #: Kinds of events of its own (appended to the events table's kinds).
     event_kinds: ClassVar[tuple[str, ...]] = ()
+    #: True when its windows end in a deadline whose bunching the analysis examines.
+    deadline: ClassVar[bool] = False
     #: Covariates it contributes to the episodes table.
     covariates: ClassVar[tuple[Covariate, ...]] = ()
     #: True for the tactics whose envelope column every run id hashes (those of fomolab 0.1).

@@ -56,6 +56,7 @@ class CountdownTimer(Tactic):
     summary: ClassVar[str] = "a clock running down to a deadline"
     time_fields: ClassVar[tuple[str, ...]] = ("start_s", "deadline_s", "until_s")
     offer: ClassVar[bool] = True
+    deadline: ClassVar[bool] = True
     record_rank: ClassVar[int] = 20
     covariates: ClassVar[tuple[Covariate, ...]] = (Covariate("timer_signal", "timer", "float64"),)
     envelope_column: ClassVar[bool] = True

@@ -62,6 +62,7 @@ class LightningSale(Tactic):
     time_fields: ClassVar[tuple[str, ...]] = ("start_s", "end_s")
     offer: ClassVar[bool] = True
     gated: ClassVar[bool] = True
+    deadline: ClassVar[bool] = True
     record_rank: ClassVar[int] = 10
     covariates: ClassVar[tuple[Covariate, ...]] = (Covariate("sale_active", "sale", "int64"),)
     envelope_column: ClassVar[bool] = True

@@ -1,0 +1,96 @@
+"""A results folder's stored facts: products, tactics and windows of each run.
+
+Each run stores them as tables (``docs/schema.md``): ``products`` (slot, price,
+stock), ``tactics`` (each tactic switched on, its resolved fields as JSON) and
+``windows`` (each tactic window as it ran).  The statistics read these and
+never re-parse the spec.  Folders written before these tables existed get the
+same facts derived once, from the spec in ``manifest.json`` and the events.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from fomolab.stats import _folder
+
+__all__ = ["Facts", "run_facts", "stored_windows"]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The stored facts of some runs (one DataFrame each, with ``run_id`` as str)."""
+
+    products: pd.DataFrame
+    tactics: pd.DataFrame
+    windows: pd.DataFrame
+
+    def lineup(self, run_id: str, stream: int = 0) -> list[tuple[str, tuple[float, float], list[Any]]]:
+        """The run's products on ``stream``: ``(name, slot, [tactic objects])`` in lineup order."""
+        from fomolab.tactics import KINDS
+
+        p = self.products[(self.products.run_id == run_id) & (self.products.stream == stream)]
+        t = self.tactics[self.tactics.run_id == run_id]
+        out = []
+        for name, a, b in zip(p["product"], p.slot_start_s, p.slot_end_s):
+            mine = t[t["product"] == name]
+            tactics = [KINDS[k].model_validate(json.loads(c)) for k, c in zip(mine.tactic, mine.config)]
+            out.append((name, (float(a), float(b)), tactics))
+        return out
+
+
+def _stored(res) -> bool:
+    return (res.path / "products").is_dir()
+
+
+def stored_windows(res, events: pd.DataFrame) -> pd.DataFrame:
+    """Tactic windows (``run_id, product, tactic, start_s, end_s``), ordered by run id, product,
+    tactic and start: as stored, or rebuilt from the events for an older folder."""
+    if _stored(res):
+        w = res.table("windows")
+        w = pd.DataFrame({"run_id": w.run_id.astype(str).to_numpy(), "product": w["product"].astype(str).to_numpy(),
+                          "tactic": w.tactic.astype(str).to_numpy(), "start_s": w.start_s.to_numpy(float),
+                          "end_s": w.end_s.to_numpy(float)})
+        return w.sort_values(["run_id", "product", "tactic", "start_s"], kind="stable").reset_index(drop=True)
+    w = _folder.windows(events)
+    return w[w.tactic != "slot"].reset_index(drop=True)
+
+
+def run_facts(res, runs: pd.DataFrame, events: pd.DataFrame) -> Facts:
+    """The facts of ``runs``: stored, or derived once from the manifest's spec for an older folder."""
+    ids = set(runs.run_id.astype(str))
+    win = stored_windows(res, events)
+    win = win[win.run_id.isin(ids)]
+    if _stored(res):
+        prods = res.table("products")
+        tacs = res.table("tactics")
+    else:
+        prods, tacs = _derived(res, runs)
+    prods = prods.assign(run_id=prods.run_id.astype(str), product=prods["product"].astype(str))
+    tacs = tacs.assign(run_id=tacs.run_id.astype(str), product=tacs["product"].astype(str),
+                       tactic=tacs.tactic.astype(str))
+    return Facts(prods[prods.run_id.isin(ids)], tacs[tacs.run_id.isin(ids)], win)
+
+
+def _derived(res, runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``products`` and ``tactics`` of an older folder's runs, from its spec."""
+    from fomolab.market import streams_of
+
+    scen = _folder.run_scenarios(res, runs)
+    prows, trows = [], []
+    for rid, sc in scen.items():
+        T = sc.stream.duration_s
+        streams = streams_of(sc.lineup, sc.market, T)
+        for s in streams:
+            for name, prod in s.lineup.items():
+                pname = name if s.index == 0 else f"{name}@{s.index}"
+                a, b = prod.slot(T)
+                prows.append(dict(run_id=rid, stream=s.index, product=pname, slot_start_s=a, slot_end_s=b))
+                for kind, tac in prod.tactics.items():
+                    trows.append(dict(run_id=rid, product=pname, tactic=kind,
+                                      config=json.dumps(tac.model_dump(mode="json"), sort_keys=True)))
+    cols = ["run_id", "product", "tactic", "config"]
+    return pd.DataFrame(prows), pd.DataFrame(trows, columns=cols)
