@@ -63,6 +63,13 @@ class ProductContext:
 
         return generator(self.seed, purpose, self.product, *extra)
 
+    def tactic_generator(self, kind: str) -> np.random.Generator:
+        """A generator of the tactic ``kind``'s own on this product: the same in every arm
+        of a replicate (so arms compare paired), independent of every other purpose."""
+        from fomolab.seeds import arm_key, generator
+
+        return generator(self.seed, "tactic", self.product, arm_key(kind))
+
     def event(self, time_s: float, kind: str, tactic: str, value: float = float("nan")) -> None:
         """Record a stream event of this product (no shopper)."""
         self.recorder.event(time_s, kind, self.product, tactic, value)
