@@ -62,13 +62,13 @@ class Envelope:
 
 
 def envelope_kinds(scenarios: list[Scenario]) -> list[str]:
-    """The kinds with a column in an envelope: those of fomolab 0.1 (``envelope_column``), whose
-    columns every run id hashes, then the other kinds the scenarios configure, in registry order.
+    """The kinds with a column in an envelope: those of fomolab 0.1 (``always_listed``), whose
+    columns every run id hashes, and the other kinds the scenarios configure, in registry order.
 
     A new tactic therefore changes no existing run's identity.
     """
     used = {k for s in scenarios for p in s.lineup.values() for k, _ in p.tactics.items()}
-    return [k for k, cls in KINDS.items() if cls.envelope_column or k in used]
+    return [k for k, cls in KINDS.items() if cls.always_listed or k in used]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from pydantic import Field, create_model, model_validator
+from pydantic import Field, create_model, model_serializer, model_validator
 
 from fomolab.tactics import KINDS, Tactic
 from fomolab.tactics._base import FrozenModel
@@ -47,6 +47,13 @@ class _TacticsBase(FrozenModel):
     def items(self) -> list[tuple[str, Tactic]]:
         """The configured tactics as ``(kind, tactic)`` pairs, in registry order."""
         return [(k, getattr(self, k)) for k in type(self).model_fields if getattr(self, k) is not None]
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """Unused kinds are left out, except those every run's identity lists (``always_listed``),
+        so that registering a tactic changes no existing run id."""
+        data = handler(self)
+        return {k: v for k, v in data.items() if v is not None or KINDS[k].always_listed}
 
 
 #: The tactics configured on one product: one optional field per kind of the registry, in its order.

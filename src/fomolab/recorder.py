@@ -29,6 +29,28 @@ EVENT_KINDS = ("slot_start", "tactic_start", "arrive", "purchase", "stock_out", 
 #: Tactic kinds, as the events table names them.
 TACTIC_KINDS = tuple(KINDS)
 _SLOT_START, _TACTIC_START, _TACTIC_END = (EVENT_KINDS.index(k) for k in ("slot_start", "tactic_start", "tactic_end"))
+_BASE_EVENT_KINDS = EVENT_KINDS[:8]
+
+
+def categories(lineups: list[dict[str, Any]] | None) -> tuple[list[str], list[str]]:
+    """The ``tactic`` and ``kind`` categories of a run's tables.
+
+    Tactic kinds: those every run lists (``Tactic.always_listed``) and those the
+    run's lineups use, in registry order; event kinds: the stream's, then the
+    listed tactics' own.  A tactic a run does not use leaves its tables as
+    they were before it was registered.
+    """
+    if lineups is None:
+        return list(TACTIC_KINDS), list(EVENT_KINDS)
+    used = {k for lineup in lineups for p in lineup.values() for k, _ in p.tactics.items()}
+    tactics = [k for k in TACTIC_KINDS if KINDS[k].always_listed or k in used]
+    return tactics, [*_BASE_EVENT_KINDS, *(e for k in tactics for e in KINDS[k].event_kinds)]
+
+
+def _categorical(codes: np.ndarray, full: tuple[str, ...], cats: list[str]) -> pd.Categorical:
+    """Codes into ``full``, as a categorical with the categories ``cats`` (a subset, in order)."""
+    out = pd.Categorical.from_codes(codes, categories=list(full))
+    return out if len(cats) == len(full) else out.set_categories(cats)
 #: Shopper ids of viewers brought by an arm's arrival boost start here.
 BOOSTED_ID_OFFSET = 1_000_000_000
 
@@ -71,6 +93,7 @@ class Recorder:
     _events: list[tuple[float, int, int, int, float]] = field(default_factory=list)
     _single: list[tuple[int, int, float, float, float]] = field(default_factory=list)
     _shopper_events: list[tuple[np.ndarray, ...]] = field(default_factory=list)
+    _cats: tuple[list[str], list[str]] = field(default_factory=lambda: categories(None))
 
     def purchases(self, viewer: np.ndarray, product: int, time_s: np.ndarray, price: np.ndarray,
                   surplus: np.ndarray) -> None:
@@ -151,6 +174,7 @@ class Recorder:
             # stream 0's products keep their names; the same product in stream k is "name@k"
             products = [p if k == 0 else f"{p}@{k}" for k in range(len(streams)) for p in products]
         shoppers = pd.DataFrame(cols, copy=False)
+        self._cats = categories(lineups)
         events = self._event_table(viewers, vis, pv, pp, pt, pprice, products, P if streams is not None else None)
         # viewer-level outcomes: a viewer may have several visits in a marketplace
         v_first = np.full(n_viewers, np.inf)
@@ -198,7 +222,7 @@ class Recorder:
         tactics = pd.DataFrame({
             "run_id": self._constant(self.run_id, len(rows)),
             "product": pd.Categorical.from_codes(np.array([r[0] for r in rows], dtype=np.int16), categories=names),
-            "tactic": pd.Categorical([r[1] for r in rows], categories=list(TACTIC_KINDS)),
+            "tactic": pd.Categorical([r[1] for r in rows], categories=self._cats[0]),
             "config": pd.array([r[2] for r in rows], dtype=object),
         })
         # windows as they ran: the k-th start of a product's tactic paired with its k-th end
@@ -213,8 +237,7 @@ class Recorder:
         windows = pd.DataFrame({
             "run_id": self._constant(self.run_id, len(win)),
             "product": pd.Categorical.from_codes(np.array([w[0] for w in win], dtype=np.int16), categories=names),
-            "tactic": pd.Categorical.from_codes(np.array([w[1] for w in win], dtype=np.int8),
-                                                categories=list(TACTIC_KINDS)),
+            "tactic": _categorical(np.array([w[1] for w in win], dtype=np.int8), TACTIC_KINDS, self._cats[0]),
             "start_s": np.array([w[2] for w in win], dtype=float),
             "end_s": np.array([w[3] for w in win], dtype=float),
         })
@@ -336,10 +359,10 @@ class Recorder:
         del blocks, order
         cols = {
             "run_id": self._constant(self.run_id, len(time)), "time_s": time,
-            "kind": pd.Categorical.from_codes(kind, categories=list(EVENT_KINDS)),
+            "kind": _categorical(kind, EVENT_KINDS, self._cats[1]),
             "shopper_id": pd.arrays.IntegerArray(shopper, shopper < 0),
             "product": pd.Categorical.from_codes(product, categories=products),
-            "tactic": pd.Categorical.from_codes(tactic, categories=list(TACTIC_KINDS)),
+            "tactic": _categorical(tactic, TACTIC_KINDS, self._cats[0]),
             "value": value,
         }
         if per_stream is not None:

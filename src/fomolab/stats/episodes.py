@@ -27,17 +27,21 @@ from fomolab.tactics import KINDS
 
 __all__ = ["episodes", "EPISODE_COLUMNS"]
 
-#: The tactics' covariates, in registry order.
-_COVARIATES = [c for cls in KINDS.values() for c in cls.covariates]
-#: The columns of :func:`episodes`, in order: identifiers, the tactics' covariates, the
-#: traits, each covariate times impulsiveness.
-EPISODE_COLUMNS = [
-    "run_id", "arm", "replicate", "point", "shopper_id", "segment", "boosted", "episode",
-    "start_s", "stop_s", "event",
-    *(c.name for c in _COVARIATES),
-    "impulsiveness", "interest", "price_sensitivity",
-    *(f"{c.short}_x_impulsiveness" for c in _COVARIATES),
-]
+def _columns(covariates: list) -> list[str]:
+    """Identifiers, the tactics' covariates, the traits, each covariate times impulsiveness."""
+    return ["run_id", "arm", "replicate", "point", "shopper_id", "segment", "boosted", "episode",
+            "start_s", "stop_s", "event", *(c.name for c in covariates),
+            "impulsiveness", "interest", "price_sensitivity", *(f"{c.short}_x_impulsiveness" for c in covariates)]
+
+
+def _covariates(used: set[str]) -> list:
+    """The covariates of the tactics every table lists (``always_listed``) and of those ``used``."""
+    return [c for k, cls in KINDS.items() if cls.always_listed or k in used for c in cls.covariates]
+
+
+#: The columns of :func:`episodes`, in order, for results whose tactics are those every
+#: table lists; another tactic a folder uses adds its covariates after these tactics'.
+EPISODE_COLUMNS = _columns(_covariates(set()))
 
 _SHOPPER_COLS = ["run_id", "shopper_id", "segment", "boosted", "impulsiveness", "interest",
                  "price_sensitivity", "arrival_s", "departure_s", "first_purchase_s"]
@@ -76,7 +80,9 @@ def episodes(
     Returns
     -------
     pandas.DataFrame
-        One row per episode with the columns of ``EPISODE_COLUMNS``
+        One row per episode with the columns of ``EPISODE_COLUMNS`` (and, after
+        the built-in tactics' covariates, those of any other tactic the
+        selected runs use)
         (documented in ``docs/schema.md``, section *analysis*): ``start_s`` and
         ``stop_s`` in stream seconds (``start_s < stop_s``; at risk for
         ``start_s < t <= stop_s``), ``event`` 1 on the last episode of a buyer,
@@ -108,7 +114,10 @@ def episodes(
     * ``*_x_impulsiveness``: each tactic covariate times impulsiveness (the
       model's hazard factor is ``1 + gain * z * s``).
 
-    A first purchase of any product ends the time to first purchase.  Visits
+    Each covariate comes from its tactic (``Tactic.episode_covariates``),
+    evaluated from the run's stored ``products``, ``tactics`` and ``windows``
+    tables, never from the spec.  A first purchase of any product ends the time
+    to first purchase.  Visits
     of zero length are dropped.
 
     Examples
@@ -145,6 +154,8 @@ def build_episodes(res, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.D
     if social_proof_step_s is not None and not social_proof_step_s > 0:
         raise DataError(f"'social_proof_step_s' must be > 0 seconds: got {social_proof_step_s!r}")
     facts = _facts.run_facts(res, runs, events)
+    covariates = _covariates(set(facts.tactics.tactic))
+    columns = _columns(covariates)
     win_by_run = {k: g for k, g in facts.windows.groupby("run_id", sort=False)}
     slots = facts.products[["run_id", "slot_start_s", "slot_end_s"]]
     slots_by_run = {k: g for k, g in slots.groupby("run_id", sort=False)}
@@ -161,12 +172,12 @@ def build_episodes(res, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.D
         if len(rows) == 0:
             continue
         part = _run_episodes(shoppers.iloc[rows], facts.lineup(rid), slots_by_run.get(rid), win_by_run.get(rid),
-                             buys_by_run.get(rid), options)
+                             buys_by_run.get(rid), options, covariates)
         part["_row"] = rows[part.pop("_idx")]
         part["_run"] = np.full(len(part["_row"]), rid, dtype=object)
         parts.append(part)
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in EPISODE_COLUMNS})
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
     cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     src = shoppers.iloc[cat["_row"]].reset_index(drop=True)
     meta = runs.set_index(runs.run_id.astype(str))
@@ -183,18 +194,18 @@ def build_episodes(res, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.D
         "boosted": src.boosted.to_numpy().astype(bool),
         "episode": cat["episode"].astype(np.int64),
         "start_s": cat["start_s"], "stop_s": cat["stop_s"], "event": cat["event"].astype(np.int64),
-        **{c.name: cat[c.name].astype(np.int64) if c.dtype == "int64" else cat[c.name] for c in _COVARIATES},
+        **{c.name: cat[c.name].astype(np.int64) if c.dtype == "int64" else cat[c.name] for c in covariates},
         "impulsiveness": src.impulsiveness.to_numpy(float), "interest": src.interest.to_numpy(float),
         "price_sensitivity": src.price_sensitivity.to_numpy(float),
     })
     z = out["impulsiveness"].to_numpy()
-    for c in _COVARIATES:
+    for c in covariates:
         out[f"{c.short}_x_impulsiveness"] = out[c.name].to_numpy(float) * z
-    return out[EPISODE_COLUMNS]
+    return out[columns]
 
 
 def _run_episodes(sh: pd.DataFrame, lineup, slots: pd.DataFrame | None, win: pd.DataFrame | None,
-                  buys: pd.DataFrame | None, options: dict) -> dict[str, np.ndarray]:
+                  buys: pd.DataFrame | None, options: dict, covariates: list) -> dict[str, np.ndarray]:
     """The episodes of one run's visits, as arrays (``_idx`` = row in ``sh``).
 
     ``lineup`` holds the run's products ``(name, slot, tactics)`` from its
@@ -234,7 +245,7 @@ def _run_episodes(sh: pd.DataFrame, lineup, slots: pd.DataFrame | None, win: pd.
     event = (last & bought[idx]).astype(np.int64)
     mid = 0.5 * (start + stop)
     n = len(idx)
-    cov = {c.name: np.zeros(n) for c in _COVARIATES}
+    cov = {c.name: np.zeros(n) for c in covariates}
     arr, dep = sh.arrival_s.to_numpy(float)[keep][idx], sh.departure_s.to_numpy(float)[keep][idx]
     for pname, (sa, sb), tactics in lineup:
         on = (mid >= sa) & (mid < sb)

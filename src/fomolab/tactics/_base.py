@@ -152,10 +152,11 @@ class Tactic(FrozenModel):
     deadline: ClassVar[bool] = False
     #: Covariates it contributes to the episodes table.
     covariates: ClassVar[tuple[Covariate, ...]] = ()
-    #: True for the tactics whose envelope column every run id hashes (those of fomolab 0.1).
-    #: A new tactic leaves it False: its column enters a run's identity only where it is used,
-    #: so adding a tactic changes no existing run id.
-    envelope_column: ClassVar[bool] = False
+    #: True for the tactics of fomolab 0.1, which every run's identity lists even when unused
+    #: (a key of the lineup's ``tactics``, a column of the envelope).  A new tactic leaves it
+    #: False: it enters a run's identity only where a spec uses it, so adding a tactic
+    #: changes no existing run id.
+    always_listed: ClassVar[bool] = False
 
     gain: float = Field(default=1.0, ge=0, description="hazard gain per unit of z * signal")
 

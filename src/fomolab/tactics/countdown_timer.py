@@ -59,7 +59,7 @@ class CountdownTimer(Tactic):
     deadline: ClassVar[bool] = True
     record_rank: ClassVar[int] = 20
     covariates: ClassVar[tuple[Covariate, ...]] = (Covariate("timer_signal", "timer", "float64"),)
-    envelope_column: ClassVar[bool] = True
+    always_listed: ClassVar[bool] = True
     #: Sub-intervals per timer window in the thinning envelope.
     ENVELOPE_PIECES: ClassVar[int] = 16
 

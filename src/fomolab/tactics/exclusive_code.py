@@ -42,7 +42,7 @@ class ExclusiveCode(Tactic):
     offer: ClassVar[bool] = True
     record_rank: ClassVar[int] = 30
     covariates: ClassVar[tuple[Covariate, ...]] = (Covariate("code_active", "code", "int64"),)
-    envelope_column: ClassVar[bool] = True
+    always_listed: ClassVar[bool] = True
 
     announce_s: float = Field(ge=0)
     expires_s: float = Field(gt=0)

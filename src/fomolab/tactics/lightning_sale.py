@@ -65,7 +65,7 @@ class LightningSale(Tactic):
     deadline: ClassVar[bool] = True
     record_rank: ClassVar[int] = 10
     covariates: ClassVar[tuple[Covariate, ...]] = (Covariate("sale_active", "sale", "int64"),)
-    envelope_column: ClassVar[bool] = True
+    always_listed: ClassVar[bool] = True
 
     start_s: float = Field(ge=0)
     end_s: float = Field(gt=0)

@@ -81,7 +81,7 @@ class ScarcityCue(Tactic):
     live_rank: ClassVar[int] = 20
     record_rank: ClassVar[int] = 40
     covariates: ClassVar[tuple[Covariate, ...]] = (Covariate("scarcity_shown", "scarcity", "int64"),)
-    envelope_column: ClassVar[bool] = True
+    always_listed: ClassVar[bool] = True
 
     threshold: int = Field(ge=1)
     displayed_stock: int | None = Field(default=None, ge=1)

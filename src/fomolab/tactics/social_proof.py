@@ -61,7 +61,7 @@ class SocialProof(Tactic):
     live_rank: ClassVar[int] = 10
     record_rank: ClassVar[int] = 50
     covariates: ClassVar[tuple[Covariate, ...]] = (Covariate("social_proof_level", "social_proof", "float64"),)
-    envelope_column: ClassVar[bool] = True
+    always_listed: ClassVar[bool] = True
 
     window_s: float = Field(default=60.0, gt=0)
     saturation: int = Field(default=5, ge=1)
