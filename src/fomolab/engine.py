@@ -84,8 +84,8 @@ def simulate(run: RunSpec) -> Tables:
     """
     sc = run.scenario
     T = sc.stream.duration_s
-    streams = streams_of(sc.lineup, sc.market, T)
-    market = sc.market if len(streams) > 1 else None
+    market = sc.market if sc.market is not None else Market()  # a single stream is a one-stream marketplace
+    streams = streams_of(sc.lineup, market, T)
     rec = Recorder(run.run_id, run.arm, run.replicate, run.point, run.seed, dict(run.params))
 
     edges, rates = sc.stream.arrivals.pieces(T)
@@ -129,19 +129,20 @@ def simulate(run: RunSpec) -> Tables:
         for _, tactic in prod.tactics.items():
             tactic.after_run(ctx)
     return rec.tables(viewers, vis, list(sc.population.segments), list(sc.lineup),
-                      streams if sc.market is not None else None, T, [s.lineup for s in streams])
+                      streams if sc.market is not None else None, T,  # a [market] table asks for its tables
+                      [s.lineup for s in streams])
 
 
-def _visits(streams: list[StreamView], market: Market | None, v: ViewerArrays, groups, offsets: np.ndarray,
+def _visits(streams: list[StreamView], market: Market, v: ViewerArrays, groups, offsets: np.ndarray,
             seed: int, T: float) -> Visits:
     """Every viewer's visits to the streams (one visit per viewer with a single stream).
 
     The shared viewers choose with uniforms from a stream of their own (the
     same in every arm); boosted viewers go to the stream that boosted them.
+    With one stream there is no choice: a viewer's visit is their whole stay.
     """
-    if market is None:
-        n = len(v.arrival_s)
-        return Visits(np.arange(n), np.zeros(n, np.int64), v.arrival_s, v.departure_s, np.zeros(n, bool))
+    if len(streams) == 1:
+        return visits(streams, market, v.arrival_s, v.departure_s, None, None, None, T)
     fixed = np.concatenate([np.full(len(g[0]), g[4]) for g in groups])
     order = np.argsort(v.arrival_s, kind="stable")
     u = np.full(len(fixed), np.nan)
@@ -406,7 +407,9 @@ class ProductState:
         numpy scalars, with the same IEEE results).
         """
         rec, pname = self.ctx.recorder, self.ctx.product
-        live, gate, bought = self.live, self.gate, self.bought
+        gate, bought = self.gate, self.bought
+        levels = [(x.gain, x.level) for x in self.live]  # bound methods: no attribute lookups per candidate
+        told = [x.bought for x in self.live]
         stock = self.stock
         for i, w, tk, lev, hon, hoff, zk, son, pon, poff, val in _rows(vi, who, t, level, h_on, h_off, z, gate_on,
                                                                    price_on, price_off, value):
@@ -416,8 +419,8 @@ class ProductState:
                 continue
             on = son and (gate is None or gate.open)
             h = hon if on else hoff
-            for x in live:
-                h *= 1.0 + x.gain * zk * x.level(tk, stock)
+            for gain, level_at in levels:
+                h *= 1.0 + gain * zk * level_at(tk, stock)
             if lev >= h:
                 continue
             if tk > env.now:
@@ -429,14 +432,14 @@ class ProductState:
                 gate.sold(tk)
             if stock is not None:
                 stock -= 1
-            for x in live:
-                x.bought(tk, stock)
+            for tell in told:
+                tell(tk, stock)
             if stock == 0:
                 rec.event(tk, "stock_out", pname)
         self.stock = stock
         if gate is not None:
             gate.close()
-        for x in live:
+        for x in self.live:
             x.finish(stock)
 
 

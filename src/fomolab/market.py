@@ -86,10 +86,13 @@ class Market(FrozenModel):
 
     def hosts(self) -> list[Host]:
         """Each stream's host: appeals at normal quantiles, the last ones virtual."""
-        from scipy.stats import norm
-
         n = self.streams
-        offsets = -norm.ppf((np.arange(n) + 0.5) / n) * self.appeal_spread if n > 1 else np.zeros(1)
+        if n > 1:
+            from scipy.stats import norm
+
+            offsets = -norm.ppf((np.arange(n) + 0.5) / n) * self.appeal_spread
+        else:
+            offsets = np.zeros(1)
         out = []
         for k, off in enumerate(offsets):
             base = self.virtual_host if k >= n - self.virtual_hosts else self.host
@@ -126,9 +129,8 @@ def shift_product(prod: Product, dt: float) -> Product:
 
 
 def streams_of(lineup: dict[str, Product], market: Market | None, duration_s: float) -> list[StreamView]:
-    """The streams of a run (one, with the lineup as it is, without a market)."""
-    if market is None:
-        return [StreamView(0, Host(), dict(lineup))]
+    """The streams of a run; without a market, a one-stream marketplace (the lineup as it is)."""
+    market = market if market is not None else Market()
     out = []
     for k, host in enumerate(market.hosts()):
         dt = k * market.stagger_s
@@ -166,7 +168,7 @@ def _breaks(streams: list[StreamView], T: float) -> np.ndarray:
     return np.array(sorted(c for c in cuts if 0 <= c <= T))
 
 
-def visits(streams: list[StreamView], market: Market | None, arrival_s: np.ndarray, departure_s: np.ndarray,
+def visits(streams: list[StreamView], market: Market, arrival_s: np.ndarray, departure_s: np.ndarray,
            fixed: np.ndarray | None, u: np.ndarray | None, rng_switch: np.random.Generator | None,
            T: float) -> Visits:
     """Who watches which stream when.
@@ -175,14 +177,14 @@ def visits(streams: list[StreamView], market: Market | None, arrival_s: np.ndarr
     others choose by logit at arrival, with their uniform ``u``.  Arrivals
     must be sorted.  Visits come out sorted by start.
 
-    >>> v = visits(streams_of({}, None, 100.0), None, np.array([1.0, 5.0]), np.array([50.0, 90.0]),
+    >>> v = visits(streams_of({}, Market(), 100.0), Market(), np.array([1.0, 5.0]), np.array([50.0, 90.0]),
     ...            None, None, None, 100.0)
     >>> v.stream.tolist(), v.start_s.tolist(), v.end_s.tolist()
     ([0, 0], [1.0, 5.0], [50.0, 90.0])
     """
     n = len(arrival_s)
     idx = np.arange(n)
-    if len(streams) == 1 or market is None:
+    if len(streams) == 1:  # nowhere to choose or switch: each viewer's visit is their whole stay
         return Visits(idx, np.zeros(n, np.int64), arrival_s, departure_s, np.zeros(n, bool))
     cuts = _breaks(streams, T)
     mids = (cuts[:-1] + cuts[1:]) / 2

@@ -36,7 +36,8 @@ class _Ticker(LiveSignal):
 
     def level(self, t, stock):
         recent = self.recent
-        while recent and recent[0] <= t - self.window_s:
+        cut = t - self.window_s
+        while recent and recent[0] <= cut:
             recent.popleft()
         return min(1.0, len(recent) / self.saturation)
 
