@@ -18,7 +18,8 @@ def documented(root) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
     for section in re.split(r"^## ", text, flags=re.M)[1:]:
         name = section.split("\n", 1)[0].strip()
         base, _, extra = section.partition(MARKET_MARK)
-        rows = [dict(re.findall(r"^\| `([a-z_0-9]+)` \| ([A-Za-z0-9]+) \|", part, flags=re.M)) for part in (base, extra)]
+        pattern = r"^\| `([a-z_0-9]+)` \| ([A-Za-z0-9]+) \|"
+        rows = [dict(re.findall(pattern, part, flags=re.M)) for part in (base, extra)]
         if rows[0] or rows[1]:
             tables[name] = (rows[0], rows[1])
     return tables

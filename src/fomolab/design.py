@@ -16,6 +16,7 @@ hazards (see ``docs/MODEL.md``).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -107,14 +108,14 @@ def envelopes(scenarios: list[Scenario]) -> dict[str, Envelope]:
         slots = [p.slot(T) for p in prods]
         lo, hi = min(s[0] for s in slots), max(s[1] for s in slots)
         cuts = {lo, hi}
-        for p, (a, b) in zip(prods, slots):
+        for p, (a, b) in zip(prods, slots, strict=True):
             cuts.update((a, b))
             for _, tactic in p.tactics.items():
                 cuts.update(x for x in tactic.breakpoints() if lo < x < hi)
         edges = sorted(cuts)
         base, disc, gains = [], [], []
-        for a, b in zip(edges[:-1], edges[1:]):
-            on = [(p, s) for p, s in zip(prods, slots) if s[0] < b and s[1] > a]
+        for a, b in itertools.pairwise(edges):
+            on = [(p, s) for p, s in zip(prods, slots, strict=True) if s[0] < b and s[1] > a]
             base.append(max((p.base_rate_per_s for p, _ in on), default=0.0))
             d, g = 0.0, [0.0] * len(columns)
             for p, _ in on:
@@ -174,7 +175,7 @@ def expand(experiment: Experiment, replicates: range | None = None,
     reps = replicates if replicates is not None else range(experiment.replicates)
     ids, _ = assign_points(experiment, registry)
     unique = {}
-    for pid, p in zip(ids, experiment.points):
+    for pid, p in zip(ids, experiment.points, strict=True):
         unique.setdefault(pid, p)
     envs = {pid: envelopes([a.scenario for a in p.arms.values()]) for pid, p in unique.items()}
     runs = []

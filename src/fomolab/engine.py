@@ -51,10 +51,10 @@ import simpy
 from fomolab.design import Envelope, RunSpec
 from fomolab.errors import EnvelopeError
 from fomolab.lineup import Product
+from fomolab.market import Market, StreamView, Visits, streams_of, visits
 from fomolab.population import draw_traits
 from fomolab.recorder import BOOSTED_ID_OFFSET, Recorder, Tables, ViewerArrays
 from fomolab.seeds import arm_key, generator
-from fomolab.market import Market, StreamView, Visits, streams_of, visits
 from fomolab.stream import poisson_times, rate_function
 from fomolab.tactics import LiveSignal, ProductContext
 
@@ -103,7 +103,7 @@ def simulate(run: RunSpec) -> Tables:
     offsets = np.cumsum([0] + [len(g[0]) for g in groups])
     vis = _visits(streams, market, viewers, groups, offsets, run.seed, T)
     mu, sigma = (np.array(x)[viewers.segment] for x in
-                 zip(*(seg.valuation.lognormal() for seg in sc.population.segments.values())))
+                 zip(*(seg.valuation.lognormal() for seg in sc.population.segments.values()), strict=True))
     env = simpy.Environment()  # one clock for every product of every stream: their processes can meet
     P = len(sc.lineup)
     checking = check_bounds()
@@ -121,7 +121,7 @@ def simulate(run: RunSpec) -> Tables:
             for i, g in enumerate(groups):
                 mine = np.flatnonzero(here & (vis.viewer >= offsets[i]) & (vis.viewer < offsets[i + 1]))
                 cands.append(_candidates(envelope, viewers, vis, mine, g[2]))
-            cand = tuple(np.concatenate(c) for c in zip(*cands))
+            cand = tuple(np.concatenate(c) for c in zip(*cands, strict=True))
             value = _valuations(run, pnum, prod, viewers, offsets, vis.viewer[cand[0]], mu, sigma)
             _decide(env, ctx, prod, viewers, vis, cand, value, stream.host.trust, checking)
     env.run(until=T)
@@ -447,4 +447,4 @@ def _rows(*arrays: np.ndarray, chunk: int = 4096):
     """Rows of equal-length arrays as tuples of Python scalars, converted a chunk at a time
     (a walk that stops early, at a sell-out, converts only what it reads)."""
     for k in range(0, len(arrays[0]), chunk):
-        yield from zip(*(a[k:k + chunk].tolist() for a in arrays))
+        yield from zip(*(a[k:k + chunk].tolist() for a in arrays), strict=True)

@@ -9,7 +9,7 @@ experiment's arms, not here.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import Field, create_model, model_serializer, model_validator
 
@@ -59,7 +59,7 @@ class _TacticsBase(FrozenModel):
 #: The tactics configured on one product: one optional field per kind of the registry, in its order.
 Tactics = create_model(  # type: ignore[call-overload]
     "Tactics", __base__=_TacticsBase, __module__=__name__,
-    **{kind: (Optional[cls], None) for kind, cls in KINDS.items()},
+    **{kind: (cls | None, None) for kind, cls in KINDS.items()},
 )
 
 
@@ -87,7 +87,7 @@ class Product(FrozenModel):
     tactics: Tactics = Tactics()  # type: ignore[valid-type]
 
     @model_validator(mode="after")
-    def _resolved(self) -> "Product":
+    def _resolved(self) -> Product:
         for _, tactic in self.tactics.items():
             problem = tactic.unresolved()
             if problem is not None:

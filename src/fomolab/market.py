@@ -79,7 +79,7 @@ class Market(FrozenModel):
     switching: Switching = Switching()
 
     @model_validator(mode="after")
-    def _hosts_fit(self) -> "Market":
+    def _hosts_fit(self) -> Market:
         if self.virtual_hosts > self.streams:
             raise ValueError(f"virtual_hosts must not exceed streams ({self.streams}): {self.virtual_hosts}")
         return self

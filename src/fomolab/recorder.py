@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from fomolab.tactics import KINDS
+
+if TYPE_CHECKING:
+    from fomolab.design import HazardTraits
 
 __all__ = ["Tables", "Recorder", "EVENT_KINDS", "TACTIC_KINDS", "BOOSTED_ID_OFFSET"]
 
@@ -124,7 +127,7 @@ class Recorder:
                                          visits, np.full(n, product, np.int16),
                                          np.full(n, TACTIC_KINDS.index(tactic), np.int8), np.full(n, float(value))))
 
-    def tables(self, viewers: "ViewerArrays", vis: Any, segments: list[str], products: list[str],
+    def tables(self, viewers: ViewerArrays, vis: Any, segments: list[str], products: list[str],
                streams: list[Any] | None = None, duration_s: float = 0.0, lineups: list[dict[str, Any]] | None = None
                ) -> Tables:
         """Build the run's tables: one ``shoppers`` row per visit (``vis``), purchases recorded by visit.
@@ -137,11 +140,11 @@ class Recorder:
         n = len(vis.viewer)
         chunks = list(self._purchases)
         if self._single:
-            v, p, t, price, surplus = zip(*self._single)
+            v, p, t, price, surplus = zip(*self._single, strict=True)
             chunks.append((np.array(v, dtype=np.int64), np.array(p, dtype=np.int16), np.array(t), np.array(price),
                            np.array(surplus)))
         if chunks:
-            pv, pp, pt, pprice, psurplus = (np.concatenate(c) for c in zip(*chunks))
+            pv, pp, pt, pprice, psurplus = (np.concatenate(c) for c in zip(*chunks, strict=True))
         else:
             pv, pp, pt, pprice, psurplus = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int16), np.empty(0),
                                             np.empty(0), np.empty(0))
@@ -232,7 +235,8 @@ class Recorder:
         ends: dict[tuple[int, int], list[float]] = {}
         for p, tac, t, code in ev:
             (starts if code == _TACTIC_START else ends).setdefault((p, tac), []).append(t)
-        win = [(p, tac, a, b) for (p, tac), ss in starts.items() for a, b in zip(ss, ends.get((p, tac), []))
+        win = [(p, tac, a, b) for (p, tac), ss in starts.items()
+               for a, b in zip(ss, ends.get((p, tac), []), strict=False)  # a start without an end: no window
                if b > a]
         windows = pd.DataFrame({
             "run_id": self._constant(self.run_id, len(win)),
@@ -320,7 +324,7 @@ class Recorder:
     def _constant(value: str, n: int) -> pd.Categorical:
         return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
 
-    def _event_table(self, v: "ViewerArrays", vis: Any, pv, pp, pt, pprice, products: list[str],
+    def _event_table(self, v: ViewerArrays, vis: Any, pv, pp, pt, pprice, products: list[str],
                      per_stream: int | None = None) -> pd.DataFrame:
         """Events ordered by time, ties by kind (``EVENT_KINDS`` order), then shopper.
 
@@ -406,7 +410,7 @@ class ViewerArrays:
     arrival_s: np.ndarray
     departure_s: np.ndarray
 
-    def hazard_traits(self, idx: np.ndarray) -> "HazardTraits":
+    def hazard_traits(self, idx: np.ndarray) -> HazardTraits:
         """The hazard's traits of viewers ``idx``."""
         from fomolab.design import HazardTraits
 

@@ -69,7 +69,7 @@ def _check(sc: Scenario) -> None:
         if p.stock is not None:
             raise ValueError(f"product {name!r}: viewers interact (stock, quota or social proof); "
                              "expectations need a scenario without interaction")
-        for kind, tac in p.tactics.items():
+        for _, tac in p.tactics.items():
             problem = tac.analytic_problem()
             if problem is not None:
                 need = "learning" if "learning" in problem else "interaction"
@@ -141,7 +141,7 @@ def expected_outcomes(sc: Scenario, *, dt: float = 0.25, nodes: int = 48) -> Exp
     """
     _check(sc)
     T = sc.stream.duration_s
-    t = np.linspace(0.0, T, int(round(T / dt)) + 1)
+    t = np.linspace(0.0, T, round(T / dt) + 1)
     lam = arrival_intensity(sc, t)
     announce = [x for p in sc.lineup.values() for _, tac in p.tactics.items()
                 if (x := tac.holder_time()) is not None]
@@ -153,8 +153,8 @@ def expected_outcomes(sc: Scenario, *, dt: float = 0.25, nodes: int = 48) -> Exp
         mu = 1 / seg.dwell.mean_s
         zs, wz = _nodes_z(seg, nodes)
         qs, wq = _nodes_q(seg, nodes)
-        for z, w1 in zip(zs, wz):
-            for q, w2 in zip(qs, wq):
+        for z, w1 in zip(zs, wz, strict=True):
+            for q, w2 in zip(qs, wq, strict=True):
                 p_a = np.empty_like(t)
                 m_a = np.empty_like(t)
                 for holder in (True, False):
@@ -181,7 +181,7 @@ def expected_viewers(sc: Scenario, times: np.ndarray, *, dt: float = 0.25) -> np
     segments' dwell laws mixed by share.
     """
     T = sc.stream.duration_s
-    s = np.linspace(0.0, T, int(round(T / dt)) + 1)
+    s = np.linspace(0.0, T, round(T / dt) + 1)
     lam = arrival_intensity(sc, s)
     out = []
     for t in np.atleast_1d(times):

@@ -35,9 +35,9 @@ class Facts:
         p = self.products[(self.products.run_id == run_id) & (self.products.stream == stream)]
         t = self.tactics[self.tactics.run_id == run_id]
         out = []
-        for name, a, b in zip(p["product"], p.slot_start_s, p.slot_end_s):
+        for name, a, b in zip(p["product"], p.slot_start_s, p.slot_end_s, strict=True):
             mine = t[t["product"] == name]
-            tactics = [KINDS[k].model_validate(json.loads(c)) for k, c in zip(mine.tactic, mine.config)]
+            tactics = [KINDS[k].model_validate(json.loads(c)) for k, c in zip(mine.tactic, mine.config, strict=True)]
             out.append((name, (float(a), float(b)), tactics))
         return out
 

@@ -156,11 +156,11 @@ def build_episodes(res, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.D
     facts = _facts.run_facts(res, runs, events)
     covariates = _covariates(set(facts.tactics.tactic))
     columns = _columns(covariates)
-    win_by_run = {k: g for k, g in facts.windows.groupby("run_id", sort=False)}
+    win_by_run = dict(iter(facts.windows.groupby("run_id", sort=False)))
     slots = facts.products[["run_id", "slot_start_s", "slot_end_s"]]
-    slots_by_run = {k: g for k, g in slots.groupby("run_id", sort=False)}
+    slots_by_run = dict(iter(slots.groupby("run_id", sort=False)))
     buys = events[events.kind == "purchase"]
-    buys_by_run = {k: g for k, g in buys.groupby(buys.run_id.astype(str), sort=False, observed=True)}
+    buys_by_run = dict(iter(buys.groupby(buys.run_id.astype(str), sort=False, observed=True)))
     options = {"timer_pieces": int(timer_pieces), "social_proof_step_s": social_proof_step_s}
     sh_run = shoppers.run_id.astype(str).to_numpy()
     order = np.argsort(sh_run, kind="stable")

@@ -69,7 +69,7 @@ def registry() -> dict[str, type[Tactic]]:
         out[cls.kind] = cls
     orders = [c.order for c in found]
     if len(set(orders)) != len(orders):
-        raise TypeError(f"tactic plugins must have distinct orders: {dict((c.kind, c.order) for c in found)}")
+        raise TypeError(f"tactic plugins must have distinct orders: { {c.kind: c.order for c in found} }")
     return out
 
 

@@ -195,7 +195,7 @@ class Tactic(FrozenModel):
         """The spec key that holds the end of :meth:`window` (named in error messages)."""
         return self.time_fields[-1] if self.time_fields else "window"
 
-    def shifted(self, dt: float) -> "Tactic":
+    def shifted(self, dt: float) -> Tactic:
         """The tactic with every time field moved by ``dt`` seconds."""
         upd: dict[str, Any] = {}
         for f in self.time_fields:
@@ -241,12 +241,12 @@ class Tactic(FrozenModel):
         who arrived at ``arrival_s`` and leave at ``departure_s`` (static tactics)."""
         return 1.0 + self.gain * z * self.signal(t)
 
-    def hazard_factor(self, ctx: "ProductContext", t: np.ndarray, z: np.ndarray, arrival_s: np.ndarray,
+    def hazard_factor(self, ctx: ProductContext, t: np.ndarray, z: np.ndarray, arrival_s: np.ndarray,
                       departure_s: np.ndarray) -> np.ndarray:
         """The static factor in a run (``ctx`` gives the run's randomness); default :meth:`factor`."""
         return self.factor(t, z, arrival_s, departure_s)
 
-    def live(self, ctx: "ProductContext") -> LiveSignal | None:
+    def live(self, ctx: ProductContext) -> LiveSignal | None:
         """The signal an interactive tactic keeps in its product's walk (None if static)."""
         return None
 
@@ -274,16 +274,16 @@ class Tactic(FrozenModel):
         d = getattr(self, "discount", None)
         return d if d is not None and self.signal_bound(a, b) > 0 else 0.0
 
-    def gate(self, ctx: "ProductContext") -> Gate | None:
+    def gate(self, ctx: ProductContext) -> Gate | None:
         """The state of a gated tactic in its product's walk (None: never switched off)."""
         return None
 
     # ----- events ---------------------------------------------------------------------------
 
-    def schedule(self, ctx: "ProductContext") -> None:
+    def schedule(self, ctx: ProductContext) -> None:
         """Record the events known before the run (windows that start and end on time)."""
 
-    def after_run(self, ctx: "ProductContext") -> None:
+    def after_run(self, ctx: ProductContext) -> None:
         """Record what happens once the run's purchases are decided (draws and the like)."""
 
     # ----- episode covariates ---------------------------------------------------------------
@@ -292,7 +292,7 @@ class Tactic(FrozenModel):
         """Times where the episodes of a visit are cut, beyond the windows' edges."""
         return []
 
-    def episode_covariates(self, ctx: "EpisodeContext") -> dict[str, np.ndarray]:
+    def episode_covariates(self, ctx: EpisodeContext) -> dict[str, np.ndarray]:
         """Each of :attr:`covariates` at the episodes' midpoints, for viewers of a product on show."""
         return {}
 

@@ -114,6 +114,6 @@ class EpisodeContext:
         """1.0 where the midpoint lies in one of the product's stored ``kind`` windows (on show), else 0."""
         out = np.zeros(len(self.mid))
         w = self.windows
-        for ws, we in zip(w.start_s[w.tactic == kind], w.end_s[w.tactic == kind]):
+        for ws, we in zip(w.start_s[w.tactic == kind], w.end_s[w.tactic == kind], strict=True):
             np.maximum(out, (self.on & (self.mid >= ws) & (self.mid < we)).astype(float), out=out)
         return out

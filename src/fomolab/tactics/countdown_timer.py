@@ -74,7 +74,7 @@ class CountdownTimer(Tactic):
     arrival_boost: float = Field(default=1.0, ge=1)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "CountdownTimer":
+    def _ordered(self) -> CountdownTimer:
         if self.start_s is not None and self.deadline_s is not None and self.deadline_s <= self.start_s:
             raise ValueError(f"deadline_s must be after start_s ({self.start_s}): {self.deadline_s}")
         if self.until_s is not None and not self.resets:
@@ -128,7 +128,7 @@ class CountdownTimer(Tactic):
         """Times the countdown restarts, before ``end_s`` (empty unless it resets)."""
         if not self.resets:
             return np.empty(0)
-        a, b = self.countdown()
+        a = self.countdown()[0]
         stop = min(self.window()[1], end_s)
         return a + self.period_s * np.arange(1, max(0, int(np.ceil((stop - a) / self.period_s))))
 
@@ -198,7 +198,7 @@ class CountdownTimer(Tactic):
             return (right - lo) / (hi - lo)
         return 1.0 / (1.0 + self.kappa_per_s * (hi - right))
 
-    def schedule(self, ctx: "ProductContext") -> None:
+    def schedule(self, ctx: ProductContext) -> None:
         s, e = self.window()
         ctx.event(s, "tactic_start", self.kind)
         for k, r in enumerate(self.resets_at(ctx.duration_s), 1):  # a deceptive timer restarts: no deadline
@@ -214,7 +214,7 @@ class CountdownTimer(Tactic):
         ta, tb = self.window()
         return [np.linspace(ta, tb, options["timer_pieces"] + 1)]
 
-    def episode_covariates(self, ctx: "EpisodeContext") -> dict[str, np.ndarray]:
+    def episode_covariates(self, ctx: EpisodeContext) -> dict[str, np.ndarray]:
         """``timer_signal``: the timer's signal at the episode's midpoint, 0 outside its window."""
         return {"timer_signal": np.where(ctx.on, self.signal(ctx.mid), 0.0)}
 

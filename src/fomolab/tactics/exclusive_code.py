@@ -50,7 +50,7 @@ class ExclusiveCode(Tactic):
     arrival_boost: float = Field(default=1.0, ge=1)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "ExclusiveCode":
+    def _ordered(self) -> ExclusiveCode:
         if self.expires_s <= self.announce_s:
             raise ValueError(f"expires_s must be after announce_s ({self.announce_s}): {self.expires_s}")
         return self
@@ -68,7 +68,7 @@ class ExclusiveCode(Tactic):
     def price_keep(self, t, arrival_s, departure_s):
         return 1.0 - self.discount * self.signal(t) * self.holders(arrival_s, departure_s)
 
-    def schedule(self, ctx: "ProductContext") -> None:
+    def schedule(self, ctx: ProductContext) -> None:
         ctx.event(self.announce_s, "tactic_start", self.kind, self.discount)
         ctx.event(min(self.expires_s, ctx.duration_s), "tactic_end", self.kind)
 
@@ -79,7 +79,7 @@ class ExclusiveCode(Tactic):
         s = self.signal(t) * holder
         return 1 + self.gain * z * s, self._analytic_keep(s)
 
-    def episode_covariates(self, ctx: "EpisodeContext") -> dict[str, np.ndarray]:
+    def episode_covariates(self, ctx: EpisodeContext) -> dict[str, np.ndarray]:
         """``code_active``: 1 for holders (present at the announcement) while the code is valid."""
         s = self.signal(ctx.mid) * self.holders(ctx.arrival_s, ctx.departure_s)
         return {"code_active": np.where(ctx.on, s, 0.0)}

@@ -24,7 +24,7 @@ __all__ = ["LightningSale"]
 class _Quota(Gate):
     """The sale's quota in its product's walk: the sale ends when it is sold."""
 
-    def __init__(self, sale: "LightningSale", ctx: "ProductContext") -> None:
+    def __init__(self, sale: LightningSale, ctx: ProductContext) -> None:
         self.sale, self.ctx = sale, ctx
         self.left = sale.quota
         self.open = self.left != 0
@@ -77,7 +77,7 @@ class LightningSale(Tactic):
         return self.quota is not None
 
     @model_validator(mode="after")
-    def _ordered(self) -> "LightningSale":
+    def _ordered(self) -> LightningSale:
         if self.end_s <= self.start_s:
             raise ValueError(f"end_s must be after start_s ({self.start_s}): {self.end_s}")
         return self
@@ -88,15 +88,15 @@ class LightningSale(Tactic):
     def price_keep(self, t, arrival_s, departure_s):
         return 1.0 - self.discount * self.signal(t)
 
-    def gate(self, ctx: "ProductContext") -> Gate | None:
+    def gate(self, ctx: ProductContext) -> Gate | None:
         return _Quota(self, ctx) if self.quota is not None else None
 
-    def schedule(self, ctx: "ProductContext") -> None:
+    def schedule(self, ctx: ProductContext) -> None:
         ctx.event(self.start_s, "tactic_start", self.kind, self.discount)
         if self.quota is None:  # with a quota, the walk records when the sale ends
             ctx.event(self.end_s, "tactic_end", self.kind)
 
-    def episode_covariates(self, ctx: "EpisodeContext") -> dict[str, np.ndarray]:
+    def episode_covariates(self, ctx: EpisodeContext) -> dict[str, np.ndarray]:
         """``sale_active``: 1 inside the sale's window as it ran (a quota ends it early)."""
         return {"sale_active": ctx.in_windows(self.kind)}
 

@@ -41,7 +41,7 @@ def scarcity_signal(stock: int, threshold: int) -> float:
 class _Badge(LiveSignal):
     """The honest cue in its product's walk: shown while ``0 < stock <= threshold``."""
 
-    def __init__(self, cue: "ScarcityCue", ctx: "ProductContext") -> None:
+    def __init__(self, cue: ScarcityCue, ctx: ProductContext) -> None:
         self.cue, self.ctx = cue, ctx
         self.gain, self.threshold = cue.gain, cue.threshold
 
@@ -130,16 +130,16 @@ class ScarcityCue(Tactic):
     def is_interactive(self) -> bool:
         return not self.fake
 
-    def live(self, ctx: "ProductContext") -> LiveSignal | None:
+    def live(self, ctx: ProductContext) -> LiveSignal | None:
         return _Badge(self, ctx) if not self.fake else None
 
-    def schedule(self, ctx: "ProductContext") -> None:
+    def schedule(self, ctx: ProductContext) -> None:
         if self.fake:  # "only N left", whatever the real stock
             s, e = self.window()
             ctx.event(s, "tactic_start", self.kind, self.displayed_stock)
             ctx.event(e, "tactic_end", self.kind, self.displayed_stock)
 
-    def episode_covariates(self, ctx: "EpisodeContext") -> dict[str, np.ndarray]:
+    def episode_covariates(self, ctx: EpisodeContext) -> dict[str, np.ndarray]:
         """``scarcity_shown``: 1 while the cue was shown (an indicator, from the stored windows)."""
         return {"scarcity_shown": ctx.in_windows(self.kind)}
 

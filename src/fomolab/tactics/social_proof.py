@@ -30,7 +30,7 @@ __all__ = ["SocialProof"]
 class _Ticker(LiveSignal):
     """The honest ticker in its product's walk: the purchases of the last ``window_s`` seconds."""
 
-    def __init__(self, sp: "SocialProof") -> None:
+    def __init__(self, sp: SocialProof) -> None:
         self.gain, self.window_s, self.saturation = sp.gain, sp.window_s, sp.saturation
         self.recent: deque[float] = deque()
 
@@ -81,7 +81,7 @@ class SocialProof(Tactic):
     def is_interactive(self) -> bool:
         return not self.fake
 
-    def notices(self, ctx: "ProductContext") -> np.ndarray:
+    def notices(self, ctx: ProductContext) -> np.ndarray:
         """Times of the fabricated notifications over the product's slot.
 
         They come from a stream of the product's own, so every arm with the same
@@ -95,7 +95,7 @@ class SocialProof(Tactic):
     def hazard_factor(self, ctx, t, z, arrival_s, departure_s):
         return 1.0 + self.gain * z * self.ticker_signal(t, self.notices(ctx))
 
-    def live(self, ctx: "ProductContext") -> LiveSignal | None:
+    def live(self, ctx: ProductContext) -> LiveSignal | None:
         return _Ticker(self) if not self.fake else None
 
     def analytic_problem(self) -> str | None:
@@ -107,7 +107,7 @@ class SocialProof(Tactic):
         step = step if step is not None else self.window_s / 2.0
         return [np.arange(slot[0], slot[1], step)]
 
-    def episode_covariates(self, ctx: "EpisodeContext") -> dict[str, np.ndarray]:
+    def episode_covariates(self, ctx: EpisodeContext) -> dict[str, np.ndarray]:
         """``social_proof_level``: ``min(1, n / saturation)``, ``n`` the product's purchases in
         ``(start - window_s, start)`` (counted at the episode's start)."""
         if ctx.purchases_s is None:
