@@ -174,7 +174,7 @@ def expand(experiment: Experiment, replicates: range | None = None,
     """
     reps = replicates if replicates is not None else range(experiment.replicates)
     ids, _ = assign_points(experiment, registry)
-    unique = {}
+    unique: dict[int, Any] = {}
     for pid, p in zip(ids, experiment.points, strict=True):
         unique.setdefault(pid, p)
     envs = {pid: envelopes([a.scenario for a in p.arms.values()]) for pid, p in unique.items()}

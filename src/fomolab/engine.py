@@ -44,6 +44,8 @@ meet there at the purchase times; what does not interact stays in numpy.
 from __future__ import annotations
 
 import os
+from collections.abc import Generator, Iterator
+from typing import Any
 
 import numpy as np
 import simpy
@@ -52,16 +54,20 @@ from fomolab.design import Envelope, RunSpec
 from fomolab.errors import EnvelopeError
 from fomolab.lineup import Product
 from fomolab.market import Market, StreamView, Visits, streams_of, visits
-from fomolab.population import draw_traits
+from fomolab.population import Traits, draw_traits
 from fomolab.recorder import BOOSTED_ID_OFFSET, Recorder, Tables, ViewerArrays
 from fomolab.seeds import arm_key, generator
 from fomolab.stream import poisson_times, rate_function
-from fomolab.tactics import LiveSignal, ProductContext
+from fomolab.tactics import Gate, LiveSignal, ProductContext
 
 __all__ = ["simulate", "boost_schedule", "ProductState", "check_bounds"]
 
 #: Relative slack of the envelope check (the bound and the hazard round differently).
 _BOUND_RTOL = 1e-9
+#: A group of viewers: arrival times, traits, decision generator, boosted, the stream boosting them (-1: none).
+Group = tuple[np.ndarray, Traits, np.random.Generator, bool, int]
+#: Candidate purchases: visit index, time, bound rate, uniform.
+Candidates = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def check_bounds() -> bool:
@@ -90,7 +96,7 @@ def simulate(run: RunSpec) -> Tables:
 
     edges, rates = sc.stream.arrivals.pieces(T)
     arrival = poisson_times(edges, rates, generator(run.seed, "arrivals"))
-    groups = [(arrival, draw_traits(sc.population, generator(run.seed, "traits"), len(arrival)),
+    groups: list[Group] = [(arrival, draw_traits(sc.population, generator(run.seed, "traits"), len(arrival)),
                generator(run.seed, "decisions"), False, -1)]
     for stream in streams:  # viewers an arrival boost brings come to the boosting stream
         b_edges, b_rates = boost_schedule(stream.lineup, edges, rates, T)
@@ -107,7 +113,7 @@ def simulate(run: RunSpec) -> Tables:
     env = simpy.Environment()  # one clock for every product of every stream: their processes can meet
     P = len(sc.lineup)
     checking = check_bounds()
-    after = []
+    after: list[tuple[ProductContext, Product]] = []
     for stream in streams:
         here = vis.stream == stream.index
         for j, (pname, prod) in enumerate(stream.lineup.items()):
@@ -117,11 +123,12 @@ def simulate(run: RunSpec) -> Tables:
             _schedule_events(ctx, prod)
             after.append((ctx, prod))
             envelope = _stream_envelope(run.envelope[pname], stream)
-            cands = []
+            cands: list[Candidates] = []
             for i, g in enumerate(groups):
                 mine = np.flatnonzero(here & (vis.viewer >= offsets[i]) & (vis.viewer < offsets[i + 1]))
                 cands.append(_candidates(envelope, viewers, vis, mine, g[2]))
-            cand = tuple(np.concatenate(c) for c in zip(*cands, strict=True))
+            vi_c, t_c, b_c, u_c = (np.concatenate(c) for c in zip(*cands, strict=True))
+            cand = (vi_c, t_c, b_c, u_c)
             value = _valuations(run, pnum, prod, viewers, offsets, vis.viewer[cand[0]], mu, sigma)
             _decide(env, ctx, prod, viewers, vis, cand, value, stream.host.trust, checking)
     env.run(until=T)
@@ -133,7 +140,7 @@ def simulate(run: RunSpec) -> Tables:
                       [s.lineup for s in streams])
 
 
-def _visits(streams: list[StreamView], market: Market, v: ViewerArrays, groups, offsets: np.ndarray,
+def _visits(streams: list[StreamView], market: Market, v: ViewerArrays, groups: list[Group], offsets: np.ndarray,
             seed: int, T: float) -> Visits:
     """Every viewer's visits to the streams (one visit per viewer with a single stream).
 
@@ -170,8 +177,8 @@ def boost_schedule(lineup: dict[str, Product], edges: np.ndarray, rates: np.ndar
     While tactics with boosts ``b1, b2, ...`` run, the arrival rate is
     ``rate(t) * b1 * b2 * ...``; the extra part is ``rate(t) * (prod - 1)``.
     """
-    windows = [(t.window(), t.boost) for p in lineup.values() for _, t in p.tactics.items()
-               if t.boost > 1 and t.window() is not None]
+    windows = [(w, t.boost) for p in lineup.values() for _, t in p.tactics.items()
+               if t.boost > 1 and (w := t.window()) is not None]
     if not windows:
         return np.array([0.0, T]), np.array([0.0])
     cuts = np.unique(np.concatenate([edges, [x for (a, b), _ in windows for x in (a, b)]]))
@@ -182,8 +189,8 @@ def boost_schedule(lineup: dict[str, Product], edges: np.ndarray, rates: np.ndar
     return cuts, rate_function(edges, rates, mids) * (mult - 1.0)
 
 
-def _viewer_arrays(groups, T: float) -> ViewerArrays:
-    parts = []
+def _viewer_arrays(groups: list[Group], T: float) -> ViewerArrays:
+    parts: list[dict[str, np.ndarray]] = []
     boosted_so_far = 0  # boosted viewers of every stream get ids of their own, in group order
     for arrival, tr, _, boosted, _ in groups:
         n = len(arrival)
@@ -198,7 +205,8 @@ def _viewer_arrays(groups, T: float) -> ViewerArrays:
     return ViewerArrays(**{k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
 
 
-def _candidates(env: Envelope, v: ViewerArrays, vis: Visits, rows: np.ndarray, rng: np.random.Generator):
+def _candidates(env: Envelope, v: ViewerArrays, vis: Visits, rows: np.ndarray, rng: np.random.Generator
+                ) -> Candidates:
     """Candidate purchase times of the visits ``rows`` (one group, sorted by start) at the envelope rate.
 
     Returns visit index, time, bound rate and uniform of every candidate.  The
@@ -217,7 +225,9 @@ def _candidates(env: Envelope, v: ViewerArrays, vis: Visits, rows: np.ndarray, r
     idx = rows[keep]
     a, d = vis.start_s[idx], vis.end_s[idx]
     who = vis.viewer[idx]
-    vs, ts, rs = [], [], []
+    vs: list[np.ndarray] = []
+    ts: list[np.ndarray] = []
+    rs: list[np.ndarray] = []
     for j in range(len(e) - 1):
         if env.base[j] == 0:
             continue
@@ -236,8 +246,8 @@ def _candidates(env: Envelope, v: ViewerArrays, vis: Visits, rows: np.ndarray, r
         rs.append(rate[rep])
     if not vs:
         return np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0)
-    vs, ts, rs = np.concatenate(vs), np.concatenate(ts), np.concatenate(rs)
-    return vs, ts, rs, rng.random(len(vs))
+    vi = np.concatenate(vs)
+    return vi, np.concatenate(ts), np.concatenate(rs), rng.random(len(vi))
 
 
 def _valuations(run: RunSpec, pnum: int, prod: Product, v: ViewerArrays, offsets: np.ndarray, vi: np.ndarray,
@@ -259,7 +269,8 @@ def _valuations(run: RunSpec, pnum: int, prod: Product, v: ViewerArrays, offsets
         local = vi[mine] - offsets[k]
         keys = (pnum,) if k == 0 else (pnum, arm_key(run.arm)) if k == 1 else (pnum, arm_key(run.arm), k)
         normal[mine] = generator(run.seed, "valuation", *keys).standard_normal(int(local.max()) + 1)[local]
-    return prod.price * v.interest[vi] * np.exp(mu[vi] + sigma[vi] * normal)
+    out: np.ndarray = prod.price * v.interest[vi] * np.exp(mu[vi] + sigma[vi] * normal)
+    return out
 
 
 def _schedule_events(ctx: ProductContext, prod: Product) -> None:
@@ -359,20 +370,20 @@ class _Checked(LiveSignal):
     def __init__(self, inner: LiveSignal) -> None:
         self.inner, self.gain = inner, inner.gain
 
-    def start(self, stock):
+    def start(self, stock: int | None) -> None:
         self.inner.start(stock)
 
-    def level(self, t, stock):
+    def level(self, t: float, stock: int | None) -> float:
         x = self.inner.level(t, stock)
         if not 0.0 <= x <= 1.0:
             raise EnvelopeError(f"a live signal ({type(self.inner).__name__}) is {x!r} at t = {t:g} s; "
                                 "signals must lie in [0, 1] for the envelope to hold")
         return x
 
-    def bought(self, t, stock):
+    def bought(self, t: float, stock: int | None) -> None:
         self.inner.bought(t, stock)
 
-    def finish(self, stock):
+    def finish(self, stock: int | None) -> None:
         self.inner.finish(stock)
 
 
@@ -383,18 +394,20 @@ class ProductState:
     Its :meth:`walk` is the product's SimPy process.
     """
 
-    def __init__(self, ctx: ProductContext, live: list[LiveSignal], gate, checking: bool = False) -> None:
+    def __init__(self, ctx: ProductContext, live: list[LiveSignal], gate: Gate | None, checking: bool = False) -> None:
         self.ctx = ctx
         self.stock = ctx.stock
         self.gate = gate
-        self.live = [_Checked(x) for x in live] if checking else live
+        self.live: list[LiveSignal] = [_Checked(x) for x in live] if checking else live
         self.bought: set[int] = set()
         for x in self.live:
             x.start(self.stock)
         if self.stock == 0:
             ctx.recorder.event(ctx.slot[0], "stock_out", ctx.product)
 
-    def walk(self, env, vi, who, t, level, h_on, h_off, z, gate_on, price_on, price_off, value):
+    def walk(self, env: simpy.Environment, vi: np.ndarray, who: np.ndarray, t: np.ndarray, level: np.ndarray,
+             h_on: np.ndarray, h_off: np.ndarray, z: np.ndarray, gate_on: np.ndarray, price_on: np.ndarray,
+             price_off: np.ndarray, value: np.ndarray) -> Generator[Any, Any, None]:
         """SimPy process: decide the candidates in time order.
 
         A rejected candidate is not an event (thinning: nothing happens), so
@@ -443,7 +456,7 @@ class ProductState:
             x.finish(stock)
 
 
-def _rows(*arrays: np.ndarray, chunk: int = 4096):
+def _rows(*arrays: np.ndarray, chunk: int = 4096) -> Iterator[tuple[Any, ...]]:
     """Rows of equal-length arrays as tuples of Python scalars, converted a chunk at a time
     (a walk that stops early, at a sell-out, converts only what it reads)."""
     for k in range(0, len(arrays[0]), chunk):

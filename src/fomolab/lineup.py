@@ -84,7 +84,7 @@ class Product(FrozenModel):
     base_rate_per_s: float = Field(gt=0)
     stock: int | None = Field(default=None, ge=0)
     slot_s: tuple[float, float] | None = None
-    tactics: Tactics = Tactics()  # type: ignore[valid-type]
+    tactics: Tactics = Tactics()
 
     @model_validator(mode="after")
     def _resolved(self) -> Product:

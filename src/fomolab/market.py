@@ -114,8 +114,9 @@ class StreamView:
         out = []
         for prod in self.lineup.values():
             for _, tac in prod.tactics.items():
-                if tac.offer and tac.window() is not None:
-                    out.append(tac.window())
+                w = tac.window()
+                if tac.offer and w is not None:
+                    out.append(w)
         return out
 
 
@@ -195,6 +196,8 @@ def visits(streams: list[StreamView], market: Market, arrival_s: np.ndarray, dep
     epoch = np.clip(np.searchsorted(cuts, arrival_s, side="right") - 1, 0, len(mids) - 1)
     cur = np.asarray(fixed, dtype=np.int64).copy() if fixed is not None else np.full(n, -1, np.int64)
     choose = cur < 0
+    if u is None or rng_switch is None:
+        raise TypeError("several streams need the viewers' choice uniforms and a switching generator")
     if choose.any():
         # stream s is chosen when cum[s-1] <= u < cum[s], at the arrival's epoch
         e = epoch[choose]

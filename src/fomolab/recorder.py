@@ -340,16 +340,16 @@ class Recorder:
         bounds = np.searchsorted(ev[:, 1], np.arange(len(EVENT_KINDS) + 1), side="left")
         by_shopper = np.argsort(ids[pv], kind="stable")
         blocks = []  # (time, kind, shopper, product, tactic, value)
-        for code, kind in enumerate(EVENT_KINDS):
+        for code, name in enumerate(EVENT_KINDS):
             e = ev[bounds[code]:bounds[code + 1]]
             if len(e):
                 blocks.append((e[:, 0], np.full(len(e), code, np.int8), np.full(len(e), -1, np.int64),
                                e[:, 2].astype(np.int16), e[:, 3].astype(np.int8), e[:, 4], e[:, 2].astype(np.int16)))
-            if kind in ("arrive", "leave"):
-                blocks.append((vis.start_s if kind == "arrive" else vis.end_s, np.full(n, code, np.int8), ids,
+            if name in ("arrive", "leave"):
+                blocks.append((vis.start_s if name == "arrive" else vis.end_s, np.full(n, code, np.int8), ids,
                                np.full(n, -1, np.int16), np.full(n, -1, np.int8), np.full(n, np.nan),
                                (vis.stream * (per_stream or 1)).astype(np.int16)))
-            elif kind == "purchase":
+            elif name == "purchase":
                 blocks.append((pt[by_shopper], np.full(len(pt), code, np.int8), ids[pv][by_shopper],
                                pp[by_shopper], np.full(len(pt), -1, np.int8), pprice[by_shopper], pp[by_shopper]))
             for t_s, k_s, v_s, p_s, tac_s, val_s in self._shopper_events:

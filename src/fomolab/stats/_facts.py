@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from fomolab.stats import _folder
+from fomolab.tactics import Tactic
+
+if TYPE_CHECKING:
+    from fomolab.results import Results
 
 __all__ = ["Facts", "run_facts", "stored_windows"]
 
@@ -28,7 +32,7 @@ class Facts:
     tactics: pd.DataFrame
     windows: pd.DataFrame
 
-    def lineup(self, run_id: str, stream: int = 0) -> list[tuple[str, tuple[float, float], list[Any]]]:
+    def lineup(self, run_id: str, stream: int = 0) -> list[tuple[str, tuple[float, float], list[Tactic]]]:
         """The run's products on ``stream``: ``(name, slot, [tactic objects])`` in lineup order."""
         from fomolab.tactics import KINDS
 
@@ -42,11 +46,11 @@ class Facts:
         return out
 
 
-def _stored(res) -> bool:
-    return (res.path / "products").is_dir()
+def _stored(res: Results) -> bool:
+    return bool((res.path / "products").is_dir())
 
 
-def stored_windows(res, events: pd.DataFrame) -> pd.DataFrame:
+def stored_windows(res: Results, events: pd.DataFrame) -> pd.DataFrame:
     """Tactic windows (``run_id, product, tactic, start_s, end_s``), ordered by run id, product,
     tactic and start: as stored, or rebuilt from the events for an older folder."""
     if _stored(res):
@@ -59,7 +63,7 @@ def stored_windows(res, events: pd.DataFrame) -> pd.DataFrame:
     return w[w.tactic != "slot"].reset_index(drop=True)
 
 
-def run_facts(res, runs: pd.DataFrame, events: pd.DataFrame) -> Facts:
+def run_facts(res: Results, runs: pd.DataFrame, events: pd.DataFrame) -> Facts:
     """The facts of ``runs``: stored, or derived once from the manifest's spec for an older folder."""
     ids = set(runs.run_id.astype(str))
     win = stored_windows(res, events)
@@ -75,7 +79,7 @@ def run_facts(res, runs: pd.DataFrame, events: pd.DataFrame) -> Facts:
     return Facts(prods[prods.run_id.isin(ids)], tacs[tacs.run_id.isin(ids)], win)
 
 
-def _derived(res, runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _derived(res: Results, runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``products`` and ``tactics`` of an older folder's runs, from its spec."""
     from fomolab.market import streams_of
 

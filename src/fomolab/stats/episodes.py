@@ -17,24 +17,27 @@ not constant across the viewers at risk at a given stream time.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from fomolab.stats import _facts, _folder
-from fomolab.tactics import KINDS
+from fomolab.tactics import KINDS, Covariate, Tactic
+
+if TYPE_CHECKING:
+    from fomolab.results import Results
 
 __all__ = ["episodes", "EPISODE_COLUMNS"]
 
-def _columns(covariates: list) -> list[str]:
+def _columns(covariates: list[Covariate]) -> list[str]:
     """Identifiers, the tactics' covariates, the traits, each covariate times impulsiveness."""
     return ["run_id", "arm", "replicate", "point", "shopper_id", "segment", "boosted", "episode",
             "start_s", "stop_s", "event", *(c.name for c in covariates),
             "impulsiveness", "interest", "price_sensitivity", *(f"{c.short}_x_impulsiveness" for c in covariates)]
 
 
-def _covariates(used: set[str]) -> list:
+def _covariates(used: set[str]) -> list[Covariate]:
     """The covariates of the tactics every table lists (``always_listed``) and of those ``used``."""
     return [c for k, cls in KINDS.items() if cls.always_listed or k in used for c in cls.covariates]
 
@@ -144,7 +147,7 @@ def episodes(
                           social_proof_step_s=social_proof_step_s)
 
 
-def build_episodes(res, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.DataFrame, *,
+def build_episodes(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.DataFrame, *,
                    timer_pieces: int = 16, social_proof_step_s: float | None = None) -> pd.DataFrame:
     """:func:`episodes` on tables already read (used by :mod:`fomolab.analysis`)."""
     from fomolab.errors import DataError
@@ -204,8 +207,9 @@ def build_episodes(res, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.D
     return out[columns]
 
 
-def _run_episodes(sh: pd.DataFrame, lineup, slots: pd.DataFrame | None, win: pd.DataFrame | None,
-                  buys: pd.DataFrame | None, options: dict, covariates: list) -> dict[str, np.ndarray]:
+def _run_episodes(sh: pd.DataFrame, lineup: list[tuple[str, tuple[float, float], list[Tactic]]],
+                  slots: pd.DataFrame | None, win: pd.DataFrame | None, buys: pd.DataFrame | None,
+                  options: dict[str, Any], covariates: list[Covariate]) -> dict[str, np.ndarray]:
     """The episodes of one run's visits, as arrays (``_idx`` = row in ``sh``).
 
     ``lineup`` holds the run's products ``(name, slot, tactics)`` from its

@@ -47,7 +47,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from fomolab.tactics.context import EpisodeContext, ProductContext
+    from fomolab.tactics._context import EpisodeContext, ProductContext
 
 __all__ = ["Tactic", "FrozenModel", "Covariate", "Gate", "LiveSignal"]
 

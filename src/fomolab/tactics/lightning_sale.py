@@ -24,21 +24,20 @@ __all__ = ["LightningSale"]
 class _Quota(Gate):
     """The sale's quota in its product's walk: the sale ends when it is sold."""
 
-    def __init__(self, sale: LightningSale, ctx: ProductContext) -> None:
+    def __init__(self, sale: LightningSale, quota: int, ctx: ProductContext) -> None:
         self.sale, self.ctx = sale, ctx
-        self.left = sale.quota
+        self.quota = self.left = quota
         self.open = self.left != 0
 
     def sold(self, t: float) -> None:
-        if self.left is not None:
-            self.left -= 1
-            if self.left == 0:
-                self.open = False
-                self.ctx.event(t, "tactic_end", self.sale.kind, self.sale.quota)
+        self.left -= 1
+        if self.left == 0:
+            self.open = False
+            self.ctx.event(t, "tactic_end", self.sale.kind, self.quota)
 
     def close(self) -> None:
-        if self.left is not None and self.left > 0:
-            self.ctx.event(self.sale.end_s, "tactic_end", self.sale.kind, self.sale.quota - self.left)
+        if self.left > 0:
+            self.ctx.event(self.sale.end_s, "tactic_end", self.sale.kind, self.quota - self.left)
 
 
 class LightningSale(Tactic):
@@ -89,7 +88,7 @@ class LightningSale(Tactic):
         return 1.0 - self.discount * self.signal(t)
 
     def gate(self, ctx: ProductContext) -> Gate | None:
-        return _Quota(self, ctx) if self.quota is not None else None
+        return _Quota(self, self.quota, ctx) if self.quota is not None else None
 
     def schedule(self, ctx: ProductContext) -> None:
         ctx.event(self.start_s, "tactic_start", self.kind, self.discount)

@@ -112,7 +112,7 @@ class ScarcityCue(Tactic):
         return self.slot_s if self.fake else None
 
     def signal(self, t: np.ndarray) -> np.ndarray:
-        if not self.fake or self.slot_s is None:
+        if self.displayed_stock is None or self.slot_s is None:
             raise TypeError("an honest cue's signal depends on the stock")
         a, b = self.slot_s
         return ((t >= a) & (t < b)) * scarcity_signal(self.displayed_stock, self.threshold)
@@ -122,7 +122,7 @@ class ScarcityCue(Tactic):
 
     def exposures(self, t: np.ndarray, arrival_s: np.ndarray) -> np.ndarray:
         """Times the unchanged claim was seen again: whole ``recheck_s`` periods watched."""
-        if not self.fake:
+        if self.slot_s is None or not self.fake:
             return np.zeros(np.shape(t))
         start = np.maximum(arrival_s, self.slot_s[0])
         return np.floor(np.maximum(t - start, 0.0) / self.recheck_s)
@@ -134,10 +134,10 @@ class ScarcityCue(Tactic):
         return _Badge(self, ctx) if not self.fake else None
 
     def schedule(self, ctx: ProductContext) -> None:
-        if self.fake:  # "only N left", whatever the real stock
-            s, e = self.window()
-            ctx.event(s, "tactic_start", self.kind, self.displayed_stock)
-            ctx.event(e, "tactic_end", self.kind, self.displayed_stock)
+        w = self.window()
+        if w is not None and self.displayed_stock is not None:  # "only N left", whatever the real stock
+            ctx.event(w[0], "tactic_start", self.kind, self.displayed_stock)
+            ctx.event(w[1], "tactic_end", self.kind, self.displayed_stock)
 
     def episode_covariates(self, ctx: EpisodeContext) -> dict[str, np.ndarray]:
         """``scarcity_shown``: 1 while the cue was shown (an indicator, from the stored windows)."""
