@@ -55,6 +55,7 @@ def test_golden_specs_reach_their_mechanisms():
     assert all(t["runs"].switches.iloc[0] > 0 for t in market) and all("stream_series" in t for t in market)
     assert len({label.split("/")[1] for label, _ in tables["sweep"]}) == 4
     assert (events("no_tactic", "control").kind == "stock_out").any()
+    assert (events("giveaway", "draw").kind == "prize").sum() == 3, "the draw must award its prizes"
 
 
 def test_digest_sees_one_float_bit_and_dtype():
