@@ -99,3 +99,35 @@ def test_tactics_table_and_windows_are_stored_with_the_run():
     assert w.loc["lightning_sale", "end_s"] == ends.iloc[0] < 400.0  # the quota sold out: the sale ended early
     assert (w.loc["countdown_timer", ["start_s", "end_s"]] == [100.0, 400.0]).all()
     assert np.isnan(t.events[t.events.kind == "tactic_start"].value.iloc[1])
+
+
+def test_episodes_read_the_stored_facts_not_the_spec(tmp_path, monkeypatch):
+    import shutil
+
+    import pandas as pd
+
+    from fomolab import run
+    from fomolab.stats import _folder, deadline_shares, episodes
+
+    tac = {"lightning_sale": {"start_s": 300.0, "end_s": 600.0, "quota": 40, "gain": 3.0},
+           "countdown_timer": {"gain": 1.0, "urgency": "hyperbolic"},
+           "exclusive_code": {"announce_s": 700.0, "expires_s": 900.0, "gain": 2.0},
+           "social_proof": {"gain": 1.0}}
+    spec = make_spec(stream={"arrivals": {"rate_per_s": 2.0}},
+                     lineup={"item": {"stock": 400, "base_rate_per_s": 1 / 600, "tactics": tac}},
+                     arms={"control": {}, "all": {"tactics": ["item.*"]}})
+    res = run(experiment(spec), tmp_path / "new", workers=1)
+    old = tmp_path / "old"  # a folder written before runs stored their facts
+    shutil.copytree(res.path, old)
+    for table in ("products", "tactics", "windows"):
+        shutil.rmtree(old / table)
+    want_ep, want_dl = episodes(old), deadline_shares(old)  # derived once from the manifest's spec
+
+    def no_spec(*args, **kwargs):
+        raise AssertionError("the analysis re-parsed the spec")
+
+    monkeypatch.setattr(_folder, "run_scenarios", no_spec)
+    ep = episodes(res)
+    pd.testing.assert_frame_equal(ep, want_ep)
+    pd.testing.assert_frame_equal(deadline_shares(res), want_dl)
+    assert ep.sale_active.any() and ep.code_active.any() and (ep.social_proof_level > 0).any()
