@@ -429,7 +429,7 @@ def deadline_shares(results: Any, last: float = 0.1) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per sweep point, arm and tactic with a deadline
-        (``Tactic.deadline``: ``lightning_sale``, ``countdown_timer``): ``point, arm, tactic,
+        (``Tactic.deadline_shares``: ``lightning_sale``, ``countdown_timer``): ``point, arm, tactic,
         windows, purchases, in_last, share_last, expected_share, ratio, p``
         (``docs/schema.md``, *analysis/deadline*).
 
@@ -472,7 +472,7 @@ def deadline_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, ev
     from fomolab.tactics import KINDS
 
     frac = _checks.check_probability(last, "last")
-    with_deadline = [k for k, cls in KINDS.items() if cls.deadline]
+    with_deadline = [k for k, cls in KINDS.items() if cls.deadline_shares]
     win = _facts.stored_windows(res, events)
     win = win[win.tactic.isin(with_deadline)]
     buys = events[events.kind == "purchase"]

@@ -30,7 +30,8 @@ price effect               ``price_keep`` (share of the list price paid),
 events                     ``schedule`` (windows known in advance), ``event_kinds``
                            (kinds of its own), ``after_run`` (draws and the like)
 episode covariates         ``covariates``, ``episode_cuts``, ``episode_covariates``;
-                           ``deadline`` (its windows' deadline bunching is analysed)
+                           ``has_deadline``, ``deadline_shares`` (its windows end in a
+                           deadline; their bunching is in the deadline table)
 analytic hazard            ``analytic``, ``analytic_problem``, ``holder_time``
 =========================  ===========================================================
 
@@ -148,8 +149,10 @@ class Tactic(FrozenModel):
     record_rank: ClassVar[int] = 1000
     #: Kinds of events of its own (appended to the events table's kinds).
     event_kinds: ClassVar[tuple[str, ...]] = ()
-    #: True when its windows end in a deadline whose bunching the analysis examines.
-    deadline: ClassVar[bool] = False
+    #: True when its window ends at a declared time, a deadline (figures of purchases by time left).
+    has_deadline: ClassVar[bool] = False
+    #: True when :func:`fomolab.stats.deadline_shares` examines bunching before its windows' ends.
+    deadline_shares: ClassVar[bool] = False
     #: Covariates it contributes to the episodes table.
     covariates: ClassVar[tuple[Covariate, ...]] = ()
     #: True for the tactics of fomolab 0.1, which every run's identity lists even when unused

@@ -56,7 +56,8 @@ class CountdownTimer(Tactic):
     summary: ClassVar[str] = "a clock running down to a deadline"
     time_fields: ClassVar[tuple[str, ...]] = ("start_s", "deadline_s", "until_s")
     offer: ClassVar[bool] = True
-    deadline: ClassVar[bool] = True
+    has_deadline: ClassVar[bool] = True
+    deadline_shares: ClassVar[bool] = True
     record_rank: ClassVar[int] = 20
     covariates: ClassVar[tuple[Covariate, ...]] = (Covariate("timer_signal", "timer", "float64"),)
     always_listed: ClassVar[bool] = True

@@ -40,6 +40,7 @@ class ExclusiveCode(Tactic):
     summary: ClassVar[str] = "a code for viewers present at its announcement"
     time_fields: ClassVar[tuple[str, ...]] = ("announce_s", "expires_s")
     offer: ClassVar[bool] = True
+    has_deadline: ClassVar[bool] = True
     record_rank: ClassVar[int] = 30
     covariates: ClassVar[tuple[Covariate, ...]] = (Covariate("code_active", "code", "int64"),)
     always_listed: ClassVar[bool] = True

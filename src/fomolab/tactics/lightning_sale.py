@@ -61,7 +61,8 @@ class LightningSale(Tactic):
     time_fields: ClassVar[tuple[str, ...]] = ("start_s", "end_s")
     offer: ClassVar[bool] = True
     gated: ClassVar[bool] = True
-    deadline: ClassVar[bool] = True
+    has_deadline: ClassVar[bool] = True
+    deadline_shares: ClassVar[bool] = True
     record_rank: ClassVar[int] = 10
     covariates: ClassVar[tuple[Covariate, ...]] = (Covariate("sale_active", "sale", "int64"),)
     always_listed: ClassVar[bool] = True
