@@ -102,6 +102,7 @@ def test_tactics_table_and_windows_are_stored_with_the_run():
 
 
 def test_episodes_read_the_stored_facts_not_the_spec(tmp_path, monkeypatch):
+    import json
     import shutil
 
     import pandas as pd
@@ -117,11 +118,24 @@ def test_episodes_read_the_stored_facts_not_the_spec(tmp_path, monkeypatch):
                      lineup={"item": {"stock": 400, "base_rate_per_s": 1 / 600, "tactics": tac}},
                      arms={"control": {}, "all": {"tactics": ["item.*"]}})
     res = run(experiment(spec), tmp_path / "new", workers=1)
-    old = tmp_path / "old"  # a folder written before runs stored their facts
-    shutil.copytree(res.path, old)
-    for table in ("products", "tactics", "windows"):
-        shutil.rmtree(old / table)
+    facts = ("products", "tactics", "windows")
+
+    def older(folder, runs):  # as if ``runs`` had been written before runs stored their facts
+        shutil.copytree(res.path, folder)
+        for rid in runs:
+            for table in facts:
+                (folder / table / f"{rid}.parquet").unlink()
+            commit = folder / "commits" / f"{rid}.json"
+            rec = json.loads(commit.read_text())
+            rec["partitions"] = {k: v for k, v in rec["partitions"].items() if k not in facts}
+            commit.write_text(json.dumps(rec))
+        return folder
+
+    ids = sorted(res.runs.run_id.astype(str))
+    old = older(tmp_path / "old", ids)
+    mixed = older(tmp_path / "mixed", ids[:1])  # a folder extended by a later fomolab
     want_ep, want_dl = episodes(old), deadline_shares(old)  # derived once from the manifest's spec
+    pd.testing.assert_frame_equal(episodes(mixed), want_ep)
 
     def no_spec(*args, **kwargs):
         raise AssertionError("the analysis re-parsed the spec")

@@ -46,37 +46,58 @@ class Facts:
         return out
 
 
-def _stored(res: Results) -> bool:
-    return bool((res.path / "products").is_dir())
+def _stored(res: Results) -> set[str]:
+    """The runs of the folder that stored their facts (an older fomolab's runs did not)."""
+    if not (res.path / "products").is_dir():
+        return set()
+    p = res.table("products", ["run_id"])
+    return set(p.run_id.astype(str)) if "run_id" in p.columns else set()
+
+
+def _tidy_windows(w: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"run_id": w.run_id.astype(str).to_numpy(), "product": w["product"].astype(str).to_numpy(),
+                         "tactic": w.tactic.astype(str).to_numpy(), "start_s": w.start_s.to_numpy(float),
+                         "end_s": w.end_s.to_numpy(float)})
 
 
 def stored_windows(res: Results, events: pd.DataFrame) -> pd.DataFrame:
     """Tactic windows (``run_id, product, tactic, start_s, end_s``), ordered by run id, product,
-    tactic and start: as stored, or rebuilt from the events for an older folder."""
-    if _stored(res):
-        w = res.table("windows")
-        w = pd.DataFrame({"run_id": w.run_id.astype(str).to_numpy(), "product": w["product"].astype(str).to_numpy(),
-                          "tactic": w.tactic.astype(str).to_numpy(), "start_s": w.start_s.to_numpy(float),
-                          "end_s": w.end_s.to_numpy(float)})
-        return w.sort_values(["run_id", "product", "tactic", "start_s"], kind="stable").reset_index(drop=True)
-    w = _folder.windows(events)
-    return w[w.tactic != "slot"].reset_index(drop=True)
+    tactic and start: as stored, or rebuilt from the events for runs that did not store them."""
+    stored = _stored(res)
+    parts = []
+    if stored:
+        parts.append(_tidy_windows(res.table("windows")))
+    rest = events[~events.run_id.astype(str).isin(stored)] if stored else events
+    if len(rest):
+        w = _folder.windows(rest)
+        parts.append(_tidy_windows(w[w.tactic != "slot"]))
+    if not parts:
+        return pd.DataFrame(columns=["run_id", "product", "tactic", "start_s", "end_s"])
+    w = pd.concat(parts, ignore_index=True)
+    return w.sort_values(["run_id", "product", "tactic", "start_s"], kind="stable").reset_index(drop=True)
 
 
 def run_facts(res: Results, runs: pd.DataFrame, events: pd.DataFrame) -> Facts:
-    """The facts of ``runs``: stored, or derived once from the manifest's spec for an older folder."""
+    """The facts of ``runs``: stored, or derived once from the manifest's spec for runs of an older
+    fomolab (a folder may hold both)."""
     ids = set(runs.run_id.astype(str))
     win = stored_windows(res, events)
     win = win[win.run_id.isin(ids)]
-    if _stored(res):
-        prods = res.table("products")
-        tacs = res.table("tactics")
-    else:
-        prods, tacs = _derived(res, runs)
-    prods = prods.assign(run_id=prods.run_id.astype(str), product=prods["product"].astype(str))
-    tacs = tacs.assign(run_id=tacs.run_id.astype(str), product=tacs["product"].astype(str),
-                       tactic=tacs.tactic.astype(str))
-    return Facts(prods[prods.run_id.isin(ids)], tacs[tacs.run_id.isin(ids)], win)
+    stored = _stored(res)
+    prods, tacs = [], []
+    if stored & ids:
+        prods.append(res.table("products"))
+        tacs.append(res.table("tactics"))
+    older = runs[~runs.run_id.astype(str).isin(stored)]
+    if len(older):
+        p, t = _derived(res, older)
+        prods.append(p)
+        tacs.append(t)
+    prod = pd.concat([x.assign(run_id=x.run_id.astype(str), product=x["product"].astype(str)) for x in prods],
+                     ignore_index=True)
+    tac = pd.concat([x.assign(run_id=x.run_id.astype(str), product=x["product"].astype(str),
+                              tactic=x.tactic.astype(str)) for x in tacs], ignore_index=True)
+    return Facts(prod[prod.run_id.isin(ids)], tac[tac.run_id.isin(ids)], win)
 
 
 def _derived(res: Results, runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
