@@ -396,12 +396,12 @@ def test_a_kill_at_any_moment_leaves_no_folder_or_one_that_resumes(tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 1 MiB tmpfs (needs root: mounting is what makes the disk really full)."""
+    """A 2 MiB tmpfs, room for a tiny spec's runs (needs root: mounting is what makes the disk really full)."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs to fill a disk needs root")
     mnt = tmp_path / "disk"
     mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True, text=True)
     if res.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
     try:

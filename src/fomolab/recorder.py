@@ -140,9 +140,9 @@ class Recorder:
         n = len(vis.viewer)
         chunks = list(self._purchases)
         if self._single:
-            v, p, t, price, surplus = zip(*self._single, strict=True)
-            chunks.append((np.array(v, dtype=np.int64), np.array(p, dtype=np.int16), np.array(t), np.array(price),
-                           np.array(surplus)))
+            sv, sp, st, sprice, ssurplus = zip(*self._single, strict=True)
+            chunks.append((np.array(sv, dtype=np.int64), np.array(sp, dtype=np.int16), np.array(st),
+                           np.array(sprice), np.array(ssurplus)))
         if chunks:
             pv, pp, pt, pprice, psurplus = (np.concatenate(c) for c in zip(*chunks, strict=True))
         else:
