@@ -23,7 +23,7 @@ from fomolab.tactics import KINDS
 if TYPE_CHECKING:
     from fomolab.design import HazardTraits
 
-__all__ = ["Tables", "Recorder", "EVENT_KINDS", "TACTIC_KINDS", "BOOSTED_ID_OFFSET"]
+__all__ = ["Tables", "Recorder", "EVENT_KINDS", "TACTIC_KINDS", "FACT_TABLES", "BOOSTED_ID_OFFSET"]
 
 #: Event kinds, in the order used to break ties at equal times; the tactics' own kinds
 #: (``Tactic.event_kinds``) follow in registry order.
@@ -54,6 +54,8 @@ def _categorical(codes: np.ndarray, full: tuple[str, ...], cats: list[str]) -> p
     """Codes into ``full``, as a categorical with the categories ``cats`` (a subset, in order)."""
     out = pd.Categorical.from_codes(codes, categories=list(full))
     return out if len(cats) == len(full) else out.set_categories(cats)
+#: The run's stored facts, tables every run writes besides shoppers, events and runs.
+FACT_TABLES = ("products", "tactics", "windows")
 #: Shopper ids of viewers brought by an arm's arrival boost start here.
 BOOSTED_ID_OFFSET = 1_000_000_000
 

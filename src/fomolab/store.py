@@ -34,6 +34,9 @@ Layout::
     DIR/events/<run_id>.parquet         one row per event
     DIR/streams/<run_id>.parquet        marketplace runs: one row per stream
     DIR/stream_series/<run_id>.parquet  marketplace runs: per stream and minute
+    DIR/products/<run_id>.parquet       the run's stored facts: products, tactics switched on, tactic windows
+    DIR/tactics/<run_id>.parquet
+    DIR/windows/<run_id>.parquet
     DIR/failures/<run_id>.parquet       runs that raised (removed once they succeed)
     DIR/.staging/                       partitions being written
 """
@@ -58,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from fomolab.errors import ResultsError
-from fomolab.recorder import Tables
+from fomolab.recorder import FACT_TABLES, Tables
 from fomolab.spec import Experiment
 
 __all__ = ["Store", "FolderState", "TABLES", "MARKET_TABLES", "LAYOUT", "spec_differences", "provenance",
@@ -69,7 +72,7 @@ TABLES = ("shoppers", "events", "runs")
 #: Tables only a marketplace run has.
 MARKET_TABLES = ("streams", "stream_series")
 #: Folders of a results folder that hold one file per run.
-RUN_FOLDERS = (*TABLES, *MARKET_TABLES, "failures", "commits")
+RUN_FOLDERS = (*TABLES, *MARKET_TABLES, *FACT_TABLES, "failures", "commits")
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 STAGING = ".staging"
@@ -487,7 +490,7 @@ class Store:
             else:
                 state.commits[rid] = rec
         committed = set(state.commits) | set(state.damaged)
-        for name in (*TABLES, *MARKET_TABLES, "failures", COMMITS):
+        for name in (*TABLES, *MARKET_TABLES, *FACT_TABLES, "failures", COMMITS):
             d = self.path / name
             if not d.is_dir():
                 continue
