@@ -32,6 +32,7 @@ from fomolab.spec.paths import PathError, set_path
 from fomolab.spec.problems import Problems, format_path, suggest, translate
 from fomolab.spec.profiles import resolve_population
 from fomolab.spec.rules import check_scenario
+from fomolab.tactics import KINDS
 
 __all__ = ["load_experiment", "parse_spec"]
 
@@ -417,17 +418,9 @@ def _derived(raw: dict[str, Any]) -> dict[str, str]:
             continue
         p = f"lineup.{name}"
         slot = f"{p}.slot_s" if prod.get("slot_s") else "stream.duration_s"
-        timer, cue = tactics.get("countdown_timer"), tactics.get("scarcity_cue")
-        if isinstance(timer, dict):
-            t = f"{p}.tactics.countdown_timer"
-            if isinstance(tactics.get("lightning_sale"), dict):
-                for key, src in (("start_s", "start_s"), ("deadline_s", "end_s")):
-                    if key not in timer:
-                        out[f"{t}.{key}"] = f"{p}.tactics.lightning_sale.{src}"
-            if timer.get("resets") is True and "until_s" not in timer:
-                out[f"{t}.until_s"] = slot
-        if isinstance(cue, dict) and cue.get("displayed_stock") is not None:
-            out[f"{p}.tactics.scarcity_cue.slot_s"] = slot
+        for kind, cls in KINDS.items():  # each tactic names the keys it fills from others
+            if isinstance(tactics.get(kind), dict):
+                out.update(cls.default_sources(tactics[kind], tactics, f"{p}.tactics.{kind}", slot))
     return out
 
 

@@ -175,6 +175,17 @@ class Tactic(FrozenModel):
         """
         return raw
 
+    @classmethod
+    def default_sources(cls, raw: dict[str, Any], siblings: dict[str, Any], path: str,
+                        slot_path: str) -> dict[str, str]:
+        """The keys :meth:`fill_defaults` fills from others: ``{filled key path: source key path}``.
+
+        ``path`` is the tactic's key (``lineup.P.tactics.KIND``), ``slot_path``
+        the key its product's slot comes from; a broken source is then named
+        once, not again at each key filled from it.
+        """
+        return {}
+
     def unresolved(self) -> str | None:
         """Why the tactic is incomplete once defaults are filled (None: complete)."""
         return None

@@ -97,6 +97,19 @@ class CountdownTimer(Tactic):
             timer.setdefault("until_s", slot[1])
         return timer
 
+    @classmethod
+    def default_sources(cls, raw: dict[str, Any], siblings: dict[str, Any], path: str,
+                        slot_path: str) -> dict[str, str]:
+        out = {}
+        if isinstance(siblings.get("lightning_sale"), dict):
+            sale = path.rsplit(".", 1)[0] + ".lightning_sale"
+            for key, src in (("start_s", "start_s"), ("deadline_s", "end_s")):
+                if key not in raw:
+                    out[f"{path}.{key}"] = f"{sale}.{src}"
+        if raw.get("resets") is True and "until_s" not in raw:
+            out[f"{path}.until_s"] = slot_path
+        return out
+
     def unresolved(self) -> str | None:
         if self.start_s is None or self.deadline_s is None:
             return (f"tactics.{self.kind} needs start_s and deadline_s "

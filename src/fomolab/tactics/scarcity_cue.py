@@ -97,6 +97,11 @@ class ScarcityCue(Tactic):
             return {**raw, "slot_s": slot}
         return raw
 
+    @classmethod
+    def default_sources(cls, raw: dict[str, Any], siblings: dict[str, Any], path: str,
+                        slot_path: str) -> dict[str, str]:
+        return {f"{path}.slot_s": slot_path} if raw.get("displayed_stock") is not None else {}
+
     def product_problem(self, product: Any, path: str) -> tuple[Any, str] | None:
         if product.stock is None and not self.fake:
             return ("stock unlimited", f"a scarcity cue needs a finite stock: set {path}.stock "
