@@ -22,6 +22,7 @@ __all__ = [
     "ResultsError",
     "DataError",
     "MissingExtraError",
+    "SchedulerError",
     "StatisticalWarning",
     "ConvergenceWarning",
 ]
@@ -214,6 +215,10 @@ class MissingExtraError(FomolabError, ImportError):
         self.extra = extra
         super().__init__(f"{package} is not installed (needed for {purpose}): "
                          f"pip install 'fomolab[{extra}]' (or 'fomolab[all]')", name=package)
+
+
+class SchedulerError(FomolabError, ConnectionError):
+    """A Dask scheduler address that is malformed or where no scheduler answers."""
 
 
 class StatisticalWarning(UserWarning):
