@@ -64,11 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     ck = sub.add_parser("check", help="check a results folder: finished, missing, damaged and foreign files")
     ck.add_argument("results", help="results folder (written by `fomolab run`)")
 
-    sc = sub.add_parser("selfcheck", help="rerun the validation of model and statistics; write docs/VALIDATION.md")
+    sc = sub.add_parser("selfcheck", help="rerun the validation of model and statistics (docs/VALIDATION.md)")
     sc.add_argument("--quick", action="store_true", help="the test suite's smaller Monte Carlo sizes")
     sc.add_argument("--items", type=_items, default=None, metavar="1,2,...", help="only these items (1 to 10)")
-    sc.add_argument("--write", default="docs/VALIDATION.md", metavar="PATH",
-                    help="where to write the page (default docs/VALIDATION.md; '-' writes nothing)")
+    sc.add_argument("--write", default=None, metavar="PATH",
+                    help="also write the validation page (Markdown) to PATH, e.g. docs/VALIDATION.md; "
+                         "'-' prints it on stdout (default: write nothing)")
     return p
 
 
@@ -405,12 +406,20 @@ def _print_impact(console, impact) -> None:
 
 
 def _selfcheck(args: argparse.Namespace) -> int:
-    """Run the validation checks; exit 1 if any fails."""
+    """Run the validation checks; exit 1 if any fails.  Writes only where ``--write`` says."""
+    from pathlib import Path
+
     from rich.console import Console
 
-    from fomolab.validation import run_checks, write_report
+    from fomolab.errors import ResultsError
+    from fomolab.validation import render_report, run_checks, write_report
 
-    console = Console()
+    to_stdout = args.write == "-"
+    if args.write is not None and not to_stdout:
+        target = Path(args.write)
+        if target.is_dir() or not target.parent.is_dir():
+            raise ResultsError(f"--write {args.write}: must be a file in an existing folder")
+    console = Console(stderr=to_stdout)  # the page alone goes to stdout
     scale = "quick" if args.quick else "full"
     seconds: dict[int, float] = {}
 
@@ -423,7 +432,10 @@ def _selfcheck(args: argparse.Namespace) -> int:
 
     checks = run_checks(scale, args.items, progress=progress)
     failed = sum(not c.passed for c in checks)
-    if args.write != "-":
+    if to_stdout:
+        sys.stdout.write(render_report(checks, scale=scale, seconds=seconds))
+        sys.stdout.flush()
+    elif args.write is not None:
         path = write_report(checks, args.write, scale=scale, seconds=seconds)
         console.print(f"wrote {path}")
     console.print(f"{len(checks) - failed} of {len(checks)} checks pass ({sum(seconds.values()):.0f} s)")
