@@ -276,7 +276,10 @@ def connect_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT_S) -> Non
     SchedulerError
         If the address is malformed or nothing (or not a scheduler) answers.
     """
+    from fomolab._optional import require
+
     scheme, host, port = parse_scheduler(address)
+    require("distributed", "running on a Dask cluster")
     fix = "start one (`dask scheduler`) or check the address; nothing was written"
     try:
         with socket.create_connection((host, port), timeout=timeout):
