@@ -18,7 +18,7 @@ import pytest
 from fomolab.cli import main
 
 from _toml import dumps
-from conftest import ROOT
+from helpers import ROOT
 
 EXAMPLES = sorted((ROOT / "experiments").glob("*.toml"))
 #: Expected viewers per stream and run in the shrunken copy.

@@ -24,7 +24,7 @@ from fomolab.errors import SchedulerError
 from fomolab.executor import connect_scheduler, parse_scheduler
 
 from _toml import dumps
-from conftest import make_spec
+from helpers import make_spec
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 

@@ -21,7 +21,7 @@ from fomolab.outputs import MARKER, check_target, write_output
 from fomolab.spec import parse_spec
 
 from _toml import dumps
-from conftest import ROOT, make_spec
+from helpers import ROOT, make_spec
 
 SALE = {"lightning_sale": {"start_s": 300.0, "end_s": 600.0, "discount": 0.2, "gain": 3.0}}
 SPEC = make_spec(experiment={"name": "safety", "replicates": 2},

@@ -16,7 +16,7 @@ from fomolab.engine import simulate
 from fomolab.validation._sim import experiment
 from fomolab.validation.engine import REFERENCE
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_packaged_reference_is_the_shipped_spec():
