@@ -128,21 +128,28 @@ def wheelcheck() -> int:
         empty.mkdir()
         (empty / "spec.toml").write_text(WHEEL_SPEC)
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-        steps = [
-            [py, "-c", "import fomolab, pathlib, sys; p = pathlib.Path(fomolab.__file__).resolve(); "
-                       f"sys.exit(f'fomolab imported from {{p}}, not the fresh install') "
-                       f"if not p.is_relative_to(pathlib.Path(r'{env_dir}').resolve()) else None"],
-            [fomolab, "validate", "spec.toml"],
-            [fomolab, "run", "spec.toml", "--out", "res", "--quiet"],
-            [fomolab, "analyze", "res", "--boot", "20", "--quiet"],
-            [fomolab, "selfcheck", "--quick", "--items", "1", "--write", "-"],
+        pathlib_check = (
+            "import fomolab, pathlib, sys; p = pathlib.Path(fomolab.__file__).resolve(); "
+            f"sys.exit(f'fomolab imported from {{p}}, not the fresh install') "
+            f"if not p.is_relative_to(pathlib.Path(r'{env_dir}').resolve()) else None")
+        chains = [  # each chain stops at its first failure; every chain runs
+            [[py, "-c", pathlib_check]],
+            [[fomolab, "validate", "spec.toml"], [fomolab, "run", "spec.toml", "--out", "res", "--quiet"],
+             [fomolab, "analyze", "res", "--boot", "20", "--quiet"]],
+            [[fomolab, "selfcheck", "--quick", "--items", "1", "--write", "-"]],
         ]
-        for cmd in steps:
-            print("+ (in an empty folder)", " ".join(str(c) for c in cmd), flush=True)
-            code = subprocess.call([str(c) for c in cmd], cwd=empty, env=env)
-            if code != 0:
-                print(f"tasks.py: wheelcheck failed (exit {code}): {' '.join(str(c) for c in cmd)}", file=sys.stderr)
-                return 1
+        failed = []
+        for chain in chains:
+            for cmd in chain:
+                shown = " ".join(str(c) for c in cmd)
+                print("+ (in an empty folder)", shown, flush=True)
+                code = subprocess.call([str(c) for c in cmd], cwd=empty, env=env)
+                if code != 0:
+                    failed.append(f"exit {code}: {shown}")
+                    break
+        if failed:
+            print("tasks.py: wheelcheck failed:\n  " + "\n  ".join(failed), file=sys.stderr)
+            return 1
         left = sorted(p.name for p in empty.iterdir())
         if left != ["res", "spec.toml"]:  # the self-check wrote nothing
             print(f"tasks.py: wheelcheck: unexpected files in the working folder: {left}", file=sys.stderr)

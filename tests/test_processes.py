@@ -179,7 +179,7 @@ def test_wrong_scheduler_gives_one_message_and_writes_nothing(address, tmp_path,
 
 
 def test_scheduler_probe_waits_at_most_its_timeout(silent_listener):
-    with pytest.raises(SchedulerError, match="no Dask scheduler answered within 0.5 s"):
+    with pytest.raises(SchedulerError, match="no Dask scheduler answered within 1.5 s"):
         connect_scheduler(silent_listener, timeout=0.5)
 
 

@@ -39,8 +39,9 @@ from fomolab.errors import SchedulerError
 __all__ = ["Outcome", "execute", "run_serial", "run_processes", "run_dask", "default_workers", "auto_workers",
            "connect_scheduler", "parse_scheduler"]
 
-#: Seconds to wait for a Dask scheduler to answer (the TCP connection, then its handshake).
-SCHEDULER_TIMEOUT_S = 4.0
+#: Seconds to wait for a Dask scheduler: for the TCP connection, then twice that for its
+#: handshake and its answer, so a wrong address is reported within 6 seconds.
+SCHEDULER_TIMEOUT_S = 2.0
 #: Seconds a worker is given to stop after SIGTERM before it is killed.
 WORKER_GRACE_S = 2.0
 _PR_SET_PDEATHSIG = 1
@@ -265,11 +266,12 @@ def parse_scheduler(address: str) -> tuple[str, str, int]:
 
 
 def connect_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT_S) -> None:
-    """Check that a Dask scheduler answers at ``address`` within about ``2 * timeout`` seconds.
+    """Check that a Dask scheduler answers at ``address``, waiting at most ``3 * timeout`` seconds.
 
-    First a plain TCP connection (``timeout`` seconds), then Dask's own
-    handshake (``timeout`` seconds more), so neither a closed port nor a
-    service that is not a Dask scheduler keeps the caller waiting long.
+    First a plain TCP connection (``timeout`` seconds), then Dask's handshake
+    and an ``identity`` request (``2 * timeout`` seconds more, in a thread of
+    its own), so neither a closed port nor a service that is not a Dask
+    scheduler keeps the caller waiting long.
 
     Raises
     ------
@@ -317,14 +319,14 @@ def connect_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT_S) -> Non
     try:
         thread = threading.Thread(target=probe, name="fomolab-scheduler-probe", daemon=True)
         thread.start()
-        thread.join(3 * timeout)
+        thread.join(2 * timeout)
     finally:
         for lg, level in zip(quiet, levels):
             lg.setLevel(level)
     reply = answer.get("reply")
     if not (isinstance(reply, dict) and reply.get("type") == "Scheduler"):
         raise SchedulerError(f"--scheduler {address}: something listens there, but no Dask scheduler answered "
-                             f"within {timeout:g} s; {fix}")
+                             f"within {3 * timeout:g} s; {fix}")
 
 
 def run_dask(runs: Iterable[RunSpec], out: Path, address: str, *, task: Callable = execute) -> Iterator[Outcome]:
@@ -339,7 +341,7 @@ def run_dask(runs: Iterable[RunSpec], out: Path, address: str, *, task: Callable
     require("distributed", "running on a Dask cluster")
     from distributed import Client, as_completed
 
-    with Client(address, timeout=f"{2 * SCHEDULER_TIMEOUT_S}s") as client:
+    with Client(address, timeout="30s") as client:  # connect_scheduler found it answering already
         slots = max(1, sum(client.nthreads().values()))
         runs = iter(runs)
         submitted = [client.submit(task, r, str(out), key=f"fomolab-run-{r.run_id}", pure=False)
