@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import tomllib
-from pathlib import Path
 
 import pytest
 
+from _toml import dumps
 from fomolab.cli import main
 
-from _toml import dumps
 from helpers import ROOT
 
 EXAMPLES = sorted((ROOT / "experiments").glob("*.toml"))
@@ -34,7 +33,7 @@ def shrink(spec: dict, viewers: float = VIEWERS) -> dict:
     if "schedule" in arrivals:
         pieces = arrivals["schedule"]
         starts = [float(p["start_s"]) for p in pieces] + [duration]
-        expected = sum(float(p["rate_per_s"]) * (b - a) for p, a, b in zip(pieces, starts, starts[1:]))
+        expected = sum(float(p["rate_per_s"]) * (b - a) for p, a, b in zip(pieces, starts, starts[1:], strict=False))
     else:
         expected = float(arrivals["rate_per_s"]) * duration
     factor = min(1.0, viewers / expected)

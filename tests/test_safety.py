@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+from _toml import dumps
 from fomolab import run
 from fomolab.analysis import analyze
 from fomolab.cli import main
@@ -20,8 +20,7 @@ from fomolab.errors import ResultsError
 from fomolab.outputs import MARKER, check_target, write_output
 from fomolab.spec import parse_spec
 
-from _toml import dumps
-from helpers import ROOT, make_spec
+from helpers import make_spec
 
 SALE = {"lightning_sale": {"start_s": 300.0, "end_s": 600.0, "discount": 0.2, "gain": 3.0}}
 SPEC = make_spec(experiment={"name": "safety", "replicates": 2},

@@ -308,11 +308,10 @@ def _check(args: argparse.Namespace) -> int:
 
 def _analyze(args: argparse.Namespace) -> int:
     import math
+    from pathlib import Path
 
     from rich.console import Console
     from rich.table import Table
-
-    from pathlib import Path
 
     from fomolab.analysis import analyze
     from fomolab.outputs import check_target
@@ -390,12 +389,12 @@ def _print_impact(console, impact) -> None:
     q5 = q5.groupby(keys, sort=False)["mean"].sum()
     table = Table(title="consumer impact against the same viewers in the control (per replicate; "
                         "Q5 = most impulsive fifth)")
-    for key in keys:
-        table.add_column(key, justify="right" if key == "point" else "left")
+    for name in keys:
+        table.add_column(name, justify="right" if name == "point" else "left")
     for c in [*cols.values(), "induced in Q5"]:
         table.add_column(c, justify="right")
-    for key, row in tot.head(20).iterrows():
-        key = key if isinstance(key, tuple) else (key,)
+    for index, row in tot.head(20).iterrows():
+        key = index if isinstance(index, tuple) else (index,)
         induced = float(row.get("induced_purchases", float("nan")))
         share = float(q5.get(key if sweep else key[0], float("nan"))) / induced if induced else float("nan")
         cells = [f"{float(row[m]):,.1f}" if m in row.index else "" for m in cols]

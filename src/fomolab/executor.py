@@ -19,6 +19,7 @@ writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -149,10 +150,8 @@ def _die_with_parent(parent: int) -> None:
     if sys.platform.startswith("linux"):
         import ctypes
 
-        try:
+        with contextlib.suppress(OSError, AttributeError):  # pragma: no cover - no prctl in this libc
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        except (OSError, AttributeError):  # pragma: no cover - no prctl in this libc
-            pass
     try:
         fd = os.pidfd_open(parent)
     except ProcessLookupError:
@@ -280,7 +279,7 @@ def connect_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT_S) -> Non
     """
     from fomolab._optional import require
 
-    scheme, host, port = parse_scheduler(address)
+    _, host, port = parse_scheduler(address)
     require("distributed", "running on a Dask cluster")
     fix = "start one (`dask scheduler`) or check the address; nothing was written"
     try:
@@ -309,7 +308,7 @@ def connect_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT_S) -> Non
 
         try:
             answer["reply"] = asyncio.run(identity())
-        except BaseException as exc:  # noqa: BLE001 - whatever Dask raises, the answer is the same
+        except BaseException as exc:  # whatever Dask raises, the answer is the same
             answer["error"] = exc
 
     quiet = [logging.getLogger(n) for n in ("distributed", "distributed.comm", "asyncio")]
@@ -321,7 +320,7 @@ def connect_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT_S) -> Non
         thread.start()
         thread.join(2 * timeout)
     finally:
-        for lg, level in zip(quiet, levels):
+        for lg, level in zip(quiet, levels, strict=True):
             lg.setLevel(level)
     reply = answer.get("reply")
     if not (isinstance(reply, dict) and reply.get("type") == "Scheduler"):

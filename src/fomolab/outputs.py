@@ -22,6 +22,7 @@ deleted:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -127,7 +128,8 @@ def check_target(target: str | Path, kind: str, results: str | Path) -> Path:
     if marker is None:
         raise ResultsError(
             f"{target}: is not empty and was not written by {what} (no {MARKER}); nothing is deleted: "
-            f"choose a new or empty folder for --out, or move its files away")
+            f"choose a new or empty folder for --out, or move its files away (a folder written by "
+            f"fomolab 0.1 has no marker: delete it once)")
     if marker.get("kind") != kind:
         raise ResultsError(
             f"{target}: holds fomolab {marker.get('kind')!r} output, not {kind!r}; choose another folder "
@@ -179,7 +181,7 @@ def write_output(target: str | Path, kind: str, results: str | Path, fill: Calla
         fill(tmp)
         files = sorted(_files(tmp))
         marker = {"kind": kind, "written_by": KINDS[kind], "results": str(Path(results).resolve()),
-                  "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "files": files}
+                  "written": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "files": files}
         from fomolab import __version__
 
         marker["fomolab_version"] = __version__
@@ -209,10 +211,8 @@ def _remove(folder: Path, marker: dict | None) -> None:
             if listed is None or path.relative_to(folder).as_posix() in listed:
                 path.unlink(missing_ok=True)
         for d in dirs:
-            try:
+            with contextlib.suppress(OSError):  # not empty: it holds files we did not write
                 (Path(root) / d).rmdir()
-            except OSError:
-                pass
     try:
         folder.rmdir()
     except OSError:

@@ -120,7 +120,7 @@ def render_report(checks: list[Check], *, scale: str, seconds: dict[int, float])
                   "| check | figure | target | result |", "|---|---|---|---|"]
         for c in (c for c in checks if c.item == k):
             lines.append(f"| {c.name} | {c.figure} | {c.target} | {'pass' if c.passed else '**FAIL**'} |")
-        notes = [c.details.get("note") for c in checks if c.item == k and c.details.get("note")]
+        notes = [str(c.details["note"]) for c in checks if c.item == k and c.details.get("note")]
         for note in dict.fromkeys(notes):
             lines += ["", note]
         lines.append("")
