@@ -41,10 +41,10 @@ MARKER = ".fomolab-output.json"
 #: The kinds of derived folder, each with what makes one.
 KINDS = {"analysis": "fomolab analyze", "report": "fomolab report"}
 #: Folders and files that make a folder a results folder.
-_RESULTS_SIGNS = ("manifest.json", "runs", "shoppers", "events", "streams", "stream_series", "failures",
-                  ".staging")
+_RESULTS_SIGNS = ("manifest.json", ".lock", "runs", "shoppers", "events", "streams", "stream_series", "failures",
+                  "commits", ".staging")
 #: Partition folders of a results folder, where no derived output may go.
-_PARTITIONS = ("runs", "shoppers", "events", "streams", "stream_series", "failures", ".staging")
+_PARTITIONS = ("runs", "shoppers", "events", "streams", "stream_series", "failures", "commits", ".staging")
 
 
 def _is_within(path: Path, folder: Path) -> bool:
