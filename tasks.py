@@ -5,9 +5,13 @@
     python3 tasks.py test [ARGS...]  # set up with the test extras (fomolab[test]), run the whole test suite
                                      # (ARGS go to pytest, e.g. -m "not slow"); installs
                                      # Debian's chromium (apt-get) for the report's browser test
+    python3 tasks.py wheelcheck      # `pip install .` (not editable) into a fresh virtualenv, then
+                                     # from an empty folder outside the checkout: a spec naming
+                                     # profile = "mixed" validates, runs and is analyzed, and
+                                     # `fomolab selfcheck --quick --items 1 --write -` passes
 
 The virtualenv is `.venv/` beside this file; it is (re)installed when
-pyproject.toml changes.  CI runs `.ci/run`, which runs `python3 tasks.py test`.
+pyproject.toml changes.  CI runs `.ci/run`, which runs `python3 tasks.py test` and `python3 tasks.py wheelcheck`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -75,7 +80,87 @@ def ensure_chromium() -> None:
             return
 
 
+#: The spec the installed package must run from an empty folder: a profile by name, no files beside it.
+WHEEL_SPEC = """\
+[experiment]
+name = "installed"
+seed = 1
+replicates = 2
+
+[stream]
+duration_s = 900.0
+
+[stream.arrivals]
+rate_per_s = 0.5
+
+[population]
+profile = "mixed"
+
+[lineup.lipstick]
+price = 25.0
+base_rate_per_s = 4.0e-4
+
+[lineup.lipstick.tactics.lightning_sale]
+start_s = 300.0
+end_s = 600.0
+discount = 0.3
+gain = 3.0
+
+[arms.control]
+
+[arms.sale]
+tactics = ["lipstick.lightning_sale"]
+"""
+
+
+def wheelcheck() -> int:
+    """Install fomolab as a user would (not editable) and use it far from the checkout."""
+    with tempfile.TemporaryDirectory(prefix="fomolab-wheelcheck-") as tmp:
+        base = Path(tmp)
+        env_dir, empty = base / "venv", base / "empty"
+        print(f"+ creating {env_dir}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(env_dir)
+        py = env_dir / ("Scripts" if os.name == "nt" else "bin") / "python"
+        fomolab = py.parent / "fomolab"
+        if sh(py, "-m", "pip", "install", "--quiet", str(ROOT)) != 0:
+            print("tasks.py: pip install . failed", file=sys.stderr)
+            return 1
+        empty.mkdir()
+        (empty / "spec.toml").write_text(WHEEL_SPEC)
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        pathlib_check = (
+            "import fomolab, pathlib, sys; p = pathlib.Path(fomolab.__file__).resolve(); "
+            f"sys.exit(f'fomolab imported from {{p}}, not the fresh install') "
+            f"if not p.is_relative_to(pathlib.Path(r'{env_dir}').resolve()) else None")
+        chains = [  # each chain stops at its first failure; every chain runs
+            [[py, "-c", pathlib_check]],
+            [[fomolab, "validate", "spec.toml"], [fomolab, "run", "spec.toml", "--out", "res", "--quiet"],
+             [fomolab, "analyze", "res", "--boot", "20", "--quiet"]],
+            [[fomolab, "selfcheck", "--quick", "--items", "1", "--write", "-"]],
+        ]
+        failed = []
+        for chain in chains:
+            for cmd in chain:
+                shown = " ".join(str(c) for c in cmd)
+                print("+ (in an empty folder)", shown, flush=True)
+                code = subprocess.call([str(c) for c in cmd], cwd=empty, env=env)
+                if code != 0:
+                    failed.append(f"exit {code}: {shown}")
+                    break
+        if failed:
+            print("tasks.py: wheelcheck failed:\n  " + "\n  ".join(failed), file=sys.stderr)
+            return 1
+        left = sorted(p.name for p in empty.iterdir())
+        if left != ["res", "spec.toml"]:  # the self-check wrote nothing
+            print(f"tasks.py: wheelcheck: unexpected files in the working folder: {left}", file=sys.stderr)
+            return 1
+    print("tasks.py: wheelcheck passed", flush=True)
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "wheelcheck":
+        return wheelcheck()
     if not argv or argv[0] not in ("demo", "test"):
         print(__doc__)
         return 2

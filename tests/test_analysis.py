@@ -53,7 +53,7 @@ def test_write_is_atomic_and_leaves_runs_alone(res):
     names = sorted(p.name for p in out.iterdir())
     tables = ("headline", "arms", "deadline", "points", "impact", "impact_segment", "impact_total", "timeline",
               "windows", "survival", "deadline_curve", "impulsiveness")
-    assert names == sorted(f"{t}.{ext}" for t in tables for ext in ("csv", "md"))
+    assert names == sorted([".fomolab-output.json", *(f"{t}.{ext}" for t in tables for ext in ("csv", "md"))])
     assert digest(res.path) == before
     out2 = analyze(res, n_boot=20).write()  # replaces the old analysis
     assert out2 == out and not [p for p in res.path.iterdir() if p.name.startswith(".analysis")]

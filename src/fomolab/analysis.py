@@ -33,9 +33,6 @@ columns of every table are in ``docs/schema.md`` (section *analysis*).
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,10 +178,12 @@ class Analysis:
 
         Notes
         -----
-        The tables are written to a temporary folder next to the target, which
-        then replaces the target by renames: a reader sees the old analysis or
-        the new one, never half of one.  Nothing else in the results folder is
-        touched.
+        Written by :func:`fomolab.outputs.write_output`: built in a temporary
+        folder next to the target, which then replaces the target by a rename,
+        so a reader sees the old analysis or the new one, never half of one.
+        Nothing else in the results folder is touched; a target that is a
+        results folder, contains one, or holds files ``analyze`` did not write
+        is refused (:class:`~fomolab.errors.ResultsError`).
 
         Examples
         --------
@@ -194,25 +193,16 @@ class Analysis:
         ['arms.csv', 'deadline.csv', 'deadline_curve.csv', 'headline.csv', 'impact.csv', 'impact_segment.csv',
          'impact_total.csv', 'impulsiveness.csv', 'points.csv', 'survival.csv', 'timeline.csv', 'windows.csv']
         """
+        from fomolab.outputs import write_output
+
         target = Path(folder) if folder is not None else self.path / "analysis"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
+
+        def fill(tmp: Path) -> None:
             for name, df in self.tables().items():
                 df.to_csv(tmp / f"{name}.csv", index=False)
                 (tmp / f"{name}.md").write_text(_markdown(df, title=_TITLES[name]))
-            os.chmod(tmp, 0o755)
-            old = None
-            if target.exists():
-                old = target.parent / f".{target.name}.old-{os.getpid()}-{time.time_ns()}"
-                os.rename(target, old)
-            os.rename(tmp, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return target
+
+        return write_output(target, "analysis", self.path, fill)
 
 
 _TITLES = {

@@ -9,7 +9,9 @@ file, the key, the value and the rule, and nothing written.  ``fomolab check``:
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 __all__ = ["main"]
@@ -51,20 +53,23 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--boot", type=_nonneg_int, default=200, metavar="N",
                    help="bootstrap resamples of replicates for the median shift (default 200; 0 skips it)")
     a.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the bootstraps (default 0)")
+    a.add_argument("--out", help="analysis folder (default: RESULTS/analysis)")
     a.add_argument("--quiet", "-q", action="store_true", help="write the tables, print nothing")
 
     rp = sub.add_parser("report", help="write an HTML report with figures (PNG, SVG) of a results folder")
     rp.add_argument("results", help="results folder (an experiment or a sweep)")
-    rp.add_argument("--out", help="report folder (default: RESULTS/report)")
+    rp.add_argument("--out", help="report folder (default: RESULTS/report); never a results folder or a "
+                                  "non-empty folder that `fomolab report` did not write")
 
     ck = sub.add_parser("check", help="check a results folder: finished, missing, damaged and foreign files")
     ck.add_argument("results", help="results folder (written by `fomolab run`)")
 
-    sc = sub.add_parser("selfcheck", help="rerun the validation of model and statistics; write docs/VALIDATION.md")
+    sc = sub.add_parser("selfcheck", help="rerun the validation of model and statistics (docs/VALIDATION.md)")
     sc.add_argument("--quick", action="store_true", help="the test suite's smaller Monte Carlo sizes")
     sc.add_argument("--items", type=_items, default=None, metavar="1,2,...", help="only these items (1 to 10)")
-    sc.add_argument("--write", default="docs/VALIDATION.md", metavar="PATH",
-                    help="where to write the page (default docs/VALIDATION.md; '-' writes nothing)")
+    sc.add_argument("--write", default=None, metavar="PATH",
+                    help="also write the validation page (Markdown) to PATH, e.g. docs/VALIDATION.md; "
+                         "'-' prints it on stdout (default: write nothing)")
     return p
 
 
@@ -101,8 +106,9 @@ _nonneg_int = _int_at_least(0)
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fomolab`` console script."""
     args = _parser().parse_args(argv)
-    from fomolab.errors import FomolabError, ResultsError, SpecError
+    from fomolab.errors import FomolabError, ResultsError, SchedulerError, SpecError
 
+    received, previous = _terminate_like_interrupt()
     try:
         if args.command == "validate":
             return _validate(args)
@@ -120,16 +126,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.errors:  # one line per problem of the spec
             print(f"fomolab: error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except ResultsError as exc:
+    except (ResultsError, SchedulerError) as exc:
         print(f"fomolab: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except FomolabError as exc:
         print(f"fomolab: {exc}", file=sys.stderr)
         return EXIT_FAILED_RUNS
     except KeyboardInterrupt:
-        print("fomolab: interrupted; finished runs are kept, run the same command to resume", file=sys.stderr)
-        return 130
+        how = "terminated" if received else "interrupted"
+        if args.command == "run":
+            print(f"fomolab: {how}; finished runs are kept, run the same command to resume", file=sys.stderr)
+        else:
+            print(f"fomolab: {how}; nothing half-written was left", file=sys.stderr)
+        return 128 + (received[0] if received else signal.SIGINT)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return 0  # pragma: no cover - argparse requires a command
+
+
+def _terminate_like_interrupt() -> tuple[list[int], dict]:
+    """Make SIGTERM (and SIGHUP) stop the command as Ctrl-C does.
+
+    Returns the list the signal numbers received go to, and the handlers to
+    restore when the command ends.  Only the main thread can install handlers;
+    elsewhere (fomolab called from a thread) the signals keep their defaults.
+    """
+    received: list[int] = []
+    signums = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
+
+    def handler(signum: int, frame: object) -> None:
+        received.append(signum)
+        for s in signums:  # a second signal while stopping does not interrupt the clean-up
+            signal.signal(s, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for s in signums:
+            previous[s] = signal.signal(s, handler)
+    return received, previous
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -166,7 +202,7 @@ def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from fomolab.runner import RunFailures, run
+    from fomolab.runner import run
     from fomolab.spec import load_experiment
 
     exp = load_experiment(args.spec)
@@ -202,12 +238,9 @@ def _run(args: argparse.Namespace) -> int:
         results = run(exp, out=args.out, replicates=args.replicates, seed=args.seed, workers=workers,
                       scheduler=args.scheduler, progress=progress, on_start=on_start,
                       allow_other_version=args.allow_other_version)
-    except RunFailures:
+    finally:  # failures, Ctrl-C and SIGTERM too: leave the terminal as it was
         if progress_bar is not None:
             progress_bar.stop()
-        raise
-    if progress_bar is not None:
-        progress_bar.stop()
     if not args.quiet:
         _print_summary(results)
     return 0
@@ -217,12 +250,14 @@ def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from fomolab.errors import ResultsError
+    from fomolab.outputs import check_target
     from fomolab.report import report
     from fomolab.results import Results
 
     folder = Path(args.results)
     if not folder.is_dir():
         raise ResultsError(f"{folder}: no such folder (give a results folder written by `fomolab run`)")
+    check_target(args.out if args.out is not None else folder / "report", "report", folder)
     results = Results(folder)
     if results.runs.empty:
         raise ResultsError(f"{folder}: no finished runs to report (run the experiment first: "
@@ -273,14 +308,18 @@ def _check(args: argparse.Namespace) -> int:
 
 def _analyze(args: argparse.Namespace) -> int:
     import math
+    from pathlib import Path
 
     from rich.console import Console
     from rich.table import Table
 
     from fomolab.analysis import analyze
+    from fomolab.outputs import check_target
 
+    target = Path(args.out) if args.out is not None else Path(args.results) / "analysis"
+    check_target(target, "analysis", args.results)
     a = analyze(args.results, control=args.control, n_boot=args.boot, seed=args.seed)
-    out = a.write()
+    out = a.write(target)
     if args.quiet:
         return 0
 
@@ -302,7 +341,7 @@ def _analyze(args: argparse.Namespace) -> int:
     shown = h.head(20)
     from fomolab.results import Results
 
-    name = Results(args.results).manifest.get("experiment", out.parent.name)
+    name = Results(args.results).manifest.get("experiment", Path(args.results).name)
     table = Table(title=f"{name}: arms against the control (95 % CI; HR and OR clustered by replicate, "
                         f"p Holm-adjusted)")
     cols = (["point"] if sweep else []) + ["arm", "viewers", "conversion", "median time to purchase (s)",
@@ -336,32 +375,50 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _print_impact(console, impact) -> None:
-    """Consumer impact per arm, summed over impulsiveness quintiles (means per replicate)."""
+    """Consumer impact per arm (and sweep point), summed over impulsiveness quintiles (means per replicate)."""
     from rich.table import Table
 
     cols = {"induced_purchases": "induced", "accelerated_purchases": "accelerated",
             "regretted_added": "regretted added", "consumer_surplus_lost": "surplus lost",
-            "seller_revenue_gained": "revenue gained", "q5_share": "induced in Q5"}
-    tot = impact.groupby(["arm", "measure"], sort=False)["mean"].sum().unstack()
-    q5 = impact[(impact.group == "Q5") & (impact.measure == "induced_purchases")].set_index("arm")["mean"]
+            "seller_revenue_gained": "revenue gained"}
+    sweep = "point" in impact.columns and impact["point"].nunique() > 1
+    keys = ["point", "arm"] if sweep else ["arm"]
+    quintiles = impact[impact.group.astype(str).str.fullmatch(r"Q\d")]
+    tot = quintiles.groupby([*keys, "measure"], sort=False)["mean"].sum().unstack()
+    q5 = quintiles[(quintiles.group == "Q5") & (quintiles.measure == "induced_purchases")]
+    q5 = q5.groupby(keys, sort=False)["mean"].sum()
     table = Table(title="consumer impact against the same viewers in the control (per replicate; "
                         "Q5 = most impulsive fifth)")
-    table.add_column("arm")
-    for c in cols.values():
+    for name in keys:
+        table.add_column(name, justify="right" if name == "point" else "left")
+    for c in [*cols.values(), "induced in Q5"]:
         table.add_column(c, justify="right")
-    for arm, row in tot.iterrows():
-        share = q5.get(arm, float("nan")) / row["induced_purchases"] if row["induced_purchases"] else float("nan")
-        table.add_row(str(arm), *(f"{row[m]:,.1f}" for m in list(cols)[:5]), f"{share:.0%}")
+    for index, row in tot.head(20).iterrows():
+        key = index if isinstance(index, tuple) else (index,)
+        induced = float(row.get("induced_purchases", float("nan")))
+        share = float(q5.get(key if sweep else key[0], float("nan"))) / induced if induced else float("nan")
+        cells = [f"{float(row[m]):,.1f}" if m in row.index else "" for m in cols]
+        table.add_row(*(str(k) for k in key), *cells, "" if share != share else f"{share:.0%}")
     console.print(table)
+    if len(tot) > 20:
+        console.print(f"... {len(tot) - 20} more rows in analysis/impact.csv")
 
 
 def _selfcheck(args: argparse.Namespace) -> int:
-    """Run the validation checks; exit 1 if any fails."""
+    """Run the validation checks; exit 1 if any fails.  Writes only where ``--write`` says."""
+    from pathlib import Path
+
     from rich.console import Console
 
-    from fomolab.validation import run_checks, write_report
+    from fomolab.errors import ResultsError
+    from fomolab.validation import render_report, run_checks, write_report
 
-    console = Console()
+    to_stdout = args.write == "-"
+    if args.write is not None and not to_stdout:
+        target = Path(args.write)
+        if target.is_dir() or not target.parent.is_dir():
+            raise ResultsError(f"--write {args.write}: must be a file in an existing folder")
+    console = Console(stderr=to_stdout)  # the page alone goes to stdout
     scale = "quick" if args.quick else "full"
     seconds: dict[int, float] = {}
 
@@ -374,7 +431,10 @@ def _selfcheck(args: argparse.Namespace) -> int:
 
     checks = run_checks(scale, args.items, progress=progress)
     failed = sum(not c.passed for c in checks)
-    if args.write != "-":
+    if to_stdout:
+        sys.stdout.write(render_report(checks, scale=scale, seconds=seconds))
+        sys.stdout.flush()
+    elif args.write is not None:
         path = write_report(checks, args.write, scale=scale, seconds=seconds)
         console.print(f"wrote {path}")
     console.print(f"{len(checks) - failed} of {len(checks)} checks pass ({sum(seconds.values()):.0f} s)")

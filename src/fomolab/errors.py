@@ -23,6 +23,7 @@ __all__ = [
     "DataError",
     "MissingExtraError",
     "EnvelopeError",
+    "SchedulerError",
     "StatisticalWarning",
     "ConvergenceWarning",
 ]
@@ -222,6 +223,10 @@ class EnvelopeError(FomolabError, AssertionError):
 
     Checked when ``FOMOLAB_CHECK_BOUNDS=1`` (the test suite sets it).
     """
+
+
+class SchedulerError(FomolabError, ConnectionError):
+    """A Dask scheduler address that is malformed or where no scheduler answers."""
 
 
 class StatisticalWarning(UserWarning):

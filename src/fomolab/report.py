@@ -32,8 +32,6 @@ import base64
 import io
 import json
 import re
-import shutil
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -393,7 +391,9 @@ def report(results: Any, *, out: str | Path | None = None, analysis: Any = None)
         A results folder (an experiment or a sweep) with finished runs.
     out : path, optional
         Folder to write instead of ``RESULTS/report``.  It is replaced as a
-        whole (built beside it, then renamed into place).
+        whole (built beside it, then renamed into place) if an earlier report
+        wrote it; a results folder, a folder containing the results, or a
+        non-empty folder ``report`` did not write is refused.
     analysis : fomolab.analysis.Analysis, optional
         The analysis to show (default: :func:`fomolab.analysis.analyze` of
         the folder with its defaults).  Its ``conf_level`` and ``last`` fill
@@ -407,14 +407,16 @@ def report(results: Any, *, out: str | Path | None = None, analysis: Any = None)
     Raises
     ------
     fomolab.ResultsError
-        Not a results folder, or no finished runs.
+        Not a results folder, no finished runs, or a target ``out`` that
+        :func:`fomolab.outputs.check_target` refuses (nothing is then written).
     """
+    from fomolab.outputs import check_target, write_output
     from fomolab.plot.effects import effects_table
     from fomolab.stats import _folder
 
     res = _folder.as_results(results)
     _folder.nonempty_runs(res)
-    target = Path(out) if out is not None else res.path / "report"
+    target = check_target(Path(out) if out is not None else res.path / "report", "report", res.path)
     notes: list[str] = []
     if analysis is None:
         analysis = _analysis(res, notes)
@@ -437,13 +439,11 @@ def report(results: Any, *, out: str | Path | None = None, analysis: Any = None)
         effects_html["impact"] = _table(_impact_table(impact_total, analysis.arm_order),
                                         text["tables"]["impact"]["caption"])
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; a report is for reading
+    figs: list[_Figure] = []
+    written: list[Path] = []
+
+    def fill(tmp: Path) -> None:
         (tmp / "figures").mkdir()
-        figs: list[_Figure] = []
-        written: list[Path] = []
         for spec, draw in _figures(res, analysis, effects, notes):
             fig = draw()
             buf = io.BytesIO()
@@ -451,18 +451,10 @@ def report(results: Any, *, out: str | Path | None = None, analysis: Any = None)
             spec.svg = buf.getvalue()
             (tmp / "figures" / f"{spec.name}.svg").write_bytes(spec.svg)
             fig.savefig(tmp / "figures" / f"{spec.name}.png", format="png", dpi=150)
-            written += [target / "figures" / f"{spec.name}.png", target / "figures" / f"{spec.name}.svg"]
+            written.extend([target / "figures" / f"{spec.name}.png", target / "figures" / f"{spec.name}.svg"])
             figs.append(spec)
         (tmp / "index.html").write_text(_page(res, figs, headline_html, effects_html, notes), encoding="utf-8")
         (tmp / "report.json").write_text(json.dumps({"figures": [f.name for f in figs], "notes": notes}, indent=1))
-        old = None
-        if target.exists():
-            old = target.parent / f".{target.name}-old-{tmp.name.rsplit('-', 1)[-1]}"
-            target.rename(old)
-        tmp.rename(target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    write_output(target, "report", res.path, fill)
     return Report(path=target / "index.html", figures=written, notes=notes)

@@ -25,7 +25,7 @@ from typing import Any
 from fomolab import __version__
 from fomolab.design import RunSpec, assign_points, expand
 from fomolab.errors import FomolabError, ResultsError
-from fomolab.executor import Outcome, auto_workers, run_dask, run_processes, run_serial
+from fomolab.executor import Outcome, auto_workers, connect_scheduler, run_dask, run_processes, run_serial
 from fomolab.spec import Experiment, load_experiment
 from fomolab.store import LAYOUT, FolderState, Store, is_disk_full, provenance
 
@@ -100,6 +100,8 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
         experiment = load_experiment(experiment)
     if replicates is not None or seed is not None:
         experiment = experiment.with_overrides(replicates=replicates, seed=seed)
+    if scheduler is not None:
+        connect_scheduler(scheduler)  # a wrong address fails here, in seconds, before anything is written
     out = Path(out) if out is not None else Path("results") / experiment.name
     # bad folders are refused before anything is written, the lock file included ...
     store = Store.open_for(out, experiment)

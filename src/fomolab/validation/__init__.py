@@ -4,9 +4,12 @@ the model reproduces what field studies of urgency and scarcity report.
 
 Each numbered item of ``docs/VALIDATION.md`` is a function returning
 :class:`Check` records (figure, target, pass).  ``fomolab selfcheck`` runs them
-at full size and writes the page; the test suite runs the same functions at
-``quick`` size (``tests/validation``), with the same targets: only the Monte
-Carlo sizes differ, so the standard errors are wider, never the tolerances.
+at full size (``--write docs/VALIDATION.md`` rewrites that page); the test
+suite runs the same functions at ``quick`` size (``tests/validation``), with
+the same targets: only the Monte Carlo sizes differ, so the standard errors
+are wider, never the tolerances.
+Everything the checks need is in the package (no file of a checkout is read),
+and nothing is written unless ``--write`` names where.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Check", "ITEMS", "run_checks", "write_report", "SCALES"]
+__all__ = ["Check", "ITEMS", "run_checks", "render_report", "write_report", "SCALES"]
 
 #: Monte Carlo sizes: ``quick`` for the test suite, ``full`` for ``fomolab selfcheck``.
 SCALES = ("quick", "full")
@@ -79,9 +82,22 @@ def run_checks(scale: str = "full", items: list[int] | None = None,
 
 
 def write_report(checks: list[Check], path: str | Path, *, scale: str, seconds: dict[int, float]) -> Path:
-    """Write ``docs/VALIDATION.md``: every figure, its target, pass or fail."""
-    import datetime as dt
+    """Write the validation page (``docs/VALIDATION.md`` in the repository) to ``path``, atomically."""
     import os
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(render_report(checks, scale=scale, seconds=seconds), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def render_report(checks: list[Check], *, scale: str, seconds: dict[int, float]) -> str:
+    """The validation page as Markdown: every figure, its target, pass or fail."""
+    import datetime as dt
 
     from fomolab import __version__
 
@@ -104,12 +120,8 @@ def write_report(checks: list[Check], path: str | Path, *, scale: str, seconds: 
                   "| check | figure | target | result |", "|---|---|---|---|"]
         for c in (c for c in checks if c.item == k):
             lines.append(f"| {c.name} | {c.figure} | {c.target} | {'pass' if c.passed else '**FAIL**'} |")
-        notes = [c.details.get("note") for c in checks if c.item == k and c.details.get("note")]
+        notes = [str(c.details["note"]) for c in checks if c.item == k and c.details.get("note")]
         for note in dict.fromkeys(notes):
             lines += ["", note]
         lines.append("")
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines))
-    os.replace(tmp, path)
-    return path
+    return "\n".join(lines)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from scipy import stats
 
@@ -11,7 +9,24 @@ from fomolab.theory import expected_outcomes, expected_viewers
 from fomolab.validation import Check
 from fomolab.validation._sim import experiment, population, segment, spec, tables
 
-ROOT = Path(__file__).resolve().parents[3]
+#: ``experiments/reference_flash.toml`` with its ``reference`` profile inlined: the same
+#: experiment (a test checks the fingerprints), carried in the package so the self-check
+#: runs from any installed fomolab, with or without a checkout beside it.
+REFERENCE = {
+    "experiment": {"name": "reference_flash", "description": "One 3600 s stream, one product; a 300 s lightning "
+                   "sale with a linear countdown timer against no tactic.", "seed": 20261126, "replicates": 20,
+                   "control": "control"},
+    "stream": {"duration_s": 3600.0, "arrivals": {"rate_per_s": 2.0}},
+    "population": {"segments": {"reference": {
+        "share": 1.0, "impulsiveness": {"beta": [2.0, 5.0]}, "interest": {"mean": 1.0, "cv": 0.0},
+        "dwell": {"mean_s": 300.0, "distribution": "exponential"}, "price_sensitivity": 0.0}}},
+    "lineup": {"gloss": {"price": 20.0, "base_rate_per_s": 5.555555555555556e-4, "tactics": {
+        "lightning_sale": {"start_s": 1200.0, "end_s": 1500.0, "discount": 0.0, "gain": 4.0},
+        "countdown_timer": {"urgency": "linear", "gain": 2.0}}}},
+    "arms": {"control": {"description": "No tactic."},
+             "flash": {"description": "Lightning sale with a linear countdown timer to its end.",
+                       "tactics": ["gloss.lightning_sale", "gloss.countdown_timer"]}},
+}
 
 #: A hyperbolic timer with procrastination on a sale with a discount, price-sensitive
 #: viewers with gamma-distributed interest.
@@ -38,11 +53,9 @@ SIZES = {"quick": 6, "full": 40}
 
 
 def item1_integration(scale: str) -> list[Check]:
-    from fomolab import load_experiment
-
     reps = SIZES[scale]
     scenarios = {
-        "reference": load_experiment(ROOT / "experiments/reference_flash.toml"),
+        "reference": experiment(REFERENCE),
         "hyperbolic timer": experiment(HYPERBOLIC),
         "exclusive code": experiment(CODE),
     }
