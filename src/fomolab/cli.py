@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sc = sub.add_parser("selfcheck", help="rerun the validation of model and statistics (docs/VALIDATION.md)")
     sc.add_argument("--quick", action="store_true", help="the test suite's smaller Monte Carlo sizes")
-    sc.add_argument("--items", type=_items, default=None, metavar="1,2,...", help="only these items (1 to 10)")
+    sc.add_argument("--items", type=_items, default=None, metavar="1,2,...", help="only these items (default: all)")
     sc.add_argument("--write", default=None, metavar="PATH",
                     help="also write the validation page (Markdown) to PATH, e.g. docs/VALIDATION.md; "
                          "'-' prints it on stdout (default: write nothing)")
@@ -78,9 +78,11 @@ def _items(text: str) -> list[int]:
         items = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be item numbers separated by commas: {text!r}") from None
-    bad = [k for k in items if not 1 <= k <= 10]
+    from fomolab.validation import ITEMS
+
+    bad = [k for k in items if k not in ITEMS]
     if bad or not items:
-        raise argparse.ArgumentTypeError(f"items are 1 to 10: {text!r}")
+        raise argparse.ArgumentTypeError(f"items are {ITEMS[0]} to {ITEMS[-1]}: {text!r}")
     return items
 
 
@@ -200,7 +202,14 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from fomolab.runner import run
     from fomolab.spec import load_experiment

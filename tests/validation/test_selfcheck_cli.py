@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from fomolab import load_experiment
 from fomolab.cli import main
@@ -65,3 +66,12 @@ def test_selfcheck_from_the_package_alone(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.startswith("# Validation") and "reference" in res.stdout
     assert list(empty.iterdir()) == []
+
+
+def test_items_are_the_registered_checks(capsys):
+    from fomolab.validation import ITEMS
+
+    with pytest.raises(SystemExit) as exc:
+        main(["selfcheck", "--quick", "--items", str(ITEMS[-1] + 1)])
+    assert exc.value.code == 2
+    assert f"items are 1 to {ITEMS[-1]}" in capsys.readouterr().err

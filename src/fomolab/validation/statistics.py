@@ -26,7 +26,7 @@ def _planted(replicates: int) -> dict:
 
 def item4_planted(scale: str) -> list[Check]:
     """Coverage and bias of the time-varying Cox HR over independent replicates."""
-    from fomolab import run
+    from fomolab.runner import run
     from fomolab.stats import cox
     from fomolab.stats.episodes import episodes
 
@@ -35,14 +35,15 @@ def item4_planted(scale: str) -> list[Check]:
     with tempfile.TemporaryDirectory() as tmp:
         res = run(experiment(_planted(reps)), out=f"{tmp}/planted")
         ep = episodes(res)
-    est, covered = [], []
+    est_list: list[float] = []
+    covered_list: list[bool] = []
     for _, one in ep.groupby("replicate", sort=True):
         # arms of a replicate share viewers (common random numbers): cluster on the viewer
         fit = cox(one, "stop_s", "event", ["sale_active"], start="start_s", cluster="shopper_id")
         row = fit.summary.loc["sale_active"]
-        est.append(row["coef"])
-        covered.append(row["ci_lower"] <= math.exp(truth) <= row["ci_upper"])
-    est, covered = np.array(est), np.array(covered)
+        est_list.append(row["coef"])
+        covered_list.append(row["ci_lower"] <= math.exp(truth) <= row["ci_upper"])
+    est, covered = np.array(est_list), np.array(covered_list)
     cover = covered.mean()
     mcse_cover = math.sqrt(0.95 * 0.05 / len(covered))
     bias = est.mean() - truth
@@ -76,7 +77,7 @@ def item5_aa(scale: str) -> list[Check]:
     exp = experiment(_aa(n, crn=False))
     sims = tables(exp, range(n))
     rej_lr, rej_cox = [], []
-    for ta, tb in zip(sims["a"], sims["b"]):
+    for ta, tb in zip(sims["a"], sims["b"], strict=True):
         da, ea = time_to_purchase(ta.shoppers)
         db, eb = time_to_purchase(tb.shoppers)
         df = pd.DataFrame({"t": np.concatenate([da, db]), "e": np.concatenate([ea, eb]),
@@ -96,7 +97,7 @@ def item5_aa(scale: str) -> list[Check]:
                                   "time from arrival to first purchase, censored at departure."}))
     crn = tables(experiment(_aa(3, crn=True)), range(3))
     same = all(ta.shoppers.drop(columns=["run_id", "arm"]).equals(tb.shoppers.drop(columns=["run_id", "arm"]))
-               for ta, tb in zip(crn["a"], crn["b"]))
+               for ta, tb in zip(crn["a"], crn["b"], strict=True))
     out.append(Check(5, "with common random numbers, identical arms give identical tables",
                      "identical" if same else "different", "identical (nothing to test)", same))
     return out
@@ -125,6 +126,8 @@ def item6_power(scale: str) -> list[Check]:
               for a in exp.arms.values())
     plan = plan_replicates(hr, events_per_replicate=epr)
     R = plan.replicates
+    if R is None:
+        raise RuntimeError(f"plan_replicates gave no number of replicates for HR {hr}")
     sims = tables(exp, range(sims_n * R))
     rejections = []
     for k in range(sims_n):
