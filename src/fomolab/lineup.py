@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import Field, create_model, model_serializer, model_validator
 
+from fomolab._frozen import FrozenModel
 from fomolab.tactics import KINDS, Tactic
-from fomolab.tactics._base import FrozenModel
 
 __all__ = ["Tactics", "Product", "fill_defaults"]
 

@@ -37,8 +37,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from fomolab._frozen import FrozenModel
 from fomolab.lineup import Product
-from fomolab.tactics._base import FrozenModel
 
 __all__ = ["Host", "Choice", "Switching", "Market", "StreamView", "Visits", "streams_of", "visits"]
 

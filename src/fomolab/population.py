@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
-from fomolab.tactics._base import FrozenModel
+from fomolab._frozen import FrozenModel
 
 if TYPE_CHECKING:  # numpy is imported where traits are drawn, so validating a spec does not pay for it
     import numpy as np

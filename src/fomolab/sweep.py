@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from fomolab.tactics._base import FrozenModel
+from fomolab._frozen import FrozenModel
 
 __all__ = ["Range", "Sweep", "column_name"]
 
@@ -109,7 +109,7 @@ class Sweep(FrozenModel):
         import numpy as np
 
         seed = self.seed if self.seed is not None else master_seed
-        ranges = list(self.parameters.values())
+        ranges = self._ranges()
         lo = np.array([r.low for r in ranges])
         hi = np.array([r.high for r in ranges])
         if self.design == "saltelli":
@@ -131,7 +131,11 @@ class Sweep(FrozenModel):
     def problem(self) -> dict[str, Any]:
         """SALib's problem dict (for Sobol indices of a Saltelli design)."""
         return {"num_vars": len(self.parameters), "names": self.paths,
-                "bounds": [[r.low, r.high] for r in self.parameters.values()]}
+                "bounds": [[r.low, r.high] for r in self._ranges()]}
+
+    def _ranges(self) -> list[Range]:
+        """The ranges of a sampled design (validation makes every parameter a range)."""
+        return [r for r in self.parameters.values() if isinstance(r, Range)]
 
 
 def column_name(path: str) -> str:

@@ -16,12 +16,12 @@ from typing import Any
 
 from pydantic import Field
 
+from fomolab._frozen import FrozenModel
 from fomolab.lineup import Product
 from fomolab.market import Market
 from fomolab.population import Population
 from fomolab.stream import Stream
 from fomolab.sweep import Sweep, column_name
-from fomolab.tactics._base import FrozenModel
 
 __all__ = ["SCENARIO_KEYS", "Header", "ArmSpec", "Scenario", "SpecModel", "Arm", "Point", "Experiment"]
 

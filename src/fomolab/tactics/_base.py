@@ -45,18 +45,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from fomolab._frozen import FrozenModel
 
 if TYPE_CHECKING:
     from fomolab.tactics._context import EpisodeContext, ProductContext
 
 __all__ = ["Tactic", "FrozenModel", "Covariate", "Gate", "LiveSignal"]
-
-
-class FrozenModel(BaseModel):
-    """A frozen pydantic model that refuses unknown keys."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
 
 @dataclass(frozen=True)
