@@ -134,7 +134,7 @@ def test_market_paths_validate_and_sweep():
         experiment(market_spec(streams=2, virtual_hosts=3))
     with pytest.raises(SpecError, match=r"market\.stagger_s"):
         experiment(market_spec(streams=5, stagger_s=400.0))
-    with pytest.raises(SpecError, match="did you mean 'market.appeal_spread'"):
+    with pytest.raises(SpecError, match=r"did you mean 'market\.appeal_spread'"):
         experiment(market_spec(streams=2) | {"sweep": {"parameters": {"market.apeal_spread": [0.0, 1.0]}}})
 
 
@@ -144,7 +144,7 @@ def test_fragmentation_sweep(tmp_path):
     assert {p.values["market.streams"] for p in exp.points} >= {1, 100}
     res = run(spec, tmp_path / "frag", replicates=1, workers=1)
     r = res.runs
-    for spread, g in r.groupby("market_appeal_spread"):
+    for _spread, g in r.groupby("market_appeal_spread"):
         g = g.sort_values("market_streams")
         assert g.viewers_per_stream.is_monotonic_decreasing, "viewers per stream fall as streams are added"
     by = r.pivot_table(index="market_streams", columns="market_appeal_spread", values="hhi_viewers")

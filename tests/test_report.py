@@ -8,6 +8,7 @@ chromium can be found.  Nothing is downloaded at run time.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import http.server
 import json
@@ -176,10 +177,8 @@ class Chromium:
         return json.loads(raw)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError, RuntimeError, TimeoutError):
             self.send("Browser.close", timeout=10)
-        except (OSError, RuntimeError, TimeoutError):
-            pass
         try:
             self.proc.wait(15)
         except subprocess.TimeoutExpired:
@@ -216,7 +215,7 @@ PROBE = """JSON.stringify({
   height: document.documentElement.scrollHeight})"""
 
 
-@pytest.mark.parametrize("device,width,height,scale", [("laptop", 1280, 800, 1), ("phone", 390, 844, 2)])
+@pytest.mark.parametrize(("device", "width", "height", "scale"), [("laptop", 1280, 800, 1), ("phone", 390, 844, 2)])
 def test_page_in_headless_chromium(device, width, height, scale, served, tmp_path):
     exe = _chromium()
     if exe is None:

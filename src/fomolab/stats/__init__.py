@@ -94,8 +94,8 @@ from fomolab.stats.logrank import LogrankResult, logrank
 from fomolab.stats.power import PowerPlan, plan_replicates
 from fomolab.stats.pwe import PiecewiseExponentialResult, person_time, piecewise_exponential
 from fomolab.stats.recurrent import MeanCumulativeResult, mean_cumulative_function, nelson_aalen
-from fomolab.stats.rmst import RMSTDifferenceResult, RMSTResult, rmst, rmst_difference
 from fomolab.stats.replicates import ReplicateEffectsResult, replicate_effects, replicate_estimates
+from fomolab.stats.rmst import RMSTDifferenceResult, RMSTResult, rmst, rmst_difference
 from fomolab.stats.sweep import response_surface, sobol_indices, sweep_points
 from fomolab.stats.zph import ZphResult, cox_zph
 

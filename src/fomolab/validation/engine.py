@@ -96,12 +96,11 @@ def item2_arrivals(scale: str) -> list[Check]:
         ks_gap.append(stats.kstest(np.diff(a), "expon", args=(0, 1 / 1.5)).pvalue)
         early = sh[sh.arrival_s < 7200 - 3000]
         ks_dwell.append(stats.kstest(early.departure_s - early.arrival_s, "expon", args=(0, 300.0)).pvalue)
-    for name, ps, rule in (("counts per 60 s are Poisson (dispersion test)", disp, "two-sided"),
-                           ("inter-arrival times ~ Exponential(1.5/s) (KS)", ks_gap, "one-sided"),
-                           ("dwell times ~ Exponential(mean 300 s) (KS)", ks_dwell, "one-sided")):
-        ps = np.array(ps)
-        if rule == "two-sided":
-            ps = 2 * np.minimum(ps, 1 - ps)
+    for name, ps_list, rule in (("counts per 60 s are Poisson (dispersion test)", disp, "two-sided"),
+                                ("inter-arrival times ~ Exponential(1.5/s) (KS)", ks_gap, "one-sided"),
+                                ("dwell times ~ Exponential(mean 300 s) (KS)", ks_dwell, "one-sided")):
+        p = np.array(ps_list)
+        ps = 2 * np.minimum(p, 1 - p) if rule == "two-sided" else p
         # Under the null the p-values are uniform: their smallest, Bonferroni-corrected, is > 0.001.
         worst = ps.min() * len(ps)
         out.append(Check(2, name, f"min p = {ps.min():.3g} over {len(ps)} runs", "Bonferroni p > 0.001",
@@ -141,7 +140,7 @@ def item3_concurrent(scale: str) -> list[Check]:
     mean = present / reps
     theory = expected_viewers(exp.arms["code"].scenario, times)
     out = []
-    for t, m, e in zip(times, mean, theory):
+    for t, m, e in zip(times, mean, theory, strict=True):
         z = (m - e) / np.sqrt(e / reps)  # N(t) is Poisson: variance = mean
         out.append(Check(3, f"viewers present at t = {t:.0f} s", f"{m:.2f} vs {e:.2f} (z = {z:+.2f})",
                          "within 3 SE", abs(z) < 3,
