@@ -35,8 +35,8 @@ LAYERS: dict[str, int] = {
     "analysis": 8, "attribution": 8, "figure_data": 8,
     # 9: presentation: figures that draw analysis tables, the HTML report
     "plot": 9, "report": 9,
-    # 10: interfaces and checks on the whole: command line, self-check, calibration
-    "cli": 10, "validation": 10, "fit": 10,
+    # 10: interfaces and checks on the whole: command line, self-check
+    "cli": 10, "validation": 10,
 }
 
 
@@ -87,3 +87,16 @@ def test_the_check_sees_an_upward_import(tmp_path):
     tree = ast.parse("def f():\n    from fomolab.report import report\n")
     (line, module, _), = _imports(tree)
     assert (line, module) == (2, "fomolab.report") and LAYERS["report"] > LAYERS["engine"]
+
+
+def test_the_readme_layout_lists_the_package():
+    readme = (SRC.parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    listed = {w.removesuffix(".py").rstrip("/") for w in block.split()
+              if w.endswith((".py", "/")) and w != "src/fomolab/"}
+    package = {p.name.removesuffix(".py") for p in SRC.iterdir()
+               if (p.suffix == ".py" and p.name != "__init__.py") or (p.is_dir() and p.name != "__pycache__")}
+    assert package <= listed, f"modules missing from the README's layout: {sorted(package - listed)}"
+    folders = {"agents", "experiments", "results", "tests", "benchmarks", "docs"}
+    assert listed - package <= folders, f"the README's layout names what is not there: {sorted(listed - package - folders)}"
+    assert {m for m in LAYERS if (SRC / m).exists() or (SRC / f"{m}.py").exists()} == set(LAYERS)
