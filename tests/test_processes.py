@@ -76,7 +76,7 @@ def wait_for_workers(proc: subprocess.Popen, out: Path) -> dict[int, int]:
     """Wait until two runs are finished and the workers are up; return the session's processes."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        done = len(list((out / "runs").glob("*.parquet"))) if (out / "runs").is_dir() else 0
+        done = len(list((out / "commits").glob("*.json"))) if (out / "commits").is_dir() else 0
         procs = session(proc.pid)
         if done >= 2 and len(procs) >= 4:  # the command, the fork server and two workers (at least)
             return procs
@@ -104,7 +104,9 @@ def test_sigterm_with_two_workers_stops_everything_and_resumes(tmp_path, start):
     assert "terminated; finished runs are kept, run the same command to resume" in err
     assert "Traceback" not in err, err
     assert not left_after(proc.pid, 5.0), "processes left behind after SIGTERM"
-    finished = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.parquet")}
+    # finished: committed (a run killed between its partitions and its commit record is recomputed)
+    finished = {f"{c.stem}.parquet": (out / "runs" / f"{c.stem}.parquet").stat().st_mtime_ns
+                for c in (out / "commits").glob("*.json")}
     assert 2 <= len(finished) < 40
     again = subprocess.run([sys.executable, "-m", "fomolab.cli", "run", str(tmp_path / "long.toml"), "--out",
                             str(out), "--workers", "2", "--quiet"], capture_output=True, text=True, timeout=600)
