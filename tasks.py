@@ -113,6 +113,18 @@ tactics = ["lipstick.lightning_sale"]
 """
 
 
+#: The install has the core dependencies only (no extra came in), and fomolab.stats works on a folder.
+CORE_CHECK = """\
+import importlib.util
+import fomolab, fomolab.stats as stats
+extras = [m for m in ("matplotlib", "jinja2", "dask", "distributed", "SALib") if importlib.util.find_spec(m)]
+assert not extras, f"the core install pulled in extras: {extras}"
+sh = fomolab.Results("res").shoppers
+km = stats.kaplan_meier(sh.assign(t=sh.departure_s - sh.arrival_s, e=sh.purchases.gt(0).astype(int)), "t", "e")
+print(f"core install OK: fomolab {fomolab.__version__}, {len(sh)} visits, {type(km).__name__}")
+"""
+
+
 def wheelcheck() -> int:
     """Install fomolab as a user would (not editable) and use it far from the checkout."""
     with tempfile.TemporaryDirectory(prefix="fomolab-wheelcheck-") as tmp:
@@ -135,7 +147,7 @@ def wheelcheck() -> int:
         chains = [  # each chain stops at its first failure; every chain runs
             [[py, "-c", pathlib_check]],
             [[fomolab, "validate", "spec.toml"], [fomolab, "run", "spec.toml", "--out", "res", "--quiet"],
-             [fomolab, "analyze", "res", "--boot", "20", "--quiet"]],
+             [fomolab, "analyze", "res", "--boot", "20", "--quiet"], [py, "-c", CORE_CHECK]],
             [[fomolab, "selfcheck", "--quick", "--items", "1", "--write", "-"]],
         ]
         failed = []

@@ -206,6 +206,7 @@ def _run(args: argparse.Namespace) -> int:
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        TaskID,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
@@ -226,7 +227,7 @@ def _run(args: argparse.Namespace) -> int:
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
             TextColumn("{task.fields[failed]}"), console=console, transient=False,
         )
-    task_id = None
+    task_id: TaskID | None = None
 
     def on_start(todo: int, total: int) -> None:
         nonlocal task_id
@@ -237,7 +238,7 @@ def _run(args: argparse.Namespace) -> int:
     def progress(outcome, done: int, total: int) -> None:
         nonlocal failures
         failures += not outcome.ok
-        if progress_bar is not None:
+        if progress_bar is not None and task_id is not None:
             task = progress_bar.tasks[task_id]
             rate = f"{task.speed:.1f} runs/s" if task.speed else ""
             progress_bar.update(task_id, completed=done, rate=rate,
