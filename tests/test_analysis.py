@@ -52,7 +52,7 @@ def test_write_is_atomic_and_leaves_runs_alone(res):
     out = analyze(res, n_boot=20).write()
     names = sorted(p.name for p in out.iterdir())
     tables = ("headline", "arms", "deadline", "points", "impact", "impact_segment", "impact_total", "timeline",
-              "windows", "survival", "deadline_curve", "impulsiveness")
+              "windows", "survival", "incidence", "repeat", "deadline_curve", "impulsiveness")
     assert names == sorted(f"{t}.{ext}" for t in tables for ext in ("csv", "md"))
     assert digest(res.path) == before
     out2 = analyze(res, n_boot=20).write()  # replaces the old analysis
@@ -80,7 +80,7 @@ def test_sweep_analysis_tables(root, tmp_path):
     assert set(a.headline.point) == set(range(6)) and a.surface is not None and a.sobol is None
     assert set(a.tables()) == {"headline", "arms", "deadline", "points", "surface", "impact", "impact_segment",
                                "impact_total", "pooled", "marginals", "cells", "timeline", "windows", "survival",
-                               "deadline_curve", "impulsiveness"}
+                               "incidence", "repeat", "deadline_curve", "impulsiveness"}
 
 
 def documented_analysis(root) -> dict[str, dict[str, str]]:
@@ -105,7 +105,8 @@ def test_analysis_tables_match_schema(root, res):
               "surface": s.surface, "sobol": s.sobol, "impact": a.impact, "impact_segment": a.impact_segment,
               "streams": m.streams, "episodes": episodes(res), "impact_total": a.impact_total,
               "pooled": s.pooled, "concentration": m.concentration, "timeline": a.timeline, "windows": a.windows,
-              "survival": a.survival, "deadline_curve": a.deadline_curve, "impulsiveness": a.impulsiveness,
+              "survival": a.survival, "incidence": a.incidence, "repeat": a.repeat,
+              "deadline_curve": a.deadline_curve, "impulsiveness": a.impulsiveness,
               "marginals": s.marginals, "cells": s.cells}
     assert set(doc) == {f"analysis/{k}" for k in frames if k != "episodes"} | {"episodes"}
     for name, df in frames.items():
