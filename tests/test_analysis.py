@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from fomolab import run
@@ -64,8 +66,127 @@ def test_write_is_atomic_and_leaves_runs_alone(res):
 def test_cli_prints_headline_and_writes(res, capsys):
     assert main(["analyze", str(res.path), "--boot", "20"]) == 0
     printed = capsys.readouterr().out
-    assert "hazard ratio" in printed and "sale_timer" in printed and "odds ratio" in printed
+    assert "hazard ratio" in printed and "sale_timer" in printed and "bought %" in printed
+    assert "<1e-300" not in printed and max(len(line) for line in printed.splitlines()) <= 100
     assert (res.path / "analysis" / "arms.csv").is_file()
+
+
+def _outcomes(res):
+    """Outcome codes built from the tables: buy, leave, or censored at the stream's end."""
+    import numpy as np
+
+    sh = res.viewers(["run_id", "arm", "replicate", "arrival_s", "departure_s", "first_purchase_s"])
+    end = float(res.manifest["spec"]["stream"]["duration_s"])
+    bought = sh.first_purchase_s.notna().to_numpy()
+    t = np.where(bought, sh.first_purchase_s, sh.departure_s) - sh.arrival_s
+    code = np.where(bought, "buy", np.where(sh.departure_s.to_numpy() >= end, "censored", "leave"))
+    return sh.assign(t=t, code=code, arm=sh.arm.astype(str))
+
+
+def test_headline_cumulative_incidence_and_restricted_mean_with_paired_intervals(res):
+    import numpy as np
+    from scipy import stats as st
+
+    from fomolab.stats import cumulative_incidence, restricted_time_in_state
+
+    sh = _outcomes(res)
+    a = analyze(res, n_boot=0, horizon=300.0)
+    h = a.headline.set_index("arm")
+    assert (h.horizon_s == 300.0).all() and a.horizon == 300.0
+    ci = cumulative_incidence(sh, "t", "code", by="arm", censored="censored", at=300.0).summary
+    ci = ci[ci.cause == "buy"].set_index("group")
+    rt = restricted_time_in_state(sh, "t", "code", by="arm", censored="censored", tau=300.0).summary
+    rt = rt[rt.state == "buy"].set_index("group")
+    for arm in ("control", "sale_timer"):
+        assert h.loc[arm, "cuminc"] == pytest.approx(ci.loc[arm, "cuminc"], rel=1e-12)
+        assert h.loc[arm, "rmst_s"] == pytest.approx(300.0 - rt.loc[arm, "rmean"], rel=1e-12)
+    # the difference: within each replicate, then a t interval on G - 1 df across the G replicates
+    d_ci, d_rm = [], []
+    for _, g in sh.groupby("replicate"):
+        c = cumulative_incidence(g, "t", "code", by="arm", censored="censored", at=300.0).summary
+        c = c[c.cause == "buy"].set_index("group").cuminc
+        r = restricted_time_in_state(g, "t", "code", by="arm", censored="censored", tau=300.0).summary
+        r = r[r.state == "buy"].set_index("group").rmean
+        d_ci.append(c["sale_timer"] - c["control"])
+        d_rm.append(-(r["sale_timer"] - r["control"]))
+    G = len(d_ci)
+    assert G == 4
+    for col, d in (("cuminc_diff", d_ci), ("rmst_diff_s", d_rm)):
+        d = np.asarray(d)
+        half = st.t.ppf(0.975, G - 1) * d.std(ddof=1) / np.sqrt(G)
+        base = col.removesuffix("_s")
+        assert h.loc["sale_timer", col] == pytest.approx(d.mean(), rel=1e-10)
+        assert h.loc["sale_timer", f"{base}_ci_lower"] == pytest.approx(d.mean() - half, rel=1e-10)
+        assert h.loc["sale_timer", f"{base}_ci_upper"] == pytest.approx(d.mean() + half, rel=1e-10)
+    assert np.isnan(h.loc["control", "cuminc_diff"])
+    # the tactic raises hazards: more buy by the horizon, and sooner
+    assert h.loc["sale_timer", "cuminc_diff"] > 0 > h.loc["sale_timer", "rmst_diff_s"]
+    # the figure's table agrees with the headline at the horizon
+    inc = a.incidence[a.incidence.horizon].set_index("arm")
+    assert inc.loc["sale_timer", "cuminc"] == pytest.approx(h.loc["sale_timer", "cuminc"], rel=1e-12)
+
+
+def test_default_horizon_is_the_control_median_visit(res):
+    import numpy as np
+
+    sh = _outcomes(res)
+    a = analyze(res, n_boot=0)
+    c = sh[sh.arm == "control"]
+    assert a.horizon == pytest.approx(float(np.median(c.departure_s - c.arrival_s)))
+
+
+@pytest.mark.parametrize("bad", [0.0, -5.0, float("nan"), "soon"])
+def test_bad_horizon_is_refused(res, bad):
+    from fomolab.errors import DataError
+
+    with pytest.raises(DataError, match="'horizon' must be a positive number"):
+        analyze(res, n_boot=0, horizon=bad)
+
+
+def test_cli_bad_horizon_exits_2(res, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze", str(res.path), "--horizon", "-3"])
+    assert exc.value.code == 2 and "--horizon" in capsys.readouterr().err
+
+
+def test_median_shown_only_where_reached_with_viewers_at_risk():
+    import pandas as pd
+
+    from fomolab.analysis import _median
+
+    curve = pd.DataFrame({"time": [1.0, 2.0, 3.0], "survival": [0.9, 0.6, 0.4], "at_risk": [1000, 500, 30]})
+    out = _median(curve, 1000)
+    assert np.isnan(out["median_s"]) and "only 30 of 1,000" in out["median_note"]
+    out = _median(curve.assign(at_risk=[1000, 500, 300]), 1000)
+    assert out["median_s"] == 3.0 and out["median_note"] == ""
+    out = _median(curve.assign(survival=[0.9, 0.8, 0.7]), 1000)
+    assert np.isnan(out["median_s"]) and out["median_note"].startswith("not reached")
+
+
+def test_one_replicate_gives_no_interval():
+    from fomolab.analysis import across_replicates
+
+    est, lo, hi, p, note = across_replicates(np.array([0.02]), 0.95)
+    assert est == 0.02 and np.isnan(lo) and np.isnan(hi) and np.isnan(p) and "one replicate" in note
+
+
+def test_repeat_purchases_count_every_purchase(res):
+    from fomolab.stats import mean_cumulative_function
+
+    a = analyze(res, n_boot=0)
+    rp = a.repeat
+    ev = res.table("events", ["run_id", "time_s", "kind", "shopper_id"])
+    sh = res.viewers(["run_id", "shopper_id", "arm", "arrival_s", "departure_s"])
+    buys = ev[ev.kind == "purchase"].merge(sh, on=["run_id", "shopper_id"])
+    rows = pd.concat([buys.assign(t=buys.time_s - buys.arrival_s, e=1),
+                      sh.assign(t=sh.departure_s - sh.arrival_s, e=0)], ignore_index=True)
+    rows["visit"] = rows.run_id.astype(str) + "/" + rows.shopper_id.astype(str)
+    rows["arm"] = rows.arm.astype(str)
+    mcf = mean_cumulative_function(rows, "t", "e", by="arm", id="visit").curve
+    last = mcf[mcf.group == "control"].sort_values("time").mcf.iloc[-1]
+    cur = rp[rp.arm == "control"]
+    assert cur.mcf.is_monotonic_increasing
+    assert cur.mcf.iloc[-1] == pytest.approx(last, rel=1e-12)
 
 
 def test_cli_bad_folder_exits_2(tmp_path, capsys):
