@@ -42,7 +42,8 @@ def flagship_report(flagship):
 def test_cli_report_on_flagship(flagship, flagship_report, capsys):
     page = flagship_report.path
     assert page == flagship.path / "report" / "index.html"
-    names = {"purchase_rate", "time_to_purchase", "forest", "deadline", "harm", "impulsiveness"}
+    names = {"purchase_rate", "purchase_incidence", "time_to_purchase", "repeat_purchases", "forest", "deadline",
+             "harm", "impulsiveness"}
     for n in names:
         for ext in ("png", "svg"):
             f = flagship.path / "report" / "figures" / f"{n}.{ext}"
@@ -243,7 +244,7 @@ def test_page_in_headless_chromium(device, width, height, scale, served, tmp_pat
     finally:
         browser.close()
     print(f"screenshot: {shot}")
-    assert len(probe["imgs"]) == 6  # the flagship has six figures
+    assert len(probe["imgs"]) == 8  # the flagship has eight figures
     for img in probe["imgs"]:
         assert img["ok"], f"image did not load: {img}"
         assert 0.5 * width < img["shown"] <= width, img  # fills the column, never wider than the screen
@@ -290,12 +291,14 @@ def test_report_from_an_analysis_fits_no_model(flagship, tmp_path, monkeypatch):
     monkeypatch.setattr(statsmodels.base.model.LikelihoodModel, "fit", refuse)
     monkeypatch.setattr(SALib.analyze.sobol, "analyze", refuse)
     for mod, name in (("cox", "cox"), ("kaplan_meier", "kaplan_meier"), ("compare", "binary_logit"),
-                      ("compare", "compare_arms"), ("conversion", "conversion")):
+                      ("compare", "compare_arms"), ("conversion", "conversion"),
+                      ("competing", "cumulative_incidence"), ("competing", "restricted_time_in_state"),
+                      ("recurrent", "mean_cumulative_function")):
         monkeypatch.setattr(importlib.import_module(f"fomolab.stats.{mod}"), name, refuse)
     monkeypatch.setattr(fomolab.attribution, "impact", refuse)
     monkeypatch.setattr(fomolab.attribution, "attribute", refuse)
     rep = report(flagship, out=tmp_path / "r", analysis=a)
-    assert not rep.notes and len(rep.figures) == 2 * 6
+    assert not rep.notes and len(rep.figures) == 2 * 8
     html = rep.path.read_text()
     # the effects table above the forest plot is the analysis' arms table
     hr = a.arms[a.arms.measure == "hazard_ratio"].iloc[0]
