@@ -305,3 +305,24 @@ def test_report_from_an_analysis_fits_no_model(flagship, tmp_path, monkeypatch):
     from fomolab import _format
 
     assert _format.ci(hr.estimate, hr.ci_lower, hr.ci_upper, 4) in html
+
+
+def test_headline_of_the_page_agrees_with_the_analysis(flagship, tmp_path):
+    """The page's headline shows the share who buy by the horizon and the restricted mean time to purchase,
+    their differences with intervals, and no unreached median; the numbers are the analysis' own."""
+    from fomolab import _format as fmt
+    from fomolab.analysis import analyze
+
+    a = analyze(flagship, n_boot=0)
+    html = report(flagship, out=tmp_path / "r", analysis=a).path.read_text()
+    h = a.headline.set_index("arm")
+    horizon = f"{a.horizon:,.0f} s"
+    assert f"bought within {horizon}, %" in html and f"mean time to purchase within {horizon}, s" in html
+    for arm in ("sale", "sale_timer"):
+        r = h.loc[arm]
+        assert fmt.ci(100 * r.cuminc, 100 * r.cuminc_ci_lower, 100 * r.cuminc_ci_upper) in html
+        assert fmt.ci(100 * r.cuminc_diff, 100 * r.cuminc_diff_ci_lower, 100 * r.cuminc_diff_ci_upper) in html
+        assert fmt.ci(r.rmst_diff_s, r.rmst_diff_ci_lower, r.rmst_diff_ci_upper) in html
+    # with 2 replicates the flagship's Kaplan–Meier medians are not reached with viewers at risk
+    assert h.median_s.isna().all() and (h.median_note != "").all()
+    assert "Buying before leaving" in html and "Repeat purchases" in html
