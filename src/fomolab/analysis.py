@@ -580,26 +580,26 @@ def across_replicates(values: np.ndarray, conf_level: float) -> tuple[float, flo
     The one place that turns effects estimated within each replicate (the arms
     of a replicate share their viewers by common random numbers, so each
     replicate gives one paired contrast) into an estimate, an interval and a
-    p value.  Returns ``(estimate, ci_lower, ci_upper, p, note)``; with one
-    replicate the interval and p are NaN and the note says why.
+    p value (:func:`fomolab.stats.replicates.t_across`).  Returns
+    ``(estimate, ci_lower, ci_upper, p, note)``; with one replicate the
+    interval and p are NaN and the note says why.
     """
-    from scipy import stats as st
+    from fomolab.stats.replicates import t_across
 
     x = np.asarray(values, float)
     x = x[np.isfinite(x)]
     g = len(x)
     if g == 0:
         return np.nan, np.nan, np.nan, np.nan, "no replicate with both arms"
-    m = float(x.mean())
+    r = t_across(x, conf_level=conf_level)
+    est, lo, hi, p = (float(r[k]) for k in ("estimate", "ci_lower", "ci_upper", "p"))
     if g == 1:
-        return m, np.nan, np.nan, np.nan, "one replicate: no interval (needs 2 or more)"
-    se = float(x.std(ddof=1) / np.sqrt(g))
-    q = float(st.t.ppf(0.5 + conf_level / 2, g - 1))
-    if se == 0:
-        return m, m, m, (1.0 if m == 0 else 0.0), "identical effect in every replicate"
-    p = float(2 * st.t.sf(abs(m) / se, g - 1))
-    note = "2 replicates: a t interval on 1 df, very wide" if g == 2 else ""
-    return m, m - q * se, m + q * se, p, note
+        note = "one replicate: no interval (needs 2 or more)"
+    elif not float(r["se"]) > 0:
+        note = "the same effect in every replicate: no interval"
+    else:
+        note = "2 replicates: a t interval on 1 df, very wide" if g == 2 else ""
+    return est, lo, hi, p, note
 
 
 #: The columns of ``Analysis.timing``.

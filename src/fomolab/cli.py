@@ -310,9 +310,7 @@ def _analyze(args: argparse.Namespace) -> int:
             return format(est, fmt)
         return f"{format(est, fmt)} ({num(lo, fmt) or '-'}, {num(hi, fmt) or '-'})"
 
-    def pval(p: float) -> str:
-        # a p value never prints below 1e-4: with few replicates nothing smaller is supported
-        return "" if math.isnan(p) else ("<1e-4" if p < 1e-4 else format(p, ".2g"))
+    from fomolab.stats.replicates import format_p as pval  # never below what a few replicates support
 
     h = a.headline
     sweep = h.point.nunique() > 1
