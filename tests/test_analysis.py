@@ -53,7 +53,7 @@ def test_write_is_atomic_and_leaves_runs_alone(res):
     before = digest(res.path)
     out = analyze(res, n_boot=20).write()
     names = sorted(p.name for p in out.iterdir())
-    tables = ("headline", "arms", "deadline", "points", "impact", "impact_segment", "impact_total", "timeline",
+    tables = ("headline", "for_whom", "arms", "deadline", "points", "impact", "impact_segment", "impact_total", "timeline",
               "windows", "survival", "incidence", "repeat", "deadline_curve", "impulsiveness")
     assert names == sorted(f"{t}.{ext}" for t in tables for ext in ("csv", "md"))
     assert digest(res.path) == before
@@ -199,7 +199,7 @@ def test_sweep_analysis_tables(root, tmp_path):
     res = run(root / "experiments/discount_timer_sweep.toml", tmp_path / "dts", workers=1)
     a = analyze(res, n_boot=0)
     assert set(a.headline.point) == set(range(6)) and a.surface is not None and a.sobol is None
-    assert set(a.tables()) == {"headline", "arms", "deadline", "points", "surface", "impact", "impact_segment",
+    assert set(a.tables()) == {"headline", "for_whom", "arms", "deadline", "points", "surface", "impact", "impact_segment",
                                "impact_total", "pooled", "marginals", "cells", "timeline", "windows", "survival",
                                "incidence", "repeat", "deadline_curve", "impulsiveness"}
 
@@ -226,7 +226,7 @@ def test_analysis_tables_match_schema(root, res):
               "surface": s.surface, "sobol": s.sobol, "impact": a.impact, "impact_segment": a.impact_segment,
               "streams": m.streams, "episodes": episodes(res), "impact_total": a.impact_total,
               "pooled": s.pooled, "concentration": m.concentration, "timeline": a.timeline, "windows": a.windows,
-              "survival": a.survival, "incidence": a.incidence, "repeat": a.repeat,
+              "survival": a.survival, "incidence": a.incidence, "repeat": a.repeat, "for_whom": a.for_whom,
               "deadline_curve": a.deadline_curve, "impulsiveness": a.impulsiveness,
               "marginals": s.marginals, "cells": s.cells}
     assert set(doc) == {f"analysis/{k}" for k in frames if k != "episodes"} | {"episodes"}
@@ -235,3 +235,37 @@ def test_analysis_tables_match_schema(root, res):
         cols = [c for c in df.columns if c in want or name != "points"]
         assert cols[: len(want)] == list(want), name
         assert {c: str(df[c].dtype) for c in want} == want, name
+
+
+def test_for_whom_effects_by_quintile_and_the_interaction_test(res):
+    a = analyze(res, n_boot=0, horizon=300.0)
+    fw = a.for_whom[a.for_whom.by == "impulsiveness"]
+    assert fw.group.tolist() == ["Q1", "Q2", "Q3", "Q4", "Q5"] and (fw.replicates == 4).all()
+    sh = _outcomes(res)
+    from fomolab.analysis import _buying_by
+    from fomolab.stats import cumulative_incidence
+
+    # the fast point estimate equals the Aalen–Johansen estimate of the statistics package
+    ci = cumulative_incidence(sh, "t", "code", by="arm", censored="censored", at=300.0).summary
+    fast = _buying_by(sh.t[sh.arm == "control"].to_numpy(), sh.code[sh.arm == "control"].to_numpy(), 300.0)[0]
+    assert fast == pytest.approx(ci[(ci.group == "control") & (ci.cause == "buy")].cuminc.iloc[0], rel=1e-12)
+    # the timer acts through impulsiveness: the most impulsive fifth gains most
+    assert fw.set_index("group").cuminc_diff["Q5"] > fw.set_index("group").cuminc_diff["Q1"]
+    assert fw.interaction_p.nunique() == 1 and fw.interaction_df1.iloc[0] == 4 and fw.interaction_df2.iloc[0] == 12
+
+
+def test_interaction_test_is_the_repeated_measures_anova():
+    from scipy import stats as st
+
+    from fomolab.analysis import interaction_test
+
+    d = np.array([[0.01, 0.02, 0.05], [0.00, 0.03, 0.04], [0.02, 0.02, 0.06], [0.01, 0.01, 0.05]])
+    f, df1, df2, p = interaction_test(d)
+    # by hand: two-way ANOVA without replication (replicates as blocks)
+    G, k = d.shape
+    ss_g = G * ((d.mean(0) - d.mean()) ** 2).sum()
+    ss_b = k * ((d.mean(1) - d.mean()) ** 2).sum()
+    ss_e = ((d - d.mean()) ** 2).sum() - ss_g - ss_b
+    want = (ss_g / (k - 1)) / (ss_e / ((k - 1) * (G - 1)))
+    assert (df1, df2) == (2, 6) and f == pytest.approx(want) and p == pytest.approx(st.f.sf(want, 2, 6))
+    assert np.isnan(interaction_test(d[:1])[3])

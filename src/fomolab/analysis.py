@@ -60,7 +60,7 @@ HEADLINE_COLUMNS = [
 ]
 
 #: Table names, in the order they are written and printed.
-TABLES = ("headline", "arms", "deadline", "points", "surface", "sobol", "impact", "impact_segment", "impact_total",
+TABLES = ("headline", "for_whom", "arms", "deadline", "points", "surface", "sobol", "impact", "impact_segment", "impact_total",
           "streams",
           "pooled", "concentration", "timeline", "windows", "survival", "incidence", "repeat", "deadline_curve", "impulsiveness",
           "marginals", "cells")
@@ -137,6 +137,7 @@ class Analysis:
     surface: pd.DataFrame | None = None
     sobol: pd.DataFrame | None = None
     impact: pd.DataFrame | None = None
+    for_whom: pd.DataFrame | None = None
     impact_segment: pd.DataFrame | None = None
     impact_total: pd.DataFrame | None = None
     streams: pd.DataFrame | None = None
@@ -198,9 +199,9 @@ class Analysis:
         >>> from fomolab.stats._example import example_results
         >>> out = analyze(example_results(), n_boot=50).write()
         >>> sorted(p.name for p in out.glob("*.csv"))  # doctest: +NORMALIZE_WHITESPACE
-        ['arms.csv', 'deadline.csv', 'deadline_curve.csv', 'headline.csv', 'impact.csv', 'impact_segment.csv',
-         'impact_total.csv', 'impulsiveness.csv', 'incidence.csv', 'points.csv', 'repeat.csv', 'survival.csv',
-         'timeline.csv', 'windows.csv']
+        ['arms.csv', 'deadline.csv', 'deadline_curve.csv', 'for_whom.csv', 'headline.csv', 'impact.csv',
+         'impact_segment.csv', 'impact_total.csv', 'impulsiveness.csv', 'incidence.csv', 'points.csv', 'repeat.csv',
+         'survival.csv', 'timeline.csv', 'windows.csv']
         """
         target = Path(folder) if folder is not None else self.path / "analysis"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -225,6 +226,8 @@ class Analysis:
 
 _TITLES = {
     "headline": "Headline: per arm, against the control (buying before leaving; intervals across replicates)",
+    "for_whom": "For whom: the share who buy by the horizon, by segment and impulsiveness quintile, "
+                "with a test of equal effects across groups",
     "arms": "Arms against the control: effects, intervals, p and Holm/BH-adjusted p",
     "deadline": "Deadline bunching: share of purchases in the last part of sale and timer windows",
     "pooled": "Arms against the control pooled over sweep points (Cox stratified by point)",
@@ -324,8 +327,8 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     >>> from fomolab.stats._example import example_results
     >>> a = analyze(example_results(), n_boot=50)
     >>> sorted(a.tables())  # doctest: +NORMALIZE_WHITESPACE
-    ['arms', 'deadline', 'deadline_curve', 'headline', 'impact', 'impact_segment', 'impact_total', 'impulsiveness',
-     'incidence', 'points', 'repeat', 'survival', 'timeline', 'windows']
+    ['arms', 'deadline', 'deadline_curve', 'for_whom', 'headline', 'impact', 'impact_segment', 'impact_total',
+     'impulsiveness', 'incidence', 'points', 'repeat', 'survival', 'timeline', 'windows']
     """
     from fomolab import figure_data
     from fomolab.stats import _folder
@@ -336,8 +339,8 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     t0 = time.perf_counter()
     res = _folder.as_results(results)
     runs = _folder.nonempty_runs(res)
-    shoppers = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "impulsiveness", "arrival_s",
-                            "departure_s", "first_purchase_s"])
+    shoppers = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness",
+                            "arrival_s", "departure_s", "first_purchase_s"])
     all_events = res.table("events", ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
     events = all_events[~all_events.kind.isin(["arrive", "leave"])]
     control = control if control is not None else res.manifest.get("control", "control")
@@ -364,6 +367,7 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         if not np.isfinite(horizon) or horizon <= 0:
             raise DataError(f"'horizon' must be a positive number of seconds: got {horizon!r}")
     timing = timing_table(sh, order, control, horizon, conf_level).set_index(["point", "arm"])
+    for_whom = for_whom_table(sh, order, control, horizon, conf_level) if len(order) > 1 else None
     rows = []
     for point, g in sh.groupby("point", sort=True):
         km = kaplan_meier(g, "time_s", "bought", by="arm", conf_level=conf_level).summary.set_index("group")
@@ -440,7 +444,7 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
                     timeline=figure_data.timeline(res, runs, all_events, figure_arms, conf_level),
                     windows=figure_data.windows(all_events, runs),
                     survival=figure_data.survival(sh, figure_arms, conf_level),
-                    incidence=figure_data.incidence(sh, figure_arms, conf_level, horizon),
+                    incidence=figure_data.incidence(sh, figure_arms, conf_level, horizon), for_whom=for_whom,
                     repeat=figure_data.repeat_purchases(sh, all_events, figure_arms, conf_level, horizon),
                     deadline_curve=figure_data.deadline_curve(all_events, runs, figure_arms),
                     impulsiveness=figure_data.impulsiveness(sh, figure_arms, conf_level),
@@ -613,21 +617,39 @@ TIMING_COLUMNS = [
 ]
 
 
+def _buying_by(t: np.ndarray, outcome: np.ndarray, tau: float) -> tuple[float, float]:
+    """Aalen–Johansen ``F_buy(tau)`` and ``int_0^tau F_buy``, point estimates only (no variance).
+
+    The same numbers as :func:`fomolab.stats.cumulative_incidence` and
+    :func:`fomolab.stats.restricted_time_in_state`, from counts per distinct
+    time in O(n log n); for the many small per-replicate and per-group fits.
+    """
+    if not len(t):
+        return np.nan, np.nan
+    ut, inv = np.unique(t, return_inverse=True)
+    buy = np.bincount(inv, weights=(outcome == BUY).astype(float), minlength=len(ut))
+    ended = np.bincount(inv, weights=(outcome != CENSORED).astype(float), minlength=len(ut))
+    total = np.bincount(inv, minlength=len(ut)).astype(float)
+    n = total[::-1].cumsum()[::-1]
+    surv = np.cumprod(1.0 - ended / n)
+    before = np.concatenate(([1.0], surv[:-1]))
+    F = np.cumsum(before * buy / n)
+    keep = ut <= tau
+    if not keep.any():
+        return 0.0, 0.0
+    F, ut = F[keep], ut[keep]
+    widths = np.diff(np.append(ut, tau))
+    return float(F[-1]), float(np.sum(F * widths))
+
+
 def _per_replicate(g: pd.DataFrame, horizon: float) -> pd.DataFrame:
     """Per replicate and arm: cumulative incidence of buying at the horizon and time lost to buying."""
-    from fomolab.stats.competing import cumulative_incidence, restricted_time_in_state
-
     rows = []
-    for rep, gr in g.groupby("replicate", sort=True):
+    for (rep, arm), gr in g.groupby(["replicate", "arm"], sort=True):
         if gr.empty:
             continue
-        ci = cumulative_incidence(gr, "time_s", "outcome", by="arm", censored=CENSORED, at=horizon).summary
-        rt = restricted_time_in_state(gr, "time_s", "outcome", by="arm", censored=CENSORED, tau=horizon).summary
-        ci = ci[ci.cause == BUY].set_index("group").cuminc
-        rt = rt[rt.state == BUY].set_index("group").rmean
-        for arm in pd.unique(gr.arm):
-            rows.append(dict(replicate=rep, arm=arm, cuminc=float(ci.get(arm, 0.0)),
-                             lost=float(rt.get(arm, 0.0))))
+        F, lost = _buying_by(gr.time_s.to_numpy(float), gr.outcome.to_numpy(), horizon)
+        rows.append(dict(replicate=rep, arm=arm, cuminc=F, lost=lost))
     return pd.DataFrame(rows, columns=["replicate", "arm", "cuminc", "lost"])
 
 
@@ -704,3 +726,99 @@ def _median(curve: pd.DataFrame, n: int) -> dict[str, Any]:
                     median_note=f"not shown: only {at_risk:,} of {n:,} viewers still at risk at the median "
                                 f"(needs {need:,})")
     return dict(median_s=float(curve.time.to_numpy()[j]), median_at_risk=float(at_risk), median_note="")
+
+
+#: The columns of ``Analysis.for_whom``.
+FOR_WHOM_COLUMNS = ["point", "arm", "by", "group", "viewers", "replicates", "horizon_s", "cuminc_control",
+                    "cuminc", "cuminc_diff", "cuminc_diff_ci_lower", "cuminc_diff_ci_upper", "cuminc_diff_p",
+                    "interaction_f", "interaction_df1", "interaction_df2", "interaction_p", "note"]
+
+
+def _groups_of(sh: pd.DataFrame, by: str) -> pd.Series:
+    """Viewers' groups: ``"segment"``, or ``"impulsiveness"`` quintiles cut at the quantiles of all viewers."""
+    if by == "segment":
+        return sh.segment.astype(str)
+    edges = np.quantile(sh.impulsiveness.to_numpy(float), [0.2, 0.4, 0.6, 0.8])
+    q = np.searchsorted(edges, sh.impulsiveness.to_numpy(float), side="right") + 1
+    return pd.Series([f"Q{int(i)}" for i in q], index=sh.index)
+
+
+def interaction_test(d: np.ndarray) -> tuple[float, float, float, float]:
+    """Do the per-group effects differ?  Repeated-measures F test on a replicates x groups array of effects.
+
+    Each replicate is a block (its groups share the replicate's random
+    numbers): ``F = MS_groups / MS_residual`` with ``(k - 1, (k - 1)(G - 1))``
+    degrees of freedom for ``k`` groups and ``G`` replicates.  Returns
+    ``(F, df1, df2, p)``; NaN with fewer than 2 replicates or groups.
+    """
+    from scipy import stats as st
+
+    d = np.asarray(d, float)
+    d = d[np.isfinite(d).all(axis=1)] if d.ndim == 2 else d
+    if d.ndim != 2 or d.shape[0] < 2 or d.shape[1] < 2:
+        return np.nan, np.nan, np.nan, np.nan
+    G, k = d.shape
+    grand = d.mean()
+    ss_g = G * ((d.mean(axis=0) - grand) ** 2).sum()
+    resid = d - d.mean(axis=0, keepdims=True) - d.mean(axis=1, keepdims=True) + grand
+    ss_e = (resid ** 2).sum()
+    df1, df2 = k - 1, (k - 1) * (G - 1)
+    if ss_e <= 0:
+        return np.nan, float(df1), float(df2), np.nan
+    f = (ss_g / df1) / (ss_e / df2)
+    return float(f), float(df1), float(df2), float(st.f.sf(f, df1, df2))
+
+
+def for_whom_table(sh: pd.DataFrame, order: list[str], control: str, horizon: float, conf_level: float,
+                   interval=across_replicates) -> pd.DataFrame:
+    """Effects by segment and by impulsiveness quintile, with a test of whether they differ (``Analysis.for_whom``).
+
+    Per point, treatment arm and group: the share who buy within ``horizon``
+    in the arm and in the control, their difference estimated within each
+    replicate with ``interval`` across replicates, and per arm and grouping
+    a repeated-measures F test (:func:`interaction_test`) of equal effects
+    across the groups (the interaction of the arm with the grouping).
+    """
+    rows = []
+    for point, gp in sh.groupby("point", sort=True):
+        for by in ("segment", "impulsiveness"):
+            grp = _groups_of(gp, by)
+            if by == "segment" and grp.nunique() < 2:
+                continue
+            g = gp.assign(group=grp.to_numpy())
+            levels = sorted(pd.unique(g.group))
+            per = {}
+            for (rep, lev, arm), gr in g.groupby(["replicate", "group", "arm"], sort=True):
+                if len(gr):
+                    per[(rep, lev, str(arm))] = _buying_by(gr.time_s.to_numpy(float), gr.outcome.to_numpy(),
+                                                           horizon)[0]
+            reps = sorted({k[0] for k in per})
+            for arm in order:
+                if arm == control:
+                    continue
+                diffs = np.full((len(reps), len(levels)), np.nan)
+                for i, rep in enumerate(reps):
+                    for j, lev in enumerate(levels):
+                        a, c = per.get((rep, lev, arm)), per.get((rep, lev, control))
+                        if a is not None and c is not None:
+                            diffs[i, j] = a - c
+                if np.isnan(diffs).all():
+                    continue
+                f, df1, df2, pf = interaction_test(diffs)
+                for j, lev in enumerate(levels):
+                    cell = g[g.group == lev]
+                    shares = {x: _buying_by(cell.time_s.to_numpy(float)[cell.arm.to_numpy() == x],
+                                            cell.outcome.to_numpy()[cell.arm.to_numpy() == x], horizon)[0]
+                              for x in (arm, control)}
+                    est, lo, hi, p, note = interval(diffs[:, j], conf_level)
+                    rows.append(dict(point=int(point), arm=arm, by=by, group=lev,
+                                     viewers=int((cell.arm == arm).sum()),
+                                     replicates=int(np.isfinite(diffs[:, j]).sum()), horizon_s=horizon,
+                                     cuminc_control=float(shares.get(control, np.nan)),
+                                     cuminc=float(shares.get(arm, np.nan)), cuminc_diff=est,
+                                     cuminc_diff_ci_lower=lo, cuminc_diff_ci_upper=hi, cuminc_diff_p=p,
+                                     interaction_f=f, interaction_df1=df1, interaction_df2=df2,
+                                     interaction_p=pf, note=note))
+    out = pd.DataFrame(rows, columns=FOR_WHOM_COLUMNS)
+    ints = ("point", "viewers", "replicates")
+    return out.astype({c: "float64" for c in FOR_WHOM_COLUMNS if c not in ("arm", "by", "group", "note") + ints})

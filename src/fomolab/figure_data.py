@@ -337,16 +337,26 @@ def repeat_purchases(shoppers: pd.DataFrame, events: pd.DataFrame, arms: Sequenc
 
     if shoppers.empty:
         return pd.DataFrame(columns=REPEAT_COLUMNS)
-    key = ["run_id", "shopper_id"]
-    sh = shoppers[key + ["arm", "arrival_s", "departure_s"]].assign(
-        run_id=lambda d: d.run_id.astype(str), arm=lambda d: d.arm.astype(str))
-    buys = events.loc[events.kind.astype(str) == "purchase", ["run_id", "shopper_id", "time_s"]]
-    buys = buys.assign(run_id=buys.run_id.astype(str)).merge(sh, on=key, how="inner")
-    ends = sh.assign(t=sh.departure_s - sh.arrival_s, e=0)
-    rows = pd.concat([buys.assign(t=buys.time_s - buys.arrival_s, e=1)[key + ["arm", "t", "e"]],
-                      ends[key + ["arm", "t", "e"]]], ignore_index=True)
-    rows["t"] = rows.t.clip(lower=0.0)
-    rows["visit"] = pd.MultiIndex.from_frame(rows[key]).factorize()[0]
+    runs, rcode = np.unique(shoppers.run_id.astype(str).to_numpy(), return_inverse=True)
+    sid = shoppers.shopper_id.to_numpy().astype("int64")
+    visit = rcode.astype("int64") * (int(sid.max()) + 1 if len(sid) else 1) + sid
+    order = np.argsort(visit, kind="stable")
+    arm = shoppers.arm.astype(str).to_numpy()
+    arrival = shoppers.arrival_s.to_numpy(float)
+    buys = events[events.kind.astype(str) == "purchase"]
+    brun = np.searchsorted(runs, buys.run_id.astype(str).to_numpy())
+    brun = np.minimum(brun, len(runs) - 1)
+    bkey = brun.astype("int64") * (int(sid.max()) + 1) + buys.shopper_id.to_numpy().astype("int64")
+    pos = np.searchsorted(visit[order], bkey)
+    pos = np.minimum(pos, len(order) - 1)
+    ok = (visit[order][pos] == bkey) & (runs[brun] == buys.run_id.astype(str).to_numpy())
+    row = order[pos[ok]]
+    ends = pd.DataFrame({"arm": arm, "t": shoppers.departure_s.to_numpy(float) - arrival})
+    rows = pd.DataFrame({
+        "visit": np.concatenate([visit[row], visit]),
+        "arm": np.concatenate([arm[row], arm]),
+        "t": np.clip(np.concatenate([buys.time_s.to_numpy(float)[ok] - arrival[row], ends.t.to_numpy()]), 0, None),
+        "e": np.concatenate([np.ones(len(row), int), np.zeros(len(visit), int)])})
     mcf = mean_cumulative_function(rows, "t", "e", by="arm", id="visit", conf_level=conf_level).curve
     grid, is_tick = _time_grid(ends.t.to_numpy(float), horizon)
     out = []
