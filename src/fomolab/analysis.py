@@ -60,10 +60,9 @@ HEADLINE_COLUMNS = [
 ]
 
 #: Table names, in the order they are written and printed.
-TABLES = ("headline", "for_whom", "arms", "deadline", "points", "surface", "sobol", "impact", "impact_segment", "impact_total",
-          "streams",
-          "pooled", "concentration", "timeline", "windows", "survival", "incidence", "repeat", "deadline_curve", "impulsiveness",
-          "marginals", "cells")
+TABLES = ("headline", "for_whom", "arms", "deadline", "points", "surface", "sobol", "impact", "impact_segment",
+          "impact_total", "streams", "pooled", "concentration", "timeline", "windows", "survival", "incidence",
+          "repeat", "deadline_curve", "impulsiveness", "marginals", "cells")
 
 #: The columns of ``Analysis.pooled``.
 POOLED_COLUMNS = ["arm", "control", "outcome", "measure", "estimate", "ci_lower", "ci_upper", "p", "p_holm",
