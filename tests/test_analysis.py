@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from fomolab import run
@@ -51,8 +53,8 @@ def test_write_is_atomic_and_leaves_runs_alone(res):
     before = digest(res.path)
     out = analyze(res, n_boot=20).write()
     names = sorted(p.name for p in out.iterdir())
-    tables = ("headline", "arms", "deadline", "points", "impact", "impact_segment", "impact_total", "timeline",
-              "windows", "survival", "deadline_curve", "impulsiveness")
+    tables = ("headline", "for_whom", "arms", "deadline", "points", "impact", "impact_segment", "impact_total", "timeline",
+              "windows", "survival", "incidence", "repeat", "deadline_curve", "impulsiveness")
     assert names == sorted([".fomolab-output.json", *(f"{t}.{ext}" for t in tables for ext in ("csv", "md"))])
     assert digest(res.path) == before
     out2 = analyze(res, n_boot=20).write()  # replaces the old analysis
@@ -64,8 +66,127 @@ def test_write_is_atomic_and_leaves_runs_alone(res):
 def test_cli_prints_headline_and_writes(res, capsys):
     assert main(["analyze", str(res.path), "--boot", "20"]) == 0
     printed = capsys.readouterr().out
-    assert "hazard ratio" in printed and "sale_timer" in printed and "odds ratio" in printed
+    assert "hazard ratio" in printed and "sale_timer" in printed and "bought %" in printed
+    assert "<1e-300" not in printed and max(len(line) for line in printed.splitlines()) <= 100
     assert (res.path / "analysis" / "arms.csv").is_file()
+
+
+def _outcomes(res):
+    """Outcome codes built from the tables: buy, leave, or censored at the stream's end."""
+    import numpy as np
+
+    sh = res.viewers(["run_id", "arm", "replicate", "arrival_s", "departure_s", "first_purchase_s"])
+    end = float(res.manifest["spec"]["stream"]["duration_s"])
+    bought = sh.first_purchase_s.notna().to_numpy()
+    t = np.where(bought, sh.first_purchase_s, sh.departure_s) - sh.arrival_s
+    code = np.where(bought, "buy", np.where(sh.departure_s.to_numpy() >= end, "censored", "leave"))
+    return sh.assign(t=t, code=code, arm=sh.arm.astype(str))
+
+
+def test_headline_cumulative_incidence_and_restricted_mean_with_paired_intervals(res):
+    import numpy as np
+    from scipy import stats as st
+
+    from fomolab.stats import cumulative_incidence, restricted_time_in_state
+
+    sh = _outcomes(res)
+    a = analyze(res, n_boot=0, horizon=300.0)
+    h = a.headline.set_index("arm")
+    assert (h.horizon_s == 300.0).all() and a.horizon == 300.0
+    ci = cumulative_incidence(sh, "t", "code", by="arm", censored="censored", at=300.0).summary
+    ci = ci[ci.cause == "buy"].set_index("group")
+    rt = restricted_time_in_state(sh, "t", "code", by="arm", censored="censored", tau=300.0).summary
+    rt = rt[rt.state == "buy"].set_index("group")
+    for arm in ("control", "sale_timer"):
+        assert h.loc[arm, "cuminc"] == pytest.approx(ci.loc[arm, "cuminc"], rel=1e-12)
+        assert h.loc[arm, "rmst_s"] == pytest.approx(300.0 - rt.loc[arm, "rmean"], rel=1e-12)
+    # the difference: within each replicate, then a t interval on G - 1 df across the G replicates
+    d_ci, d_rm = [], []
+    for _, g in sh.groupby("replicate"):
+        c = cumulative_incidence(g, "t", "code", by="arm", censored="censored", at=300.0).summary
+        c = c[c.cause == "buy"].set_index("group").cuminc
+        r = restricted_time_in_state(g, "t", "code", by="arm", censored="censored", tau=300.0).summary
+        r = r[r.state == "buy"].set_index("group").rmean
+        d_ci.append(c["sale_timer"] - c["control"])
+        d_rm.append(-(r["sale_timer"] - r["control"]))
+    G = len(d_ci)
+    assert G == 4
+    for col, d in (("cuminc_diff", d_ci), ("rmst_diff_s", d_rm)):
+        d = np.asarray(d)
+        half = st.t.ppf(0.975, G - 1) * d.std(ddof=1) / np.sqrt(G)
+        base = col.removesuffix("_s")
+        assert h.loc["sale_timer", col] == pytest.approx(d.mean(), rel=1e-10)
+        assert h.loc["sale_timer", f"{base}_ci_lower"] == pytest.approx(d.mean() - half, rel=1e-10)
+        assert h.loc["sale_timer", f"{base}_ci_upper"] == pytest.approx(d.mean() + half, rel=1e-10)
+    assert np.isnan(h.loc["control", "cuminc_diff"])
+    # the tactic raises hazards: more buy by the horizon, and sooner
+    assert h.loc["sale_timer", "cuminc_diff"] > 0 > h.loc["sale_timer", "rmst_diff_s"]
+    # the figure's table agrees with the headline at the horizon
+    inc = a.incidence[a.incidence.horizon].set_index("arm")
+    assert inc.loc["sale_timer", "cuminc"] == pytest.approx(h.loc["sale_timer", "cuminc"], rel=1e-12)
+
+
+def test_default_horizon_is_the_control_median_visit(res):
+    import numpy as np
+
+    sh = _outcomes(res)
+    a = analyze(res, n_boot=0)
+    c = sh[sh.arm == "control"]
+    assert a.horizon == pytest.approx(float(np.median(c.departure_s - c.arrival_s)))
+
+
+@pytest.mark.parametrize("bad", [0.0, -5.0, float("nan"), "soon"])
+def test_bad_horizon_is_refused(res, bad):
+    from fomolab.errors import DataError
+
+    with pytest.raises(DataError, match="'horizon' must be a positive number"):
+        analyze(res, n_boot=0, horizon=bad)
+
+
+def test_cli_bad_horizon_exits_2(res, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze", str(res.path), "--horizon", "-3"])
+    assert exc.value.code == 2 and "--horizon" in capsys.readouterr().err
+
+
+def test_median_shown_only_where_reached_with_viewers_at_risk():
+    import pandas as pd
+
+    from fomolab.analysis import _median
+
+    curve = pd.DataFrame({"time": [1.0, 2.0, 3.0], "survival": [0.9, 0.6, 0.4], "at_risk": [1000, 500, 30]})
+    out = _median(curve, 1000)
+    assert np.isnan(out["median_s"]) and "only 30 of 1,000" in out["median_note"]
+    out = _median(curve.assign(at_risk=[1000, 500, 300]), 1000)
+    assert out["median_s"] == 3.0 and out["median_note"] == ""
+    out = _median(curve.assign(survival=[0.9, 0.8, 0.7]), 1000)
+    assert np.isnan(out["median_s"]) and out["median_note"].startswith("not reached")
+
+
+def test_one_replicate_gives_no_interval():
+    from fomolab.analysis import across_replicates
+
+    est, lo, hi, p, note = across_replicates(np.array([0.02]), 0.95)
+    assert est == 0.02 and np.isnan(lo) and np.isnan(hi) and np.isnan(p) and "one replicate" in note
+
+
+def test_repeat_purchases_count_every_purchase(res):
+    from fomolab.stats import mean_cumulative_function
+
+    a = analyze(res, n_boot=0)
+    rp = a.repeat
+    ev = res.table("events", ["run_id", "time_s", "kind", "shopper_id"])
+    sh = res.viewers(["run_id", "shopper_id", "arm", "arrival_s", "departure_s"])
+    buys = ev[ev.kind == "purchase"].merge(sh, on=["run_id", "shopper_id"])
+    rows = pd.concat([buys.assign(t=buys.time_s - buys.arrival_s, e=1),
+                      sh.assign(t=sh.departure_s - sh.arrival_s, e=0)], ignore_index=True)
+    rows["visit"] = rows.run_id.astype(str) + "/" + rows.shopper_id.astype(str)
+    rows["arm"] = rows.arm.astype(str)
+    mcf = mean_cumulative_function(rows, "t", "e", by="arm", id="visit").curve
+    last = mcf[mcf.group == "control"].sort_values("time").mcf.iloc[-1]
+    cur = rp[rp.arm == "control"]
+    assert cur.mcf.is_monotonic_increasing
+    assert cur.mcf.iloc[-1] == pytest.approx(last, rel=1e-12)
 
 
 def test_cli_bad_folder_exits_2(tmp_path, capsys):
@@ -78,9 +199,9 @@ def test_sweep_analysis_tables(root, tmp_path):
     res = run(root / "experiments/discount_timer_sweep.toml", tmp_path / "dts", workers=1)
     a = analyze(res, n_boot=0)
     assert set(a.headline.point) == set(range(6)) and a.surface is not None and a.sobol is None
-    assert set(a.tables()) == {"headline", "arms", "deadline", "points", "surface", "impact", "impact_segment",
+    assert set(a.tables()) == {"headline", "for_whom", "arms", "deadline", "points", "surface", "impact", "impact_segment",
                                "impact_total", "pooled", "marginals", "cells", "timeline", "windows", "survival",
-                               "deadline_curve", "impulsiveness"}
+                               "incidence", "repeat", "deadline_curve", "impulsiveness"}
 
 
 def documented_analysis(root) -> dict[str, dict[str, str]]:
@@ -105,7 +226,8 @@ def test_analysis_tables_match_schema(root, res):
               "surface": s.surface, "sobol": s.sobol, "impact": a.impact, "impact_segment": a.impact_segment,
               "streams": m.streams, "episodes": episodes(res), "impact_total": a.impact_total,
               "pooled": s.pooled, "concentration": m.concentration, "timeline": a.timeline, "windows": a.windows,
-              "survival": a.survival, "deadline_curve": a.deadline_curve, "impulsiveness": a.impulsiveness,
+              "survival": a.survival, "incidence": a.incidence, "repeat": a.repeat, "for_whom": a.for_whom,
+              "deadline_curve": a.deadline_curve, "impulsiveness": a.impulsiveness,
               "marginals": s.marginals, "cells": s.cells}
     assert set(doc) == {f"analysis/{k}" for k in frames if k != "episodes"} | {"episodes"}
     for name, df in frames.items():
@@ -113,3 +235,37 @@ def test_analysis_tables_match_schema(root, res):
         cols = [c for c in df.columns if c in want or name != "points"]
         assert cols[: len(want)] == list(want), name
         assert {c: str(df[c].dtype) for c in want} == want, name
+
+
+def test_for_whom_effects_by_quintile_and_the_interaction_test(res):
+    a = analyze(res, n_boot=0, horizon=300.0)
+    fw = a.for_whom[a.for_whom.by == "impulsiveness"]
+    assert fw.group.tolist() == ["Q1", "Q2", "Q3", "Q4", "Q5"] and (fw.replicates == 4).all()
+    sh = _outcomes(res)
+    from fomolab.analysis import _buying_by
+    from fomolab.stats import cumulative_incidence
+
+    # the fast point estimate equals the Aalen–Johansen estimate of the statistics package
+    ci = cumulative_incidence(sh, "t", "code", by="arm", censored="censored", at=300.0).summary
+    fast = _buying_by(sh.t[sh.arm == "control"].to_numpy(), sh.code[sh.arm == "control"].to_numpy(), 300.0)[0]
+    assert fast == pytest.approx(ci[(ci.group == "control") & (ci.cause == "buy")].cuminc.iloc[0], rel=1e-12)
+    # the timer acts through impulsiveness: the most impulsive fifth gains most
+    assert fw.set_index("group").cuminc_diff["Q5"] > fw.set_index("group").cuminc_diff["Q1"]
+    assert fw.interaction_p.nunique() == 1 and fw.interaction_df1.iloc[0] == 4 and fw.interaction_df2.iloc[0] == 12
+
+
+def test_interaction_test_is_the_repeated_measures_anova():
+    from scipy import stats as st
+
+    from fomolab.analysis import interaction_test
+
+    d = np.array([[0.01, 0.02, 0.05], [0.00, 0.03, 0.04], [0.02, 0.02, 0.06], [0.01, 0.01, 0.05]])
+    f, df1, df2, p = interaction_test(d)
+    # by hand: two-way ANOVA without replication (replicates as blocks)
+    G, k = d.shape
+    ss_g = G * ((d.mean(0) - d.mean()) ** 2).sum()
+    ss_b = k * ((d.mean(1) - d.mean()) ** 2).sum()
+    ss_e = ((d - d.mean()) ** 2).sum() - ss_g - ss_b
+    want = (ss_g / (k - 1)) / (ss_e / ((k - 1) * (G - 1)))
+    assert (df1, df2) == (2, 6) and f == pytest.approx(want) and p == pytest.approx(st.f.sf(want, 2, 6))
+    assert np.isnan(interaction_test(d[:1])[3])

@@ -7,6 +7,7 @@ import re
 import warnings
 
 import matplotlib
+import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
@@ -145,6 +146,31 @@ def test_time_to_purchase_has_bands_and_numbers_at_risk(res, results):
     viewers = results.runs.groupby("arm", observed=True).viewers.sum()
     assert [first[j] for j in range(len(ARMS))] == [f"{viewers[a]:,}" for a in ARMS]
     assert "Number at risk" in risk.get_title("left")
+
+
+def test_purchase_incidence_draws_the_incidence_table_and_the_horizon(res):
+    fig = draw(plot.purchase_incidence, res)
+    ax = fig.axes[0]
+    assert arm_lines(ax) == ARMS and len(ax.collections) == len(ARMS)
+    inc = res.incidence
+    for ln in ax.get_lines():
+        if ln.get_label() in ARMS:
+            np.testing.assert_allclose(ln.get_ydata(), 100 * inc[inc.arm == ln.get_label()].cuminc)
+    horizon = [ln for ln in ax.get_lines() if ln.get_gid() == "horizon"]
+    assert len(horizon) == 1 and horizon[0].get_xdata()[0] == pytest.approx(res.horizon / 60)
+    # at the horizon the curve is the headline's share who have bought
+    at = inc[inc.horizon].set_index("arm").cuminc
+    np.testing.assert_allclose(at[ARMS], res.headline.set_index("arm").cuminc[ARMS], rtol=1e-12)
+
+
+def test_repeat_purchases_draws_the_mean_cumulative_count(res):
+    fig = draw(plot.repeat_purchases, res)
+    ax = fig.axes[0]
+    assert arm_lines(ax) == ARMS and ax.get_ylabel() == "Purchases per viewer"
+    rp = res.repeat
+    for ln in ax.get_lines():
+        if ln.get_label() in ARMS:
+            np.testing.assert_allclose(ln.get_ydata(), rp[rp.arm == ln.get_label()].mcf)
 
 
 def test_forest_hazard_and_odds_ratios(res):
@@ -340,7 +366,7 @@ def test_drawing_fits_no_model(res, sweep, saltelli, monkeypatch):
                       (fomolab.stats, "kaplan_meier"), (fomolab.stats, "conversion")):
         monkeypatch.setattr(mod, name, refuse)
     for fn in (plot.purchase_rate, plot.time_to_purchase, plot.forest, plot.deadline, plot.impulsiveness,
-               plot.harm):
+               plot.harm, plot.purchase_incidence, plot.repeat_purchases):
         draw(fn, res)
     for fn in (plot.sweep_metrics, plot.sweep_heatmap, plot.forest):
         draw(fn, sweep)

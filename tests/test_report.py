@@ -43,7 +43,8 @@ def flagship_report(flagship):
 def test_cli_report_on_flagship(flagship, flagship_report, capsys):
     page = flagship_report.path
     assert page == flagship.path / "report" / "index.html"
-    names = {"purchase_rate", "time_to_purchase", "forest", "deadline", "harm", "impulsiveness"}
+    names = {"purchase_rate", "purchase_incidence", "time_to_purchase", "repeat_purchases", "forest", "deadline",
+             "harm", "impulsiveness"}
     for n in names:
         for ext in ("png", "svg"):
             f = flagship.path / "report" / "figures" / f"{n}.{ext}"
@@ -242,7 +243,7 @@ def test_page_in_headless_chromium(device, width, height, scale, served, tmp_pat
     finally:
         browser.close()
     print(f"screenshot: {shot}")
-    assert len(probe["imgs"]) == 6  # the flagship has six figures
+    assert len(probe["imgs"]) == 8  # the flagship has eight figures
     for img in probe["imgs"]:
         assert img["ok"], f"image did not load: {img}"
         assert 0.5 * width < img["shown"] <= width, img  # fills the column, never wider than the screen
@@ -289,15 +290,38 @@ def test_report_from_an_analysis_fits_no_model(flagship, tmp_path, monkeypatch):
     monkeypatch.setattr(statsmodels.base.model.LikelihoodModel, "fit", refuse)
     monkeypatch.setattr(SALib.analyze.sobol, "analyze", refuse)
     for mod, name in (("cox", "cox"), ("kaplan_meier", "kaplan_meier"), ("compare", "binary_logit"),
-                      ("compare", "compare_arms"), ("conversion", "conversion")):
+                      ("compare", "compare_arms"), ("conversion", "conversion"),
+                      ("competing", "cumulative_incidence"), ("competing", "restricted_time_in_state"),
+                      ("recurrent", "mean_cumulative_function")):
         monkeypatch.setattr(importlib.import_module(f"fomolab.stats.{mod}"), name, refuse)
     monkeypatch.setattr(fomolab.attribution, "impact", refuse)
     monkeypatch.setattr(fomolab.attribution, "attribute", refuse)
     rep = report(flagship, out=tmp_path / "r", analysis=a)
-    assert not rep.notes and len(rep.figures) == 2 * 6
+    assert not rep.notes and len(rep.figures) == 2 * 8
     html = rep.path.read_text()
     # the effects table above the forest plot is the analysis' arms table
     hr = a.arms[a.arms.measure == "hazard_ratio"].iloc[0]
     from fomolab import _format
 
     assert _format.ci(hr.estimate, hr.ci_lower, hr.ci_upper, 4) in html
+
+
+def test_headline_of_the_page_agrees_with_the_analysis(flagship, tmp_path):
+    """The page's headline shows the share who buy by the horizon and the restricted mean time to purchase,
+    their differences with intervals, and no unreached median; the numbers are the analysis' own."""
+    from fomolab import _format as fmt
+    from fomolab.analysis import analyze
+
+    a = analyze(flagship, n_boot=0)
+    html = report(flagship, out=tmp_path / "r", analysis=a).path.read_text()
+    h = a.headline.set_index("arm")
+    horizon = f"{a.horizon:,.0f} s"
+    assert f"bought within {horizon}, %" in html and f"mean time to purchase within {horizon}, s" in html
+    for arm in ("sale", "sale_timer"):
+        r = h.loc[arm]
+        assert fmt.ci(100 * r.cuminc, 100 * r.cuminc_ci_lower, 100 * r.cuminc_ci_upper) in html
+        assert fmt.ci(100 * r.cuminc_diff, 100 * r.cuminc_diff_ci_lower, 100 * r.cuminc_diff_ci_upper) in html
+        assert fmt.ci(r.rmst_diff_s, r.rmst_diff_ci_lower, r.rmst_diff_ci_upper) in html
+    # with 2 replicates the flagship's Kaplan–Meier medians are not reached with viewers at risk
+    assert h.median_s.isna().all() and (h.median_note != "").all()
+    assert "Buying before leaving" in html and "Repeat purchases" in html

@@ -45,18 +45,21 @@ __all__ = ["Analysis", "HEADLINE_COLUMNS", "analyze"]
 
 #: The columns of ``Analysis.headline``, in order.
 HEADLINE_COLUMNS = [
-    "point", "arm", "runs", "viewers", "buyers", "conversion",
-    "median_s", "median_ci_lower", "median_ci_upper", "median_buyers_s",
+    "point", "arm", "runs", "viewers", "buyers", "conversion", "horizon_s",
+    "cuminc", "cuminc_ci_lower", "cuminc_ci_upper",
+    "cuminc_diff", "cuminc_diff_ci_lower", "cuminc_diff_ci_upper", "cuminc_diff_p",
+    "rmst_s", "rmst_ci_lower", "rmst_ci_upper",
+    "rmst_diff_s", "rmst_diff_ci_lower", "rmst_diff_ci_upper", "rmst_diff_p",
+    "median_s", "median_ci_lower", "median_ci_upper", "median_note", "median_buyers_s",
     "hazard_ratio", "hr_ci_lower", "hr_ci_upper", "hr_p_holm",
     "odds_ratio", "or_ci_lower", "or_ci_upper", "or_p_holm",
-    "deadline_share", "deadline_expected_share", "deadline_p",
+    "deadline_share", "deadline_expected_share", "deadline_p", "note",
 ]
 
 #: Table names, in the order they are written and printed.
-TABLES = ("headline", "arms", "deadline", "points", "surface", "sobol", "impact", "impact_segment", "impact_total",
-          "streams",
-          "pooled", "concentration", "timeline", "windows", "survival", "deadline_curve", "impulsiveness",
-          "marginals", "cells")
+TABLES = ("headline", "for_whom", "arms", "deadline", "points", "surface", "sobol", "impact", "impact_segment",
+          "impact_total", "streams", "pooled", "concentration", "timeline", "windows", "survival", "incidence",
+          "repeat", "deadline_curve", "impulsiveness", "marginals", "cells")
 
 #: The columns of ``Analysis.pooled``.
 POOLED_COLUMNS = ["arm", "control", "outcome", "measure", "estimate", "ci_lower", "ci_upper", "p", "p_holm",
@@ -130,6 +133,7 @@ class Analysis:
     surface: pd.DataFrame | None = None
     sobol: pd.DataFrame | None = None
     impact: pd.DataFrame | None = None
+    for_whom: pd.DataFrame | None = None
     impact_segment: pd.DataFrame | None = None
     impact_total: pd.DataFrame | None = None
     streams: pd.DataFrame | None = None
@@ -138,6 +142,8 @@ class Analysis:
     timeline: pd.DataFrame | None = None
     windows: pd.DataFrame | None = None
     survival: pd.DataFrame | None = None
+    incidence: pd.DataFrame | None = None
+    repeat: pd.DataFrame | None = None
     deadline_curve: pd.DataFrame | None = None
     impulsiveness: pd.DataFrame | None = None
     marginals: pd.DataFrame | None = None
@@ -146,6 +152,7 @@ class Analysis:
     arm_order: list[str] = field(default_factory=list)
     conf_level: float = 0.95
     last: float = 0.1
+    horizon: float = float("nan")
     swept: dict[str, str] = field(default_factory=dict)
     sweep_design: str | None = None
     seconds: float = field(default=0.0, repr=False)
@@ -190,8 +197,9 @@ class Analysis:
         >>> from fomolab.stats._example import example_results
         >>> out = analyze(example_results(), n_boot=50).write()
         >>> sorted(p.name for p in out.glob("*.csv"))  # doctest: +NORMALIZE_WHITESPACE
-        ['arms.csv', 'deadline.csv', 'deadline_curve.csv', 'headline.csv', 'impact.csv', 'impact_segment.csv',
-         'impact_total.csv', 'impulsiveness.csv', 'points.csv', 'survival.csv', 'timeline.csv', 'windows.csv']
+        ['arms.csv', 'deadline.csv', 'deadline_curve.csv', 'for_whom.csv', 'headline.csv', 'impact.csv',
+         'impact_segment.csv', 'impact_total.csv', 'impulsiveness.csv', 'incidence.csv', 'points.csv', 'repeat.csv',
+         'survival.csv', 'timeline.csv', 'windows.csv']
         """
         from fomolab.outputs import write_output
 
@@ -206,7 +214,9 @@ class Analysis:
 
 
 _TITLES = {
-    "headline": "Headline: per arm, against the control (intervals clustered by replicate)",
+    "headline": "Headline: per arm, against the control (buying before leaving; intervals across replicates)",
+    "for_whom": "For whom: the share who buy by the horizon, by segment and impulsiveness quintile, "
+                "with a test of equal effects across groups",
     "arms": "Arms against the control: effects, intervals, p and Holm/BH-adjusted p",
     "deadline": "Deadline bunching: share of purchases in the last part of sale and timer windows",
     "pooled": "Arms against the control pooled over sweep points (Cox stratified by point)",
@@ -214,6 +224,8 @@ _TITLES = {
     "timeline": "Purchase rate, viewers and stock over stream time (means over runs)",
     "windows": "Tactic windows (median over the runs that had them)",
     "survival": "Kaplan-Meier share who have bought by time since arrival",
+    "incidence": "Cumulative incidence of buying by time since arrival (Aalen-Johansen, leaving competes)",
+    "repeat": "Mean cumulative number of purchases per viewer by time since arrival",
     "deadline_curve": "Purchases per minute and run by seconds left to each deadline",
     "impulsiveness": "Conversion and time to purchase by impulsiveness group (means over runs)",
     "marginals": "Run metrics at each value of each swept parameter (means over runs)",
@@ -249,7 +261,7 @@ def _markdown(df: pd.DataFrame, title: str = "") -> str:
 
 
 def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.95, n_boot: int = 200,
-            seed: int = 0, last: float = 0.1) -> Analysis:
+            seed: int = 0, last: float = 0.1, horizon: float | None = None) -> Analysis:
     """Analyse a results folder: headline, arm contrasts, deadline effects, sweep tables.
 
     Parameters
@@ -266,6 +278,11 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         Seed of the bootstraps.
     last : float, default 0.1
         Final fraction of sale and timer windows for the deadline share.
+    horizon : float, optional
+        Seconds since arrival at which the cumulative incidence of buying is
+        read and up to which the restricted mean time to purchase runs
+        (default: a typical visit, the median visit length in the control,
+        :func:`default_horizon`).
 
     Returns
     -------
@@ -276,6 +293,8 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     ------
     ResultsError
         Not a results folder, no finished runs, or no finished control run.
+    DataError
+        ``horizon`` is not a positive number.
 
     Notes
     -----
@@ -297,8 +316,8 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     >>> from fomolab.stats._example import example_results
     >>> a = analyze(example_results(), n_boot=50)
     >>> sorted(a.tables())  # doctest: +NORMALIZE_WHITESPACE
-    ['arms', 'deadline', 'deadline_curve', 'headline', 'impact', 'impact_segment', 'impact_total', 'impulsiveness',
-     'points', 'survival', 'timeline', 'windows']
+    ['arms', 'deadline', 'deadline_curve', 'for_whom', 'headline', 'impact', 'impact_segment', 'impact_total',
+     'impulsiveness', 'incidence', 'points', 'repeat', 'survival', 'timeline', 'windows']
     """
     from fomolab import figure_data
     from fomolab.stats import _folder
@@ -309,8 +328,8 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     t0 = time.perf_counter()
     res = _folder.as_results(results)
     runs = _folder.nonempty_runs(res)
-    shoppers = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "impulsiveness", "arrival_s",
-                            "departure_s", "first_purchase_s"])
+    shoppers = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness",
+                            "arrival_s", "departure_s", "first_purchase_s"])
     all_events = res.table("events", ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
     events = all_events[~all_events.kind.isin(["arrive", "leave"])]
     control = control if control is not None else res.manifest.get("control", "control")
@@ -323,6 +342,21 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     r = runs.assign(arm=runs.arm.astype(str))
     spec_arms = set(res.manifest.get("arms", []))
     order = [a for a in _folder.arm_order(res.manifest, r.arm, control_first=False) if a in spec_arms]
+    end_s = _stream_end(res, r)
+    sh = visit_outcomes(sh, end_s)
+    if horizon is None:
+        horizon = default_horizon(sh, control)
+    else:
+        from fomolab.errors import DataError
+
+        try:
+            horizon = float(horizon)
+        except (TypeError, ValueError):
+            raise DataError(f"'horizon' must be a positive number of seconds: got {horizon!r}") from None
+        if not np.isfinite(horizon) or horizon <= 0:
+            raise DataError(f"'horizon' must be a positive number of seconds: got {horizon!r}")
+    timing = timing_table(sh, order, control, horizon, conf_level).set_index(["point", "arm"])
+    for_whom = for_whom_table(sh, order, control, horizon, conf_level) if len(order) > 1 else None
     rows = []
     for point, g in sh.groupby("point", sort=True):
         km = kaplan_meier(g, "time_s", "bought", by="arm", conf_level=conf_level).summary.set_index("group")
@@ -331,11 +365,16 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
             if arm not in km.index:
                 continue
             ra = rp[rp.arm == arm]
+            tm = timing.loc[(int(point), arm)]
+            shown = not np.isnan(tm.median_s)
             row = dict(point=int(point), arm=arm, runs=len(ra), viewers=int(ra.viewers.sum()),
                        buyers=int(ra.buyers.sum()), conversion=ra.buyers.sum() / max(ra.viewers.sum(), 1),
-                       median_s=km.loc[arm, "median"], median_ci_lower=km.loc[arm, "median_ci_lower"],
-                       median_ci_upper=km.loc[arm, "median_ci_upper"],
+                       median_s=tm.median_s,
+                       median_ci_lower=km.loc[arm, "median_ci_lower"] if shown else np.nan,
+                       median_ci_upper=km.loc[arm, "median_ci_upper"] if shown else np.nan,
                        median_buyers_s=g.time_s[(g.arm == arm) & (g.bought == 1)].median())
+            row.update({c: tm[c] for c in TIMING_COLUMNS if c in HEADLINE_COLUMNS and c not in row
+                        and c not in ("point", "arm")})
             for measure, pre in (("hazard_ratio", "hr"), ("odds_ratio", "or")):
                 name = measure if pre == "hr" else "odds_ratio"
                 if arm == control:
@@ -353,8 +392,11 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
                 row.update(deadline_share=d.share_last, deadline_expected_share=d.expected_share,
                            deadline_p=d.p)
             rows.append(row)
+    text = ("arm", "median_note", "note")
     headline = pd.DataFrame(rows, columns=HEADLINE_COLUMNS).astype(
-        {c: "float64" for c in HEADLINE_COLUMNS if c not in ("point", "arm", "runs", "viewers", "buyers")})
+        {c: "float64" for c in HEADLINE_COLUMNS if c not in ("point", "runs", "viewers", "buyers") + text})
+    for c in text[1:]:
+        headline[c] = headline[c].fillna("").astype(object)
 
     points = sweep_points(res, conf_level=conf_level)
     surface = sobol = None
@@ -391,12 +433,29 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
                     timeline=figure_data.timeline(res, runs, all_events, figure_arms, conf_level),
                     windows=figure_data.windows(all_events, runs),
                     survival=figure_data.survival(sh, figure_arms, conf_level),
+                    incidence=figure_data.incidence(sh, figure_arms, conf_level, horizon), for_whom=for_whom,
+                    repeat=figure_data.repeat_purchases(sh, all_events, figure_arms, conf_level, horizon),
                     deadline_curve=figure_data.deadline_curve(all_events, runs, figure_arms),
                     impulsiveness=figure_data.impulsiveness(sh, figure_arms, conf_level),
                     marginals=marginals, cells=cells, control=control, arm_order=figure_arms,
-                    conf_level=conf_level, last=last, swept=swept,
+                    conf_level=conf_level, last=last, horizon=horizon, swept=swept,
                     sweep_design=res.manifest.get("sweep_design") if swept else None,
                     seconds=time.perf_counter() - t0)
+
+
+def _stream_end(res, runs: pd.DataFrame) -> dict[str, float]:
+    """Each run's stream end (s), from its resolved scenario."""
+    from fomolab.stats._folder import run_scenarios
+
+    return {rid: float(sc.stream.duration_s) for rid, sc in run_scenarios(res, runs).items()}
+
+
+def _outcomes(sh: pd.DataFrame, end_s: dict[str, float] | float) -> np.ndarray:
+    """``visit_outcomes``' codes with the stream's end per row."""
+    end = (sh.run_id.astype(str).map(end_s).to_numpy(float) if isinstance(end_s, dict)
+           else np.full(len(sh), float(end_s)))
+    dep = sh.departure_s.to_numpy(float)
+    return np.where(sh.bought.to_numpy() == 1, BUY, np.where(dep >= end - 1e-9, CENSORED, LEAVE))
 
 
 def _pooled(sh: pd.DataFrame, arms: list[str], control: str, conf_level: float) -> pd.DataFrame:
@@ -476,3 +535,279 @@ def _streams(res, conf_level: float) -> pd.DataFrame:
             row.update({m: mean, f"{m}_ci_lower": lo, f"{m}_ci_upper": hi})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------ competing risks
+
+#: Cause codes of a visit's outcome in the competing-risks frame.
+BUY, LEAVE, CENSORED = "buy", "leave", "censored"
+
+#: A Kaplan–Meier median is shown only with at least this share of the arm's
+#: viewers (and at least ``MEDIAN_MIN_AT_RISK`` of them) still at risk at it.
+MEDIAN_MIN_SHARE = 0.05
+MEDIAN_MIN_AT_RISK = 20
+
+
+def visit_outcomes(sh: pd.DataFrame, stream_end_s: dict[str, float] | float) -> pd.DataFrame:
+    """Shoppers (with ``time_s`` and ``bought``) with ``outcome``: what ended the wait for a purchase.
+
+    ``"buy"`` (a first purchase), ``"leave"`` (the viewer left without buying:
+    the competing event) or ``"censored"`` (still watching, without a
+    purchase, when the stream ended), and ``visit_s``, the visit's length.
+    """
+    visit = sh.departure_s.to_numpy(float) - sh.arrival_s.to_numpy(float)
+    return sh.assign(outcome=_outcomes(sh, stream_end_s), visit_s=visit)
+
+
+def default_horizon(sh: pd.DataFrame, control: str) -> float:
+    """A typical visit: the median visit length of the control's viewers (all viewers without a control)."""
+    c = sh.visit_s[sh.arm == control]
+    v = c if len(c) else sh.visit_s
+    h = float(np.median(v)) if len(v) else float("nan")
+    return h if h > 0 else float(sh.time_s.max()) if len(sh) else float("nan")
+
+
+def across_replicates(values: np.ndarray, conf_level: float) -> tuple[float, float, float, float, str]:
+    """The mean of per-replicate effects with a t interval and test on G - 1 df.
+
+    The one place that turns effects estimated within each replicate (the arms
+    of a replicate share their viewers by common random numbers, so each
+    replicate gives one paired contrast) into an estimate, an interval and a
+    p value (:func:`fomolab.stats.replicates.t_across`).  Returns
+    ``(estimate, ci_lower, ci_upper, p, note)``; with one replicate the
+    interval and p are NaN and the note says why.
+    """
+    from fomolab.stats.replicates import t_across
+
+    x = np.asarray(values, float)
+    x = x[np.isfinite(x)]
+    g = len(x)
+    if g == 0:
+        return np.nan, np.nan, np.nan, np.nan, "no replicate with both arms"
+    r = t_across(x, conf_level=conf_level)
+    est, lo, hi, p = (float(r[k]) for k in ("estimate", "ci_lower", "ci_upper", "p"))
+    if g == 1:
+        note = "one replicate: no interval (needs 2 or more)"
+    elif not float(r["se"]) > 0:
+        note = "the same effect in every replicate: no interval"
+    else:
+        note = "2 replicates: a t interval on 1 df, very wide" if g == 2 else ""
+    return est, lo, hi, p, note
+
+
+#: The columns of ``Analysis.timing``.
+TIMING_COLUMNS = [
+    "point", "arm", "replicates", "horizon_s",
+    "cuminc", "cuminc_ci_lower", "cuminc_ci_upper", "at_risk_horizon",
+    "cuminc_diff", "cuminc_diff_ci_lower", "cuminc_diff_ci_upper", "cuminc_diff_p",
+    "rmst_s", "rmst_ci_lower", "rmst_ci_upper",
+    "rmst_diff_s", "rmst_diff_ci_lower", "rmst_diff_ci_upper", "rmst_diff_p",
+    "rmtl_buy_s", "median_s", "median_at_risk", "median_note", "note",
+]
+
+
+def _buying_by(t: np.ndarray, outcome: np.ndarray, tau: float) -> tuple[float, float]:
+    """Aalen–Johansen ``F_buy(tau)`` and ``int_0^tau F_buy``, point estimates only (no variance).
+
+    The same numbers as :func:`fomolab.stats.cumulative_incidence` and
+    :func:`fomolab.stats.restricted_time_in_state`, from counts per distinct
+    time in O(n log n); for the many small per-replicate and per-group fits.
+    """
+    if not len(t):
+        return np.nan, np.nan
+    ut, inv = np.unique(t, return_inverse=True)
+    buy = np.bincount(inv, weights=(outcome == BUY).astype(float), minlength=len(ut))
+    ended = np.bincount(inv, weights=(outcome != CENSORED).astype(float), minlength=len(ut))
+    total = np.bincount(inv, minlength=len(ut)).astype(float)
+    n = total[::-1].cumsum()[::-1]
+    surv = np.cumprod(1.0 - ended / n)
+    before = np.concatenate(([1.0], surv[:-1]))
+    F = np.cumsum(before * buy / n)
+    keep = ut <= tau
+    if not keep.any():
+        return 0.0, 0.0
+    F, ut = F[keep], ut[keep]
+    widths = np.diff(np.append(ut, tau))
+    return float(F[-1]), float(np.sum(F * widths))
+
+
+def _per_replicate(g: pd.DataFrame, horizon: float) -> pd.DataFrame:
+    """Per replicate and arm: cumulative incidence of buying at the horizon and time lost to buying."""
+    rows = []
+    for (rep, arm), gr in g.groupby(["replicate", "arm"], sort=True):
+        if gr.empty:
+            continue
+        F, lost = _buying_by(gr.time_s.to_numpy(float), gr.outcome.to_numpy(), horizon)
+        rows.append(dict(replicate=rep, arm=arm, cuminc=F, lost=lost))
+    return pd.DataFrame(rows, columns=["replicate", "arm", "cuminc", "lost"])
+
+
+def timing_table(sh: pd.DataFrame, order: list[str], control: str, horizon: float, conf_level: float,
+                 interval=across_replicates) -> pd.DataFrame:
+    """Purchase timing per point and arm in the competing-risks frame (``Analysis.timing``).
+
+    ``sh`` is :func:`visit_outcomes`' frame.  Per point and arm: the
+    cumulative incidence of buying by ``horizon`` seconds after arrival
+    (Aalen–Johansen, leaving competes) with its pointwise interval, the
+    restricted mean time to purchase up to ``horizon`` (``horizon`` minus the
+    restricted mean time lost to buying), their differences against the
+    control (paired within each replicate, ``interval`` across replicates),
+    and the Kaplan–Meier median where it is reached with enough viewers at risk.
+    """
+    from fomolab.stats.competing import cumulative_incidence, restricted_time_in_state
+    from fomolab.stats.kaplan_meier import kaplan_meier
+
+    rows = []
+    for point, g in sh.groupby("point", sort=True):
+        if g.empty:
+            continue
+        ci = cumulative_incidence(g, "time_s", "outcome", by="arm", censored=CENSORED, at=horizon,
+                                  conf_level=conf_level).summary
+        ci = ci[ci.cause == BUY].set_index("group")
+        rt = restricted_time_in_state(g, "time_s", "outcome", by="arm", censored=CENSORED, tau=horizon,
+                                      conf_level=conf_level).summary
+        rt = rt[rt.state == BUY].set_index("group")
+        km = kaplan_meier(g, "time_s", "bought", by="arm", conf_level=conf_level).curve
+        per = _per_replicate(g, horizon)
+        base = per[per.arm == control].set_index("replicate")
+        for arm in order:
+            if arm not in ci.index:
+                continue
+            ga = g[g.arm == arm]
+            c, r = ci.loc[arm], rt.loc[arm]
+            row = dict(point=int(point), arm=arm, replicates=int(ga.replicate.nunique()), horizon_s=horizon,
+                       cuminc=c.cuminc, cuminc_ci_lower=c.ci_lower, cuminc_ci_upper=c.ci_upper,
+                       at_risk_horizon=int(c.at_risk), rmst_s=horizon - r.rmean,
+                       rmst_ci_lower=horizon - r.ci_upper, rmst_ci_upper=horizon - r.ci_lower,
+                       rmtl_buy_s=r.rmean, note="")
+            if arm != control and len(base):
+                mine = per[per.arm == arm].set_index("replicate")
+                both = mine.index.intersection(base.index)
+                d_ci = (mine.cuminc[both] - base.cuminc[both]).to_numpy()
+                d_rm = -(mine.lost[both] - base.lost[both]).to_numpy()
+                e1, l1, h1, p1, n1 = interval(d_ci, conf_level)
+                e2, l2, h2, p2, _ = interval(d_rm, conf_level)
+                row.update(cuminc_diff=e1, cuminc_diff_ci_lower=l1, cuminc_diff_ci_upper=h1, cuminc_diff_p=p1,
+                           rmst_diff_s=e2, rmst_diff_ci_lower=l2, rmst_diff_ci_upper=h2, rmst_diff_p=p2,
+                           note=n1)
+            row.update(_median(km[km.group == arm], len(ga)))
+            rows.append(row)
+    out = pd.DataFrame(rows, columns=TIMING_COLUMNS)
+    ints = ("point", "replicates", "at_risk_horizon")
+    return out.astype({c: "float64" for c in TIMING_COLUMNS if c not in ("arm", "median_note", "note") + ints}
+                      | {"median_note": "object", "note": "object"})
+
+
+def _median(curve: pd.DataFrame, n: int) -> dict[str, Any]:
+    """The Kaplan–Meier median where it is reached with enough viewers at risk, else NaN and why."""
+    need = max(MEDIAN_MIN_AT_RISK, int(np.ceil(MEDIAN_MIN_SHARE * n)))
+    s = curve.survival.to_numpy(float)
+    hit = np.flatnonzero(s <= 0.5)
+    if not len(hit):
+        low = float(s.min()) if len(s) else 1.0
+        return dict(median_s=np.nan, median_at_risk=np.nan,
+                    median_note=f"not reached: by the end of follow-up {1 - low:.1%} have bought "
+                                f"(Kaplan-Meier, departures censored)")
+    j = int(hit[0])
+    at_risk = int(curve.at_risk.to_numpy()[j])
+    if at_risk < need:
+        return dict(median_s=np.nan, median_at_risk=float(at_risk),
+                    median_note=f"not shown: only {at_risk:,} of {n:,} viewers still at risk at the median "
+                                f"(needs {need:,})")
+    return dict(median_s=float(curve.time.to_numpy()[j]), median_at_risk=float(at_risk), median_note="")
+
+
+#: The columns of ``Analysis.for_whom``.
+FOR_WHOM_COLUMNS = ["point", "arm", "by", "group", "viewers", "replicates", "horizon_s", "cuminc_control",
+                    "cuminc", "cuminc_diff", "cuminc_diff_ci_lower", "cuminc_diff_ci_upper", "cuminc_diff_p",
+                    "interaction_f", "interaction_df1", "interaction_df2", "interaction_p", "note"]
+
+
+def _groups_of(sh: pd.DataFrame, by: str) -> pd.Series:
+    """Viewers' groups: ``"segment"``, or ``"impulsiveness"`` quintiles cut at the quantiles of all viewers."""
+    if by == "segment":
+        return sh.segment.astype(str)
+    edges = np.quantile(sh.impulsiveness.to_numpy(float), [0.2, 0.4, 0.6, 0.8])
+    q = np.searchsorted(edges, sh.impulsiveness.to_numpy(float), side="right") + 1
+    return pd.Series([f"Q{int(i)}" for i in q], index=sh.index)
+
+
+def interaction_test(d: np.ndarray) -> tuple[float, float, float, float]:
+    """Do the per-group effects differ?  Repeated-measures F test on a replicates x groups array of effects.
+
+    Each replicate is a block (its groups share the replicate's random
+    numbers): ``F = MS_groups / MS_residual`` with ``(k - 1, (k - 1)(G - 1))``
+    degrees of freedom for ``k`` groups and ``G`` replicates.  Returns
+    ``(F, df1, df2, p)``; NaN with fewer than 2 replicates or groups.
+    """
+    from scipy import stats as st
+
+    d = np.asarray(d, float)
+    d = d[np.isfinite(d).all(axis=1)] if d.ndim == 2 else d
+    if d.ndim != 2 or d.shape[0] < 2 or d.shape[1] < 2:
+        return np.nan, np.nan, np.nan, np.nan
+    G, k = d.shape
+    grand = d.mean()
+    ss_g = G * ((d.mean(axis=0) - grand) ** 2).sum()
+    resid = d - d.mean(axis=0, keepdims=True) - d.mean(axis=1, keepdims=True) + grand
+    ss_e = (resid ** 2).sum()
+    df1, df2 = k - 1, (k - 1) * (G - 1)
+    if ss_e <= 0:
+        return np.nan, float(df1), float(df2), np.nan
+    f = (ss_g / df1) / (ss_e / df2)
+    return float(f), float(df1), float(df2), float(st.f.sf(f, df1, df2))
+
+
+def for_whom_table(sh: pd.DataFrame, order: list[str], control: str, horizon: float, conf_level: float,
+                   interval=across_replicates) -> pd.DataFrame:
+    """Effects by segment and by impulsiveness quintile, with a test of whether they differ (``Analysis.for_whom``).
+
+    Per point, treatment arm and group: the share who buy within ``horizon``
+    in the arm and in the control, their difference estimated within each
+    replicate with ``interval`` across replicates, and per arm and grouping
+    a repeated-measures F test (:func:`interaction_test`) of equal effects
+    across the groups (the interaction of the arm with the grouping).
+    """
+    rows = []
+    for point, gp in sh.groupby("point", sort=True):
+        for by in ("segment", "impulsiveness"):
+            grp = _groups_of(gp, by)
+            if by == "segment" and grp.nunique() < 2:
+                continue
+            g = gp.assign(group=grp.to_numpy())
+            levels = sorted(pd.unique(g.group))
+            per = {}
+            for (rep, lev, arm), gr in g.groupby(["replicate", "group", "arm"], sort=True):
+                if len(gr):
+                    per[(rep, lev, str(arm))] = _buying_by(gr.time_s.to_numpy(float), gr.outcome.to_numpy(),
+                                                           horizon)[0]
+            reps = sorted({k[0] for k in per})
+            for arm in order:
+                if arm == control:
+                    continue
+                diffs = np.full((len(reps), len(levels)), np.nan)
+                for i, rep in enumerate(reps):
+                    for j, lev in enumerate(levels):
+                        a, c = per.get((rep, lev, arm)), per.get((rep, lev, control))
+                        if a is not None and c is not None:
+                            diffs[i, j] = a - c
+                if np.isnan(diffs).all():
+                    continue
+                f, df1, df2, pf = interaction_test(diffs)
+                for j, lev in enumerate(levels):
+                    cell = g[g.group == lev]
+                    shares = {x: _buying_by(cell.time_s.to_numpy(float)[cell.arm.to_numpy() == x],
+                                            cell.outcome.to_numpy()[cell.arm.to_numpy() == x], horizon)[0]
+                              for x in (arm, control)}
+                    est, lo, hi, p, note = interval(diffs[:, j], conf_level)
+                    rows.append(dict(point=int(point), arm=arm, by=by, group=lev,
+                                     viewers=int((cell.arm == arm).sum()),
+                                     replicates=int(np.isfinite(diffs[:, j]).sum()), horizon_s=horizon,
+                                     cuminc_control=float(shares.get(control, np.nan)),
+                                     cuminc=float(shares.get(arm, np.nan)), cuminc_diff=est,
+                                     cuminc_diff_ci_lower=lo, cuminc_diff_ci_upper=hi, cuminc_diff_p=p,
+                                     interaction_f=f, interaction_df1=df1, interaction_df2=df2,
+                                     interaction_p=pf, note=note))
+    out = pd.DataFrame(rows, columns=FOR_WHOM_COLUMNS)
+    ints = ("point", "viewers", "replicates")
+    return out.astype({c: "float64" for c in FOR_WHOM_COLUMNS if c not in ("arm", "by", "group", "note") + ints})

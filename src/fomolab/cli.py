@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="bootstrap resamples of replicates for the median shift (default 200; 0 skips it)")
     a.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the bootstraps (default 0)")
     a.add_argument("--out", help="analysis folder (default: RESULTS/analysis)")
+    a.add_argument("--horizon", type=_positive_seconds, default=None, metavar="SECONDS",
+                   help="seconds since arrival for the share who buy and the restricted mean time to purchase "
+                        "(default: the control's median visit)")
     a.add_argument("--quiet", "-q", action="store_true", help="write the tables, print nothing")
 
     rp = sub.add_parser("report", help="write an HTML report with figures (PNG, SVG) of a results folder")
@@ -103,6 +106,19 @@ def _int_at_least(low: int):
 
 _positive_int = _int_at_least(1)
 _nonneg_int = _int_at_least(0)
+
+
+def _positive_seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0: {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -328,7 +344,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
     target = Path(args.out) if args.out is not None else Path(args.results) / "analysis"
     check_target(target, "analysis", args.results)
-    a = analyze(args.results, control=args.control, n_boot=args.boot, seed=args.seed)
+    a = analyze(args.results, control=args.control, n_boot=args.boot, seed=args.seed, horizon=args.horizon)
     out = a.write(target)
     if args.quiet:
         return 0
@@ -343,8 +359,7 @@ def _analyze(args: argparse.Namespace) -> int:
             return format(est, fmt)
         return f"{format(est, fmt)} ({num(lo, fmt) or '-'}, {num(hi, fmt) or '-'})"
 
-    def pval(p: float) -> str:
-        return "" if math.isnan(p) else ("<1e-300" if p < 1e-300 else format(p, ".2g"))
+    from fomolab.stats.replicates import format_p as pval  # never below what a few replicates support
 
     h = a.headline
     sweep = h.point.nunique() > 1
@@ -352,36 +367,56 @@ def _analyze(args: argparse.Namespace) -> int:
     from fomolab.results import Results
 
     name = Results(args.results).manifest.get("experiment", Path(args.results).name)
-    table = Table(title=f"{name}: arms against the control (95 % CI; HR and OR clustered by replicate, "
-                        f"p Holm-adjusted)")
-    cols = (["point"] if sweep else []) + ["arm", "viewers", "conversion", "median time to purchase (s)",
-                                           "hazard ratio", "p", "odds ratio", "p", "deadline share"]
-    for col in cols:
-        table.add_column(col, justify="left" if col == "arm" else "right")
-    for row in shown.itertuples():
-        cells = ([str(row.point)] if sweep else []) + [
-            row.arm, f"{row.viewers:,}", f"{row.conversion:.2%}",
-            ci(row.median_s, row.median_ci_lower, row.median_ci_upper, ",.0f"),
-            ci(row.hazard_ratio, row.hr_ci_lower, row.hr_ci_upper, ".3f"), pval(row.hr_p_holm),
-            ci(row.odds_ratio, row.or_ci_lower, row.or_ci_upper, ".3f"), pval(row.or_p_holm),
-            "" if math.isnan(row.deadline_share) else
-            f"{row.deadline_share:.1%} (exp. {row.deadline_expected_share:.1%}, p {pval(row.deadline_p)})",
-        ]
-        table.add_row(*cells)
     console = Console()
     if not console.is_terminal:
-        console = Console(width=170)
+        console = Console(width=100)
+    hz = float(h.horizon_s.iloc[0]) if len(h) else float("nan")
+    first = ["point"] if sweep else []
+
+    def columns(table: Table, cols: list[str]) -> Table:
+        for col in cols:
+            if col == "arm":
+                table.add_column(col, overflow="fold")
+            else:
+                table.add_column(col, justify="right", no_wrap=True)
+        return table
+
+    table = columns(Table(title=f"{name}: buying before leaving, within {hz:,.0f} s of arrival (95 % CI; "
+                                "against the control within each replicate, t over replicates)"),
+                    first + ["arm", "bought %", "difference (pp)", "p", "wait (s)", "difference (s)", "p"])
+    for row in shown.itertuples():
+        ctrl = row.arm == a.control
+        table.add_row(*([str(row.point)] if sweep else []), row.arm, num(100 * row.cuminc, ".2f"),
+                      "" if ctrl else ci(100 * row.cuminc_diff, 100 * row.cuminc_diff_ci_lower,
+                                         100 * row.cuminc_diff_ci_upper, "+.2f"),
+                      pval(row.cuminc_diff_p), num(row.rmst_s, ",.1f"),
+                      "" if ctrl else ci(row.rmst_diff_s, row.rmst_diff_ci_lower, row.rmst_diff_ci_upper, "+.1f"),
+                      pval(row.rmst_diff_p))
+    console.print(table)
+    console.print("bought %: cumulative incidence of buying (leaving competes); wait: restricted mean time to "
+                  f"purchase within {hz:,.0f} s")
+    table = columns(Table(title="by the end of the visit; cause-specific hazard ratio of buying (clustered by "
+                                "replicate, p Holm-adjusted); deadline bunching"),
+                    first + ["arm", "viewers", "conversion", "hazard ratio", "p", "deadline share (exp.)"])
+    for row in shown.itertuples():
+        table.add_row(*([str(row.point)] if sweep else []), row.arm, f"{row.viewers:,}", f"{row.conversion:.2%}",
+                      ci(row.hazard_ratio, row.hr_ci_lower, row.hr_ci_upper, ".3f"), pval(row.hr_p_holm),
+                      "" if math.isnan(row.deadline_share) else
+                      f"{row.deadline_share:.1%} ({row.deadline_expected_share:.1%}) p {pval(row.deadline_p)}")
     console.print(table)
     if len(h) > len(shown):
         console.print(f"... {len(h) - len(shown)} more rows in {out / 'headline.csv'}")
-    if h.median_s.isna().any() or (h.median_ci_upper.isna() & h.median_s.notna()).any():
-        console.print("median: Kaplan-Meier from arrival; n/a or an open interval where fewer than half of "
-                      "the viewers buy within their visit (see analysis/arms.csv notes)")
+    notes = sorted({n for n in h.note if n})
+    for n in notes:
+        console.print(f"note: {n}")
+    if h.median_s.isna().any():
+        console.print("Kaplan-Meier median time to purchase not shown where it is not reached or too few viewers "
+                      "are still at risk at it (headline.csv, median_note); the restricted mean time answers "
+                      "how soon")
     if a.impact is not None:
         _print_impact(console, a.impact)
     console.print(f"tables: {out}/{{{','.join(a.tables())}}}.{{csv,md}} (docs/schema.md); {a.seconds:.1f} s")
     return 0
-
 
 
 def _print_impact(console, impact) -> None:
@@ -398,7 +433,7 @@ def _print_impact(console, impact) -> None:
     q5 = quintiles[(quintiles.group == "Q5") & (quintiles.measure == "induced_purchases")]
     q5 = q5.groupby(keys, sort=False)["mean"].sum()
     table = Table(title="consumer impact against the same viewers in the control (per replicate; "
-                        "Q5 = most impulsive fifth)")
+                        "Q5 = most impulsive fifth; 'accelerated' is a property of the model's coupling)")
     for name in keys:
         table.add_column(name, justify="right" if name == "point" else "left")
     for c in [*cols.values(), "induced in Q5"]:

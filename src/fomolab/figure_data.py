@@ -48,6 +48,8 @@ __all__ = ["CELLS_COLUMNS", "CONCENTRATION_COLUMNS", "DEADLINE_CURVE_COLUMNS", "
 TIMELINE_COLUMNS = ["arm", "series", "product", "time_s", "mean", "ci_lower", "ci_upper", "runs"]
 WINDOW_COLUMNS = ["product", "tactic", "label", "start_s", "end_s", "runs"]
 SURVIVAL_COLUMNS = ["arm", "time_s", "bought", "ci_lower", "ci_upper", "at_risk", "tick"]
+INCIDENCE_COLUMNS = ["arm", "time_s", "cuminc", "ci_lower", "ci_upper", "at_risk", "tick", "horizon"]
+REPEAT_COLUMNS = ["arm", "time_s", "mcf", "ci_lower", "ci_upper", "at_risk", "tick"]
 DEADLINE_CURVE_COLUMNS = ["window", "product", "arm", "left_from_s", "left_to_s", "purchases_per_min", "runs"]
 IMPULSIVENESS_COLUMNS = ["arm", "group", "groups", "measure", "mean", "ci_lower", "ci_upper", "runs"]
 MARGINAL_COLUMNS = ["arm", "parameter", "value", "binned", "metric", "mean", "ci_lower", "ci_upper", "runs"]
@@ -255,6 +257,121 @@ def survival(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float) -> 
     if not out:
         return pd.DataFrame(columns=SURVIVAL_COLUMNS)
     return pd.concat(out, ignore_index=True)[SURVIVAL_COLUMNS]
+
+
+def _time_grid(times: np.ndarray, horizon: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A grid from 0 to a round number of minutes past 99 % of ``times`` (and the horizon), and its ticks."""
+    q = float(np.quantile(times, 0.99)) / 60 if len(times) else 1.0
+    if horizon is not None and np.isfinite(horizon):
+        q = max(q, float(horizon) / 60)
+    q = max(q, 1e-9)
+    step = nice_step(q, 6)
+    max_min = float(np.ceil(q / step) * step)
+    step = nice_step(max_min, 6)
+    ticks = np.arange(0.0, max_min + step * 0.01, step) * 60
+    extra = [float(horizon)] if horizon is not None and np.isfinite(horizon) else []
+    grid = np.unique(np.concatenate([np.linspace(0.0, max_min * 60, 400), ticks, extra]))
+    return grid, np.isin(grid, ticks)
+
+
+def _step_at(curve: pd.DataFrame, grid: np.ndarray, cols: Sequence[str]) -> list[np.ndarray]:
+    """Right-continuous step functions of ``curve`` (sorted by ``time``) read on ``grid``; 0 before the first time."""
+    t = curve.time.to_numpy(float)
+    i = np.searchsorted(t, grid, "right") - 1
+    ok = i >= 0
+    out = []
+    for col in cols:
+        v = curve[col].to_numpy(float)
+        out.append(np.where(ok, v[np.maximum(i, 0)], 0.0) if len(v) else np.zeros(len(grid)))
+    return out
+
+
+def incidence(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float, horizon: float) -> pd.DataFrame:
+    """The cumulative incidence of buying by time since arrival, per arm, on a grid (pooled over points).
+
+    ``shoppers`` has ``time_s`` and ``outcome`` (``"buy"``, ``"leave"`` or
+    ``"censored"``; :func:`fomolab.analysis.visit_outcomes`).  ``cuminc`` is
+    the Aalen–Johansen share who have bought, leaving being the competing
+    event, with its pointwise interval (infinitesimal-jackknife errors, log
+    scale, as R's multi-state ``survfit``); ``at_risk`` counts viewers still
+    watching and not yet buying at ``time_s``; ``horizon`` marks the row at
+    the analysis' horizon.  The grid is :func:`survival`'s, extended to
+    the horizon.
+    """
+    from fomolab.stats.competing import cumulative_incidence
+
+    if shoppers.empty:
+        return pd.DataFrame(columns=INCIDENCE_COLUMNS)
+    ci = cumulative_incidence(shoppers, "time_s", "outcome", by="arm", censored="censored",
+                              conf_level=conf_level).curve
+    ci = ci[ci.cause == "buy"]
+    grid, is_tick = _time_grid(shoppers.time_s.to_numpy(float), horizon)
+    out = []
+    for arm in arms:
+        cur = ci[ci.group.astype(str) == arm].sort_values("time")
+        if cur.empty:
+            continue
+        F, lo, hi = _step_at(cur, grid, ("cuminc", "ci_lower", "ci_upper"))
+        dur = np.sort(shoppers.time_s.to_numpy(float)[shoppers.arm.astype(str).to_numpy() == arm])
+        at_risk = len(dur) - np.searchsorted(dur, grid, "left")
+        out.append(pd.DataFrame({"arm": arm, "time_s": grid, "cuminc": F, "ci_lower": lo, "ci_upper": hi,
+                                 "at_risk": at_risk.astype("int64"), "tick": is_tick,
+                                 "horizon": grid == float(horizon)}))
+    if not out:
+        return pd.DataFrame(columns=INCIDENCE_COLUMNS)
+    return pd.concat(out, ignore_index=True)[INCIDENCE_COLUMNS]
+
+
+def repeat_purchases(shoppers: pd.DataFrame, events: pd.DataFrame, arms: Sequence[str], conf_level: float,
+                     horizon: float | None = None) -> pd.DataFrame:
+    """The mean cumulative number of purchases per viewer by time since arrival, per arm, on a grid.
+
+    Every purchase of every product counts, not only the first.  ``shoppers``
+    has ``run_id, shopper_id, arm, arrival_s, departure_s``; ``events`` has
+    ``run_id, time_s, kind, shopper_id``.  ``mcf`` is
+    :func:`fomolab.stats.mean_cumulative_function` (Nelson–Aalen style, at
+    risk from arrival to departure) with Lawless–Nadeau pointwise bands
+    clustered by viewer; ``at_risk`` counts viewers still watching.
+    """
+    from fomolab.stats.recurrent import mean_cumulative_function
+
+    if shoppers.empty:
+        return pd.DataFrame(columns=REPEAT_COLUMNS)
+    runs, rcode = np.unique(shoppers.run_id.astype(str).to_numpy(), return_inverse=True)
+    sid = shoppers.shopper_id.to_numpy().astype("int64")
+    visit = rcode.astype("int64") * (int(sid.max()) + 1 if len(sid) else 1) + sid
+    order = np.argsort(visit, kind="stable")
+    arm = shoppers.arm.astype(str).to_numpy()
+    arrival = shoppers.arrival_s.to_numpy(float)
+    buys = events[events.kind.astype(str) == "purchase"]
+    brun = np.searchsorted(runs, buys.run_id.astype(str).to_numpy())
+    brun = np.minimum(brun, len(runs) - 1)
+    bkey = brun.astype("int64") * (int(sid.max()) + 1) + buys.shopper_id.to_numpy().astype("int64")
+    pos = np.searchsorted(visit[order], bkey)
+    pos = np.minimum(pos, len(order) - 1)
+    ok = (visit[order][pos] == bkey) & (runs[brun] == buys.run_id.astype(str).to_numpy())
+    row = order[pos[ok]]
+    ends = pd.DataFrame({"arm": arm, "t": shoppers.departure_s.to_numpy(float) - arrival})
+    rows = pd.DataFrame({
+        "visit": np.concatenate([visit[row], visit]),
+        "arm": np.concatenate([arm[row], arm]),
+        "t": np.clip(np.concatenate([buys.time_s.to_numpy(float)[ok] - arrival[row], ends.t.to_numpy()]), 0, None),
+        "e": np.concatenate([np.ones(len(row), int), np.zeros(len(visit), int)])})
+    mcf = mean_cumulative_function(rows, "t", "e", by="arm", id="visit", conf_level=conf_level).curve
+    grid, is_tick = _time_grid(ends.t.to_numpy(float), horizon)
+    out = []
+    for arm in arms:
+        cur = mcf[mcf.group.astype(str) == arm].sort_values("time")
+        if cur.empty:
+            continue
+        M, lo, hi = _step_at(cur, grid, ("mcf", "ci_lower", "ci_upper"))
+        dur = np.sort(ends.t.to_numpy(float)[ends.arm.to_numpy() == arm])
+        at_risk = len(dur) - np.searchsorted(dur, grid, "left")
+        out.append(pd.DataFrame({"arm": arm, "time_s": grid, "mcf": M, "ci_lower": lo, "ci_upper": hi,
+                                 "at_risk": at_risk.astype("int64"), "tick": is_tick}))
+    if not out:
+        return pd.DataFrame(columns=REPEAT_COLUMNS)
+    return pd.concat(out, ignore_index=True)[REPEAT_COLUMNS]
 
 
 # ----------------------------------------------------------------- deadline

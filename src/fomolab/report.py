@@ -138,7 +138,9 @@ def _params(res, analysis: Any) -> dict[str, Any]:
     conf_level = getattr(analysis, "conf_level", 0.95)
     last = getattr(analysis, "last", 0.1)
     sweep = bool(m.get("swept"))
+    horizon = float(getattr(analysis, "horizon", float("nan")))
     return dict(level=fmt.level(conf_level), last=fmt.level(last), control=m.get("control", "control"),
+                horizon=f"{horizon:,.0f} s" if horizon == horizon else "the horizon",
                 replicates=m.get("replicates"), pooled=" Pooled over all sweep points." if sweep else "",
                 sweep=sweep)
 
@@ -228,8 +230,15 @@ def _headline_table(headline: pd.DataFrame, sweep: bool, cols: dict[str, str]) -
         out.insert(0, "point", h.point.astype(int))
     out["runs"] = h.runs.map(lambda v: f"{int(v)}")
     out["viewers"] = h.viewers.map(lambda v: f"{v:,.0f}")
+    out[cols["cuminc"]] = _cis(100 * h.cuminc, 100 * h.cuminc_ci_lower, 100 * h.cuminc_ci_upper)
+    out[cols["cuminc_diff"]] = _cis(100 * h.cuminc_diff, 100 * h.cuminc_diff_ci_lower, 100 * h.cuminc_diff_ci_upper)
+    out["p "] = h.cuminc_diff_p.map(fmt.p_value)
+    out[cols["rmst"]] = _cis(h.rmst_s, h.rmst_ci_lower, h.rmst_ci_upper, 4)
+    out[cols["rmst_diff"]] = _cis(h.rmst_diff_s, h.rmst_diff_ci_lower, h.rmst_diff_ci_upper)
+    out["p  "] = h.rmst_diff_p.map(fmt.p_value)
     out["conversion"] = h.conversion.map(lambda v: f"{100 * v:.2f} %")
-    out[cols["median"]] = _cis(h.median_s, h.median_ci_lower, h.median_ci_upper)
+    out[cols["median"]] = [fmt.MISSING if pd.isna(m) else c for m, c in zip(
+        h.median_s, _cis(h.median_s, h.median_ci_lower, h.median_ci_upper), strict=True)]
     out[cols["hazard_ratio"]] = _cis(h.hazard_ratio, h.hr_ci_lower, h.hr_ci_upper)
     out["p (Holm)"] = h.hr_p_holm.map(fmt.p_value)
     out[cols["odds_ratio"]] = _cis(h.odds_ratio, h.or_ci_lower, h.or_ci_upper)
@@ -335,7 +344,11 @@ def _figures(res, analysis: Any, effects: pd.DataFrame | None, notes: list[str]
         if a.sweep_design == "saltelli" and a.sobol is not None:
             todo.append(("sobol", lambda: plot.sobol_indices(a)))
     todo.append(("purchase_rate", lambda: plot.purchase_rate(a)))
+    if a.incidence is not None and not a.incidence.empty:
+        todo.append(("purchase_incidence", lambda: plot.purchase_incidence(a)))
     todo.append(("time_to_purchase", lambda: plot.time_to_purchase(a)))
+    if a.repeat is not None and not a.repeat.empty:
+        todo.append(("repeat_purchases", lambda: plot.repeat_purchases(a)))
     if effects is not None and not effects.empty:
         todo.append(("forest", lambda: plot.forest(a, table=effects)))
     todo.append(("deadline", lambda: plot.deadline(a)))

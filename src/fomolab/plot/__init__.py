@@ -38,6 +38,7 @@ from __future__ import annotations
 from fomolab.plot._style import LINESTYLES, OKABE_ITO, STYLE, arm_colors, arm_styles, style
 from fomolab.plot.deadline import deadline
 from fomolab.plot.effects import effects_table, forest
+from fomolab.plot.incidence import purchase_incidence, repeat_purchases
 from fomolab.plot.segments import harm, impulsiveness
 from fomolab.plot.survival import time_to_purchase
 from fomolab.plot.sweep import METRICS, param_label, sobol_indices, sweep_heatmap, sweep_metrics
@@ -56,7 +57,9 @@ __all__ = [
     "harm",
     "impulsiveness",
     "param_label",
+    "purchase_incidence",
     "purchase_rate",
+    "repeat_purchases",
     "sobol_indices",
     "style",
     "sweep_heatmap",
