@@ -32,7 +32,8 @@ def main() -> None:
     exp = parse_spec(spec, resolve=False)
     visits, purchases = simulate_field_data(exp, "field", replicate=0)
     fd = field_data_from_tables(visits, purchases, products=["serum"], duration_s=1800.0)
-    params = [parse_parameter("lineup.serum.base_rate_per_s"), parse_parameter("lineup.serum.tactics.lightning_sale.gain")]
+    params = [parse_parameter("lineup.serum.base_rate_per_s"),
+              parse_parameter("lineup.serum.tactics.lightning_sale.gain")]
     t0 = time.perf_counter()
     res = fit_mle(arm_scenario_raw(exp, "field"), params, fd, start=np.array([5e-4, 2.0]))
     secs = time.perf_counter() - t0

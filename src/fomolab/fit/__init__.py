@@ -21,7 +21,7 @@ __all__ = ["FieldData", "read_field_data", "field_data_from_tables", "Parameter"
            "FitResult", "VisitLikelihood", "fit"]
 
 
-def fit(*args, **kwargs):  # noqa: ANN002, ANN003 - forwards to fomolab.fit.fitting.fit
+def fit(*args, **kwargs):
     """Fit a spec to field data and write the outputs (see :func:`fomolab.fit.fitting.fit`)."""
     from fomolab.fit.fitting import fit as _fit
 

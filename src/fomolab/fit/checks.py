@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -69,11 +70,12 @@ def statistics(visits: Any, purchases: Any, sc: Scenario) -> dict[str, dict[str,
         m = (t >= lo) & (t < hi)
         inside |= m
         covered.append((lo, hi))
-        conv[f"purchases per viewer-hour in {name} [{lo:g}, {hi:g})"] = 3600 * m.sum() / max(_exposure(a, d, lo, hi), 1e-9)
+        rate = 3600 * m.sum() / max(_exposure(a, d, lo, hi), 1e-9)
+        conv[f"purchases per viewer-hour in {name} [{lo:g}, {hi:g})"] = rate
     if covered:
         exp_in = 0.0
         cuts = sorted({0.0, T, *[x for w in covered for x in w]})
-        for lo, hi in zip(cuts[:-1], cuts[1:]):
+        for lo, hi in pairwise(cuts):
             mid = (lo + hi) / 2
             if any(w0 <= mid < w1 for w0, w1 in covered):
                 exp_in += _exposure(a, d, lo, hi)
@@ -81,7 +83,7 @@ def statistics(visits: Any, purchases: Any, sc: Scenario) -> dict[str, dict[str,
         conv["purchases per viewer-hour outside the windows"] = 3600 * (~inside).sum() / max(rest, 1e-9)
     edges = np.linspace(0.0, T, VIEWER_BINS + 1)
     viewers = {f"viewers present, {lo:g} to {hi:g} s": _exposure(a, d, lo, hi) / (hi - lo)
-               for lo, hi in zip(edges[:-1], edges[1:])}
+               for lo, hi in pairwise(edges)}
     return {"purchase timing": timing, "conversion": conv, "concurrent viewers": viewers}
 
 
@@ -154,9 +156,8 @@ def predictive_checks(visits: Any, purchases: Any, fitted_experiment: Any, arm: 
             rows.append(dict(family=fam, statistic=name, observed=x0[k], simulated_mean=mu[k], simulated_lower=lo[k],
                              simulated_upper=hi[k], outside=bool(x0[k] < lo[k] or x0[k] > hi[k])))
         if use.any():
-            dev = lambda v: np.nanmax(np.abs(v[..., use] - mu[use]) / sd[use], axis=-1)  # noqa: E731
-            d0 = float(dev(x0))
-            db = dev(X)
+            d0 = float(_discrepancy(x0, mu, sd, use))
+            db = _discrepancy(X, mu, sd, use)
             p = float((1 + np.sum(db >= d0)) / (len(db) + 1))
         else:
             d0, p = np.nan, 1.0
@@ -171,6 +172,11 @@ def predictive_checks(visits: Any, purchases: Any, fitted_experiment: Any, arm: 
     if figures is not None:
         _figures(result, figures)
     return result
+
+
+def _discrepancy(x: np.ndarray, mu: np.ndarray, sd: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """Largest standardised deviation from the simulated means (last axis)."""
+    return np.nanmax(np.abs(x[..., use] - mu[use]) / sd[use], axis=-1)
 
 
 def _figures(result: CheckResult, folder: Any) -> list[Any]:

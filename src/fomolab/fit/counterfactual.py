@@ -38,7 +38,7 @@ def fitted_spec(spec: dict[str, Any], arm: str, result: FitResult, *, draws: int
     out.pop("sweep", None)
     out["experiment"]["name"] = f"{spec['experiment']['name']}_fitted"[:100]
     sets = _arm_sets(spec, arm)
-    for p, v in zip(result.parameters, result.estimate):
+    for p, v in zip(result.parameters, result.estimate, strict=True):
         base, _ = _split(p.path)
         if base in sets:
             raise DataError(f"--param {p.path}: arm {arm!r} overrides it (arms.{arm}.set); estimate the value "
@@ -49,7 +49,7 @@ def fitted_spec(spec: dict[str, Any], arm: str, result: FitResult, *, draws: int
         points = []
         for row in values:
             pt: dict[str, Any] = {}
-            for p, v in zip(result.parameters, row):
+            for p, v in zip(result.parameters, row, strict=True):
                 base, idx = _split(p.path)
                 if idx is None:
                     pt[base] = float(v)

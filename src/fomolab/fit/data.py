@@ -124,7 +124,7 @@ def _read(folder: Path, name: str, problems: _Problems) -> tuple[Any, str] | Non
             df = pd.read_csv(path, dtype=str, keep_default_na=False)
         else:
             df = pd.read_parquet(path)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is bad data, named with its file
+    except Exception as exc:
         problems.lines.append(f"{path}: cannot be read as {path.suffix[1:]}: {type(exc).__name__}: {exc}")
         return None
     return df, str(path)
@@ -171,7 +171,6 @@ def field_data_from_tables(visits: Any, purchases: Any, *, products: list[str], 
     vid = visits["visit_id"].astype(str).to_numpy()
     empty = np.array([v.strip() == "" for v in vid], bool)
     problems.rows(visits_name, "visit_id", empty, vid, "must not be empty")
-    _, first, counts = np.unique(vid, return_index=True, return_counts=True)
     dup_mask = np.zeros(len(vid), bool)
     seen: set[str] = set()
     for i, v in enumerate(vid):
@@ -211,7 +210,7 @@ def field_data_from_tables(visits: Any, purchases: Any, *, products: list[str], 
             hi = np.array([slots.get(p, (0.0, duration_s))[1] for p in prod])
             problems.rows(purchases_name, "time_s", good & ((t < lo) | (t > hi)), t,
                           "must lie within the product's slot on show (lineup.PRODUCT.slot_s)")
-    pairs = [f"{r}\x00{p}" for r, p in zip(row, prod)]
+    pairs = [f"{r}\x00{p}" for r, p in zip(row, prod, strict=True)]
     seen = set()
     rep = np.zeros(len(pairs), bool)
     for i, k in enumerate(pairs):

@@ -157,14 +157,14 @@ class FitResult:
 
     @property
     def se(self) -> np.ndarray:
-        jac = np.array([p.jacobian(u) for p, u in zip(self.parameters, self.free)])
+        jac = np.array([p.jacobian(u) for p, u in zip(self.parameters, self.free, strict=True)])
         return np.sqrt(np.diag(self.cov_free)) * jac
 
     def intervals(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         zq = stats.norm.ppf(0.5 + level / 2)
         s = np.sqrt(np.diag(self.cov_free))
-        lo = np.array([p.from_free(u - zq * e) for p, u, e in zip(self.parameters, self.free, s)])
-        hi = np.array([p.from_free(u + zq * e) for p, u, e in zip(self.parameters, self.free, s)])
+        lo = np.array([p.from_free(u - zq * e) for p, u, e in zip(self.parameters, self.free, s, strict=True)])
+        hi = np.array([p.from_free(u + zq * e) for p, u, e in zip(self.parameters, self.free, s, strict=True)])
         return lo, hi
 
     @property
@@ -182,13 +182,14 @@ class FitResult:
         return np.column_stack([p.from_free(u[:, k]) for k, p in enumerate(self.parameters)])
 
     def __repr__(self) -> str:
-        body = ", ".join(f"{p.path}={e:.4g} (se {s:.2g})" for p, e, s in zip(self.parameters, self.estimate, self.se))
+        rows = zip(self.parameters, self.estimate, self.se, strict=True)
+        body = ", ".join(f"{p.path}={e:.4g} (se {s:.2g})" for p, e, s in rows)
         return f"FitResult({body}; loglik={self.loglik:.2f}, visits={self.n_visits})"
 
 
 def _scenario(raw: dict[str, Any], params: list[Parameter], values: np.ndarray) -> Scenario:
     r = copy.deepcopy(raw)
-    for p, v in zip(params, values):
+    for p, v in zip(params, values, strict=True):
         put_path(r, p.path, float(v))
     return Scenario.model_validate(r)
 
@@ -276,14 +277,14 @@ def fit_mle(raw: dict[str, Any], params: list[Parameter], data: FieldData, *,
     products = list(sc0.lineup)
     lik = VisitLikelihood(data, products)
     x0 = np.array([get_path(raw, p.path) for p in params], float) if start is None else np.asarray(start, float)
-    u0 = np.array([p.to_free(x) for p, x in zip(params, x0)])
+    u0 = np.array([p.to_free(x) for p, x in zip(params, x0, strict=True)])
     n = data.n_visits
 
     def nll(u: np.ndarray) -> float:
-        x = np.array([p.from_free(v) for p, v in zip(params, u)])
+        x = np.array([p.from_free(v) for p, v in zip(params, u, strict=True)])
         try:
             sc = _scenario(raw, params, x)
-        except Exception:  # noqa: BLE001 - a value the spec refuses: outside the model's space
+        except Exception:
             return 1e10
         ll = lik.loglik(sc)
         return -ll / n if np.isfinite(ll) else 1e10
@@ -305,9 +306,9 @@ def fit_mle(raw: dict[str, Any], params: list[Parameter], data: FieldData, *,
     if not res.success:
         messages.append(f"the optimiser stopped without converging: {res.message}")
         warnings.warn(messages[-1], ConvergenceWarning, stacklevel=2)
-    x = np.array([p.from_free(v) for p, v in zip(params, u)])
+    x = np.array([p.from_free(v) for p, v in zip(params, u, strict=True)])
     fitted = copy.deepcopy(raw)
-    for p, v in zip(params, x):
+    for p, v in zip(params, x, strict=True):
         put_path(fitted, p.path, float(v))
     return FitResult(parameters=list(params), estimate=x, free=u, cov_free=cov, loglik=-res.fun * n,
                      scenario=Scenario.model_validate(fitted), raw=fitted, converged=bool(res.success) and ok,
