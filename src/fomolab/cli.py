@@ -67,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     ck = sub.add_parser("check", help="check a results folder: finished, missing, damaged and foreign files")
     ck.add_argument("results", help="results folder (written by `fomolab run`)")
 
+    ft = sub.add_parser("fit", help="estimate spec parameters from field data (visits, purchases); check the fit")
+    ft.add_argument("spec", help="experiment spec (TOML): the stream's design and starting values")
+    ft.add_argument("--data", required=True, metavar="DIR", help="folder with visits and purchases (CSV or Parquet)")
+    ft.add_argument("--arm", required=True, help="the arm whose tactics were on in the field")
+    ft.add_argument("--param", required=True, action="append", metavar="PATH[=LOW:HIGH]",
+                    help="dotted spec path of a parameter to estimate, optionally bounded (repeatable)")
+    ft.add_argument("--out", help="output folder (default: results/<experiment name>_fit)")
+
     sc = sub.add_parser("selfcheck", help="rerun the validation of model and statistics (docs/VALIDATION.md)")
     sc.add_argument("--quick", action="store_true", help="the test suite's smaller Monte Carlo sizes")
     sc.add_argument("--items", type=_items, default=None, metavar="1,2,...", help="only these items (default: all)")
@@ -140,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _selfcheck(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "fit":
+            return _fit(args)
     except SpecError as exc:
         for problem in exc.errors:  # one line per problem of the spec
             print(f"fomolab: error: {problem}", file=sys.stderr)
@@ -319,6 +329,25 @@ def _print_summary(results) -> None:
         console.print(f"[bold]incomplete[/bold]: {results.completeness.describe()}; the table covers the finished "
                       "runs only; run the same command again to finish")
     console.print(f"tables: {results.path}/{{runs,shoppers,events}}/*.parquet (docs/schema.md)")
+
+
+def _fit(args: argparse.Namespace) -> int:
+    """Fit, check, write; bad data exit 2 with one line per problem."""
+    from fomolab.errors import DataError
+    from fomolab.fit import fit
+
+    try:
+        done = fit(args.spec, args.data, args.arm, args.param, args.out)
+    except DataError as exc:
+        for line in getattr(exc, "problems", None) or [str(exc)]:
+            print(f"fomolab: error: {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(done.result.table.to_string(index=False))
+    for line in done.result.messages + done.checks.warnings:
+        print(f"fomolab: warning: {line}", file=sys.stderr)
+    print(f"checks: {'passed' if done.checks.passed else 'FAILED (see the report)'}; written to {done.out}/"
+          "{estimates.csv,fitted.toml,report.md}")
+    return 0
 
 
 def _check(args: argparse.Namespace) -> int:
