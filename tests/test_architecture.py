@@ -35,8 +35,8 @@ LAYERS: dict[str, int] = {
     "analysis": 8, "attribution": 8, "figure_data": 8,
     # 9: presentation: figures that draw analysis tables, the HTML report
     "plot": 9, "report": 9,
-    # 10: interfaces and checks on the whole: command line, self-check
-    "cli": 10, "validation": 10,
+    # 10: interfaces and checks on the whole: command line, self-check, calibration
+    "cli": 10, "validation": 10, "fit": 10,
 }
 
 

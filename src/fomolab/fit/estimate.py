@@ -240,9 +240,9 @@ def check_parameters(raw: dict[str, Any], params: list[Parameter], source: str =
             problems.append(f"--param {p.path}: the starting value {v} must be > 0 (estimated on the log scale); "
                             "or give bounds, PATH=LOW:HIGH")
     if problems:
-        exc = DataError("\n".join(problems))
-        exc.problems = problems  # type: ignore[attr-defined]
-        raise exc
+        err = DataError("\n".join(problems))
+        err.problems = problems  # type: ignore[attr-defined]
+        raise err
 
 
 def fit_mle(raw: dict[str, Any], params: list[Parameter], data: FieldData, *,

@@ -112,14 +112,9 @@ class VisitLikelihood:
         or a price sensitivity with a time-varying discount gets
         :data:`GL_NODES`.
         """
-        prod = sc.lineup[pname]
-        degree = 0
-        smooth = False
-        for kind, tac in prod.tactics.items():
-            if kind == "countdown_timer":
-                if tac.urgency == "hyperbolic":
-                    smooth = True
-                degree += 2 if tac.procrastination else 1
+        degrees = [tac.time_degree() for _, tac in sc.lineup[pname].tactics.items()]
+        smooth = any(d is None for d in degrees)
+        degree = sum(d for d in degrees if d is not None)
         n = GL_NODES if smooth else max(1, (degree + 2) // 2)
         return np.polynomial.legendre.leggauss(n)
 
@@ -136,13 +131,11 @@ class VisitLikelihood:
         t4 = t[..., None]
         h = np.where((t4 >= lo) & (t4 < hi), prod.base_rate_per_s, 0.0) * np.ones_like(z)
         keep = np.ones_like(t4)
-        for kind, tac in prod.tactics.items():
+        for _, tac in prod.tactics.items():
             h = h * tac.factor(t4, z, arr, dep)
-            if hasattr(tac, "discount") and tac.discount:
-                s = tac.signal(t4)
-                if kind == "exclusive_code":
-                    s = s * tac.holders(arr, dep)
-                keep = keep * (1.0 - tac.discount * s)
+            paid = tac.price_keep(t4, arr, dep)
+            if paid is not None:
+                keep = keep * paid
         if beta:
             h = h * keep ** (-beta)
         return h
@@ -152,11 +145,7 @@ class VisitLikelihood:
         T = sc.stream.duration_s
         cuts = {0.0, T, *prod.slot(T)}
         for _, tac in prod.tactics.items():
-            w = tac.window()
-            if w is not None:
-                cuts.update(w)
-            if getattr(tac, "resets", False):
-                cuts.update(float(x) for x in tac.resets_at(T))
+            cuts.update(tac.kinks(T))
         return np.array(sorted(c for c in cuts if 0.0 <= c <= T))
 
     def cumulative(self, sc: Scenario, pname: str, z: np.ndarray, beta: float) -> np.ndarray:

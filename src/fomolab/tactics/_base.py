@@ -33,6 +33,8 @@ episode covariates         ``covariates``, ``episode_cuts``, ``episode_covariate
                            ``has_deadline``, ``deadline_shares`` (its windows end in a
                            deadline; their bunching is in the deadline table)
 analytic hazard            ``analytic``, ``analytic_problem``, ``holder_time``
+likelihood (fomolab fit)   ``kinks`` and ``time_degree``: where the factor changes form,
+                           and its degree in time in between (exact quadrature)
 =========================  ===========================================================
 
 :func:`fomolab.tactics.registry` finds the plugins (every public module of the
@@ -226,6 +228,16 @@ class Tactic(FrozenModel):
         """Times where the signal's upper bound changes (for the thinning envelope)."""
         w = self.window()
         return [] if w is None else [w[0], w[1]]
+
+    def kinks(self, end_s: float) -> list[float]:
+        """Times up to ``end_s`` where the factor jumps or changes form; between them
+        it is a polynomial in time of degree :meth:`time_degree` (for quadrature)."""
+        w = self.window()
+        return [] if w is None else [w[0], w[1]]
+
+    def time_degree(self) -> int | None:
+        """Degree in time of the factor between :meth:`kinks` (None: not a polynomial)."""
+        return 0
 
     def signal_bound(self, a: float, b: float) -> float:
         """Largest signal on ``[a, b)``; 1 for tactics without a window."""

@@ -146,6 +146,14 @@ class CountdownTimer(Tactic):
         stop = min(self.window()[1], end_s)
         return a + self.period_s * np.arange(1, max(0, int(np.ceil((stop - a) / self.period_s))))
 
+    def kinks(self, end_s: float) -> list[float]:
+        return [*super().kinks(end_s), *(float(x) for x in self.resets_at(end_s))]
+
+    def time_degree(self) -> int | None:
+        if self.urgency == "hyperbolic":
+            return None
+        return 2 if self.procrastination else 1  # procrastination makes the factor quadratic
+
     def breakpoints(self) -> list[float]:
         a, b = self.countdown()
         return list(np.linspace(a, b, self.ENVELOPE_PIECES + 1))
