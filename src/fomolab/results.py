@@ -299,25 +299,30 @@ class Results:
         """
         import duckdb
 
-        con = self._duckdb()
-        try:
-            return con.execute(sql, params).df() if params is not None else con.execute(sql).df()
-        except duckdb.Error as exc:
-            raise ResultsError(f"{self.path}: query failed: {exc}") from None
-        finally:
-            con.close()
+        for union in (False, True):  # partitions of one schema first; by column name if they differ
+            con = self._duckdb(union_by_name=union)
+            try:
+                return con.execute(sql, params).df() if params is not None else con.execute(sql).df()
+            except duckdb.Error as exc:
+                if union:
+                    raise ResultsError(f"{self.path}: query failed: {exc}") from None
+            finally:
+                con.close()
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _duckdb(self):
+    def _duckdb(self, union_by_name: bool = False):
         """A DuckDB connection with one view per table over the finished runs' partitions."""
         import duckdb
 
         con = duckdb.connect()
+        con.execute("set enable_progress_bar = false")  # a library prints nothing
         for name in TABLE_NAMES:
             files = self._files(name)
             if not files:
                 continue
             listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-            con.execute(f"create view {name} as select * from read_parquet([{listed}], union_by_name = true)")
+            con.execute(f"create view {name} as select * from read_parquet([{listed}]"
+                        f"{', union_by_name = true' if union_by_name else ''})")
         return con
 
     def viewers(self, columns: list[str] | None = None) -> pd.DataFrame:
@@ -385,21 +390,20 @@ class Results:
         ``summary().attrs["completeness"]`` says how much has finished
         (:meth:`Completeness.describe`).
         """
-        runs = self.table("runs", ["arm", "viewers", "buyers", "units_sold", "revenue"]) if "runs" not in \
-            self.__dict__ else self.runs
-        if runs.empty:
+        if not self._run_ids:
             return pd.DataFrame()
-        ttp = self._median_time_to_purchase()
-        g = runs.groupby("arm", observed=True, sort=False)
-        out = pd.DataFrame({
-            "runs": g.size(),
-            "viewers_per_run": g.viewers.mean(),
-            "buyers_per_run": g.buyers.mean(),
-            "conversion": g.buyers.sum() / g.viewers.sum(),
-            "median_time_to_purchase_s": ttp,
-            "units_per_run": g.units_sold.mean(),
-            "revenue_per_run": g.revenue.mean(),
-        })
+        if "runs" in self.__dict__:  # already in memory
+            g = self.runs.groupby("arm", observed=True, sort=False)
+            out = pd.DataFrame({"runs": g.size(), "viewers_per_run": g.viewers.mean(),
+                                "buyers_per_run": g.buyers.mean(), "conversion": g.buyers.sum() / g.viewers.sum(),
+                                "units_per_run": g.units_sold.mean(), "revenue_per_run": g.revenue.mean()})
+            out.index = out.index.astype(str)
+        else:  # aggregated out of core: five columns of the runs table
+            out = self.query(
+                "select arm, count(*) as runs, avg(viewers) as viewers_per_run, avg(buyers) as buyers_per_run, "
+                "sum(buyers) / sum(viewers) as conversion, avg(units_sold) as units_per_run, "
+                "avg(revenue) as revenue_per_run from runs group by arm").set_index("arm")
+        out.insert(4, "median_time_to_purchase_s", self._median_time_to_purchase().reindex(out.index))
         order = [a for a in self.manifest.get("arms", []) if a in out.index]
         out = out.loc[order]
         cells = self.completeness.cells
