@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("results", help="results folder (an experiment or a sweep)")
     rp.add_argument("--out", help="report folder (default: RESULTS/report); never a results folder or a "
                                   "non-empty folder that `fomolab report` did not write")
+    rp.add_argument("--quiet", "-q", action="store_true", help="no progress display (the paths are still printed)")
 
     ck = sub.add_parser("check", help="check a results folder: finished, missing, damaged and foreign files")
     ck.add_argument("results", help="results folder (written by `fomolab run`)")
@@ -330,13 +331,35 @@ def _report(args: argparse.Namespace) -> int:
     if results.runs.empty:
         raise ResultsError(f"{folder}: no finished runs to report (run the experiment first: "
                            f"`fomolab run SPEC --out {folder}`)")
-    print(f"fomolab: drawing the report of {folder} ...", file=sys.stderr)
-    rep = report(results, out=args.out)
+    with _working(f"drawing the report of {folder}", args.quiet):
+        rep = report(results, out=args.out)
     for note in rep.notes:
         print(f"fomolab: note: {note}", file=sys.stderr)
     print(f"report: {rep.path}")
     print(f"figures: {rep.path.parent / 'figures'}/*.png, *.svg ({len(rep.figures) // 2} figures)")
     return 0
+
+
+def _working(what: str, quiet: bool):
+    """A live progress display on stderr while long work runs: on a terminal, unless ``quiet``.
+
+    Without a terminal (logs, pipes, batch jobs) one line says what started; with ``quiet`` nothing.
+    """
+    import contextlib
+
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    if quiet:
+        return contextlib.nullcontext()
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        print(f"fomolab: {what} ...", file=sys.stderr, flush=True)
+        return contextlib.nullcontext()
+    bar = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
+                   console=console, transient=True)
+    bar.add_task(what, total=None)
+    return bar
 
 
 def _print_summary(results) -> None:
@@ -386,8 +409,9 @@ def _analyze(args: argparse.Namespace) -> int:
 
     target = Path(args.out) if args.out is not None else Path(args.results) / "analysis"
     check_target(target, "analysis", args.results)
-    a = analyze(args.results, control=args.control, n_boot=args.boot, seed=args.seed)
-    out = a.write(target)
+    with _working(f"analysing {args.results}", args.quiet):
+        a = analyze(args.results, control=args.control, n_boot=args.boot, seed=args.seed)
+        out = a.write(target)
     if args.quiet:
         return 0
 
