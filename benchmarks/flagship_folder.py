@@ -46,7 +46,8 @@ def main() -> None:
     wall, peak = timed([*fomolab_cmd(), "analyze", str(folder), "-q"])
     print(f"2. analyze: {wall:.1f} s, peak {peak:.0f} MB  (target < 120 s, < 2 GB: "
           f"{verdict(wall < 120 and peak < 2048)})")
-    wall, peak = timed([*fomolab_cmd(), "report", str(folder), "-q", "--out", str(folder.parent / (folder.name + "-report"))])
+    report = folder.parent / (folder.name + "-report")
+    wall, peak = timed([*fomolab_cmd(), "report", str(folder), "-q", "--out", str(report)])
     print(f"3. report: {wall:.1f} s, peak {peak:.0f} MB  (target < 180 s: {verdict(wall < 180)})")
 
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -101,7 +102,7 @@ def test_run_order_from_commit_records_matches_the_runs_table(folder: Path) -> N
 
 def test_summary_median_is_the_pooled_median_over_buyers(folder: Path) -> None:
     class Reads(Results):  # records which tables are loaded into pandas
-        loaded: list[str] = []
+        loaded: ClassVar[list[str]] = []
 
         def _read(self, table, ids, columns=None):
             self.loaded.append(table)

@@ -309,7 +309,7 @@ class _ProgressLog:
 
 def _clock(seconds: float) -> str:
     """``75.0`` -> ``'1m15s'``; ``3725`` -> ``'1h02m05s'``."""
-    s = int(round(seconds))
+    s = round(seconds)
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
     return f"{h}h{m:02d}m{sec:02d}s" if h else (f"{m}m{sec:02d}s" if m else f"{sec}s")

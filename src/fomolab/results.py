@@ -295,7 +295,8 @@ class Results:
         Examples
         --------
         >>> res.query("select arm, avg(conversion) as conversion from runs group by arm")  # doctest: +SKIP
-        >>> res.query("select median(first_purchase_s - arrival_s) from shoppers where arm = ?", ["sale"])  # doctest: +SKIP
+        >>> res.query("select median(first_purchase_s - arrival_s) from shoppers where arm = ?",
+        ...           ["sale"])  # doctest: +SKIP
         """
         import duckdb
 
