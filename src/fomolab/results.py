@@ -229,7 +229,7 @@ class Results:
             if columns is not None and not set(columns) <= names:
                 raise ValueError("columns differ between partitions")
             tab = data.to_table(columns=columns)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):  # partitions of differing schemas
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):  # differing schemas
             tab = pa.concat_tables([pq.read_table(f, columns=columns) for f in files], promote_options="default")
         return tab.to_pandas()
 
@@ -298,9 +298,14 @@ class Results:
         >>> res.query("select median(first_purchase_s - arrival_s) from shoppers where arm = ?",
         ...           ["sale"])  # doctest: +SKIP
         """
+        return self._query(sql, params, fast=False)
+
+    def _query(self, sql: str, params: list[Any] | dict[str, Any] | None = None, fast: bool = True) -> pd.DataFrame:
+        """:meth:`query`; ``fast`` first takes the first partition's schema for all (for columns whose type
+        never varies between runs), then matches columns by name if that fails."""
         import duckdb
 
-        for union in (False, True):  # partitions of one schema first; by column name if they differ
+        for union in ((False, True) if fast else (True,)):
             con = self._duckdb(union_by_name=union)
             try:
                 return con.execute(sql, params).df() if params is not None else con.execute(sql).df()
@@ -400,7 +405,7 @@ class Results:
                                 "units_per_run": g.units_sold.mean(), "revenue_per_run": g.revenue.mean()})
             out.index = out.index.astype(str)
         else:  # aggregated out of core: five columns of the runs table
-            out = self.query(
+            out = self._query(
                 "select arm, count(*) as runs, avg(viewers) as viewers_per_run, avg(buyers) as buyers_per_run, "
                 "sum(buyers) / sum(viewers) as conversion, avg(units_sold) as units_per_run, "
                 "avg(revenue) as revenue_per_run from runs group by arm").set_index("arm")
@@ -425,7 +430,7 @@ class Results:
             return (sh.first_purchase_s - sh.arrival_s).groupby(sh.arm, observed=True).median()
         if not self._files("shoppers"):
             return pd.Series(dtype=float)
-        df = self.query("select arm, median(first_purchase_s - arrival_s) as m from shoppers "
+        df = self._query("select arm, median(first_purchase_s - arrival_s) as m from shoppers "
                         "where first_purchase_s is not null and not isnan(first_purchase_s) group by arm")
         return pd.Series(df["m"].to_numpy(dtype=float), index=df["arm"].astype(str).to_numpy())
 
