@@ -146,3 +146,12 @@ def test_analyze_and_report_progress_lines_and_quiet(folder: Path, tmp_path: Pat
     assert p.stderr.splitlines()[0] == f"fomolab: analysing {copy} ..."  # no terminal: one line, no bar
     q = subprocess.run([*cmd, "-q"], capture_output=True, text=True, env=env, timeout=300)
     assert q.returncode == 0 and q.stdout == "" and q.stderr == ""
+
+
+def test_query_joins_the_tables_of_the_finished_runs(folder: Path) -> None:
+    res = Results(folder)
+    got = res.query("select r.arm, count(e.tactic) as n from events e join runs r using (run_id) group by r.arm")
+    ev = res.events.merge(res.runs[["run_id", "arm"]], on="run_id")
+    want = ev.groupby("arm", observed=True).tactic.count()
+    assert got.set_index("arm").n.to_dict() == {str(k): int(v) for k, v in want.items()}
+    assert int(want["sale"]) > 0
