@@ -341,20 +341,15 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _working(what: str, quiet: bool):
-    """A live progress display on stderr while long work runs: on a terminal, unless ``quiet``.
-
-    Without a terminal (logs, pipes, batch jobs) one line says what started; with ``quiet`` nothing.
-    """
+    """A live progress display on stderr while long work runs: on a terminal, unless ``quiet``
+    (without a terminal, in logs, pipes and batch jobs, nothing)."""
     import contextlib
 
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    if quiet:
-        return contextlib.nullcontext()
     console = Console(stderr=True)
-    if not console.is_terminal:
-        print(f"fomolab: {what} ...", file=sys.stderr, flush=True)
+    if quiet or not console.is_terminal:
         return contextlib.nullcontext()
     bar = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
                    console=console, transient=True)
