@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("results", help="results folder (an experiment or a sweep)")
     rp.add_argument("--out", help="report folder (default: RESULTS/report); never a results folder or a "
                                   "non-empty folder that `fomolab report` did not write")
+    rp.add_argument("--quiet", "-q", action="store_true", help="no progress display (the paths are still printed)")
 
     ck = sub.add_parser("check", help="check a results folder: finished, missing, damaged and foreign files")
     ck.add_argument("results", help="results folder (written by `fomolab run`)")
@@ -245,7 +246,8 @@ def _run(args: argparse.Namespace) -> int:
     workers = args.workers  # None: one per core, as many as the work pays for
     console = Console(stderr=True)
     failures = 0
-    if args.quiet:
+    log = None if args.quiet or console.is_terminal else _ProgressLog(exp.name)  # batch jobs: timed lines
+    if args.quiet or log is not None:
         progress_bar = None
     else:
         progress_bar = Progress(
@@ -257,6 +259,8 @@ def _run(args: argparse.Namespace) -> int:
 
     def on_start(todo: int, total: int) -> None:
         nonlocal task_id
+        if log is not None:
+            log.start(todo, total)
         if progress_bar is not None:
             task_id = progress_bar.add_task(exp.name, total=total, completed=total - todo, rate="", failed="")
             progress_bar.start()
@@ -264,6 +268,8 @@ def _run(args: argparse.Namespace) -> int:
     def progress(outcome, done: int, total: int) -> None:
         nonlocal failures
         failures += not outcome.ok
+        if log is not None:
+            log.update(done, failures)
         if progress_bar is not None and task_id is not None:
             task = progress_bar.tasks[task_id]
             rate = f"{task.speed:.1f} runs/s" if task.speed else ""
@@ -277,9 +283,62 @@ def _run(args: argparse.Namespace) -> int:
     finally:  # failures, Ctrl-C and SIGTERM too: leave the terminal as it was
         if progress_bar is not None:
             progress_bar.stop()
+    if log is not None:
+        log.finish(failures)
     if not args.quiet:
         _print_summary(results)
     return 0
+
+
+class _ProgressLog:
+    """Progress of ``fomolab run`` without a terminal: one line on stderr every ``FOMOLAB_LOG_EVERY_S``
+    seconds (default 10), with runs done of the total, rate, time to go and failures, and one at the end."""
+
+    def __init__(self, name: str) -> None:
+        import os
+        import time
+
+        self.name, self.clock = name, time.monotonic
+        try:
+            self.every = max(0.0, float(os.environ.get("FOMOLAB_LOG_EVERY_S", "10")))
+        except ValueError:
+            self.every = 10.0
+        self.t0 = self.last = self.clock()
+        self.done0 = self.done = self.total = 0
+
+    def start(self, todo: int, total: int) -> None:
+        self.done0 = self.done = total - todo
+        self.total = total
+        self.t0 = self.last = self.clock()
+        self._line(0, f"{todo} to compute" + (f", {total - todo} already finished" if total > todo else ""))
+
+    def update(self, done: int, failures: int) -> None:
+        self.done = done
+        if self.clock() - self.last >= self.every:
+            self._line(failures)
+
+    def finish(self, failures: int) -> None:
+        self._line(failures, "finished")
+
+    def _line(self, failures: int, note: str = "") -> None:
+        now = self.clock()
+        self.last = now
+        elapsed = now - self.t0
+        computed = self.done - self.done0
+        rate = computed / elapsed if elapsed > 0 and computed else 0.0
+        left = self.total - self.done
+        eta = f"ETA {_clock(left / rate)}" if rate and left else ""
+        parts = [f"{self.done}/{self.total} runs", f"{rate:.2f} runs/s" if rate else "", eta,
+                 f"{failures} failed" if failures else "", f"{_clock(elapsed)} elapsed", note]
+        print(f"fomolab: {self.name}: " + ", ".join(p for p in parts if p), file=sys.stderr, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    """``75.0`` -> ``'1m15s'``; ``3725`` -> ``'1h02m05s'``."""
+    s = round(seconds)
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}h{m:02d}m{sec:02d}s" if h else (f"{m}m{sec:02d}s" if m else f"{sec}s")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -298,13 +357,30 @@ def _report(args: argparse.Namespace) -> int:
     if results.runs.empty:
         raise ResultsError(f"{folder}: no finished runs to report (run the experiment first: "
                            f"`fomolab run SPEC --out {folder}`)")
-    print(f"fomolab: drawing the report of {folder} ...", file=sys.stderr)
-    rep = report(results, out=args.out)
+    with _working(f"drawing the report of {folder}", args.quiet):
+        rep = report(results, out=args.out)
     for note in rep.notes:
         print(f"fomolab: note: {note}", file=sys.stderr)
     print(f"report: {rep.path}")
     print(f"figures: {rep.path.parent / 'figures'}/*.png, *.svg ({len(rep.figures) // 2} figures)")
     return 0
+
+
+def _working(what: str, quiet: bool):
+    """A live progress display on stderr while long work runs: on a terminal, unless ``quiet``
+    (without a terminal, in logs, pipes and batch jobs, nothing)."""
+    import contextlib
+
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        return contextlib.nullcontext()
+    bar = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
+                   console=console, transient=True)
+    bar.add_task(what, total=None)
+    return bar
 
 
 def _print_summary(results) -> None:
@@ -373,8 +449,9 @@ def _analyze(args: argparse.Namespace) -> int:
 
     target = Path(args.out) if args.out is not None else Path(args.results) / "analysis"
     check_target(target, "analysis", args.results)
-    a = analyze(args.results, control=args.control, n_boot=args.boot, seed=args.seed, horizon=args.horizon)
-    out = a.write(target)
+    with _working(f"analysing {args.results}", args.quiet):
+        a = analyze(args.results, control=args.control, n_boot=args.boot, seed=args.seed, horizon=args.horizon)
+        out = a.write(target)
     if args.quiet:
         return 0
 

@@ -27,6 +27,8 @@ __all__ = ["Results", "Completeness", "FolderCheck", "check"]
 
 #: Columns stored as strings that Results turns into categoricals.
 CATEGORICAL = ("run_id", "arm", "segment", "kind", "product", "tactic", "host_kind")
+#: Tables a results folder may hold (one Parquet partition per finished run).
+TABLE_NAMES = ("runs", "shoppers", "events", "products", "tactics", "windows", "streams", "stream_series")
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,13 @@ class Results:
         ids = set(state.commits)
         if not ids:
             return []
-        runs = self._read("runs", sorted(ids))
+        recs = [state.commits[i] for i in sorted(ids)]
+        if all(all(k in r for k in ("point", "replicate", "arm")) for r in recs):  # the order from the records
+            runs = pd.DataFrame({"run_id": [r["run_id"] for r in recs], "point": [int(r["point"]) for r in recs],
+                                 "replicate": [int(r["replicate"]) for r in recs],
+                                 "arm": [str(r["arm"]) for r in recs]})
+        else:
+            runs = self._read("runs", sorted(ids), ["run_id", "point", "replicate", "arm"])
         return list(self._order(runs).run_id)
 
     def _order(self, runs: pd.DataFrame) -> pd.DataFrame:
@@ -202,28 +210,126 @@ class Results:
         key = runs.arm.map(lambda a: arms.get(a, len(arms)))
         return runs.assign(_arm=key).sort_values(["point", "replicate", "_arm"], kind="stable").drop(columns="_arm")
 
+    def _files(self, table: str, ids: list[str] | None = None) -> list[Path]:
+        """The partitions of ``table`` of the finished runs ``ids`` (default all), in the folder's order."""
+        ids = self._run_ids if ids is None else ids
+        return [f for f in (self.path / table / f"{i}.parquet" for i in ids) if f.is_file()]
+
     def _read(self, table: str, ids: list[str], columns: list[str] | None = None) -> pd.DataFrame:
         import pyarrow as pa
+        import pyarrow.dataset as ds
         import pyarrow.parquet as pq
 
-        files = [self.path / table / f"{i}.parquet" for i in ids]
-        parts = [pq.read_table(f, columns=columns) for f in files if f.is_file()]  # marketplace tables: some runs
-        if not parts:
+        files = self._files(table, ids)  # marketplace tables: some runs
+        if not files:
             return pd.DataFrame()
-        return pa.concat_tables(parts, promote_options="default").to_pandas()
+        try:  # one dataset, read by threads, only the columns asked for
+            data = ds.dataset([str(f) for f in files], format="parquet")
+            names = set(data.schema.names)
+            if columns is not None and not set(columns) <= names:
+                raise ValueError("columns differ between partitions")
+            tab = data.to_table(columns=columns)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):  # differing schemas
+            tab = pa.concat_tables([pq.read_table(f, columns=columns) for f in files], promote_options="default")
+        return tab.to_pandas()
 
-    def table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
-        """One table, optionally only some columns (read straight from Parquet)."""
-        if name not in ("runs", "shoppers", "events", "streams", "stream_series", "products", "tactics", "windows"):
+    def table(self, name: str, columns: list[str] | None = None, run_ids: list[str] | None = None) -> pd.DataFrame:
+        """One table, optionally only some columns and some runs (read straight from Parquet).
+
+        Parameters
+        ----------
+        name : str
+            ``runs``, ``shoppers``, ``events``, ``products``, ``tactics``, ``windows``
+            (``streams``, ``stream_series`` for a marketplace).
+        columns : list of str, optional
+            Only these columns are read (default all).
+        run_ids : list of str, optional
+            Only these finished runs are read, in the folder's order (default all);
+            ids of runs that have not finished are refused.
+        """
+        if name not in TABLE_NAMES:
             raise ResultsError(f"{self.path}: no table {name!r}; tables are runs, shoppers, events, products, "
                                "tactics, windows (and streams, stream_series for a marketplace)")
-        df = self._read(name, self._run_ids, columns)
+        ids = self._run_ids
+        if run_ids is not None:
+            wanted = set(run_ids)
+            missing = sorted(wanted - set(ids))
+            if missing:
+                raise ResultsError(f"{self.path}: run_ids {missing[:3]}{' ...' if len(missing) > 3 else ''} are "
+                                   "not finished runs of this folder (see res.runs.run_id)")
+            ids = [i for i in ids if i in wanted]
+        df = self._read(name, ids, columns)
         for c in CATEGORICAL:
             if c in df.columns:
                 df[c] = df[c].astype("category")
         if "shopper_id" in df.columns and name == "events":
             df["shopper_id"] = df["shopper_id"].astype("Int64")
         return df.reset_index(drop=True)
+
+    def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        """SQL over the folder's tables, read out of core by DuckDB.
+
+        Each table (``runs``, ``shoppers``, ``events``, and ``streams``,
+        ``stream_series`` for a marketplace) is a view over the Parquet
+        partitions of the finished runs only; DuckDB reads only the columns
+        and row groups the query needs, in parallel, spilling to disk when an
+        aggregate outgrows memory, so a folder larger than memory can be
+        queried.  Rows come in no fixed order unless the query orders them.
+
+        Parameters
+        ----------
+        sql : str
+            A DuckDB query (``docs/schema.md`` lists the tables and columns).
+        params : list or dict, optional
+            Values for the query's ``?`` or ``$name`` placeholders.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ResultsError
+            If the query is not valid SQL for these tables (the message is DuckDB's).
+
+        Examples
+        --------
+        >>> res.query("select arm, avg(conversion) as conversion from runs group by arm")  # doctest: +SKIP
+        >>> res.query("select median(first_purchase_s - arrival_s) from shoppers where arm = ?",
+        ...           ["sale"])  # doctest: +SKIP
+        """
+        return self._query(sql, params, fast=False)
+
+    def _query(self, sql: str, params: list[Any] | dict[str, Any] | None = None, fast: bool = True) -> pd.DataFrame:
+        """:meth:`query`; ``fast`` first takes the first partition's schema for all (for columns whose type
+        never varies between runs), then matches columns by name if that fails."""
+        import duckdb
+
+        for union in ((False, True) if fast else (True,)):
+            con = self._duckdb(union_by_name=union)
+            try:
+                return con.execute(sql, params).df() if params is not None else con.execute(sql).df()
+            except duckdb.Error as exc:
+                if union:
+                    raise ResultsError(f"{self.path}: query failed: {exc}") from None
+            finally:
+                con.close()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _duckdb(self, union_by_name: bool = False):
+        """A DuckDB connection with one view per table over the finished runs' partitions."""
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("set enable_progress_bar = false")  # a library prints nothing
+        for name in TABLE_NAMES:
+            files = self._files(name)
+            if not files:
+                continue
+            listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+            con.execute(f"create view {name} as select * from read_parquet([{listed}]"
+                        f"{', union_by_name = true' if union_by_name else ''})")
+        return con
 
     def viewers(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The shoppers table with one row per viewer, for analyses of viewers.
@@ -290,21 +396,20 @@ class Results:
         ``summary().attrs["completeness"]`` says how much has finished
         (:meth:`Completeness.describe`).
         """
-        runs = self.runs
-        if runs.empty:
+        if not self._run_ids:
             return pd.DataFrame()
-        sh = self.viewers(["arm", "arrival_s", "first_purchase_s"])
-        ttp = (sh.first_purchase_s - sh.arrival_s).groupby(sh.arm, observed=True).median()
-        g = runs.groupby("arm", observed=True, sort=False)
-        out = pd.DataFrame({
-            "runs": g.size(),
-            "viewers_per_run": g.viewers.mean(),
-            "buyers_per_run": g.buyers.mean(),
-            "conversion": g.buyers.sum() / g.viewers.sum(),
-            "median_time_to_purchase_s": ttp,
-            "units_per_run": g.units_sold.mean(),
-            "revenue_per_run": g.revenue.mean(),
-        })
+        if "runs" in self.__dict__:  # already in memory
+            g = self.runs.groupby("arm", observed=True, sort=False)
+            out = pd.DataFrame({"runs": g.size(), "viewers_per_run": g.viewers.mean(),
+                                "buyers_per_run": g.buyers.mean(), "conversion": g.buyers.sum() / g.viewers.sum(),
+                                "units_per_run": g.units_sold.mean(), "revenue_per_run": g.revenue.mean()})
+            out.index = out.index.astype(str)
+        else:  # aggregated out of core: five columns of the runs table
+            out = self._query(
+                "select arm, count(*) as runs, avg(viewers) as viewers_per_run, avg(buyers) as buyers_per_run, "
+                "sum(buyers) / sum(viewers) as conversion, avg(units_sold) as units_per_run, "
+                "avg(revenue) as revenue_per_run from runs group by arm").set_index("arm")
+        out.insert(4, "median_time_to_purchase_s", self._median_time_to_purchase().reindex(out.index))
         order = [a for a in self.manifest.get("arms", []) if a in out.index]
         out = out.loc[order]
         cells = self.completeness.cells
@@ -312,6 +417,22 @@ class Results:
         out.insert(1, "runs_expected", [int(expected.get(a, 0)) for a in out.index])
         out.attrs["completeness"] = self.completeness.describe()
         return out
+
+    def _median_time_to_purchase(self) -> pd.Series:
+        """Per arm, the median time from arrival to first purchase over the arm's buyers (exact, pooled).
+
+        Read out of core by DuckDB (two columns of the shoppers table, never
+        the whole table); a marketplace's viewers are first combined over
+        their visits (:meth:`viewers`).
+        """
+        if "stream" in self._columns("shoppers"):
+            sh = self.viewers(["arm", "arrival_s", "first_purchase_s"])
+            return (sh.first_purchase_s - sh.arrival_s).groupby(sh.arm, observed=True).median()
+        if not self._files("shoppers"):
+            return pd.Series(dtype=float)
+        df = self._query("select arm, median(first_purchase_s - arrival_s) as m from shoppers "
+                        "where first_purchase_s is not null and not isnan(first_purchase_s) group by arm")
+        return pd.Series(df["m"].to_numpy(dtype=float), index=df["arm"].astype(str).to_numpy())
 
     def _repr_html_(self) -> str:
         from html import escape
