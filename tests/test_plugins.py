@@ -146,3 +146,12 @@ def test_episodes_read_the_stored_facts_not_the_spec(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(ep, want_ep)
     pd.testing.assert_frame_equal(deadline_shares(res), want_dl)
     assert ep.sale_active.any() and ep.code_active.any() and (ep.social_proof_level > 0).any()
+
+    from fomolab.analysis import analyze
+    from fomolab.results import Results
+
+    monkeypatch.setattr(Results, "experiment", property(no_spec))
+    a = analyze(res, n_boot=0)  # the whole analysis (stream ends, starting stock, windows) from stored facts
+    assert list(a.headline.arm) == ["control", "all"]
+    stock = a.timeline[a.timeline.series == "stock"]
+    assert not stock.empty and stock["mean"].max() == 400

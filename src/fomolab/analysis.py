@@ -405,7 +405,7 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         if res.manifest.get("sweep_design") == "saltelli":
             sobol = sobol_indices(res, conf_level=conf_level, seed=seed)
     impact = impact_segment = impact_total = None
-    if res.experiment.common_random_numbers and len(set(runs.arm.astype(str))) > 1:
+    if res.common_random_numbers and len(set(runs.arm.astype(str))) > 1:
         from fomolab.attribution import attribute
         from fomolab.attribution import impact as consumer_impact
 
@@ -444,10 +444,10 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
 
 
 def _stream_end(res, runs: pd.DataFrame) -> dict[str, float]:
-    """Each run's stream end (s), from its resolved scenario."""
-    from fomolab.stats._folder import run_scenarios
+    """Each run's stream end (s), a stored fact."""
+    from fomolab.stats._facts import stream_ends
 
-    return {rid: float(sc.stream.duration_s) for rid, sc in run_scenarios(res, runs).items()}
+    return stream_ends(res, runs)
 
 
 def _outcomes(sh: pd.DataFrame, end_s: dict[str, float] | float) -> np.ndarray:

@@ -68,7 +68,7 @@ def attribute(results: Any, control: str | None = None) -> pd.DataFrame:
     from fomolab.results import Results
 
     res = results if isinstance(results, Results) else Results(results)
-    if not res.experiment.common_random_numbers:
+    if not res.common_random_numbers:
         raise ResultsError(f"{res.path}: attribution pairs viewers across arms and needs common random numbers; "
                            "this experiment sets common_random_numbers = false")
     control = control or res.manifest.get("control") or res.experiment.control

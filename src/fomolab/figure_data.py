@@ -154,12 +154,12 @@ def timeline(res: Any, runs: pd.DataFrame, events: pd.DataFrame, arms: Sequence[
     run on a grid of 361 times) and ``stock`` (units left of each product with
     a finite stock, per run, same grid).
     """
-    from fomolab.stats._folder import run_scenarios
+    from fomolab.stats._facts import run_facts, starting_stock, stream_ends
 
     info = _run_info(runs)
-    scen = run_scenarios(res, runs)
-    T = float(max(s.stream.duration_s for s in scen.values()))
-    stocked = sorted({p for s in scen.values() for p, prod in s.lineup.items() if prod.stock is not None})
+    T = float(max(stream_ends(res, runs).values()))
+    stock0 = starting_stock(run_facts(res, runs, events))
+    stocked = sorted({p for _, p in stock0})
     if bin_s is None:
         bin_s = nice_step(T, 60)
     edges = np.arange(0.0, T + bin_s * 0.5, bin_s)
@@ -198,7 +198,7 @@ def timeline(res: Any, runs: pd.DataFrame, events: pd.DataFrame, arms: Sequence[
             lv = np.sort(t[kind == "leave"])
             viewers.append(np.searchsorted(arr, grid, "right") - np.searchsorted(lv, grid, "left"))
             for p in stocked:
-                s0 = scen[rid].lineup[p].stock
+                s0 = stock0.get((rid, p))
                 if s0 is None:
                     continue
                 bought = np.sort(t[buy & (prod == p)])

@@ -189,7 +189,7 @@ class Recorder:
         ttp = (v_first - viewers.arrival_s)[v_buys]
         runs = {
             "run_id": self.run_id, "arm": self.arm, "replicate": self.replicate, "point": self.point,
-            "seed": self.seed, **self.params,
+            "seed": self.seed, **self.params, "duration_s": float(duration_s),
             "viewers": n_viewers, "boosted_viewers": int(viewers.boosted.sum()), "buyers": buyers,
             "conversion": buyers / n_viewers if n_viewers else float("nan"),
             "units_sold": int(count.sum()), "revenue": float(pprice.sum()),

@@ -174,6 +174,11 @@ class Results:
                             replicates=reps, cells=cells, damaged=len(self.state.damaged))
 
     @property
+    def common_random_numbers(self) -> bool:
+        """Whether the arms of a replicate saw the same viewers (as the recorded spec says)."""
+        return bool(self.manifest.get("spec", {}).get("experiment", {}).get("common_random_numbers", True))
+
+    @property
     def versions(self) -> list[str]:
         """The fomolab versions that computed the finished runs (from their commit records)."""
         return sorted({str(r.get("fomolab_version")) for r in self.state.commits.values()})

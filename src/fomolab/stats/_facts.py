@@ -21,7 +21,7 @@ from fomolab.tactics import Tactic
 if TYPE_CHECKING:
     from fomolab.results import Results
 
-__all__ = ["Facts", "run_facts", "stored_windows"]
+__all__ = ["Facts", "run_facts", "stored_windows", "stream_ends", "starting_stock"]
 
 
 @dataclass(frozen=True)
@@ -113,9 +113,27 @@ def _derived(res: Results, runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
             for name, prod in s.lineup.items():
                 pname = name if s.index == 0 else f"{name}@{s.index}"
                 a, b = prod.slot(T)
-                prows.append(dict(run_id=rid, stream=s.index, product=pname, slot_start_s=a, slot_end_s=b))
+                prows.append(dict(run_id=rid, stream=s.index, product=pname, stock=prod.stock, slot_start_s=a,
+                                  slot_end_s=b))
                 for kind, tac in prod.tactics.items():
                     trows.append(dict(run_id=rid, product=pname, tactic=kind,
                                       config=json.dumps(tac.model_dump(mode="json"), sort_keys=True)))
     cols = ["run_id", "product", "tactic", "config"]
     return pd.DataFrame(prows), pd.DataFrame(trows, columns=cols)
+
+
+def stream_ends(res: Results, runs: pd.DataFrame) -> dict[str, float]:
+    """Each run's stream end (s): the runs table's ``duration_s``, or the recorded spec for the runs
+    of an older fomolab, which did not store it."""
+    ids = runs.run_id.astype(str).tolist()
+    if "duration_s" in runs.columns and runs.duration_s.notna().all():
+        return dict(zip(ids, runs.duration_s.astype(float), strict=True))
+    scen = _folder.run_scenarios(res, runs)
+    return {rid: float(scen[rid].stream.duration_s) for rid in ids}
+
+
+def starting_stock(facts: Facts) -> dict[tuple[str, str], int]:
+    """Units in stock at the start, ``(run_id, product)`` -> units, for products of stream 0 with a finite stock."""
+    p = facts.products
+    p = p[(p.stream == 0) & p.stock.notna()]
+    return {(r, name): int(s) for r, name, s in zip(p.run_id, p["product"], p.stock, strict=True)}
