@@ -12,6 +12,8 @@ from __future__ import annotations
 import atexit
 import shutil
 import tempfile
+import tomllib
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,19 +24,14 @@ if TYPE_CHECKING:
 
 __all__ = ["EXAMPLE_SPEC", "EXAMPLE_SWEEP_SPEC", "example_frame", "example_results", "example_sweep_results"]
 
-EXAMPLE_SPEC: dict[str, Any] = {
-    "experiment": {"name": "example", "seed": 5, "replicates": 4},
-    "stream": {"duration_s": 600.0, "arrivals": {"rate_per_s": 1.0}},
-    "population": {"segments": {"all": {
-        "share": 1.0, "impulsiveness": {"beta": [2.0, 3.0]}, "dwell": {"mean_s": 200.0},
-    }}},
-    "lineup": {"lipstick": {
-        "price": 20.0, "base_rate_per_s": 1.0e-3,
-        "tactics": {"lightning_sale": {"start_s": 200.0, "end_s": 400.0, "discount": 0.3, "gain": 3.0},
-                    "countdown_timer": {"gain": 2.0}},
-    }},
-    "arms": {"control": {}, "sale_timer": {"tactics": ["lipstick.*"]}},
-}
+
+
+def _load(name: str) -> dict[str, Any]:
+    return tomllib.loads(resources.files("fomolab.stats").joinpath(name).read_text("utf-8"))
+
+
+#: The example experiment's spec tables (``fomolab/stats/example.toml``).
+EXAMPLE_SPEC: dict[str, Any] = _load("example.toml")
 
 _CACHE: dict[str, Results] = {}
 _FRAMES: dict[str, pd.DataFrame] = {}
@@ -58,15 +55,11 @@ def example_results() -> Results:
 
 
 #: A Saltelli sweep over the sale's gain (which matters) and a linear timer's
-#: ``kappa_per_s`` (which a linear timer ignores: no effect), for the sweep examples.
+#: ``kappa_per_s`` (which a linear timer ignores: no effect), for the sweep examples
+#: (``fomolab/stats/example_sweep.toml`` on the example's stream, population and lineup).
 EXAMPLE_SWEEP_SPEC: dict[str, Any] = {
     **{k: v for k, v in EXAMPLE_SPEC.items() if k not in ("experiment", "arms")},
-    "experiment": {"name": "example_sweep", "seed": 9, "replicates": 2},
-    "arms": {"control": {}, "sale_timer": {"tactics": ["lipstick.*"]}},
-    "sweep": {"design": "saltelli", "samples": 8, "parameters": {
-        "lineup.lipstick.tactics.lightning_sale.gain": {"low": 0.0, "high": 6.0},
-        "lineup.lipstick.tactics.countdown_timer.kappa_per_s": {"low": 0.01, "high": 0.1},
-    }},
+    **_load("example_sweep.toml"),
 }
 
 

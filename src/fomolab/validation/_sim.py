@@ -1,8 +1,10 @@
-"""Small helpers: simulate specs given as dicts, in this process."""
+"""Small helpers: load the packaged scenarios and simulate them in this process."""
 
 from __future__ import annotations
 
 import copy
+import tomllib
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -25,27 +27,46 @@ def tables(exp: Experiment, replicates: range) -> dict[str, list[Tables]]:
     return out
 
 
-def population(**segments: dict[str, Any]) -> dict[str, Any]:
-    return {"segments": segments}
+def scenario(name: str, **overrides: Any) -> dict[str, Any]:
+    """The packaged scenario ``name`` as raw spec tables, with values set by dotted path.
+
+    Parameters
+    ----------
+    name : str
+        The file's stem in ``fomolab/validation/scenarios/``.
+    **overrides
+        ``{"experiment.replicates": 40, "stream.arrivals.rate_per_s": 0.7}``: each
+        path must already lead to a value in the file (a typo fails).
+
+    Returns
+    -------
+    dict
+        A fresh copy of the file's tables, ready for :func:`experiment`.
+    """
+    text = resources.files("fomolab.validation").joinpath("scenarios", f"{name}.toml").read_text("utf-8")
+    spec = tomllib.loads(text)
+    for dotted, value in overrides.items():
+        *head, last = dotted.split(".")
+        node = spec
+        for part in head:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if last not in node:
+            raise KeyError(f"{name}.toml has no value at '{dotted}'")
+        node[last] = value
+    return spec
 
 
-def segment(share: float = 1.0, *, z: Any = (2.0, 5.0), dwell: float = 300.0, interest_cv: float = 0.0,
-            beta: float = 0.0, dwell_law: str = "exponential", dwell_cv: float = 1.0) -> dict[str, Any]:
-    imp = {"fixed": z} if isinstance(z, float) else {"beta": list(z)}
-    return {"share": share, "impulsiveness": imp, "interest": {"mean": 1.0, "cv": interest_cv},
-            "dwell": {"mean_s": dwell, "distribution": dwell_law, "cv": dwell_cv}, "price_sensitivity": beta}
+def only_tactic(spec: dict[str, Any], product: str) -> dict[str, Any]:
+    """The one tactic table of ``product`` in raw spec tables (to change in place)."""
+    (table,) = spec["lineup"][product]["tactics"].values()
+    return table
 
 
-def spec(name: str, seed: int, *, duration: float, rate: Any, population: dict[str, Any],
-         lineup: dict[str, Any], arms: dict[str, Any], crn: bool = True, control: str | None = None) -> dict[str, Any]:
-    arrivals = {"rate_per_s": rate} if not isinstance(rate, list) else {
-        "schedule": [{"start_s": a, "rate_per_s": r} for a, r in rate]}
-    return {
-        "experiment": {"name": name, "seed": seed, "replicates": 1, "control": control or next(iter(arms)),
-                       "common_random_numbers": crn},
-        "stream": {"duration_s": duration, "arrivals": arrivals},
-        "population": population, "lineup": lineup, "arms": arms,
-    }
+def arm_tactic(spec: dict[str, Any], arm: str) -> dict[str, Any]:
+    """The table of the one tactic that ``arm`` switches on (``"PRODUCT.KIND"``)."""
+    (ref,) = spec["arms"][arm]["tactics"]
+    product, kind = ref.split(".")
+    return spec["lineup"][product]["tactics"][kind]
 
 
 def fmt_ci(est: float, lo: float, hi: float, digits: int = 3) -> str:

@@ -7,48 +7,12 @@ from scipy import stats
 
 from fomolab.theory import expected_outcomes, expected_viewers
 from fomolab.validation import Check
-from fomolab.validation._sim import experiment, population, segment, spec, tables
+from fomolab.validation._sim import experiment, scenario, tables
 
 #: ``experiments/reference_flash.toml`` with its ``reference`` profile inlined: the same
-#: experiment (a test checks the fingerprints), carried in the package so the self-check
+#: experiment (a test checks the simulated tables), carried in the package so the self-check
 #: runs from any installed fomolab, with or without a checkout beside it.
-REFERENCE = {
-    "experiment": {"name": "reference_flash", "description": "One 3600 s stream, one product; a 300 s lightning "
-                   "sale with a linear countdown timer against no tactic.", "seed": 20261126, "replicates": 20,
-                   "control": "control"},
-    "stream": {"duration_s": 3600.0, "arrivals": {"rate_per_s": 2.0}},
-    "population": {"segments": {"reference": {
-        "share": 1.0, "impulsiveness": {"beta": [2.0, 5.0]}, "interest": {"mean": 1.0, "cv": 0.0},
-        "dwell": {"mean_s": 300.0, "distribution": "exponential"}, "price_sensitivity": 0.0}}},
-    "lineup": {"gloss": {"price": 20.0, "base_rate_per_s": 5.555555555555556e-4, "tactics": {
-        "lightning_sale": {"start_s": 1200.0, "end_s": 1500.0, "discount": 0.0, "gain": 4.0},
-        "countdown_timer": {"urgency": "linear", "gain": 2.0}}}},
-    "arms": {"control": {"description": "No tactic."},
-             "flash": {"description": "Lightning sale with a linear countdown timer to its end.",
-                       "tactics": ["gloss.lightning_sale", "gloss.countdown_timer"]}},
-}
-
-#: A hyperbolic timer with procrastination on a sale with a discount, price-sensitive
-#: viewers with gamma-distributed interest.
-HYPERBOLIC = spec(
-    "hyperbolic", 41, duration=2400.0, rate=2.0,
-    population=population(all=segment(z=(2.0, 3.0), interest_cv=0.6, beta=1.5)),
-    lineup={"item": {"price": 10.0, "base_rate_per_s": 1 / 1500, "tactics": {
-        "lightning_sale": {"start_s": 900.0, "end_s": 1500.0, "discount": 0.25, "gain": 2.0},
-        "countdown_timer": {"urgency": "hyperbolic", "kappa_per_s": 0.02, "gain": 4.0, "procrastination": 0.6}}}},
-    arms={"control": {}, "hyperbolic_timer": {"tactics": ["item.*"]}},
-)
-#: An exclusive code valid only for viewers present at its announcement, with an
-#: arrival boost, two products with overlapping slots, two segments.
-CODE = spec(
-    "code", 43, duration=2400.0, rate=[(0.0, 1.0), (600.0, 3.0)],
-    population=population(all=segment(0.7), keen=segment(0.3, z=0.8, dwell=200.0, beta=1.0)),
-    lineup={"a": {"price": 10.0, "base_rate_per_s": 1 / 1200, "slot_s": [0.0, 1500.0],
-                  "tactics": {"exclusive_code": {"announce_s": 800.0, "expires_s": 1400.0, "discount": 0.2,
-                                                 "gain": 5.0, "arrival_boost": 1.5}}},
-            "b": {"price": 30.0, "base_rate_per_s": 1 / 2400, "slot_s": [1200.0, 2400.0]}},
-    arms={"control": {}, "code": {"tactics": ["a.exclusive_code"]}},
-)
+REFERENCE = scenario("reference_flash")
 SIZES = {"quick": 6, "full": 40}
 
 
@@ -56,8 +20,8 @@ def item1_integration(scale: str) -> list[Check]:
     reps = SIZES[scale]
     scenarios = {
         "reference": experiment(REFERENCE),
-        "hyperbolic timer": experiment(HYPERBOLIC),
-        "exclusive code": experiment(CODE),
+        "hyperbolic timer": experiment(scenario("hyperbolic")),
+        "exclusive code": experiment(scenario("code")),
     }
     out = []
     for name, exp in scenarios.items():
@@ -82,8 +46,7 @@ def item1_integration(scale: str) -> list[Check]:
 
 def item2_arrivals(scale: str) -> list[Check]:
     reps = {"quick": 1, "full": 10}[scale]
-    base = spec("arrivals", 3, duration=7200.0, rate=1.5, population=population(all=segment()),
-                lineup={"item": {"price": 10.0, "base_rate_per_s": 1 / 900}}, arms={"control": {}})
+    base = scenario("arrivals")
     out = []
     disp, ks_gap, ks_dwell = [], [], []
     for t in tables(experiment(base), range(reps))["control"]:
@@ -105,10 +68,7 @@ def item2_arrivals(scale: str) -> list[Check]:
         worst = ps.min() * len(ps)
         out.append(Check(2, name, f"min p = {ps.min():.3g} over {len(ps)} runs", "Bonferroni p > 0.001",
                          worst > 0.001))
-    boost = spec("boost", 5, duration=3600.0, rate=2.0, population=population(all=segment()),
-                 lineup={"item": {"price": 10.0, "base_rate_per_s": 1 / 900, "tactics": {
-                     "lightning_sale": {"start_s": 1000.0, "end_s": 1600.0, "arrival_boost": 2.5}}}},
-                 arms={"control": {}, "boost": {"tactics": ["item.lightning_sale"]}})
+    boost = scenario("boost")
     reps = {"quick": 4, "full": 40}[scale]
     inside = {"control": 0, "boost": 0}
     for arm, tbs in tables(experiment(boost), range(reps)).items():
@@ -125,12 +85,7 @@ def item2_arrivals(scale: str) -> list[Check]:
 
 def item3_concurrent(scale: str) -> list[Check]:
     reps = {"quick": 12, "full": 100}[scale]
-    sp = spec("concurrent", 9, duration=3600.0, rate=[(0.0, 1.0), (1200.0, 4.0), (2400.0, 0.5)],
-              population=population(all=segment(0.5), long=segment(0.5, z=0.1, dwell=600.0, dwell_law="lognormal",
-                                                                   dwell_cv=1.5)),
-              lineup={"item": {"price": 10.0, "base_rate_per_s": 1 / 900, "tactics": {
-                  "exclusive_code": {"announce_s": 1800.0, "expires_s": 2000.0, "arrival_boost": 3.0}}}},
-              arms={"code": {"tactics": ["item.exclusive_code"]}})
+    sp = scenario("concurrent")
     exp = experiment(sp)
     times = np.array([300.0, 1100.0, 1300.0, 1900.0, 2100.0, 2500.0, 3500.0])
     present = np.zeros(len(times))

@@ -14,27 +14,13 @@ import warnings
 import numpy as np
 
 from fomolab.validation import Check
-from fomolab.validation._sim import experiment, population, segment, spec, tables
-
-#: Present-biased urgency (items 7 and 8): hyperbolic discounting of the seconds
-#: left and procrastination while the deadline is far.
-PRESENT_BIAS = {"urgency": "hyperbolic", "gain": 6.0, "procrastination": 1.0}
-
-
-def _mixed() -> dict:
-    return population(deliberate=segment(0.3, z=(1.5, 9.0), dwell=420.0, interest_cv=0.5),
-                      average=segment(0.5, z=(2.0, 5.0), interest_cv=0.5),
-                      impulsive=segment(0.2, z=(5.0, 2.0), dwell=240.0, interest_cv=0.5))
+from fomolab.validation._sim import experiment, scenario, tables
 
 
 def item7_bunching(scale: str) -> list[Check]:
     """A countdown timer concentrates sale purchases in the sale's last 10 %."""
     reps = {"quick": 10, "full": 60}[scale]
-    sp = spec("bunching", 707, duration=1800.0, rate=3.0, population=_mixed(),
-              lineup={"item": {"price": 25.0, "base_rate_per_s": 4e-4, "tactics": {
-                  "lightning_sale": {"start_s": 600.0, "end_s": 900.0, "discount": 0.3, "gain": 3.0},
-                  "countdown_timer": {**PRESENT_BIAS, "kappa_per_s": 0.05}}}},
-              arms={"sale": {"tactics": ["item.lightning_sale"]}, "sale_timer": {"tactics": ["item.*"]}})
+    sp = scenario("bunching")
     counts = {}
     for arm, tbs in tables(experiment(sp), range(reps)).items():
         rows = []
@@ -69,13 +55,11 @@ def item8_deadline_length(scale: str) -> list[Check]:
     windows = [240.0, 480.0, 960.0, 1800.0]
     rates, ns = [], []
     for W in windows:
-        sp = spec("deadline_length", 808, duration=3000.0, rate=2.0,
-                  population=population(present_biased=segment(z=(5.0, 2.0), dwell=300.0)),
-                  lineup={"item": {"price": 20.0, "base_rate_per_s": 4e-4, "tactics": {
-                      "exclusive_code": {"announce_s": 600.0, "expires_s": 600.0 + W, "discount": 0.2, "gain": 0.5},
-                      "countdown_timer": {**PRESENT_BIAS, "kappa_per_s": 0.01, "start_s": 600.0,
-                                          "deadline_s": 600.0 + W}}}},
-                  arms={"code": {"tactics": ["item.*"]}})
+        sp = scenario("deadline_length")
+        for table in sp["lineup"]["item"]["tactics"].values():
+            for key in ("expires_s", "deadline_s"):  # the code's expiry and its timer's deadline
+                if key in table:
+                    table[key] = 600.0 + W
         hold = done = 0
         for t in tables(experiment(sp), range(reps))["code"]:
             sh = t.shoppers
@@ -108,18 +92,7 @@ def item9_impulsiveness(scale: str) -> list[Check]:
     from fomolab.stats.episodes import episodes
 
     reps = {"quick": 3, "full": 20}[scale]
-    slots = 10
-    lineup = {}
-    for k in range(slots):
-        a = 180.0 * k
-        lineup[f"deal{k}"] = {"price": 20.0, "base_rate_per_s": 1e-4, "slot_s": [a, a + 180.0],
-                              "tactics": {"lightning_sale": {"start_s": a + 60.0, "end_s": a + 180.0, "gain": 40.0}}}
-    pop = population(
-        deliberate=segment(0.5, z=(1.5, 9.0), dwell=900.0, dwell_law="gamma", dwell_cv=0.5, interest_cv=0.2),
-        impulsive=segment(0.5, z=(5.0, 2.0), dwell=900.0, dwell_law="gamma", dwell_cv=0.5, interest_cv=0.2))
-    sp = spec("impulse", 909, duration=1800.0, rate=2.0, population=pop, lineup=lineup,
-              arms={"control": {}, "deals": {"tactics": ["*.lightning_sale"]}})
-    sp["experiment"]["replicates"] = reps
+    sp = scenario("impulse", **{"experiment.replicates": reps})
     with tempfile.TemporaryDirectory() as tmp:
         res = run(experiment(sp), out=f"{tmp}/impulse")
         sh = res.shoppers
@@ -157,15 +130,13 @@ def item10_social_proof(scale: str) -> list[Check]:
     reps = {"quick": 6, "full": 40}[scale]
     first_hour = [0.25, 0.5, 1.0, 2.0, 4.0]
     out = []
-    for arm, tactics in (("notifications", ["item.social_proof"]), ("off", [])):
+    for arm in ("notifications", "off"):
         xs: list[float] = []
         ys: list[float] = []
         for r1 in first_hour:
-            sp = spec("social_proof", 1010, duration=7200.0, rate=[(0.0, r1), (3600.0, 1.0)],
-                      population=population(all=segment(z=(2.0, 5.0))),
-                      lineup={"item": {"price": 10.0, "base_rate_per_s": 3e-4, "tactics": {
-                          "social_proof": {"window_s": 3600.0, "saturation": 1000, "gain": 8.0}}}},
-                      arms={arm: {"tactics": tactics}})
+            sp = scenario("elasticity", **{"stream.arrivals.schedule.0.rate_per_s": r1,
+                                           "experiment.control": arm})
+            sp["arms"] = {arm: sp["arms"][arm]}  # one experiment per arm
             for t in tables(experiment(sp), range(reps))[arm]:
                 sh = t.shoppers
                 fp = sh.first_purchase_s

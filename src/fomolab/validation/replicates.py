@@ -16,16 +16,21 @@ import math
 import numpy as np
 
 from fomolab.validation import Check
-from fomolab.validation._sim import experiment, population, segment, spec, tables
+from fomolab.validation._sim import arm_tactic, experiment, tables
+from fomolab.validation._sim import scenario as _packaged
 
-Z = 0.5             # fixed impulsiveness: every viewer has the same hazards
-GAIN = 1.0          # the sale multiplies the purchase hazard by 1 + GAIN * Z = 1.5 all stream
-BASE = 1 / 900      # purchase hazard of the control, per second
-DWELL = 300.0       # mean (exponential) dwell time, s
-DURATION = 1200.0   # stream, s
-RATE = 0.5          # arrivals per second: about 600 viewers per arm and replicate
+#: The planted-effect experiment (``scenarios/few_replicates.toml``): control, a sale
+#: (hazard x 1.5), a no-effect arm (50 % more viewers).  The closed forms read its numbers.
+_SPEC = _packaged("few_replicates")
+_SEGMENT = _SPEC["population"]["segments"]["all"]
+Z = _SEGMENT["impulsiveness"]["fixed"]                      # fixed impulsiveness: every viewer has the same hazards
+GAIN = arm_tactic(_SPEC, "sale")["gain"]                    # the sale multiplies the purchase hazard by 1 + GAIN * Z
+BASE = _SPEC["lineup"]["item"]["base_rate_per_s"]           # purchase hazard of the control, per second
+DWELL = _SEGMENT["dwell"]["mean_s"]                         # mean (exponential) dwell time, s
+DURATION = _SPEC["stream"]["duration_s"]                    # stream, s
+RATE = _SPEC["stream"]["arrivals"]["rate_per_s"]            # arrivals per second: about 600 viewers per arm
+BOOST = arm_tactic(_SPEC, "no_effect")["arrival_boost"]     # the no-effect arm's arrival boost
 TAU = DWELL         # horizon of the restricted mean and the cumulative incidence: a typical visit
-BOOST = 1.5         # the no-effect arm's arrival boost
 REPLICATES = (3, 5, 10)
 MEASURES = ("hazard_ratio", "rmst_difference_s", "cif_difference", "risk_difference")
 #: Experiments at 10 replicates; the pool of 10 x this many replicates gives twice as many
@@ -41,13 +46,7 @@ _NAMES = {"hazard_ratio": "hazard ratio", "rmst_difference_s": "RMST difference"
 
 def scenario() -> dict:
     """The planted-effect experiment: control, a sale (hazard x 1.5), a no-effect arm (50 % more viewers)."""
-    return spec("few_replicates", 1111, duration=DURATION, rate=RATE, population=population(all=segment(z=Z)),
-                lineup={"item": {"price": 10.0, "base_rate_per_s": BASE, "tactics": {
-                    "lightning_sale": {"start_s": 0.0, "end_s": DURATION, "gain": GAIN},
-                    "exclusive_code": {"announce_s": 0.0, "expires_s": DURATION, "gain": 0.0,
-                                       "arrival_boost": BOOST}}}},
-                arms={"control": {}, "sale": {"tactics": ["item.lightning_sale"]},
-                      "no_effect": {"tactics": ["item.exclusive_code"]}})
+    return _packaged("few_replicates")
 
 
 def truth() -> dict[str, float]:

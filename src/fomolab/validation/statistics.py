@@ -10,18 +10,13 @@ import numpy as np
 import pandas as pd
 
 from fomolab.validation import Check
-from fomolab.validation._sim import experiment, population, segment, spec, tables, time_to_purchase
+from fomolab.validation._sim import arm_tactic, experiment, only_tactic, scenario, tables, time_to_purchase
 
-Z = 0.5       # fixed impulsiveness of the planted-effect and power scenarios
-GAIN = 1.0    # sale gain: every hazard is multiplied by 1 + GAIN * Z = 1.5 while the sale runs
-
-
-def _planted(replicates: int) -> dict:
-    return spec("planted", 404, duration=1800.0, rate=1.0, population=population(all=segment(z=Z)),
-                lineup={"item": {"price": 10.0, "base_rate_per_s": 1 / 900, "tactics": {
-                    "lightning_sale": {"start_s": 600.0, "end_s": 1200.0, "gain": GAIN}}}},
-                arms={"control": {}, "sale": {"tactics": ["item.lightning_sale"]}}) | {
-        "experiment": {"name": "planted", "seed": 404, "replicates": replicates, "control": "control"}}
+#: Fixed impulsiveness of the planted-effect and power scenarios, and the planted sale's gain:
+#: every hazard is multiplied by 1 + GAIN * Z = 1.5 while the sale runs (``scenarios/planted.toml``).
+_PLANTED = scenario("planted")
+Z = _PLANTED["population"]["segments"]["all"]["impulsiveness"]["fixed"]
+GAIN = arm_tactic(_PLANTED, "sale")["gain"]
 
 
 def item4_planted(scale: str) -> list[Check]:
@@ -33,7 +28,7 @@ def item4_planted(scale: str) -> list[Check]:
     reps = {"quick": 200, "full": 1000}[scale]
     truth = math.log(1 + GAIN * Z)
     with tempfile.TemporaryDirectory() as tmp:
-        res = run(experiment(_planted(reps)), out=f"{tmp}/planted")
+        res = run(experiment(scenario("planted", **{"experiment.replicates": reps})), out=f"{tmp}/planted")
         ep = episodes(res)
     est_list: list[float] = []
     covered_list: list[bool] = []
@@ -62,11 +57,7 @@ def item4_planted(scale: str) -> list[Check]:
 
 
 def _aa(replicates: int, crn: bool) -> dict:
-    sp = spec("aa", 505, duration=900.0, rate=1.0, population=population(all=segment()),
-              lineup={"item": {"price": 10.0, "base_rate_per_s": 1 / 900}},
-              arms={"a": {}, "b": {}}, crn=crn)
-    sp["experiment"]["replicates"] = replicates
-    return sp
+    return scenario("aa", **{"experiment.replicates": replicates, "experiment.common_random_numbers": crn})
 
 
 def item5_aa(scale: str) -> list[Check]:
@@ -113,10 +104,8 @@ def item6_power(scale: str) -> list[Check]:
     # choose the arrival rate so that the plan asks for about 8 replicates
     d = float(plan_replicates(hr).summary.loc[0, "events"])
     gain = (hr - 1) / Z
-    base = spec("power", 606, duration=900.0, rate=1.0, population=population(all=segment(z=Z)),
-                lineup={"item": {"price": 10.0, "base_rate_per_s": 1 / 900, "tactics": {
-                    "lightning_sale": {"start_s": 0.0, "end_s": 900.0, "gain": gain}}}},
-                arms={"control": {}, "sale": {"tactics": ["item.lightning_sale"]}}, crn=False)
+    base = scenario("power")
+    only_tactic(base, "item")["gain"] = gain  # the sale of the treatment arm, all stream
     exp = experiment(base)
     per_viewer = sum(expected_outcomes(a.scenario).conversion for a in exp.arms.values())
     rate = d / (target_reps - 0.05) / (per_viewer * 900.0)  # just under 8 replicates' worth of events
