@@ -107,7 +107,8 @@ def render_report(checks: list[Check], *, scale: str, seconds: dict[int, float])
         "",
         f"Written by `fomolab selfcheck` ({scale} size) with fomolab {__version__} on "
         f"{dt.date.today().isoformat()}. Every figure below is recomputed by that command; the test "
-        "suite runs the same checks at quick size (`tests/validation/`, fixed seeds, the same targets).",
+        "suite runs the same checks at quick size (`tests/validation/`, fixed seeds, the same targets). "
+        "Each check's scenario is a spec file shipped with fomolab (`fomolab/validation/scenarios/*.toml`).",
         "Standard errors (SE) are Monte Carlo errors of the simulated figure; targets are the acceptance "
         "thresholds set for each check, or come from the cited finding.",
         "",
