@@ -1,8 +1,8 @@
 """Items 7 to 10: the model against field findings.
 
-Each scenario states its parameters; ``docs/MODEL.md`` (section 3.6) says which
-were calibrated to which finding.  Sizes differ between ``quick`` and ``full``;
-targets do not.
+Each scenario (a spec file in ``scenarios/``) states its parameters;
+``docs/MODEL.md`` (section 3.6) says which were calibrated to which finding.
+Sizes differ between ``quick`` and ``full``; targets do not.
 """
 
 from __future__ import annotations
