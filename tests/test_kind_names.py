@@ -46,3 +46,16 @@ def test_the_search_finds_a_quoted_kind_name(tmp_path):
     (tmp_path / "fomolab").mkdir()
     (tmp_path / "fomolab" / "check.py").write_text("x = 1\nspec = {'giveaway': {}}\n")
     assert quoted_kind_names(tmp_path, ["giveaway"]) == [f"{tmp_path.name}/fomolab/check.py:2: spec = {{'giveaway': {{}}}}"]
+
+
+def test_fit_asks_the_tactic_why_its_likelihood_fails():
+    from fomolab.fit.likelihood import untractable
+    from fomolab.validation._sim import experiment, scenario
+
+    spec = scenario("elasticity")
+    live = experiment(spec).arms["notifications"].scenario
+    assert untractable(live) == ["lineup.item.tactics.social_proof depends on other viewers' purchases"]
+    spec["lineup"]["item"]["tactics"]["social_proof"]["fabricated_rate_per_s"] = 0.1
+    fake = experiment(spec).arms["notifications"].scenario
+    assert untractable(fake) == ["lineup.item.tactics.social_proof shows fabricated notifications not in the data"]
+    assert untractable(experiment(scenario("planted")).arms["sale"].scenario) == []

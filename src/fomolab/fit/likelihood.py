@@ -54,10 +54,9 @@ def untractable(sc: Scenario) -> list[str]:
         if p.stock is not None:
             out.append(f"lineup.{name}.stock is finite (sell-outs make each purchase depend on the others')")
         for kind, tac in p.tactics.items():
-            if tac.is_interactive():
-                out.append(f"lineup.{name}.tactics.{kind} depends on other viewers' purchases")
-            elif kind == "social_proof":
-                out.append(f"lineup.{name}.tactics.social_proof shows fabricated notifications not in the data")
+            reason = tac.likelihood_problem()
+            if reason is not None:
+                out.append(f"lineup.{name}.tactics.{kind} {reason}")
     for sname, seg in sc.population.segments.items():
         if seg.dwell.distribution != "exponential":
             out.append(f"population.segments.{sname}.dwell.distribution is {seg.dwell.distribution!r} "

@@ -328,6 +328,16 @@ class Tactic(FrozenModel):
             return f"{self.kind} with credibility < 1 (learning) depends on each viewer's history"
         return None
 
+    def likelihood_problem(self) -> str | None:
+        """Why the visit-level likelihood of ``fomolab fit`` cannot hold with this tactic (None: it can).
+
+        The reason completes a sentence that starts with the tactic's path,
+        ``lineup.PRODUCT.tactics.KIND``.
+        """
+        if self.is_interactive():
+            return "depends on other viewers' purchases"
+        return None
+
     def holder_time(self) -> float | None:
         """The time a viewer must be present at to be affected (None: everyone present is)."""
         return None

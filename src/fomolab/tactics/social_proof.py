@@ -101,6 +101,11 @@ class SocialProof(Tactic):
     def analytic_problem(self) -> str | None:
         return "viewers interact (stock, quota or social proof)"
 
+    def likelihood_problem(self) -> str | None:
+        if self.fake:
+            return "shows fabricated notifications not in the data"
+        return super().likelihood_problem()
+
     def episode_cuts(self, slot, options):
         """The product's slot on a grid of ``social_proof_step_s`` (default half the ticker's window)."""
         step = options.get("social_proof_step_s")
