@@ -106,8 +106,8 @@ def captions(**params: Any) -> dict[str, Any]:
     Parameters
     ----------
     **params
-        ``level`` ("95 %"), ``last`` ("10 %"), ``control``, ``replicates``,
-        ``pooled`` and ``sweep`` (see the file's header).
+        ``level`` ("95 %"), ``last`` ("10 %"), ``horizon`` ("210 s"), ``control``,
+        ``replicates``, ``pooled`` and ``sweep`` (see the file's header).
 
     Returns
     -------
@@ -115,7 +115,8 @@ def captions(**params: Any) -> dict[str, Any]:
         ``{"figures": {id: {"title", "caption"}}, "tables": {...}, "columns": {...}}``
         with markup kept and the values escaped.
 
-    >>> c = captions(level="90 %", last="20 %", control="ctl", replicates=3, pooled="", sweep=False)
+    >>> c = captions(level="90 %", last="20 %", horizon="210 s", control="ctl", replicates=3, pooled="",
+    ...              sweep=False)
     >>> "90 % pointwise bands" in c["figures"]["time_to_purchase"]["caption"]
     True
     >>> str(c["columns"]["deadline"])
