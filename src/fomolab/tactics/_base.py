@@ -34,7 +34,8 @@ episode covariates         ``covariates``, ``episode_cuts``, ``episode_covariate
                            deadline; their bunching is in the deadline table)
 analytic hazard            ``analytic``, ``analytic_problem``, ``holder_time``
 likelihood (fomolab fit)   ``kinks`` and ``time_degree``: where the factor changes form,
-                           and its degree in time in between (exact quadrature)
+                           and its degree in time in between (exact quadrature);
+                           ``likelihood_problem``
 =========================  ===========================================================
 
 :func:`fomolab.tactics.registry` finds the plugins (every public module of the
