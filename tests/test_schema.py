@@ -50,7 +50,7 @@ def test_table_matches_schema(table, results, market, root):
     check(getattr(market, table), {**base, **extra})
 
 
-@pytest.mark.parametrize("table", ["products", "tactics", "windows"])
+@pytest.mark.parametrize("table", ["products", "tactics", "windows", "product_results"])
 def test_fact_tables_match_schema(table, results, market, root):
     base, _ = documented(root)[table]
     check(results.table(table), base)
