@@ -96,6 +96,8 @@ def simulate(run: RunSpec) -> Tables:
 
     edges, rates = sc.stream.arrivals.pieces(T)
     arrival = poisson_times(edges, rates, generator(run.seed, "arrivals"))
+    if sc.stream.arrivals.hawkes is not None:  # bursts: each arrival brings more (fomolab.hawkes)
+        arrival = sc.stream.arrivals.hawkes.cascade(arrival, T, generator(run.seed, "hawkes"))
     groups: list[Group] = [(arrival, draw_traits(sc.population, generator(run.seed, "traits"), len(arrival)),
                generator(run.seed, "decisions"), False, -1)]
     for stream in streams:  # viewers an arrival boost brings come to the boosting stream
