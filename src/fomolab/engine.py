@@ -56,6 +56,7 @@ from fomolab.lineup import Product
 from fomolab.market import Market, StreamView, Visits, streams_of, visits
 from fomolab.population import Traits, draw_traits
 from fomolab.recorder import BOOSTED_ID_OFFSET, Recorder, Tables, ViewerArrays
+from fomolab.retention import retain
 from fomolab.seeds import arm_key, generator
 from fomolab.stream import poisson_times, rate_function
 from fomolab.tactics import Gate, LiveSignal, ProductContext
@@ -108,6 +109,9 @@ def simulate(run: RunSpec) -> Tables:
             groups.append((extra, draw_traits(sc.population, rng_b, len(extra)), rng_b, True, stream.index))
 
     viewers = _viewer_arrays(groups, T)
+    if sc.stream.retention is not None:  # tactics hold viewers: departures move (fomolab.retention)
+        viewers = retain(sc.stream.retention, sc.lineup, viewers, np.concatenate([g[1].dwell_s for g in groups]),
+                         T, rec)
     offsets = np.cumsum([0] + [len(g[0]) for g in groups])
     vis = _visits(streams, market, viewers, groups, offsets, run.seed, T)
     mu, sigma = (np.array(x)[viewers.segment] for x in

@@ -102,6 +102,8 @@ class Recorder:
     _single: list[tuple[int, int, float, float, float]] = field(default_factory=list)
     _shopper_events: list[tuple[np.ndarray, ...]] = field(default_factory=list)
     _cats: tuple[list[str], list[str]] = field(default_factory=lambda: categories(None))
+    #: Extra ``shoppers`` columns, one value per viewer (a mechanism's, e.g. retention's holds).
+    shopper_columns: dict[str, np.ndarray] = field(default_factory=dict)
 
     def purchases(self, viewer: np.ndarray, product: int, time_s: np.ndarray, price: np.ndarray,
                   surplus: np.ndarray) -> None:
@@ -175,6 +177,7 @@ class Recorder:
             "first_purchase_s": first, "purchases": count.astype(np.int64), "spend": spend,
             "surplus": surplus, "regretted": regretted,
         }
+        cols.update({k: v[w] for k, v in self.shopper_columns.items()})
         P = len(products)
         if streams is not None:
             cols["stream"] = vis.stream.astype(np.int64)

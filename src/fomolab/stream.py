@@ -15,6 +15,7 @@ from pydantic import Field, model_serializer, model_validator
 
 from fomolab._frozen import FrozenModel
 from fomolab.hawkes import Hawkes
+from fomolab.retention import Retention
 
 if TYPE_CHECKING:  # numpy is imported where arrivals are drawn, so validating a spec does not pay for it
     import numpy as np
@@ -74,10 +75,20 @@ class Arrivals(FrozenModel):
 
 
 class Stream(FrozenModel):
-    """A live stream: its duration and its viewer arrival process."""
+    """A live stream: its duration, its viewer arrival process and, optionally, how its tactics
+    hold viewers (``retention``, :mod:`fomolab.retention`)."""
 
     duration_s: float = Field(gt=0)
     arrivals: Arrivals
+    retention: Retention | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """``retention`` is left out when not given (a run's identity is what it was before it existed)."""
+        data = handler(self)
+        if data.get("retention", 0) is None:
+            del data["retention"]
+        return data
 
 
 def rate_function(edges: np.ndarray, rates: np.ndarray, t: np.ndarray) -> np.ndarray:
