@@ -56,6 +56,11 @@ def test_golden_specs_reach_their_mechanisms():
     assert len({label.split("/")[1] for label, _ in tables["sweep"]}) == 4
     assert (events("no_tactic", "control").kind == "stock_out").any()
     assert (events("giveaway", "draw").kind == "prize").sum() == 3, "the draw must award its prizes"
+    bursts = [t for _, t in tables["bursts"]]
+    assert bursts[0]["runs"].viewers.iloc[0] > 1.5 * 0.5 * 1200, "the cascade must bring arrivals"
+    assert len(bursts[0]["product_results"]) == 6, "the template must make the lineup"
+    held = next(t["shoppers"] for label, t in tables["retention"] if label.startswith("all/"))
+    assert (held.held_by_deal_s > 0).any() and (held.held_by_draw_s > 0).any(), "tactics must hold viewers"
 
 
 def test_digest_sees_one_float_bit_and_dtype():

@@ -9,6 +9,7 @@ import pytest
 from fomolab import run
 
 MARKET_MARK = "Marketplace runs add"
+RETENTION_MARK = "Runs with retention"
 
 
 def documented(root) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
@@ -18,6 +19,7 @@ def documented(root) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
     for section in re.split(r"^## ", text, flags=re.M)[1:]:
         name = section.split("\n", 1)[0].strip()
         base, _, extra = section.partition(MARKET_MARK)
+        extra = extra.partition(RETENTION_MARK)[0]
         pattern = r"^\| `([a-z_0-9]+)` \| ([A-Za-z0-9]+) \|"
         rows = [dict(re.findall(pattern, part, flags=re.M)) for part in (base, extra)]
         if rows[0] or rows[1]:
@@ -50,7 +52,20 @@ def test_table_matches_schema(table, results, market, root):
     check(getattr(market, table), {**base, **extra})
 
 
-@pytest.mark.parametrize("table", ["products", "tactics", "windows"])
+def test_retention_columns_match_schema(root):
+    from helpers import make_spec, run_tables
+
+    text = (root / "docs/schema.md").read_text().split("\n## events", 1)[0].split(RETENTION_MARK, 1)[1]
+    held = dict(re.findall(r"^\| `([a-z_0-9]+)` \| ([A-Za-z0-9]+) \|", text, flags=re.M))
+    base, _ = documented(root)["shoppers"]
+    spec = make_spec(stream={"retention": {"deal": 0.5}},
+                     lineup={"item": {"tactics": {"lightning_sale": {"start_s": 100.0, "end_s": 400.0}}}},
+                     arms={"control": {}, "sale": {"tactics": ["item.*"]}})
+    for tables in run_tables(spec).values():
+        check(tables.shoppers, {**base, **held})
+
+
+@pytest.mark.parametrize("table", ["products", "tactics", "windows", "product_results"])
 def test_fact_tables_match_schema(table, results, market, root):
     base, _ = documented(root)[table]
     check(results.table(table), base)

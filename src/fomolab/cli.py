@@ -213,6 +213,14 @@ def _validate(args: argparse.Namespace) -> int:
         name = f"{arm.name} (control)" if arm.name == exp.control else arm.name
         table.add_row(name, ", ".join(arm.tactics) or "none", arm.description)
     console.print(table)
+    if exp.generated:  # a [lineup_template]: the products it made
+        from fomolab.spec.template import lineup_rows
+
+        lineup = Table("product", "slot_s", "price", "base_rate_per_s", "stock", "tactics",
+                       title=f"Lineup: {len(exp.generated)} products made by the lineup template")
+        for row in lineup_rows(exp.spec["lineup"], exp.generated):
+            lineup.add_row(*row)
+        console.print(lineup)
     points = len({json.dumps(p.values, sort_keys=True, default=str) for p in exp.points})
     if exp.sweep is not None:
         sweep = Table("parameter", "values", title=f"Sweep: {exp.sweep.design} design, {points} points")

@@ -56,6 +56,7 @@ from fomolab.lineup import Product
 from fomolab.market import Market, StreamView, Visits, streams_of, visits
 from fomolab.population import Traits, draw_traits
 from fomolab.recorder import BOOSTED_ID_OFFSET, Recorder, Tables, ViewerArrays
+from fomolab.retention import retain
 from fomolab.seeds import arm_key, generator
 from fomolab.stream import poisson_times, rate_function
 from fomolab.tactics import Gate, LiveSignal, ProductContext
@@ -96,6 +97,8 @@ def simulate(run: RunSpec) -> Tables:
 
     edges, rates = sc.stream.arrivals.pieces(T)
     arrival = poisson_times(edges, rates, generator(run.seed, "arrivals"))
+    if sc.stream.arrivals.hawkes is not None:  # bursts: each arrival brings more (fomolab.hawkes)
+        arrival = sc.stream.arrivals.hawkes.cascade(arrival, T, generator(run.seed, "hawkes"))
     groups: list[Group] = [(arrival, draw_traits(sc.population, generator(run.seed, "traits"), len(arrival)),
                generator(run.seed, "decisions"), False, -1)]
     for stream in streams:  # viewers an arrival boost brings come to the boosting stream
@@ -106,6 +109,9 @@ def simulate(run: RunSpec) -> Tables:
             groups.append((extra, draw_traits(sc.population, rng_b, len(extra)), rng_b, True, stream.index))
 
     viewers = _viewer_arrays(groups, T)
+    if sc.stream.retention is not None:  # tactics hold viewers: departures move (fomolab.retention)
+        viewers = retain(sc.stream.retention, sc.lineup, viewers, np.concatenate([g[1].dwell_s for g in groups]),
+                         T, rec)
     offsets = np.cumsum([0] + [len(g[0]) for g in groups])
     vis = _visits(streams, market, viewers, groups, offsets, run.seed, T)
     mu, sigma = (np.array(x)[viewers.segment] for x in

@@ -54,8 +54,9 @@ def _categorical(codes: np.ndarray, full: tuple[str, ...], cats: list[str]) -> p
     """Codes into ``full``, as a categorical with the categories ``cats`` (a subset, in order)."""
     out = pd.Categorical.from_codes(codes, categories=list(full))
     return out if len(cats) == len(full) else out.set_categories(cats)
-#: The run's stored facts, tables every run writes besides shoppers, events and runs.
-FACT_TABLES = ("products", "tactics", "windows")
+#: The run's stored facts, tables every run writes besides shoppers, events and runs
+#: (``product_results``: what each product did in the run).
+FACT_TABLES = ("products", "tactics", "windows", "product_results")
 #: Shopper ids of viewers brought by an arm's arrival boost start here.
 BOOSTED_ID_OFFSET = 1_000_000_000
 
@@ -72,9 +73,11 @@ class Tables:
     products: pd.DataFrame | None = None
     tactics: pd.DataFrame | None = None
     windows: pd.DataFrame | None = None
+    product_results: pd.DataFrame | None = None
 
     #: Table names in the order they are written (``runs`` last).
-    NAMES = ("shoppers", "events", "streams", "stream_series", "products", "tactics", "windows", "runs")
+    NAMES = ("shoppers", "events", "streams", "stream_series", "products", "tactics", "windows", "product_results",
+             "runs")
 
     def __iter__(self):
         """``(name, table)`` pairs, ``runs`` last (a run is finished when its ``runs`` file exists)."""
@@ -99,6 +102,8 @@ class Recorder:
     _single: list[tuple[int, int, float, float, float]] = field(default_factory=list)
     _shopper_events: list[tuple[np.ndarray, ...]] = field(default_factory=list)
     _cats: tuple[list[str], list[str]] = field(default_factory=lambda: categories(None))
+    #: Extra ``shoppers`` columns, one value per viewer (a mechanism's, e.g. retention's holds).
+    shopper_columns: dict[str, np.ndarray] = field(default_factory=dict)
 
     def purchases(self, viewer: np.ndarray, product: int, time_s: np.ndarray, price: np.ndarray,
                   surplus: np.ndarray) -> None:
@@ -172,6 +177,7 @@ class Recorder:
             "first_purchase_s": first, "purchases": count.astype(np.int64), "spend": spend,
             "surplus": surplus, "regretted": regretted,
         }
+        cols.update({k: v[w] for k, v in self.shopper_columns.items()})
         P = len(products)
         if streams is not None:
             cols["stream"] = vis.stream.astype(np.int64)
@@ -197,6 +203,8 @@ class Recorder:
             "median_time_to_purchase_s": float(np.median(ttp)) if len(ttp) else float("nan"),
         }
         facts = self._facts(lineups, products, duration_s) if lineups is not None else {}
+        if facts:
+            facts["product_results"] = self._product_results(facts, vis, pv, pp, pprice)
         if streams is None:
             return Tables(shoppers=shoppers, events=events, runs=pd.DataFrame([runs]), **facts)
         per_stream, series, measures = self._market(vis, pv, pp, pt, pprice, streams, P, duration_s)
@@ -248,6 +256,51 @@ class Recorder:
             "end_s": np.array([w[3] for w in win], dtype=float),
         })
         return {"products": products, "tactics": tactics, "windows": windows}
+
+    def _product_results(self, facts: dict[str, pd.DataFrame], vis: Any, pv: np.ndarray, pp: np.ndarray,
+                         pprice: np.ndarray) -> pd.DataFrame:
+        """One row per product: what it did in the run (``docs/schema.md``, ``product_results``).
+
+        Views and watch time come from sorted visit starts and ends of the
+        product's stream (no pass over the visits per product): the visits
+        overlapping ``[a, b)`` are those starting before ``b`` less those
+        ending by ``a``.
+        """
+        prods = facts["products"]
+        n = len(prods)
+        stream = prods["stream"].to_numpy()
+        a, b = prods["slot_start_s"].to_numpy(), prods["slot_end_s"].to_numpy()
+        views, seconds = np.zeros(n, np.int64), np.zeros(n)
+        for k in np.unique(stream):
+            mine = vis.stream == k
+            st, en = np.sort(vis.start_s[mine]), np.sort(vis.end_s[mine])
+            rows = np.flatnonzero(stream == k)
+            views[rows] = (np.searchsorted(st, b[rows], side="left") - np.searchsorted(en, a[rows], side="right"))
+            watched = _watch_time(st, en, np.concatenate([a[rows], b[rows]]))
+            seconds[rows] = watched[len(rows):] - watched[:len(rows)]
+        pcode = pp.astype(np.int64)
+        units = np.bincount(pcode, minlength=n)[:n]
+        revenue = np.bincount(pcode, weights=pprice, minlength=n)[:n].astype(float)  # int64 when empty
+        pairs = np.unique(np.stack([pcode, vis.viewer[pv].astype(np.int64)]), axis=1) if len(pv) \
+            else np.empty((2, 0), np.int64)
+        buyers = np.bincount(pairs[0], minlength=n)[:n]
+        sell_out = np.full(n, np.nan)
+        code = EVENT_KINDS.index("stock_out")
+        for t, kind, prod, _, _ in self._events:
+            if kind == code and not t >= sell_out[prod]:  # the first stock-out (nan: none yet)
+                sell_out[prod] = t
+        win = facts["windows"]
+        codes = win["product"].cat.codes.to_numpy().astype(np.int64)
+        n_win = np.bincount(codes, minlength=n)[:n]
+        win_s = np.bincount(codes, weights=(win["end_s"] - win["start_s"]).to_numpy(), minlength=n)[:n].astype(float)
+        return pd.DataFrame({
+            "run_id": self._constant(self.run_id, n), "arm": self._constant(self.arm, n),
+            "replicate": np.full(n, self.replicate, np.int64), "point": np.full(n, self.point, np.int64),
+            "stream": stream.astype(np.int64), "product": prods["product"].array.copy(),
+            "views": views.astype(np.int64), "viewer_seconds": seconds, "buyers": buyers.astype(np.int64),
+            "units_sold": units.astype(np.int64), "revenue": revenue, "sell_out_s": sell_out,
+            "windows": n_win.astype(np.int64), "window_s": win_s,
+        })
 
     def _market(self, vis: Any, pv, pp, pt, pprice, streams: list[Any], P: int, T: float):
         """Per-stream totals, per-minute series and the marketplace's concentration measures."""

@@ -28,7 +28,8 @@ __all__ = ["Results", "Completeness", "FolderCheck", "check"]
 #: Columns stored as strings that Results turns into categoricals.
 CATEGORICAL = ("run_id", "arm", "segment", "kind", "product", "tactic", "host_kind")
 #: Tables a results folder may hold (one Parquet partition per finished run).
-TABLE_NAMES = ("runs", "shoppers", "events", "products", "tactics", "windows", "streams", "stream_series")
+TABLE_NAMES = ("runs", "shoppers", "events", "products", "tactics", "windows", "product_results", "streams",
+               "stream_series")
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING
 
-from pydantic import Field, model_validator
+from pydantic import Field, model_serializer, model_validator
 
 from fomolab._frozen import FrozenModel
+from fomolab.hawkes import Hawkes
+from fomolab.retention import Retention
 
 if TYPE_CHECKING:  # numpy is imported where arrivals are drawn, so validating a spec does not pay for it
     import numpy as np
@@ -29,10 +31,23 @@ class RatePiece(FrozenModel):
 
 
 class Arrivals(FrozenModel):
-    """Viewer arrivals: a constant ``rate_per_s`` or a piecewise ``schedule``."""
+    """Viewer arrivals: a constant ``rate_per_s`` or a piecewise ``schedule``.
+
+    With ``hawkes`` (:mod:`fomolab.hawkes`) these are the *immigrants* of a
+    self-exciting process: each arrival brings more.
+    """
 
     rate_per_s: float | None = Field(default=None, gt=0)
     schedule: tuple[RatePiece, ...] | None = None
+    hawkes: Hawkes | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """``hawkes`` is left out when not given, so that a run's identity is what it was before it existed."""
+        data = handler(self)
+        if data.get("hawkes", 0) is None:
+            del data["hawkes"]
+        return data
 
     @model_validator(mode="after")
     def _one_of(self) -> Arrivals:
@@ -60,10 +75,20 @@ class Arrivals(FrozenModel):
 
 
 class Stream(FrozenModel):
-    """A live stream: its duration and its viewer arrival process."""
+    """A live stream: its duration, its viewer arrival process and, optionally, how its tactics
+    hold viewers (``retention``, :mod:`fomolab.retention`)."""
 
     duration_s: float = Field(gt=0)
     arrivals: Arrivals
+    retention: Retention | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """``retention`` is left out when not given (a run's identity is what it was before it existed)."""
+        data = handler(self)
+        if data.get("retention", 0) is None:
+            del data["retention"]
+        return data
 
 
 def rate_function(edges: np.ndarray, rates: np.ndarray, t: np.ndarray) -> np.ndarray:

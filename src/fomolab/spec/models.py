@@ -125,6 +125,8 @@ class Experiment:
     sweep: Sweep | None = field(default=None, repr=False)
     points: tuple[Point, ...] = field(default=(), repr=False)
     common_random_numbers: bool = True
+    #: Names of the products a ``[lineup_template]`` made (empty without one); ``spec`` holds them expanded.
+    generated: tuple[str, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:
         sweep = f", points={len(self.points)} ({self.sweep.design})" if self.sweep else ""

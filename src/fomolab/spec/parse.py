@@ -32,6 +32,7 @@ from fomolab.spec.paths import PathError, set_path
 from fomolab.spec.problems import Problems, format_path, suggest, translate
 from fomolab.spec.profiles import resolve_population
 from fomolab.spec.rules import check_scenario
+from fomolab.spec.template import TEMPLATE_KEY, expand_template
 from fomolab.tactics import KINDS
 
 __all__ = ["load_experiment", "parse_spec"]
@@ -112,13 +113,21 @@ def parse_spec(raw: dict[str, Any], *, source: str = "<spec>", base_dir: Path | 
     check_finite(raw, problems)
     _check_plain(raw, problems)
     check_sizes(raw, problems)
+    unexpanded = False
+    generated: tuple[str, ...] = ()
+    if TEMPLATE_KEY in raw:  # a [lineup_template] becomes products of [lineup]
+        if not problems:
+            generated = tuple(expand_template(raw, problems))
+        unexpanded = raw.pop(TEMPLATE_KEY, None) is not None  # its problems are named; the lineup is incomplete
     before_profiles = len(problems)
     if resolve and "population" in raw:
         raw["population"] = resolve_population(raw["population"], source, base_dir, problems)
         check_finite(raw["population"], problems, prefix=("population",))
     skip = [p.path for p in problems.items]
     if len(problems) > before_profiles:
-        skip.append("population")  # a profile that failed leaves the population incomplete
+        skip.append("population")
+    if unexpanded:
+        skip.append("lineup")  # a profile that failed leaves the population incomplete
     _check_control(raw, problems)
     model = _validate(SpecModel, _with_defaults(raw), problems, skip=skip, derived=_derived(raw))
     problems.raise_if_any()
@@ -138,7 +147,7 @@ def parse_spec(raw: dict[str, Any], *, source: str = "<spec>", base_dir: Path | 
     return Experiment(name=header.name, description=header.description, seed=header.seed,
                       replicates=header.replicates, control=header.control, arms=arms,
                       common_random_numbers=header.common_random_numbers,
-                      spec=raw, source=source, sweep=model.sweep, points=points)
+                      spec=raw, source=source, sweep=model.sweep, points=points, generated=generated)
 
 
 def _check_plain(raw: Any, problems: Problems) -> None:

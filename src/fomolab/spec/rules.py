@@ -66,6 +66,10 @@ def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: 
             add("market.stagger_s", m.stagger_s,
                 f"the last of {m.streams} streams is shifted by {shift:g} s, which moves a tactic window "
                 f"ending at {max(ends):g} s past the stream's end ({T:g} s); lower stagger_s")
+    if m is not None and s.stream.retention is not None:
+        add("stream.retention", s.stream.retention.model_dump(),
+            "retention is not modelled in a marketplace in this version (a viewer's departure is from all "
+            "streams); leave out [market] or [stream.retention]")
     _check_sizes(s, add)
     for pname, prod in s.lineup.items():
         where = f"lineup.{pname}"
@@ -96,10 +100,12 @@ def _check_sizes(s: Scenario, add: Any) -> None:
     boost = math.prod(t.boost for prod in s.lineup.values() for _, t in prod.tactics.items())
     streams = s.market.streams if s.market is not None else 1
     viewers = base * (1.0 + streams * (boost - 1.0))
+    if s.stream.arrivals.hawkes is not None:  # each immigrant brings 1 / (1 - n) arrivals in all
+        viewers *= s.stream.arrivals.hawkes.mean_factor()
     if viewers > LIMITS["viewers_per_run"]:
         add("stream.arrivals", f"{viewers:.3g} viewers",
             f"a run has at most {LIMITS['viewers_per_run']:,} expected viewers (arrival rate x duration, arrival "
-            "boosts at their most; a limit of fomolab)", "limit_exceeded")
+            "boosts at their most, times 1 / (1 - branching) with bursts; a limit of fomolab)", "limit_exceeded")
     cap = LIMITS["scheduled_events_per_run"]
     for pname, prod in s.lineup.items():
         a_slot, b_slot = prod.slot(T)

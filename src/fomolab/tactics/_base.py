@@ -152,6 +152,9 @@ class Tactic(FrozenModel):
     has_deadline: ClassVar[bool] = False
     #: True when :func:`fomolab.stats.deadline_shares` examines bunching before its windows' ends.
     deadline_shares: ClassVar[bool] = False
+    #: What its window holds viewers as (:data:`fomolab.retention.CAUSES`: ``"deal"``,
+    #: ``"countdown"``, ``"draw"``), or None: it does not hold them.
+    retention_cause: ClassVar[str | None] = None
     #: Covariates it contributes to the episodes table.
     covariates: ClassVar[tuple[Covariate, ...]] = ()
     #: True for the tactics of fomolab 0.1, which every run's identity lists even when unused

@@ -55,6 +55,7 @@ class CountdownTimer(Tactic):
     order: ClassVar[int] = 20
     summary: ClassVar[str] = "a clock running down to a deadline"
     time_fields: ClassVar[tuple[str, ...]] = ("start_s", "deadline_s", "until_s")
+    retention_cause: ClassVar[str | None] = "countdown"
     offer: ClassVar[bool] = True
     has_deadline: ClassVar[bool] = True
     deadline_shares: ClassVar[bool] = True

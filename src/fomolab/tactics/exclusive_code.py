@@ -39,6 +39,7 @@ class ExclusiveCode(Tactic):
     order: ClassVar[int] = 50
     summary: ClassVar[str] = "a code for viewers present at its announcement"
     time_fields: ClassVar[tuple[str, ...]] = ("announce_s", "expires_s")
+    retention_cause: ClassVar[str | None] = "deal"
     offer: ClassVar[bool] = True
     has_deadline: ClassVar[bool] = True
     record_rank: ClassVar[int] = 30

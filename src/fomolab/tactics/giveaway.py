@@ -9,8 +9,9 @@ stream, each of whom wins one free unit (a ``prize`` event; the prize is not a
 purchase and comes on top of the stock).  The draw uses a random stream of the
 giveaway's own, the same in every arm of a replicate.
 
-Holding viewers until the draw (retention) is not modelled: departures do not
-depend on tactics in this version.
+With ``[stream.retention] draw = r`` (:mod:`fomolab.retention`) the pending
+draw multiplies the leaving hazard of the viewers present by ``r``: ``r < 1``
+holds them until the draw.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Giveaway(Tactic):
     order: ClassVar[int] = 60
     summary: ClassVar[str] = "a lucky draw among the viewers present at an announced time"
     time_fields: ClassVar[tuple[str, ...]] = ("announce_s", "draw_s")
+    retention_cause: ClassVar[str | None] = "draw"
     offer: ClassVar[bool] = True
     record_rank: ClassVar[int] = 60
     event_kinds: ClassVar[tuple[str, ...]] = ("prize",)

@@ -59,6 +59,7 @@ class LightningSale(Tactic):
     order: ClassVar[int] = 10
     summary: ClassVar[str] = "a discount for a short window (optional quota)"
     time_fields: ClassVar[tuple[str, ...]] = ("start_s", "end_s")
+    retention_cause: ClassVar[str | None] = "deal"
     offer: ClassVar[bool] = True
     gated: ClassVar[bool] = True
     has_deadline: ClassVar[bool] = True
