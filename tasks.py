@@ -5,13 +5,17 @@
     python3 tasks.py test [ARGS...]  # set up with the test extras (fomolab[test]), run the whole test suite
                                      # (ARGS go to pytest, e.g. -m "not slow"); installs
                                      # Debian's chromium (apt-get) for the report's browser test
+    python3 tasks.py docs [serve]    # set up with the docs extra (fomolab[docs]), build the documentation
+                                     # site into site/ with warnings as errors (`mkdocs build --strict`),
+                                     # or serve it with live reload
     python3 tasks.py wheelcheck      # `pip install .` (not editable) into a fresh virtualenv, then
                                      # from an empty folder outside the checkout: a spec naming
                                      # profile = "mixed" validates, runs and is analyzed, and
                                      # `fomolab selfcheck --quick --items 1 --write -` passes
 
 The virtualenv is `.venv/` beside this file; it is (re)installed when
-pyproject.toml changes.  CI runs `.ci/run`, which runs `python3 tasks.py test` and `python3 tasks.py wheelcheck`.
+pyproject.toml changes.  CI runs `.ci/run`, which runs `python3 tasks.py test`, `python3 tasks.py docs`
+and `python3 tasks.py wheelcheck`.
 """
 
 from __future__ import annotations
@@ -170,9 +174,20 @@ def wheelcheck() -> int:
     return 0
 
 
+def docs(argv: list[str]) -> int:
+    """Build the documentation site (``mkdocs build --strict``), or run ``mkdocs ARGS`` (``serve``)."""
+    setup("docs")
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")  # a notice about MkDocs' future, not about these docs
+    cmd = [str(BIN / "mkdocs"), *(argv or ["build", "--strict"])]
+    print("+", " ".join(cmd), flush=True)
+    return subprocess.call(cmd, cwd=ROOT, env=env)
+
+
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "wheelcheck":
         return wheelcheck()
+    if argv and argv[0] == "docs":
+        return docs(argv[1:])
     if not argv or argv[0] not in ("demo", "test"):
         print(__doc__)
         return 2
