@@ -43,7 +43,7 @@ import pandas as pd
 
 from fomolab import _format as fmt
 
-__all__ = ["Report", "captions", "methods", "report"]
+__all__ = ["Report", "captions", "deadline_test", "methods", "report"]
 
 
 @dataclass
@@ -123,7 +123,9 @@ def captions(**params: Any) -> dict[str, Any]:
     ----------
     **params
         ``level`` ("95 %"), ``last`` ("10 %"), ``horizon`` ("210 s"), ``control``,
-        ``replicates``, ``pooled`` and ``sweep`` (see the file's header).
+        ``replicates``, ``pooled`` and ``sweep`` (see the file's header);
+        optionally ``alpha`` ("5 %") and ``deadline_test`` (:func:`deadline_test`,
+        default: nothing said).
 
     Returns
     -------
@@ -141,6 +143,7 @@ def captions(**params: Any) -> dict[str, Any]:
     from markupsafe import Markup
 
     env = _env()
+    params = {"deadline_test": "", "alpha": "", **params}
 
     def fill(v: Any) -> Any:
         if isinstance(v, dict):
@@ -156,10 +159,63 @@ def _params(res, analysis: Any) -> dict[str, Any]:
     last = getattr(analysis, "last", 0.1)
     sweep = bool(m.get("swept"))
     horizon = float(getattr(analysis, "horizon", float("nan")))
+    headline = getattr(analysis, "headline", None)
     return dict(level=fmt.level(conf_level), last=fmt.level(last), control=m.get("control", "control"),
-                horizon=f"{horizon:,.0f} s" if horizon == horizon else "the horizon",
+                horizon=f"{fmt.fixed(horizon, places=0)} s" if horizon == horizon else "the horizon",
                 replicates=m.get("replicates"), pooled=" Pooled over all sweep points." if sweep else "",
-                sweep=sweep)
+                sweep=sweep, alpha=fmt.level(1 - conf_level),
+                deadline_test=deadline_test(headline, conf_level, last) if headline is not None else "")
+
+
+def _names(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def deadline_test(headline: pd.DataFrame, conf_level: float = 0.95, last: float = 0.1) -> str:
+    """What the analysis' test of deadline bunching says, in words, for the deadline figure's caption.
+
+    The test (the headline's ``deadline_share``, ``deadline_expected_share``
+    and ``deadline_p``: a binomial test of the share of purchases in the last
+    ``last`` of each window against the share that exposure predicts) is
+    significant at ``1 - conf_level`` or not, arm by arm; an apparent rise in
+    the figure that the test does not support is said to be within chance.
+
+    >>> h = pd.DataFrame({"point": [0, 0], "arm": ["sale", "timer"], "deadline_share": [0.104, 0.154],
+    ...                   "deadline_expected_share": [0.1, 0.094], "deadline_p": [0.72, 1e-8]})
+    >>> text = deadline_test(h)
+    >>> "bunching at the 5 % level for timer (15.4 % against 9.4 %, p < 0.001)" in text
+    True
+    >>> text.endswith("but not for sale (10.4 % against 10.0 %, p = 0.720): there, an apparent rise is within chance.")
+    True
+    """
+    if "deadline_p" not in headline:
+        return ""
+    h = headline[headline.deadline_p.notna()]
+    if h.empty:
+        return ""
+    alpha = 1 - conf_level
+    points = h.point.nunique() if "point" in h else 1
+    yes, no = [], []
+    for arm, g in h.groupby("arm", sort=False):
+        sig = g.deadline_p < alpha
+        if points > 1:
+            (yes if sig.any() else no).append(f"{arm} ({int(sig.sum())} of {len(g)} points)")
+            continue
+        r = g.iloc[0]
+        text = (f"{arm} ({_share(r.deadline_share, 1)} against {_share(r.deadline_expected_share, 1)}, "
+                f"p {'< 0.001' if r.deadline_p < 0.001 else '= ' + fmt.p_value(r.deadline_p)})")
+        (yes if sig.all() else no).append(text)
+    head = (f"The binomial test of the share of purchases in the last {fmt.level(last)} of each window against "
+            f"the share expected from exposure")
+    at = f"at the {fmt.level(alpha)} level"
+    if not yes:
+        return (f"{head} finds no significant bunching {at} for {_names(no)}: the apparent rise towards the "
+                "deadline is within chance.")
+    if not no:
+        return f"{head} finds bunching {at} for {_names(yes)}."
+    return f"{head} finds bunching {at} for {_names(yes)}, but not for {_names(no)}: there, an apparent rise is " \
+           "within chance."
 
 
 def methods(manifest: dict[str, Any], completeness: Any | None = None) -> str:
