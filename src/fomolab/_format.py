@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["ci", "compact", "level", "minutes", "nice_step", "num", "p_value", "pct"]
+__all__ = ["ci", "compact", "decimals", "estimate", "fixed", "level", "minutes", "nice_step", "num", "p_value",
+           "pct", "tick"]
 
 #: Shown where a value is missing.
 MISSING = "–"
@@ -93,3 +94,102 @@ def nice_step(span: float, target: int) -> float:
         if m * mag >= raw:
             return float(m * mag)
     return float(10 * mag)  # pragma: no cover
+
+
+# ------------------------------------------------------------- fixed-point (no e-notation)
+
+#: The minus sign of typeset numbers (U+2212), wider than a hyphen.
+MINUS = "\u2212"
+
+#: Most decimals :func:`fixed` and :func:`estimate` ever write.
+MAX_DECIMALS = 8
+
+
+def decimals(x: float, digits: int = 3) -> int:
+    """Decimals that show ``x`` to ``digits`` significant digits, never fewer than 0.
+
+    >>> decimals(152.4), decimals(1.524), decimals(0.001524), decimals(0.0)
+    (0, 2, 5, 0)
+    """
+    v = abs(float(x))
+    if v == 0 or not math.isfinite(v):
+        return 0
+    return min(MAX_DECIMALS, max(0, digits - 1 - math.floor(math.log10(v))))
+
+
+def _write(v: float, places: int, trim: bool) -> str:
+    text = f"{abs(v):,.{places}f}"
+    if trim and "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text.strip("0.,") == "":  # rounds to zero: no signed zero
+        return text
+    return (MINUS if v < 0 else "") + text
+
+
+def fixed(x: Any, digits: int = 3, *, places: int | None = None) -> str:
+    """A number in fixed-point notation, never in e-notation.
+
+    To ``digits`` significant digits, except that the integer part is never
+    rounded (152.4 to one digit is ``'152'``, not ``'2e+02'``); thousands are
+    separated by commas; trailing zeros are dropped; negative numbers take
+    the minus sign U+2212.  ``places`` fixes the decimals instead (zeros kept).
+
+    >>> fixed(152.4, 1), fixed(152.4, 4), fixed(0.000300), fixed(-1234.5), fixed(2.0)
+    ('152', '152.4', '0.0003', '−1,234', '2')
+    >>> fixed(0.5, places=2), fixed(float("nan")), fixed("abc"), fixed(3e-12)
+    ('0.50', '–', 'abc', '0')
+    """
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isnan(v):
+        return MISSING
+    if math.isinf(v):
+        return (MINUS if v < 0 else "") + "∞"
+    if places is not None:
+        return _write(v, places, trim=False)
+    return _write(v, decimals(v, digits), trim=True)
+
+
+def estimate(est: Any, lo: Any = None, hi: Any = None, digits: int = 3) -> str:
+    """An estimate and its interval with the same decimals, in fixed-point notation.
+
+    The decimals give the largest of the three numbers ``digits`` significant
+    digits, and the interval's width two, so a narrow interval around a large
+    number still shows where its bounds lie.  Bounds are joined by an en dash,
+    or by "to" when one is negative (a dash would read as a minus sign).
+    Without bounds, the estimate alone (:func:`fixed`).
+
+    >>> estimate(152.4, 101.2, 203.9, 1), estimate(200.4, 199.9, 201.0)
+    ('152 (101–204)', '200.4 (199.9–201.0)')
+    >>> estimate(1.66, -0.373, 3.7)
+    '1.66 (−0.37 to 3.70)'
+    >>> estimate(0.5), estimate(float("nan"), 1, 2)
+    ('0.5', '–')
+    """
+    if _missing(est):
+        return MISSING
+    if _missing(lo) or _missing(hi):
+        return fixed(est, digits)
+    e, a, b = float(est), float(lo), float(hi)
+    big = max(abs(e), abs(a), abs(b))
+    width = abs(b - a)
+    places = decimals(big, digits)
+    if width > 0 and math.isfinite(width):
+        places = max(places, min(MAX_DECIMALS, max(0, 1 - math.floor(math.log10(width)))))
+    sep = " to " if a < 0 or b < 0 else "–"
+    return f"{_write(e, places, False)} ({_write(a, places, False)}{sep}{_write(b, places, False)})"
+
+
+def tick(x: float, step: float | None = None) -> str:
+    """An axis tick label: fixed-point, with the decimals the tick ``step`` needs.
+
+    >>> tick(0.25, 0.25), tick(2000.0, 500.0), tick(1e-4, 5e-5), tick(-3.0, 1.0)
+    ('0.25', '2,000', '0.0001', '−3')
+    """
+    if step is None or step <= 0 or not math.isfinite(step):
+        return fixed(x, 3)
+    if float(step).is_integer():
+        return fixed(x, places=0)
+    return _write(round(float(x), 10), MAX_DECIMALS, trim=True)

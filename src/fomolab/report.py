@@ -43,7 +43,7 @@ import pandas as pd
 
 from fomolab import _format as fmt
 
-__all__ = ["Report", "captions", "methods", "report"]
+__all__ = ["Report", "captions", "deadline_test", "methods", "report"]
 
 
 @dataclass
@@ -88,8 +88,24 @@ def _env():
 
     env = Environment(loader=PackageLoader("fomolab", "templates"), autoescape=select_autoescape(["j2", "html"]),
                       undefined=StrictUndefined, keep_trailing_newline=True)
-    env.filters.update(num=fmt.num, minutes=fmt.minutes, pct=fmt.pct)
+    env.filters.update(num=fmt.fixed, minutes=fmt.minutes, pct=fmt.pct, cell=_cell)
     return env
+
+
+_INTERVAL = re.compile(r"^(\S+) (\(.+\))$")
+
+
+def _cell(text: str):
+    """A table cell's HTML, the value in ``<span class='v'>``: an estimate and its interval as two
+    unbreakable parts with a break allowed between them (``<span class='e'>1.5</span> <span
+    class='ci'>(1.2–1.9)</span>``)."""
+    from markupsafe import Markup, escape
+
+    m = _INTERVAL.match(str(text))
+    if m is None:  # a name may break after its underscores ("honest_<wbr>timer"), not inside a word
+        return Markup("<span class='v'>{}</span>").format(Markup(str(escape(text)).replace("_", "_<wbr>")))
+    return Markup("<span class='v iv'><span class='e'>{}</span> <span class='ci'>{}</span></span>").format(
+        m.group(1), m.group(2))
 
 
 @cache
@@ -107,7 +123,9 @@ def captions(**params: Any) -> dict[str, Any]:
     ----------
     **params
         ``level`` ("95 %"), ``last`` ("10 %"), ``horizon`` ("210 s"), ``control``,
-        ``replicates``, ``pooled`` and ``sweep`` (see the file's header).
+        ``replicates``, ``pooled`` and ``sweep`` (see the file's header);
+        optionally ``alpha`` ("5 %") and ``deadline_test`` (:func:`deadline_test`,
+        default: nothing said).
 
     Returns
     -------
@@ -125,6 +143,7 @@ def captions(**params: Any) -> dict[str, Any]:
     from markupsafe import Markup
 
     env = _env()
+    params = {"deadline_test": "", "alpha": "", **params}
 
     def fill(v: Any) -> Any:
         if isinstance(v, dict):
@@ -140,10 +159,63 @@ def _params(res, analysis: Any) -> dict[str, Any]:
     last = getattr(analysis, "last", 0.1)
     sweep = bool(m.get("swept"))
     horizon = float(getattr(analysis, "horizon", float("nan")))
+    headline = getattr(analysis, "headline", None)
     return dict(level=fmt.level(conf_level), last=fmt.level(last), control=m.get("control", "control"),
-                horizon=f"{horizon:,.0f} s" if horizon == horizon else "the horizon",
+                horizon=f"{fmt.fixed(horizon, places=0)} s" if horizon == horizon else "the horizon",
                 replicates=m.get("replicates"), pooled=" Pooled over all sweep points." if sweep else "",
-                sweep=sweep)
+                sweep=sweep, alpha=fmt.level(1 - conf_level),
+                deadline_test=deadline_test(headline, conf_level, last) if headline is not None else "")
+
+
+def _names(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def deadline_test(headline: pd.DataFrame, conf_level: float = 0.95, last: float = 0.1) -> str:
+    """What the analysis' test of deadline bunching says, in words, for the deadline figure's caption.
+
+    The test (the headline's ``deadline_share``, ``deadline_expected_share``
+    and ``deadline_p``: a binomial test of the share of purchases in the last
+    ``last`` of each window against the share that exposure predicts) is
+    significant at ``1 - conf_level`` or not, arm by arm; an apparent rise in
+    the figure that the test does not support is said to be within chance.
+
+    >>> h = pd.DataFrame({"point": [0, 0], "arm": ["sale", "timer"], "deadline_share": [0.104, 0.154],
+    ...                   "deadline_expected_share": [0.1, 0.094], "deadline_p": [0.72, 1e-8]})
+    >>> text = deadline_test(h)
+    >>> "bunching at the 5 % level for timer (15.4 % against 9.4 %, p < 0.001)" in text
+    True
+    >>> text.endswith("but not for sale (10.4 % against 10.0 %, p = 0.720): there, an apparent rise is within chance.")
+    True
+    """
+    if "deadline_p" not in headline:
+        return ""
+    h = headline[headline.deadline_p.notna()]
+    if h.empty:
+        return ""
+    alpha = 1 - conf_level
+    points = h.point.nunique() if "point" in h else 1
+    yes, no = [], []
+    for arm, g in h.groupby("arm", sort=False):
+        sig = g.deadline_p < alpha
+        if points > 1:
+            (yes if sig.any() else no).append(f"{arm} ({int(sig.sum())} of {len(g)} points)")
+            continue
+        r = g.iloc[0]
+        text = (f"{arm} ({_share(r.deadline_share, 1)} against {_share(r.deadline_expected_share, 1)}, "
+                f"p {'< 0.001' if r.deadline_p < 0.001 else '= ' + fmt.p_value(r.deadline_p)})")
+        (yes if sig.all() else no).append(text)
+    head = (f"The binomial test of the share of purchases in the last {fmt.level(last)} of each window against "
+            f"the share expected from exposure")
+    at = f"at the {fmt.level(alpha)} level"
+    if not yes:
+        return (f"{head} finds no significant bunching {at} for {_names(no)}: the apparent rise towards the "
+                "deadline is within chance.")
+    if not no:
+        return f"{head} finds bunching {at} for {_names(yes)}."
+    return f"{head} finds bunching {at} for {_names(yes)}, but not for {_names(no)}: there, an apparent rise is " \
+           "within chance."
 
 
 def methods(manifest: dict[str, Any], completeness: Any | None = None) -> str:
@@ -206,11 +278,15 @@ def methods(manifest: dict[str, Any], completeness: Any | None = None) -> str:
 # ------------------------------------------------------------------- tables
 
 
-_NUMERIC = re.compile(r"^[-+<–]?\s?[0-9.]")
+_NUMERIC = re.compile(r"^[-+<–\u2212]?\s?[0-9.]")
 
 
 def _table(df: pd.DataFrame, caption: str = "", title: str = "", max_rows: int = 40) -> dict[str, Any]:
-    """A table for the template: columns, rows of ``(text, numeric)`` cells, caption."""
+    """A table for the template: columns, rows of ``(text, numeric)`` cells, caption.
+
+    A cell ``"1.5 (1.2–1.9)"`` keeps its estimate and its interval each on
+    one line but may break between them, so narrow screens fold wide tables.
+    """
     more = len(df) if len(df) > max_rows else 0
     df = df.head(max_rows)
     rows = [[(str(v), bool(_NUMERIC.match(str(v))) or str(v) == fmt.MISSING) for v in row]
@@ -220,34 +296,67 @@ def _table(df: pd.DataFrame, caption: str = "", title: str = "", max_rows: int =
 
 
 def _cis(est: pd.Series, lo: pd.Series, hi: pd.Series, digits: int = 3) -> list[str]:
-    """Estimates with their intervals, row by row (:func:`fomolab._format.ci`)."""
-    return [fmt.ci(a, b, c, digits) for a, b, c in zip(est, lo, hi, strict=True)]
+    """Estimates with their intervals, row by row (:func:`fomolab._format.estimate`)."""
+    return [fmt.estimate(a, b, c, digits) for a, b, c in zip(est, lo, hi, strict=True)]
 
 
-def _headline_table(headline: pd.DataFrame, sweep: bool, cols: dict[str, str]) -> pd.DataFrame:
+def _share(v: Any, digits: int = 2) -> str:
+    """A fraction as a percentage with ``digits`` decimals: 0.1174 -> '11.74 %'."""
+    return fmt.MISSING if pd.isna(v) else f"{fmt.fixed(100 * float(v), places=digits)} %"
+
+
+def _point_columns(points: pd.Series, manifest: dict[str, Any]) -> pd.DataFrame:
+    """The swept parameters' values at each row's point, one column per parameter (named as in the figures)."""
+    from fomolab.plot.sweep import param_label
+
+    values = {int(p["point"]): p.get("values", {}) for p in manifest.get("points") or []}
+    swept = list(manifest.get("swept") or [])
+    cols = {}
+    for path in swept:
+        cols[param_label(path)] = [fmt.fixed(values.get(int(n), {}).get(path, float("nan")), 4)
+                                   if not isinstance(values.get(int(n), {}).get(path), str)
+                                   else values[int(n)][path] for n in points]
+    if not cols:
+        cols["point"] = [str(int(n)) for n in points]
+    return pd.DataFrame(cols, index=points.index)
+
+
+def _headline_table(headline: pd.DataFrame, sweep: bool, cols: dict[str, str],
+                    manifest: dict[str, Any] | None = None, part: str = "all") -> pd.DataFrame:
+    """The headline for the page: ``part`` "horizon" (buying within the horizon), "visit" (the whole visit:
+    conversion, median, hazard and odds ratios, deadline share) or "all"."""
     h = headline
     out = pd.DataFrame({"arm": h.arm.astype(str)})
     if sweep and "point" in h:
-        out.insert(0, "point", h.point.astype(int))
-    out["runs"] = h.runs.map(lambda v: f"{int(v)}")
-    out["viewers"] = h.viewers.map(lambda v: f"{v:,.0f}")
-    out[cols["cuminc"]] = _cis(100 * h.cuminc, 100 * h.cuminc_ci_lower, 100 * h.cuminc_ci_upper)
-    out[cols["cuminc_diff"]] = _cis(100 * h.cuminc_diff, 100 * h.cuminc_diff_ci_lower, 100 * h.cuminc_diff_ci_upper)
-    out["p "] = h.cuminc_diff_p.map(fmt.p_value)
-    out[cols["rmst"]] = _cis(h.rmst_s, h.rmst_ci_lower, h.rmst_ci_upper, 4)
-    out[cols["rmst_diff"]] = _cis(h.rmst_diff_s, h.rmst_diff_ci_lower, h.rmst_diff_ci_upper)
-    out["p  "] = h.rmst_diff_p.map(fmt.p_value)
-    out["conversion"] = h.conversion.map(lambda v: f"{100 * v:.2f} %")
-    out[cols["median"]] = [fmt.MISSING if pd.isna(m) else c for m, c in zip(
-        h.median_s, _cis(h.median_s, h.median_ci_lower, h.median_ci_upper), strict=True)]
-    out[cols["hazard_ratio"]] = _cis(h.hazard_ratio, h.hr_ci_lower, h.hr_ci_upper)
-    out["p (Holm)"] = h.hr_p_holm.map(fmt.p_value)
-    out[cols["odds_ratio"]] = _cis(h.odds_ratio, h.or_ci_lower, h.or_ci_upper)
-    out["p (Holm) "] = h.or_p_holm.map(fmt.p_value)
-    if "deadline_share" in h and h.deadline_share.notna().any():
-        out[cols["deadline"]] = [
-            fmt.MISSING if pd.isna(s) else f"{100 * s:.1f} % ({100 * e:.1f} %)"
-            for s, e in zip(h.deadline_share, h.deadline_expected_share, strict=False)]
+        for j, (name, col) in enumerate(_point_columns(h.point, manifest or {}).items()):
+            out.insert(j, name, col)
+    if part in ("horizon", "all"):
+        if part == "all":
+            out["runs"] = h.runs.map(lambda v: f"{int(v)}")
+        out["viewers"] = h.viewers.map(lambda v: fmt.fixed(v, places=0))
+        out[cols["cuminc"]] = _cis(100 * h.cuminc, 100 * h.cuminc_ci_lower, 100 * h.cuminc_ci_upper)
+        out[cols["cuminc_diff"]] = _cis(100 * h.cuminc_diff, 100 * h.cuminc_diff_ci_lower,
+                                        100 * h.cuminc_diff_ci_upper)
+        out["p "] = h.cuminc_diff_p.map(fmt.p_value)
+        out[cols["rmst"]] = _cis(h.rmst_s, h.rmst_ci_lower, h.rmst_ci_upper, 4)
+        out[cols["rmst_diff"]] = _cis(h.rmst_diff_s, h.rmst_diff_ci_lower, h.rmst_diff_ci_upper)
+        out["p  "] = h.rmst_diff_p.map(fmt.p_value)
+    if part in ("visit", "all"):
+        if part == "visit":
+            out["runs"] = h.runs.map(lambda v: f"{int(v)}")
+        out["conversion"] = h.conversion.map(_share)
+        out[cols["median"]] = [fmt.MISSING if pd.isna(m) else c for m, c in zip(
+            h.median_s, _cis(h.median_s, h.median_ci_lower, h.median_ci_upper), strict=True)]
+        out[cols["hazard_ratio"]] = _cis(h.hazard_ratio, h.hr_ci_lower, h.hr_ci_upper)
+        out["p (Holm)"] = h.hr_p_holm.map(fmt.p_value)
+        out[cols["odds_ratio"]] = _cis(h.odds_ratio, h.or_ci_lower, h.or_ci_upper)
+        out["p (Holm) "] = h.or_p_holm.map(fmt.p_value)
+        if "deadline_share" in h and h.deadline_share.notna().any():
+            out[cols["deadline"]] = [
+                fmt.MISSING if pd.isna(s) else f"{_share(s, 1)} ({_share(e, 1)})"
+                for s, e in zip(h.deadline_share, h.deadline_expected_share, strict=False)]
+            if "deadline_p" in h:
+                out["p   "] = h.deadline_p.map(fmt.p_value)
     return out
 
 
@@ -255,16 +364,17 @@ def _summary_table(summary: pd.DataFrame) -> pd.DataFrame:
     s = summary
     return pd.DataFrame({
         "arm": [str(a) for a in s.index], "runs": s.runs.map(lambda v: f"{int(v)}"),
-        "viewers per run": s.viewers_per_run.map(lambda v: f"{v:,.1f}"),
-        "buyers per run": s.buyers_per_run.map(lambda v: f"{v:,.1f}"),
-        "conversion": s.conversion.map(lambda v: f"{100 * v:.2f} %"),
-        "median time to purchase (s)": s.median_time_to_purchase_s.map(lambda v: fmt.num(v, 4)),
-        "units per run": s.units_per_run.map(lambda v: f"{v:,.1f}"),
-        "revenue per run": s.revenue_per_run.map(lambda v: f"{v:,.2f}"),
+        "viewers per run": s.viewers_per_run.map(lambda v: fmt.fixed(v, places=1)),
+        "buyers per run": s.buyers_per_run.map(lambda v: fmt.fixed(v, places=1)),
+        "conversion": s.conversion.map(_share),
+        "median time to purchase (s)": s.median_time_to_purchase_s.map(lambda v: fmt.fixed(v, 4)),
+        "units per run": s.units_per_run.map(lambda v: fmt.fixed(v, places=1)),
+        "revenue per run": s.revenue_per_run.map(lambda v: fmt.fixed(v, places=2)),
     })
 
 
-def _effects_table(effects: pd.DataFrame, cols: dict[str, str]) -> pd.DataFrame:
+def _effects_table(effects: pd.DataFrame, cols: dict[str, str], manifest: dict[str, Any] | None = None
+                   ) -> pd.DataFrame:
     names = {"hazard_ratio": "hazard ratio", "odds_ratio": "odds ratio", "risk_difference": "risk difference",
              "median_shift_s": "median shift (s)"}
     e = effects[effects.estimate.notna()]
@@ -278,23 +388,25 @@ def _effects_table(effects: pd.DataFrame, cols: dict[str, str]) -> pd.DataFrame:
     if "p_bh" in e:
         out["p (BH)"] = e.p_bh.map(fmt.p_value)
     if "point" in e and e.point.nunique() > 1:
-        out.insert(0, "point", e.point.astype(int))
+        for j, (name, col) in enumerate(_point_columns(e.point, manifest or {}).items()):
+            out.insert(j, name, col)
     return out
 
 
 #: Consumer impact measures shown on the page: measure -> (column, significant digits).
-_IMPACT = {"induced_purchases": ("induced purchases", 1), "accelerated_purchases": ("accelerated", 1),
-           "seconds_gained_by_seller": ("seconds gained by the seller", 0),
-           "regretted_added": ("regretted purchases added", 1),
-           "consumer_surplus_lost": ("consumer surplus lost", 0),
-           "seller_revenue_gained": ("seller revenue gained", 0)}
+_IMPACT = {"induced_purchases": ("induced purchases", 3), "accelerated_purchases": ("accelerated", 3),
+           "seconds_gained_by_seller": ("seconds gained by the seller", 3),
+           "regretted_added": ("regretted purchases added", 3),
+           "consumer_surplus_lost": ("consumer surplus lost", 3),
+           "seller_revenue_gained": ("seller revenue gained", 3)}
 
 
 def _impact_table(total: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
     rows = []
     for arm in [a for a in arms if a in set(total.arm.astype(str))]:
         g = total[total.arm.astype(str) == arm].set_index("measure")
-        rows.append({"arm": arm, **{label: fmt.ci(g.loc[m, "mean"], g.loc[m, "ci_lower"], g.loc[m, "ci_upper"], d)
+        rows.append({"arm": arm, **{label: fmt.estimate(g.loc[m, "mean"], g.loc[m, "ci_lower"], g.loc[m, "ci_upper"],
+                                                        d)
                                     for m, (label, d) in _IMPACT.items() if m in g.index}})
     return pd.DataFrame(rows)
 
@@ -437,16 +549,22 @@ def report(results: Any, *, out: str | Path | None = None, analysis: Any = None)
     sweep = bool(res.manifest.get("swept"))
     text = captions(**_params(res, analysis))
     cols = text["columns"]
+    m = res.manifest
     if analysis is not None:
-        headline_html = _table(_headline_table(analysis.headline, sweep, cols), text["tables"]["headline"]["caption"])
+        tabs = text["tables"]
+        headline_html = [
+            _table(_headline_table(analysis.headline, sweep, cols, m, "horizon"), tabs["headline"]["caption"],
+                   title=tabs["headline_horizon"]["title"]),
+            _table(_headline_table(analysis.headline, sweep, cols, m, "visit"), "",
+                   title=tabs["headline_visit"]["title"])]
     else:
-        headline_html = _table(_summary_table(res.summary()), text["tables"]["summary"]["caption"])
+        headline_html = [_table(_summary_table(res.summary()), text["tables"]["summary"]["caption"])]
     effects = None
     effects_html: dict[str, Any] = {}
     if analysis is not None and len(analysis.arm_order) > 1:
         effects = effects_table(analysis)
         shown = analysis.pooled if analysis.pooled is not None else analysis.arms
-        effects_html["effects"] = _table(_effects_table(shown, cols), text["tables"]["effects"]["caption"],
+        effects_html["effects"] = _table(_effects_table(shown, cols, m), text["tables"]["effects"]["caption"],
                                          title=text["tables"]["effects"]["title"])
     impact_total = getattr(analysis, "impact_total", None)
     if impact_total is not None and not impact_total.empty and not sweep:

@@ -10,12 +10,20 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LINESTYLES", "OKABE_ITO", "STYLE", "arm_colors", "arm_styles", "as_analysis", "style"]
+__all__ = ["KELLY", "LINESTYLES", "OKABE_ITO", "STYLE", "arm_colors", "arm_styles", "as_analysis", "style"]
 
 #: The Okabe–Ito palette (Okabe & Ito 2008), distinguishable with every common
 #: colour-vision deficiency.  Black first: the control arm.  Yellow last: it is
 #: faint on white.
 OKABE_ITO = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442")
+
+#: For more than eight arms: Kelly's (1965) colours of maximum contrast, black
+#: first (the control) and the faint yellows last: 21 colours, each arm its own.
+#: Past eight colours no palette stays safe for every colour-vision
+#: deficiency; the line styles (and the legend's order) keep arms apart.
+KELLY = ("#000000", "#F38400", "#0067A5", "#BE0032", "#008856", "#875692", "#A1CAF1", "#E68FAC", "#848482",
+         "#882D17", "#8DB600", "#604E97", "#F6A600", "#B3446C", "#654522", "#E25822", "#2B3D26", "#C2B280",
+         "#F99379", "#DCD300", "#F3C300")
 
 #: Line styles per arm (solid for the control): arms whose lines coincide stay
 #: visible, and the figures read in grey print.
@@ -73,17 +81,32 @@ def figure(**kw: Any):
 
 
 def arm_colors(arms: Sequence[str]) -> dict[str, str]:
-    """One Okabe–Ito colour per arm, in order (the first, the control, in black).
+    """One colour per arm, in order (the first, the control, in black).
+
+    Up to eight arms the Okabe–Ito palette; more arms take Kelly's colours of
+    maximum contrast (:data:`KELLY`), so that no two of up to 21 arms share a
+    colour.  Beyond 21 colours repeat, but no two arms share both colour and
+    line style (:func:`arm_styles`) up to 105 arms.
 
     >>> arm_colors(["control", "sale"])
     {'control': '#000000', 'sale': '#E69F00'}
+    >>> len(set(arm_colors([f"arm{i}" for i in range(10)]).values()))
+    10
     """
-    return {str(a): OKABE_ITO[i % len(OKABE_ITO)] for i, a in enumerate(arms)}
+    palette = OKABE_ITO if len(arms) <= len(OKABE_ITO) else KELLY
+    return {str(a): palette[i % len(palette)] for i, a in enumerate(arms)}
 
 
 def arm_styles(arms: Sequence[str]) -> dict[str, Any]:
-    """One line style per arm, in order (the control solid)."""
-    return {str(a): LINESTYLES[i % len(LINESTYLES)] for i, a in enumerate(arms)}
+    """One line style per arm, in order (the control solid).
+
+    Styles cycle once per round of colours, so an arm that shares another's
+    colour (more than 21 arms) has another line style.
+    """
+    n = len(OKABE_ITO) if len(arms) <= len(OKABE_ITO) else len(KELLY)
+    if len(arms) <= n:
+        return {str(a): LINESTYLES[i % len(LINESTYLES)] for i, a in enumerate(arms)}
+    return {str(a): LINESTYLES[(i % len(LINESTYLES) + i // n) % len(LINESTYLES)] for i, a in enumerate(arms)}
 
 
 def as_analysis(obj: Any):
