@@ -461,7 +461,9 @@ def test_manifest_replicates_is_the_max_of_old_and_new(tmp_path):
     run(spec, out, replicates=3)
     fewer = run(spec, out, replicates=2)
     assert fewer.manifest["replicates"] == 3
-    assert fewer.completeness.complete and fewer.completeness.runs_expected == 6
+    assert fewer.completeness.complete and fewer.completeness.runs_expected == 4  # the replicates asked for
+    assert len(fewer.runs) == 4 and set(fewer.runs.replicate) == {0, 1}
+    assert Results(out).completeness.runs_expected == 6 and len(Results(out).runs) == 6
     assert len(fewer.manifest["seeds"]) == 3
     assert run(spec, out, replicates=4).manifest["replicates"] == 4
 
@@ -633,9 +635,9 @@ def test_half_finished_folder_says_so(tmp_path, monkeypatch, capsys):
     assert s.runs.tolist() == [3, 2] and s.runs_expected.tolist() == [4, 4]
     assert s.attrs["completeness"] == c.describe()
     capsys.readouterr()
-    assert main(["run", str(spec), "--out", str(out), "--replicates", "2"]) == 0
-    printed = capsys.readouterr().out
-    assert "incomplete: 2 to 3 of 4 replicates finished" in printed and "3 of 4" in printed
+    assert main(["run", str(spec), "--out", str(out), "--replicates", "2"]) == 0  # the 2 asked for have finished
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "shown: the first 2 replicates, as asked; the folder holds more: 2 to 3 of 4 replicates finished" in printed
     from fomolab.report import methods
 
     assert "only 2 to 3 of 4 replicates finished" in methods(res.manifest, res.completeness)

@@ -166,6 +166,14 @@ class Analysis:
         have = [t for t in TABLES if getattr(self, t) is not None]
         return f"Analysis({str(self.path)!r}: {', '.join(f'{t} ({len(getattr(self, t))} rows)' for t in have)})"
 
+    def _repr_html_(self) -> str:
+        """The description and the headline (then the names of the other tables), for Jupyter."""
+        from fomolab._terminal import html_view
+
+        rest = [t for t in self.tables() if t != "headline"]
+        return html_view(repr(self), [("headline", self.headline),
+                                      *([("", "other tables: " + ", ".join(rest))] if rest else [])])
+
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables present, by name."""
         return {t: getattr(self, t) for t in TABLES if getattr(self, t) is not None}

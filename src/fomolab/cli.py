@@ -41,11 +41,15 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="run on a Dask distributed cluster (its workers must see the results folder)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary table")
+    _format_option(r, "the per-arm summary")
     r.add_argument("--allow-other-version", action="store_true",
                    help="extend a results folder that another fomolab version wrote (both are recorded)")
 
     v = sub.add_parser("validate", help="check a spec and print its design without running it")
     v.add_argument("spec", help="experiment spec (TOML)")
+    v.add_argument("--strict", action="store_true",
+                   help="treat warnings (tactics that cannot act as the spec sets them) as errors: exit 2")
+    _format_option(v, "the arms (json: the sweep and warnings too)")
 
     a = sub.add_parser("analyze", help="statistics of a results folder: print the headline, write analysis/ tables")
     a.add_argument("results", help="results folder (written by `fomolab run`)")
@@ -58,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="seconds since arrival for the share who buy and the restricted mean time to purchase "
                         "(default: the control's median visit)")
     a.add_argument("--quiet", "-q", action="store_true", help="write the tables, print nothing")
+    _format_option(a, "the headline (json: the consumer impact too)")
 
     rp = sub.add_parser("report", help="write an HTML report with figures (PNG, SVG) of a results folder")
     rp.add_argument("results", help="results folder (an experiment or a sweep)")
@@ -83,6 +88,25 @@ def _parser() -> argparse.ArgumentParser:
                     help="also write the validation page (Markdown) to PATH, e.g. docs/VALIDATION.md; "
                          "'-' prints it on stdout (default: write nothing)")
     return p
+
+
+def _format_option(p: argparse.ArgumentParser, main: str) -> None:
+    p.add_argument("--format", choices=("text", "csv", "json", "markdown"), default="text",
+                   help=f"text: tables that fit the terminal (default); csv: {main} on stdout; json: every "
+                        "table and the figures of the header as one object on stdout; markdown: the tables "
+                        "as printed, in Markdown")
+
+
+def _console(stderr: bool = False):
+    """A rich console as wide as the terminal (``COLUMNS`` where set; 80 without a terminal)."""
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+def _warn(text: str) -> None:
+    """A warning on stderr, wrapped to the terminal's width."""
+    _console(stderr=True).print(f"fomolab: warning: {text}", markup=False, highlight=False)
 
 
 def _items(text: str) -> list[int]:
@@ -200,39 +224,95 @@ def _terminate_like_interrupt() -> tuple[list[int], dict]:
 def _validate(args: argparse.Namespace) -> int:
     import json
 
-    from rich.console import Console
-    from rich.table import Table
-
+    from fomolab._terminal import Column, Table, emit
     from fomolab.spec import load_experiment
+    from fomolab.spec.advice import arm_overrides, arm_warnings
 
     exp = load_experiment(args.spec)
-    console = Console()
-    console.print(f"[bold]{exp.name}[/bold]: {exp.description}")
-    table = Table("arm", "tactics on", "description", title="Arms")
-    for arm in exp.arms.values():
-        name = f"{arm.name} (control)" if arm.name == exp.control else arm.name
-        table.add_row(name, ", ".join(arm.tactics) or "none", arm.description)
-    console.print(table)
+    overrides = arm_overrides(exp)
+    warnings = arm_warnings(exp)
+    points = len({json.dumps(p.values, sort_keys=True, default=str) for p in exp.points})
+    runs = len(exp.arms) * points * exp.replicates
+
+    def shown(v: object) -> str:
+        return json.dumps(v) if isinstance(v, str | bool) or v is None else str(v)
+
+    def setting(arm, key: str, value: object) -> str:
+        parts = key.split(".")
+        off = len(parts) > 3 and parts[0] == "lineup" and parts[2] == "tactics" \
+            and f"{parts[1]}.{parts[3]}" not in arm.tactics
+        return f"{key} = {shown(value)}" + (" (its tactic is off in this arm)" if off else "")
+
+    arms = Table("arms", "Arms", (Column("arm", numeric=False, key=True),
+                                  Column("tactics on", numeric=False, wrap=True),
+                                  Column("set", numeric=False, wrap=True),
+                                  Column("description", numeric=False, wrap=True)),
+                 tuple((a.name + (" (control)" if a.name == exp.control else ""), ", ".join(a.tactics) or "none",
+                        "; ".join(setting(a, k, v) for k, v in overrides[a.name].items()) or "none",
+                        a.description) for a in exp.arms.values()),
+                 records=[{"arm": a.name, "control": a.name == exp.control, "tactics": list(a.tactics),
+                           "set": overrides[a.name], "description": a.description} for a in exp.arms.values()])
+    tables = [arms]
     if exp.generated:  # a [lineup_template]: the products it made
         from fomolab.spec.template import lineup_rows
 
-        lineup = Table("product", "slot_s", "price", "base_rate_per_s", "stock", "tactics",
-                       title=f"Lineup: {len(exp.generated)} products made by the lineup template")
-        for row in lineup_rows(exp.spec["lineup"], exp.generated):
-            lineup.add_row(*row)
-        console.print(lineup)
-    points = len({json.dumps(p.values, sort_keys=True, default=str) for p in exp.points})
+        heads = ("product", "slot_s", "price", "base_rate_per_s", "stock", "tactics")
+        tables.append(Table("lineup", f"Lineup: {len(exp.generated)} products made by the lineup template",
+                            tuple(Column(h, numeric=h not in ("product", "slot_s", "tactics"), key=h == "product",
+                                         wrap=h == "tactics") for h in heads),
+                            tuple(lineup_rows(exp.spec["lineup"], exp.generated))))
     if exp.sweep is not None:
-        sweep = Table("parameter", "values", title=f"Sweep: {exp.sweep.design} design, {points} points")
+        rows, recs = [], []
         for path in exp.swept:
             vals = sorted({p.values[path] for p in exp.points}, key=str)
-            shown = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in vals[:6])
-            sweep.add_row(path, shown + (f", ... ({len(vals)} values)" if len(vals) > 6 else ""))
-        console.print(sweep)
-    console.print(f"{len(exp.arms)} arms x {points} point{'s' * (points != 1)} x {exp.replicates} replicates = "
-                  f"[bold]{len(exp.arms) * points * exp.replicates} runs[/bold]; master seed {exp.seed}")
-    console.print(f"spec OK: {args.spec}")
+            text = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in vals[:6])
+            rows.append((path, text + (f", ... ({len(vals)} values)" if len(vals) > 6 else "")))
+            recs.append({"parameter": path, "values": vals})
+        tables.append(Table("sweep", f"Sweep: {exp.sweep.design} design, {points} points",
+                            (Column("parameter", numeric=False, wrap=True), Column("values", numeric=False, wrap=True)),
+                            tuple(rows), records=recs))
+    total = (f"{len(exp.arms)} arms x {points} point{'s' * (points != 1)} x {exp.replicates} replicates = "
+             f"{runs} runs; master seed {exp.seed}")
+    for w in warnings:
+        _warn(w)
+    failed = args.strict and warnings
+    if args.format != "text":
+        emit(args.format, tables, meta={"experiment": exp.name, "description": exp.description,
+                                        "spec": str(args.spec), "control": exp.control, "points": points,
+                                        "replicates": exp.replicates, "runs": runs, "seed": exp.seed,
+                                        "warnings": warnings},
+             notes=[total] if args.format == "markdown" else ())
+        return EXIT_BAD_INPUT if failed else 0
+    from rich.text import Text
+
+    from fomolab._terminal import print_text
+
+    console = _console()
+    console.print(Text.assemble((exp.name, "bold"), f": {exp.description}"))
+    _print_arms(console, arms)
+    print_text(console, tables[1:])
+    console.print(Text.assemble(total.split(" = ")[0] + " = ", (f"{runs} runs", "bold"),
+                                total.split(" = ", 1)[1].removeprefix(f"{runs} runs")))
+    if failed:
+        print(f"fomolab: error: {len(warnings)} warning(s) and --strict: {args.spec}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    console.print(f"spec OK: {args.spec}" + (f" ({len(warnings)} warning{'s' * (len(warnings) != 1)} on stderr)"
+                                             if warnings else ""), markup=False, highlight=False)
     return 0
+
+
+def _print_arms(console, arms) -> None:
+    """The arms as blocks: name and description, then what is on and what is set, indented."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    console.print(Text("Arms", style="bold"))
+    for name, tactics, sets, description in arms.rows:
+        console.print(Text.assemble((name, "bold"), f": {description}" if description else ""))
+        console.print(Padding(Text(f"tactics on: {tactics}"), (0, 0, 0, 2), expand=False))
+        if sets != "none":
+            for item in sets.split("; "):
+                console.print(Padding(Text(f"set {item}"), (0, 0, 0, 2), expand=False))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -294,7 +374,7 @@ def _run(args: argparse.Namespace) -> int:
     if log is not None:
         log.finish(failures)
     if not args.quiet:
-        _print_summary(results)
+        _print_summary(results, args.format)
     return 0
 
 
@@ -391,28 +471,38 @@ def _working(what: str, quiet: bool):
     return bar
 
 
-def _print_summary(results) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def _print_summary(results, fmt: str = "text") -> None:
+    from fomolab._terminal import Column, Table, emit, print_text, records
 
     s = results.summary()
-    table = Table(title=f"{results.manifest['experiment']}: per arm (means per run; conversion pooled; "
-                        f"median time to buy over the arm's buyers)")
-    for col in ("arm", "runs", "viewers", "buyers", "conversion", "median s to buy", "units", "revenue"):
-        table.add_column(col, justify="left" if col == "arm" else "right", no_wrap=True)
+    name = results.manifest["experiment"]
+    heads = ("arm", "runs", "viewers", "buyers", "conversion", "median s to buy", "units", "revenue")
+    rows = []
     for arm, row in s.iterrows():
         runs = f"{row.runs:.0f}" if row.runs >= row.runs_expected else f"{row.runs:.0f} of {row.runs_expected:.0f}"
-        table.add_row(str(arm), runs, f"{row.viewers_per_run:,.1f}", f"{row.buyers_per_run:,.1f}",
-                      f"{row.conversion:.2%}", f"{row.median_time_to_purchase_s:,.1f}",
-                      f"{row.units_per_run:,.1f}", f"{row.revenue_per_run:,.2f}")
-    console = Console()
-    if not console.is_terminal:  # logs and pipes: no 80-column squeeze
-        console = Console(width=120)
-    console.print(table)
-    if not results.completeness.complete:
-        console.print(f"[bold]incomplete[/bold]: {results.completeness.describe()}; the table covers the finished "
-                      "runs only; run the same command again to finish")
-    console.print(f"tables: {results.path}/{{runs,shoppers,events}}/*.parquet (docs/schema.md)")
+        rows.append((str(arm), runs, f"{row.viewers_per_run:,.1f}", f"{row.buyers_per_run:,.1f}",
+                     f"{row.conversion:.2%}", f"{row.median_time_to_purchase_s:,.1f}",
+                     f"{row.units_per_run:,.1f}", f"{row.revenue_per_run:,.2f}"))
+    table = Table("summary", f"{name}: per arm (means per run; conversion pooled; median time to buy over the "
+                             "arm's buyers)",
+                  tuple(Column(h, numeric=h != "arm", key=h == "arm") for h in heads), tuple(rows),
+                  records=records(s.reset_index()) if len(s) else [])
+    done = results.completeness
+    notes = [] if done.complete else [f"incomplete: {done.describe()}; the table covers the finished runs only; "
+                                      "run the same command again to finish"]
+    held = int(results.manifest.get("replicates", 0))
+    if results.replicates is not None and results.replicates < held:
+        from fomolab.results import Results
+
+        notes.append(f"shown: the first {results.replicates} replicates, as asked; the folder holds more: "
+                     f"{Results(results.path).completeness.describe()}")
+    notes.append(f"tables: {results.path}/{{runs,shoppers,events}}/*.parquet (docs/schema.md)")
+    if fmt != "text":
+        emit(fmt, [table], meta={"experiment": name, "results": str(results.path),
+                                 "complete": done.complete, "completeness": done.describe()},
+             notes=notes if fmt == "markdown" else ())
+        return
+    print_text(_console(), [table], notes)
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -449,15 +539,13 @@ def _analyze(args: argparse.Namespace) -> int:
     import math
     from pathlib import Path
 
-    from rich.console import Console
-    from rich.table import Table
-
+    from fomolab._terminal import Column, Table, emit, print_text, records
     from fomolab.analysis import analyze
     from fomolab.outputs import check_target
 
     target = Path(args.out) if args.out is not None else Path(args.results) / "analysis"
     check_target(target, "analysis", args.results)
-    with _working(f"analysing {args.results}", args.quiet):
+    with _working(f"analysing {args.results}", args.quiet or args.format != "text"):
         a = analyze(args.results, control=args.control, n_boot=args.boot, seed=args.seed, horizon=args.horizon)
         out = a.write(target)
     if args.quiet:
@@ -477,65 +565,75 @@ def _analyze(args: argparse.Namespace) -> int:
 
     h = a.headline
     sweep = h.point.nunique() > 1
-    shown = h.head(20)
+    text = args.format == "text"
+    shown = h.head(20) if text else h
     from fomolab.results import Results
 
     name = Results(args.results).manifest.get("experiment", Path(args.results).name)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=100)
     hz = float(h.horizon_s.iloc[0]) if len(h) else float("nan")
-    first = ["point"] if sweep else []
+    first = [Column("point", key=True)] if sweep else []
+    arm = Column("arm", numeric=False, key=True)
 
-    def columns(table: Table, cols: list[str]) -> Table:
-        for col in cols:
-            if col == "arm":
-                table.add_column(col, overflow="fold")
-            else:
-                table.add_column(col, justify="right", no_wrap=True)
-        return table
-
-    table = columns(Table(title=f"{name}: buying before leaving, within {hz:,.0f} s of arrival (95 % CI; "
-                                "against the control within each replicate, t over replicates)"),
-                    first + ["arm", "bought %", "difference (pp)", "p", "wait (s)", "difference (s)", "p"])
+    rows = []
     for row in shown.itertuples():
         ctrl = row.arm == a.control
-        table.add_row(*([str(row.point)] if sweep else []), row.arm, num(100 * row.cuminc, ".2f"),
-                      "" if ctrl else ci(100 * row.cuminc_diff, 100 * row.cuminc_diff_ci_lower,
-                                         100 * row.cuminc_diff_ci_upper, "+.2f"),
-                      pval(row.cuminc_diff_p), num(row.rmst_s, ",.1f"),
-                      "" if ctrl else ci(row.rmst_diff_s, row.rmst_diff_ci_lower, row.rmst_diff_ci_upper, "+.1f"),
-                      pval(row.rmst_diff_p))
-    console.print(table)
-    console.print("bought %: cumulative incidence of buying (leaving competes); wait: restricted mean time to "
-                  f"purchase within {hz:,.0f} s")
-    table = columns(Table(title="by the end of the visit; cause-specific hazard ratio of buying (clustered by "
-                                "replicate, p Holm-adjusted); deadline bunching"),
-                    first + ["arm", "viewers", "conversion", "hazard ratio", "p", "deadline share (exp.)"])
+        rows.append((*([str(row.point)] if sweep else []), row.arm, num(100 * row.cuminc, ".2f"),
+                     "" if ctrl else ci(100 * row.cuminc_diff, 100 * row.cuminc_diff_ci_lower,
+                                        100 * row.cuminc_diff_ci_upper, "+.2f"),
+                     pval(row.cuminc_diff_p), num(row.rmst_s, ",.1f"),
+                     "" if ctrl else ci(row.rmst_diff_s, row.rmst_diff_ci_lower, row.rmst_diff_ci_upper, "+.1f"),
+                     pval(row.rmst_diff_p)))
+    headline = Table("headline", f"{name}: buying before leaving, within {hz:,.0f} s of arrival (95 % CI; against "
+                                 "the control within each replicate, t over replicates)",
+                     (*first, arm, *(Column(c) for c in ("bought %", "difference (pp)", "p", "wait (s)",
+                                                         "difference (s)", "p"))),
+                     tuple(rows), records=records(h),
+                     notes=("bought %: cumulative incidence of buying (leaving competes); wait: restricted mean "
+                            f"time to purchase within {hz:,.0f} s",))
+    rows = []
     for row in shown.itertuples():
-        table.add_row(*([str(row.point)] if sweep else []), row.arm, f"{row.viewers:,}", f"{row.conversion:.2%}",
-                      ci(row.hazard_ratio, row.hr_ci_lower, row.hr_ci_upper, ".3f"), pval(row.hr_p_holm),
-                      "" if math.isnan(row.deadline_share) else
-                      f"{row.deadline_share:.1%} ({row.deadline_expected_share:.1%}) p {pval(row.deadline_p)}")
-    console.print(table)
+        rows.append((*([str(row.point)] if sweep else []), row.arm, f"{row.viewers:,}", f"{row.conversion:.2%}",
+                     ci(row.hazard_ratio, row.hr_ci_lower, row.hr_ci_upper, ".3f"), pval(row.hr_p_holm),
+                     "" if math.isnan(row.deadline_share) else
+                     f"{row.deadline_share:.1%} ({row.deadline_expected_share:.1%}) p {pval(row.deadline_p)}"))
+    by_end = Table("by_end", "by the end of the visit; cause-specific hazard ratio of buying (clustered by "
+                             "replicate, p Holm-adjusted); deadline bunching",
+                   (*first, arm, *(Column(c) for c in ("viewers", "conversion", "hazard ratio", "p",
+                                                       "deadline share (exp.)"))), tuple(rows))
+    tables = [headline, by_end]
+    notes = []
     if len(h) > len(shown):
-        console.print(f"... {len(h) - len(shown)} more rows in {out / 'headline.csv'}")
-    notes = sorted({n for n in h.note if n})
-    for n in notes:
-        console.print(f"note: {n}")
+        notes.append(f"... {len(h) - len(shown)} more rows in {out / 'headline.csv'}")
+    notes += [f"note: {n}" for n in sorted({n for n in h.note if n})]
     if h.median_s.isna().any():
-        console.print("Kaplan-Meier median time to purchase not shown where it is not reached or too few viewers "
-                      "are still at risk at it (headline.csv, median_note); the restricted mean time answers "
-                      "how soon")
-    if a.impact is not None:
-        _print_impact(console, a.impact)
-    console.print(f"tables: {out}/{{{','.join(a.tables())}}}.{{csv,md}} (docs/schema.md); {a.seconds:.1f} s")
+        notes.append("Kaplan-Meier median time to purchase not shown where it is not reached or too few viewers "
+                     "are still at risk at it (headline.csv, median_note); the restricted mean time answers "
+                     "how soon")
+    impact = _impact_table(a.impact, limit=20 if text else None) if a.impact is not None else None
+    if impact is not None:
+        tables.append(impact)
+    notes.append(f"tables: {out}/{{{','.join(a.tables())}}}.{{csv,md}} (docs/schema.md); {a.seconds:.1f} s")
+    if not text:
+        machine = [headline, *([impact] if impact is not None else [])]
+        emit(args.format, machine if args.format == "json" else [headline, by_end, *machine[1:]],
+             meta={"experiment": name, "results": str(args.results), "analysis": str(out), "control": a.control,
+                   "horizon_s": hz, "tables": list(a.tables())},
+             notes=notes if args.format != "csv" else ())
+        if args.format == "csv":
+            for n in notes:
+                print(f"fomolab: {n}", file=sys.stderr)
+        return 0
+    console = _console()
+    print_text(console, tables[:2], notes[:-1])
+    if impact is not None:
+        print_text(console, [impact])
+    console.print(notes[-1], markup=False, highlight=False)
     return 0
 
 
-def _print_impact(console, impact) -> None:
+def _impact_table(impact, limit: int | None = 20):
     """Consumer impact per arm (and sweep point), summed over impulsiveness quintiles (means per replicate)."""
-    from rich.table import Table
+    from fomolab._terminal import Column, Table, records
 
     cols = {"induced_purchases": "induced", "accelerated_purchases": "accelerated",
             "regretted_added": "regretted added", "consumer_surplus_lost": "surplus lost",
@@ -546,21 +644,28 @@ def _print_impact(console, impact) -> None:
     tot = quintiles.groupby([*keys, "measure"], sort=False)["mean"].sum().unstack()
     q5 = quintiles[(quintiles.group == "Q5") & (quintiles.measure == "induced_purchases")]
     q5 = q5.groupby(keys, sort=False)["mean"].sum()
-    table = Table(title="consumer impact against the same viewers in the control (per replicate; "
-                        "Q5 = most impulsive fifth; 'accelerated' is a property of the model's coupling)")
-    for name in keys:
-        table.add_column(name, justify="right" if name == "point" else "left")
-    for c in [*cols.values(), "induced in Q5"]:
-        table.add_column(c, justify="right")
-    for index, row in tot.head(20).iterrows():
+    rows, recs = [], []
+    for index, row in (tot.head(limit) if limit is not None else tot).iterrows():
         key = index if isinstance(index, tuple) else (index,)
         induced = float(row.get("induced_purchases", float("nan")))
         share = float(q5.get(key if sweep else key[0], float("nan"))) / induced if induced else float("nan")
         cells = [f"{float(row[m]):,.1f}" if m in row.index else "" for m in cols]
-        table.add_row(*(str(k) for k in key), *cells, "" if share != share else f"{share:.0%}")
-    console.print(table)
-    if len(tot) > 20:
-        console.print(f"... {len(tot) - 20} more rows in analysis/impact.csv")
+        rows.append((*(str(k) for k in key), *cells, "" if share != share else f"{share:.0%}"))
+        recs.append({**dict(zip(keys, key, strict=True)), **{m: row.get(m) for m in cols},
+                     "induced_q5_share": share})
+    notes = (f"... {len(tot) - limit} more rows in analysis/impact.csv",) if limit is not None and len(tot) > limit \
+        else ()
+    return Table("impact", "consumer impact against the same viewers in the control (per replicate; Q5 = most "
+                           "impulsive fifth; 'accelerated' is a property of the model's coupling)",
+                 (*(Column(k, numeric=k == "point", key=True) for k in keys),
+                  *(Column(c) for c in [*cols.values(), "induced in Q5"])),
+                 tuple(rows), records=records(_frame(recs)), notes=notes)
+
+
+def _frame(recs: list[dict]):
+    import pandas as pd
+
+    return pd.DataFrame(recs)
 
 
 def _selfcheck(args: argparse.Namespace) -> int:

@@ -89,6 +89,15 @@ class Completeness:
 class Results:
     """The tables of a results folder.
 
+    Parameters
+    ----------
+    path : path
+        The results folder.
+    replicates : int, optional
+        Read only the first ``replicates`` replicates of every arm and point
+        (those a spec with that many replicates asks for); default all the
+        folder holds.  :func:`fomolab.run` returns the replicates it was asked for.
+
     Attributes
     ----------
     runs, shoppers, events, failures : pandas.DataFrame
@@ -114,8 +123,12 @@ class Results:
     'all 20 replicates finished'
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, replicates: int | None = None) -> None:
         self.path = Path(path)
+        if replicates is not None and (isinstance(replicates, bool) or not isinstance(replicates, int)
+                                       or replicates < 1):
+            raise ValueError(f"replicates must be a whole number >= 1 (or None for all): {replicates!r}")
+        self.replicates = replicates
         self._store = Store(self.path)
         if not (self.path / "manifest.json").is_file():
             lost = " (it lost its manifest: rebuild it with `fomolab run SPEC --out DIR`, the spec that wrote it)" \
@@ -129,7 +142,10 @@ class Results:
             done = self.completeness.describe()
         except ResultsError:
             done = "not readable as it is (see `fomolab check`)"
-        return f"Results({str(self.path)!r}: experiment {m.get('experiment')!r}, {done})"
+        held = int(m.get("replicates", 0))
+        first = f", the first {self.replicates} of the folder's {held} replicates" \
+            if self.replicates is not None and self.replicates < held else ""
+        return f"Results({str(self.path)!r}: experiment {m.get('experiment')!r}{first}, {done})"
 
     @cached_property
     def manifest(self) -> dict[str, Any]:
@@ -157,7 +173,7 @@ class Results:
         from fomolab.design import assign_points
 
         m = self.manifest
-        reps = int(m.get("replicates", 0))
+        reps = int(m.get("replicates", 0)) if self.replicates is None else self.replicates
         arms = list(m.get("arms", []))
         try:
             ids, _ = assign_points(self.experiment, m.get("points"))
@@ -200,6 +216,8 @@ class Results:
                 f"{self.path}: {state.damage_summary()}, e.g. run {rid}: {why}; repair it with "
                 f"{self._repair_hint()} (recomputes exactly those runs), then read it again")
         ids = set(state.commits)
+        if self.replicates is not None:  # the first replicates only
+            ids = {i for i in ids if int(state.commits[i].get("replicate", 0)) < self.replicates}
         if not ids:
             return []
         recs = [state.commits[i] for i in sorted(ids)]
@@ -441,9 +459,10 @@ class Results:
         return pd.Series(df["m"].to_numpy(dtype=float), index=df["arm"].astype(str).to_numpy())
 
     def _repr_html_(self) -> str:
-        from html import escape
+        """The description and the per-arm summary, for Jupyter."""
+        from fomolab._terminal import html_view
 
-        return f"<p>{escape(repr(self))}</p>" + self.summary().to_html(float_format=lambda x: f"{x:,.4g}")
+        return html_view(repr(self), [("per arm: means per run; conversion pooled", self.summary())])
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,12 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
         on_start: Callable[[int, int], None] | None = None, allow_other_version: bool = False):
     """Run an experiment into a results folder and return its :class:`~fomolab.Results`.
 
+    The results returned are exactly those asked for: the spec's (or
+    ``replicates``') number of replicates of every arm and point, even when
+    the folder holds more (it keeps them; ``Results(out)`` reads them all).
+    A spec edited since the folder was written extends it or is refused, by
+    the rules of :mod:`fomolab.changes`.
+
     Parameters
     ----------
     experiment : Experiment or path
@@ -90,7 +96,9 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
     ------
     SpecError, ResultsError
         Bad input, before anything is written; a folder another process is
-        writing (with its pid); a folder of another fomolab version; a full disk.
+        writing (with its pid); a folder of another fomolab version or of a
+        spec changed in other ways than extensions (each changed key with
+        its old and new value); a full disk.
     RunFailures
         After all other runs finished, if some runs raised.
     """
@@ -177,7 +185,7 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
                                           "are kept)" if is_disk_full(exc) else "")) from None
     if failed:
         raise RunFailures(failed, out)
-    return Results(out)
+    return Results(out, replicates=experiment.replicates)  # what was asked, though the folder may hold more
 
 
 def _check_version(store: Store, old: dict[str, Any], allow: bool) -> None:
@@ -287,7 +295,8 @@ def _manifest(experiment: Experiment, runs: list[RunSpec], registry: list[dict[s
         "replicates": max(experiment.replicates, old.get("replicates", 0)),
         "arms": list(experiment.arms),
         "control": experiment.control,
-        "runs": len(runs),
+        "runs": len({r.point for r in runs}) * len(experiment.arms) * max(experiment.replicates,
+                                                                          old.get("replicates", 0)),
         "swept": experiment.swept,
         "sweep_design": experiment.sweep.design if experiment.sweep else None,
         "points": registry,

@@ -20,8 +20,9 @@ a folder that resumes; a stranded sibling is removed by the next writer.
 
 A folder belongs to one experiment: its ``manifest.json`` records the resolved
 spec and its fingerprint.  Opening the folder for a spec with another
-fingerprint is refused, with the keys that differ; only replicates and sweep
-points may be added.  Readers (:class:`~fomolab.Results`, ``analyze``,
+spec is refused, with the keys that differ and their old and new values;
+descriptions may change, and replicates, sweep points and arms may be added
+(:mod:`fomolab.changes` has the rules).  Readers (:class:`~fomolab.Results`, ``analyze``,
 ``report``) take no lock and never write into the run partitions.
 
 Layout::
@@ -289,18 +290,26 @@ class Store:
             )
 
     def check_for(self, experiment: Experiment) -> None:
-        """Refuse a folder that holds another experiment (see :meth:`open_for`)."""
+        """Refuse a folder that holds another experiment (see :mod:`fomolab.changes` for what may change).
+
+        Descriptive keys never block; more replicates, sweep points and arms
+        that leave the finished runs as they are extend the folder; any other
+        change is refused, naming each changed key with its old and new value.
+        """
         if self.has_manifest():
+            from fomolab.changes import compare
+
             old = self.manifest()
-            if old.get("fingerprint") != experiment.fingerprint:
-                diffs = [d for d in spec_differences(old.get("spec", {}), experiment.spec)
-                         if not d.startswith("experiment.replicates")]
-                shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
+            verdict = compare(old.get("spec", {}), old.get("points"), experiment)
+            if not verdict.allowed:
+                shown = "; ".join(verdict.refused[:20])
+                more = f"; and {len(verdict.refused) - 20} more" if len(verdict.refused) > 20 else ""
                 raise ResultsError(
                     f"{self.path}: holds results of a different experiment "
                     f"({old.get('experiment', '?')}, spec {str(old.get('spec_hash', '?'))[:12]}); "
-                    f"what changed: {shown or 'the spec'}. Finished results are never overwritten: "
-                    f"write to a new folder with --out NEW_DIR (only adding replicates extends a folder)"
+                    f"what changed: {shown or 'the spec'}{more}. Finished results are never overwritten: "
+                    "write to a new folder with --out NEW_DIR (a folder takes more replicates, sweep points "
+                    "and arms, and edited descriptions; nothing else)"
                 )
 
     def has_manifest(self) -> bool:

@@ -10,7 +10,6 @@ notebook).
 
 from __future__ import annotations
 
-import html
 from typing import ClassVar
 
 import pandas as pd
@@ -74,14 +73,9 @@ class StatsResult:
         >>> import pandas as pd
         >>> from fomolab.stats import kaplan_meier
         >>> km = kaplan_meier(pd.DataFrame({"t": [1, 2, 3], "e": [1, 0, 1]}), "t", "e")
-        >>> km._repr_html_().splitlines()[0]
+        >>> km._repr_html_().splitlines()[0].removeprefix('<div class="fomolab">')
         '<p><strong>&lt;KaplanMeierResult: 1 group(s), 3 subjects, 2 events, conf_level=0.95&gt;</strong></p>'
         """
-        parts = [f"<p><strong>{html.escape(repr(self))}</strong></p>",
-                 self.summary.to_html(index=self._show_index(), float_format="{:.4g}".format)]
-        for title, part in self._extra():
-            if title:
-                parts.append(f"<p>{html.escape(title)}</p>")
-            parts.append(f"<pre>{html.escape(part)}</pre>" if isinstance(part, str)
-                         else part.to_html(float_format="{:.4g}".format))
-        return "\n".join(parts)
+        from fomolab._terminal import html_view
+
+        return html_view(repr(self), [("", self.summary), *self._extra()])

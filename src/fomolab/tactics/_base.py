@@ -192,6 +192,17 @@ class Tactic(FrozenModel):
         """Why the tactic is incomplete once defaults are filled (None: complete)."""
         return None
 
+    @classmethod
+    def idle_problem(cls, raw: dict[str, Any], siblings: dict[str, Any], on: set[str], path: str) -> str | None:
+        """Why the tactic, switched on in an arm, cannot act as the spec sets it (None: it can).
+
+        ``raw`` is its table as written (keys an arm or a sweep sets included),
+        ``siblings`` its product's configured tactic tables, ``on`` the kinds
+        switched on with it in the arm, ``path`` its key.  A warning of
+        ``fomolab validate``, not an error: the spec runs as written.
+        """
+        return None
+
     def product_problem(self, product: Any, path: str) -> tuple[Any, str] | None:
         """``(value, rule)`` when the tactic cannot run on ``product`` (None: it can);
         ``path`` is the product's key (``lineup.NAME``), for the rule's fix."""

@@ -111,6 +111,17 @@ class CountdownTimer(Tactic):
             out[f"{path}.until_s"] = slot_path
         return out
 
+    @classmethod
+    def idle_problem(cls, raw: dict[str, Any], siblings: dict[str, Any], on: set[str], path: str) -> str | None:
+        """A timer that takes its window from the product's lightning sale, in an arm without that sale."""
+        borrowed = [k for k in ("start_s", "deadline_s") if k not in raw]
+        if borrowed and isinstance(siblings.get("lightning_sale"), dict) and "lightning_sale" not in on:
+            sale = path.rsplit(".", 1)[0] + ".lightning_sale"
+            return (f"counts down to the end of {sale} ({', '.join(borrowed)} from it), which is not on in this "
+                    "arm: the timer shows a deadline of a sale that never runs; switch the sale on too, or give "
+                    f"the timer its own {' and '.join(borrowed)}")
+        return None
+
     def unresolved(self) -> str | None:
         if self.start_s is None or self.deadline_s is None:
             return (f"tactics.{self.kind} needs start_s and deadline_s "
