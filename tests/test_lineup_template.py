@@ -154,3 +154,17 @@ def test_validate_prints_the_expanded_lineup_and_bad_input_exits_2(tmp_path, cap
     assert len(lines) == 2, err
     assert f"{bad}: lineup_template.stock:" in lines[0] and "(got 40.5)" in lines[0]
     assert "lineup_template.tactics.lightning_sale.discount" in lines[1] and "(got 1.5)" in lines[1]
+
+
+def test_the_marathon_example_is_short_and_long():
+    from fomolab.spec import load_experiment
+
+    path = ROOT / "experiments" / "marathon.toml"
+    assert len(path.read_text().splitlines()) < 60
+    exp = load_experiment(path)
+    scen = exp.arms["sales"].scenario
+    assert scen.stream.duration_s == 7 * 3600.0 and len(scen.lineup) == 380 == len(exp.generated)
+    assert scen.stream.arrivals.hawkes is not None and scen.stream.retention is not None
+    on = [p for p in scen.lineup.values() if p.tactics.lightning_sale is not None]
+    assert len(on) == 38 and all(p.tactics.countdown_timer is not None for p in on)
+    assert max(p.slot_s[1] for p in scen.lineup.values()) <= scen.stream.duration_s

@@ -114,11 +114,12 @@ def envelopes(scenarios: list[Scenario]) -> dict[str, Envelope]:
                 cuts.update(x for x in tactic.breakpoints() if lo < x < hi)
         edges = sorted(cuts)
         base, disc, gains = [], [], []
+        hosts = [s.stream.reactive_host for s in scenarios]
         for a, b in itertools.pairwise(edges):
-            on = [(p, s) for p, s in zip(prods, slots, strict=True) if s[0] < b and s[1] > a]
+            on = [(p, h) for p, s, h in zip(prods, slots, hosts, strict=True) if s[0] < b and s[1] > a]
             base.append(max((p.base_rate_per_s for p, _ in on), default=0.0))
             d, g = 0.0, [0.0] * len(columns)
-            for p, _ in on:
+            for p, host in on:
                 keep = 1.0
                 for kind, tactic in p.tactics.items():
                     k = columns.index(kind)
@@ -126,6 +127,11 @@ def envelopes(scenarios: list[Scenario]) -> dict[str, Envelope]:
                     off = tactic.discount_bound(a, b)
                     if off > 0:
                         keep *= 1.0 - off
+                term = host.envelope_term(p) if host is not None else None  # a sale the host may start
+                if term is not None:
+                    kind, gain, off = term
+                    g[columns.index(kind)] = max(g[columns.index(kind)], gain)
+                    keep *= 1.0 - off
                 d = max(d, 1.0 - keep)
             disc.append(d)
             gains.append(tuple(g))

@@ -52,6 +52,7 @@ import simpy
 
 from fomolab.design import Envelope, RunSpec
 from fomolab.errors import EnvelopeError
+from fomolab.host import host_reacts
 from fomolab.lineup import Product
 from fomolab.market import Market, StreamView, Visits, streams_of, visits
 from fomolab.population import Traits, draw_traits
@@ -112,6 +113,9 @@ def simulate(run: RunSpec) -> Tables:
     if sc.stream.retention is not None:  # tactics hold viewers: departures move (fomolab.retention)
         viewers = retain(sc.stream.retention, sc.lineup, viewers, np.concatenate([g[1].dwell_s for g in groups]),
                          T, rec)
+    if sc.stream.reactive_host is not None:  # a host who reacts to the audience adds sales (fomolab.host)
+        sc, viewers = host_reacts(sc, viewers, np.concatenate([g[1].dwell_s for g in groups]), rec, T)
+        streams = streams_of(sc.lineup, market, T)
     offsets = np.cumsum([0] + [len(g[0]) for g in groups])
     vis = _visits(streams, market, viewers, groups, offsets, run.seed, T)
     mu, sigma = (np.array(x)[viewers.segment] for x in

@@ -28,11 +28,12 @@ __all__ = ["Tables", "Recorder", "EVENT_KINDS", "TACTIC_KINDS", "FACT_TABLES", "
 #: Event kinds, in the order used to break ties at equal times; the tactics' own kinds
 #: (``Tactic.event_kinds``) follow in registry order.
 EVENT_KINDS = ("slot_start", "tactic_start", "arrive", "purchase", "stock_out", "tactic_end", "leave", "slot_end",
-               *(k for cls in KINDS.values() for k in cls.event_kinds))
+               *(k for cls in KINDS.values() for k in cls.event_kinds), "host_action")
 #: Tactic kinds, as the events table names them.
 TACTIC_KINDS = tuple(KINDS)
 _SLOT_START, _TACTIC_START, _TACTIC_END = (EVENT_KINDS.index(k) for k in ("slot_start", "tactic_start", "tactic_end"))
 _BASE_EVENT_KINDS = EVENT_KINDS[:8]
+_HOST_ACTION = EVENT_KINDS.index("host_action")
 
 
 def categories(lineups: list[dict[str, Any]] | None) -> tuple[list[str], list[str]]:
@@ -186,6 +187,8 @@ class Recorder:
             products = [p if k == 0 else f"{p}@{k}" for k in range(len(streams)) for p in products]
         shoppers = pd.DataFrame(cols, copy=False)
         self._cats = categories(lineups)
+        if any(e[1] == _HOST_ACTION for e in self._events):  # a reactive host acted (fomolab.host)
+            self._cats = (self._cats[0], [*self._cats[1], "host_action"])
         events = self._event_table(viewers, vis, pv, pp, pt, pprice, products, P if streams is not None else None)
         # viewer-level outcomes: a viewer may have several visits in a marketplace
         v_first = np.full(n_viewers, np.inf)

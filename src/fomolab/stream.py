@@ -15,6 +15,7 @@ from pydantic import Field, model_serializer, model_validator
 
 from fomolab._frozen import FrozenModel
 from fomolab.hawkes import Hawkes
+from fomolab.host import ReactiveHost
 from fomolab.retention import Retention
 
 if TYPE_CHECKING:  # numpy is imported where arrivals are drawn, so validating a spec does not pay for it
@@ -81,13 +82,16 @@ class Stream(FrozenModel):
     duration_s: float = Field(gt=0)
     arrivals: Arrivals
     retention: Retention | None = None
+    reactive_host: ReactiveHost | None = None
 
     @model_serializer(mode="wrap")
     def _dump(self, handler):
-        """``retention`` is left out when not given (a run's identity is what it was before it existed)."""
+        """``retention`` and ``reactive_host`` are left out when not given (a run's identity is what it
+        was before they existed)."""
         data = handler(self)
-        if data.get("retention", 0) is None:
-            del data["retention"]
+        for key in ("retention", "reactive_host"):
+            if data.get(key, 0) is None:
+                del data[key]
         return data
 
 

@@ -66,6 +66,10 @@ def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: 
             add("market.stagger_s", m.stagger_s,
                 f"the last of {m.streams} streams is shifted by {shift:g} s, which moves a tactic window "
                 f"ending at {max(ends):g} s past the stream's end ({T:g} s); lower stagger_s")
+    if m is not None and s.stream.reactive_host is not None:
+        add("stream.reactive_host", "(a reactive host)",
+            "a reactive host is not modelled in a marketplace in this version; leave out [market] or "
+            "[stream.reactive_host]")
     if m is not None and s.stream.retention is not None:
         add("stream.retention", s.stream.retention.model_dump(),
             "retention is not modelled in a marketplace in this version (a viewer's departure is from all "
