@@ -44,7 +44,7 @@ def test_ci_builds_the_site_strictly_after_lint_and_tasks_installs_the_docs_extr
     assert 'setup("docs")' in tasks and '["build", "--strict"]' in tasks
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     names = {re.split(r"[\[<>=]", req)[0] for req in extras["docs"]}
-    assert names == {"mkdocs", "mkdocs-material", "mkdocstrings"}
+    assert names == {"mkdocs", "mkdocs-material", "mkdocstrings", "ruff"}
     assert "fomolab[docs]" not in extras["all"]  # not a feature of the package
     assert "/site/" in (ROOT / ".gitignore").read_text().splitlines()
 
