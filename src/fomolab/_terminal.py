@@ -189,14 +189,14 @@ def _print_transposed(console: Any, table: Table) -> None:
     keys = [j for j, c in enumerate(table.columns) if c.key]
     others = [j for j in range(len(table.columns)) if j not in keys]
     vw = max((_cell_len(r[j]) for r in table.rows for j in others), default=1)
-    fw = max(_longest_word(table.columns[j].header) for j in others) if others else 1
-    fw = max(fw, min(max((_cell_len(table.columns[j].header) for j in others), default=1),
-                     console.width - 1 - 2 * _GAP - vw))
+    room = console.width - 1 - 2 * _GAP  # both columns' content
+    vw = min(vw, max(room - 1, 1))  # values first: a header may fold, a value may not
+    fw = max(1, min(max((_cell_len(table.columns[j].header) for j in others), default=1), room - vw))
     for row in table.rows:
         heading = "  ".join(f"{table.columns[j].header} {row[j]}" for j in keys)
         t = RichTable(show_header=False, title=None)
         t.add_column(width=fw, overflow="fold")
-        t.add_column(width=min(vw, max(console.width - 1 - 2 * _GAP - fw, 1)), justify="right", overflow="fold")
+        t.add_column(width=vw, justify="right", overflow="fold")
         for j in others:
             t.add_row(Text(table.columns[j].header), Text(row[j]))
         if heading:
