@@ -52,6 +52,7 @@ class _Figure:
     title: str
     caption: str
     svg: bytes = b""
+    svg_narrow: bytes = b""  # the same figure drawn for phones (fomolab.plot.narrow)
 
 
 @dataclass
@@ -484,7 +485,8 @@ def _page(res, figs: list[_Figure], headline_html: Any, effects_html: Any, notes
         methods=_markup(methods(m, res.completeness)), headline=headline_html, effects=effects_html.get("effects"),
         impact=effects_html.get("impact"),
         figures=[{"name": f.name, "title": f.title, "caption": f.caption,
-                  "data": base64.b64encode(f.svg).decode("ascii")} for f in figs],
+                  "data": base64.b64encode(f.svg).decode("ascii"),
+                  "narrow": base64.b64encode(f.svg_narrow).decode("ascii")} for f in figs],
         notes=notes, provenance=_provenance(res), path=str(res.path))
 
 
@@ -576,7 +578,13 @@ def report(results: Any, *, out: str | Path | None = None, analysis: Any = None)
 
     def fill(tmp: Path) -> None:
         (tmp / "figures").mkdir()
+        from fomolab.plot import narrow
+
         for spec, draw in _figures(res, analysis, effects, notes):
+            with narrow():
+                buf = io.BytesIO()
+                draw().savefig(buf, format="svg")
+                spec.svg_narrow = buf.getvalue()
             fig = draw()
             buf = io.BytesIO()
             fig.savefig(buf, format="svg")
