@@ -140,7 +140,10 @@ def _column_figure(base):
             return axes.ravel() if squeeze else axes
 
         def draw(self, renderer):
-            if not getattr(self, "_labels_wrapped", False):  # once, before the first layout
+            if not getattr(self, "_labels_wrapped", False):  # once: lay out, wrap to the axes, lay out again
+                engine = self.get_layout_engine()
+                if engine is not None:
+                    engine.execute(self)
                 wrap_labels(self)
                 self._labels_wrapped = True
             return super().draw(renderer)
@@ -164,7 +167,7 @@ def wrap_labels(fig) -> None:
         t.set_text(_wrap(t.get_text(), t.get_fontsize(), 0.95 * w))
     for ax in fig.axes:
         box = ax.get_position()
-        titles = [(t, min(box.width, 0.6) * w) for t in (ax.title, ax._left_title, ax._right_title)]
+        titles = [(t, 0.92 * box.width * w) for t in (ax.title, ax._left_title, ax._right_title)]
         for t, length in (*titles, (ax.xaxis.label, box.width * w), (ax.yaxis.label, 1.1 * box.height * h)):
             if t.get_text():
                 t.set_text(_wrap(t.get_text(), t.get_fontsize(), max(length, 60.0)))
