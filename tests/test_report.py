@@ -92,6 +92,16 @@ def test_cli_report_on_sweep_example(root, tmp_path, capsys):
         assert {f"{n}.png", f"{n}.svg"} <= figs
     html = (out / "report/index.html").read_text()
     assert "grid sweep over 2 parameters" in html and "6 points" in html
+    # the headline names each point by its parameter values, one column per swept parameter
+    headline = html[html.index("<h2 id=\"headline\">"):html.index("<h2 id=\"headline\">") + 20_000]
+    head = re.findall(r"<th scope='col'>([^<]*)</th>", headline)
+    assert head[:3] == ["lipstick lightning sale discount", "lipstick countdown timer gain", "arm"], head[:4]
+    assert "point" not in head
+    rows = re.findall(r"<tr><td data-label='lipstick lightning sale discount'[^>]*><span class='v'>([^<]*)</span>"
+                      r"</td><td data-label='lipstick countdown timer gain'[^>]*><span class='v'>([^<]*)</span>",
+                      headline)
+    assert {(d, g) for d, g in rows} == {(d, g) for d in ("0.1", "0.3", "0.5") for g in ("1", "4")}
+    assert "methods" in html and "lightning_sale.discount</code>: 0.1, 0.3, 0.5" in html
 
 
 @pytest.mark.parametrize("bad", ["missing", "empty", "file"])
@@ -417,7 +427,7 @@ MEASURE = """JSON.stringify({
   viewport: window.innerWidth, scroll: document.documentElement.scrollWidth,
   tables: Array.from(document.querySelectorAll('table'), t => {
     const r = t.getBoundingClientRect(), box = t.closest('.scroll') || t.parentElement;
-    return {heading: (t.closest('div').previousElementSibling || {}).textContent || '', left: r.left,
+    return {heading: ((t.closest('div').previousElementSibling || {}).textContent || '').slice(0, 60), left: r.left,
             right: r.right, width: r.width, box: box.clientWidth, content: box.scrollWidth}; }),
   figures: Array.from(document.images, i => ({alt: i.alt, shown: i.getBoundingClientRect().width,
                                               natural: i.naturalWidth})),

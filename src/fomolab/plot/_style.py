@@ -51,6 +51,8 @@ STYLE: dict[str, Any] = {
     "ytick.labelsize": 8.5,
     "figure.dpi": 100,
     "savefig.dpi": 150,
+    "axes.formatter.limits": (-9, 12),  # tick labels in fixed-point notation, never "1e6" or "×10³"
+    "axes.formatter.useoffset": False,
     "svg.fonttype": "path",
     "svg.hashsalt": "fomolab",  # identical SVG for identical figures
 }
