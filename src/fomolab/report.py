@@ -197,7 +197,8 @@ def deadline_test(headline: pd.DataFrame, conf_level: float = 0.95, last: float 
         return ""
     alpha = 1 - conf_level
     points = h.point.nunique() if "point" in h else 1
-    yes, no = [], []
+    yes: list[str] = []
+    no: list[str] = []
     for arm, g in h.groupby("arm", sort=False):
         sig = g.deadline_p < alpha
         if points > 1:
@@ -320,7 +321,7 @@ def _resolved_sets(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
             return out[name]
         cfg = arms.get(name) or {}
         base = cfg.get("base")
-        inherited = resolve(base, (*seen, name)) if base in arms and base not in seen else {}
+        inherited = resolve(base, (*seen, name)) if isinstance(base, str) and base in arms and base not in seen else {}
         out[name] = {**inherited, **(cfg.get("set") or {})}
         return out[name]
 

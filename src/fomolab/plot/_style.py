@@ -127,7 +127,7 @@ def figure(**kw: Any):
     return _column_figure(Figure)(layout="constrained", figsize=(NARROW_WIDTH, max(2.8, 0.85 * h)), **kw)
 
 
-def _column_figure(base):
+def _column_figure(base: Any) -> Any:
     """A Figure class whose ``subplots(1, n)`` stacks the ``n`` panels in a column (same axes array shape)."""
 
     class ColumnFigure(base):
