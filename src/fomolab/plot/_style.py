@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -113,26 +114,35 @@ def is_narrow() -> bool:
 def figure(**kw: Any):
     """A matplotlib Figure not registered with pyplot (constrained layout).
 
-    Inside :func:`narrow` the width is :data:`NARROW_WIDTH`, and a row of
-    panels (``fig.subplots(1, n)``) is laid out as a column.
+    Titles and axis labels longer than their axes are broken into lines
+    when the figure is first drawn (:func:`wrap_labels`).  Inside
+    :func:`narrow` the width is :data:`NARROW_WIDTH`, and a row of panels
+    (``fig.subplots(1, n)``) is laid out as a column.
     """
     from fomolab._optional import require
 
     require("matplotlib", "figures and the report")
     from matplotlib.figure import Figure
 
+    cls = _figure_class(Figure)
     if not is_narrow():
-        return Figure(layout="constrained", **kw)
+        return cls(layout="constrained", **kw)
     _w, h = kw.pop("figsize", (7.2, 4.2))
-    return _column_figure(Figure)(layout="constrained", figsize=(NARROW_WIDTH, max(2.8, 0.85 * h)), **kw)
+    fig = cls(layout="constrained", figsize=(NARROW_WIDTH, max(2.8, 0.85 * h)), **kw)
+    fig._fomolab_column = True
+    return fig
 
 
-def _column_figure(base: Any) -> Any:
-    """A Figure class whose ``subplots(1, n)`` stacks the ``n`` panels in a column (same axes array shape)."""
+@functools.cache
+def _figure_class(base: Any) -> Any:
+    """The Figure class of fomolab's figures: labels wrapped to their axes; in a narrow figure,
+    ``subplots(1, n)`` stacks the ``n`` panels in a column (the axes array keeps its shape)."""
 
-    class ColumnFigure(base):
+    class FomolabFigure(base):
+        _fomolab_column = False
+
         def subplots(self, nrows: int = 1, ncols: int = 1, *, squeeze: bool = True, **kw: Any):
-            if nrows != 1 or ncols < 2:
+            if not self._fomolab_column or nrows != 1 or ncols < 2:
                 return super().subplots(nrows, ncols, squeeze=squeeze, **kw)
             if "width_ratios" in kw:
                 kw["height_ratios"] = kw.pop("width_ratios")
@@ -150,7 +160,7 @@ def _column_figure(base: Any) -> Any:
                 self._labels_wrapped = True
             return super().draw(renderer)
 
-    return ColumnFigure
+    return FomolabFigure
 
 
 def _wrap(text: str, size_pt: float, length_pt: float) -> str:
@@ -162,7 +172,7 @@ def _wrap(text: str, size_pt: float, length_pt: float) -> str:
 
 
 def wrap_labels(fig) -> None:
-    """Break titles and axis labels that are longer than their axes into lines (narrow figures)."""
+    """Break titles and axis labels that are longer than their axes (or the figure) into lines."""
     w, h = fig.get_size_inches() * 72
     if fig._suptitle is not None:
         t = fig._suptitle
