@@ -397,3 +397,139 @@ def test_plotting_code_imports_no_statistics():
                 continue
             for n in names:
                 assert not n.startswith(banned), (f.name, n)
+
+
+# ------------------------------------------------------------- legible at any size
+
+
+def drawn_texts(fig: Figure) -> list[tuple[str, object]]:
+    """``(text, box in pixels)`` of every text matplotlib draws in the figure: visible and non-empty, except
+    tick labels of ticks outside their axis' view (not drawn) and texts clipped to their axes."""
+    from matplotlib.axis import Axis
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    if not hasattr(fig.canvas, "get_renderer"):
+        FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    hidden = set()
+    for axis in fig.findobj(Axis):
+        lo, hi = sorted(axis.get_view_interval())
+        eps = (hi - lo) * 1e-9
+        for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+            if not lo - eps <= tick.get_loc() <= hi + eps:
+                hidden.update({id(tick.label1), id(tick.label2)})
+    return [(t.get_text(), t.get_window_extent(renderer)) for t in fig.findobj(Text)
+            if id(t) not in hidden and t.get_visible() and t.get_text().strip()]
+
+
+def overlapping_texts(fig: Figure) -> list[tuple[str, str]]:
+    """Pairs of drawn texts (:func:`drawn_texts`: tick labels, axis labels, titles, legend entries,
+    annotations, numbers at risk) whose boxes overlap by more than a pixel, as matplotlib renders them."""
+    import itertools
+
+    boxes = drawn_texts(fig)
+    return [(a, b) for (a, ba), (b, bb) in itertools.combinations(boxes, 2)
+            if ba.x0 + 1 < bb.x1 and bb.x0 + 1 < ba.x1 and ba.y0 + 1 < bb.y1 and bb.y0 + 1 < ba.y1]
+
+
+def texts_outside(fig: Figure) -> list[str]:
+    """Drawn texts that stick out of the figure (cut off in the saved image)."""
+    w, h = fig.bbox.width, fig.bbox.height
+    return [t for t, b in drawn_texts(fig) if b.x0 < -1 or b.y0 < -1 or b.x1 > w + 1 or b.y1 > h + 1]
+
+
+def test_overlap_check_sees_overlapping_labels():
+    """The check itself: two labels drawn on top of each other are found, the same labels apart are not."""
+    from fomolab.plot._style import figure
+
+    fig = figure(figsize=(4, 3))
+    ax = fig.subplots()
+    ax.annotate("lightning sale", (0.5, 1.0), xycoords="axes fraction")
+    ax.annotate("scarcity cue", (0.52, 1.0), xycoords="axes fraction")
+    assert ("lightning sale", "scarcity cue") in overlapping_texts(fig)
+    fig = figure(figsize=(4, 3))
+    ax = fig.subplots()
+    ax.annotate("lightning sale", (0.0, 1.0), xycoords="axes fraction")
+    ax.annotate("scarcity cue", (0.7, 1.0), xycoords="axes fraction")
+    assert overlapping_texts(fig) == []
+
+
+def _windows_analysis(res, windows):
+    import dataclasses
+
+    import pandas as pd
+
+    return dataclasses.replace(res, windows=pd.DataFrame(windows))
+
+
+def test_staggered_windows_get_one_label_and_coinciding_ones_stack(res):
+    """A hundred staggered sales (a marketplace) print one label, not a hundred on top of each other; two
+    windows centred on the same minute put their labels in two rows."""
+    staggered = [{"product": "item", "tactic": "lightning_sale", "label": "lightning sale", "start_s": 3.0 * k,
+                  "end_s": 3.0 * k + 60.0, "runs": 1} for k in range(100)]
+    fig = draw(plot.purchase_rate, _windows_analysis(res, staggered))
+    labels = [t.get_text() for t in fig.axes[0].texts if t.get_gid() == "window-label"]
+    assert labels == ["lightning sale (100 windows)"]
+    assert overlapping_texts(fig) == []
+    coinciding = [{"product": "item", "tactic": "scarcity_cue", "label": "scarcity cue", "start_s": 0.0,
+                   "end_s": 900.0, "runs": 1},
+                  {"product": "item", "tactic": "lightning_sale", "label": "lightning sale + countdown timer",
+                   "start_s": 300.0, "end_s": 600.0, "runs": 1}]
+    fig = draw(plot.purchase_rate, _windows_analysis(res, coinciding))
+    texts = [t for t in fig.axes[0].texts if t.get_gid() == "window-label"]
+    assert [t.get_text() for t in texts] == ["scarcity cue", "lightning sale + countdown timer"]
+    assert texts[0].xyann[1] < texts[1].xyann[1]  # the second label a row higher
+    assert overlapping_texts(fig) == []
+
+
+@pytest.mark.parametrize("name", ["purchase_rate", "purchase_incidence", "time_to_purchase", "repeat_purchases",
+                                  "forest", "deadline", "harm", "impulsiveness"])
+def test_narrow_figures_are_phone_sized_with_text_that_does_not_overlap(name, res):
+    """Drawn for a phone, a figure is NARROW_WIDTH inches wide (its text at full size on a 390 px screen),
+    a row of panels becomes a column, and no two texts overlap."""
+    with plot.narrow():
+        fig = draw(getattr(plot, name), res)
+    assert fig.get_figwidth() == pytest.approx(plot.NARROW_WIDTH)
+    assert overlapping_texts(fig) == []
+    assert texts_outside(fig) == []
+    sizes = [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_text().strip()]
+    assert min(sizes) >= 7.5  # points: at 3.9 in shown 366 px wide, at least 9.4 CSS px
+    ps = panels(fig)
+    if name in ("harm", "impulsiveness"):  # side by side when wide, one above the other when narrow
+        xs = {round(ax.get_position().x0, 2) for ax in ps}
+        assert len(ps) >= 2 and len(xs) == 1, xs
+    assert not plot.is_narrow()
+
+
+def _lab(hex_colour: str) -> np.ndarray:
+    """CIE L*a*b* (D65) of an sRGB colour."""
+    from matplotlib.colors import to_rgb
+
+    rgb = np.array(to_rgb(hex_colour))
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ lin
+    xyz /= np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+@pytest.mark.parametrize("n", [2, 8, 9, 10, 12, 21])
+def test_arm_colours_stay_distinct_past_eight_arms(n):
+    arms = [f"arm{i}" for i in range(n)]
+    colours = plot.arm_colors(arms)
+    assert len(set(colours.values())) == n
+    assert colours["arm0"] == "#000000"  # the control in black
+    if n <= 8:
+        assert list(colours.values()) == list(plot.OKABE_ITO[:n])  # figures of up to 8 arms unchanged
+    labs = [_lab(c) for c in colours.values()]
+    closest = min(float(np.linalg.norm(a - b)) for i, a in enumerate(labs) for b in labs[i + 1:])
+    assert closest >= 10, closest  # CIE76 distance: 2.3 is just noticeable, 10 is plainly different
+
+
+@pytest.mark.parametrize("n", [22, 40, 105])
+def test_past_21_arms_no_two_share_colour_and_line_style(n):
+    arms = [f"arm{i}" for i in range(n)]
+    colours, styles = plot.arm_colors(arms), plot.arm_styles(arms)
+    assert len({(colours[a], str(styles[a])) for a in arms}) == n

@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from fomolab import run
@@ -91,6 +92,16 @@ def test_cli_report_on_sweep_example(root, tmp_path, capsys):
         assert {f"{n}.png", f"{n}.svg"} <= figs
     html = (out / "report/index.html").read_text()
     assert "grid sweep over 2 parameters" in html and "6 points" in html
+    # the headline names each point by its parameter values, one column per swept parameter
+    headline = html[html.index("<h2 id=\"headline\">"):html.index("<h2 id=\"headline\">") + 20_000]
+    head = re.findall(r"<th scope='col'>([^<]*)</th>", headline)
+    assert head[:3] == ["lipstick lightning sale discount", "lipstick countdown timer gain", "arm"], head[:4]
+    assert "point" not in head
+    rows = re.findall(r"<tr><td data-label='lipstick lightning sale discount'[^>]*><span class='v'>([^<]*)</span>"
+                      r"</td><td data-label='lipstick countdown timer gain'[^>]*><span class='v'>([^<]*)</span>",
+                      headline)
+    assert {(d, g) for d, g in rows} == {(d, g) for d in ("0.1", "0.3", "0.5") for g in ("1", "4")}
+    assert "methods" in html and "lightning_sale.discount</code>: 0.1, 0.3, 0.5" in html
 
 
 @pytest.mark.parametrize("bad", ["missing", "empty", "file"])
@@ -333,3 +344,147 @@ def test_headline_of_the_page_agrees_with_the_analysis(flagship, tmp_path):
     # with 2 replicates the flagship's Kaplan–Meier medians are not reached with viewers at risk
     assert h.median_s.isna().all() and (h.median_note != "").all()
     assert "Buying before leaving" in html and "Repeat purchases" in html
+
+
+# --------------------------------------------------- the regulator's example, as a referee reads it
+
+
+#: A number in e-notation as Python prints it (the exponent always has its sign): "2e+02", "1.5e-05".
+E_NOTATION = re.compile(r"\d(?:\.\d+)?[eE][+-]\d+")
+
+
+@pytest.fixture(scope="module")
+def dark_patterns(root, tmp_path_factory):
+    """experiments/dark_patterns.toml (ten arms) with 2 replicates instead of 20, and its report."""
+    res = run(root / "experiments/dark_patterns.toml", tmp_path_factory.mktemp("dp") / "dark_patterns",
+              replicates=2, workers=1)
+    return res, report(res)
+
+
+def test_dark_patterns_report_reads_as_a_referee_wants(dark_patterns):
+    """No e-notation; the methods name every tactic parameter and each arm's overrides; the deadline caption
+    says, arm by arm, what the bunching test found, with its p values."""
+    from fomolab import _format as fmt
+    from fomolab.analysis import analyze
+
+    res, rep = dark_patterns
+    text = page_text(rep.path.read_text(encoding="utf-8"))
+    assert E_NOTATION.findall(text) == []
+    for part in ("gain 4", "arrival_boost 1", "kappa_per_s 0.01", "credibility 0.6", "base purchase rate 0.0003/s",
+                 "countdown_timer.resets = true", "stock = 480", "scarcity_cue.displayed_stock = 3",
+                 "social_proof.fabricated_rate_per_s = 0.0833"):
+        assert part in text, part
+    a = analyze(res)
+    cap = text[text.index("Purchases before the deadlines. "):]
+    cap = cap[:cap.index(" Files:")]
+    h = a.headline[a.headline.deadline_p.notna()]
+    assert len(h) >= 2
+    for r in h.itertuples():
+        p = "p < 0.001" if r.deadline_p < 0.001 else f"p = {fmt.p_value(r.deadline_p)}"
+        assert f"{r.arm} ({100 * r.deadline_share:.1f} % against {100 * r.deadline_expected_share:.1f} %, {p})" \
+            in cap, (r.arm, cap)
+    quiet = h[h.deadline_p >= 0.05]
+    if len(quiet):
+        assert "within chance" in cap and f"but not for {quiet.arm.iloc[0]}" in cap
+
+
+def test_a_figure_says_when_its_pattern_is_not_significant():
+    from fomolab.report import deadline_test
+
+    h = pd.DataFrame({"point": [0], "arm": ["sale"], "deadline_share": [0.108], "deadline_expected_share": [0.1],
+                      "deadline_p": [0.72]})
+    assert deadline_test(h) == ("The binomial test of the share of purchases in the last 10 % of each window "
+                                "against the share expected from exposure finds no significant bunching at the "
+                                "5 % level for sale (10.8 % against 10.0 %, p = 0.720): the apparent rise towards "
+                                "the deadline is within chance.")
+    # the level and the window fraction are the analysis'
+    assert "at the 10 % level" in deadline_test(h, conf_level=0.9) and "last 20 %" in deadline_test(h, last=0.2)
+    assert deadline_test(h.assign(deadline_p=float("nan"))) == ""
+
+
+def test_dark_patterns_figures_have_no_overlapping_text(dark_patterns):
+    """Every figure of the report, as drawn for laptops and for phones: no tick label, title, legend entry
+    or annotation overlaps another or is cut off at the figure's edge (matplotlib's own text boxes)."""
+    from fomolab.analysis import analyze
+    from fomolab.plot import effects_table, narrow
+    from fomolab.report import _figures
+    from test_plot import overlapping_texts, texts_outside
+
+    res, _ = dark_patterns
+    a = analyze(res, n_boot=0)
+    figs = _figures(res, a, effects_table(a), [])
+    assert len(figs) == 8
+    for spec, draw in figs:
+        fig = draw()
+        assert overlapping_texts(fig) == [] and texts_outside(fig) == [], spec.name
+        with narrow():
+            fig = draw()
+        assert overlapping_texts(fig) == [] and texts_outside(fig) == [], f"{spec.name} (narrow)"
+
+
+#: Measured in the page after its load event: every table against the viewport and its scrolling box.
+MEASURE = """JSON.stringify({
+  viewport: window.innerWidth, scroll: document.documentElement.scrollWidth,
+  tables: Array.from(document.querySelectorAll('table'), t => {
+    const r = t.getBoundingClientRect(), box = t.closest('.scroll') || t.parentElement;
+    return {heading: ((t.closest('div').previousElementSibling || {}).textContent || '').slice(0, 60), left: r.left,
+            right: r.right, width: r.width, box: box.clientWidth, content: box.scrollWidth}; }),
+  figures: Array.from(document.images, i => ({alt: i.alt, shown: i.getBoundingClientRect().width,
+                                              natural: i.naturalWidth})),
+  text: document.body.innerText})"""
+
+
+def _screenshot_dir(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("FOMOLAB_SCREENSHOTS") or tmp_path_factory.getbasetemp() / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.mark.parametrize(("device", "width", "height", "scale"), [("laptop", 1280, 800, 1), ("phone", 390, 844, 2)])
+def test_dark_patterns_report_fits_laptop_and_phone(device, width, height, scale, dark_patterns, tmp_path,
+                                                    tmp_path_factory):
+    """The ten-arm report in chromium at 1280 and 390 px: no table wider than the viewport or clipped in its
+    box, nothing sticking out sideways, no e-notation in the page's text, and at 390 px the figures drawn for
+    phones (their text at full size).  Screenshots and measured widths go to FOMOLAB_SCREENSHOTS (default:
+    pytest's base temporary folder, /screenshots), printed."""
+    exe = _chromium()
+    if exe is None:
+        pytest.skip("chromium not found (python3 tasks.py test installs Debian's chromium with apt-get)")
+    _, rep = dark_patterns
+    browser = Chromium(exe, tmp_path / "profile")
+    try:
+        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        s = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        browser.send("Page.enable", session=s)
+        browser.send("Emulation.setDeviceMetricsOverride",
+                     {"width": width, "height": height, "deviceScaleFactor": scale, "mobile": device == "phone"},
+                     session=s)
+        browser.send("Page.navigate", {"url": rep.path.as_uri()}, session=s)
+        browser.wait_for("Page.loadEventFired")
+        m = json.loads(browser.send("Runtime.evaluate", {"expression": MEASURE, "returnByValue": True},
+                                    session=s)["result"]["value"])
+        data = browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
+                            session=s)["data"]
+    finally:
+        browser.close()
+    folder = _screenshot_dir(tmp_path_factory)
+    shot = folder / f"dark_patterns-{width}px.png"
+    shot.write_bytes(base64.b64decode(data))
+    summary = {"viewport": m["viewport"], "page_width": m["scroll"],
+               "tables": [{k: round(v) if isinstance(v, float) else v for k, v in t.items()} for t in m["tables"]],
+               "figures": [{k: round(v) if isinstance(v, float) else v for k, v in f.items()} for f in m["figures"]]}
+    (folder / f"dark_patterns-{width}px.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    print(f"screenshot: {shot}; widths: {shot.with_suffix('.json')}")
+    assert m["viewport"] == width and m["scroll"] <= width, summary
+    assert len(m["tables"]) >= 6  # arms, the two headline tables, effects, consumer impact, provenance
+    for t in m["tables"]:
+        assert t["width"] <= width and t["left"] >= 0 and t["right"] <= width, t
+        assert t["content"] <= t["box"] + 1, f"table clipped in its box (scrolls sideways): {t}"
+    assert E_NOTATION.findall(m["text"]) == []
+    assert len(m["figures"]) == 8
+    for f in m["figures"]:
+        assert f["shown"] <= width, f
+        if device == "phone":  # the phone figure, shown at (about) its own size: text as drawn
+            assert f["natural"] == pytest.approx(96 * 3.9, abs=2) and f["shown"] / f["natural"] > 0.9, f
+        else:
+            assert f["natural"] > 600, f

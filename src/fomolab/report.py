@@ -43,7 +43,7 @@ import pandas as pd
 
 from fomolab import _format as fmt
 
-__all__ = ["Report", "captions", "deadline_test", "methods", "report"]
+__all__ = ["Report", "arms_table", "captions", "deadline_test", "methods", "report"]
 
 
 @dataclass
@@ -52,6 +52,7 @@ class _Figure:
     title: str
     caption: str
     svg: bytes = b""
+    svg_narrow: bytes = b""  # the same figure drawn for phones (fomolab.plot.narrow)
 
 
 @dataclass
@@ -196,7 +197,8 @@ def deadline_test(headline: pd.DataFrame, conf_level: float = 0.95, last: float 
         return ""
     alpha = 1 - conf_level
     points = h.point.nunique() if "point" in h else 1
-    yes, no = [], []
+    yes: list[str] = []
+    no: list[str] = []
     for arm, g in h.groupby("arm", sort=False):
         sig = g.deadline_p < alpha
         if points > 1:
@@ -233,46 +235,185 @@ def methods(manifest: dict[str, Any], completeness: Any | None = None) -> str:
     """
     spec = manifest.get("spec", {})
     exp = spec.get("experiment", {})
+    configured = _tactic_parameters(spec)
     products = []
     for name, p in spec.get("lineup", {}).items():
-        bits = [f"price {fmt.num(p.get('price'))}"]
+        bits = [f"price {fmt.fixed(p.get('price'))}"]
+        if p.get("base_rate_per_s") is not None:
+            bits.append(f"base purchase rate {fmt.fixed(p['base_rate_per_s'])}/s")
         bits.append(f"stock {p['stock']}" if p.get("stock") is not None else "unlimited stock")
         if p.get("slot_s"):
             bits.append(f"on show {fmt.minutes(p['slot_s'][0])}–{fmt.minutes(p['slot_s'][1])}")
         tactics = []
         for t, cfg in (p.get("tactics") or {}).items():
-            desc = t.replace("_", " ")
-            if "start_s" in cfg and "end_s" in cfg:
-                desc += f" {fmt.minutes(cfg['start_s'])}–{fmt.minutes(cfg['end_s'])}"
-            if "discount" in cfg:
-                desc += f", {fmt.pct(cfg['discount'])} off"
-            if "threshold" in cfg:
-                desc += f" below {cfg['threshold']} units"
-            tactics.append(desc)
+            params = configured.get(f"{name}.{t}", cfg)
+            tactics.append(_tactic_label(t) + " (" + ", ".join(
+                f"{k} {_value(v)}" for k, v in params.items() if v is not None) + ")")
         if tactics:
             bits.append("tactics: " + "; ".join(tactics))
         products.append({"name": name, "bits": bits})
     pop = spec.get("population", {})
     control = exp.get("control", manifest.get("control", "control"))
-    arms = [{"name": a, "control": a == control,
-             "description": (cfg.get("description") or ", ".join(cfg.get("tactics", [])) or "no tactic").rstrip(".")}
-            for a, cfg in spec.get("arms", {}).items()]
+    arms = [{"name": a, "control": a == control} for a in spec.get("arms", {})]
     sweep = spec.get("sweep")
     sweep_ctx = None
     if sweep:
-        sweep_ctx = {"design": sweep.get("design", "grid"),
-                     "swept": manifest.get("swept") or list(sweep.get("parameters", {})),
+        swept = manifest.get("swept") or list(sweep.get("parameters", {}))
+        values = {k: sorted({p.get("values", {}).get(k) for p in manifest.get("points") or []} - {None},
+                            key=lambda v: (isinstance(v, str), v)) for k in swept}
+        sweep_ctx = {"design": sweep.get("design", "grid"), "swept": swept,
+                     "values": {k: (", ".join(_value(v) for v in vs) if len(vs) <= 12
+                                    else f"{len(vs)} values from {_value(vs[0])} to {_value(vs[-1])}")
+                                for k, vs in values.items()},
                      "points": len(manifest.get("points") or [])}
     stream = spec.get("stream", {})
     html = _env().get_template("methods.html.j2").render(
         duration_s=stream.get("duration_s", 0), schedule=stream.get("arrivals", {}).get("schedule"),
         rate_per_s=stream.get("arrivals", {}).get("rate_per_s"),
         products=products, segments=[(k, v.get("share", 0)) for k, v in pop.get("segments", {}).items()],
-        profile=pop.get("profile"), arms=arms, sweep=sweep_ctx,
+        profile=pop.get("profile"), arms=arms, sweep=sweep_ctx, market=_flat(spec.get("market")),
         replicates=exp.get("replicates", manifest.get("replicates")), runs=manifest.get("runs", "?"),
         seed=exp.get("seed", manifest.get("master_seed")), version=manifest.get("fomolab_version", "?"),
         unfinished=None if completeness is None or completeness.complete else completeness.describe())
     return " ".join(html.split())
+
+
+# ------------------------------------------------------------------- design
+
+
+def _value(v: Any) -> str:
+    """A spec value as written in the methods: numbers fixed-point, booleans and strings as in TOML."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return fmt.fixed(v, 6)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    return str(v)
+
+
+def _flat(table: Any, prefix: str = "") -> str:
+    """A spec table as ``key value`` pairs, nested tables dotted: ``streams 1, choice.appeal_weight 1``."""
+    if not isinstance(table, dict):
+        return ""
+    parts = []
+    for k, v in table.items():
+        if isinstance(v, dict):
+            parts.append(_flat(v, f"{prefix}{k}."))
+        elif v is not None:
+            parts.append(f"{prefix}{k} {_value(v)}")
+    return ", ".join(p for p in parts if p)
+
+
+def _tactic_label(kind: str) -> str:
+    from fomolab.figure_data import tactic_label
+
+    return tactic_label(kind)
+
+
+def _resolved_sets(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each arm's ``set`` overrides with its bases' (the arm's own win), as the spec resolves them."""
+    arms = spec.get("arms", {})
+    out: dict[str, dict[str, Any]] = {}
+
+    def resolve(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+        if name in out:
+            return out[name]
+        cfg = arms.get(name) or {}
+        base = cfg.get("base")
+        inherited = resolve(base, (*seen, name)) if isinstance(base, str) and base in arms and base not in seen else {}
+        out[name] = {**inherited, **(cfg.get("set") or {})}
+        return out[name]
+
+    for name in arms:
+        resolve(name)
+    return out
+
+
+def _resolved_arms(spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The arms of the spec's first point resolved (tactics on, defaults filled); None if the spec does not parse."""
+    try:
+        from fomolab.spec.parse import parse_spec
+
+        exp = parse_spec(spec, resolve=False)
+    except Exception:  # an older folder's spec: the methods fall back to the spec as written
+        return None
+    return dict(exp.points[0].arms) if exp.points else None
+
+
+def _tactic_parameters(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every configured tactic's parameters, defaults included, as an arm that does not override them runs it.
+
+    Keyed ``PRODUCT.KIND``; a parameter every arm with the tactic overrides keeps the lineup's value.
+    """
+    arms = _resolved_arms(spec)
+    if arms is None:
+        return {}
+    sets = _resolved_sets(spec)
+    out: dict[str, dict[str, Any]] = {}
+    for product, cfg in spec.get("lineup", {}).items():
+        for kind, written in (cfg.get("tactics") or {}).items():
+            params: dict[str, Any] = {}
+            for name, arm in arms.items():
+                t = arm.scenario.lineup[product].tactics
+                values = getattr(t, kind, None) if not isinstance(t, dict) else t.get(kind)
+                if values is None:
+                    continue
+                values = values.model_dump() if hasattr(values, "model_dump") else dict(values)
+                for k, v in values.items():
+                    if f"lineup.{product}.tactics.{kind}.{k}" not in sets.get(name, {}):
+                        params.setdefault(k, v)
+            for k, v in (written or {}).items():
+                params.setdefault(k, v)
+            out[f"{product}.{kind}"] = params
+    return out
+
+
+def _override(path: str) -> str:
+    """An override's path as the arms table shows it: ``lineup.skincare.tactics.countdown_timer.resets`` ->
+    ``skincare countdown_timer.resets``."""
+    parts = path.split(".")
+    if parts[0] == "lineup" and len(parts) > 2:
+        rest = [p for p in parts[2:] if p != "tactics"]
+        return f"{parts[1]} " + ".".join(rest)
+    return path
+
+
+def arms_table(manifest: dict[str, Any]) -> pd.DataFrame:
+    """The arms as the methods describe them: what each switches on and every parameter it sets.
+
+    Columns ``arm``, ``tactics`` (the tactics on, resolved through ``base``
+    and ``remove``), ``parameters set`` (its ``set`` overrides with its
+    bases', as ``product tactic.parameter = value``; the other parameters
+    are the lineup's, listed in the methods paragraph) and ``description``.
+    """
+    spec = manifest.get("spec", {})
+    control = spec.get("experiment", {}).get("control", manifest.get("control"))
+    arms = _resolved_arms(spec) or {}
+    sets = _resolved_sets(spec)
+    one = len(spec.get("lineup", {})) == 1  # one product: no need to name it
+
+    def tactic(t: str) -> str:
+        product, kind = t.split(".", 1)
+        return _tactic_label(kind) if one else f"{product} {_tactic_label(kind)}"
+
+    def acts(path: str, on: tuple[str, ...] | None) -> bool:  # an override of a tactic switched off does nothing
+        parts = path.split(".")
+        return on is None or not (parts[0] == "lineup" and len(parts) > 3 and parts[2] == "tactics"
+                                  and f"{parts[1]}.{parts[3]}" not in on)
+
+    rows = []
+    for name, cfg in spec.get("arms", {}).items():
+        arm = arms.get(name)
+        on = arm.tactics if arm is not None else None
+        tactics = [tactic(t) for t in on] if on is not None else list(cfg.get("tactics", []))
+        over = [f"{_override(k).split(' ', 1)[1] if one and k.startswith('lineup.') else _override(k)} = {_value(v)}"
+                for k, v in sets.get(name, {}).items() if acts(k, on)]
+        rows.append({"arm": name + (" (control)" if name == control else ""),
+                     "tactics": "; ".join(tactics) or "none",
+                     "parameters set": "; ".join(over) or "none",
+                     "description": (cfg.get("description") or "").rstrip(".")})
+    return pd.DataFrame(rows, columns=["arm", "tactics", "parameters set", "description"])
 
 
 # ------------------------------------------------------------------- tables
@@ -481,10 +622,12 @@ def _page(res, figs: list[_Figure], headline_html: Any, effects_html: Any, notes
     m = res.manifest
     return _env().get_template("report.html.j2").render(
         version=__version__, name=m.get("experiment", res.path.name), description=m.get("description") or "",
-        methods=_markup(methods(m, res.completeness)), headline=headline_html, effects=effects_html.get("effects"),
+        methods=_markup(methods(m, res.completeness)), arms=_table(arms_table(m), max_rows=200),
+        headline=headline_html, effects=effects_html.get("effects"),
         impact=effects_html.get("impact"),
         figures=[{"name": f.name, "title": f.title, "caption": f.caption,
-                  "data": base64.b64encode(f.svg).decode("ascii")} for f in figs],
+                  "data": base64.b64encode(f.svg).decode("ascii"),
+                  "narrow": base64.b64encode(f.svg_narrow).decode("ascii")} for f in figs],
         notes=notes, provenance=_provenance(res), path=str(res.path))
 
 
@@ -576,7 +719,13 @@ def report(results: Any, *, out: str | Path | None = None, analysis: Any = None)
 
     def fill(tmp: Path) -> None:
         (tmp / "figures").mkdir()
+        from fomolab.plot import narrow
+
         for spec, draw in _figures(res, analysis, effects, notes):
+            with narrow():
+                buf = io.BytesIO()
+                draw().savefig(buf, format="svg")
+                spec.svg_narrow = buf.getvalue()
             fig = draw()
             buf = io.BytesIO()
             fig.savefig(buf, format="svg")

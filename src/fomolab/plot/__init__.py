@@ -35,7 +35,18 @@ a rate "per run" is what one simulated stream shows on average.
 
 from __future__ import annotations
 
-from fomolab.plot._style import LINESTYLES, OKABE_ITO, STYLE, arm_colors, arm_styles, style
+from fomolab.plot._style import (
+    KELLY,
+    LINESTYLES,
+    NARROW_WIDTH,
+    OKABE_ITO,
+    STYLE,
+    arm_colors,
+    arm_styles,
+    is_narrow,
+    narrow,
+    style,
+)
 from fomolab.plot.deadline import deadline
 from fomolab.plot.effects import effects_table, forest
 from fomolab.plot.incidence import purchase_incidence, repeat_purchases
@@ -45,8 +56,10 @@ from fomolab.plot.sweep import METRICS, param_label, sobol_indices, sweep_heatma
 from fomolab.plot.timeline import purchase_rate
 
 __all__ = [
+    "KELLY",
     "LINESTYLES",
     "METRICS",
+    "NARROW_WIDTH",
     "OKABE_ITO",
     "STYLE",
     "arm_colors",
@@ -56,6 +69,8 @@ __all__ = [
     "forest",
     "harm",
     "impulsiveness",
+    "is_narrow",
+    "narrow",
     "param_label",
     "purchase_incidence",
     "purchase_rate",

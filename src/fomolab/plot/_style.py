@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import functools
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -10,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["KELLY", "LINESTYLES", "OKABE_ITO", "STYLE", "arm_colors", "arm_styles", "as_analysis", "style"]
+__all__ = ["KELLY", "LINESTYLES", "NARROW_WIDTH", "OKABE_ITO", "STYLE", "arm_colors", "arm_styles", "as_analysis",
+           "is_narrow", "narrow", "style"]
 
 #: The Okabe–Ito palette (Okabe & Ito 2008), distinguishable with every common
 #: colour-vision deficiency.  Black first: the control arm.  Yellow last: it is
@@ -49,6 +52,8 @@ STYLE: dict[str, Any] = {
     "ytick.labelsize": 8.5,
     "figure.dpi": 100,
     "savefig.dpi": 150,
+    "axes.formatter.limits": (-9, 12),  # tick labels in fixed-point notation, never "1e6" or "×10³"
+    "axes.formatter.useoffset": False,
     "svg.fonttype": "path",
     "svg.hashsalt": "fomolab",  # identical SVG for identical figures
 }
@@ -70,14 +75,114 @@ def style() -> Iterator[None]:
         yield
 
 
+#: Width (inches) of figures drawn for phones (:func:`narrow`): at 96 px per
+#: inch about the 366 px of a 390 px screen's column, so text keeps its size.
+NARROW_WIDTH = 3.9
+
+_NARROW: contextvars.ContextVar[bool] = contextvars.ContextVar("fomolab_narrow_figures", default=False)
+
+
+@contextlib.contextmanager
+def narrow() -> Iterator[None]:
+    """Context in which figures are drawn for a phone's width.
+
+    Figures are :data:`NARROW_WIDTH` inches wide instead of 7.2 to 9.6, with
+    the same font sizes (so their text reads at the size it has on a laptop),
+    a row of side-by-side panels becomes a column, and legends take two
+    columns.  The report embeds these next to the wide ones and lets the
+    browser pick by screen width.
+
+    >>> from fomolab import plot
+    >>> with plot.narrow():
+    ...     plot.is_narrow()
+    True
+    >>> plot.is_narrow()
+    False
+    """
+    token = _NARROW.set(True)
+    try:
+        yield
+    finally:
+        _NARROW.reset(token)
+
+
+def is_narrow() -> bool:
+    """Whether figures are being drawn for a phone (inside :func:`narrow`)."""
+    return _NARROW.get()
+
+
 def figure(**kw: Any):
-    """A matplotlib Figure not registered with pyplot (constrained layout)."""
+    """A matplotlib Figure not registered with pyplot (constrained layout).
+
+    Titles and axis labels longer than their axes are broken into lines
+    when the figure is first drawn (:func:`wrap_labels`).  Inside
+    :func:`narrow` the width is :data:`NARROW_WIDTH`, and a row of panels
+    (``fig.subplots(1, n)``) is laid out as a column.
+    """
     from fomolab._optional import require
 
     require("matplotlib", "figures and the report")
     from matplotlib.figure import Figure
 
-    return Figure(layout="constrained", **kw)
+    cls = _figure_class(Figure)
+    if not is_narrow():
+        return cls(layout="constrained", **kw)
+    _w, h = kw.pop("figsize", (7.2, 4.2))
+    fig = cls(layout="constrained", figsize=(NARROW_WIDTH, max(2.8, 0.85 * h)), **kw)
+    fig._fomolab_column = True
+    return fig
+
+
+@functools.cache
+def _figure_class(base: Any) -> Any:
+    """The Figure class of fomolab's figures: labels wrapped to their axes; in a narrow figure,
+    ``subplots(1, n)`` stacks the ``n`` panels in a column (the axes array keeps its shape)."""
+
+    class FomolabFigure(base):
+        _fomolab_column = False
+
+        def subplots(self, nrows: int = 1, ncols: int = 1, *, squeeze: bool = True, **kw: Any):
+            if not self._fomolab_column or nrows != 1 or ncols < 2:
+                return super().subplots(nrows, ncols, squeeze=squeeze, **kw)
+            if "width_ratios" in kw:
+                kw["height_ratios"] = kw.pop("width_ratios")
+            w, h = self.get_size_inches()
+            self.set_size_inches(w, h * (0.25 + 0.75 * ncols))
+            axes = super().subplots(ncols, 1, squeeze=False, **kw).reshape(1, ncols)
+            return axes.ravel() if squeeze else axes
+
+        def draw(self, renderer):
+            if not getattr(self, "_labels_wrapped", False):  # once: lay out, wrap to the axes, lay out again
+                engine = self.get_layout_engine()
+                if engine is not None:
+                    engine.execute(self)
+                wrap_labels(self)
+                self._labels_wrapped = True
+            return super().draw(renderer)
+
+    return FomolabFigure
+
+
+def _wrap(text: str, size_pt: float, length_pt: float) -> str:
+    """``text`` broken into lines of at most ``length_pt`` (a character is taken as 0.6 of the font size)."""
+    import textwrap
+
+    width = max(12, int(length_pt / (0.6 * size_pt)))
+    return "\n".join(textwrap.fill(line, width, break_on_hyphens=False) for line in text.split("\n"))
+
+
+def wrap_labels(fig) -> None:
+    """Break titles and axis labels that are longer than their axes (or the figure) into lines."""
+    w, h = fig.get_size_inches() * 72
+    if fig._suptitle is not None:
+        t = fig._suptitle
+        t.set_text(_wrap(t.get_text(), t.get_fontsize(), 0.95 * w))
+    for ax in fig.axes:
+        box = ax.get_position()
+        titles = [(t, 0.92 * box.width * w) for t in (ax.title, ax._left_title, ax._right_title)]
+        for t, length in (*titles, (ax.xaxis.label, box.width * w), (ax.yaxis.label, 1.1 * box.height * h)):
+            if t.get_text():
+                t.set_text(_wrap(t.get_text(), t.get_fontsize(), max(length, 60.0)))
 
 
 def arm_colors(arms: Sequence[str]) -> dict[str, str]:
@@ -140,7 +245,8 @@ def top_legend(fig, ax) -> None:
     report, or in a paper) says what is shown.
     """
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper left", ncols=min(len(labels), 4), handlelength=2.6)
+    fig.legend(handles, labels, loc="outside upper left", ncols=min(len(labels), 2 if is_narrow() else 4),
+               handlelength=2.6)
 
 
 def errors(mean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

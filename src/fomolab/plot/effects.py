@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fomolab._format import nice_step
+from fomolab._format import fixed, nice_step
 from fomolab.plot._style import arm_colors, as_analysis, figure, level_text, style
 
 __all__ = ["effects_table", "forest"]
@@ -103,4 +103,4 @@ def _ratio_ticks(ax, lo: float, hi: float) -> None:
         ticks = ticks[(ticks >= lo) & (ticks <= hi)]
     ax.xaxis.set_major_locator(FixedLocator(ticks.tolist()))
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:.3g}"))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: fixed(x, 3)))

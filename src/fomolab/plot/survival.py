@@ -7,7 +7,17 @@ from typing import Any
 import numpy as np
 
 from fomolab._format import compact
-from fomolab.plot._style import arm_colors, arm_styles, as_analysis, figure, level_text, style, top_legend
+from fomolab.plot._style import (
+    NARROW_WIDTH,
+    arm_colors,
+    arm_styles,
+    as_analysis,
+    figure,
+    is_narrow,
+    level_text,
+    style,
+    top_legend,
+)
 
 __all__ = ["time_to_purchase"]
 
@@ -28,8 +38,15 @@ def time_to_purchase(analysis: Any):
     max_min = float(sv.time_s.max()) / 60
     ticks = np.unique(sv.time_s[sv.tick].to_numpy()) / 60
     with style():
-        fig = figure(figsize=(7.2, 4.2 + 0.17 * len(arms)))
-        ax, ax_risk = fig.subplots(2, 1, sharex=True, height_ratios=[4.0, 0.3 + 0.2 * len(arms)])
+        if is_narrow():  # a phone: room for the legend's rows and one 12 pt row of numbers at risk per arm
+            risk_in = 0.2 + 0.17 * len(arms)
+            fig = figure(figsize=(7.2, 4.0))
+            fig.set_size_inches(NARROW_WIDTH, 2.8 + risk_in + 0.9 + 0.2 * ((len(arms) + 1) // 2))
+            ratios = [2.8, risk_in]
+        else:
+            fig = figure(figsize=(7.2, 4.2 + 0.17 * len(arms)))
+            ratios = [4.0, 0.3 + 0.2 * len(arms)]
+        ax, ax_risk = fig.subplots(2, 1, sharex=True, height_ratios=ratios)
         top = 0.0
         for arm in arms:
             cur = sv[sv.arm == arm]

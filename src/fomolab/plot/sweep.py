@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from fomolab._format import fixed
 from fomolab.plot._style import arm_colors, arm_styles, as_analysis, figure, style, top_legend
 
 __all__ = ["METRICS", "param_label", "sobol_indices", "sweep_heatmap", "sweep_metrics"]
@@ -133,14 +134,14 @@ def sweep_heatmap(analysis: Any):
         for ax, arm in zip(axes, arms, strict=False):
             t = tables[arm]
             im = ax.imshow(t.to_numpy(), origin="lower", aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
-            ax.set_xticks(range(t.shape[1]), [f"{v:.3g}" for v in t.columns])
-            ax.set_yticks(range(t.shape[0]), [f"{v:.3g}" for v in t.index])
+            ax.set_xticks(range(t.shape[1]), [fixed(v, 3) for v in t.columns])
+            ax.set_yticks(range(t.shape[0]), [fixed(v, 3) for v in t.index])
             ax.grid(False)
             if t.size <= 36:
                 mid = (vmin + vmax) / 2
                 for (r, c), v in np.ndenumerate(t.to_numpy()):
                     if np.isfinite(v):
-                        ax.text(c, r, f"{v:.3g}", ha="center", va="center", fontsize=7.5,
+                        ax.text(c, r, fixed(v, 3), ha="center", va="center", fontsize=7.5,
                                 color="black" if v > mid else "white")
             ax.set_title(arm, color=colors[arm], fontsize=9)
             ax.set_xlabel(param_label(xp))
