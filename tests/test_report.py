@@ -333,3 +333,31 @@ def test_headline_of_the_page_agrees_with_the_analysis(flagship, tmp_path):
     # with 2 replicates the flagship's Kaplan–Meier medians are not reached with viewers at risk
     assert h.median_s.isna().all() and (h.median_note != "").all()
     assert "Buying before leaving" in html and "Repeat purchases" in html
+
+
+def test_effect_sections_show_the_analysis_tables(flagship, tmp_path):
+    """What each arm changes, for whom, per product and over the stream: the analysis' numbers, on the page."""
+    from fomolab import _format as fmt
+    from fomolab.analysis import analyze
+
+    a = analyze(flagship, n_boot=0)
+    html = report(flagship, out=tmp_path / "r", analysis=a).path.read_text()
+    for ident in ("changes", "for_whom", "rates", "ph"):
+        assert f"<h2 id='{ident}'>" in html
+    ch = a.changes.set_index(["arm", "measure"])
+    for arm in ("sale", "sale_timer"):
+        r = ch.loc[(arm, "buyers")]
+        assert fmt.ci(r.change, r.ci_lower, r.ci_upper, 4) in html
+        r = ch.loc[(arm, "conversion")]
+        assert fmt.ci(100 * r.change, 100 * r.ci_lower, 100 * r.ci_upper, 3) in html
+    rt = a.rates.iloc[0]
+    assert fmt.ci(rt.rate_ratio, rt.ci_lower, rt.ci_upper, 4) in html
+    fw = a.for_whom.iloc[0]
+    assert fmt.ci(100 * fw.cuminc_diff, 100 * fw.cuminc_diff_ci_lower, 100 * fw.cuminc_diff_ci_upper) in html
+    assert "properties of the model's coupling" in html
+    # the windowed hazard ratios appear exactly when proportional hazards fail on the stream clock
+    failed = not a.ph[a.ph.time_scale == "stream"].proportional.all()
+    assert ("<h2 id='hr_windows'>" in html) == failed
+    if failed:
+        w = a.hr_windows.dropna(subset=["ci_lower"]).iloc[0]
+        assert fmt.ci(w.hazard_ratio, w.ci_lower, w.ci_upper, 4) in html

@@ -5,8 +5,16 @@ The picture: the statistician's pass over a finished experiment.  From the
 
 * ``headline``: per arm (and sweep point), viewers, conversion, the
   Kaplan–Meier median time to first purchase with its interval, the hazard and
-  odds ratios against the control with intervals clustered by replicate and
-  Holm-adjusted p values, and the deadline-bunching share;
+  odds ratios against the control estimated within each replicate with t
+  intervals across replicates and Holm-adjusted p values, and the
+  deadline-bunching share;
+* ``changes``: what each arm changes against the control (buyers, purchases,
+  revenue, spend per viewer; :mod:`fomolab.stats.changes`), the
+  coupling-free primary causal output;
+* ``rates``: Andersen–Gill rate ratios of purchases per product, by arm and by
+  tactic (:mod:`fomolab.stats.rates`);
+* ``ph`` and ``hr_windows``: proportional-hazards tests (R's ``cox.zph``) and
+  the hazard ratio by window of stream time (:mod:`fomolab.stats.ph`);
 * ``arms``: the long table of :func:`fomolab.stats.compare.compare_arms`;
 * ``deadline``: :func:`fomolab.stats.compare.deadline_shares`;
 * ``points``: each run metric's mean over replicates at each point, with a
@@ -321,9 +329,9 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     Notes
     -----
     See :func:`fomolab.stats.compare.compare_arms` for the contrasts: time to
-    first purchase runs from arrival, hazard and odds ratios have errors
-    clustered by replicate (the arms of a replicate show the same viewers by
-    common random numbers; clustering accounts for that pairing).  The
+    first purchase runs from arrival, hazard and odds ratios are estimated
+    within each replicate (the arms of a replicate show the same viewers by
+    common random numbers) with t intervals across the replicates.  The
     headline's median and its interval are the Kaplan–Meier median of the arm
     (R's ``survfit``, viewers treated as independent); with fewer than half of
     the viewers buying within their visit, the median lies in the tail of
