@@ -45,8 +45,8 @@ def test_single_fit_matches_lifelines_and_the_grouped_jackknife():
     from lifelines import CoxPHFitter
 
     d = recurrent(1, n=200)
-    ours = rate_model(d, "start", "stop", "event", "x", cluster="id").summary.loc["x"]
-    naive = rate_model(d, "start", "stop", "event", "x").summary.loc["x"]
+    ours = rate_model(d, "stop", "event", "x", start="start", cluster="id").summary.loc["x"]
+    naive = rate_model(d, "stop", "event", "x", start="start").summary.loc["x"]
     ll = CoxPHFitter().fit(d[["start", "stop", "event", "x"]], "stop", "event", entry_col="start")
     # lifelines (Efron ties, delayed entry): the same partial likelihood, to its convergence tolerance
     assert ours.coef == pytest.approx(ll.params_["x"], abs=1e-5)
@@ -73,7 +73,7 @@ def test_robust_errors_are_wider_than_naive_when_events_cluster_in_subjects():
 
 def test_planted_rate_ratio_is_recovered():
     d = recurrent(3, n=2000)
-    s = rate_model(d, "start", "stop", "event", "x", cluster="id").summary.loc["x"]
+    s = rate_model(d, "stop", "event", "x", start="start", cluster="id").summary.loc["x"]
     assert s.ci_lower < 1.8 < s.ci_upper
     assert s.rate_ratio == pytest.approx(1.8, abs=4 * 1.8 * s.se)
 
@@ -82,7 +82,7 @@ def test_per_replicate_fits_combine_by_a_t_interval():
     from fomolab.stats.cox import cox
 
     d = recurrent(4, n=300, replicates=4)
-    fit = rate_model(d, "start", "stop", "event", "x", replicate="replicate")
+    fit = rate_model(d, "stop", "event", "x", start="start", replicate="replicate")
     b = np.array([cox(g, "stop", "event", "x", start="start").summary.coef["x"] for _, g in d.groupby("replicate")])
     s = fit.summary.loc["x"]
     half = st.t.ppf(0.975, 3) * b.std(ddof=1) / 2
@@ -95,19 +95,19 @@ def test_per_replicate_fits_combine_by_a_t_interval():
 def test_a_replicate_without_an_estimate_gives_nan_and_names_it():
     d = recurrent(5, n=100, replicates=3)
     d.loc[(d.replicate == 1) & (d.x == 1), "event"] = 0  # no event in one arm of replicate 1
-    s = rate_model(d, "start", "stop", "event", "x", replicate="replicate").summary.loc["x"]
+    s = rate_model(d, "stop", "event", "x", start="start", replicate="replicate").summary.loc["x"]
     assert np.isnan(s.rate_ratio) and "replicate(s) 1 give no estimate" in s.note
 
 
 def test_one_replicate_has_no_interval():
     d = recurrent(6, n=200)
-    s = rate_model(d, "start", "stop", "event", "x", replicate="replicate").summary.loc["x"]
+    s = rate_model(d, "stop", "event", "x", start="start", replicate="replicate").summary.loc["x"]
     assert np.isfinite(s.rate_ratio) and np.isnan(s.ci_lower) and "one replicate" in s.note
 
 
 def test_bad_columns_are_refused():
     with pytest.raises(DataError, match="nope"):
-        rate_model(recurrent(7, n=20), "start", "stop", "event", "nope")
+        rate_model(recurrent(7, n=20), "stop", "event", "nope", start="start")
 
 
 def test_purchase_intervals_cut_each_product_slot_at_its_purchases():

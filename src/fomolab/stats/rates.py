@@ -91,11 +91,11 @@ class RateModelResult(StatsResult):
 
 def rate_model(
     data: pd.DataFrame,
-    start: str,
     duration: str,
     event: str,
     covariates: str | Sequence[str],
     *,
+    start: str,
     replicate: str | None = None,
     strata: str | Sequence[str] | None = None,
     cluster: str | None = None,
@@ -109,12 +109,14 @@ def rate_model(
     data : pandas.DataFrame
         Counting-process rows: one per interval ``(start, duration]`` of a
         subject's follow-up, cut at each of its events (:func:`purchase_intervals`).
-    start, duration : str
-        Columns of the interval's start and end (time since arrival).
+    duration : str
+        Column of the interval's end (time since arrival).
     event : str
         0/1 column: did the interval end with an event?
     covariates : str or list of str
         Numeric covariate columns (e.g. 0/1 arm or tactic indicators).
+    start : str
+        Column of the interval's start: a row is at risk for ``start < t <= duration``.
     replicate : str, optional
         Column of replicate ids.  The model is fitted within each replicate and
         the per-replicate coefficients combined by a t interval with ``G - 1``
@@ -151,7 +153,7 @@ def rate_model(
     >>> d = pd.DataFrame({"start": [0, 2, 0, 0, 3, 0, 0, 1], "stop": [2, 5, 4, 3, 6, 5, 1, 6],
     ...                   "event": [1, 0, 0, 1, 1, 0, 1, 1], "x": [1, 1, 0, 1, 1, 0, 0, 0],
     ...                   "id": [1, 1, 2, 3, 3, 4, 5, 5]})
-    >>> fit = rate_model(d, "start", "stop", "event", "x", cluster="id")
+    >>> fit = rate_model(d, "stop", "event", "x", start="start", cluster="id")
     >>> fit
     <RateModelResult: 1 covariate(s), 5 events, one fit, cluster='id', conf_level=0.95>
     >>> round(float(fit.summary.loc["x", "rate_ratio"]), 4)
@@ -325,7 +327,7 @@ def rate_table(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    fit = rate_model(data, "start", "stop", "event", cols, replicate="replicate",
+                    fit = rate_model(data, "stop", "event", cols, start="start", replicate="replicate",
                                      conf_level=conf_level)
                 summ = fit.summary
             except DataError as exc:
