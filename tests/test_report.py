@@ -361,3 +361,29 @@ def test_effect_sections_show_the_analysis_tables(flagship, tmp_path):
     if failed:
         w = a.hr_windows.dropna(subset=["ci_lower"]).iloc[0]
         assert fmt.ci(w.hazard_ratio, w.ci_lower, w.ci_upper, 4) in html
+
+
+def test_figures_and_tables_of_the_page_agree(flagship, tmp_path):
+    """The forest plot draws the headline's hazard and odds ratios, and the incidence figure reaches the
+    headline's share who buy at the horizon."""
+    import numpy as np
+
+    from fomolab.analysis import analyze
+    from fomolab.plot.effects import effects_table
+
+    a = analyze(flagship, n_boot=0)
+    h = a.headline.set_index("arm")
+    fx = effects_table(a).set_index(["arm", "measure"])
+    for arm in ("sale", "sale_timer", "sale_timer_scarcity"):
+        for m, pre in (("hazard_ratio", "hr"), ("odds_ratio", "or")):
+            got = fx.loc[(arm, m), ["estimate", "ci_lower", "ci_upper"]].to_numpy(float)
+            np.testing.assert_allclose(got, h.loc[arm, [m, f"{pre}_ci_lower", f"{pre}_ci_upper"]].to_numpy(float),
+                                       rtol=1e-12)
+    at = a.incidence[a.incidence.horizon].set_index("arm")
+    for arm in h.index:
+        assert at.loc[arm, "cuminc"] == pytest.approx(h.loc[arm, "cuminc"], rel=1e-12)
+    # the change table is the runs' own paired differences
+    ch = a.changes.set_index(["arm", "measure"])
+    runs = flagship.runs.assign(arm=lambda d: d.arm.astype(str))
+    per = runs.pivot_table(index="replicate", columns="arm", values="buyers")
+    assert ch.loc[("sale", "buyers"), "change"] == pytest.approx((per["sale"] - per["control"]).mean())

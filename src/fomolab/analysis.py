@@ -263,9 +263,12 @@ _TITLES = {
     "points": "Sweep points: metric means over replicates with t intervals",
     "surface": "Response surface: OLS of each metric on the swept parameters",
     "sobol": "Sobol indices (first order and total) with bootstrap intervals",
-    "impact": "Consumer impact by impulsiveness quintile: each treatment arm against the same viewers in the control",
-    "impact_segment": "Consumer impact by segment: each treatment arm against the same viewers in the control",
-    "impact_total": "Consumer impact over all viewers: each treatment arm against the same viewers in the control",
+    "impact": "Consumer impact by impulsiveness quintile: each treatment arm against the same viewers in the control "
+              "('accelerated' and 'seconds gained' are properties of the model's coupling, docs/MODEL.md)",
+    "impact_segment": "Consumer impact by segment: each treatment arm against the same viewers in the control "
+                      "('accelerated' and 'seconds gained' are properties of the model's coupling, docs/MODEL.md)",
+    "impact_total": "Consumer impact over all viewers: each treatment arm against the same viewers in the control "
+                    "('accelerated' and 'seconds gained' are properties of the model's coupling, docs/MODEL.md)",
     "streams": "Marketplace streams: hosts, audience, sales and cost per sale (means over replicates)",
 }
 
