@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["CHANGE_COLUMNS", "CHANGE_MEASURES", "across", "change_table"]
+__all__ = ["CHANGE_COLUMNS", "CHANGE_MEASURES", "MAX_BATCHES", "across", "batches", "change_table"]
 
 #: The measures of ``Analysis.changes``: (name, unit, what it is).
 CHANGE_MEASURES: tuple[tuple[str, str, str], ...] = (
@@ -64,6 +64,24 @@ def across(values: np.ndarray, conf_level: float) -> tuple[float, float, float, 
     else:
         note = "2 replicates: a t interval on 1 df, very wide" if len(x) == 2 else ""
     return r["estimate"], r["ci_lower"], r["ci_upper"], r["p"], note
+
+
+#: Most groups of replicates the per-replicate model fits of the analysis use (see :func:`batches`).
+MAX_BATCHES = 20
+
+
+def batches(replicate: pd.Series | np.ndarray, most: int = MAX_BATCHES) -> np.ndarray:
+    """Each row's group of replicates: the replicate itself, or with more than ``most`` replicates one of
+    ``most`` disjoint groups of them (replicate ``k`` of the sorted ids in group ``k mod most``).
+
+    Model fits within each group (stratified by replicate, so each replicate
+    keeps its own baseline) then give ``most`` independent estimates: the t
+    interval on ``most - 1`` df stays valid, and the number of fits stays
+    bounded however many replicates a folder has.
+    """
+    r = np.asarray(replicate)
+    ids, code = np.unique(r, return_inverse=True)
+    return code % most if len(ids) > most else code
 
 
 def _per_run(runs: pd.DataFrame) -> pd.DataFrame:

@@ -46,6 +46,9 @@ WINDOW_COLUMNS = ["point", "arm", "window", "start_s", "end_s", "hazard_ratio", 
                   "replicates", "events", "control_events", "note"]
 
 
+#: Most viewers of a point :func:`ph_table` tests at once (the first replicates up to this many).
+PH_MAX_ROWS = 2_000_000
+
 #: The time scales of :func:`ph_table`: (stop column, start column) of the Cox fit tested.
 SCALES = {"since_arrival": ("time_s", None), "stream": ("stream_out", "stream_in")}
 
@@ -78,6 +81,14 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
         arms = [a for a in order if a != control and (g.arm == a).any()]
         if not arms or not (g.arm == control).any():
             continue
+        capped = ""
+        if len(g) > PH_MAX_ROWS:
+            size = g.groupby("replicate", sort=True).size()
+            keep = size.index[size.cumsum().to_numpy() <= PH_MAX_ROWS]
+            keep = keep if len(keep) else size.index[:1]
+            g = g[g.replicate.isin(keep)]
+            capped = (f"tested on the first {len(keep):,} of {len(size):,} replicates ({len(g):,} viewers): the "
+                      "test has ample power with them")
         d = g.assign(**{f"x{j}": (g.arm == a).astype(int).to_numpy() for j, a in enumerate(arms)},
                      stream_in=g.arrival_s.to_numpy(float),
                      stream_out=g.arrival_s.to_numpy(float) + g.time_s.to_numpy(float))
@@ -87,7 +98,7 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     fit = cox(d, stop, "bought", cols, start=start, strata="replicate", conf_level=conf_level)
-                warn = "; ".join(sorted({str(w.message) for w in caught}))
+                warn = "; ".join([*sorted({str(w.message) for w in caught}), *([capped] if capped else [])])
             except DataError as exc:
                 rows.append(dict(point=int(point), time_scale=scale, transform="", term="GLOBAL", note=str(exc)))
                 continue
@@ -140,11 +151,13 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
     rows gives a log hazard ratio, and the replicates a t interval with
     ``G - 1`` degrees of freedom (:func:`fomolab.stats.changes.across`).
     """
-    from fomolab.stats.changes import across
+    from fomolab.stats.changes import MAX_BATCHES, across, batches
     from fomolab.stats.cox import cox
 
     rows = []
     for point, gp in sh.groupby("point", sort=True):
+        gp = gp.assign(batch=batches(gp.replicate.to_numpy()))
+        many = gp.replicate.nunique() > MAX_BATCHES
         for w, (a, b) in enumerate(itertools.pairwise(edges)):
             cut = _in_window(gp, a, b)
             for arm in order:
@@ -155,18 +168,19 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
                     continue
                 sub = sub.assign(treated=(sub.arm == arm).astype(int).to_numpy())
                 est, problems = [], []
-                for rep, gr in sub.groupby("replicate", sort=True):
+                for rep, gr in sub.groupby("batch", sort=True):
                     try:
                         with warnings.catch_warnings(record=True) as caught:
                             warnings.simplefilter("always")
-                            f = cox(gr, "exit", "ev", "treated", start="entry", conf_level=conf_level)
+                            f = cox(gr, "exit", "ev", "treated", start="entry",
+                                    strata="replicate" if many else None, conf_level=conf_level)
                         b_ = float(f.summary.coef.iloc[0])
                         if caught or not np.isfinite(b_):
-                            problems.append(f"replicate {rep}: " + "; ".join(sorted({str(x.message)
+                            problems.append(f"{'replicates group' if many else 'replicate'} {rep}: " + "; ".join(sorted({str(x.message)
                                                                                      for x in caught})))
                             b_ = np.nan
                     except DataError as exc:
-                        problems.append(f"replicate {rep}: {exc}")
+                        problems.append(f"{'replicates group' if many else 'replicate'} {rep}: {exc}")
                         b_ = np.nan
                     est.append(b_)
                 x = np.asarray(est, float)

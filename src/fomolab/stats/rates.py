@@ -308,9 +308,13 @@ def rate_table(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame
     multiplier of the rate with the others held fixed).  Fitted within each
     replicate, t interval across replicates.
     """
+    from fomolab.stats.changes import MAX_BATCHES, batches
+
     rows = []
     rows_df = purchase_intervals(shoppers, events, slots)
     rows_df = rows_df.assign(arm=rows_df.arm.astype(str))
+    many = rows_df.replicate.nunique() > MAX_BATCHES
+    rows_df["batch"] = batches(rows_df.replicate.to_numpy())
     for (point, product), g in rows_df.groupby(["point", "product"], sort=True):
         designs: list[tuple[str, pd.DataFrame]] = []
         arms = [a for a in order if a in set(g.arm)]
@@ -327,8 +331,8 @@ def rate_table(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    fit = rate_model(data, "stop", "event", cols, start="start", replicate="replicate",
-                                     conf_level=conf_level)
+                    fit = rate_model(data, "stop", "event", cols, start="start", replicate="batch",
+                                     strata="replicate" if many else None, conf_level=conf_level)
                 summ = fit.summary
             except DataError as exc:
                 summ = pd.DataFrame({"rate_ratio": np.nan, "ci_lower": np.nan, "ci_upper": np.nan, "p": np.nan,
