@@ -176,8 +176,8 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
                                     strata="replicate" if many else None, conf_level=conf_level)
                         b_ = float(f.summary.coef.iloc[0])
                         if caught or not np.isfinite(b_):
-                            problems.append(f"{'replicates group' if many else 'replicate'} {rep}: " + "; ".join(sorted({str(x.message)
-                                                                                     for x in caught})))
+                            msgs = "; ".join(sorted({str(x.message) for x in caught}))
+                            problems.append(f"{'replicates group' if many else 'replicate'} {rep}: {msgs}")
                             b_ = np.nan
                     except DataError as exc:
                         problems.append(f"{'replicates group' if many else 'replicate'} {rep}: {exc}")
