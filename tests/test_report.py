@@ -347,20 +347,20 @@ def test_effect_sections_show_the_analysis_tables(flagship, tmp_path):
     ch = a.changes.set_index(["arm", "measure"])
     for arm in ("sale", "sale_timer"):
         r = ch.loc[(arm, "buyers")]
-        assert fmt.ci(r.change, r.ci_lower, r.ci_upper, 4) in html
+        assert fmt.estimate(r.change, r.ci_lower, r.ci_upper, 4) in html
         r = ch.loc[(arm, "conversion")]
-        assert fmt.ci(100 * r.change, 100 * r.ci_lower, 100 * r.ci_upper, 3) in html
+        assert fmt.estimate(100 * r.change, 100 * r.ci_lower, 100 * r.ci_upper, 3) in html
     rt = a.rates.iloc[0]
-    assert fmt.ci(rt.rate_ratio, rt.ci_lower, rt.ci_upper, 4) in html
+    assert fmt.estimate(rt.rate_ratio, rt.ci_lower, rt.ci_upper, 4) in html
     fw = a.for_whom.iloc[0]
-    assert fmt.ci(100 * fw.cuminc_diff, 100 * fw.cuminc_diff_ci_lower, 100 * fw.cuminc_diff_ci_upper) in html
+    assert fmt.estimate(100 * fw.cuminc_diff, 100 * fw.cuminc_diff_ci_lower, 100 * fw.cuminc_diff_ci_upper) in html
     assert "properties of the model's coupling" in html
     # the windowed hazard ratios appear exactly when proportional hazards fail on the stream clock
     failed = not a.ph[a.ph.time_scale == "stream"].proportional.all()
     assert ("<h2 id='hr_windows'>" in html) == failed
     if failed:
         w = a.hr_windows.dropna(subset=["ci_lower"]).iloc[0]
-        assert fmt.ci(w.hazard_ratio, w.ci_lower, w.ci_upper, 4) in html
+        assert fmt.estimate(w.hazard_ratio, w.ci_lower, w.ci_upper, 4) in html
 
 
 def test_figures_and_tables_of_the_page_agree(flagship, tmp_path):

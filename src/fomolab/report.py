@@ -613,8 +613,8 @@ def _changes_section(ch: pd.DataFrame, sweep: bool, level: float) -> pd.DataFram
         row["arm"] = str(key[1])
         for m, (label, k, d) in labels.items():
             if m in g.index:
-                row[f"{label} ({_pct(level)} CI)"] = fmt.ci(k * g.loc[m, "change"], k * g.loc[m, "ci_lower"],
-                                                            k * g.loc[m, "ci_upper"], d)
+                row[f"{label} ({_pct(level)} CI)"] = fmt.estimate(k * g.loc[m, "change"], k * g.loc[m, "ci_lower"],
+                                                                  k * g.loc[m, "ci_upper"], d)
         rows.append(row)
     return pd.DataFrame(rows)
 
