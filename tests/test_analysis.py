@@ -42,18 +42,34 @@ def test_analyze_tables(res):
     assert a.headline.arm.tolist() == ["control", "sale_timer"]
     ctrl, trt = a.headline.iloc[0], a.headline.iloc[1]
     assert ctrl.hazard_ratio == 1.0 and ctrl.odds_ratio == 1.0
-    hr = a.arms[a.arms.measure == "hazard_ratio"].iloc[0]
-    assert trt.hazard_ratio == hr.estimate and trt.hr_p_holm == hr.p_holm
+    # the headline's ratios are the paired analysis across replicates (one treatment arm: Holm changes nothing)
+    from fomolab.stats import replicate_effects
+
+    fx = replicate_effects(a_sh(res), "time_s", "bought", "arm", control="control", replicate="replicate",
+                           measures=["hazard_ratio", "odds_ratio"]).summary.set_index("measure")
+    for m, pre in (("hazard_ratio", "hr"), ("odds_ratio", "or")):
+        assert trt[m] == pytest.approx(fx.loc[m, "estimate"], rel=1e-12)
+        assert (trt[f"{pre}_ci_lower"], trt[f"{pre}_ci_upper"], trt[f"{pre}_p_holm"]) == \
+            pytest.approx((fx.loc[m, "ci_lower"], fx.loc[m, "ci_upper"], fx.loc[m, "p"]), rel=1e-12)
     assert trt.deadline_share == a.deadline.iloc[0].share_last
     assert a.surface is None and a.sobol is None
     assert "headline (2 rows)" in repr(a)
+
+
+def a_sh(res):
+    """Viewers with time to first purchase (or the visit's end) and bought."""
+    from fomolab.stats.compare import time_to_purchase
+
+    sh = time_to_purchase(res.viewers(["arm", "replicate", "point", "shopper_id", "arrival_s", "departure_s",
+                                       "first_purchase_s"]))
+    return sh.assign(arm=sh.arm.astype(str))
 
 
 def test_write_is_atomic_and_leaves_runs_alone(res):
     before = digest(res.path)
     out = analyze(res, n_boot=20).write()
     names = sorted(p.name for p in out.iterdir())
-    tables = ("headline", "for_whom", "arms", "deadline", "points", "impact", "impact_segment", "impact_total", "timeline",
+    tables = ("headline", "changes", "for_whom", "rates", "ph", "hr_windows", "arms", "deadline", "points", "impact", "impact_segment", "impact_total", "timeline",
               "windows", "survival", "incidence", "repeat", "deadline_curve", "impulsiveness")
     assert names == sorted([".fomolab-output.json", *(f"{t}.{ext}" for t in tables for ext in ("csv", "md"))])
     assert digest(res.path) == before
@@ -199,7 +215,7 @@ def test_sweep_analysis_tables(root, tmp_path):
     res = run(root / "experiments/discount_timer_sweep.toml", tmp_path / "dts", workers=1)
     a = analyze(res, n_boot=0)
     assert set(a.headline.point) == set(range(6)) and a.surface is not None and a.sobol is None
-    assert set(a.tables()) == {"headline", "for_whom", "arms", "deadline", "points", "surface", "impact", "impact_segment",
+    assert set(a.tables()) == {"headline", "changes", "rates", "ph", "hr_windows", "for_whom", "arms", "deadline", "points", "surface", "impact", "impact_segment",
                                "impact_total", "pooled", "marginals", "cells", "timeline", "windows", "survival",
                                "incidence", "repeat", "deadline_curve", "impulsiveness"}
 
@@ -227,6 +243,7 @@ def test_analysis_tables_match_schema(root, res):
               "streams": m.streams, "episodes": episodes(res), "impact_total": a.impact_total,
               "pooled": s.pooled, "concentration": m.concentration, "timeline": a.timeline, "windows": a.windows,
               "survival": a.survival, "incidence": a.incidence, "repeat": a.repeat, "for_whom": a.for_whom,
+              "changes": a.changes, "rates": a.rates, "ph": a.ph, "hr_windows": a.hr_windows,
               "deadline_curve": a.deadline_curve, "impulsiveness": a.impulsiveness,
               "marginals": s.marginals, "cells": s.cells}
     assert set(doc) == {f"analysis/{k}" for k in frames if k != "episodes"} | {"episodes"}

@@ -488,3 +488,58 @@ def test_dark_patterns_report_fits_laptop_and_phone(device, width, height, scale
             assert f["natural"] == pytest.approx(96 * 3.9, abs=2) and f["shown"] / f["natural"] > 0.9, f
         else:
             assert f["natural"] > 600, f
+
+
+def test_effect_sections_show_the_analysis_tables(flagship, tmp_path):
+    """What each arm changes, for whom, per product and over the stream: the analysis' numbers, on the page."""
+    from fomolab import _format as fmt
+    from fomolab.analysis import analyze
+
+    a = analyze(flagship, n_boot=0)
+    raw = report(flagship, out=tmp_path / "r", analysis=a).path.read_text()
+    html = page_text(raw)
+    for ident in ("changes", "for_whom", "rates", "ph"):
+        assert f"<h2 id='{ident}'>" in raw
+    ch = a.changes.set_index(["arm", "measure"])
+    for arm in ("sale", "sale_timer"):
+        r = ch.loc[(arm, "buyers")]
+        assert fmt.estimate(r.change, r.ci_lower, r.ci_upper, 4) in html
+        r = ch.loc[(arm, "conversion")]
+        assert fmt.estimate(100 * r.change, 100 * r.ci_lower, 100 * r.ci_upper, 3) in html
+    rt = a.rates.iloc[0]
+    assert fmt.estimate(rt.rate_ratio, rt.ci_lower, rt.ci_upper, 4) in html
+    fw = a.for_whom.iloc[0]
+    assert fmt.estimate(100 * fw.cuminc_diff, 100 * fw.cuminc_diff_ci_lower, 100 * fw.cuminc_diff_ci_upper) in html
+    assert "properties of the model's coupling" in html
+    # the windowed hazard ratios appear exactly when proportional hazards fail on the stream clock
+    failed = not a.ph[a.ph.time_scale == "stream"].proportional.all()
+    assert ("<h2 id='hr_windows'>" in raw) == failed
+    if failed:
+        w = a.hr_windows.dropna(subset=["ci_lower"]).iloc[0]
+        assert fmt.estimate(w.hazard_ratio, w.ci_lower, w.ci_upper, 4) in html
+
+
+def test_figures_and_tables_of_the_page_agree(flagship, tmp_path):
+    """The forest plot draws the headline's hazard and odds ratios, and the incidence figure reaches the
+    headline's share who buy at the horizon."""
+    import numpy as np
+
+    from fomolab.analysis import analyze
+    from fomolab.plot.effects import effects_table
+
+    a = analyze(flagship, n_boot=0)
+    h = a.headline.set_index("arm")
+    fx = effects_table(a).set_index(["arm", "measure"])
+    for arm in ("sale", "sale_timer", "sale_timer_scarcity"):
+        for m, pre in (("hazard_ratio", "hr"), ("odds_ratio", "or")):
+            got = fx.loc[(arm, m), ["estimate", "ci_lower", "ci_upper"]].to_numpy(float)
+            np.testing.assert_allclose(got, h.loc[arm, [m, f"{pre}_ci_lower", f"{pre}_ci_upper"]].to_numpy(float),
+                                       rtol=1e-12)
+    at = a.incidence[a.incidence.horizon].set_index("arm")
+    for arm in h.index:
+        assert at.loc[arm, "cuminc"] == pytest.approx(h.loc[arm, "cuminc"], rel=1e-12)
+    # the change table is the runs' own paired differences
+    ch = a.changes.set_index(["arm", "measure"])
+    runs = flagship.runs.assign(arm=lambda d: d.arm.astype(str))
+    per = runs.pivot_table(index="replicate", columns="arm", values="buyers")
+    assert ch.loc[("sale", "buyers"), "change"] == pytest.approx((per["sale"] - per["control"]).mean())

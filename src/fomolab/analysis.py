@@ -5,8 +5,16 @@ The picture: the statistician's pass over a finished experiment.  From the
 
 * ``headline``: per arm (and sweep point), viewers, conversion, the
   Kaplan–Meier median time to first purchase with its interval, the hazard and
-  odds ratios against the control with intervals clustered by replicate and
-  Holm-adjusted p values, and the deadline-bunching share;
+  odds ratios against the control estimated within each replicate with t
+  intervals across replicates and Holm-adjusted p values, and the
+  deadline-bunching share;
+* ``changes``: what each arm changes against the control (buyers, purchases,
+  revenue, spend per viewer; :mod:`fomolab.stats.changes`), the
+  coupling-free primary causal output;
+* ``rates``: Andersen–Gill rate ratios of purchases per product, by arm and by
+  tactic (:mod:`fomolab.stats.rates`);
+* ``ph`` and ``hr_windows``: proportional-hazards tests (R's ``cox.zph``) and
+  the hazard ratio by window of stream time (:mod:`fomolab.stats.ph`);
 * ``arms``: the long table of :func:`fomolab.stats.compare.compare_arms`;
 * ``deadline``: :func:`fomolab.stats.compare.deadline_shares`;
 * ``points``: each run metric's mean over replicates at each point, with a
@@ -57,7 +65,8 @@ HEADLINE_COLUMNS = [
 ]
 
 #: Table names, in the order they are written and printed.
-TABLES = ("headline", "for_whom", "arms", "deadline", "points", "surface", "sobol", "impact", "impact_segment",
+TABLES = ("headline", "changes", "for_whom", "rates", "ph", "hr_windows", "arms", "deadline", "points", "surface",
+          "sobol", "impact", "impact_segment",
           "impact_total", "streams", "pooled", "concentration", "timeline", "windows", "survival", "incidence",
           "repeat", "deadline_curve", "impulsiveness", "marginals", "cells")
 
@@ -134,6 +143,10 @@ class Analysis:
     sobol: pd.DataFrame | None = None
     impact: pd.DataFrame | None = None
     for_whom: pd.DataFrame | None = None
+    changes: pd.DataFrame | None = None
+    rates: pd.DataFrame | None = None
+    ph: pd.DataFrame | None = None
+    hr_windows: pd.DataFrame | None = None
     impact_segment: pd.DataFrame | None = None
     impact_total: pd.DataFrame | None = None
     streams: pd.DataFrame | None = None
@@ -205,9 +218,10 @@ class Analysis:
         >>> from fomolab.stats._example import example_results
         >>> out = analyze(example_results(), n_boot=50).write()
         >>> sorted(p.name for p in out.glob("*.csv"))  # doctest: +NORMALIZE_WHITESPACE
-        ['arms.csv', 'deadline.csv', 'deadline_curve.csv', 'for_whom.csv', 'headline.csv', 'impact.csv',
-         'impact_segment.csv', 'impact_total.csv', 'impulsiveness.csv', 'incidence.csv', 'points.csv', 'repeat.csv',
-         'survival.csv', 'timeline.csv', 'windows.csv']
+        ['arms.csv', 'changes.csv', 'deadline.csv', 'deadline_curve.csv', 'for_whom.csv', 'headline.csv',
+         'hr_windows.csv', 'impact.csv', 'impact_segment.csv', 'impact_total.csv', 'impulsiveness.csv',
+         'incidence.csv', 'ph.csv', 'points.csv', 'rates.csv', 'repeat.csv', 'survival.csv', 'timeline.csv',
+         'windows.csv']
         """
         from fomolab.outputs import write_output
 
@@ -225,6 +239,14 @@ _TITLES = {
     "headline": "Headline: per arm, against the control (buying before leaving; intervals across replicates)",
     "for_whom": "For whom: the share who buy by the horizon, by segment and impulsiveness quintile, "
                 "with a test of equal effects across groups",
+    "changes": "What each arm changes against the control: buyers, purchases, revenue and spend per run and per "
+               "viewer (coupling-free; paired by replicate, t intervals across replicates)",
+    "rates": "Purchases per product: Andersen-Gill rate ratios by arm and by tactic (fitted within each "
+             "replicate, t intervals across replicates)",
+    "ph": "Proportional hazards: cox.zph score tests of each arm's cause-specific hazard ratio "
+          "(Cox stratified by replicate), per arm and global, for each time transform",
+    "hr_windows": "Hazard ratio of buying by window of stream time (before, during and after the tactics' "
+                  "windows; t intervals across replicates)",
     "arms": "Arms against the control: effects, intervals, p and Holm/BH-adjusted p",
     "deadline": "Deadline bunching: share of purchases in the last part of sale and timer windows",
     "pooled": "Arms against the control pooled over sweep points (Cox stratified by point)",
@@ -241,9 +263,12 @@ _TITLES = {
     "points": "Sweep points: metric means over replicates with t intervals",
     "surface": "Response surface: OLS of each metric on the swept parameters",
     "sobol": "Sobol indices (first order and total) with bootstrap intervals",
-    "impact": "Consumer impact by impulsiveness quintile: each treatment arm against the same viewers in the control",
-    "impact_segment": "Consumer impact by segment: each treatment arm against the same viewers in the control",
-    "impact_total": "Consumer impact over all viewers: each treatment arm against the same viewers in the control",
+    "impact": "Consumer impact by impulsiveness quintile: each treatment arm against the same viewers in the control "
+              "('accelerated' and 'seconds gained' are properties of the model's coupling, docs/MODEL.md)",
+    "impact_segment": "Consumer impact by segment: each treatment arm against the same viewers in the control "
+                      "('accelerated' and 'seconds gained' are properties of the model's coupling, docs/MODEL.md)",
+    "impact_total": "Consumer impact over all viewers: each treatment arm against the same viewers in the control "
+                    "('accelerated' and 'seconds gained' are properties of the model's coupling, docs/MODEL.md)",
     "streams": "Marketplace streams: hosts, audience, sales and cost per sale (means over replicates)",
 }
 
@@ -307,9 +332,9 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     Notes
     -----
     See :func:`fomolab.stats.compare.compare_arms` for the contrasts: time to
-    first purchase runs from arrival, hazard and odds ratios have errors
-    clustered by replicate (the arms of a replicate show the same viewers by
-    common random numbers; clustering accounts for that pairing).  The
+    first purchase runs from arrival, hazard and odds ratios are estimated
+    within each replicate (the arms of a replicate show the same viewers by
+    common random numbers) with t intervals across the replicates.  The
     headline's median and its interval are the Kaplan–Meier median of the arm
     (R's ``survfit``, viewers treated as independent); with fewer than half of
     the viewers buying within their visit, the median lies in the tail of
@@ -324,8 +349,9 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     >>> from fomolab.stats._example import example_results
     >>> a = analyze(example_results(), n_boot=50)
     >>> sorted(a.tables())  # doctest: +NORMALIZE_WHITESPACE
-    ['arms', 'deadline', 'deadline_curve', 'for_whom', 'headline', 'impact', 'impact_segment', 'impact_total',
-     'impulsiveness', 'incidence', 'points', 'repeat', 'survival', 'timeline', 'windows']
+    ['arms', 'changes', 'deadline', 'deadline_curve', 'for_whom', 'headline', 'hr_windows', 'impact',
+     'impact_segment', 'impact_total', 'impulsiveness', 'incidence', 'ph', 'points', 'rates', 'repeat', 'survival',
+     'timeline', 'windows']
     """
     from fomolab import figure_data
     from fomolab.stats import _folder
@@ -365,6 +391,8 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
             raise DataError(f"'horizon' must be a positive number of seconds: got {horizon!r}")
     timing = timing_table(sh, order, control, horizon, conf_level).set_index(["point", "arm"])
     for_whom = for_whom_table(sh, order, control, horizon, conf_level) if len(order) > 1 else None
+    changes, rates, ph, hr_windows = _effect_tables(res, r, sh, all_events, order, control, end_s, conf_level)
+    paired = _paired_ratios(sh, order, control, conf_level)
     rows = []
     for point, g in sh.groupby("point", sort=True):
         km = kaplan_meier(g, "time_s", "bought", by="arm", conf_level=conf_level).summary.set_index("group")
@@ -389,9 +417,8 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
                     row.update({name: 1.0, f"{pre}_ci_lower": np.nan, f"{pre}_ci_upper": np.nan,
                                 f"{pre}_p_holm": np.nan})
                     continue
-                c = arms[(arms.point == point) & (arms.arm == arm) & (arms.measure == measure)]
-                if len(c):
-                    c = c.iloc[0]
+                if (int(point), arm, measure) in paired.index:
+                    c = paired.loc[(int(point), arm, measure)]
                     row.update({name: c.estimate, f"{pre}_ci_lower": c.ci_lower, f"{pre}_ci_upper": c.ci_upper,
                                 f"{pre}_p_holm": c.p_holm})
             d = deadline[(deadline.point == point) & (deadline.arm == arm)]
@@ -445,10 +472,66 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
                     repeat=figure_data.repeat_purchases(sh, all_events, figure_arms, conf_level, horizon),
                     deadline_curve=figure_data.deadline_curve(all_events, runs, figure_arms),
                     impulsiveness=figure_data.impulsiveness(sh, figure_arms, conf_level),
+                    changes=changes, rates=rates, ph=ph, hr_windows=hr_windows,
                     marginals=marginals, cells=cells, control=control, arm_order=figure_arms,
                     conf_level=conf_level, last=last, horizon=horizon, swept=swept,
                     sweep_design=res.manifest.get("sweep_design") if swept else None,
                     seconds=time.perf_counter() - t0)
+
+
+def _paired_ratios(sh: pd.DataFrame, order: list[str], control: str, conf_level: float) -> pd.DataFrame:
+    """Hazard and odds ratios of each arm against the control, estimated within each replicate.
+
+    :func:`fomolab.stats.replicate_effects` per point (t interval across
+    replicates on the log scale), with Holm-adjusted p over arms and points
+    per measure; indexed by ``(point, arm, measure)``.
+    """
+    import warnings
+
+    from fomolab.errors import DataError
+    from fomolab.stats.compare import p_adjust
+    from fomolab.stats.replicates import replicate_effects
+
+    parts = []
+    for point, g in sh.groupby("point", sort=True):
+        g = g[g.arm.isin(order)]
+        if g.arm.nunique() < 2 or not (g.arm == control).any():
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fx = replicate_effects(g, "time_s", "bought", "arm", control=control, replicate="replicate",
+                                       measures=["hazard_ratio", "odds_ratio"], conf_level=conf_level)
+        except DataError:
+            continue
+        parts.append(fx.summary.assign(point=int(point)))
+    cols = ["point", "arm", "measure", "estimate", "ci_lower", "ci_upper", "p", "p_holm"]
+    if not parts:
+        return pd.DataFrame(columns=cols).set_index(["point", "arm", "measure"])
+    out = pd.concat(parts, ignore_index=True).rename(columns={"group": "arm"})
+    out["p_holm"] = np.nan
+    for idx in out.groupby("measure", sort=False).groups.values():
+        out.loc[idx, "p_holm"] = p_adjust(out.loc[idx, "p"], "holm")
+    return out[cols].set_index(["point", "arm", "measure"])
+
+
+def _effect_tables(res, runs: pd.DataFrame, sh: pd.DataFrame, events: pd.DataFrame, order: list[str], control: str,
+                   end_s: dict[str, float], conf_level: float) -> tuple[pd.DataFrame | None, ...]:
+    """``changes``, ``rates``, ``ph`` and ``hr_windows`` (None without a treatment arm)."""
+    if len(order) < 2 or control not in order:
+        return None, None, None, None
+    from fomolab import figure_data
+    from fomolab.stats._facts import run_facts
+    from fomolab.stats.changes import change_table
+    from fomolab.stats.ph import ph_table, window_edges, window_table
+    from fomolab.stats.rates import rate_table
+
+    facts = run_facts(res, runs, events)
+    visits = sh[["run_id", "shopper_id", "arm", "replicate", "point", "arrival_s", "departure_s"]]
+    rates = rate_table(visits, events, facts.products, runs, facts.tactics, order, control, conf_level)
+    edges = window_edges(figure_data.windows(events, runs), max(end_s.values()))
+    return (change_table(runs, order, control, conf_level), rates, ph_table(sh, order, control, conf_level),
+            window_table(sh, order, control, edges, conf_level))
 
 
 def _stream_end(res, runs: pd.DataFrame) -> dict[str, float]:

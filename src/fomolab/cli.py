@@ -596,8 +596,8 @@ def _analyze(args: argparse.Namespace) -> int:
                      ci(row.hazard_ratio, row.hr_ci_lower, row.hr_ci_upper, ".3f"), pval(row.hr_p_holm),
                      "" if math.isnan(row.deadline_share) else
                      f"{row.deadline_share:.1%} ({row.deadline_expected_share:.1%}) p {pval(row.deadline_p)}"))
-    by_end = Table("by_end", "by the end of the visit; cause-specific hazard ratio of buying (clustered by "
-                             "replicate, p Holm-adjusted); deadline bunching",
+    by_end = Table("by_end", "by the end of the visit; cause-specific hazard ratio of buying (within each "
+                             "replicate, t over replicates, p Holm-adjusted); deadline bunching",
                    (*first, arm, *(Column(c) for c in ("viewers", "conversion", "hazard ratio", "p",
                                                        "deadline share (exp.)"))), tuple(rows))
     tables = [headline, by_end]
@@ -609,12 +609,15 @@ def _analyze(args: argparse.Namespace) -> int:
         notes.append("Kaplan-Meier median time to purchase not shown where it is not reached or too few viewers "
                      "are still at risk at it (headline.csv, median_note); the restricted mean time answers "
                      "how soon")
+    changes = _changes_table(a.changes, sweep, a.conf_level) if a.changes is not None and len(a.changes) else None
+    if changes is not None:
+        tables.append(changes)
     impact = _impact_table(a.impact, limit=20 if text else None) if a.impact is not None else None
     if impact is not None:
         tables.append(impact)
     notes.append(f"tables: {out}/{{{','.join(a.tables())}}}.{{csv,md}} (docs/schema.md); {a.seconds:.1f} s")
     if not text:
-        machine = [headline, *([impact] if impact is not None else [])]
+        machine = [headline, *([changes] if changes is not None else []), *([impact] if impact is not None else [])]
         emit(args.format, machine if args.format == "json" else [headline, by_end, *machine[1:]],
              meta={"experiment": name, "results": str(args.results), "analysis": str(out), "control": a.control,
                    "horizon_s": hz, "tables": list(a.tables())},
@@ -625,10 +628,33 @@ def _analyze(args: argparse.Namespace) -> int:
         return 0
     console = _console()
     print_text(console, tables[:2], notes[:-1])
+    if changes is not None:
+        print_text(console, [changes])
     if impact is not None:
         print_text(console, [impact])
     console.print(notes[-1], markup=False, highlight=False)
     return 0
+
+
+def _changes_table(changes, sweep: bool, conf_level: float):
+    """What each arm changes against the control, per run (coupling-free; t intervals over replicates)."""
+    from fomolab._format import ci
+    from fomolab._terminal import Column, Table, records
+
+    shown = {"buyers": ("buyers", 1.0, 4), "purchases": ("purchases", 1.0, 4), "revenue": ("revenue", 1.0, 4),
+             "conversion": ("conversion (pp)", 100.0, 3)}
+    keys = ["point", "arm"] if sweep else ["arm"]
+    rows = []
+    for key, g in changes.groupby(keys, sort=False):
+        g = g.set_index("measure")
+        cells = [ci(k * g.loc[m, "change"], k * g.loc[m, "ci_lower"], k * g.loc[m, "ci_upper"], d)
+                 if m in g.index else "" for m, (_, k, d) in shown.items()]
+        rows.append((*(str(v) for v in (key if isinstance(key, tuple) else (key,))), *cells))
+    return Table("changes", f"what each arm changes against the control, per run ({100 * conf_level:g} % CI; "
+                            "within each replicate, t over replicates)",
+                 (*(Column(k, numeric=k == "point", key=True) for k in keys),
+                  *(Column(label) for label, _, _ in shown.values())),
+                 tuple(rows), records=records(changes))
 
 
 def _impact_table(impact, limit: int | None = 20):

@@ -624,7 +624,7 @@ def _page(res, figs: list[_Figure], headline_html: Any, effects_html: Any, notes
         version=__version__, name=m.get("experiment", res.path.name), description=m.get("description") or "",
         methods=_markup(methods(m, res.completeness)), arms=_table(arms_table(m), max_rows=200),
         headline=headline_html, effects=effects_html.get("effects"),
-        impact=effects_html.get("impact"),
+        impact=effects_html.get("impact"), sections=effects_html.get("sections", []),
         figures=[{"name": f.name, "title": f.title, "caption": f.caption,
                   "data": base64.b64encode(f.svg).decode("ascii"),
                   "narrow": base64.b64encode(f.svg_narrow).decode("ascii")} for f in figs],
@@ -714,6 +714,9 @@ def report(results: Any, *, out: str | Path | None = None, analysis: Any = None)
         effects_html["impact"] = _table(_impact_table(impact_total, analysis.arm_order),
                                         text["tables"]["impact"]["caption"])
 
+    if analysis is not None and len(analysis.arm_order) > 1:
+        effects_html["sections"] = effect_sections(analysis, sweep)
+
     figs: list[_Figure] = []
     written: list[Path] = []
 
@@ -739,3 +742,133 @@ def report(results: Any, *, out: str | Path | None = None, analysis: Any = None)
 
     write_output(target, "report", res.path, fill)
     return Report(path=target / "index.html", figures=written, notes=notes)
+
+
+# ------------------------------------------------- effect sections of the page
+
+
+def _pct(level: float) -> str:
+    return f"{100 * level:g} %"
+
+
+def _changes_section(ch: pd.DataFrame, sweep: bool, level: float) -> pd.DataFrame:
+    labels = {"buyers": ("buyers per run", 1.0, 4), "purchases": ("purchases per run", 1.0, 4),
+              "revenue": ("revenue per run", 1.0, 4), "conversion": ("conversion, pp", 100.0, 3),
+              "spend_per_viewer": ("spend per viewer", 1.0, 3)}
+    rows = []
+    for key, g in ch.groupby(["point", "arm"], sort=False):
+        g = g.set_index("measure")
+        row = {"point": str(key[0])} if sweep else {}
+        row["arm"] = str(key[1])
+        for m, (label, k, d) in labels.items():
+            if m in g.index:
+                row[f"{label} ({_pct(level)} CI)"] = fmt.estimate(k * g.loc[m, "change"], k * g.loc[m, "ci_lower"],
+                                                                  k * g.loc[m, "ci_upper"], d)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _for_whom_section(fw: pd.DataFrame, sweep: bool, level: float) -> pd.DataFrame:
+    out = pd.DataFrame({"arm": fw.arm.astype(str), "by": fw.by.astype(str), "group": fw.group.astype(str),
+                        "viewers": fw.viewers.map(lambda v: f"{int(v):,}"),
+                        "control, %": (100 * fw.cuminc_control).map(lambda v: fmt.num(v, 3)),
+                        "arm, %": (100 * fw.cuminc).map(lambda v: fmt.num(v, 3)),
+                        f"difference, pp ({_pct(level)} CI)": _cis(100 * fw.cuminc_diff, 100 * fw.cuminc_diff_ci_lower,
+                                                                   100 * fw.cuminc_diff_ci_upper),
+                        "p": fw.cuminc_diff_p.map(fmt.p_value),
+                        "equal effects across groups, p": fw.interaction_p.map(fmt.p_value)})
+    if sweep:
+        out.insert(0, "point", fw.point.astype(int).astype(str))
+    return out
+
+
+def _rates_section(rt: pd.DataFrame, sweep: bool, level: float) -> pd.DataFrame:
+    out = pd.DataFrame({"product": rt["product"].astype(str), "model": rt.model.astype(str),
+                        "arm or tactic": rt.term.astype(str),
+                        f"rate ratio ({_pct(level)} CI)": _cis(rt.rate_ratio, rt.ci_lower, rt.ci_upper, 4),
+                        "p": rt.p.map(fmt.p_value), "purchases": rt.events.map(lambda v: f"{int(v):,}")})
+    if sweep:
+        out.insert(0, "point", rt.point.astype(int).astype(str))
+    return out
+
+
+def _ph_section(ph: pd.DataFrame, sweep: bool) -> pd.DataFrame:
+    ph = ph[ph["transform"] == "km"]
+    out = pd.DataFrame({"time scale": ph.time_scale.map({"since_arrival": "time since arrival",
+                                                         "stream": "stream clock"}),
+                        "arm": ph.term.astype(str), "hazard ratio": ph.hazard_ratio.map(lambda v: fmt.num(v, 4)),
+                        "chi-square": ph.chisq.map(lambda v: fmt.num(v, 4)), "df": ph.df.map(str),
+                        "p": ph.p.map(fmt.p_value),
+                        "proportional": ph.proportional.map(lambda v: "yes" if v else "no")})
+    if sweep:
+        out.insert(0, "point", ph.point.astype(int).astype(str))
+    return out
+
+
+def _windows_section(hw: pd.DataFrame, sweep: bool, level: float) -> pd.DataFrame:
+    out = pd.DataFrame({"arm": hw.arm.astype(str),
+                        "stream time": [f"{a:,.0f}–{b:,.0f} s" for a, b in zip(hw.start_s, hw.end_s, strict=True)],
+                        f"hazard ratio ({_pct(level)} CI)": _cis(hw.hazard_ratio, hw.ci_lower, hw.ci_upper, 4),
+                        "p": hw.p.map(fmt.p_value), "first purchases": hw.events.map(lambda v: f"{int(v):,}"),
+                        "in the control": hw.control_events.map(lambda v: f"{int(v):,}")})
+    if sweep:
+        out.insert(0, "point", hw.point.astype(int).astype(str))
+    return out
+
+
+def effect_sections(analysis: Any, sweep: bool) -> list[dict[str, Any]]:
+    """The page's sections on what each arm changes, for whom, per product and over the stream.
+
+    Each is ``{"id", "title", "intro", "table"}`` built from the analysis
+    tables ``changes``, ``for_whom``, ``rates``, ``ph`` and ``hr_windows``
+    (``hr_windows`` only where a test on the stream clock rejects
+    proportional hazards); nothing is computed here.
+    """
+    level = float(getattr(analysis, "conf_level", 0.95))
+    per = (f"estimated within each replicate (the arms of a replicate show the same viewers) with {_pct(level)} "
+           "t intervals over the replicates")
+    out: list[dict[str, Any]] = []
+
+    def add(ident: str, title: str, intro: str, df: pd.DataFrame | None) -> None:
+        if df is not None and len(df):
+            out.append({"id": ident, "title": title, "intro": intro, "table": _table(df)})
+
+    ch = getattr(analysis, "changes", None)
+    if ch is not None and len(ch):
+        add("changes", "What each arm changes",
+            f"Each treatment arm against the control: the change in buyers, purchases and revenue per run, in "
+            f"conversion and in spend per viewer, {per}. These compare the two arms' outcomes as a whole, so they "
+            "do not depend on how the model couples a viewer's outcomes across arms; the change in conversion is "
+            "the net share of viewers induced to buy. Per-viewer labels such as <em>accelerated</em> and "
+            "<em>seconds gained by the seller</em> (consumer impact) do depend on it: they are properties of the "
+            "model's coupling (docs/MODEL.md). All measures: analysis/changes.csv.",
+            _changes_section(ch, sweep, level))
+    fw = getattr(analysis, "for_whom", None)
+    if fw is not None and len(fw):
+        h = float(fw.horizon_s.iloc[0])
+        add("for_whom", "For whom",
+            f"The share who buy within {h:,.0f} s of arriving, by segment and by impulsiveness quintile (Q1 least "
+            f"impulsive), in the control and in the arm; the difference is {per}. The last column tests whether "
+            "the effect is the same in every group of the grouping (repeated-measures F test over replicates).",
+            _for_whom_section(fw, sweep, level))
+    rt = getattr(analysis, "rates", None)
+    if rt is not None and len(rt):
+        add("rates", "Purchases per product",
+            "Every purchase counts, not only the first: an Andersen–Gill model of each product's purchases while it "
+            "is on show, by arm (each against the control) and, where the arms' tactics allow, by tactic (each "
+            f"tactic's multiplier with the others held fixed); {per}.", _rates_section(rt, sweep, level))
+    ph = getattr(analysis, "ph", None)
+    if ph is not None and len(ph) and ph.p.notna().any():
+        add("ph", "Is the hazard ratio constant?",
+            "Score tests of proportional hazards (R's cox.zph, Kaplan–Meier time transform; analysis/ph.csv has the "
+            "others) for each arm's cause-specific hazard ratio, on the time since arrival and on the stream's "
+            "clock. With every viewer of every replicate the test detects small departures: read it with the "
+            "hazard ratios by window below.", _ph_section(ph, sweep))
+        hw = getattr(analysis, "hr_windows", None)
+        failed = ph[(ph.time_scale == "stream") & ~ph.proportional.astype(bool)]
+        if hw is not None and len(hw) and len(failed):
+            add("hr_windows", "Hazard ratio over the stream",
+                "Proportional hazards fail on the stream's clock, so one hazard ratio averages unlike effects. "
+                f"Here each arm's hazard ratio of buying in each window of stream time between the tactics' window "
+                f"edges, {per}.", _windows_section(hw, sweep, level))
+    return out

@@ -103,6 +103,9 @@ def _results() -> dict[str, StatsResult]:
                                                           "t", "what", by="arm", tau=100),
         "MeanCumulativeResult": stats.mean_cumulative_function(d.assign(v=np.arange(len(d))), "t", "e",
                                                                by="arm", id="v"),
+        "RateModelResult": stats.rate_model(d.assign(s=0.0), "t", "e", "x", start="s", replicate="rep"),
+        "RateModelResult (cluster)": stats.rate_model(d.assign(s=0.0, v=np.arange(len(d))), "t", "e", "x",
+                                                      start="s", cluster="v"),
         "ReplicateEffectsResult": stats.replicate_effects(d, "t", "e", "arm", control="control", replicate="rep",
                                                           tau=50.0),
     }

@@ -51,19 +51,41 @@ def test_columns_rows_and_adjustments(table):
     assert (hr.estimate > 1).all() and (hr.ci_lower < hr.estimate).all() and (hr.estimate < hr.ci_upper).all()
 
 
-def test_effects_match_the_dataframe_functions(res, table):
+def test_effects_are_the_paired_analysis_across_replicates(res, table):
+    from fomolab.stats import replicate_effects
+
     sh = time_to_purchase(res.shoppers)
     sub = sh[sh.arm.isin(["control", "sale"])].assign(arm=lambda d: d.arm.astype(str))
-    sub["treated"] = (sub.arm == "sale").astype(int)
     row = table[(table.arm == "sale")].set_index("measure")
-    fit = cox(sub, "time_s", "bought", "treated", cluster="replicate").summary.loc["treated"]
-    assert row.loc["hazard_ratio", "estimate"] == pytest.approx(fit.hazard_ratio)
-    assert row.loc["hazard_ratio", "ci_upper"] == pytest.approx(fit.ci_upper)
-    conv = conversion(sub, "bought", "treated", cluster="replicate").summary.loc["treated"]
-    assert row.loc["odds_ratio", ["estimate", "ci_lower", "ci_upper", "p"]].to_numpy(float) == pytest.approx(
-        [conv.odds_ratio, conv.ci_lower, conv.ci_upper, conv.p], rel=1e-7)
-    rd = risk_difference(sub, "bought", "arm", control="control", cluster="replicate").summary.iloc[0]
-    assert row.loc["risk_difference", "estimate"] == pytest.approx(rd.risk_difference)
+    fx = replicate_effects(sub, "time_s", "bought", "arm", control="control", replicate="replicate",
+                           measures=["hazard_ratio", "odds_ratio", "risk_difference"]).summary.set_index("measure")
+    for m in ("hazard_ratio", "odds_ratio", "risk_difference"):
+        assert row.loc[m, ["estimate", "ci_lower", "ci_upper", "p"]].to_numpy(float) == pytest.approx(
+            fx.loc[m, ["estimate", "ci_lower", "ci_upper", "p"]].to_numpy(float), rel=1e-12)
+        assert "t interval across replicates (G - 1 df)" in row.loc[m, "method"]
+    # the estimate within each replicate is the Cox fit of that replicate's two arms (R's coxph numbers)
+    sub["treated"] = (sub.arm == "sale").astype(int)
+    logs = [np.log(cox(g, "time_s", "bought", "treated").summary.loc["treated", "hazard_ratio"])
+            for _, g in sub.groupby("replicate")]
+    assert row.loc["hazard_ratio", "estimate"] == pytest.approx(np.exp(np.mean(logs)), rel=1e-8)
+
+
+def test_one_replicate_gives_model_based_errors_and_says_so(res):
+    from fomolab.stats.compare import compare_tables
+
+    one = res.runs[res.runs.replicate == 0]
+    sh = res.viewers(["arm", "replicate", "point", "shopper_id", "arrival_s", "departure_s", "first_purchase_s"])
+    t = compare_tables(res, one, sh[sh.replicate == 0], n_boot=0).set_index(["arm", "measure"])
+    r = t.loc[("sale", "hazard_ratio")]
+    sub = time_to_purchase(sh[(sh.replicate == 0) & sh.arm.isin(["control", "sale"])])
+    sub = sub.assign(treated=(sub.arm.astype(str) == "sale").astype(int))
+    fit = cox(sub, "time_s", "bought", "treated").summary.loc["treated"]
+    assert (r.estimate, r.ci_upper) == pytest.approx((fit.hazard_ratio, fit.ci_upper))
+    assert "one replicate: model-based SE" in r.method
+    conv = conversion(sub, "bought", "treated").summary.loc["treated"]
+    assert t.loc[("sale", "odds_ratio"), "ci_lower"] == pytest.approx(conv.ci_lower, rel=1e-7)
+    rd = risk_difference(sub.assign(arm=sub.arm.astype(str)), "bought", "arm", control="control").summary.iloc[0]
+    assert t.loc[("sale", "risk_difference"), "estimate"] == pytest.approx(rd.risk_difference)
 
 
 def test_binary_logit_matches_conversion_without_cluster():

@@ -251,3 +251,21 @@ def test_cox_covariate_constant_among_those_at_risk_says_so():
     df = pd.DataFrame({"t": [1, 2, 3, 4], "e": [1, 1, 1, 0], "arm": [0.0, 0, 1, 1], "s": [0, 0, 1, 1]})
     with pytest.raises(DataError, match="'arm'"):
         cox(df, "t", "e", "arm", strata="s")
+
+
+def test_zph_km_transform_with_start_times_is_unchanged_by_splitting_follow_up():
+    # R's cox.zph(transform = "km") uses survfitKM of the fit's Surv(start, stop, event): rows are at risk only
+    # for start < t <= stop. Cutting each subject's follow-up into (start, stop] pieces at the event times (R's
+    # survSplit, as survival's tests/cancer.R does to check the score test) changes neither the fit nor the test.
+    ov = pd.read_csv(DATA / "ovarian.csv")
+    whole = cox_zph(cox(ov, "futime", "fustat", ["age", "ecog.ps"])).summary
+    cuts = np.unique(ov.futime[ov.fustat == 1])
+    rows = []
+    for t, status, age, ecog in ov[["futime", "fustat", "age", "ecog.ps"]].itertuples(index=False):
+        ends = [*(float(c) for c in cuts if c < t), float(t)]
+        for lo, hi in zip([0.0, *ends[:-1]], ends, strict=True):
+            rows.append({"start": lo, "stop": hi, "fustat": int(status == 1 and hi == t), "age": age, "ecog.ps": ecog})
+    split = pd.DataFrame(rows)
+    assert len(split) > 2 * len(ov)
+    pieces = cox_zph(cox(split, "stop", "fustat", ["age", "ecog.ps"], start="start")).summary
+    np.testing.assert_allclose(pieces.chisq.to_numpy(), whole.chisq.to_numpy(), rtol=1e-9)

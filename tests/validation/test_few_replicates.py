@@ -51,3 +51,24 @@ def test_item_11_quick():
     assert not failed, "\n".join(map(repr, failed))
     for c in checks:
         assert c.figure and c.target and c.item == 11
+
+
+def test_full_size_runs_at_least_400_experiments_per_replicate_count_on_every_required_measure():
+    assert item.REPLICATES == (3, 5, 10)
+    assert {"hazard_ratio", "rmst_difference_s", "cif_difference"} <= set(item.MEASURES)
+    assert all(item._experiments(G, item.SIZES["full"]) >= 400 for G in item.REPLICATES)
+    assert (item.COVER_BAND, item.FPR_BAND) == ((0.93, 0.97), (0.03, 0.07))
+
+
+@pytest.mark.slow
+def test_item_11_full():
+    """The self-check at full size: 1,000 to 3,000 experiments per replicate count, the acceptance bands unwidened."""
+    import re
+
+    checks = run_checks("full", [11])
+    assert len(checks) == 3 * 4 * 2
+    failed = [c for c in checks if not c.passed]
+    assert not failed, "\n".join(map(repr, failed))
+    for c in checks:
+        n = int(re.search(r"of ([\d,]+) experiments", c.figure).group(1).replace(",", ""))
+        assert n >= 400 and c.target in ("93% to 97%", "3% to 7%")

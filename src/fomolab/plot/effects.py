@@ -83,8 +83,9 @@ def forest(analysis: Any, *, table: pd.DataFrame | None = None):
         axes[0].set_yticks(range(len(treat)), treat)
         for tick in axes[0].get_yticklabels():
             tick.set_color(colors.get(tick.get_text(), "#000000"))
-        fig.suptitle(f"Effects against {a.control} ({level_text(a.conf_level)} intervals, "
-                     f"clustered by replicate)", x=0.01, ha="left", fontweight="bold", fontsize=10)
+        how = "clustered by point and replicate" if a.pooled is not None else "t over replicates"
+        fig.suptitle(f"Effects against {a.control} ({level_text(a.conf_level)} intervals, {how})",
+                     x=0.01, ha="left", fontweight="bold", fontsize=10)
     return fig
 
 

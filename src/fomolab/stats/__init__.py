@@ -41,7 +41,8 @@ in a notebook.  :class:`KaplanMeierResult`, :class:`LogrankResult`,
 and :class:`StateTimeResult` (:func:`cumulative_incidence`,
 :func:`restricted_time_in_state`: competing risks, e.g. buying versus
 leaving), :class:`MeanCumulativeResult` (:func:`nelson_aalen`,
-:func:`mean_cumulative_function`: repeat purchases), :class:`ReplicateEffectsResult`.
+:func:`mean_cumulative_function`: repeat purchases), :class:`RateModelResult`
+(:func:`rate_model`: Andersen–Gill rates of repeat purchases), :class:`ReplicateEffectsResult`.
 
 With few replicates, :func:`replicate_effects` estimates each effect within
 each replicate and forms a t interval with ``G - 1`` degrees of freedom
@@ -93,6 +94,7 @@ from fomolab.stats.kaplan_meier import KaplanMeierResult, kaplan_meier
 from fomolab.stats.logrank import LogrankResult, logrank
 from fomolab.stats.power import PowerPlan, plan_replicates
 from fomolab.stats.pwe import PiecewiseExponentialResult, person_time, piecewise_exponential
+from fomolab.stats.rates import RateModelResult, rate_model
 from fomolab.stats.recurrent import MeanCumulativeResult, mean_cumulative_function, nelson_aalen
 from fomolab.stats.replicates import ReplicateEffectsResult, replicate_effects, replicate_estimates
 from fomolab.stats.rmst import RMSTDifferenceResult, RMSTResult, rmst, rmst_difference
@@ -114,6 +116,7 @@ __all__ = [
     "PowerPlan",
     "RMSTDifferenceResult",
     "RMSTResult",
+    "RateModelResult",
     "ReplicateEffectsResult",
     "RiskDifferenceResult",
     "StateTimeResult",
@@ -136,6 +139,7 @@ __all__ = [
     "person_time",
     "piecewise_exponential",
     "plan_replicates",
+    "rate_model",
     "replicate_effects",
     "replicate_estimates",
     "response_surface",

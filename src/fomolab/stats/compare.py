@@ -7,9 +7,13 @@ compared (Holm, which controls the family-wise error, and Benjamini–Hochberg,
 which controls the false-discovery rate).
 
 Arms of the same replicate are paired: by common random numbers they show the
-same viewers (same ``shopper_id``, arrival and traits) to every arm.  All
-standard errors are therefore clustered by replicate, which accounts for that
-pairing (and for viewers of one stream sharing it) without modelling it.
+same viewers (same ``shopper_id``, arrival and traits) to every arm.  With two
+or more replicates every effect is therefore estimated within each replicate
+and given a t interval with ``G - 1`` degrees of freedom across the ``G``
+replicates (:func:`fomolab.stats.replicate_effects`), the paired analysis that
+keeps its 95 % coverage with 3 replicates, where a sandwich clustered by
+replicate covers about 75 % (``docs/STATISTICS.md``, *Few replicates*).  With
+one replicate the errors are model-based and the table says so.
 """
 
 from __future__ import annotations
@@ -41,11 +45,18 @@ COMPARE_COLUMNS = ["point", "arm", "control", "outcome", "measure", "estimate", 
 DEADLINE_COLUMNS = ["point", "arm", "tactic", "windows", "purchases", "in_last", "share_last",
                     "expected_share", "ratio", "p"]
 
+_PAIRED = "; estimated within each replicate, t interval across replicates (G - 1 df)"
 _METHODS = {
-    "hazard_ratio": "Cox (Efron) of time from arrival to first purchase on the arm, robust SE clustered by replicate",
+    "hazard_ratio": "Cox (Efron) of time from arrival to first purchase on the arm" + _PAIRED,
     "median_shift_s": "difference of Kaplan-Meier medians; percentile CI and p from a bootstrap over replicates",
-    "odds_ratio": "logit of bought on the arm (closed form), vcovCL clustered by replicate",
-    "risk_difference": "difference of conversion rates, vcovCL clustered by replicate",
+    "odds_ratio": "logit of bought on the arm (closed form)" + _PAIRED,
+    "risk_difference": "difference of conversion rates" + _PAIRED,
+}
+#: Methods with a single replicate (no spread between replicates to use).
+_ONE_REPLICATE = {
+    "hazard_ratio": "Cox (Efron) of time from arrival to first purchase on the arm; one replicate: model-based SE",
+    "odds_ratio": "logit of bought on the arm (closed form); one replicate: model-based SE",
+    "risk_difference": "difference of conversion rates; one replicate: model-based SE",
 }
 
 
@@ -155,12 +166,15 @@ def compare_arms(
     Time to first purchase runs from the viewer's arrival to the first
     purchase of any product, censored at departure.  Each arm is compared
     with the control on the rows of those two arms (of the same point).
-    Hazard ratios, odds ratios and risk differences have standard errors
-    clustered by replicate (:func:`~fomolab.stats.cox`,
-    :func:`~fomolab.stats.conversion`, :func:`~fomolab.stats.risk_difference`):
-    the arms of a replicate show the same viewers (common random numbers),
-    and the cluster-robust variance accounts for that pairing; with a single
-    replicate the errors are model-based.  The median shift's interval and p
+    Hazard ratios, odds ratios and risk differences are estimated within
+    each replicate and combined by a t interval with ``G - 1`` degrees of
+    freedom across the ``G`` replicates (:func:`~fomolab.stats.replicate_effects`;
+    ratios on the log scale): the arms of a replicate show the same viewers
+    (common random numbers), so each replicate gives one paired estimate, and
+    this interval keeps its coverage with 3 replicates where a sandwich
+    clustered by replicate does not; with a single replicate the errors are
+    model-based (:func:`~fomolab.stats.cox`, :func:`~fomolab.stats.conversion`,
+    :func:`~fomolab.stats.risk_difference`).  The median shift's interval and p
     value come from a paired bootstrap: replicates are resampled with
     replacement (seeded), the same draw for both arms, and the Kaplan–Meier
     medians recomputed; the interval is the percentile interval, ``p`` twice
@@ -261,14 +275,31 @@ def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level:
     from fomolab.stats.cox import cox
     from fomolab.stats.kaplan_meier import kaplan_meier
 
-    note_cl = "" if cl else "; one replicate: model-based SE"
     out: list[dict[str, Any]] = []
 
     def row(outcome: str, measure: str, est: float = np.nan, lo: float = np.nan, hi: float = np.nan,
             p: float = np.nan, note: str = "") -> None:
+        method = _METHODS[measure] if cl or measure == "median_shift_s" else _ONE_REPLICATE[measure]
         out.append(dict(outcome=outcome, measure=measure, estimate=est, ci_lower=lo, ci_upper=hi, p=p,
-                        method=_METHODS[measure] + (note_cl if measure != "median_shift_s" else ""),
-                        note=note))
+                        method=method, note=note))
+
+    paired: dict[str, Any] = {}
+
+    def across(measure: str) -> _Estimate:
+        """The paired analysis of ``measure`` (all three computed once, their warnings kept per measure)."""
+        from fomolab.stats.replicates import replicate_effects
+
+        if not paired:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fx = replicate_effects(sub, "time_s", "bought", "arm", control=control, replicate="replicate",
+                                       measures=["hazard_ratio", "odds_ratio", "risk_difference"],
+                                       conf_level=level)
+            paired.update(fx.summary.set_index("measure").to_dict("index"))
+        s = paired[measure]
+        if s["note"]:
+            warnings.warn(s["note"], StatisticalWarning, stacklevel=2)
+        return s["estimate"], s["ci_lower"], s["ci_upper"], s["p"]
 
     def attempt(outcome: str, measure: str, fn: Callable[[], _Estimate]) -> None:
         try:
@@ -281,6 +312,8 @@ def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level:
             row(outcome, measure, note=str(exc))
 
     def hr() -> _Estimate:
+        if cl:
+            return across("hazard_ratio")
         s = cox(sub, "time_s", "bought", ["treated"], cluster=cl, conf_level=level).summary.loc["treated"]
         return s.hazard_ratio, s.ci_lower, s.ci_upper, s.p
 
@@ -313,10 +346,14 @@ def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level:
         return est, lo, hi, p
 
     def odds() -> _Estimate:
+        if cl:
+            return across("odds_ratio")
         return binary_logit(sub.bought.to_numpy(float), sub.treated.to_numpy(int),
                             sub.replicate.to_numpy() if cl else None, level)
 
     def rd() -> _Estimate:
+        if cl:
+            return across("risk_difference")
         s = risk_difference(sub, "bought", "arm", control=control, cluster=cl, conf_level=level).summary.iloc[0]
         return s.risk_difference, s.ci_lower, s.ci_upper, s.p
 

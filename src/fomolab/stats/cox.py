@@ -304,6 +304,7 @@ class CoxResult(StatsResult):
     _rs: _RiskSets | None = field(default=None, repr=False)
     _x: np.ndarray | None = field(default=None, repr=False)
     _time: np.ndarray | None = field(default=None, repr=False)
+    _start: np.ndarray | None = field(default=None, repr=False)
 
     @functools.cached_property
     def concordance(self) -> pd.Series:
@@ -569,5 +570,5 @@ def cox(
         naive_vcov=pd.DataFrame(var, index=covs, columns=covs),
         n=len(stop), events=int(ev.sum()), converged=fit["converged"],
         iterations=fit["iterations"], ties=ties, strata=strata, cluster=cluster,
-        conf_level=level, weights=weights, _lp=Xc @ beta, _rs=rs, _x=Xc, _time=stop,
+        conf_level=level, weights=weights, _lp=Xc @ beta, _rs=rs, _x=Xc, _time=stop, _start=st,
     )

@@ -58,7 +58,7 @@ class ZphResult(StatsResult):
         return True
 
 
-def _gtime(transform: str, time: np.ndarray, event: np.ndarray) -> np.ndarray:
+def _gtime(transform: str, time: np.ndarray, event: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
     if transform == "identity":
         g = time.astype(float)
     elif transform == "log":
@@ -68,11 +68,14 @@ def _gtime(transform: str, time: np.ndarray, event: np.ndarray) -> np.ndarray:
     elif transform == "rank":
         g = rankdata(time)  # R's rank(): ties get their average rank
     else:  # "km": 1 - the left-continuous Kaplan–Meier of all rows, strata ignored
+        # (with start times, R's survfitKM of Surv(start, stop, event): at risk at t iff start < t <= stop)
         ut, inv = np.unique(time, return_inverse=True)
         d = np.bincount(inv, weights=event, minlength=len(ut))
-        tot = np.bincount(inv, minlength=len(ut))
-        n = len(time) - np.concatenate(([0], np.cumsum(tot)[:-1]))
-        surv = np.cumprod(1.0 - d / n)
+        n = (len(time) - np.searchsorted(np.sort(time), ut, side="left")).astype(float)
+        if start is not None:
+            n -= len(start) - np.searchsorted(np.sort(start), ut, side="left")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            surv = np.cumprod(np.where(n > 0, 1.0 - d / n, 1.0))
         g = 1.0 - np.concatenate(([1.0], surv[:-1]))[inv]
     out: np.ndarray = g - g[event > 0].mean()
     return out
@@ -130,7 +133,7 @@ def cox_zph(fit: CoxResult, transform: str = "km") -> ZphResult:
         raise DataError("the Cox fit has a non-finite coefficient: no test of proportional hazards")
     X, rs, names = fit._x, fit._rs, list(fit.summary.index)
     event = rs.event.astype(float)
-    g_row = _gtime(transform, fit._time, event)
+    g_row = _gtime(transform, fit._time, event, fit._start)
     beta = fit.summary["coef"].to_numpy(dtype=float)
     w = rs.wt * np.exp(X @ beta)
     wx = w[:, None] * X

@@ -90,6 +90,10 @@ def _arrays(shoppers, T: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return time, bought.astype(float), (~bought & (dep < T)).astype(float)
 
 
+#: Replicates simulated at once by :func:`per_replicate`.
+_BLOCK = 100
+
+
 def per_replicate(n_replicates: int) -> dict[str, np.ndarray]:
     """Per-replicate estimates of the sale and the no-effect arm against the control.
 
@@ -99,16 +103,17 @@ def per_replicate(n_replicates: int) -> dict[str, np.ndarray]:
     from fomolab.stats.replicates import replicate_contrast
 
     exp = experiment(scenario())
-    sims = tables(exp, range(n_replicates))
-    out: dict[str, np.ndarray] = {}
-    for arm in ("sale", "no_effect"):
-        rows = []
-        for tc, ta in zip(sims["control"], sims[arm], strict=True):
-            est = replicate_contrast(_arrays(tc.shoppers, DURATION), _arrays(ta.shoppers, DURATION), tau=TAU,
-                                     measures=MEASURES)
-            rows.append([math.log(est[m]) if m == "hazard_ratio" else est[m] for m in MEASURES])
-        out[arm] = np.array(rows)
-    return out
+    rows: dict[str, list[list[float]]] = {"sale": [], "no_effect": []}
+    # a block of replicates at a time: the simulated tables of thousands of replicates would not fit in memory
+    for lo in range(0, n_replicates, _BLOCK):
+        sims = tables(exp, range(lo, min(lo + _BLOCK, n_replicates)))
+        for arm, got in rows.items():
+            for tc, ta in zip(sims["control"], sims[arm], strict=True):
+                est = replicate_contrast(_arrays(tc.shoppers, DURATION), _arrays(ta.shoppers, DURATION), tau=TAU,
+                                         measures=MEASURES)
+                got.append([math.log(est[m]) if m == "hazard_ratio" else est[m] for m in MEASURES])
+        del sims
+    return {arm: np.array(r) for arm, r in rows.items()}
 
 
 def _band(band: tuple[float, float], nominal: float, n: int, n_full: int) -> tuple[float, float, str]:

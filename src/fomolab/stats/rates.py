@@ -1,0 +1,350 @@
+"""Rates of purchases per product: an Andersen–Gill model with few-replicate inference.
+
+The picture: a viewer watching for twenty minutes may buy the lipstick during
+its slot and the serum during the next one, and with multi-unit demand buy a
+product more than once.  Time to the *first* purchase of anything throws all
+but one of those purchases away.  The Andersen–Gill model (Andersen and Gill
+1982) keeps them: each viewer is at risk of buying product *p* while *p* is on
+show during the visit, the follow-up is cut at every purchase of *p* into
+counting-process rows ``(start, stop]`` on the time since arrival, and a Cox
+partial likelihood on those rows estimates how a covariate multiplies the rate
+(intensity) of purchases of *p*: the rate ratio.
+
+The covariates are either the arm (one 0/1 indicator per treatment arm, each
+against the control) or the tactics acting on the product (one indicator per
+tactic kind on that product, when the arms' tactics are not collinear: the
+flagship's sale, then the timer added to it, then the cue added to both).
+
+Inference with few replicates works as :mod:`fomolab.stats.replicates`: the
+model is fitted within each replicate (the arms of a replicate share their
+viewers by common random numbers, so each replicate gives one paired
+estimate), and the ``G`` per-replicate log rate ratios give a t interval with
+``G - 1`` degrees of freedom.  Purchases of one viewer are correlated (a
+viewer with a high interest buys both products); that dependence stays inside
+the replicate and is carried by the spread between replicates, so no
+viewer-level sandwich is needed (:func:`rate_model` with ``cluster`` gives the
+pooled fit with R's ``cluster(id)`` errors too, for comparison and for field
+data without replicates).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from fomolab.errors import DataError
+from fomolab.stats import _checks
+from fomolab.stats._result import StatsResult
+
+__all__ = ["RateModelResult", "RATE_COLUMNS", "purchase_intervals", "rate_model", "rate_table"]
+
+#: The columns of ``Analysis.rates``.
+RATE_COLUMNS = ["point", "product", "model", "term", "rate_ratio", "ci_lower", "ci_upper", "p", "replicates",
+                "events", "viewers", "note"]
+
+
+@dataclass(frozen=True, eq=False)
+class RateModelResult(StatsResult):
+    """An Andersen–Gill rate model, per replicate and combined across replicates.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        Indexed by covariate, columns ``COLUMNS``: ``coef`` (mean of the
+        per-replicate log rate ratios), ``rate_ratio`` (its exponential),
+        ``se``, ``ci_lower``, ``ci_upper`` (of the rate ratio), ``t``, ``df``
+        (``G - 1``), ``p``, ``replicates``, ``note``.  Without ``replicate``,
+        the single fit's numbers (``df`` infinite; the robust errors with a
+        ``cluster``).
+    per_replicate : pandas.DataFrame
+        ``replicate, covariate, coef``: the per-replicate estimates.
+    events : int
+        Events (purchases) in the rows used.
+    conf_level : float
+    """
+
+    COLUMNS: ClassVar[tuple[str, ...]] = ("coef", "rate_ratio", "se", "ci_lower", "ci_upper", "t", "df", "p",
+                                          "replicates", "note")
+    summary: pd.DataFrame
+    per_replicate: pd.DataFrame
+    events: int
+    replicate: str | None = None
+    cluster: str | None = None
+    conf_level: float = 0.95
+
+    def __repr__(self) -> str:
+        how = (f"t across {int(self.summary['replicates'].max())} replicates" if self.replicate
+               else f"one fit{', cluster=' + repr(self.cluster) if self.cluster else ''}")
+        return (f"<RateModelResult: {len(self.summary)} covariate(s), {self.events} events, {how}, "
+                f"conf_level={self.conf_level:g}>")
+
+    def _show_index(self) -> bool:
+        return True
+
+
+def rate_model(
+    data: pd.DataFrame,
+    duration: str,
+    event: str,
+    covariates: str | Sequence[str],
+    *,
+    start: str,
+    replicate: str | None = None,
+    strata: str | Sequence[str] | None = None,
+    cluster: str | None = None,
+    ties: str = "efron",
+    conf_level: float = 0.95,
+) -> RateModelResult:
+    """Andersen–Gill model of the rate of recurrent events, per replicate or pooled.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Counting-process rows: one per interval ``(start, duration]`` of a
+        subject's follow-up, cut at each of its events (:func:`purchase_intervals`).
+    duration : str
+        Column of the interval's end (time since arrival).
+    event : str
+        0/1 column: did the interval end with an event?
+    covariates : str or list of str
+        Numeric covariate columns (e.g. 0/1 arm or tactic indicators).
+    start : str
+        Column of the interval's start: a row is at risk for ``start < t <= duration``.
+    replicate : str, optional
+        Column of replicate ids.  The model is fitted within each replicate and
+        the per-replicate coefficients combined by a t interval with ``G - 1``
+        degrees of freedom (the paired analysis of arms sharing viewers).
+        Without it, one fit of all rows.
+    strata : str or list of str, optional
+        Columns whose levels get their own baseline rate (R's ``strata()``).
+    cluster : str, optional
+        For the single fit (no ``replicate``): column of subject ids for R's
+        ``cluster(id)`` robust errors, as ``coxph(Surv(start, stop, event) ~ x +
+        cluster(id))``.  Ignored with ``replicate`` (the replicates are the sample).
+    ties : {"efron", "breslow"}, default "efron"
+    conf_level : float, default 0.95
+
+    Returns
+    -------
+    RateModelResult
+
+    Raises
+    ------
+    DataError
+        Bad columns, or (with ``replicate``) no replicate gives an estimate.
+
+    Notes
+    -----
+    With ``replicate``, a replicate whose fit fails (no event in an arm, a
+    covariate constant among its rows) is left out of no coefficient silently:
+    the coefficient is NaN and ``note`` names the replicate, as leaving it out
+    would bias the rest.  With one replicate there is no interval.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"start": [0, 2, 0, 0, 3, 0, 0, 1], "stop": [2, 5, 4, 3, 6, 5, 1, 6],
+    ...                   "event": [1, 0, 0, 1, 1, 0, 1, 1], "x": [1, 1, 0, 1, 1, 0, 0, 0],
+    ...                   "id": [1, 1, 2, 3, 3, 4, 5, 5]})
+    >>> fit = rate_model(d, "stop", "event", "x", start="start", cluster="id")
+    >>> fit
+    <RateModelResult: 1 covariate(s), 5 events, one fit, cluster='id', conf_level=0.95>
+    >>> round(float(fit.summary.loc["x", "rate_ratio"]), 4)
+    1.9212
+    """
+    from scipy import stats as st
+
+    from fomolab.stats.cox import cox
+    from fomolab.stats.replicates import t_across
+
+    data = _checks.check_frame(data)
+    covs = _checks.as_list(covariates)
+    _checks.check_columns(data, [start, duration, event, replicate, cluster, *covs, *_checks.as_list(strata)])
+    level = _checks.check_probability(conf_level, "conf_level")
+    events = int(_checks.events01(data, event).sum())
+    if replicate is None:
+        f = cox(data, duration, event, covs, start=start, strata=strata, cluster=cluster, ties=ties,
+                conf_level=level)
+        s = f.summary
+        summary = pd.DataFrame({"coef": s.coef, "rate_ratio": s.hazard_ratio, "se": s.se, "ci_lower": s.ci_lower,
+                                "ci_upper": s.ci_upper, "t": s.z, "df": np.inf, "p": s.p, "replicates": 1,
+                                "note": ""}, index=s.index)
+        return RateModelResult(summary=summary, per_replicate=pd.DataFrame(columns=["replicate", "covariate",
+                                                                                    "coef"]),
+                               events=events, replicate=None, cluster=cluster, conf_level=level)
+    reps = list(pd.unique(_checks.keys(data, replicate)))
+    with contextlib.suppress(TypeError):
+        reps.sort()
+    rows, problems = [], {}
+    for r in reps:
+        sub = data[data[replicate].to_numpy() == r]
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                f = cox(sub, duration, event, covs, start=start, strata=strata, ties=ties, conf_level=level)
+            coef = f.summary.coef.to_numpy(float)
+            if caught or not np.isfinite(coef).all():
+                problems[r] = "; ".join(sorted({str(w.message) for w in caught})) or "no finite estimate"
+                coef = np.full(len(covs), np.nan)
+        except DataError as exc:
+            problems[r] = str(exc)
+            coef = np.full(len(covs), np.nan)
+        rows += [(r, c, float(b)) for c, b in zip(covs, coef, strict=True)]
+    per = pd.DataFrame(rows, columns=["replicate", "covariate", "coef"])
+    out = []
+    for c in covs:
+        x = per.coef[per.covariate == c].to_numpy(float)
+        G = len(x)
+        note = ""
+        if not np.isfinite(x).all():
+            bad = [r for r, v in zip(reps, x, strict=True) if not np.isfinite(v)]
+            note = (f"replicate(s) {', '.join(map(repr, [_checks._py(b) for b in bad[:5]]))} give no estimate "
+                    f"({problems.get(bad[0], 'no finite estimate')}): leaving them out would bias the rest")
+            out.append(dict(coef=np.nan, rate_ratio=np.nan, se=np.nan, ci_lower=np.nan, ci_upper=np.nan,
+                            t=np.nan, df=float(G - 1), p=np.nan, replicates=G, note=note))
+            continue
+        t = {k: float(v) for k, v in t_across(x, conf_level=level).items()}
+        if G == 1:
+            note = "one replicate: no interval (needs 2 or more)"
+        elif G == 2:
+            note = (f"2 replicates: a t interval on 1 df (critical value "
+                    f"{float(st.t.ppf(0.5 + level / 2, 1)):.1f}), very wide")
+        out.append(dict(coef=t["estimate"], rate_ratio=math.exp(t["estimate"]), se=t["se"],
+                        ci_lower=math.exp(t["ci_lower"]) if np.isfinite(t["ci_lower"]) else np.nan,
+                        ci_upper=math.exp(t["ci_upper"]) if np.isfinite(t["ci_upper"]) else np.nan,
+                        t=t["t"], df=t["df"], p=t["p"], replicates=G, note=note))
+    summary = pd.DataFrame(out, index=pd.Index(covs, name="covariate"))[list(RateModelResult.COLUMNS)]
+    return RateModelResult(summary=summary, per_replicate=per, events=events, replicate=replicate,
+                           cluster=None, conf_level=level)
+
+
+def purchase_intervals(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) -> pd.DataFrame:
+    """Counting-process rows of each viewer's purchases of each product, on the time since arrival.
+
+    Parameters
+    ----------
+    shoppers : pandas.DataFrame
+        ``run_id, shopper_id, arrival_s, departure_s`` and any columns to
+        carry (``arm, replicate, point``).
+    events : pandas.DataFrame
+        ``run_id, time_s, kind, shopper_id, product``: the ``purchase`` rows count.
+    slots : pandas.DataFrame
+        ``run_id, product, slot_start_s, slot_end_s``: when each product is on show.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The carried columns and ``product, start, stop, event``: a viewer is at
+        risk of buying a product from ``max(arrival, slot start)`` to
+        ``min(departure, slot end)`` (seconds since arrival), cut at each of
+        its purchases of that product (``event`` 1 on the row a purchase
+        ends).  Visits that do not overlap a product's slot give it no row.
+    """
+    sh = shoppers.assign(run_id=shoppers.run_id.astype(str)).reset_index(drop=True)
+    sl = slots.assign(run_id=slots.run_id.astype(str), product=slots["product"].astype(str))
+    sl = sl[["run_id", "product", "slot_start_s", "slot_end_s"]].drop_duplicates(["run_id", "product"])
+    base = sh.merge(sl, on="run_id", how="inner")
+    arr = base.arrival_s.to_numpy(float)
+    lo = np.maximum(arr, base.slot_start_s.to_numpy(float)) - arr
+    hi = np.minimum(base.departure_s.to_numpy(float), base.slot_end_s.to_numpy(float)) - arr
+    base = base.assign(lo=lo, hi=hi)[hi > lo].drop(columns=["slot_start_s", "slot_end_s"])
+    buys = events[events.kind.astype(str) == "purchase"]
+    buys = pd.DataFrame({"run_id": buys.run_id.astype(str).to_numpy(),
+                         "shopper_id": buys.shopper_id.to_numpy().astype("int64"),
+                         "product": buys["product"].astype(str).to_numpy(), "time_s": buys.time_s.to_numpy(float)})
+    key = ["run_id", "shopper_id", "product"]
+    b = buys.merge(base[key + ["arrival_s", "lo", "hi"]], on=key, how="inner")
+    b = b.assign(t=b.time_s - b.arrival_s)
+    b = b[(b.t > b.lo) & (b.t <= b.hi)].sort_values(key + ["t"], kind="mergesort")
+    # each purchase ends one row that starts at the previous purchase (or the entry)
+    prev = b.groupby(key, sort=False).t.shift(1)
+    b = b.assign(start=prev.fillna(b.lo).to_numpy(), stop=b.t.to_numpy(), event=1)
+    last = b.groupby(key, sort=False).t.max().rename("last").reset_index()
+    tail = base.merge(last, on=key, how="left")
+    tail = tail.assign(start=tail["last"].fillna(tail.lo).to_numpy(), stop=tail.hi.to_numpy(), event=0)
+    tail = tail[tail.stop > tail.start]
+    carry = [c for c in sh.columns if c not in ("arrival_s", "departure_s")]
+    ev_rows = b[key + ["start", "stop", "event"]].merge(base[carry + ["product"]].drop_duplicates(key), on=key)
+    out = pd.concat([ev_rows, tail[carry + ["product", "start", "stop", "event"]]], ignore_index=True)
+    return out.sort_values(key + ["stop"], kind="mergesort").reset_index(drop=True)
+
+
+def _tactic_design(runs: pd.DataFrame, tactics: pd.DataFrame, product: str, arms: list[str]
+                   ) -> pd.DataFrame | None:
+    """Per arm, 0/1 columns of the tactic kinds acting on ``product``; None when they are collinear or absent."""
+    t = tactics.assign(run_id=tactics.run_id.astype(str), product=tactics["product"].astype(str),
+                       tactic=tactics.tactic.astype(str))
+    t = t[t["product"] == product].merge(runs[["run_id", "arm"]].assign(run_id=runs.run_id.astype(str),
+                                                                          arm=runs.arm.astype(str)), on="run_id")
+    kinds = sorted(set(t.tactic))
+    if not kinds:
+        return None
+    m = pd.DataFrame(0, index=arms, columns=kinds)
+    for arm, g in t.groupby("arm"):
+        if arm in m.index:
+            m.loc[arm, sorted(set(g.tactic))] = 1
+    m = m.loc[:, m.nunique() > 1]
+    if m.empty or np.linalg.matrix_rank(np.column_stack([np.ones(len(m)), m.to_numpy(float)])) < m.shape[1] + 1:
+        return None
+    return m
+
+
+def rate_table(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame, runs: pd.DataFrame,
+               tactics: pd.DataFrame | None, order: list[str], control: str, conf_level: float) -> pd.DataFrame:
+    """Rate ratios of purchases per product, by arm and by tactic (``Analysis.rates``).
+
+    Per point and product: the Andersen–Gill model of the product's purchases
+    (:func:`rate_model` on :func:`purchase_intervals`) on the arm indicators
+    (``model = "arm"``: each treatment arm against the control), and, where
+    the tactics acting on the product differ between arms and are not
+    collinear, on tactic indicators (``model = "tactic"``: each tactic's
+    multiplier of the rate with the others held fixed).  Fitted within each
+    replicate, t interval across replicates.
+    """
+    from fomolab.stats.changes import MAX_BATCHES, batches
+
+    rows = []
+    rows_df = purchase_intervals(shoppers, events, slots)
+    rows_df = rows_df.assign(arm=rows_df.arm.astype(str))
+    many = rows_df.replicate.nunique() > MAX_BATCHES
+    rows_df["batch"] = batches(rows_df.replicate.to_numpy())
+    for (point, product), g in rows_df.groupby(["point", "product"], sort=True):
+        designs: list[tuple[str, pd.DataFrame]] = []
+        arms = [a for a in order if a in set(g.arm)]
+        if control in arms and len(arms) > 1:
+            treated = [a for a in arms if a != control]
+            designs.append(("arm", pd.DataFrame({a: [int(b == a) for b in arms] for a in treated}, index=arms)))
+        td = _tactic_design(runs, tactics, str(product), arms) if tactics is not None and len(tactics) else None
+        if td is not None:
+            designs.append(("tactic", td))
+        for model, design in designs:
+            cols = [f"x{j}" for j in range(design.shape[1])]
+            x = design.set_axis(cols, axis=1).reindex(g.arm.to_numpy()).to_numpy(float)
+            data = g.assign(**{c: x[:, j] for j, c in enumerate(cols)})
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    fit = rate_model(data, "stop", "event", cols, start="start", replicate="batch",
+                                     strata="replicate" if many else None, conf_level=conf_level)
+                summ = fit.summary
+            except DataError as exc:
+                summ = pd.DataFrame({"rate_ratio": np.nan, "ci_lower": np.nan, "ci_upper": np.nan, "p": np.nan,
+                                     "replicates": 0, "note": str(exc)}, index=cols)
+            for c, term in zip(cols, design.columns, strict=True):
+                s = summ.loc[c]
+                on = (design[term] == 1).reindex(g.arm.to_numpy()).to_numpy()
+                rows.append(dict(point=int(point), product=str(product), model=model, term=str(term),
+                                 rate_ratio=s.rate_ratio, ci_lower=s.ci_lower, ci_upper=s.ci_upper, p=s.p,
+                                 replicates=int(s.replicates), events=int(g.event.to_numpy()[on].sum()),
+                                 viewers=int(g[on].drop_duplicates(["run_id", "shopper_id"]).shape[0]),
+                                 note=s.note))
+    out = pd.DataFrame(rows, columns=RATE_COLUMNS)
+    return out.astype({"rate_ratio": "float64", "ci_lower": "float64", "ci_upper": "float64", "p": "float64"})
+
