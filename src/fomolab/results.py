@@ -18,8 +18,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from fomolab.aggregates import INDEXED_TABLES, read_index
 from fomolab.errors import ResultsError
 from fomolab.store import LAYOUT, FolderState, Store
 
@@ -29,7 +31,7 @@ __all__ = ["Results", "Completeness", "FolderCheck", "check"]
 CATEGORICAL = ("run_id", "arm", "segment", "kind", "product", "tactic", "host_kind")
 #: Tables a results folder may hold (one Parquet partition per finished run).
 TABLE_NAMES = ("runs", "shoppers", "events", "products", "tactics", "windows", "product_results", "streams",
-               "stream_series")
+               "stream_series", "exposure", "sales", "purchase_times")
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,12 @@ class Results:
         import pyarrow.dataset as ds
         import pyarrow.parquet as pq
 
+        if table in INDEXED_TABLES and len(ids) == len(self.state.commits) and set(ids) == set(self.state.commits):
+            whole = read_index(self.path, self.state.commits, table, columns)  # one file, not one per run
+            if whole is not None:
+                at = {rid: k for k, rid in enumerate(ids)}
+                key = whole["run_id"].astype(str).map(at).to_numpy()
+                return whole.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
         files = self._files(table, ids)  # marketplace tables: some runs
         if not files:
             return pd.DataFrame()
@@ -422,8 +430,10 @@ class Results:
         """
         if not self._run_ids:
             return pd.DataFrame()
-        if "runs" in self.__dict__:  # already in memory
-            g = self.runs.groupby("arm", observed=True, sort=False)
+        indexed = None if "runs" in self.__dict__ else read_index(
+            self.path, self.state.commits, "runs", ["arm", "viewers", "buyers", "units_sold", "revenue"])
+        if "runs" in self.__dict__ or indexed is not None:  # in memory, or in the folder index
+            g = (self.runs if indexed is None else indexed).groupby("arm", observed=True, sort=False)
             out = pd.DataFrame({"runs": g.size(), "viewers_per_run": g.viewers.mean(),
                                 "buyers_per_run": g.buyers.mean(), "conversion": g.buyers.sum() / g.viewers.sum(),
                                 "units_per_run": g.units_sold.mean(), "revenue_per_run": g.revenue.mean()})
@@ -449,6 +459,9 @@ class Results:
         the whole table); a marketplace's viewers are first combined over
         their visits (:meth:`viewers`).
         """
+        times = read_index(self.path, self.state.commits, "purchase_times", ["arm", "time_to_purchase_s"])
+        if times is not None:  # the stored purchase times (per viewer, a marketplace's visits combined)
+            return times.groupby(times.arm.astype(str), sort=False).time_to_purchase_s.median()
         if "stream" in self._columns("shoppers"):
             sh = self.viewers(["arm", "arrival_s", "first_purchase_s"])
             return (sh.first_purchase_s - sh.arrival_s).groupby(sh.arm, observed=True).median()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fomolab import __version__
+from fomolab.aggregates import write_index
 from fomolab.design import RunSpec, assign_points, expand
 from fomolab.errors import FomolabError, ResultsError
 from fomolab.executor import Outcome, auto_workers, connect_scheduler, run_dask, run_processes, run_serial
@@ -122,7 +123,7 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
         store.check_for(experiment)
         old = store.manifest() if store.has_manifest() else {}
         _check_version(store, old, allow_other_version)
-        state = store.inspect(checksums=True) if store.path.is_dir() else FolderState()
+        state = _inspect(store, experiment, old)
         notes = {"runs_repaired": len(state.damaged), "runs_adopted": 0, "manifest_rebuilt": False}
         if not old and state.commits:
             old = _rebuild(store, experiment, state, allow_other_version)
@@ -166,6 +167,8 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
                 if progress is not None:
                     progress(outcome, len(runs) - len(todo) + computed, len(runs))
             outcome_kind = "failed" if failed else "finished"
+            # the index of the finished runs' small tables (a no-op when it is current)
+            write_index(store.path, store.inspect(checksums=False).commits if computed else state.commits)
         finally:
             manifest["invocations"].append({
                 "started": started, "finished": _now(), "outcome": outcome_kind, **_environment(),
@@ -186,6 +189,24 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
     if failed:
         raise RunFailures(failed, out)
     return Results(out, replicates=experiment.replicates)  # what was asked, though the folder may hold more
+
+
+def _inspect(store: Store, experiment: Experiment, old: dict[str, Any]) -> FolderState:
+    """The folder's finished runs: sizes compared, and checksums too when there is work to do.
+
+    When every run of the plan is finished and every partition has the size
+    its commit record says, nothing is read (``fomolab check`` verifies the
+    checksums); otherwise the checksums of every finished run are verified, so
+    a damaged run is recomputed with the others.
+    """
+    if not store.path.is_dir():
+        return FolderState()
+    state = store.inspect(checksums=False)
+    if not state.damaged and old and old.get("layout", 1) >= LAYOUT:
+        _, registry = assign_points(experiment, old.get("points"))
+        if {r.run_id for r in plan(experiment, registry)} <= set(state.commits):
+            return state
+    return store.inspect(checksums=True)
 
 
 def _check_version(store: Store, old: dict[str, Any], allow: bool) -> None:

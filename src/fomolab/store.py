@@ -38,7 +38,12 @@ Layout::
     DIR/products/<run_id>.parquet       the run's stored facts: products, tactics switched on, tactic windows
     DIR/tactics/<run_id>.parquet
     DIR/windows/<run_id>.parquet
+    DIR/exposure/<run_id>.parquet       the run's stored aggregates (fomolab.aggregates): person-time,
+    DIR/sales/<run_id>.parquet          purchases and spend per segment (and product) and minute, and
+    DIR/purchase_times/<run_id>.parquet each buyer's time to first purchase
     DIR/failures/<run_id>.parquet       runs that raised (removed once they succeed)
+    DIR/index/                          the runs and aggregate tables of all finished runs, one file each
+                                        (derived, rewritten by the writer; see fomolab.aggregates)
     DIR/.staging/                       partitions being written
 """
 
@@ -61,6 +66,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from fomolab.aggregates import AGGREGATE_TABLES, INDEX, aggregate
 from fomolab.errors import ResultsError
 from fomolab.recorder import FACT_TABLES, Tables
 from fomolab.spec import Experiment
@@ -73,7 +79,7 @@ TABLES = ("shoppers", "events", "runs")
 #: Tables only a marketplace run has.
 MARKET_TABLES = ("streams", "stream_series")
 #: Folders of a results folder that hold one file per run.
-RUN_FOLDERS = (*TABLES, *MARKET_TABLES, *FACT_TABLES, "failures", "commits")
+RUN_FOLDERS = (*TABLES, *MARKET_TABLES, *FACT_TABLES, *AGGREGATE_TABLES, "failures", "commits")
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 STAGING = ".staging"
@@ -83,7 +89,7 @@ LAYOUT = 2
 #: Version of the commit record format.
 COMMIT_FORMAT = 1
 #: What fomolab itself puts at the top of a folder (anything else is the user's).
-KNOWN_TOP = {MANIFEST, LOCK, STAGING, *RUN_FOLDERS, "analysis", "report"}
+KNOWN_TOP = {MANIFEST, LOCK, STAGING, INDEX, *RUN_FOLDERS, "analysis", "report"}
 _RUN_ID = re.compile(r"^[0-9a-f]{20}$")
 _CREATING = ".creating-"
 _BORN = ".born-"
@@ -499,7 +505,7 @@ class Store:
             else:
                 state.commits[rid] = rec
         committed = set(state.commits) | set(state.damaged)
-        for name in (*TABLES, *MARKET_TABLES, *FACT_TABLES, "failures", COMMITS):
+        for name in RUN_FOLDERS:
             d = self.path / name
             if not d.is_dir():
                 continue
@@ -548,7 +554,8 @@ class Store:
         first: dict[str, Any] = {}
         try:
             parts: dict[str, dict[str, Any]] = {}
-            for name, df in tables:
+            named = list(tables)  # the stored aggregates too, before ``runs`` (moved into place last)
+            for name, df in [*named[:-1], *aggregate(tables).items(), named[-1]]:
                 # one thread: runs are already parallel across workers
                 f = stage / f"{name}.parquet"
                 pq.write_table(pa.Table.from_pandas(df, preserve_index=False, nthreads=1), f)
