@@ -37,10 +37,10 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
 if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
     from fomolab.recorder import Tables
 
 __all__ = ["AGGREGATE_TABLES", "INDEXED_TABLES", "BIN_S", "aggregate", "read_index", "write_index",
@@ -54,11 +54,13 @@ INDEXED_TABLES = ("runs", *AGGREGATE_TABLES)
 BIN_S = 60.0
 INDEX = "index"
 _INDEX_JSON = "index.json"
-_INDEX_FORMAT = 1
+_INDEX_FORMAT = 2
 
 
 def _bins(duration_s: float, times: np.ndarray) -> np.ndarray:
     """Minute bin edges from 0 to the stream's end (or the last time seen, if later)."""
+    import numpy as np
+
     end = float(duration_s) if np.isfinite(duration_s) and duration_s > 0 else 0.0
     if len(times):
         end = max(end, float(np.nanmax(times)) if np.isfinite(times).any() else end)
@@ -68,6 +70,8 @@ def _bins(duration_s: float, times: np.ndarray) -> np.ndarray:
 
 def _overlap(a: np.ndarray, b: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Seconds of the intervals ``[a, b)`` that fall in each bin between ``edges``."""
+    import numpy as np
+
     a, b = np.sort(a), np.sort(b)
     ca = np.concatenate([[0.0], np.cumsum(a)])
     cb = np.concatenate([[0.0], np.cumsum(b)])
@@ -78,6 +82,8 @@ def _overlap(a: np.ndarray, b: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 def _count(t: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """How many of the times ``t`` fall in each bin ``[e_k, e_k+1)`` (the last bin closed)."""
+    import numpy as np
+
     t = t[np.isfinite(t)]
     idx = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, len(edges) - 2)
     return np.bincount(idx, minlength=len(edges) - 1).astype(np.int64)
@@ -103,6 +109,9 @@ def aggregate(tables: Tables) -> dict[str, pd.DataFrame]:
     ``purchase_times`` counts viewers (first arrival to first purchase over all
     their visits, as the ``runs`` table's median does).
     """
+    import numpy as np
+    import pandas as pd
+
     sh, ev, run = tables.shoppers, tables.events, tables.runs.iloc[0]
     ident = {"run_id": str(run["run_id"]), "arm": str(run["arm"]), "point": int(run["point"]),
              "replicate": int(run["replicate"])}
@@ -178,6 +187,9 @@ def aggregate(tables: Tables) -> dict[str, pd.DataFrame]:
 
 
 def _ident(ident: dict[str, Any], n: int) -> dict[str, Any]:
+    import numpy as np
+    import pandas as pd
+
     return {"run_id": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[ident["run_id"]]),
             "arm": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[ident["arm"]]),
             "point": np.full(n, ident["point"], dtype=np.int64),
@@ -226,15 +238,21 @@ def index_current(folder: Path, commits: dict[str, dict[str, Any]]) -> dict[str,
 
 
 def read_index(folder: Path, commits: dict[str, dict[str, Any]], table: str,
-               columns: list[str] | None = None) -> pd.DataFrame | None:
-    """One indexed table of all the finished runs ``commits``, or None if the index is not current."""
+               columns: list[str] | None = None, codes: bool = False) -> pd.DataFrame | None:
+    """One indexed table of all the finished runs ``commits``, or None if the index is not current.
+
+    With ``codes``, the text columns (run, arm, segment, product) come as categoricals.
+    """
     import pyarrow.parquet as pq
 
     info = index_current(folder, commits)
     if info is None:
         return None
     try:
-        return pq.read_table(folder / INDEX / info["files"][table], columns=columns).to_pandas()
+        path = folder / INDEX / info["files"][table]
+        names = pq.read_schema(path).names
+        text = [c for c in ("run_id", "arm", "segment", "product") if c in names and (columns is None or c in columns)]
+        return pq.read_table(path, columns=columns, read_dictionary=text if codes else None).to_pandas()
     except (OSError, ValueError, KeyError):
         return None
 
@@ -277,11 +295,12 @@ def write_index(folder: Path, commits: dict[str, dict[str, Any]]) -> bool:
                     parts.append(prev.filter(mask))
                 except (OSError, ValueError, KeyError, pa.ArrowInvalid):
                     return _rebuild_all(folder, commits)
-            parts += [pq.read_table(folder / t / f"{rid}.parquet") for rid in new]
+            parts += _read_parts([folder / t / f"{rid}.parquet" for rid in new])
             tab = _concat(parts)
             files[t] = f"{t}.{token}.parquet"
             pq.write_table(tab, d / files[t])
         info = {"format": _INDEX_FORMAT, "files": files,
+                "arms": _per_arm(d / files["runs"], d / files["purchase_times"]),
                 "bytes": {t: (d / name).stat().st_size for t, name in files.items()},
                 "sha256": {t: _sha(d / name) for t, name in files.items()},
                 "runs": {rid: digests[rid] for rid in order}}
@@ -296,6 +315,36 @@ def write_index(folder: Path, commits: dict[str, dict[str, Any]]) -> bool:
         if p.name != _INDEX_JSON and p.name not in files.values():
             p.unlink(missing_ok=True)
     return True
+
+
+def _per_arm(runs: Path, times: Path) -> dict[str, dict[str, float]]:
+    """Per arm, what the run summary prints: runs, sums of viewers, buyers, units and revenue, and the
+    median time to first purchase pooled over the arm's buyers (exact)."""
+    import pyarrow.parquet as pq
+
+    r = pq.read_table(runs, columns=["arm", "viewers", "buyers", "units_sold", "revenue"]).to_pandas()
+    t = pq.read_table(times, columns=["arm", "time_to_purchase_s"], read_dictionary=["arm"]).to_pandas()
+    g = r.groupby("arm", sort=False)
+    med = t.groupby("arm", observed=True, sort=False).time_to_purchase_s.median()
+    med.index = med.index.astype(str)
+    return {str(arm): {"runs": len(x), "viewers": int(x.viewers.sum()), "buyers": int(x.buyers.sum()),
+                       "units_sold": int(x.units_sold.sum()), "revenue": float(x.revenue.sum()),
+                       "median_time_to_purchase_s": float(med.get(str(arm), float("nan")))}
+            for arm, x in g}
+
+
+def _read_parts(files: list[Path]) -> list[Any]:
+    """Partitions as Arrow tables: one threaded dataset scan, or file by file if their schemas differ."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    if not files:
+        return []
+    try:
+        return [ds.dataset([str(f) for f in files], format="parquet").to_table()]
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return [pq.read_table(f) for f in files]
 
 
 def _sha(path: Path) -> str:

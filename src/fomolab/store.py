@@ -478,7 +478,8 @@ class Store:
 
     def commit_record(self, run_id: str) -> dict[str, Any]:
         """A run's commit record (``ValueError`` or ``OSError`` if unreadable)."""
-        rec = json.loads((self.path / COMMITS / f"{run_id}.json").read_text())
+        with open(os.path.join(self.path, COMMITS, f"{run_id}.json"), encoding="utf-8") as f:
+            rec = json.load(f)
         if not isinstance(rec, dict) or rec.get("run_id") != run_id or not isinstance(rec.get("partitions"), dict):
             raise ValueError("not a commit record of this run")
         return rec
@@ -493,44 +494,53 @@ class Store:
             only sizes are compared (one ``stat`` per partition).
         """
         state = FolderState(checksums=checksums, stranded=self.stranded())
+        listing: dict[str, dict[str, os.DirEntry[str]]] = {}  # one directory scan per table folder
+        for name in RUN_FOLDERS:
+            try:
+                with os.scandir(self.path / name) as it:
+                    listing[name] = {e.name: e for e in it}
+            except (FileNotFoundError, NotADirectoryError):
+                continue
         for rid in sorted(self.finished()):
             try:
                 rec = self.commit_record(rid)
             except (OSError, ValueError, UnicodeDecodeError):
                 state.damaged[rid] = "commit record unreadable"
                 continue
-            reason = self._verify(rid, rec, checksums)
+            reason = self._verify(rid, rec, checksums, listing)
             if reason:
                 state.damaged[rid] = reason
             else:
                 state.commits[rid] = rec
         committed = set(state.commits) | set(state.damaged)
-        for name in RUN_FOLDERS:
+        for name, entries in listing.items():
             d = self.path / name
-            if not d.is_dir():
-                continue
             ext = ".json" if name == COMMITS else ".parquet"
-            for p in d.iterdir():
-                if not (p.is_file() and p.name.endswith(ext) and _RUN_ID.match(p.name[:-len(ext)])):
-                    state.foreign.append(p)
-                elif name not in (COMMITS, "failures") and p.name[:-len(ext)] not in committed:
-                    state.uncommitted.append(p)
+            for fname, e in entries.items():
+                if not (e.is_file() and fname.endswith(ext) and _RUN_ID.match(fname[:-len(ext)])):
+                    state.foreign.append(d / fname)
+                elif name not in (COMMITS, "failures") and fname[:-len(ext)] not in committed:
+                    state.uncommitted.append(d / fname)
         state.foreign.sort()
         state.uncommitted.sort()
         return state
 
-    def _verify(self, run_id: str, rec: dict[str, Any], checksums: bool) -> str:
+    def _verify(self, run_id: str, rec: dict[str, Any], checksums: bool,
+                listing: dict[str, dict[str, os.DirEntry[str]]]) -> str:
         for table, info in rec["partitions"].items():
-            p = self.path / table / f"{run_id}.parquet"
+            name = f"{run_id}.parquet"
+            entry = listing.get(table, {}).get(name)
             try:
-                size = p.stat().st_size
+                if entry is None:
+                    raise FileNotFoundError(name)
+                size = entry.stat().st_size
             except OSError:
-                return f"partition missing: {table}/{p.name}"
+                return f"partition missing: {table}/{name}"
             if size != info.get("bytes"):
-                return (f"partition size differs: {table}/{p.name} has {size} bytes, "
+                return (f"partition size differs: {table}/{name} has {size} bytes, "
                         f"its commit record {info.get('bytes')}")
-            if checksums and _digest(p) != info.get("sha256"):
-                return f"partition checksum differs: {table}/{p.name}"
+            if checksums and _digest(self.path / table / name) != info.get("sha256"):
+                return f"partition checksum differs: {table}/{name}"
         return ""
 
     def discard(self, run_ids: set[str] | list[str]) -> None:
