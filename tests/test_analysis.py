@@ -225,7 +225,8 @@ def test_analysis_tables_match_schema(root, res):
     frames = {"headline": a.headline, "arms": a.arms, "deadline": a.deadline, "points": s.points,
               "surface": s.surface, "sobol": s.sobol, "impact": a.impact, "impact_segment": a.impact_segment,
               "streams": m.streams, "episodes": episodes(res), "impact_total": a.impact_total,
-              "pooled": s.pooled, "concentration": m.concentration, "timeline": a.timeline, "windows": a.windows,
+              "pooled": s.pooled, "concentration": m.concentration, "episode_model": a.episode_model,
+              "timeline": a.timeline, "windows": a.windows,
               "survival": a.survival, "incidence": a.incidence, "repeat": a.repeat, "for_whom": a.for_whom,
               "deadline_curve": a.deadline_curve, "impulsiveness": a.impulsiveness,
               "marginals": s.marginals, "cells": s.cells}
