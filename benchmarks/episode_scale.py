@@ -19,6 +19,7 @@ Targets: 1. analyze under 60 s and 1.5 GB; 2. agreement to 3 significant digits;
 wall times.
 
     PYTHONPATH=src python benchmarks/episode_scale.py [--folder /tmp/fomolab-million-control] [--sizes 1e4 1e5 1e6]
+        [--compare-only]
 """
 
 from __future__ import annotations
@@ -63,10 +64,17 @@ def main() -> None:
     p.add_argument("--folder", default="/tmp/fomolab-million-control", help="base name of the folders")
     p.add_argument("--sizes", type=float, nargs="+", default=[1e4, 1e5, 1e6], help="viewers per arm")
     p.add_argument("--subsample", type=float, default=1e5, help="viewers for the Cox comparison")
+    p.add_argument("--compare-only", action="store_true", help="only the comparison with Cox, on the largest size")
     args = p.parse_args()
     base = Path(args.folder)
     print(load())
     cost: dict[float, tuple[float, float, int]] = {}
+    if args.compare_only:
+        out = folder_for(base, max(args.sizes))
+        from fomolab import Results
+
+        compare(out, int(Results(out).runs.viewers.sum()), args.subsample)
+        return
     for n in sorted(args.sizes):
         out = folder_for(base, n)
         with tempfile.TemporaryDirectory() as tmp:
@@ -104,7 +112,7 @@ def compare(out: Path, visits: int, subsample: float) -> None:
     t_pwe = time.perf_counter() - t0
     t0 = time.perf_counter()
     ep = tactic_episodes(out, sample=frac, seed=1)
-    covs = table.covariate[table.hazard_ratio.notna()].tolist()
+    covs = table.attrs["covariates"]
     fit = cox(ep, "stop_s", "event", covs, start="start_s", ties="breslow").summary
     t_cox = time.perf_counter() - t0
     print(f"2. a {frac:.1%} subsample ({int(table.visits.iloc[0]):,} visits, {len(ep):,} episodes): "

@@ -30,7 +30,8 @@ def test_hazard_ratios_equal_the_cox_fit_on_the_episodes(which, sample, request)
     table = episode_model(res, sample=sample, seed=3)
     assert list(table.columns) == EPISODE_MODEL_COLUMNS
     ep = tactic_episodes(res, sample=sample, seed=3)
-    covs = table.covariate.tolist()
+    covs = table.attrs["covariates"]
+    assert covs[: len(table)] == table.covariate.tolist()
     fit = cox(ep, "stop_s", "event", covs, start="start_s", ties="breslow", cluster="replicate").summary
     for _, row in table.iterrows():
         c = fit.loc[row.covariate]

@@ -2,7 +2,9 @@
 
 The picture: the counting-process Cox model of :func:`fomolab.stats.episodes`
 with one on/off covariate per tactic kind — 1 while a window of that tactic
-runs (any product's), 0 otherwise — on the stream's clock, arms pooled.  Every
+runs (any product's), 0 otherwise — on the stream's clock, arms pooled, with
+one indicator per arm besides the control (what an arm does all the time, a
+ticker without windows or an arrival boost, is the arm's, not a tactic's).  Every
 covariate is then a function of the run and the stream time alone, so at each
 distinct event time ``tau`` the risk set of a run is one covariate pattern,
 and all the model needs of that run is how many of its visits are at risk at
@@ -69,6 +71,19 @@ def _windows(res: Any) -> tuple[list[str], dict[str, list[np.ndarray]]]:
     return kinds, out
 
 
+def _arms(res: Any, runs: pd.DataFrame) -> tuple[list[str], dict[str, int]]:
+    """The arms, the reference (the control, if it ran) first, and each run's arm number."""
+    present = list(dict.fromkeys(runs.arm.astype(str)))
+    order = [a for a in res.manifest.get("arms", []) if a in present] + [a for a in present
+                                                                         if a not in res.manifest.get("arms", [])]
+    control = res.manifest.get("control")
+    if control in order:
+        order.remove(control)
+        order.insert(0, control)
+    at = {a: i for i, a in enumerate(order)}
+    return order, {str(r): at[str(a)] for r, a in zip(runs.run_id.astype(str), runs.arm.astype(str), strict=True)}
+
+
 def _pattern(t: np.ndarray, windows: list[np.ndarray] | None, K: int) -> np.ndarray:
     """Covariate pattern code at times ``t``: bit k set while a window of kind k runs (``start < t <= end``)."""
     code = np.zeros(len(t), dtype=np.int64)
@@ -112,6 +127,7 @@ def episode_counts(results: Any, *, sample: float | None = None, seed: int = 0,
     reps = dict(zip(ids, runs.replicate.astype(int), strict=True))
     kinds, windows = _windows(res)
     K = len(kinds)
+    arms, arm_of = _arms(res, runs)
     files = {rid: res.path / "shoppers" / f"{rid}.parquet" for rid in ids}
     # pass 1: the distinct event times of the whole folder
     times, visits = [], 0
@@ -131,7 +147,7 @@ def episode_counts(results: Any, *, sample: float | None = None, seed: int = 0,
         cut += [w.ravel() for ws in windows.values() for w in ws]
         edges = np.unique(np.concatenate(cut)) if cut else np.array([0.0])
     T = len(edges)
-    P = 1 << K
+    P = (1 << K) * len(arms)  # pattern: the tactic bits, then the arm
     expo = np.zeros((len(R), P, T + (0 if exact else 1)))
     evts = np.zeros_like(expo)
     # pass 2: per run, the number at risk (or person-time) and events at each piece, in the run's pattern
@@ -139,7 +155,7 @@ def episode_counts(results: Any, *, sample: float | None = None, seed: int = 0,
         a, stop, bought = _visits(files[rid], sample, seed, rid)
         j = rep_at[reps[rid]]
         if exact:
-            pat = _pattern(tau, windows.get(rid), K)
+            pat = _pattern(tau, windows.get(rid), K) + (arm_of[rid] << K)
             at_risk = np.searchsorted(np.sort(a), tau, side="left") - np.searchsorted(np.sort(stop), tau, side="left")
             k_ev = np.searchsorted(tau, stop[bought])
             ev = np.bincount(k_ev, minlength=T)
@@ -148,7 +164,7 @@ def episode_counts(results: Any, *, sample: float | None = None, seed: int = 0,
         else:
             full = np.concatenate(([-np.inf], edges, [np.inf]))
             mids = np.concatenate(([edges[0] - 1.0], 0.5 * (edges[:-1] + edges[1:]), [edges[-1] + 1.0]))
-            pat = _pattern(mids, windows.get(rid), K)
+            pat = _pattern(mids, windows.get(rid), K) + (arm_of[rid] << K)
             # person-time before each edge: sum over visits of clip(edge, a, stop) - a
             sa, ss = np.sort(a), np.sort(stop)
             ca, cs = np.concatenate(([0.0], np.cumsum(sa))), np.concatenate(([0.0], np.cumsum(ss)))
@@ -164,6 +180,7 @@ def episode_counts(results: Any, *, sample: float | None = None, seed: int = 0,
     rj, pp, kk = np.nonzero(expo > 0)
     table = pd.DataFrame({"piece": kk.astype(np.int64), "replicate": np.asarray(R, dtype=np.int64)[rj],
                           **{n: ((pp >> b) & 1).astype(np.int64) for b, n in enumerate(names)},
+                          **{f"arm_{a}": ((pp >> K) == i).astype(np.int64) for i, a in enumerate(arms) if i},
                           "exposure": expo[rj, pp, kk], "events": evts[rj, pp, kk]})
     facts = {"runs": len(ids), "visits": int(visits), "events": int(evts.sum()), "pieces": int(T),
              "clusters": len(R),
@@ -223,6 +240,7 @@ def episode_model(results: Any, *, sample: float | None = None, seed: int = 0, c
     for n in names:
         groups.setdefault(table[n].to_numpy().tobytes(), []).append(n)
     together = {g[0]: g for g in groups.values()}
+    arm_terms = [c for c in table.columns if c.startswith("arm_") and table[c].nunique() > 1]
     fit_names = [n for n in together if table[n].nunique() > 1]
     summary = None
     note = ""
@@ -230,7 +248,7 @@ def episode_model(results: Any, *, sample: float | None = None, seed: int = 0, c
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                fit = piecewise_exponential(table, covariates=fit_names, pieces="piece",
+                fit = piecewise_exponential(table, covariates=[*fit_names, *arm_terms], pieces="piece",
                                             cluster="replicate" if facts["clusters"] >= 2 else None,
                                             conf_level=conf_level)
             summary = fit.summary
@@ -251,7 +269,9 @@ def episode_model(results: Any, *, sample: float | None = None, seed: int = 0, c
                        note=note if n in fit_names else "the tactic runs at every (or no) event time: "
                                                         "its effect cannot be separated")
         rows.append(row)
-    return pd.DataFrame(rows, columns=EPISODE_MODEL_COLUMNS)
+    out = pd.DataFrame(rows, columns=EPISODE_MODEL_COLUMNS)
+    out.attrs["covariates"] = [*fit_names, *arm_terms]  # what was fitted (tactics, then arms)
+    return out
 
 
 def tactic_episodes(results: Any, *, sample: float | None = None, seed: int = 0) -> pd.DataFrame:
@@ -260,9 +280,10 @@ def tactic_episodes(results: Any, *, sample: float | None = None, seed: int = 0)
     For checking :func:`episode_model` against
     ``fomolab.stats.cox(ep, "stop_s", "event", covariates, start="start_s", ties="breslow")``
     (same visits with the same ``sample`` and ``seed``): one row per episode,
-    ``run_id``, ``replicate``, ``start_s``, ``stop_s``, ``event`` and the
-    ``<kind>_running`` indicators.  Its size grows with the folder: use it on
-    small folders or samples.
+    ``run_id``, ``replicate``, ``start_s``, ``stop_s``, ``event``, the
+    ``<kind>_running`` indicators and ``arm_<name>`` for each arm but the
+    reference (``episode_model(...).attrs["covariates"]`` lists what the model
+    fitted).  Its size grows with the folder: use it on small folders or samples.
     """
     from fomolab.stats import _folder
 
@@ -271,6 +292,7 @@ def tactic_episodes(results: Any, *, sample: float | None = None, seed: int = 0)
     kinds, windows = _windows(res)
     K = len(kinds)
     names = [f"{k}_running" for k in kinds]
+    arms, arm_of = _arms(res, runs)
     parts = []
     for rid, rep in zip(runs.run_id.astype(str), runs.replicate.astype(int), strict=True):
         a, stop, bought = _visits(res.path / "shoppers" / f"{rid}.parquet", sample, seed, rid)
@@ -289,6 +311,7 @@ def tactic_episodes(results: Any, *, sample: float | None = None, seed: int = 0)
         pat = _pattern(s1, ws, K)  # constant on (s0, s1]: its value at s1
         parts.append(pd.DataFrame({"run_id": rid, "replicate": rep, "start_s": s0, "stop_s": s1,
                                    "event": (last & bought[idx]).astype(np.int64),
-                                   **{n: ((pat >> b) & 1).astype(np.int64) for b, n in enumerate(names)}}))
+                                   **{n: ((pat >> b) & 1).astype(np.int64) for b, n in enumerate(names)},
+                                   **{f"arm_{a}": int(arm_of[rid] == i) for i, a in enumerate(arms) if i}}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=["run_id", "replicate", "start_s", "stop_s", "event", *names])
