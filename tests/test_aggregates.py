@@ -130,3 +130,13 @@ def test_a_finished_folder_is_resumed_on_sizes_and_checked_on_checksums(tmp_path
     assert last["runs_repaired"] == 1 and last["runs_computed"] == 5
     assert check(out).exit_code == 0
     capsys.readouterr()
+
+
+def test_the_first_replicates_are_summarised_from_their_own_runs(flagship):
+    some = Results(flagship.path, replicates=1)
+    assert some._index is None  # the index holds both replicates
+    s = some.summary()
+    assert (s.runs == 1).all()
+    runs = flagship.runs[flagship.runs.replicate == 0]
+    want = runs.groupby(runs.arm.astype(str)).viewers.mean()
+    assert s.viewers_per_run.to_dict() == pytest.approx(want.to_dict(), rel=1e-12)
