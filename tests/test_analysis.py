@@ -54,7 +54,7 @@ def test_write_is_atomic_and_leaves_runs_alone(res):
     out = analyze(res, n_boot=20).write()
     names = sorted(p.name for p in out.iterdir())
     tables = ("headline", "for_whom", "arms", "deadline", "points", "impact", "impact_segment", "impact_total", "timeline",
-              "windows", "survival", "incidence", "repeat", "deadline_curve", "impulsiveness")
+              "windows", "survival", "incidence", "repeat", "deadline_curve", "impulsiveness", "episode_model")
     assert names == sorted([".fomolab-output.json", *(f"{t}.{ext}" for t in tables for ext in ("csv", "md"))])
     assert digest(res.path) == before
     out2 = analyze(res, n_boot=20).write()  # replaces the old analysis
@@ -201,7 +201,7 @@ def test_sweep_analysis_tables(root, tmp_path):
     assert set(a.headline.point) == set(range(6)) and a.surface is not None and a.sobol is None
     assert set(a.tables()) == {"headline", "for_whom", "arms", "deadline", "points", "surface", "impact", "impact_segment",
                                "impact_total", "pooled", "marginals", "cells", "timeline", "windows", "survival",
-                               "incidence", "repeat", "deadline_curve", "impulsiveness"}
+                               "incidence", "repeat", "deadline_curve", "impulsiveness", "episode_model"}
 
 
 def documented_analysis(root) -> dict[str, dict[str, str]]:
