@@ -70,7 +70,7 @@ def test_write_is_atomic_and_leaves_runs_alone(res):
     out = analyze(res, n_boot=20).write()
     names = sorted(p.name for p in out.iterdir())
     tables = ("headline", "changes", "for_whom", "rates", "ph", "hr_windows", "arms", "deadline", "points", "impact", "impact_segment", "impact_total", "timeline",
-              "windows", "survival", "incidence", "repeat", "deadline_curve", "impulsiveness")
+              "windows", "survival", "incidence", "repeat", "deadline_curve", "impulsiveness", "episode_model")
     assert names == sorted([".fomolab-output.json", *(f"{t}.{ext}" for t in tables for ext in ("csv", "md"))])
     assert digest(res.path) == before
     out2 = analyze(res, n_boot=20).write()  # replaces the old analysis
@@ -217,7 +217,7 @@ def test_sweep_analysis_tables(root, tmp_path):
     assert set(a.headline.point) == set(range(6)) and a.surface is not None and a.sobol is None
     assert set(a.tables()) == {"headline", "changes", "rates", "ph", "hr_windows", "for_whom", "arms", "deadline", "points", "surface", "impact", "impact_segment",
                                "impact_total", "pooled", "marginals", "cells", "timeline", "windows", "survival",
-                               "incidence", "repeat", "deadline_curve", "impulsiveness"}
+                               "incidence", "repeat", "deadline_curve", "impulsiveness", "episode_model"}
 
 
 def documented_analysis(root) -> dict[str, dict[str, str]]:
@@ -241,7 +241,8 @@ def test_analysis_tables_match_schema(root, res):
     frames = {"headline": a.headline, "arms": a.arms, "deadline": a.deadline, "points": s.points,
               "surface": s.surface, "sobol": s.sobol, "impact": a.impact, "impact_segment": a.impact_segment,
               "streams": m.streams, "episodes": episodes(res), "impact_total": a.impact_total,
-              "pooled": s.pooled, "concentration": m.concentration, "timeline": a.timeline, "windows": a.windows,
+              "pooled": s.pooled, "concentration": m.concentration, "episode_model": a.episode_model,
+              "timeline": a.timeline, "windows": a.windows,
               "survival": a.survival, "incidence": a.incidence, "repeat": a.repeat, "for_whom": a.for_whom,
               "changes": a.changes, "rates": a.rates, "ph": a.ph, "hr_windows": a.hr_windows,
               "deadline_curve": a.deadline_curve, "impulsiveness": a.impulsiveness,

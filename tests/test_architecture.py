@@ -27,13 +27,13 @@ LAYERS: dict[str, int] = {
     # 4: simulation of one run, and the model's analytic results
     "engine": 4, "recorder": 4, "theory": 4,
     # 5: execution and storage: executors, the results store and its tables, derived output folders
-    "executor": 5, "store": 5, "results": 5, "outputs": 5, "changes": 5,
+    "executor": 5, "aggregates": 5, "store": 5, "results": 5, "outputs": 5, "changes": 5,
     # 6: the runner: expand, skip what is finished, execute the rest, return the Results
     "runner": 6,
     # 7: statistics on any DataFrame (and wrappers for results folders)
     "stats": 7,
     # 8: what a results folder's analysis holds
-    "analysis": 8, "attribution": 8, "figure_data": 8,
+    "analysis": 8, "attribution": 8, "figure_data": 8, "episode_model": 8,
     # 9: presentation: figures that draw analysis tables, the HTML report
     "plot": 9, "report": 9,
     # 10: interfaces and checks on the whole: command line, self-check, calibration

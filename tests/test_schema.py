@@ -72,6 +72,13 @@ def test_fact_tables_match_schema(table, results, market, root):
     check(market.table(table), base)
 
 
+@pytest.mark.parametrize("table", ["exposure", "sales", "purchase_times"])
+def test_aggregate_tables_match_schema(table, results, market, root):
+    base, _ = documented(root)[table]
+    check(results.table(table), base)
+    check(market.table(table), base)
+
+
 @pytest.mark.parametrize("table", ["streams", "stream_series"])
 def test_market_tables_match_schema(table, results, market, root):
     base, _ = documented(root)[table]

@@ -66,9 +66,9 @@ HEADLINE_COLUMNS = [
 
 #: Table names, in the order they are written and printed.
 TABLES = ("headline", "changes", "for_whom", "rates", "ph", "hr_windows", "arms", "deadline", "points", "surface",
-          "sobol", "impact", "impact_segment",
-          "impact_total", "streams", "pooled", "concentration", "timeline", "windows", "survival", "incidence",
-          "repeat", "deadline_curve", "impulsiveness", "marginals", "cells")
+          "sobol", "impact", "impact_segment", "impact_total", "streams", "pooled", "concentration", "episode_model",
+          "timeline", "windows", "survival", "incidence", "repeat", "deadline_curve", "impulsiveness", "marginals",
+          "cells")
 
 #: The columns of ``Analysis.pooled``.
 POOLED_COLUMNS = ["arm", "control", "outcome", "measure", "estimate", "ci_lower", "ci_upper", "p", "p_holm",
@@ -105,6 +105,10 @@ class Analysis:
     concentration : pandas.DataFrame or None
         Marketplaces: per point and arm, HHI, Gini and top share of watch
         time and of sales, means over replicates with t intervals.
+    episode_model : pandas.DataFrame or None
+        Hazard ratio of a first purchase while each tactic runs, arms pooled,
+        from aggregated person-time (:func:`fomolab.episode_model.episode_model`);
+        None when no tactic window ran.
     timeline, windows, survival, deadline_curve, impulsiveness : pandas.DataFrame
         What the figures draw (:mod:`fomolab.figure_data`).
     marginals, cells : pandas.DataFrame or None
@@ -152,6 +156,7 @@ class Analysis:
     streams: pd.DataFrame | None = None
     pooled: pd.DataFrame | None = None
     concentration: pd.DataFrame | None = None
+    episode_model: pd.DataFrame | None = None
     timeline: pd.DataFrame | None = None
     windows: pd.DataFrame | None = None
     survival: pd.DataFrame | None = None
@@ -218,10 +223,10 @@ class Analysis:
         >>> from fomolab.stats._example import example_results
         >>> out = analyze(example_results(), n_boot=50).write()
         >>> sorted(p.name for p in out.glob("*.csv"))  # doctest: +NORMALIZE_WHITESPACE
-        ['arms.csv', 'changes.csv', 'deadline.csv', 'deadline_curve.csv', 'for_whom.csv', 'headline.csv',
-         'hr_windows.csv', 'impact.csv', 'impact_segment.csv', 'impact_total.csv', 'impulsiveness.csv',
-         'incidence.csv', 'ph.csv', 'points.csv', 'rates.csv', 'repeat.csv', 'survival.csv', 'timeline.csv',
-         'windows.csv']
+        ['arms.csv', 'changes.csv', 'deadline.csv', 'deadline_curve.csv', 'episode_model.csv', 'for_whom.csv',
+         'headline.csv', 'hr_windows.csv', 'impact.csv', 'impact_segment.csv', 'impact_total.csv',
+         'impulsiveness.csv', 'incidence.csv', 'ph.csv', 'points.csv', 'rates.csv', 'repeat.csv', 'survival.csv',
+         'timeline.csv', 'windows.csv']
         """
         from fomolab.outputs import write_output
 
@@ -251,6 +256,8 @@ _TITLES = {
     "deadline": "Deadline bunching: share of purchases in the last part of sale and timer windows",
     "pooled": "Arms against the control pooled over sweep points (Cox stratified by point)",
     "concentration": "Marketplace concentration: HHI, Gini and top share (means over replicates)",
+    "episode_model": "Hazard ratio of buying while each tactic runs (arms pooled, stream clock; "
+                     "piecewise-exponential Poisson on aggregated person-time)",
     "timeline": "Purchase rate, viewers and stock over stream time (means over runs)",
     "windows": "Tactic windows (median over the runs that had them)",
     "survival": "Kaplan-Meier share who have bought by time since arrival",
@@ -349,9 +356,9 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     >>> from fomolab.stats._example import example_results
     >>> a = analyze(example_results(), n_boot=50)
     >>> sorted(a.tables())  # doctest: +NORMALIZE_WHITESPACE
-    ['arms', 'changes', 'deadline', 'deadline_curve', 'for_whom', 'headline', 'hr_windows', 'impact',
-     'impact_segment', 'impact_total', 'impulsiveness', 'incidence', 'ph', 'points', 'rates', 'repeat', 'survival',
-     'timeline', 'windows']
+    ['arms', 'changes', 'deadline', 'deadline_curve', 'episode_model', 'for_whom', 'headline', 'hr_windows',
+     'impact', 'impact_segment', 'impact_total', 'impulsiveness', 'incidence', 'ph', 'points', 'rates', 'repeat',
+     'survival', 'timeline', 'windows']
     """
     from fomolab import figure_data
     from fomolab.stats import _folder
@@ -462,7 +469,9 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     if swept:
         marginals = figure_data.marginals(runs, stream_table, swept, figure_arms, conf_level)
         cells = figure_data.cells(runs, swept, figure_arms) if len(swept) >= 2 else None
+    episodes = _episode_model(res, conf_level)
     return Analysis(path=res.path, headline=headline, arms=arms, deadline=deadline, points=points,
+                    episode_model=episodes,
                     surface=surface, sobol=sobol, impact=impact, impact_segment=impact_segment,
                     impact_total=impact_total, streams=streams, pooled=pooled, concentration=concentration,
                     timeline=figure_data.timeline(res, runs, all_events, figure_arms, conf_level),
@@ -532,6 +541,15 @@ def _effect_tables(res, runs: pd.DataFrame, sh: pd.DataFrame, events: pd.DataFra
     edges = window_edges(figure_data.windows(events, runs), max(end_s.values()))
     return (change_table(runs, order, control, conf_level), rates, ph_table(sh, order, control, conf_level),
             window_table(sh, order, control, edges, conf_level))
+
+
+def _episode_model(res, conf_level: float) -> pd.DataFrame | None:
+    """The episode model's table, or None when no tactic window ran (a marketplace: None)."""
+    from fomolab.episode_model import episode_model
+
+    if "stream" in res._columns("shoppers") or res.table("windows", ["run_id"]).empty:
+        return None
+    return episode_model(res, conf_level=conf_level)
 
 
 def _stream_end(res, runs: pd.DataFrame) -> dict[str, float]:

@@ -18,8 +18,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from fomolab.aggregates import INDEXED_TABLES, index_current, read_index
 from fomolab.errors import ResultsError
 from fomolab.store import LAYOUT, FolderState, Store
 
@@ -29,7 +31,7 @@ __all__ = ["Results", "Completeness", "FolderCheck", "check"]
 CATEGORICAL = ("run_id", "arm", "segment", "kind", "product", "tactic", "host_kind")
 #: Tables a results folder may hold (one Parquet partition per finished run).
 TABLE_NAMES = ("runs", "shoppers", "events", "products", "tactics", "windows", "product_results", "streams",
-               "stream_series")
+               "stream_series", "exposure", "sales", "purchase_times")
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,14 @@ class Results:
                 if self._store.finished() else ""
             raise ResultsError(f"{self.path}: no manifest.json; not a fomolab results folder{lost} "
                                f"(create one with `fomolab run SPEC --out {self.path}`)")
+
+    @classmethod
+    def _inspected(cls, path: str | Path, state: FolderState | None, replicates: int | None = None) -> Results:
+        """Results of a folder its writer has just inspected (its state is not inspected again)."""
+        res = cls(path, replicates=replicates)
+        if state is not None:
+            res.__dict__["state"] = state
+        return res
 
     def __repr__(self) -> str:
         m = self.manifest
@@ -244,6 +254,13 @@ class Results:
         import pyarrow.dataset as ds
         import pyarrow.parquet as pq
 
+        if table in INDEXED_TABLES and len(ids) == len(self.state.commits) and self._index is not None \
+                and set(ids) == set(self.state.commits):
+            whole = read_index(self.path, self.state.commits, table, columns)  # one file, not one per run
+            if whole is not None:
+                at = {rid: k for k, rid in enumerate(ids)}
+                key = whole["run_id"].astype(str).map(at).to_numpy()
+                return whole.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
         files = self._files(table, ids)  # marketplace tables: some runs
         if not files:
             return pd.DataFrame()
@@ -422,7 +439,19 @@ class Results:
         """
         if not self._run_ids:
             return pd.DataFrame()
-        if "runs" in self.__dict__:  # already in memory
+        index = self._index
+        median = None
+        if index is not None and "arms" in index:  # the folder index's sums and pooled medians
+            a = pd.DataFrame(index["arms"]).T
+            n = a.runs.astype(float)
+            out = pd.DataFrame({"runs": a.runs.astype(int), "viewers_per_run": a.viewers / n,
+                                "buyers_per_run": a.buyers / n, "conversion": a.buyers / a.viewers,
+                                "units_per_run": a.units_sold / n, "revenue_per_run": a.revenue / n}).astype(
+                {"viewers_per_run": float, "buyers_per_run": float, "conversion": float, "units_per_run": float,
+                 "revenue_per_run": float})
+            out.index = pd.Index(out.index.astype(str), name="arm")
+            median = a.median_time_to_purchase_s.astype(float)
+        elif "runs" in self.__dict__:  # already in memory
             g = self.runs.groupby("arm", observed=True, sort=False)
             out = pd.DataFrame({"runs": g.size(), "viewers_per_run": g.viewers.mean(),
                                 "buyers_per_run": g.buyers.mean(), "conversion": g.buyers.sum() / g.viewers.sum(),
@@ -433,7 +462,8 @@ class Results:
                 "select arm, count(*) as runs, avg(viewers) as viewers_per_run, avg(buyers) as buyers_per_run, "
                 "sum(buyers) / sum(viewers) as conversion, avg(units_sold) as units_per_run, "
                 "avg(revenue) as revenue_per_run from runs group by arm").set_index("arm")
-        out.insert(4, "median_time_to_purchase_s", self._median_time_to_purchase().reindex(out.index))
+        out.insert(4, "median_time_to_purchase_s",
+                   (median if median is not None else self._median_time_to_purchase()).reindex(out.index))
         order = [a for a in self.manifest.get("arms", []) if a in out.index]
         out = out.loc[order]
         cells = self.completeness.cells
@@ -441,6 +471,13 @@ class Results:
         out.insert(1, "runs_expected", [int(expected.get(a, 0)) for a in out.index])
         out.attrs["completeness"] = self.completeness.describe()
         return out
+
+    @cached_property
+    def _index(self) -> dict[str, Any] | None:
+        """The folder index's description if it holds exactly the finished runs (and all are read), else None."""
+        if len(self._run_ids) != len(self.state.commits):  # the first replicates only: not the index's runs
+            return None
+        return index_current(self.path, self.state.commits)
 
     def _median_time_to_purchase(self) -> pd.Series:
         """Per arm, the median time from arrival to first purchase over the arm's buyers (exact, pooled).

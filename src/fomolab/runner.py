@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fomolab import __version__
+from fomolab.aggregates import write_index
 from fomolab.design import RunSpec, assign_points, expand
 from fomolab.errors import FomolabError, ResultsError
 from fomolab.executor import Outcome, auto_workers, connect_scheduler, run_dask, run_processes, run_serial
@@ -122,7 +123,7 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
         store.check_for(experiment)
         old = store.manifest() if store.has_manifest() else {}
         _check_version(store, old, allow_other_version)
-        state = store.inspect(checksums=True) if store.path.is_dir() else FolderState()
+        state, runs = _inspect(store, experiment, old)
         notes = {"runs_repaired": len(state.damaged), "runs_adopted": 0, "manifest_rebuilt": False}
         if not old and state.commits:
             old = _rebuild(store, experiment, state, allow_other_version)
@@ -137,7 +138,8 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
             print(f"fomolab: {out}: {state.damage_summary()}; recomputing them", file=sys.stderr)
             store.discard(list(state.damaged))
         _, registry = assign_points(experiment, old.get("points"))
-        runs = plan(experiment, registry)
+        if runs is None or notes["manifest_rebuilt"]:
+            runs = plan(experiment, registry)
         manifest = _manifest(experiment, runs, registry, old)
         store.create(manifest)
         store.clean_staging()
@@ -152,6 +154,7 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
         if workers is None:
             workers = auto_workers(todo)
         outcome_kind = "interrupted"
+        final: FolderState | None = None
         try:
             if scheduler is not None:
                 executor = run_dask(todo, out.resolve(), scheduler)
@@ -166,6 +169,9 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
                 if progress is not None:
                     progress(outcome, len(runs) - len(todo) + computed, len(runs))
             outcome_kind = "failed" if failed else "finished"
+            # the index of the finished runs' small tables (a no-op when it is current)
+            final = store.inspect(checksums=False) if computed else state
+            write_index(store.path, final.commits)
         finally:
             manifest["invocations"].append({
                 "started": started, "finished": _now(), "outcome": outcome_kind, **_environment(),
@@ -185,7 +191,29 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
                                           "are kept)" if is_disk_full(exc) else "")) from None
     if failed:
         raise RunFailures(failed, out)
-    return Results(out, replicates=experiment.replicates)  # what was asked, though the folder may hold more
+    # what was asked, though the folder may hold more; the state just inspected
+    return Results._inspected(out, final, replicates=experiment.replicates)
+
+
+def _inspect(store: Store, experiment: Experiment, old: dict[str, Any]) -> tuple[FolderState, list[RunSpec] | None]:
+    """The folder's finished runs (and the plan, if it was needed): sizes compared, and checksums too
+    when there is work to do.
+
+    When every run of the plan is finished and every partition has the size
+    its commit record says, nothing is read (``fomolab check`` verifies the
+    checksums); otherwise the checksums of every finished run are verified, so
+    a damaged run is recomputed with the others.
+    """
+    if not store.path.is_dir():
+        return FolderState(), None
+    state = store.inspect(checksums=False)
+    runs = None
+    if not state.damaged and old and old.get("layout", 1) >= LAYOUT:
+        _, registry = assign_points(experiment, old.get("points"))
+        runs = plan(experiment, registry)
+        if {r.run_id for r in runs} <= set(state.commits):
+            return state, runs
+    return store.inspect(checksums=True), runs
 
 
 def _check_version(store: Store, old: dict[str, Any], allow: bool) -> None:

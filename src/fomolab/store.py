@@ -38,7 +38,12 @@ Layout::
     DIR/products/<run_id>.parquet       the run's stored facts: products, tactics switched on, tactic windows
     DIR/tactics/<run_id>.parquet
     DIR/windows/<run_id>.parquet
+    DIR/exposure/<run_id>.parquet       the run's stored aggregates (fomolab.aggregates): person-time,
+    DIR/sales/<run_id>.parquet          purchases and spend per segment (and product) and minute, and
+    DIR/purchase_times/<run_id>.parquet each buyer's time to first purchase
     DIR/failures/<run_id>.parquet       runs that raised (removed once they succeed)
+    DIR/index/                          the runs and aggregate tables of all finished runs, one file each
+                                        (derived, rewritten by the writer; see fomolab.aggregates)
     DIR/.staging/                       partitions being written
 """
 
@@ -61,6 +66,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from fomolab.aggregates import AGGREGATE_TABLES, INDEX, aggregate
 from fomolab.errors import ResultsError
 from fomolab.recorder import FACT_TABLES, Tables
 from fomolab.spec import Experiment
@@ -73,7 +79,7 @@ TABLES = ("shoppers", "events", "runs")
 #: Tables only a marketplace run has.
 MARKET_TABLES = ("streams", "stream_series")
 #: Folders of a results folder that hold one file per run.
-RUN_FOLDERS = (*TABLES, *MARKET_TABLES, *FACT_TABLES, "failures", "commits")
+RUN_FOLDERS = (*TABLES, *MARKET_TABLES, *FACT_TABLES, *AGGREGATE_TABLES, "failures", "commits")
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 STAGING = ".staging"
@@ -83,7 +89,7 @@ LAYOUT = 2
 #: Version of the commit record format.
 COMMIT_FORMAT = 1
 #: What fomolab itself puts at the top of a folder (anything else is the user's).
-KNOWN_TOP = {MANIFEST, LOCK, STAGING, *RUN_FOLDERS, "analysis", "report"}
+KNOWN_TOP = {MANIFEST, LOCK, STAGING, INDEX, *RUN_FOLDERS, "analysis", "report"}
 _RUN_ID = re.compile(r"^[0-9a-f]{20}$")
 _CREATING = ".creating-"
 _BORN = ".born-"
@@ -472,7 +478,8 @@ class Store:
 
     def commit_record(self, run_id: str) -> dict[str, Any]:
         """A run's commit record (``ValueError`` or ``OSError`` if unreadable)."""
-        rec = json.loads((self.path / COMMITS / f"{run_id}.json").read_text())
+        with open(os.path.join(self.path, COMMITS, f"{run_id}.json"), encoding="utf-8") as f:
+            rec = json.load(f)
         if not isinstance(rec, dict) or rec.get("run_id") != run_id or not isinstance(rec.get("partitions"), dict):
             raise ValueError("not a commit record of this run")
         return rec
@@ -487,44 +494,53 @@ class Store:
             only sizes are compared (one ``stat`` per partition).
         """
         state = FolderState(checksums=checksums, stranded=self.stranded())
+        listing: dict[str, dict[str, os.DirEntry[str]]] = {}  # one directory scan per table folder
+        for name in RUN_FOLDERS:
+            try:
+                with os.scandir(self.path / name) as it:
+                    listing[name] = {e.name: e for e in it}
+            except (FileNotFoundError, NotADirectoryError):
+                continue
         for rid in sorted(self.finished()):
             try:
                 rec = self.commit_record(rid)
             except (OSError, ValueError, UnicodeDecodeError):
                 state.damaged[rid] = "commit record unreadable"
                 continue
-            reason = self._verify(rid, rec, checksums)
+            reason = self._verify(rid, rec, checksums, listing)
             if reason:
                 state.damaged[rid] = reason
             else:
                 state.commits[rid] = rec
         committed = set(state.commits) | set(state.damaged)
-        for name in (*TABLES, *MARKET_TABLES, *FACT_TABLES, "failures", COMMITS):
+        for name, entries in listing.items():
             d = self.path / name
-            if not d.is_dir():
-                continue
             ext = ".json" if name == COMMITS else ".parquet"
-            for p in d.iterdir():
-                if not (p.is_file() and p.name.endswith(ext) and _RUN_ID.match(p.name[:-len(ext)])):
-                    state.foreign.append(p)
-                elif name not in (COMMITS, "failures") and p.name[:-len(ext)] not in committed:
-                    state.uncommitted.append(p)
+            for fname, e in entries.items():
+                if not (e.is_file() and fname.endswith(ext) and _RUN_ID.match(fname[:-len(ext)])):
+                    state.foreign.append(d / fname)
+                elif name not in (COMMITS, "failures") and fname[:-len(ext)] not in committed:
+                    state.uncommitted.append(d / fname)
         state.foreign.sort()
         state.uncommitted.sort()
         return state
 
-    def _verify(self, run_id: str, rec: dict[str, Any], checksums: bool) -> str:
+    def _verify(self, run_id: str, rec: dict[str, Any], checksums: bool,
+                listing: dict[str, dict[str, os.DirEntry[str]]]) -> str:
         for table, info in rec["partitions"].items():
-            p = self.path / table / f"{run_id}.parquet"
+            name = f"{run_id}.parquet"
+            entry = listing.get(table, {}).get(name)
             try:
-                size = p.stat().st_size
+                if entry is None:
+                    raise FileNotFoundError(name)
+                size = entry.stat().st_size
             except OSError:
-                return f"partition missing: {table}/{p.name}"
+                return f"partition missing: {table}/{name}"
             if size != info.get("bytes"):
-                return (f"partition size differs: {table}/{p.name} has {size} bytes, "
+                return (f"partition size differs: {table}/{name} has {size} bytes, "
                         f"its commit record {info.get('bytes')}")
-            if checksums and _digest(p) != info.get("sha256"):
-                return f"partition checksum differs: {table}/{p.name}"
+            if checksums and _digest(self.path / table / name) != info.get("sha256"):
+                return f"partition checksum differs: {table}/{name}"
         return ""
 
     def discard(self, run_ids: set[str] | list[str]) -> None:
@@ -548,7 +564,8 @@ class Store:
         first: dict[str, Any] = {}
         try:
             parts: dict[str, dict[str, Any]] = {}
-            for name, df in tables:
+            named = list(tables)  # the stored aggregates too, before ``runs`` (moved into place last)
+            for name, df in [*named[:-1], *aggregate(tables).items(), named[-1]]:
                 # one thread: runs are already parallel across workers
                 f = stage / f"{name}.parquet"
                 pq.write_table(pa.Table.from_pandas(df, preserve_index=False, nthreads=1), f)

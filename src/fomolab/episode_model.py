@@ -1,0 +1,317 @@
+"""The episode model at scale: hazard ratios while each tactic runs, from aggregated person-time.
+
+The picture: the counting-process Cox model of :func:`fomolab.stats.episodes`
+with one on/off covariate per tactic kind — 1 while a window of that tactic
+runs (any product's), 0 otherwise — on the stream's clock, arms pooled, with
+one indicator per arm besides the control (what an arm does all the time, a
+ticker without windows or an arrival boost, is the arm's, not a tactic's).  Every
+covariate is then a function of the run and the stream time alone, so at each
+distinct event time ``tau`` the risk set of a run is one covariate pattern,
+and all the model needs of that run is how many of its visits are at risk at
+``tau`` (arrived before, not yet bought or gone) and how many buy then.  Those
+counts, per event time and pattern, are a piecewise-exponential Poisson table
+with one piece per event time, whose fit (:func:`fomolab.stats.piecewise_exponential`)
+*is* the Cox partial likelihood with Breslow ties: the same hazard ratios as
+``cox(episodes, ..., ties="breslow")`` on the full episodes table, without
+building it.  A run is read one at a time (three columns of ``shoppers``), so
+memory follows the largest run and the number of event times, not the folder.
+
+When the folder has more distinct event times than ``max_pieces`` (times
+clusters), the pieces are the tactic epochs instead (the stream cut at every
+window edge and every minute), with person-time as exposure: hazard ratios
+then assume a baseline constant within each piece (the ``method`` column says
+which was used).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["EPISODE_MODEL_COLUMNS", "episode_model", "episode_counts", "tactic_episodes"]
+
+#: The columns of :func:`episode_model`.
+EPISODE_MODEL_COLUMNS = ["tactic", "covariate", "hazard_ratio", "ci_lower", "ci_upper", "p", "runs", "visits",
+                         "events", "pieces", "clusters", "method", "note"]
+#: Largest table (event times x clusters) fitted with one piece per event time.
+MAX_PIECES = 2_000_000
+_COLS = ["arrival_s", "departure_s", "first_purchase_s"]
+
+
+def _visits(path: Any, sample: float | None, seed: int, rid: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A run's visits as (arrival, end of risk, bought), a seeded fraction of them with ``sample``."""
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(path, columns=_COLS)
+    a = t.column("arrival_s").to_numpy().astype(float)
+    d = t.column("departure_s").to_numpy().astype(float)
+    f = t.column("first_purchase_s").to_numpy(zero_copy_only=False).astype(float)
+    del t
+    if sample is not None:
+        rng = np.random.default_rng([seed, int(rid[:12], 16)])
+        keep = rng.random(len(a)) < sample
+        a, d, f = a[keep], d[keep], f[keep]
+    bought = np.isfinite(f) & (f <= d)
+    stop = np.where(bought, f, d)
+    ok = stop > a
+    return a[ok], stop[ok], bought[ok]
+
+
+def _windows(res: Any) -> tuple[list[str], dict[str, list[np.ndarray]]]:
+    """Tactic kinds with windows in the folder, and per run each kind's windows (n x 2 arrays)."""
+    win = res.table("windows", ["run_id", "tactic", "start_s", "end_s"])
+    kinds = sorted({str(k) for k in win["tactic"].dropna().astype(str)})
+    out: dict[str, list[np.ndarray]] = {}
+    for rid, g in win.groupby(win.run_id.astype(str), observed=True, sort=False):
+        tac = g.tactic.astype(str).to_numpy()
+        se = g[["start_s", "end_s"]].to_numpy(float)
+        out[str(rid)] = [se[tac == k] for k in kinds]
+    return kinds, out
+
+
+def _arms(res: Any, runs: pd.DataFrame) -> tuple[list[str], dict[str, int]]:
+    """The arms, the reference (the control, if it ran) first, and each run's arm number."""
+    present = list(dict.fromkeys(runs.arm.astype(str)))
+    order = [a for a in res.manifest.get("arms", []) if a in present] + [a for a in present
+                                                                         if a not in res.manifest.get("arms", [])]
+    control = res.manifest.get("control")
+    if control in order:
+        order.remove(control)
+        order.insert(0, control)
+    at = {a: i for i, a in enumerate(order)}
+    return order, {str(r): at[str(a)] for r, a in zip(runs.run_id.astype(str), runs.arm.astype(str), strict=True)}
+
+
+def _pattern(t: np.ndarray, windows: list[np.ndarray] | None, K: int) -> np.ndarray:
+    """Covariate pattern code at times ``t``: bit k set while a window of kind k runs (``start < t <= end``)."""
+    code = np.zeros(len(t), dtype=np.int64)
+    if windows is None:
+        return code
+    for k, w in enumerate(windows):
+        on = np.zeros(len(t), dtype=bool)
+        for s, e in w:
+            on |= (t > s) & (t <= e)
+        code |= on.astype(np.int64) << k
+    return code
+
+
+def episode_counts(results: Any, *, sample: float | None = None, seed: int = 0,
+                   max_pieces: int = MAX_PIECES) -> tuple[pd.DataFrame, list[str], dict[str, Any]]:
+    """The person-time table of the episode model: per piece, pattern (and replicate), exposure and events.
+
+    Parameters
+    ----------
+    results : fomolab.Results or path
+        A results folder.
+    sample : float, optional
+        Keep this fraction of each run's visits (seeded by ``seed`` and the run),
+        as :func:`tactic_episodes` does with the same arguments.
+    seed : int, default 0
+    max_pieces : int
+        Above this many event times x clusters, pieces are the tactic epochs.
+
+    Returns
+    -------
+    (pandas.DataFrame, list of str, dict)
+        The table (``piece``, ``replicate``, one 0/1 column per tactic kind
+        ``<kind>_running``, ``exposure``, ``events``), the covariate names, and
+        facts (runs, visits, events, method).
+    """
+    from fomolab.stats import _folder
+
+    res = _folder.as_results(results)
+    runs = res.runs
+    ids = runs.run_id.astype(str).tolist()
+    reps = dict(zip(ids, runs.replicate.astype(int), strict=True))
+    kinds, windows = _windows(res)
+    K = len(kinds)
+    arms, arm_of = _arms(res, runs)
+    files = {rid: res.path / "shoppers" / f"{rid}.parquet" for rid in ids}
+    # pass 1: the distinct event times of the whole folder
+    times, visits = [], 0
+    for rid in ids:
+        _, stop, bought = _visits(files[rid], sample, seed, rid)
+        times.append(np.unique(stop[bought]))
+        visits += len(stop)
+    tau = np.unique(np.concatenate(times)) if times else np.empty(0)
+    del times
+    R = sorted(set(reps.values()))
+    rep_at = {r: j for j, r in enumerate(R)}
+    exact = len(tau) * len(R) <= max_pieces
+    if exact:
+        edges = tau
+    else:  # the tactic epochs: every window edge and every minute
+        cut = [np.arange(0.0, float(np.nanmax(tau)) + 60.0, 60.0)] if len(tau) else []
+        cut += [w.ravel() for ws in windows.values() for w in ws]
+        edges = np.unique(np.concatenate(cut)) if cut else np.array([0.0])
+    T = len(edges)
+    P = (1 << K) * len(arms)  # pattern: the tactic bits, then the arm
+    expo = np.zeros((len(R), P, T + (0 if exact else 1)))
+    evts = np.zeros_like(expo)
+    # pass 2: per run, the number at risk (or person-time) and events at each piece, in the run's pattern
+    for rid in ids:
+        a, stop, bought = _visits(files[rid], sample, seed, rid)
+        j = rep_at[reps[rid]]
+        if exact:
+            pat = _pattern(tau, windows.get(rid), K) + (arm_of[rid] << K)
+            at_risk = np.searchsorted(np.sort(a), tau, side="left") - np.searchsorted(np.sort(stop), tau, side="left")
+            k_ev = np.searchsorted(tau, stop[bought])
+            ev = np.bincount(k_ev, minlength=T)
+            np.add.at(expo[j], (pat, np.arange(T)), at_risk)
+            np.add.at(evts[j], (pat, np.arange(T)), ev)
+        else:
+            full = np.concatenate(([-np.inf], edges, [np.inf]))
+            mids = np.concatenate(([edges[0] - 1.0], 0.5 * (edges[:-1] + edges[1:]), [edges[-1] + 1.0]))
+            pat = _pattern(mids, windows.get(rid), K) + (arm_of[rid] << K)
+            # person-time before each edge: sum over visits of clip(edge, a, stop) - a
+            sa, ss = np.sort(a), np.sort(stop)
+            ca, cs = np.concatenate(([0.0], np.cumsum(sa))), np.concatenate(([0.0], np.cumsum(ss)))
+            e = edges
+            ka, ks = np.searchsorted(sa, e, side="right"), np.searchsorted(ss, e, side="right")
+            F = (ka * e - ca[ka]) - (ks * e - cs[ks])
+            pt = np.diff(np.concatenate(([0.0], F, [ss.sum() - sa.sum()])))
+            k_ev = np.clip(np.searchsorted(full, stop[bought], side="left") - 1, 0, T)
+            ev = np.bincount(k_ev, minlength=T + 1)
+            np.add.at(expo[j], (pat, np.arange(T + 1)), pt)
+            np.add.at(evts[j], (pat, np.arange(T + 1)), ev)
+    names = [f"{k}_running" for k in kinds]
+    rj, pp, kk = np.nonzero(expo > 0)
+    table = pd.DataFrame({"piece": kk.astype(np.int64), "replicate": np.asarray(R, dtype=np.int64)[rj],
+                          **{n: ((pp >> b) & 1).astype(np.int64) for b, n in enumerate(names)},
+                          **{f"arm_{a}": ((pp >> K) == i).astype(np.int64) for i, a in enumerate(arms) if i},
+                          "exposure": expo[rj, pp, kk], "events": evts[rj, pp, kk]})
+    facts = {"runs": len(ids), "visits": int(visits), "events": int(evts.sum()), "pieces": int(T),
+             "clusters": len(R),
+             "method": ("piecewise-exponential Poisson, one piece per event time (= Cox, Breslow ties)" if exact
+                        else "piecewise-exponential Poisson, pieces = tactic epochs and minutes (person-time)")}
+    return table, names, facts
+
+
+def episode_model(results: Any, *, sample: float | None = None, seed: int = 0, conf_level: float = 0.95,
+                  max_pieces: int = MAX_PIECES) -> pd.DataFrame:
+    """Hazard ratio of a first purchase while each tactic runs (arms pooled, stream clock).
+
+    Parameters
+    ----------
+    results : fomolab.Results or path
+        A results folder; keep the control arm in it (a tactic's effect is
+        identified by viewers at risk at the same stream time without it).
+    sample : float, optional
+        Fit on this fraction of each run's visits (seeded).
+    seed : int, default 0
+    conf_level : float, default 0.95
+    max_pieces : int
+        See :func:`episode_counts`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per tactic kind (tactics whose windows coincide in every run,
+        such as a timer counting down a sale, share one row: ``tactic`` names
+        them joined by `` + ``, the hazard ratio is their joint effect) with
+        the columns of ``EPISODE_MODEL_COLUMNS``:
+        the hazard ratio while it runs (its window, any product's) with its
+        interval and p value (errors clustered by replicate with two or more
+        replicates, else model-based), runs, visits, events, pieces, clusters,
+        the method and a note (a tactic running always or never, which the
+        model cannot separate, gets NaN and says so).
+
+    Examples
+    --------
+    >>> from fomolab.stats._example import example_results
+    >>> t = episode_model(example_results())
+    >>> t.tactic.tolist()
+    ['countdown_timer + lightning_sale']
+    >>> bool((t.hazard_ratio > 1).all())
+    True
+    """
+    import warnings
+
+    from fomolab.errors import DataError
+    from fomolab.stats.pwe import piecewise_exponential
+
+    table, names, facts = episode_counts(results, sample=sample, seed=seed, max_pieces=max_pieces)
+    base = {k: facts[k] for k in ("runs", "visits", "events", "pieces", "clusters")}
+    rows: list[dict[str, Any]] = []
+    # tactics that run exactly together (a timer counting down a sale) are one covariate
+    groups: dict[bytes, list[str]] = {}
+    for n in names:
+        groups.setdefault(table[n].to_numpy().tobytes(), []).append(n)
+    together = {g[0]: g for g in groups.values()}
+    arm_terms = [c for c in table.columns if c.startswith("arm_") and table[c].nunique() > 1]
+    fit_names = [n for n in together if table[n].nunique() > 1]
+    summary = None
+    note = ""
+    if fit_names and facts["events"]:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                fit = piecewise_exponential(table, covariates=[*fit_names, *arm_terms], pieces="piece",
+                                            cluster="replicate" if facts["clusters"] >= 2 else None,
+                                            conf_level=conf_level)
+            summary = fit.summary
+            note = "; ".join(sorted({str(w.message) for w in caught}))
+        except DataError as exc:
+            note = str(exc)
+    for n, group in together.items():
+        tactic = " + ".join(g[: -len("_running")] for g in group)
+        row = {"tactic": tactic, "covariate": n, **base, "method": facts["method"]}
+        if summary is not None and n in summary.index:
+            s = summary.loc[n]
+            both = "; they run exactly together, so their joint effect" if len(group) > 1 else ""
+            row.update(hazard_ratio=float(s["hazard_ratio"]), ci_lower=float(s["ci_lower"]),
+                       ci_upper=float(s["ci_upper"]), p=float(s["p"]), note="; ".join(x for x in (note, both[2:])
+                                                                                      if x))
+        else:
+            row.update(hazard_ratio=np.nan, ci_lower=np.nan, ci_upper=np.nan, p=np.nan,
+                       note=note if n in fit_names else "the tactic runs at every (or no) event time: "
+                                                        "its effect cannot be separated")
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=EPISODE_MODEL_COLUMNS)
+    out.attrs["covariates"] = [*fit_names, *arm_terms]  # what was fitted (tactics, then arms)
+    return out
+
+
+def tactic_episodes(results: Any, *, sample: float | None = None, seed: int = 0) -> pd.DataFrame:
+    """The same visits as counting-process episodes, cut at every tactic window edge.
+
+    For checking :func:`episode_model` against
+    ``fomolab.stats.cox(ep, "stop_s", "event", covariates, start="start_s", ties="breslow")``
+    (same visits with the same ``sample`` and ``seed``): one row per episode,
+    ``run_id``, ``replicate``, ``start_s``, ``stop_s``, ``event``, the
+    ``<kind>_running`` indicators and ``arm_<name>`` for each arm but the
+    reference (``episode_model(...).attrs["covariates"]`` lists what the model
+    fitted).  Its size grows with the folder: use it on small folders or samples.
+    """
+    from fomolab.stats import _folder
+
+    res = _folder.as_results(results)
+    runs = res.runs
+    kinds, windows = _windows(res)
+    K = len(kinds)
+    names = [f"{k}_running" for k in kinds]
+    arms, arm_of = _arms(res, runs)
+    parts = []
+    for rid, rep in zip(runs.run_id.astype(str), runs.replicate.astype(int), strict=True):
+        a, stop, bought = _visits(res.path / "shoppers" / f"{rid}.parquet", sample, seed, rid)
+        ws = windows.get(rid)
+        cuts = np.unique(np.concatenate([w.ravel() for w in ws])) if ws else np.empty(0)
+        lo = np.searchsorted(cuts, a, side="right")
+        hi = np.searchsorted(cuts, stop, side="left")
+        k = hi - lo + 1
+        idx = np.repeat(np.arange(len(a)), k)
+        j = np.arange(len(idx)) - np.repeat(np.cumsum(k) - k, k)
+        padded = np.concatenate((cuts, [np.inf]))
+        last = j == k[idx] - 1
+        ci = lo[idx] + j
+        s0 = np.where(j == 0, a[idx], padded[np.maximum(ci - 1, 0)])
+        s1 = np.where(last, stop[idx], padded[np.minimum(ci, len(cuts))])
+        pat = _pattern(s1, ws, K)  # constant on (s0, s1]: its value at s1
+        parts.append(pd.DataFrame({"run_id": rid, "replicate": rep, "start_s": s0, "stop_s": s1,
+                                   "event": (last & bought[idx]).astype(np.int64),
+                                   **{n: ((pat >> b) & 1).astype(np.int64) for b, n in enumerate(names)},
+                                   **{f"arm_{a}": int(arm_of[rid] == i) for i, a in enumerate(arms) if i}}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["run_id", "replicate", "start_s", "stop_s", "event", *names])

@@ -1,0 +1,61 @@
+"""The episode model from aggregated counts equals the counting-process Cox model (Breslow ties)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fomolab.episode_model import EPISODE_MODEL_COLUMNS, episode_counts, episode_model, tactic_episodes
+from fomolab.stats import cox
+from fomolab.stats._example import example_results
+
+
+@pytest.fixture(scope="module")
+def res():
+    return example_results()
+
+
+@pytest.fixture(scope="module")
+def flagship(tmp_path_factory):
+    from fomolab import run
+
+    from helpers import ROOT
+
+    return run(ROOT / "experiments/lightning_sale.toml", tmp_path_factory.mktemp("e") / "r", replicates=2)
+
+
+@pytest.mark.parametrize(("which", "sample"), [("res", None), ("res", 0.5), ("flagship", None)])
+def test_hazard_ratios_equal_the_cox_fit_on_the_episodes(which, sample, request):
+    res = request.getfixturevalue(which)
+    table = episode_model(res, sample=sample, seed=3)
+    assert list(table.columns) == EPISODE_MODEL_COLUMNS
+    ep = tactic_episodes(res, sample=sample, seed=3)
+    covs = table.attrs["covariates"]
+    assert covs[: len(table)] == table.covariate.tolist()
+    fit = cox(ep, "stop_s", "event", covs, start="start_s", ties="breslow", cluster="replicate").summary
+    for _, row in table.iterrows():
+        c = fit.loc[row.covariate]
+        assert row.hazard_ratio == pytest.approx(c.hazard_ratio, rel=1e-8)
+        assert row.ci_lower == pytest.approx(c.ci_lower, rel=1e-7)
+        assert row.ci_upper == pytest.approx(c.ci_upper, rel=1e-7)
+    assert table.events.iloc[0] == ep.event.sum()
+
+
+def test_counts_add_up_and_the_epoch_pieces_approximate(res):
+    cells, _names, facts = episode_counts(res)
+    sh = res.shoppers
+    f, d = sh.first_purchase_s.to_numpy(), sh.departure_s.to_numpy()
+    assert cells.events.sum() == facts["events"] == int((np.isfinite(f) & (f <= d)).sum())
+    assert facts["pieces"] == len(np.unique(f[np.isfinite(f)]))
+    exact = episode_model(res)
+    coarse = episode_model(res, max_pieces=1)
+    assert "tactic epochs" in coarse.method.iloc[0] and "event time" in exact.method.iloc[0]
+    # a baseline nearly constant within minutes: the two agree within the estimate's own error
+    se = (np.log(exact.ci_upper) - np.log(exact.ci_lower)) / (2 * 1.96)
+    assert np.all(np.abs(np.log(coarse.hazard_ratio) - np.log(exact.hazard_ratio)) < se)
+
+
+def test_tactics_running_together_share_a_row(res):
+    t = episode_model(res)
+    assert t.tactic.tolist() == ["countdown_timer + lightning_sale"]
+    assert "run exactly together" in t.note.iloc[0]
