@@ -60,6 +60,7 @@ from fomolab.retention import retain
 from fomolab.seeds import arm_key, generator
 from fomolab.stream import poisson_times, rate_function
 from fomolab.tactics import Gate, LiveSignal, ProductContext
+from fomolab.value import Shopper, misperception, value_gate, valued_walk
 
 __all__ = ["simulate", "boost_schedule", "ProductState", "check_bounds"]
 
@@ -136,7 +137,11 @@ def simulate(run: RunSpec) -> Tables:
             vi_c, t_c, b_c, u_c = (np.concatenate(c) for c in zip(*cands, strict=True))
             cand = (vi_c, t_c, b_c, u_c)
             value = _valuations(run, pnum, prod, viewers, offsets, vis.viewer[cand[0]], mu, sigma)
-            _decide(env, ctx, prod, viewers, vis, cand, value, stream.host.trust, checking)
+            perceived = None  # the valuation gate ([shopper], fomolab.value): off unless a spec asks for it
+            if sc.shopper is not None and sc.shopper.valuation_gate:
+                perceived = value * misperception(sc.shopper.misperception_cv, _normals(
+                    run, pnum, offsets, vis.viewer[cand[0]], "perception"))
+            _decide(env, ctx, prod, viewers, vis, cand, value, stream.host.trust, checking, perceived, sc.shopper)
     env.run(until=T)
     for ctx, prod in after:
         for _, tactic in prod.tactics.items():
@@ -267,6 +272,13 @@ def _valuations(run: RunSpec, pnum: int, prod: Product, v: ViewerArrays, offsets
     numbers), and valuations are computed only where a candidate needs them:
     the cost follows the viewers the product's slot reaches, not the audience.
     """
+    normal = _normals(run, pnum, offsets, vi, "valuation")
+    out: np.ndarray = prod.price * v.interest[vi] * np.exp(mu[vi] + sigma[vi] * normal)
+    return out
+
+
+def _normals(run: RunSpec, pnum: int, offsets: np.ndarray, vi: np.ndarray, purpose: str) -> np.ndarray:
+    """One standard normal per viewer of product ``pnum`` from ``purpose``'s stream, for the candidates ``vi``."""
     normal = np.empty(len(vi))
     for k in range(len(offsets) - 1):
         mine = (vi >= offsets[k]) & (vi < offsets[k + 1])
@@ -274,9 +286,8 @@ def _valuations(run: RunSpec, pnum: int, prod: Product, v: ViewerArrays, offsets
             continue
         local = vi[mine] - offsets[k]
         keys = (pnum,) if k == 0 else (pnum, arm_key(run.arm)) if k == 1 else (pnum, arm_key(run.arm), k)
-        normal[mine] = generator(run.seed, "valuation", *keys).standard_normal(int(local.max()) + 1)[local]
-    out: np.ndarray = prod.price * v.interest[vi] * np.exp(mu[vi] + sigma[vi] * normal)
-    return out
+        normal[mine] = generator(run.seed, purpose, *keys).standard_normal(int(local.max()) + 1)[local]
+    return normal
 
 
 def _schedule_events(ctx: ProductContext, prod: Product) -> None:
@@ -301,7 +312,8 @@ def _check_envelope(h: np.ndarray, bound: np.ndarray, t: np.ndarray, ctx: Produc
 
 
 def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: ViewerArrays, vis: Visits,
-            cand: tuple[np.ndarray, ...], value: np.ndarray, trust: float = 1.0, checking: bool = False) -> None:
+            cand: tuple[np.ndarray, ...], value: np.ndarray, trust: float = 1.0, checking: bool = False,
+            perceived: np.ndarray | None = None, shopper: Shopper | None = None) -> None:
     """Turn a product's candidates into purchases for this arm.
 
     ``cand`` holds visit indices; ``value`` each candidate's valuation;
@@ -344,6 +356,10 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
         s_on, keep_on, h_on = np.zeros(len(t)), keep, h_off
     price_on, price_off = prod.price * keep_on, prod.price * keep
     rec, pname = ctx.recorder, ctx.product
+    valued = None
+    if perceived is not None and shopper is not None:  # the valuation gate (fomolab.value)
+        h_on, h_off, valued = value_gate(shopper, ctx, tactics, g, t, arr, perceived, s_on, price_on, price_off,
+                                         h_on, h_off)
 
     interactive = prod.stock is not None or any(x.is_interactive() for x in tactics)
     if not interactive:
@@ -363,11 +379,17 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
         _check_envelope(top, bound, t, ctx, prod)
     maybe = np.flatnonzero(u * bound < top)
     maybe = maybe[np.argsort(t[maybe], kind="stable")]
-    signals = [x.live(ctx) for x in sorted(live, key=lambda x: x.live_rank)]
-    state = ProductState(ctx, [s for s in signals if s is not None], g.gate(ctx) if g is not None else None,
+    pairs = [(x, x.live(ctx)) for x in sorted(live, key=lambda x: x.live_rank)]
+    state = ProductState(ctx, [s for _, s in pairs if s is not None], g.gate(ctx) if g is not None else None,
                          checking)
-    env.process(state.walk(env, vi[maybe], who[maybe], t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe],
-                           z[maybe], s_on[maybe] > 0, price_on[maybe], price_off[maybe], value[maybe]))
+    rows = (vi[maybe], who[maybe], t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe], z[maybe],
+            s_on[maybe] > 0, price_on[maybe], price_off[maybe], value[maybe])
+    if valued is not None:  # live value lifts: perceived value is decided in the walk
+        assert shopper is not None
+        lifts = [shopper.lift(x.kind) for x, s in pairs if s is not None]
+        env.process(valued_walk(state, env, rows, valued.take(maybe), lifts))
+        return
+    env.process(state.walk(env, *rows))
 
 
 class _Checked(LiveSignal):
