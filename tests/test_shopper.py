@@ -187,3 +187,154 @@ def test_a_live_lift_is_decided_in_the_walk():
     ev = cue.events[(cue.events.kind == "purchase") & cue.events.shopper_id.isin(set(sh.shopper_id[sh.regretted > 0]))]
     assert (ev.time_s >= shown.iloc[0]).all()
     assert sh.purchases.sum() <= 400
+
+
+def test_dark_patterns_deceptive_variants_harm_more_than_their_honest_ones():
+    """experiments/dark_patterns.toml on the value footing: a control with little regret, and each deceptive
+    variant with more regretted purchases and more surplus lost to regret than its honest variant, paired by
+    replicate, the 95 % t interval of the difference above 0."""
+    from scipy import stats
+
+    from fomolab.spec import load_experiment
+
+    from helpers import ROOT
+
+    exp = load_experiment(ROOT / "experiments" / "dark_patterns.toml")
+    reps = 8
+    tot: dict[str, np.ndarray] = {}
+    loss: dict[str, np.ndarray] = {}
+    buys: dict[str, np.ndarray] = {}
+    for r in expand(exp, range(reps)):
+        sh = simulate(r).shoppers
+        for d, v in ((tot, sh.regretted.sum()), (loss, np.clip(-sh.surplus, 0, None).sum()),
+                     (buys, sh.purchases.sum())):
+            d.setdefault(r.arm, np.zeros(reps))[r.replicate] = v
+    assert tot["control"].sum() / buys["control"].sum() < 0.15
+    for fake, honest in (("resetting_timer", "honest_timer"), ("fake_scarcity", "honest_scarcity"),
+                         ("fabricated_social_proof", "real_social_proof")):
+        for d in (tot, loss):
+            diff = d[fake] - d[honest]
+            lo = diff.mean() - stats.t.ppf(0.975, reps - 1) * diff.std(ddof=1) / np.sqrt(reps)
+            assert lo > 0, (fake, honest, diff)
+
+
+# ----- budgets and several units ----------------------------------------------------------------
+
+def _basket_spec(*, seed=1, budget=None, max_units=1, stock=None, quota=None, prices=(10.0, 15.0), rate=1 / 60,
+                 cv=0.0, slots=((0.0, 600.0), (0.0, 600.0)), gate=True):
+    shopper = {"valuation_gate": gate, "max_units": max_units}
+    if budget is not None:
+        shopper["budget"] = {"mean": budget, "cv": cv}
+    lineup = {}
+    for k, (price, slot) in enumerate(zip(prices, slots, strict=True)):
+        prod = {"price": price, "base_rate_per_s": rate, "slot_s": list(slot)}
+        if stock is not None:
+            prod["stock"] = stock
+        if quota is not None and k == 0:
+            prod["tactics"] = {"lightning_sale": {"start_s": 0.0, "end_s": 400.0, "discount": 0.5, "gain": 1.0,
+                                                  "quota": quota}}
+        lineup[f"p{k}"] = prod
+    spec = make_spec(experiment={"seed": seed, "replicates": 1},
+                     stream={"duration_s": 600.0, "arrivals": {"rate_per_s": 2.0}}, lineup=lineup,
+                     arms={"control": {"tactics": ["*"]} if quota is not None else {}})
+    del spec["lineup"]["item"]
+    spec["population"] = copy.deepcopy(GATE_POP)
+    spec["population"]["segments"]["all"]["valuation"] = {"mean": 3.0, "cv": 0.3}  # most want to buy
+    spec["shopper"] = shopper
+    return spec
+
+
+hyp = pytest.importorskip("hypothesis")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), share=st.floats(0.2, 0.9), cv=st.floats(0.0, 1.0),
+       max_units=st.integers(1, 4), stock=st.one_of(st.none(), st.integers(1, 400)),
+       quota=st.one_of(st.none(), st.integers(1, 30)), p0=st.floats(2.0, 20.0), p1=st.floats(2.0, 20.0))
+def test_budgets_stock_and_quotas_never_go_negative(seed, share, cv, max_units, stock, quota, p0, p1):
+    """Random budgets, prices, unit limits, stocks and quotas; the mean budget is a share (below 1) of
+    what a viewer could spend at most, so budgets bind in every example (asserted)."""
+    budget = share * max_units * (p0 + p1)
+    t = run_tables(_basket_spec(seed=seed, budget=budget, cv=cv, max_units=max_units, stock=stock, quota=quota,
+                                prices=(p0, p1)))["control"]
+    sh, ev = t.shoppers, t.events
+    buys = ev[ev.kind == "purchase"]
+    spend = sh.groupby("shopper_id").spend.sum()
+    budgets = sh.groupby("shopper_id").budget.first()
+    assert (spend <= budgets + 1e-9).all()  # no budget goes negative
+    if stock is None or stock >= 300:  # the constraint is reached: viewers wanted more than they could afford
+        assert t.runs.budget_refusals.iloc[0] > 0
+    per = buys.groupby(["shopper_id", "product"], observed=True).size()
+    assert len(per) == 0 or per.max() <= max_units
+    if stock is not None:
+        sold = buys.groupby("product", observed=True).size()
+        assert (sold <= stock).all()
+        if stock <= 20 and share >= 0.5:  # demand far above it: the stock is reached
+            assert (sold == stock).any()
+    if quota is not None:
+        at_sale = buys[(buys["product"] == "p0") & np.isclose(buys.value, p0 * 0.5)]
+        assert len(at_sale) <= quota
+
+
+def test_a_budget_spent_on_one_product_is_not_there_for_the_next_an_independent_simulation():
+    """Products in sequence share a fixed budget: the engine against a small simulation written here.
+
+    Viewers arrive at 2/s for 600 s and stay (exponential, mean 300 s); product A (price 10) is on
+    show in [0, 300), B (price 15) in [300, 600); impulses come at 1/60 s per product on show,
+    each viewer values both well above the price, buys up to 2 units of each, and has 25 to spend.
+    The independent simulation draws the same process with numpy alone."""
+    spec = _basket_spec(budget=25.0, max_units=2, slots=((0.0, 300.0), (300.0, 600.0)))
+    units = {"p0": [], "p1": []}
+    n_viewers = 0
+    for seed in range(4):
+        spec["experiment"]["seed"] = seed
+        t = run_tables(spec)["control"]
+        ev = t.events[t.events.kind == "purchase"]
+        n_viewers += int(t.runs.viewers.iloc[0])
+        for p in units:
+            units[p].append(int((ev["product"] == p).sum()))
+    engine = {p: sum(v) / n_viewers for p, v in units.items()}
+
+    rng = np.random.default_rng(2024)
+    n = 200_000
+    arrive = rng.uniform(0, 600, n)
+    leave = np.minimum(arrive + rng.exponential(300.0, n), 600.0)
+    rate = 1 / 60
+    left = np.full(n, 25.0)
+    got = {}
+    for p, (a, b), price in (("p0", (0.0, 300.0), 10.0), ("p1", (300.0, 600.0), 15.0)):
+        exposure = np.clip(np.minimum(leave, b) - np.maximum(arrive, a), 0, None)
+        impulses = rng.poisson(rate * exposure)
+        k = np.minimum(np.minimum(impulses, 2), np.floor(left / price + 1e-12))
+        left -= k * price
+        got[p] = k.mean()
+    for p in got:
+        se = np.sqrt(np.var(np.minimum(rng.poisson(rate * 150, n), 2)) / n_viewers) + 1e-3
+        assert abs(engine[p] - got[p]) < 4 * se, (p, engine[p], got[p], se)
+    # the budget binds: B sells much less than it would with no budget
+    free = _basket_spec(max_units=2, slots=((0.0, 300.0), (300.0, 600.0)))
+    ev = run_tables(free)["control"].events
+    assert (ev[(ev.kind == "purchase")]["product"] == "p1").sum() > 1.5 * units["p1"][1]
+
+
+def test_a_share_of_regretted_purchases_is_returned_within_the_window():
+    spec = _gate_spec(shopper={"misperception_cv": 0.5, "returns": {"item": {"share": 0.4, "window_s": 600.0}}})
+    shares, n = [], 0
+    for rep in range(3):
+        t = run_tables(spec, rep)["control"]
+        sh, runs = t.shoppers, t.runs
+        assert (sh.units_returned <= sh.regretted).all()  # only regretted purchases come back
+        assert runs.units_returned.iloc[0] == sh.units_returned.sum()
+        assert np.isclose(sh.refunds.sum(), 10.0 * sh.units_returned.sum())  # the price paid comes back
+        back = sh[sh.units_returned > 0]
+        first = back.first_purchase_s
+        assert ((back.last_return_s > first) & (back.last_return_s <= first + 600.0)).all()
+        assert (back.surplus_after_returns == 0).all() and (sh.surplus_after_returns >= sh.surplus).all()
+        shares.append(sh.units_returned.sum())
+        n += int(sh.regretted.sum())
+    p = sum(shares) / n
+    assert abs(p - 0.4) < 4 * np.sqrt(0.4 * 0.6 / n), (p, n)
+    with pytest.raises(SpecError, match="shopper.returns.nothing"):
+        experiment(_gate_spec(shopper={"returns": {"nothing": {"share": 0.4}}}))

@@ -27,8 +27,10 @@ With no misperception and no lift, ``W = V``: every purchase has ``V`` above
 the price paid and none is regretted.  Tactics that only add urgency (a sale's
 timing, a timer, a code) change *when* viewers with a positive surplus buy, not
 *whether* they value it; a lift is what makes a tactic sell what viewers later
-regret.  Without a ``[shopper]`` table none of this applies and every spec
-keeps its meaning (no valuation gate; surplus is only accounted).
+regret.  Budgets shared across products, several units and returns are
+decided in the products' walks (:mod:`fomolab.basket`).  Without a
+``[shopper]`` table none of this applies and every spec keeps its meaning (no
+valuation gate; surplus is only accounted).
 """
 
 from __future__ import annotations
@@ -42,7 +44,21 @@ from fomolab._frozen import FrozenModel
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Shopper", "misperception", "lift_factor"]
+__all__ = ["Shopper", "Budget", "Returns", "misperception", "lift_factor"]
+
+
+class Budget(FrozenModel):
+    """What a viewer can spend in the stream: log-normal with mean ``mean`` (currency units) and cv ``cv``."""
+
+    mean: float = Field(gt=0, description="mean budget, currency units")
+    cv: float = Field(default=0.5, ge=0, le=5)
+
+
+class Returns(FrozenModel):
+    """Returns of one product: a share of its regretted purchases comes back within ``window_s``."""
+
+    share: float = Field(ge=0, le=1, description="share of regretted purchases returned")
+    window_s: float = Field(default=7 * 86400.0, gt=0, description="seconds after the purchase")
 
 
 class Shopper(FrozenModel):
@@ -60,11 +76,46 @@ class Shopper(FrozenModel):
         Per tactic kind, the share by which a full signal raises perceived
         valuation (``0.2``: a product seems worth 20 % more while the tactic
         shows at full strength).  Dimensionless; default none.
+    budget, segment_budgets : Budget
+        What a viewer can spend over the stream, drawn once per viewer (every
+        segment, or per segment); shared by every product the viewer sees.
+        Default: no budget.
+    max_units, product_max_units : int
+        The most units of a product one viewer buys (default 1; per product).
+    returns : dict of str to Returns
+        Per product, the share of regretted purchases returned within a window.
     """
 
     valuation_gate: bool = True
     misperception_cv: float = Field(default=0.0, ge=0, le=5)
     value_lift: dict[str, float] = Field(default_factory=dict)
+    budget: Budget | None = None
+    segment_budgets: dict[str, Budget] = Field(default_factory=dict)
+    max_units: int = Field(default=1, ge=1, le=1000)
+    product_max_units: dict[str, int] = Field(default_factory=dict)
+    returns: dict[str, Returns] = Field(default_factory=dict)
+
+    @property
+    def walks(self) -> bool:
+        """True when purchases must be decided in event order: budgets are shared across products,
+        or viewers may buy several units."""
+        return (self.budget is not None or bool(self.segment_budgets) or self.max_units > 1
+                or any(n > 1 for n in self.product_max_units.values()))
+
+    def units(self, product: str) -> int:
+        """The most units of ``product`` one viewer buys."""
+        return self.product_max_units.get(product, self.max_units)
+
+    def problems(self, segments: list[str], products: list[str]) -> list[tuple[str, object, str]]:
+        """``(key, value, rule)`` for names that are not the spec's segments or products."""
+        out: list[tuple[str, object, str]] = []
+        for key, names, known in (("segment_budgets", self.segment_budgets, segments),
+                                  ("product_max_units", self.product_max_units, products),
+                                  ("returns", self.returns, products)):
+            for name in names:
+                if name not in known:
+                    out.append((f"shopper.{key}.{name}", name, f"must name one of: {', '.join(known)}"))
+        return out
 
     @field_validator("value_lift")
     @classmethod
@@ -119,93 +170,3 @@ def lift_factor(shopper: Shopper, ctx: Any, tactics: list[Any], t: np.ndarray, a
             s = s * gate_on
         out = out + lift * s
     return out
-
-
-class Valued:
-    """Per-candidate terms of the perceived valuation, for a walk with live value lifts.
-
-    ``vm``: ``V * M``; ``add_on`` and ``add_off``: ``1 + sum`` of the static
-    lifts with the gated tactic on and off.
-    """
-
-    def __init__(self, vm: np.ndarray, add_on: np.ndarray, add_off: np.ndarray) -> None:
-        self.vm, self.add_on, self.add_off = vm, add_on, add_off
-
-    def take(self, idx: np.ndarray) -> Valued:
-        """The terms of the candidates ``idx``."""
-        return Valued(self.vm[idx], self.add_on[idx], self.add_off[idx])
-
-
-def value_gate(shopper: Shopper, ctx: Any, tactics: list[Any], gated: Any, t: np.ndarray, arrival_s: np.ndarray,
-               perceived: np.ndarray, s_on: np.ndarray, price_on: np.ndarray, price_off: np.ndarray,
-               h_on: np.ndarray, h_off: np.ndarray) -> tuple[np.ndarray, np.ndarray, Valued | None]:
-    """Apply the valuation gate to a product's candidates.
-
-    ``perceived`` is ``V * M`` per candidate.  Where every lift is static, the
-    hazards are set to 0 where the perceived surplus is not positive (an
-    impulse there is no purchase) and no walk terms are returned; where an
-    interactive tactic (scarcity, social proof) has a lift, the hazards are
-    left as they are and the walk decides with the returned terms.
-    """
-    import numpy as np
-
-    others = [x for x in tactics if not x.gated]
-    add_off = lift_factor(shopper, ctx, others, t, arrival_s)
-    add_on = add_off
-    if gated is not None and shopper.lift(gated.kind):
-        add_on = add_off + shopper.lift(gated.kind) * s_on
-    if any(shopper.lift(x.kind) > 0 for x in others if x.is_interactive()):
-        return h_on, h_off, Valued(perceived, add_on, add_off)
-    h_on = np.where(perceived * add_on > price_on, h_on, 0.0)
-    h_off = np.where(perceived * add_off > price_off, h_off, 0.0)
-    return h_on, h_off, None
-
-
-def valued_walk(state: Any, env: Any, rows: tuple[np.ndarray, ...], vals: Valued, lifts: list[float]) -> Any:
-    """SimPy process: :meth:`fomolab.engine.ProductState.walk` with the valuation gate decided in event order.
-
-    A candidate the thinning accepts is a purchase only when
-    ``V * M * (1 + static lifts + sum_j lift_j * level_j(t))`` exceeds the
-    price it faces, with the live signals' levels at that instant.
-    """
-    from fomolab.engine import _rows
-
-    rec, pname = state.ctx.recorder, state.ctx.product
-    gate, bought = state.gate, state.bought
-    sig = [(x.gain, x.level, lift) for x, lift in zip(state.live, lifts, strict=True)]
-    told = [x.bought for x in state.live]
-    stock = state.stock
-    terms = _rows(vals.vm, vals.add_on, vals.add_off)
-    for (i, w, tk, lev, hon, hoff, zk, son, pon, poff, val), (vm, aon, aoff) in zip(_rows(*rows), terms,
-                                                                                    strict=True):
-        if stock == 0:
-            break
-        if w in bought:
-            continue
-        on = son and (gate is None or gate.open)
-        h = hon if on else hoff
-        add = aon if on else aoff
-        for gain, level_at, lift in sig:
-            x = level_at(tk, stock)
-            h *= 1.0 + gain * zk * x
-            add += lift * x
-        paid = pon if on else poff
-        if lev >= h or vm * add <= paid:
-            continue
-        if tk > env.now:
-            yield env.timeout(tk - env.now)
-        bought.add(w)
-        rec.purchase(i, pname, tk, paid, val - paid)
-        if on and gate is not None:
-            gate.sold(tk)
-        if stock is not None:
-            stock -= 1
-        for tell in told:
-            tell(tk, stock)
-        if stock == 0:
-            rec.event(tk, "stock_out", pname)
-    state.stock = stock
-    if gate is not None:
-        gate.close()
-    for x in state.live:
-        x.finish(stock)
