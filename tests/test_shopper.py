@@ -336,5 +336,5 @@ def test_a_share_of_regretted_purchases_is_returned_within_the_window():
         n += int(sh.regretted.sum())
     p = sum(shares) / n
     assert abs(p - 0.4) < 4 * np.sqrt(0.4 * 0.6 / n), (p, n)
-    with pytest.raises(SpecError, match="shopper.returns.nothing"):
+    with pytest.raises(SpecError, match=r"shopper\.returns\.nothing"):
         experiment(_gate_spec(shopper={"returns": {"nothing": {"share": 0.4}}}))
