@@ -110,8 +110,6 @@ def shopper_walk(state: Any, env: Any, rows: tuple[np.ndarray, ...], vals: Value
       so a purchase of one product lowers what the viewer can spend on the
       next, in time order.
     """
-    import numpy as np
-
     from fomolab.engine import _rows
 
     rec, pname = state.ctx.recorder, state.ctx.product
@@ -121,27 +119,32 @@ def shopper_walk(state: Any, env: Any, rows: tuple[np.ndarray, ...], vals: Value
     told = [x.bought for x in state.live]
     stock = state.stock
     left = basket.left if basket is not None else None
-    n = len(rows[0])
-    if vals is None:
-        ones = np.ones(n)
-        vals = Valued(np.full(n, np.inf), ones, ones)  # no gate in the walk (static lifts gated before)
-    terms = _rows(vals.vm, vals.add_on, vals.add_off)
-    for (i, w, tk, lev, hon, hoff, zk, son, pon, poff, val), (vm, aon, aoff) in zip(_rows(*rows), terms,
-                                                                                    strict=True):
+    valued = vals is not None
+    if vals is None:  # no gate in the walk (static lifts were gated before): placeholders, never read
+        vals = Valued(rows[0], rows[0], rows[0])
+    gains = [(gain, level_at) for gain, level_at, _ in sig]
+    for i, w, tk, lev, hon, hoff, zk, son, pon, poff, val, vm, aon, aoff in _rows(*rows, vals.vm, vals.add_on,
+                                                                                 vals.add_off):
         if stock == 0:
             break
         if units.get(w, 0) >= limit:
             continue
         on = son and (gate is None or gate.open)
         h = hon if on else hoff
-        add = aon if on else aoff
-        for gain, level_at, lift in sig:
-            x = level_at(tk, stock)
-            h *= 1.0 + gain * zk * x
-            add += lift * x
         paid = pon if on else poff
-        if lev >= h or vm * add <= paid:
-            continue
+        if valued:
+            add = aon if on else aoff
+            for gain, level_at, lift in sig:
+                x = level_at(tk, stock)
+                h *= 1.0 + gain * zk * x
+                add += lift * x
+            if lev >= h or vm * add <= paid:
+                continue
+        else:
+            for gain, level_at in gains:
+                h *= 1.0 + gain * zk * level_at(tk, stock)
+            if lev >= h:
+                continue
         if tk > env.now:
             yield env.timeout(tk - env.now)
         if left is not None:
