@@ -338,3 +338,25 @@ def test_a_share_of_regretted_purchases_is_returned_within_the_window():
     assert abs(p - 0.4) < 4 * np.sqrt(0.4 * 0.6 / n), (p, n)
     with pytest.raises(SpecError, match=r"shopper\.returns\.nothing"):
         experiment(_gate_spec(shopper={"returns": {"nothing": {"share": 0.4}}}))
+
+
+def test_the_golden_shopper_spec_reaches_its_mechanisms():
+    """A pinned checksum of nothing pins nothing: the golden spec's budgets bind, viewers buy several
+    units, regretted purchases come back, and the live lift acts once the cue shows."""
+    from helpers import ROOT
+
+    exp = experiment_from(ROOT / "tests" / "golden" / "specs" / "shopper.toml")
+    tables = {r.arm: simulate(r) for r in expand(exp, range(1))}
+    for arm, t in tables.items():
+        assert t.runs.budget_refusals.iloc[0] > 0, arm
+        assert t.runs.units_returned.iloc[0] > 0, arm
+        buys = t.events[t.events.kind == "purchase"]
+        assert buys.groupby(["shopper_id", "product"], observed=True).size().max() > 1, arm
+    cue = tables["scarcity"].events
+    assert ((cue.kind == "tactic_start") & (cue.tactic == "scarcity_cue")).any()
+
+
+def experiment_from(path):
+    from fomolab.spec import load_experiment
+
+    return load_experiment(path)

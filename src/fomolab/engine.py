@@ -115,7 +115,7 @@ def simulate(run: RunSpec) -> Tables:
         viewers = retain(sc.stream.retention, sc.lineup, viewers, np.concatenate([g[1].dwell_s for g in groups]),
                          T, rec)
     offsets = np.cumsum([0] + [len(g[0]) for g in groups])
-    basket = None  # budgets shared across products ([shopper], fomolab.value): off unless a spec asks for it
+    basket = None  # budgets shared across products ([shopper], fomolab.basket): off unless a spec asks for it
     if sc.shopper is not None and sc.shopper.walks:
         basket = Basket.draw(sc.shopper, list(sc.population.segments), viewers.segment, [len(g[0]) for g in groups],
                              [generator(run.seed, "budget", *(() if k == 0 else (arm_key(run.arm),) if k == 1
