@@ -19,13 +19,13 @@ LAYERS: dict[str, int] = {
     "errors": 0, "seeds": 0, "_frozen": 0, "_optional": 0, "_format": 0, "_terminal": 0,
     # 1: the model's concepts: tactics (plugins), stream, population, lineup, market, sweep designs
     "tactics": 1, "stream": 1, "population": 1, "lineup": 1, "market": 1, "sweep": 1, "hawkes": 1, "retention": 1,
-    "host": 1,
+    "host": 1, "value": 1,
     # 2: a spec parsed and validated into a frozen Experiment
     "spec": 2,
     # 3: the experiment's design: arms x points x replicates, each with its seed
     "design": 3,
     # 4: simulation of one run, and the model's analytic results
-    "engine": 4, "recorder": 4, "theory": 4,
+    "engine": 4, "recorder": 4, "theory": 4, "basket": 4,
     # 5: execution and storage: executors, the results store and its tables, derived output folders
     "executor": 5, "aggregates": 5, "store": 5, "results": 5, "outputs": 5, "changes": 5,
     # 6: the runner: expand, skip what is finished, execute the rest, return the Results

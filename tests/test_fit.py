@@ -80,7 +80,7 @@ def test_likelihood_of_one_visit_equals_brute_force_integration():
         "lineup": {
             "a": {"price": 10.0, "base_rate_per_s": 0.003, "tactics": {
                 "lightning_sale": {"start_s": 200.0, "end_s": 400.0, "gain": 3.0, "discount": 0.2},
-                "countdown_timer": {"start_s": 200.0, "deadline_s": 400.0, "gain": 2.0, "procrastination": 0.5}}},
+                "countdown_timer": {"start_s": 200.0, "deadline_s": 400.0, "gain": 2.0, "deferral": 0.5}}},
             "b": {"price": 5.0, "base_rate_per_s": 0.001, "slot_s": [300.0, 1000.0]},
         },
     }

@@ -10,20 +10,28 @@ from fomolab import run
 
 MARKET_MARK = "Marketplace runs add"
 RETENTION_MARK = "Runs with retention"
+SHOPPER_MARK = "Specs with a `[shopper]` table add"
 
 
 def documented(root) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
     """{table: (columns of every run, columns marketplace runs add)}."""
+    return {k: v[:2] for k, v in documented_all(root).items()}
+
+
+def documented_all(root) -> dict[str, tuple[dict[str, str], ...]]:
+    """{table: (columns of every run, columns marketplace runs add, columns a [shopper] table adds)}."""
     text = (root / "docs/schema.md").read_text().split("\n## analysis", 1)[0]
     tables = {}
     for section in re.split(r"^## ", text, flags=re.M)[1:]:
         name = section.split("\n", 1)[0].strip()
         base, _, extra = section.partition(MARKET_MARK)
+        extra, _, shop = extra.partition(SHOPPER_MARK)
         extra = extra.partition(RETENTION_MARK)[0]
+        shop = shop.partition(RETENTION_MARK)[0]
         pattern = r"^\| `([a-z_0-9]+)` \| ([A-Za-z0-9]+) \|"
-        rows = [dict(re.findall(pattern, part, flags=re.M)) for part in (base, extra)]
+        rows = [dict(re.findall(pattern, part, flags=re.M)) for part in (base, extra, shop)]
         if rows[0] or rows[1]:
-            tables[name] = (rows[0], rows[1])
+            tables[name] = (rows[0], rows[1], rows[2])
     return tables
 
 
@@ -93,3 +101,11 @@ def test_event_kinds_are_documented(results, root):
     assert set(results.events.kind.unique()) <= set(EVENT_KINDS)
     for kind in EVENT_KINDS:
         assert f"`{kind}`" in text
+
+
+@pytest.mark.parametrize("table", ["runs", "shoppers"])
+def test_shopper_columns_match_schema(table, root, tmp_path):
+    """A spec with budgets and returns (the golden `shopper` spec) adds the documented columns, in order."""
+    base, _, shop = documented_all(root)[table]
+    res = run(root / "tests/golden/specs/shopper.toml", tmp_path / "r", replicates=1)
+    check(getattr(res, table), {**base, **shop})

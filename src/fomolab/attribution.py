@@ -105,8 +105,13 @@ def impact(results: Any, control: str | None = None, *, by: str = "quintile",
     per-replicate totals of: induced and accelerated purchases, seconds gained
     by the seller (summed over accelerated viewers), regretted purchases (in
     the arm) and regretted purchases added (arm minus control), consumer
-    surplus lost (control minus arm) and seller revenue gained (arm minus
-    control).  Means over replicates with t intervals.
+    surplus lost (control minus arm), the surplus lost to regret added (the
+    losses of visits whose surplus is negative, arm minus control) and seller
+    revenue gained (arm minus control).  Means over replicates with t
+    intervals.  Regretted purchases, their change and the surplus and revenue
+    changes are differences of per-replicate totals: they do not depend on
+    how the arms are coupled.  Induced, accelerated and seconds gained pair
+    each viewer with themselves in the control: they do.
 
     Returns
     -------
@@ -141,8 +146,11 @@ def impact(results: Any, control: str | None = None, *, by: str = "quintile",
     lab["consumer_surplus_lost"] = -lab.surplus_change
     lab["seller_revenue_gained"] = lab.spend_change
     lab["regretted_added"] = lab.regretted_change
+    # surplus lost on visits that lost (regret), arm minus control: a difference of totals, coupling-free
+    control_surplus = np.where(lab.boosted, 0.0, lab.surplus - lab.surplus_change)
+    lab["surplus_lost_to_regret_added"] = np.clip(-lab.surplus, 0, None) - np.clip(-control_surplus, 0, None)
     measures = ["induced_purchases", "accelerated_purchases", "seconds_gained_by_seller", "regretted",
-                "regretted_added", "consumer_surplus_lost", "seller_revenue_gained"]
+                "regretted_added", "consumer_surplus_lost", "surplus_lost_to_regret_added", "seller_revenue_gained"]
     per_rep = lab.groupby(["arm", "point", "group", "replicate"], observed=True)[measures].sum().reset_index()
     rows = []
     for (arm, point, group), g in per_rep.groupby(["arm", "point", "group"], observed=True):

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from fomolab.basket import Basket, outcomes, shopper_walk, value_gate
 from fomolab.design import Envelope, RunSpec
 from fomolab.errors import EnvelopeError
 from fomolab.host import host_reacts
@@ -61,6 +62,7 @@ from fomolab.retention import retain
 from fomolab.seeds import arm_key, generator
 from fomolab.stream import poisson_times, rate_function
 from fomolab.tactics import Gate, LiveSignal, ProductContext
+from fomolab.value import Shopper, misperception
 
 __all__ = ["simulate", "boost_schedule", "ProductState", "check_bounds"]
 
@@ -117,6 +119,11 @@ def simulate(run: RunSpec) -> Tables:
         sc, viewers = host_reacts(sc, viewers, np.concatenate([g[1].dwell_s for g in groups]), rec, T)
         streams = streams_of(sc.lineup, market, T)
     offsets = np.cumsum([0] + [len(g[0]) for g in groups])
+    basket = None  # budgets shared across products ([shopper], fomolab.basket): off unless a spec asks for it
+    if sc.shopper is not None and sc.shopper.walks:
+        basket = Basket.draw(sc.shopper, list(sc.population.segments), viewers.segment, [len(g[0]) for g in groups],
+                             [generator(run.seed, "budget", *(() if k == 0 else (arm_key(run.arm),) if k == 1
+                                                              else (arm_key(run.arm), k))) for k in range(len(groups))])
     vis = _visits(streams, market, viewers, groups, offsets, run.seed, T)
     mu, sigma = (np.array(x)[viewers.segment] for x in
                  zip(*(seg.valuation.lognormal() for seg in sc.population.segments.values()), strict=True))
@@ -140,14 +147,23 @@ def simulate(run: RunSpec) -> Tables:
             vi_c, t_c, b_c, u_c = (np.concatenate(c) for c in zip(*cands, strict=True))
             cand = (vi_c, t_c, b_c, u_c)
             value = _valuations(run, pnum, prod, viewers, offsets, vis.viewer[cand[0]], mu, sigma)
-            _decide(env, ctx, prod, viewers, vis, cand, value, stream.host.trust, checking)
+            perceived = None  # the valuation gate ([shopper], fomolab.value): off unless a spec asks for it
+            if sc.shopper is not None and sc.shopper.valuation_gate:
+                perceived = value * misperception(sc.shopper.misperception_cv, _normals(
+                    run, pnum, offsets, vis.viewer[cand[0]], "perception"))
+            _decide(env, ctx, prod, viewers, vis, cand, value, stream.host.trust, checking, perceived, sc.shopper,
+                    basket, sc.shopper.units(pname) if sc.shopper is not None else 1)
     env.run(until=T)
     for ctx, prod in after:
         for _, tactic in prod.tactics.items():
             tactic.after_run(ctx)
-    return rec.tables(viewers, vis, list(sc.population.segments), list(sc.lineup),
-                      streams if sc.market is not None else None, T,  # a [market] table asks for its tables
-                      [s.lineup for s in streams])
+    tables = rec.tables(viewers, vis, list(sc.population.segments), list(sc.lineup),
+                        streams if sc.market is not None else None, T,  # a [market] table asks for its tables
+                        [s.lineup for s in streams])
+    if sc.shopper is not None:  # budgets and returns ([shopper]): columns of their own
+        outcomes(tables, rec.purchase_arrays(), sc.shopper, basket, vis,
+                 [p if s.index == 0 else f"{p}@{s.index}" for s in streams for p in s.lineup], run.seed)
+    return tables
 
 
 def _visits(streams: list[StreamView], market: Market, v: ViewerArrays, groups: list[Group], offsets: np.ndarray,
@@ -271,6 +287,13 @@ def _valuations(run: RunSpec, pnum: int, prod: Product, v: ViewerArrays, offsets
     numbers), and valuations are computed only where a candidate needs them:
     the cost follows the viewers the product's slot reaches, not the audience.
     """
+    normal = _normals(run, pnum, offsets, vi, "valuation")
+    out: np.ndarray = prod.price * v.interest[vi] * np.exp(mu[vi] + sigma[vi] * normal)
+    return out
+
+
+def _normals(run: RunSpec, pnum: int, offsets: np.ndarray, vi: np.ndarray, purpose: str) -> np.ndarray:
+    """One standard normal per viewer of product ``pnum`` from ``purpose``'s stream, for the candidates ``vi``."""
     normal = np.empty(len(vi))
     for k in range(len(offsets) - 1):
         mine = (vi >= offsets[k]) & (vi < offsets[k + 1])
@@ -278,9 +301,8 @@ def _valuations(run: RunSpec, pnum: int, prod: Product, v: ViewerArrays, offsets
             continue
         local = vi[mine] - offsets[k]
         keys = (pnum,) if k == 0 else (pnum, arm_key(run.arm)) if k == 1 else (pnum, arm_key(run.arm), k)
-        normal[mine] = generator(run.seed, "valuation", *keys).standard_normal(int(local.max()) + 1)[local]
-    out: np.ndarray = prod.price * v.interest[vi] * np.exp(mu[vi] + sigma[vi] * normal)
-    return out
+        normal[mine] = generator(run.seed, purpose, *keys).standard_normal(int(local.max()) + 1)[local]
+    return normal
 
 
 def _schedule_events(ctx: ProductContext, prod: Product) -> None:
@@ -305,7 +327,9 @@ def _check_envelope(h: np.ndarray, bound: np.ndarray, t: np.ndarray, ctx: Produc
 
 
 def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: ViewerArrays, vis: Visits,
-            cand: tuple[np.ndarray, ...], value: np.ndarray, trust: float = 1.0, checking: bool = False) -> None:
+            cand: tuple[np.ndarray, ...], value: np.ndarray, trust: float = 1.0, checking: bool = False,
+            perceived: np.ndarray | None = None, shopper: Shopper | None = None, basket: Basket | None = None,
+            limit: int = 1) -> None:
     """Turn a product's candidates into purchases for this arm.
 
     ``cand`` holds visit indices; ``value`` each candidate's valuation;
@@ -348,8 +372,13 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
         s_on, keep_on, h_on = np.zeros(len(t)), keep, h_off
     price_on, price_off = prod.price * keep_on, prod.price * keep
     rec, pname = ctx.recorder, ctx.product
+    valued = None
+    if perceived is not None and shopper is not None:  # the valuation gate (fomolab.value)
+        h_on, h_off, valued = value_gate(shopper, ctx, tactics, g, t, arr, perceived, s_on, price_on, price_off,
+                                         h_on, h_off)
 
-    interactive = prod.stock is not None or any(x.is_interactive() for x in tactics)
+    interactive = prod.stock is not None or any(x.is_interactive() for x in tactics) or (
+        shopper is not None and shopper.walks)
     if not interactive:
         if checking:
             _check_envelope(h_on, bound, t, ctx, prod)
@@ -367,11 +396,17 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
         _check_envelope(top, bound, t, ctx, prod)
     maybe = np.flatnonzero(u * bound < top)
     maybe = maybe[np.argsort(t[maybe], kind="stable")]
-    signals = [x.live(ctx) for x in sorted(live, key=lambda x: x.live_rank)]
-    state = ProductState(ctx, [s for s in signals if s is not None], g.gate(ctx) if g is not None else None,
+    pairs = [(x, x.live(ctx)) for x in sorted(live, key=lambda x: x.live_rank)]
+    state = ProductState(ctx, [s for _, s in pairs if s is not None], g.gate(ctx) if g is not None else None,
                          checking)
-    env.process(state.walk(env, vi[maybe], who[maybe], t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe],
-                           z[maybe], s_on[maybe] > 0, price_on[maybe], price_off[maybe], value[maybe]))
+    rows = (vi[maybe], who[maybe], t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe], z[maybe],
+            s_on[maybe] > 0, price_on[maybe], price_off[maybe], value[maybe])
+    if shopper is not None and (valued is not None or shopper.walks):  # live lifts, budgets, several units
+        live_lifts = [shopper.lift(x.kind) if valued is not None else 0.0 for x, s in pairs if s is not None]
+        env.process(shopper_walk(state, env, rows, valued.take(maybe) if valued is not None else None, live_lifts,
+                                 basket, limit))
+        return
+    env.process(state.walk(env, *rows))
 
 
 class _Checked(LiveSignal):

@@ -25,6 +25,7 @@ __all__ = [
     "EnvelopeError",
     "SchedulerError",
     "StatisticalWarning",
+    "DeprecatedKeyWarning",
     "ConvergenceWarning",
 ]
 
@@ -235,3 +236,7 @@ class StatisticalWarning(UserWarning):
 
 class ConvergenceWarning(StatisticalWarning):
     """A model fit did not converge, or converged to the edge of its space."""
+
+
+class DeprecatedKeyWarning(FutureWarning):
+    """A spec uses a key's former name; it is read with the same meaning (the message names the new key)."""

@@ -135,6 +135,17 @@ class Recorder:
                                          visits, np.full(n, product, np.int16),
                                          np.full(n, TACTIC_KINDS.index(tactic), np.int8), np.full(n, float(value))))
 
+    def purchase_arrays(self) -> tuple[np.ndarray, ...]:
+        """Every purchase recorded so far: visit, product number, time, price paid, surplus (arrays)."""
+        chunks = list(self._purchases)
+        if self._single:
+            sv, sp, st, sprice, ssurplus = zip(*self._single, strict=True)
+            chunks.append((np.array(sv, dtype=np.int64), np.array(sp, dtype=np.int16), np.array(st),
+                           np.array(sprice), np.array(ssurplus)))
+        if not chunks:
+            return (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int16), np.empty(0), np.empty(0), np.empty(0))
+        return tuple(np.concatenate(c) for c in zip(*chunks, strict=True))
+
     def tables(self, viewers: ViewerArrays, vis: Any, segments: list[str], products: list[str],
                streams: list[Any] | None = None, duration_s: float = 0.0, lineups: list[dict[str, Any]] | None = None
                ) -> Tables:

@@ -539,6 +539,7 @@ _IMPACT = {"induced_purchases": ("induced purchases", 3), "accelerated_purchases
            "seconds_gained_by_seller": ("seconds gained by the seller", 3),
            "regretted_added": ("regretted purchases added", 3),
            "consumer_surplus_lost": ("consumer surplus lost", 3),
+           "surplus_lost_to_regret_added": ("surplus lost to regret added", 3),
            "seller_revenue_gained": ("seller revenue gained", 3)}
 
 

@@ -105,7 +105,7 @@ class VisitLikelihood:
         """Gauss-Legendre nodes per piece: few where the hazard is a low polynomial in time.
 
         Between breakpoints every signal is constant or linear in time (a
-        linear timer; ``procrastination`` makes its factor quadratic), so the
+        linear timer; ``deferral`` makes its factor quadratic), so the
         hazard is a polynomial of degree at most 2 per linear timer, and
         ``n`` nodes integrate degree ``2n - 1`` exactly.  A hyperbolic timer
         or a price sensitivity with a time-varying discount gets

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_serializer
 
 from fomolab._frozen import FrozenModel
 from fomolab.lineup import Product
@@ -22,12 +22,13 @@ from fomolab.market import Market
 from fomolab.population import Population
 from fomolab.stream import Stream
 from fomolab.sweep import Sweep, column_name
+from fomolab.value import Shopper
 
 __all__ = ["SCENARIO_KEYS", "Header", "ArmSpec", "Scenario", "SpecModel", "Arm", "Point", "Experiment"]
 
 
 #: The parts of a spec that make an arm's scenario (arms and sweeps may override them).
-SCENARIO_KEYS = ("stream", "population", "lineup", "market")
+SCENARIO_KEYS = ("stream", "population", "lineup", "market", "shopper")
 
 
 class Header(FrozenModel):
@@ -66,6 +67,15 @@ class Scenario(FrozenModel):
     population: Population
     lineup: dict[str, Product] = Field(min_length=1)
     market: Market | None = None
+    shopper: Shopper | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """``shopper`` is left out when absent, so that a spec without one keeps its run identities."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("shopper", 0) is None:
+            del data["shopper"]
+        return data
 
 
 class SpecModel(FrozenModel):
@@ -76,6 +86,7 @@ class SpecModel(FrozenModel):
     population: Population
     lineup: dict[str, Product] = Field(min_length=1)
     market: Market | None = None
+    shopper: Shopper | None = None
     arms: dict[str, ArmSpec] = Field(min_length=1)
     sweep: Sweep | None = None
 

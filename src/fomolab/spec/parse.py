@@ -134,7 +134,8 @@ def parse_spec(raw: dict[str, Any], *, source: str = "<spec>", base_dir: Path | 
     assert model is not None
     header = model.experiment
 
-    base = Scenario(stream=model.stream, population=model.population, lineup=model.lineup, market=model.market)
+    base = Scenario(stream=model.stream, population=model.population, lineup=model.lineup, market=model.market,
+                    shopper=model.shopper)
     check_scenario(base, problems, "", configured=True)
     arm_specs = _inherit(model.arms, problems)
     arms = _build_arms(model.arms, arm_specs, raw, problems)

@@ -47,6 +47,9 @@ def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: 
         problems.add(prefix + path, value, rule, code, key=kp + path, same_as=[s + path for s in alike])
 
     T = s.stream.duration_s
+    if s.shopper is not None:
+        for path, value, rule in s.shopper.problems(list(s.population.segments), list(s.lineup)):
+            add(path, value, rule)
     sched = s.stream.arrivals.schedule or ()
     for i, piece in enumerate(sched):
         if piece.start_s >= T:

@@ -23,7 +23,8 @@ windows and time fields    ``window``, ``window_key`` (the spec key of its end, 
                            ``shifted``), ``offer`` (makes its stream an offer)
 signal and bound           ``signal``, ``breakpoints``, ``signal_bound``,
                            ``envelope_gain`` (the thinning envelope); ``factor`` or
-                           ``hazard_factor`` (static), ``live`` (interactive)
+                           ``hazard_factor`` (static), ``live`` (interactive);
+                           ``value_signal`` (what a value lift scales)
 price effect               ``price_keep`` (share of the list price paid),
                            ``discount_bound`` (for the envelope); ``gated``: the
                            product's state may switch the tactic off (``gate``)
@@ -286,6 +287,14 @@ class Tactic(FrozenModel):
     def live(self, ctx: ProductContext) -> LiveSignal | None:
         """The signal an interactive tactic keeps in its product's walk (None if static)."""
         return None
+
+    def value_signal(self, ctx: ProductContext, t: np.ndarray, arrival_s: np.ndarray) -> np.ndarray:
+        """The static signal a viewer present since ``arrival_s`` sees at ``t``, after learning: what
+        a value lift (:mod:`fomolab.value`) scales.  Default: :meth:`signal`, times
+        ``credibility ** exposures`` for a deceptive variant whose viewers learn."""
+        s = self.signal(t)
+        c = getattr(self, "credibility", 1.0)
+        return s if c == 1.0 else s * c ** self.exposures(t, arrival_s)
 
     def exposures(self, t: np.ndarray, arrival_s: np.ndarray) -> np.ndarray:
         """How often a viewer present since ``arrival_s`` has seen this claim prove

@@ -6,11 +6,18 @@ hyperbolically, ``1 / (1 + kappa * seconds_left)``, as present-biased viewers
 discount the future.  By default the timer counts down the product's lightning
 sale: it starts with the sale and its deadline is the sale's end.
 
-Present-biased viewers also *procrastinate*: told they have time, they put the
-purchase off until the deadline nears.  With ``procrastination = p`` the
-timer's factor is ``(1 + gain * z * s) * (1 - p * z * (1 - s))`` while it
-shows: below 1 while the deadline is far, above 1 as it nears (waiting for
-the last moment, like late bidders before an auction's hard close).
+Viewers who are told they have time may also *wait*: a deal that is still open
+keeps the option to buy later (and to learn more, or find a better offer), so
+the pull to buy now is weakest just after the countdown starts and grows as the
+deadline nears; redemptions of coupons rise again just before they expire
+(Inman & McAlister 1994, *Journal of Marketing Research* 31).  With
+``deferral = p`` the timer's factor is ``(1 + gain * z * s) * (1 - p * z * (1 - s))``
+while it shows: below 1 while the deadline is far, above 1 as it nears.  The
+size of the effect is illustrative, not calibrated.  ``deferral`` was called
+``procrastination`` before fomolab 0.2; the old key is still read (with a
+:class:`~fomolab.errors.DeprecatedKeyWarning`) and keeps its meaning, and a
+run's stored configuration still names it ``procrastination`` so that run
+identities do not change.
 
 The deceptive variant ``resets = true`` restarts the countdown each time it
 reaches zero, until ``until_s`` (default: the end of the product's slot): the
@@ -24,7 +31,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_serializer, model_validator
 
 from fomolab.tactics._base import Covariate, Tactic
 
@@ -47,6 +54,9 @@ class CountdownTimer(Tactic):
         ``hyperbolic``: ``s(t) = 1 / (1 + kappa_per_s * (deadline_s - t))``.
     kappa_per_s : float
         Discount rate of the hyperbolic urgency, per second left.
+    deferral : float
+        ``p`` in [0, 1]: how much viewers wait while the deadline is far (the
+        option value of waiting); formerly ``procrastination``.
     arrival_boost : float
         Multiplier of the viewer arrival rate while the timer shows.
     """
@@ -69,7 +79,8 @@ class CountdownTimer(Tactic):
     deadline_s: float | None = Field(default=None, gt=0)
     urgency: Literal["linear", "hyperbolic"] = "linear"
     kappa_per_s: float = Field(default=1 / 60, gt=0)
-    procrastination: float = Field(default=0.0, ge=0, le=1)
+    deferral: float = Field(default=0.0, ge=0, le=1, validation_alias=AliasChoices("deferral", "procrastination"),
+                            description="waiting while the deadline is far, in [0, 1] (formerly procrastination)")
     resets: bool = False
     until_s: float | None = Field(default=None, gt=0)
     credibility: float = Field(default=1.0, gt=0, le=1)
@@ -85,11 +96,29 @@ class CountdownTimer(Tactic):
             raise ValueError(f"until_s must not be before deadline_s ({self.deadline_s}): {self.until_s}")
         return self
 
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """``deferral`` is stored under its former key, ``procrastination``: run identities
+        and the stored tactic configurations of existing specs stay as they were."""
+        data = handler(self)
+        if isinstance(data, dict) and "deferral" in data:
+            data["procrastination"] = data.pop("deferral")
+        return data
+
     @classmethod
     def fill_defaults(cls, raw: dict[str, Any], siblings: dict[str, Any], slot) -> dict[str, Any]:
         """Without a window the timer counts down its product's lightning sale; a resetting
-        timer shows until the end of the product's slot."""
+        timer shows until the end of the product's slot.  The former key
+        ``procrastination`` is read as ``deferral``, with a warning (both at once are refused)."""
         timer = dict(raw)
+        if "procrastination" in timer:
+            import warnings
+
+            from fomolab.errors import DeprecatedKeyWarning
+
+            warnings.warn("countdown_timer.procrastination is now called deferral (the option value of waiting "
+                          "for the deadline); the old key is read with the same meaning", DeprecatedKeyWarning,
+                          stacklevel=2)
         sale = siblings.get("lightning_sale")
         if isinstance(sale, dict):
             timer.setdefault("start_s", sale.get("start_s"))
@@ -164,7 +193,7 @@ class CountdownTimer(Tactic):
     def time_degree(self) -> int | None:
         if self.urgency == "hyperbolic":
             return None
-        return 2 if self.procrastination else 1  # procrastination makes the factor quadratic
+        return 2 if self.deferral else 1  # deferral makes the factor quadratic
 
     def breakpoints(self) -> list[float]:
         a, b = self.countdown()
@@ -200,7 +229,7 @@ class CountdownTimer(Tactic):
                departure_s: np.ndarray | None = None) -> np.ndarray:
         """The timer's multiplier of the purchase hazard at ``t`` for impulsiveness ``z``.
 
-        >>> timer = CountdownTimer(start_s=0.0, deadline_s=100.0, gain=2.0, procrastination=0.5)
+        >>> timer = CountdownTimer(start_s=0.0, deadline_s=100.0, gain=2.0, deferral=0.5)
         >>> ones = np.ones(3)
         >>> timer.factor(np.array([0.0, 50.0, 150.0]), ones).round(3).tolist()
         [0.5, 1.5, 1.0]
@@ -210,10 +239,10 @@ class CountdownTimer(Tactic):
         """
         s = self.signal(t)
         f = 1.0 + self.gain * z * s
-        if self.procrastination:
+        if self.deferral:
             a, b = self.window()
             inside = (t >= a) & (t < b)
-            f = f * (1.0 - self.procrastination * z * (1.0 - s) * inside)
+            f = f * (1.0 - self.deferral * z * (1.0 - s) * inside)
         if arrival_s is not None:
             f = self.learned(f, t, arrival_s)
         elif self.credibility != 1.0 and self.resets:

@@ -95,6 +95,10 @@ class SocialProof(Tactic):
     def hazard_factor(self, ctx, t, z, arrival_s, departure_s):
         return 1.0 + self.gain * z * self.ticker_signal(t, self.notices(ctx))
 
+    def value_signal(self, ctx, t, arrival_s):
+        """The fabricated ticker's level (the deceptive variant is static)."""
+        return self.ticker_signal(t, self.notices(ctx))
+
     def live(self, ctx: ProductContext) -> LiveSignal | None:
         return _Ticker(self) if not self.fake else None
 

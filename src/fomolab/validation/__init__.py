@@ -54,7 +54,7 @@ def _items() -> dict[int, tuple[str, Callable[[str], list[Check]]]]:
         7: ("Deadline bunching (Roth & Ockenfels 2002)", field_checks.item7_bunching),
         8: ("Shorter deadlines raise completion (Shu & Gneezy 2010)", field_checks.item8_deadline_length),
         9: ("Impulsiveness and buying (Santini et al. 2019)", field_checks.item9_impulsiveness),
-        10: ("Social proof elasticity (Cui, Zhang & Bassamboo 2019)", field_checks.item10_social_proof),
+        10: ("Response to past purchases (after Cui, Zhang & Bassamboo 2019)", field_checks.item10_social_proof),
         11: ("Few replicates: coverage and A/A false positives of paired t intervals",
              replicates.item11_few_replicates),
     }
