@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from fomolab._frozen import FrozenModel
+from fomolab.tactics.lightning_sale import LightningSale
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["HostRule", "ReactiveHost", "HostAction", "react", "host_reacts", "SALE"]
 
 #: The tactic kind a host's action starts.
-SALE = "lightning_sale"
+SALE = LightningSale.kind
 
 
 class HostRule(FrozenModel):
