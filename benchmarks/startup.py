@@ -26,8 +26,8 @@ def main() -> None:
 
     cmds = {
         "fomolab --help": [*fomolab_cmd(), "--help"],
-        "fomolab validate reference_flash": [*fomolab_cmd(), "validate", str(ROOT / "experiments/reference_flash.toml")],
-        "fomolab validate million_viewers": [*fomolab_cmd(), "validate", str(ROOT / "experiments/million_viewers.toml")],
+        **{f"fomolab validate {name}": [*fomolab_cmd(), "validate", str(ROOT / f"experiments/{name}.toml")]
+           for name in ("reference_flash", "million_viewers")},
     }
     print(f"start-up, {args.repeats} repetitions each; {load()}")
     times: dict[str, list[float]] = {name: [] for name in cmds}

@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _sweeps import write_sweep  # noqa: E402
+from _sweeps import write_sweep
 
 
 def peak_for(folder: Path, points: int) -> float:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _sweeps import write_sweep  # noqa: E402
+from _sweeps import write_sweep
 
 FOMOLAB = Path(sys.executable).parent / "fomolab"
 
