@@ -21,12 +21,18 @@ __all__ = ["arm_overrides", "arm_warnings"]
 def arm_overrides(experiment: Experiment) -> dict[str, dict[str, Any]]:
     """Each arm's ``set`` overrides, with those it inherits from its ``base`` arms (its own win).
 
+    An override whose value is a table is given leaf by leaf, and a list of
+    tables item by item (``stream.reactive_host.rules[0].viewers_below``), so
+    each setting prints as one short ``path = value`` line.
+
     >>> from fomolab.spec import load_experiment
     >>> exp = load_experiment("experiments/dark_patterns.toml")
     >>> arm_overrides(exp)["resetting_timer"]
     {'lineup.skincare.tactics.countdown_timer.resets': True}
     >>> arm_overrides(exp)["control"]
     {}
+    >>> _leaves("host", {"every_s": 30.0, "rules": [{"below": 420}]})
+    {'host.every_s': 30.0, 'host.rules[0].below': 420}
     """
     raw: dict[str, Any] = experiment.spec.get("arms", {})
 
@@ -36,7 +42,17 @@ def arm_overrides(experiment: Experiment) -> dict[str, dict[str, Any]]:
         inherited = resolved(base, (*seen, name)) if base and base not in seen and base in raw else {}
         return {**inherited, **(arm.get("set") or {})}
 
-    return {name: resolved(name) for name in experiment.arms}
+    return {name: {k: v for path, value in resolved(name).items() for k, v in _leaves(path, value).items()}
+            for name in experiment.arms}
+
+
+def _leaves(path: str, value: Any) -> dict[str, Any]:
+    """``value`` set at ``path``, as the leaf settings it makes."""
+    if isinstance(value, dict) and value:
+        return {k: v for key, item in value.items() for k, v in _leaves(f"{path}.{key}", item).items()}
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        return {k: v for i, item in enumerate(value) for k, v in _leaves(f"{path}[{i}]", item).items()}
+    return {path: value}
 
 
 def arm_warnings(experiment: Experiment) -> list[str]:
