@@ -2,6 +2,7 @@
 
 Each parameter is a dotted spec path (as in sweeps and arms' ``set``), with
 an index for an array element (``population.segments.S.impulsiveness.beta[0]``),
+a ``*`` part for one value shared by every match (``lineup.*.base_rate_per_s``),
 optionally bounded, ``PATH=LOW:HIGH``.  The optimiser (L-BFGS-B) works on
 transformed parameters: ``log`` for a positive one, ``logit`` of the
 position in ``(LOW, HIGH)`` for a bounded one.  Standard errors come from the
@@ -28,7 +29,8 @@ from fomolab.fit.likelihood import VisitLikelihood, untractable
 from fomolab.spec import Experiment, Scenario
 from fomolab.spec.paths import PathError, set_path
 
-__all__ = ["Parameter", "FitResult", "parse_parameter", "fit_mle", "arm_scenario_raw", "get_path", "put_path"]
+__all__ = ["Parameter", "FitResult", "parse_parameter", "fit_mle", "arm_scenario_raw", "get_path", "put_path",
+           "expand_path"]
 
 METHOD = "maximum likelihood"
 _INDEX = re.compile(r"^(.*)\[(\d+)\]$")
@@ -98,8 +100,43 @@ def _split(path: str) -> tuple[str, int | None]:
     return (m.group(1), int(m.group(2))) if m else (path, None)
 
 
+def expand_path(raw: dict[str, Any], path: str) -> list[str]:
+    """The concrete paths a path with ``*`` parts matches in raw tables (the path itself if it has none).
+
+    A ``*`` part matches every key at its level, so that one parameter is
+    shared by, e.g., every product: ``lineup.*.base_rate_per_s``.
+
+    >>> expand_path({"lineup": {"a": {"x": 1}, "b": {"x": 2}, "c": {}}}, "lineup.*.x")
+    ['lineup.a.x', 'lineup.b.x']
+    """
+    if "*" not in path:
+        return [path]
+    base, idx = _split(path)
+    tail = f"[{idx}]" if idx is not None else ""
+    found: list[str] = []
+
+    def walk(node: Any, parts: list[str], done: list[str]) -> None:
+        if not parts:
+            found.append(".".join(done) + tail)
+            return
+        if not isinstance(node, dict):
+            return
+        head, rest = parts[0], parts[1:]
+        for key in (list(node) if head == "*" else [head] if head in node else []):
+            walk(node[key], rest, [*done, str(key)])
+
+    walk(raw, base.split("."), [])
+    return found
+
+
 def get_path(raw: dict[str, Any], path: str) -> Any:
-    """The value at a dotted path (with an optional ``[i]``) of raw scenario tables."""
+    """The value at a dotted path (with an optional ``[i]``) of raw scenario tables
+    (for a path with ``*``, the value at its first match)."""
+    if "*" in path:
+        matches = expand_path(raw, path)
+        if not matches:
+            raise KeyError(path)
+        path = matches[0]
     base, idx = _split(path)
     node: Any = raw
     for part in base.split("."):
@@ -110,7 +147,11 @@ def get_path(raw: dict[str, Any], path: str) -> Any:
 
 
 def put_path(raw: dict[str, Any], path: str, value: float) -> None:
-    """Set a dotted path (with an optional ``[i]``) in raw scenario tables, in place."""
+    """Set a dotted path (with an optional ``[i]``; every match of a path with ``*``) in raw scenario tables."""
+    if "*" in path:
+        for p in expand_path(raw, path):
+            put_path(raw, p, value)
+        return
     base, idx = _split(path)
     if idx is None:
         set_path(raw, base, value, Scenario)
@@ -138,7 +179,9 @@ class FitResult:
     scenario : Scenario
         The arm's scenario at the estimates.
     loglik : float
-        Maximised log-likelihood.
+        Maximised log-likelihood (simulated method of moments: minus the objective).
+    method : str
+        ``"maximum likelihood"`` or ``"simulated method of moments"``.
     cov_free : ndarray
         Covariance of the transformed parameters (inverse observed information).
     """
@@ -154,6 +197,9 @@ class FitResult:
     n_visits: int
     seconds: float = 0.0
     messages: list[str] = field(default_factory=list)
+    method: str = METHOD
+    simulations: int = 0
+    evaluations: int = 0
 
     @property
     def se(self) -> np.ndarray:
@@ -173,7 +219,7 @@ class FitResult:
 
         lo, hi = self.intervals()
         return pd.DataFrame({"parameter": [p.path for p in self.parameters], "estimate": self.estimate,
-                             "ci_lower": lo, "ci_upper": hi, "se": self.se, "method": METHOD})
+                             "ci_lower": lo, "ci_upper": hi, "se": self.se, "method": self.method})
 
     def draws(self, n: int, seed: int) -> np.ndarray:
         """``n`` parameter vectors from the fitted normal approximation (transformed scale), mapped back."""
@@ -229,6 +275,12 @@ def check_parameters(raw: dict[str, Any], params: list[Parameter], source: str =
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             problems.append(f"--param {p.path}: is not a number (got {v!r})")
             continue
+        tied = {m: get_path(raw, m) for m in expand_path(raw, p.path)}
+        if len(set(map(repr, tied.values()))) > 1:
+            problems.append(f"--param {p.path}: its matches hold different starting values "
+                            f"({', '.join(f'{m} = {x!r}' for m, x in tied.items())}); a shared parameter "
+                            "starts from one value")
+            continue
         try:
             put_path(copy.deepcopy(raw), p.path, float(v))
         except PathError as exc:
@@ -272,7 +324,8 @@ def fit_mle(raw: dict[str, Any], params: list[Parameter], data: FieldData, *,
     reasons = untractable(sc0)
     if reasons:
         raise DataError("the visit-level likelihood is not tractable for this arm, so maximum likelihood cannot "
-                        "estimate its parameters (simulation-based inference is not built yet): "
+                        "estimate its parameters (fomolab fit uses the simulated method of moments, "
+                        "fomolab.fit.smm, for it): "
                         + "; ".join(reasons))
     products = list(sc0.lineup)
     lik = VisitLikelihood(data, products)
