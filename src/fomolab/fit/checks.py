@@ -6,8 +6,9 @@ in memory) and three families of statistics of the observed data are set
 against their simulated envelopes:
 
 ``purchase timing``     quantiles (10 to 90 %) of purchase time since arrival
-``conversion``          purchases per viewer-hour present in each tactic window
-                        and outside them, and the share of visits that buy
+``conversion``          purchases per viewer-hour present in each tactic window,
+                        in each half of it, and outside them, and the share of
+                        visits that buy
 ``concurrent viewers``  mean viewers present in twelve equal parts of the stream
 
 Within a family the discrepancy is the largest standardised deviation from
@@ -76,6 +77,11 @@ def statistics(visits: Any, purchases: Any, sc: Scenario) -> dict[str, dict[str,
         covered.append((lo, hi))
         rate = 3600 * m.sum() / max(_exposure(a, d, lo, hi), 1e-9)
         conv[f"purchases per viewer-hour in {name} [{lo:g}, {hi:g})"] = rate
+        mid = (lo + hi) / 2  # a countdown's urgency, or a wearing-off, shows as a change within the window
+        for part, (x, y) in (("first", (lo, mid)), ("second", (mid, hi))):
+            k = (t >= x) & (t < y)
+            conv[f"purchases per viewer-hour in the {part} half of {name}"] = (
+                3600 * k.sum() / max(_exposure(a, d, x, y), 1e-9))
     if covered:
         exp_in = 0.0
         cuts = sorted({0.0, T, *[x for w in covered for x in w]})

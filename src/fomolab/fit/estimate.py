@@ -30,7 +30,7 @@ from fomolab.spec import Experiment, Scenario
 from fomolab.spec.paths import PathError, set_path
 
 __all__ = ["Parameter", "FitResult", "parse_parameter", "fit_mle", "arm_scenario_raw", "get_path", "put_path",
-           "expand_path"]
+           "expand_path", "cox_snell_bias"]
 
 METHOD = "maximum likelihood"
 _INDEX = re.compile(r"^(.*)\[(\d+)\]$")
@@ -58,6 +58,24 @@ class Parameter:
         if self.bounded:
             return self.low + (self.high - self.low) * special_expit(u)  # type: ignore[operator]
         return np.exp(u)
+
+    def inside(self, x: float) -> bool:
+        """Whether ``x`` lies in the parameter's space."""
+        return bool(self.low < x < self.high) if self.bounded else bool(x > 0)  # type: ignore[operator]
+
+    def natural_mean_corrected(self, u: float, bias: float, var: float) -> float:
+        """The natural-scale estimate less its first-order bias, ``f(u) - f'(u) b - f''(u) var / 2``.
+
+        ``b`` is the transformed estimate's bias and ``var`` its variance; the
+        second term is the bias of mapping a transformed estimate back.
+        """
+        if self.bounded:
+            p = float(special_expit(u))
+            span = self.high - self.low  # type: ignore[operator]
+            f, d1, d2 = self.low + span * p, span * p * (1 - p), span * p * (1 - p) * (1 - 2 * p)  # type: ignore[operator]
+        else:
+            f = d1 = d2 = float(np.exp(u))
+        return float(f - d1 * bias - 0.5 * d2 * var)
 
     def jacobian(self, u: float) -> float:
         """``d natural / d free`` at ``u``."""
@@ -175,7 +193,8 @@ class FitResult:
     Attributes
     ----------
     table : DataFrame
-        ``parameter, estimate, ci_lower, ci_upper, se, method, start``.
+        ``parameter, estimate, ci_lower, ci_upper, se, method``, and ``uncorrected`` (the
+        maximum-likelihood estimate) where ``estimate`` is bias-corrected.
     scenario : Scenario
         The arm's scenario at the estimates.
     loglik : float
@@ -200,6 +219,8 @@ class FitResult:
     method: str = METHOD
     simulations: int = 0
     evaluations: int = 0
+    mle: np.ndarray | None = None
+    bias_free: np.ndarray | None = None
 
     @property
     def se(self) -> np.ndarray:
@@ -218,8 +239,11 @@ class FitResult:
         import pandas as pd
 
         lo, hi = self.intervals()
-        return pd.DataFrame({"parameter": [p.path for p in self.parameters], "estimate": self.estimate,
-                             "ci_lower": lo, "ci_upper": hi, "se": self.se, "method": self.method})
+        out = pd.DataFrame({"parameter": [p.path for p in self.parameters], "estimate": self.estimate,
+                            "ci_lower": lo, "ci_upper": hi, "se": self.se, "method": self.method})
+        if self.bias_free is not None and np.any(self.bias_free != 0):
+            out["uncorrected"] = self.mle
+        return out
 
     def draws(self, n: int, seed: int) -> np.ndarray:
         """``n`` parameter vectors from the fitted normal approximation (transformed scale), mapped back."""
@@ -298,7 +322,7 @@ def check_parameters(raw: dict[str, Any], params: list[Parameter], source: str =
 
 
 def fit_mle(raw: dict[str, Any], params: list[Parameter], data: FieldData, *,
-            start: np.ndarray | None = None) -> FitResult:
+            start: np.ndarray | None = None, bias_correction: bool = False) -> FitResult:
     """Maximum-likelihood estimates of ``params`` in the scenario ``raw``.
 
     Parameters
@@ -311,6 +335,13 @@ def fit_mle(raw: dict[str, Any], params: list[Parameter], data: FieldData, *,
         The observations.
     start : ndarray, optional
         Starting values (default: the values in ``raw``).
+    bias_correction : bool
+        Report estimates less their first-order bias (:func:`cox_snell_bias`
+        on the transformed scale, then the bias of mapping back); the
+        uncorrected ones are ``FitResult.mle``.  Intervals are the Wald
+        intervals about the maximum-likelihood estimate either way.  Off by
+        default: the plug-in correction is itself noisy where a parameter is
+        weakly identified, and over-corrects there (``docs/VALIDATION.md``).
 
     Returns
     -------
@@ -359,10 +390,103 @@ def fit_mle(raw: dict[str, Any], params: list[Parameter], data: FieldData, *,
     if not res.success:
         messages.append(f"the optimiser stopped without converging: {res.message}")
         warnings.warn(messages[-1], ConvergenceWarning, stacklevel=2)
-    x = np.array([p.from_free(v) for p, v in zip(params, u, strict=True)])
+    mle = np.array([p.from_free(v) for p, v in zip(params, u, strict=True)])
+    x = mle
+    bias = np.zeros(len(u))
+    if ok and bias_correction:
+        def per_visit(v: np.ndarray) -> np.ndarray:
+            sc = _scenario(raw, params, np.array([p.from_free(w) for p, w in zip(params, v, strict=True)]))
+            return lik.per_visit(sc) + lik.arrivals_per_visit(sc)
+
+        bias = cox_snell_bias(per_visit, u, cov)
+        x = np.array([p.natural_mean_corrected(v, b, var) for p, v, b, var in
+                      zip(params, u, bias, np.diag(cov), strict=True)])
+        if not np.all(np.isfinite(x)) or not all(p.inside(v) for p, v in zip(params, x, strict=True)):
+            messages.append("the bias correction leaves the parameter space; the estimates are the uncorrected "
+                            "maximum-likelihood ones")
+            x, bias = mle, np.zeros(len(u))
     fitted = copy.deepcopy(raw)
     for p, v in zip(params, x, strict=True):
         put_path(fitted, p.path, float(v))
     return FitResult(parameters=list(params), estimate=x, free=u, cov_free=cov, loglik=-res.fun * n,
                      scenario=Scenario.model_validate(fitted), raw=fitted, converged=bool(res.success) and ok,
-                     n_visits=n, seconds=time.perf_counter() - t0, messages=messages)
+                     n_visits=n, seconds=time.perf_counter() - t0, messages=messages, mle=mle, bias_free=bias)
+
+
+def _stencil(f: Any, u: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-observation gradient (k x n) and Hessian (k x k x n) of ``f`` (returning n values) by central differences."""
+    k = len(u)
+    eye = np.eye(k) * h
+    f0 = f(u)
+    fp = np.array([f(u + eye[i]) for i in range(k)])
+    fm = np.array([f(u - eye[i]) for i in range(k)])
+    g = (fp - fm) / (2 * h)
+    H = np.empty((k, k, len(f0)))
+    for i in range(k):
+        H[i, i] = (fp[i] - 2 * f0 + fm[i]) / h**2
+        for j in range(i + 1, k):
+            H[i, j] = H[j, i] = (f(u + eye[i] + eye[j]) - f(u + eye[i] - eye[j]) - f(u - eye[i] + eye[j])
+                                 + f(u - eye[i] - eye[j])) / (4 * h**2)
+    return g, H
+
+
+def _third(f: Any, u: np.ndarray, d: float) -> np.ndarray:
+    """Third derivatives of scalar ``f`` at ``u`` by central differences (step ``d``; points shared)."""
+    k = len(u)
+    cache: dict[tuple[int, ...], float] = {}
+
+    def at(*steps: tuple[int, int]) -> float:
+        off = [0] * k
+        for i, m in steps:
+            off[i] += m
+        key = tuple(off)
+        if key not in cache:
+            cache[key] = f(u + d * np.array(off, float))
+        return cache[key]
+
+    T = np.empty((k, k, k))
+    for r in range(k):
+        T[r, r, r] = (at((r, 2)) - 2 * at((r, 1)) + 2 * at((r, -1)) - at((r, -2))) / (2 * d**3)
+        for t in range(k):
+            if t == r:
+                continue
+            # d^2/dr^2 d/dt
+            x = ((at((r, 1), (t, 1)) - 2 * at((t, 1)) + at((r, -1), (t, 1)))
+                 - (at((r, 1), (t, -1)) - 2 * at((t, -1)) + at((r, -1), (t, -1)))) / (2 * d**3)
+            T[r, r, t] = T[r, t, r] = T[t, r, r] = x
+        for t in range(r + 1, k):
+            for v in range(t + 1, k):
+                x = sum(a * b * c * at((r, a), (t, b), (v, c)) for a in (1, -1) for b in (1, -1) for c in (1, -1))
+                x /= 8 * d**3
+                for i, j, m in ((r, t, v), (r, v, t), (t, r, v), (t, v, r), (v, r, t), (v, t, r)):
+                    T[i, j, m] = x
+    return T
+
+
+def cox_snell_bias(per_obs: Any, u: np.ndarray, cov: np.ndarray, h: float = 1e-3, delta: float = 1e-2) -> np.ndarray:
+    """First-order bias of the maximum-likelihood estimate ``u`` (Cox & Snell 1968; Cordeiro & Klein 1994).
+
+    ``b_s = sum_{r,t,v} K^{sr} K^{tv} (kappa_{rtv} / 2 + kappa_{rt,v})``, with
+    ``K^{-1} = cov`` (inverse observed information), ``kappa_{rtv}`` the third
+    derivatives of the log-likelihood and ``kappa_{rt,v} = sum_i l_{rt,i} l_{v,i}``
+    over observations ``i``, all by central differences at ``u`` (steps ``h``
+    for the Hessians, ``delta`` for the third derivatives).
+
+    Parameters
+    ----------
+    per_obs : callable
+        ``u -> per-observation log-likelihoods`` (their sum is the log-likelihood).
+
+    >>> rng = np.random.default_rng(1)
+    >>> n = 40_000
+    >>> x = rng.exponential(2.0, n)  # mean m = exp(u): E[log x-bar] - log m = -1 / (2 n) to first order
+    >>> f = lambda u: -u[0] - x / np.exp(u[0])
+    >>> u = np.array([np.log(x.mean())])
+    >>> round(float(cox_snell_bias(f, u, np.array([[1 / n]]))[0] * 2 * n), 1)  # plug-in: within O(n^-1/2)
+    -1.0
+    """
+    g, H = _stencil(per_obs, u, h)
+    C = np.einsum("rti,vi->rtv", H, g)
+    T = _third(lambda v: float(np.sum(per_obs(v))), u, delta)
+    A = np.einsum("tv,rtv->r", cov, 0.5 * T + C)
+    return cov @ A
