@@ -339,9 +339,10 @@ def fit_mle(raw: dict[str, Any], params: list[Parameter], data: FieldData, *,
         Report estimates less their first-order bias (:func:`cox_snell_bias`
         on the transformed scale, then the bias of mapping back); the
         uncorrected ones are ``FitResult.mle``.  Intervals are the Wald
-        intervals about the maximum-likelihood estimate either way.  Off by
-        default: the plug-in correction is itself noisy where a parameter is
-        weakly identified, and over-corrects there (``docs/VALIDATION.md``).
+        intervals about the maximum-likelihood estimate either way.
+        ``fomolab fit`` turns it on; off here by default, since the plug-in
+        correction is itself noisy where a parameter is weakly identified and
+        over-corrects there (the Beta parameters, ``docs/VALIDATION.md``).
 
     Returns
     -------

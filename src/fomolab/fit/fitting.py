@@ -114,7 +114,7 @@ def fit(spec: str | Path, data: str | Path, arm: str, params: list[str], out: st
             result = fit_smm(exp.spec, arm, raw, parsed, agg, n_visits=fd.n_visits, **smm)
         else:
             why = "visit-level data and a tractable visit-level likelihood"
-            result = fit_mle(raw, parsed, fd)
+            result = fit_mle(raw, parsed, fd, bias_correction=True)
     fitted = fitted_spec(exp.spec, arm, result, draws=draws, seed=exp.seed if seed is None else seed)
     point = {k: v for k, v in fitted.items() if k != "sweep"}
     fitted_exp = parse_spec(point, source=str(out / "fitted.toml"), resolve=False)
