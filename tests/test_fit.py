@@ -273,3 +273,29 @@ def test_cli_bad_data_exits_2_and_writes_nothing(tmp_path):
     assert not out.exists() and not list(tmp_path.glob(".fit*"))
     bad = _cli("fit", str(spec), "--data", str(data), "--arm", "sale", "--param", "lineup.mug.nope", cwd=tmp_path)
     assert bad.returncode == 2
+
+
+def test_predictive_checks_flag_a_timer_the_fitted_arm_omits(tmp_path):
+    strong = _spec(tmp_path, 900.0, "rate_per_s = 1.5", "timer.toml")
+    strong.write_text(strong.read_text().replace("[lineup.mug.tactics.countdown_timer]\ngain = 3.0",
+                                                 "[lineup.mug.tactics.countdown_timer]\ngain = 40.0"))
+    exp = load_experiment(strong)
+    visits, purchases = simulate_field_data(exp, "sale", replicate=0)
+    fd = field_data_from_tables(visits, purchases, products=["mug"], duration_s=900.0)
+    params = [parse_parameter("lineup.mug.base_rate_per_s"), parse_parameter("lineup.mug.tactics.lightning_sale.gain")]
+    from fomolab.fit.counterfactual import fitted_spec
+    from fomolab.spec import parse_spec
+
+    res = fit_mle(arm_scenario_raw(exp, "no_timer"), params, fd)  # the fitted model lacks the timer
+    fitted = parse_spec(fitted_spec(exp.spec, "no_timer", res), resolve=False)
+    with pytest.warns(StatisticalWarning, match="fails the purchase timing check"):
+        checks = predictive_checks(visits, purchases, fitted, "no_timer", simulations=79)
+    assert not checks.passed
+    table = checks.table.set_index("statistic")  # the timer's rising urgency: the sale's second half sells more
+    assert table.loc["purchases per viewer-hour in the second half of mug.lightning_sale", "outside"]
+    # with the timer in the fitted arm, the same data pass
+    res = fit_mle(arm_scenario_raw(exp, "sale"), params, fd)
+    fitted = parse_spec(fitted_spec(exp.spec, "sale", res), resolve=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StatisticalWarning)
+        assert predictive_checks(visits, purchases, fitted, "sale", simulations=79).passed

@@ -73,9 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     ck = sub.add_parser("check", help="check a results folder: finished, missing, damaged and foreign files")
     ck.add_argument("results", help="results folder (written by `fomolab run`)")
 
-    ft = sub.add_parser("fit", help="estimate spec parameters from field data (visits, purchases); check the fit")
+    ft = sub.add_parser("fit", help="estimate spec parameters from field data (visits and purchases, or viewers "
+                        "and sales per minute); check the fit")
     ft.add_argument("spec", help="experiment spec (TOML): the stream's design and starting values")
-    ft.add_argument("--data", required=True, metavar="DIR", help="folder with visits and purchases (CSV or Parquet)")
+    ft.add_argument("--data", required=True, metavar="DIR",
+                    help="folder with visits and purchases, or per-minute minutes (CSV or Parquet)")
     ft.add_argument("--arm", required=True, help="the arm whose tactics were on in the field")
     ft.add_argument("--param", required=True, action="append", metavar="PATH[=LOW:HIGH]",
                     help="dotted spec path of a parameter to estimate, optionally bounded (repeatable)")
@@ -516,6 +518,7 @@ def _fit(args: argparse.Namespace) -> int:
         for line in getattr(exc, "problems", None) or [str(exc)]:
             print(f"fomolab: error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    print(f"method: {done.result.method}")
     print(done.result.table.to_string(index=False))
     for line in done.result.messages + done.checks.warnings:
         print(f"fomolab: warning: {line}", file=sys.stderr)

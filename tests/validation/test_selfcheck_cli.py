@@ -75,3 +75,17 @@ def test_items_are_the_registered_checks(capsys):
         main(["selfcheck", "--quick", "--items", str(ITEMS[-1] + 1)])
     assert exc.value.code == 2
     assert f"items are 1 to {ITEMS[-1]}" in capsys.readouterr().err
+
+
+def test_rewriting_the_page_keeps_the_sections_benchmarks_wrote(tmp_path):
+    from fomolab.validation import KEPT, write_report
+
+    page = tmp_path / "VALIDATION.md"
+    page.write_text(f"# Validation\n\nold checks\n\n{KEPT}\n\n## Calibration\n\nrecovery table\n")
+    write_report([], page, scale="quick", seconds={})
+    text = page.read_text()
+    assert "old checks" not in text and text.startswith("# Validation")
+    assert text.endswith(f"{KEPT}\n\n## Calibration\n\nrecovery table\n")
+    page.write_text("# Validation\n\nno benchmark sections\n")
+    write_report([], page, scale="quick", seconds={})
+    assert KEPT not in page.read_text()

@@ -6,14 +6,17 @@ in memory) and three families of statistics of the observed data are set
 against their simulated envelopes:
 
 ``purchase timing``     quantiles (10 to 90 %) of purchase time since arrival
-``conversion``          purchases per viewer-hour present in each tactic window
-                        and outside them, and the share of visits that buy
+``conversion``          purchases per viewer-hour present in each tactic window,
+                        in each half of it, and outside them, and the share of
+                        visits that buy
 ``concurrent viewers``  mean viewers present in twelve equal parts of the stream
 
 Within a family the discrepancy is the largest standardised deviation from
 the simulated means, ``D = max_j |x_j - mean_j| / sd_j``; its p value is the
 share of simulated datasets at least as discrepant (``(1 + #) / (B + 1)``).
-A family fails when ``p < 0.05 / 3`` (Bonferroni over the families): the
+Per-minute (aggregate) data are checked by :func:`aggregate_checks`, with the
+families ``sales per minute`` and ``viewers per minute``.
+A family fails when ``p < 0.05 / F`` (Bonferroni over the ``F`` families): the
 fitted model then misses a feature of the data, and a
 :class:`~fomolab.errors.StatisticalWarning` says which.
 """
@@ -30,9 +33,11 @@ import numpy as np
 from fomolab.errors import StatisticalWarning
 from fomolab.spec import Scenario
 
-__all__ = ["CheckResult", "statistics", "predictive_checks", "FAMILIES"]
+__all__ = ["CheckResult", "statistics", "predictive_checks", "aggregate_checks", "assess", "FAMILIES",
+           "AGGREGATE_FAMILIES"]
 
 FAMILIES = ("purchase timing", "conversion", "concurrent viewers")
+AGGREGATE_FAMILIES = ("sales per minute", "viewers per minute")
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 VIEWER_BINS = 12
 ALPHA = 0.05
@@ -72,6 +77,11 @@ def statistics(visits: Any, purchases: Any, sc: Scenario) -> dict[str, dict[str,
         covered.append((lo, hi))
         rate = 3600 * m.sum() / max(_exposure(a, d, lo, hi), 1e-9)
         conv[f"purchases per viewer-hour in {name} [{lo:g}, {hi:g})"] = rate
+        mid = (lo + hi) / 2  # a countdown's urgency, or a wearing-off, shows as a change within the window
+        for part, (x, y) in (("first", (lo, mid)), ("second", (mid, hi))):
+            k = (t >= x) & (t < y)
+            conv[f"purchases per viewer-hour in the {part} half of {name}"] = (
+                3600 * k.sum() / max(_exposure(a, d, x, y), 1e-9))
     if covered:
         exp_in = 0.0
         cuts = sorted({0.0, T, *[x for w in covered for x in w]})
@@ -136,15 +146,54 @@ def predictive_checks(visits: Any, purchases: Any, fitted_experiment: Any, arm: 
     StatisticalWarning
         For each family of statistics the fitted model fails.
     """
-    import pandas as pd
-
     from fomolab.fit.synthetic import observed_tables, simulate_tables
 
     sc = fitted_experiment.arms[arm].scenario
     obs = statistics(visits, purchases, sc)
     sims = [statistics(*observed_tables(tb), sc) for tb in simulate_tables(fitted_experiment, arm, range(simulations))]
+    return assess(obs, sims, FAMILIES, figures=figures)
+
+
+def aggregate_statistics(viewers: np.ndarray, sales: np.ndarray) -> dict[str, dict[str, float]]:
+    """The checked statistics of per-minute data: sales and mean viewers present in each minute."""
+    return {"sales per minute": {f"sales in minute {i}": float(x) for i, x in enumerate(sales)},
+            "viewers per minute": {f"viewers in minute {i}": float(x) for i, x in enumerate(viewers)}}
+
+
+def aggregate_checks(data: Any, fitted_experiment: Any, arm: str, *, simulations: int = 99,
+                     figures: Any = None) -> CheckResult:
+    """Parametric-bootstrap checks of per-minute data (:class:`~fomolab.fit.smm.AggregateData`).
+
+    Families ``sales per minute`` and ``viewers per minute``, each judged as
+    in :func:`predictive_checks`.
+    """
+    from fomolab.fit.smm import minute_moments
+    from fomolab.fit.synthetic import simulate_tables
+
+    T = fitted_experiment.arms[arm].scenario.stream.duration_s
+    obs = aggregate_statistics(data.viewers, data.sales)
+    sims = []
+    for tb in simulate_tables(fitted_experiment, arm, range(simulations)):
+        ev = tb.events
+        v, s = minute_moments(tb.shoppers["arrival_s"].to_numpy(float), tb.shoppers["departure_s"].to_numpy(float),
+                              ev[ev["kind"] == "purchase"]["time_s"].to_numpy(float), T)
+        sims.append(aggregate_statistics(v, s))
+    return assess(obs, sims, AGGREGATE_FAMILIES, figures=figures)
+
+
+def assess(obs: dict[str, dict[str, float]], sims: list[dict[str, dict[str, float]]], families: tuple[str, ...], *,
+           figures: Any = None) -> CheckResult:
+    """Observed statistics against simulated ones, family by family (see the module's docstring).
+
+    Warns
+    -----
+    StatisticalWarning
+        For each family the fitted model fails.
+    """
+    import pandas as pd
+
     rows, fams, notes = [], [], []
-    for fam in FAMILIES:
+    for fam in families:
         names = list(obs[fam])
         x0 = np.array([obs[fam][k] for k in names])
         X = np.array([[s[fam].get(k, np.nan) for k in names] for s in sims])
@@ -161,14 +210,14 @@ def predictive_checks(visits: Any, purchases: Any, fitted_experiment: Any, arm: 
             p = float((1 + np.sum(db >= d0)) / (len(db) + 1))
         else:
             d0, p = np.nan, 1.0
-        ok = p >= ALPHA / len(FAMILIES)
+        ok = p >= ALPHA / len(families)
         fams.append(dict(family=fam, discrepancy=d0, p_value=p, passed=ok))
         if not ok:
             worst = names[int(np.nanargmax(np.where(use, np.abs(x0 - mu) / np.where(sd > 0, sd, 1), -np.inf)))]
             notes.append(f"the fitted model fails the {fam} check (p = {p:.3f}; furthest: {worst}): the data have a "
                          "feature the model lacks; consider another arm, more parameters, or the arrivals' schedule")
-            warnings.warn(notes[-1], StatisticalWarning, stacklevel=2)
-    result = CheckResult(pd.DataFrame(rows), pd.DataFrame(fams), simulations, notes)
+            warnings.warn(notes[-1], StatisticalWarning, stacklevel=3)
+    result = CheckResult(pd.DataFrame(rows), pd.DataFrame(fams), len(sims), notes)
     if figures is not None:
         _figures(result, figures)
     return result
@@ -190,9 +239,9 @@ def _figures(result: CheckResult, folder: Any) -> list[Any]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for fam in FAMILIES:
+    for fam in result.families.family:
         tb = result.table[result.table.family == fam]
-        fig, ax = plt.subplots(figsize=(7, 0.45 * len(tb) + 1.6))
+        fig, ax = plt.subplots(figsize=(7, min(0.45 * len(tb), 24) + 1.6))
         y = np.arange(len(tb))
         ax.hlines(y, tb.simulated_lower, tb.simulated_upper, color="0.6", lw=6, label="simulated 95 % envelope")
         ax.plot(tb.simulated_mean, y, "|", color="0.2", ms=12, label="simulated mean")

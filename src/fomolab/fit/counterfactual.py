@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from fomolab.errors import DataError
-from fomolab.fit.estimate import FitResult, _split, get_path, put_path
+from fomolab.fit.estimate import FitResult, _split, expand_path, get_path, put_path
 
-__all__ = ["fitted_spec", "to_toml"]
+__all__ = ["fitted_spec", "to_toml", "check_overrides"]
 
 _BARE = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -37,12 +37,8 @@ def fitted_spec(spec: dict[str, Any], arm: str, result: FitResult, *, draws: int
     out = copy.deepcopy(spec)
     out.pop("sweep", None)
     out["experiment"]["name"] = f"{spec['experiment']['name']}_fitted"[:100]
-    sets = _arm_sets(spec, arm)
+    check_overrides(spec, arm, result.parameters)
     for p, v in zip(result.parameters, result.estimate, strict=True):
-        base, _ = _split(p.path)
-        if base in sets:
-            raise DataError(f"--param {p.path}: arm {arm!r} overrides it (arms.{arm}.set); estimate the value "
-                            "the arm runs with in an arm without that override")
         put_path(out, p.path, float(v))
     if draws:
         values = result.draws(draws, seed)
@@ -50,16 +46,26 @@ def fitted_spec(spec: dict[str, Any], arm: str, result: FitResult, *, draws: int
         for row in values:
             pt: dict[str, Any] = {}
             for p, v in zip(result.parameters, row, strict=True):
-                base, idx = _split(p.path)
-                if idx is None:
-                    pt[base] = float(v)
-                else:
-                    arr = list(pt.get(base, get_path(out, base)))
-                    arr[idx] = float(v)
-                    pt[base] = arr
+                for m in expand_path(out, p.path):
+                    base, idx = _split(m)
+                    if idx is None:
+                        pt[base] = float(v)
+                    else:
+                        arr = list(pt.get(base, get_path(out, base)))
+                        arr[idx] = float(v)
+                        pt[base] = arr
             points.append(pt)
         out["sweep"] = {"design": "list", "points": points}
     return out
+
+
+def check_overrides(spec: dict[str, Any], arm: str, params: list[Any]) -> None:
+    """Refuse a parameter the fitted arm overrides (its ``set``): the estimate would not be what it runs with."""
+    sets = _arm_sets(spec, arm)
+    for p in params:
+        if any(_split(m)[0] in sets for m in expand_path(spec, p.path)):
+            raise DataError(f"--param {p.path}: arm {arm!r} overrides it (arms.{arm}.set); estimate the value "
+                            "the arm runs with in an arm without that override")
 
 
 def _arm_sets(spec: dict[str, Any], arm: str) -> set[str]:

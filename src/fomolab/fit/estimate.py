@@ -2,6 +2,7 @@
 
 Each parameter is a dotted spec path (as in sweeps and arms' ``set``), with
 an index for an array element (``population.segments.S.impulsiveness.beta[0]``),
+a ``*`` part for one value shared by every match (``lineup.*.base_rate_per_s``),
 optionally bounded, ``PATH=LOW:HIGH``.  The optimiser (L-BFGS-B) works on
 transformed parameters: ``log`` for a positive one, ``logit`` of the
 position in ``(LOW, HIGH)`` for a bounded one.  Standard errors come from the
@@ -28,7 +29,8 @@ from fomolab.fit.likelihood import VisitLikelihood, untractable
 from fomolab.spec import Experiment, Scenario
 from fomolab.spec.paths import PathError, set_path
 
-__all__ = ["Parameter", "FitResult", "parse_parameter", "fit_mle", "arm_scenario_raw", "get_path", "put_path"]
+__all__ = ["Parameter", "FitResult", "parse_parameter", "fit_mle", "arm_scenario_raw", "get_path", "put_path",
+           "expand_path", "cox_snell_bias"]
 
 METHOD = "maximum likelihood"
 _INDEX = re.compile(r"^(.*)\[(\d+)\]$")
@@ -56,6 +58,24 @@ class Parameter:
         if self.bounded:
             return self.low + (self.high - self.low) * special_expit(u)  # type: ignore[operator]
         return np.exp(u)
+
+    def inside(self, x: float) -> bool:
+        """Whether ``x`` lies in the parameter's space."""
+        return bool(self.low < x < self.high) if self.bounded else bool(x > 0)  # type: ignore[operator]
+
+    def natural_mean_corrected(self, u: float, bias: float, var: float) -> float:
+        """The natural-scale estimate less its first-order bias, ``f(u) - f'(u) b - f''(u) var / 2``.
+
+        ``b`` is the transformed estimate's bias and ``var`` its variance; the
+        second term is the bias of mapping a transformed estimate back.
+        """
+        if self.bounded:
+            p = float(special_expit(u))
+            span = self.high - self.low  # type: ignore[operator]
+            f, d1, d2 = self.low + span * p, span * p * (1 - p), span * p * (1 - p) * (1 - 2 * p)  # type: ignore[operator]
+        else:
+            f = d1 = d2 = float(np.exp(u))
+        return float(f - d1 * bias - 0.5 * d2 * var)
 
     def jacobian(self, u: float) -> float:
         """``d natural / d free`` at ``u``."""
@@ -98,8 +118,43 @@ def _split(path: str) -> tuple[str, int | None]:
     return (m.group(1), int(m.group(2))) if m else (path, None)
 
 
+def expand_path(raw: dict[str, Any], path: str) -> list[str]:
+    """The concrete paths a path with ``*`` parts matches in raw tables (the path itself if it has none).
+
+    A ``*`` part matches every key at its level, so that one parameter is
+    shared by, e.g., every product: ``lineup.*.base_rate_per_s``.
+
+    >>> expand_path({"lineup": {"a": {"x": 1}, "b": {"x": 2}, "c": {}}}, "lineup.*.x")
+    ['lineup.a.x', 'lineup.b.x']
+    """
+    if "*" not in path:
+        return [path]
+    base, idx = _split(path)
+    tail = f"[{idx}]" if idx is not None else ""
+    found: list[str] = []
+
+    def walk(node: Any, parts: list[str], done: list[str]) -> None:
+        if not parts:
+            found.append(".".join(done) + tail)
+            return
+        if not isinstance(node, dict):
+            return
+        head, rest = parts[0], parts[1:]
+        for key in (list(node) if head == "*" else [head] if head in node else []):
+            walk(node[key], rest, [*done, str(key)])
+
+    walk(raw, base.split("."), [])
+    return found
+
+
 def get_path(raw: dict[str, Any], path: str) -> Any:
-    """The value at a dotted path (with an optional ``[i]``) of raw scenario tables."""
+    """The value at a dotted path (with an optional ``[i]``) of raw scenario tables
+    (for a path with ``*``, the value at its first match)."""
+    if "*" in path:
+        matches = expand_path(raw, path)
+        if not matches:
+            raise KeyError(path)
+        path = matches[0]
     base, idx = _split(path)
     node: Any = raw
     for part in base.split("."):
@@ -110,7 +165,11 @@ def get_path(raw: dict[str, Any], path: str) -> Any:
 
 
 def put_path(raw: dict[str, Any], path: str, value: float) -> None:
-    """Set a dotted path (with an optional ``[i]``) in raw scenario tables, in place."""
+    """Set a dotted path (with an optional ``[i]``; every match of a path with ``*``) in raw scenario tables."""
+    if "*" in path:
+        for p in expand_path(raw, path):
+            put_path(raw, p, value)
+        return
     base, idx = _split(path)
     if idx is None:
         set_path(raw, base, value, Scenario)
@@ -134,11 +193,14 @@ class FitResult:
     Attributes
     ----------
     table : DataFrame
-        ``parameter, estimate, ci_lower, ci_upper, se, method, start``.
+        ``parameter, estimate, ci_lower, ci_upper, se, method``, and ``uncorrected`` (the
+        maximum-likelihood estimate) where ``estimate`` is bias-corrected.
     scenario : Scenario
         The arm's scenario at the estimates.
     loglik : float
-        Maximised log-likelihood.
+        Maximised log-likelihood (simulated method of moments: minus the objective).
+    method : str
+        ``"maximum likelihood"`` or ``"simulated method of moments"``.
     cov_free : ndarray
         Covariance of the transformed parameters (inverse observed information).
     """
@@ -154,6 +216,11 @@ class FitResult:
     n_visits: int
     seconds: float = 0.0
     messages: list[str] = field(default_factory=list)
+    method: str = METHOD
+    simulations: int = 0
+    evaluations: int = 0
+    mle: np.ndarray | None = None
+    bias_free: np.ndarray | None = None
 
     @property
     def se(self) -> np.ndarray:
@@ -172,8 +239,11 @@ class FitResult:
         import pandas as pd
 
         lo, hi = self.intervals()
-        return pd.DataFrame({"parameter": [p.path for p in self.parameters], "estimate": self.estimate,
-                             "ci_lower": lo, "ci_upper": hi, "se": self.se, "method": METHOD})
+        out = pd.DataFrame({"parameter": [p.path for p in self.parameters], "estimate": self.estimate,
+                            "ci_lower": lo, "ci_upper": hi, "se": self.se, "method": self.method})
+        if self.bias_free is not None and np.any(self.bias_free != 0):
+            out["uncorrected"] = self.mle
+        return out
 
     def draws(self, n: int, seed: int) -> np.ndarray:
         """``n`` parameter vectors from the fitted normal approximation (transformed scale), mapped back."""
@@ -229,6 +299,12 @@ def check_parameters(raw: dict[str, Any], params: list[Parameter], source: str =
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             problems.append(f"--param {p.path}: is not a number (got {v!r})")
             continue
+        tied = {m: get_path(raw, m) for m in expand_path(raw, p.path)}
+        if len(set(map(repr, tied.values()))) > 1:
+            problems.append(f"--param {p.path}: its matches hold different starting values "
+                            f"({', '.join(f'{m} = {x!r}' for m, x in tied.items())}); a shared parameter "
+                            "starts from one value")
+            continue
         try:
             put_path(copy.deepcopy(raw), p.path, float(v))
         except PathError as exc:
@@ -246,7 +322,7 @@ def check_parameters(raw: dict[str, Any], params: list[Parameter], source: str =
 
 
 def fit_mle(raw: dict[str, Any], params: list[Parameter], data: FieldData, *,
-            start: np.ndarray | None = None) -> FitResult:
+            start: np.ndarray | None = None, bias_correction: bool = False) -> FitResult:
     """Maximum-likelihood estimates of ``params`` in the scenario ``raw``.
 
     Parameters
@@ -259,6 +335,14 @@ def fit_mle(raw: dict[str, Any], params: list[Parameter], data: FieldData, *,
         The observations.
     start : ndarray, optional
         Starting values (default: the values in ``raw``).
+    bias_correction : bool
+        Report estimates less their first-order bias (:func:`cox_snell_bias`
+        on the transformed scale, then the bias of mapping back); the
+        uncorrected ones are ``FitResult.mle``.  Intervals are the Wald
+        intervals about the maximum-likelihood estimate either way.
+        ``fomolab fit`` turns it on; off here by default, since the plug-in
+        correction is itself noisy where a parameter is weakly identified and
+        over-corrects there (the Beta parameters, ``docs/VALIDATION.md``).
 
     Returns
     -------
@@ -272,7 +356,8 @@ def fit_mle(raw: dict[str, Any], params: list[Parameter], data: FieldData, *,
     reasons = untractable(sc0)
     if reasons:
         raise DataError("the visit-level likelihood is not tractable for this arm, so maximum likelihood cannot "
-                        "estimate its parameters (simulation-based inference is not built yet): "
+                        "estimate its parameters (fomolab fit uses the simulated method of moments, "
+                        "fomolab.fit.smm, for it): "
                         + "; ".join(reasons))
     products = list(sc0.lineup)
     lik = VisitLikelihood(data, products)
@@ -306,10 +391,103 @@ def fit_mle(raw: dict[str, Any], params: list[Parameter], data: FieldData, *,
     if not res.success:
         messages.append(f"the optimiser stopped without converging: {res.message}")
         warnings.warn(messages[-1], ConvergenceWarning, stacklevel=2)
-    x = np.array([p.from_free(v) for p, v in zip(params, u, strict=True)])
+    mle = np.array([p.from_free(v) for p, v in zip(params, u, strict=True)])
+    x = mle
+    bias = np.zeros(len(u))
+    if ok and bias_correction:
+        def per_visit(v: np.ndarray) -> np.ndarray:
+            sc = _scenario(raw, params, np.array([p.from_free(w) for p, w in zip(params, v, strict=True)]))
+            return lik.per_visit(sc) + lik.arrivals_per_visit(sc)
+
+        bias = cox_snell_bias(per_visit, u, cov)
+        x = np.array([p.natural_mean_corrected(v, b, var) for p, v, b, var in
+                      zip(params, u, bias, np.diag(cov), strict=True)])
+        if not np.all(np.isfinite(x)) or not all(p.inside(v) for p, v in zip(params, x, strict=True)):
+            messages.append("the bias correction leaves the parameter space; the estimates are the uncorrected "
+                            "maximum-likelihood ones")
+            x, bias = mle, np.zeros(len(u))
     fitted = copy.deepcopy(raw)
     for p, v in zip(params, x, strict=True):
         put_path(fitted, p.path, float(v))
     return FitResult(parameters=list(params), estimate=x, free=u, cov_free=cov, loglik=-res.fun * n,
                      scenario=Scenario.model_validate(fitted), raw=fitted, converged=bool(res.success) and ok,
-                     n_visits=n, seconds=time.perf_counter() - t0, messages=messages)
+                     n_visits=n, seconds=time.perf_counter() - t0, messages=messages, mle=mle, bias_free=bias)
+
+
+def _stencil(f: Any, u: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-observation gradient (k x n) and Hessian (k x k x n) of ``f`` (returning n values) by central differences."""
+    k = len(u)
+    eye = np.eye(k) * h
+    f0 = f(u)
+    fp = np.array([f(u + eye[i]) for i in range(k)])
+    fm = np.array([f(u - eye[i]) for i in range(k)])
+    g = (fp - fm) / (2 * h)
+    H = np.empty((k, k, len(f0)))
+    for i in range(k):
+        H[i, i] = (fp[i] - 2 * f0 + fm[i]) / h**2
+        for j in range(i + 1, k):
+            H[i, j] = H[j, i] = (f(u + eye[i] + eye[j]) - f(u + eye[i] - eye[j]) - f(u - eye[i] + eye[j])
+                                 + f(u - eye[i] - eye[j])) / (4 * h**2)
+    return g, H
+
+
+def _third(f: Any, u: np.ndarray, d: float) -> np.ndarray:
+    """Third derivatives of scalar ``f`` at ``u`` by central differences (step ``d``; points shared)."""
+    k = len(u)
+    cache: dict[tuple[int, ...], float] = {}
+
+    def at(*steps: tuple[int, int]) -> float:
+        off = [0] * k
+        for i, m in steps:
+            off[i] += m
+        key = tuple(off)
+        if key not in cache:
+            cache[key] = f(u + d * np.array(off, float))
+        return cache[key]
+
+    T = np.empty((k, k, k))
+    for r in range(k):
+        T[r, r, r] = (at((r, 2)) - 2 * at((r, 1)) + 2 * at((r, -1)) - at((r, -2))) / (2 * d**3)
+        for t in range(k):
+            if t == r:
+                continue
+            # d^2/dr^2 d/dt
+            x = ((at((r, 1), (t, 1)) - 2 * at((t, 1)) + at((r, -1), (t, 1)))
+                 - (at((r, 1), (t, -1)) - 2 * at((t, -1)) + at((r, -1), (t, -1)))) / (2 * d**3)
+            T[r, r, t] = T[r, t, r] = T[t, r, r] = x
+        for t in range(r + 1, k):
+            for v in range(t + 1, k):
+                x = sum(a * b * c * at((r, a), (t, b), (v, c)) for a in (1, -1) for b in (1, -1) for c in (1, -1))
+                x /= 8 * d**3
+                for i, j, m in ((r, t, v), (r, v, t), (t, r, v), (t, v, r), (v, r, t), (v, t, r)):
+                    T[i, j, m] = x
+    return T
+
+
+def cox_snell_bias(per_obs: Any, u: np.ndarray, cov: np.ndarray, h: float = 1e-3, delta: float = 1e-2) -> np.ndarray:
+    """First-order bias of the maximum-likelihood estimate ``u`` (Cox & Snell 1968; Cordeiro & Klein 1994).
+
+    ``b_s = sum_{r,t,v} K^{sr} K^{tv} (kappa_{rtv} / 2 + kappa_{rt,v})``, with
+    ``K^{-1} = cov`` (inverse observed information), ``kappa_{rtv}`` the third
+    derivatives of the log-likelihood and ``kappa_{rt,v} = sum_i l_{rt,i} l_{v,i}``
+    over observations ``i``, all by central differences at ``u`` (steps ``h``
+    for the Hessians, ``delta`` for the third derivatives).
+
+    Parameters
+    ----------
+    per_obs : callable
+        ``u -> per-observation log-likelihoods`` (their sum is the log-likelihood).
+
+    >>> rng = np.random.default_rng(1)
+    >>> n = 40_000
+    >>> x = rng.exponential(2.0, n)  # mean m = exp(u): E[log x-bar] - log m = -1 / (2 n) to first order
+    >>> f = lambda u: -u[0] - x / np.exp(u[0])
+    >>> u = np.array([np.log(x.mean())])
+    >>> round(float(cox_snell_bias(f, u, np.array([[1 / n]]))[0] * 2 * n), 1)  # plug-in: within O(n^-1/2)
+    -1.0
+    """
+    g, H = _stencil(per_obs, u, h)
+    C = np.einsum("rti,vi->rtv", H, g)
+    T = _third(lambda v: float(np.sum(per_obs(v))), u, delta)
+    A = np.einsum("tv,rtv->r", cov, 0.5 * T + C)
+    return cov @ A

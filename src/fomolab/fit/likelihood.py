@@ -214,6 +214,13 @@ class VisitLikelihood:
             return -np.inf
         return float(np.sum(np.log(lam)) - total)
 
+    def arrivals_per_visit(self, sc: Scenario) -> np.ndarray:
+        """:meth:`arrivals` split over the visits: ``log lambda(a_i) - Lambda / n`` each."""
+        n = max(len(self.a), 1)
+        lam = arrival_intensity(sc, self.a)
+        with np.errstate(divide="ignore"):
+            return np.log(lam) - (float(np.sum(np.log(lam))) - self.arrivals(sc)) / n
+
     def loglik(self, sc: Scenario, *, arrivals: bool = True) -> float:
         """The data's log-likelihood under scenario ``sc``."""
         reasons = untractable(sc)

@@ -81,14 +81,23 @@ def run_checks(scale: str = "full", items: list[int] | None = None,
     return out
 
 
+#: The line after which the validation page holds sections written by benchmarks (kept on rewriting).
+KEPT = "<!-- Sections below are written from benchmarks; fomolab selfcheck --write keeps them. -->"
+
+
 def write_report(checks: list[Check], path: str | Path, *, scale: str, seconds: dict[int, float]) -> Path:
     """Write the validation page (``docs/VALIDATION.md`` in the repository) to ``path``, atomically."""
     import os
 
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    text = render_report(checks, scale=scale, seconds=seconds)
+    if path.is_file():  # sections written by benchmarks, below KEPT, are kept
+        old = path.read_text(encoding="utf-8")
+        if KEPT in old:
+            text = text.rstrip("\n") + "\n\n" + old[old.index(KEPT):]
     try:
-        tmp.write_text(render_report(checks, scale=scale, seconds=seconds), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
