@@ -6,7 +6,11 @@ id = 1:7, influence = TRUE)`` checked there against exact fractions).  No R
 transcript prints a mean cumulative function of recurrent events, so that is
 checked against a brute-force infinitesimal jackknife (numerical derivatives
 with respect to each subject's case weight) and the estimate against a direct
-count; the Nelson–Aalen estimate also against lifelines.
+count; the Nelson–Aalen estimate also against lifelines.  R's printed
+Fleming–Harrington curve of ``lung`` (source CANCER_A2 in r_output.py),
+``exp(-cumhaz)`` of the same ``sum d_j / n_j``, checks the estimate of
+:func:`mean_cumulative_function` on one row per subject with its counts
+(its standard error is Tsiatis' model-based one, not the robust one here).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from lifelines.datasets import load_lung
 
 from fomolab.errors import DataError
 from fomolab.stats import mean_cumulative_function, nelson_aalen
+
+from r_output import close_to_printed as _close
 
 # R: test1 of tests/book1.Rout.save without its row whose status is NA
 TEST1 = pd.DataFrame({"time": [9, 1, 1, 6, 6, 8], "status": [1, 1, 0, 1, 1, 0]})
@@ -35,6 +41,29 @@ def test_nelson_aalen_influence_matches_r_book1():
     assert cur.loc[6.0, "mcf"] == pytest.approx(1 / 6 + 2 / 4)
     assert cur.loc[9.0, "mcf"] == pytest.approx(1 / 6 + 2 / 4 + 1)
     np.testing.assert_allclose(cur.loc[[1.0, 6.0, 9.0], "std_err"], want[[0, 1, 1]], rtol=1e-12)
+
+
+def test_mcf_one_row_per_subject_is_r_fleming_harrington_lung():
+    # R, source CANCER_A2:
+    #   temp <- survfit(Surv(time, status)~1, lung, type='fleming',
+    #                   conf.int=.9, conf.type='log-log', error='tsiatis')
+    #   summary(temp, times=30 *1:5)
+    #    time n.risk n.event survival std.err lower 90% CI upper 90% CI
+    #      30    219      10    0.956  0.0135        0.928        0.974
+    #      60    213       7    0.926  0.0173        0.891        0.950
+    #      90    201      10    0.882  0.0213        0.842        0.913
+    #     120    189      10    0.838  0.0244        0.793        0.874
+    #     150    179      10    0.794  0.0268        0.745        0.834
+    lung = load_lung().reset_index(names="id")  # status recoded 1/2 -> 0/1 by lifelines
+    cur = mean_cumulative_function(lung, "time", "status", id="id").curve
+    before = 0
+    for t, n_risk, n_event, surv in [(30, 219, 10, "0.956"), (60, 213, 7, "0.926"), (90, 201, 10, "0.882"),
+                                      (120, 189, 10, "0.838"), (150, 179, 10, "0.794")]:
+        upto = cur[cur["time"] <= t]
+        _close(float(np.exp(-upto["mcf"].iloc[-1])), surv)
+        assert upto["events"].sum() - before == n_event
+        before = upto["events"].sum()
+        assert cur[cur["time"] >= t]["at_risk"].iloc[0] == n_risk
 
 
 def test_nelson_aalen_matches_lifelines_by_group():

@@ -208,6 +208,41 @@ def test_km_log_log_intervals_match_lifelines():
     assert "log-log" in repr(km)
 
 
+def test_log_log_band_matches_r_fleming_harrington_lung():
+    # The one log-log interval R prints (source CANCER_A2) is of a Fleming–Harrington curve with Tsiatis'
+    # variance: S = exp(-H), H = sum d/n, se(log S) = sqrt(sum d/n^2).  kaplan_meier's log-log intervals
+    # are confidence_band on its own se(log S); fed R's H and se it must give R's 90 % limits.
+    #   temp <- survfit(Surv(time, status)~1, lung, type='fleming',
+    #                   conf.int=.9, conf.type='log-log', error='tsiatis')
+    #   summary(temp, times=30 *1:5)
+    #    time n.risk n.event survival std.err lower 90% CI upper 90% CI
+    #      30    219      10    0.956  0.0135        0.928        0.974
+    #      60    213       7    0.926  0.0173        0.891        0.950
+    #      90    201      10    0.882  0.0213        0.842        0.913
+    #     120    189      10    0.838  0.0244        0.793        0.874
+    #     150    179      10    0.794  0.0268        0.745        0.834
+    from fomolab.stats import nelson_aalen
+    from fomolab.stats.kaplan_meier import confidence_band
+
+    cur = nelson_aalen(load_lung(), "time", "status").curve
+    tsiatis = np.sqrt(np.cumsum(cur["events"] / cur["at_risk"] ** 2))
+    z = 1.6448536269514722  # qnorm(0.95)
+    for t, surv, std_err, lo, hi in [(30, "0.956", "0.0135", "0.928", "0.974"),
+                                     (60, "0.926", "0.0173", "0.891", "0.950"),
+                                     (90, "0.882", "0.0213", "0.842", "0.913"),
+                                     (120, "0.838", "0.0244", "0.793", "0.874"),
+                                     (150, "0.794", "0.0268", "0.745", "0.834")]:
+        i = int(np.flatnonzero(cur["time"] <= t)[-1])
+        S, se = float(np.exp(-cur["mcf"].iloc[i])), float(tsiatis.iloc[i])
+        _close(S, surv)
+        _close(S * se, std_err)
+        lower, upper = confidence_band(np.array([S]), np.array([se]), z, "log-log")
+        _close(float(lower[0]), lo)
+        _close(float(upper[0]), hi)
+        other = confidence_band(np.array([S]), np.array([se]), z, "log")  # R's default differs here
+        assert abs(float(other[0][0]) - float(lo)) > 0.001
+
+
 def test_km_plain_and_log_log_by_hand():
     # S = 5/6 after one death among 6: Greenwood se of log S = sqrt(1 / (6 * 5))
     df = pd.DataFrame({"t": [1, 2, 3, 4, 5, 6], "e": [1, 0, 0, 0, 0, 0]})
