@@ -52,6 +52,8 @@ class ProductContext:
     visits_start_s: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
     visits_end_s: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
     visits_here: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, bool))
+    #: The host's restock rules for this product (:class:`fomolab.host.Restock`; empty: none).
+    restock: tuple[Any, ...] = ()
 
     def present(self, time_s: float) -> np.ndarray:
         """The visits to the product's stream under way at ``time_s`` (started, not yet over)."""
