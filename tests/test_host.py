@@ -97,3 +97,66 @@ def test_no_host_no_events_and_bad_rules_are_named():
         experiment(bad)
     assert {p.path for p in exc.value.errors} == {"stream.reactive_host.check_every_s",
                                                    "stream.reactive_host.rules[0].discount"}
+
+
+STOCK, RESTOCK = 6, [(3, 4, 2), (1, 10, 1)]  # (stock_below, units, times), in order
+
+
+def restock_spec():
+    out = make_spec(
+        experiment={"replicates": 1},
+        stream={"duration_s": 2400.0, "arrivals": {"rate_per_s": 0.5},
+                "reactive_host": {"restock": [{"stock_below": b, "units": u, "times": n} for b, u, n in RESTOCK]}},
+        lineup_template={"count": 4, "name": "p{n}", "slot_s": 600.0, "price": 10.0, "base_rate_per_s": 4e-3,
+                         "stock": STOCK},
+        arms={"control": {}},
+    )
+    del out["lineup"]
+    return out
+
+
+def replay_restock(purchases, stock):
+    """The restocks from a product's purchase times alone: after each purchase, the first rule with
+    restocks left whose level the stock is below adds its units."""
+    left = [n for _, _, n in RESTOCK]
+    out = []
+    for t in purchases:
+        if stock == 0:
+            break
+        stock -= 1
+        for k, (below, units, _) in enumerate(RESTOCK):
+            if left[k] and stock < below:
+                left[k] -= 1
+                stock += units
+                out.append((t, units))
+                break
+    return out
+
+
+def test_restocks_replay_from_the_events_table():
+    ev = run_tables(restock_spec())["control"].events
+    acts = ev[ev.kind == "host_action"]
+    assert acts.tactic.isna().all()
+    total = 0
+    for p in [f"p{n}" for n in range(1, 5)]:
+        buys = np.sort(ev.time_s[(ev.kind == "purchase") & (ev["product"] == p)].to_numpy())
+        want = replay_restock(buys, STOCK)
+        mine = acts[acts["product"] == p]
+        assert list(zip(mine.time_s, mine.value.astype(int), strict=True)) == want, p
+        # restocked units were sold: more purchases than the first stock, never more than all stock
+        assert len(buys) <= STOCK + sum(u for _, u in want)
+        total += len(want)
+    assert total >= 8, "the rules must act in the check"
+    assert {int(v) for v in acts.value} == {4, 10}, "both rules must act"
+    sold = ev[ev.kind == "purchase"].groupby("product", observed=True).size()
+    assert (sold > STOCK).all()
+
+
+def test_a_host_needs_rules_and_restocks_need_no_checks():
+    bad = restock_spec()
+    bad["stream"]["reactive_host"] = {"check_every_s": 30.0}
+    with pytest.raises(SpecError, match=r"give rules .* or restock rules"):
+        experiment(bad)
+    bad["stream"]["reactive_host"] = {"rules": [{"viewers_below": 10}]}
+    with pytest.raises(SpecError, match="rules need check_every_s"):
+        experiment(bad)

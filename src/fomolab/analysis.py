@@ -67,8 +67,8 @@ HEADLINE_COLUMNS = [
 #: Table names, in the order they are written and printed.
 TABLES = ("headline", "changes", "for_whom", "rates", "ph", "hr_windows", "arms", "deadline", "points", "surface",
           "sobol", "impact", "impact_segment", "impact_total", "streams", "pooled", "concentration", "episode_model",
-          "timeline", "windows", "survival", "incidence", "repeat", "deadline_curve", "impulsiveness", "marginals",
-          "cells")
+          "timeline", "windows", "survival", "incidence", "repeat", "deadline_curve", "impulsiveness", "lineup",
+          "marginals", "cells")
 
 #: The columns of ``Analysis.pooled``.
 POOLED_COLUMNS = ["arm", "control", "outcome", "measure", "estimate", "ci_lower", "ci_upper", "p", "p_holm",
@@ -164,6 +164,7 @@ class Analysis:
     repeat: pd.DataFrame | None = None
     deadline_curve: pd.DataFrame | None = None
     impulsiveness: pd.DataFrame | None = None
+    lineup: pd.DataFrame | None = None
     marginals: pd.DataFrame | None = None
     cells: pd.DataFrame | None = None
     control: str = "control"
@@ -265,6 +266,7 @@ _TITLES = {
     "repeat": "Mean cumulative number of purchases per viewer by time since arrival",
     "deadline_curve": "Purchases per minute and run by seconds left to each deadline",
     "impulsiveness": "Conversion and time to purchase by impulsiveness group (means over runs)",
+    "lineup": "Buyers and revenue of each product of a long lineup, by slot (means over runs)",
     "marginals": "Run metrics at each value of each swept parameter (means over runs)",
     "cells": "Mean conversion over the first two swept parameters",
     "points": "Sweep points: metric means over replicates with t intervals",
@@ -481,6 +483,7 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
                     repeat=figure_data.repeat_purchases(sh, all_events, figure_arms, conf_level, horizon),
                     deadline_curve=figure_data.deadline_curve(all_events, runs, figure_arms),
                     impulsiveness=figure_data.impulsiveness(sh, figure_arms, conf_level),
+                    lineup=figure_data.lineup(res, runs, figure_arms, conf_level),
                     changes=changes, rates=rates, ph=ph, hr_windows=hr_windows,
                     marginals=marginals, cells=cells, control=control, arm_order=figure_arms,
                     conf_level=conf_level, last=last, horizon=horizon, swept=swept,

@@ -137,6 +137,8 @@ def simulate(run: RunSpec) -> Tables:
             pnum = stream.index * P + j
             ctx = ProductContext(rec, pnum, prod.stock, prod.price, prod.slot(T), T, run.seed,
                                  vis.start_s, vis.end_s, here)
+            if sc.stream.reactive_host is not None and prod.stock is not None:  # the host restocks in the walk
+                ctx.restock = sc.stream.reactive_host.restock
             _schedule_events(ctx, prod)
             after.append((ctx, prod))
             envelope = _stream_envelope(run.envelope[pname], stream)
@@ -469,6 +471,8 @@ class ProductState:
         levels = [(x.gain, x.level) for x in self.live]  # bound methods: no attribute lookups per candidate
         told = [x.bought for x in self.live]
         stock = self.stock
+        restock = self.ctx.restock
+        left = [r.times for r in restock]
         for i, w, tk, lev, hon, hoff, zk, son, pon, poff, val in _rows(vi, who, t, level, h_on, h_off, z, gate_on,
                                                                    price_on, price_off, value):
             if stock == 0:
@@ -490,6 +494,8 @@ class ProductState:
                 gate.sold(tk)
             if stock is not None:
                 stock -= 1
+                if restock:
+                    stock = self._restock(tk, stock, restock, left)
             for tell in told:
                 tell(tk, stock)
             if stock == 0:
@@ -499,6 +505,16 @@ class ProductState:
             gate.close()
         for x in self.live:
             x.finish(stock)
+
+
+    def _restock(self, t: float, stock: int, rules: tuple[Any, ...], left: list[int]) -> int:
+        """The stock after the host's restock rules (the first with restocks left whose level is passed acts)."""
+        for k, rule in enumerate(rules):
+            if left[k] > 0 and stock < rule.stock_below:
+                left[k] -= 1
+                self.ctx.recorder.event(t, "host_action", self.ctx.product, None, rule.units)
+                return stock + int(rule.units)
+        return stock
 
 
 def _rows(*arrays: np.ndarray, chunk: int = 4096) -> Iterator[tuple[Any, ...]]:

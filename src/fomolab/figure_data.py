@@ -470,6 +470,61 @@ def impulsiveness(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float
     return pd.concat(rows, ignore_index=True)[IMPULSIVENESS_COLUMNS]
 
 
+# ------------------------------------------------------------------ lineups
+
+#: The columns of the ``lineup`` table.
+LINEUP_COLUMNS = ["arm", "product", "slot", "slot_start_s", "slot_end_s", "measure", "mean", "ci_lower",
+                  "ci_upper", "runs"]
+#: Products from which a lineup is long enough for a figure of its own.
+LONG_LINEUP = 20
+
+
+def lineup(res: Any, runs: pd.DataFrame, arms: Sequence[str], conf_level: float,
+           min_products: int = LONG_LINEUP) -> pd.DataFrame | None:
+    """Buyers and revenue of each product of a long lineup, by slot, per arm.
+
+    From the runs' ``product_results`` and ``products`` tables (the first
+    stream's products in a marketplace), pooled over sweep points: per run
+    and product its ``buyers`` and ``revenue``; rows hold the mean over runs
+    with a t interval, products in slot order (``slot`` 1, 2, ...).  None when
+    the lineup has fewer than ``min_products`` products or the folder has no
+    ``product_results`` (written before it existed).
+    """
+    from fomolab.errors import ResultsError
+
+    try:
+        pr = res.table("product_results", ["run_id", "stream", "product", "buyers", "revenue"])
+        pt = res.table("products", ["run_id", "stream", "product", "slot_start_s", "slot_end_s"])
+    except (ResultsError, OSError, KeyError):  # a folder written before the table: no figure
+        return None
+    pr, pt = pr[pr.stream == 0], pt[pt.stream == 0]
+    if pr.empty or pr["product"].nunique() < min_products:
+        return None
+    info = _run_info(runs)
+    d = pr.assign(run_id=pr.run_id.astype(str), product=pr["product"].astype(str)).merge(info, on="run_id")
+    slots = (pt.assign(product=pt["product"].astype(str)).groupby("product", observed=True)
+             [["slot_start_s", "slot_end_s"]].min().sort_values(["slot_start_s", "slot_end_s"], kind="stable"))
+    order = list(slots.index)
+    rows = []
+    for arm in arms:
+        a = d[d.arm == arm]
+        if a.empty:
+            continue
+        run = a.point.to_numpy().astype("int64") * 1_000_003 + a.replicate.to_numpy().astype("int64")
+        a = a.assign(run=run)
+        for measure in ("buyers", "revenue"):
+            vals = a.pivot_table(index="run", columns="product", values=measure, aggfunc="sum",
+                                 observed=True).reindex(columns=order).to_numpy(float)
+            m, lo, hi, n = _band(vals, conf_level)
+            rows.append(pd.DataFrame({"arm": arm, "product": order, "slot": np.arange(1, len(order) + 1),
+                                      "slot_start_s": slots.slot_start_s.to_numpy(float),
+                                      "slot_end_s": slots.slot_end_s.to_numpy(float), "measure": measure,
+                                      "mean": m, "ci_lower": lo, "ci_upper": hi, "runs": n.astype("int64")}))
+    if not rows:
+        return None
+    return pd.concat(rows, ignore_index=True)[LINEUP_COLUMNS]
+
+
 # ------------------------------------------------------------------- sweeps
 
 

@@ -31,6 +31,15 @@ runs before the products' walks; a sale it starts holds viewers under
 (presence before an action does not depend on it): the counts it reads are
 exact.  The thinning envelope of every product bounds the host's largest
 discount and gain over its slot.
+
+A host also restocks: ``[[stream.reactive_host.restock]]`` rules
+(``stock_below``, ``units``, ``times``) act in each product's walk, at the
+purchase that leaves fewer than ``stock_below`` units of a product with a
+finite stock: the first rule with restocks left adds ``units`` at once.  Each
+restock is a ``host_action`` event (``value``: the units added; ``tactic``
+missing).  A restock reads the stock, which purchases change, so it acts in
+the walk, exactly at the purchase; it changes no hazard bound (stock only
+allows purchases).
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, model_serializer, model_validator
 
 from fomolab._frozen import FrozenModel
 from fomolab.tactics.lightning_sale import LightningSale
@@ -46,7 +55,7 @@ from fomolab.tactics.lightning_sale import LightningSale
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["HostRule", "ReactiveHost", "HostAction", "react", "host_reacts", "SALE"]
+__all__ = ["HostRule", "Restock", "ReactiveHost", "HostAction", "react", "host_reacts", "SALE"]
 
 #: The tactic kind a host's action starts.
 SALE = LightningSale.kind
@@ -76,19 +85,56 @@ class HostRule(FrozenModel):
     cooldown_s: float = Field(default=0.0, ge=0)
 
 
+class Restock(FrozenModel):
+    """Add ``units`` to a product at the purchase that leaves fewer than ``stock_below``, at most ``times`` times.
+
+    Attributes
+    ----------
+    stock_below : int
+        The condition: units left after a purchase below this.
+    units : int
+        Units added.
+    times : int
+        Restocks of each product by this rule, at most.
+    """
+
+    stock_below: int = Field(ge=1)
+    units: int = Field(ge=1)
+    times: int = Field(default=1, ge=1)
+
+
 class ReactiveHost(FrozenModel):
     """The host's rules and how often she checks them.
 
     Attributes
     ----------
-    check_every_s : float
-        Seconds between checks.
+    check_every_s : float or None
+        Seconds between checks of ``rules`` (needed with them).
     rules : tuple of HostRule
         In order: the first that applies acts.
+    restock : tuple of Restock
+        In order: the first with restocks left acts, in each product's walk.
     """
 
-    check_every_s: float = Field(gt=0)
-    rules: tuple[HostRule, ...] = Field(min_length=1, max_length=100)
+    check_every_s: float | None = Field(default=None, gt=0)
+    rules: tuple[HostRule, ...] = Field(default=(), max_length=100)
+    restock: tuple[Restock, ...] = Field(default=(), max_length=100)
+
+    @model_validator(mode="after")
+    def _something(self) -> ReactiveHost:
+        if not self.rules and not self.restock:
+            raise ValueError("give rules (sales when the audience drops) or restock rules, or leave out the host")
+        if self.rules and self.check_every_s is None:
+            raise ValueError("rules need check_every_s (seconds between the host's checks)")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """``restock`` is left out when empty: a run's identity is what it was before it existed."""
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("restock", 1):
+            del data["restock"]
+        return data
 
     def largest(self) -> tuple[float, float]:
         """The largest discount and gain of any rule (for the thinning envelope)."""
@@ -97,7 +143,7 @@ class ReactiveHost(FrozenModel):
     def envelope_term(self, product: Any) -> tuple[str, float, float] | None:
         """``(tactic kind, gain, discount)`` the host may add to ``product`` anywhere in its slot
         (None: it never acts on it, having a sale of its own)."""
-        if SALE in dict(product.tactics.items()):
+        if not self.rules or SALE in dict(product.tactics.items()):
             return None
         discount, gain = self.largest()
         return SALE, gain, discount
@@ -140,6 +186,9 @@ def react(host: ReactiveHost, lineup: dict[str, Any], arrival: np.ndarray, depar
 
     from fomolab.tactics import KINDS
 
+    if not host.rules or host.check_every_s is None:
+        return dict(lineup), []
+    every = host.check_every_s
     sale_cls: Any = KINDS[SALE]
     state = {"lineup": dict(lineup), "departure": departures(lineup)}
     actions: list[HostAction] = []
@@ -154,7 +203,7 @@ def react(host: ReactiveHost, lineup: dict[str, Any], arrival: np.ndarray, depar
 
     def process(env: simpy.Environment) -> Generator[Any, Any, None]:
         while True:
-            yield env.timeout(host.check_every_s)
+            yield env.timeout(every)
             t = float(env.now)
             if t >= duration_s:
                 return

@@ -610,6 +610,8 @@ def _figures(res, analysis: Any, effects: pd.DataFrame | None, notes: list[str]
     if a.impact is not None and not a.impact.empty and not a.sweep:
         todo.append(("harm", lambda: plot.harm(a)))
     todo.append(("impulsiveness", lambda: plot.impulsiveness(a)))
+    if a.lineup is not None and not a.lineup.empty:
+        todo.append(("lineup", lambda: plot.lineup(a)))
     return [(_Figure(name, str(cap[name]["title"]), cap[name]["caption"]), draw) for name, draw in todo]
 
 

@@ -20,6 +20,7 @@ function                    module                draws
 :func:`deadline`            ``plot.deadline``     ``deadline_curve``
 :func:`impulsiveness`       ``plot.segments``     ``impulsiveness``
 :func:`harm`                ``plot.segments``     ``impact``
+:func:`lineup`              ``plot.lineup``       ``lineup`` (lineups of 20 products or more)
 :func:`sweep_metrics`       ``plot.sweep``        ``marginals``
 :func:`sweep_heatmap`       ``plot.sweep``        ``cells``
 :func:`sobol_indices`       ``plot.sweep``        ``sobol``
@@ -50,6 +51,7 @@ from fomolab.plot._style import (
 from fomolab.plot.deadline import deadline
 from fomolab.plot.effects import effects_table, forest
 from fomolab.plot.incidence import purchase_incidence, repeat_purchases
+from fomolab.plot.lineup import lineup
 from fomolab.plot.segments import harm, impulsiveness
 from fomolab.plot.survival import time_to_purchase
 from fomolab.plot.sweep import METRICS, param_label, sobol_indices, sweep_heatmap, sweep_metrics
@@ -70,6 +72,7 @@ __all__ = [
     "harm",
     "impulsiveness",
     "is_narrow",
+    "lineup",
     "narrow",
     "param_label",
     "purchase_incidence",

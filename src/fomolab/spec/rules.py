@@ -73,6 +73,11 @@ def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: 
         add("stream.reactive_host", "(a reactive host)",
             "a reactive host is not modelled in a marketplace in this version; leave out [market] or "
             "[stream.reactive_host]")
+    host = s.stream.reactive_host
+    if host is not None and host.restock and s.shopper is not None and s.shopper.walks:
+        add("stream.reactive_host.restock", [r.model_dump() for r in host.restock],
+            "a host's restocks are not modelled with shopper budgets or several units per purchase in this "
+            "version; leave out the restock rules or [shopper]")
     if m is not None and s.stream.retention is not None:
         add("stream.retention", s.stream.retention.model_dump(),
             "retention is not modelled in a marketplace in this version (a viewer's departure is from all "

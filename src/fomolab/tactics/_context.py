@@ -52,10 +52,21 @@ class ProductContext:
     visits_start_s: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
     visits_end_s: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
     visits_here: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, bool))
+    #: The host's restock rules for this product (:class:`fomolab.host.Restock`; empty: none).
+    restock: tuple[Any, ...] = ()
 
     def present(self, time_s: float) -> np.ndarray:
         """The visits to the product's stream under way at ``time_s`` (started, not yet over)."""
         return np.flatnonzero(self.visits_here & (self.visits_start_s <= time_s) & (self.visits_end_s > time_s))
+
+    def audience(self, t: np.ndarray | float) -> np.ndarray:
+        """The number of visits to the product's stream under way at each ``t`` (the concurrent viewers)."""
+        cache = self.__dict__.get("_audience")
+        if cache is None:
+            cache = (np.sort(self.visits_start_s[self.visits_here]), np.sort(self.visits_end_s[self.visits_here]))
+            object.__setattr__(self, "_audience", cache)
+        starts, ends = cache
+        return np.searchsorted(starts, t, side="right") - np.searchsorted(ends, t, side="right")
 
     def generator(self, purpose: str, *extra: int) -> np.random.Generator:
         """The run's generator for ``purpose`` (:mod:`fomolab.seeds`), keyed by this product."""

@@ -10,6 +10,15 @@ the product's slot whatever the real stock (which may be unlimited).  With
 ``credibility = c < 1`` viewers learn: each ``recheck_s`` seconds a viewer sees
 the claim unchanged ("still only 3 left") it proves false once more, and their
 response is scaled by ``c``.
+
+With ``competition_per_unit = k`` the message depends on how many are
+watching: "10 left" means little to 10 viewers and much to 10,000.  The
+signal is multiplied by ``N(t) / (N(t) + k * S)``, ``N(t)`` the viewers
+present on the product's stream (the viewer included) and ``S`` the stock
+shown (the real stock, or ``displayed_stock``): half strength at ``k``
+viewers per unit left.  The audience depends on arrivals and departures only,
+known before purchases are decided, and the multiplier is below 1, so the
+thinning envelope of the cue without it still bounds the hazard.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_serializer
 
 from fomolab.tactics._base import Covariate, LiveSignal, Tactic
 
@@ -44,13 +53,18 @@ class _Badge(LiveSignal):
     def __init__(self, cue: ScarcityCue, ctx: ProductContext) -> None:
         self.cue, self.ctx = cue, ctx
         self.gain, self.threshold = cue.gain, cue.threshold
+        self.k = cue.competition_per_unit
 
     def start(self, stock):
         if stock is not None and 0 < stock <= self.threshold:
             self.ctx.event(self.ctx.slot[0], "tactic_start", self.cue.kind, stock)
 
     def level(self, t, stock):
-        return scarcity_signal(stock, self.threshold)
+        s = scarcity_signal(stock, self.threshold)
+        if self.k is None or s == 0.0:
+            return s
+        n = float(self.ctx.audience(t))
+        return s * n / (n + self.k * stock)
 
     def bought(self, t, stock):
         if stock is None:
@@ -87,8 +101,18 @@ class ScarcityCue(Tactic):
     displayed_stock: int | None = Field(default=None, ge=1)
     credibility: float = Field(default=1.0, gt=0, le=1)
     recheck_s: float = Field(default=60.0, gt=0)
+    competition_per_unit: float | None = Field(default=None, gt=0)
     #: The product's slot, filled in by the lineup for the deceptive variant.
     slot_s: tuple[float, float] | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """``competition_per_unit`` is left out when not given: run identities and the stored tactic
+        configurations of existing specs stay as they were."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("competition_per_unit", 0) is None:
+            del data["competition_per_unit"]
+        return data
 
     @classmethod
     def fill_defaults(cls, raw: dict[str, Any], siblings: dict[str, Any], slot) -> dict[str, Any]:
@@ -124,6 +148,39 @@ class ScarcityCue(Tactic):
 
     def factor(self, t, z, arrival_s, departure_s):
         return self.learned(1.0 + self.gain * z * self.signal(t), t, arrival_s)
+
+    def competition(self, ctx: ProductContext, t: np.ndarray, shown: float) -> np.ndarray:
+        """``N(t) / (N(t) + competition_per_unit * shown)``: 1 when the option is off."""
+        if self.competition_per_unit is None:
+            return np.ones(np.shape(t))
+        n = ctx.audience(t).astype(float)
+        return n / (n + self.competition_per_unit * shown)
+
+    def hazard_factor(self, ctx: ProductContext, t: np.ndarray, z: np.ndarray, arrival_s: np.ndarray,
+                      departure_s: np.ndarray) -> np.ndarray:
+        """The deceptive cue's factor, its signal scaled by the audience when ``competition_per_unit`` is set."""
+        if self.competition_per_unit is None or self.displayed_stock is None:
+            return self.factor(t, z, arrival_s, departure_s)
+        s = self.signal(t) * self.competition(ctx, t, float(self.displayed_stock))
+        return self.learned(1.0 + self.gain * z * s, t, arrival_s)
+
+    def value_signal(self, ctx: ProductContext, t: np.ndarray, arrival_s: np.ndarray) -> np.ndarray:
+        """The signal after learning, scaled by the audience as the hazard is."""
+        s = super().value_signal(ctx, t, arrival_s)
+        return s if self.displayed_stock is None else s * self.competition(ctx, t, float(self.displayed_stock))
+
+    def analytic_problem(self) -> str | None:
+        if self.competition_per_unit is not None:
+            return "scarcity_cue with competition_per_unit depends on how many others are watching"
+        return super().analytic_problem()
+
+    def likelihood_problem(self) -> str | None:
+        if self.competition_per_unit is not None:
+            return "depends on how many others are watching (the audience size is not in the visit data)"
+        return super().likelihood_problem()
+
+    def time_degree(self) -> int | None:
+        return None if self.competition_per_unit is not None else super().time_degree()
 
     def exposures(self, t: np.ndarray, arrival_s: np.ndarray) -> np.ndarray:
         """Times the unchanged claim was seen again: whole ``recheck_s`` periods watched."""
