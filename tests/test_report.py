@@ -372,7 +372,7 @@ def test_dark_patterns_report_reads_as_a_referee_wants(dark_patterns):
     assert E_NOTATION.findall(text) == []
     for part in ("gain 4", "arrival_boost 1", "kappa_per_s 0.01", "credibility 0.6", "base purchase rate 0.0003/s",
                  "countdown_timer.resets = true", "stock = 480", "scarcity_cue.displayed_stock = 3",
-                 "social_proof.fabricated_rate_per_s = 0.0833"):
+                 "social_proof.fabricated_rate_per_s = 0.25"):
         assert part in text, part
     a = analyze(res)
     cap = text[text.index("Purchases before the deadlines. "):]
@@ -476,7 +476,7 @@ def test_dark_patterns_report_fits_laptop_and_phone(device, width, height, scale
     (folder / f"dark_patterns-{width}px.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     print(f"screenshot: {shot}; widths: {shot.with_suffix('.json')}")
     assert m["viewport"] == width and m["scroll"] <= width, summary
-    assert len(m["tables"]) >= 6  # arms, the two headline tables, effects, consumer impact, provenance
+    assert len(m["tables"]) >= 7  # arms, the two headline tables, effects, two consumer impact tables, provenance
     for t in m["tables"]:
         assert t["width"] <= width and t["left"] >= 0 and t["right"] <= width, t
         assert t["content"] <= t["box"] + 1, f"table clipped in its box (scrolls sideways): {t}"

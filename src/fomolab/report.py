@@ -534,22 +534,25 @@ def _effects_table(effects: pd.DataFrame, cols: dict[str, str], manifest: dict[s
     return out
 
 
-#: Consumer impact measures shown on the page: measure -> (column, significant digits).
-_IMPACT = {"induced_purchases": ("induced purchases", 3), "accelerated_purchases": ("accelerated", 3),
-           "seconds_gained_by_seller": ("seconds gained by the seller", 3),
-           "regretted_added": ("regretted purchases added", 3),
+#: Consumer impact measures shown on the page, in two tables: measure -> (column, significant digits).
+#: The first are differences of per-replicate totals (coupling-free); the second pair each viewer with
+#: themselves in the control, so they are properties of the engine's coupling of the arms.
+_IMPACT = {"regretted_added": ("regretted purchases added", 3),
            "consumer_surplus_lost": ("consumer surplus lost", 3),
            "surplus_lost_to_regret_added": ("surplus lost to regret added", 3),
            "seller_revenue_gained": ("seller revenue gained", 3)}
+_IMPACT_COUPLED = {"induced_purchases": ("induced purchases", 3), "accelerated_purchases": ("accelerated", 3),
+                   "seconds_gained_by_seller": ("seconds gained by the seller", 3)}
 
 
-def _impact_table(total: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
+def _impact_table(total: pd.DataFrame, arms: list[str], measures: dict[str, tuple[str, int]] = _IMPACT
+                  ) -> pd.DataFrame:
     rows = []
     for arm in [a for a in arms if a in set(total.arm.astype(str))]:
         g = total[total.arm.astype(str) == arm].set_index("measure")
         rows.append({"arm": arm, **{label: fmt.estimate(g.loc[m, "mean"], g.loc[m, "ci_lower"], g.loc[m, "ci_upper"],
                                                         d)
-                                    for m, (label, d) in _IMPACT.items() if m in g.index}})
+                                    for m, (label, d) in measures.items() if m in g.index}})
     return pd.DataFrame(rows)
 
 
@@ -714,8 +717,11 @@ def report(results: Any, *, out: str | Path | None = None, analysis: Any = None)
                                          title=text["tables"]["effects"]["title"])
     impact_total = getattr(analysis, "impact_total", None)
     if impact_total is not None and not impact_total.empty and not sweep:
-        effects_html["impact"] = _table(_impact_table(impact_total, analysis.arm_order),
-                                        text["tables"]["impact"]["caption"])
+        tabs = text["tables"]
+        effects_html["impact"] = [
+            _table(_impact_table(impact_total, analysis.arm_order), title=tabs["impact"]["title"]),
+            _table(_impact_table(impact_total, analysis.arm_order, _IMPACT_COUPLED), tabs["impact"]["caption"],
+                   title=tabs["impact_coupled"]["title"])]
 
     if analysis is not None and len(analysis.arm_order) > 1:
         effects_html["sections"] = effect_sections(analysis, sweep)
