@@ -43,11 +43,12 @@ def test_dask_analysis_has_the_serial_tables(sweep, cluster):
         pd.testing.assert_frame_equal(df, on_dask.tables()[name], check_exact=True, obj=name)
 
 
-def test_cli_dask_writes_the_same_files(sweep, cluster, tmp_path):
+@pytest.mark.parametrize("where", ["scheduler", "workers"])
+def test_cli_dask_writes_the_same_files(sweep, cluster, tmp_path, where):
     serial, dask = tmp_path / "serial", tmp_path / "dask"
     assert main(["analyze", str(sweep.path), "--boot", "20", "-q", "--out", str(serial)]) == 0
-    assert main(["analyze", str(sweep.path), "--boot", "20", "-q", "--out", str(dask),
-                 "--scheduler", cluster.scheduler_address]) == 0
+    option = ["--scheduler", cluster.scheduler_address] if where == "scheduler" else ["--workers", "2"]
+    assert main(["analyze", str(sweep.path), "--boot", "20", "-q", "--out", str(dask), *option]) == 0
     names = sorted(p.name for p in serial.iterdir() if p.suffix in (".csv", ".md"))  # not the marker's timestamp
     assert names == sorted(p.name for p in dask.iterdir() if p.suffix in (".csv", ".md"))
     assert {"headline.csv", "for_whom.csv", "pooled.csv"} <= set(names)

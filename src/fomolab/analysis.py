@@ -418,9 +418,9 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
             raise DataError(f"'horizon' must be a positive number of seconds: got {horizon!r}") from None
         if not np.isfinite(horizon) or horizon <= 0:
             raise DataError(f"'horizon' must be a positive number of seconds: got {horizon!r}")
-    changes, rates, ph, hr_windows = _effect_tables(res, r, sh, all_events, order, control, end_s, conf_level)
+    # on Dask the points' tasks run while this process computes the other tables
     parts = _point_parts(res, sh, r, end_s, order, control, horizon, conf_level, client)
-    headline, for_whom = _combine_points(parts, deadline, order, control, conf_level)
+    changes, rates, ph, hr_windows = _effect_tables(res, r, sh, all_events, order, control, end_s, conf_level)
 
     points = sweep_points(res, conf_level=conf_level)
     surface = sobol = None
@@ -452,19 +452,22 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         marginals = figure_data.marginals(runs, stream_table, swept, figure_arms, conf_level)
         cells = figure_data.cells(runs, swept, figure_arms) if len(swept) >= 2 else None
     episodes = _episode_model(res, conf_level)
+    figures = dict(timeline=figure_data.timeline(res, runs, all_events, figure_arms, conf_level),
+                   windows=figure_data.windows(all_events, runs),
+                   survival=figure_data.survival(sh, figure_arms, conf_level),
+                   incidence=figure_data.incidence(sh, figure_arms, conf_level, horizon),
+                   repeat=figure_data.repeat_purchases(sh, all_events, figure_arms, conf_level, horizon),
+                   deadline_curve=figure_data.deadline_curve(all_events, runs, figure_arms),
+                   impulsiveness=figure_data.impulsiveness(sh, figure_arms, conf_level),
+                   lineup=figure_data.lineup(res, runs, figure_arms, conf_level))
+    if client is not None:
+        parts = client.gather(parts)
+    headline, for_whom = _combine_points(parts, deadline, order, control, conf_level)
     return Analysis(path=res.path, headline=headline, arms=arms, deadline=deadline, points=points,
                     episode_model=episodes,
                     surface=surface, sobol=sobol, impact=impact, impact_segment=impact_segment,
                     impact_total=impact_total, streams=streams, pooled=pooled, concentration=concentration,
-                    timeline=figure_data.timeline(res, runs, all_events, figure_arms, conf_level),
-                    windows=figure_data.windows(all_events, runs),
-                    survival=figure_data.survival(sh, figure_arms, conf_level),
-                    incidence=figure_data.incidence(sh, figure_arms, conf_level, horizon), for_whom=for_whom,
-                    repeat=figure_data.repeat_purchases(sh, all_events, figure_arms, conf_level, horizon),
-                    deadline_curve=figure_data.deadline_curve(all_events, runs, figure_arms),
-                    impulsiveness=figure_data.impulsiveness(sh, figure_arms, conf_level),
-                    lineup=figure_data.lineup(res, runs, figure_arms, conf_level),
-                    changes=changes, rates=rates, ph=ph, hr_windows=hr_windows,
+                    for_whom=for_whom, **figures, changes=changes, rates=rates, ph=ph, hr_windows=hr_windows,
                     marginals=marginals, cells=cells, control=control, arm_order=figure_arms,
                     conf_level=conf_level, last=last, horizon=horizon, swept=swept,
                     sweep_design=res.manifest.get("sweep_design") if swept else None,
@@ -512,11 +515,12 @@ class _dask_client:
 
 
 def _point_parts(res, sh: pd.DataFrame, runs: pd.DataFrame, end_s: dict[str, float], order: list[str],
-                 control: str, horizon: float, conf_level: float, client: Any = None) -> list[dict[str, Any]]:
+                 control: str, horizon: float, conf_level: float, client: Any = None) -> list[Any]:
     """Each sweep point's tables (:func:`_point_part`), in point order: here, or one Dask task per point.
 
     On a Dask ``client`` each task gets the folder's path, its point's run ids
-    and runs rows (small) and reads its own viewers (:func:`_point_task`).
+    and runs rows (small) and reads its own viewers (:func:`_point_task`);
+    the futures are returned, for ``client.gather``.
     """
     points = sorted(pd.unique(sh.point))
     if client is None:
@@ -529,7 +533,7 @@ def _point_parts(res, sh: pd.DataFrame, runs: pd.DataFrame, end_s: dict[str, flo
         futures.append(client.submit(_point_task, str(res.path), ids, rp, {i: end_s[i] for i in ids}, order,
                                      control, horizon, conf_level, key=f"fomolab-analyze-point-{int(p)}",
                                      pure=False))
-    return client.gather(futures)
+    return futures
 
 
 def _point_task(path: str, run_ids: list[str], runs: pd.DataFrame, end_s: dict[str, float], order: list[str],
