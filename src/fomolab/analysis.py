@@ -303,7 +303,8 @@ def _markdown(df: pd.DataFrame, title: str = "") -> str:
 
 
 def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.95, n_boot: int = 200,
-            seed: int = 0, last: float = 0.1, horizon: float | None = None) -> Analysis:
+            seed: int = 0, last: float = 0.1, horizon: float | None = None, scheduler: Any = None,
+            workers: int | None = None) -> Analysis:
     """Analyse a results folder: headline, arm contrasts, deadline effects, sweep tables.
 
     Parameters
@@ -325,6 +326,15 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         read and up to which the restricted mean time to purchase runs
         (default: a typical visit, the median visit length in the control,
         :func:`default_horizon`).
+    scheduler : str or distributed.Client, optional
+        A Dask scheduler (``tcp://HOST:PORT``) or a connected client: the
+        per-point tables (the headline, ``for_whom`` and the within-replicate
+        ratios) are computed on its workers, one task per sweep point, each
+        reading its point's viewers from the folder (the workers must see it);
+        the tables are identical to the serial analysis.
+    workers : int, optional
+        Instead of ``scheduler``: a local Dask cluster of this many worker
+        processes on loopback, stopped when the analysis ends.
 
     Returns
     -------
@@ -337,6 +347,10 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         Not a results folder, no finished runs, or no finished control run.
     DataError
         ``horizon`` is not a positive number.
+    SchedulerError
+        No Dask scheduler answers at ``scheduler`` (checked before anything is read).
+    MissingExtraError
+        ``scheduler`` or ``workers`` given without the ``dask`` extra.
 
     Notes
     -----
@@ -365,10 +379,16 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     from fomolab import figure_data
     from fomolab.stats import _folder
     from fomolab.stats.compare import compare_tables, deadline_tables, time_to_purchase
-    from fomolab.stats.kaplan_meier import kaplan_meier
     from fomolab.stats.sweep import _swept, response_surface, sobol_indices, sweep_points
 
     t0 = time.perf_counter()
+    if workers is not None or isinstance(scheduler, str):
+        with _dask_client(scheduler, workers) as client:
+            a = analyze(results, control=control, conf_level=conf_level, n_boot=n_boot, seed=seed, last=last,
+                        horizon=horizon, scheduler=client)
+        a.seconds = time.perf_counter() - t0
+        return a
+    client = scheduler
     res = _folder.as_results(results)
     runs = _folder.nonempty_runs(res)
     shoppers = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness",
@@ -398,49 +418,9 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
             raise DataError(f"'horizon' must be a positive number of seconds: got {horizon!r}") from None
         if not np.isfinite(horizon) or horizon <= 0:
             raise DataError(f"'horizon' must be a positive number of seconds: got {horizon!r}")
-    timing = timing_table(sh, order, control, horizon, conf_level).set_index(["point", "arm"])
-    for_whom = for_whom_table(sh, order, control, horizon, conf_level) if len(order) > 1 else None
+    # on Dask the points' tasks run while this process computes the other tables
+    parts = _point_parts(res, sh, r, end_s, order, control, horizon, conf_level, client)
     changes, rates, ph, hr_windows = _effect_tables(res, r, sh, all_events, order, control, end_s, conf_level)
-    paired = _paired_ratios(sh, order, control, conf_level)
-    rows = []
-    for point, g in sh.groupby("point", sort=True):
-        km = kaplan_meier(g, "time_s", "bought", by="arm", conf_level=conf_level).summary.set_index("group")
-        rp = r[r.point == point]
-        for arm in order:
-            if arm not in km.index:
-                continue
-            ra = rp[rp.arm == arm]
-            tm = timing.loc[(int(point), arm)]
-            shown = not np.isnan(tm.median_s)
-            row = dict(point=int(point), arm=arm, runs=len(ra), viewers=int(ra.viewers.sum()),
-                       buyers=int(ra.buyers.sum()), conversion=ra.buyers.sum() / max(ra.viewers.sum(), 1),
-                       median_s=tm.median_s,
-                       median_ci_lower=km.loc[arm, "median_ci_lower"] if shown else np.nan,
-                       median_ci_upper=km.loc[arm, "median_ci_upper"] if shown else np.nan,
-                       median_buyers_s=g.time_s[(g.arm == arm) & (g.bought == 1)].median())
-            row.update({c: tm[c] for c in TIMING_COLUMNS if c in HEADLINE_COLUMNS and c not in row
-                        and c not in ("point", "arm")})
-            for measure, pre in (("hazard_ratio", "hr"), ("odds_ratio", "or")):
-                name = measure if pre == "hr" else "odds_ratio"
-                if arm == control:
-                    row.update({name: 1.0, f"{pre}_ci_lower": np.nan, f"{pre}_ci_upper": np.nan,
-                                f"{pre}_p_holm": np.nan})
-                    continue
-                if (int(point), arm, measure) in paired.index:
-                    c = paired.loc[(int(point), arm, measure)]
-                    row.update({name: c.estimate, f"{pre}_ci_lower": c.ci_lower, f"{pre}_ci_upper": c.ci_upper,
-                                f"{pre}_p_holm": c.p_holm})
-            d = deadline[(deadline.point == point) & (deadline.arm == arm)]
-            if len(d):
-                d = d.iloc[0]
-                row.update(deadline_share=d.share_last, deadline_expected_share=d.expected_share,
-                           deadline_p=d.p)
-            rows.append(row)
-    text = ("arm", "median_note", "note")
-    headline = pd.DataFrame(rows, columns=HEADLINE_COLUMNS).astype(
-        {c: "float64" for c in HEADLINE_COLUMNS if c not in ("point", "runs", "viewers", "buyers") + text})
-    for c in text[1:]:
-        headline[c] = headline[c].fillna("").astype(object)
 
     points = sweep_points(res, conf_level=conf_level)
     surface = sobol = None
@@ -472,36 +452,184 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         marginals = figure_data.marginals(runs, stream_table, swept, figure_arms, conf_level)
         cells = figure_data.cells(runs, swept, figure_arms) if len(swept) >= 2 else None
     episodes = _episode_model(res, conf_level)
+    figures = dict(timeline=figure_data.timeline(res, runs, all_events, figure_arms, conf_level),
+                   windows=figure_data.windows(all_events, runs),
+                   survival=figure_data.survival(sh, figure_arms, conf_level),
+                   incidence=figure_data.incidence(sh, figure_arms, conf_level, horizon),
+                   repeat=figure_data.repeat_purchases(sh, all_events, figure_arms, conf_level, horizon),
+                   deadline_curve=figure_data.deadline_curve(all_events, runs, figure_arms),
+                   impulsiveness=figure_data.impulsiveness(sh, figure_arms, conf_level),
+                   lineup=figure_data.lineup(res, runs, figure_arms, conf_level))
+    if client is not None:
+        parts = client.gather(parts)
+    headline, for_whom = _combine_points(parts, deadline, order, control, conf_level)
     return Analysis(path=res.path, headline=headline, arms=arms, deadline=deadline, points=points,
                     episode_model=episodes,
                     surface=surface, sobol=sobol, impact=impact, impact_segment=impact_segment,
                     impact_total=impact_total, streams=streams, pooled=pooled, concentration=concentration,
-                    timeline=figure_data.timeline(res, runs, all_events, figure_arms, conf_level),
-                    windows=figure_data.windows(all_events, runs),
-                    survival=figure_data.survival(sh, figure_arms, conf_level),
-                    incidence=figure_data.incidence(sh, figure_arms, conf_level, horizon), for_whom=for_whom,
-                    repeat=figure_data.repeat_purchases(sh, all_events, figure_arms, conf_level, horizon),
-                    deadline_curve=figure_data.deadline_curve(all_events, runs, figure_arms),
-                    impulsiveness=figure_data.impulsiveness(sh, figure_arms, conf_level),
-                    lineup=figure_data.lineup(res, runs, figure_arms, conf_level),
-                    changes=changes, rates=rates, ph=ph, hr_windows=hr_windows,
+                    for_whom=for_whom, **figures, changes=changes, rates=rates, ph=ph, hr_windows=hr_windows,
                     marginals=marginals, cells=cells, control=control, arm_order=figure_arms,
                     conf_level=conf_level, last=last, horizon=horizon, swept=swept,
                     sweep_design=res.manifest.get("sweep_design") if swept else None,
                     seconds=time.perf_counter() - t0)
 
 
-def _paired_ratios(sh: pd.DataFrame, order: list[str], control: str, conf_level: float) -> pd.DataFrame:
+#: Columns of a sweep point's shoppers that its per-point tables use.
+POINT_COLUMNS = ["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness", "arrival_s",
+                 "departure_s", "first_purchase_s"]
+
+
+class _dask_client:
+    """A context giving a ``distributed.Client``: to ``scheduler`` (probed first) or a local cluster of ``workers``."""
+
+    def __init__(self, scheduler: Any, workers: int | None) -> None:
+        from fomolab._optional import require
+
+        if scheduler is not None and workers is not None:
+            from fomolab.errors import DataError
+
+            raise DataError("give a Dask scheduler or a number of local workers, not both")
+        require("distributed", "analysing on a Dask cluster")
+        if isinstance(scheduler, str):
+            from fomolab.executor import connect_scheduler
+
+            connect_scheduler(scheduler)  # a wrong address fails here, in seconds, before anything is read
+        self.scheduler, self.workers = scheduler, workers
+        self._stack: Any = None
+
+    def __enter__(self) -> Any:
+        from contextlib import ExitStack
+
+        from distributed import Client, LocalCluster
+
+        self._stack = ExitStack()
+        if self.workers is not None:
+            cluster = self._stack.enter_context(
+                LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                             dashboard_address=None))
+            return self._stack.enter_context(Client(cluster))
+        return self._stack.enter_context(Client(self.scheduler, timeout="30s"))
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.__exit__(*exc)
+
+
+def _point_parts(res, sh: pd.DataFrame, runs: pd.DataFrame, end_s: dict[str, float], order: list[str],
+                 control: str, horizon: float, conf_level: float, client: Any = None) -> list[Any]:
+    """Each sweep point's tables (:func:`_point_part`), in point order: here, or one Dask task per point.
+
+    On a Dask ``client`` each task gets the folder's path, its point's run ids
+    and runs rows (small) and reads its own viewers (:func:`_point_task`);
+    the futures are returned, for ``client.gather``.
+    """
+    points = sorted(pd.unique(sh.point))
+    if client is None:
+        return [_point_part(g.reset_index(drop=True), runs[runs.point == p], order, control, horizon, conf_level)
+                for p, g in zip(points, (sh[sh.point == p] for p in points), strict=True)]
+    futures = []
+    for p in points:
+        rp = runs[runs.point == p]
+        ids = [str(i) for i in rp.run_id]
+        futures.append(client.submit(_point_task, str(res.path), ids, rp, {i: end_s[i] for i in ids}, order,
+                                     control, horizon, conf_level, key=f"fomolab-analyze-point-{int(p)}",
+                                     pure=False))
+    return futures
+
+
+def _point_task(path: str, run_ids: list[str], runs: pd.DataFrame, end_s: dict[str, float], order: list[str],
+                control: str, horizon: float, conf_level: float) -> dict[str, Any]:
+    """:func:`_point_part` of one sweep point, its viewers read from the folder at ``path`` (on a Dask worker)."""
+    from fomolab.results import Results
+    from fomolab.stats.compare import time_to_purchase
+
+    sh = time_to_purchase(Results(path).viewers(POINT_COLUMNS, run_ids=run_ids))
+    sh = visit_outcomes(sh.assign(arm=sh.arm.astype(str)), end_s)
+    return _point_part(sh, runs, order, control, horizon, conf_level)
+
+
+def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: str, horizon: float,
+                conf_level: float) -> dict[str, Any]:
+    """One sweep point's share of the headline: its timing, ``for_whom`` and ratio rows (p not yet adjusted).
+
+    ``g`` is the point's :func:`visit_outcomes` frame, ``rp`` its runs.
+    """
+    from fomolab.stats.kaplan_meier import kaplan_meier
+
+    timing = timing_table(g, order, control, horizon, conf_level)
+    for_whom = for_whom_table(g, order, control, horizon, conf_level) if len(order) > 1 else None
+    paired = _paired_ratios(g, order, control, conf_level, adjust=False)
+    rows = []
+    if len(g):
+        point = int(g.point.iloc[0])
+        tmi = timing.set_index(["point", "arm"])
+        km = kaplan_meier(g, "time_s", "bought", by="arm", conf_level=conf_level).summary.set_index("group")
+        for arm in order:
+            if arm not in km.index:
+                continue
+            ra = rp[rp.arm.astype(str) == arm]
+            tm = tmi.loc[(point, arm)]
+            shown = not np.isnan(tm.median_s)
+            row = dict(point=point, arm=arm, runs=len(ra), viewers=int(ra.viewers.sum()),
+                       buyers=int(ra.buyers.sum()), conversion=ra.buyers.sum() / max(ra.viewers.sum(), 1),
+                       median_s=tm.median_s,
+                       median_ci_lower=km.loc[arm, "median_ci_lower"] if shown else np.nan,
+                       median_ci_upper=km.loc[arm, "median_ci_upper"] if shown else np.nan,
+                       median_buyers_s=g.time_s[(g.arm == arm) & (g.bought == 1)].median())
+            row.update({c: tm[c] for c in TIMING_COLUMNS if c in HEADLINE_COLUMNS and c not in row
+                        and c not in ("point", "arm")})
+            rows.append(row)
+    return dict(rows=rows, for_whom=for_whom, paired=paired)
+
+
+def _combine_points(parts: list[dict[str, Any]], deadline: pd.DataFrame, order: list[str], control: str,
+                    conf_level: float) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The headline and ``for_whom`` from the points' parts: ratios Holm-adjusted over points, deadline shares."""
+    paired = _adjust_ratios([p["paired"] for p in parts])
+    rows = []
+    for part in parts:
+        for row in part["rows"]:
+            point, arm = row["point"], row["arm"]
+            for measure, pre in (("hazard_ratio", "hr"), ("odds_ratio", "or")):
+                if arm == control:
+                    row.update({measure: 1.0, f"{pre}_ci_lower": np.nan, f"{pre}_ci_upper": np.nan,
+                                f"{pre}_p_holm": np.nan})
+                    continue
+                if (point, arm, measure) in paired.index:
+                    c = paired.loc[(point, arm, measure)]
+                    row.update({measure: c.estimate, f"{pre}_ci_lower": c.ci_lower, f"{pre}_ci_upper": c.ci_upper,
+                                f"{pre}_p_holm": c.p_holm})
+            d = deadline[(deadline.point == point) & (deadline.arm == arm)]
+            if len(d):
+                d = d.iloc[0]
+                row.update(deadline_share=d.share_last, deadline_expected_share=d.expected_share,
+                           deadline_p=d.p)
+            rows.append(row)
+    text = ("arm", "median_note", "note")
+    headline = pd.DataFrame(rows, columns=HEADLINE_COLUMNS).astype(
+        {c: "float64" for c in HEADLINE_COLUMNS if c not in ("point", "runs", "viewers", "buyers") + text})
+    for c in text[1:]:
+        headline[c] = headline[c].fillna("").astype(object)
+    for_whom = None
+    if len(order) > 1:
+        fw = [p["for_whom"] for p in parts]
+        full = [f for f in fw if len(f)]
+        for_whom = (pd.concat(full, ignore_index=True) if full else fw[0] if fw
+                    else pd.DataFrame(columns=FOR_WHOM_COLUMNS))
+    return headline, for_whom
+
+
+def _paired_ratios(sh: pd.DataFrame, order: list[str], control: str, conf_level: float,
+                   adjust: bool = True) -> pd.DataFrame | None:
     """Hazard and odds ratios of each arm against the control, estimated within each replicate.
 
     :func:`fomolab.stats.replicate_effects` per point (t interval across
     replicates on the log scale), with Holm-adjusted p over arms and points
-    per measure; indexed by ``(point, arm, measure)``.
+    per measure; indexed by ``(point, arm, measure)``.  With ``adjust`` False:
+    the unadjusted rows of ``sh``'s points, for :func:`_adjust_ratios`.
     """
     import warnings
 
     from fomolab.errors import DataError
-    from fomolab.stats.compare import p_adjust
     from fomolab.stats.replicates import replicate_effects
 
     parts = []
@@ -517,6 +645,14 @@ def _paired_ratios(sh: pd.DataFrame, order: list[str], control: str, conf_level:
         except DataError:
             continue
         parts.append(fx.summary.assign(point=int(point)))
+    return _adjust_ratios(parts) if adjust else pd.concat(parts, ignore_index=True) if parts else None
+
+
+def _adjust_ratios(parts: list[pd.DataFrame | None]) -> pd.DataFrame:
+    """The points' ratio rows, in point order, Holm-adjusted per measure; indexed by ``(point, arm, measure)``."""
+    from fomolab.stats.compare import p_adjust
+
+    parts = [p for p in parts if p is not None]
     cols = ["point", "arm", "measure", "estimate", "ci_lower", "ci_upper", "p", "p_holm"]
     if not parts:
         return pd.DataFrame(columns=cols).set_index(["point", "arm", "measure"])

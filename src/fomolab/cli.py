@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--horizon", type=_positive_seconds, default=None, metavar="SECONDS",
                    help="seconds since arrival for the share who buy and the restricted mean time to purchase "
                         "(default: the control's median visit)")
+    a.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="compute the per-point tables on a Dask distributed cluster, one task per sweep point "
+                        "(its workers must see the results folder); the tables are the serial ones")
+    a.add_argument("--workers", type=_positive_int, default=None,
+                   help="compute the per-point tables on a local Dask cluster of N worker processes")
     a.add_argument("--quiet", "-q", action="store_true", help="write the tables, print nothing")
     _format_option(a, "the headline (json: the consumer impact too)")
 
@@ -548,8 +553,14 @@ def _analyze(args: argparse.Namespace) -> int:
 
     target = Path(args.out) if args.out is not None else Path(args.results) / "analysis"
     check_target(target, "analysis", args.results)
+    if args.scheduler is not None and args.workers is not None:
+        from fomolab.errors import SchedulerError
+
+        raise SchedulerError(f"--scheduler {args.scheduler} and --workers {args.workers}: give one of them "
+                             "(a cluster's scheduler, or local worker processes); nothing was written")
     with _working(f"analysing {args.results}", args.quiet or args.format != "text"):
-        a = analyze(args.results, control=args.control, n_boot=args.boot, seed=args.seed, horizon=args.horizon)
+        a = analyze(args.results, control=args.control, n_boot=args.boot, seed=args.seed, horizon=args.horizon,
+                    scheduler=args.scheduler, workers=args.workers)
         out = a.write(target)
     if args.quiet:
         return 0

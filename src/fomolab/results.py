@@ -372,7 +372,7 @@ class Results:
                         f"{', union_by_name = true' if union_by_name else ''})")
         return con
 
-    def viewers(self, columns: list[str] | None = None) -> pd.DataFrame:
+    def viewers(self, columns: list[str] | None = None, run_ids: list[str] | None = None) -> pd.DataFrame:
         """The shoppers table with one row per viewer, for analyses of viewers.
 
         Without a marketplace it is the ``shoppers`` table (one visit per
@@ -380,12 +380,13 @@ class Results:
         visits; they are combined: ``arrival_s`` the first arrival,
         ``departure_s`` the last departure, ``first_purchase_s`` the earliest
         purchase, counts and money summed, ``stream`` the first stream watched.
+        ``columns`` and ``run_ids`` are as in :meth:`table`.
         """
         market = "stream" in self._columns("shoppers")
         if not market:
-            return self.table("shoppers", columns)
+            return self.table("shoppers", columns, run_ids)
         need = list(dict.fromkeys((columns or self._columns("shoppers")) + ["run_id", "shopper_id"]))
-        sh = self.table("shoppers", need)
+        sh = self.table("shoppers", need, run_ids)
         rules = {"arrival_s": "min", "departure_s": "max", "first_purchase_s": "min", "purchases": "sum",
                  "spend": "sum", "surplus": "sum", "regretted": "sum", "switched_in": "sum"}
         agg = {c: rules.get(c, "first") for c in sh.columns if c not in ("run_id", "shopper_id")}
