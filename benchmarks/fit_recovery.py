@@ -3,8 +3,8 @@
 Draws N synthetic datasets (default 200) from the "field" arm of a spec with fomolab's engine
 (replicates FIRST .. FIRST + N - 1; ``--first``, default 0), fits the parameters to each
 starting from other values (0.6 times the truth), and prints per parameter the coverage of
-the 95 % intervals and the bias in standard errors of the maximum-likelihood estimate (what
-`fomolab fit` reports) and of its Cox-Snell bias-corrected version.
+the 95 % intervals and the bias in standard errors of the maximum-likelihood estimate and of
+its Cox-Snell bias-corrected version (what `fomolab fit` reports).
 
 Designs (``--design``):
 
@@ -112,8 +112,8 @@ def main() -> None:
         print(f"{p:52s} {truth[k]:9.4g} {mle[ok, k].mean():9.4g} {cover:8.1%} {bias:+8.3f} {bias_corr:+7.3f} "
               f"{se[ok, k].mean() / emp:8.3f}")
     print(f"coverage target 92-98 % (MC se {np.sqrt(0.95 * 0.05 / m):.1%}); bias target |mean(estimate - truth)| "
-          f"< 0.1 SE (MC se {1 / np.sqrt(m):.3f}) of the maximum-likelihood estimate fomolab fit reports; "
-          "(corr.): of its Cox-Snell bias-corrected version (fit_mle(bias_correction=True)); SE ratio: mean "
+          f"< 0.1 SE (MC se {1 / np.sqrt(m):.3f}): first of the maximum-likelihood estimate, then (corr.) of "
+          "its Cox-Snell bias-corrected version, which fomolab fit reports; SE ratio: mean "
           "reported SE / empirical SE")
     if CSV:
         import pandas as pd

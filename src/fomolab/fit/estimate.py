@@ -341,8 +341,8 @@ def fit_mle(raw: dict[str, Any], params: list[Parameter], data: FieldData, *,
         uncorrected ones are ``FitResult.mle``.  Intervals are the Wald
         intervals about the maximum-likelihood estimate either way.
         ``fomolab fit`` turns it on; off here by default, since the plug-in
-        correction is itself noisy where a parameter is weakly identified and
-        over-corrects there (the Beta parameters, ``docs/VALIDATION.md``).
+        correction is itself noisy where a parameter is weakly identified
+        (recovery of both forms: ``docs/VALIDATION.md``).
 
     Returns
     -------
