@@ -68,3 +68,29 @@ def load() -> str:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
+
+
+def time_runs(spec: Path, repeats: int, title: str, wall_s: float, peak_mb: float, describe, target: str,
+              folder: Path) -> None:
+    """Time ``fomolab run SPEC`` ``repeats`` times into ``folder``, describe the first run, print the targets.
+
+    ``describe(run_folder)`` prints what the run produced (outside the timing) and returns its viewer
+    visits, or None; with visits a throughput line is printed.  ``target`` names the verdict line.
+    """
+    walls, peaks = [], []
+    print(f"{title}, {repeats} repetitions; {load()}")
+    for k in range(repeats):
+        wall, peak = timed([*fomolab_cmd(), "run", str(spec), "--out", str(folder / f"r{k}")])
+        walls.append(wall)
+        peaks.append(peak)
+        print(f"  repetition {k + 1}: {wall:.2f} s, peak RSS {peak:,.0f} MB", flush=True)
+    visits = describe(folder / "r0")
+    w, m = median(walls), median(peaks)
+    print(f"\nmedian over {repeats} runs ({load()}):")
+    print(f"  wall time        {w:6.2f} s    (min {min(walls):.2f}, max {max(walls):.2f})   "
+          f"target < {wall_s:.0f} s: {verdict(w < wall_s)}")
+    print(f"  peak RSS         {m:6,.0f} MB   (max {max(peaks):,.0f})   "
+          f"target < {peak_mb:,.0f} MB: {verdict(max(peaks) < peak_mb)}")
+    if visits:
+        print(f"  throughput       {visits / w:,.0f} viewer visits per second of wall time (whole command)")
+    print(f"{target}: {verdict(w < wall_s and max(peaks) < peak_mb)}")

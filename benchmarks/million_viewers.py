@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from _common import ROOT, fomolab_cmd, load, median, timed, verdict
+from _common import ROOT, time_runs
 
 SPEC = ROOT / "experiments/million_viewers.toml"
 WALL_S, PEAK_MB = 60.0, 1536.0
@@ -29,27 +29,11 @@ def main() -> None:
     args = p.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="fomolab-bench-"))
-    walls, peaks = [], []
-    print(f"fomolab run {SPEC.relative_to(ROOT)}, {args.repeats} repetitions; {load()}")
     try:
-        for k in range(args.repeats):
-            wall, peak = timed([*fomolab_cmd(), "run", str(SPEC), "--out", str(tmp / f"r{k}")])
-            walls.append(wall)
-            peaks.append(peak)
-            print(f"  repetition {k + 1}: {wall:.2f} s, peak RSS {peak:,.0f} MB", flush=True)
-        visits = _describe(tmp / "r0")
+        time_runs(SPEC, args.repeats, f"fomolab run {SPEC.relative_to(ROOT)}", WALL_S, PEAK_MB, _describe,
+                  "target 2", tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-    w, m = median(walls), median(peaks)
-    print(f"\nmedian over {args.repeats} runs ({load()}):")
-    print(f"  wall time        {w:6.2f} s    (min {min(walls):.2f}, max {max(walls):.2f})   "
-          f"target < {WALL_S:.0f} s: {verdict(w < WALL_S)}")
-    print(f"  peak RSS         {m:6,.0f} MB   (max {max(peaks):,.0f})   "
-          f"target < {PEAK_MB:,.0f} MB: {verdict(max(peaks) < PEAK_MB)}")
-    print(f"  throughput       {visits / w:,.0f} viewer visits per second of wall time (whole command)")
-    print(f"target 2: {verdict(w < WALL_S and max(peaks) < PEAK_MB)}")
-
 
 def _describe(folder: Path) -> int:
     """Print what the run produced (outside the timing); return its viewer visits."""

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from _common import ROOT, fomolab_cmd, load, median, timed, verdict
+from _common import ROOT, time_runs
 
 SPEC = ROOT / "experiments/million_viewers.toml"
 SHOPPER = """
@@ -42,27 +42,12 @@ def main() -> None:
     head, arms = text.split("[arms.all_tactics]", 1)
     spec.write_text(head.replace('name = "million_viewers"', 'name = "million_viewers_basket"') + SHOPPER
                     + "\n[arms.all_tactics]" + arms, encoding="utf-8")
-    walls, peaks = [], []
-    print(f"fomolab run {SPEC.relative_to(ROOT)} + [shopper] budgets and up to 3 units, {args.repeats} "
-          f"repetitions; {load()}")
     try:
-        for k in range(args.repeats):
-            wall, peak = timed([*fomolab_cmd(), "run", str(spec), "--out", str(tmp / f"r{k}")])
-            walls.append(wall)
-            peaks.append(peak)
-            print(f"  repetition {k + 1}: {wall:.2f} s, peak RSS {peak:,.0f} MB", flush=True)
-        _describe(tmp / "r0")
+        time_runs(spec, args.repeats,
+                  f"fomolab run {SPEC.relative_to(ROOT)} + [shopper] budgets and up to 3 units", WALL_S, PEAK_MB,
+                  _describe, "budgets and multi-unit demand at a million viewers", tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-    w, m = median(walls), median(peaks)
-    print(f"\nmedian over {args.repeats} runs ({load()}):")
-    print(f"  wall time        {w:6.2f} s    (min {min(walls):.2f}, max {max(walls):.2f})   "
-          f"target < {WALL_S:.0f} s: {verdict(w < WALL_S)}")
-    print(f"  peak RSS         {m:6,.0f} MB   (max {max(peaks):,.0f})   "
-          f"target < {PEAK_MB:,.0f} MB: {verdict(max(peaks) < PEAK_MB)}")
-    print(f"budgets and multi-unit demand at a million viewers: {verdict(w < WALL_S and max(peaks) < PEAK_MB)}")
-
 
 def _describe(folder: Path) -> None:
     """Print what the run produced (outside the timing)."""
