@@ -70,3 +70,65 @@ def test_manifest_has_provenance(tmp_path, exp):
     inv = m["invocations"][-1]
     assert {"numpy", "pandas", "simpy", "pyarrow"} <= set(inv["packages"]) and inv["python"]
     assert inv["fomolab_version"] == m["fomolab_version"] and "revision" in inv and inv["wall_s"] > 0
+
+
+def test_planned_run_ids_are_the_hash_of_each_run_alone(root):
+    """Planning encodes the parts runs share once; each id is still the hash of that run's whole identity."""
+    from fomolab.design import expand
+
+    seen = 0
+    for path in sorted((root / "experiments").glob("*.toml")):
+        for r in expand(load_experiment(path), range(3)):
+            assert r.run_id == r.identity(), (path.name, r.arm, r.point, r.replicate)
+            seen += 1
+    assert seen > 100
+
+
+def test_a_rerun_reads_the_cached_commit_records_while_the_commit_folder_is_unchanged(tmp_path, exp):
+    from fomolab.store import Store
+
+    out = tmp_path / "r"
+    res = run(exp, out)
+    cache = out / "index" / "commits.json"
+    assert cache.is_file()
+    store = Store(out)
+    cached, plain = store.inspect(), store.inspect(checksums=True)
+    assert cached.records_cached and not plain.records_cached  # checksums: always the records themselves
+    assert cached.commits == plain.commits and not cached.damaged
+    # a commit record replaced (as a writer does: a new file) is read again, not taken from the cache:
+    # here it records another size for a partition, so the run is damaged and recomputed
+    rid = str(res.runs.run_id.iloc[0])
+    rec = store.commit_record(rid)
+    rec["partitions"]["events"]["bytes"] += 1
+    (out / "commits" / f"{rid}.json").unlink()
+    (out / "commits" / f"{rid}.json").write_text(__import__("json").dumps(rec))
+    state = store.inspect()
+    assert not state.records_cached and set(state.damaged) == {rid}
+    again = run(exp, out)
+    last = again.manifest["invocations"][-1]
+    assert last["runs_repaired"] == 1 and last["runs_computed"] == 1
+    # a removed record: that run is not finished, whatever the cache says
+    victim = str(res.runs.run_id.iloc[1])
+    (out / "commits" / f"{victim}.json").unlink()
+    assert victim not in Store(out).inspect().commits
+    assert run(exp, out).manifest["invocations"][-1]["runs_computed"] == 1
+    # the cache is derived data: without it, or with a broken one, the records are read
+    cache.write_text("{not json")
+    assert Store(out).inspect().commits == Store(out).inspect(checksums=True).commits
+    cache.unlink()
+    assert not Store(out).inspect().records_cached
+    assert run(exp, out).manifest["invocations"][-1]["runs_computed"] == 0 and cache.is_file()
+
+
+def test_planning_and_the_store_do_not_import_pandas(root):
+    """Re-running a finished folder with -q needs neither pandas nor the recorder (a second of imports)."""
+    import subprocess
+    import sys
+
+    from fomolab import recorder, store
+
+    assert store.FACT_TABLES == recorder.FACT_TABLES
+    code = "import sys, fomolab.runner; print(sorted(m for m in ('pandas', 'fomolab.recorder') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
+                         env={**__import__("os").environ, "PYTHONPATH": str(root / "src")})
+    assert out.stdout.strip() == "[]"

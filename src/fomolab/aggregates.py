@@ -53,6 +53,8 @@ INDEXED_TABLES = ("runs", *AGGREGATE_TABLES)
 #: Width of the time bins of ``exposure`` and ``sales`` (s of stream time); the last bin ends at the stream's end.
 BIN_S = 60.0
 INDEX = "index"
+#: The commit records of the finished runs, cached by the writer in the index folder (``fomolab.store``).
+RECORDS = "commits.json"
 _INDEX_JSON = "index.json"
 _INDEX_FORMAT = 2
 
@@ -312,7 +314,7 @@ def write_index(folder: Path, commits: dict[str, dict[str, Any]]) -> bool:
             (d / name).unlink(missing_ok=True)
         return False
     for p in d.iterdir():
-        if p.name != _INDEX_JSON and p.name not in files.values():
+        if p.name not in (_INDEX_JSON, RECORDS) and p.name not in files.values():
             p.unlink(missing_ok=True)
     return True
 

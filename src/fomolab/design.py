@@ -87,15 +87,59 @@ class RunSpec:
     run_id: str = ""
 
     def identity(self) -> str:
-        """The hash that names this run's partition in a results folder."""
+        """The hash that names this run's partition in a results folder.
+
+        It is the SHA-256 of the canonical JSON (keys sorted, no spaces) of the
+        experiment's name, the arm, replicate, seed and sweep parameters, the
+        resolved scenario and the envelopes.  :func:`expand` computes the same
+        hash with the parts that its runs share encoded once (:class:`_Identities`).
+        """
         payload = {
             "experiment": self.experiment, "arm": self.arm, "replicate": self.replicate,
             "seed": self.seed, "params": self.params,
             "scenario": self.scenario.model_dump(mode="json"),
             "envelope": {k: vars(v) for k, v in self.envelope.items()},
         }
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:20]
+        return hashlib.sha256(_canonical(payload).encode()).hexdigest()[:20]
+
+
+def _canonical(value: Any) -> str:
+    """The JSON text that run identities hash (keys sorted, no spaces, other types as ``str``)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class _Identities:
+    """:meth:`RunSpec.identity` of many runs, the scenario and envelopes of each arm and point encoded once.
+
+    The canonical JSON of a dict is ``{`` + ``"key":value`` pairs in sorted key
+    order + ``}``, each value encoded as it would be alone; so the hash can be
+    fed piece by piece, and the pieces that all replicates of an arm share
+    (the scenario, the envelopes: nearly all of the text) are encoded once.
+    Keys in sorted order: arm, envelope, experiment, params, replicate,
+    scenario, seed.
+    """
+
+    def __init__(self) -> None:
+        self._head: dict[tuple[Any, ...], tuple[Any, bytes]] = {}
+
+    def __call__(self, spec: RunSpec) -> str:
+        # the shared objects themselves (kept alive by the runs) name the shared parts
+        params = _canonical(spec.params)
+        key = (spec.experiment, spec.arm, id(spec.scenario), id(spec.envelope), params)
+        if key not in self._head:
+            head = hashlib.sha256(
+                f'{{"arm":{_canonical(spec.arm)},"envelope":'
+                f'{_canonical({k: vars(v) for k, v in spec.envelope.items()})},'
+                f'"experiment":{_canonical(spec.experiment)},"params":{params},'
+                f'"replicate":'.encode())
+            scenario = f',"scenario":{_canonical(spec.scenario.model_dump(mode="json"))},"seed":'.encode()
+            self._head[key] = (head, scenario)
+        head, scenario = self._head[key]
+        h = head.copy()
+        h.update(_canonical(spec.replicate).encode())
+        h.update(scenario)
+        h.update(f"{_canonical(spec.seed)}}}".encode())
+        return h.hexdigest()[:20]
 
 
 def envelopes(scenarios: list[Scenario]) -> dict[str, Envelope]:
@@ -185,6 +229,7 @@ def expand(experiment: Experiment, replicates: range | None = None,
         unique.setdefault(pid, p)
     envs = {pid: envelopes([a.scenario for a in p.arms.values()]) for pid, p in unique.items()}
     runs = []
+    identity = _Identities()  # the shared parts of the hashed text encoded once per arm and point
     for r in reps:
         for pid, p in unique.items():
             shared = replicate_seed(experiment.seed, point_key(p.values), r)
@@ -193,5 +238,5 @@ def expand(experiment: Experiment, replicates: range | None = None,
                     experiment.seed, point_key(p.values), r, arm_key(arm.name))
                 spec = RunSpec(experiment=experiment.name, arm=arm.name, replicate=r, point=pid,
                                seed=seed, scenario=arm.scenario, envelope=envs[pid], params=p.params)
-                runs.append(replace(spec, run_id=spec.identity()))
+                runs.append(replace(spec, run_id=identity(spec)))
     return runs

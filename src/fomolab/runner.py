@@ -172,6 +172,7 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
             # the index of the finished runs' small tables (a no-op when it is current)
             final = store.inspect(checksums=False) if computed else state
             write_index(store.path, final.commits)
+            store.cache_records(final)  # one file for the next invocation to read, not one per run
         finally:
             manifest["invocations"].append({
                 "started": started, "finished": _now(), "outcome": outcome_kind, **_environment(),

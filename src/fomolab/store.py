@@ -64,12 +64,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fomolab.aggregates import AGGREGATE_TABLES, INDEX, aggregate
+from fomolab.aggregates import AGGREGATE_TABLES, INDEX, RECORDS, aggregate
 from fomolab.errors import ResultsError
-from fomolab.recorder import FACT_TABLES, Tables
 from fomolab.spec import Experiment
+
+if TYPE_CHECKING:  # the recorder imports pandas, which re-running a finished folder does not need
+    from fomolab.recorder import Tables
 
 __all__ = ["Store", "FolderState", "TABLES", "MARKET_TABLES", "LAYOUT", "spec_differences", "provenance",
            "is_disk_full"]
@@ -78,6 +80,8 @@ __all__ = ["Store", "FolderState", "TABLES", "MARKET_TABLES", "LAYOUT", "spec_di
 TABLES = ("shoppers", "events", "runs")
 #: Tables only a marketplace run has.
 MARKET_TABLES = ("streams", "stream_series")
+#: The run's stored facts, as ``fomolab.recorder.FACT_TABLES`` names them (not imported: it imports pandas).
+FACT_TABLES = ("products", "tactics", "windows", "product_results")
 #: Folders of a results folder that hold one file per run.
 RUN_FOLDERS = (*TABLES, *MARKET_TABLES, *FACT_TABLES, *AGGREGATE_TABLES, "failures", "commits")
 MANIFEST = "manifest.json"
@@ -157,6 +161,13 @@ class FolderState:
         created the folder; removed by the next writer.
     checksums : bool
         Whether the partitions' checksums were verified (else only their sizes).
+    records : str or None
+        A digest of the commit directory's state (each record's name, size,
+        modification time and inode) when every record was readable and no run
+        is damaged, else None: the key under which the writer caches the
+        records (:meth:`Store.cache_records`).
+    records_cached : bool
+        Whether the commit records were taken from that cache.
     """
 
     commits: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -165,6 +176,8 @@ class FolderState:
     foreign: list[Path] = field(default_factory=list)
     stranded: list[Path] = field(default_factory=list)
     checksums: bool = False
+    records: str | None = None
+    records_cached: bool = False
 
     def damage_summary(self) -> str:
         """How many runs are damaged and why, in one phrase."""
@@ -501,10 +514,15 @@ class Store:
                     listing[name] = {e.name: e for e in it}
             except (FileNotFoundError, NotADirectoryError):
                 continue
-        for rid in sorted(self.finished()):
+        entries = listing.get(COMMITS, {})
+        rids = sorted(n[:-5] for n in entries if n.endswith(".json") and _RUN_ID.match(n[:-5]))
+        fingerprint = _fingerprint(entries, rids)  # taken before the records are read
+        cached = None if checksums or fingerprint is None else self._cached_records(fingerprint)
+        state.records_cached = cached is not None
+        for rid in rids:
             try:
-                rec = self.commit_record(rid)
-            except (OSError, ValueError, UnicodeDecodeError):
+                rec = cached[rid] if cached is not None else self.commit_record(rid)
+            except (OSError, ValueError, UnicodeDecodeError, KeyError):
                 state.damaged[rid] = "commit record unreadable"
                 continue
             reason = self._verify(rid, rec, checksums, listing)
@@ -523,7 +541,43 @@ class Store:
                     state.uncommitted.append(d / fname)
         state.foreign.sort()
         state.uncommitted.sort()
+        state.records = fingerprint if not state.damaged else None
         return state
+
+    def _cached_records(self, fingerprint: str) -> dict[str, dict[str, Any]] | None:
+        """The commit records the writer cached under ``fingerprint``, or None if the cache is of another state."""
+        try:
+            with open(self.path / INDEX / RECORDS, encoding="utf-8") as f:
+                cache = json.load(f)
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(cache, dict) or cache.get("format") != COMMIT_FORMAT \
+                or cache.get("fingerprint") != fingerprint or not isinstance(cache.get("records"), dict):
+            return None
+        records: dict[str, dict[str, Any]] = cache["records"]
+        for rid, rec in records.items():
+            if not isinstance(rec, dict) or rec.get("run_id") != rid or not isinstance(rec.get("partitions"), dict):
+                return None
+        return records
+
+    def cache_records(self, state: FolderState) -> None:
+        """Cache the commit records of ``state`` in ``DIR/index/`` for the next :meth:`inspect` (the writer).
+
+        One file instead of one per run; :meth:`inspect` uses it only while
+        the commit directory is as it was when the records were read (each
+        record's name, size, modification time and inode; a writer replaces
+        a record, never edits it), and never when it verifies checksums.
+        Nothing is written for a state with damaged runs, or one read from
+        the cache.  Best effort: the cache is derived data.
+        """
+        if self._lock is None:
+            raise ResultsError(f"{self.path}: Store.cache_records needs the writer lock (use `with store.lock():`)")
+        if state.records is None or state.records_cached or state.damaged:
+            return
+        with contextlib.suppress(OSError):
+            (self.path / INDEX).mkdir(exist_ok=True)
+            _write_json(self.path / INDEX / RECORDS, {"format": COMMIT_FORMAT, "fingerprint": state.records,
+                                                      "records": state.commits}, indent=None)
 
     def _verify(self, run_id: str, rec: dict[str, Any], checksums: bool,
                 listing: dict[str, dict[str, os.DirEntry[str]]]) -> str:
@@ -629,6 +683,18 @@ class Store:
         """Remove what interrupted writers left behind."""
         shutil.rmtree(self.path / STAGING, ignore_errors=True)
         (self.path / STAGING).mkdir(exist_ok=True)
+
+
+def _fingerprint(entries: dict[str, os.DirEntry[str]], rids: list[str]) -> str | None:
+    """A digest of the commit records' names, sizes, modification times and inodes (None if one vanished)."""
+    h = hashlib.sha256()
+    for rid in rids:
+        try:
+            st = entries[f"{rid}.json"].stat()
+        except OSError:
+            return None
+        h.update(f"{rid} {st.st_size} {st.st_mtime_ns} {st.st_ino}\n".encode())
+    return h.hexdigest()
 
 
 def _plain(v: Any) -> Any:
