@@ -240,10 +240,11 @@ def index_current(folder: Path, commits: dict[str, dict[str, Any]]) -> dict[str,
 
 
 def read_index(folder: Path, commits: dict[str, dict[str, Any]], table: str,
-               columns: list[str] | None = None, codes: bool = False) -> pd.DataFrame | None:
+               columns: list[str] | None = None, codes: bool = False, filter: Any = None) -> pd.DataFrame | None:
     """One indexed table of all the finished runs ``commits``, or None if the index is not current.
 
-    With ``codes``, the text columns (run, arm, segment, product) come as categoricals.
+    With ``codes``, the text columns (run, arm, segment, product) come as categoricals;
+    ``filter`` (a pyarrow expression) keeps only the rows for which it is true.
     """
     import pyarrow.parquet as pq
 
@@ -254,7 +255,8 @@ def read_index(folder: Path, commits: dict[str, dict[str, Any]], table: str,
         path = folder / INDEX / info["files"][table]
         names = pq.read_schema(path).names
         text = [c for c in ("run_id", "arm", "segment", "product") if c in names and (columns is None or c in columns)]
-        return pq.read_table(path, columns=columns, read_dictionary=text if codes else None).to_pandas()
+        return pq.read_table(path, columns=columns, read_dictionary=text if codes else None,
+                             filters=filter).to_pandas()
     except (OSError, ValueError, KeyError):
         return None
 

@@ -139,7 +139,7 @@ class _Identities:
         h.update(_canonical(spec.replicate).encode())
         h.update(scenario)
         h.update(f"{_canonical(spec.seed)}}}".encode())
-        return h.hexdigest()[:20]
+        return str(h.hexdigest()[:20])
 
 
 def envelopes(scenarios: list[Scenario]) -> dict[str, Envelope]:

@@ -13,6 +13,8 @@ the design has finished ("5 of 10 replicates finished").
 
 from __future__ import annotations
 
+import collections
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -249,14 +251,15 @@ class Results:
         ids = self._run_ids if ids is None else ids
         return [f for f in (self.path / table / f"{i}.parquet" for i in ids) if f.is_file()]
 
-    def _read(self, table: str, ids: list[str], columns: list[str] | None = None) -> pd.DataFrame:
+    def _read(self, table: str, ids: list[str], columns: list[str] | None = None,
+              filter: Any = None) -> pd.DataFrame:
         import pyarrow as pa
         import pyarrow.dataset as ds
         import pyarrow.parquet as pq
 
         if table in INDEXED_TABLES and len(ids) == len(self.state.commits) and self._index is not None \
                 and set(ids) == set(self.state.commits):
-            whole = read_index(self.path, self.state.commits, table, columns)  # one file, not one per run
+            whole = read_index(self.path, self.state.commits, table, columns, filter=filter)  # one file
             if whole is not None:
                 at = {rid: k for k, rid in enumerate(ids)}
                 key = whole["run_id"].astype(str).map(at).to_numpy()
@@ -264,18 +267,24 @@ class Results:
         files = self._files(table, ids)  # marketplace tables: some runs
         if not files:
             return pd.DataFrame()
-        try:  # one dataset, read by threads, only the columns asked for
-            data = ds.dataset([str(f) for f in files], format="parquet")
-            names = set(data.schema.names)
-            if columns is not None and not set(columns) <= names:
-                raise ValueError("columns differ between partitions")
-            tab = data.to_table(columns=columns)
+        try:  # one dataset, read by threads, only the columns (and rows) asked for, batch by batch
+            return _compact_frame([str(f) for f in files], columns, filter)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):  # differing schemas
             tab = pa.concat_tables([pq.read_table(f, columns=columns) for f in files], promote_options="default")
+            if filter is not None:
+                tab = ds.dataset(tab).to_table(filter=filter)
         return tab.to_pandas()
 
-    def table(self, name: str, columns: list[str] | None = None, run_ids: list[str] | None = None) -> pd.DataFrame:
-        """One table, optionally only some columns and some runs (read straight from Parquet).
+    def table(self, name: str, columns: list[str] | None = None, run_ids: list[str] | None = None, *,
+              filter: Any = None) -> pd.DataFrame:
+        """One table, optionally only some columns, runs and rows (read straight from Parquet).
+
+        The partitions are read as one pyarrow dataset, batch by batch, into
+        columns allocated once: text columns (``run_id``, ``arm``,
+        ``segment``, ``kind``, ``product``, ``tactic``) as categoricals
+        (codes of 1 or 2 bytes, never a Python string per row), numbers in
+        their stored types (``docs/schema.md``), so that peak memory is
+        about that of the frame returned.
 
         Parameters
         ----------
@@ -287,6 +296,9 @@ class Results:
         run_ids : list of str, optional
             Only these finished runs are read, in the folder's order (default all);
             ids of runs that have not finished are refused.
+        filter : pyarrow.compute.Expression, optional
+            Only the rows for which it is true, e.g. ``pc.field("kind") == "purchase"``
+            (``import pyarrow.compute as pc``); its columns need not be among ``columns``.
         """
         if name not in TABLE_NAMES:
             raise ResultsError(f"{self.path}: no table {name!r}; tables are runs, shoppers, events, products, "
@@ -299,13 +311,17 @@ class Results:
                 raise ResultsError(f"{self.path}: run_ids {missing[:3]}{' ...' if len(missing) > 3 else ''} are "
                                    "not finished runs of this folder (see res.runs.run_id)")
             ids = [i for i in ids if i in wanted]
-        df = self._read(name, ids, columns)
+        df = self._read(name, ids, columns, filter)
         for c in CATEGORICAL:
-            if c in df.columns:
+            if c in df.columns and not isinstance(df[c].dtype, pd.CategoricalDtype):
                 df[c] = df[c].astype("category")
-        if "shopper_id" in df.columns and name == "events":
+        if "shopper_id" in df.columns and name == "events" and df["shopper_id"].dtype != "Int64":
             df["shopper_id"] = df["shopper_id"].astype("Int64")
-        return df.reset_index(drop=True)
+        if not df.index.equals(pd.RangeIndex(len(df))):
+            df = df.reset_index(drop=True)
+        else:  # the same index, without copying every column
+            df.index = pd.RangeIndex(len(df))
+        return df
 
     def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         """SQL over the folder's tables, read out of core by DuckDB.
@@ -372,7 +388,8 @@ class Results:
                         f"{', union_by_name = true' if union_by_name else ''})")
         return con
 
-    def viewers(self, columns: list[str] | None = None, run_ids: list[str] | None = None) -> pd.DataFrame:
+    def viewers(self, columns: list[str] | None = None, run_ids: list[str] | None = None, *,
+                filter: Any = None) -> pd.DataFrame:
         """The shoppers table with one row per viewer, for analyses of viewers.
 
         Without a marketplace it is the ``shoppers`` table (one visit per
@@ -380,13 +397,14 @@ class Results:
         visits; they are combined: ``arrival_s`` the first arrival,
         ``departure_s`` the last departure, ``first_purchase_s`` the earliest
         purchase, counts and money summed, ``stream`` the first stream watched.
-        ``columns`` and ``run_ids`` are as in :meth:`table`.
+        ``columns``, ``run_ids`` and ``filter`` are as in :meth:`table` (a
+        marketplace's ``filter`` selects visits, before they are combined).
         """
         market = "stream" in self._columns("shoppers")
         if not market:
-            return self.table("shoppers", columns, run_ids)
+            return self.table("shoppers", columns, run_ids, filter=filter)
         need = list(dict.fromkeys((columns or self._columns("shoppers")) + ["run_id", "shopper_id"]))
-        sh = self.table("shoppers", need, run_ids)
+        sh = self.table("shoppers", need, run_ids, filter=filter)
         rules = {"arrival_s": "min", "departure_s": "max", "first_purchase_s": "min", "purchases": "sum",
                  "spend": "sum", "surplus": "sum", "regretted": "sum", "switched_in": "sum"}
         agg = {c: rules.get(c, "first") for c in sh.columns if c not in ("run_id", "shopper_id")}
@@ -501,6 +519,176 @@ class Results:
         from fomolab._terminal import html_view
 
         return html_view(repr(self), [("per arm: means per run; conversion pooled", self.summary())])
+
+
+def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = None) -> pd.DataFrame:
+    """Partitions read as one dataset into a DataFrame, batch by batch, each column allocated once.
+
+    The values and dtypes are those of ``dataset.to_table().to_pandas()``
+    followed by :data:`CATEGORICAL` columns as categoricals: a column stored
+    as a dictionary keeps its dictionaries' values in the order pyarrow
+    unifies them (first seen first); one stored as plain text gets its
+    observed values sorted (as ``astype("category")`` does).  Nulls in an
+    integer column make it float64 (NaN), as in pyarrow's conversion.
+    Without a filter the rows are counted from the Parquet footers and every
+    column is filled in place; with one, the filtered batches are kept (in
+    Arrow) until they are counted.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    schema = ds.dataset(files[0], format="parquet").schema
+    names = list(columns) if columns is not None else list(schema.names)
+    if not set(names) <= set(schema.names):
+        raise ValueError("columns differ between partitions")
+    text = [c for c in names if c in CATEGORICAL and (pa.types.is_string(schema.field(c).type)
+                                                      or pa.types.is_large_string(schema.field(c).type))]
+    fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=text)) if text else "parquet"
+    # datasets of a few hundred files at a time: a dataset keeps each file's footer while it lives
+    groups = [files[i:i + _GROUP] for i in range(0, len(files), _GROUP)]
+
+    def scan(group: list[str]) -> Any:
+        return ds.dataset(group, format=fmt, schema=schema).scanner(columns=names, filter=filter, use_threads=True)
+
+    if filter is None:
+        n = sum(ds.dataset(g, format="parquet", schema=schema).count_rows() for g in groups)  # from the footers
+        batches: Iterator[Any] = (b for g in groups for b in scan(g).to_batches())
+    else:
+        kept = collections.deque(b for g in groups for b in scan(g).to_batches())
+        n = sum(b.num_rows for b in kept)
+        batches = iter(lambda: kept.popleft() if kept else None, None)  # each freed once copied
+    # the dtypes pyarrow's conversion gives each column (the files' pandas metadata included)
+    projected = pa.schema([schema.field(c) for c in names], metadata=schema.metadata)
+    target = projected.empty_table().to_pandas().dtypes
+    sinks: list[Any] = []
+    at = 0
+    for batch in batches:
+        if not sinks:
+            sinks = [_sink(batch.schema.field(c).type, target[c], n, c in text) for c in names]
+        k = batch.num_rows
+        for sink, col in zip(sinks, batch.columns, strict=True):
+            sink.put(col, at, k)
+        at += k
+    if at != n:
+        raise ValueError("the partitions changed while they were read")
+    if not sinks:
+        return projected.empty_table().to_pandas()
+    return pd.DataFrame({c: sink.done() for c, sink in zip(names, sinks, strict=True)}, copy=False)
+
+
+#: Files per pyarrow dataset when a table is read (each dataset holds its files' footers while it lives).
+_GROUP = 256
+
+
+class _Chunks:
+    """A column converted by pyarrow at the end (types without a faster sink)."""
+
+    def __init__(self, typ: Any) -> None:
+        self.typ, self.chunks = typ, list[Any]()
+
+    def put(self, col: Any, at: int, k: int) -> None:
+        self.chunks.append(col)
+
+    def done(self) -> Any:
+        import pyarrow as pa
+
+        return pa.chunked_array(self.chunks, type=self.typ).to_pandas()
+
+
+class _Numbers:
+    """An integer, float or boolean column filled in place; nulls as pyarrow's conversion gives them
+    (NaN in a float64 column, None in an object one), or a pandas masked array (``Int64``...) where
+    the files' pandas metadata asks for one."""
+
+    def __init__(self, typ: Any, n: int, masked: bool) -> None:
+        self.values = np.empty(n, dtype=typ.to_pandas_dtype())
+        self.mask: np.ndarray | None = np.zeros(n, dtype=bool) if masked else None
+        self.masked = masked
+
+    def put(self, col: Any, at: int, k: int) -> None:
+        if col.null_count:
+            if self.mask is None:
+                self.mask = np.zeros(len(self.values), dtype=bool)
+            self.mask[at:at + k] = col.is_null().to_numpy(zero_copy_only=False)
+            col = col.fill_null(False if self.values.dtype == bool else 0)
+        self.values[at:at + k] = col.to_numpy(zero_copy_only=False)
+
+    def done(self) -> Any:
+        v, mask = self.values, self.mask
+        if self.masked:
+            assert mask is not None
+            return (pd.arrays.BooleanArray(v, mask) if v.dtype == bool else
+                    pd.arrays.FloatingArray(v, mask) if v.dtype.kind == "f" else pd.arrays.IntegerArray(v, mask))
+        if mask is None:
+            return v
+        if v.dtype == bool:
+            out = v.astype(object)
+            out[mask] = None
+            return out
+        out = v.astype(np.float64) if v.dtype.kind in "iu" else v
+        out[mask] = np.nan
+        return out
+
+
+class _Codes:
+    """A text column as a categorical: each batch's dictionary mapped onto one list of categories.
+
+    ``stored``: the column is a dictionary in the files (categories in the
+    order pyarrow unifies dictionaries, unused ones kept); else plain text
+    read as dictionaries (categories: the values present, sorted).
+    """
+
+    def __init__(self, typ: Any, n: int, stored: bool) -> None:
+        self.codes = np.empty(n, dtype=np.int16)
+        self.categories: dict[str, int] = {}
+        self.stored, self.ordered = stored, bool(getattr(typ, "ordered", False))
+
+    def put(self, col: Any, at: int, k: int) -> None:
+        import pyarrow as pa
+
+        if not pa.types.is_dictionary(col.type):
+            col = col.dictionary_encode()
+        cats = self.categories
+        lookup = np.array([cats.setdefault(v, len(cats)) for v in col.dictionary.to_pylist()] or [0], np.int64)
+        if len(cats) > np.iinfo(self.codes.dtype).max:
+            self.codes = self.codes.astype(np.int32)
+        idx = col.indices
+        if col.null_count:
+            nulls = col.is_null().to_numpy(zero_copy_only=False)
+            codes = lookup[idx.fill_null(0).to_numpy(zero_copy_only=False)]
+            codes[nulls] = -1
+        else:
+            codes = lookup[idx.to_numpy(zero_copy_only=False)]
+        self.codes[at:at + k] = codes
+
+    def done(self) -> Any:
+        values = list(self.categories)
+        codes = self.codes
+        if not self.stored:  # the observed values, sorted
+            used = np.bincount(codes[codes >= 0], minlength=len(values)) > 0 if len(values) else np.zeros(0, bool)
+            keep = sorted((v for v, u in zip(values, used, strict=True) if u))
+            new = np.full(len(values) + 1, -1, dtype=np.int64)  # the last entry: a null stays -1
+            new[[self.categories[v] for v in keep]] = np.arange(len(keep))
+            codes, values = new[codes].astype(codes.dtype), keep
+        return pd.Categorical.from_codes(codes, categories=pd.Index(values, dtype=object), ordered=self.ordered,
+                                         validate=False)
+
+
+def _sink(typ: Any, dtype: Any, n: int, text: bool) -> Any:
+    """Where a column's batches go: ``typ`` its Arrow type, ``dtype`` the one pyarrow's conversion gives it."""
+    import pyarrow as pa
+
+    if text and dtype == np.dtype(object):
+        return _Codes(typ, n, stored=False)
+    if pa.types.is_dictionary(typ) and pa.types.is_string(typ.value_type) and isinstance(dtype, pd.CategoricalDtype):
+        return _Codes(typ, n, stored=True)
+    if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ):
+        plain = np.dtype(typ.to_pandas_dtype())
+        if dtype == plain:
+            return _Numbers(typ, n, masked=False)
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and getattr(dtype, "numpy_dtype", None) == plain:
+            return _Numbers(typ, n, masked=True)  # Int64, Float64, boolean
+    return _Chunks(typ)
 
 
 @dataclass(frozen=True)
