@@ -104,9 +104,9 @@ def test_summary_median_is_the_pooled_median_over_buyers(folder: Path) -> None:
     class Reads(Results):  # records which tables are loaded into pandas
         loaded: ClassVar[list[str]] = []
 
-        def _read(self, table, ids, columns=None):
+        def _read(self, table, ids, columns=None, filter=None):
             self.loaded.append(table)
-            return super()._read(table, ids, columns)
+            return super()._read(table, ids, columns, filter)
 
     res = Reads(folder)
     s = res.summary()
