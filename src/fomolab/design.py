@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -236,7 +236,7 @@ def expand(experiment: Experiment, replicates: range | None = None,
             for arm in p.arms.values():
                 seed = shared if experiment.common_random_numbers else replicate_seed(
                     experiment.seed, point_key(p.values), r, arm_key(arm.name))
-                spec = RunSpec(experiment=experiment.name, arm=arm.name, replicate=r, point=pid,
-                               seed=seed, scenario=arm.scenario, envelope=envs[pid], params=p.params)
-                runs.append(replace(spec, run_id=identity(spec)))
+                fields = {"experiment": experiment.name, "arm": arm.name, "replicate": r, "point": pid,
+                          "seed": seed, "scenario": arm.scenario, "envelope": envs[pid], "params": p.params}
+                runs.append(RunSpec(**fields, run_id=identity(RunSpec(**fields))))
     return runs

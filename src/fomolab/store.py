@@ -486,8 +486,11 @@ class Store:
     # -- runs ---------------------------------------------------------------
     def finished(self) -> set[str]:
         """Run ids that have a commit record (not verified: see :meth:`inspect`)."""
-        d = self.path / COMMITS
-        return {p.stem for p in d.glob("*.json") if _RUN_ID.match(p.stem)} if d.is_dir() else set()
+        try:
+            with os.scandir(self.path / COMMITS) as it:
+                return {e.name[:-5] for e in it if e.name.endswith(".json") and _RUN_ID.match(e.name[:-5])}
+        except (FileNotFoundError, NotADirectoryError):
+            return set()
 
     def commit_record(self, run_id: str) -> dict[str, Any]:
         """A run's commit record (``ValueError`` or ``OSError`` if unreadable)."""
