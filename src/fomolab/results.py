@@ -571,6 +571,8 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
         at += k
     if at != n:
         raise ValueError("the partitions changed while they were read")
+    if not names:  # rows without columns, as pyarrow gives them
+        return pd.DataFrame(index=pd.RangeIndex(n), columns=pd.Index([], dtype=object))
     if not sinks:
         return projected.empty_table().to_pandas()
     return pd.DataFrame({c: sink.done() for c, sink in zip(names, sinks, strict=True)}, copy=False)
