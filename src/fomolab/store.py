@@ -10,6 +10,11 @@ its partitions still match it.  A crash leaves at worst staged files and
 uncommitted partitions, which readers ignore and the next run overwrites;
 finished runs are never touched, and damaged ones (a partition deleted,
 truncated or replaced) are found and recomputed by the next ``fomolab run``.
+A run with nothing left to compute compares sizes only (one ``stat`` per
+partition; a partition overwritten with the same size is found by
+``fomolab check``, which reads every checksum, and by the next run with
+work to do, which verifies them all before computing), and takes the commit
+records from the writer's cache while the commit folder is unchanged.
 
 One writer at a time: a writer holds an exclusive ``flock`` on ``DIR/.lock``
 for its whole invocation (the kernel releases it when the process dies, however
@@ -43,7 +48,8 @@ Layout::
     DIR/purchase_times/<run_id>.parquet each buyer's time to first purchase
     DIR/failures/<run_id>.parquet       runs that raised (removed once they succeed)
     DIR/index/                          the runs and aggregate tables of all finished runs, one file each
-                                        (derived, rewritten by the writer; see fomolab.aggregates)
+                                        (derived, rewritten by the writer; see fomolab.aggregates), and
+                                        commits.json, the commit records (Store.cache_records)
     DIR/.staging/                       partitions being written
 """
 
