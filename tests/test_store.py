@@ -121,14 +121,15 @@ def test_a_rerun_reads_the_cached_commit_records_while_the_commit_folder_is_unch
 
 
 def test_planning_and_the_store_do_not_import_pandas(root):
-    """Re-running a finished folder with -q needs neither pandas nor the recorder (a second of imports)."""
+    """Re-running a finished folder with -q needs neither pandas, pyarrow nor the recorder (half a second)."""
     import subprocess
     import sys
 
     from fomolab import recorder, store
 
     assert store.FACT_TABLES == recorder.FACT_TABLES
-    code = "import sys, fomolab.runner; print(sorted(m for m in ('pandas', 'fomolab.recorder') if m in sys.modules))"
+    code = ("import sys, fomolab.runner, fomolab.results; "
+            "print(sorted(m for m in ('pandas', 'pyarrow', 'fomolab.recorder') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
                          env={**__import__("os").environ, "PYTHONPATH": str(root / "src")})
     assert out.stdout.strip() == "[]"

@@ -270,11 +270,11 @@ def write_index(folder: Path, commits: dict[str, dict[str, Any]]) -> bool:
     are written first, then ``index.json`` (atomically), then the old files
     are removed.  Returns whether the index is current afterwards.
     """
+    if index_current(folder, commits) is not None:
+        return True
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    if index_current(folder, commits) is not None:
-        return True
     digests = {rid: run_digest(rec) for rid, rec in commits.items()}
     if not digests or not all(digests.values()):
         return False

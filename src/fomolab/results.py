@@ -18,14 +18,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from fomolab.aggregates import INDEXED_TABLES, index_current, read_index
 from fomolab.errors import ResultsError
 from fomolab.store import LAYOUT, FolderState, Store
+
+if TYPE_CHECKING:  # imported where used: re-running a finished folder with -q needs neither
+    import numpy as np
+    import pandas as pd
 
 __all__ = ["Results", "Completeness", "FolderCheck", "check"]
 
@@ -182,6 +183,8 @@ class Results:
     @cached_property
     def completeness(self) -> Completeness:
         """How much of the design has finished (``.describe()``: "5 of 10 replicates finished")."""
+        import pandas as pd
+
         from fomolab.design import assign_points
 
         m = self.manifest
@@ -221,6 +224,8 @@ class Results:
 
     @cached_property
     def _run_ids(self) -> list[str]:
+        import pandas as pd
+
         state = self.state
         if state.damaged:
             rid, why = next(iter(state.damaged.items()))
@@ -253,6 +258,8 @@ class Results:
 
     def _read(self, table: str, ids: list[str], columns: list[str] | None = None,
               filter: Any = None) -> pd.DataFrame:
+        import numpy as np
+        import pandas as pd
         import pyarrow as pa
         import pyarrow.dataset as ds
         import pyarrow.parquet as pq
@@ -300,6 +307,8 @@ class Results:
             Only the rows for which it is true, e.g. ``pc.field("kind") == "purchase"``
             (``import pyarrow.compute as pc``); its columns need not be among ``columns``.
         """
+        import pandas as pd
+
         if name not in TABLE_NAMES:
             raise ResultsError(f"{self.path}: no table {name!r}; tables are runs, shoppers, events, products, "
                                "tactics, windows (and streams, stream_series for a marketplace)")
@@ -441,6 +450,8 @@ class Results:
 
     @cached_property
     def failures(self) -> pd.DataFrame:
+        import pandas as pd
+
         from fomolab.store import _RUN_ID
 
         files = sorted(p for p in (self.path / "failures").glob("*.parquet") if _RUN_ID.match(p.stem))
@@ -456,6 +467,8 @@ class Results:
         ``summary().attrs["completeness"]`` says how much has finished
         (:meth:`Completeness.describe`).
         """
+        import pandas as pd
+
         if not self._run_ids:
             return pd.DataFrame()
         index = self._index
@@ -505,6 +518,8 @@ class Results:
         the whole table); a marketplace's viewers are first combined over
         their visits (:meth:`viewers`).
         """
+        import pandas as pd
+
         if "stream" in self._columns("shoppers"):
             sh = self.viewers(["arm", "arrival_s", "first_purchase_s"])
             return (sh.first_purchase_s - sh.arrival_s).groupby(sh.arm, observed=True).median()
@@ -534,6 +549,7 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
     column is filled in place; with one, the filtered batches are kept (in
     Arrow) until they are counted.
     """
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.dataset as ds
 
@@ -603,11 +619,15 @@ class _Numbers:
     the files' pandas metadata asks for one."""
 
     def __init__(self, typ: Any, n: int, masked: bool) -> None:
+        import numpy as np
+
         self.values = np.empty(n, dtype=typ.to_pandas_dtype())
         self.mask: np.ndarray | None = np.zeros(n, dtype=bool) if masked else None
         self.masked = masked
 
     def put(self, col: Any, at: int, k: int) -> None:
+        import numpy as np
+
         if col.null_count:
             if self.mask is None:
                 self.mask = np.zeros(len(self.values), dtype=bool)
@@ -616,6 +636,9 @@ class _Numbers:
         self.values[at:at + k] = col.to_numpy(zero_copy_only=False)
 
     def done(self) -> Any:
+        import numpy as np
+        import pandas as pd
+
         v, mask = self.values, self.mask
         if self.masked:
             assert mask is not None
@@ -641,11 +664,14 @@ class _Codes:
     """
 
     def __init__(self, typ: Any, n: int, stored: bool) -> None:
+        import numpy as np
+
         self.codes = np.empty(n, dtype=np.int16)
         self.categories: dict[str, int] = {}
         self.stored, self.ordered = stored, bool(getattr(typ, "ordered", False))
 
     def put(self, col: Any, at: int, k: int) -> None:
+        import numpy as np
         import pyarrow as pa
 
         if not pa.types.is_dictionary(col.type):
@@ -664,6 +690,9 @@ class _Codes:
         self.codes[at:at + k] = codes
 
     def done(self) -> Any:
+        import numpy as np
+        import pandas as pd
+
         values = list(self.categories)
         codes = self.codes
         if not self.stored:  # the observed values, sorted
@@ -678,6 +707,8 @@ class _Codes:
 
 def _sink(typ: Any, dtype: Any, n: int, text: bool) -> Any:
     """Where a column's batches go: ``typ`` its Arrow type, ``dtype`` the one pyarrow's conversion gives it."""
+    import numpy as np
+    import pandas as pd
     import pyarrow as pa
 
     if text and dtype == np.dtype(object):
