@@ -294,7 +294,7 @@ class Recorder:
         np.minimum.at(v_first, w[pv], pt)
         v_buys = np.isfinite(v_first)
         buyers = int(v_buys.sum())
-        ttp = (v_first - viewers.arrival_s)[v_buys]
+        ttp = v_first[v_buys] - viewers.arrival_s[v_buys]
         runs = {
             "run_id": self.run_id, "arm": self.arm, "replicate": self.replicate, "point": self.point,
             "seed": self.seed, **self.params, "duration_s": float(duration_s),
@@ -375,10 +375,13 @@ class Recorder:
         views, seconds = np.zeros(n, np.int64), np.zeros(n)
         for k in np.unique(stream):
             mine = vis.stream == k
-            st, en = np.sort(vis.start_s[mine]), np.sort(vis.end_s[mine])
+            st, en = vis.start_s[mine], vis.end_s[mine]  # copies, sorted in place
+            st.sort()
+            en.sort()
             rows = np.flatnonzero(stream == k)
             views[rows] = (np.searchsorted(st, b[rows], side="left") - np.searchsorted(en, a[rows], side="right"))
-            watched = _watch_time(st, en, np.concatenate([a[rows], b[rows]]))
+            watched = _watch_time(st, en, np.concatenate([a[rows], b[rows]]), presorted=True)
+            del st, en
             seconds[rows] = watched[len(rows):] - watched[:len(rows)]
         pcode = pp.astype(np.int64)
         units = np.bincount(pcode, minlength=n)[:n]
@@ -625,9 +628,10 @@ def _gini(x: np.ndarray) -> float:
     return float((2 * np.arange(1, n + 1) - n - 1) @ x / (n * x.sum()))
 
 
-def _watch_time(a: np.ndarray, b: np.ndarray, bins: np.ndarray) -> np.ndarray:
-    """Viewer-seconds watched before each bin edge by visits ``[a, b)`` (cumulative)."""
-    a, b = np.sort(a), np.sort(b)
+def _watch_time(a: np.ndarray, b: np.ndarray, bins: np.ndarray, presorted: bool = False) -> np.ndarray:
+    """Viewer-seconds watched before each bin edge by visits ``[a, b)`` (cumulative; ``presorted``: both sorted)."""
+    if not presorted:
+        a, b = np.sort(a), np.sort(b)
     ca = np.concatenate([[0.0], np.cumsum(a)])
     cb = np.concatenate([[0.0], np.cumsum(b)])
     ka = np.searchsorted(a, bins, side="right")
