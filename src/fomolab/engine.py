@@ -405,7 +405,9 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
     pairs = [(x, x.live(ctx)) for x in sorted(live, key=lambda x: x.live_rank)]
     state = ProductState(ctx, [s for _, s in pairs if s is not None], g.gate(ctx) if g is not None else None,
                          checking)
-    rows = (vi[maybe], who[maybe], t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe], z[maybe],
+    vi_m = vi[maybe]
+    who_m = vi_m if np.array_equal(who, vi) else who[maybe]  # one stream: visits are viewers, one array for both
+    rows = (vi_m, who_m, t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe], z[maybe],
             s_on[maybe] > 0, price_on[maybe], price_off[maybe], value[maybe])
     if shopper is not None and (valued is not None or shopper.walks):  # live lifts, budgets, several units
         live_lifts = [shopper.lift(x.kind) if valued is not None else 0.0 for x, s in pairs if s is not None]
