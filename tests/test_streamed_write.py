@@ -101,3 +101,13 @@ def test_sales_count_each_purchase_under_its_buyers_segment(root, name):
     assert len(want) > 1 and want.purchases.sum() == len(buys) > 0
     pd.testing.assert_series_equal(got.purchases, want.purchases, check_dtype=False)
     pd.testing.assert_series_equal(got.spend, want.spend, rtol=1e-12)
+
+
+def test_tables_pickle_with_their_big_tables_built(root):
+    import pickle
+
+    tables = _run(root, "scarcity")
+    back = pickle.loads(pickle.dumps(tables))
+    assert back.source("shoppers") is None and back.source("events") is None
+    for t in ("shoppers", "events", "runs"):
+        pd.testing.assert_frame_equal(getattr(back, t), getattr(tables, t), check_exact=True)

@@ -152,6 +152,12 @@ class Tables:
     def events(self, value: pd.DataFrame | Columns) -> None:
         self._set("events", value)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with both big tables built (a :class:`Columns` holds functions of the run's arrays)."""
+        if self._lazy:
+            self._get("shoppers")
+        return self.__dict__
+
     def source(self, name: str) -> Columns | None:
         """The :class:`Columns` of table ``name`` if it has not been built as a DataFrame, else None."""
         return self._lazy.get(name)
