@@ -111,3 +111,17 @@ def test_tables_pickle_with_their_big_tables_built(root):
     assert back.source("shoppers") is None and back.source("events") is None
     for t in ("shoppers", "events", "runs"):
         pd.testing.assert_frame_equal(getattr(back, t), getattr(tables, t), check_exact=True)
+
+
+def test_a_built_table_is_also_written_a_row_group_at_a_time(root, tmp_path):
+    """A spec whose tables are built before the write (``[shopper]`` adds columns) gets the same files."""
+    tables = _run(root, "shopper")
+    assert tables.source("shoppers") is None  # the shopper's outcomes built the tables
+    for t in ("shoppers", "events"):
+        df = getattr(tables, t)
+        rows = max(1, len(df) // 5)
+        write_parquet(df, tmp_path / f"{t}.sliced.parquet", rows=rows)
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp_path / f"{t}.whole.parquet",
+                       row_group_size=rows)
+        assert pq.ParquetFile(tmp_path / f"{t}.sliced.parquet").metadata.num_row_groups >= 5
+        assert (tmp_path / f"{t}.sliced.parquet").read_bytes() == (tmp_path / f"{t}.whole.parquet").read_bytes()
