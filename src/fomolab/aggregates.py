@@ -59,13 +59,13 @@ _INDEX_JSON = "index.json"
 _INDEX_FORMAT = 2
 
 
-def _bins(duration_s: float, times: np.ndarray) -> np.ndarray:
-    """Minute bin edges from 0 to the stream's end (or the last time seen, if later)."""
+def _bins(duration_s: float, *times: np.ndarray) -> np.ndarray:
+    """Minute bin edges from 0 to the stream's end (or the last time seen in ``times``, if later)."""
     import numpy as np
 
     end = float(duration_s) if np.isfinite(duration_s) and duration_s > 0 else 0.0
-    if len(times):
-        end = max(end, float(np.nanmax(times)) if np.isfinite(times).any() else end)
+    if any(np.isfinite(t).any() for t in times):
+        end = max(end, max(float(np.nanmax(t)) for t in times if len(t) and not np.isnan(t).all()))
     edges = np.arange(0.0, end, BIN_S)
     return np.append(edges, end) if len(edges) else np.array([0.0, max(end, BIN_S)])
 
@@ -114,7 +114,15 @@ def aggregate(tables: Tables) -> dict[str, pd.DataFrame]:
     import numpy as np
     import pandas as pd
 
-    sh, ev, run = tables.shoppers, tables.events, tables.runs.iloc[0]
+    run = tables.runs.iloc[0]
+    need = ["shopper_id", "segment", "arrival_s", "departure_s", "first_purchase_s"]
+    src = tables.source("shoppers") if hasattr(tables, "source") else None
+    if src is not None:  # the run's own arrays (fomolab.recorder.Columns): views, not a copy of the table
+        sh = src.frame(columns=need + (["stream"] if "stream" in src.frame(0, 0).columns else []))
+    else:
+        sh = tables.shoppers
+    ev_src = tables.source("events") if hasattr(tables, "source") else None
+    buys = _purchases(ev_src) if ev_src is not None else tables.events[tables.events["kind"] == "purchase"]
     ident = {"run_id": str(run["run_id"]), "arm": str(run["arm"]), "point": int(run["point"]),
              "replicate": int(run["replicate"])}
     seg_cats = list(sh["segment"].cat.categories) if hasattr(sh["segment"], "cat") else sorted(set(sh["segment"]))
@@ -124,9 +132,8 @@ def aggregate(tables: Tables) -> dict[str, pd.DataFrame]:
     f = sh["first_purchase_s"].to_numpy(float)
     bought = np.isfinite(f)
     stop = np.where(bought, np.minimum(f, d), d)
-    buys = ev[ev["kind"] == "purchase"]
     bt = buys["time_s"].to_numpy(float)
-    edges = _bins(float(run.get("duration_s", np.nan)), np.concatenate([d, bt]))
+    edges = _bins(float(run.get("duration_s", np.nan)), d, bt)
     nb = len(edges) - 1
     S = len(seg_cats)
     rows: dict[str, list[np.ndarray]] = {k: [] for k in ("watch_s", "at_risk_s", "arrivals", "first_purchases",
@@ -148,11 +155,10 @@ def aggregate(tables: Tables) -> dict[str, pd.DataFrame]:
     for k in ("arrivals", "first_purchases", "left_without_buying"):
         exposure[k] = exposure[k].astype(np.int64)
     # sales: the buyer's segment (a viewer's segment is the same in all its visits)
-    seg_of = pd.Series(seg, index=sh["shopper_id"].to_numpy()).groupby(level=0).first()
     prod = buys["product"]
     prod_cats = list(prod.cat.categories) if hasattr(prod, "cat") else sorted(set(prod.astype(str)))
     pcode = pd.Categorical(prod, categories=prod_cats).codes.astype(np.int64)
-    bseg = seg_of.reindex(buys["shopper_id"].to_numpy(dtype=np.int64, na_value=-1)).to_numpy()
+    bseg = _lookup(sh["shopper_id"].to_numpy(), seg, buys["shopper_id"].to_numpy(dtype=np.int64, na_value=-1))
     bidx = np.clip(np.searchsorted(edges, bt, side="right") - 1, 0, nb - 1)
     P = len(prod_cats)
     key = (bseg.astype(np.int64) * P + pcode) * nb + bidx
@@ -186,6 +192,28 @@ def aggregate(tables: Tables) -> dict[str, pd.DataFrame]:
         "time_to_purchase_s": ttp[order],
     })
     return {"exposure": exposure, "sales": sales, "purchase_times": times}
+
+
+def _purchases(events: Any) -> pd.DataFrame:
+    """The purchase rows of an events table held as :class:`~fomolab.recorder.Columns`, in table order,
+    read a slice at a time (only the columns the aggregates need)."""
+    import pandas as pd
+
+    cols = ["time_s", "kind", "product", "shopper_id", "value"]
+    parts = [f[f["kind"] == "purchase"] for f in events.frames(1 << 20, cols)]
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``values`` at the first position of each of ``query`` in ``keys`` (each query is among the keys)."""
+    import numpy as np
+
+    if not len(query):
+        return np.empty(0, values.dtype)
+    if len(keys) > 1 and bool((keys[1:] >= keys[:-1]).all()):
+        return values[np.searchsorted(keys, query, side="left")]
+    order = np.argsort(keys, kind="stable")
+    return values[order[np.searchsorted(keys[order], query, side="left")]]
 
 
 def _ident(ident: dict[str, Any], n: int) -> dict[str, Any]:

@@ -125,6 +125,8 @@ def simulate(run: RunSpec) -> Tables:
                              [generator(run.seed, "budget", *(() if k == 0 else (arm_key(run.arm),) if k == 1
                                                               else (arm_key(run.arm), k))) for k in range(len(groups))])
     vis = _visits(streams, market, viewers, groups, offsets, run.seed, T)
+    decisions = [g[2] for g in groups]
+    del groups, arrival  # their arrivals and traits are in ``viewers`` now: free the copies
     mu, sigma = (np.array(x)[viewers.segment] for x in
                  zip(*(seg.valuation.lognormal() for seg in sc.population.segments.values()), strict=True))
     env = simpy.Environment()  # one clock for every product of every stream: their processes can meet
@@ -143,11 +145,11 @@ def simulate(run: RunSpec) -> Tables:
             after.append((ctx, prod))
             envelope = _stream_envelope(run.envelope[pname], stream)
             cands: list[Candidates] = []
-            for i, g in enumerate(groups):
+            for i, rng in enumerate(decisions):
                 mine = np.flatnonzero(here & (vis.viewer >= offsets[i]) & (vis.viewer < offsets[i + 1]))
-                cands.append(_candidates(envelope, viewers, vis, mine, g[2]))
-            vi_c, t_c, b_c, u_c = (np.concatenate(c) for c in zip(*cands, strict=True))
-            cand = (vi_c, t_c, b_c, u_c)
+                cands.append(_candidates(envelope, viewers, vis, mine, rng))
+            cand = tuple(np.concatenate(c) for c in zip(*cands, strict=True))
+            del cands
             value = _valuations(run, pnum, prod, viewers, offsets, vis.viewer[cand[0]], mu, sigma)
             perceived = None  # the valuation gate ([shopper], fomolab.value): off unless a spec asks for it
             if sc.shopper is not None and sc.shopper.valuation_gate:
@@ -155,6 +157,8 @@ def simulate(run: RunSpec) -> Tables:
                     run, pnum, offsets, vis.viewer[cand[0]], "perception"))
             _decide(env, ctx, prod, viewers, vis, cand, value, stream.host.trust, checking, perceived, sc.shopper,
                     basket, sc.shopper.units(pname) if sc.shopper is not None else 1)
+            del cand, value, perceived  # the walk keeps what it needs
+    del mu, sigma
     env.run(until=T)
     for ctx, prod in after:
         for _, tactic in prod.tactics.items():
@@ -401,7 +405,9 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
     pairs = [(x, x.live(ctx)) for x in sorted(live, key=lambda x: x.live_rank)]
     state = ProductState(ctx, [s for _, s in pairs if s is not None], g.gate(ctx) if g is not None else None,
                          checking)
-    rows = (vi[maybe], who[maybe], t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe], z[maybe],
+    vi_m = vi[maybe]
+    who_m = vi_m if np.array_equal(who, vi) else who[maybe]  # one stream: visits are viewers, one array for both
+    rows = (vi_m, who_m, t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe], z[maybe],
             s_on[maybe] > 0, price_on[maybe], price_off[maybe], value[maybe])
     if shopper is not None and (valued is not None or shopper.walks):  # live lifts, budgets, several units
         live_lifts = [shopper.lift(x.kind) if valued is not None else 0.0 for x, s in pairs if s is not None]

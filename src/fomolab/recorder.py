@@ -12,6 +12,7 @@ product), ``tactics`` (one row per tactic switched on, its resolved fields) and
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ from fomolab.tactics import KINDS
 if TYPE_CHECKING:
     from fomolab.design import HazardTraits
 
-__all__ = ["Tables", "Recorder", "EVENT_KINDS", "TACTIC_KINDS", "FACT_TABLES", "BOOSTED_ID_OFFSET"]
+__all__ = ["Tables", "Columns", "Recorder", "EVENT_KINDS", "TACTIC_KINDS", "FACT_TABLES", "BOOSTED_ID_OFFSET"]
 
 #: Event kinds, in the order used to break ties at equal times; the tactics' own kinds
 #: (``Tactic.event_kinds``) follow in registry order.
@@ -62,25 +63,115 @@ FACT_TABLES = ("products", "tactics", "windows", "product_results")
 BOOSTED_ID_OFFSET = 1_000_000_000
 
 
-@dataclass
-class Tables:
-    """The tables of one run (pandas DataFrames); a marketplace run has two more."""
+class Columns:
+    """A big table held as its columns' arrays, turned into DataFrames a slice of rows at a time.
 
-    shoppers: pd.DataFrame
-    events: pd.DataFrame
-    runs: pd.DataFrame
-    streams: pd.DataFrame | None = None
-    stream_series: pd.DataFrame | None = None
-    products: pd.DataFrame | None = None
-    tactics: pd.DataFrame | None = None
-    windows: pd.DataFrame | None = None
-    product_results: pd.DataFrame | None = None
+    The picture: the table's recipe rather than the table.  ``build(start,
+    stop, names)`` returns the named columns (all if ``names`` is None) for rows
+    ``start:stop``; slices of the run's own arrays cost no copy, so a writer
+    can stream the table to Parquet a row group at a time
+    (:meth:`frames`) without ever holding it whole, in pandas or in Arrow.
+    """
+
+    def __init__(self, n_rows: int, build: Callable[[int, int, list[str] | None], dict[str, Any]]) -> None:
+        self.n_rows = int(n_rows)
+        self._build = build
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def frame(self, start: int = 0, stop: int | None = None, columns: list[str] | None = None) -> pd.DataFrame:
+        """Rows ``start:stop`` (all by default) as a DataFrame, with the ``columns`` asked for (all by default)."""
+        stop = self.n_rows if stop is None else min(stop, self.n_rows)
+        return pd.DataFrame(self._build(start, max(start, stop), columns), copy=False)
+
+    def frames(self, rows: int, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+        """The table in slices of ``rows`` rows (one empty slice for an empty table, for its schema)."""
+        for start in range(0, max(self.n_rows, 1), rows):
+            yield self.frame(start, start + rows, columns)
+
+
+#: Tables a run may hold as :class:`Columns` until someone reads them.
+_LAZY = ("shoppers", "events")
+
+
+class Tables:
+    """The tables of one run (pandas DataFrames); a marketplace run has two more.
+
+    ``shoppers`` and ``events`` may be given as :class:`Columns`: they become
+    DataFrames the first time either is read (both at once: they share the
+    run's arrays), while a writer streams them with :meth:`source` and
+    :meth:`parts` without building them.
+    """
 
     #: Table names in the order they are written (``runs`` last).
     NAMES = ("shoppers", "events", "streams", "stream_series", "products", "tactics", "windows", "product_results",
              "runs")
 
-    def __iter__(self):
+    def __init__(self, shoppers: pd.DataFrame | Columns, events: pd.DataFrame | Columns, runs: pd.DataFrame,
+                 streams: pd.DataFrame | None = None, stream_series: pd.DataFrame | None = None,
+                 products: pd.DataFrame | None = None, tactics: pd.DataFrame | None = None,
+                 windows: pd.DataFrame | None = None, product_results: pd.DataFrame | None = None) -> None:
+        self._lazy: dict[str, Columns] = {}
+        self._frames: dict[str, pd.DataFrame] = {}
+        self.shoppers, self.events = shoppers, events
+        self.runs = runs
+        self.streams, self.stream_series = streams, stream_series
+        self.products, self.tactics, self.windows, self.product_results = products, tactics, windows, product_results
+
+    def _get(self, name: str) -> pd.DataFrame:
+        if self._lazy:  # both at once: a change to one must not reach the other through a shared array
+            for k in ("events", "shoppers"):
+                if k in self._lazy:
+                    self._frames[k] = self._lazy.pop(k).frame()
+        return self._frames[name]
+
+    def _set(self, name: str, value: pd.DataFrame | Columns) -> None:
+        self._lazy.pop(name, None)
+        self._frames.pop(name, None)
+        if isinstance(value, Columns):
+            self._lazy[name] = value
+        else:
+            self._frames[name] = value
+
+    @property
+    def shoppers(self) -> pd.DataFrame:
+        """One row per viewer visit."""
+        return self._get("shoppers")
+
+    @shoppers.setter
+    def shoppers(self, value: pd.DataFrame | Columns) -> None:
+        self._set("shoppers", value)
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """One row per event."""
+        return self._get("events")
+
+    @events.setter
+    def events(self, value: pd.DataFrame | Columns) -> None:
+        self._set("events", value)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with both big tables built (a :class:`Columns` holds functions of the run's arrays)."""
+        if self._lazy:
+            self._get("shoppers")
+        return self.__dict__
+
+    def source(self, name: str) -> Columns | None:
+        """The :class:`Columns` of table ``name`` if it has not been built as a DataFrame, else None."""
+        return self._lazy.get(name)
+
+    def parts(self) -> Iterator[tuple[str, pd.DataFrame | Columns]]:
+        """``(name, table)`` pairs as :meth:`__iter__`, the big tables as :class:`Columns` where not yet built."""
+        for name in self.NAMES:
+            df = self._lazy.get(name) if name in _LAZY else None
+            if df is None:
+                df = getattr(self, name)
+            if df is not None:
+                yield name, df
+
+    def __iter__(self) -> Iterator[tuple[str, pd.DataFrame]]:
         """``(name, table)`` pairs, ``runs`` last (a run is finished when its ``runs`` file exists)."""
         for name in self.NAMES:
             df = getattr(self, name)
@@ -175,28 +266,31 @@ class Recorder:
         regretted = np.bincount(pv, weights=(psurplus < 0).astype(float), minlength=n).astype(np.int64)
         first[np.isinf(first)] = np.nan
         w = vis.viewer
-        # copy=False: the columns are these arrays, not copies stacked into blocks (a
-        # million-viewer run saves a copy of every column and ~0.2 s).
-        cols = {
-            "run_id": self._constant(self.run_id, n), "arm": self._constant(self.arm, n),
-            "replicate": np.full(n, self.replicate, dtype=np.int64), "point": np.full(n, self.point, dtype=np.int64),
-            "shopper_id": viewers.shopper_id[w],
-            "segment": pd.Categorical.from_codes(viewers.segment[w], categories=segments),
-            "boosted": viewers.boosted[w],
-            "impulsiveness": viewers.impulsiveness[w], "interest": viewers.interest[w],
-            "price_sensitivity": viewers.price_sensitivity[w],
-            "arrival_s": vis.start_s, "departure_s": vis.end_s,
-            "first_purchase_s": first, "purchases": count.astype(np.int64), "spend": spend,
-            "surplus": surplus, "regretted": regretted,
+        # the table is built a slice at a time (Columns): a viewer's own arrays are sliced,
+        # not copied, when visit k is viewer k (one stream)
+        own = None if _is_identity(w, n_viewers) else w
+        cols: dict[str, Callable[[int, int], Any]] = {
+            "run_id": lambda a, b: self._constant(self.run_id, b - a),
+            "arm": lambda a, b: self._constant(self.arm, b - a),
+            "replicate": lambda a, b: np.full(b - a, self.replicate, dtype=np.int64),
+            "point": lambda a, b: np.full(b - a, self.point, dtype=np.int64),
+            "shopper_id": _gather(viewers.shopper_id, own),
+            "segment": _coded(_gather(viewers.segment, own), segments),
+            "boosted": _gather(viewers.boosted, own),
+            "impulsiveness": _gather(viewers.impulsiveness, own), "interest": _gather(viewers.interest, own),
+            "price_sensitivity": _gather(viewers.price_sensitivity, own),
+            "arrival_s": _gather(vis.start_s), "departure_s": _gather(vis.end_s),
+            "first_purchase_s": _gather(first), "purchases": _gather(count.astype(np.int64)),
+            "spend": _gather(spend), "surplus": _gather(surplus), "regretted": _gather(regretted),
         }
-        cols.update({k: v[w] for k, v in self.shopper_columns.items()})
+        cols.update({k: _gather(v, own) for k, v in self.shopper_columns.items()})
         P = len(products)
         if streams is not None:
-            cols["stream"] = vis.stream.astype(np.int64)
-            cols["switched_in"] = vis.switched_in
+            cols["stream"] = _gather(vis.stream.astype(np.int64))
+            cols["switched_in"] = _gather(vis.switched_in)
             # stream 0's products keep their names; the same product in stream k is "name@k"
             products = [p if k == 0 else f"{p}@{k}" for k in range(len(streams)) for p in products]
-        shoppers = pd.DataFrame(cols, copy=False)
+        shoppers = Columns(n, lambda a, b, names: {k: cols[k](a, b) for k in (cols if names is None else names)})
         self._cats = categories(lineups)
         if any(e[1] == _HOST_ACTION for e in self._events):  # a reactive host acted (fomolab.host)
             self._cats = (self._cats[0], [*self._cats[1], "host_action"])
@@ -206,7 +300,7 @@ class Recorder:
         np.minimum.at(v_first, w[pv], pt)
         v_buys = np.isfinite(v_first)
         buyers = int(v_buys.sum())
-        ttp = (v_first - viewers.arrival_s)[v_buys]
+        ttp = v_first[v_buys] - viewers.arrival_s[v_buys]
         runs = {
             "run_id": self.run_id, "arm": self.arm, "replicate": self.replicate, "point": self.point,
             "seed": self.seed, **self.params, "duration_s": float(duration_s),
@@ -287,10 +381,13 @@ class Recorder:
         views, seconds = np.zeros(n, np.int64), np.zeros(n)
         for k in np.unique(stream):
             mine = vis.stream == k
-            st, en = np.sort(vis.start_s[mine]), np.sort(vis.end_s[mine])
+            st, en = vis.start_s[mine], vis.end_s[mine]  # copies, sorted in place
+            st.sort()
+            en.sort()
             rows = np.flatnonzero(stream == k)
             views[rows] = (np.searchsorted(st, b[rows], side="left") - np.searchsorted(en, a[rows], side="right"))
-            watched = _watch_time(st, en, np.concatenate([a[rows], b[rows]]))
+            watched = _watch_time(st, en, np.concatenate([a[rows], b[rows]]), presorted=True)
+            del st, en
             seconds[rows] = watched[len(rows):] - watched[:len(rows)]
         pcode = pp.astype(np.int64)
         units = np.bincount(pcode, minlength=n)[:n]
@@ -394,53 +491,134 @@ class Recorder:
         return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
 
     def _event_table(self, v: ViewerArrays, vis: Any, pv, pp, pt, pprice, products: list[str],
-                     per_stream: int | None = None) -> pd.DataFrame:
+                     per_stream: int | None = None) -> Columns:
         """Events ordered by time, ties by kind (``EVENT_KINDS`` order), then shopper.
 
         Rows are laid out kind by kind, within a kind by shopper (stream events,
         which have none, in the order they were recorded), and then sorted by
         time with one stable sort: the same order as sorting on (time, kind,
-        shopper), at the cost of one sort instead of three.
+        shopper), at the cost of one sort instead of three.  The table is
+        kept as those blocks and the sort's permutation (:class:`Columns`):
+        a slice of rows is gathered from the blocks when it is asked for.
         """
         n = len(vis.viewer)
-        ids = v.shopper_id[vis.viewer]  # the shopper of each visit
+        ids = v.shopper_id if _is_identity(vis.viewer, len(v.shopper_id)) else v.shopper_id[vis.viewer]
         ev = np.array(self._events, dtype=float).reshape(-1, 5)
         ev = ev[np.argsort(ev[:, 1], kind="stable")]
         bounds = np.searchsorted(ev[:, 1], np.arange(len(EVENT_KINDS) + 1), side="left")
         by_shopper = np.argsort(ids[pv], kind="stable")
-        blocks = []  # (time, kind, shopper, product, tactic, value)
+        none16, none8, nan = np.int16(-1), np.int8(-1), np.float64(np.nan)
+        # (time, kind, shopper, product, tactic, value, the stream's product): arrays, or one value for a block
+        blocks: list[tuple[Any, ...]] = []
         for code, name in enumerate(EVENT_KINDS):
             e = ev[bounds[code]:bounds[code + 1]]
             if len(e):
-                blocks.append((e[:, 0], np.full(len(e), code, np.int8), np.full(len(e), -1, np.int64),
-                               e[:, 2].astype(np.int16), e[:, 3].astype(np.int8), e[:, 4], e[:, 2].astype(np.int16)))
+                blocks.append((e[:, 0], np.int8(code), np.int64(-1), e[:, 2].astype(np.int16),
+                               e[:, 3].astype(np.int8), e[:, 4], e[:, 2].astype(np.int16)))
             if name in ("arrive", "leave"):
-                blocks.append((vis.start_s if name == "arrive" else vis.end_s, np.full(n, code, np.int8), ids,
-                               np.full(n, -1, np.int16), np.full(n, -1, np.int8), np.full(n, np.nan),
-                               (vis.stream * (per_stream or 1)).astype(np.int16)))
-            elif name == "purchase":
-                blocks.append((pt[by_shopper], np.full(len(pt), code, np.int8), ids[pv][by_shopper],
-                               pp[by_shopper], np.full(len(pt), -1, np.int8), pprice[by_shopper], pp[by_shopper]))
+                where = (vis.stream * (per_stream or 1)).astype(np.int16) if per_stream else np.int16(0)
+                blocks.append((vis.start_s if name == "arrive" else vis.end_s, np.int8(code), ids, none16, none8,
+                               nan, where))
+            elif name == "purchase" and len(pt):
+                p_s = pp[by_shopper]
+                blocks.append((pt[by_shopper], np.int8(code), ids[pv][by_shopper], p_s, none8, pprice[by_shopper],
+                               p_s))
             for t_s, k_s, v_s, p_s, tac_s, val_s in self._shopper_events:
                 if k_s[0] == code:  # tactics' events with a shopper (e.g. a prize), after the stream's
                     blocks.append((t_s, k_s, ids[v_s], p_s, tac_s, val_s, p_s))
-        time = np.concatenate([b[0] for b in blocks])
+        table = _Blocks([b for b in blocks if len(b[0])], n)
+        cats = self._cats
+
+        def build(a: int, b: int, names: list[str] | None) -> dict[str, Any]:
+            names = list(_EVENT_COLUMNS) if names is None else names
+            wanted = [_EVENT_COLUMNS[c] for c in names if _EVENT_COLUMNS[c] >= 0]
+            got = table.gather(a, b, wanted)
+            out: dict[str, Any] = {}
+            for c in names:
+                if c == "run_id":
+                    out[c] = self._constant(self.run_id, b - a)
+                elif c == "kind":
+                    out[c] = _categorical(got[1], EVENT_KINDS, cats[1])
+                elif c == "shopper_id":
+                    out[c] = pd.arrays.IntegerArray(got[2], got[2] < 0)
+                elif c == "product":
+                    out[c] = pd.Categorical.from_codes(got[3], categories=products)
+                elif c == "tactic":
+                    out[c] = _categorical(got[4], TACTIC_KINDS, cats[0])
+                elif c == "stream":
+                    if per_stream is None:
+                        raise KeyError(c)
+                    out[c] = got[6].astype(np.int64) // per_stream
+                else:
+                    out[c] = got[_EVENT_COLUMNS[c]]
+            return out
+
+        names = [*_EVENT_COLUMNS][:-1] if per_stream is None else list(_EVENT_COLUMNS)
+        return Columns(table.n_rows, lambda a, b, cols: build(a, b, names if cols is None else cols))
+
+
+#: The events table's columns and the block entry each comes from (-1: none).
+_EVENT_COLUMNS = {"run_id": -1, "time_s": 0, "kind": 1, "shopper_id": 2, "product": 3, "tactic": 4, "value": 5,
+                  "stream": 6}
+
+
+class _Blocks:
+    """Rows in blocks (each entry an array or one value for the whole block), read in a stored order.
+
+    The order is the stable sort of the blocks' first entry (time), as if the
+    blocks were concatenated and sorted; :meth:`gather` returns rows
+    ``a:b`` of that order, entry by entry, without the concatenation.
+    """
+
+    def __init__(self, blocks: list[tuple[Any, ...]], n_visits: int) -> None:
+        self.blocks = blocks
+        self.offsets = np.cumsum([0, *(len(b[0]) for b in blocks)])
+        self.n_rows = int(self.offsets[-1])
+        self.dtypes = [np.result_type(*(b[k] for b in blocks)) if blocks else np.dtype(float)
+                       for k in range(7)]
+        time = np.concatenate([b[0] for b in blocks]) if blocks else np.empty(0)
         order = np.argsort(time, kind="stable")
-        time = time[order]
-        kind, shopper, product, tactic, value, where = (np.concatenate([b[k] for b in blocks])[order]
-                                                        for k in range(1, 7))
-        del blocks, order
-        cols = {
-            "run_id": self._constant(self.run_id, len(time)), "time_s": time,
-            "kind": _categorical(kind, EVENT_KINDS, self._cats[1]),
-            "shopper_id": pd.arrays.IntegerArray(shopper, shopper < 0),
-            "product": pd.Categorical.from_codes(product, categories=products),
-            "tactic": _categorical(tactic, TACTIC_KINDS, self._cats[0]),
-            "value": value,
-        }
-        if per_stream is not None:
-            cols["stream"] = where.astype(np.int64) // per_stream
-        return pd.DataFrame(cols, copy=False)
+        del time
+        self.order = order.astype(np.int32) if self.n_rows < 2**31 else order
+
+    def gather(self, a: int, b: int, entries: list[int]) -> dict[int, np.ndarray]:
+        """Entries ``entries`` of rows ``a:b`` (in the stored order)."""
+        idx = self.order[a:b]
+        blk = np.searchsorted(self.offsets, idx, side="right") - 1
+        present = np.flatnonzero(np.bincount(blk, minlength=len(self.blocks)))
+        where = [(k, np.flatnonzero(blk == k)) for k in present] if len(present) > 1 else \
+            [(k, None) for k in present]
+        out = {}
+        for e in entries:
+            col = np.empty(len(idx), self.dtypes[e])
+            for k, pos in where:
+                x = self.blocks[k][e]
+                local = (idx if pos is None else idx[pos]) - self.offsets[k]
+                val = x[local] if isinstance(x, np.ndarray) else x
+                if pos is None:
+                    col[:] = val
+                else:
+                    col[pos] = val
+            out[e] = col
+        return out
+
+
+def _is_identity(w: np.ndarray, n: int, chunk: int = 1 << 20) -> bool:
+    """Whether ``w`` is ``0, 1, ..., n - 1`` (checked a chunk at a time)."""
+    if len(w) != n:
+        return False
+    return all(np.array_equal(w[k:k + chunk], np.arange(k, min(k + chunk, n))) for k in range(0, n, chunk))
+
+
+def _gather(x: np.ndarray, index: np.ndarray | None = None) -> Callable[[int, int], np.ndarray]:
+    """Rows ``a:b`` of ``x`` (a view), or of ``x[index]`` when an index is given."""
+    if index is None:
+        return lambda a, b: x[a:b]
+    return lambda a, b: x[index[a:b]]
+
+
+def _coded(codes: Callable[[int, int], np.ndarray], cats: list[str]) -> Callable[[int, int], pd.Categorical]:
+    return lambda a, b: pd.Categorical.from_codes(codes(a, b), categories=cats)
 
 
 def _gini(x: np.ndarray) -> float:
@@ -456,9 +634,10 @@ def _gini(x: np.ndarray) -> float:
     return float((2 * np.arange(1, n + 1) - n - 1) @ x / (n * x.sum()))
 
 
-def _watch_time(a: np.ndarray, b: np.ndarray, bins: np.ndarray) -> np.ndarray:
-    """Viewer-seconds watched before each bin edge by visits ``[a, b)`` (cumulative)."""
-    a, b = np.sort(a), np.sort(b)
+def _watch_time(a: np.ndarray, b: np.ndarray, bins: np.ndarray, presorted: bool = False) -> np.ndarray:
+    """Viewer-seconds watched before each bin edge by visits ``[a, b)`` (cumulative; ``presorted``: both sorted)."""
+    if not presorted:
+        a, b = np.sort(a), np.sort(b)
     ca = np.concatenate([[0.0], np.cumsum(a)])
     cb = np.concatenate([[0.0], np.cumsum(b)])
     ka = np.searchsorted(a, bins, side="right")

@@ -103,6 +103,8 @@ KNOWN_TOP = {MANIFEST, LOCK, STAGING, INDEX, *RUN_FOLDERS, "analysis", "report"}
 _RUN_ID = re.compile(r"^[0-9a-f]{20}$")
 _CREATING = ".creating-"
 _BORN = ".born-"
+#: Rows per Parquet row group (pyarrow's default): big tables are converted and written one group at a time.
+ROW_GROUP_ROWS = 1 << 20
 #: Attempts to take the writer lock, 10 ms apart, before a writer is refused.
 LOCK_TRIES = 20
 
@@ -619,19 +621,15 @@ class Store:
         place.  An existing commit record of the run is removed first, so a
         run being rewritten is never taken as finished.
         """
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         stage = self.path / STAGING / f"{run_id}.{uuid.uuid4().hex[:8]}"
         stage.mkdir(parents=True)
         first: dict[str, Any] = {}
         try:
             parts: dict[str, dict[str, Any]] = {}
-            named = list(tables)  # the stored aggregates too, before ``runs`` (moved into place last)
+            named = list(tables.parts())  # the stored aggregates too, before ``runs`` (moved into place last)
             for name, df in [*named[:-1], *aggregate(tables).items(), named[-1]]:
-                # one thread: runs are already parallel across workers
                 f = stage / f"{name}.parquet"
-                pq.write_table(pa.Table.from_pandas(df, preserve_index=False, nthreads=1), f)
+                write_parquet(df, f)
                 parts[name] = {"bytes": f.stat().st_size, "sha256": _digest(f)}
                 if name == "runs":
                     first = df.iloc[0].to_dict() if len(df) else {}
@@ -704,6 +702,40 @@ def _fingerprint(entries: dict[str, os.DirEntry[str]], rids: list[str]) -> str |
             return None
         h.update(f"{rid} {st.st_size} {st.st_mtime_ns} {st.st_ino}\n".encode())
     return h.hexdigest()
+
+
+def write_parquet(table: Any, path: Path, rows: int = ROW_GROUP_ROWS) -> None:
+    """Write a DataFrame or :class:`~fomolab.recorder.Columns` to Parquet, one row group of ``rows`` at a time.
+
+    Each row group is converted to Arrow on its own, so a big table is never
+    held whole in Arrow (nor, for ``Columns``, in pandas).  With pyarrow's own
+    row-group size the file is the one ``pyarrow.parquet.write_table`` writes
+    for the whole table.  Conversion uses one thread: runs are already
+    parallel across workers.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fomolab.recorder import Columns
+
+    if isinstance(table, Columns):
+        frames: Iterator[Any] = table.frames(rows)
+    elif len(table) <= rows or any(dt == np.dtype(object) for dt in table.dtypes):  # text: typed from the whole table
+        frames = iter([table])
+    else:
+        frames = (table.iloc[k:k + rows] for k in range(0, len(table), rows))
+    writer = None
+    try:
+        for df in frames:
+            part = pa.Table.from_pandas(df, preserve_index=False, nthreads=1)
+            if writer is None:
+                writer = pq.ParquetWriter(path, part.schema)
+            writer.write_table(part, row_group_size=rows)
+            del part
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def _plain(v: Any) -> Any:
