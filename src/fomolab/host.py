@@ -40,6 +40,23 @@ restock is a ``host_action`` event (``value``: the units added; ``tactic``
 missing).  A restock reads the stock, which purchases change, so it acts in
 the walk, exactly at the purchase; it changes no hazard bound (stock only
 allows purchases).
+
+Two more rules read the sales, and so act in each product's walk too, exactly
+at the state they read:
+
+- ``[stream.reactive_host.extend_timer]`` (:class:`ExtendTimer`), the fake
+  deadline: when ``left_s`` remain on a countdown, stock is left and (if
+  asked) fewer than ``sales_below`` units sold in the last ``window_s``, the
+  host moves the deadline ``by_s`` later, at most ``times`` times.  The
+  timer (:class:`ExtendedTimer`) is then interactive: its signal follows the
+  moved deadline, and its window ends at the deadline reached.
+- ``[[stream.reactive_host.cues]]`` (:class:`SlowSalesCue`): at a check,
+  fewer than ``sales_below`` units of the product on show sold in the last
+  ``window_s`` shows a cue (``scarcity_cue`` or ``social_proof``) for
+  ``show_s``: the hazard is multiplied by ``1 + gain * z`` meanwhile.
+
+Each is a ``host_action`` event; the thinning envelope holds each one's gain
+over the product's slot (:meth:`ReactiveHost.envelope_gains`).
 """
 
 from __future__ import annotations
