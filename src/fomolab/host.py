@@ -62,14 +62,16 @@ over the product's slot (:meth:`ReactiveHost.envelope_gains`).
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, PrivateAttr, model_serializer, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_serializer, model_validator
 
 from fomolab._frozen import FrozenModel
 from fomolab.tactics._base import LiveSignal
 from fomolab.tactics.countdown_timer import CountdownTimer
 from fomolab.tactics.lightning_sale import LightningSale
+from fomolab.tactics.scarcity_cue import ScarcityCue
+from fomolab.tactics.social_proof import SocialProof
 
 if TYPE_CHECKING:
     import numpy as np
@@ -84,7 +86,7 @@ SALE = LightningSale.kind
 #: The tactic kind a host's timer extension moves.
 TIMER = CountdownTimer.kind
 #: The messages a host may show when sales slow (tactic kinds, as the tables name them).
-CUE_KINDS = ("scarcity_cue", "social_proof")
+CUE_KINDS = (ScarcityCue.kind, SocialProof.kind)
 
 
 class HostRule(FrozenModel):
@@ -176,8 +178,9 @@ class SlowSalesCue(FrozenModel):
     window_s : float
         The sales window (the host judges a product once it has been on show
         that long).
-    cue : {"scarcity_cue", "social_proof"}
-        The message shown ("only a few left!", "people are buying!"), as the
+    cue : str
+        The message shown, one of :data:`CUE_KINDS` (a scarcity message, "only
+        a few left!", or a social-proof ticker, "people are buying!"), as the
         tables' ``tactic`` column names it.
     show_s : float
         How long the cue shows (cut at the product's slot end).
@@ -190,10 +193,17 @@ class SlowSalesCue(FrozenModel):
 
     sales_below: int = Field(ge=1)
     window_s: float = Field(gt=0)
-    cue: Literal["scarcity_cue", "social_proof"]
+    cue: str
     show_s: float = Field(gt=0)
     gain: float = Field(default=1.0, ge=0)
     cooldown_s: float = Field(default=0.0, ge=0)
+
+    @field_validator("cue")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in CUE_KINDS:
+            raise ValueError(f"must be one of {', '.join(CUE_KINDS)} (the message the host shows)")
+        return value
 
 
 class ReactiveHost(FrozenModel):

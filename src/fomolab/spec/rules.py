@@ -24,6 +24,8 @@ def _check_host(s: Scenario, host: Any, add: Any, configured: bool) -> None:
         add(f"{where}.{'cues' if host.cues else 'extend_timer'}", "(given)",
             "a host's cues and timer extensions are not modelled with [shopper] in this version; leave them "
             "out or leave out [shopper]")
+    from fomolab.host import TIMER
+
     ext = host.extend_timer
     if ext is None:
         return
@@ -32,21 +34,21 @@ def _check_host(s: Scenario, host: Any, add: Any, configured: bool) -> None:
             add(f"{where}.extend_timer.products[{i}]", name,
                 f"unknown product; the lineup has: {', '.join(sorted(s.lineup)[:10])}"
                 + (" ..." if len(s.lineup) > 10 else ""))
-    timed = [n for n, p in s.lineup.items() if ext.covers(n) and "countdown_timer" in dict(p.tactics.items())]
+    timed = [n for n, p in s.lineup.items() if ext.covers(n) and TIMER in dict(p.tactics.items())]
     if configured and not timed and not any(n not in s.lineup for n in ext.products or ()):
         add(f"{where}.extend_timer", ext.model_dump(exclude_none=True),
-            "no product it covers has a countdown_timer to extend; give one a timer, or name products "
+            f"no product it covers has a {TIMER} to extend; give one a timer, or name products "
             "that have one")
     if timed and s.stream.retention is not None and s.stream.retention.countdown != 1.0:
         add("stream.retention.countdown", s.stream.retention.countdown,
             "a countdown the host extends does not hold viewers in this version (departures are drawn before "
             "the deadline is known); set it to 1 or leave out extend_timer")
     for n in timed:
-        timer: Any = dict(s.lineup[n].tactics.items())["countdown_timer"]
+        timer: Any = dict(s.lineup[n].tactics.items())[TIMER]
         for key, default in (("resets", False), ("deferral", 0.0), ("arrival_boost", 1.0)):
             value = getattr(timer, key)
             if value != default:
-                add(f"lineup.{n}.tactics.countdown_timer.{key}", value,
+                add(f"lineup.{n}.tactics.{TIMER}.{key}", value,
                     f"a timer the host extends ({where}.extend_timer) cannot also have {key} in this version; "
                     f"leave out {key} or name other products in {where}.extend_timer.products")
 
