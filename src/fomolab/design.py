@@ -176,6 +176,8 @@ def envelopes(scenarios: list[Scenario]) -> dict[str, Envelope]:
                     kind, gain, off = term
                     g[columns.index(kind)] = max(g[columns.index(kind)], gain)
                     keep *= 1.0 - off
+                for kind, gain in host.envelope_gains(pname, p) if host is not None else ():  # cues, timer
+                    g[columns.index(kind)] = max(g[columns.index(kind)], gain)
                 d = max(d, 1.0 - keep)
             disc.append(d)
             gains.append(tuple(g))

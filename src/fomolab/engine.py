@@ -53,7 +53,7 @@ import simpy
 from fomolab.basket import Basket, outcomes, shopper_walk, value_gate
 from fomolab.design import Envelope, RunSpec
 from fomolab.errors import EnvelopeError
-from fomolab.host import host_reacts
+from fomolab.host import host_reacts, host_signals
 from fomolab.lineup import Product
 from fomolab.market import Market, StreamView, Visits, streams_of, visits
 from fomolab.population import Traits, draw_traits
@@ -141,6 +141,8 @@ def simulate(run: RunSpec) -> Tables:
                                  vis.start_s, vis.end_s, here)
             if sc.stream.reactive_host is not None and prod.stock is not None:  # the host restocks in the walk
                 ctx.restock = sc.stream.reactive_host.restock
+            if sc.stream.reactive_host is not None and sc.stream.reactive_host.cues:  # cues when sales slow
+                ctx.host_live = host_signals(sc.stream.reactive_host, ctx, prod)
             _schedule_events(ctx, prod)
             after.append((ctx, prod))
             envelope = _stream_envelope(run.envelope[pname], stream)
@@ -384,7 +386,7 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
                                          h_on, h_off)
 
     interactive = prod.stock is not None or any(x.is_interactive() for x in tactics) or (
-        shopper is not None and shopper.walks)
+        shopper is not None and shopper.walks) or bool(ctx.host_live)
     if not interactive:
         if checking:
             _check_envelope(h_on, bound, t, ctx, prod)
@@ -395,7 +397,7 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
         return
     live = [x for x in tactics if x.is_interactive() and not x.gated]
     extra = np.ones(len(t))
-    for x in live:
+    for x in [*live, *ctx.host_live]:  # the host's cues (fomolab.host) are live signals too
         extra = extra * (1.0 + x.gain * z)
     top = np.maximum(h_on, h_off) * extra
     if checking:
@@ -403,8 +405,8 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
     maybe = np.flatnonzero(u * bound < top)
     maybe = maybe[np.argsort(t[maybe], kind="stable")]
     pairs = [(x, x.live(ctx)) for x in sorted(live, key=lambda x: x.live_rank)]
-    state = ProductState(ctx, [s for _, s in pairs if s is not None], g.gate(ctx) if g is not None else None,
-                         checking)
+    state = ProductState(ctx, [*(s for _, s in pairs if s is not None), *ctx.host_live],
+                         g.gate(ctx) if g is not None else None, checking)
     vi_m = vi[maybe]
     who_m = vi_m if np.array_equal(who, vi) else who[maybe]  # one stream: visits are viewers, one array for both
     rows = (vi_m, who_m, t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe], z[maybe],

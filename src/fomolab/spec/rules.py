@@ -17,6 +17,42 @@ if TYPE_CHECKING:
 
 __all__ = ["check_scenario"]
 
+def _check_host(s: Scenario, host: Any, add: Any, configured: bool) -> None:
+    """Rules of a host's cues and timer extension (:mod:`fomolab.host`) over the lineup and the stream."""
+    where = "stream.reactive_host"
+    if (host.cues or host.extend_timer is not None) and s.shopper is not None:
+        add(f"{where}.{'cues' if host.cues else 'extend_timer'}", "(given)",
+            "a host's cues and timer extensions are not modelled with [shopper] in this version; leave them "
+            "out or leave out [shopper]")
+    from fomolab.host import TIMER
+
+    ext = host.extend_timer
+    if ext is None:
+        return
+    for i, name in enumerate(ext.products or ()):
+        if name not in s.lineup:
+            add(f"{where}.extend_timer.products[{i}]", name,
+                f"unknown product; the lineup has: {', '.join(sorted(s.lineup)[:10])}"
+                + (" ..." if len(s.lineup) > 10 else ""))
+    timed = [n for n, p in s.lineup.items() if ext.covers(n) and TIMER in dict(p.tactics.items())]
+    if configured and not timed and not any(n not in s.lineup for n in ext.products or ()):
+        add(f"{where}.extend_timer", ext.model_dump(exclude_none=True),
+            f"no product it covers has a {TIMER} to extend; give one a timer, or name products "
+            "that have one")
+    if timed and s.stream.retention is not None and s.stream.retention.countdown != 1.0:
+        add("stream.retention.countdown", s.stream.retention.countdown,
+            "a countdown the host extends does not hold viewers in this version (departures are drawn before "
+            "the deadline is known); set it to 1 or leave out extend_timer")
+    for n in timed:
+        timer: Any = dict(s.lineup[n].tactics.items())[TIMER]
+        for key, default in (("resets", False), ("deferral", 0.0), ("arrival_boost", 1.0)):
+            value = getattr(timer, key)
+            if value != default:
+                add(f"lineup.{n}.tactics.{TIMER}.{key}", value,
+                    f"a timer the host extends ({where}.extend_timer) cannot also have {key} in this version; "
+                    f"leave out {key} or name other products in {where}.extend_timer.products")
+
+
 def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: bool = False,
                    key_prefix: str | None = None, same_prefix: str | list[str] | None = None) -> None:
     """Add the cross-key problems of scenario ``s`` to ``problems``.
@@ -78,6 +114,8 @@ def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: 
         add("stream.reactive_host.restock", [r.model_dump() for r in host.restock],
             "a host's restocks are not modelled with shopper budgets or several units per purchase in this "
             "version; leave out the restock rules or [shopper]")
+    if host is not None:
+        _check_host(s, host, add, configured)
     if m is not None and s.stream.retention is not None:
         add("stream.retention", s.stream.retention.model_dump(),
             "retention is not modelled in a marketplace in this version (a viewer's departure is from all "

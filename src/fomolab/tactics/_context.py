@@ -54,6 +54,8 @@ class ProductContext:
     visits_here: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, bool))
     #: The host's restock rules for this product (:class:`fomolab.host.Restock`; empty: none).
     restock: tuple[Any, ...] = ()
+    #: The host's live signals on this product (its cues when sales slow, :func:`fomolab.host.host_signals`).
+    host_live: list[Any] = field(default_factory=list)
 
     def present(self, time_s: float) -> np.ndarray:
         """The visits to the product's stream under way at ``time_s`` (started, not yet over)."""
