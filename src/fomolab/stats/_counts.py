@@ -78,7 +78,9 @@ def event_time_counts(stratum: np.ndarray, pattern: np.ndarray, entry: np.ndarra
     Notes
     -----
     The comparisons are the exact float comparisons of the Cox fit on the
-    rows (ties stay ties): O((n + e) log e) for ``n`` subjects and ``e`` events.
+    rows (ties stay ties): a sort of each (stratum, pattern)'s entries and
+    exits and a search of its stratum's event times in them, O(n log n) for
+    ``n`` subjects; the result is ``K x P`` for ``K`` event-time groups.
     """
     P = int(n_patterns)
     ev_stratum = np.asarray(ev_stratum, np.int64)
@@ -91,27 +93,31 @@ def event_time_counts(stratum: np.ndarray, pattern: np.ndarray, entry: np.ndarra
     K = len(g_s)
     gid = np.cumsum(new) - 1
     deaths = np.bincount(gid * P + np.asarray(ev_pattern, np.int64)[o], minlength=K * P).reshape(K, P)
-    V = np.unique(g_t)
-    W = np.int64(len(V) + 1)
-    gkey = g_s * W + np.searchsorted(V, g_t)
     first = np.flatnonzero(np.r_[True, g_s[1:] != g_s[:-1]]) if K else np.zeros(0, np.int64)
-    start_of = np.repeat(first, np.diff(np.r_[first, K])) if K else np.zeros(0, np.int64)
+    last = np.r_[first[1:], K] if K else np.zeros(0, np.int64)
+    span = {int(g_s[i]): (int(i), int(j)) for i, j in zip(first, last, strict=True)}
     stratum = np.asarray(stratum, np.int64)
     pattern = np.asarray(pattern, np.int64)
+    cell = stratum * P + pattern
+    n_cells = int(cell.max(initial=-1)) + 1
+    order = np.argsort(cell.astype(np.int16) if n_cells < 2 ** 15 else cell, kind="stable")
+    bounds = np.searchsorted(cell[order], np.arange(n_cells + 1))
 
     def below(values: np.ndarray) -> np.ndarray:
         """``[k, p]``: subjects of pattern p in the group's stratum with ``value < time_k``."""
-        r = np.searchsorted(V, values, side="right")  # values of V <= value
-        pos = np.searchsorted(gkey, stratum * W + r, side="left")  # first group with time > value
-        ok = pos < K
-        ok[ok] = g_s[pos[ok]] == stratum[ok]
-        h = np.bincount(pos[ok] * P + pattern[ok], minlength=K * P).reshape(K, P)
-        c = np.cumsum(h, axis=0)
-        return np.asarray(c - np.vstack([np.zeros((1, P), c.dtype), c])[start_of])
+        out = np.zeros((K, P))
+        v = values[order]
+        for c in range(n_cells):
+            i, j = bounds[c], bounds[c + 1]
+            k = span.get(c // P)
+            if i == j or k is None:
+                continue
+            out[k[0]:k[1], c % P] = np.searchsorted(np.sort(v[i:j]), g_t[k[0]:k[1]], side="left")
+        return out
 
     if entry is None:
         n_strata = int(max(stratum.max(initial=-1), g_s.max(initial=-1))) + 1
-        total = np.bincount(stratum * P + pattern, minlength=n_strata * P).reshape(n_strata, P)
+        total = np.bincount(cell, minlength=n_strata * P).reshape(n_strata, P)
         entered = total[g_s]
     else:
         entered = below(np.asarray(entry, float))
@@ -151,8 +157,8 @@ class _Pieces:
 
 
 def _sums(n: np.ndarray, d: np.ndarray, X: np.ndarray, beta: np.ndarray, pc: _Pieces, need: int = 2
-          ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """Log likelihood, score, information; and per piece ``s0``, the mean ``a`` and variance ``V``."""
+          ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Log likelihood, score and information at ``beta``; and per piece ``s0`` and the mean ``a``."""
     eta = X @ beta
     w = np.exp(eta)
     wx = w[:, None] * X
@@ -163,11 +169,24 @@ def _sums(n: np.ndarray, d: np.ndarray, X: np.ndarray, beta: np.ndarray, pc: _Pi
     a = s1 / s0[:, None]
     u = d.sum(axis=0) @ X - a.sum(axis=0)
     if need < 2:
-        return ll, u, np.empty((0, 0)), s0, a, None
-    wxx = wx[:, :, None] * X[:, None, :]
-    s2 = (np.einsum("kp,pij->kij", n, wxx)[g] - f[:, None, None] * np.einsum("kp,pij->kij", d, wxx)[g])
-    V = s2 / s0[:, None, None] - a[:, :, None] * a[:, None, :]
-    return ll, u, V.sum(axis=0), s0, a, V
+        return ll, u, np.empty((0, 0)), s0, a
+    return ll, u, _variance_sum(n, d, X, w, pc, s0, a, np.ones(len(s0))), s0, a
+
+
+def _variance_sum(n: np.ndarray, d: np.ndarray, X: np.ndarray, w: np.ndarray, pc: _Pieces, s0: np.ndarray,
+                  a: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``sum_pieces weight * V``, ``V`` a piece's covariance of the covariates over its risk set.
+
+    ``V = S2 / s0 - a a'`` with ``S2 = sum_p (n_p - f d_p) w_p x_p x_p'``: the
+    sums over pieces are taken on the group weights first, so no ``pieces x
+    q x q`` array is built.
+    """
+    K, P, q = n.shape[0], X.shape[0], X.shape[1]
+    wxx = (w[:, None, None] * X[:, :, None] * X[:, None, :]).reshape(P, q * q)
+    A = np.bincount(pc.group, weights=weight / s0, minlength=K)
+    B = np.bincount(pc.group, weights=weight * pc.f / s0, minlength=K)
+    s2 = ((A @ n - B @ d) @ wxx).reshape(q, q)
+    return np.asarray(s2 - (a * weight[:, None]).T @ a)
 
 
 def cox_counts(at_risk: np.ndarray, deaths: np.ndarray, time: np.ndarray, X: np.ndarray, rows: np.ndarray,
@@ -308,14 +327,15 @@ def zph_counts(fit: CountFit, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(fit.beta).all():
         raise DataError("the Cox fit has a non-finite coefficient: no test of proportional hazards")
     pc = _Pieces(fit.deaths, fit.ties)
-    *_, a, V = _sums(fit.at_risk, fit.deaths, fit.x, fit.beta, pc)
-    assert V is not None
+    n, d, X = fit.at_risk, fit.deaths, fit.x
+    *_, s0, a = _sums(n, d, X, fit.beta, pc, need=1)
+    w = np.exp(X @ fit.beta)
     gp = g[pc.group]
-    u2 = (g[:, None] * (fit.deaths @ fit.x)).sum(axis=0) - gp @ a
-    p = fit.x.shape[1]
-    i11 = V.sum(axis=0)
-    i12 = np.einsum("k,kij->ij", gp, V)
-    i22 = np.einsum("k,kij->ij", gp * gp, V)
+    u2 = (g[:, None] * (d @ X)).sum(axis=0) - gp @ a
+    p = X.shape[1]
+    i11 = _variance_sum(n, d, X, w, pc, s0, a, np.ones(len(gp)))
+    i12 = _variance_sum(n, d, X, w, pc, s0, a, gp)
+    i22 = _variance_sum(n, d, X, w, pc, s0, a, gp * gp)
     imat = np.block([[i11, i12], [i12, i22]])
     uu = np.concatenate((np.zeros(p), u2))
     chisq, df = [], []

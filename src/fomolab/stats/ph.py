@@ -93,11 +93,13 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
     transforms = TRANSFORMS if transforms is None else transforms
     alpha = 1 - conf_level
     rows: list[dict[str, Any]] = []
-    arm_all = sh.arm.to_numpy().astype(str)
+    arm_code, arm_names = pd.factorize(sh.arm.to_numpy())
+    arm_names = np.asarray(arm_names).astype(str)
     for point, idx in _groups(sh.point.to_numpy()):
-        arm_g = arm_all[idx]
-        arms = [a for a in order if a != control and (arm_g == a).any()]
-        if not arms or not (arm_g == control).any():
+        arm_g = arm_code[idx]
+        present = set(arm_names[np.unique(arm_g)])
+        arms = [a for a in order if a != control and a in present]
+        if not arms or control not in present:
             continue
         rep_g = sh.replicate.to_numpy()[idx]
         capped = ""
@@ -109,7 +111,7 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
             idx, arm_g, rep_g = idx[sel], arm_g[sel], rep_g[sel]
             capped = (f"tested on the first {len(keep):,} of {len(reps):,} replicates ({len(idx):,} viewers): the "
                       "test has ample power with them")
-        levels, pat = np.unique(arm_g, return_inverse=True)
+        levels, pat = arm_names, arm_g
         X = np.array([[float(lv == a) for a in arms] for lv in levels])
         rows_p = np.bincount(pat, minlength=len(levels)).astype(float)
         strata = pd.factorize(rep_g)[0]
@@ -131,9 +133,10 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
                 rows.append(dict(point=int(point), time_scale=scale, transform="", term="GLOBAL", note=str(exc)))
                 continue
             hr = fit.hazard_ratio
+            cache: dict[str, np.ndarray] = {}
             for tr in transforms:
                 try:
-                    g = _transform(tr, stop, start, ev, fit)
+                    g = _transform(tr, stop, start, ev, fit, cache)
                     chisq, df = zph_counts(fit, g)
                 except DataError as exc:
                     rows.append(dict(point=int(point), time_scale=scale, transform=tr, term="GLOBAL",
@@ -166,12 +169,12 @@ def _groups(values: np.ndarray) -> Iterator[tuple[Any, np.ndarray]]:
 
 
 def _transform(transform: str, stop: np.ndarray, start: np.ndarray | None, event: np.ndarray,
-               fit: CountFit) -> np.ndarray:
+               fit: CountFit, cache: dict[str, np.ndarray]) -> np.ndarray:
     """R's ``cox.zph`` time transform at each event-time group of ``fit``, centred over the events.
 
     As :func:`fomolab.stats.zph._gtime` on the rows (``stop``, ``start``,
     ``event``), evaluated at the groups' ``times``: ``rank`` and ``km`` use
-    every row, strata ignored.
+    every row, strata ignored (``cache`` keeps their sorted times between transforms).
     """
     times = fit.time
     if transform == "identity":
@@ -181,14 +184,15 @@ def _transform(transform: str, stop: np.ndarray, start: np.ndarray | None, event
             raise DataError("transform='log' needs event/censoring times > 0: a time is 0")
         g = np.log(times)
     elif transform == "rank":
-        s = np.sort(stop)
+        s = cache["stop"] = cache["stop"] if "stop" in cache else np.sort(stop)
         g = (np.searchsorted(s, times, "left") + 1 + np.searchsorted(s, times, "right")) / 2.0
     else:  # km: 1 - the left-continuous Kaplan-Meier of all rows
-        s = np.sort(stop)
+        s = cache["stop"] = cache["stop"] if "stop" in cache else np.sort(stop)
         ut, d = np.unique(stop[event], return_counts=True)
         n = (len(s) - np.searchsorted(s, ut, side="left")).astype(float)
         if start is not None:
-            n -= len(start) - np.searchsorted(np.sort(start), ut, side="left")
+            s0 = cache["start"] = cache["start"] if "start" in cache else np.sort(start)
+            n -= len(start) - np.searchsorted(s0, ut, side="left")
         with np.errstate(divide="ignore", invalid="ignore"):
             surv = np.cumprod(np.where(n > 0, 1.0 - d / n, 1.0))
         g = 1.0 - np.concatenate(([1.0], surv[:-1]))[np.searchsorted(ut, times)]
@@ -227,21 +231,33 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
     from fomolab.stats.changes import MAX_BATCHES, across
 
     rows = []
-    arm_all = sh.arm.to_numpy().astype(str)
+    arm_code, arm_names = pd.factorize(sh.arm.to_numpy())
+    arm_names = np.asarray(arm_names).astype(str)
     X = np.array([[0.0], [1.0]])
+    cuts = np.asarray(edges, float)
+    n_win = len(cuts) - 1
     for point, idx in _groups(sh.point.to_numpy()):
         reps, rep = np.unique(sh.replicate.to_numpy()[idx], return_inverse=True)
         many = len(reps) > MAX_BATCHES
         batch_of = np.arange(len(reps)) % MAX_BATCHES if many else np.arange(len(reps))
-        levels, pat = np.unique(arm_all[idx], return_inverse=True)
-        code = {str(a): i for i, a in enumerate(levels)}
+        pat = arm_code[idx]
+        P = len(arm_names)
+        code = {str(a): i for i, a in enumerate(arm_names) if (pat == i).any()}
         arr_all = sh.arrival_s.to_numpy(float)[idx]
         t_all = sh.time_s.to_numpy(float)[idx]
         bought_all = sh.bought.to_numpy()[idx] == 1
-        end_all = arr_all + t_all
-        P = len(levels)
+        # each viewer's windows, one either side to spare: the rows of each window, in one pass
+        w0 = np.clip(np.searchsorted(cuts, arr_all, side="right") - 2, 0, max(n_win - 1, 0))
+        w1 = np.clip(np.searchsorted(cuts, arr_all + t_all, side="left"), 0, max(n_win - 1, 0))
+        span = np.maximum(w1 - w0 + 1, 0)
+        who = np.repeat(np.arange(len(idx), dtype=np.int64), span)
+        win = (np.repeat(w0 - np.cumsum(span) + span, span) + np.arange(len(who))).astype(np.int32)
+        o = np.argsort(win.astype(np.int16) if n_win < 2 ** 15 else win, kind="stable")
+        who = who[o]
+        at = np.searchsorted(win[o], np.arange(n_win + 1))
+        del win, o
         for w, (a, b) in enumerate(itertools.pairwise(edges)):
-            near = (arr_all < b) & (end_all > a - 1.0)  # a superset of the rows at risk in the window
+            near = who[at[w]:at[w + 1]]
             arr, t, bought = arr_all[near], t_all[near], bought_all[near]
             entry = np.maximum(a - arr, 0.0)
             exit_ = np.minimum(b - arr, t)
@@ -265,7 +281,7 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
                 with_rows = np.flatnonzero(n_rows[:, cols].sum(axis=1) > 0)
                 for bt in np.unique(batch_of[with_rows]):
                     in_batch = np.isin(counts.stratum, np.flatnonzero(batch_of == bt))
-                    who = "replicates group" if many else "replicate"
+                    label = "replicates group" if many else "replicate"
                     r_p = n_rows[batch_of == bt][:, cols].sum(axis=0)
                     try:
                         with warnings.catch_warnings(record=True) as caught:
@@ -275,10 +291,10 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
                         b_ = float(f.beta[0])
                         if caught or not np.isfinite(b_):
                             msgs = "; ".join(sorted({str(x.message) for x in caught}))
-                            problems.append(f"{who} {bt}: {msgs}")
+                            problems.append(f"{label} {bt}: {msgs}")
                             b_ = np.nan
                     except DataError as exc:
-                        problems.append(f"{who} {bt}: {exc}")
+                        problems.append(f"{label} {bt}: {exc}")
                         b_ = np.nan
                     est.append(b_)
                 x = np.asarray(est, float)

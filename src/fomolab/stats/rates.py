@@ -323,8 +323,8 @@ class _Part:
 def _part(point: int, product: str, arm: np.ndarray, rep: np.ndarray, lo: np.ndarray, hi: np.ndarray,
           n_rows: np.ndarray, viewer: np.ndarray, ev_arm: np.ndarray, ev_rep: np.ndarray, ev_t: np.ndarray) -> _Part:
     """A :class:`_Part` from at-risk intervals ``(lo, hi]`` (one per viewer, or per row) and purchase times."""
-    arms, pat = np.unique(arm, return_inverse=True)
-    reps, st_ = np.unique(rep, return_inverse=True)
+    arms, pat = _levels(arm)
+    reps, st_ = _levels(rep)
     ev_p = np.searchsorted(arms, ev_arm)
     ev_s = np.searchsorted(reps, ev_rep)
     P, S = len(arms), len(reps)
@@ -332,6 +332,16 @@ def _part(point: int, product: str, arm: np.ndarray, rep: np.ndarray, lo: np.nda
     rows = np.bincount(st_ * P + pat, weights=n_rows, minlength=S * P).reshape(S, P)
     viewers = np.bincount(pat, weights=viewer, minlength=P)
     return _Part(point, product, arms, reps, counts, rows, viewers, np.bincount(ev_p, minlength=P))
+
+
+def _levels(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values and each value's code (``np.unique``, by hashing then sorting the few levels)."""
+    codes, uniq = pd.factorize(values)
+    uniq = np.asarray(uniq)
+    o = np.argsort(uniq, kind="stable")
+    rank = np.empty(len(o), np.int64)
+    rank[o] = np.arange(len(o))
+    return uniq[o], rank[codes]
 
 
 def _parts_from_rows(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) -> list[_Part]:
@@ -371,8 +381,10 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
         return _parts_from_rows(shoppers, events, slots)
     arr = shoppers.arrival_s.to_numpy(float)[order]
     dep = shoppers.departure_s.to_numpy(float)[order]
-    arm = shoppers.arm.to_numpy().astype(str)[order]
-    rep = shoppers.replicate.to_numpy()[order]
+    arm_code, arm_names = pd.factorize(shoppers.arm.to_numpy()[order])
+    arm_names = np.asarray(arm_names).astype(str)
+    rep_code, rep_names = pd.factorize(shoppers.replicate.to_numpy()[order])
+    rep_names = np.asarray(rep_names)
     point = shoppers.point.to_numpy()[order]
     run_at = {str(r): k for k, r in enumerate(run_names)}
     bounds = np.searchsorted(key_s >> 32, np.arange(len(run_names) + 1), side="left")
@@ -392,49 +404,66 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
     sl = sl[["run_id", "product", "slot_start_s", "slot_end_s"]].drop_duplicates(["run_id", "product"])
     sl = sl[sl.run_id.isin(run_at)]
     todo: dict[tuple[int, str], list[tuple[int, float, float]]] = {}
+    one_point: dict[int, bool] = {}
     for rid, prod, a, b in zip(sl.run_id, sl["product"], sl.slot_start_s.astype(float), sl.slot_end_s.astype(float),
                                strict=True):
         r = run_at[rid]
         lo_, hi_ = bounds[r], bounds[r + 1]
-        for pt in np.unique(point[lo_:hi_]):
+        pts = np.unique(point[lo_:hi_])
+        one_point[r] = len(pts) == 1
+        for pt in pts:
             todo.setdefault((int(pt), prod), []).append((r, a, b))
     out = []
     for (pt, prod), slots_of in sorted(todo.items()):
         cols: dict[str, list[np.ndarray]] = {k: [] for k in ("arm", "rep", "lo", "hi", "rows", "ea", "er", "et")}
         for r, a, b in slots_of:
-            i0, i1 = bounds[r], bounds[r + 1]
-            sel = np.flatnonzero(point[i0:i1] == pt) + i0
-            x, y = arr[sel], dep[sel]
-            lo = np.maximum(x, a) - x
-            hi = np.minimum(y, b) - x
-            m = hi > lo
-            j0, j1 = np.searchsorted(b_rc, [r, r + 1])
+            i0, i1 = int(bounds[r]), int(bounds[r + 1])
+            if one_point[r]:  # a run's visits are one point's: slices, no copies
+                x, y = arr[i0:i1], dep[i0:i1]
+            else:
+                sel = np.flatnonzero(point[i0:i1] == pt)
+                x, y = arr[i0:i1][sel], dep[i0:i1][sel]
+            lo = np.maximum(x, a)
+            lo -= x
+            hi = np.minimum(y, b)
+            hi -= x
+            on = np.flatnonzero(hi > lo)  # visits at risk: one interval each
+            j0 = int(np.searchsorted(b_rc, r, side="left"))
+            j1 = int(np.searchsorted(b_rc, r, side="right"))
             e0 = j0 + int(np.searchsorted(b_prod[j0:j1], prod, side="left"))
             e1 = j0 + int(np.searchsorted(b_prod[j0:j1], prod, side="right"))
-            local = np.searchsorted(sel, b_pos[e0:e1])
-            ok = local < len(sel)
-            ok[ok] = sel[local[ok]] == b_pos[e0:e1][ok]
-            local, t = local[ok], b_time[e0:e1][ok] - x[local[ok]]
-            inside = m[local] & (t > lo[local]) & (t <= hi[local])
+            local = b_pos[e0:e1] - i0
+            if not one_point[r]:
+                at = np.searchsorted(sel, local)
+                ok = at < len(sel)
+                ok[ok] = sel[at[ok]] == local[ok]
+                local = at[ok]
+                e_time = b_time[e0:e1][ok]
+            else:
+                e_time = b_time[e0:e1]
+            t = e_time - x[local]
+            inside = (hi[local] > lo[local]) & (t > lo[local]) & (t <= hi[local])
             local, t = local[inside], t[inside]
-            pair = np.cumsum(m) - 1
-            n_pairs = int(m.sum())
-            last = np.full(n_pairs, -np.inf)
-            np.maximum.at(last, pair[local], t)
-            n_ev = np.bincount(pair[local], minlength=n_pairs)
-            cols["arm"].append(arm[sel][m])
-            cols["rep"].append(rep[sel][m])
-            cols["lo"].append(lo[m])
-            cols["hi"].append(hi[m])
-            cols["rows"].append(n_ev + (last < hi[m]))
-            cols["ea"].append(arm[sel][local])
-            cols["er"].append(rep[sel][local])
+            pair = np.searchsorted(on, local)
+            last = np.full(len(on), -np.inf)
+            np.maximum.at(last, pair, t)
+            n_ev = np.bincount(pair, minlength=len(on))
+            g = on + i0 if one_point[r] else sel[on] + i0
+            ge = local + i0 if one_point[r] else sel[local] + i0
+            cols["arm"].append(arm_code[g])
+            cols["rep"].append(rep_code[g])
+            cols["lo"].append(lo[on])
+            cols["hi"].append(hi[on])
+            cols["rows"].append(n_ev + (last < hi[on]))
+            cols["ea"].append(arm_code[ge])
+            cols["er"].append(rep_code[ge])
             cols["et"].append(t)
         c = {k: np.concatenate(v) for k, v in cols.items()}
         if not len(c["lo"]):
             continue
-        out.append(_part(pt, prod, c["arm"], c["rep"], c["lo"], c["hi"], c["rows"].astype(float),
-                         np.ones(len(c["lo"])), c["ea"], c["er"], c["et"]))
+        out.append(_part(pt, prod, arm_names[c["arm"]], rep_names[c["rep"]], c["lo"], c["hi"],
+                         c["rows"].astype(float), np.ones(len(c["lo"])), arm_names[c["ea"]], rep_names[c["er"]],
+                         c["et"]))
     return out
 
 
