@@ -3,7 +3,8 @@
 Reads a results folder as ``fomolab analyze`` does, then times the four tables
 (``fomolab.analysis._effect_tables``) in-process and prints, per table, the
 wall time and the peak resident memory above what the process held before
-(sampled from ``/proc/self/statm`` every 2 ms), and the process's own peak
+(sampled from ``/proc/self/statm`` every 2 ms) with the CPU time (the
+machine is shared), and the process's own peak
 (``ru_maxrss``).  ``--save DIR`` writes the tables as pickles, ``--compare
 DIR`` compares them with pickles written before (exact for integers and text,
 1e-8 relative for floats).
@@ -39,6 +40,7 @@ class _Peak:
         self._t = threading.Thread(target=self._watch, daemon=True)
         self._t.start()
         self.t0 = time.perf_counter()
+        self.c0 = time.process_time()
         return self
 
     @staticmethod
@@ -52,6 +54,7 @@ class _Peak:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.t0
+        self.cpu = time.process_time() - self.c0
         self._stop.set()
         self._t.join()
         self.peak = max(self.peak, self._rss())
@@ -83,8 +86,8 @@ def inputs(folder: Path, events_without_visits: bool = False) -> dict:
                 conf_level=0.95)
 
 
-def timed_tables(a: dict) -> tuple[dict[str, pd.DataFrame | None], dict[str, tuple[float, float]]]:
-    """The four tables and, per table, (seconds, peak MB above the start)."""
+def timed_tables(a: dict) -> tuple[dict[str, pd.DataFrame | None], dict[str, tuple[float, float, float]]]:
+    """The four tables and, per table, (wall seconds, CPU seconds, peak MB above the start)."""
     from fomolab import figure_data
     from fomolab.analysis import _effect_tables
     from fomolab.stats._facts import run_facts
@@ -98,24 +101,24 @@ def timed_tables(a: dict) -> tuple[dict[str, pd.DataFrame | None], dict[str, tup
     with _Peak() as m:
         tables = dict(zip(("changes", "rates", "ph", "hr_windows"),
                           _effect_tables(res, runs, sh, events, order, control, a["end_s"], level), strict=True))
-    cost["all four (_effect_tables)"] = (m.seconds, m.mb)
+    cost["all four (_effect_tables)"] = (m.seconds, m.cpu, m.mb)
     if len(order) < 2:
         return tables, cost
     with _Peak() as m:
         change_table(runs, order, control, level)
-    cost["changes"] = (m.seconds, m.mb)
+    cost["changes"] = (m.seconds, m.cpu, m.mb)
     with _Peak() as m:
         facts = run_facts(res, runs, events)
         visits = sh[["run_id", "shopper_id", "arm", "replicate", "point", "arrival_s", "departure_s"]]
         rate_table(visits, events, facts.products, runs, facts.tactics, order, control, level)
-    cost["rates (with the run facts)"] = (m.seconds, m.mb)
+    cost["rates (with the run facts)"] = (m.seconds, m.cpu, m.mb)
     with _Peak() as m:
         ph_table(sh, order, control, level)
-    cost["ph"] = (m.seconds, m.mb)
+    cost["ph"] = (m.seconds, m.cpu, m.mb)
     with _Peak() as m:
         edges = window_edges(figure_data.windows(events, runs), max(a["end_s"].values()))
         window_table(sh, order, control, edges, level)
-    cost["hr_windows (with the edges)"] = (m.seconds, m.mb)
+    cost["hr_windows (with the edges)"] = (m.seconds, m.cpu, m.mb)
     return tables, cost
 
 
@@ -155,8 +158,8 @@ def main() -> None:
     print(f"{args.folder}: {len(a['sh']):,} visits, {len(a['events']):,} events, {len(a['runs'])} runs; "
           f"read in {time.perf_counter() - t0:.1f} s")
     tables, cost = timed_tables(a)
-    for name, (s, mb) in cost.items():
-        print(f"  {name:<28} {s:7.2f} s   peak +{mb:7.0f} MB")
+    for name, (s, cpu, mb) in cost.items():
+        print(f"  {name:<28} {s:7.2f} s ({cpu:6.2f} s CPU)   peak +{mb:7.0f} MB")
     print(f"  process peak (ru_maxrss)     {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:7.0f} MB")
     if args.save:
         args.save.mkdir(parents=True, exist_ok=True)

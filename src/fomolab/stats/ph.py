@@ -234,8 +234,6 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
     arm_code, arm_names = pd.factorize(sh.arm.to_numpy())
     arm_names = np.asarray(arm_names).astype(str)
     X = np.array([[0.0], [1.0]])
-    cuts = np.asarray(edges, float)
-    n_win = len(cuts) - 1
     for point, idx in _groups(sh.point.to_numpy()):
         reps, rep = np.unique(sh.replicate.to_numpy()[idx], return_inverse=True)
         many = len(reps) > MAX_BATCHES
@@ -246,18 +244,12 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
         arr_all = sh.arrival_s.to_numpy(float)[idx]
         t_all = sh.time_s.to_numpy(float)[idx]
         bought_all = sh.bought.to_numpy()[idx] == 1
-        # each viewer's windows, one either side to spare: the rows of each window, in one pass
-        w0 = np.clip(np.searchsorted(cuts, arr_all, side="right") - 2, 0, max(n_win - 1, 0))
-        w1 = np.clip(np.searchsorted(cuts, arr_all + t_all, side="left"), 0, max(n_win - 1, 0))
-        span = np.maximum(w1 - w0 + 1, 0)
-        who = np.repeat(np.arange(len(idx), dtype=np.int64), span)
-        win = (np.repeat(w0 - np.cumsum(span) + span, span) + np.arange(len(who))).astype(np.int32)
-        o = np.argsort(win.astype(np.int16) if n_win < 2 ** 15 else win, kind="stable")
-        who = who[o]
-        at = np.searchsorted(win[o], np.arange(n_win + 1))
-        del win, o
+        o = np.argsort(arr_all, kind="stable")  # by arrival: a window's viewers arrived before its end
+        arr_all, t_all, bought_all, pat, rep = arr_all[o], t_all[o], bought_all[o], pat[o], rep[o]
+        end_all = arr_all + t_all
         for w, (a, b) in enumerate(itertools.pairwise(edges)):
-            near = who[at[w]:at[w + 1]]
+            j = int(np.searchsorted(arr_all, b, side="left"))
+            near = np.flatnonzero(end_all[:j] > a - 1.0)  # a superset of the viewers at risk in the window
             arr, t, bought = arr_all[near], t_all[near], bought_all[near]
             entry = np.maximum(a - arr, 0.0)
             exit_ = np.minimum(b - arr, t)

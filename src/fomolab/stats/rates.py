@@ -321,12 +321,27 @@ class _Part:
 
 
 def _part(point: int, product: str, arm: np.ndarray, rep: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-          n_rows: np.ndarray, viewer: np.ndarray, ev_arm: np.ndarray, ev_rep: np.ndarray, ev_t: np.ndarray) -> _Part:
-    """A :class:`_Part` from at-risk intervals ``(lo, hi]`` (one per viewer, or per row) and purchase times."""
-    arms, pat = _levels(arm)
-    reps, st_ = _levels(rep)
-    ev_p = np.searchsorted(arms, ev_arm)
-    ev_s = np.searchsorted(reps, ev_rep)
+          n_rows: np.ndarray, viewer: np.ndarray, ev_arm: np.ndarray, ev_rep: np.ndarray, ev_t: np.ndarray,
+          arm_names: np.ndarray | None = None, rep_names: np.ndarray | None = None) -> _Part:
+    """A :class:`_Part` from at-risk intervals ``(lo, hi]`` (one per viewer, or per row) and purchase times.
+
+    ``arm`` and ``rep`` (and ``ev_arm``, ``ev_rep``) are values, or codes into
+    ``arm_names`` and ``rep_names`` when these are given.
+    """
+    if arm_names is None or rep_names is None:
+        arms, pat = _levels(arm)
+        reps, st_ = _levels(rep)
+        ev_p = np.searchsorted(arms, ev_arm)
+        ev_s = np.searchsorted(reps, ev_rep)
+    else:  # codes: keep the levels that occur, in sorted order of their names
+        used_a, used_r = np.unique(arm), np.unique(rep)
+        oa, orr = np.argsort(arm_names[used_a], kind="stable"), np.argsort(rep_names[used_r], kind="stable")
+        arms, reps = arm_names[used_a][oa], rep_names[used_r][orr]
+        map_a = np.zeros(len(arm_names), np.int64)
+        map_a[used_a[oa]] = np.arange(len(oa))
+        map_r = np.zeros(len(rep_names), np.int64)
+        map_r[used_r[orr]] = np.arange(len(orr))
+        pat, st_, ev_p, ev_s = map_a[arm], map_r[rep], map_a[ev_arm], map_r[ev_rep]
     P, S = len(arms), len(reps)
     counts = event_time_counts(st_, pat, lo, hi, ev_s, ev_p, ev_t, P)
     rows = np.bincount(st_ * P + pat, weights=n_rows, minlength=S * P).reshape(S, P)
@@ -461,9 +476,8 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
         c = {k: np.concatenate(v) for k, v in cols.items()}
         if not len(c["lo"]):
             continue
-        out.append(_part(pt, prod, arm_names[c["arm"]], rep_names[c["rep"]], c["lo"], c["hi"],
-                         c["rows"].astype(float), np.ones(len(c["lo"])), arm_names[c["ea"]], rep_names[c["er"]],
-                         c["et"]))
+        out.append(_part(pt, prod, c["arm"], c["rep"], c["lo"], c["hi"], c["rows"].astype(float),
+                         np.ones(len(c["lo"])), c["ea"], c["er"], c["et"], arm_names, rep_names))
     return out
 
 
