@@ -97,7 +97,7 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
     arm_names = np.asarray(arm_names).astype(str)
     for point, idx in _groups(sh.point.to_numpy()):
         arm_g = arm_code[idx]
-        present = set(arm_names[np.unique(arm_g)])
+        present = set(arm_names[np.bincount(arm_g, minlength=len(arm_names)) > 0])
         arms = [a for a in order if a != control and a in present]
         if not arms or control not in present:
             continue
@@ -161,11 +161,24 @@ class _Labels:
 
 def _groups(values: np.ndarray) -> Iterator[tuple[Any, np.ndarray]]:
     """``(value, row positions)`` for each distinct value, in sorted order."""
+    if len(values) and (values == values[0]).all():
+        yield values[0], np.arange(len(values))
+        return
     uniq, inv = np.unique(values, return_inverse=True)
     order = np.argsort(inv, kind="stable")
     bounds = np.cumsum(np.bincount(inv, minlength=len(uniq)))
     for k, v in enumerate(uniq):
         yield v, order[(bounds[k - 1] if k else 0):bounds[k]]
+
+
+def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)``, by hashing then sorting the few distinct values."""
+    codes, uniq = pd.factorize(values)
+    uniq = np.asarray(uniq)
+    o = np.argsort(uniq, kind="stable")
+    rank = np.empty(len(o), np.int64)
+    rank[o] = np.arange(len(o))
+    return uniq[o], rank[codes]
 
 
 def _transform(transform: str, stop: np.ndarray, start: np.ndarray | None, event: np.ndarray,
@@ -235,7 +248,7 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
     arm_names = np.asarray(arm_names).astype(str)
     X = np.array([[0.0], [1.0]])
     for point, idx in _groups(sh.point.to_numpy()):
-        reps, rep = np.unique(sh.replicate.to_numpy()[idx], return_inverse=True)
+        reps, rep = _sorted_codes(sh.replicate.to_numpy()[idx])
         many = len(reps) > MAX_BATCHES
         batch_of = np.arange(len(reps)) % MAX_BATCHES if many else np.arange(len(reps))
         pat = arm_code[idx]
@@ -267,7 +280,8 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
                 if i is None or n_rows[:, i].sum() == 0:
                     continue
                 if counts is None:
-                    counts = event_time_counts(st_, pt, entry, exit_, st_[ev], pt[ev], exit_[ev], P)
+                    counts = event_time_counts(st_, pt, entry, exit_, st_[ev], pt[ev], exit_[ev], P,
+                                               exit_sort="stable")
                 cols = [c, i] if c is not None else [i]
                 est, problems = [], []
                 with_rows = np.flatnonzero(n_rows[:, cols].sum(axis=1) > 0)

@@ -334,7 +334,8 @@ def _part(point: int, product: str, arm: np.ndarray, rep: np.ndarray, lo: np.nda
         ev_p = np.searchsorted(arms, ev_arm)
         ev_s = np.searchsorted(reps, ev_rep)
     else:  # codes: keep the levels that occur, in sorted order of their names
-        used_a, used_r = np.unique(arm), np.unique(rep)
+        used_a = np.flatnonzero(np.bincount(arm, minlength=len(arm_names)))
+        used_r = np.flatnonzero(np.bincount(rep, minlength=len(rep_names)))
         oa, orr = np.argsort(arm_names[used_a], kind="stable"), np.argsort(rep_names[used_r], kind="stable")
         arms, reps = arm_names[used_a][oa], rep_names[used_r][orr]
         map_a = np.zeros(len(arm_names), np.int64)
@@ -343,7 +344,7 @@ def _part(point: int, product: str, arm: np.ndarray, rep: np.ndarray, lo: np.nda
         map_r[used_r[orr]] = np.arange(len(orr))
         pat, st_, ev_p, ev_s = map_a[arm], map_r[rep], map_a[ev_arm], map_r[ev_rep]
     P, S = len(arms), len(reps)
-    counts = event_time_counts(st_, pat, lo, hi, ev_s, ev_p, ev_t, P)
+    counts = event_time_counts(st_, pat, lo, hi, ev_s, ev_p, ev_t, P, exit_sort="stable")
     rows = np.bincount(st_ * P + pat, weights=n_rows, minlength=S * P).reshape(S, P)
     viewers = np.bincount(pat, weights=viewer, minlength=P)
     return _Part(point, product, arms, reps, counts, rows, viewers, np.bincount(ev_p, minlength=P))
@@ -383,8 +384,7 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
     with more than one visit of a viewer in a run (a marketplace's switches),
     the rows themselves are counted.
     """
-    rc, run_names = pd.factorize(shoppers.run_id.astype(str) if shoppers.run_id.dtype != object
-                                 else shoppers.run_id, sort=False)
+    rc, run_names = pd.factorize(shoppers.run_id, sort=False)
     run_names = np.asarray(run_names).astype(str)
     sid = shoppers.shopper_id.to_numpy().astype(np.int64)
     if len(sid) and (sid.min() < 0 or sid.max() >= 2 ** 32):
@@ -419,21 +419,22 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
     sl = sl[["run_id", "product", "slot_start_s", "slot_end_s"]].drop_duplicates(["run_id", "product"])
     sl = sl[sl.run_id.isin(run_at)]
     todo: dict[tuple[int, str], list[tuple[int, float, float]]] = {}
-    one_point: dict[int, bool] = {}
+    points_of: dict[int, np.ndarray] = {}
     for rid, prod, a, b in zip(sl.run_id, sl["product"], sl.slot_start_s.astype(float), sl.slot_end_s.astype(float),
                                strict=True):
         r = run_at[rid]
-        lo_, hi_ = bounds[r], bounds[r + 1]
-        pts = np.unique(point[lo_:hi_])
-        one_point[r] = len(pts) == 1
-        for pt in pts:
+        if r not in points_of:
+            p_r = point[bounds[r]:bounds[r + 1]]
+            points_of[r] = p_r[:1] if len(p_r) and (p_r == p_r[0]).all() else np.unique(p_r)
+        for pt in points_of[r]:
             todo.setdefault((int(pt), prod), []).append((r, a, b))
     out = []
     for (pt, prod), slots_of in sorted(todo.items()):
         cols: dict[str, list[np.ndarray]] = {k: [] for k in ("arm", "rep", "lo", "hi", "rows", "ea", "er", "et")}
         for r, a, b in slots_of:
             i0, i1 = int(bounds[r]), int(bounds[r + 1])
-            if one_point[r]:  # a run's visits are one point's: slices, no copies
+            one = len(points_of[r]) == 1
+            if one:  # a run's visits are one point's: slices, no copies
                 x, y = arr[i0:i1], dep[i0:i1]
             else:
                 sel = np.flatnonzero(point[i0:i1] == pt)
@@ -448,7 +449,7 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
             e0 = j0 + int(np.searchsorted(b_prod[j0:j1], prod, side="left"))
             e1 = j0 + int(np.searchsorted(b_prod[j0:j1], prod, side="right"))
             local = b_pos[e0:e1] - i0
-            if not one_point[r]:
+            if not one:
                 at = np.searchsorted(sel, local)
                 ok = at < len(sel)
                 ok[ok] = sel[at[ok]] == local[ok]
@@ -463,8 +464,8 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
             last = np.full(len(on), -np.inf)
             np.maximum.at(last, pair, t)
             n_ev = np.bincount(pair, minlength=len(on))
-            g = on + i0 if one_point[r] else sel[on] + i0
-            ge = local + i0 if one_point[r] else sel[local] + i0
+            g = on + i0 if one else sel[on] + i0
+            ge = local + i0 if one else sel[local] + i0
             cols["arm"].append(arm_code[g])
             cols["rep"].append(rep_code[g])
             cols["lo"].append(lo[on])
