@@ -22,6 +22,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -29,6 +30,7 @@ from fomolab.errors import ConvergenceWarning, DataError
 
 __all__ = ["CountFit", "EventTimeCounts", "cox_counts", "event_time_counts", "zph_counts"]
 
+SortKind = Literal["quicksort", "stable"]
 _EPS = 1e-9  # R coxph.control(eps), as fomolab.stats.cox
 _TOLER_INF = np.sqrt(_EPS)
 _ITER_MAX = 20
@@ -54,7 +56,7 @@ class EventTimeCounts:
 
 def event_time_counts(stratum: np.ndarray, pattern: np.ndarray, entry: np.ndarray | None, exit_: np.ndarray,
                       ev_stratum: np.ndarray, ev_pattern: np.ndarray, ev_time: np.ndarray,
-                      n_patterns: int, *, exit_sort: str = "quicksort") -> EventTimeCounts:
+                      n_patterns: int, *, exit_sort: SortKind = "quicksort") -> EventTimeCounts:
     """Counts at risk and events at each event time of each stratum, per pattern.
 
     Parameters
@@ -109,7 +111,7 @@ def event_time_counts(stratum: np.ndarray, pattern: np.ndarray, entry: np.ndarra
     order = np.argsort(cell.astype(np.int16) if n_cells < 2 ** 15 else cell, kind="stable")
     bounds = np.searchsorted(cell[order], np.arange(n_cells + 1))
 
-    def below(values: np.ndarray, kind: str) -> np.ndarray:
+    def below(values: np.ndarray, kind: SortKind) -> np.ndarray:
         """``[k, p]``: subjects of pattern p in the group's stratum with ``value < time_k``."""
         out = np.zeros((K, P))
         v = values[order]
