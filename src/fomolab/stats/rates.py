@@ -350,6 +350,10 @@ def _part(point: int, product: str, arm: np.ndarray, rep: np.ndarray, lo: np.nda
     return _Part(point, product, arms, reps, counts, rows, viewers, np.bincount(ev_p, minlength=P))
 
 
+#: The columns of the visits :func:`rate_table` reads.
+_VISIT_COLUMNS = ["run_id", "shopper_id", "arm", "replicate", "point", "arrival_s", "departure_s"]
+
+
 def _levels(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sorted distinct values and each value's code (``np.unique``, by hashing then sorting the few levels)."""
     codes, uniq = pd.factorize(values)
@@ -388,12 +392,12 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
     run_names = np.asarray(run_names).astype(str)
     sid = shoppers.shopper_id.to_numpy().astype(np.int64)
     if len(sid) and (sid.min() < 0 or sid.max() >= 2 ** 32):
-        return _parts_from_rows(shoppers, events, slots)
+        return _parts_from_rows(shoppers[_VISIT_COLUMNS], events, slots)
     key = (rc.astype(np.int64) << 32) | sid
     order = np.argsort(key, kind="stable")
     key_s = key[order]
     if (np.diff(key_s) == 0).any():
-        return _parts_from_rows(shoppers, events, slots)
+        return _parts_from_rows(shoppers[_VISIT_COLUMNS], events, slots)
     arr = shoppers.arrival_s.to_numpy(float)[order]
     dep = shoppers.departure_s.to_numpy(float)[order]
     arm_code, arm_names = pd.factorize(shoppers.arm.to_numpy()[order])
@@ -485,6 +489,10 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
 def rate_table(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame, runs: pd.DataFrame,
                tactics: pd.DataFrame | None, order: list[str], control: str, conf_level: float) -> pd.DataFrame:
     """Rate ratios of purchases per product, by arm and by tactic (``Analysis.rates``).
+
+    ``shoppers`` needs the columns ``run_id, shopper_id, arm, replicate,
+    point, arrival_s, departure_s`` (others are not read), ``events`` its
+    ``purchase`` rows.
 
     Per point and product: the Andersen–Gill model of the product's purchases
     (:func:`rate_model` on :func:`purchase_intervals`) on the arm indicators
