@@ -246,64 +246,81 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
     rows = []
     arm_code, arm_names = pd.factorize(sh.arm.to_numpy())
     arm_names = np.asarray(arm_names).astype(str)
+    P = len(arm_names)
     X = np.array([[0.0], [1.0]])
-    for point, idx in _groups(sh.point.to_numpy()):
-        reps, rep = _sorted_codes(sh.replicate.to_numpy()[idx])
+    point_col, rep_col = sh.point.to_numpy(), sh.replicate.to_numpy()
+    arr_col, t_col, bought_col = sh.arrival_s.to_numpy(float), sh.time_s.to_numpy(float), sh.bought.to_numpy()
+    one_point = len(point_col) > 0 and bool((point_col == point_col[0]).all())
+    n_win = len(edges) - 1
+    for point in np.sort(pd.unique(point_col)):
+        in_point = None if one_point else point_col == point
+        reps = np.sort(pd.unique(rep_col if in_point is None else rep_col[in_point]))
         many = len(reps) > MAX_BATCHES
         batch_of = np.arange(len(reps)) % MAX_BATCHES if many else np.arange(len(reps))
-        pat = arm_code[idx]
-        P = len(arm_names)
-        code = {str(a): i for i, a in enumerate(arm_names) if (pat == i).any()}
-        arr_all = sh.arrival_s.to_numpy(float)[idx]
-        t_all = sh.time_s.to_numpy(float)[idx]
-        bought_all = sh.bought.to_numpy()[idx] == 1
-        o = np.argsort(arr_all, kind="stable")  # by arrival: a window's viewers arrived before its end
-        arr_all, t_all, bought_all, pat, rep = arr_all[o], t_all[o], bought_all[o], pat[o], rep[o]
-        end_all = arr_all + t_all
-        for w, (a, b) in enumerate(itertools.pairwise(edges)):
-            j = int(np.searchsorted(arr_all, b, side="left"))
-            near = np.flatnonzero(end_all[:j] > a - 1.0)  # a superset of the viewers at risk in the window
-            arr, t, bought = arr_all[near], t_all[near], bought_all[near]
-            entry = np.maximum(a - arr, 0.0)
-            exit_ = np.minimum(b - arr, t)
-            keep = exit_ > entry
-            ev = (bought & (t <= b - arr))[keep]
-            entry, exit_ = entry[keep], exit_[keep]
-            st_, pt = rep[near][keep], pat[near][keep]
-            counts = None
-            n_rows = np.bincount(st_ * P + pt, minlength=len(reps) * P).reshape(len(reps), P)
-            n_ev = np.bincount(pt[ev], minlength=P)
-            for arm in order:
-                if arm == control:
-                    continue
-                i, c = code.get(arm), code.get(control)
-                if i is None or n_rows[:, i].sum() == 0:
-                    continue
-                if counts is None:
-                    counts = event_time_counts(st_, pt, entry, exit_, st_[ev], pt[ev], exit_[ev], P,
-                                               exit_sort="stable")
-                cols = [c, i] if c is not None else [i]
-                est, problems = [], []
-                with_rows = np.flatnonzero(n_rows[:, cols].sum(axis=1) > 0)
-                for bt in np.unique(batch_of[with_rows]):
-                    in_batch = np.isin(counts.stratum, np.flatnonzero(batch_of == bt))
-                    label = "replicates group" if many else "replicate"
-                    r_p = n_rows[batch_of == bt][:, cols].sum(axis=0)
+        label = "replicates group" if many else "replicate"
+        present = np.zeros(P, bool)
+        n_rows_all = np.zeros((n_win, P), np.int64)
+        n_ev_all = np.zeros((n_win, P), np.int64)
+        fits: dict[tuple[int, int], list[tuple[float, str]]] = {}
+        # one group of replicates at a time: memory follows the group, not the folder
+        for bt in range(int(batch_of.max()) + 1 if len(reps) else 0):
+            mine = np.isin(rep_col, reps[batch_of == bt])
+            idx = np.flatnonzero(mine if in_point is None else mine & in_point)
+            del mine
+            pat = arm_code[idx]
+            present |= np.bincount(pat, minlength=P) > 0
+            rep = np.searchsorted(reps, rep_col[idx])
+            o = np.argsort(arr_col[idx], kind="stable")  # by arrival: a window's viewers arrived before its end
+            idx, pat, rep = idx[o], pat[o], rep[o]
+            arr_all, t_all, bought_all = arr_col[idx], t_col[idx], bought_col[idx] == 1
+            end_all = arr_all + t_all
+            for w, (a, b) in enumerate(itertools.pairwise(edges)):
+                j = int(np.searchsorted(arr_all, b, side="left"))
+                near = np.flatnonzero(end_all[:j] > a - 1.0)  # a superset of the viewers at risk in the window
+                arr, t, bought = arr_all[near], t_all[near], bought_all[near]
+                entry = np.maximum(a - arr, 0.0)
+                exit_ = np.minimum(b - arr, t)
+                keep = exit_ > entry
+                ev = (bought & (t <= b - arr))[keep]
+                entry, exit_ = entry[keep], exit_[keep]
+                st_, pt = rep[near][keep], pat[near][keep]
+                n_rows = np.bincount(pt, minlength=P)
+                n_rows_all[w] += n_rows
+                n_ev_all[w] += np.bincount(pt[ev], minlength=P)
+                counts = None
+                c = int(np.flatnonzero(arm_names == control)[0]) if (arm_names == control).any() else None
+                for arm in order:
+                    i = int(np.flatnonzero(arm_names == arm)[0]) if (arm_names == arm).any() else None
+                    if arm == control or i is None:
+                        continue
+                    cols = [c, i] if c is not None else [i]
+                    if n_rows[cols].sum() == 0:
+                        continue  # no viewer of the two arms in this group's window: no estimate from it
+                    if counts is None:
+                        counts = event_time_counts(st_, pt, entry, exit_, st_[ev], pt[ev], exit_[ev], P,
+                                                   exit_sort="stable")
                     try:
                         with warnings.catch_warnings(record=True) as caught:
                             warnings.simplefilter("always")
-                            f = cox_counts(counts.at_risk[in_batch][:, cols], counts.deaths[in_batch][:, cols],
-                                           counts.time[in_batch], X[-len(cols):], r_p, ["treated"], event="ev")
+                            f = cox_counts(counts.at_risk[:, cols], counts.deaths[:, cols], counts.time,
+                                           X[-len(cols):], n_rows[cols], ["treated"], event="ev")
                         b_ = float(f.beta[0])
+                        problem = ""
                         if caught or not np.isfinite(b_):
-                            msgs = "; ".join(sorted({str(x.message) for x in caught}))
-                            problems.append(f"{label} {bt}: {msgs}")
+                            problem = f"{label} {bt}: " + "; ".join(sorted({str(x.message) for x in caught}))
                             b_ = np.nan
                     except DataError as exc:
-                        problems.append(f"{label} {bt}: {exc}")
-                        b_ = np.nan
-                    est.append(b_)
-                x = np.asarray(est, float)
+                        problem, b_ = f"{label} {bt}: {exc}", np.nan
+                    fits.setdefault((w, i), []).append((b_, problem))
+        c = int(np.flatnonzero(arm_names == control)[0]) if (arm_names == control).any() else None
+        for w, (a, b) in enumerate(itertools.pairwise(edges)):
+            for arm in order:
+                i = int(np.flatnonzero(arm_names == arm)[0]) if (arm_names == arm).any() else None
+                if arm == control or i is None or not present[i] or n_rows_all[w, i] == 0:
+                    continue
+                got = fits.get((w, i), [])
+                x = np.asarray([e for e, _ in got], float)
+                problems = [m for _, m in got if m]
                 if np.isnan(x).any():
                     e = lo = hi = p = np.nan
                     note = ("no estimate in every replicate (leaving some out would bias the rest): "
@@ -312,7 +329,7 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
                     e, lo, hi, p, note = across(x, conf_level)
                 rows.append(dict(point=int(point), arm=arm, window=w, start_s=a, end_s=b,
                                  hazard_ratio=np.exp(e), ci_lower=np.exp(lo), ci_upper=np.exp(hi), p=p,
-                                 replicates=len(x), events=int(n_ev[i]),
-                                 control_events=int(n_ev[c]) if c is not None else 0, note=note))
+                                 replicates=len(x), events=int(n_ev_all[w, i]),
+                                 control_events=int(n_ev_all[w, c]) if c is not None else 0, note=note))
     out = pd.DataFrame(rows, columns=WINDOW_COLUMNS)
     return out.astype(dict.fromkeys(("start_s", "end_s", "hazard_ratio", "ci_lower", "ci_upper", "p"), "float64"))
