@@ -104,10 +104,11 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
         rep_g = sh.replicate.to_numpy()[idx]
         capped = ""
         if len(idx) > PH_MAX_ROWS:
-            reps, size = np.unique(rep_g, return_counts=True)
+            reps, code = _sorted_codes(rep_g)
+            size = np.bincount(code, minlength=len(reps))
             keep = reps[np.cumsum(size) <= PH_MAX_ROWS]
             keep = keep if len(keep) else reps[:1]
-            sel = np.isin(rep_g, keep)
+            sel = code < len(keep)  # the first replicates, in sorted order
             idx, arm_g, rep_g = idx[sel], arm_g[sel], rep_g[sel]
             capped = (f"tested on the first {len(keep):,} of {len(reps):,} replicates ({len(idx):,} viewers): the "
                       "test has ample power with them")
