@@ -674,9 +674,8 @@ def _effect_tables(res, runs: pd.DataFrame, sh: pd.DataFrame, events: pd.DataFra
     from fomolab.stats.ph import ph_table, window_edges, window_table
     from fomolab.stats.rates import rate_table
 
-    facts = run_facts(res, runs, events)
-    visits = sh[["run_id", "shopper_id", "arm", "replicate", "point", "arrival_s", "departure_s"]]
-    rates = rate_table(visits, events, facts.products, runs, facts.tactics, order, control, conf_level)
+    facts = run_facts(res, runs, events)  # the events' purchase and tactic rows: arrive/leave rows are not needed
+    rates = rate_table(sh, events, facts.products, runs, facts.tactics, order, control, conf_level)
     edges = window_edges(figure_data.windows(events, runs), max(end_s.values()))
     return (change_table(runs, order, control, conf_level), rates, ph_table(sh, order, control, conf_level),
             window_table(sh, order, control, edges, conf_level))

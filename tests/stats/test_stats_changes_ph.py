@@ -118,8 +118,10 @@ def test_ph_rows_equal_cox_zph_of_the_stratified_fit(window_effect):
     z = cox_zph(cox(d, "time_s", "bought", ["x0"], strata="replicate"), transform="rank").summary
     ph = ph_table(window_effect, ["control", "sale"], "control", transforms=("rank",))
     ph = ph[ph.time_scale == "since_arrival"].set_index("term")
-    assert ph.loc["sale", "chisq"] == pytest.approx(z.loc["x0", "chisq"], rel=1e-12)
-    assert ph.loc["GLOBAL", "p"] == pytest.approx(z.loc["GLOBAL", "p"], rel=1e-12)
+    # the table's test is computed from counts at the event times, the fit's from cumulative sums over rows:
+    # the same sums, rounded differently
+    assert ph.loc["sale", "chisq"] == pytest.approx(z.loc["x0", "chisq"], rel=1e-9)
+    assert ph.loc["GLOBAL", "p"] == pytest.approx(z.loc["GLOBAL", "p"], rel=1e-9)
 
 
 def test_many_replicates_are_fitted_in_at_most_20_disjoint_groups():

@@ -31,11 +31,16 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from fomolab.errors import DataError
+
+if TYPE_CHECKING:
+    from fomolab.stats._counts import CountFit
 
 __all__ = ["PH_COLUMNS", "SCALES", "WINDOW_COLUMNS", "ph_table", "window_edges", "window_table"]
 
@@ -60,9 +65,9 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
     ``sh`` has ``point, replicate, arm, arrival_s, time_s, bought`` (time
     from arrival to the first purchase or the end of the visit).  Per point
     and time scale: one Cox model on 0/1 indicators of the treatment arms
-    (Efron ties, strata by replicate), then :func:`fomolab.stats.cox_zph`
-    with each transform; rows per arm and ``GLOBAL``.  ``proportional`` is
-    False where ``p < 1 - conf_level``.
+    (Efron ties, strata by replicate), then R's ``cox.zph`` score test
+    (:func:`fomolab.stats.cox_zph`) with each transform; rows per arm and
+    ``GLOBAL``.  ``proportional`` is False where ``p < 1 - conf_level``.
 
     Two time scales (``time_scale``): ``since_arrival``, the scale of the
     headline's hazard ratio (time from arrival), and ``stream``, the stream's
@@ -70,53 +75,143 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
     acting at stream times, such as a five-minute sale, makes the hazard ratio
     change with the stream's clock, which viewers arriving at random times
     spread evenly over the time since arrival, where the test cannot see it.
+
+    Notes
+    -----
+    The covariates are functions of the arm, so the fit and the test need
+    only, per replicate and event time, the viewers of each arm at risk and
+    buying (:mod:`fomolab.stats._counts`): the numbers of :func:`fomolab.stats.cox`
+    and :func:`fomolab.stats.cox_zph` on the rows (to rounding), in time and
+    memory that follow the purchases.
     """
-    from fomolab.stats.cox import cox
-    from fomolab.stats.zph import TRANSFORMS, cox_zph
+    from scipy import stats as st
+
+    from fomolab.stats import _checks
+    from fomolab.stats._counts import cox_counts, event_time_counts, zph_counts
+    from fomolab.stats.zph import TRANSFORMS
 
     transforms = TRANSFORMS if transforms is None else transforms
     alpha = 1 - conf_level
-    rows = []
-    for point, g in sh.groupby("point", sort=True):
-        arms = [a for a in order if a != control and (g.arm == a).any()]
-        if not arms or not (g.arm == control).any():
+    rows: list[dict[str, Any]] = []
+    arm_code, arm_names = pd.factorize(sh.arm.to_numpy())
+    arm_names = np.asarray(arm_names).astype(str)
+    for point, idx in _groups(sh.point.to_numpy()):
+        arm_g = arm_code[idx]
+        present = set(arm_names[np.bincount(arm_g, minlength=len(arm_names)) > 0])
+        arms = [a for a in order if a != control and a in present]
+        if not arms or control not in present:
             continue
+        rep_g = sh.replicate.to_numpy()[idx]
         capped = ""
-        if len(g) > PH_MAX_ROWS:
-            size = g.groupby("replicate", sort=True).size()
-            keep = size.index[size.cumsum().to_numpy() <= PH_MAX_ROWS]
-            keep = keep if len(keep) else size.index[:1]
-            g = g[g.replicate.isin(keep)]
-            capped = (f"tested on the first {len(keep):,} of {len(size):,} replicates ({len(g):,} viewers): the "
+        if len(idx) > PH_MAX_ROWS:
+            reps, code = _sorted_codes(rep_g)
+            size = np.bincount(code, minlength=len(reps))
+            keep = reps[np.cumsum(size) <= PH_MAX_ROWS]
+            keep = keep if len(keep) else reps[:1]
+            sel = code < len(keep)  # the first replicates, in sorted order
+            idx, arm_g, rep_g = idx[sel], arm_g[sel], rep_g[sel]
+            capped = (f"tested on the first {len(keep):,} of {len(reps):,} replicates ({len(idx):,} viewers): the "
                       "test has ample power with them")
-        d = g.assign(**{f"x{j}": (g.arm == a).astype(int).to_numpy() for j, a in enumerate(arms)},
-                     stream_in=g.arrival_s.to_numpy(float),
-                     stream_out=g.arrival_s.to_numpy(float) + g.time_s.to_numpy(float))
+        levels, pat = arm_names, arm_g
+        X = np.array([[float(lv == a) for a in arms] for lv in levels])
+        rows_p = np.bincount(pat, minlength=len(levels)).astype(float)
+        strata = pd.factorize(rep_g)[0]
+        arr = sh.arrival_s.to_numpy(float)[idx]
+        t = sh.time_s.to_numpy(float)[idx]
+        ev = sh.bought.to_numpy()[idx] == 1
         cols = [f"x{j}" for j in range(len(arms))]
-        for scale, (stop, start) in SCALES.items():
+        for scale in SCALES:
+            stop, start = (t, None) if scale == "since_arrival" else (arr + t, arr)
             try:
+                if start is not None and not (stop > start).all():
+                    _checks.check_start_stop(_Labels(sh.index[idx]), start, stop, "stream_in", "stream_out")
+                counts = event_time_counts(strata, pat, start, stop, strata[ev], pat[ev], stop[ev], len(levels))
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    fit = cox(d, stop, "bought", cols, start=start, strata="replicate", conf_level=conf_level)
+                    fit = cox_counts(counts.at_risk, counts.deaths, counts.time, X, rows_p, cols, event="bought")
                 warn = "; ".join([*sorted({str(w.message) for w in caught}), *([capped] if capped else [])])
             except DataError as exc:
                 rows.append(dict(point=int(point), time_scale=scale, transform="", term="GLOBAL", note=str(exc)))
                 continue
-            hr = dict(zip(cols, fit.summary.hazard_ratio.to_numpy(float), strict=True))
+            hr = fit.hazard_ratio
+            cache: dict[str, np.ndarray] = {}
             for tr in transforms:
                 try:
-                    z = cox_zph(fit, transform=tr).summary
+                    g = _transform(tr, stop, start, ev, fit, cache)
+                    chisq, df = zph_counts(fit, g)
                 except DataError as exc:
                     rows.append(dict(point=int(point), time_scale=scale, transform=tr, term="GLOBAL",
                                      note=str(exc)))
                     continue
-                for key, s in z.iterrows():
-                    term = "GLOBAL" if key == "GLOBAL" else arms[cols.index(str(key))]
+                p = st.chi2.sf(chisq, df)
+                for j, term in enumerate([*arms, "GLOBAL"]):
                     rows.append(dict(point=int(point), time_scale=scale, transform=tr, term=term,
-                                     hazard_ratio=hr.get(str(key), np.nan), chisq=float(s.chisq), df=int(s.df),
-                                     p=float(s.p), proportional=bool(s.p >= alpha), note=warn))
+                                     hazard_ratio=float(hr[j]) if j < len(arms) else np.nan,
+                                     chisq=float(chisq[j]), df=int(df[j]), p=float(p[j]),
+                                     proportional=bool(p[j] >= alpha), note=warn))
     out = pd.DataFrame(rows, columns=PH_COLUMNS)
     return out.astype({"hazard_ratio": "float64", "chisq": "float64", "p": "float64"})
+
+
+class _Labels:
+    """Just the index of some rows, for :func:`fomolab.stats._checks.check_start_stop`'s message."""
+
+    def __init__(self, index: pd.Index) -> None:
+        self.index = index
+
+
+def _groups(values: np.ndarray) -> Iterator[tuple[Any, np.ndarray]]:
+    """``(value, row positions)`` for each distinct value, in sorted order."""
+    if len(values) and (values == values[0]).all():
+        yield values[0], np.arange(len(values))
+        return
+    uniq, inv = np.unique(values, return_inverse=True)
+    order = np.argsort(inv, kind="stable")
+    bounds = np.cumsum(np.bincount(inv, minlength=len(uniq)))
+    for k, v in enumerate(uniq):
+        yield v, order[(bounds[k - 1] if k else 0):bounds[k]]
+
+
+def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)``, by hashing then sorting the few distinct values."""
+    codes, uniq = pd.factorize(values)
+    uniq = np.asarray(uniq)
+    o = np.argsort(uniq, kind="stable")
+    rank = np.empty(len(o), np.int64)
+    rank[o] = np.arange(len(o))
+    return uniq[o], rank[codes]
+
+
+def _transform(transform: str, stop: np.ndarray, start: np.ndarray | None, event: np.ndarray,
+               fit: CountFit, cache: dict[str, np.ndarray]) -> np.ndarray:
+    """R's ``cox.zph`` time transform at each event-time group of ``fit``, centred over the events.
+
+    As :func:`fomolab.stats.zph._gtime` on the rows (``stop``, ``start``,
+    ``event``), evaluated at the groups' ``times``: ``rank`` and ``km`` use
+    every row, strata ignored (``cache`` keeps their sorted times between transforms).
+    """
+    times = fit.time
+    if transform == "identity":
+        g = times.astype(float)
+    elif transform == "log":
+        if (stop <= 0).any():
+            raise DataError("transform='log' needs event/censoring times > 0: a time is 0")
+        g = np.log(times)
+    elif transform == "rank":
+        s = cache["stop"] = cache["stop"] if "stop" in cache else np.sort(stop)
+        g = (np.searchsorted(s, times, "left") + 1 + np.searchsorted(s, times, "right")) / 2.0
+    else:  # km: 1 - the left-continuous Kaplan-Meier of all rows
+        s = cache["stop"] = cache["stop"] if "stop" in cache else np.sort(stop)
+        ut, d = np.unique(stop[event], return_counts=True)
+        n = (len(s) - np.searchsorted(s, ut, side="left")).astype(float)
+        if start is not None:
+            s0 = cache["start"] = cache["start"] if "start" in cache else np.sort(start)
+            n -= len(start) - np.searchsorted(s0, ut, side="left")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            surv = np.cumprod(np.where(n > 0, 1.0 - d / n, 1.0))
+        g = 1.0 - np.concatenate(([1.0], surv[:-1]))[np.searchsorted(ut, times)]
+    D = fit.deaths.sum(axis=1)
+    return np.asarray(g - (g @ D) / D.sum())
 
 
 def window_edges(windows: pd.DataFrame | None, stream_end_s: float) -> list[float]:
@@ -126,17 +221,6 @@ def window_edges(windows: pd.DataFrame | None, stream_end_s: float) -> list[floa
         edges |= {float(v) for v in np.concatenate([windows.start_s.to_numpy(float), windows.end_s.to_numpy(float)])
                   if 0 < v < stream_end_s}
     return sorted(edges)
-
-
-def _in_window(g: pd.DataFrame, a: float, b: float) -> pd.DataFrame:
-    """Follow-up rows of time to the first purchase restricted to stream times ``(a, b]``."""
-    arr = g.arrival_s.to_numpy(float)
-    t = g.time_s.to_numpy(float)
-    entry = np.maximum(a - arr, 0.0)
-    exit_ = np.minimum(b - arr, t)
-    keep = exit_ > entry
-    ev = (g.bought.to_numpy() == 1) & (t <= b - arr)
-    return g.assign(entry=entry, exit=exit_, ev=ev.astype(int))[keep]
 
 
 def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[float],
@@ -150,40 +234,94 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
     arrival, Efron ties) of the arm indicator on the arm's and the control's
     rows gives a log hazard ratio, and the replicates a t interval with
     ``G - 1`` degrees of freedom (:func:`fomolab.stats.changes.across`).
+
+    The model's one covariate is a function of the arm, so each fit needs
+    only the viewers of each arm at risk and buying at each event time of each
+    replicate (:mod:`fomolab.stats._counts`): the numbers of
+    :func:`fomolab.stats.cox` on the rows, counted once per window for every
+    arm.
     """
-    from fomolab.stats.changes import MAX_BATCHES, across, batches
-    from fomolab.stats.cox import cox
+    from fomolab.stats._counts import cox_counts, event_time_counts
+    from fomolab.stats.changes import MAX_BATCHES, across
 
     rows = []
-    for point, gp in sh.groupby("point", sort=True):
-        gp = gp.assign(batch=batches(gp.replicate.to_numpy()))
-        many = gp.replicate.nunique() > MAX_BATCHES
-        for w, (a, b) in enumerate(itertools.pairwise(edges)):
-            cut = _in_window(gp, a, b)
-            for arm in order:
-                if arm == control:
-                    continue
-                sub = cut[cut.arm.isin([arm, control])]
-                if sub.empty or not (sub.arm == arm).any():
-                    continue
-                sub = sub.assign(treated=(sub.arm == arm).astype(int).to_numpy())
-                est, problems = [], []
-                for rep, gr in sub.groupby("batch", sort=True):
+    arm_code, arm_names = pd.factorize(sh.arm.to_numpy())
+    arm_names = np.asarray(arm_names).astype(str)
+    P = len(arm_names)
+    X = np.array([[0.0], [1.0]])
+    point_col, rep_col = sh.point.to_numpy(), sh.replicate.to_numpy()
+    arr_col, t_col, bought_col = sh.arrival_s.to_numpy(float), sh.time_s.to_numpy(float), sh.bought.to_numpy()
+    one_point = len(point_col) > 0 and bool((point_col == point_col[0]).all())
+    n_win = len(edges) - 1
+    for point in np.sort(pd.unique(point_col)):
+        in_point = None if one_point else point_col == point
+        reps = np.sort(pd.unique(rep_col if in_point is None else rep_col[in_point]))
+        many = len(reps) > MAX_BATCHES
+        batch_of = np.arange(len(reps)) % MAX_BATCHES if many else np.arange(len(reps))
+        label = "replicates group" if many else "replicate"
+        present = np.zeros(P, bool)
+        n_rows_all = np.zeros((n_win, P), np.int64)
+        n_ev_all = np.zeros((n_win, P), np.int64)
+        fits: dict[tuple[int, int], list[tuple[float, str]]] = {}
+        # one group of replicates at a time: memory follows the group, not the folder
+        for bt in range(int(batch_of.max()) + 1 if len(reps) else 0):
+            mine = np.isin(rep_col, reps[batch_of == bt])
+            idx = np.flatnonzero(mine if in_point is None else mine & in_point)
+            del mine
+            pat = arm_code[idx]
+            present |= np.bincount(pat, minlength=P) > 0
+            rep = np.searchsorted(reps, rep_col[idx])
+            o = np.argsort(arr_col[idx], kind="stable")  # by arrival: a window's viewers arrived before its end
+            idx, pat, rep = idx[o], pat[o], rep[o]
+            arr_all, t_all, bought_all = arr_col[idx], t_col[idx], bought_col[idx] == 1
+            end_all = arr_all + t_all
+            for w, (a, b) in enumerate(itertools.pairwise(edges)):
+                j = int(np.searchsorted(arr_all, b, side="left"))
+                near = np.flatnonzero(end_all[:j] > a - 1.0)  # a superset of the viewers at risk in the window
+                arr, t, bought = arr_all[near], t_all[near], bought_all[near]
+                entry = np.maximum(a - arr, 0.0)
+                exit_ = np.minimum(b - arr, t)
+                keep = exit_ > entry
+                ev = (bought & (t <= b - arr))[keep]
+                entry, exit_ = entry[keep], exit_[keep]
+                st_, pt = rep[near][keep], pat[near][keep]
+                n_rows = np.bincount(pt, minlength=P)
+                n_rows_all[w] += n_rows
+                n_ev_all[w] += np.bincount(pt[ev], minlength=P)
+                counts = None
+                c = int(np.flatnonzero(arm_names == control)[0]) if (arm_names == control).any() else None
+                for arm in order:
+                    i = int(np.flatnonzero(arm_names == arm)[0]) if (arm_names == arm).any() else None
+                    if arm == control or i is None:
+                        continue
+                    cols = [c, i] if c is not None else [i]
+                    if n_rows[cols].sum() == 0:
+                        continue  # no viewer of the two arms in this group's window: no estimate from it
+                    if counts is None:
+                        counts = event_time_counts(st_, pt, entry, exit_, st_[ev], pt[ev], exit_[ev], P,
+                                                   exit_sort="stable")
                     try:
                         with warnings.catch_warnings(record=True) as caught:
                             warnings.simplefilter("always")
-                            f = cox(gr, "exit", "ev", "treated", start="entry",
-                                    strata="replicate" if many else None, conf_level=conf_level)
-                        b_ = float(f.summary.coef.iloc[0])
+                            f = cox_counts(counts.at_risk[:, cols], counts.deaths[:, cols], counts.time,
+                                           X[-len(cols):], n_rows[cols], ["treated"], event="ev")
+                        b_ = float(f.beta[0])
+                        problem = ""
                         if caught or not np.isfinite(b_):
-                            msgs = "; ".join(sorted({str(x.message) for x in caught}))
-                            problems.append(f"{'replicates group' if many else 'replicate'} {rep}: {msgs}")
+                            problem = f"{label} {bt}: " + "; ".join(sorted({str(x.message) for x in caught}))
                             b_ = np.nan
                     except DataError as exc:
-                        problems.append(f"{'replicates group' if many else 'replicate'} {rep}: {exc}")
-                        b_ = np.nan
-                    est.append(b_)
-                x = np.asarray(est, float)
+                        problem, b_ = f"{label} {bt}: {exc}", np.nan
+                    fits.setdefault((w, i), []).append((b_, problem))
+        c = int(np.flatnonzero(arm_names == control)[0]) if (arm_names == control).any() else None
+        for w, (a, b) in enumerate(itertools.pairwise(edges)):
+            for arm in order:
+                i = int(np.flatnonzero(arm_names == arm)[0]) if (arm_names == arm).any() else None
+                if arm == control or i is None or not present[i] or n_rows_all[w, i] == 0:
+                    continue
+                got = fits.get((w, i), [])
+                x = np.asarray([e for e, _ in got], float)
+                problems = [m for _, m in got if m]
                 if np.isnan(x).any():
                     e = lo = hi = p = np.nan
                     note = ("no estimate in every replicate (leaving some out would bias the rest): "
@@ -192,7 +330,7 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
                     e, lo, hi, p, note = across(x, conf_level)
                 rows.append(dict(point=int(point), arm=arm, window=w, start_s=a, end_s=b,
                                  hazard_ratio=np.exp(e), ci_lower=np.exp(lo), ci_upper=np.exp(hi), p=p,
-                                 replicates=len(x), events=int(sub.ev[sub.treated == 1].sum()),
-                                 control_events=int(sub.ev[sub.treated == 0].sum()), note=note))
+                                 replicates=len(x), events=int(n_ev_all[w, i]),
+                                 control_events=int(n_ev_all[w, c]) if c is not None else 0, note=note))
     out = pd.DataFrame(rows, columns=WINDOW_COLUMNS)
     return out.astype(dict.fromkeys(("start_s", "end_s", "hazard_ratio", "ci_lower", "ci_upper", "p"), "float64"))

@@ -34,13 +34,14 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from fomolab.errors import DataError
 from fomolab.stats import _checks
+from fomolab.stats._counts import EventTimeCounts, event_time_counts
 from fomolab.stats._result import StatsResult
 
 __all__ = ["RateModelResult", "RATE_COLUMNS", "purchase_intervals", "rate_model", "rate_table"]
@@ -159,10 +160,7 @@ def rate_model(
     >>> round(float(fit.summary.loc["x", "rate_ratio"]), 4)
     1.9212
     """
-    from scipy import stats as st
-
     from fomolab.stats.cox import cox
-    from fomolab.stats.replicates import t_across
 
     data = _checks.check_frame(data)
     covs = _checks.as_list(covariates)
@@ -182,7 +180,7 @@ def rate_model(
     reps = list(pd.unique(_checks.keys(data, replicate)))
     with contextlib.suppress(TypeError):
         reps.sort()
-    rows, problems = [], {}
+    coefs, problems = [], {}
     for r in reps:
         sub = data[data[replicate].to_numpy() == r]
         try:
@@ -196,7 +194,20 @@ def rate_model(
         except DataError as exc:
             problems[r] = str(exc)
             coef = np.full(len(covs), np.nan)
-        rows += [(r, c, float(b)) for c, b in zip(covs, coef, strict=True)]
+        coefs.append(coef)
+    summary, per = _across_replicates(reps, coefs, problems, covs, level)
+    return RateModelResult(summary=summary, per_replicate=per, events=events, replicate=replicate,
+                           cluster=None, conf_level=level)
+
+
+def _across_replicates(reps: list[Any], coefs: list[np.ndarray], problems: dict[Any, str], covs: list[str],
+                       level: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:class:`RateModelResult`'s ``summary`` and ``per_replicate`` from per-replicate coefficients."""
+    from scipy import stats as st
+
+    from fomolab.stats.replicates import t_across
+
+    rows = [(r, c, float(b)) for r, coef in zip(reps, coefs, strict=True) for c, b in zip(covs, coef, strict=True)]
     per = pd.DataFrame(rows, columns=["replicate", "covariate", "coef"])
     out = []
     for c in covs:
@@ -221,8 +232,7 @@ def rate_model(
                         ci_upper=math.exp(t["ci_upper"]) if np.isfinite(t["ci_upper"]) else np.nan,
                         t=t["t"], df=t["df"], p=t["p"], replicates=G, note=note))
     summary = pd.DataFrame(out, index=pd.Index(covs, name="covariate"))[list(RateModelResult.COLUMNS)]
-    return RateModelResult(summary=summary, per_replicate=per, events=events, replicate=replicate,
-                           cluster=None, conf_level=level)
+    return summary, per
 
 
 def purchase_intervals(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) -> pd.DataFrame:
@@ -296,9 +306,193 @@ def _tactic_design(runs: pd.DataFrame, tactics: pd.DataFrame, product: str, arms
     return m
 
 
+@dataclass
+class _Part:
+    """One (point, product)'s counts: per replicate and arm, at risk and purchases at each purchase time."""
+
+    point: int
+    product: str
+    arms: np.ndarray  # arm names of the patterns
+    replicates: np.ndarray  # replicate of each stratum
+    counts: EventTimeCounts
+    rows: np.ndarray  # (strata, patterns): counting-process rows
+    viewers: np.ndarray  # (patterns,)
+    events: np.ndarray  # (patterns,)
+
+
+def _part(point: int, product: str, arm: np.ndarray, rep: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+          n_rows: np.ndarray, viewer: np.ndarray, ev_arm: np.ndarray, ev_rep: np.ndarray, ev_t: np.ndarray,
+          arm_names: np.ndarray | None = None, rep_names: np.ndarray | None = None) -> _Part:
+    """A :class:`_Part` from at-risk intervals ``(lo, hi]`` (one per viewer, or per row) and purchase times.
+
+    ``arm`` and ``rep`` (and ``ev_arm``, ``ev_rep``) are values, or codes into
+    ``arm_names`` and ``rep_names`` when these are given.
+    """
+    if arm_names is None or rep_names is None:
+        arms, pat = _levels(arm)
+        reps, st_ = _levels(rep)
+        ev_p = np.searchsorted(arms, ev_arm)
+        ev_s = np.searchsorted(reps, ev_rep)
+    else:  # codes: keep the levels that occur, in sorted order of their names
+        used_a = np.flatnonzero(np.bincount(arm, minlength=len(arm_names)))
+        used_r = np.flatnonzero(np.bincount(rep, minlength=len(rep_names)))
+        oa, orr = np.argsort(arm_names[used_a], kind="stable"), np.argsort(rep_names[used_r], kind="stable")
+        arms, reps = arm_names[used_a][oa], rep_names[used_r][orr]
+        map_a = np.zeros(len(arm_names), np.int64)
+        map_a[used_a[oa]] = np.arange(len(oa))
+        map_r = np.zeros(len(rep_names), np.int64)
+        map_r[used_r[orr]] = np.arange(len(orr))
+        pat, st_, ev_p, ev_s = map_a[arm], map_r[rep], map_a[ev_arm], map_r[ev_rep]
+    P, S = len(arms), len(reps)
+    counts = event_time_counts(st_, pat, lo, hi, ev_s, ev_p, ev_t, P, exit_sort="stable")
+    rows = np.bincount(st_ * P + pat, weights=n_rows, minlength=S * P).reshape(S, P)
+    viewers = np.bincount(pat, weights=viewer, minlength=P)
+    return _Part(point, product, arms, reps, counts, rows, viewers, np.bincount(ev_p, minlength=P))
+
+
+#: The columns of the visits :func:`rate_table` reads.
+_VISIT_COLUMNS = ["run_id", "shopper_id", "arm", "replicate", "point", "arrival_s", "departure_s"]
+
+
+def _levels(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values and each value's code (``np.unique``, by hashing then sorting the few levels)."""
+    codes, uniq = pd.factorize(values)
+    uniq = np.asarray(uniq)
+    o = np.argsort(uniq, kind="stable")
+    rank = np.empty(len(o), np.int64)
+    rank[o] = np.arange(len(o))
+    return uniq[o], rank[codes]
+
+
+def _parts_from_rows(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) -> list[_Part]:
+    """:class:`_Part` of each (point, product) from :func:`purchase_intervals`' rows (any visits)."""
+    rows = purchase_intervals(shoppers, events, slots)
+    out = []
+    for (point, product), g in rows.groupby(["point", "product"], sort=True):
+        first = ~g.duplicated(["run_id", "shopper_id"]).to_numpy()
+        ev = g.event.to_numpy() == 1
+        arm = g.arm.astype(str).to_numpy()
+        rep = g.replicate.to_numpy()
+        out.append(_part(int(point), str(product), arm, rep, g.start.to_numpy(float), g.stop.to_numpy(float),
+                         np.ones(len(g)), first.astype(float), arm[ev], rep[ev], g.stop.to_numpy(float)[ev]))
+    return out
+
+
+def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) -> list[_Part]:
+    """:class:`_Part` of each (point, product), from sorted searches on the visits (no join of rows).
+
+    The counts of :func:`purchase_intervals`' rows: a viewer is at risk of
+    buying a product from ``max(arrival, slot start)`` to ``min(departure,
+    slot end)`` (since arrival), its purchases of the product in that span
+    are its events.  Visits are matched to purchases by run and viewer id;
+    with more than one visit of a viewer in a run (a marketplace's switches),
+    the rows themselves are counted.
+    """
+    rc, run_names = pd.factorize(shoppers.run_id, sort=False)
+    run_names = np.asarray(run_names).astype(str)
+    sid = shoppers.shopper_id.to_numpy().astype(np.int64)
+    if len(sid) and (sid.min() < 0 or sid.max() >= 2 ** 32):
+        return _parts_from_rows(shoppers[_VISIT_COLUMNS], events, slots)
+    key = (rc.astype(np.int64) << 32) | sid
+    order = np.argsort(key, kind="stable")
+    key_s = key[order]
+    if (np.diff(key_s) == 0).any():
+        return _parts_from_rows(shoppers[_VISIT_COLUMNS], events, slots)
+    arr = shoppers.arrival_s.to_numpy(float)[order]
+    dep = shoppers.departure_s.to_numpy(float)[order]
+    arm_code, arm_names = pd.factorize(shoppers.arm.to_numpy()[order])
+    arm_names = np.asarray(arm_names).astype(str)
+    rep_code, rep_names = pd.factorize(shoppers.replicate.to_numpy()[order])
+    rep_names = np.asarray(rep_names)
+    point = shoppers.point.to_numpy()[order]
+    run_at = {str(r): k for k, r in enumerate(run_names)}
+    bounds = np.searchsorted(key_s >> 32, np.arange(len(run_names) + 1), side="left")
+    buys = events[(events.kind == "purchase").to_numpy()]
+    b_run = pd.Categorical(buys.run_id.astype(str), categories=run_names).codes.astype(np.int64)
+    b_sid = buys.shopper_id.to_numpy().astype(np.int64)
+    b_key = (b_run << 32) | np.where(b_run >= 0, b_sid, 0)
+    pos = np.searchsorted(key_s, b_key)
+    found = (b_run >= 0) & (pos < len(key_s))
+    found[found] = key_s[pos[found]] == b_key[found]
+    b_prod = buys["product"].astype(str).to_numpy()[found]
+    b_pos, b_time = pos[found], buys.time_s.to_numpy(float)[found]
+    b_rc = b_run[found]
+    ob = np.lexsort((b_prod, b_rc))
+    b_prod, b_pos, b_time, b_rc = b_prod[ob], b_pos[ob], b_time[ob], b_rc[ob]
+    sl = slots.assign(run_id=slots.run_id.astype(str), product=slots["product"].astype(str))
+    sl = sl[["run_id", "product", "slot_start_s", "slot_end_s"]].drop_duplicates(["run_id", "product"])
+    sl = sl[sl.run_id.isin(run_at)]
+    todo: dict[tuple[int, str], list[tuple[int, float, float]]] = {}
+    points_of: dict[int, np.ndarray] = {}
+    for rid, prod, a, b in zip(sl.run_id, sl["product"], sl.slot_start_s.astype(float), sl.slot_end_s.astype(float),
+                               strict=True):
+        r = run_at[rid]
+        if r not in points_of:
+            p_r = point[bounds[r]:bounds[r + 1]]
+            points_of[r] = p_r[:1] if len(p_r) and (p_r == p_r[0]).all() else np.unique(p_r)
+        for pt in points_of[r]:
+            todo.setdefault((int(pt), prod), []).append((r, a, b))
+    out = []
+    for (pt, prod), slots_of in sorted(todo.items()):
+        cols: dict[str, list[np.ndarray]] = {k: [] for k in ("arm", "rep", "lo", "hi", "rows", "ea", "er", "et")}
+        for r, a, b in slots_of:
+            i0, i1 = int(bounds[r]), int(bounds[r + 1])
+            one = len(points_of[r]) == 1
+            if one:  # a run's visits are one point's: slices, no copies
+                x, y = arr[i0:i1], dep[i0:i1]
+            else:
+                sel = np.flatnonzero(point[i0:i1] == pt)
+                x, y = arr[i0:i1][sel], dep[i0:i1][sel]
+            lo = np.maximum(x, a)
+            lo -= x
+            hi = np.minimum(y, b)
+            hi -= x
+            on = np.flatnonzero(hi > lo)  # visits at risk: one interval each
+            j0 = int(np.searchsorted(b_rc, r, side="left"))
+            j1 = int(np.searchsorted(b_rc, r, side="right"))
+            e0 = j0 + int(np.searchsorted(b_prod[j0:j1], prod, side="left"))
+            e1 = j0 + int(np.searchsorted(b_prod[j0:j1], prod, side="right"))
+            local = b_pos[e0:e1] - i0
+            if not one:
+                at = np.searchsorted(sel, local)
+                ok = at < len(sel)
+                ok[ok] = sel[at[ok]] == local[ok]
+                local = at[ok]
+                e_time = b_time[e0:e1][ok]
+            else:
+                e_time = b_time[e0:e1]
+            t = e_time - x[local]
+            inside = (hi[local] > lo[local]) & (t > lo[local]) & (t <= hi[local])
+            local, t = local[inside], t[inside]
+            pair = np.searchsorted(on, local)
+            last = np.full(len(on), -np.inf)
+            np.maximum.at(last, pair, t)
+            n_ev = np.bincount(pair, minlength=len(on))
+            g = on + i0 if one else sel[on] + i0
+            ge = local + i0 if one else sel[local] + i0
+            cols["arm"].append(arm_code[g])
+            cols["rep"].append(rep_code[g])
+            cols["lo"].append(lo[on])
+            cols["hi"].append(hi[on])
+            cols["rows"].append(n_ev + (last < hi[on]))
+            cols["ea"].append(arm_code[ge])
+            cols["er"].append(rep_code[ge])
+            cols["et"].append(t)
+        c = {k: np.concatenate(v) for k, v in cols.items()}
+        if not len(c["lo"]):
+            continue
+        out.append(_part(pt, prod, c["arm"], c["rep"], c["lo"], c["hi"], c["rows"].astype(float),
+                         np.ones(len(c["lo"])), c["ea"], c["er"], c["et"], arm_names, rep_names))
+    return out
+
+
 def rate_table(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame, runs: pd.DataFrame,
                tactics: pd.DataFrame | None, order: list[str], control: str, conf_level: float) -> pd.DataFrame:
     """Rate ratios of purchases per product, by arm and by tactic (``Analysis.rates``).
+
+    ``shoppers`` needs the columns ``run_id, shopper_id, arm, replicate,
+    point, arrival_s, departure_s`` (others are not read), ``events`` its
+    ``purchase`` rows.
 
     Per point and product: the Andersen–Gill model of the product's purchases
     (:func:`rate_model` on :func:`purchase_intervals`) on the arm indicators
@@ -307,44 +501,63 @@ def rate_table(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame
     collinear, on tactic indicators (``model = "tactic"``: each tactic's
     multiplier of the rate with the others held fixed).  Fitted within each
     replicate, t interval across replicates.
-    """
-    from fomolab.stats.changes import MAX_BATCHES, batches
 
+    The covariates are functions of the arm, so each fit needs only, per
+    replicate and purchase time, the viewers of each arm at risk of buying
+    the product and buying it then (:mod:`fomolab.stats._counts`): the
+    numbers of :func:`rate_model` on the rows, from sorted searches on the
+    visits and purchases, without building the rows.
+    """
+    from fomolab.stats._counts import cox_counts
+    from fomolab.stats.changes import MAX_BATCHES
+
+    parts = _parts(shoppers, events, slots)
+    all_reps = np.unique(np.concatenate([p.replicates[p.rows.sum(axis=1) > 0] for p in parts])) if parts \
+        else np.zeros(0)
+    many = len(all_reps) > MAX_BATCHES
+    level = _checks.check_probability(conf_level, "conf_level")
     rows = []
-    rows_df = purchase_intervals(shoppers, events, slots)
-    rows_df = rows_df.assign(arm=rows_df.arm.astype(str))
-    many = rows_df.replicate.nunique() > MAX_BATCHES
-    rows_df["batch"] = batches(rows_df.replicate.to_numpy())
-    for (point, product), g in rows_df.groupby(["point", "product"], sort=True):
+    for part in parts:
+        present = set(part.arms[part.viewers > 0])
         designs: list[tuple[str, pd.DataFrame]] = []
-        arms = [a for a in order if a in set(g.arm)]
+        arms = [a for a in order if a in present]
         if control in arms and len(arms) > 1:
             treated = [a for a in arms if a != control]
             designs.append(("arm", pd.DataFrame({a: [int(b == a) for b in arms] for a in treated}, index=arms)))
-        td = _tactic_design(runs, tactics, str(product), arms) if tactics is not None and len(tactics) else None
+        td = _tactic_design(runs, tactics, part.product, arms) if tactics is not None and len(tactics) else None
         if td is not None:
             designs.append(("tactic", td))
+        code = np.searchsorted(all_reps, part.replicates)
+        batch = code % MAX_BATCHES if many else code
+        has_rows = part.rows.sum(axis=1) > 0
         for model, design in designs:
             cols = [f"x{j}" for j in range(design.shape[1])]
-            x = design.set_axis(cols, axis=1).reindex(g.arm.to_numpy()).to_numpy(float)
-            data = g.assign(**{c: x[:, j] for j, c in enumerate(cols)})
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    fit = rate_model(data, "stop", "event", cols, start="start", replicate="batch",
-                                     strata="replicate" if many else None, conf_level=conf_level)
-                summ = fit.summary
-            except DataError as exc:
-                summ = pd.DataFrame({"rate_ratio": np.nan, "ci_lower": np.nan, "ci_upper": np.nan, "p": np.nan,
-                                     "replicates": 0, "note": str(exc)}, index=cols)
+            X = design.reindex(part.arms).to_numpy(float)
+            bts = sorted({int(b) for b in batch[has_rows]})
+            coefs, problems = [], {}
+            for bt in bts:
+                in_batch = np.isin(part.counts.stratum, np.flatnonzero(batch == bt))
+                r_p = part.rows[batch == bt].sum(axis=0)
+                try:
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        f = cox_counts(part.counts.at_risk[in_batch], part.counts.deaths[in_batch],
+                                       part.counts.time[in_batch], X, r_p, cols, event="event")
+                    coef = f.beta
+                    if caught or not np.isfinite(coef).all():
+                        problems[bt] = "; ".join(sorted({str(w.message) for w in caught})) or "no finite estimate"
+                        coef = np.full(len(cols), np.nan)
+                except DataError as exc:
+                    problems[bt] = str(exc)
+                    coef = np.full(len(cols), np.nan)
+                coefs.append(coef)
+            summ, _ = _across_replicates(bts, coefs, problems, cols, level)
             for c, term in zip(cols, design.columns, strict=True):
                 s = summ.loc[c]
-                on = (design[term] == 1).reindex(g.arm.to_numpy()).to_numpy()
-                rows.append(dict(point=int(point), product=str(product), model=model, term=str(term),
+                on = (design[term] == 1).reindex(part.arms).fillna(False).to_numpy(bool)
+                rows.append(dict(point=int(part.point), product=str(part.product), model=model, term=str(term),
                                  rate_ratio=s.rate_ratio, ci_lower=s.ci_lower, ci_upper=s.ci_upper, p=s.p,
-                                 replicates=int(s.replicates), events=int(g.event.to_numpy()[on].sum()),
-                                 viewers=int(g[on].drop_duplicates(["run_id", "shopper_id"]).shape[0]),
-                                 note=s.note))
+                                 replicates=int(s.replicates), events=int(part.events[on].sum()),
+                                 viewers=int(part.viewers[on].sum()), note=s.note))
     out = pd.DataFrame(rows, columns=RATE_COLUMNS)
     return out.astype({"rate_ratio": "float64", "ci_lower": "float64", "ci_upper": "float64", "p": "float64"})
-

@@ -1,0 +1,357 @@
+"""Cox models whose covariates are functions of a few patterns, fitted on counts at the event times.
+
+The picture: when every subject's covariates are one of ``P`` patterns (an
+arm's indicators, a tactic design's row), the Cox partial likelihood, its
+score and information depend on the data only through, at each distinct
+event time ``tau`` of each stratum, how many subjects of each pattern are at
+risk and how many of them have an event then.  Those ``K x P`` counts
+(:func:`event_time_counts`, from sorted searches, no join of rows) give the
+same fit as :func:`fomolab.stats.cox` on the rows (:func:`cox_counts`: R's
+``coxph`` Newton–Raphson with its start, step halving, convergence rule,
+checks and warnings), in time and memory that follow the events, not the
+rows.  Efron ties are exact on counts: the ``d`` tied deaths of a time are
+split in ``d`` pieces with denominators ``S0 - (l/d) S0_deaths``.
+
+The scaled Schoenfeld score test of R's ``cox.zph``
+(:func:`zph_counts`) needs only the same sums and the time transform at each
+event time, so it is computed here too.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from fomolab.errors import ConvergenceWarning, DataError
+
+__all__ = ["CountFit", "EventTimeCounts", "cox_counts", "event_time_counts", "zph_counts"]
+
+SortKind = Literal["quicksort", "stable"]
+_EPS = 1e-9  # R coxph.control(eps), as fomolab.stats.cox
+_TOLER_INF = np.sqrt(_EPS)
+_ITER_MAX = 20
+
+
+@dataclass(frozen=True)
+class EventTimeCounts:
+    """Per (stratum, event time) group ``k`` and pattern ``p``: subjects at risk and events.
+
+    Attributes
+    ----------
+    stratum, time : numpy.ndarray
+        ``(K,)``: the group's stratum code and event time, sorted by stratum then time.
+    at_risk, deaths : numpy.ndarray
+        ``(K, P)`` floats (exact integer counts).
+    """
+
+    stratum: np.ndarray
+    time: np.ndarray
+    at_risk: np.ndarray
+    deaths: np.ndarray
+
+
+def event_time_counts(stratum: np.ndarray, pattern: np.ndarray, entry: np.ndarray | None, exit_: np.ndarray,
+                      ev_stratum: np.ndarray, ev_pattern: np.ndarray, ev_time: np.ndarray,
+                      n_patterns: int, *, exit_sort: SortKind = "quicksort") -> EventTimeCounts:
+    """Counts at risk and events at each event time of each stratum, per pattern.
+
+    Parameters
+    ----------
+    stratum, pattern : numpy.ndarray of int
+        Each subject's stratum and pattern code (``0 <= pattern < n_patterns``).
+    entry : numpy.ndarray or None
+        Each subject's entry: at risk for ``entry < t <= exit`` (R's ``Surv(start, stop, event)``).
+        None: at risk for ``t <= exit`` (R's ``Surv(time, event)``).
+    exit_ : numpy.ndarray
+        Each subject's end of follow-up.
+    ev_stratum, ev_pattern, ev_time : numpy.ndarray
+        Each event's stratum, pattern and time (an event of a subject lies in
+        its ``(entry, exit]``; a subject may have several).
+    n_patterns : int
+    exit_sort : str, default "quicksort"
+        ``np.sort``'s ``kind`` for the exits: "stable" (a merge sort that
+        finds sorted runs) is many times faster where they are mostly in
+        order, e.g. ``window - arrival`` of viewers listed by arrival.
+        Entries are sorted with "stable" (they usually follow the order of
+        arrivals).
+
+    Returns
+    -------
+    EventTimeCounts
+
+    Notes
+    -----
+    The comparisons are the exact float comparisons of the Cox fit on the
+    rows (ties stay ties): a sort of each (stratum, pattern)'s entries and
+    exits and a search of its stratum's event times in them, O(n log n) for
+    ``n`` subjects; the result is ``K x P`` for ``K`` event-time groups.
+    """
+    P = int(n_patterns)
+    ev_stratum = np.asarray(ev_stratum, np.int64)
+    ev_time = np.asarray(ev_time, float)
+    o = np.lexsort((ev_time, ev_stratum))
+    s_sorted, t_sorted = ev_stratum[o], ev_time[o]
+    new = np.ones(len(o), dtype=bool)
+    new[1:] = (s_sorted[1:] != s_sorted[:-1]) | (t_sorted[1:] != t_sorted[:-1])
+    g_s, g_t = s_sorted[new], t_sorted[new]
+    K = len(g_s)
+    gid = np.cumsum(new) - 1
+    deaths = np.bincount(gid * P + np.asarray(ev_pattern, np.int64)[o], minlength=K * P).reshape(K, P)
+    first = np.flatnonzero(np.r_[True, g_s[1:] != g_s[:-1]]) if K else np.zeros(0, np.int64)
+    last = np.r_[first[1:], K] if K else np.zeros(0, np.int64)
+    span = {int(g_s[i]): (int(i), int(j)) for i, j in zip(first, last, strict=True)}
+    stratum = np.asarray(stratum, np.int64)
+    pattern = np.asarray(pattern, np.int64)
+    cell = stratum * P + pattern
+    n_cells = int(cell.max(initial=-1)) + 1
+    order = np.argsort(cell.astype(np.int16) if n_cells < 2 ** 15 else cell, kind="stable")
+    bounds = np.searchsorted(cell[order], np.arange(n_cells + 1))
+
+    def below(values: np.ndarray, kind: SortKind) -> np.ndarray:
+        """``[k, p]``: subjects of pattern p in the group's stratum with ``value < time_k``."""
+        out = np.zeros((K, P))
+        v = values[order]
+        for c in range(n_cells):
+            i, j = bounds[c], bounds[c + 1]
+            k = span.get(c // P)
+            if i == j or k is None:
+                continue
+            out[k[0]:k[1], c % P] = np.searchsorted(np.sort(v[i:j], kind=kind), g_t[k[0]:k[1]], side="left")
+        return out
+
+    if entry is None:
+        n_strata = int(max(stratum.max(initial=-1), g_s.max(initial=-1))) + 1
+        total = np.bincount(cell, minlength=n_strata * P).reshape(n_strata, P)
+        entered = total[g_s]
+    else:
+        entered = below(np.asarray(entry, float), "stable")
+    at_risk = (entered - below(np.asarray(exit_, float), exit_sort)).astype(float)
+    return EventTimeCounts(g_s, g_t, at_risk, deaths.astype(float))
+
+
+@dataclass(frozen=True)
+class CountFit:
+    """A Cox fit on counts: coefficients, model-based variance, log likelihood and what the tests need."""
+
+    beta: np.ndarray
+    var: np.ndarray
+    loglik: tuple[float, float]
+    converged: bool
+    iterations: int
+    x: np.ndarray  # (P, q) centred covariates
+    at_risk: np.ndarray
+    deaths: np.ndarray
+    time: np.ndarray
+    ties: str
+
+    @property
+    def hazard_ratio(self) -> np.ndarray:
+        return np.asarray(np.exp(self.beta))
+
+
+class _Pieces:
+    """Efron's pieces: one per event, ``f = l / d`` for the l-th of the d tied deaths of its group."""
+
+    def __init__(self, deaths: np.ndarray, ties: str) -> None:
+        D = np.rint(deaths.sum(axis=1)).astype(np.int64)
+        self.group = np.repeat(np.arange(len(D)), D)
+        starts = np.cumsum(D) - D
+        pos = np.arange(len(self.group)) - np.repeat(starts, D)
+        self.f = pos / np.repeat(D, D).astype(float) if ties == "efron" else np.zeros(len(self.group))
+
+
+def _sums(n: np.ndarray, d: np.ndarray, X: np.ndarray, beta: np.ndarray, pc: _Pieces, need: int = 2
+          ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Log likelihood, score and information at ``beta``; and per piece ``s0`` and the mean ``a``."""
+    eta = X @ beta
+    w = np.exp(eta)
+    wx = w[:, None] * X
+    g, f = pc.group, pc.f
+    s0 = (n @ w)[g] - f * (d @ w)[g]
+    s1 = (n @ wx)[g] - f[:, None] * (d @ wx)[g]
+    ll = float(d.sum(axis=0) @ eta - np.log(s0).sum())
+    a = s1 / s0[:, None]
+    u = d.sum(axis=0) @ X - a.sum(axis=0)
+    if need < 2:
+        return ll, u, np.empty((0, 0)), s0, a
+    return ll, u, _variance_sum(n, d, X, w, pc, s0, a, np.ones(len(s0))), s0, a
+
+
+def _variance_sum(n: np.ndarray, d: np.ndarray, X: np.ndarray, w: np.ndarray, pc: _Pieces, s0: np.ndarray,
+                  a: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``sum_pieces weight * V``, ``V`` a piece's covariance of the covariates over its risk set.
+
+    ``V = S2 / s0 - a a'`` with ``S2 = sum_p (n_p - f d_p) w_p x_p x_p'``: the
+    sums over pieces are taken on the group weights first, so no ``pieces x
+    q x q`` array is built.
+    """
+    K, P, q = n.shape[0], X.shape[0], X.shape[1]
+    wxx = (w[:, None, None] * X[:, :, None] * X[:, None, :]).reshape(P, q * q)
+    A = np.bincount(pc.group, weights=weight / s0, minlength=K)
+    B = np.bincount(pc.group, weights=weight * pc.f / s0, minlength=K)
+    s2 = ((A @ n - B @ d) @ wxx).reshape(q, q)
+    return np.asarray(s2 - (a * weight[:, None]).T @ a)
+
+
+def cox_counts(at_risk: np.ndarray, deaths: np.ndarray, time: np.ndarray, X: np.ndarray, rows: np.ndarray,
+               names: Sequence[str], *, event: str = "event", ties: str = "efron") -> CountFit:
+    """The Cox fit of :func:`fomolab.stats.cox` on event-time counts, with its checks and warnings.
+
+    Parameters
+    ----------
+    at_risk, deaths : numpy.ndarray
+        ``(K, P)``: per (stratum, event time) group and pattern (:func:`event_time_counts`).
+    time : numpy.ndarray
+        ``(K,)``: the groups' event times (for the tests of proportional hazards).
+    X : numpy.ndarray
+        ``(P, q)``: each pattern's covariates.
+    rows : numpy.ndarray
+        ``(P,)``: rows of each pattern in the data the fit stands for (their
+        means centre the covariates, and a pattern without rows is absent).
+    names : list of str
+        The covariates' names, for the messages.
+    event : str
+        The event column's name, for the messages.
+    ties : {"efron", "breslow"}
+
+    Raises
+    ------
+    DataError
+        As :func:`fomolab.stats.cox`: no events, a constant covariate,
+        collinear covariates, a covariate constant among those at risk.
+
+    Warns
+    -----
+    ConvergenceWarning
+        As :func:`fomolab.stats.cox`.
+    """
+    X = np.asarray(X, float)
+    rows = np.asarray(rows, float)
+    names = list(names)
+    present = rows > 0
+    keep = deaths[:, present].sum(axis=1) > 0
+    n, d, time = at_risk[keep][:, present], deaths[keep][:, present], np.asarray(time)[keep]
+    X, rows = X[present], rows[present]
+    if d.sum() == 0:
+        raise DataError(f"column {event!r} has no events (all rows censored): a Cox model "
+                        "needs at least one event")
+    for j, c in enumerate(names):
+        if np.all(X[:, j] == X[0, j]):
+            raise DataError(f"covariate {c!r} is constant ({np.float64(X[0, j])!r} in every row): it has "
+                            "no effect to estimate; drop it")
+    M = rows.sum()
+    Xc = X - (rows @ X) / M
+    sv = np.linalg.svd(np.sqrt(rows)[:, None] * Xc, compute_uv=False)
+    if int((sv > sv.max() * max(M, Xc.shape[1]) * np.finfo(float).eps).sum()) < Xc.shape[1]:
+        raise DataError(f"covariates {names} are collinear (one is a linear combination of "
+                        "the others): drop a redundant one")
+    pc = _Pieces(d, ties)
+    p = Xc.shape[1]
+    beta = np.zeros(p)
+    ll0, u0, i0, *_ = _sums(n, d, Xc, beta, pc)
+    scale = np.maximum((rows @ Xc ** 2) / M, 1e-300) * max(len(pc.group), 1)
+    flat = [c for c, v, sc in zip(names, np.diag(i0), scale, strict=True) if v <= 1e-12 * sc]
+    if flat:
+        raise DataError(
+            f"covariate(s) {', '.join(map(repr, flat))} take a single value among the "
+            "rows at risk at every event time (within each stratum), so their effect "
+            "cannot be estimated (e.g. an arm indicator in a data set with one arm, or "
+            "a covariate constant within every stratum): drop them")
+    try:
+        new = beta + np.linalg.solve(i0, u0)
+    except np.linalg.LinAlgError:
+        raise DataError("the covariates are collinear (the information matrix at 0 is "
+                        "singular): drop a redundant covariate") from None
+    ll, u, info = ll0, u0, i0
+    converged, halving, iters = False, 0, 0
+    for iters in range(1, _ITER_MAX + 1):  # noqa: B007 - the count is read after the loop
+        nll, nu, ninfo, *_ = _sums(n, d, Xc, new, pc)
+        bad = not np.isfinite(nll)
+        if not bad and halving == 0 and abs(nll - ll) <= _EPS * abs(nll):
+            beta, ll, u, info = new, nll, nu, ninfo
+            converged = True
+            break
+        if bad or nll < ll:
+            halving += 1
+            new = (new + beta) / 2.0
+        else:
+            halving = 0
+            beta, ll, u, info = new, nll, nu, ninfo
+            try:
+                new = beta + np.linalg.solve(info, u)
+            except np.linalg.LinAlgError:
+                break
+    try:
+        var = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        var = np.full((p, p), np.nan)
+    _warn(u, var, beta, ll, converged, names)
+    return CountFit(beta=beta, var=var, loglik=(ll0, ll), converged=converged, iterations=iters, x=Xc, at_risk=n,
+                    deaths=d, time=time, ties=ties)
+
+
+def _warn(u: np.ndarray, var: np.ndarray, beta: np.ndarray, ll: float, converged: bool, covs: list[str]) -> None:
+    """The warnings :func:`fomolab.stats.cox` gives after its fit, with the same words."""
+    with np.errstate(invalid="ignore"):
+        step = np.abs(u @ var)
+    inf = (step > _TOLER_INF) & (step > _TOLER_INF * np.abs(beta))
+    vdiag = np.diag(var)
+    degenerate = ~(np.isfinite(vdiag) & (vdiag > 0))
+    if ll == 0.0 or degenerate.any():
+        inf = inf | degenerate | (ll == 0.0)
+        warnings.warn(
+            f"the log partial likelihood reached {ll:.3g} (its maximum is 0): "
+            f"covariate(s) {', '.join(c for c, b in zip(covs, inf, strict=True) if b)} separate the "
+            "events from the rows at risk perfectly (monotone likelihood), so their "
+            "coefficients are infinite and standard errors are NaN. Typical causes: very "
+            "few events, or a covariate that is large only for the rows that have events",
+            ConvergenceWarning, stacklevel=3)
+        return
+    names = ", ".join(c for c, b in zip(covs, inf, strict=True) if b)
+    if not converged:
+        extra = (f"; covariate(s) {names} seem to have an infinite coefficient "
+                 "(monotone likelihood, e.g. no events in one level)") if names else ""
+        warnings.warn(
+            f"Cox fit did not converge in {_ITER_MAX} iterations; estimates are "
+            f"unreliable{extra}", ConvergenceWarning, stacklevel=3)
+    elif inf.any():
+        warnings.warn(
+            f"log likelihood converged before covariate(s) {names}: the "
+            "coefficient may be infinite (monotone likelihood, e.g. no "
+            "events in one level); its standard error is not meaningful",
+            ConvergenceWarning, stacklevel=3)
+
+
+def zph_counts(fit: CountFit, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R's ``cox.zph`` score statistics (per covariate, then global) of a :class:`CountFit`.
+
+    ``g`` is the centred time transform at each of the fit's groups (every
+    event of a group shares its time).  Returns ``(chisq, df)``, ``q + 1`` each.
+    """
+    if not np.isfinite(fit.beta).all():
+        raise DataError("the Cox fit has a non-finite coefficient: no test of proportional hazards")
+    pc = _Pieces(fit.deaths, fit.ties)
+    n, d, X = fit.at_risk, fit.deaths, fit.x
+    *_, s0, a = _sums(n, d, X, fit.beta, pc, need=1)
+    w = np.exp(X @ fit.beta)
+    gp = g[pc.group]
+    u2 = (g[:, None] * (d @ X)).sum(axis=0) - gp @ a
+    p = X.shape[1]
+    i11 = _variance_sum(n, d, X, w, pc, s0, a, np.ones(len(gp)))
+    i12 = _variance_sum(n, d, X, w, pc, s0, a, gp)
+    i22 = _variance_sum(n, d, X, w, pc, s0, a, gp * gp)
+    imat = np.block([[i11, i12], [i12, i22]])
+    uu = np.concatenate((np.zeros(p), u2))
+    chisq, df = [], []
+    for j in range(p):
+        kk = list(range(p)) + [p + j]
+        uj = uu[kk]
+        chisq.append(float(uj @ np.linalg.solve(imat[np.ix_(kk, kk)], uj)))
+        df.append(1)
+    chisq.append(float(uu @ np.linalg.solve(imat, uu)))
+    df.append(p)
+    return np.asarray(chisq), np.asarray(df)

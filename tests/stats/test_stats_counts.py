@@ -1,0 +1,144 @@
+"""Cox fits on counts at the event times (fomolab.stats._counts) against stats.cox on the rows.
+
+The analysis's rate, proportional-hazards and window tables fit their models
+on per-(replicate, arm) counts at risk and events; here the counts' fit,
+its warnings and errors, and the window table are checked against
+:func:`fomolab.stats.cox` on the rows themselves, with tied times, strata and
+delayed entry.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fomolab.errors import DataError
+from fomolab.stats import cox
+from fomolab.stats._counts import cox_counts, event_time_counts
+
+
+def rows(seed: int, n: int = 600, strata: int = 3, patterns: int = 3) -> pd.DataFrame:
+    """(start, stop] rows with times rounded to 0.5 (many ties), arms 0..patterns-1, a stratum each."""
+    rng = np.random.default_rng(seed)
+    arm = rng.integers(0, patterns, n)
+    start = np.round(rng.uniform(0, 5, n) * 2) / 2 * (rng.random(n) < 0.6)
+    dur = np.round(rng.exponential(6 / (1 + 0.5 * arm), n) * 2) / 2 + 0.5
+    return pd.DataFrame({"stratum": rng.integers(0, strata, n), "arm": arm, "start": start, "stop": start + dur,
+                         "event": (rng.random(n) < 0.7).astype(int)})
+
+
+def fit_counts(d: pd.DataFrame, design: np.ndarray, names: list[str], start: bool = True):
+    ev = d.event.to_numpy() == 1
+    s, p = d.stratum.to_numpy(), d.arm.to_numpy()
+    c = event_time_counts(s, p, d.start.to_numpy(float) if start else None, d.stop.to_numpy(float), s[ev], p[ev],
+                          d.stop.to_numpy(float)[ev], design.shape[0])
+    return cox_counts(c.at_risk, c.deaths, c.time, design, np.bincount(p, minlength=design.shape[0]), names)
+
+
+@pytest.mark.parametrize("start", [True, False])
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_counts_give_the_cox_fit_of_the_rows(start, ties):
+    d = rows(1)
+    design = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]])  # a tactic design: the second arm adds a tactic
+    d["x0"], d["x1"] = design[d.arm, 0], design[d.arm, 1]
+    want = cox(d, "stop", "event", ["x0", "x1"], start="start" if start else None, strata="stratum", ties=ties)
+    ev = d.event.to_numpy() == 1
+    s, p = d.stratum.to_numpy(), d.arm.to_numpy()
+    c = event_time_counts(s, p, d.start.to_numpy(float) if start else None, d.stop.to_numpy(float), s[ev], p[ev],
+                          d.stop.to_numpy(float)[ev], 3)
+    got = cox_counts(c.at_risk, c.deaths, c.time, design, np.bincount(p, minlength=3), ["x0", "x1"], ties=ties)
+    assert got.beta == pytest.approx(want.summary.coef.to_numpy(), rel=1e-10)
+    assert got.var == pytest.approx(want.naive_vcov.to_numpy(), rel=1e-9)
+    assert got.loglik == pytest.approx(want.loglik, rel=1e-11)
+    assert got.iterations == want.iterations
+
+
+def test_counts_at_risk_are_those_entered_and_not_yet_out():
+    # one stratum, one pattern: entries 0, 1, 2; exits 3, 3, 5; events at 3 (two) and 5
+    c = event_time_counts(np.zeros(3, int), np.zeros(3, int), np.array([0.0, 1.0, 2.0]), np.array([3.0, 3.0, 5.0]),
+                          np.zeros(3, int), np.zeros(3, int), np.array([3.0, 3.0, 5.0]), 1)
+    assert c.time.tolist() == [3.0, 5.0]
+    assert c.at_risk[:, 0].tolist() == [3.0, 1.0] and c.deaths[:, 0].tolist() == [2.0, 1.0]
+    # an entry at the event time is not yet at risk ((start, stop] rows)
+    c = event_time_counts(np.zeros(2, int), np.zeros(2, int), np.array([0.0, 3.0]), np.array([3.0, 4.0]),
+                          np.zeros(1, int), np.zeros(1, int), np.array([3.0]), 1)
+    assert c.at_risk[:, 0].tolist() == [1.0]
+
+
+def test_counts_refuse_and_warn_as_cox_does():
+    d = rows(2, n=200, patterns=2)
+    d["x"] = d.arm.astype(float)
+    # no event in the treated arm: cox warns of a monotone likelihood; the counts give the same words
+    d.loc[d.arm == 1, "event"] = 0
+    with warnings.catch_warnings(record=True) as want:
+        warnings.simplefilter("always")
+        cox(d, "stop", "event", "x", start="start", strata="stratum")
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        fit_counts(d, np.array([[0.0], [1.0]]), ["x"])
+    assert want and {str(w.message) for w in got} == {str(w.message) for w in want}
+    # one arm only: a constant covariate, refused with the same message
+    one = d[d.arm == 0]
+    with pytest.raises(DataError) as want_exc:
+        cox(one, "stop", "event", "x", start="start")
+    with pytest.raises(DataError) as got_exc:
+        fit_counts(one, np.array([[0.0], [1.0]]), ["x"])
+    assert str(got_exc.value) == str(want_exc.value)
+
+
+def test_window_table_equals_cox_on_each_window_and_replicate():
+    from fomolab.stats.changes import across
+    from fomolab.stats.ph import window_table
+
+    rng = np.random.default_rng(3)
+    n = 1500
+    sh = pd.DataFrame({"point": 0, "replicate": np.repeat([0, 1, 2], n // 3),
+                       "arm": np.tile(["control", "sale"], n // 2), "arrival_s": np.round(rng.uniform(0, 3000, n))})
+    sh["time_s"] = np.round(rng.exponential(np.where(sh.arm == "sale", 500, 800)))
+    sh["bought"] = (rng.random(n) < 0.5).astype(int)
+    edges = [0.0, 900.0, 1200.0, 3600.0]
+    got = window_table(sh, ["control", "sale"], "control", edges)
+    for w, (a, b) in enumerate(itertools.pairwise(edges)):
+        arr, t = sh.arrival_s.to_numpy(float), sh.time_s.to_numpy(float)
+        cut = sh.assign(entry=np.maximum(a - arr, 0.0), exit=np.minimum(b - arr, t),
+                        ev=((sh.bought == 1) & (t <= b - arr)).astype(int), treated=(sh.arm == "sale").astype(int))
+        cut = cut[cut.exit > cut.entry]
+        x = [cox(g, "exit", "ev", "treated", start="entry").summary.coef.iloc[0] for _, g in cut.groupby("replicate")]
+        e, lo, hi, p, _ = across(np.array(x), 0.95)
+        row = got[got.window == w].iloc[0]
+        assert row.hazard_ratio == pytest.approx(np.exp(e), rel=1e-9)
+        assert (row.ci_lower, row.ci_upper, row.p) == pytest.approx((np.exp(lo), np.exp(hi), p), rel=1e-7)
+        assert row.events == cut.ev[cut.treated == 1].sum() and row.control_events == cut.ev[cut.treated == 0].sum()
+
+
+def test_rate_table_from_visits_equals_the_table_from_rows(monkeypatch):
+    from fomolab.stats import rates
+
+    rng = np.random.default_rng(4)
+    rows_ = []
+    for rep, arm in itertools.product(range(3), ["control", "sale"]):
+        arr = np.sort(rng.uniform(0, 900, 300))
+        rows_.append(pd.DataFrame({"run_id": f"{arm}{rep}", "shopper_id": np.arange(300), "arm": arm,
+                                   "replicate": rep, "point": 0, "arrival_s": arr,
+                                   "departure_s": arr + rng.exponential(300, 300)}))
+    visits = pd.concat(rows_, ignore_index=True)
+    buys = visits.sample(400, replace=True, random_state=5)
+    events = pd.DataFrame({"run_id": buys.run_id.to_numpy(), "kind": "purchase",
+                           "shopper_id": buys.shopper_id.to_numpy(),
+                           "product": rng.choice(["lip", "serum"], len(buys)),
+                           "time_s": buys.arrival_s.to_numpy() + rng.uniform(0, 200, len(buys))})
+    events = events.drop_duplicates(["run_id", "shopper_id", "product"])
+    slots = pd.DataFrame([(r, p, a, b) for r in visits.run_id.unique() for p, a, b in [("lip", 0.0, 500.0),
+                                                                                        ("serum", 500.0, 1200.0)]],
+                         columns=["run_id", "product", "slot_start_s", "slot_end_s"])
+    runs = visits.drop_duplicates("run_id")[["run_id", "arm"]]
+    args = (visits, events, slots, runs, None, ["control", "sale"], "control", 0.95)
+    fast = rates.rate_table(*args)
+    monkeypatch.setattr(rates, "_parts", rates._parts_from_rows)
+    slow = rates.rate_table(*args)
+    assert len(fast) == 2 and (fast.events > 0).all()
+    pd.testing.assert_frame_equal(fast, slow, rtol=1e-10)
