@@ -9,13 +9,17 @@ Sources (see r_output.py):
 - TESTCI: a competing-risks ``survfit`` whose ``std.err`` R declares equal
   (``all.equal`` printing ``TRUE``) to an infinitesimal jackknife written out
   by hand in the transcript; the hand computation is transcribed below.
+- SURV_EX_A2 (examples of ?concordance and ?summary.coxph): R's printed
+  concordance, its standard error and the pair counts of Cox linear
+  predictors on ``mgus2`` and ``lung``.
 - CANCER (lung by ph.ecog): R's printed Kaplan–Meier ``survival`` and
   Greenwood ``std.err``, through the formulas R documents for
   ``conf.type = "plain"`` and ``"log-log"`` (``?survfit.formula``).
 
 Data: ``valveSeat.csv`` is R's ``survival::valveSeat`` (columns id, time,
-status; 89 rows) from therneau/survival data/reliability.rda at commit
-a2533a92, values unchanged.
+status; 89 rows) from therneau/survival data/reliability.rda, and
+``mgus2.csv`` is R's ``survival::mgus2`` (1,384 rows, all 11 columns) from
+data/cancer.rda, both at commit a2533a92, values unchanged.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import pandas as pd
 import pytest
 from lifelines.datasets import load_lung
 
-from fomolab.stats import cumulative_incidence, kaplan_meier, mean_cumulative_function
+from fomolab.stats import concordance, cox, cumulative_incidence, kaplan_meier, mean_cumulative_function
 
 from r_output import close_to_printed as _close
 
@@ -162,3 +166,45 @@ def test_km_plain_and_log_log_limits_from_r_printed_greenwood(conf_type):
             assert row["ci_lower"] == pytest.approx(lo, abs=tol), (g, t)
             assert row["ci_upper"] == pytest.approx(hi, abs=tol), (g, t)
     assert km.conf_type == conf_type
+
+
+def test_concordance_of_cox_predictors_matches_r_mgus2():
+    # R, source SURV_EX_A2 (example of ?concordance):
+    # > options(na.action = na.exclude)   # predict all 1384 obs, including missing
+    # > fit4 <- coxph(Surv(ptime, pstat) ~ age + sex + mspike, mgus2)
+    # > fit5 <- coxph(Surv(ptime, pstat) ~ age + sex + hgb + creat, mgus2)
+    # > p4 <- -predict(fit4) # high risk scores predict shorter survival
+    # > p5 <- -predict(fit5)
+    # > cfit <- concordance(Surv(ptime, pstat) ~p3 +  p4 + p5, mgus2)
+    # n=1338 (46 observations deleted due to missingness)
+    #    concordance     se
+    # p4      0.6618 0.0310
+    # p5      0.6000 0.0293
+    #    concordant discordant tied.x tied.y tied.xy
+    # p4      51258      26180     74     28       0
+    # p5      46507      31003      2     28       0
+    m = pd.read_csv(DATA / "mgus2.csv")
+    assert len(m) == 1384
+    m["male"] = (m["sex"] == "M").astype(int)
+    printed = {"p4": (["age", "male", "mspike"], "0.6618", "0.0310", (51258, 26180, 74, 28, 0)),
+               "p5": (["age", "male", "hgb", "creat"], "0.6000", "0.0293", (46507, 31003, 2, 28, 0))}
+    for name, (covs, *_) in printed.items():
+        fit = cox(m.dropna(subset=covs), "ptime", "pstat", covs)  # each fit on its own complete rows
+        m[name] = -(m[covs].to_numpy() @ fit.summary["coef"].to_numpy())
+    common = m.dropna(subset=["p4", "p5"])  # R's 1338 rows complete in p3, p4 and p5
+    assert len(common) == 1338
+    for name, (_, c, se, counts) in printed.items():
+        row = concordance(common, "ptime", "pstat", name).summary.iloc[0]
+        _close(row["concordance"], c)
+        _close(row["se"], se)
+        assert tuple(row[["concordant", "discordant", "tied_x", "tied_y", "tied_xy"]]) == counts
+        assert row["n"] == 1338
+
+
+def test_concordance_of_a_cox_fit_matches_r_lung():
+    # R, source SURV_EX_A2 (example of ?summary.coxph):
+    # > fit <- coxph(Surv(time, status) ~ age + sex, lung); summary(fit)
+    # Concordance= 0.603  (se = 0.025 )
+    c = cox(load_lung(), "time", "status", ["age", "sex"]).concordance
+    _close(c["concordance"], "0.603")
+    _close(c["se"], "0.025")
