@@ -21,3 +21,5 @@ SURVRM2 = "cran/survRM2 inst/doc/survRM2-vignette3-2.html (version 1.0-4, commit
 BLADDER = "therneau/survival tests/bladder.Rout.save (commit a2533a92)"
 R_SAS = "therneau/survival tests/r_sas.Rout.save (commit a2533a92)"
 TESTCI = "therneau/survival tests/testci.Rout.save (commit a2533a92)"
+FINEGRAY = "therneau/survival tests/finegray.Rout.save (commit a2533a92)"
+COMPETE = "cran/survival inst/doc/compete.pdf (survival 3.8-6, commit e4f35ec): vignette 'compete'"
