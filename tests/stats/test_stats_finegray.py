@@ -194,3 +194,13 @@ def test_fine_gray_refuses_what_it_cannot_fit(mgus2, monkeypatch):
     monkeypatch.setattr(fgmod, "MAX_ROWS", 1000)
     with pytest.raises(DataError, match=r"41,775 \(more than 1,000\)"):
         fine_gray_data(mgus2, "etime", "code", cause=1)
+
+
+def test_a_time_of_zero_gets_a_start_before_zero():
+    # R's finegray starts every row at 2 * min(time) - 1 when a time is 0, so no interval is empty
+    df = pd.DataFrame({"t": [0, 1, 2, 3, 4, 5], "what": ["buy", "leave", 0, "buy", "leave", 0],
+                       "x": [1, 0, 1, 0, 1, 0]})
+    fg = fine_gray_data(df, "t", "what", cause="buy")
+    assert (fg["fgstart"] < fg["fgstop"]).all() and fg.loc[0, "fgstart"] == -1
+    fit = fine_gray(df, "t", "what", "x", cause="buy")
+    assert fit.events == 2 and np.isfinite(fit.summary.loc["x", "coef"])

@@ -70,6 +70,8 @@ def fine_gray_data(
         ``fgstart, fgstop, fgstatus, fgwt`` appended (R's names): the interval,
         1 where the row's subject had ``cause`` (else 0), and the case weight.
         Subjects keep their original order, their extra rows follow them.
+        ``fgstart`` is 0 (or -1 where some time is 0, so that every interval
+        has a length, as in R).
 
     Notes
     -----
@@ -138,7 +140,8 @@ def fine_gray_data(
     per_row[rows] += n_extra
     src = np.repeat(np.arange(len(t)), per_row)
     first = np.concatenate(([0], np.cumsum(per_row)[:-1]))
-    start = np.zeros(total)
+    zero = 0.0 if t.min() > 0 else 2.0 * float(t.min()) - 1.0  # before every time, as R
+    start = np.full(total, zero)
     stop = t[src].astype(float)
     wt = np.ones(total)
     stop[first[rows]] = ct2[j_row]
@@ -225,5 +228,8 @@ def fine_gray(
         if pd.Series(ids).duplicated().any():
             raise DataError(f"column {id!r} repeats a subject: fine_gray() needs one row per subject")
     rows = fine_gray_data(frame, duration, event, cause=cause, censored=censored)
+    low = float(rows["fgstart"].min())
+    if low < 0:  # a time of 0: shift every time alike (Cox uses only their order), starts >= 0
+        rows = rows.assign(fgstart=rows["fgstart"] - low, fgstop=rows["fgstop"] - low)
     return cox(rows, "fgstop", "fgstatus", covs, start="fgstart", weights="fgwt", cluster=subject,
                ties=ties, conf_level=conf_level)
