@@ -43,6 +43,8 @@ and :class:`StateTimeResult` (:func:`cumulative_incidence`,
 leaving), :class:`MeanCumulativeResult` (:func:`nelson_aalen`,
 :func:`mean_cumulative_function`: repeat purchases), :class:`RateModelResult`
 (:func:`rate_model`: Andersen–Gill rates of repeat purchases), :class:`ReplicateEffectsResult`.
+:func:`fine_gray` returns a :class:`CoxResult` of subdistribution hazard
+ratios, fitted on the weighted rows of :func:`fine_gray_data`.
 
 With few replicates, :func:`replicate_effects` estimates each effect within
 each replicate and forms a t interval with ``G - 1`` degrees of freedom
@@ -90,6 +92,7 @@ from fomolab.stats.conversion import (
 from fomolab.stats.cox import CoxResult, cox
 from fomolab.stats.deadline import DeadlineResult, deadline_effect
 from fomolab.stats.episodes import episodes
+from fomolab.stats.finegray import fine_gray, fine_gray_data
 from fomolab.stats.kaplan_meier import KaplanMeierResult, kaplan_meier
 from fomolab.stats.logrank import LogrankResult, logrank
 from fomolab.stats.power import PowerPlan, plan_replicates
@@ -131,6 +134,8 @@ __all__ = [
     "deadline_effect",
     "deadline_shares",
     "episodes",
+    "fine_gray",
+    "fine_gray_data",
     "kaplan_meier",
     "logrank",
     "mean_cumulative_function",
