@@ -393,8 +393,9 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     runs = _folder.nonempty_runs(res)
     shoppers = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness",
                             "arrival_s", "departure_s", "first_purchase_s"])
-    all_events = res.table("events", ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
-    events = all_events[~all_events.kind.isin(["arrive", "leave"])]
+    # every table but the timeline's viewers reads events other than the two rows per visit, and those
+    # come from the visits' own arrival and departure times
+    events = res.events_except(["arrive", "leave"], ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
     control = control if control is not None else res.manifest.get("control", "control")
     arms = compare_tables(res, runs, shoppers, control, conf_level=conf_level, n_boot=n_boot, seed=seed)
     deadline = deadline_tables(res, runs, shoppers, events, last)
@@ -420,7 +421,7 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
             raise DataError(f"'horizon' must be a positive number of seconds: got {horizon!r}")
     # on Dask the points' tasks run while this process computes the other tables
     parts = _point_parts(res, sh, r, end_s, order, control, horizon, conf_level, client)
-    changes, rates, ph, hr_windows = _effect_tables(res, r, sh, all_events, order, control, end_s, conf_level)
+    changes, rates, ph, hr_windows = _effect_tables(res, r, sh, events, order, control, end_s, conf_level)
 
     points = sweep_points(res, conf_level=conf_level)
     surface = sobol = None
@@ -452,12 +453,13 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         marginals = figure_data.marginals(runs, stream_table, swept, figure_arms, conf_level)
         cells = figure_data.cells(runs, swept, figure_arms) if len(swept) >= 2 else None
     episodes = _episode_model(res, conf_level)
-    figures = dict(timeline=figure_data.timeline(res, runs, all_events, figure_arms, conf_level),
-                   windows=figure_data.windows(all_events, runs),
+    visits = None if "stream" in res._columns("shoppers") else shoppers  # a marketplace: one row per visit
+    figures = dict(timeline=figure_data.timeline(res, runs, events, figure_arms, conf_level, visits=visits),
+                   windows=figure_data.windows(events, runs),
                    survival=figure_data.survival(sh, figure_arms, conf_level),
                    incidence=figure_data.incidence(sh, figure_arms, conf_level, horizon),
-                   repeat=figure_data.repeat_purchases(sh, all_events, figure_arms, conf_level, horizon),
-                   deadline_curve=figure_data.deadline_curve(all_events, runs, figure_arms),
+                   repeat=figure_data.repeat_purchases(sh, events, figure_arms, conf_level, horizon),
+                   deadline_curve=figure_data.deadline_curve(events, runs, figure_arms),
                    impulsiveness=figure_data.impulsiveness(sh, figure_arms, conf_level),
                    lineup=figure_data.lineup(res, runs, figure_arms, conf_level))
     if client is not None:
@@ -473,6 +475,9 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
                     sweep_design=res.manifest.get("sweep_design") if swept else None,
                     seconds=time.perf_counter() - t0)
 
+
+#: Columns of :func:`visit_outcomes`' frame that a point's tables (:func:`_point_part`) use.
+PART_COLUMNS = ["arm", "replicate", "point", "segment", "impulsiveness", "time_s", "bought", "outcome"]
 
 #: Columns of a sweep point's shoppers that its per-point tables use.
 POINT_COLUMNS = ["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness", "arrival_s",
@@ -524,8 +529,12 @@ def _point_parts(res, sh: pd.DataFrame, runs: pd.DataFrame, end_s: dict[str, flo
     """
     points = sorted(pd.unique(sh.point))
     if client is None:
-        return [_point_part(g.reset_index(drop=True), runs[runs.point == p], order, control, horizon, conf_level)
-                for p, g in zip(points, (sh[sh.point == p] for p in points), strict=True)]
+        slim = sh[[c for c in PART_COLUMNS if c in sh.columns]]
+        if len(points) == 1:
+            return [_point_part(slim, runs[runs.point == points[0]], order, control, horizon, conf_level)]
+        at = sh.point.to_numpy()
+        return [_point_part(slim[at == p].reset_index(drop=True), runs[runs.point == p], order, control, horizon,
+                            conf_level) for p in points]
     futures = []
     for p in points:
         rp = runs[runs.point == p]
@@ -555,14 +564,18 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
     """
     from fomolab.stats.kaplan_meier import kaplan_meier
 
-    timing = timing_table(g, order, control, horizon, conf_level)
+    fit = kaplan_meier(g, "time_s", "bought", by="arm", conf_level=conf_level) if len(g) else None
+    timing = _timing_rows(g, int(g.point.iloc[0]), order, control, horizon, conf_level, across_replicates,
+                          fit.curve) if len(g) else []
     for_whom = for_whom_table(g, order, control, horizon, conf_level) if len(order) > 1 else None
     paired = _paired_ratios(g, order, control, conf_level, adjust=False)
     rows = []
     if len(g):
         point = int(g.point.iloc[0])
-        tmi = timing.set_index(["point", "arm"])
-        km = kaplan_meier(g, "time_s", "bought", by="arm", conf_level=conf_level).summary.set_index("group")
+        tmi = _timing_frame(timing).set_index(["point", "arm"])
+        km = fit.summary.set_index("group")
+        arm_of = g.arm.to_numpy()
+        bought = g.bought.to_numpy()
         for arm in order:
             if arm not in km.index:
                 continue
@@ -574,7 +587,7 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
                        median_s=tm.median_s,
                        median_ci_lower=km.loc[arm, "median_ci_lower"] if shown else np.nan,
                        median_ci_upper=km.loc[arm, "median_ci_upper"] if shown else np.nan,
-                       median_buyers_s=g.time_s[(g.arm == arm) & (g.bought == 1)].median())
+                       median_buyers_s=g.time_s[(arm_of == arm) & (bought == 1)].median())
             row.update({c: tm[c] for c in TIMING_COLUMNS if c in HEADLINE_COLUMNS and c not in row
                         and c not in ("point", "arm")})
             rows.append(row)
@@ -861,11 +874,16 @@ def _buying_by(t: np.ndarray, outcome: np.ndarray, tau: float) -> tuple[float, f
     :func:`fomolab.stats.restricted_time_in_state`, from counts per distinct
     time in O(n log n); for the many small per-replicate and per-group fits.
     """
+    return _buying_by_flags(t, outcome == BUY, outcome != CENSORED, tau)
+
+
+def _buying_by_flags(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, tau: float) -> tuple[float, float]:
+    """:func:`_buying_by` from the flags ``buy`` (the visit ended with a purchase) and ``ended`` (not censored)."""
     if not len(t):
         return np.nan, np.nan
     ut, inv = np.unique(t, return_inverse=True)
-    buy = np.bincount(inv, weights=(outcome == BUY).astype(float), minlength=len(ut))
-    ended = np.bincount(inv, weights=(outcome != CENSORED).astype(float), minlength=len(ut))
+    buy = np.bincount(inv, weights=buy.astype(float), minlength=len(ut))
+    ended = np.bincount(inv, weights=ended.astype(float), minlength=len(ut))
     total = np.bincount(inv, minlength=len(ut)).astype(float)
     n = total[::-1].cumsum()[::-1]
     surv = np.cumprod(1.0 - ended / n)
@@ -879,15 +897,45 @@ def _buying_by(t: np.ndarray, outcome: np.ndarray, tau: float) -> tuple[float, f
     return float(F[-1]), float(np.sum(F * widths))
 
 
+def _cells(*keys: np.ndarray) -> tuple[list[tuple[Any, ...]], list[np.ndarray]]:
+    """The distinct combinations of ``keys`` (sorted) and each one's row positions (in row order)."""
+    codes, levels = [], []
+    for k in keys:
+        lv, inv = np.unique(k, return_inverse=True)
+        levels.append(lv)
+        codes.append(inv.reshape(-1).astype(np.int64))
+    key = np.zeros(len(keys[0]), np.int64)
+    for c, lv in zip(codes, levels, strict=True):
+        key = key * len(lv) + c
+    o = np.argsort(key, kind="stable")
+    present, starts = np.unique(key[o], return_index=True)
+    bounds = np.append(starts, len(o))
+    names = []
+    for k in present:
+        parts = []
+        for lv in reversed(levels):
+            k, r = divmod(int(k), len(lv))
+            parts.append(lv[r])
+        names.append(tuple(reversed(parts)))
+    return names, [o[bounds[i]:bounds[i + 1]] for i in range(len(present))]
+
+
 def _per_replicate(g: pd.DataFrame, horizon: float) -> pd.DataFrame:
     """Per replicate and arm: cumulative incidence of buying at the horizon and time lost to buying."""
+    t, outcome = g.time_s.to_numpy(float), g.outcome.to_numpy()
+    buy, ended = outcome == BUY, outcome != CENSORED
     rows = []
-    for (rep, arm), gr in g.groupby(["replicate", "arm"], sort=True):
-        if gr.empty:
-            continue
-        F, lost = _buying_by(gr.time_s.to_numpy(float), gr.outcome.to_numpy(), horizon)
+    for (rep, arm), idx in zip(*_cells(g.replicate.to_numpy(), g.arm.to_numpy().astype(str)), strict=True):
+        F, lost = _buying_by_flags(t[idx], buy[idx], ended[idx], horizon)
         rows.append(dict(replicate=rep, arm=arm, cuminc=F, lost=lost))
     return pd.DataFrame(rows, columns=["replicate", "arm", "cuminc", "lost"])
+
+
+def _timing_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    out = pd.DataFrame(rows, columns=TIMING_COLUMNS)
+    ints = ("point", "replicates", "at_risk_horizon")
+    return out.astype({c: "float64" for c in TIMING_COLUMNS if c not in ("arm", "median_note", "note") + ints}
+                      | {"median_note": "object", "note": "object"})
 
 
 def timing_table(sh: pd.DataFrame, order: list[str], control: str, horizon: float, conf_level: float,
@@ -902,48 +950,55 @@ def timing_table(sh: pd.DataFrame, order: list[str], control: str, horizon: floa
     control (paired within each replicate, ``interval`` across replicates),
     and the Kaplan–Meier median where it is reached with enough viewers at risk.
     """
+    rows: list[dict[str, Any]] = []
+    for point, g in sh.groupby("point", sort=True):
+        if not g.empty:
+            rows += _timing_rows(g, int(point), order, control, horizon, conf_level, interval)
+    return _timing_frame(rows)
+
+
+def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, horizon: float, conf_level: float,
+                 interval=across_replicates, km: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """:func:`timing_table`'s rows of one point's frame ``g``; ``km`` its Kaplan–Meier curves by arm if known."""
     from fomolab.stats.competing import cumulative_incidence, restricted_time_in_state
     from fomolab.stats.kaplan_meier import kaplan_meier
 
-    rows = []
-    for point, g in sh.groupby("point", sort=True):
-        if g.empty:
-            continue
-        ci = cumulative_incidence(g, "time_s", "outcome", by="arm", censored=CENSORED, at=horizon,
+    ci = cumulative_incidence(g, "time_s", "outcome", by="arm", censored=CENSORED, at=horizon,
+                              conf_level=conf_level, curves=False).summary
+    ci = ci[ci.cause == BUY].set_index("group")
+    rt = restricted_time_in_state(g, "time_s", "outcome", by="arm", censored=CENSORED, tau=horizon,
                                   conf_level=conf_level).summary
-        ci = ci[ci.cause == BUY].set_index("group")
-        rt = restricted_time_in_state(g, "time_s", "outcome", by="arm", censored=CENSORED, tau=horizon,
-                                      conf_level=conf_level).summary
-        rt = rt[rt.state == BUY].set_index("group")
+    rt = rt[rt.state == BUY].set_index("group")
+    if km is None:
         km = kaplan_meier(g, "time_s", "bought", by="arm", conf_level=conf_level).curve
-        per = _per_replicate(g, horizon)
-        base = per[per.arm == control].set_index("replicate")
-        for arm in order:
-            if arm not in ci.index:
-                continue
-            ga = g[g.arm == arm]
-            c, r = ci.loc[arm], rt.loc[arm]
-            row = dict(point=int(point), arm=arm, replicates=int(ga.replicate.nunique()), horizon_s=horizon,
-                       cuminc=c.cuminc, cuminc_ci_lower=c.ci_lower, cuminc_ci_upper=c.ci_upper,
-                       at_risk_horizon=int(c.at_risk), rmst_s=horizon - r.rmean,
-                       rmst_ci_lower=horizon - r.ci_upper, rmst_ci_upper=horizon - r.ci_lower,
-                       rmtl_buy_s=r.rmean, note="")
-            if arm != control and len(base):
-                mine = per[per.arm == arm].set_index("replicate")
-                both = mine.index.intersection(base.index)
-                d_ci = (mine.cuminc[both] - base.cuminc[both]).to_numpy()
-                d_rm = -(mine.lost[both] - base.lost[both]).to_numpy()
-                e1, l1, h1, p1, n1 = interval(d_ci, conf_level)
-                e2, l2, h2, p2, _ = interval(d_rm, conf_level)
-                row.update(cuminc_diff=e1, cuminc_diff_ci_lower=l1, cuminc_diff_ci_upper=h1, cuminc_diff_p=p1,
-                           rmst_diff_s=e2, rmst_diff_ci_lower=l2, rmst_diff_ci_upper=h2, rmst_diff_p=p2,
-                           note=n1)
-            row.update(_median(km[km.group == arm], len(ga)))
-            rows.append(row)
-    out = pd.DataFrame(rows, columns=TIMING_COLUMNS)
-    ints = ("point", "replicates", "at_risk_horizon")
-    return out.astype({c: "float64" for c in TIMING_COLUMNS if c not in ("arm", "median_note", "note") + ints}
-                      | {"median_note": "object", "note": "object"})
+    km_arm = km.group.to_numpy()
+    per = _per_replicate(g, horizon)
+    base = per[per.arm == control].set_index("replicate")
+    arm_of, rep_of = g.arm.to_numpy(), g.replicate.to_numpy()
+    rows = []
+    for arm in order:
+        if arm not in ci.index:
+            continue
+        mine_rows = arm_of == arm
+        c, r = ci.loc[arm], rt.loc[arm]
+        row = dict(point=int(point), arm=arm, replicates=len(np.unique(rep_of[mine_rows])), horizon_s=horizon,
+                   cuminc=c.cuminc, cuminc_ci_lower=c.ci_lower, cuminc_ci_upper=c.ci_upper,
+                   at_risk_horizon=int(c.at_risk), rmst_s=horizon - r.rmean,
+                   rmst_ci_lower=horizon - r.ci_upper, rmst_ci_upper=horizon - r.ci_lower,
+                   rmtl_buy_s=r.rmean, note="")
+        if arm != control and len(base):
+            mine = per[per.arm == arm].set_index("replicate")
+            both = mine.index.intersection(base.index)
+            d_ci = (mine.cuminc[both] - base.cuminc[both]).to_numpy()
+            d_rm = -(mine.lost[both] - base.lost[both]).to_numpy()
+            e1, l1, h1, p1, n1 = interval(d_ci, conf_level)
+            e2, l2, h2, p2, _ = interval(d_rm, conf_level)
+            row.update(cuminc_diff=e1, cuminc_diff_ci_lower=l1, cuminc_diff_ci_upper=h1, cuminc_diff_p=p1,
+                       rmst_diff_s=e2, rmst_diff_ci_lower=l2, rmst_diff_ci_upper=h2, rmst_diff_p=p2,
+                       note=n1)
+        row.update(_median(km[km_arm == arm], int(mine_rows.sum())))
+        rows.append(row)
+    return rows
 
 
 def _median(curve: pd.DataFrame, n: int) -> dict[str, Any]:
@@ -978,6 +1033,17 @@ def _groups_of(sh: pd.DataFrame, by: str) -> pd.Series:
     edges = np.quantile(sh.impulsiveness.to_numpy(float), [0.2, 0.4, 0.6, 0.8])
     q = np.searchsorted(edges, sh.impulsiveness.to_numpy(float), side="right") + 1
     return pd.Series([f"Q{int(i)}" for i in q], index=sh.index)
+
+
+def _group_codes(sh: pd.DataFrame, by: str) -> tuple[list[str], np.ndarray]:
+    """:func:`_groups_of` as its sorted levels and each viewer's position among them."""
+    if by == "segment":
+        levels, inv = np.unique(sh.segment.astype(str).to_numpy(), return_inverse=True)
+        return [str(v) for v in levels], inv.reshape(-1)
+    edges = np.quantile(sh.impulsiveness.to_numpy(float), [0.2, 0.4, 0.6, 0.8])
+    q = np.searchsorted(edges, sh.impulsiveness.to_numpy(float), side="right") + 1
+    present, inv = np.unique(q, return_inverse=True)
+    return [f"Q{int(i)}" for i in present], inv.reshape(-1)
 
 
 def interaction_test(d: np.ndarray) -> tuple[float, float, float, float]:
@@ -1018,17 +1084,20 @@ def for_whom_table(sh: pd.DataFrame, order: list[str], control: str, horizon: fl
     """
     rows = []
     for point, gp in sh.groupby("point", sort=True):
+        t, outcome = gp.time_s.to_numpy(float), gp.outcome.to_numpy()
+        buy, ended = outcome == BUY, outcome != CENSORED
+        arm_of, rep_of = gp.arm.to_numpy().astype(str), gp.replicate.to_numpy()
         for by in ("segment", "impulsiveness"):
-            grp = _groups_of(gp, by)
-            if by == "segment" and grp.nunique() < 2:
+            levels, lev_of = _group_codes(gp, by)
+            if by == "segment" and len(levels) < 2:
                 continue
-            g = gp.assign(group=grp.to_numpy())
-            levels = sorted(pd.unique(g.group))
             per = {}
-            for (rep, lev, arm), gr in g.groupby(["replicate", "group", "arm"], sort=True):
-                if len(gr):
-                    per[(rep, lev, str(arm))] = _buying_by(gr.time_s.to_numpy(float), gr.outcome.to_numpy(),
-                                                           horizon)[0]
+            for (rep, j, arm), idx in zip(*_cells(rep_of, lev_of, arm_of), strict=True):
+                per[(rep, levels[j], str(arm))] = _buying_by_flags(t[idx], buy[idx], ended[idx], horizon)[0]
+            pooled = {}  # the share who buy by the horizon in a group and arm, over the replicates
+            for (j, arm), idx in zip(*_cells(lev_of, arm_of), strict=True):
+                pooled[(levels[j], str(arm))] = (_buying_by_flags(t[idx], buy[idx], ended[idx], horizon)[0],
+                                                 len(idx))
             reps = sorted({k[0] for k in per})
             for arm in order:
                 if arm == control:
@@ -1043,13 +1112,10 @@ def for_whom_table(sh: pd.DataFrame, order: list[str], control: str, horizon: fl
                     continue
                 f, df1, df2, pf = interaction_test(diffs)
                 for j, lev in enumerate(levels):
-                    cell = g[g.group == lev]
-                    shares = {x: _buying_by(cell.time_s.to_numpy(float)[cell.arm.to_numpy() == x],
-                                            cell.outcome.to_numpy()[cell.arm.to_numpy() == x], horizon)[0]
-                              for x in (arm, control)}
+                    shares = {x: pooled.get((lev, x), (np.nan, 0))[0] for x in (arm, control)}
                     est, lo, hi, p, note = interval(diffs[:, j], conf_level)
                     rows.append(dict(point=int(point), arm=arm, by=by, group=lev,
-                                     viewers=int((cell.arm == arm).sum()),
+                                     viewers=int(pooled.get((lev, arm), (np.nan, 0))[1]),
                                      replicates=int(np.isfinite(diffs[:, j]).sum()), horizon_s=horizon,
                                      cuminc_control=float(shares.get(control, np.nan)),
                                      cuminc=float(shares.get(arm, np.nan)), cuminc_diff=est,

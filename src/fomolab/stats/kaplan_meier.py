@@ -24,7 +24,7 @@ from fomolab.errors import DataError
 from fomolab.stats import _checks
 from fomolab.stats._result import StatsResult
 
-__all__ = ["CONF_TYPES", "KaplanMeierResult", "confidence_band", "kaplan_meier"]
+__all__ = ["CONF_TYPES", "KaplanMeierResult", "confidence_band", "group_masks", "kaplan_meier"]
 
 #: The interval scales of R's ``survfit(conf.type = ...)`` that are offered.
 CONF_TYPES = ("log", "log-log", "plain")
@@ -105,6 +105,19 @@ def confidence_band(p: np.ndarray, se: np.ndarray, z: float, conf_type: str = "l
     # R: where the std err is infinite (p = 0 after the last event), the limits are NA
     bad = ~np.isfinite(se)
     return np.where(bad, np.nan, lower), np.where(bad, np.nan, upper)
+
+
+def group_masks(g: np.ndarray) -> list[tuple[object, np.ndarray]]:
+    """Each distinct value of ``g`` with its rows' mask, sorted by value (order of appearance if unsortable).
+
+    The values are hashed once (:func:`pandas.factorize`) and the masks are
+    comparisons of integer codes, not of the values themselves.
+    """
+    codes, values = pd.factorize(g)
+    groups = [(lvl, codes == i) for i, lvl in enumerate(values)]
+    with contextlib.suppress(TypeError):  # mixed types: keep the order of appearance
+        groups.sort(key=lambda kv: kv[0])
+    return groups
 
 
 def _findq(x: np.ndarray, y: np.ndarray, p: float, xmax: float) -> float:
@@ -246,10 +259,7 @@ def kaplan_meier(
     if by is None:
         groups = [("all", np.ones(len(t), dtype=bool))]
     else:
-        g = _checks.keys(data, by)
-        groups = [(lvl, g == lvl) for lvl in pd.unique(g)]
-        with contextlib.suppress(TypeError):  # mixed types: keep the order of appearance
-            groups.sort(key=lambda kv: kv[0])
+        groups = group_masks(_checks.keys(data, by))
     rows, curves = [], []
     for name, m in groups:
         cur = _one_curve(t[m], e[m], z, conf_type, None if wt is None else wt[m])
