@@ -454,13 +454,14 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         cells = figure_data.cells(runs, swept, figure_arms) if len(swept) >= 2 else None
     episodes = _episode_model(res, conf_level)
     visits = None if "stream" in res._columns("shoppers") else shoppers  # a marketplace: one row per visit
+    coded = _part_frame(sh)  # arms as codes: the curves group by integer codes
     figures = dict(timeline=figure_data.timeline(res, runs, events, figure_arms, conf_level, visits=visits),
                    windows=figure_data.windows(events, runs),
-                   survival=figure_data.survival(sh, figure_arms, conf_level),
-                   incidence=figure_data.incidence(sh, figure_arms, conf_level, horizon),
+                   survival=figure_data.survival(coded, figure_arms, conf_level),
+                   incidence=figure_data.incidence(coded, figure_arms, conf_level, horizon),
                    repeat=figure_data.repeat_purchases(sh, events, figure_arms, conf_level, horizon),
                    deadline_curve=figure_data.deadline_curve(events, runs, figure_arms),
-                   impulsiveness=figure_data.impulsiveness(sh, figure_arms, conf_level),
+                   impulsiveness=figure_data.impulsiveness(coded, figure_arms, conf_level),
                    lineup=figure_data.lineup(res, runs, figure_arms, conf_level))
     if client is not None:
         parts = client.gather(parts)
@@ -529,7 +530,7 @@ def _point_parts(res, sh: pd.DataFrame, runs: pd.DataFrame, end_s: dict[str, flo
     """
     points = sorted(pd.unique(sh.point))
     if client is None:
-        slim = sh[[c for c in PART_COLUMNS if c in sh.columns]]
+        slim = _part_frame(sh)
         if len(points) == 1:
             return [_point_part(slim, runs[runs.point == points[0]], order, control, horizon, conf_level)]
         at = sh.point.to_numpy()
@@ -553,7 +554,22 @@ def _point_task(path: str, run_ids: list[str], runs: pd.DataFrame, end_s: dict[s
 
     sh = time_to_purchase(Results(path).viewers(POINT_COLUMNS, run_ids=run_ids))
     sh = visit_outcomes(sh.assign(arm=sh.arm.astype(str)), end_s)
-    return _point_part(sh, runs, order, control, horizon, conf_level)
+    return _point_part(_part_frame(sh), runs, order, control, horizon, conf_level)
+
+
+def _part_frame(sh: pd.DataFrame) -> pd.DataFrame:
+    """The columns of ``sh`` a point's tables use, ``arm`` as a categorical of its names (grouped by codes)."""
+    out = {c: sh[c].to_numpy() for c in PART_COLUMNS if c in sh.columns and c != "arm"}
+    return pd.DataFrame({"arm": pd.Categorical(sh.arm.astype(str).to_numpy()), **out})[
+        [c for c in PART_COLUMNS if c in sh.columns]]
+
+
+def _is(col: pd.Series, value: str) -> np.ndarray:
+    """Rows where a text column (object or categorical) equals ``value``: by code for a categorical."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = col.cat.categories
+        return (col.cat.codes.to_numpy() == cats.get_loc(value)) if value in cats else np.zeros(len(col), bool)
+    return (col.to_numpy() == value)
 
 
 def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: str, horizon: float,
@@ -574,7 +590,6 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
         point = int(g.point.iloc[0])
         tmi = _timing_frame(timing).set_index(["point", "arm"])
         km = fit.summary.set_index("group")
-        arm_of = g.arm.to_numpy()
         bought = g.bought.to_numpy()
         for arm in order:
             if arm not in km.index:
@@ -587,7 +602,7 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
                        median_s=tm.median_s,
                        median_ci_lower=km.loc[arm, "median_ci_lower"] if shown else np.nan,
                        median_ci_upper=km.loc[arm, "median_ci_upper"] if shown else np.nan,
-                       median_buyers_s=g.time_s[(arm_of == arm) & (bought == 1)].median())
+                       median_buyers_s=g.time_s[_is(g.arm, arm) & (bought == 1)].median())
             row.update({c: tm[c] for c in TIMING_COLUMNS if c in HEADLINE_COLUMNS and c not in row
                         and c not in ("point", "arm")})
             rows.append(row)
@@ -646,6 +661,9 @@ def _paired_ratios(sh: pd.DataFrame, order: list[str], control: str, conf_level:
     from fomolab.stats.replicates import replicate_effects
 
     parts = []
+    sh = pd.DataFrame({"point": sh.point.to_numpy(), "arm": sh.arm.astype(str).to_numpy(),
+                       "replicate": sh.replicate.to_numpy(), "time_s": sh.time_s.to_numpy(),
+                       "bought": sh.bought.to_numpy()})
     for point, g in sh.groupby("point", sort=True):
         g = g[g.arm.isin(order)]
         if g.arm.nunique() < 2 or not (g.arm == control).any():
@@ -901,9 +919,9 @@ def _cells(*keys: np.ndarray) -> tuple[list[tuple[Any, ...]], list[np.ndarray]]:
     """The distinct combinations of ``keys`` (sorted) and each one's row positions (in row order)."""
     codes, levels = [], []
     for k in keys:
-        lv, inv = np.unique(k, return_inverse=True)
+        lv, inv = _sorted_codes(k)
         levels.append(lv)
-        codes.append(inv.reshape(-1).astype(np.int64))
+        codes.append(inv)
     key = np.zeros(len(keys[0]), np.int64)
     for c, lv in zip(codes, levels, strict=True):
         key = key * len(lv) + c
@@ -920,12 +938,33 @@ def _cells(*keys: np.ndarray) -> tuple[list[tuple[Any, ...]], list[np.ndarray]]:
     return names, [o[bounds[i]:bounds[i + 1]] for i in range(len(present))]
 
 
+def _sorted_codes(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct values (as :func:`numpy.unique`) and each row's position among them.
+
+    Values are hashed (:func:`pandas.factorize`), and only the distinct ones
+    sorted: much faster than sorting every row of a text column.  A
+    categorical's values are its categories' text.
+    """
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        cats = np.array([""] + [str(c) for c in values.cat.categories], dtype=object)  # "": missing (code -1)
+        shifted = values.cat.codes.to_numpy().astype(np.int64) + 1
+        used = np.flatnonzero(np.bincount(shifted, minlength=len(cats)))
+        text = cats[used]
+        o = np.argsort(text, kind="stable")
+        rank = np.full(len(cats), -1, np.int64)
+        rank[used[o]] = np.arange(len(o))
+        return text[o], rank[shifted]
+    codes, uniq = pd.factorize(np.asarray(values), sort=True)
+    return np.asarray(uniq), codes.astype(np.int64)
+
+
 def _per_replicate(g: pd.DataFrame, horizon: float) -> pd.DataFrame:
     """Per replicate and arm: cumulative incidence of buying at the horizon and time lost to buying."""
     t, outcome = g.time_s.to_numpy(float), g.outcome.to_numpy()
     buy, ended = outcome == BUY, outcome != CENSORED
     rows = []
-    for (rep, arm), idx in zip(*_cells(g.replicate.to_numpy(), g.arm.to_numpy().astype(str)), strict=True):
+    arms = g.arm if isinstance(g.arm.dtype, pd.CategoricalDtype) else g.arm.astype(str)
+    for (rep, arm), idx in zip(*_cells(g.replicate.to_numpy(), arms), strict=True):
         F, lost = _buying_by_flags(t[idx], buy[idx], ended[idx], horizon)
         rows.append(dict(replicate=rep, arm=arm, cuminc=F, lost=lost))
     return pd.DataFrame(rows, columns=["replicate", "arm", "cuminc", "lost"])
@@ -974,12 +1013,12 @@ def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, ho
     km_arm = km.group.to_numpy()
     per = _per_replicate(g, horizon)
     base = per[per.arm == control].set_index("replicate")
-    arm_of, rep_of = g.arm.to_numpy(), g.replicate.to_numpy()
+    rep_of = g.replicate.to_numpy()
     rows = []
     for arm in order:
         if arm not in ci.index:
             continue
-        mine_rows = arm_of == arm
+        mine_rows = _is(g.arm, arm)
         c, r = ci.loc[arm], rt.loc[arm]
         row = dict(point=int(point), arm=arm, replicates=len(np.unique(rep_of[mine_rows])), horizon_s=horizon,
                    cuminc=c.cuminc, cuminc_ci_lower=c.ci_lower, cuminc_ci_upper=c.ci_upper,
@@ -1038,12 +1077,13 @@ def _groups_of(sh: pd.DataFrame, by: str) -> pd.Series:
 def _group_codes(sh: pd.DataFrame, by: str) -> tuple[list[str], np.ndarray]:
     """:func:`_groups_of` as its sorted levels and each viewer's position among them."""
     if by == "segment":
-        levels, inv = np.unique(sh.segment.astype(str).to_numpy(), return_inverse=True)
-        return [str(v) for v in levels], inv.reshape(-1)
+        seg = sh.segment if isinstance(sh.segment.dtype, pd.CategoricalDtype) else sh.segment.astype(str)
+        levels, inv = _sorted_codes(seg)
+        return [str(v) for v in levels], inv
     edges = np.quantile(sh.impulsiveness.to_numpy(float), [0.2, 0.4, 0.6, 0.8])
     q = np.searchsorted(edges, sh.impulsiveness.to_numpy(float), side="right") + 1
-    present, inv = np.unique(q, return_inverse=True)
-    return [f"Q{int(i)}" for i in present], inv.reshape(-1)
+    present, inv = _sorted_codes(q)
+    return [f"Q{int(i)}" for i in present], inv
 
 
 def interaction_test(d: np.ndarray) -> tuple[float, float, float, float]:
@@ -1086,7 +1126,8 @@ def for_whom_table(sh: pd.DataFrame, order: list[str], control: str, horizon: fl
     for point, gp in sh.groupby("point", sort=True):
         t, outcome = gp.time_s.to_numpy(float), gp.outcome.to_numpy()
         buy, ended = outcome == BUY, outcome != CENSORED
-        arm_of, rep_of = gp.arm.to_numpy().astype(str), gp.replicate.to_numpy()
+        arm_of = gp.arm if isinstance(gp.arm.dtype, pd.CategoricalDtype) else gp.arm.astype(str)
+        rep_of = gp.replicate.to_numpy()
         for by in ("segment", "impulsiveness"):
             levels, lev_of = _group_codes(gp, by)
             if by == "segment" and len(levels) < 2:

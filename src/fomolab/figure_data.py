@@ -119,6 +119,14 @@ def _codes(values: pd.Series, at: dict[str, int]) -> np.ndarray:
     return np.array([at.get(str(c), miss) for c in cats] + [miss], np.int64)[inv.reshape(-1)]
 
 
+def _is_value(col: pd.Series, value: str) -> np.ndarray:
+    """Rows where a text column equals ``value`` (a categorical compared by its codes)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        names = [str(c) for c in col.cat.categories]
+        return col.cat.codes.to_numpy() == (names.index(value) if value in names else -2)
+    return col.astype(str).to_numpy() == value
+
+
 def _present(values: pd.Series) -> list[str]:
     """The distinct values of a column as text, sorted (a categorical's categories that occur)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
@@ -291,7 +299,7 @@ def survival(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float) -> 
             return np.where(ok, v[np.maximum(i, 0)], 1.0) if len(v) else np.ones(len(i))
 
         s, lo, hi = at("survival"), at("ci_lower"), at("ci_upper")
-        dur = np.sort(shoppers.time_s.to_numpy(float)[shoppers.arm.astype(str).to_numpy() == arm])
+        dur = np.sort(shoppers.time_s.to_numpy(float)[_is_value(shoppers.arm, arm)])
         at_risk = len(dur) - np.searchsorted(dur, grid, "left")
         out.append(pd.DataFrame({"arm": arm, "time_s": grid, "bought": 1 - s, "ci_lower": 1 - hi,
                                  "ci_upper": 1 - lo, "at_risk": at_risk.astype("int64"), "tick": is_tick}))
@@ -353,7 +361,7 @@ def incidence(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float, ho
         if cur.empty:
             continue
         F, lo, hi = _step_at(cur, grid, ("cuminc", "ci_lower", "ci_upper"))
-        dur = np.sort(shoppers.time_s.to_numpy(float)[shoppers.arm.astype(str).to_numpy() == arm])
+        dur = np.sort(shoppers.time_s.to_numpy(float)[_is_value(shoppers.arm, arm)])
         at_risk = len(dur) - np.searchsorted(dur, grid, "left")
         out.append(pd.DataFrame({"arm": arm, "time_s": grid, "cuminc": F, "ci_lower": lo, "ci_upper": hi,
                                  "at_risk": at_risk.astype("int64"), "tick": is_tick,

@@ -215,16 +215,18 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
     if control not in arms:
         raise ResultsError(f"{res.path}: control arm {control!r} has no finished runs "
                            f"(arms: {', '.join(arms) or 'none'})")
-    sh = time_to_purchase(shoppers)
-    sh = sh.assign(arm=sh.arm.astype(str))
+    sh = _slim_times(shoppers)
     rows = []
-    for point, grp in sh.groupby("point", sort=True):
+    points = np.unique(sh.point.to_numpy())
+    for point in points:
+        grp = sh if len(points) == 1 else sh[sh.point.to_numpy() == point]
         boots = _boot_medians(grp, arms, int(n_boot), seed, level) if n_boot else {}
-        ctrl = grp[grp.arm == control]
+        arm_of = grp.arm.to_numpy()
+        ctrl = grp[arm_of == control]
         for arm in arms:
             if arm == control:
                 continue
-            trt = grp[grp.arm == arm]
+            trt = grp[arm_of == arm]
             if trt.empty or ctrl.empty:
                 continue
             sub = pd.concat([ctrl, trt], ignore_index=True)
@@ -250,11 +252,23 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
 _NULL = {"hazard_ratio": 1.0, "median_shift_s": 0.0, "odds_ratio": 1.0, "risk_difference": 0.0}
 
 
+def _slim_times(shoppers: pd.DataFrame) -> pd.DataFrame:
+    """:func:`time_to_purchase` of ``shoppers`` with only the columns the contrasts use (``arm`` as text)."""
+    fp = shoppers.first_purchase_s.to_numpy(float)
+    end = np.where(np.isnan(fp), shoppers.departure_s.to_numpy(float), fp)
+    return pd.DataFrame({"arm": shoppers.arm.astype(str).to_numpy(), "replicate": shoppers.replicate.to_numpy(),
+                         "point": shoppers.point.to_numpy(), "shopper_id": shoppers.shopper_id.to_numpy(),
+                         "time_s": end - shoppers.arrival_s.to_numpy(float),
+                         "bought": (~np.isnan(fp)).astype(int)})
+
+
 def _identical(ctrl: pd.DataFrame, trt: pd.DataFrame) -> bool:
     """True when an arm's viewers and outcomes are the control's, viewer by viewer (as
     identical arms are under common random numbers)."""
     cols = ["replicate", "shopper_id", "time_s", "bought"]
     if len(ctrl) != len(trt):
+        return False
+    if int(ctrl.bought.sum()) != int(trt.bought.sum()):  # different buyers: no need to sort
         return False
     a = ctrl[cols].sort_values(cols[:2]).to_numpy()
     b = trt[cols].sort_values(cols[:2]).to_numpy()
@@ -374,9 +388,13 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
     resample is a weighted sum of those rows.  Not reached: NaN.
     """
     reps, rep_code = np.unique(grp.replicate.to_numpy(), return_inverse=True)
+    rep_code = rep_code.reshape(-1)
     R = len(reps)
     rng = np.random.default_rng(seed)
     W = np.stack([np.bincount(rng.integers(0, R, R), minlength=R) for _ in range(n_boot)]).astype(float)
+    # each distinct resample once (with one replicate, all of them are the same)
+    W, which = np.unique(W, axis=0, return_inverse=True)
+    which = which.reshape(-1)
     arm = grp.arm.to_numpy()
     t_all, e_all = grp.time_s.to_numpy(float), grp.bought.to_numpy(float)
     out = {}
@@ -395,15 +413,24 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
             tr = np.sort(t[rc == r])
             N[r] = len(tr) - np.searchsorted(tr, et, side="left")
             D[r] = np.bincount(np.searchsorted(et, t[(rc == r) & e]), minlength=len(et))
-        d, n = W @ D, W @ N
-        with np.errstate(divide="ignore", invalid="ignore"):
-            surv = np.cumprod(1.0 - np.where(n > 0, d / n, 0.0), axis=1)
-        below = surv <= 0.5
-        hit = below.any(axis=1)
-        med = np.full(n_boot, np.nan)
-        med[hit] = et[below[hit].argmax(axis=1)]
-        out[a] = med
+        med = np.full(len(W), np.nan)
+        step = max(1, _BOOT_CELLS // len(et))  # resamples at a time: bounded memory at any number of times
+        for lo in range(0, len(W), step):
+            Wb = W[lo:lo + step]
+            d, n = Wb @ D, Wb @ N  # sums of whole counts: exact, whatever the blocks
+            with np.errstate(divide="ignore", invalid="ignore"):
+                surv = np.cumprod(1.0 - np.where(n > 0, d / n, 0.0), axis=1)
+            below = surv <= 0.5
+            hit = below.any(axis=1)
+            part = np.full(len(Wb), np.nan)
+            part[hit] = et[below[hit].argmax(axis=1)]
+            med[lo:lo + step] = part
+        out[a] = med[which]
     return out
+
+
+#: Cells (resamples x event times) of :func:`_boot_medians`' working arrays at a time.
+_BOOT_CELLS = 4_000_000
 
 
 @renamed_kwargs({"level": "conf_level"})

@@ -36,7 +36,7 @@ from scipy import stats as _st
 from fomolab.errors import DataError
 from fomolab.stats import _checks
 from fomolab.stats._result import StatsResult
-from fomolab.stats.kaplan_meier import CONF_TYPES, confidence_band, group_masks
+from fomolab.stats.kaplan_meier import CONF_TYPES, confidence_band, groups_of
 
 __all__ = ["CumulativeIncidenceResult", "StateTimeResult", "cumulative_incidence",
            "restricted_time_in_state"]
@@ -182,7 +182,7 @@ def _prepare(data: pd.DataFrame, duration: str, event: str, by: str | None, cens
     if by is None:
         groups: list[tuple[Any, np.ndarray]] = [("all", np.ones(len(t), dtype=bool))]
     else:
-        groups = group_masks(_checks.keys(data, by))
+        groups = groups_of(data, by)
     return t, code, causes, groups
 
 

@@ -24,7 +24,7 @@ from fomolab.errors import DataError
 from fomolab.stats import _checks
 from fomolab.stats._result import StatsResult
 
-__all__ = ["CONF_TYPES", "KaplanMeierResult", "confidence_band", "group_masks", "kaplan_meier"]
+__all__ = ["CONF_TYPES", "KaplanMeierResult", "confidence_band", "group_masks", "groups_of", "kaplan_meier"]
 
 #: The interval scales of R's ``survfit(conf.type = ...)`` that are offered.
 CONF_TYPES = ("log", "log-log", "plain")
@@ -116,6 +116,25 @@ def group_masks(g: np.ndarray) -> list[tuple[object, np.ndarray]]:
     codes, values = pd.factorize(g)
     groups = [(lvl, codes == i) for i, lvl in enumerate(values)]
     with contextlib.suppress(TypeError):  # mixed types: keep the order of appearance
+        groups.sort(key=lambda kv: kv[0])
+    return groups
+
+
+def groups_of(data: pd.DataFrame, by: str) -> list[tuple[object, np.ndarray]]:
+    """:func:`group_masks` of column ``by`` (missing values refused, as :func:`fomolab.stats._checks.keys`).
+
+    A categorical column is grouped by its integer codes (its categories that
+    occur, by name), without turning its rows into objects.
+    """
+    s = data[by]
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        return group_masks(_checks.keys(data, by))
+    codes = s.cat.codes.to_numpy()
+    if (codes < 0).any():
+        _checks.keys(data, by)  # raises: missing values
+    cats = s.cat.categories
+    groups = [(cats[c], codes == c) for c in np.flatnonzero(np.bincount(codes, minlength=len(cats)))]
+    with contextlib.suppress(TypeError):  # mixed types: keep the order of the categories
         groups.sort(key=lambda kv: kv[0])
     return groups
 
@@ -259,7 +278,7 @@ def kaplan_meier(
     if by is None:
         groups = [("all", np.ones(len(t), dtype=bool))]
     else:
-        groups = group_masks(_checks.keys(data, by))
+        groups = groups_of(data, by)
     rows, curves = [], []
     for name, m in groups:
         cur = _one_curve(t[m], e[m], z, conf_type, None if wt is None else wt[m])

@@ -30,7 +30,7 @@ from scipy import stats as _st
 from fomolab.errors import DataError
 from fomolab.stats import _checks
 from fomolab.stats._result import StatsResult
-from fomolab.stats.kaplan_meier import group_masks
+from fomolab.stats.kaplan_meier import groups_of
 
 __all__ = ["MeanCumulativeResult", "mean_cumulative_function", "nelson_aalen"]
 
@@ -139,7 +139,7 @@ def _estimate(data: pd.DataFrame, duration: str, event: str, by: str | None, sta
     if by is None:
         groups = [("all", np.ones(len(stop), dtype=bool))]
     else:
-        groups = group_masks(_checks.keys(data, by))
+        groups = groups_of(data, by)
     z = float(_st.norm.ppf(0.5 + level / 2))
     rows, curves = [], []
     for name, m in groups:
