@@ -471,22 +471,32 @@ def deadline_curve(events: pd.DataFrame, runs: pd.DataFrame, arms: Sequence[str]
         ends = [e for e in ends if e is not None]
         if ends:
             out.iloc[j, out.columns.get_loc("end_s")] = max(ends)
-    ev = events[events.kind == "purchase"]
-    buys = pd.DataFrame({"run_id": ev.run_id.astype(str).to_numpy(), "time_s": ev.time_s.to_numpy(float),
-                         "product": ev["product"].astype(str).to_numpy()})
+    ev = events[(events.kind == "purchase").to_numpy()]
+    # each run's and product's purchase times, found once
+    r_code, r_names = pd.factorize(ev.run_id.astype(str).to_numpy())
+    p_code, p_names = pd.factorize(ev["product"].astype(str).to_numpy())
+    b_time = ev.time_s.to_numpy(float)
+    key = r_code.astype(np.int64) * max(len(p_names), 1) + p_code
+    o = np.argsort(key, kind="stable")
+    present, starts = np.unique(key[o], return_index=True)
+    cuts = np.append(starts, len(o))
+    bought = {(str(r_names[k // max(len(p_names), 1)]), str(p_names[k % max(len(p_names), 1)])):
+              b_time[o[cuts[i]:cuts[i + 1]]] for i, k in enumerate(present)}
+    none = np.array([])
     rows = []
     for win in dict.fromkeys(out.window):
         ww = out[out.window == win]
         length = float((ww.end_s - ww.start_s).median())
         edges = np.linspace(0.0, length, bins + 1)
-        m = buys.merge(ww[["run_id", "arm", "product", "start_s", "end_s"]], on=["run_id", "product"], how="inner")
-        m = m[(m.time_s >= m.start_s) & (m.time_s <= m.end_s)]
-        left = (m.end_s - m.time_s).to_numpy()
+        left: dict[str, list[np.ndarray]] = {}
+        for rid, arm, prod, ws, we in zip(ww.run_id, ww.arm, ww["product"], ww.start_s, ww.end_s, strict=True):
+            t = bought.get((rid, prod), none)
+            left.setdefault(arm, []).append(we - t[(t >= ws) & (t <= we)])
         for arm in arms:
             n_runs = int((ww.arm == arm).sum())
             if n_runs == 0:
                 continue
-            counts = np.histogram(left[m.arm.to_numpy() == arm], bins=edges)[0]
+            counts = np.histogram(np.concatenate(left[arm]), bins=edges)[0]
             rate = counts / n_runs / np.diff(edges) * 60.0
             rows.append(pd.DataFrame({"window": win, "product": ww["product"].iloc[0], "arm": arm,
                                       "left_from_s": edges[1:], "left_to_s": edges[:-1],
