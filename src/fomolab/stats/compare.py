@@ -550,20 +550,40 @@ def deadline_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, ev
         return pd.DataFrame(columns=DEADLINE_COLUMNS)
     # exposure: viewer-seconds at risk for the window's product, in the window and its final fraction
     # iter(): a GroupBy has a .keys attribute, so dict() would take it for a mapping
-    sh_by_run = dict(iter(shoppers.groupby(shoppers.run_id.astype(str), sort=False, observed=True)))
+    # each run's visits (arrays, in the table's order) and each run's and product's purchases, found once
+    s_run = shoppers.run_id.astype(str).to_numpy() if not isinstance(shoppers.run_id.dtype, pd.CategoricalDtype) \
+        else None
+    codes, names = (pd.factorize(s_run) if s_run is not None else
+                    (shoppers.run_id.cat.codes.to_numpy(), [str(c) for c in shoppers.run_id.cat.categories]))
+    o = np.argsort(codes, kind="stable")
+    cuts = np.searchsorted(codes[o], np.arange(len(names) + 1))
+    s_a, s_d = shoppers.arrival_s.to_numpy(float), shoppers.departure_s.to_numpy(float)
+    s_id = shoppers.shopper_id.to_numpy()
+    sh_by_run = {}
+    for k, name in enumerate(names):
+        rows = o[cuts[k]:cuts[k + 1]]
+        if len(rows):
+            ids = s_id[rows]
+            by_id = np.argsort(ids, kind="stable")
+            sh_by_run[str(name)] = (s_a[rows], s_d[rows], ids, by_id)
     bu_by = dict(iter(buys.groupby(["run_id", "product"], sort=False)))
     e_all, e_last = [], []
     for rid, prod, ws, we in zip(win.run_id, win["product"], win.start_s, win.end_s, strict=True):
-        sh = sh_by_run.get(rid)
-        if sh is None:
+        got = sh_by_run.get(rid)
+        if got is None:
             e_all.append(np.nan)
             e_last.append(np.nan)
             continue
-        a, d = sh.arrival_s.to_numpy(float), sh.departure_s.to_numpy(float)
+        a, d, ids, by_id = got
         b = bu_by.get((rid, prod))
         if b is not None:
-            when = pd.Series(b.time_s.to_numpy(), index=b.shopper_id.to_numpy())
-            bt = when.reindex(sh.shopper_id.to_numpy()).to_numpy(float)
+            bid, btime = b.shopper_id.to_numpy(), b.time_s.to_numpy(float)
+            # each visit's (first) purchase time of the product, NaN without one
+            pos = np.searchsorted(ids, bid, sorter=by_id)
+            pos = by_id[np.minimum(pos, len(ids) - 1)]
+            hit = ids[pos] == bid
+            bt = np.full(len(ids), np.nan)
+            np.fmin.at(bt, pos[hit], btime[hit])
             d = np.where(np.isnan(bt), d, np.minimum(d, bt))
         cut = we - frac * (we - ws)
         e_all.append(np.clip(np.minimum(d, we) - np.maximum(a, ws), 0, None).sum())
