@@ -455,10 +455,11 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     episodes = _episode_model(res, conf_level)
     visits = None if "stream" in res._columns("shoppers") else shoppers  # a marketplace: one row per visit
     coded = _part_frame(sh)  # arms as codes: the curves group by integer codes
+    by_time = coded[["arm", "time_s", "bought", "outcome"]].iloc[np.argsort(coded.time_s.to_numpy(), kind="stable")]
     figures = dict(timeline=figure_data.timeline(res, runs, events, figure_arms, conf_level, visits=visits),
                    windows=figure_data.windows(events, runs),
-                   survival=figure_data.survival(coded, figure_arms, conf_level),
-                   incidence=figure_data.incidence(coded, figure_arms, conf_level, horizon),
+                   survival=figure_data.survival(by_time, figure_arms, conf_level),
+                   incidence=figure_data.incidence(by_time, figure_arms, conf_level, horizon),
                    repeat=figure_data.repeat_purchases(sh, events, figure_arms, conf_level, horizon),
                    deadline_curve=figure_data.deadline_curve(events, runs, figure_arms),
                    impulsiveness=figure_data.impulsiveness(coded, figure_arms, conf_level),
@@ -580,11 +581,13 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
     """
     from fomolab.stats.kaplan_meier import kaplan_meier
 
+    paired = _paired_ratios(g, order, control, conf_level, adjust=False)
+    # rows by time (stable: rows of one time keep their order): every curve below then reads sorted times
+    g = g.iloc[np.argsort(g.time_s.to_numpy(), kind="stable")].reset_index(drop=True)
     fit = kaplan_meier(g, "time_s", "bought", by="arm", conf_level=conf_level) if len(g) else None
     timing = _timing_rows(g, int(g.point.iloc[0]), order, control, horizon, conf_level, across_replicates,
                           fit.curve) if len(g) else []
     for_whom = for_whom_table(g, order, control, horizon, conf_level) if len(order) > 1 else None
-    paired = _paired_ratios(g, order, control, conf_level, adjust=False)
     rows = []
     if len(g):
         point = int(g.point.iloc[0])
@@ -897,9 +900,11 @@ def _buying_by(t: np.ndarray, outcome: np.ndarray, tau: float) -> tuple[float, f
 
 def _buying_by_flags(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, tau: float) -> tuple[float, float]:
     """:func:`_buying_by` from the flags ``buy`` (the visit ended with a purchase) and ``ended`` (not censored)."""
+    from fomolab.stats.kaplan_meier import unique_inverse
+
     if not len(t):
         return np.nan, np.nan
-    ut, inv = np.unique(t, return_inverse=True)
+    ut, inv = unique_inverse(t)
     buy = np.bincount(inv, weights=buy.astype(float), minlength=len(ut))
     ended = np.bincount(inv, weights=ended.astype(float), minlength=len(ut))
     total = np.bincount(inv, minlength=len(ut)).astype(float)

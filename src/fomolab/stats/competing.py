@@ -36,7 +36,7 @@ from scipy import stats as _st
 from fomolab.errors import DataError
 from fomolab.stats import _checks
 from fomolab.stats._result import StatsResult
-from fomolab.stats.kaplan_meier import CONF_TYPES, confidence_band, groups_of
+from fomolab.stats.kaplan_meier import CONF_TYPES, confidence_band, groups_of, unique_inverse
 
 __all__ = ["CumulativeIncidenceResult", "StateTimeResult", "cumulative_incidence",
            "restricted_time_in_state"]
@@ -109,7 +109,7 @@ class _Grid:
     """Counts at the distinct times of one group, and the event-free curve."""
 
     def __init__(self, t: np.ndarray, code: np.ndarray, n_causes: int) -> None:
-        self.ut, self.k = np.unique(t, return_inverse=True)
+        self.ut, self.k = unique_inverse(t)
         m = len(self.ut)
         self.code = code
         self.dk = np.zeros((n_causes, m))

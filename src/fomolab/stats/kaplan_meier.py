@@ -24,7 +24,8 @@ from fomolab.errors import DataError
 from fomolab.stats import _checks
 from fomolab.stats._result import StatsResult
 
-__all__ = ["CONF_TYPES", "KaplanMeierResult", "confidence_band", "group_masks", "groups_of", "kaplan_meier"]
+__all__ = ["CONF_TYPES", "KaplanMeierResult", "confidence_band", "group_masks", "groups_of", "kaplan_meier",
+           "unique_inverse"]
 
 #: The interval scales of R's ``survfit(conf.type = ...)`` that are offered.
 CONF_TYPES = ("log", "log-log", "plain")
@@ -107,6 +108,22 @@ def confidence_band(p: np.ndarray, se: np.ndarray, z: float, conf_type: str = "l
     return np.where(bad, np.nan, lower), np.where(bad, np.nan, upper)
 
 
+def unique_inverse(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(t, return_inverse=True)``, in one pass without sorting when ``t`` is already sorted.
+
+    Curves of many rows are faster on rows sorted by time (their subsets stay
+    sorted); the result is the same either way.
+    """
+    t = np.asarray(t)
+    if len(t) > 1 and t.dtype.kind == "f" and bool(np.all(t[1:] >= t[:-1])):  # sorted, no NaN
+        new = np.empty(len(t), dtype=bool)
+        new[0] = True
+        np.not_equal(t[1:], t[:-1], out=new[1:])
+        return t[new], np.cumsum(new) - 1
+    ut, inv = np.unique(t, return_inverse=True)
+    return ut, inv.reshape(-1)
+
+
 def group_masks(g: np.ndarray) -> list[tuple[object, np.ndarray]]:
     """Each distinct value of ``g`` with its rows' mask, sorted by value (order of appearance if unsortable).
 
@@ -171,7 +188,7 @@ def _one_curve(time: np.ndarray, event: np.ndarray, z: float, conf_type: str = "
     # one pass of counts per distinct time: events, censored, at risk
     if weight is not None:  # a row that stands for no subject adds no time
         time, event, weight = time[weight > 0], event[weight > 0], weight[weight > 0]
-    ut, inv = np.unique(time, return_inverse=True)
+    ut, inv = unique_inverse(time)
     w = np.ones(len(time)) if weight is None else weight
     d = np.bincount(inv, weights=event * w, minlength=len(ut))
     c = np.bincount(inv, weights=w, minlength=len(ut)) - d
