@@ -378,7 +378,7 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     """
     from fomolab import figure_data
     from fomolab.stats import _folder
-    from fomolab.stats.compare import compare_tables, deadline_tables, time_to_purchase
+    from fomolab.stats.compare import compare_tables, deadline_tables
     from fomolab.stats.sweep import _swept, response_surface, sobol_indices, sweep_points
 
     t0 = time.perf_counter()
@@ -397,17 +397,16 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     # come from the visits' own arrival and departure times
     events = res.events_except(["arrive", "leave"], ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
     control = control if control is not None else res.manifest.get("control", "control")
-    arms = compare_tables(res, runs, shoppers, control, conf_level=conf_level, n_boot=n_boot, seed=seed)
-    deadline = deadline_tables(res, runs, shoppers, events, last)
+    r = runs.assign(arm=runs.arm.astype(str))
+    end_s = _stream_end(res, r)
+    sh = _visit_frame(shoppers, end_s)  # the viewers' columns and their outcomes: the one per-viewer frame kept
+    del shoppers
+    arms = compare_tables(res, runs, sh, control, conf_level=conf_level, n_boot=n_boot, seed=seed)
+    deadline = deadline_tables(res, runs, sh, events, last)
 
     # headline: one row per point and arm
-    sh = time_to_purchase(shoppers)
-    sh = sh.assign(arm=sh.arm.astype(str))
-    r = runs.assign(arm=runs.arm.astype(str))
     spec_arms = set(res.manifest.get("arms", []))
     order = [a for a in _folder.arm_order(res.manifest, r.arm, control_first=False) if a in spec_arms]
-    end_s = _stream_end(res, r)
-    sh = visit_outcomes(sh, end_s)
     if horizon is None:
         horizon = default_horizon(sh, control)
     else:
@@ -420,7 +419,8 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         if not np.isfinite(horizon) or horizon <= 0:
             raise DataError(f"'horizon' must be a positive number of seconds: got {horizon!r}")
     # on Dask the points' tasks run while this process computes the other tables
-    parts = _point_parts(res, sh, r, end_s, order, control, horizon, conf_level, client)
+    coded = _part_frame(sh)  # the columns the point tables and curves use, arms as codes (grouped by integers)
+    parts = _point_parts(res, coded, r, end_s, order, control, horizon, conf_level, client)
     changes, rates, ph, hr_windows = _effect_tables(res, r, sh, events, order, control, end_s, conf_level)
 
     points = sweep_points(res, conf_level=conf_level)
@@ -453,8 +453,7 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         marginals = figure_data.marginals(runs, stream_table, swept, figure_arms, conf_level)
         cells = figure_data.cells(runs, swept, figure_arms) if len(swept) >= 2 else None
     episodes = _episode_model(res, conf_level)
-    visits = None if "stream" in res._columns("shoppers") else shoppers  # a marketplace: one row per visit
-    coded = _part_frame(sh)  # arms as codes: the curves group by integer codes
+    visits = None if "stream" in res._columns("shoppers") else sh  # a marketplace: one row per visit
     by_time = coded[["arm", "time_s", "bought", "outcome"]].iloc[np.argsort(coded.time_s.to_numpy(), kind="stable")]
     figures = dict(timeline=figure_data.timeline(res, runs, events, figure_arms, conf_level, visits=visits),
                    windows=figure_data.windows(events, runs),
@@ -560,6 +559,9 @@ def _point_task(path: str, run_ids: list[str], runs: pd.DataFrame, end_s: dict[s
 
 def _part_frame(sh: pd.DataFrame) -> pd.DataFrame:
     """The columns of ``sh`` a point's tables use, ``arm`` as a categorical of its names (grouped by codes)."""
+    if isinstance(sh.arm.dtype, pd.CategoricalDtype) and list(sh.columns) == [c for c in PART_COLUMNS
+                                                                             if c in sh.columns]:
+        return sh  # already one
     out = {c: sh[c].to_numpy() for c in PART_COLUMNS if c in sh.columns and c != "arm"}
     return pd.DataFrame({"arm": pd.Categorical(sh.arm.astype(str).to_numpy()), **out})[
         [c for c in PART_COLUMNS if c in sh.columns]]
@@ -734,10 +736,18 @@ def _stream_end(res, runs: pd.DataFrame) -> dict[str, float]:
 
 def _outcomes(sh: pd.DataFrame, end_s: dict[str, float] | float) -> np.ndarray:
     """``visit_outcomes``' codes with the stream's end per row."""
-    end = (sh.run_id.astype(str).map(end_s).to_numpy(float) if isinstance(end_s, dict)
-           else np.full(len(sh), float(end_s)))
+    if isinstance(end_s, dict):
+        run = sh.run_id
+        if isinstance(run.dtype, pd.CategoricalDtype):  # one look-up per run, not per row
+            ends = np.array([end_s.get(str(c), np.nan) for c in run.cat.categories] + [np.nan], float)
+            end = ends[run.cat.codes.to_numpy()]
+        else:
+            end = run.astype(str).map(end_s).to_numpy(float)
+    else:
+        end = np.full(len(sh), float(end_s))
     dep = sh.departure_s.to_numpy(float)
-    return np.where(sh.bought.to_numpy() == 1, BUY, np.where(dep >= end - 1e-9, CENSORED, LEAVE))
+    code = np.where(sh.bought.to_numpy() == 1, 0, np.where(dep >= end - 1e-9, 2, 1))
+    return np.array([BUY, LEAVE, CENSORED], dtype=object)[code]  # three shared strings, not one per row
 
 
 def _pooled(sh: pd.DataFrame, arms: list[str], control: str, conf_level: float) -> pd.DataFrame:
@@ -839,6 +849,20 @@ def visit_outcomes(sh: pd.DataFrame, stream_end_s: dict[str, float] | float) -> 
     """
     visit = sh.departure_s.to_numpy(float) - sh.arrival_s.to_numpy(float)
     return sh.assign(outcome=_outcomes(sh, stream_end_s), visit_s=visit)
+
+
+def _visit_frame(shoppers: pd.DataFrame, end_s: dict[str, float]) -> pd.DataFrame:
+    """``visit_outcomes(time_to_purchase(shoppers))`` with ``arm`` as text, built in one copy of the columns."""
+    fp = shoppers.first_purchase_s.to_numpy(float)
+    arrival, departure = shoppers.arrival_s.to_numpy(float), shoppers.departure_s.to_numpy(float)
+    cols = {c: shoppers[c] for c in shoppers.columns}
+    cols["arm"] = pd.Series(shoppers.arm.astype(str).to_numpy(dtype=object), index=shoppers.index)
+    cols["time_s"] = pd.Series(np.where(np.isnan(fp), departure, fp) - arrival, index=shoppers.index)
+    cols["bought"] = pd.Series((~np.isnan(fp)).astype(int), index=shoppers.index)
+    sh = pd.DataFrame(cols)
+    sh["outcome"] = _outcomes(sh, end_s)
+    sh["visit_s"] = departure - arrival
+    return sh
 
 
 def default_horizon(sh: pd.DataFrame, control: str) -> float:
