@@ -276,9 +276,9 @@ def survival(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float) -> 
     intervals, as R's ``survfit``); ``at_risk`` counts follow-up times ``>= t``
     over all runs.
     """
-    from fomolab.stats.kaplan_meier import kaplan_meier
+    from fomolab.stats.kaplan_meier import curves_by
 
-    km = kaplan_meier(shoppers, "time_s", "bought", by="arm", conf_level=conf_level)
+    curves = curves_by(shoppers, "time_s", "bought", by="arm", conf_level=conf_level)  # arrays, no long table
     q = float(np.quantile(shoppers.time_s, 0.99)) / 60 if len(shoppers) else 1.0
     q = max(q, 1e-9)
     step = nice_step(q, 6)
@@ -289,13 +289,13 @@ def survival(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float) -> 
     is_tick = np.isin(grid, ticks)
     out = []
     for arm in arms:
-        cur = km.curve[km.curve.group.astype(str) == arm].sort_values("time")
-        t = cur.time.to_numpy()
+        cur = next((c for g, c in curves.items() if str(g) == arm), {"time": np.array([])})
+        t = cur["time"]  # sorted: the distinct times
         i = np.searchsorted(t, grid, "right") - 1
         ok = i >= 0
 
-        def at(col: str, i: np.ndarray = i, ok: np.ndarray = ok, cur: pd.DataFrame = cur) -> np.ndarray:
-            v = cur[col].to_numpy(float)
+        def at(col: str, i: np.ndarray = i, ok: np.ndarray = ok, cur: dict = cur) -> np.ndarray:
+            v = np.asarray(cur.get(col, []), float)
             return np.where(ok, v[np.maximum(i, 0)], 1.0) if len(v) else np.ones(len(i))
 
         s, lo, hi = at("survival"), at("ci_lower"), at("ci_upper")
@@ -323,14 +323,14 @@ def _time_grid(times: np.ndarray, horizon: float | None = None) -> tuple[np.ndar
     return grid, np.isin(grid, ticks)
 
 
-def _step_at(curve: pd.DataFrame, grid: np.ndarray, cols: Sequence[str]) -> list[np.ndarray]:
+def _step_at(curve: pd.DataFrame | dict[str, np.ndarray], grid: np.ndarray, cols: Sequence[str]) -> list[np.ndarray]:
     """Right-continuous step functions of ``curve`` (sorted by ``time``) read on ``grid``; 0 before the first time."""
-    t = curve.time.to_numpy(float)
+    t = np.asarray(curve["time"], float)
     i = np.searchsorted(t, grid, "right") - 1
     ok = i >= 0
     out = []
     for col in cols:
-        v = curve[col].to_numpy(float)
+        v = np.asarray(curve[col], float)
         out.append(np.where(ok, v[np.maximum(i, 0)], 0.0) if len(v) else np.zeros(len(grid)))
     return out
 
@@ -347,18 +347,17 @@ def incidence(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float, ho
     the analysis' horizon.  The grid is :func:`survival`'s, extended to
     the horizon.
     """
-    from fomolab.stats.competing import cumulative_incidence
+    from fomolab.stats.competing import incidence_curves
 
     if shoppers.empty:
         return pd.DataFrame(columns=INCIDENCE_COLUMNS)
-    ci = cumulative_incidence(shoppers, "time_s", "outcome", by="arm", censored="censored",
-                              conf_level=conf_level).curve
-    ci = ci[ci.cause == "buy"]
+    curves = incidence_curves(shoppers, "time_s", "outcome", "buy", by="arm", censored="censored",
+                              conf_level=conf_level)  # arrays of the one cause, no long table
     grid, is_tick = _time_grid(shoppers.time_s.to_numpy(float), horizon)
     out = []
     for arm in arms:
-        cur = ci[ci.group.astype(str) == arm].sort_values("time")
-        if cur.empty:
+        cur = next((c for g, c in curves.items() if str(g) == arm), None)
+        if cur is None or not len(cur["time"]):
             continue
         F, lo, hi = _step_at(cur, grid, ("cuminc", "ci_lower", "ci_upper"))
         dur = np.sort(shoppers.time_s.to_numpy(float)[_is_value(shoppers.arm, arm)])

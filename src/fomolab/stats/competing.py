@@ -38,7 +38,7 @@ from fomolab.stats import _checks
 from fomolab.stats._result import StatsResult
 from fomolab.stats.kaplan_meier import CONF_TYPES, confidence_band, groups_of, unique_inverse
 
-__all__ = ["CumulativeIncidenceResult", "StateTimeResult", "cumulative_incidence",
+__all__ = ["CumulativeIncidenceResult", "StateTimeResult", "cumulative_incidence", "incidence_curves",
            "restricted_time_in_state"]
 
 EVENT_FREE = "(none)"  # name of the state "no event yet" in tables
@@ -285,6 +285,36 @@ def cumulative_incidence(
              pd.DataFrame(columns=["group", "cause", "time", "at_risk", "events", "cuminc", "std_err", "ci_lower",
                                    "ci_upper"]))
     return CumulativeIncidenceResult(summary, curve, level, conf_type)
+
+
+def incidence_curves(data: pd.DataFrame, duration: str, event: str, cause: object, by: str | None = None, *,
+                     censored: object = 0, conf_level: float = 0.95, conf_type: str = "log"
+                     ) -> dict[object, dict[str, np.ndarray]]:
+    """One cause's :func:`cumulative_incidence` curves as arrays, by group (``time, at_risk, events, cuminc,
+    std_err, ci_lower, ci_upper``): the same numbers without the other causes' curves or the long table.
+
+    A group without the cause gets no entry.
+    """
+    level = _checks.check_probability(conf_level, "conf_level")
+    if conf_type not in CONF_TYPES:
+        raise DataError(f"'conf_type' must be one of {', '.join(map(repr, CONF_TYPES))}: "
+                        f"got {conf_type!r}")
+    t, code, causes, groups = _prepare(data, duration, event, by, censored)
+    if cause not in causes:
+        return {}
+    c = causes.index(cause)
+    z = float(_st.norm.ppf(0.5 + level / 2))
+    out = {}
+    for name, m in groups:
+        grid = _Grid(t[m], code[m], len(causes))
+        F, var = grid.variance((code[m] == c + 1).astype(float), grid.dk[c])
+        se = np.sqrt(var)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logse = np.where(F > 0, se / F, 0.0)
+        lo, hi = confidence_band(F, logse, z, conf_type)
+        out[name] = {"time": grid.ut, "at_risk": grid.n, "events": grid.dk[c], "cuminc": F, "std_err": se,
+                     "ci_lower": lo, "ci_upper": hi}
+    return out
 
 
 def restricted_time_in_state(

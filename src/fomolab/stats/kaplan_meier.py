@@ -13,6 +13,7 @@ scales are there too, computed as R's ``survfit_confint`` does.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -24,7 +25,8 @@ from fomolab.errors import DataError
 from fomolab.stats import _checks
 from fomolab.stats._result import StatsResult
 
-__all__ = ["CONF_TYPES", "KaplanMeierResult", "confidence_band", "group_masks", "groups_of", "kaplan_meier",
+__all__ = ["CONF_TYPES", "KaplanMeierResult", "confidence_band", "curves_by", "group_masks", "groups_of",
+           "kaplan_meier",
            "unique_inverse"]
 
 #: The interval scales of R's ``survfit(conf.type = ...)`` that are offered.
@@ -216,6 +218,31 @@ def _median(cur: dict[str, np.ndarray]) -> tuple[float, float, float]:
     return q(cur["survival"]), q(cur["ci_lower"]), q(cur["ci_upper"])
 
 
+def _curves(data: pd.DataFrame, duration: str, event: str, by: str | None, weights: str | None, conf_level: float,
+            conf_type: str) -> Iterator[tuple[object, np.ndarray, dict[str, np.ndarray], tuple[np.ndarray, ...]]]:
+    """Each group's name, rows, curve arrays and the checked ``(time, event, weight)`` columns, one at a time."""
+    data = _checks.check_frame(data)
+    _checks.check_columns(data, [duration, event, by, weights])
+    level = _checks.check_probability(conf_level, "conf_level")
+    if conf_type not in CONF_TYPES:
+        raise DataError(f"'conf_type' must be one of {', '.join(map(repr, CONF_TYPES))}: "
+                        f"got {conf_type!r}")
+    t = _checks.numeric(data, duration, nonnegative=True)
+    e = _checks.events01(data, event)
+    wt = None if weights is None else _checks.numeric(data, weights, nonnegative=True)
+    z = float(_st.norm.ppf(1.0 - (1.0 - level) / 2.0))
+    groups = [("all", np.ones(len(t), dtype=bool))] if by is None else groups_of(data, by)
+    for name, m in groups:
+        yield name, m, _one_curve(t[m], e[m], z, conf_type, None if wt is None else wt[m]), (t, e, wt)
+
+
+def curves_by(data: pd.DataFrame, duration: str, event: str, by: str | None = None, *,
+              conf_level: float = 0.95, conf_type: str = "log") -> dict[object, dict[str, np.ndarray]]:
+    """:func:`kaplan_meier`'s curves as arrays, by group (``time, at_risk, events, censored, survival,
+    std_err, ci_lower, ci_upper``): the same numbers without building the long table."""
+    return {name: cur for name, _, cur, _ in _curves(data, duration, event, by, None, conf_level, conf_type)}
+
+
 def kaplan_meier(
     data: pd.DataFrame,
     duration: str,
@@ -282,23 +309,8 @@ def kaplan_meier(
     >>> [round(float(s), 3) for s in km.curve["survival"]]
     [0.833, 0.667, 0.444, 0.444, 0.0]
     """
-    data = _checks.check_frame(data)
-    _checks.check_columns(data, [duration, event, by, weights])
-    level = _checks.check_probability(conf_level, "conf_level")
-    if conf_type not in CONF_TYPES:
-        raise DataError(f"'conf_type' must be one of {', '.join(map(repr, CONF_TYPES))}: "
-                        f"got {conf_type!r}")
-    t = _checks.numeric(data, duration, nonnegative=True)
-    e = _checks.events01(data, event)
-    wt = None if weights is None else _checks.numeric(data, weights, nonnegative=True)
-    z = float(_st.norm.ppf(1.0 - (1.0 - level) / 2.0))
-    if by is None:
-        groups = [("all", np.ones(len(t), dtype=bool))]
-    else:
-        groups = groups_of(data, by)
     rows, curves = [], []
-    for name, m in groups:
-        cur = _one_curve(t[m], e[m], z, conf_type, None if wt is None else wt[m])
+    for name, m, cur, (_, e, wt) in _curves(data, duration, event, by, weights, conf_level, conf_type):
         med, lo, hi = _median(cur)
         n_g, ev_g = ((int(m.sum()), int(e[m].sum())) if wt is None else
                      (round(wt[m].sum()), round((e[m] * wt[m]).sum())))
@@ -312,4 +324,4 @@ def kaplan_meier(
         ["group", "time", "survival", "ci_lower", "ci_upper", "at_risk",
          "events", "censored", "std_err"]
     ]
-    return KaplanMeierResult(summary, curve, level, conf_type)
+    return KaplanMeierResult(summary, curve, float(conf_level), conf_type)
