@@ -581,32 +581,34 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
 
     ``g`` is the point's :func:`visit_outcomes` frame, ``rp`` its runs.
     """
-    from fomolab.stats.kaplan_meier import kaplan_meier
+    from fomolab.stats.kaplan_meier import _median as km_median
+    from fomolab.stats.kaplan_meier import curves_by
 
     paired = _paired_ratios(g, order, control, conf_level, adjust=False)
     # rows by time (stable: rows of one time keep their order): every curve below then reads sorted times
     g = g.iloc[np.argsort(g.time_s.to_numpy(), kind="stable")].reset_index(drop=True)
-    fit = kaplan_meier(g, "time_s", "bought", by="arm", conf_level=conf_level) if len(g) else None
+    curves = {str(k): v for k, v in curves_by(g, "time_s", "bought", by="arm", conf_level=conf_level).items()} \
+        if len(g) else {}  # Kaplan-Meier curves as arrays, by arm
     timing = _timing_rows(g, int(g.point.iloc[0]), order, control, horizon, conf_level, across_replicates,
-                          fit.curve) if len(g) else []
+                          curves) if len(g) else []
     for_whom = for_whom_table(g, order, control, horizon, conf_level) if len(order) > 1 else None
     rows = []
     if len(g):
         point = int(g.point.iloc[0])
         tmi = _timing_frame(timing).set_index(["point", "arm"])
-        km = fit.summary.set_index("group")
         bought = g.bought.to_numpy()
         for arm in order:
-            if arm not in km.index:
+            if arm not in curves:
                 continue
+            _, med_lo, med_hi = km_median(curves[arm])
             ra = rp[rp.arm.astype(str) == arm]
             tm = tmi.loc[(point, arm)]
             shown = not np.isnan(tm.median_s)
             row = dict(point=point, arm=arm, runs=len(ra), viewers=int(ra.viewers.sum()),
                        buyers=int(ra.buyers.sum()), conversion=ra.buyers.sum() / max(ra.viewers.sum(), 1),
                        median_s=tm.median_s,
-                       median_ci_lower=km.loc[arm, "median_ci_lower"] if shown else np.nan,
-                       median_ci_upper=km.loc[arm, "median_ci_upper"] if shown else np.nan,
+                       median_ci_lower=med_lo if shown else np.nan,
+                       median_ci_upper=med_hi if shown else np.nan,
                        median_buyers_s=g.time_s[_is(g.arm, arm) & (bought == 1)].median())
             row.update({c: tm[c] for c in TIMING_COLUMNS if c in HEADLINE_COLUMNS and c not in row
                         and c not in ("point", "arm")})
@@ -1026,10 +1028,12 @@ def timing_table(sh: pd.DataFrame, order: list[str], control: str, horizon: floa
 
 
 def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, horizon: float, conf_level: float,
-                 interval=across_replicates, km: pd.DataFrame | None = None) -> list[dict[str, Any]]:
-    """:func:`timing_table`'s rows of one point's frame ``g``; ``km`` its Kaplan–Meier curves by arm if known."""
+                 interval=across_replicates, km: dict[str, dict[str, np.ndarray]] | None = None
+                 ) -> list[dict[str, Any]]:
+    """:func:`timing_table`'s rows of one point's frame ``g``; ``km`` its Kaplan–Meier curves by arm if known
+    (:func:`fomolab.stats.kaplan_meier.curves_by`)."""
     from fomolab.stats.competing import cumulative_incidence, restricted_time_in_state
-    from fomolab.stats.kaplan_meier import kaplan_meier
+    from fomolab.stats.kaplan_meier import curves_by
 
     ci = cumulative_incidence(g, "time_s", "outcome", by="arm", censored=CENSORED, at=horizon,
                               conf_level=conf_level, curves=False).summary
@@ -1038,8 +1042,7 @@ def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, ho
                                   conf_level=conf_level).summary
     rt = rt[rt.state == BUY].set_index("group")
     if km is None:
-        km = kaplan_meier(g, "time_s", "bought", by="arm", conf_level=conf_level).curve
-    km_arm = km.group.to_numpy()
+        km = {str(k): v for k, v in curves_by(g, "time_s", "bought", by="arm", conf_level=conf_level).items()}
     per = _per_replicate(g, horizon)
     base = per[per.arm == control].set_index("replicate")
     rep_of = g.replicate.to_numpy()
@@ -1064,15 +1067,15 @@ def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, ho
             row.update(cuminc_diff=e1, cuminc_diff_ci_lower=l1, cuminc_diff_ci_upper=h1, cuminc_diff_p=p1,
                        rmst_diff_s=e2, rmst_diff_ci_lower=l2, rmst_diff_ci_upper=h2, rmst_diff_p=p2,
                        note=n1)
-        row.update(_median(km[km_arm == arm], int(mine_rows.sum())))
+        row.update(_median(km[arm], int(mine_rows.sum())))
         rows.append(row)
     return rows
 
 
-def _median(curve: pd.DataFrame, n: int) -> dict[str, Any]:
+def _median(curve: pd.DataFrame | dict[str, np.ndarray], n: int) -> dict[str, Any]:
     """The Kaplan–Meier median where it is reached with enough viewers at risk, else NaN and why."""
     need = max(MEDIAN_MIN_AT_RISK, int(np.ceil(MEDIAN_MIN_SHARE * n)))
-    s = curve.survival.to_numpy(float)
+    s = np.asarray(curve["survival"], float)
     hit = np.flatnonzero(s <= 0.5)
     if not len(hit):
         low = float(s.min()) if len(s) else 1.0
@@ -1080,12 +1083,12 @@ def _median(curve: pd.DataFrame, n: int) -> dict[str, Any]:
                     median_note=f"not reached: by the end of follow-up {1 - low:.1%} have bought "
                                 f"(Kaplan-Meier, departures censored)")
     j = int(hit[0])
-    at_risk = int(curve.at_risk.to_numpy()[j])
+    at_risk = int(np.asarray(curve["at_risk"])[j])
     if at_risk < need:
         return dict(median_s=np.nan, median_at_risk=float(at_risk),
                     median_note=f"not shown: only {at_risk:,} of {n:,} viewers still at risk at the median "
                                 f"(needs {need:,})")
-    return dict(median_s=float(curve.time.to_numpy()[j]), median_at_risk=float(at_risk), median_note="")
+    return dict(median_s=float(np.asarray(curve["time"])[j]), median_at_risk=float(at_risk), median_note="")
 
 
 #: The columns of ``Analysis.for_whom``.

@@ -287,7 +287,8 @@ def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level:
                boots: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     from fomolab.stats.conversion import risk_difference
     from fomolab.stats.cox import cox
-    from fomolab.stats.kaplan_meier import kaplan_meier
+    from fomolab.stats.kaplan_meier import _median as km_median
+    from fomolab.stats.kaplan_meier import curves_by
 
     out: list[dict[str, Any]] = []
 
@@ -332,18 +333,19 @@ def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level:
         return s.hazard_ratio, s.ci_lower, s.ci_upper, s.p
 
     def median_shift() -> _Estimate:
-        fit = kaplan_meier(sub, "time_s", "bought", by="arm", conf_level=level)
-        km = fit.summary.set_index("group")
-        est = float(km.loc[arm, "median"] - km.loc[control, "median"])
+        curves = curves_by(sub, "time_s", "bought", by="arm", conf_level=level)  # arrays, no long table
+        n_of = {g: int((sub.arm.to_numpy() == g).sum()) for g in (control, arm)}
+        median = {g: km_median(curves[g])[0] for g in (control, arm)}
+        est = float(median[arm] - median[control])
         for g in (control, arm):
-            med = km.loc[g, "median"]
+            med = median[g]
             if np.isnan(med):
                 continue
-            cur = fit.curve[fit.curve.group == g]
-            left = int(cur.at_risk.to_numpy()[np.searchsorted(cur.time.to_numpy(), med, "left").clip(0, len(cur) - 1)])
-            if left < max(100, 0.01 * km.loc[g, "n"]):
+            cur = curves[g]
+            left = int(cur["at_risk"][np.searchsorted(cur["time"], med, "left").clip(0, len(cur["time"]) - 1)])
+            if left < max(100, 0.01 * n_of[g]):
                 warnings.warn(f"the Kaplan-Meier median of arm {g!r} ({med:.0f} s) lies in the tail of follow-up, "
-                              f"with {left} of {int(km.loc[g, 'n'])} viewers still at risk: it is unstable (fewer "
+                              f"with {left} of {n_of[g]} viewers still at risk: it is unstable (fewer "
                               "than half of the viewers buy within a typical visit)", StatisticalWarning,
                               stacklevel=2)
         b = boots.get(arm)
