@@ -962,8 +962,9 @@ def _cells(*keys: np.ndarray) -> tuple[list[tuple[Any, ...]], list[np.ndarray]]:
     names = []
     for k in present:
         parts = []
+        rest = int(k)
         for lv in reversed(levels):
-            k, r = divmod(int(k), len(lv))
+            rest, r = divmod(rest, len(lv))
             parts.append(lv[r])
         names.append(tuple(reversed(parts)))
     return names, [o[bounds[i]:bounds[i + 1]] for i in range(len(present))]

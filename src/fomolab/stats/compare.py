@@ -563,11 +563,11 @@ def deadline_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, ev
     s_id = shoppers.shopper_id.to_numpy()
     sh_by_run = {}
     for k, name in enumerate(names):
-        rows = o[cuts[k]:cuts[k + 1]]
-        if len(rows):
-            ids = s_id[rows]
+        mine = o[cuts[k]:cuts[k + 1]]
+        if len(mine):
+            ids = s_id[mine]
             by_id = np.argsort(ids, kind="stable")
-            sh_by_run[str(name)] = (s_a[rows], s_d[rows], ids, by_id)
+            sh_by_run[str(name)] = (s_a[mine], s_d[mine], ids, by_id)
     bu_by = dict(iter(buys.groupby(["run_id", "product"], sort=False)))
     e_all, e_last = [], []
     for rid, prod, ws, we in zip(win.run_id, win["product"], win.start_s, win.end_s, strict=True):

@@ -219,7 +219,8 @@ def _median(cur: dict[str, np.ndarray]) -> tuple[float, float, float]:
 
 
 def _curves(data: pd.DataFrame, duration: str, event: str, by: str | None, weights: str | None, conf_level: float,
-            conf_type: str) -> Iterator[tuple[object, np.ndarray, dict[str, np.ndarray], tuple[np.ndarray, ...]]]:
+            conf_type: str) -> Iterator[tuple[object, np.ndarray, dict[str, np.ndarray],
+                                              tuple[np.ndarray, np.ndarray, np.ndarray | None]]]:
     """Each group's name, rows, curve arrays and the checked ``(time, event, weight)`` columns, one at a time."""
     data = _checks.check_frame(data)
     _checks.check_columns(data, [duration, event, by, weights])

@@ -136,10 +136,8 @@ def _estimate(data: pd.DataFrame, duration: str, event: str, by: str | None, sta
     if start is not None:
         _checks.check_start_stop(data, st, stop, start, duration)
     sid = np.arange(len(stop)) if id is None else pd.factorize(_checks.keys(data, id))[0]
-    if by is None:
-        groups = [("all", np.ones(len(stop), dtype=bool))]
-    else:
-        groups = groups_of(data, by)
+    groups: list[tuple[object, np.ndarray]] = (
+        [("all", np.ones(len(stop), dtype=bool))] if by is None else groups_of(data, by))
     z = float(_st.norm.ppf(0.5 + level / 2))
     rows, curves = [], []
     for name, m in groups:
