@@ -124,3 +124,25 @@ def test_gap_starts_are_each_subjects_previous_time():
     np.testing.assert_array_equal(empty, [False, False, False, False, False, True])
     with pytest.raises(Exception, match="not after its previous row"):
         gap_starts(np.array([0, 0]), np.array([4.0, 4.0]), np.array([1.0, 0.0]))
+
+
+def test_lineup_of_a_folder_without_product_results_is_none(res, tmp_path):
+    import shutil
+
+    from fomolab import Results
+
+    import json
+
+    shutil.copytree(res.path, tmp_path / "old")
+    shutil.rmtree(tmp_path / "old" / "product_results")
+    for commit in (tmp_path / "old" / "commits").glob("*.json"):  # as a run written before the table
+        rec = json.loads(commit.read_text())
+        parts = rec["partitions"]
+        rec["partitions"] = ([p for p in parts if p != "product_results"] if isinstance(parts, list) else
+                             {k: v for k, v in parts.items() if k != "product_results"})
+        commit.write_text(json.dumps(rec))
+    old = Results(tmp_path / "old")
+    runs = _folder.nonempty_runs(old)
+    assert figure_data.lineup(old, runs, ["control", "sale_timer"], 0.95, min_products=1) is None
+    assert figure_data.lineup(res, _folder.nonempty_runs(res), ["control", "sale_timer"], 0.95,
+                              min_products=1) is not None
