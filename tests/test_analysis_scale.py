@@ -127,11 +127,10 @@ def test_gap_starts_are_each_subjects_previous_time():
 
 
 def test_lineup_of_a_folder_without_product_results_is_none(res, tmp_path):
+    import json
     import shutil
 
     from fomolab import Results
-
-    import json
 
     shutil.copytree(res.path, tmp_path / "old")
     shutil.rmtree(tmp_path / "old" / "product_results")
