@@ -671,8 +671,11 @@ def _paired_ratios(sh: pd.DataFrame, order: list[str], control: str, conf_level:
     sh = pd.DataFrame({"point": sh.point.to_numpy(), "arm": sh.arm.astype(str).to_numpy(),
                        "replicate": sh.replicate.to_numpy(), "time_s": sh.time_s.to_numpy(),
                        "bought": sh.bought.to_numpy()})
-    for point, g in sh.groupby("point", sort=True):
-        g = g[g.arm.isin(order)]
+    points = np.unique(sh.point.to_numpy())
+    for point in points:
+        g = sh if len(points) == 1 else sh[sh.point.to_numpy() == point]
+        keep = g.arm.isin(order).to_numpy()
+        g = g if keep.all() else g[keep]
         if g.arm.nunique() < 2 or not (g.arm == control).any():
             continue
         try:

@@ -77,8 +77,10 @@ def attribute(results: Any, control: str | None = None) -> pd.DataFrame:
     if control not in set(sh.arm):
         raise ResultsError(f"{res.path}: no finished runs of the control arm {control!r}")
     is_control = sh.arm.to_numpy() == control
-    base = sh[is_control]
+    base = sh.loc[is_control, ["point", "replicate", "shopper_id", "first_purchase_s", "purchases", "spend",
+                               "surplus", "regretted"]]  # what the labels read of the control
     treat = sh[~is_control]
+    del sh
     at = _pair(base, treat)  # each treatment visit's row of the control (-1: none)
     found = at >= 0
     take = np.maximum(at, 0)

@@ -222,23 +222,25 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
         grp = sh if len(points) == 1 else sh[sh.point.to_numpy() == point]
         boots = _boot_medians(grp, arms, int(n_boot), seed, level) if n_boot else {}
         arm_of = grp.arm.to_numpy()
-        ctrl = grp[arm_of == control]
+        at_ctrl = np.flatnonzero(arm_of == control)
         for arm in arms:
             if arm == control:
                 continue
-            trt = grp[arm_of == arm]
-            if trt.empty or ctrl.empty:
+            at_trt = np.flatnonzero(arm_of == arm)
+            if not len(at_trt) or not len(at_ctrl):
                 continue
-            sub = pd.concat([ctrl, trt], ignore_index=True)
-            sub["treated"] = (sub.arm == arm).astype(int)
+            # the two arms' rows, control first, in one copy (the pair's frames are views of it)
+            sub = grp.take(np.concatenate([at_ctrl, at_trt])).reset_index(drop=True)
+            sub["treated"] = np.repeat([0, 1], [len(at_ctrl), len(at_trt)])
             reps = sub.replicate.nunique()
             cl = "replicate" if reps >= 2 else None
-            base = dict(point=int(point), arm=arm, control=control, n=len(trt), control_n=len(ctrl),
+            base = dict(point=int(point), arm=arm, control=control, n=len(at_trt), control_n=len(at_ctrl),
                         clusters=reps if cl else np.nan)
-            if _identical(ctrl, trt):
+            if _identical(sub.iloc[:len(at_ctrl)], sub.iloc[len(at_ctrl):]):
                 rows += [{**base, **r} for r in _identical_rows()]
                 continue
             rows += [{**base, **r} for r in _contrasts(sub, arm, control, cl, level, boots)]
+            del sub
     out = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
     for idx in out.groupby("measure", sort=False).groups.values():
         out.loc[idx, "p_holm"] = p_adjust(out.loc[idx, "p"], "holm")
