@@ -378,7 +378,7 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     """
     from fomolab import figure_data
     from fomolab.stats import _folder
-    from fomolab.stats.compare import compare_tables, deadline_tables, time_to_purchase
+    from fomolab.stats.compare import compare_tables, deadline_tables
     from fomolab.stats.sweep import _swept, response_surface, sobol_indices, sweep_points
 
     t0 = time.perf_counter()
@@ -393,20 +393,20 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     runs = _folder.nonempty_runs(res)
     shoppers = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness",
                             "arrival_s", "departure_s", "first_purchase_s"])
-    all_events = res.table("events", ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
-    events = all_events[~all_events.kind.isin(["arrive", "leave"])]
+    # every table but the timeline's viewers reads events other than the two rows per visit, and those
+    # come from the visits' own arrival and departure times
+    events = res.events_except(["arrive", "leave"], ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
     control = control if control is not None else res.manifest.get("control", "control")
-    arms = compare_tables(res, runs, shoppers, control, conf_level=conf_level, n_boot=n_boot, seed=seed)
-    deadline = deadline_tables(res, runs, shoppers, events, last)
+    r = runs.assign(arm=runs.arm.astype(str))
+    end_s = _stream_end(res, r)
+    sh = _visit_frame(shoppers, end_s)  # the viewers' columns and their outcomes: the one per-viewer frame kept
+    del shoppers
+    arms = compare_tables(res, runs, sh, control, conf_level=conf_level, n_boot=n_boot, seed=seed)
+    deadline = deadline_tables(res, runs, sh, events, last)
 
     # headline: one row per point and arm
-    sh = time_to_purchase(shoppers)
-    sh = sh.assign(arm=sh.arm.astype(str))
-    r = runs.assign(arm=runs.arm.astype(str))
     spec_arms = set(res.manifest.get("arms", []))
     order = [a for a in _folder.arm_order(res.manifest, r.arm, control_first=False) if a in spec_arms]
-    end_s = _stream_end(res, r)
-    sh = visit_outcomes(sh, end_s)
     if horizon is None:
         horizon = default_horizon(sh, control)
     else:
@@ -419,8 +419,9 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         if not np.isfinite(horizon) or horizon <= 0:
             raise DataError(f"'horizon' must be a positive number of seconds: got {horizon!r}")
     # on Dask the points' tasks run while this process computes the other tables
-    parts = _point_parts(res, sh, r, end_s, order, control, horizon, conf_level, client)
-    changes, rates, ph, hr_windows = _effect_tables(res, r, sh, all_events, order, control, end_s, conf_level)
+    coded = _part_frame(sh)  # the columns the point tables and curves use, arms as codes (grouped by integers)
+    parts = _point_parts(res, coded, r, end_s, order, control, horizon, conf_level, client)
+    changes, rates, ph, hr_windows = _effect_tables(res, r, sh, events, order, control, end_s, conf_level)
 
     points = sweep_points(res, conf_level=conf_level)
     surface = sobol = None
@@ -452,13 +453,15 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         marginals = figure_data.marginals(runs, stream_table, swept, figure_arms, conf_level)
         cells = figure_data.cells(runs, swept, figure_arms) if len(swept) >= 2 else None
     episodes = _episode_model(res, conf_level)
-    figures = dict(timeline=figure_data.timeline(res, runs, all_events, figure_arms, conf_level),
-                   windows=figure_data.windows(all_events, runs),
-                   survival=figure_data.survival(sh, figure_arms, conf_level),
-                   incidence=figure_data.incidence(sh, figure_arms, conf_level, horizon),
-                   repeat=figure_data.repeat_purchases(sh, all_events, figure_arms, conf_level, horizon),
-                   deadline_curve=figure_data.deadline_curve(all_events, runs, figure_arms),
-                   impulsiveness=figure_data.impulsiveness(sh, figure_arms, conf_level),
+    visits = None if "stream" in res._columns("shoppers") else sh  # a marketplace: one row per visit
+    by_time = coded[["arm", "time_s", "bought", "outcome"]].iloc[np.argsort(coded.time_s.to_numpy(), kind="stable")]
+    figures = dict(timeline=figure_data.timeline(res, runs, events, figure_arms, conf_level, visits=visits),
+                   windows=figure_data.windows(events, runs),
+                   survival=figure_data.survival(by_time, figure_arms, conf_level),
+                   incidence=figure_data.incidence(by_time, figure_arms, conf_level, horizon),
+                   repeat=figure_data.repeat_purchases(sh, events, figure_arms, conf_level, horizon),
+                   deadline_curve=figure_data.deadline_curve(events, runs, figure_arms),
+                   impulsiveness=figure_data.impulsiveness(coded, figure_arms, conf_level),
                    lineup=figure_data.lineup(res, runs, figure_arms, conf_level))
     if client is not None:
         parts = client.gather(parts)
@@ -473,6 +476,9 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
                     sweep_design=res.manifest.get("sweep_design") if swept else None,
                     seconds=time.perf_counter() - t0)
 
+
+#: Columns of :func:`visit_outcomes`' frame that a point's tables (:func:`_point_part`) use.
+PART_COLUMNS = ["arm", "replicate", "point", "segment", "impulsiveness", "time_s", "bought", "outcome"]
 
 #: Columns of a sweep point's shoppers that its per-point tables use.
 POINT_COLUMNS = ["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness", "arrival_s",
@@ -524,8 +530,12 @@ def _point_parts(res, sh: pd.DataFrame, runs: pd.DataFrame, end_s: dict[str, flo
     """
     points = sorted(pd.unique(sh.point))
     if client is None:
-        return [_point_part(g.reset_index(drop=True), runs[runs.point == p], order, control, horizon, conf_level)
-                for p, g in zip(points, (sh[sh.point == p] for p in points), strict=True)]
+        slim = _part_frame(sh)
+        if len(points) == 1:
+            return [_point_part(slim, runs[runs.point == points[0]], order, control, horizon, conf_level)]
+        at = sh.point.to_numpy()
+        return [_point_part(slim[at == p].reset_index(drop=True), runs[runs.point == p], order, control, horizon,
+                            conf_level) for p in points]
     futures = []
     for p in points:
         rp = runs[runs.point == p]
@@ -544,7 +554,25 @@ def _point_task(path: str, run_ids: list[str], runs: pd.DataFrame, end_s: dict[s
 
     sh = time_to_purchase(Results(path).viewers(POINT_COLUMNS, run_ids=run_ids))
     sh = visit_outcomes(sh.assign(arm=sh.arm.astype(str)), end_s)
-    return _point_part(sh, runs, order, control, horizon, conf_level)
+    return _point_part(_part_frame(sh), runs, order, control, horizon, conf_level)
+
+
+def _part_frame(sh: pd.DataFrame) -> pd.DataFrame:
+    """The columns of ``sh`` a point's tables use, ``arm`` as a categorical of its names (grouped by codes)."""
+    if isinstance(sh.arm.dtype, pd.CategoricalDtype) and list(sh.columns) == [c for c in PART_COLUMNS
+                                                                             if c in sh.columns]:
+        return sh  # already one
+    out = {c: sh[c].to_numpy() for c in PART_COLUMNS if c in sh.columns and c != "arm"}
+    return pd.DataFrame({"arm": pd.Categorical(sh.arm.astype(str).to_numpy()), **out})[
+        [c for c in PART_COLUMNS if c in sh.columns]]
+
+
+def _is(col: pd.Series, value: str) -> np.ndarray:
+    """Rows where a text column (object or categorical) equals ``value``: by code for a categorical."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = col.cat.categories
+        return (col.cat.codes.to_numpy() == cats.get_loc(value)) if value in cats else np.zeros(len(col), bool)
+    return (col.to_numpy() == value)
 
 
 def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: str, horizon: float,
@@ -553,28 +581,35 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
 
     ``g`` is the point's :func:`visit_outcomes` frame, ``rp`` its runs.
     """
-    from fomolab.stats.kaplan_meier import kaplan_meier
+    from fomolab.stats.kaplan_meier import _median as km_median
+    from fomolab.stats.kaplan_meier import curves_by
 
-    timing = timing_table(g, order, control, horizon, conf_level)
-    for_whom = for_whom_table(g, order, control, horizon, conf_level) if len(order) > 1 else None
     paired = _paired_ratios(g, order, control, conf_level, adjust=False)
+    # rows by time (stable: rows of one time keep their order): every curve below then reads sorted times
+    g = g.iloc[np.argsort(g.time_s.to_numpy(), kind="stable")].reset_index(drop=True)
+    curves = {str(k): v for k, v in curves_by(g, "time_s", "bought", by="arm", conf_level=conf_level).items()} \
+        if len(g) else {}  # Kaplan-Meier curves as arrays, by arm
+    timing = _timing_rows(g, int(g.point.iloc[0]), order, control, horizon, conf_level, across_replicates,
+                          curves) if len(g) else []
+    for_whom = for_whom_table(g, order, control, horizon, conf_level) if len(order) > 1 else None
     rows = []
     if len(g):
         point = int(g.point.iloc[0])
-        tmi = timing.set_index(["point", "arm"])
-        km = kaplan_meier(g, "time_s", "bought", by="arm", conf_level=conf_level).summary.set_index("group")
+        tmi = _timing_frame(timing).set_index(["point", "arm"])
+        bought = g.bought.to_numpy()
         for arm in order:
-            if arm not in km.index:
+            if arm not in curves:
                 continue
+            _, med_lo, med_hi = km_median(curves[arm])
             ra = rp[rp.arm.astype(str) == arm]
             tm = tmi.loc[(point, arm)]
             shown = not np.isnan(tm.median_s)
             row = dict(point=point, arm=arm, runs=len(ra), viewers=int(ra.viewers.sum()),
                        buyers=int(ra.buyers.sum()), conversion=ra.buyers.sum() / max(ra.viewers.sum(), 1),
                        median_s=tm.median_s,
-                       median_ci_lower=km.loc[arm, "median_ci_lower"] if shown else np.nan,
-                       median_ci_upper=km.loc[arm, "median_ci_upper"] if shown else np.nan,
-                       median_buyers_s=g.time_s[(g.arm == arm) & (g.bought == 1)].median())
+                       median_ci_lower=med_lo if shown else np.nan,
+                       median_ci_upper=med_hi if shown else np.nan,
+                       median_buyers_s=g.time_s[_is(g.arm, arm) & (bought == 1)].median())
             row.update({c: tm[c] for c in TIMING_COLUMNS if c in HEADLINE_COLUMNS and c not in row
                         and c not in ("point", "arm")})
             rows.append(row)
@@ -633,8 +668,14 @@ def _paired_ratios(sh: pd.DataFrame, order: list[str], control: str, conf_level:
     from fomolab.stats.replicates import replicate_effects
 
     parts = []
-    for point, g in sh.groupby("point", sort=True):
-        g = g[g.arm.isin(order)]
+    sh = pd.DataFrame({"point": sh.point.to_numpy(), "arm": sh.arm.astype(str).to_numpy(),
+                       "replicate": sh.replicate.to_numpy(), "time_s": sh.time_s.to_numpy(),
+                       "bought": sh.bought.to_numpy()})
+    points = np.unique(sh.point.to_numpy())
+    for point in points:
+        g = sh if len(points) == 1 else sh[sh.point.to_numpy() == point]
+        keep = g.arm.isin(order).to_numpy()
+        g = g if keep.all() else g[keep]
         if g.arm.nunique() < 2 or not (g.arm == control).any():
             continue
         try:
@@ -699,10 +740,18 @@ def _stream_end(res, runs: pd.DataFrame) -> dict[str, float]:
 
 def _outcomes(sh: pd.DataFrame, end_s: dict[str, float] | float) -> np.ndarray:
     """``visit_outcomes``' codes with the stream's end per row."""
-    end = (sh.run_id.astype(str).map(end_s).to_numpy(float) if isinstance(end_s, dict)
-           else np.full(len(sh), float(end_s)))
+    if isinstance(end_s, dict):
+        run = sh.run_id
+        if isinstance(run.dtype, pd.CategoricalDtype):  # one look-up per run, not per row
+            ends = np.array([end_s.get(str(c), np.nan) for c in run.cat.categories] + [np.nan], float)
+            end = ends[run.cat.codes.to_numpy()]
+        else:
+            end = run.astype(str).map(end_s).to_numpy(float)
+    else:
+        end = np.full(len(sh), float(end_s))
     dep = sh.departure_s.to_numpy(float)
-    return np.where(sh.bought.to_numpy() == 1, BUY, np.where(dep >= end - 1e-9, CENSORED, LEAVE))
+    code = np.where(sh.bought.to_numpy() == 1, 0, np.where(dep >= end - 1e-9, 2, 1))
+    return np.array([BUY, LEAVE, CENSORED], dtype=object)[code]  # three shared strings, not one per row
 
 
 def _pooled(sh: pd.DataFrame, arms: list[str], control: str, conf_level: float) -> pd.DataFrame:
@@ -806,6 +855,20 @@ def visit_outcomes(sh: pd.DataFrame, stream_end_s: dict[str, float] | float) -> 
     return sh.assign(outcome=_outcomes(sh, stream_end_s), visit_s=visit)
 
 
+def _visit_frame(shoppers: pd.DataFrame, end_s: dict[str, float]) -> pd.DataFrame:
+    """``visit_outcomes(time_to_purchase(shoppers))`` with ``arm`` as text, built in one copy of the columns."""
+    fp = shoppers.first_purchase_s.to_numpy(float)
+    arrival, departure = shoppers.arrival_s.to_numpy(float), shoppers.departure_s.to_numpy(float)
+    cols = {c: shoppers[c] for c in shoppers.columns}
+    cols["arm"] = pd.Series(shoppers.arm.astype(str).to_numpy(dtype=object), index=shoppers.index)
+    cols["time_s"] = pd.Series(np.where(np.isnan(fp), departure, fp) - arrival, index=shoppers.index)
+    cols["bought"] = pd.Series((~np.isnan(fp)).astype(int), index=shoppers.index)
+    sh = pd.DataFrame(cols)
+    sh["outcome"] = _outcomes(sh, end_s)
+    sh["visit_s"] = departure - arrival
+    return sh
+
+
 def default_horizon(sh: pd.DataFrame, control: str) -> float:
     """A typical visit: the median visit length of the control's viewers (all viewers without a control)."""
     c = sh.visit_s[sh.arm == control]
@@ -860,11 +923,18 @@ def _buying_by(t: np.ndarray, outcome: np.ndarray, tau: float) -> tuple[float, f
     :func:`fomolab.stats.restricted_time_in_state`, from counts per distinct
     time in O(n log n); for the many small per-replicate and per-group fits.
     """
+    return _buying_by_flags(t, outcome == BUY, outcome != CENSORED, tau)
+
+
+def _buying_by_flags(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, tau: float) -> tuple[float, float]:
+    """:func:`_buying_by` from the flags ``buy`` (the visit ended with a purchase) and ``ended`` (not censored)."""
+    from fomolab.stats.kaplan_meier import unique_inverse
+
     if not len(t):
         return np.nan, np.nan
-    ut, inv = np.unique(t, return_inverse=True)
-    buy = np.bincount(inv, weights=(outcome == BUY).astype(float), minlength=len(ut))
-    ended = np.bincount(inv, weights=(outcome != CENSORED).astype(float), minlength=len(ut))
+    ut, inv = unique_inverse(t)
+    buy = np.bincount(inv, weights=buy.astype(float), minlength=len(ut))
+    ended = np.bincount(inv, weights=ended.astype(float), minlength=len(ut))
     total = np.bincount(inv, minlength=len(ut)).astype(float)
     n = total[::-1].cumsum()[::-1]
     surv = np.cumprod(1.0 - ended / n)
@@ -878,15 +948,67 @@ def _buying_by(t: np.ndarray, outcome: np.ndarray, tau: float) -> tuple[float, f
     return float(F[-1]), float(np.sum(F * widths))
 
 
+def _cells(*keys: np.ndarray) -> tuple[list[tuple[Any, ...]], list[np.ndarray]]:
+    """The distinct combinations of ``keys`` (sorted) and each one's row positions (in row order)."""
+    codes, levels = [], []
+    for k in keys:
+        lv, inv = _sorted_codes(k)
+        levels.append(lv)
+        codes.append(inv)
+    key = np.zeros(len(keys[0]), np.int64)
+    for c, lv in zip(codes, levels, strict=True):
+        key = key * len(lv) + c
+    o = np.argsort(key, kind="stable")
+    present, starts = np.unique(key[o], return_index=True)
+    bounds = np.append(starts, len(o))
+    names = []
+    for k in present:
+        parts = []
+        rest = int(k)
+        for lv in reversed(levels):
+            rest, r = divmod(rest, len(lv))
+            parts.append(lv[r])
+        names.append(tuple(reversed(parts)))
+    return names, [o[bounds[i]:bounds[i + 1]] for i in range(len(present))]
+
+
+def _sorted_codes(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct values (as :func:`numpy.unique`) and each row's position among them.
+
+    Values are hashed (:func:`pandas.factorize`), and only the distinct ones
+    sorted: much faster than sorting every row of a text column.  A
+    categorical's values are its categories' text.
+    """
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        cats = np.array([""] + [str(c) for c in values.cat.categories], dtype=object)  # "": missing (code -1)
+        shifted = values.cat.codes.to_numpy().astype(np.int64) + 1
+        used = np.flatnonzero(np.bincount(shifted, minlength=len(cats)))
+        text = cats[used]
+        o = np.argsort(text, kind="stable")
+        rank = np.full(len(cats), -1, np.int64)
+        rank[used[o]] = np.arange(len(o))
+        return text[o], rank[shifted]
+    codes, uniq = pd.factorize(np.asarray(values), sort=True)
+    return np.asarray(uniq), codes.astype(np.int64)
+
+
 def _per_replicate(g: pd.DataFrame, horizon: float) -> pd.DataFrame:
     """Per replicate and arm: cumulative incidence of buying at the horizon and time lost to buying."""
+    t, outcome = g.time_s.to_numpy(float), g.outcome.to_numpy()
+    buy, ended = outcome == BUY, outcome != CENSORED
     rows = []
-    for (rep, arm), gr in g.groupby(["replicate", "arm"], sort=True):
-        if gr.empty:
-            continue
-        F, lost = _buying_by(gr.time_s.to_numpy(float), gr.outcome.to_numpy(), horizon)
+    arms = g.arm if isinstance(g.arm.dtype, pd.CategoricalDtype) else g.arm.astype(str)
+    for (rep, arm), idx in zip(*_cells(g.replicate.to_numpy(), arms), strict=True):
+        F, lost = _buying_by_flags(t[idx], buy[idx], ended[idx], horizon)
         rows.append(dict(replicate=rep, arm=arm, cuminc=F, lost=lost))
     return pd.DataFrame(rows, columns=["replicate", "arm", "cuminc", "lost"])
+
+
+def _timing_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    out = pd.DataFrame(rows, columns=TIMING_COLUMNS)
+    ints = ("point", "replicates", "at_risk_horizon")
+    return out.astype({c: "float64" for c in TIMING_COLUMNS if c not in ("arm", "median_note", "note") + ints}
+                      | {"median_note": "object", "note": "object"})
 
 
 def timing_table(sh: pd.DataFrame, order: list[str], control: str, horizon: float, conf_level: float,
@@ -901,54 +1023,62 @@ def timing_table(sh: pd.DataFrame, order: list[str], control: str, horizon: floa
     control (paired within each replicate, ``interval`` across replicates),
     and the Kaplan–Meier median where it is reached with enough viewers at risk.
     """
-    from fomolab.stats.competing import cumulative_incidence, restricted_time_in_state
-    from fomolab.stats.kaplan_meier import kaplan_meier
-
-    rows = []
+    rows: list[dict[str, Any]] = []
     for point, g in sh.groupby("point", sort=True):
-        if g.empty:
-            continue
-        ci = cumulative_incidence(g, "time_s", "outcome", by="arm", censored=CENSORED, at=horizon,
+        if not g.empty:
+            rows += _timing_rows(g, int(point), order, control, horizon, conf_level, interval)
+    return _timing_frame(rows)
+
+
+def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, horizon: float, conf_level: float,
+                 interval=across_replicates, km: dict[str, dict[str, np.ndarray]] | None = None
+                 ) -> list[dict[str, Any]]:
+    """:func:`timing_table`'s rows of one point's frame ``g``; ``km`` its Kaplan–Meier curves by arm if known
+    (:func:`fomolab.stats.kaplan_meier.curves_by`)."""
+    from fomolab.stats.competing import cumulative_incidence, restricted_time_in_state
+    from fomolab.stats.kaplan_meier import curves_by
+
+    ci = cumulative_incidence(g, "time_s", "outcome", by="arm", censored=CENSORED, at=horizon,
+                              conf_level=conf_level, curves=False).summary
+    ci = ci[ci.cause == BUY].set_index("group")
+    rt = restricted_time_in_state(g, "time_s", "outcome", by="arm", censored=CENSORED, tau=horizon,
                                   conf_level=conf_level).summary
-        ci = ci[ci.cause == BUY].set_index("group")
-        rt = restricted_time_in_state(g, "time_s", "outcome", by="arm", censored=CENSORED, tau=horizon,
-                                      conf_level=conf_level).summary
-        rt = rt[rt.state == BUY].set_index("group")
-        km = kaplan_meier(g, "time_s", "bought", by="arm", conf_level=conf_level).curve
-        per = _per_replicate(g, horizon)
-        base = per[per.arm == control].set_index("replicate")
-        for arm in order:
-            if arm not in ci.index:
-                continue
-            ga = g[g.arm == arm]
-            c, r = ci.loc[arm], rt.loc[arm]
-            row = dict(point=int(point), arm=arm, replicates=int(ga.replicate.nunique()), horizon_s=horizon,
-                       cuminc=c.cuminc, cuminc_ci_lower=c.ci_lower, cuminc_ci_upper=c.ci_upper,
-                       at_risk_horizon=int(c.at_risk), rmst_s=horizon - r.rmean,
-                       rmst_ci_lower=horizon - r.ci_upper, rmst_ci_upper=horizon - r.ci_lower,
-                       rmtl_buy_s=r.rmean, note="")
-            if arm != control and len(base):
-                mine = per[per.arm == arm].set_index("replicate")
-                both = mine.index.intersection(base.index)
-                d_ci = (mine.cuminc[both] - base.cuminc[both]).to_numpy()
-                d_rm = -(mine.lost[both] - base.lost[both]).to_numpy()
-                e1, l1, h1, p1, n1 = interval(d_ci, conf_level)
-                e2, l2, h2, p2, _ = interval(d_rm, conf_level)
-                row.update(cuminc_diff=e1, cuminc_diff_ci_lower=l1, cuminc_diff_ci_upper=h1, cuminc_diff_p=p1,
-                           rmst_diff_s=e2, rmst_diff_ci_lower=l2, rmst_diff_ci_upper=h2, rmst_diff_p=p2,
-                           note=n1)
-            row.update(_median(km[km.group == arm], len(ga)))
-            rows.append(row)
-    out = pd.DataFrame(rows, columns=TIMING_COLUMNS)
-    ints = ("point", "replicates", "at_risk_horizon")
-    return out.astype({c: "float64" for c in TIMING_COLUMNS if c not in ("arm", "median_note", "note") + ints}
-                      | {"median_note": "object", "note": "object"})
+    rt = rt[rt.state == BUY].set_index("group")
+    if km is None:
+        km = {str(k): v for k, v in curves_by(g, "time_s", "bought", by="arm", conf_level=conf_level).items()}
+    per = _per_replicate(g, horizon)
+    base = per[per.arm == control].set_index("replicate")
+    rep_of = g.replicate.to_numpy()
+    rows = []
+    for arm in order:
+        if arm not in ci.index:
+            continue
+        mine_rows = _is(g.arm, arm)
+        c, r = ci.loc[arm], rt.loc[arm]
+        row = dict(point=int(point), arm=arm, replicates=len(np.unique(rep_of[mine_rows])), horizon_s=horizon,
+                   cuminc=c.cuminc, cuminc_ci_lower=c.ci_lower, cuminc_ci_upper=c.ci_upper,
+                   at_risk_horizon=int(c.at_risk), rmst_s=horizon - r.rmean,
+                   rmst_ci_lower=horizon - r.ci_upper, rmst_ci_upper=horizon - r.ci_lower,
+                   rmtl_buy_s=r.rmean, note="")
+        if arm != control and len(base):
+            mine = per[per.arm == arm].set_index("replicate")
+            both = mine.index.intersection(base.index)
+            d_ci = (mine.cuminc[both] - base.cuminc[both]).to_numpy()
+            d_rm = -(mine.lost[both] - base.lost[both]).to_numpy()
+            e1, l1, h1, p1, n1 = interval(d_ci, conf_level)
+            e2, l2, h2, p2, _ = interval(d_rm, conf_level)
+            row.update(cuminc_diff=e1, cuminc_diff_ci_lower=l1, cuminc_diff_ci_upper=h1, cuminc_diff_p=p1,
+                       rmst_diff_s=e2, rmst_diff_ci_lower=l2, rmst_diff_ci_upper=h2, rmst_diff_p=p2,
+                       note=n1)
+        row.update(_median(km[arm], int(mine_rows.sum())))
+        rows.append(row)
+    return rows
 
 
-def _median(curve: pd.DataFrame, n: int) -> dict[str, Any]:
+def _median(curve: pd.DataFrame | dict[str, np.ndarray], n: int) -> dict[str, Any]:
     """The Kaplan–Meier median where it is reached with enough viewers at risk, else NaN and why."""
     need = max(MEDIAN_MIN_AT_RISK, int(np.ceil(MEDIAN_MIN_SHARE * n)))
-    s = curve.survival.to_numpy(float)
+    s = np.asarray(curve["survival"], float)
     hit = np.flatnonzero(s <= 0.5)
     if not len(hit):
         low = float(s.min()) if len(s) else 1.0
@@ -956,12 +1086,12 @@ def _median(curve: pd.DataFrame, n: int) -> dict[str, Any]:
                     median_note=f"not reached: by the end of follow-up {1 - low:.1%} have bought "
                                 f"(Kaplan-Meier, departures censored)")
     j = int(hit[0])
-    at_risk = int(curve.at_risk.to_numpy()[j])
+    at_risk = int(np.asarray(curve["at_risk"])[j])
     if at_risk < need:
         return dict(median_s=np.nan, median_at_risk=float(at_risk),
                     median_note=f"not shown: only {at_risk:,} of {n:,} viewers still at risk at the median "
                                 f"(needs {need:,})")
-    return dict(median_s=float(curve.time.to_numpy()[j]), median_at_risk=float(at_risk), median_note="")
+    return dict(median_s=float(np.asarray(curve["time"])[j]), median_at_risk=float(at_risk), median_note="")
 
 
 #: The columns of ``Analysis.for_whom``.
@@ -977,6 +1107,18 @@ def _groups_of(sh: pd.DataFrame, by: str) -> pd.Series:
     edges = np.quantile(sh.impulsiveness.to_numpy(float), [0.2, 0.4, 0.6, 0.8])
     q = np.searchsorted(edges, sh.impulsiveness.to_numpy(float), side="right") + 1
     return pd.Series([f"Q{int(i)}" for i in q], index=sh.index)
+
+
+def _group_codes(sh: pd.DataFrame, by: str) -> tuple[list[str], np.ndarray]:
+    """:func:`_groups_of` as its sorted levels and each viewer's position among them."""
+    if by == "segment":
+        seg = sh.segment if isinstance(sh.segment.dtype, pd.CategoricalDtype) else sh.segment.astype(str)
+        levels, inv = _sorted_codes(seg)
+        return [str(v) for v in levels], inv
+    edges = np.quantile(sh.impulsiveness.to_numpy(float), [0.2, 0.4, 0.6, 0.8])
+    q = np.searchsorted(edges, sh.impulsiveness.to_numpy(float), side="right") + 1
+    present, inv = _sorted_codes(q)
+    return [f"Q{int(i)}" for i in present], inv
 
 
 def interaction_test(d: np.ndarray) -> tuple[float, float, float, float]:
@@ -1017,17 +1159,21 @@ def for_whom_table(sh: pd.DataFrame, order: list[str], control: str, horizon: fl
     """
     rows = []
     for point, gp in sh.groupby("point", sort=True):
+        t, outcome = gp.time_s.to_numpy(float), gp.outcome.to_numpy()
+        buy, ended = outcome == BUY, outcome != CENSORED
+        arm_of = gp.arm if isinstance(gp.arm.dtype, pd.CategoricalDtype) else gp.arm.astype(str)
+        rep_of = gp.replicate.to_numpy()
         for by in ("segment", "impulsiveness"):
-            grp = _groups_of(gp, by)
-            if by == "segment" and grp.nunique() < 2:
+            levels, lev_of = _group_codes(gp, by)
+            if by == "segment" and len(levels) < 2:
                 continue
-            g = gp.assign(group=grp.to_numpy())
-            levels = sorted(pd.unique(g.group))
             per = {}
-            for (rep, lev, arm), gr in g.groupby(["replicate", "group", "arm"], sort=True):
-                if len(gr):
-                    per[(rep, lev, str(arm))] = _buying_by(gr.time_s.to_numpy(float), gr.outcome.to_numpy(),
-                                                           horizon)[0]
+            for (rep, j, arm), idx in zip(*_cells(rep_of, lev_of, arm_of), strict=True):
+                per[(rep, levels[j], str(arm))] = _buying_by_flags(t[idx], buy[idx], ended[idx], horizon)[0]
+            pooled = {}  # the share who buy by the horizon in a group and arm, over the replicates
+            for (j, arm), idx in zip(*_cells(lev_of, arm_of), strict=True):
+                pooled[(levels[j], str(arm))] = (_buying_by_flags(t[idx], buy[idx], ended[idx], horizon)[0],
+                                                 len(idx))
             reps = sorted({k[0] for k in per})
             for arm in order:
                 if arm == control:
@@ -1042,13 +1188,10 @@ def for_whom_table(sh: pd.DataFrame, order: list[str], control: str, horizon: fl
                     continue
                 f, df1, df2, pf = interaction_test(diffs)
                 for j, lev in enumerate(levels):
-                    cell = g[g.group == lev]
-                    shares = {x: _buying_by(cell.time_s.to_numpy(float)[cell.arm.to_numpy() == x],
-                                            cell.outcome.to_numpy()[cell.arm.to_numpy() == x], horizon)[0]
-                              for x in (arm, control)}
+                    shares = {x: pooled.get((lev, x), (np.nan, 0))[0] for x in (arm, control)}
                     est, lo, hi, p, note = interval(diffs[:, j], conf_level)
                     rows.append(dict(point=int(point), arm=arm, by=by, group=lev,
-                                     viewers=int((cell.arm == arm).sum()),
+                                     viewers=int(pooled.get((lev, arm), (np.nan, 0))[1]),
                                      replicates=int(np.isfinite(diffs[:, j]).sum()), horizon_s=horizon,
                                      cuminc_control=float(shares.get(control, np.nan)),
                                      cuminc=float(shares.get(arm, np.nan)), cuminc_diff=est,

@@ -76,24 +76,56 @@ def attribute(results: Any, control: str | None = None) -> pd.DataFrame:
     sh["arm"] = sh["arm"].astype(str)
     if control not in set(sh.arm):
         raise ResultsError(f"{res.path}: no finished runs of the control arm {control!r}")
-    key = ["point", "replicate", "shopper_id"]
-    base = sh[sh.arm == control].set_index(key)
-    treat = sh[sh.arm != control]
-    c = base.reindex(pd.MultiIndex.from_frame(treat[key]))
-    c_first = c.first_purchase_s.to_numpy()
+    is_control = sh.arm.to_numpy() == control
+    base = sh.loc[is_control, ["point", "replicate", "shopper_id", "first_purchase_s", "purchases", "spend",
+                               "surplus", "regretted"]]  # what the labels read of the control
+    treat = sh[~is_control]
+    del sh
+    at = _pair(base, treat)  # each treatment visit's row of the control (-1: none)
+    found = at >= 0
+    take = np.maximum(at, 0)
+
+    def ref(col: str) -> np.ndarray:
+        v = base[col].to_numpy(dtype=float)[take] if len(base) else np.full(len(treat), np.nan)
+        return np.where(found, v, np.nan)
+
+    c_first = ref("first_purchase_s")
     t_first = treat.first_purchase_s.to_numpy()
     tb, cb = ~np.isnan(t_first), ~np.isnan(c_first)
     boosted = treat.boosted.to_numpy()
+    code = {name: k for k, name in enumerate(LABELS)}
     label = np.select(
         [boosted & tb, boosted, tb & ~cb, tb & (t_first < c_first), tb & (t_first == c_first), tb & cb, cb],
-        ["induced", "none", "induced", "accelerated", "same", "delayed", "prevented"], default="none")
-    out = treat.reset_index(drop=True).copy()
-    out["label"] = pd.Categorical(label, categories=list(LABELS))
+        [code[x] for x in ("induced", "none", "induced", "accelerated", "same", "delayed", "prevented")],
+        default=code["none"])
+    out = treat.reset_index(drop=True)
+    out["label"] = pd.Categorical.from_codes(label, categories=list(LABELS))
     out["seconds_gained"] = np.where(tb & cb & ~boosted, c_first - t_first, np.nan)
     for col in ("purchases", "spend", "surplus", "regretted"):
-        ref = np.where(boosted, 0, np.nan_to_num(c[col].to_numpy(dtype=float)))
-        out[f"{col}_change"] = out[col].to_numpy(dtype=float) - ref
+        out[f"{col}_change"] = out[col].to_numpy(dtype=float) - np.where(boosted, 0, np.nan_to_num(ref(col)))
     return out
+
+
+def _pair(base: pd.DataFrame, treat: pd.DataFrame) -> np.ndarray:
+    """For each row of ``treat``, the position in ``base`` of the same ``point, replicate, shopper_id`` (or -1).
+
+    The keys are combined into one integer per row and matched by binary
+    search in the sorted keys of ``base`` (whose keys are unique: one control
+    visit per viewer and replicate).
+    """
+    cols = ("point", "replicate", "shopper_id")
+    both = [np.concatenate([base[c].to_numpy(), treat[c].to_numpy()]) for c in cols]
+    key = np.zeros(len(both[0]), np.int64)
+    for v in both:
+        codes, uniq = pd.factorize(v)
+        key = key * max(len(uniq), 1) + codes
+    kb, kt = key[:len(base)], key[len(base):]
+    if len(np.unique(kb)) < len(kb):
+        raise ValueError("cannot reindex on an axis with duplicate labels")
+    o = np.argsort(kb, kind="stable")
+    pos = np.minimum(np.searchsorted(kb, kt, sorter=o), max(len(kb) - 1, 0))
+    hit = (kb[o[pos]] == kt) if len(kb) else np.zeros(len(kt), bool)
+    return np.where(hit, o[pos] if len(kb) else 0, -1)
 
 
 def impact(results: Any, control: str | None = None, *, by: str = "quintile",
@@ -129,13 +161,16 @@ def impact(results: Any, control: str | None = None, *, by: str = "quintile",
     from fomolab.stats._intervals import t_interval
 
     res = results if isinstance(results, Results) else Results(results)
-    lab = (attribute(res, control) if labels is None else labels).copy()
+    full = attribute(res, control) if labels is None else labels
+    # only the columns the measures use (a copy of those, not of every column)
+    lab = full[["arm", "point", "replicate", "label", "purchases", "seconds_gained", "surplus_change",
+                "spend_change", "regretted_change", "boosted", "surplus", "regretted"]].copy()
     if by == "quintile":
-        edges = np.quantile(lab.impulsiveness, [0.2, 0.4, 0.6, 0.8])
-        lab["group"] = pd.Categorical(np.searchsorted(edges, lab.impulsiveness, side="right") + 1)
+        edges = np.quantile(full.impulsiveness, [0.2, 0.4, 0.6, 0.8])
+        lab["group"] = pd.Categorical(np.searchsorted(edges, full.impulsiveness, side="right") + 1)
         lab["group"] = lab["group"].map(lambda q: f"Q{q}")
     elif by == "segment":
-        lab["group"] = lab.segment.astype(str)
+        lab["group"] = full.segment.astype(str)
     elif by == "all":
         lab["group"] = "all"
     else:

@@ -106,6 +106,36 @@ def _run_info(runs: pd.DataFrame) -> pd.DataFrame:
                          "point": runs.point.to_numpy(), "replicate": runs.replicate.to_numpy()})
 
 
+def _codes(values: pd.Series, at: dict[str, int]) -> np.ndarray:
+    """Each row's position ``at[str(value)]``; ``len(at)`` for a value not in ``at`` (or missing).
+
+    A categorical column is looked up once per category, not once per row.
+    """
+    miss = len(at)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        lookup = np.array([at.get(str(c), miss) for c in values.cat.categories] + [miss], np.int64)
+        return lookup[values.cat.codes.to_numpy()]  # code -1 (missing) takes the last entry
+    cats, inv = np.unique(values.astype(str).to_numpy(), return_inverse=True)
+    return np.array([at.get(str(c), miss) for c in cats] + [miss], np.int64)[inv.reshape(-1)]
+
+
+def _is_value(col: pd.Series, value: str) -> np.ndarray:
+    """Rows where a text column equals ``value`` (a categorical compared by its codes)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        names = [str(c) for c in col.cat.categories]
+        return col.cat.codes.to_numpy() == (names.index(value) if value in names else -2)
+    return col.astype(str).to_numpy() == value
+
+
+def _present(values: pd.Series) -> list[str]:
+    """The distinct values of a column as text, sorted (a categorical's categories that occur)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        used = np.unique(values.cat.codes.to_numpy())
+        cats = values.cat.categories
+        return sorted({str(cats[c]) for c in used if c >= 0})
+    return sorted({str(v) for v in pd.unique(values)})
+
+
 def _band(values: list[np.ndarray] | np.ndarray, conf_level: float) -> tuple[np.ndarray, ...]:
     from fomolab.stats._intervals import t_band
 
@@ -146,13 +176,18 @@ def windows(events: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def timeline(res: Any, runs: pd.DataFrame, events: pd.DataFrame, arms: Sequence[str], conf_level: float,
-             bin_s: float | None = None) -> pd.DataFrame:
+             bin_s: float | None = None, visits: pd.DataFrame | None = None) -> pd.DataFrame:
     """Purchase rate, viewers and stock left over stream time, per arm (means over runs).
 
     Series ``purchase_rate`` (purchases per minute and run, at the middle of
     each bin, with a t interval over runs), ``viewers`` (viewers present per
     run on a grid of 361 times) and ``stock`` (units left of each product with
-    a finite stock, per run, same grid).
+    a finite stock, per run, same grid).  ``events`` needs only the
+    purchases (its ``arrive`` and ``leave`` rows, if any, are not used): the
+    viewers present come from ``visits``, one row per visit with ``run_id``,
+    ``arrival_s`` and ``departure_s`` (default: read from the folder's
+    ``shoppers`` table), the times of the visits' ``arrive`` and ``leave``
+    events.
     """
     from fomolab.stats._facts import run_facts, starting_stock, stream_ends
 
@@ -168,9 +203,24 @@ def timeline(res: Any, runs: pd.DataFrame, events: pd.DataFrame, arms: Sequence[
     mids = (edges[:-1] + edges[1:]) / 2
     width_min = np.diff(edges) / 60.0
     grid = np.linspace(0.0, T, 361)
-    ev = events[events.kind.isin(["arrive", "leave", "purchase"])]
-    by_run = {str(k): g for k, g in ev.groupby(ev.run_id.astype(str), sort=False, observed=True)}
-    empty = ev.iloc[:0]
+    if visits is None:
+        visits = res.table("shoppers", ["run_id", "arrival_s", "departure_s"])
+    run_ids = list(info.run_id)
+    at = {rid: k for k, rid in enumerate(run_ids)}
+
+    def by_run(codes: np.ndarray, *cols: np.ndarray) -> list[list[np.ndarray]]:
+        """Each run's values of ``cols`` (rows of runs not in ``runs`` dropped), in the rows' order."""
+        o = np.argsort(codes, kind="stable")
+        cuts = np.searchsorted(codes[o], np.arange(len(run_ids) + 1))
+        return [[c[o[cuts[k]:cuts[k + 1]]] for c in cols] for k in range(len(run_ids))]
+
+    def codes_of(run_id: pd.Series) -> np.ndarray:
+        return _codes(run_id, at)
+
+    buy = (events.kind == "purchase").to_numpy()
+    ev_runs = by_run(codes_of(events.run_id[buy]), events.time_s.to_numpy(float)[buy],
+                     events["product"].astype(object).to_numpy()[buy])
+    vis_runs = by_run(codes_of(visits.run_id), visits.arrival_s.to_numpy(float), visits.departure_s.to_numpy(float))
     out = []
 
     def add(arm: str, series: str, product: str, t: np.ndarray, vals: list, band: bool) -> None:
@@ -190,18 +240,17 @@ def timeline(res: Any, runs: pd.DataFrame, events: pd.DataFrame, arms: Sequence[
         viewers: list[np.ndarray] = []
         stock: dict[str, list[np.ndarray]] = {p: [] for p in stocked}
         for rid in mine.run_id:
-            e = by_run.get(rid, empty)
-            t, kind, prod = e.time_s.to_numpy(), e.kind.astype(str).to_numpy(), e["product"].astype(object).to_numpy()
-            buy = kind == "purchase"
-            rates.append(np.histogram(t[buy], bins=edges)[0] / width_min)
-            arr = np.sort(t[kind == "arrive"])
-            lv = np.sort(t[kind == "leave"])
+            t, prod = ev_runs[at[rid]]
+            arrival, departure = vis_runs[at[rid]]
+            rates.append(np.histogram(t, bins=edges)[0] / width_min)
+            arr = np.sort(arrival)
+            lv = np.sort(departure)
             viewers.append(np.searchsorted(arr, grid, "right") - np.searchsorted(lv, grid, "left"))
             for p in stocked:
                 s0 = stock0.get((rid, p))
                 if s0 is None:
                     continue
-                bought = np.sort(t[buy & (prod == p)])
+                bought = np.sort(t[prod == p])
                 stock[p].append(s0 - np.searchsorted(bought, grid, "right"))
         add(arm, "purchase_rate", "", mids, rates, band=True)
         add(arm, "viewers", "", grid, viewers, band=False)
@@ -227,9 +276,9 @@ def survival(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float) -> 
     intervals, as R's ``survfit``); ``at_risk`` counts follow-up times ``>= t``
     over all runs.
     """
-    from fomolab.stats.kaplan_meier import kaplan_meier
+    from fomolab.stats.kaplan_meier import curves_by
 
-    km = kaplan_meier(shoppers, "time_s", "bought", by="arm", conf_level=conf_level)
+    curves = curves_by(shoppers, "time_s", "bought", by="arm", conf_level=conf_level)  # arrays, no long table
     q = float(np.quantile(shoppers.time_s, 0.99)) / 60 if len(shoppers) else 1.0
     q = max(q, 1e-9)
     step = nice_step(q, 6)
@@ -240,17 +289,17 @@ def survival(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float) -> 
     is_tick = np.isin(grid, ticks)
     out = []
     for arm in arms:
-        cur = km.curve[km.curve.group.astype(str) == arm].sort_values("time")
-        t = cur.time.to_numpy()
+        cur = next((c for g, c in curves.items() if str(g) == arm), {"time": np.array([])})
+        t = cur["time"]  # sorted: the distinct times
         i = np.searchsorted(t, grid, "right") - 1
         ok = i >= 0
 
-        def at(col: str, i: np.ndarray = i, ok: np.ndarray = ok, cur: pd.DataFrame = cur) -> np.ndarray:
-            v = cur[col].to_numpy(float)
+        def at(col: str, i: np.ndarray = i, ok: np.ndarray = ok, cur: dict = cur) -> np.ndarray:
+            v = np.asarray(cur.get(col, []), float)
             return np.where(ok, v[np.maximum(i, 0)], 1.0) if len(v) else np.ones(len(i))
 
         s, lo, hi = at("survival"), at("ci_lower"), at("ci_upper")
-        dur = np.sort(shoppers.time_s.to_numpy(float)[shoppers.arm.astype(str).to_numpy() == arm])
+        dur = np.sort(shoppers.time_s.to_numpy(float)[_is_value(shoppers.arm, arm)])
         at_risk = len(dur) - np.searchsorted(dur, grid, "left")
         out.append(pd.DataFrame({"arm": arm, "time_s": grid, "bought": 1 - s, "ci_lower": 1 - hi,
                                  "ci_upper": 1 - lo, "at_risk": at_risk.astype("int64"), "tick": is_tick}))
@@ -274,14 +323,14 @@ def _time_grid(times: np.ndarray, horizon: float | None = None) -> tuple[np.ndar
     return grid, np.isin(grid, ticks)
 
 
-def _step_at(curve: pd.DataFrame, grid: np.ndarray, cols: Sequence[str]) -> list[np.ndarray]:
+def _step_at(curve: pd.DataFrame | dict[str, np.ndarray], grid: np.ndarray, cols: Sequence[str]) -> list[np.ndarray]:
     """Right-continuous step functions of ``curve`` (sorted by ``time``) read on ``grid``; 0 before the first time."""
-    t = curve.time.to_numpy(float)
+    t = np.asarray(curve["time"], float)
     i = np.searchsorted(t, grid, "right") - 1
     ok = i >= 0
     out = []
     for col in cols:
-        v = curve[col].to_numpy(float)
+        v = np.asarray(curve[col], float)
         out.append(np.where(ok, v[np.maximum(i, 0)], 0.0) if len(v) else np.zeros(len(grid)))
     return out
 
@@ -298,21 +347,20 @@ def incidence(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float, ho
     the analysis' horizon.  The grid is :func:`survival`'s, extended to
     the horizon.
     """
-    from fomolab.stats.competing import cumulative_incidence
+    from fomolab.stats.competing import incidence_curves
 
     if shoppers.empty:
         return pd.DataFrame(columns=INCIDENCE_COLUMNS)
-    ci = cumulative_incidence(shoppers, "time_s", "outcome", by="arm", censored="censored",
-                              conf_level=conf_level).curve
-    ci = ci[ci.cause == "buy"]
+    curves = incidence_curves(shoppers, "time_s", "outcome", "buy", by="arm", censored="censored",
+                              conf_level=conf_level)  # arrays of the one cause, no long table
     grid, is_tick = _time_grid(shoppers.time_s.to_numpy(float), horizon)
     out = []
     for arm in arms:
-        cur = ci[ci.group.astype(str) == arm].sort_values("time")
-        if cur.empty:
+        cur = next((c for g, c in curves.items() if str(g) == arm), None)
+        if cur is None or not len(cur["time"]):
             continue
         F, lo, hi = _step_at(cur, grid, ("cuminc", "ci_lower", "ci_upper"))
-        dur = np.sort(shoppers.time_s.to_numpy(float)[shoppers.arm.astype(str).to_numpy() == arm])
+        dur = np.sort(shoppers.time_s.to_numpy(float)[_is_value(shoppers.arm, arm)])
         at_risk = len(dur) - np.searchsorted(dur, grid, "left")
         out.append(pd.DataFrame({"arm": arm, "time_s": grid, "cuminc": F, "ci_lower": lo, "ci_upper": hi,
                                  "at_risk": at_risk.astype("int64"), "tick": is_tick,
@@ -333,39 +381,53 @@ def repeat_purchases(shoppers: pd.DataFrame, events: pd.DataFrame, arms: Sequenc
     risk from arrival to departure) with Lawless–Nadeau pointwise bands
     clustered by viewer; ``at_risk`` counts viewers still watching.
     """
-    from fomolab.stats.recurrent import mean_cumulative_function
+    from scipy import stats as st
+
+    from fomolab.stats.recurrent import gap_starts, mcf_curve
 
     if shoppers.empty:
         return pd.DataFrame(columns=REPEAT_COLUMNS)
-    runs, rcode = np.unique(shoppers.run_id.astype(str).to_numpy(), return_inverse=True)
+    # each visit's key, run (in sorted order of the run ids) and shopper; the buys matched to their visit
+    run_ids = _present(shoppers.run_id)
+    at = {rid: k for k, rid in enumerate(run_ids)}
+    rcode = _codes(shoppers.run_id, at)
     sid = shoppers.shopper_id.to_numpy().astype("int64")
-    visit = rcode.astype("int64") * (int(sid.max()) + 1 if len(sid) else 1) + sid
+    width = int(sid.max()) + 1 if len(sid) else 1
+    visit = rcode * width + sid
     order = np.argsort(visit, kind="stable")
-    arm = shoppers.arm.astype(str).to_numpy()
+    arm_code, arm_names = pd.factorize(shoppers.arm.astype(str) if not isinstance(
+        shoppers.arm.dtype, pd.CategoricalDtype) else shoppers.arm)
+    arm_names = [str(a) for a in arm_names]
     arrival = shoppers.arrival_s.to_numpy(float)
-    buys = events[events.kind.astype(str) == "purchase"]
-    brun = np.searchsorted(runs, buys.run_id.astype(str).to_numpy())
-    brun = np.minimum(brun, len(runs) - 1)
-    bkey = brun.astype("int64") * (int(sid.max()) + 1) + buys.shopper_id.to_numpy().astype("int64")
-    pos = np.searchsorted(visit[order], bkey)
-    pos = np.minimum(pos, len(order) - 1)
-    ok = (visit[order][pos] == bkey) & (runs[brun] == buys.run_id.astype(str).to_numpy())
+    buy = (events.kind == "purchase").to_numpy()
+    brun = _codes(events.run_id[buy], at)
+    known = brun < len(run_ids)
+    bkey = brun * width + events.shopper_id[buy].to_numpy(dtype="int64", na_value=-1)
+    pos = np.minimum(np.searchsorted(visit[order], bkey), len(order) - 1)
+    ok = known & (visit[order][pos] == bkey)
     row = order[pos[ok]]
-    ends = pd.DataFrame({"arm": arm, "t": shoppers.departure_s.to_numpy(float) - arrival})
-    rows = pd.DataFrame({
-        "visit": np.concatenate([visit[row], visit]),
-        "arm": np.concatenate([arm[row], arm]),
-        "t": np.clip(np.concatenate([buys.time_s.to_numpy(float)[ok] - arrival[row], ends.t.to_numpy()]), 0, None),
-        "e": np.concatenate([np.ones(len(row), int), np.zeros(len(visit), int)])})
-    mcf = mean_cumulative_function(rows, "t", "e", by="arm", id="visit", conf_level=conf_level).curve
-    grid, is_tick = _time_grid(ends.t.to_numpy(float), horizon)
+    ends_t = shoppers.departure_s.to_numpy(float) - arrival
+    # one row per purchase (an event) and per visit (its end): as mean_cumulative_function(by="arm", id=visit)
+    r_visit = np.concatenate([visit[row], visit])
+    r_arm = np.concatenate([arm_code[row], arm_code])
+    r_t = np.clip(np.concatenate([events.time_s.to_numpy(float)[buy][ok] - arrival[row], ends_t]), 0, None)
+    r_e = np.concatenate([np.ones(len(row)), np.zeros(len(visit))])
+    r_start, empty = gap_starts(pd.factorize(r_visit)[0], r_t, r_e, r_visit, "t", "visit")
+    if empty.any():
+        r_visit, r_arm, r_t, r_e, r_start = (x[~empty] for x in (r_visit, r_arm, r_t, r_e, r_start))
+    r_visit = pd.factorize(r_visit)[0]
+    z = float(st.norm.ppf(0.5 + conf_level / 2))
+    grid, is_tick = _time_grid(ends_t, horizon)
     out = []
     for arm in arms:
-        cur = mcf[mcf.group.astype(str) == arm].sort_values("time")
+        if arm not in arm_names:
+            continue
+        m = r_arm == arm_names.index(arm)
+        cur = pd.DataFrame(mcf_curve(r_start[m], r_t[m], r_e[m], r_visit[m], z))
         if cur.empty:
             continue
         M, lo, hi = _step_at(cur, grid, ("mcf", "ci_lower", "ci_upper"))
-        dur = np.sort(ends.t.to_numpy(float)[ends.arm.to_numpy() == arm])
+        dur = np.sort(ends_t[arm_code == arm_names.index(arm)])
         at_risk = len(dur) - np.searchsorted(dur, grid, "left")
         out.append(pd.DataFrame({"arm": arm, "time_s": grid, "mcf": M, "ci_lower": lo, "ci_upper": hi,
                                  "at_risk": at_risk.astype("int64"), "tick": is_tick}))
@@ -408,22 +470,32 @@ def deadline_curve(events: pd.DataFrame, runs: pd.DataFrame, arms: Sequence[str]
         ends = [e for e in ends if e is not None]
         if ends:
             out.iloc[j, out.columns.get_loc("end_s")] = max(ends)
-    ev = events[events.kind == "purchase"]
-    buys = pd.DataFrame({"run_id": ev.run_id.astype(str).to_numpy(), "time_s": ev.time_s.to_numpy(float),
-                         "product": ev["product"].astype(str).to_numpy()})
+    ev = events[(events.kind == "purchase").to_numpy()]
+    # each run's and product's purchase times, found once
+    r_code, r_names = pd.factorize(ev.run_id.astype(str).to_numpy())
+    p_code, p_names = pd.factorize(ev["product"].astype(str).to_numpy())
+    b_time = ev.time_s.to_numpy(float)
+    key = r_code.astype(np.int64) * max(len(p_names), 1) + p_code
+    o = np.argsort(key, kind="stable")
+    present, starts = np.unique(key[o], return_index=True)
+    cuts = np.append(starts, len(o))
+    bought = {(str(r_names[k // max(len(p_names), 1)]), str(p_names[k % max(len(p_names), 1)])):
+              b_time[o[cuts[i]:cuts[i + 1]]] for i, k in enumerate(present)}
+    none = np.array([])
     rows = []
     for win in dict.fromkeys(out.window):
         ww = out[out.window == win]
         length = float((ww.end_s - ww.start_s).median())
         edges = np.linspace(0.0, length, bins + 1)
-        m = buys.merge(ww[["run_id", "arm", "product", "start_s", "end_s"]], on=["run_id", "product"], how="inner")
-        m = m[(m.time_s >= m.start_s) & (m.time_s <= m.end_s)]
-        left = (m.end_s - m.time_s).to_numpy()
+        left: dict[str, list[np.ndarray]] = {}
+        for rid, arm, prod, ws, we in zip(ww.run_id, ww.arm, ww["product"], ww.start_s, ww.end_s, strict=True):
+            t = bought.get((rid, prod), none)
+            left.setdefault(arm, []).append(we - t[(t >= ws) & (t <= we)])
         for arm in arms:
             n_runs = int((ww.arm == arm).sum())
             if n_runs == 0:
                 continue
-            counts = np.histogram(left[m.arm.to_numpy() == arm], bins=edges)[0]
+            counts = np.histogram(np.concatenate(left[arm]), bins=edges)[0]
             rate = counts / n_runs / np.diff(edges) * 60.0
             rows.append(pd.DataFrame({"window": win, "product": ww["product"].iloc[0], "arm": arm,
                                       "left_from_s": edges[1:], "left_to_s": edges[:-1],
@@ -496,6 +568,8 @@ def lineup(res: Any, runs: pd.DataFrame, arms: Sequence[str], conf_level: float,
         pr = res.table("product_results", ["run_id", "stream", "product", "buyers", "revenue"])
         pt = res.table("products", ["run_id", "stream", "product", "slot_start_s", "slot_end_s"])
     except (ResultsError, OSError, KeyError):  # a folder written before the table: no figure
+        return None
+    if pr.empty or pt.empty:  # a folder written before the table: it reads as no rows and no columns
         return None
     pr, pt = pr[pr.stream == 0], pt[pt.stream == 0]
     if pr.empty or pr["product"].nunique() < min_products:

@@ -215,28 +215,32 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
     if control not in arms:
         raise ResultsError(f"{res.path}: control arm {control!r} has no finished runs "
                            f"(arms: {', '.join(arms) or 'none'})")
-    sh = time_to_purchase(shoppers)
-    sh = sh.assign(arm=sh.arm.astype(str))
+    sh = _slim_times(shoppers)
     rows = []
-    for point, grp in sh.groupby("point", sort=True):
+    points = np.unique(sh.point.to_numpy())
+    for point in points:
+        grp = sh if len(points) == 1 else sh[sh.point.to_numpy() == point]
         boots = _boot_medians(grp, arms, int(n_boot), seed, level) if n_boot else {}
-        ctrl = grp[grp.arm == control]
+        arm_of = grp.arm.to_numpy()
+        at_ctrl = np.flatnonzero(arm_of == control)
         for arm in arms:
             if arm == control:
                 continue
-            trt = grp[grp.arm == arm]
-            if trt.empty or ctrl.empty:
+            at_trt = np.flatnonzero(arm_of == arm)
+            if not len(at_trt) or not len(at_ctrl):
                 continue
-            sub = pd.concat([ctrl, trt], ignore_index=True)
-            sub["treated"] = (sub.arm == arm).astype(int)
+            # the two arms' rows, control first, in one copy (the pair's frames are views of it)
+            sub = grp.take(np.concatenate([at_ctrl, at_trt])).reset_index(drop=True)
+            sub["treated"] = np.repeat([0, 1], [len(at_ctrl), len(at_trt)])
             reps = sub.replicate.nunique()
             cl = "replicate" if reps >= 2 else None
-            base = dict(point=int(point), arm=arm, control=control, n=len(trt), control_n=len(ctrl),
+            base = dict(point=int(point), arm=arm, control=control, n=len(at_trt), control_n=len(at_ctrl),
                         clusters=reps if cl else np.nan)
-            if _identical(ctrl, trt):
+            if _identical(sub.iloc[:len(at_ctrl)], sub.iloc[len(at_ctrl):]):
                 rows += [{**base, **r} for r in _identical_rows()]
                 continue
             rows += [{**base, **r} for r in _contrasts(sub, arm, control, cl, level, boots)]
+            del sub
     out = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
     for idx in out.groupby("measure", sort=False).groups.values():
         out.loc[idx, "p_holm"] = p_adjust(out.loc[idx, "p"], "holm")
@@ -250,11 +254,23 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
 _NULL = {"hazard_ratio": 1.0, "median_shift_s": 0.0, "odds_ratio": 1.0, "risk_difference": 0.0}
 
 
+def _slim_times(shoppers: pd.DataFrame) -> pd.DataFrame:
+    """:func:`time_to_purchase` of ``shoppers`` with only the columns the contrasts use (``arm`` as text)."""
+    fp = shoppers.first_purchase_s.to_numpy(float)
+    end = np.where(np.isnan(fp), shoppers.departure_s.to_numpy(float), fp)
+    return pd.DataFrame({"arm": shoppers.arm.astype(str).to_numpy(), "replicate": shoppers.replicate.to_numpy(),
+                         "point": shoppers.point.to_numpy(), "shopper_id": shoppers.shopper_id.to_numpy(),
+                         "time_s": end - shoppers.arrival_s.to_numpy(float),
+                         "bought": (~np.isnan(fp)).astype(int)})
+
+
 def _identical(ctrl: pd.DataFrame, trt: pd.DataFrame) -> bool:
     """True when an arm's viewers and outcomes are the control's, viewer by viewer (as
     identical arms are under common random numbers)."""
     cols = ["replicate", "shopper_id", "time_s", "bought"]
     if len(ctrl) != len(trt):
+        return False
+    if int(ctrl.bought.sum()) != int(trt.bought.sum()):  # different buyers: no need to sort
         return False
     a = ctrl[cols].sort_values(cols[:2]).to_numpy()
     b = trt[cols].sort_values(cols[:2]).to_numpy()
@@ -273,7 +289,8 @@ def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level:
                boots: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     from fomolab.stats.conversion import risk_difference
     from fomolab.stats.cox import cox
-    from fomolab.stats.kaplan_meier import kaplan_meier
+    from fomolab.stats.kaplan_meier import _median as km_median
+    from fomolab.stats.kaplan_meier import curves_by
 
     out: list[dict[str, Any]] = []
 
@@ -318,18 +335,19 @@ def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level:
         return s.hazard_ratio, s.ci_lower, s.ci_upper, s.p
 
     def median_shift() -> _Estimate:
-        fit = kaplan_meier(sub, "time_s", "bought", by="arm", conf_level=level)
-        km = fit.summary.set_index("group")
-        est = float(km.loc[arm, "median"] - km.loc[control, "median"])
+        curves = curves_by(sub, "time_s", "bought", by="arm", conf_level=level)  # arrays, no long table
+        n_of = {g: int((sub.arm.to_numpy() == g).sum()) for g in (control, arm)}
+        median = {g: km_median(curves[g])[0] for g in (control, arm)}
+        est = float(median[arm] - median[control])
         for g in (control, arm):
-            med = km.loc[g, "median"]
+            med = median[g]
             if np.isnan(med):
                 continue
-            cur = fit.curve[fit.curve.group == g]
-            left = int(cur.at_risk.to_numpy()[np.searchsorted(cur.time.to_numpy(), med, "left").clip(0, len(cur) - 1)])
-            if left < max(100, 0.01 * km.loc[g, "n"]):
+            cur = curves[g]
+            left = int(cur["at_risk"][np.searchsorted(cur["time"], med, "left").clip(0, len(cur["time"]) - 1)])
+            if left < max(100, 0.01 * n_of[g]):
                 warnings.warn(f"the Kaplan-Meier median of arm {g!r} ({med:.0f} s) lies in the tail of follow-up, "
-                              f"with {left} of {int(km.loc[g, 'n'])} viewers still at risk: it is unstable (fewer "
+                              f"with {left} of {n_of[g]} viewers still at risk: it is unstable (fewer "
                               "than half of the viewers buy within a typical visit)", StatisticalWarning,
                               stacklevel=2)
         b = boots.get(arm)
@@ -374,9 +392,13 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
     resample is a weighted sum of those rows.  Not reached: NaN.
     """
     reps, rep_code = np.unique(grp.replicate.to_numpy(), return_inverse=True)
+    rep_code = rep_code.reshape(-1)
     R = len(reps)
     rng = np.random.default_rng(seed)
     W = np.stack([np.bincount(rng.integers(0, R, R), minlength=R) for _ in range(n_boot)]).astype(float)
+    # each distinct resample once (with one replicate, all of them are the same)
+    W, which = np.unique(W, axis=0, return_inverse=True)
+    which = which.reshape(-1)
     arm = grp.arm.to_numpy()
     t_all, e_all = grp.time_s.to_numpy(float), grp.bought.to_numpy(float)
     out = {}
@@ -395,15 +417,24 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
             tr = np.sort(t[rc == r])
             N[r] = len(tr) - np.searchsorted(tr, et, side="left")
             D[r] = np.bincount(np.searchsorted(et, t[(rc == r) & e]), minlength=len(et))
-        d, n = W @ D, W @ N
-        with np.errstate(divide="ignore", invalid="ignore"):
-            surv = np.cumprod(1.0 - np.where(n > 0, d / n, 0.0), axis=1)
-        below = surv <= 0.5
-        hit = below.any(axis=1)
-        med = np.full(n_boot, np.nan)
-        med[hit] = et[below[hit].argmax(axis=1)]
-        out[a] = med
+        med = np.full(len(W), np.nan)
+        step = max(1, _BOOT_CELLS // len(et))  # resamples at a time: bounded memory at any number of times
+        for lo in range(0, len(W), step):
+            Wb = W[lo:lo + step]
+            d, n = Wb @ D, Wb @ N  # sums of whole counts: exact, whatever the blocks
+            with np.errstate(divide="ignore", invalid="ignore"):
+                surv = np.cumprod(1.0 - np.where(n > 0, d / n, 0.0), axis=1)
+            below = surv <= 0.5
+            hit = below.any(axis=1)
+            part = np.full(len(Wb), np.nan)
+            part[hit] = et[below[hit].argmax(axis=1)]
+            med[lo:lo + step] = part
+        out[a] = med[which]
     return out
+
+
+#: Cells (resamples x event times) of :func:`_boot_medians`' working arrays at a time.
+_BOOT_CELLS = 4_000_000
 
 
 @renamed_kwargs({"level": "conf_level"})
@@ -523,20 +554,40 @@ def deadline_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, ev
         return pd.DataFrame(columns=DEADLINE_COLUMNS)
     # exposure: viewer-seconds at risk for the window's product, in the window and its final fraction
     # iter(): a GroupBy has a .keys attribute, so dict() would take it for a mapping
-    sh_by_run = dict(iter(shoppers.groupby(shoppers.run_id.astype(str), sort=False, observed=True)))
+    # each run's visits (arrays, in the table's order) and each run's and product's purchases, found once
+    s_run = shoppers.run_id.astype(str).to_numpy() if not isinstance(shoppers.run_id.dtype, pd.CategoricalDtype) \
+        else None
+    codes, names = (pd.factorize(s_run) if s_run is not None else
+                    (shoppers.run_id.cat.codes.to_numpy(), [str(c) for c in shoppers.run_id.cat.categories]))
+    o = np.argsort(codes, kind="stable")
+    cuts = np.searchsorted(codes[o], np.arange(len(names) + 1))
+    s_a, s_d = shoppers.arrival_s.to_numpy(float), shoppers.departure_s.to_numpy(float)
+    s_id = shoppers.shopper_id.to_numpy()
+    sh_by_run = {}
+    for k, name in enumerate(names):
+        mine = o[cuts[k]:cuts[k + 1]]
+        if len(mine):
+            ids = s_id[mine]
+            by_id = np.argsort(ids, kind="stable")
+            sh_by_run[str(name)] = (s_a[mine], s_d[mine], ids, by_id)
     bu_by = dict(iter(buys.groupby(["run_id", "product"], sort=False)))
     e_all, e_last = [], []
     for rid, prod, ws, we in zip(win.run_id, win["product"], win.start_s, win.end_s, strict=True):
-        sh = sh_by_run.get(rid)
-        if sh is None:
+        got = sh_by_run.get(rid)
+        if got is None:
             e_all.append(np.nan)
             e_last.append(np.nan)
             continue
-        a, d = sh.arrival_s.to_numpy(float), sh.departure_s.to_numpy(float)
+        a, d, ids, by_id = got
         b = bu_by.get((rid, prod))
         if b is not None:
-            when = pd.Series(b.time_s.to_numpy(), index=b.shopper_id.to_numpy())
-            bt = when.reindex(sh.shopper_id.to_numpy()).to_numpy(float)
+            bid, btime = b.shopper_id.to_numpy(), b.time_s.to_numpy(float)
+            # each visit's (first) purchase time of the product, NaN without one
+            pos = np.searchsorted(ids, bid, sorter=by_id)
+            pos = by_id[np.minimum(pos, len(ids) - 1)]
+            hit = ids[pos] == bid
+            bt = np.full(len(ids), np.nan)
+            np.fmin.at(bt, pos[hit], btime[hit])
             d = np.where(np.isnan(bt), d, np.minimum(d, bt))
         cut = we - frac * (we - ws)
         e_all.append(np.clip(np.minimum(d, we) - np.maximum(a, ws), 0, None).sum())

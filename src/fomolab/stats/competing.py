@@ -36,9 +36,9 @@ from scipy import stats as _st
 from fomolab.errors import DataError
 from fomolab.stats import _checks
 from fomolab.stats._result import StatsResult
-from fomolab.stats.kaplan_meier import CONF_TYPES, confidence_band
+from fomolab.stats.kaplan_meier import CONF_TYPES, confidence_band, groups_of, unique_inverse
 
-__all__ = ["CumulativeIncidenceResult", "StateTimeResult", "cumulative_incidence",
+__all__ = ["CumulativeIncidenceResult", "StateTimeResult", "cumulative_incidence", "incidence_curves",
            "restricted_time_in_state"]
 
 EVENT_FREE = "(none)"  # name of the state "no event yet" in tables
@@ -109,7 +109,7 @@ class _Grid:
     """Counts at the distinct times of one group, and the event-free curve."""
 
     def __init__(self, t: np.ndarray, code: np.ndarray, n_causes: int) -> None:
-        self.ut, self.k = np.unique(t, return_inverse=True)
+        self.ut, self.k = unique_inverse(t)
         m = len(self.ut)
         self.code = code
         self.dk = np.zeros((n_causes, m))
@@ -167,22 +167,22 @@ def _prepare(data: pd.DataFrame, duration: str, event: str, by: str | None, cens
     _checks.check_columns(data, [duration, event, by])
     t = _checks.numeric(data, duration, nonnegative=True)
     ev = _checks.keys(data, event)
-    is_cens = np.asarray(pd.Series(ev).eq(censored).to_numpy(), dtype=bool)
-    causes = list(pd.unique(ev[~is_cens]))
+    # one pass of hashing: each row's value by its code, the values compared once each
+    ev_code, values = pd.factorize(ev)
+    cens_value = np.asarray(pd.Series(values).eq(censored).to_numpy(), dtype=bool)
+    kept = [j for j in range(len(values)) if not cens_value[j]]
     with contextlib.suppress(TypeError):  # mixed types: keep the order of appearance
-        causes.sort()
+        kept.sort(key=lambda j: values[j])
+    causes = [values[j] for j in kept]
     if not causes:
         raise DataError(f"column {event!r} holds only the censoring value {censored!r}: no events")
-    code = np.zeros(len(t), dtype=int)
-    for i, c in enumerate(causes):
-        code[(~is_cens) & (ev == c)] = i + 1
+    lookup = np.zeros(len(values), dtype=int)
+    lookup[kept] = np.arange(1, len(kept) + 1)
+    code = lookup[ev_code]
     if by is None:
         groups: list[tuple[Any, np.ndarray]] = [("all", np.ones(len(t), dtype=bool))]
     else:
-        g = _checks.keys(data, by)
-        groups = [(lv, g == lv) for lv in pd.unique(g)]
-        with contextlib.suppress(TypeError):  # mixed types: keep the order of appearance
-            groups.sort(key=lambda kv: kv[0])
+        groups = groups_of(data, by)
     return t, code, causes, groups
 
 
@@ -196,6 +196,7 @@ def cumulative_incidence(
     at: float | None = None,
     conf_level: float = 0.95,
     conf_type: str = "log",
+    curves: bool = True,
 ) -> CumulativeIncidenceResult:
     """Cumulative incidence of each cause under competing risks (Aalen–Johansen).
 
@@ -220,6 +221,10 @@ def cumulative_incidence(
     conf_level : float, default 0.95
     conf_type : {"log", "log-log", "plain"}, default "log"
         Scale of the pointwise intervals (R's multi-state default is "log").
+    curves : bool, default True
+        False: ``curve`` is left empty (its columns only) and each curve's
+        interval is computed at ``at`` alone, for a summary of many rows
+        without a table of one row per distinct time.
 
     Returns
     -------
@@ -248,31 +253,68 @@ def cumulative_incidence(
                         f"got {conf_type!r}")
     t, code, causes, groups = _prepare(data, duration, event, by, censored)
     z = float(_st.norm.ppf(0.5 + level / 2))
-    rows, curves = [], []
+    rows, frames = [], []
     for name, m in groups:
         grid = _Grid(t[m], code[m], len(causes))
         when = float(grid.ut[-1]) if at is None else float(at)
         j = int(np.searchsorted(grid.ut, when, side="right")) - 1
+        # without curves, each curve's interval at the summary's time alone (the same numbers)
+        at_j = slice(None) if curves else slice(max(j, 0), max(j, 0) + 1)
         for c, cause in enumerate(causes):
             ind = (code[m] == c + 1).astype(float)
             F, var = grid.variance(ind, grid.dk[c])
+            F, var = F[at_j], var[at_j]
             se = np.sqrt(var)
             with np.errstate(divide="ignore", invalid="ignore"):
                 logse = np.where(F > 0, se / F, 0.0)
             lo, hi = confidence_band(F, logse, z, conf_type)
-            curves.append(pd.DataFrame({
-                "group": name, "cause": cause, "time": grid.ut, "at_risk": grid.n,
-                "events": grid.dk[c], "cuminc": F, "std_err": se, "ci_lower": lo, "ci_upper": hi}))
+            if curves:
+                frames.append(pd.DataFrame({
+                    "group": name, "cause": cause, "time": grid.ut, "at_risk": grid.n,
+                    "events": grid.dk[c], "cuminc": F, "std_err": se, "ci_lower": lo, "ci_upper": hi}))
+            k = j if curves else 0
             if j < 0:
                 vals = (0.0, 0.0, 0.0, 0.0, int(m.sum()))
             else:
-                vals = (F[j], se[j], lo[j], hi[j], int(grid.after[j]))
+                vals = (F[k], se[k], lo[k], hi[k], int(grid.after[j]))
             rows.append(dict(group=name, cause=cause, n=int(m.sum()), events=int(ind.sum()),
                              time=when, cuminc=float(vals[0]), se=float(vals[1]),
                              ci_lower=float(vals[2]), ci_upper=float(vals[3]), at_risk=vals[4]))
     summary = pd.DataFrame(rows, columns=list(CumulativeIncidenceResult.COLUMNS))
-    curve = pd.concat(curves, ignore_index=True)
+    curve = (pd.concat(frames, ignore_index=True) if frames else
+             pd.DataFrame(columns=["group", "cause", "time", "at_risk", "events", "cuminc", "std_err", "ci_lower",
+                                   "ci_upper"]))
     return CumulativeIncidenceResult(summary, curve, level, conf_type)
+
+
+def incidence_curves(data: pd.DataFrame, duration: str, event: str, cause: object, by: str | None = None, *,
+                     censored: object = 0, conf_level: float = 0.95, conf_type: str = "log"
+                     ) -> dict[object, dict[str, np.ndarray]]:
+    """One cause's :func:`cumulative_incidence` curves as arrays, by group (``time, at_risk, events, cuminc,
+    std_err, ci_lower, ci_upper``): the same numbers without the other causes' curves or the long table.
+
+    A group without the cause gets no entry.
+    """
+    level = _checks.check_probability(conf_level, "conf_level")
+    if conf_type not in CONF_TYPES:
+        raise DataError(f"'conf_type' must be one of {', '.join(map(repr, CONF_TYPES))}: "
+                        f"got {conf_type!r}")
+    t, code, causes, groups = _prepare(data, duration, event, by, censored)
+    if cause not in causes:
+        return {}
+    c = causes.index(cause)
+    z = float(_st.norm.ppf(0.5 + level / 2))
+    out = {}
+    for name, m in groups:
+        grid = _Grid(t[m], code[m], len(causes))
+        F, var = grid.variance((code[m] == c + 1).astype(float), grid.dk[c])
+        se = np.sqrt(var)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logse = np.where(F > 0, se / F, 0.0)
+        lo, hi = confidence_band(F, logse, z, conf_type)
+        out[name] = {"time": grid.ut, "at_risk": grid.n, "events": grid.dk[c], "cuminc": F, "std_err": se,
+                     "ci_lower": lo, "ci_upper": hi}
+    return out
 
 
 def restricted_time_in_state(

@@ -13,6 +13,7 @@ scales are there too, computed as R's ``survfit_confint`` does.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -24,7 +25,9 @@ from fomolab.errors import DataError
 from fomolab.stats import _checks
 from fomolab.stats._result import StatsResult
 
-__all__ = ["CONF_TYPES", "KaplanMeierResult", "confidence_band", "kaplan_meier"]
+__all__ = ["CONF_TYPES", "KaplanMeierResult", "confidence_band", "curves_by", "group_masks", "groups_of",
+           "kaplan_meier",
+           "unique_inverse"]
 
 #: The interval scales of R's ``survfit(conf.type = ...)`` that are offered.
 CONF_TYPES = ("log", "log-log", "plain")
@@ -107,6 +110,54 @@ def confidence_band(p: np.ndarray, se: np.ndarray, z: float, conf_type: str = "l
     return np.where(bad, np.nan, lower), np.where(bad, np.nan, upper)
 
 
+def unique_inverse(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(t, return_inverse=True)``, in one pass without sorting when ``t`` is already sorted.
+
+    Curves of many rows are faster on rows sorted by time (their subsets stay
+    sorted); the result is the same either way.
+    """
+    t = np.asarray(t)
+    if len(t) > 1 and t.dtype.kind == "f" and bool(np.all(t[1:] >= t[:-1])):  # sorted, no NaN
+        new = np.empty(len(t), dtype=bool)
+        new[0] = True
+        np.not_equal(t[1:], t[:-1], out=new[1:])
+        return t[new], np.cumsum(new) - 1
+    ut, inv = np.unique(t, return_inverse=True)
+    return ut, inv.reshape(-1)
+
+
+def group_masks(g: np.ndarray) -> list[tuple[object, np.ndarray]]:
+    """Each distinct value of ``g`` with its rows' mask, sorted by value (order of appearance if unsortable).
+
+    The values are hashed once (:func:`pandas.factorize`) and the masks are
+    comparisons of integer codes, not of the values themselves.
+    """
+    codes, values = pd.factorize(g)
+    groups = [(lvl, codes == i) for i, lvl in enumerate(values)]
+    with contextlib.suppress(TypeError):  # mixed types: keep the order of appearance
+        groups.sort(key=lambda kv: kv[0])
+    return groups
+
+
+def groups_of(data: pd.DataFrame, by: str) -> list[tuple[object, np.ndarray]]:
+    """:func:`group_masks` of column ``by`` (missing values refused, as :func:`fomolab.stats._checks.keys`).
+
+    A categorical column is grouped by its integer codes (its categories that
+    occur, by name), without turning its rows into objects.
+    """
+    s = data[by]
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        return group_masks(_checks.keys(data, by))
+    codes = s.cat.codes.to_numpy()
+    if (codes < 0).any():
+        _checks.keys(data, by)  # raises: missing values
+    cats = s.cat.categories
+    groups = [(cats[c], codes == c) for c in np.flatnonzero(np.bincount(codes, minlength=len(cats)))]
+    with contextlib.suppress(TypeError):  # mixed types: keep the order of the categories
+        groups.sort(key=lambda kv: kv[0])
+    return groups
+
+
 def _findq(x: np.ndarray, y: np.ndarray, p: float, xmax: float) -> float:
     """R's ``findq``: where a horizontal line at CDF level ``p`` meets the curve."""
     keep = ~np.isnan(y)
@@ -139,7 +190,7 @@ def _one_curve(time: np.ndarray, event: np.ndarray, z: float, conf_type: str = "
     # one pass of counts per distinct time: events, censored, at risk
     if weight is not None:  # a row that stands for no subject adds no time
         time, event, weight = time[weight > 0], event[weight > 0], weight[weight > 0]
-    ut, inv = np.unique(time, return_inverse=True)
+    ut, inv = unique_inverse(time)
     w = np.ones(len(time)) if weight is None else weight
     d = np.bincount(inv, weights=event * w, minlength=len(ut))
     c = np.bincount(inv, weights=w, minlength=len(ut)) - d
@@ -165,6 +216,32 @@ def _median(cur: dict[str, np.ndarray]) -> tuple[float, float, float]:
         return _findq(x, np.concatenate(([0.0], 1.0 - s)), 0.5, xmax)
 
     return q(cur["survival"]), q(cur["ci_lower"]), q(cur["ci_upper"])
+
+
+def _curves(data: pd.DataFrame, duration: str, event: str, by: str | None, weights: str | None, conf_level: float,
+            conf_type: str) -> Iterator[tuple[object, np.ndarray, dict[str, np.ndarray],
+                                              tuple[np.ndarray, np.ndarray, np.ndarray | None]]]:
+    """Each group's name, rows, curve arrays and the checked ``(time, event, weight)`` columns, one at a time."""
+    data = _checks.check_frame(data)
+    _checks.check_columns(data, [duration, event, by, weights])
+    level = _checks.check_probability(conf_level, "conf_level")
+    if conf_type not in CONF_TYPES:
+        raise DataError(f"'conf_type' must be one of {', '.join(map(repr, CONF_TYPES))}: "
+                        f"got {conf_type!r}")
+    t = _checks.numeric(data, duration, nonnegative=True)
+    e = _checks.events01(data, event)
+    wt = None if weights is None else _checks.numeric(data, weights, nonnegative=True)
+    z = float(_st.norm.ppf(1.0 - (1.0 - level) / 2.0))
+    groups = [("all", np.ones(len(t), dtype=bool))] if by is None else groups_of(data, by)
+    for name, m in groups:
+        yield name, m, _one_curve(t[m], e[m], z, conf_type, None if wt is None else wt[m]), (t, e, wt)
+
+
+def curves_by(data: pd.DataFrame, duration: str, event: str, by: str | None = None, *,
+              conf_level: float = 0.95, conf_type: str = "log") -> dict[object, dict[str, np.ndarray]]:
+    """:func:`kaplan_meier`'s curves as arrays, by group (``time, at_risk, events, censored, survival,
+    std_err, ci_lower, ci_upper``): the same numbers without building the long table."""
+    return {name: cur for name, _, cur, _ in _curves(data, duration, event, by, None, conf_level, conf_type)}
 
 
 def kaplan_meier(
@@ -233,26 +310,8 @@ def kaplan_meier(
     >>> [round(float(s), 3) for s in km.curve["survival"]]
     [0.833, 0.667, 0.444, 0.444, 0.0]
     """
-    data = _checks.check_frame(data)
-    _checks.check_columns(data, [duration, event, by, weights])
-    level = _checks.check_probability(conf_level, "conf_level")
-    if conf_type not in CONF_TYPES:
-        raise DataError(f"'conf_type' must be one of {', '.join(map(repr, CONF_TYPES))}: "
-                        f"got {conf_type!r}")
-    t = _checks.numeric(data, duration, nonnegative=True)
-    e = _checks.events01(data, event)
-    wt = None if weights is None else _checks.numeric(data, weights, nonnegative=True)
-    z = float(_st.norm.ppf(1.0 - (1.0 - level) / 2.0))
-    if by is None:
-        groups = [("all", np.ones(len(t), dtype=bool))]
-    else:
-        g = _checks.keys(data, by)
-        groups = [(lvl, g == lvl) for lvl in pd.unique(g)]
-        with contextlib.suppress(TypeError):  # mixed types: keep the order of appearance
-            groups.sort(key=lambda kv: kv[0])
     rows, curves = [], []
-    for name, m in groups:
-        cur = _one_curve(t[m], e[m], z, conf_type, None if wt is None else wt[m])
+    for name, m, cur, (_, e, wt) in _curves(data, duration, event, by, weights, conf_level, conf_type):
         med, lo, hi = _median(cur)
         n_g, ev_g = ((int(m.sum()), int(e[m].sum())) if wt is None else
                      (round(wt[m].sum()), round((e[m] * wt[m]).sum())))
@@ -266,4 +325,4 @@ def kaplan_meier(
         ["group", "time", "survival", "ci_lower", "ci_upper", "at_risk",
          "events", "censored", "std_err"]
     ]
-    return KaplanMeierResult(summary, curve, level, conf_type)
+    return KaplanMeierResult(summary, curve, float(conf_level), conf_type)

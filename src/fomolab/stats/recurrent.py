@@ -20,7 +20,6 @@ O(n log n).
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -31,6 +30,7 @@ from scipy import stats as _st
 from fomolab.errors import DataError
 from fomolab.stats import _checks
 from fomolab.stats._result import StatsResult
+from fomolab.stats.kaplan_meier import groups_of
 
 __all__ = ["MeanCumulativeResult", "mean_cumulative_function", "nelson_aalen"]
 
@@ -136,21 +136,14 @@ def _estimate(data: pd.DataFrame, duration: str, event: str, by: str | None, sta
     if start is not None:
         _checks.check_start_stop(data, st, stop, start, duration)
     sid = np.arange(len(stop)) if id is None else pd.factorize(_checks.keys(data, id))[0]
-    if by is None:
-        groups = [("all", np.ones(len(stop), dtype=bool))]
-    else:
-        g = _checks.keys(data, by)
-        groups = [(lv, g == lv) for lv in pd.unique(g)]
-        with contextlib.suppress(TypeError):  # mixed types: keep the order of appearance
-            groups.sort(key=lambda kv: kv[0])
+    groups: list[tuple[object, np.ndarray]] = (
+        [("all", np.ones(len(stop), dtype=bool))] if by is None else groups_of(data, by))
     z = float(_st.norm.ppf(0.5 + level / 2))
     rows, curves = [], []
     for name, m in groups:
-        e_t, n, d, M, var = _one(st[m], stop[m], ev[m], sid[m])
-        se = np.sqrt(var)
-        lo, hi = _band(M, se, z, conf_type)
-        curves.append(pd.DataFrame({"group": name, "time": e_t, "at_risk": n, "events": d, "mcf": M,
-                                    "std_err": se, "ci_lower": lo, "ci_upper": hi}))
+        cur = mcf_curve(st[m], stop[m], ev[m], sid[m], z, conf_type)
+        e_t, M, se, lo, hi = cur["time"], cur["mcf"], cur["std_err"], cur["ci_lower"], cur["ci_upper"]
+        curves.append(pd.DataFrame({"group": name, **cur}))
         when = float(stop[m].max()) if at is None else float(at)
         j = int(np.searchsorted(e_t, when, side="right")) - 1
         vals = (M[j], se[j], lo[j], hi[j]) if j >= 0 else (0.0, 0.0, 0.0, 0.0)
@@ -160,6 +153,47 @@ def _estimate(data: pd.DataFrame, duration: str, event: str, by: str | None, sta
     curve = pd.concat(curves, ignore_index=True)
     return MeanCumulativeResult(pd.DataFrame(rows, columns=list(MeanCumulativeResult.COLUMNS)),
                                 curve, level, conf_type)
+
+
+def gap_starts(codes: np.ndarray, stop: np.ndarray, ev: np.ndarray, sid: np.ndarray | None = None,
+               duration: str = "time", id: str = "id") -> tuple[np.ndarray, np.ndarray]:
+    """Each row's start, its subject's previous row's time (0 for the first), and which rows carry nothing.
+
+    ``codes`` are integer subject codes, ``stop`` the rows' times, ``ev`` their
+    0/1 events.  A row at time 0 without an event is never at risk (``empty``,
+    the second array); every other row must lie after its subject's previous
+    one (:class:`~fomolab.errors.DataError` naming ``sid``'s value, ``duration``
+    and ``id``).
+    """
+    o = np.lexsort((stop, codes))  # by subject, then time; ties in row order
+    prev = np.zeros(len(stop))
+    same = np.zeros(len(o), dtype=bool)
+    same[1:] = codes[o][1:] == codes[o][:-1]
+    shifted = np.concatenate(([0.0], stop[o][:-1]))
+    prev[o] = np.where(same, shifted, 0.0)
+    empty = (stop == 0) & (ev == 0)
+    if empty.all():
+        raise DataError(f"every row of {duration!r} is 0 without an event: nothing at risk")
+    bad = (prev >= stop) & ~empty
+    if bad.any():
+        who = np.flatnonzero(bad)[0]
+        name = _checks._py(sid[who]) if sid is not None else int(codes[who])
+        raise DataError(f"subject {name!r} of column {id!r} has a row at time "
+                        f"{float(stop[who])!r} that is not after its previous row (or is at "
+                        "0): each event needs its own time > 0")
+    return prev, empty
+
+
+def mcf_curve(start: np.ndarray, stop: np.ndarray, ev: np.ndarray, sid: np.ndarray, z: float,
+              conf_type: str = "log") -> dict[str, np.ndarray]:
+    """One group's curve (:func:`mean_cumulative_function`'s ``curve`` columns but ``group``) from arrays.
+
+    ``sid`` holds integer subject codes (as :func:`pandas.factorize` gives).
+    """
+    e_t, n, d, M, var = _one(start, stop, ev, sid)
+    se = np.sqrt(var)
+    lo, hi = _band(M, se, z, conf_type)
+    return {"time": e_t, "at_risk": n, "events": d, "mcf": M, "std_err": se, "ci_lower": lo, "ci_upper": hi}
 
 
 def _band(M: np.ndarray, se: np.ndarray, z: float, conf_type: str) -> tuple[np.ndarray, np.ndarray]:
@@ -290,23 +324,10 @@ def mean_cumulative_function(
     if start is None:
         sid = _checks.keys(data, id)
         stop = _checks.numeric(data, duration, nonnegative=True)
-        frame = pd.DataFrame({"_id": pd.factorize(sid)[0], "_stop": stop, "_row": np.arange(len(stop))})
-        frame = frame.sort_values(["_id", "_stop"], kind="mergesort")
-        prev = frame.groupby("_id")["_stop"].shift(1).fillna(0.0).to_numpy()
-        starts = np.empty(len(stop))
-        starts[frame["_row"].to_numpy()] = prev
         ev = _checks.events01(data, event)
-        # a visit that ends at 0 without an event is never at risk: no information
-        empty = (stop == 0) & (ev == 0)
-        if empty.all():
-            raise DataError(f"every row of {duration!r} is 0 without an event: nothing at risk")
+        starts, empty = gap_starts(pd.factorize(sid)[0], stop, ev, sid, duration, id)
         if empty.any():
-            data, starts, stop, sid = data[~empty], starts[~empty], stop[~empty], sid[~empty]
-        if (starts >= stop).any():
-            bad = int(np.flatnonzero(starts >= stop)[0])
-            raise DataError(f"subject {_checks._py(sid[bad])!r} of column {id!r} has a row at time "
-                            f"{float(stop[bad])!r} that is not after its previous row (or is at "
-                            "0): each event needs its own time > 0")
+            data, starts = data[~empty], starts[~empty]
         data = data.assign(_start=starts)
         start = "_start"
     return _estimate(data, duration, event, by, start, id, at, conf_level, conf_type)

@@ -1,0 +1,147 @@
+"""The analysis' count-based paths give the numbers of the per-row definitions they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fomolab import figure_data
+from fomolab.analysis import _visit_frame, visit_outcomes
+from fomolab.stats import _folder
+from fomolab.stats._example import example_results
+from fomolab.stats.compare import time_to_purchase
+from fomolab.stats.competing import cumulative_incidence, incidence_curves
+from fomolab.stats.kaplan_meier import curves_by, kaplan_meier, unique_inverse
+from fomolab.stats.recurrent import gap_starts
+
+COLS = ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"]
+
+
+@pytest.fixture(scope="module")
+def res():
+    return example_results()
+
+
+def test_events_except_drops_the_kinds_while_reading(res):
+    whole = res.table("events", COLS)
+    kept = whole[~whole.kind.isin(["arrive", "leave"])].reset_index(drop=True)
+    got = res.events_except(["arrive", "leave"], COLS)
+    assert (whole.kind == "arrive").any() and not got.kind.isin(["arrive", "leave"]).any()
+    pd.testing.assert_frame_equal(got, kept)
+
+
+def test_timeline_viewers_from_the_visits_equal_the_arrive_and_leave_events(res):
+    runs = _folder.nonempty_runs(res)
+    arms = _folder.arm_order(res.manifest, runs.arm.astype(str))
+    events = res.events_except(["arrive", "leave"], COLS)
+    tl = figure_data.timeline(res, runs, events, arms, 0.95)
+    whole = res.table("events", COLS)
+    T = float(runs.duration_s.max())
+    grid = np.linspace(0.0, T, 361)
+    for arm in arms:
+        ids = set(runs.run_id[runs.arm.astype(str) == arm].astype(str))
+        counts = []
+        for rid in ids:
+            e = whole[whole.run_id.astype(str) == rid]
+            arr, lv = np.sort(e.time_s[e.kind == "arrive"]), np.sort(e.time_s[e.kind == "leave"])
+            counts.append(np.searchsorted(arr, grid, "right") - np.searchsorted(lv, grid, "left"))
+        got = tl[(tl.arm == arm) & (tl.series == "viewers")]["mean"].to_numpy()
+        assert len(got) == len(grid) and got.max() > 0
+        np.testing.assert_array_equal(got, np.mean(counts, axis=0))
+
+
+def test_visit_frame_is_visit_outcomes_of_time_to_purchase(res):
+    runs = _folder.nonempty_runs(res)
+    sh = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness",
+                      "arrival_s", "departure_s", "first_purchase_s"])
+    end_s = {str(r): float(d) for r, d in zip(runs.run_id, runs.duration_s, strict=True)}
+    old = time_to_purchase(sh)
+    old = visit_outcomes(old.assign(arm=old.arm.astype(str)), end_s)
+    got = _visit_frame(sh, end_s)
+    assert set(got.outcome) == {"buy", "leave", "censored"}
+    pd.testing.assert_frame_equal(got, old)
+
+
+def _frame(n: int = 3000, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    t = np.round(rng.exponential(100, n), 0)  # ties
+    what = rng.choice(["buy", "leave", "censored"], n, p=[0.3, 0.5, 0.2])
+    return pd.DataFrame({"t": t, "what": what, "bought": (what == "buy").astype(int),
+                         "arm": rng.choice(["b", "a", "c"], n)})
+
+
+@pytest.mark.parametrize("categorical", [False, True])
+def test_curve_arrays_equal_the_long_tables(categorical):
+    df = _frame()
+    if categorical:  # grouped by integer codes
+        df["arm"] = pd.Categorical(df.arm)
+    km = kaplan_meier(df, "t", "bought", by="arm")
+    arrays = curves_by(df, "t", "bought", by="arm")
+    assert list(arrays) == ["a", "b", "c"]
+    for g, cur in arrays.items():
+        part = km.curve[km.curve.group == g]
+        for col in ("time", "survival", "ci_lower", "ci_upper", "at_risk", "std_err"):
+            np.testing.assert_array_equal(cur[col], part[col].to_numpy())
+    ci = cumulative_incidence(df, "t", "what", by="arm", censored="censored")
+    inc = incidence_curves(df, "t", "what", "buy", by="arm", censored="censored")
+    for g, cur in inc.items():
+        part = ci.curve[(ci.curve.group == g) & (ci.curve.cause == "buy")]
+        for col in ("time", "cuminc", "ci_lower", "ci_upper", "at_risk", "std_err"):
+            np.testing.assert_array_equal(cur[col], part[col].to_numpy())
+    assert incidence_curves(df, "t", "what", "no such cause", by="arm", censored="censored") == {}
+
+
+def test_incidence_summary_without_curves_is_the_same():
+    df = _frame()
+    for at in (0.5, 57.0, 1e6):
+        full = cumulative_incidence(df, "t", "what", by="arm", censored="censored", at=at)
+        lean = cumulative_incidence(df, "t", "what", by="arm", censored="censored", at=at, curves=False)
+        pd.testing.assert_frame_equal(lean.summary, full.summary)
+        assert lean.curve.empty and list(lean.curve.columns) == list(full.curve.columns)
+
+
+def test_sorted_input_gives_the_same_curves():
+    df = _frame()
+    by_time = df.iloc[np.argsort(df.t.to_numpy(), kind="stable")].reset_index(drop=True)
+    a = kaplan_meier(df, "t", "bought", by="arm").curve
+    b = kaplan_meier(by_time, "t", "bought", by="arm").curve
+    pd.testing.assert_frame_equal(a, b)
+    t = by_time.t.to_numpy()
+    for x in (t, df.t.to_numpy(), t[:1], t[:0]):
+        ut, inv = unique_inverse(x)
+        want_u, want_i = np.unique(x, return_inverse=True)
+        np.testing.assert_array_equal(ut, want_u)
+        np.testing.assert_array_equal(inv, want_i.reshape(-1))
+
+
+def test_gap_starts_are_each_subjects_previous_time():
+    codes = np.array([0, 1, 0, 0, 1, 2])
+    stop = np.array([5.0, 3.0, 2.0, 9.0, 7.0, 0.0])
+    ev = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    start, empty = gap_starts(codes, stop, ev)
+    np.testing.assert_array_equal(start, [2.0, 0.0, 0.0, 5.0, 3.0, 0.0])
+    np.testing.assert_array_equal(empty, [False, False, False, False, False, True])
+    with pytest.raises(Exception, match="not after its previous row"):
+        gap_starts(np.array([0, 0]), np.array([4.0, 4.0]), np.array([1.0, 0.0]))
+
+
+def test_lineup_of_a_folder_without_product_results_is_none(res, tmp_path):
+    import json
+    import shutil
+
+    from fomolab import Results
+
+    shutil.copytree(res.path, tmp_path / "old")
+    shutil.rmtree(tmp_path / "old" / "product_results")
+    for commit in (tmp_path / "old" / "commits").glob("*.json"):  # as a run written before the table
+        rec = json.loads(commit.read_text())
+        parts = rec["partitions"]
+        rec["partitions"] = ([p for p in parts if p != "product_results"] if isinstance(parts, list) else
+                             {k: v for k, v in parts.items() if k != "product_results"})
+        commit.write_text(json.dumps(rec))
+    old = Results(tmp_path / "old")
+    runs = _folder.nonempty_runs(old)
+    assert figure_data.lineup(old, runs, ["control", "sale_timer"], 0.95, min_products=1) is None
+    assert figure_data.lineup(res, _folder.nonempty_runs(res), ["control", "sale_timer"], 0.95,
+                              min_products=1) is not None
