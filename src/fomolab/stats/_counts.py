@@ -19,21 +19,18 @@ event time, so it is computed here too.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from fomolab.errors import ConvergenceWarning, DataError
+from fomolab.errors import DataError
+from fomolab.stats import _newton
 
 __all__ = ["CountFit", "EventTimeCounts", "cox_counts", "event_time_counts", "zph_counts"]
 
 SortKind = Literal["quicksort", "stable"]
-_EPS = 1e-9  # R coxph.control(eps), as fomolab.stats.cox
-_TOLER_INF = np.sqrt(_EPS)
-_ITER_MAX = 20
 
 
 @dataclass(frozen=True)
@@ -254,76 +251,18 @@ def cox_counts(at_risk: np.ndarray, deaths: np.ndarray, time: np.ndarray, X: np.
     beta = np.zeros(p)
     ll0, u0, i0, *_ = _sums(n, d, Xc, beta, pc)
     scale = np.maximum((rows @ Xc ** 2) / M, 1e-300) * max(len(pc.group), 1)
-    flat = [c for c, v, sc in zip(names, np.diag(i0), scale, strict=True) if v <= 1e-12 * sc]
-    if flat:
-        raise DataError(
-            f"covariate(s) {', '.join(map(repr, flat))} take a single value among the "
-            "rows at risk at every event time (within each stratum), so their effect "
-            "cannot be estimated (e.g. an arm indicator in a data set with one arm, or "
-            "a covariate constant within every stratum): drop them")
+    _newton.refuse_flat(names, np.diag(i0), scale)
     try:
-        new = beta + np.linalg.solve(i0, u0)
+        first = beta + np.linalg.solve(i0, u0)
     except np.linalg.LinAlgError:
         raise DataError("the covariates are collinear (the information matrix at 0 is "
                         "singular): drop a redundant covariate") from None
-    ll, u, info = ll0, u0, i0
-    converged, halving, iters = False, 0, 0
-    for iters in range(1, _ITER_MAX + 1):  # noqa: B007 - the count is read after the loop
-        nll, nu, ninfo, *_ = _sums(n, d, Xc, new, pc)
-        bad = not np.isfinite(nll)
-        if not bad and halving == 0 and abs(nll - ll) <= _EPS * abs(nll):
-            beta, ll, u, info = new, nll, nu, ninfo
-            converged = True
-            break
-        if bad or nll < ll:
-            halving += 1
-            new = (new + beta) / 2.0
-        else:
-            halving = 0
-            beta, ll, u, info = new, nll, nu, ninfo
-            try:
-                new = beta + np.linalg.solve(info, u)
-            except np.linalg.LinAlgError:
-                break
-    try:
-        var = np.linalg.inv(info)
-    except np.linalg.LinAlgError:
-        var = np.full((p, p), np.nan)
-    _warn(u, var, beta, ll, converged, names)
+    beta, ll, u, info, converged, iters = _newton.maximise(lambda b: _sums(n, d, Xc, b, pc)[:3], beta, ll0, u0,
+                                                           i0, first)
+    var = _newton.inverse(info)
+    _newton.warn_fit(u, var, beta, ll, converged, names, stacklevel=2)
     return CountFit(beta=beta, var=var, loglik=(ll0, ll), converged=converged, iterations=iters, x=Xc, at_risk=n,
                     deaths=d, time=time, ties=ties)
-
-
-def _warn(u: np.ndarray, var: np.ndarray, beta: np.ndarray, ll: float, converged: bool, covs: list[str]) -> None:
-    """The warnings :func:`fomolab.stats.cox` gives after its fit, with the same words."""
-    with np.errstate(invalid="ignore"):
-        step = np.abs(u @ var)
-    inf = (step > _TOLER_INF) & (step > _TOLER_INF * np.abs(beta))
-    vdiag = np.diag(var)
-    degenerate = ~(np.isfinite(vdiag) & (vdiag > 0))
-    if ll == 0.0 or degenerate.any():
-        inf = inf | degenerate | (ll == 0.0)
-        warnings.warn(
-            f"the log partial likelihood reached {ll:.3g} (its maximum is 0): "
-            f"covariate(s) {', '.join(c for c, b in zip(covs, inf, strict=True) if b)} separate the "
-            "events from the rows at risk perfectly (monotone likelihood), so their "
-            "coefficients are infinite and standard errors are NaN. Typical causes: very "
-            "few events, or a covariate that is large only for the rows that have events",
-            ConvergenceWarning, stacklevel=3)
-        return
-    names = ", ".join(c for c, b in zip(covs, inf, strict=True) if b)
-    if not converged:
-        extra = (f"; covariate(s) {names} seem to have an infinite coefficient "
-                 "(monotone likelihood, e.g. no events in one level)") if names else ""
-        warnings.warn(
-            f"Cox fit did not converge in {_ITER_MAX} iterations; estimates are "
-            f"unreliable{extra}", ConvergenceWarning, stacklevel=3)
-    elif inf.any():
-        warnings.warn(
-            f"log likelihood converged before covariate(s) {names}: the "
-            "coefficient may be infinite (monotone likelihood, e.g. no "
-            "events in one level); its standard error is not meaningful",
-            ConvergenceWarning, stacklevel=3)
 
 
 def zph_counts(fit: CountFit, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

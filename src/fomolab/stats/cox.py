@@ -41,15 +41,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-from fomolab.errors import ConvergenceWarning, DataError, StatisticalWarning
-from fomolab.stats import _checks
+from fomolab.errors import DataError, StatisticalWarning
+from fomolab.stats import _checks, _newton
 from fomolab.stats._result import StatsResult
 
 __all__ = ["CoxResult", "cox"]
 
-_EPS = 1e-9  # R coxph.control(eps)
-_TOLER_INF = np.sqrt(_EPS)  # R coxph.control(toler.inf)
-_ITER_MAX = 20  # R coxph.control(iter.max)
 
 
 class _RiskSets:
@@ -199,13 +196,7 @@ def _check_varies_at_risk(i0: np.ndarray, X: np.ndarray, rs: _RiskSets,
     constant within every stratum).
     """
     scale = np.maximum((X ** 2).mean(axis=0), 1e-300) * max(len(rs.ev_rows), 1)
-    flat = [c for c, v, sc in zip(names, np.diag(i0), scale, strict=True) if v <= 1e-12 * sc]
-    if flat:
-        raise DataError(
-            f"covariate(s) {', '.join(map(repr, flat))} take a single value among the "
-            "rows at risk at every event time (within each stratum), so their effect "
-            "cannot be estimated (e.g. an arm indicator in a data set with one arm, or "
-            "a covariate constant within every stratum): drop them")
+    _newton.refuse_flat(names, np.diag(i0), scale)
 
 
 def _fit(X: np.ndarray, rs: _RiskSets, ties: str, names: Sequence[str] = ()) -> dict[str, Any]:
@@ -221,32 +212,9 @@ def _fit(X: np.ndarray, rs: _RiskSets, ties: str, names: Sequence[str] = ()) -> 
             "the covariates are collinear (the information matrix at 0 is "
             "singular): drop a redundant covariate"
         ) from None
-    ll, u, info = ll0, u0, i0
-    converged = False
-    halving = 0
-    iters = 0
-    for iters in range(1, _ITER_MAX + 1):  # noqa: B007 - the count is read after the loop
-        nll, nu, ninfo = _loglik(newbeta, X, rs, ties)
-        bad = not np.isfinite(nll)
-        # R: |1 - ll/nll| <= eps, written without dividing (nll can be exactly 0)
-        if not bad and halving == 0 and abs(nll - ll) <= _EPS * abs(nll):
-            beta, ll, u, info = newbeta, nll, nu, ninfo
-            converged = True
-            break
-        if bad or nll < ll:
-            halving += 1
-            newbeta = (newbeta + beta) / 2.0
-        else:
-            halving = 0
-            beta, ll, u, info = newbeta, nll, nu, ninfo
-            try:
-                newbeta = beta + _solve_pd(info, u)
-            except np.linalg.LinAlgError:
-                break
-    try:
-        var = np.linalg.inv(info)
-    except np.linalg.LinAlgError:
-        var = np.full((p, p), np.nan)
+    beta, ll, u, info, converged, iters = _newton.maximise(lambda b: _loglik(b, X, rs, ties), beta, ll0, u0, i0,
+                                                           newbeta, _solve_pd)
+    var = _newton.inverse(info)
     return dict(beta=beta, ll0=ll0, ll=ll, u=u, var=var, score=score_test,
                 converged=converged, iterations=iters)
 
@@ -476,43 +444,16 @@ def cox(
     fit = _fit(Xc, rs, ties, covs)
     beta, var = fit["beta"], fit["var"]
     p = len(covs)
-    # R's coxph.fit check: a last Newton step still large relative to the
-    # coefficient means the likelihood keeps rising as it runs to infinity.
-    with np.errstate(invalid="ignore"):
-        step = np.abs(fit["u"] @ var)
-    inf = (step > _TOLER_INF) & (step > _TOLER_INF * np.abs(beta))
-    vdiag = np.diag(var)
-    degenerate = ~(np.isfinite(vdiag) & (vdiag > 0))
+    # R's coxph.fit checks: a last Newton step still large relative to the coefficient (the
+    # likelihood keeps rising as it runs to infinity), or a log likelihood of exactly 0
+    degenerate = _newton.warn_fit(fit["u"], var, beta, fit["ll"], fit["converged"], covs, stacklevel=2)
     if fit["ll"] == 0.0 or degenerate.any():
         # The partial likelihood reached its supremum 0 (every event is the only
         # row at risk with its risk score, to machine precision): the data are
         # fitted perfectly and the information vanishes.
         var = np.where(np.outer(degenerate, degenerate) | (fit["ll"] == 0.0), np.nan, var)
-        inf = inf | degenerate | (fit["ll"] == 0.0)
-        warnings.warn(
-            f"the log partial likelihood reached {fit['ll']:.3g} (its maximum is 0): "
-            f"covariate(s) {', '.join(c for c, b in zip(covs, inf, strict=True) if b)} separate the "
-            "events from the rows at risk perfectly (monotone likelihood), so their "
-            "coefficients are infinite and standard errors are NaN. Typical causes: very "
-            "few events, or a covariate that is large only for the rows that have events",
-            ConvergenceWarning, stacklevel=2)
         fit["converged"] = False
         fit["var"] = var
-    names = ", ".join(c for c, b in zip(covs, inf, strict=True) if b)
-    if fit["ll"] == 0.0 or degenerate.any():
-        pass
-    elif not fit["converged"]:
-        extra = (f"; covariate(s) {names} seem to have an infinite coefficient "
-                 "(monotone likelihood, e.g. no events in one level)") if names else ""
-        warnings.warn(
-            f"Cox fit did not converge in {_ITER_MAX} iterations; estimates are "
-            f"unreliable{extra}", ConvergenceWarning, stacklevel=2)
-    elif inf.any():
-        warnings.warn(
-            f"log likelihood converged before covariate(s) {names}: the "
-            "coefficient may be infinite (monotone likelihood, e.g. no "
-            "events in one level); its standard error is not meaningful",
-            ConvergenceWarning, stacklevel=2)
     naive_se = np.sqrt(np.diag(var))
     use_var = var
     robust_score = None
