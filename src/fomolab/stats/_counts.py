@@ -265,6 +265,18 @@ def cox_counts(at_risk: np.ndarray, deaths: np.ndarray, time: np.ndarray, X: np.
                     deaths=d, time=time, ties=ties)
 
 
+def sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)``, by hashing then sorting the few distinct values."""
+    import pandas as pd
+
+    codes, uniq = pd.factorize(values)
+    uniq = np.asarray(uniq)
+    o = np.argsort(uniq, kind="stable")
+    rank = np.empty(len(o), np.int64)
+    rank[o] = np.arange(len(o))
+    return uniq[o], rank[codes]
+
+
 def zph_counts(fit: CountFit, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """R's ``cox.zph`` score statistics (per covariate, then global) of a :class:`CountFit`.
 

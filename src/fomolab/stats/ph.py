@@ -87,7 +87,7 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
     from scipy import stats as st
 
     from fomolab.stats import _checks
-    from fomolab.stats._counts import cox_counts, event_time_counts, zph_counts
+    from fomolab.stats._counts import cox_counts, event_time_counts, sorted_codes, zph_counts
     from fomolab.stats.zph import TRANSFORMS
 
     transforms = TRANSFORMS if transforms is None else transforms
@@ -104,7 +104,7 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
         rep_g = sh.replicate.to_numpy()[idx]
         capped = ""
         if len(idx) > PH_MAX_ROWS:
-            reps, code = _sorted_codes(rep_g)
+            reps, code = sorted_codes(rep_g)
             size = np.bincount(code, minlength=len(reps))
             keep = reps[np.cumsum(size) <= PH_MAX_ROWS]
             keep = keep if len(keep) else reps[:1]
@@ -170,16 +170,6 @@ def _groups(values: np.ndarray) -> Iterator[tuple[Any, np.ndarray]]:
     bounds = np.cumsum(np.bincount(inv, minlength=len(uniq)))
     for k, v in enumerate(uniq):
         yield v, order[(bounds[k - 1] if k else 0):bounds[k]]
-
-
-def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(values, return_inverse=True)``, by hashing then sorting the few distinct values."""
-    codes, uniq = pd.factorize(values)
-    uniq = np.asarray(uniq)
-    o = np.argsort(uniq, kind="stable")
-    rank = np.empty(len(o), np.int64)
-    rank[o] = np.arange(len(o))
-    return uniq[o], rank[codes]
 
 
 def _transform(transform: str, stop: np.ndarray, start: np.ndarray | None, event: np.ndarray,

@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -41,7 +41,7 @@ import pandas as pd
 
 from fomolab.errors import DataError
 from fomolab.stats import _checks
-from fomolab.stats._counts import EventTimeCounts, event_time_counts
+from fomolab.stats._counts import EventTimeCounts, event_time_counts, sorted_codes
 from fomolab.stats._result import StatsResult
 
 __all__ = ["RateModelResult", "RATE_COLUMNS", "purchase_intervals", "rate_model", "rate_table"]
@@ -183,21 +183,29 @@ def rate_model(
     coefs, problems = [], {}
     for r in reps:
         sub = data[data[replicate].to_numpy() == r]
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                f = cox(sub, duration, event, covs, start=start, strata=strata, ties=ties, conf_level=level)
-            coef = f.summary.coef.to_numpy(float)
-            if caught or not np.isfinite(coef).all():
-                problems[r] = "; ".join(sorted({str(w.message) for w in caught})) or "no finite estimate"
-                coef = np.full(len(covs), np.nan)
-        except DataError as exc:
-            problems[r] = str(exc)
-            coef = np.full(len(covs), np.nan)
+        coef, problem = _coefficients(len(covs), lambda f: f.summary.coef, cox, sub, duration, event, covs,
+                                      start=start, strata=strata, ties=ties, conf_level=level)
+        if problem:
+            problems[r] = problem
         coefs.append(coef)
     summary, per = _across_replicates(reps, coefs, problems, covs, level)
     return RateModelResult(summary=summary, per_replicate=per, events=events, replicate=replicate,
                            cluster=None, conf_level=level)
+
+
+def _coefficients(k: int, coef_of: Callable[[Any], Any], fit: Callable[..., Any], *args: Any,
+                  **kwargs: Any) -> tuple[np.ndarray, str]:
+    """``coef_of(fit(*args, **kwargs))``, one replicate's ``k`` coefficients, or NaN and why (the fit's
+    error, or the warnings it gave)."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            coef = np.asarray(coef_of(fit(*args, **kwargs)), float)
+    except DataError as exc:
+        return np.full(k, np.nan), str(exc)
+    if caught or not np.isfinite(coef).all():
+        return np.full(k, np.nan), "; ".join(sorted({str(w.message) for w in caught})) or "no finite estimate"
+    return coef, ""
 
 
 def _across_replicates(reps: list[Any], coefs: list[np.ndarray], problems: dict[Any, str], covs: list[str],
@@ -329,8 +337,8 @@ def _part(point: int, product: str, arm: np.ndarray, rep: np.ndarray, lo: np.nda
     ``arm_names`` and ``rep_names`` when these are given.
     """
     if arm_names is None or rep_names is None:
-        arms, pat = _levels(arm)
-        reps, st_ = _levels(rep)
+        arms, pat = sorted_codes(arm)
+        reps, st_ = sorted_codes(rep)
         ev_p = np.searchsorted(arms, ev_arm)
         ev_s = np.searchsorted(reps, ev_rep)
     else:  # codes: keep the levels that occur, in sorted order of their names
@@ -352,16 +360,6 @@ def _part(point: int, product: str, arm: np.ndarray, rep: np.ndarray, lo: np.nda
 
 #: The columns of the visits :func:`rate_table` reads.
 _VISIT_COLUMNS = ["run_id", "shopper_id", "arm", "replicate", "point", "arrival_s", "departure_s"]
-
-
-def _levels(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct values and each value's code (``np.unique``, by hashing then sorting the few levels)."""
-    codes, uniq = pd.factorize(values)
-    uniq = np.asarray(uniq)
-    o = np.argsort(uniq, kind="stable")
-    rank = np.empty(len(o), np.int64)
-    rank[o] = np.arange(len(o))
-    return uniq[o], rank[codes]
 
 
 def _parts_from_rows(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) -> list[_Part]:
@@ -538,18 +536,11 @@ def rate_table(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame
             for bt in bts:
                 in_batch = np.isin(part.counts.stratum, np.flatnonzero(batch == bt))
                 r_p = part.rows[batch == bt].sum(axis=0)
-                try:
-                    with warnings.catch_warnings(record=True) as caught:
-                        warnings.simplefilter("always")
-                        f = cox_counts(part.counts.at_risk[in_batch], part.counts.deaths[in_batch],
-                                       part.counts.time[in_batch], X, r_p, cols, event="event")
-                    coef = f.beta
-                    if caught or not np.isfinite(coef).all():
-                        problems[bt] = "; ".join(sorted({str(w.message) for w in caught})) or "no finite estimate"
-                        coef = np.full(len(cols), np.nan)
-                except DataError as exc:
-                    problems[bt] = str(exc)
-                    coef = np.full(len(cols), np.nan)
+                coef, problem = _coefficients(len(cols), lambda f: f.beta, cox_counts, part.counts.at_risk[in_batch],
+                                              part.counts.deaths[in_batch], part.counts.time[in_batch], X, r_p,
+                                              cols, event="event")
+                if problem:
+                    problems[bt] = problem
                 coefs.append(coef)
             summ, _ = _across_replicates(bts, coefs, problems, cols, level)
             for c, term in zip(cols, design.columns, strict=True):
