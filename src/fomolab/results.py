@@ -342,30 +342,8 @@ class Results:
         """
         import pyarrow as pa
         import pyarrow.compute as pc
-        import pyarrow.dataset as ds
-        import pyarrow.parquet as pq
 
-        files = self._files("events")
-        cols = None if columns is None else list(dict.fromkeys(columns))
-        keep = ~pc.field("kind").isin(pa.array(list(kinds), pa.string()))
-        if not files:
-            df = pd.DataFrame()
-        else:
-            try:
-                data = ds.dataset([str(f) for f in files], format="parquet")
-                if cols is not None and not set(cols) <= set(data.schema.names):
-                    raise ValueError("columns differ between partitions")
-                tab = data.to_table(columns=cols, filter=keep)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):
-                tab = pa.concat_tables([pq.read_table(f, columns=cols, filters=keep) for f in files],
-                                       promote_options="default")
-            df = tab.to_pandas()
-        for c in CATEGORICAL:
-            if c in df.columns:
-                df[c] = df[c].astype("category")
-        if "shopper_id" in df.columns:
-            df["shopper_id"] = df["shopper_id"].astype("Int64")
-        return df.reset_index(drop=True)
+        return self.table("events", columns, filter=~pc.field("kind").isin(pa.array(list(kinds), pa.string())))
 
     def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         """SQL over the folder's tables, read out of core by DuckDB.
