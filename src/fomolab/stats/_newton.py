@@ -35,13 +35,13 @@ def refuse_flat(names: Sequence[str], info_diag: np.ndarray, scale: np.ndarray) 
 
 
 def maximise(sums: Sums, beta: np.ndarray, ll0: float, u0: np.ndarray, i0: np.ndarray, first: np.ndarray,
-             solve: Callable[[np.ndarray, np.ndarray], np.ndarray] = np.linalg.solve
+             solve: Callable[[np.ndarray, np.ndarray], np.ndarray] = np.linalg.solve, iter_max: int = ITER_MAX
              ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, bool, int]:
     """R's iterations from ``beta`` (log likelihood ``ll0``, score ``u0``, information ``i0``) and the first
-    step ``first``: returns ``(beta, ll, u, info, converged, iterations)``."""
+    step ``first``, at most ``iter_max``: returns ``(beta, ll, u, info, converged, iterations)``."""
     ll, u, info, new = ll0, u0, i0, first
     converged, halving, iters = False, 0, 0
-    for iters in range(1, ITER_MAX + 1):  # noqa: B007 - the count is read after the loop
+    for iters in range(1, iter_max + 1):  # noqa: B007 - the count is read after the loop
         nll, nu, ninfo = sums(new)
         bad = not np.isfinite(nll)
         # R: |1 - ll/nll| <= eps, written without dividing (nll can be exactly 0)

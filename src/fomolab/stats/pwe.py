@@ -39,12 +39,11 @@ import pandas as pd
 from scipy import stats as _st
 
 from fomolab.errors import ConvergenceWarning, DataError
-from fomolab.stats import _checks
+from fomolab.stats import _checks, _newton
 from fomolab.stats._result import StatsResult
 
 __all__ = ["PiecewiseExponentialResult", "person_time", "piecewise_exponential"]
 
-_EPS = 1e-9
 _ITER_MAX = 30
 
 
@@ -365,32 +364,13 @@ def piecewise_exponential(
         new = beta + np.linalg.solve(i0, u0)
     except np.linalg.LinAlgError:
         raise DataError("the covariates are collinear within pieces: drop a redundant one") from None
-    ll, u, info = ll0, u0, i0
-    converged, halving, iters = False, 0, 0
-    for iters in range(1, _ITER_MAX + 1):  # noqa: B007
-        nll, nu, ninfo = _profile(new, Xc, n, y, kcode, d, K)
-        if np.isfinite(nll) and halving == 0 and abs(1.0 - ll / nll) <= _EPS:
-            beta, ll, u, info = new, nll, nu, ninfo
-            converged = True
-            break
-        if not np.isfinite(nll) or nll < ll:
-            halving += 1
-            new = (new + beta) / 2.0
-        else:
-            halving = 0
-            beta, ll, u, info = new, nll, nu, ninfo
-            try:
-                new = beta + np.linalg.solve(info, u)
-            except np.linalg.LinAlgError:
-                break
+    beta, ll, _, info, converged, iters = _newton.maximise(lambda b: _profile(b, Xc, n, y, kcode, d, K), beta,
+                                                           ll0, u0, i0, new, iter_max=_ITER_MAX)
     if not converged:
         warnings.warn(f"piecewise-exponential fit did not converge in {_ITER_MAX} iterations; "
                       "estimates are unreliable (an infinite coefficient?)",
                       ConvergenceWarning, stacklevel=2)
-    try:
-        var = np.linalg.inv(info)
-    except np.linalg.LinAlgError:
-        var = np.full((p, p), np.nan)
+    var = _newton.inverse(info)
     w = n * np.exp(Xc @ beta)
     s0 = np.bincount(kcode, weights=w, minlength=K)
     rate = np.divide(d, s0, out=np.zeros(K), where=s0 > 0)
