@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from _common import ROOT, fomolab_cmd, load, median, timed_cpu, verdict
+from _common import ROOT, fomolab_cmd, load, median, time_runs, timed_cpu, verdict
 
 SPEC = ROOT / "experiments/million_viewers.toml"
 RUN_S, RUN_MB = 90.0, 3072.0
@@ -60,33 +60,14 @@ def main() -> None:
             peaks_by_size[m] = peak
             print(f"  {m:g} x 10^6 viewers: {wall:.2f} s wall, {cpu:.2f} s CPU, peak RSS {peak:,.0f} MB", flush=True)
             shutil.rmtree(tmp / f"s{m:g}", ignore_errors=True)
-        walls, cpus, peaks = [], [], []
-        for k in range(args.repeats):
-            out = tmp / f"r{k}"
-            wall, cpu, peak = timed_cpu([*fomolab_cmd(), "run", str(spec), "--out", str(out), "-q"])
-            walls.append(wall)
-            cpus.append(cpu)
-            peaks.append(peak)
-            print(f"  10 x 10^6 viewers, repetition {k + 1}: {wall:.2f} s wall, {cpu:.2f} s CPU, "
-                  f"peak RSS {peak:,.0f} MB", flush=True)
-            if k:
-                shutil.rmtree(out, ignore_errors=True)  # the first is analysed
-        peaks_by_size[10.0] = median(peaks)
-        visits = _describe(tmp / "r0")
-        w, m = median(walls), median(peaks)
-        print(f"\nmedian over {args.repeats} runs ({load()}):")
-        print(f"  wall time        {w:7.2f} s    (min {min(walls):.2f}, max {max(walls):.2f}; CPU {median(cpus):.2f} s)"
-              f"   target < {RUN_S:.0f} s: {verdict(w < RUN_S)}")
-        print(f"  peak RSS         {m:7,.0f} MB   (max {max(peaks):,.0f})   "
-              f"target < {RUN_MB:,.0f} MB: {verdict(max(peaks) < RUN_MB)}")
-        print(f"  throughput       {visits / w:,.0f} viewer visits per second of wall time (whole command)")
+        _, peaks_by_size[10.0] = time_runs(spec, args.repeats, "10 x 10^6 viewers", RUN_S, RUN_MB, _describe, "run",
+                                           tmp, ("-q",), keep_first_only=True)  # the first is analysed
         if len(peaks_by_size) > 1:
             sizes = sorted(peaks_by_size)
             print("  peak RSS by audience: " + ", ".join(f"{s:g}e6 {peaks_by_size[s]:,.0f} MB" for s in sizes))
             lo, hi = sizes[0], sizes[-1]
             print(f"  growth           {(peaks_by_size[hi] - peaks_by_size[lo]) / (hi - lo):,.0f} MB per extra "
                   f"million viewers ({lo:g}e6 to {hi:g}e6)")
-        print(f"run: {verdict(w < RUN_S and max(peaks) < RUN_MB)}", flush=True)
         if args.analyze_repeats:
             _analyze(tmp, args.analyze_repeats, args.analyze_limit)
     finally:
