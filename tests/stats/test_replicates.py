@@ -337,3 +337,60 @@ def test_only_the_control_is_refused():
     df = _frame({0: 0.1})
     with pytest.raises(DataError, match="holds only the control"):
         replicate_effects(df[df.arm == "control"], "t", "bought", "arm", control="control", replicate="rep")
+
+
+# -- many replicates at once ----------------------------------------------------------------------------
+
+def _many(replicates: int, seed: int = 0) -> pd.DataFrame:
+    """Replicates of three arms with tied times (whole seconds) and different numbers of viewers."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for rep in range(replicates):
+        for arm, hazard in (("control", 1 / 300), ("sale", 1 / 200), ("timer", 1 / 250)):
+            n = int(rng.integers(40, 120))
+            buy, leave = rng.exponential(1 / hazard, n), rng.exponential(250, n)
+            rows.append(pd.DataFrame({"arm": arm, "rep": f"r{rep:02d}", "t": np.ceil(np.minimum(buy, leave)),
+                                      "bought": (buy < leave).astype(int), "left": (buy >= leave).astype(int)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+_FAST = ["hazard_ratio", "odds_ratio", "risk_difference"]
+
+
+def test_estimates_of_many_replicates_are_each_replicates_own_contrast():
+    df = _many(12)
+    est = replicate_estimates(df, "t", "bought", "arm", control="control", replicate="rep", measures=_FAST)
+    assert len(est) == 12 * 2 * 3
+    for (rep, grp), got in est.groupby(["replicate", "group"]):
+        cols = ["t", "bought", "left"]
+        ctrl = df[(df.rep == rep) & (df.arm == "control")][cols].to_numpy().T
+        arm = df[(df.rep == rep) & (df.arm == grp)][cols].to_numpy().T
+        want = replicate_contrast(tuple(ctrl), tuple(arm), tau=None, measures=_FAST)
+        assert dict(zip(got.measure, got.estimate, strict=True)) == want  # bit for bit
+
+
+def test_shuffled_rows_give_the_same_tables():
+    df = _many(8, seed=4)
+    kw = dict(control="control", replicate="rep", tau=100.0, competing="left")
+    a = replicate_effects(df, "t", "bought", "arm", **kw)
+    b = replicate_effects(df.sample(frac=1.0, random_state=3), "t", "bought", "arm", **kw)
+    pd.testing.assert_frame_equal(a.summary, b.summary, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(a.per_replicate, b.per_replicate, check_exact=False, rtol=1e-12)
+    fast = [m for m in a.per_replicate.measure.unique() if m in _FAST]
+    pick = a.per_replicate.measure.isin(fast)
+    assert a.per_replicate[pick].equals(b.per_replicate[pick])  # counts only: exact whatever the row order
+
+
+def test_a_replicate_lacking_the_control_or_an_arm_is_left_out_of_that_contrast():
+    df = _many(6, seed=2)
+    df = df[~((df.rep == "r01") & (df.arm == "control"))]  # r01: no contrast at all
+    df = df[~((df.rep == "r03") & (df.arm == "timer"))]  # r03: sale only
+    est = replicate_estimates(df, "t", "bought", "arm", control="control", replicate="rep", measures=_FAST)
+    reps = est.groupby("group").replicate.unique()
+    assert reps["sale"].tolist() == ["r00", "r02", "r03", "r04", "r05"]
+    assert reps["timer"].tolist() == ["r00", "r02", "r04", "r05"]
+    # the rows are listed replicate by replicate, each with its groups in order
+    assert est.replicate.tolist() == sorted(est.replicate)
+    fx = replicate_effects(df, "t", "bought", "arm", control="control", replicate="rep", measures=_FAST)
+    assert fx.summary.set_index(["group", "measure"]).replicates.to_dict() == {
+        (g, m): 5 if g == "sale" else 4 for g in ("sale", "timer") for m in _FAST}

@@ -39,6 +39,7 @@ simulation studies).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import warnings
 from collections.abc import Sequence
@@ -236,7 +237,19 @@ def log_hazard_ratio(time: Any, event: Any, treated: Any) -> float:
     reps = d.astype(int)
     frac = np.concatenate([np.arange(k) / k for k in reps]) if reps.max() > 1 else np.zeros(len(reps))
     n0, n1, d0, d1 = (np.repeat(v, reps) for v in (n0, n1, d0, d1))
-    total1 = float(e[x].sum())
+    return _efron_newton(n0, n1, d0, d1, frac, float(e[x].sum()))
+
+
+def _efron_newton(n0: np.ndarray, n1: np.ndarray, d0: np.ndarray, d1: np.ndarray, frac: np.ndarray,
+                  total1: float) -> float:
+    """The log hazard ratio maximising the Efron partial likelihood written on counts.
+
+    One row per event (``d`` rows for ``d`` tied events at a time): the numbers
+    at risk ``n0, n1`` and events ``d0, d1`` of the two groups at its time, and
+    ``frac`` = ``j / d`` for the ``j``-th of the ``d`` tied events; ``total1``
+    is the number of events in group 1.  Newton–Raphson from 0 with step
+    halving, as R's ``coxph.fit``.
+    """
 
     def parts(beta: float) -> tuple[float, float, float]:
         r = math.exp(beta)
@@ -513,20 +526,133 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: np.ndarray, rep: 
     reps = list(pd.unique(rep))
     with contextlib.suppress(TypeError):
         reps.sort()
-    rcode = pd.Index(reps).get_indexer(rep)
+    # every row's (replicate, group) cell, found once: integer codes, one stable sort, slices (a cell's
+    # rows keep their order, as a mask over all rows gave them)
+    levels = [control, *others]
+    L = len(levels)
+    key = _codes(rep, reps) * L + _codes(g, levels)
+    order = np.argsort(key, kind="stable")
+    bounds = np.searchsorted(key[order], np.arange(len(reps) * L + 1))
+    del key
+    size = np.diff(bounds).reshape(len(reps), L)
+
+    def cell(i: int, j: int) -> np.ndarray:
+        return order[bounds[i * L + j]:bounds[i * L + j + 1]]
+
+    fast = [m for m in ms if m in _VECTORISED]
+    slow = [m for m in ms if m not in _VECTORISED]
+    # per group: the replicates holding it and the control, and the closed-form or vectorised estimates of all
+    # of them at once (:func:`_contrasts_at_once`)
+    at_once: dict[int, dict[int, dict[str, float]]] = {}
+    for j in range(1, L):
+        both = np.flatnonzero((size[:, 0] > 0) & (size[:, j] > 0))
+        cols = _contrasts_at_once(t, e, [cell(int(i), 0) for i in both], [cell(int(i), j) for i in both], fast)
+        at_once[j] = {int(i): {m: float(cols[m][k]) for m in fast} for k, i in enumerate(both)}
     rows = []
     for i, r in enumerate(reps):
-        in_r = rcode == i
-        ctrl = in_r & (g == control)
-        if not ctrl.any():
-            continue
-        for grp in others:
-            arm = in_r & (g == grp)
-            if not arm.any():
+        for j, grp in enumerate(others, start=1):
+            got = at_once[j].get(i)
+            if got is None:
                 continue
-            for m, v in _contrast_checked(t, e, c, ctrl, arm, tau, ms, r, grp).items():
-                rows.append((r, grp, m, v))
+            if slow:
+                got = {**got, **_contrast_checked(t, e, c, cell(i, 0), cell(i, j), tau, slow, r, grp)}
+            rows += [(r, grp, m, got[m]) for m in ms]
     return pd.DataFrame(rows, columns=["replicate", "group", "measure", "estimate"])
+
+
+def _codes(values: np.ndarray, levels: list[object]) -> np.ndarray:
+    """Each value's position in ``levels`` (which hold every value): hashed once per distinct value."""
+    codes, uniq = pd.factorize(values)
+    at: np.ndarray = pd.Index(levels, dtype=object).get_indexer(uniq).astype(np.int64)
+    return np.asarray(at[codes])
+
+
+#: Measures :func:`_contrasts_at_once` computes for many replicates at once.
+_VECTORISED = ("hazard_ratio", "risk_difference", "odds_ratio")
+
+
+def _contrasts_at_once(t: np.ndarray, e: np.ndarray, ctrl: list[np.ndarray], arm: list[np.ndarray],
+                       ms: list[str]) -> dict[str, np.ndarray]:
+    """:func:`replicate_contrast`'s hazard ratio, risk difference and odds ratio of many replicates at once.
+
+    ``ctrl[k]`` and ``arm[k]`` are the row positions of replicate ``k``'s
+    control and arm.  The shares are the same arithmetic on the same counts
+    (bit for bit); for the hazard ratio the counts at each replicate's distinct
+    times come from one sort of all the replicates' rows, and the same
+    Newton–Raphson as :func:`log_hazard_ratio` runs on each replicate's
+    (bit for bit the same numbers: the step-halving test compares
+    log-likelihoods that differ by rounding near the maximum, so any other
+    order of the sums would move the estimate by ~1e-9).
+    """
+    V = len(ctrl)
+    out: dict[str, np.ndarray] = {}
+    if V == 0:
+        return {m: np.zeros(0) for m in ms}
+    nc = np.array([len(x) for x in ctrl], np.int64)
+    na = np.array([len(x) for x in arm], np.int64)
+    ev = np.asarray(e, float)
+    # positions replicate by replicate, the control's rows before the arm's
+    pos = np.concatenate([x for pair in zip(ctrl, arm, strict=True) for x in pair])
+    sizes = np.column_stack((nc, na)).reshape(-1)
+    seg = np.repeat(np.arange(V), nc + na)
+    treated = np.repeat(np.tile([0.0, 1.0], V), sizes)
+    ee = ev[pos]
+    kc = np.bincount(seg, weights=ee * (1.0 - treated), minlength=V)  # whole numbers: exact
+    ka = np.bincount(seg, weights=ee * treated, minlength=V)
+    pc, pa = kc / nc, ka / na  # the groups' means, as ``mean()`` gives them
+    if "risk_difference" in ms:
+        out["risk_difference"] = pa - pc
+    if "odds_ratio" in ms:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ok = (pa > 0) & (pa < 1) & (pc > 0) & (pc < 1)
+            out["odds_ratio"] = np.where(ok, (pa / (1 - pa)) / (pc / (1 - pc)), np.nan)
+    if "hazard_ratio" in ms:
+        b = _log_hazard_ratios(t[pos], ee, treated, seg, V, ka, (kc > 0) & (ka > 0))
+        out["hazard_ratio"] = np.array([math.exp(v) if math.isfinite(v) else float("nan") for v in b])
+    return out
+
+
+def _log_hazard_ratios(t: np.ndarray, e: np.ndarray, x: np.ndarray, seg: np.ndarray, V: int, total1: np.ndarray,
+                       ok: np.ndarray) -> np.ndarray:
+    """:func:`log_hazard_ratio` of every segment ``seg`` (0..V-1, sorted) of the rows at once; NaN where not ``ok``.
+
+    ``total1`` is each segment's number of events with ``x`` = 1.
+    """
+    # by time within each segment: one small sort per segment is faster than a sort of all rows by two keys
+    cut = np.searchsorted(seg, np.arange(V + 1))
+    o = np.concatenate([a + np.argsort(t[a:b], kind="stable") for a, b in itertools.pairwise(cut)])
+    st, ss, se, sx = t[o], seg[o], e[o], x[o]
+    new = np.ones(len(st), bool)
+    new[1:] = (ss[1:] != ss[:-1]) | (st[1:] != st[:-1])
+    gid = np.cumsum(new) - 1  # distinct (segment, time)
+    kseg = ss[new]
+    cnt = np.bincount(gid).astype(np.int64)
+    d = np.bincount(gid, weights=se)
+    d1 = np.bincount(gid, weights=se * sx)
+    x1 = np.bincount(gid, weights=sx).astype(np.int64)
+    # at risk at a distinct time: rows of its segment at that time or later
+    nxt = np.searchsorted(kseg, kseg, side="right")
+    tail = np.append(np.cumsum(cnt[::-1])[::-1], 0)
+    tail1 = np.append(np.cumsum(x1[::-1])[::-1], 0)
+    n = (tail[:-1] - tail[nxt]).astype(float)
+    n1 = (tail1[:-1] - tail1[nxt]).astype(float)
+    has = d > 0
+    kseg, n, n1, d, d1 = kseg[has], n[has], n1[has], d[has], d1[has]
+    n0, d0 = n - n1, d - d1
+    # Efron: the j-th of d tied events (j = 0..d-1) sees the risk set less j/d of the tied rows
+    k = d.astype(np.int64)
+    first = np.cumsum(k) - k
+    frac = (np.arange(int(k.sum())) - np.repeat(first, k)) / np.repeat(k, k)
+    eseg = np.repeat(kseg, k)
+    n0, n1, d0, d1 = (np.repeat(v, k) for v in (n0, n1, d0, d1))
+
+    # each replicate's rows of that table, bit for bit the arrays log_hazard_ratio fits: the same Newton on them
+    cut = np.searchsorted(eseg, np.arange(V + 1))
+    beta = np.full(V, np.nan)
+    for i in np.flatnonzero(ok):
+        sl = slice(cut[i], cut[i + 1])
+        beta[i] = _efron_newton(n0[sl], n1[sl], d0[sl], d1[sl], frac[sl], float(total1[i]))
+    return beta
 
 
 def _contrast_checked(t: np.ndarray, e: np.ndarray, c: np.ndarray, ctrl: np.ndarray, arm: np.ndarray,
