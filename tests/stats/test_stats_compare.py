@@ -170,3 +170,42 @@ def test_deadline_expected_share_is_the_exposure_ratio(res):
     got = deadline_shares(res).set_index(["arm", "tactic"]).loc[("sale", "lightning_sale")]
     assert got.expected_share == pytest.approx(want, rel=1e-9)
     assert got.purchases == sum(weights)
+
+
+def _resampled_km_median(t: np.ndarray, e: np.ndarray, times: np.ndarray) -> float:
+    """The Kaplan–Meier median of rows written out one by one (the first time the curve is <= 1/2)."""
+    s = 1.0
+    for u in times:
+        n, d = (t >= u).sum(), ((t == u) & e).sum()
+        s *= 1.0 - (d / n if n else 0.0)
+        if s <= 0.5:
+            return float(u)
+    return float("nan")
+
+
+@pytest.mark.parametrize("cells", [None, 7])
+def test_bootstrap_medians_are_those_of_the_resampled_rows(monkeypatch, cells):
+    from fomolab.stats import compare
+
+    if cells:  # a few event times at a time: the same medians
+        monkeypatch.setattr(compare, "_BOOT_CELLS", cells)
+    rng = np.random.default_rng(8)
+    parts = []
+    for rep in range(5):
+        for arm, scale in (("control", 300.0), ("sale", 200.0)):
+            n = int(rng.integers(20, 40))
+            buy, leave = np.ceil(rng.exponential(scale, n)), np.ceil(rng.exponential(250.0, n))
+            parts.append(pd.DataFrame({"arm": arm, "replicate": rep, "time_s": np.minimum(buy, leave),
+                                       "bought": (buy <= leave).astype(int)}))
+    grp = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=1)
+    got = compare._boot_medians(grp, ["control", "sale"], 30, 5, 0.95)
+    draws = np.random.default_rng(5)
+    for b in range(30):
+        counts = np.bincount(draws.integers(0, 5, 5), minlength=5)
+        for arm in ("control", "sale"):
+            mine = grp[grp.arm == arm]
+            times = np.unique(mine.time_s[mine.bought == 1])
+            rows = pd.concat([mine[mine.replicate == r] for r, k in enumerate(counts) for _ in range(k)])
+            want = _resampled_km_median(rows.time_s.to_numpy(), rows.bought.to_numpy() == 1, times)
+            assert np.array_equal(got[arm][b], want, equal_nan=True), (b, arm)
+    assert np.isfinite(got["control"]).all() and len(set(got["control"])) > 3

@@ -387,10 +387,19 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
     """Kaplan–Meier medians of each arm over bootstrap resamples of replicates.
 
     The same resample of replicates is used for every arm (paired).  The curve
-    only moves at event times, so each replicate's deaths and numbers at risk
-    at the arm's event times are tabulated once (replicates x times) and a
-    resample is a weighted sum of those rows.  Not reached: NaN.
+    only moves at the arm's event times ``t_j``, and a resample that draws
+    replicate ``r`` ``w_r`` times has ``d_j = sum_r w_r D[r, j]`` events and
+    ``n_j = sum_r w_r (n_r - C[r, <= j])`` at risk there, with ``D[r, j]`` the
+    replicate's events at ``t_j`` and ``C[r, p]`` its rows whose last event
+    time at or before their own time is ``t_{p-1}`` (they leave the risk set
+    after it).  Both are sparse (at most one entry per row), so a block of
+    event times costs the rows in it, whatever the number of replicates; the
+    curves are built from the first event time on and stop once every
+    resample's median is reached.  Sums of whole counts are exact, so the
+    curves are those of the resampled rows.  Not reached: NaN.
     """
+    from scipy import sparse
+
     reps, rep_code = np.unique(grp.replicate.to_numpy(), return_inverse=True)
     rep_code = rep_code.reshape(-1)
     R = len(reps)
@@ -408,27 +417,34 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
             continue
         t, e, rc = t_all[m], e_all[m] > 0, rep_code[m]
         et = np.unique(t[e])
-        if len(et) == 0:
+        K = len(et)
+        if K == 0:
             out[a] = np.full(n_boot, np.nan)
             continue
-        D = np.zeros((R, len(et)))
-        N = np.zeros((R, len(et)))
-        for r in range(R):
-            tr = np.sort(t[rc == r])
-            N[r] = len(tr) - np.searchsorted(tr, et, side="left")
-            D[r] = np.bincount(np.searchsorted(et, t[(rc == r) & e]), minlength=len(et))
+        ones = np.ones(len(t))
+        # C[r, p]: rows of replicate r at risk at t_0 .. t_{p-1} only; D[r, j]: its events at t_j
+        C = sparse.csc_matrix((ones, (rc, np.searchsorted(et, t, side="right"))), shape=(R, K + 1))
+        D = sparse.csc_matrix((ones[e], (rc[e], np.searchsorted(et, t[e]))), shape=(R, K))
+        total = W @ np.bincount(rc, minlength=R).astype(float)  # each resample's rows
         med = np.full(len(W), np.nan)
-        step = max(1, _BOOT_CELLS // len(et))  # resamples at a time: bounded memory at any number of times
-        for lo in range(0, len(W), step):
-            Wb = W[lo:lo + step]
-            d, n = Wb @ D, Wb @ N  # sums of whole counts: exact, whatever the blocks
+        surv = np.ones(len(W))  # each resample's curve just before the block
+        gone = C[:, :1].T.dot(W.T).T[:, 0]  # rows that leave before the first event time
+        step = max(1, _BOOT_CELLS // len(W))  # event times at a time: bounded memory at any number of times
+        for lo in range(0, K, step):
+            hi = min(K, lo + step)
+            d = D[:, lo:hi].T.dot(W.T).T  # sums of whole counts: exact, whatever the blocks
+            left = C[:, lo + 1:hi + 1].T.dot(W.T).T
+            n = total[:, None] - (gone[:, None] + np.cumsum(left, axis=1) - left)
+            gone = gone + left.sum(axis=1)
             with np.errstate(divide="ignore", invalid="ignore"):
-                surv = np.cumprod(1.0 - np.where(n > 0, d / n, 0.0), axis=1)
-            below = surv <= 0.5
-            hit = below.any(axis=1)
-            part = np.full(len(Wb), np.nan)
-            part[hit] = et[below[hit].argmax(axis=1)]
-            med[lo:lo + step] = part
+                # the carried value first, so the product runs in the same order as over all times at once
+                s = np.cumprod(np.column_stack((surv, 1.0 - np.where(n > 0, d / n, 0.0))), axis=1)[:, 1:]
+            surv = s[:, -1]
+            below = s <= 0.5
+            new = np.isnan(med) & below.any(axis=1)
+            med[new] = et[lo + below[new].argmax(axis=1)]
+            if not np.isnan(med).any():
+                break
         out[a] = med[which]
     return out
 
