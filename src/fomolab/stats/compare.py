@@ -427,7 +427,7 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
         D = sparse.csc_matrix((ones[e], (rc[e], np.searchsorted(et, t[e]))), shape=(R, K))
         total = W @ np.bincount(rc, minlength=R).astype(float)  # each resample's rows
         med = np.full(len(W), np.nan)
-        surv = np.ones(len(W))  # each resample's curve just before the block
+        surv: np.ndarray = np.ones(len(W))  # each resample's curve just before the block
         gone = C[:, :1].T.dot(W.T).T[:, 0]  # rows that leave before the first event time
         step = max(1, _BOOT_CELLS // len(W))  # event times at a time: bounded memory at any number of times
         for lo in range(0, K, step):
