@@ -521,40 +521,47 @@ class _dask_client:
 
 
 def _point_parts(res, sh: pd.DataFrame, runs: pd.DataFrame, end_s: dict[str, float], order: list[str],
-                 control: str, horizon: float, conf_level: float, client: Any = None) -> list[Any]:
+                 control: str, horizon: float, conf_level: float, client: Any = None,
+                 paired: dict[int, pd.DataFrame] | None = None) -> list[Any]:
     """Each sweep point's tables (:func:`_point_part`), in point order: here, or one Dask task per point.
 
     On a Dask ``client`` each task gets the folder's path, its point's run ids
     and runs rows (small) and reads its own viewers (:func:`_point_task`);
-    the futures are returned, for ``client.gather``.
+    the futures are returned, for ``client.gather``.  ``paired``: the points'
+    paired analyses already computed by
+    :func:`fomolab.stats.compare.compare_tables` (its ``paired`` argument),
+    used for the headline's ratios instead of computing them again.
     """
     points = sorted(pd.unique(sh.point))
+    known = paired or {}
     if client is None:
         slim = _part_frame(sh)
         if len(points) == 1:
-            return [_point_part(slim, runs[runs.point == points[0]], order, control, horizon, conf_level)]
+            return [_point_part(slim, runs[runs.point == points[0]], order, control, horizon, conf_level,
+                                known.get(int(points[0])))]
         at = sh.point.to_numpy()
         return [_point_part(slim[at == p].reset_index(drop=True), runs[runs.point == p], order, control, horizon,
-                            conf_level) for p in points]
+                            conf_level, known.get(int(p))) for p in points]
     futures = []
     for p in points:
         rp = runs[runs.point == p]
         ids = [str(i) for i in rp.run_id]
         futures.append(client.submit(_point_task, str(res.path), ids, rp, {i: end_s[i] for i in ids}, order,
-                                     control, horizon, conf_level, key=f"fomolab-analyze-point-{int(p)}",
-                                     pure=False))
+                                     control, horizon, conf_level, known.get(int(p)),
+                                     key=f"fomolab-analyze-point-{int(p)}", pure=False))
     return futures
 
 
 def _point_task(path: str, run_ids: list[str], runs: pd.DataFrame, end_s: dict[str, float], order: list[str],
-                control: str, horizon: float, conf_level: float) -> dict[str, Any]:
+                control: str, horizon: float, conf_level: float, paired: pd.DataFrame | None = None
+                ) -> dict[str, Any]:
     """:func:`_point_part` of one sweep point, its viewers read from the folder at ``path`` (on a Dask worker)."""
     from fomolab.results import Results
     from fomolab.stats.compare import time_to_purchase
 
     sh = time_to_purchase(Results(path).viewers(POINT_COLUMNS, run_ids=run_ids))
     sh = visit_outcomes(sh.assign(arm=sh.arm.astype(str)), end_s)
-    return _point_part(_part_frame(sh), runs, order, control, horizon, conf_level)
+    return _point_part(_part_frame(sh), runs, order, control, horizon, conf_level, paired)
 
 
 def _part_frame(sh: pd.DataFrame) -> pd.DataFrame:
@@ -576,15 +583,17 @@ def _is(col: pd.Series, value: str) -> np.ndarray:
 
 
 def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: str, horizon: float,
-                conf_level: float) -> dict[str, Any]:
+                conf_level: float, known: pd.DataFrame | None = None) -> dict[str, Any]:
     """One sweep point's share of the headline: its timing, ``for_whom`` and ratio rows (p not yet adjusted).
 
-    ``g`` is the point's :func:`visit_outcomes` frame, ``rp`` its runs.
+    ``g`` is the point's :func:`visit_outcomes` frame, ``rp`` its runs,
+    ``known`` its paired analysis if already computed (:func:`_paired_ratios`).
     """
     from fomolab.stats.kaplan_meier import _median as km_median
     from fomolab.stats.kaplan_meier import curves_by
 
-    paired = _paired_ratios(g, order, control, conf_level, adjust=False)
+    paired = _paired_ratios(g, order, control, conf_level, adjust=False,
+                            known=None if known is None or not len(g) else {int(g.point.iloc[0]): known})
     # rows by time (stable: rows of one time keep their order): every curve below then reads sorted times
     g = g.iloc[np.argsort(g.time_s.to_numpy(), kind="stable")].reset_index(drop=True)
     curves = {str(k): v for k, v in curves_by(g, "time_s", "bought", by="arm", conf_level=conf_level).items()} \
@@ -654,13 +663,17 @@ def _combine_points(parts: list[dict[str, Any]], deadline: pd.DataFrame, order: 
 
 
 def _paired_ratios(sh: pd.DataFrame, order: list[str], control: str, conf_level: float,
-                   adjust: bool = True) -> pd.DataFrame | None:
+                   adjust: bool = True, known: dict[int, pd.DataFrame] | None = None) -> pd.DataFrame | None:
     """Hazard and odds ratios of each arm against the control, estimated within each replicate.
 
     :func:`fomolab.stats.replicate_effects` per point (t interval across
     replicates on the log scale), with Holm-adjusted p over arms and points
     per measure; indexed by ``(point, arm, measure)``.  With ``adjust`` False:
     the unadjusted rows of ``sh``'s points, for :func:`_adjust_ratios`.
+    ``known``: points' ``replicate_effects`` summaries already computed on
+    (at least) the same arms with these measures and ``conf_level``
+    (:func:`fomolab.stats.compare.compare_tables`' ``paired``); a point's rows
+    are taken from it when it holds every arm of ``order`` the point has.
     """
     import warnings
 
@@ -677,6 +690,12 @@ def _paired_ratios(sh: pd.DataFrame, order: list[str], control: str, conf_level:
         keep = g.arm.isin(order).to_numpy()
         g = g if keep.all() else g[keep]
         if g.arm.nunique() < 2 or not (g.arm == control).any():
+            continue
+        s = (known or {}).get(int(point))
+        if s is not None and set(pd.unique(g.arm)) - {control} <= set(s.group):
+            # an arm's estimates use only its and the control's rows: those of a call on more arms
+            mine = s[s.group.isin(order) & s.measure.isin(["hazard_ratio", "odds_ratio"])]
+            parts.append(mine.reset_index(drop=True).assign(point=int(point)))
             continue
         try:
             with warnings.catch_warnings():

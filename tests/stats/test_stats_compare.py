@@ -209,3 +209,27 @@ def test_bootstrap_medians_are_those_of_the_resampled_rows(monkeypatch, cells):
             want = _resampled_km_median(rows.time_s.to_numpy(), rows.bought.to_numpy() == 1, times)
             assert np.array_equal(got[arm][b], want, equal_nan=True), (b, arm)
     assert np.isfinite(got["control"]).all() and len(set(got["control"])) > 3
+
+
+def test_the_arms_table_shares_its_paired_estimates_with_the_headline(res, table):
+    from fomolab.analysis import _paired_ratios
+    from fomolab.stats import _folder
+    from fomolab.stats.compare import compare_tables
+
+    runs = _folder.nonempty_runs(res)
+    shoppers = res.viewers(["arm", "replicate", "point", "shopper_id", "arrival_s", "departure_s",
+                            "first_purchase_s"])
+    paired: dict = {}
+    shared = compare_tables(res, runs, shoppers, n_boot=100, paired=paired)
+    assert shared.equals(table)  # handing the estimates out changes nothing in the table
+    assert sorted(paired) == sorted(set(shoppers.point)) and set(paired[0].group) == {"sale", "sale_timer"}
+    sh = time_to_purchase(shoppers).assign(arm=lambda d: d.arm.astype(str))
+    order = ["control", "sale", "sale_timer"]
+    alone = _paired_ratios(sh, order, "control", 0.95)
+    assert _paired_ratios(sh, order, "control", 0.95, known=paired).equals(alone)
+    # each arm's rows of the shared summary are those of its pair with the control alone
+    for arm in ("sale", "sale_timer"):
+        row = table[table.arm == arm].set_index("measure")
+        mine = paired[0][paired[0].group == arm].set_index("measure")
+        for m in ("hazard_ratio", "odds_ratio", "risk_difference"):
+            assert row.loc[m, "estimate"] == mine.loc[m, "estimate"]

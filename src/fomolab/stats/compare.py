@@ -202,8 +202,15 @@ def compare_arms(
 
 
 def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, control: str | None = None, *,
-                   conf_level: float = 0.95, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
-    """:func:`compare_arms` on tables already read (used by :mod:`fomolab.analysis`)."""
+                   conf_level: float = 0.95, n_boot: int = 200, seed: int = 0,
+                   paired: dict[int, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """:func:`compare_arms` on tables already read (used by :mod:`fomolab.analysis`).
+
+    With a dict ``paired``, each point's paired analysis of every arm against
+    the control (:func:`fomolab.stats.replicate_effects`' ``summary`` of the
+    hazard ratio, odds ratio and risk difference, one call per point) is left
+    in it by point, for the headline's ratios (they are the same estimates).
+    """
     from fomolab.errors import ResultsError
     from fomolab.stats import _checks
 
@@ -222,6 +229,9 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
         grp = sh if len(points) == 1 else sh[sh.point.to_numpy() == point]
         boots = _boot_medians(grp, arms, int(n_boot), seed, level) if n_boot else {}
         arm_of = grp.arm.to_numpy()
+        joint = _PointPairs(grp, arm_of, arms, control, level)
+        if paired is not None and (summary := joint.summary()) is not None:
+            paired[int(point)] = summary
         at_ctrl = np.flatnonzero(arm_of == control)
         for arm in arms:
             if arm == control:
@@ -239,7 +249,7 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
             if _identical(sub.iloc[:len(at_ctrl)], sub.iloc[len(at_ctrl):]):
                 rows += [{**base, **r} for r in _identical_rows()]
                 continue
-            rows += [{**base, **r} for r in _contrasts(sub, arm, control, cl, level, boots)]
+            rows += [{**base, **r} for r in _contrasts(sub, arm, control, cl, level, boots, joint)]
             del sub
     out = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
     for idx in out.groupby("measure", sort=False).groups.values():
@@ -285,8 +295,60 @@ def _identical_rows() -> list[dict[str, Any]]:
             for m, v in _NULL.items()]
 
 
+#: Measures of the paired analysis across replicates in the arms table.
+_PAIRED_MEASURES = ["hazard_ratio", "odds_ratio", "risk_difference"]
+
+
+class _PointPairs:
+    """One point's paired analysis of every arm against the control, computed once when first asked for.
+
+    An arm's per-replicate estimates use only its and the control's rows of
+    each replicate, in their order, so one :func:`replicate_effects` call on
+    all the arms gives each arm the summary rows a call on the arm and the
+    control alone would.  If that call is refused (a :class:`DataError`),
+    :meth:`rows` falls back to the pair's own call, which may still succeed.
+    """
+
+    def __init__(self, grp: pd.DataFrame, arm_of: np.ndarray, arms: list[str], control: str, level: float):
+        self.grp, self.arm_of, self.arms, self.control, self.level = grp, arm_of, arms, control, level
+        self._summary: pd.DataFrame | None = None
+        self._failed = False
+
+    def summary(self) -> pd.DataFrame | None:
+        """The summary of all the point's arms (None when the joint call is refused)."""
+        from fomolab.stats.replicates import replicate_effects
+
+        if self._summary is None and not self._failed:
+            keep = np.isin(self.arm_of, self.arms)
+            g = self.grp if keep.all() else self.grp[keep]
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    fx = replicate_effects(g, "time_s", "bought", "arm", control=self.control,
+                                           replicate="replicate", measures=_PAIRED_MEASURES,
+                                           conf_level=self.level)
+                self._summary = fx.summary
+            except DataError:
+                self._failed = True
+            self.grp = self.arm_of = None  # type: ignore[assignment]  # rows no longer needed
+        return self._summary
+
+    def rows(self, sub: pd.DataFrame, arm: str) -> dict[str, dict[str, Any]]:
+        """``{measure: summary row}`` of ``arm``: from the joint call, else from the pair ``sub`` alone."""
+        from fomolab.stats.replicates import replicate_effects
+
+        s = self.summary()
+        if s is None or not (s.group == arm).any():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                s = replicate_effects(sub, "time_s", "bought", "arm", control=self.control, replicate="replicate",
+                                      measures=_PAIRED_MEASURES, conf_level=self.level).summary
+        out: dict[str, dict[str, Any]] = s[s.group == arm].set_index("measure").to_dict("index")
+        return out
+
+
 def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level: float,
-               boots: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+               boots: dict[str, np.ndarray], joint: _PointPairs | None = None) -> list[dict[str, Any]]:
     from fomolab.stats.conversion import risk_difference
     from fomolab.stats.cox import cox
     from fomolab.stats.kaplan_meier import _median as km_median
@@ -304,15 +366,10 @@ def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level:
 
     def across(measure: str) -> _Estimate:
         """The paired analysis of ``measure`` (all three computed once, their warnings kept per measure)."""
-        from fomolab.stats.replicates import replicate_effects
-
         if not paired:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fx = replicate_effects(sub, "time_s", "bought", "arm", control=control, replicate="replicate",
-                                       measures=["hazard_ratio", "odds_ratio", "risk_difference"],
-                                       conf_level=level)
-            paired.update(fx.summary.set_index("measure").to_dict("index"))
+            pairs = joint if joint is not None else _PointPairs(sub, sub.arm.to_numpy(), [control, arm], control,
+                                                                 level)
+            paired.update(pairs.rows(sub, arm))
         s = paired[measure]
         if s["note"]:
             warnings.warn(s["note"], StatisticalWarning, stacklevel=2)
