@@ -11,17 +11,23 @@ whole processes with their peak resident memory (``ru_maxrss`` from ``wait4``):
 3. ``fomolab report`` of the folder;
 
 and, with ``--viewers``, ``Results(folder).viewers(...)`` of the ten columns
-``analyze`` reads (36 million visits).
+``analyze`` reads (36 million visits); with ``--contrasts``, in a process
+capped at 16 GB of address space, the arm contrasts (``compare_tables``) and
+the headline's per-point tables (``_point_parts``, given the contrasts'
+paired estimates), each with its CPU and wall time, and the inner steps
+``_boot_medians``, ``replicate_effects``, ``for_whom_table`` and ``_timing_rows``
+(any folder: ``--folder /tmp/s4/flag150``).
 
 Targets: 1. under 3 s and 300 MB; 2. under 120 s and 2 GB; 3. under 180 s.
 
     .venv/bin/python benchmarks/flagship_folder.py [--folder /tmp/fomolab-flagship-1500] [--skip-analysis]
-        [--viewers]
+        [--viewers] [--contrasts]
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 from pathlib import Path
 
 from _common import PYTHON, ROOT, fomolab_cmd, load, median, timed, timed_cpu, verdict
@@ -38,6 +44,52 @@ cols = ["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsi
 df = Results(sys.argv[1]).viewers(cols)
 print(f"{len(df)} rows, {df.memory_usage(deep=True).sum() / 2**20:.0f} MB")
 """
+#: compare_tables and _point_parts of a folder, timed step by step, under a 16 GB address-space cap.
+CONTRASTS = """
+import functools, resource, sys, time, warnings
+resource.setrlimit(resource.RLIMIT_AS, (16_000_000 * 1024, 16_000_000 * 1024))
+import fomolab.analysis as A
+import fomolab.stats.compare as C
+import fomolab.stats.replicates as R
+from fomolab.stats import _folder
+
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+def timed(mod, name):
+    f = getattr(mod, name)
+    @functools.wraps(f)
+    def g(*a, **k):
+        c, w = time.process_time(), time.perf_counter()
+        out = f(*a, **k)
+        print(f"   {name}: {time.perf_counter() - w:.1f} s ({time.process_time() - c:.1f} s of CPU), "
+              f"peak so far {peak():.0f} MB", flush=True)
+        return out
+    setattr(mod, name, g)
+
+for mod, name in ((C, "_boot_medians"), (R, "replicate_effects"), (A, "for_whom_table"), (A, "_timing_rows")):
+    timed(mod, name)
+warnings.simplefilter("ignore")
+res = _folder.as_results(sys.argv[1])
+runs = _folder.nonempty_runs(res)
+sh = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness", "arrival_s",
+                  "departure_s", "first_purchase_s"])
+r = runs.assign(arm=runs.arm.astype(str))
+end_s = A._stream_end(res, r)
+sh = A._visit_frame(sh, end_s)
+control = res.manifest.get("control", "control")
+order = [a for a in _folder.arm_order(res.manifest, r.arm, control_first=False) if a in set(res.manifest["arms"])]
+print(f"   {len(sh):,} visits read, peak so far {peak():.0f} MB", flush=True)
+paired = {}
+c, w = time.process_time(), time.perf_counter()
+C.compare_tables(res, runs, sh, control, paired=paired)
+print(f"compare_tables: {time.perf_counter() - w:.1f} s ({time.process_time() - c:.1f} s of CPU)", flush=True)
+c, w = time.process_time(), time.perf_counter()
+A._point_parts(res, A._part_frame(sh), r, end_s, order, control, A.default_horizon(sh, control), 0.95,
+               paired=paired)
+print(f"_point_parts: {time.perf_counter() - w:.1f} s ({time.process_time() - c:.1f} s of CPU), "
+      f"peak {peak():.0f} MB", flush=True)
+"""
 
 
 def main() -> None:
@@ -45,8 +97,14 @@ def main() -> None:
     p.add_argument("--folder", default="/tmp/fomolab-flagship-1500", help="results folder (simulated if missing)")
     p.add_argument("--skip-analysis", action="store_true", help="time the summary only")
     p.add_argument("--viewers", action="store_true", help="also time reading the ten per-visit columns of analyze")
+    p.add_argument("--contrasts", action="store_true",
+                   help="only time compare_tables and _point_parts of the folder (in a process capped at 16 GB)")
     args = p.parse_args()
     folder = Path(args.folder)
+    if args.contrasts:
+        print(load())
+        subprocess.run([PYTHON, "-c", CONTRASTS, str(folder)], cwd=ROOT, check=True)
+        return
     cmd = [*fomolab_cmd(), "run", str(SPEC), "--replicates", str(REPLICATES), "--out", str(folder)]
     if not (folder / "commits").is_dir() or len(list((folder / "commits").glob("*.json"))) < 4 * REPLICATES:
         wall, peak = timed([*cmd, "-q"])

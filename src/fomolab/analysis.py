@@ -1183,7 +1183,10 @@ def for_whom_table(sh: pd.DataFrame, order: list[str], control: str, horizon: fl
     across the groups (the interaction of the arm with the grouping).
     """
     rows = []
-    for point, gp in sh.groupby("point", sort=True):
+    at = sh.point.to_numpy()
+    points = np.unique(at)
+    for point in points:
+        gp = sh if len(points) == 1 else sh[at == point]  # one point (as from _point_part): no copy
         t, outcome = gp.time_s.to_numpy(float), gp.outcome.to_numpy()
         buy, ended = outcome == BUY, outcome != CENSORED
         arm_of = _sorted_codes(gp.arm if isinstance(gp.arm.dtype, pd.CategoricalDtype) else gp.arm.astype(str))
