@@ -681,22 +681,31 @@ def _paired_ratios(sh: pd.DataFrame, order: list[str], control: str, conf_level:
     from fomolab.stats.replicates import replicate_effects
 
     parts = []
-    sh = pd.DataFrame({"point": sh.point.to_numpy(), "arm": sh.arm.astype(str).to_numpy(),
-                       "replicate": sh.replicate.to_numpy(), "time_s": sh.time_s.to_numpy(),
-                       "bought": sh.bought.to_numpy()})
-    points = np.unique(sh.point.to_numpy())
+    arm_all = sh.arm
+    if isinstance(arm_all.dtype, pd.CategoricalDtype):  # names as text, rows as codes (no text per row)
+        arm_all = arm_all.cat.rename_categories([str(c) for c in arm_all.cat.categories])
+    else:
+        arm_all = arm_all.astype(str)
+    at = sh.point.to_numpy()
+    points = np.unique(at)
     for point in points:
-        g = sh if len(points) == 1 else sh[sh.point.to_numpy() == point]
-        keep = g.arm.isin(order).to_numpy()
-        g = g if keep.all() else g[keep]
-        if g.arm.nunique() < 2 or not (g.arm == control).any():
+        rows = np.flatnonzero(at == point) if len(points) > 1 else None
+        arm = arm_all if rows is None else arm_all.iloc[rows]
+        keep = arm.isin(order).to_numpy()
+        present = {str(a) for a in pd.unique(arm[keep])}
+        if len(present) < 2 or control not in present:
             continue
         s = (known or {}).get(int(point))
-        if s is not None and set(pd.unique(g.arm)) - {control} <= set(s.group):
+        if s is not None and present - {control} <= set(s.group):
             # an arm's estimates use only its and the control's rows: those of a call on more arms
             mine = s[s.group.isin(order) & s.measure.isin(["hazard_ratio", "odds_ratio"])]
             parts.append(mine.reset_index(drop=True).assign(point=int(point)))
             continue
+        take = np.arange(len(sh)) if rows is None else rows
+        take = take if keep.all() else take[keep]
+        g = pd.DataFrame({"point": at[take], "arm": arm_all.iloc[take].to_numpy(),
+                          "replicate": sh.replicate.to_numpy()[take], "time_s": sh.time_s.to_numpy()[take],
+                          "bought": sh.bought.to_numpy()[take]})
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
