@@ -536,7 +536,7 @@ def deadline_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, ev
                     last: float = 0.1) -> pd.DataFrame:
     """:func:`deadline_shares` on tables already read (used by :mod:`fomolab.analysis`)."""
     from fomolab.stats import _checks, _facts
-    from fomolab.stats.deadline import deadline_effect
+    from fomolab.stats.deadline import _pooled, _window_counts
     from fomolab.tactics import KINDS
 
     frac = _checks.check_probability(last, "last")
@@ -594,21 +594,21 @@ def deadline_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, ev
         e_last.append(np.clip(np.minimum(d, we) - np.maximum(a, cut), 0, None).sum())
     win = win.assign(exposure_all=e_all, exposure_last=e_last, arm=meta.arm.reindex(win.run_id).to_numpy(),
                      point=meta.point.reindex(win.run_id).to_numpy())
-    win = win[win.exposure_all > 0]
+    win = win[win.exposure_all > 0].reset_index(drop=True)
+    # each window's purchases and those in its final fraction, counted once for all windows
+    n_win, k_win = _window_counts(buys.time_s.to_numpy(), win.start_s.to_numpy(float), win.end_s.to_numpy(float),
+                                  frac, [buys.run_id.to_numpy(), buys["product"].to_numpy()],
+                                  [win.run_id.to_numpy(), win["product"].to_numpy()])
+    win = win.assign(purchases=n_win, in_last=k_win,
+                     expected_share=win.exposure_last.to_numpy() / win.exposure_all.to_numpy())
+    buying = set(buys.run_id)
     rows = []
     for (point, arm, tactic), w in win.groupby(["point", "arm", "tactic"], sort=False):
-        w = w.reset_index(drop=True)
-        p = buys[buys.run_id.isin(set(w.run_id))]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", StatisticalWarning)
-            if p.empty:
-                continue
-            tab = deadline_effect(p, w.assign(window=w.run_id + ":" + w["product"]), frac,
-                                  key=["run_id", "product"], exposure=("exposure_all", "exposure_last"))
-        tot = tab.total
-        rows.append(dict(point=int(point), arm=arm, tactic=tactic, windows=len(w), purchases=int(tot.purchases),
-                         in_last=int(tot.in_last), share_last=tot.share_last, expected_share=tot.expected_share,
-                         ratio=tot.ratio, p=tot.p))
+        if buying.isdisjoint(w.run_id):  # none of its runs sold anything
+            continue
+        n, k, e, share, ratio, p = _pooled(w.purchases, w.in_last, w.expected_share, "two-sided")
+        rows.append(dict(point=int(point), arm=arm, tactic=tactic, windows=len(w), purchases=n, in_last=k,
+                         share_last=share, expected_share=e, ratio=ratio, p=p))
     out = pd.DataFrame(rows, columns=DEADLINE_COLUMNS)
     order = {a: i for i, a in enumerate(res.manifest.get("arms", []))}
     tact = {k: i for i, k in enumerate(with_deadline)}
