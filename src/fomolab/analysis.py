@@ -725,8 +725,9 @@ def _effect_tables(res, runs: pd.DataFrame, sh: pd.DataFrame, events: pd.DataFra
 def _episode_model(res, conf_level: float) -> pd.DataFrame | None:
     """The episode model's table, or None when no tactic window ran (a marketplace: None)."""
     from fomolab.episode_model import episode_model
+    from fomolab.stats._facts import read
 
-    if "stream" in res._columns("shoppers") or res.table("windows", ["run_id"]).empty:
+    if "stream" in res._columns("shoppers") or read(res, "windows").empty:
         return None
     return episode_model(res, conf_level=conf_level)
 

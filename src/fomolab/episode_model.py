@@ -44,7 +44,8 @@ def _visits(path: Any, sample: float | None, seed: int, rid: str) -> tuple[np.nd
     """A run's visits as (arrival, end of risk, bought), a seeded fraction of them with ``sample``."""
     import pyarrow.parquet as pq
 
-    t = pq.read_table(path, columns=_COLS)
+    # one small file: ParquetFile skips read_table's dataset discovery, a third of the time per run
+    t = pq.ParquetFile(path).read(columns=_COLS, use_threads=False)
     a = t.column("arrival_s").to_numpy().astype(float)
     d = t.column("departure_s").to_numpy().astype(float)
     f = t.column("first_purchase_s").to_numpy(zero_copy_only=False).astype(float)
@@ -61,7 +62,9 @@ def _visits(path: Any, sample: float | None, seed: int, rid: str) -> tuple[np.nd
 
 def _windows(res: Any) -> tuple[list[str], dict[str, list[np.ndarray]]]:
     """Tactic kinds with windows in the folder, and per run each kind's windows (n x 2 arrays)."""
-    win = res.table("windows", ["run_id", "tactic", "start_s", "end_s"])
+    from fomolab.stats import _facts
+
+    win = _facts.read(res, "windows")
     kinds = sorted({str(k) for k in win["tactic"].dropna().astype(str)})
     out: dict[str, list[np.ndarray]] = {}
     for rid, g in win.groupby(win.run_id.astype(str), observed=True, sort=False):
