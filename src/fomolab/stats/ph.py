@@ -87,13 +87,13 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
     from scipy import stats as st
 
     from fomolab.stats import _checks
-    from fomolab.stats._counts import cox_counts, event_time_counts, sorted_codes, zph_counts
+    from fomolab.stats._counts import cox_counts, event_time_counts, first_seen_codes, sorted_codes, zph_counts
     from fomolab.stats.zph import TRANSFORMS
 
     transforms = TRANSFORMS if transforms is None else transforms
     alpha = 1 - conf_level
     rows: list[dict[str, Any]] = []
-    arm_code, arm_names = pd.factorize(sh.arm.to_numpy())
+    arm_code, arm_names = first_seen_codes(sh.arm)  # integer codes of a categorical column, not strings
     arm_names = np.asarray(arm_names).astype(str)
     for point, idx in _groups(sh.point.to_numpy()):
         arm_g = arm_code[idx]
@@ -231,11 +231,11 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
     :func:`fomolab.stats.cox` on the rows, counted once per window for every
     arm.
     """
-    from fomolab.stats._counts import cox_counts, event_time_counts
+    from fomolab.stats._counts import cox_counts, event_time_counts, first_seen_codes, rows_by_code
     from fomolab.stats.changes import MAX_BATCHES, across
 
     rows = []
-    arm_code, arm_names = pd.factorize(sh.arm.to_numpy())
+    arm_code, arm_names = first_seen_codes(sh.arm)  # integer codes of a categorical column, not strings
     arm_names = np.asarray(arm_names).astype(str)
     P = len(arm_names)
     X = np.array([[0.0], [1.0]])
@@ -253,11 +253,12 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
         n_rows_all = np.zeros((n_win, P), np.int64)
         n_ev_all = np.zeros((n_win, P), np.int64)
         fits: dict[tuple[int, int], list[tuple[float, str]]] = {}
+        # the point's rows by group of replicates (in row order within each): one stable sort, then slices
+        at = np.arange(len(rep_col)) if in_point is None else np.flatnonzero(in_point)
+        by_batch, cuts = rows_by_code(batch_of[np.searchsorted(reps, rep_col[at])], int(batch_of.max(initial=0)) + 1)
         # one group of replicates at a time: memory follows the group, not the folder
         for bt in range(int(batch_of.max()) + 1 if len(reps) else 0):
-            mine = np.isin(rep_col, reps[batch_of == bt])
-            idx = np.flatnonzero(mine if in_point is None else mine & in_point)
-            del mine
+            idx = at[by_batch[cuts[bt]:cuts[bt + 1]]]
             pat = arm_code[idx]
             present |= np.bincount(pat, minlength=P) > 0
             rep = np.searchsorted(reps, rep_col[idx])

@@ -41,7 +41,7 @@ import pandas as pd
 
 from fomolab.errors import DataError
 from fomolab.stats import _checks
-from fomolab.stats._counts import EventTimeCounts, event_time_counts, sorted_codes
+from fomolab.stats._counts import EventTimeCounts, event_time_counts, first_seen_codes, sorted_codes
 from fomolab.stats._result import StatsResult
 
 __all__ = ["RateModelResult", "RATE_COLUMNS", "purchase_intervals", "rate_model", "rate_table"]
@@ -392,17 +392,26 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
     if len(sid) and (sid.min() < 0 or sid.max() >= 2 ** 32):
         return _parts_from_rows(shoppers[_VISIT_COLUMNS], events, slots)
     key = (rc.astype(np.int64) << 32) | sid
-    order = np.argsort(key, kind="stable")
-    key_s = key[order]
-    if (np.diff(key_s) == 0).any():
-        return _parts_from_rows(shoppers[_VISIT_COLUMNS], events, slots)
-    arr = shoppers.arrival_s.to_numpy(float)[order]
-    dep = shoppers.departure_s.to_numpy(float)[order]
-    arm_code, arm_names = pd.factorize(shoppers.arm.to_numpy()[order])
+    if len(key) < 2 or bool((key[1:] > key[:-1]).all()):  # a folder's visits: already in order, no copies
+        key_s = key
+
+        def ordered(x: np.ndarray) -> np.ndarray:
+            return x
+    else:
+        order = np.argsort(key, kind="stable")
+        key_s = key[order]
+        if (np.diff(key_s) == 0).any():
+            return _parts_from_rows(shoppers[_VISIT_COLUMNS], events, slots)
+
+        def ordered(x: np.ndarray) -> np.ndarray:
+            return x[order]
+    arr = ordered(shoppers.arrival_s.to_numpy(float))
+    dep = ordered(shoppers.departure_s.to_numpy(float))
+    arm_code, arm_names = first_seen_codes(shoppers.arm, ordered)
     arm_names = np.asarray(arm_names).astype(str)
-    rep_code, rep_names = pd.factorize(shoppers.replicate.to_numpy()[order])
+    rep_code, rep_names = first_seen_codes(shoppers.replicate, ordered)
     rep_names = np.asarray(rep_names)
-    point = shoppers.point.to_numpy()[order]
+    point = ordered(shoppers.point.to_numpy())
     run_at = {str(r): k for k, r in enumerate(run_names)}
     bounds = np.searchsorted(key_s >> 32, np.arange(len(run_names) + 1), side="left")
     buys = events[(events.kind == "purchase").to_numpy()]
@@ -506,7 +515,7 @@ def rate_table(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame
     numbers of :func:`rate_model` on the rows, from sorted searches on the
     visits and purchases, without building the rows.
     """
-    from fomolab.stats._counts import cox_counts
+    from fomolab.stats._counts import cox_counts, rows_by_code
     from fomolab.stats.changes import MAX_BATCHES
 
     parts = _parts(shoppers, events, slots)
@@ -528,13 +537,15 @@ def rate_table(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame
         code = np.searchsorted(all_reps, part.replicates)
         batch = code % MAX_BATCHES if many else code
         has_rows = part.rows.sum(axis=1) > 0
+        # the counts' rows of each batch, in their order: one stable sort, then slices
+        by_batch, cuts = rows_by_code(batch[part.counts.stratum], int(batch.max(initial=0)) + 1)
         for model, design in designs:
             cols = [f"x{j}" for j in range(design.shape[1])]
             X = design.reindex(part.arms).to_numpy(float)
             bts = sorted({int(b) for b in batch[has_rows]})
             coefs, problems = [], {}
             for bt in bts:
-                in_batch = np.isin(part.counts.stratum, np.flatnonzero(batch == bt))
+                in_batch = by_batch[cuts[bt]:cuts[bt + 1]]
                 r_p = part.rows[batch == bt].sum(axis=0)
                 coef, problem = _coefficients(len(cols), lambda f: f.beta, cox_counts, part.counts.at_risk[in_batch],
                                               part.counts.deaths[in_batch], part.counts.time[in_batch], X, r_p,
