@@ -722,14 +722,18 @@ def _effect_tables(res, runs: pd.DataFrame, sh: pd.DataFrame, events: pd.DataFra
             window_table(sh, order, control, edges, conf_level))
 
 
-def _episode_model(res, conf_level: float) -> pd.DataFrame | None:
-    """The episode model's table, or None when no tactic window ran (a marketplace: None)."""
+def _episode_model(res, conf_level: float, visits: pd.DataFrame | None = None) -> pd.DataFrame | None:
+    """The episode model's table, or None when no tactic window ran (a marketplace: None).
+
+    ``visits``: the per-visit frame already read (``run_id``, ``arrival_s``, ``departure_s``,
+    ``first_purchase_s``), instead of reading each run's visits again.
+    """
     from fomolab.episode_model import episode_model
     from fomolab.stats._facts import read
 
     if "stream" in res._columns("shoppers") or read(res, "windows").empty:
         return None
-    return episode_model(res, conf_level=conf_level)
+    return episode_model(res, conf_level=conf_level, visits=visits)
 
 
 def _stream_end(res, runs: pd.DataFrame) -> dict[str, float]:
