@@ -537,8 +537,8 @@ def _codes_of(values: pd.Series, names: list[str]) -> np.ndarray:
     if isinstance(values.dtype, pd.CategoricalDtype):
         at = {n: k for k, n in enumerate(names)}
         lookup = np.array([at.get(str(c), -1) for c in values.cat.categories] + [-1], np.int64)
-        return lookup[values.cat.codes.to_numpy()]  # a missing value's code -1 reads the last entry: -1
-    return pd.Categorical(values.astype(str), categories=names).codes.astype(np.int64)
+        return np.asarray(lookup[values.cat.codes.to_numpy()])  # a missing value's code -1 reads the last entry
+    return np.asarray(pd.Categorical(values.astype(str), categories=names).codes, np.int64)
 
 
 def deadline_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.DataFrame,
