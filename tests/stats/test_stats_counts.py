@@ -164,9 +164,11 @@ def _many_replicate_visits(reps: int = 25, n: int = 80) -> tuple[pd.DataFrame, p
     return visits, events, slots
 
 
-def test_rate_table_is_that_of_the_rows_for_visits_in_any_order_and_arms_as_categories(monkeypatch):
+@pytest.mark.parametrize("chunk", [1_000_000, 150, 50])
+def test_rate_table_is_that_of_the_rows_for_visits_in_any_order_and_arms_as_categories(monkeypatch, chunk):
     from fomolab.stats import rates
 
+    monkeypatch.setattr(rates, "_CHUNK_VISITS", chunk)  # 150, 50: one replicate (two runs of 80 visits) at a time
     visits, events, slots = _many_replicate_visits()
     runs = visits.drop_duplicates("run_id")[["run_id", "arm"]]
     rest = (events, slots, runs, None, ["control", "sale"], "control", 0.95)
