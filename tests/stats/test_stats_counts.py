@@ -144,11 +144,12 @@ def test_rate_table_from_visits_equals_the_table_from_rows(monkeypatch):
     pd.testing.assert_frame_equal(fast, slow, rtol=1e-10)
 
 
-def _many_replicate_visits(reps: int = 25, n: int = 80) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Visits of two arms over ``reps`` replicates (more than the 20 groups of fits), purchases, slots."""
+def _many_replicate_visits(reps: int = 25, n: int = 80, arms: tuple[str, ...] = ("control", "sale")
+                           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Visits of ``arms`` over ``reps`` replicates (more than the 20 groups of fits), purchases, slots."""
     rng = np.random.default_rng(8)
     parts = []
-    for rep, arm in itertools.product(range(reps), ["control", "sale"]):
+    for rep, arm in itertools.product(range(reps), arms):
         arr = np.sort(np.round(rng.uniform(0, 900, n)))
         parts.append(pd.DataFrame({"run_id": f"{arm}{rep}", "shopper_id": np.arange(n), "arm": arm,
                                    "replicate": rep, "point": 0, "arrival_s": arr,
@@ -164,21 +165,22 @@ def _many_replicate_visits(reps: int = 25, n: int = 80) -> tuple[pd.DataFrame, p
     return visits, events, slots
 
 
-@pytest.mark.parametrize("chunk", [1_000_000, 150, 50])
-def test_rate_table_is_that_of_the_rows_for_visits_in_any_order_and_arms_as_categories(monkeypatch, chunk):
+@pytest.mark.parametrize(("chunk", "arms"), [(1_000_000, 2), (150, 2), (50, 2), (50, 6)])
+def test_rate_table_is_that_of_the_rows_for_visits_in_any_order_and_arms_as_categories(monkeypatch, chunk, arms):
     from fomolab.stats import rates
 
-    monkeypatch.setattr(rates, "_CHUNK_VISITS", chunk)  # 150, 50: one replicate (two runs of 80 visits) at a time
-    visits, events, slots = _many_replicate_visits()
+    monkeypatch.setattr(rates, "_CHUNK_VISITS", chunk)  # 150, 50: a replicate's runs (80 visits each) at a time
+    names = ("control", "sale", *(f"arm{k}" for k in range(arms - 2)))  # 6 arms x 25 replicates: over 127 cells
+    visits, events, slots = _many_replicate_visits(arms=names)
     runs = visits.drop_duplicates("run_id")[["run_id", "arm"]]
-    rest = (events, slots, runs, None, ["control", "sale"], "control", 0.95)
+    rest = (events, slots, runs, None, list(names), "control", 0.95)
     in_order = rates.rate_table(visits, *rest)  # a folder's order: by run and viewer
     shuffled = visits.sample(frac=1.0, random_state=1)
     coded = shuffled.assign(arm=shuffled.arm.astype("category"), run_id=shuffled.run_id.astype("category"))
     got = [rates.rate_table(v, *rest) for v in (shuffled, coded)]
     monkeypatch.setattr(rates, "_parts", rates._parts_from_rows)
     rows = rates.rate_table(visits, *rest)
-    assert (rows.replicates == 20).all() and (rows.events > 100).all()  # 25 replicates in 20 groups of fits
+    assert (rows.replicates == 20).all() and (rows.events > 50).all()  # 25 replicates in 20 groups of fits
     for table in (in_order, *got):
         pd.testing.assert_frame_equal(table, rows, rtol=1e-10)
 

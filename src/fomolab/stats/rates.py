@@ -559,7 +559,8 @@ def _chunked_part(pt: int, prod: str, slots_of: list[tuple[int, float, float]], 
                                    exit_sort="stable")
         parts.append(EventTimeCounts(counts.stratum + r0, counts.time, counts.at_risk, counts.deaths))
         n_rep += np.bincount(c["rep"], minlength=R)
-        rows += np.bincount(c["rep"] * A + c["arm"], weights=c["rows"].astype(float), minlength=R * A).reshape(R, A)
+        cell = c["rep"].astype(np.int64) * A + c["arm"]  # (codes of one or two bytes would overflow)
+        rows += np.bincount(cell, weights=c["rows"].astype(float), minlength=R * A).reshape(R, A)
         viewers += np.bincount(c["arm"], minlength=A)
         events += np.bincount(c["ea"], minlength=A)
         del c
