@@ -14,6 +14,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from fomolab.stats import _folder
@@ -78,6 +79,14 @@ def _tidy_windows(w: pd.DataFrame) -> pd.DataFrame:
                          "end_s": w.end_s.to_numpy(float)})
 
 
+def _of_runs(run_id: pd.Series, ids: set[str]) -> np.ndarray:
+    """Whether each row's run (as text) is one of ``ids``: a categorical by its categories, not a string per row."""
+    if isinstance(run_id.dtype, pd.CategoricalDtype):
+        hit = np.array([str(c) in ids for c in run_id.cat.categories] + [False])
+        return np.asarray(hit[run_id.cat.codes.to_numpy()])  # a missing run (code -1) reads the last entry
+    return np.asarray(run_id.astype(str).isin(ids).to_numpy())
+
+
 def stored_windows(res: Results, events: pd.DataFrame) -> pd.DataFrame:
     """Tactic windows (``run_id, product, tactic, start_s, end_s``), ordered by run id, product,
     tactic and start: as stored, or rebuilt from the events for runs that did not store them."""
@@ -85,7 +94,7 @@ def stored_windows(res: Results, events: pd.DataFrame) -> pd.DataFrame:
     parts = []
     if stored:
         parts.append(_tidy_windows(read(res, "windows")))
-    rest = events[~events.run_id.astype(str).isin(stored)] if stored else events
+    rest = events[~_of_runs(events.run_id, stored)] if stored else events
     if len(rest):
         w = _folder.windows(rest)
         parts.append(_tidy_windows(w[w.tactic != "slot"]))

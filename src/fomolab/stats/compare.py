@@ -565,7 +565,9 @@ def deadline_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, ev
         names = [str(c) for c in names]
     buys = events[(events.kind == "purchase").to_numpy()]
     b_run = _codes_of(buys.run_id, names)
-    products = list(dict.fromkeys([*win["product"], *(str(p) for p in pd.unique(buys["product"].astype(str)))]))
+    sold = buys["product"]
+    sold = sold.cat.categories if isinstance(sold.dtype, pd.CategoricalDtype) else pd.unique(sold.astype(str))
+    products = list(dict.fromkeys([*win["product"], *(str(p) for p in sold)]))
     b_key = b_run * len(products) + _codes_of(buys["product"], products)
     w_run = _codes_of(win.run_id, names)
     w_key = w_run * len(products) + _codes_of(win["product"], products)
