@@ -144,8 +144,7 @@ def timed_tables(a: dict) -> tuple[dict[str, pd.DataFrame | None], dict[str, tup
     cost["changes"] = (m.seconds, m.cpu, m.mb)
     with _Peak() as m:
         facts = run_facts(res, runs, events)
-        visits = sh[["run_id", "shopper_id", "arm", "replicate", "point", "arrival_s", "departure_s"]]
-        rate_table(visits, events, facts.products, runs, facts.tactics, order, control, level)
+        rate_table(sh, events, facts.products, runs, facts.tactics, order, control, level)  # reads its columns
     cost["rates (with the run facts)"] = (m.seconds, m.cpu, m.mb)
     with _Peak() as m:
         ph_table(sh, order, control, level)
