@@ -183,6 +183,8 @@ def test_deadline_counts_are_each_windows_purchases_with_runs_and_products_coded
     text = deadline_tables(res, runs, sh.assign(run_id=sh.run_id.astype(str)),
                            ev.assign(run_id=ev.run_id.astype(str), product=ev["product"].astype(str)))
     pd.testing.assert_frame_equal(coded, text, check_exact=True)
+    shuffled = deadline_tables(res, runs, sh.sample(frac=1.0, random_state=2), ev)  # visits not run by run
+    pd.testing.assert_frame_equal(coded, shuffled, rtol=1e-12)  # the same exposures, summed in another order
     # independent of the code under test: each window's purchases of its run and product, and those in its last 10 %
     arm = dict(zip(runs.run_id.astype(str), runs.arm.astype(str), strict=True))
     win = _facts.stored_windows(res, ev)

@@ -575,41 +575,36 @@ def deadline_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, ev
     key_s = b_key[by_key]
     b_sid = buys.shopper_id.to_numpy(dtype="int64", na_value=-1)[by_key]
     b_time = buys.time_s.to_numpy(float)[by_key]
-    # exposure: viewer-seconds at risk for the window's product, in the window and its final fraction
-    # each run's visits (arrays, in the table's order), found once
-    o = np.argsort(codes, kind="stable")
-    cuts = np.searchsorted(codes[o], np.arange(len(names) + 1))
+    # exposure: viewer-seconds at risk for the window's product, in the window and its final fraction,
+    # one run's visits at a time (arrays, in the table's order; a folder's visits come run by run: no sort)
+    in_order = len(codes) < 2 or bool((codes[1:] >= codes[:-1]).all())
+    o = None if in_order else np.argsort(codes, kind="stable")
+    cuts = np.searchsorted(codes if o is None else codes[o], np.arange(len(names) + 1))
     s_a, s_d = shoppers.arrival_s.to_numpy(float), shoppers.departure_s.to_numpy(float)
     s_id = shoppers.shopper_id.to_numpy()
-    sh_by_run = {}
-    for k in range(len(names)):
-        mine = o[cuts[k]:cuts[k + 1]]
-        if len(mine):
-            ids = s_id[mine]
-            by_id = np.argsort(ids, kind="stable")
-            sh_by_run[k] = (s_a[mine], s_d[mine], ids, by_id)
     lo_b, hi_b = np.searchsorted(key_s, w_key, side="left"), np.searchsorted(key_s, w_key, side="right")
-    e_all, e_last = [], []
-    for r, i0, i1, ws, we in zip(w_run, lo_b, hi_b, win.start_s.to_numpy(float), win.end_s.to_numpy(float),
-                                 strict=True):
-        got = sh_by_run.get(int(r))
-        if got is None:
-            e_all.append(np.nan)
-            e_last.append(np.nan)
+    e_all, e_last = np.full(len(win), np.nan), np.full(len(win), np.nan)
+    w_start, w_end = win.start_s.to_numpy(float), win.end_s.to_numpy(float)
+    for k in np.unique(w_run[w_run >= 0]):
+        mine = slice(cuts[k], cuts[k + 1]) if o is None else o[cuts[k]:cuts[k + 1]]
+        a, d0, ids = s_a[mine], s_d[mine], s_id[mine]
+        if not len(ids):
             continue
-        a, d, ids, by_id = got
-        if i1 > i0:
-            bid, btime = b_sid[i0:i1], b_time[i0:i1]
-            # each visit's (first) purchase time of the product, NaN without one
-            pos = np.searchsorted(ids, bid, sorter=by_id)
-            pos = by_id[np.minimum(pos, len(ids) - 1)]
-            hit = ids[pos] == bid
-            bt = np.full(len(ids), np.nan)
-            np.fmin.at(bt, pos[hit], btime[hit])
-            d = np.where(np.isnan(bt), d, np.minimum(d, bt))
-        cut = we - frac * (we - ws)
-        e_all.append(np.clip(np.minimum(d, we) - np.maximum(a, ws), 0, None).sum())
-        e_last.append(np.clip(np.minimum(d, we) - np.maximum(a, cut), 0, None).sum())
+        by_id = np.argsort(ids, kind="stable")
+        for i in np.flatnonzero(w_run == k):
+            ws, we, i0, i1, d = w_start[i], w_end[i], lo_b[i], hi_b[i], d0
+            if i1 > i0:
+                bid, btime = b_sid[i0:i1], b_time[i0:i1]
+                # each visit's (first) purchase time of the product, NaN without one
+                pos = np.searchsorted(ids, bid, sorter=by_id)
+                pos = by_id[np.minimum(pos, len(ids) - 1)]
+                hit = ids[pos] == bid
+                bt = np.full(len(ids), np.nan)
+                np.fmin.at(bt, pos[hit], btime[hit])
+                d = np.where(np.isnan(bt), d, np.minimum(d, bt))
+            cut = we - frac * (we - ws)
+            e_all[i] = np.clip(np.minimum(d, we) - np.maximum(a, ws), 0, None).sum()
+            e_last[i] = np.clip(np.minimum(d, we) - np.maximum(a, cut), 0, None).sum()
     win = win.assign(exposure_all=e_all, exposure_last=e_last, arm=meta.arm.reindex(win.run_id).to_numpy(),
                      point=meta.point.reindex(win.run_id).to_numpy(), _key=w_key, _run=w_run)
     win = win[win.exposure_all > 0].reset_index(drop=True)
