@@ -1,6 +1,9 @@
-"""The effect tables of ``fomolab analyze`` alone: ``changes``, ``rates``, ``ph`` and ``hr_windows``.
+"""The effect tables of ``fomolab analyze`` alone: ``changes``, ``rates``, ``ph`` and ``hr_windows``;
+with ``--deadline-episodes`` also the ``deadline`` table and the episode model.
 
-Reads a results folder as ``fomolab analyze`` does, then times the four tables
+Reads a results folder as ``fomolab analyze`` does (``--slim``: only the
+per-visit columns these tables read, arms as categories, for folders of tens
+of millions of visits), then times the four tables
 (``fomolab.analysis._effect_tables``) in-process and prints, per table, the
 wall time and the peak resident memory above what the process held before
 (sampled from ``/proc/self/statm`` every 2 ms) with the CPU time (the
@@ -10,6 +13,7 @@ DIR`` compares them with pickles written before (exact for integers and text,
 1e-8 relative for floats).
 
     PYTHONPATH=src python benchmarks/effect_tables.py FOLDER [--save DIR | --compare DIR] [--events-without-visits]
+        [--deadline-episodes] [--slim]
 
 Target at 2 x 10^6 visits (``benchmarks/episode_scale.py``'s 10^6 folder): a
 few seconds and a few hundred MB for the four tables together.
@@ -61,14 +65,27 @@ class _Peak:
         self.mb = (self.peak - self.base) / 2**20
 
 
-def inputs(folder: Path, events_without_visits: bool = False) -> dict:
-    """What ``analyze`` hands ``_effect_tables``, read the same way."""
+def inputs(folder: Path, events_without_visits: bool = False, slim: bool = False) -> dict:
+    """What ``analyze`` hands ``_effect_tables``, read the same way (``slim``: the columns they read)."""
     from fomolab.analysis import _stream_end, visit_outcomes
     from fomolab.stats import _folder
     from fomolab.stats.compare import time_to_purchase
 
     res = _folder.as_results(folder)
     runs = _folder.nonempty_runs(res)
+    if slim:
+        sh = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "arrival_s", "departure_s",
+                          "first_purchase_s"])
+        fp = sh.first_purchase_s.to_numpy(float)
+        sh["time_s"] = np.where(np.isnan(fp), sh.departure_s.to_numpy(float), fp) - sh.arrival_s.to_numpy(float)
+        sh["bought"] = (~np.isnan(fp)).astype(np.int8)
+        del fp
+        r = runs.assign(arm=runs.arm.astype(str))
+        return dict(res=res, runs=r, raw_runs=runs, sh=sh, conf_level=0.95, control=res.manifest.get("control"),
+                    events=res.events_except(["arrive", "leave"], ["run_id", "time_s", "kind", "shopper_id",
+                                                                   "product", "tactic"]),
+                    order=[a for a in _folder.arm_order(res.manifest, r.arm, control_first=False)
+                           if a in set(res.manifest.get("arms", []))], end_s=_stream_end(res, r))
     shoppers = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness",
                             "arrival_s", "departure_s", "first_purchase_s"])
     events = res.table("events", ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
@@ -82,8 +99,26 @@ def inputs(folder: Path, events_without_visits: bool = False) -> dict:
     order = [a for a in _folder.arm_order(res.manifest, r.arm, control_first=False) if a in spec_arms]
     end_s = _stream_end(res, r)
     sh = visit_outcomes(sh, end_s)
-    return dict(res=res, runs=r, sh=sh, events=events, order=order, control=control, end_s=end_s,
+    return dict(res=res, runs=r, raw_runs=runs, sh=sh, events=events, order=order, control=control, end_s=end_s,
                 conf_level=0.95)
+
+
+def timed_deadline_episodes(a: dict) -> tuple[dict[str, pd.DataFrame | None], dict[str, tuple[float, float, float]]]:
+    """``analyze``'s deadline table and episode model (on the visits in memory), timed as the others."""
+    from fomolab.analysis import _episode_model
+    from fomolab.stats.compare import deadline_tables
+
+    cost, tables = {}, {}
+    with _Peak() as m:
+        tables["deadline"] = deadline_tables(a["res"], a["raw_runs"], a["sh"], a["events"], 0.1)
+    cost["deadline"] = (m.seconds, m.cpu, m.mb)
+    with _Peak() as m:
+        try:
+            tables["episode_model"] = _episode_model(a["res"], a["conf_level"], a["sh"])
+        except TypeError:  # a fomolab before 0.2, whose episode model read each run's file twice
+            tables["episode_model"] = _episode_model(a["res"], a["conf_level"])
+    cost["episode_model (visits in memory)"] = (m.seconds, m.cpu, m.mb)
+    return tables, cost
 
 
 def timed_tables(a: dict) -> tuple[dict[str, pd.DataFrame | None], dict[str, tuple[float, float, float]]]:
@@ -109,8 +144,7 @@ def timed_tables(a: dict) -> tuple[dict[str, pd.DataFrame | None], dict[str, tup
     cost["changes"] = (m.seconds, m.cpu, m.mb)
     with _Peak() as m:
         facts = run_facts(res, runs, events)
-        visits = sh[["run_id", "shopper_id", "arm", "replicate", "point", "arrival_s", "departure_s"]]
-        rate_table(visits, events, facts.products, runs, facts.tactics, order, control, level)
+        rate_table(sh, events, facts.products, runs, facts.tactics, order, control, level)  # reads its columns
     cost["rates (with the run facts)"] = (m.seconds, m.cpu, m.mb)
     with _Peak() as m:
         ph_table(sh, order, control, level)
@@ -152,12 +186,24 @@ def main() -> None:
     p.add_argument("--compare", type=Path, help="compare the tables with pickles written before")
     p.add_argument("--events-without-visits", action="store_true",
                    help="hand the tables the events without their arrive/leave rows")
+    p.add_argument("--deadline-episodes", action="store_true",
+                   help="time the deadline table and the episode model first, then the four")
+    p.add_argument("--slim", action="store_true", help="read only the per-visit columns these tables read")
     args = p.parse_args()
     t0 = time.perf_counter()
-    a = inputs(args.folder, args.events_without_visits)
-    print(f"{args.folder}: {len(a['sh']):,} visits, {len(a['events']):,} events, {len(a['runs'])} runs; "
-          f"read in {time.perf_counter() - t0:.1f} s")
-    tables, cost = timed_tables(a)
+    a = inputs(args.folder, args.events_without_visits, args.slim)
+    frame = a["sh"].memory_usage(deep=False).sum() / 2**20
+    print(f"{args.folder}: {len(a['sh']):,} visits ({frame:,.0f} MB), {len(a['events']):,} events, "
+          f"{len(a['runs'])} runs; read in {time.perf_counter() - t0:.1f} s")
+    tables, cost = timed_deadline_episodes(a) if args.deadline_episodes else ({}, {})
+    more, cost4 = timed_tables(a)
+    tables.update(more)
+    cost.update(cost4)
+    if args.deadline_episodes:
+        three = ["deadline", "episode_model (visits in memory)", "all four (_effect_tables)"]
+        cpu = sum(cost[k][1] for k in three)
+        print(f"  the three (deadline, effect tables, episode model): {sum(cost[k][0] for k in three):.1f} s, "
+              f"{cpu:.1f} s CPU = {cpu / len(a['sh']) * 1e6:.2f} us CPU per visit")
     for name, (s, cpu, mb) in cost.items():
         print(f"  {name:<28} {s:7.2f} s ({cpu:6.2f} s CPU)   peak +{mb:7.0f} MB")
     print(f"  process peak (ru_maxrss)     {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:7.0f} MB")

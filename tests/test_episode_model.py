@@ -59,3 +59,20 @@ def test_tactics_running_together_share_a_row(res):
     t = episode_model(res)
     assert t.tactic.tolist() == ["countdown_timer + lightning_sale"]
     assert "run exactly together" in t.note.iloc[0]
+
+
+@pytest.mark.parametrize(("sample", "max_pieces"), [(None, 2_000_000), (0.5, 2_000_000), (None, 1)])
+def test_visits_in_memory_give_the_table_of_the_files(flagship, sample, max_pieces):
+    import pandas as pd
+
+    v = flagship.viewers(["run_id", "arrival_s", "departure_s", "first_purchase_s"])
+    runs = v.run_id.astype(str).unique()
+    # the runs in another order (each run's rows kept in order), run ids as text
+    moved = pd.concat([v[v.run_id == r] for r in runs[::-1]], ignore_index=True)
+    moved = moved.assign(run_id=moved.run_id.astype(str))
+    want = episode_counts(flagship, sample=sample, seed=4, max_pieces=max_pieces)[0]
+    for visits in (v, moved):
+        got = episode_counts(flagship, sample=sample, seed=4, max_pieces=max_pieces, visits=visits)[0]
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert len(runs) > 2 and want.events.sum() > 0
+    pd.testing.assert_frame_equal(episode_model(flagship, visits=moved), episode_model(flagship), check_exact=True)

@@ -744,19 +744,32 @@ def _effect_tables(res, runs: pd.DataFrame, sh: pd.DataFrame, events: pd.DataFra
     from fomolab.stats.rates import rate_table
 
     facts = run_facts(res, runs, events)  # the events' purchase and tactic rows: arrive/leave rows are not needed
-    rates = rate_table(sh, events, facts.products, runs, facts.tactics, order, control, conf_level)
+    # the columns the three tables read, the arms coded once (as text, each table would hash a string per row);
+    # the other columns are the frame's own, not copies
+    cols = ["run_id", "shopper_id", "replicate", "point", "arrival_s", "departure_s", "time_s", "bought"]
+    arm = sh.arm
+    if not isinstance(arm.dtype, pd.CategoricalDtype):  # one hash per row here, not one in each table
+        code, names = pd.factorize(arm.to_numpy())
+        arm = pd.Series(pd.Categorical.from_codes(code, names), index=sh.index)
+    visits = pd.DataFrame({**{c: sh[c] for c in cols}, "arm": arm}, copy=False)
+    rates = rate_table(visits, events, facts.products, runs, facts.tactics, order, control, conf_level)
     edges = window_edges(figure_data.windows(events, runs), max(end_s.values()))
-    return (change_table(runs, order, control, conf_level), rates, ph_table(sh, order, control, conf_level),
-            window_table(sh, order, control, edges, conf_level))
+    return (change_table(runs, order, control, conf_level), rates, ph_table(visits, order, control, conf_level),
+            window_table(visits, order, control, edges, conf_level))
 
 
-def _episode_model(res, conf_level: float) -> pd.DataFrame | None:
-    """The episode model's table, or None when no tactic window ran (a marketplace: None)."""
+def _episode_model(res, conf_level: float, visits: pd.DataFrame | None = None) -> pd.DataFrame | None:
+    """The episode model's table, or None when no tactic window ran (a marketplace: None).
+
+    ``visits``: the per-visit frame already read (``run_id``, ``arrival_s``, ``departure_s``,
+    ``first_purchase_s``), instead of reading each run's visits again.
+    """
     from fomolab.episode_model import episode_model
+    from fomolab.stats._facts import read
 
-    if "stream" in res._columns("shoppers") or res.table("windows", ["run_id"]).empty:
+    if "stream" in res._columns("shoppers") or read(res, "windows").empty:
         return None
-    return episode_model(res, conf_level=conf_level)
+    return episode_model(res, conf_level=conf_level, visits=visits)
 
 
 def _stream_end(res, runs: pd.DataFrame) -> dict[str, float]:

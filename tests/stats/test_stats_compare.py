@@ -233,3 +233,30 @@ def test_the_arms_table_shares_its_paired_estimates_with_the_headline(res, table
         mine = paired[0][paired[0].group == arm].set_index("measure")
         for m in ("hazard_ratio", "odds_ratio", "risk_difference"):
             assert row.loc[m, "estimate"] == mine.loc[m, "estimate"]
+def test_deadline_counts_are_each_windows_purchases_with_runs_and_products_coded_or_as_text(res):
+    from fomolab.stats import _facts, _folder
+    from fomolab.stats.compare import deadline_tables
+
+    runs = _folder.nonempty_runs(res)
+    sh = res.viewers(["run_id", "shopper_id", "arrival_s", "departure_s", "first_purchase_s"])
+    ev = res.events_except(["arrive", "leave"], ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
+    coded = deadline_tables(res, runs, sh, ev)
+    text = deadline_tables(res, runs, sh.assign(run_id=sh.run_id.astype(str)),
+                           ev.assign(run_id=ev.run_id.astype(str), product=ev["product"].astype(str)))
+    pd.testing.assert_frame_equal(coded, text, check_exact=True)
+    shuffled = deadline_tables(res, runs, sh.sample(frac=1.0, random_state=2), ev)  # visits not run by run
+    pd.testing.assert_frame_equal(coded, shuffled, rtol=1e-12)  # the same exposures, summed in another order
+    # independent of the code under test: each window's purchases of its run and product, and those in its last 10 %
+    arm = dict(zip(runs.run_id.astype(str), runs.arm.astype(str), strict=True))
+    win = _facts.stored_windows(res, ev)
+    buys = ev[ev.kind == "purchase"]
+    b_run, b_prod, t = buys.run_id.astype(str).to_numpy(), buys["product"].astype(str).to_numpy(), buys.time_s
+    for row in coded.itertuples():
+        mine = win[(win.tactic == row.tactic) & (win.run_id.map(arm) == row.arm)]
+        n = k = 0
+        for w in mine.itertuples():
+            m = (b_run == w.run_id) & (b_prod == w.product) & (t >= w.start_s) & (t <= w.end_s)
+            n += int(m.sum())
+            k += int((m & (t >= w.end_s - 0.1 * (w.end_s - w.start_s))).sum())
+        assert (row.windows, row.purchases, row.in_last) == (len(mine), n, k)
+    assert coded.in_last.sum() > 0

@@ -142,3 +142,89 @@ def test_rate_table_from_visits_equals_the_table_from_rows(monkeypatch):
     slow = rates.rate_table(*args)
     assert len(fast) == 2 and (fast.events > 0).all()
     pd.testing.assert_frame_equal(fast, slow, rtol=1e-10)
+
+
+def _many_replicate_visits(reps: int = 25, n: int = 80, arms: tuple[str, ...] = ("control", "sale")
+                           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Visits of ``arms`` over ``reps`` replicates (more than the 20 groups of fits), purchases, slots."""
+    rng = np.random.default_rng(8)
+    parts = []
+    for rep, arm in itertools.product(range(reps), arms):
+        arr = np.sort(np.round(rng.uniform(0, 900, n)))
+        parts.append(pd.DataFrame({"run_id": f"{arm}{rep}", "shopper_id": np.arange(n), "arm": arm,
+                                   "replicate": rep, "point": 0, "arrival_s": arr,
+                                   "departure_s": arr + np.round(rng.exponential(300, n)) + 1}))
+    visits = pd.concat(parts, ignore_index=True)
+    buys = visits.sample(len(visits) // 2, random_state=9)
+    events = pd.DataFrame({"run_id": buys.run_id.to_numpy(), "kind": "purchase", "shopper_id": buys.shopper_id,
+                           "product": rng.choice(["lip", "serum"], len(buys)),
+                           "time_s": buys.arrival_s.to_numpy() + np.round(rng.uniform(0, 200, len(buys)))})
+    slots = pd.DataFrame([(r, p, a, b) for r in visits.run_id.unique() for p, a, b in [("lip", 0.0, 500.0),
+                                                                                        ("serum", 500.0, 1200.0)]],
+                         columns=["run_id", "product", "slot_start_s", "slot_end_s"])
+    return visits, events, slots
+
+
+@pytest.mark.parametrize(("chunk", "arms"), [(1_000_000, 2), (150, 2), (50, 2), (50, 6)])
+def test_rate_table_is_that_of_the_rows_for_visits_in_any_order_and_arms_as_categories(monkeypatch, chunk, arms):
+    from fomolab.stats import rates
+
+    monkeypatch.setattr(rates, "_CHUNK_VISITS", chunk)  # 150, 50: a replicate's runs (80 visits each) at a time
+    names = ("control", "sale", *(f"arm{k}" for k in range(arms - 2)))  # 6 arms x 25 replicates: over 127 cells
+    visits, events, slots = _many_replicate_visits(arms=names)
+    runs = visits.drop_duplicates("run_id")[["run_id", "arm"]]
+    rest = (events, slots, runs, None, list(names), "control", 0.95)
+    in_order = rates.rate_table(visits, *rest)  # a folder's order: by run and viewer
+    shuffled = visits.sample(frac=1.0, random_state=1)
+    coded = shuffled.assign(arm=shuffled.arm.astype("category"), run_id=shuffled.run_id.astype("category"))
+    got = [rates.rate_table(v, *rest) for v in (shuffled, coded)]
+    monkeypatch.setattr(rates, "_parts", rates._parts_from_rows)
+    rows = rates.rate_table(visits, *rest)
+    assert (rows.replicates == 20).all() and (rows.events > 50).all()  # 25 replicates in 20 groups of fits
+    for table in (in_order, *got):
+        pd.testing.assert_frame_equal(table, rows, rtol=1e-10)
+
+
+def test_window_table_counts_every_replicate_once_with_visits_in_any_order():
+    from fomolab.stats.ph import window_table
+
+    visits, _, _ = _many_replicate_visits()
+    rng = np.random.default_rng(2)
+    sh = visits.assign(time_s=visits.departure_s - visits.arrival_s, bought=(rng.random(len(visits)) < 0.4) * 1)
+    sh = pd.concat([sh, sh.assign(point=1, bought=1 - sh.bought)], ignore_index=True)  # two points
+    edges = [0.0, 300.0, 700.0, 2000.0]
+    shuffled = sh.sample(frac=1.0, random_state=3)
+    got = window_table(shuffled, ["control", "sale"], "control", edges)
+    pd.testing.assert_frame_equal(got, window_table(sh, ["control", "sale"], "control", edges), rtol=1e-12)
+    pd.testing.assert_frame_equal(got, window_table(shuffled.assign(arm=shuffled.arm.astype("category")),
+                                                    ["control", "sale"], "control", edges), rtol=1e-12)
+    arr, t = sh.arrival_s.to_numpy(), sh.time_s.to_numpy()
+    for (point, w), row in got.set_index(["point", "window"]).iterrows():
+        a, b = edges[w], edges[w + 1]
+        at = (sh.point == point) & (np.minimum(b - arr, t) > np.maximum(a - arr, 0.0))
+        ev = at & (sh.bought == 1) & (t <= b - arr)
+        assert row.replicates == 20
+        assert (row.events, row.control_events) == (ev[sh.arm == "sale"].sum(), ev[sh.arm == "control"].sum())
+
+
+def test_rows_by_code_are_the_rows_of_each_code_in_row_order():
+    from fomolab.stats._counts import rows_by_code
+
+    codes = np.random.default_rng(6).integers(0, 7, 500)
+    codes[codes == 4] = 5  # a code without rows
+    order, cuts = rows_by_code(codes, 8)
+    for c in range(8):
+        assert order[cuts[c]:cuts[c + 1]].tolist() == np.flatnonzero(codes == c).tolist()
+
+
+def test_first_seen_codes_of_a_categorical_are_those_of_its_text():
+    from fomolab.stats._counts import first_seen_codes
+
+    text = pd.Series(np.random.default_rng(7).choice(["sale", "control", "timer"], 300))
+    cat = text.astype(pd.CategoricalDtype(["timer", "unused", "sale", "control"]))  # not in first-seen order
+    shuffle = np.random.default_rng(8).permutation(300)
+    for ordered in (None, lambda x: x[shuffle]):
+        want_codes, want_names = pd.factorize((ordered or (lambda x: x))(text.to_numpy()))
+        for col in (text, cat):
+            codes, names = first_seen_codes(col, ordered)
+            assert codes.tolist() == want_codes.tolist() and list(names) == list(want_names)

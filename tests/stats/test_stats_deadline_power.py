@@ -109,3 +109,26 @@ def test_power_bad_input():
         plan_replicates(0.5, conf_level=1)
     with pytest.raises(DataError, match="'metric'"):
         plan_replicates(0.5, metric="odds")
+
+
+def test_deadline_counts_match_a_mask_per_window_over_two_keys():
+    """Each window counts the purchases with both its keys, in [start, end] and in the final fraction,
+    ties at the edges included; a key compares by value (run 1 is not run "1")."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    buys = pd.DataFrame({"run": rng.choice(np.array([1, 2, "1", "x"], dtype=object), n),
+                         "product": rng.choice(["a", "b", "c"], n),
+                         "time_s": rng.integers(0, 200, n).astype(float)})  # many ties with the edges
+    start = rng.integers(0, 150, 40).astype(float)
+    windows = pd.DataFrame({"run": rng.choice(np.array([1, 2, "1", "y"], dtype=object), 40),
+                            "product": rng.choice(["a", "b", "d"], 40), "start_s": start,
+                            "end_s": start + rng.integers(1, 50, 40)})
+    with pytest.warns(StatisticalWarning):  # the windows of run "y" or product "d" sell nothing
+        out = deadline_effect(buys, windows, last=0.2, key=["run", "product"]).summary.iloc[:-1]
+    t = buys.time_s.to_numpy()
+    for i, w in windows.iterrows():
+        m = ((t >= w.start_s) & (t <= w.end_s) & (buys.run.to_numpy() == w.run)
+             & (buys["product"].to_numpy() == w["product"]))
+        cut = w.end_s - 0.2 * (w.end_s - w.start_s)
+        assert (out.purchases[i], out.in_last[i]) == (m.sum(), (m & (t >= cut)).sum())
+    assert out.purchases.sum() > 100 and (out.purchases == 0).any()

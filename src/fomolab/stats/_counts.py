@@ -19,16 +19,20 @@ event time, so it is computed here too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from fomolab.errors import DataError
 from fomolab.stats import _newton
 
-__all__ = ["CountFit", "EventTimeCounts", "cox_counts", "event_time_counts", "zph_counts"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["CountFit", "EventTimeCounts", "cox_counts", "event_time_counts", "first_seen_codes", "rows_by_code",
+           "zph_counts"]
 
 SortKind = Literal["quicksort", "stable"]
 
@@ -275,6 +279,35 @@ def sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rank = np.empty(len(o), np.int64)
     rank[o] = np.arange(len(o))
     return uniq[o], rank[codes]
+
+
+def rows_by_code(codes: np.ndarray, n_codes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions grouped by code: those of code ``c`` are ``order[cuts[c]:cuts[c + 1]]``, in row order.
+
+    ``np.flatnonzero(codes == c)`` for every ``c`` in ``range(n_codes)`` from one stable sort, instead
+    of one pass over all rows per code.
+    """
+    order = np.argsort(codes, kind="stable")
+    return order, np.searchsorted(codes[order], np.arange(n_codes + 1))
+
+
+def first_seen_codes(col: pd.Series, ordered: Callable[[np.ndarray], np.ndarray] | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(ordered(col.to_numpy()))``: codes numbered by first appearance, and the values.
+
+    ``ordered`` reorders the rows first (default: as they are).
+
+    A categorical column is factorized by its integer codes (the same numbering: first appearance),
+    not by hashing a Python object per row.
+    """
+    import pandas as pd
+
+    ordered = ordered if ordered is not None else (lambda x: x)
+    if isinstance(col.dtype, pd.CategoricalDtype) and not col.isna().any():
+        code, first = pd.factorize(ordered(col.cat.codes.to_numpy()))
+        return code, np.asarray(col.cat.categories)[first]
+    code, names = pd.factorize(ordered(col.to_numpy()))
+    return code, np.asarray(names)
 
 
 def zph_counts(fit: CountFit, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,9 +10,11 @@ same facts derived once, from the spec in ``manifest.json`` and the events.
 from __future__ import annotations
 
 import json
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from fomolab.stats import _folder
@@ -21,7 +23,7 @@ from fomolab.tactics import Tactic
 if TYPE_CHECKING:
     from fomolab.results import Results
 
-__all__ = ["Facts", "run_facts", "stored_windows", "stream_ends", "starting_stock"]
+__all__ = ["Facts", "read", "run_facts", "stored_windows", "stream_ends", "starting_stock"]
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,28 @@ class Facts:
         return out
 
 
+#: Each Results object's fact tables as read (small: rows per run, not per visit).  An analysis asks
+#: for them several times (deadline shares, rates, timeline, episode model); one read of each suffices,
+#: for a Results object's runs are fixed once it has read them.
+_READ: weakref.WeakKeyDictionary[Results, dict[str, pd.DataFrame]] = weakref.WeakKeyDictionary()
+
+
+def read(res: Results, name: str) -> pd.DataFrame:
+    """The whole ``products``, ``tactics`` or ``windows`` table of ``res``, read once per Results object.
+
+    The frame is shared between callers: take columns or rows of it, never change it in place.
+    """
+    memo = _READ.setdefault(res, {})
+    if name not in memo:
+        memo[name] = res.table(name)
+    return memo[name]
+
+
 def _stored(res: Results) -> set[str]:
     """The runs of the folder that stored their facts (an older fomolab's runs did not)."""
     if not (res.path / "products").is_dir():
         return set()
-    p = res.table("products", ["run_id"])
+    p = read(res, "products")
     return set(p.run_id.astype(str)) if "run_id" in p.columns else set()
 
 
@@ -60,14 +79,22 @@ def _tidy_windows(w: pd.DataFrame) -> pd.DataFrame:
                          "end_s": w.end_s.to_numpy(float)})
 
 
+def _of_runs(run_id: pd.Series, ids: set[str]) -> np.ndarray:
+    """Whether each row's run (as text) is one of ``ids``: a categorical by its categories, not a string per row."""
+    if isinstance(run_id.dtype, pd.CategoricalDtype):
+        hit = np.array([str(c) in ids for c in run_id.cat.categories] + [False])
+        return np.asarray(hit[run_id.cat.codes.to_numpy()])  # a missing run (code -1) reads the last entry
+    return np.asarray(run_id.astype(str).isin(ids).to_numpy())
+
+
 def stored_windows(res: Results, events: pd.DataFrame) -> pd.DataFrame:
     """Tactic windows (``run_id, product, tactic, start_s, end_s``), ordered by run id, product,
     tactic and start: as stored, or rebuilt from the events for runs that did not store them."""
     stored = _stored(res)
     parts = []
     if stored:
-        parts.append(_tidy_windows(res.table("windows")))
-    rest = events[~events.run_id.astype(str).isin(stored)] if stored else events
+        parts.append(_tidy_windows(read(res, "windows")))
+    rest = events[~_of_runs(events.run_id, stored)] if stored else events
     if len(rest):
         w = _folder.windows(rest)
         parts.append(_tidy_windows(w[w.tactic != "slot"]))
@@ -86,8 +113,8 @@ def run_facts(res: Results, runs: pd.DataFrame, events: pd.DataFrame) -> Facts:
     stored = _stored(res)
     prods, tacs = [], []
     if stored & ids:
-        prods.append(res.table("products"))
-        tacs.append(res.table("tactics"))
+        prods.append(read(res, "products"))
+        tacs.append(read(res, "tactics"))
     older = runs[~runs.run_id.astype(str).isin(stored)]
     if len(older):
         p, t = _derived(res, older)

@@ -605,83 +605,95 @@ def deadline_shares(results: Any, last: float = 0.1) -> pd.DataFrame:
     return deadline_tables(res, runs, shoppers, events, last)
 
 
+def _codes_of(values: pd.Series, names: list[str]) -> np.ndarray:
+    """Each value's position in ``names`` as text (-1 if absent); a categorical by a look-up per category."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        at = {n: k for k, n in enumerate(names)}
+        lookup = np.array([at.get(str(c), -1) for c in values.cat.categories] + [-1], np.int64)
+        return np.asarray(lookup[values.cat.codes.to_numpy()])  # a missing value's code -1 reads the last entry
+    return np.asarray(pd.Categorical(values.astype(str), categories=names).codes, np.int64)
+
+
 def deadline_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.DataFrame,
                     last: float = 0.1) -> pd.DataFrame:
     """:func:`deadline_shares` on tables already read (used by :mod:`fomolab.analysis`)."""
     from fomolab.stats import _checks, _facts
-    from fomolab.stats.deadline import deadline_effect
+    from fomolab.stats.deadline import _pooled, _window_counts
     from fomolab.tactics import KINDS
 
     frac = _checks.check_probability(last, "last")
     with_deadline = [k for k, cls in KINDS.items() if cls.deadline_shares]
     win = _facts.stored_windows(res, events)
     win = win[win.tactic.isin(with_deadline)]
-    buys = events[events.kind == "purchase"]
-    buys = pd.DataFrame({"run_id": buys.run_id.astype(str).to_numpy(),
-                         "product": buys["product"].astype(str).to_numpy(),
-                         "shopper_id": buys.shopper_id.to_numpy(dtype="int64", na_value=-1),
-                         "time_s": buys.time_s.to_numpy(float)})
     meta = runs.assign(run_id=runs.run_id.astype(str), arm=runs.arm.astype(str)).set_index("run_id")
-    win = win[win.run_id.isin(meta.index)]
+    win = win[win.run_id.isin(meta.index)].reset_index(drop=True)
     if win.empty:
         return pd.DataFrame(columns=DEADLINE_COLUMNS)
-    # exposure: viewer-seconds at risk for the window's product, in the window and its final fraction
-    # iter(): a GroupBy has a .keys attribute, so dict() would take it for a mapping
-    # each run's visits (arrays, in the table's order) and each run's and product's purchases, found once
-    s_run = shoppers.run_id.astype(str).to_numpy() if not isinstance(shoppers.run_id.dtype, pd.CategoricalDtype) \
-        else None
-    codes, names = (pd.factorize(s_run) if s_run is not None else
-                    (shoppers.run_id.cat.codes.to_numpy(), [str(c) for c in shoppers.run_id.cat.categories]))
-    o = np.argsort(codes, kind="stable")
-    cuts = np.searchsorted(codes[o], np.arange(len(names) + 1))
+    # runs and products as integer codes (the visits' runs, then the windows' and purchases' products):
+    # the purchases sorted once by (run, product), each window's found by binary search, no per-row strings
+    if isinstance(shoppers.run_id.dtype, pd.CategoricalDtype):
+        codes, names = shoppers.run_id.cat.codes.to_numpy(), [str(c) for c in shoppers.run_id.cat.categories]
+    else:
+        codes, names = pd.factorize(shoppers.run_id.astype(str).to_numpy())
+        names = [str(c) for c in names]
+    buys = events[(events.kind == "purchase").to_numpy()]
+    b_run = _codes_of(buys.run_id, names)
+    sold = buys["product"]
+    sold = sold.cat.categories if isinstance(sold.dtype, pd.CategoricalDtype) else pd.unique(sold.astype(str))
+    products = list(dict.fromkeys([*win["product"], *(str(p) for p in sold)]))
+    b_key = b_run * len(products) + _codes_of(buys["product"], products)
+    w_run = _codes_of(win.run_id, names)
+    w_key = w_run * len(products) + _codes_of(win["product"], products)
+    by_key = np.argsort(b_key, kind="stable")  # each (run, product)'s purchases in the table's order
+    key_s = b_key[by_key]
+    b_sid = buys.shopper_id.to_numpy(dtype="int64", na_value=-1)[by_key]
+    b_time = buys.time_s.to_numpy(float)[by_key]
+    # exposure: viewer-seconds at risk for the window's product, in the window and its final fraction,
+    # one run's visits at a time (arrays, in the table's order; a folder's visits come run by run: no sort)
+    in_order = len(codes) < 2 or bool((codes[1:] >= codes[:-1]).all())
+    o = None if in_order else np.argsort(codes, kind="stable")
+    cuts = np.searchsorted(codes if o is None else codes[o], np.arange(len(names) + 1))
     s_a, s_d = shoppers.arrival_s.to_numpy(float), shoppers.departure_s.to_numpy(float)
     s_id = shoppers.shopper_id.to_numpy()
-    sh_by_run = {}
-    for k, name in enumerate(names):
-        mine = o[cuts[k]:cuts[k + 1]]
-        if len(mine):
-            ids = s_id[mine]
-            by_id = np.argsort(ids, kind="stable")
-            sh_by_run[str(name)] = (s_a[mine], s_d[mine], ids, by_id)
-    bu_by = dict(iter(buys.groupby(["run_id", "product"], sort=False)))
-    e_all, e_last = [], []
-    for rid, prod, ws, we in zip(win.run_id, win["product"], win.start_s, win.end_s, strict=True):
-        got = sh_by_run.get(rid)
-        if got is None:
-            e_all.append(np.nan)
-            e_last.append(np.nan)
+    lo_b, hi_b = np.searchsorted(key_s, w_key, side="left"), np.searchsorted(key_s, w_key, side="right")
+    e_all, e_last = np.full(len(win), np.nan), np.full(len(win), np.nan)
+    w_start, w_end = win.start_s.to_numpy(float), win.end_s.to_numpy(float)
+    for k in np.unique(w_run[w_run >= 0]):
+        mine = slice(cuts[k], cuts[k + 1]) if o is None else o[cuts[k]:cuts[k + 1]]
+        a, d0, ids = s_a[mine], s_d[mine], s_id[mine]
+        if not len(ids):
             continue
-        a, d, ids, by_id = got
-        b = bu_by.get((rid, prod))
-        if b is not None:
-            bid, btime = b.shopper_id.to_numpy(), b.time_s.to_numpy(float)
-            # each visit's (first) purchase time of the product, NaN without one
-            pos = np.searchsorted(ids, bid, sorter=by_id)
-            pos = by_id[np.minimum(pos, len(ids) - 1)]
-            hit = ids[pos] == bid
-            bt = np.full(len(ids), np.nan)
-            np.fmin.at(bt, pos[hit], btime[hit])
-            d = np.where(np.isnan(bt), d, np.minimum(d, bt))
-        cut = we - frac * (we - ws)
-        e_all.append(np.clip(np.minimum(d, we) - np.maximum(a, ws), 0, None).sum())
-        e_last.append(np.clip(np.minimum(d, we) - np.maximum(a, cut), 0, None).sum())
+        by_id = np.argsort(ids, kind="stable")
+        for i in np.flatnonzero(w_run == k):
+            ws, we, i0, i1, d = w_start[i], w_end[i], lo_b[i], hi_b[i], d0
+            if i1 > i0:
+                bid, btime = b_sid[i0:i1], b_time[i0:i1]
+                # each visit's (first) purchase time of the product, NaN without one
+                pos = np.searchsorted(ids, bid, sorter=by_id)
+                pos = by_id[np.minimum(pos, len(ids) - 1)]
+                hit = ids[pos] == bid
+                bt = np.full(len(ids), np.nan)
+                np.fmin.at(bt, pos[hit], btime[hit])
+                d = np.where(np.isnan(bt), d, np.minimum(d, bt))
+            cut = we - frac * (we - ws)
+            e_all[i] = np.clip(np.minimum(d, we) - np.maximum(a, ws), 0, None).sum()
+            e_last[i] = np.clip(np.minimum(d, we) - np.maximum(a, cut), 0, None).sum()
     win = win.assign(exposure_all=e_all, exposure_last=e_last, arm=meta.arm.reindex(win.run_id).to_numpy(),
-                     point=meta.point.reindex(win.run_id).to_numpy())
-    win = win[win.exposure_all > 0]
+                     point=meta.point.reindex(win.run_id).to_numpy(), _key=w_key, _run=w_run)
+    win = win[win.exposure_all > 0].reset_index(drop=True)
+    # each window's purchases and those in its final fraction, counted once for all windows
+    n_win, k_win = _window_counts(b_time, win.start_s.to_numpy(float), win.end_s.to_numpy(float), frac,
+                                  [key_s], [win._key.to_numpy()])
+    win = win.assign(purchases=n_win, in_last=k_win,
+                     expected_share=win.exposure_last.to_numpy() / win.exposure_all.to_numpy())
+    buying = set(win.run_id[np.isin(win._run.to_numpy(), b_run)])  # the runs that sold anything
     rows = []
     for (point, arm, tactic), w in win.groupby(["point", "arm", "tactic"], sort=False):
-        w = w.reset_index(drop=True)
-        p = buys[buys.run_id.isin(set(w.run_id))]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", StatisticalWarning)
-            if p.empty:
-                continue
-            tab = deadline_effect(p, w.assign(window=w.run_id + ":" + w["product"]), frac,
-                                  key=["run_id", "product"], exposure=("exposure_all", "exposure_last"))
-        tot = tab.total
-        rows.append(dict(point=int(point), arm=arm, tactic=tactic, windows=len(w), purchases=int(tot.purchases),
-                         in_last=int(tot.in_last), share_last=tot.share_last, expected_share=tot.expected_share,
-                         ratio=tot.ratio, p=tot.p))
+        if buying.isdisjoint(w.run_id):  # none of its runs sold anything
+            continue
+        n, k, e, share, ratio, p = _pooled(w.purchases, w.in_last, w.expected_share, "two-sided")
+        rows.append(dict(point=int(point), arm=arm, tactic=tactic, windows=len(w), purchases=n, in_last=k,
+                         share_last=share, expected_share=e, ratio=ratio, p=p))
     out = pd.DataFrame(rows, columns=DEADLINE_COLUMNS)
     order = {a: i for i, a in enumerate(res.manifest.get("arms", []))}
     tact = {k: i for i, k in enumerate(with_deadline)}

@@ -206,14 +206,10 @@ def deadline_effect(
         expected = np.full(len(windows), frac)
     labels = windows["window"].tolist() if "window" in windows.columns else \
         list(windows.index)
+    n_win, k_win = _window_counts(t, ws, we, frac, pk, wk)
     rows = []
     for i in range(len(windows)):
-        m = (t >= ws[i]) & (t <= we[i])
-        for a, b in zip(pk, wk, strict=True):
-            m &= a == b[i]
-        cut = we[i] - frac * (we[i] - ws[i])
-        n = int(m.sum())
-        k = int((m & (t >= cut)).sum())
+        n, k = int(n_win[i]), int(k_win[i])
         e = float(expected[i])
         if n == 0:
             warnings.warn(
@@ -227,16 +223,60 @@ def deadline_effect(
         rows.append(dict(window=labels[i], purchases=n, in_last=k, share_last=share,
                          expected_share=e, ratio=ratio, p=p))
     out = pd.DataFrame(rows, columns=_COLUMNS)
-    N = int(out["purchases"].sum())
-    K = int(out["in_last"].sum())
+    N, K, e_tot, share_tot, ratio_tot, p_tot = _pooled(
+        out["purchases"], out["in_last"], out["expected_share"], alternative)
+    total = pd.DataFrame([dict(window="total", purchases=N, in_last=K,
+                               share_last=share_tot, expected_share=e_tot,
+                               ratio=ratio_tot, p=p_tot)], columns=_COLUMNS)
+    summary = pd.concat([out, total], ignore_index=True)
+    return DeadlineResult(summary, frac, alternative, exposure is not None)
+
+
+def _window_counts(t: np.ndarray, ws: np.ndarray, we: np.ndarray, frac: float,
+                   pk: Sequence[np.ndarray] = (), wk: Sequence[np.ndarray] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's purchases (``ws <= t <= we``, keys equal) and those in its final fraction.
+
+    The purchases are sorted once by their keys (as codes shared with the
+    windows' keys) and time, so each window's counts are two binary searches
+    in its keys' slice: the work grows with purchases plus windows, not their
+    product.  Keys compare as ``==`` does (a code per distinct value).
+    """
+    n_p, n_w = len(t), len(ws)
+    code_p, code_w = np.zeros(n_p, np.int64), np.zeros(n_w, np.int64)
+    for a, b in zip(pk, wk, strict=True):
+        both = np.concatenate([np.asarray(a, dtype=object), np.asarray(b, dtype=object)])
+        c, uniq = pd.factorize(both)
+        code_p = code_p * len(uniq) + c[:n_p]
+        code_w = code_w * len(uniq) + c[n_p:]
+        joint, _ = pd.factorize(np.concatenate([code_p, code_w]))  # keep the codes small
+        code_p, code_w = joint[:n_p].astype(np.int64), joint[n_p:].astype(np.int64)
+    o = np.lexsort((t, code_p))
+    cs, ts = code_p[o], t[o]
+    lo, hi = np.searchsorted(cs, code_w, side="left"), np.searchsorted(cs, code_w, side="right")
+    cut = np.maximum(we - frac * (we - ws), ws)
+    n = np.empty(n_w, np.int64)
+    k = np.empty(n_w, np.int64)
+    for i in range(n_w):  # each window searches its own keys' slice
+        mine = ts[lo[i]:hi[i]]
+        end = np.searchsorted(mine, we[i], side="right")
+        n[i] = end - np.searchsorted(mine, ws[i], side="left")
+        k[i] = end - np.searchsorted(mine, cut[i], side="left")
+    return n, k
+
+
+def _pooled(purchases: pd.Series, in_last: pd.Series, expected: pd.Series,
+            alternative: str) -> tuple[int, int, float, float, float, float]:
+    """The pooled ``total`` row of :func:`deadline_effect` from the windows' counts and expected shares:
+    ``(purchases, in_last, expected_share, share_last, ratio, p)``."""
+    N = int(purchases.sum())
+    K = int(in_last.sum())
     if N > 0:
-        w = out["purchases"].to_numpy(dtype=float)
-        e_tot = float((w * out["expected_share"]).sum() / N)
-        if np.allclose(out["expected_share"], out["expected_share"].iloc[0]):
-            p_tot = float(_st.binomtest(K, N, float(out["expected_share"].iloc[0]),
-                                        alternative=alternative).pvalue)
+        w = purchases.to_numpy(dtype=float)
+        e_tot = float((w * expected).sum() / N)
+        if np.allclose(expected, expected.iloc[0]):
+            p_tot = float(_st.binomtest(K, N, float(expected.iloc[0]), alternative=alternative).pvalue)
         else:
-            ev = out["expected_share"].to_numpy()
+            ev = expected.to_numpy()
             mean = float((w * ev).sum())
             sd = float(np.sqrt((w * ev * (1 - ev)).sum()))
             zz = (K - mean) / sd if sd > 0 else 0.0
@@ -246,10 +286,6 @@ def deadline_effect(
         share_tot = K / N
         ratio_tot = share_tot / e_tot if e_tot > 0 else float("inf")
     else:
-        e_tot = float(np.mean(expected))
+        e_tot = float(np.mean(expected.to_numpy()))
         share_tot = ratio_tot = p_tot = float("nan")
-    total = pd.DataFrame([dict(window="total", purchases=N, in_last=K,
-                               share_last=share_tot, expected_share=e_tot,
-                               ratio=ratio_tot, p=p_tot)], columns=_COLUMNS)
-    summary = pd.concat([out, total], ignore_index=True)
-    return DeadlineResult(summary, frac, alternative, exposure is not None)
+    return N, K, e_tot, share_tot, ratio_tot, p_tot

@@ -87,13 +87,13 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
     from scipy import stats as st
 
     from fomolab.stats import _checks
-    from fomolab.stats._counts import cox_counts, event_time_counts, sorted_codes, zph_counts
+    from fomolab.stats._counts import cox_counts, event_time_counts, first_seen_codes, sorted_codes, zph_counts
     from fomolab.stats.zph import TRANSFORMS
 
     transforms = TRANSFORMS if transforms is None else transforms
     alpha = 1 - conf_level
     rows: list[dict[str, Any]] = []
-    arm_code, arm_names = pd.factorize(sh.arm.to_numpy())
+    arm_code, arm_names = first_seen_codes(sh.arm)  # integer codes of a categorical column, not strings
     arm_names = np.asarray(arm_names).astype(str)
     for point, idx in _groups(sh.point.to_numpy()):
         arm_g = arm_code[idx]
@@ -204,6 +204,21 @@ def _transform(transform: str, stop: np.ndarray, start: np.ndarray | None, event
     return np.asarray(g - (g @ D) / D.sum())
 
 
+def _batch_codes(rep: np.ndarray, reps: np.ndarray, batch_of: np.ndarray, keep: np.ndarray | None,
+                 step: int = 1 << 20) -> np.ndarray:
+    """Each row's group ``batch_of[position of its replicate in reps]`` (one byte), -1 where ``keep`` is False.
+
+    Found a million rows at a time: the replicate positions (8 bytes a row) never exist for all rows.
+    """
+    out = np.empty(len(rep), np.int8 if batch_of.max(initial=0) < 127 else np.int64)
+    last = max(len(reps) - 1, 0)
+    for i in range(0, len(rep), step):  # (a row of another point may lie past the point's replicates)
+        out[i:i + step] = batch_of[np.minimum(np.searchsorted(reps, rep[i:i + step]), last)]
+    if keep is not None:
+        out[~keep] = -1
+    return out
+
+
 def window_edges(windows: pd.DataFrame | None, stream_end_s: float) -> list[float]:
     """Stream-time edges: 0, every tactic window's start and end, and the stream's end."""
     edges = {0.0, float(stream_end_s)}
@@ -231,11 +246,11 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
     :func:`fomolab.stats.cox` on the rows, counted once per window for every
     arm.
     """
-    from fomolab.stats._counts import cox_counts, event_time_counts
+    from fomolab.stats._counts import cox_counts, event_time_counts, first_seen_codes
     from fomolab.stats.changes import MAX_BATCHES, across
 
     rows = []
-    arm_code, arm_names = pd.factorize(sh.arm.to_numpy())
+    arm_code, arm_names = first_seen_codes(sh.arm)  # integer codes of a categorical column, not strings
     arm_names = np.asarray(arm_names).astype(str)
     P = len(arm_names)
     X = np.array([[0.0], [1.0]])
@@ -253,11 +268,11 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
         n_rows_all = np.zeros((n_win, P), np.int64)
         n_ev_all = np.zeros((n_win, P), np.int64)
         fits: dict[tuple[int, int], list[tuple[float, str]]] = {}
-        # one group of replicates at a time: memory follows the group, not the folder
+        # each row's group of replicates as one byte (-1: another point), found once; then one group at a
+        # time, so that memory follows the group, not the folder
+        row_batch = _batch_codes(rep_col, reps, batch_of, in_point)
         for bt in range(int(batch_of.max()) + 1 if len(reps) else 0):
-            mine = np.isin(rep_col, reps[batch_of == bt])
-            idx = np.flatnonzero(mine if in_point is None else mine & in_point)
-            del mine
+            idx = np.flatnonzero(row_batch == bt)
             pat = arm_code[idx]
             present |= np.bincount(pat, minlength=P) > 0
             rep = np.searchsorted(reps, rep_col[idx])

@@ -41,7 +41,7 @@ import pandas as pd
 
 from fomolab.errors import DataError
 from fomolab.stats import _checks
-from fomolab.stats._counts import EventTimeCounts, event_time_counts, sorted_codes
+from fomolab.stats._counts import EventTimeCounts, event_time_counts, first_seen_codes, sorted_codes
 from fomolab.stats._result import StatsResult
 
 __all__ = ["RateModelResult", "RATE_COLUMNS", "purchase_intervals", "rate_model", "rate_table"]
@@ -388,21 +388,27 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
     """
     rc, run_names = pd.factorize(shoppers.run_id, sort=False)
     run_names = np.asarray(run_names).astype(str)
-    sid = shoppers.shopper_id.to_numpy().astype(np.int64)
+    sid = shoppers.shopper_id.to_numpy().astype(np.int64, copy=False)
     if len(sid) and (sid.min() < 0 or sid.max() >= 2 ** 32):
         return _parts_from_rows(shoppers[_VISIT_COLUMNS], events, slots)
-    key = (rc.astype(np.int64) << 32) | sid
-    order = np.argsort(key, kind="stable")
-    key_s = key[order]
-    if (np.diff(key_s) == 0).any():
-        return _parts_from_rows(shoppers[_VISIT_COLUMNS], events, slots)
-    arr = shoppers.arrival_s.to_numpy(float)[order]
-    dep = shoppers.departure_s.to_numpy(float)[order]
-    arm_code, arm_names = pd.factorize(shoppers.arm.to_numpy()[order])
-    arm_names = np.asarray(arm_names).astype(str)
-    rep_code, rep_names = pd.factorize(shoppers.replicate.to_numpy()[order])
-    rep_names = np.asarray(rep_names)
-    point = shoppers.point.to_numpy()[order]
+    key = rc.astype(np.int64, copy=False)  # (run, viewer id) in one int64, built in place: 8 bytes a visit
+    del rc
+    key <<= 32
+    key |= sid
+    del sid
+    if len(key) < 2 or bool((key[1:] > key[:-1]).all()):  # a folder's visits: already in order, no copies
+        key_s = key
+
+        def ordered(x: np.ndarray) -> np.ndarray:
+            return x
+    else:
+        order = np.argsort(key, kind="stable")
+        key_s = key[order]
+        if (np.diff(key_s) == 0).any():
+            return _parts_from_rows(shoppers[_VISIT_COLUMNS], events, slots)
+
+        def ordered(x: np.ndarray) -> np.ndarray:
+            return x[order]
     run_at = {str(r): k for k, r in enumerate(run_names)}
     bounds = np.searchsorted(key_s >> 32, np.arange(len(run_names) + 1), side="left")
     buys = events[(events.kind == "purchase").to_numpy()]
@@ -412,9 +418,19 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
     pos = np.searchsorted(key_s, b_key)
     found = (b_run >= 0) & (pos < len(key_s))
     found[found] = key_s[pos[found]] == b_key[found]
+    del key, key_s  # done with once the purchases are placed
     b_prod = buys["product"].astype(str).to_numpy()[found]
     b_pos, b_time = pos[found], buys.time_s.to_numpy(float)[found]
     b_rc = b_run[found]
+    arr = ordered(shoppers.arrival_s.to_numpy(float))
+    dep = ordered(shoppers.departure_s.to_numpy(float))
+    arm_code, arm_names = first_seen_codes(shoppers.arm, ordered)
+    arm_code = _small(arm_code, len(arm_names))  # codes of a few levels: 1 or 2 bytes a visit, not 8
+    arm_names = np.asarray(arm_names).astype(str)
+    rep_code, rep_names = first_seen_codes(shoppers.replicate, ordered)
+    rep_code = _small(rep_code, len(rep_names))
+    rep_names = np.asarray(rep_names)
+    point = ordered(shoppers.point.to_numpy())
     ob = np.lexsort((b_prod, b_rc))
     b_prod, b_pos, b_time, b_rc = b_prod[ob], b_pos[ob], b_time[ob], b_rc[ob]
     sl = slots.assign(run_id=slots.run_id.astype(str), product=slots["product"].astype(str))
@@ -430,8 +446,15 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
             points_of[r] = p_r[:1] if len(p_r) and (p_r == p_r[0]).all() else np.unique(p_r)
         for pt in points_of[r]:
             todo.setdefault((int(pt), prod), []).append((r, a, b))
-    out = []
-    for (pt, prod), slots_of in sorted(todo.items()):
+    # a run's replicate (-1: visits of several), so that each stratum's runs are counted together
+    run_rep = np.full(len(run_names), -1, np.int64)
+    filled = np.flatnonzero(bounds[1:] > bounds[:-1])
+    lo_r = np.minimum.reduceat(rep_code, bounds[filled]) if len(filled) else np.zeros(0, np.int64)
+    hi_r = np.maximum.reduceat(rep_code, bounds[filled]) if len(filled) else np.zeros(0, np.int64)
+    run_rep[filled] = np.where(lo_r == hi_r, lo_r, -1)
+
+    def arrays(pt: int, prod: str, slots_of: list[tuple[int, float, float]]) -> dict[str, np.ndarray]:
+        """The at-risk intervals and purchases of ``prod`` in these runs (codes into arm_names, rep_names)."""
         cols: dict[str, list[np.ndarray]] = {k: [] for k in ("arm", "rep", "lo", "hi", "rows", "ea", "er", "et")}
         for r, a, b in slots_of:
             i0, i1 = int(bounds[r]), int(bounds[r + 1])
@@ -476,12 +499,89 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
             cols["ea"].append(arm_code[ge])
             cols["er"].append(rep_code[ge])
             cols["et"].append(t)
-        c = {k: np.concatenate(v) for k, v in cols.items()}
+        return {k: np.concatenate(v) for k, v in cols.items()}
+
+    out = []
+    for (pt, prod), slots_of in sorted(todo.items()):
+        part = _chunked_part(pt, prod, slots_of, run_rep, bounds, arrays, arm_names, rep_names)
+        if part is not None:
+            out.append(part)
+    return out
+
+
+def _small(codes: np.ndarray, levels: int) -> np.ndarray:
+    """``codes`` (0 <= code < levels, or -1) in the smallest signed integer type that holds them."""
+    for t in (np.int8, np.int16, np.int32):
+        if levels < np.iinfo(t).max:
+            return codes.astype(t)
+    return codes
+
+
+#: About this many visits' intervals are counted at a time in :func:`rate_table` (whole replicates each):
+#: its memory follows them, not the folder.
+_CHUNK_VISITS = 1_000_000
+
+
+def _chunked_part(pt: int, prod: str, slots_of: list[tuple[int, float, float]], run_rep: np.ndarray,
+                  bounds: np.ndarray, arrays: Callable[..., dict[str, np.ndarray]], arm_names: np.ndarray,
+                  rep_names: np.ndarray) -> _Part | None:
+    """:func:`_part` of one (point, product), its runs counted a few replicates at a time.
+
+    The counts at the event times of a stratum (replicate) need only its own
+    visits, so the runs are taken in groups of whole replicates of about
+    ``_CHUNK_VISITS`` visits; each group's counts (on the folder's arm and
+    replicate codes) are joined, and then, as :func:`_part` does, the arms and
+    replicates that occur are put in sorted order of their names.  Counts are
+    integers: the same table as one pass over all runs.
+    """
+    A, R = len(arm_names), len(rep_names)
+    if (run_rep[[r for r, _, _ in slots_of]] < 0).any():  # a run of several replicates: all runs at once
+        groups = [slots_of]
+    else:
+        by_rep = sorted(slots_of, key=lambda s: int(run_rep[s[0]]))
+        groups, size, last = [], 0, -1
+        for s in by_rep:
+            rep = int(run_rep[s[0]])
+            if not groups or (size >= _CHUNK_VISITS and rep != last):
+                groups.append([])
+                size = 0
+            groups[-1].append(s)
+            size += int(bounds[s[0] + 1] - bounds[s[0]])
+            last = rep
+    parts, n_rep = [], np.zeros(R, np.int64)
+    rows, viewers, events = np.zeros((R, A)), np.zeros(A), np.zeros(A, np.int64)
+    for group in groups:
+        c = arrays(pt, prod, group)
         if not len(c["lo"]):
             continue
-        out.append(_part(pt, prod, c["arm"], c["rep"], c["lo"], c["hi"], c["rows"].astype(float),
-                         np.ones(len(c["lo"])), c["ea"], c["er"], c["et"], arm_names, rep_names))
-    return out
+        r0 = int(c["rep"].min())  # the group's strata from 0: its counts loop over its own cells only
+        counts = event_time_counts(c["rep"] - r0, c["arm"], c["lo"], c["hi"], c["er"] - r0, c["ea"], c["et"], A,
+                                   exit_sort="stable")
+        parts.append(EventTimeCounts(counts.stratum + r0, counts.time, counts.at_risk, counts.deaths))
+        n_rep += np.bincount(c["rep"], minlength=R)
+        cell = c["rep"].astype(np.int64) * A + c["arm"]  # (codes of one or two bytes would overflow)
+        rows += np.bincount(cell, weights=c["rows"].astype(float), minlength=R * A).reshape(R, A)
+        viewers += np.bincount(c["arm"], minlength=A)
+        events += np.bincount(c["ea"], minlength=A)
+        del c
+    if not parts:
+        return None
+    # the levels that occur, in sorted order of their names (as _part does with codes)
+    used_a = np.flatnonzero(viewers > 0)
+    used_r = np.flatnonzero(n_rep > 0)
+    oa, orr = np.argsort(arm_names[used_a], kind="stable"), np.argsort(rep_names[used_r], kind="stable")
+    cols, keep = used_a[oa], used_r[orr]
+    map_r = np.zeros(R, np.int64)
+    map_r[keep] = np.arange(len(keep))
+    stratum = map_r[np.concatenate([p.stratum for p in parts])]
+    time = np.concatenate([p.time for p in parts])
+    o = np.lexsort((time, stratum))  # (stratum, time) pairs are distinct: one order
+    counts = EventTimeCounts(stratum[o], time[o], np.concatenate([p.at_risk for p in parts])[o][:, cols],
+                             np.concatenate([p.deaths for p in parts])[o][:, cols])
+    return _Part(pt, prod, arm_names[cols], rep_names[keep], counts, rows[keep][:, cols], viewers[cols],
+                 events[cols])
+
+
 
 
 def rate_table(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame, runs: pd.DataFrame,
@@ -506,7 +606,7 @@ def rate_table(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame
     numbers of :func:`rate_model` on the rows, from sorted searches on the
     visits and purchases, without building the rows.
     """
-    from fomolab.stats._counts import cox_counts
+    from fomolab.stats._counts import cox_counts, rows_by_code
     from fomolab.stats.changes import MAX_BATCHES
 
     parts = _parts(shoppers, events, slots)
@@ -528,13 +628,15 @@ def rate_table(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame
         code = np.searchsorted(all_reps, part.replicates)
         batch = code % MAX_BATCHES if many else code
         has_rows = part.rows.sum(axis=1) > 0
+        # the counts' rows of each batch, in their order: one stable sort, then slices
+        by_batch, cuts = rows_by_code(batch[part.counts.stratum], int(batch.max(initial=0)) + 1)
         for model, design in designs:
             cols = [f"x{j}" for j in range(design.shape[1])]
             X = design.reindex(part.arms).to_numpy(float)
             bts = sorted({int(b) for b in batch[has_rows]})
             coefs, problems = [], {}
             for bt in bts:
-                in_batch = np.isin(part.counts.stratum, np.flatnonzero(batch == bt))
+                in_batch = by_batch[cuts[bt]:cuts[bt + 1]]
                 r_p = part.rows[batch == bt].sum(axis=0)
                 coef, problem = _coefficients(len(cols), lambda f: f.beta, cox_counts, part.counts.at_risk[in_batch],
                                               part.counts.deaths[in_batch], part.counts.time[in_batch], X, r_p,
