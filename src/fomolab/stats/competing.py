@@ -119,8 +119,11 @@ class _Grid:
         tot = np.bincount(self.k, minlength=m)
         self.n = len(t) - np.concatenate(([0], np.cumsum(tot)[:-1]))
         self.after = self.n - tot  # at risk just after each time
-        self.surv = np.cumprod(1.0 - self.d / self.n)
-        self.s_prev = np.concatenate(([1.0], self.surv[:-1]))
+        del tot
+        # (with continuous times the grid has nearly a time per subject: its arrays are as long as the rows)
+        surv = np.cumprod(1.0 - self.d / self.n)
+        self.s_prev = np.concatenate(([1.0], surv[:-1]))
+        del surv
         live = self.n > self.d
         self.beta = np.where(live, self.d / self.n / np.where(live, self.n - self.d, 1.0), 0.0)
         self.inv_nd = np.where(live, 1.0 / np.where(live, self.n - self.d, 1.0), 0.0)
@@ -137,8 +140,14 @@ class _Grid:
         """
         h_k = dk / self.n
         F = np.cumsum(self.s_prev * h_k)
-        alpha = -self.s_prev * h_k / self.n - F * self.beta
-        CA, CB = np.cumsum(alpha), np.cumsum(self.beta)
+        alpha = -self.s_prev
+        alpha *= h_k
+        alpha /= self.n  # -s_prev * h_k / n
+        del h_k
+        alpha -= F * self.beta
+        CA = np.cumsum(alpha)
+        del alpha
+        CB = np.cumsum(self.beta)
         k = self.k
         delta = (self.code > 0).astype(float)
         inv_k = self.inv_nd[k]
@@ -162,10 +171,26 @@ class _Grid:
         m = len(self.ut)
         sp2 = np.cumsum(np.bincount(self.k, weights=P * P, minlength=m))
         spq = np.cumsum(np.bincount(self.k, weights=P * Q, minlength=m))
+        del P
         sq2 = np.cumsum(np.bincount(self.k, weights=Q * Q, minlength=m))
-        del P, Q
-        var = sp2 + 2 * F * spq + F * F * sq2 + self.after * (CA + F * CB) ** 2
-        return F, np.maximum(var, 0.0)
+        del Q
+        # var = sp2 + 2 * F * spq + F * F * sq2 + after * (CA + F * CB) ** 2, term by term in place
+        var = 2 * F
+        var *= spq
+        var += sp2
+        del sp2, spq
+        term = F * F
+        term *= sq2
+        var += term
+        del sq2
+        np.multiply(F, CB, out=term)
+        term += CA
+        np.square(term, out=term)
+        term *= self.after
+        var += term
+        del term
+        np.maximum(var, 0.0, out=var)
+        return F, var
 
     def integral(self, ind: np.ndarray, dk: np.ndarray, tau: float) -> tuple[float, float]:
         """``int_0^tau F`` and its infinitesimal-jackknife variance."""
