@@ -454,15 +454,18 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         cells = figure_data.cells(runs, swept, figure_arms) if len(swept) >= 2 else None
     episodes = _episode_model(res, conf_level)
     visits = None if "stream" in res._columns("shoppers") else sh  # a marketplace: one row per visit
+    # the curves read the rows by time: one sorted copy of the four columns they use, freed once they are drawn
     by_time = coded[["arm", "time_s", "bought", "outcome"]].iloc[np.argsort(coded.time_s.to_numpy(), kind="stable")]
+    survival = figure_data.survival(by_time, figure_arms, conf_level)
+    incidence = figure_data.incidence(by_time, figure_arms, conf_level, horizon)
+    del by_time
     figures = dict(timeline=figure_data.timeline(res, runs, events, figure_arms, conf_level, visits=visits),
-                   windows=figure_data.windows(events, runs),
-                   survival=figure_data.survival(by_time, figure_arms, conf_level),
-                   incidence=figure_data.incidence(by_time, figure_arms, conf_level, horizon),
+                   windows=figure_data.windows(events, runs), survival=survival, incidence=incidence,
                    repeat=figure_data.repeat_purchases(sh, events, figure_arms, conf_level, horizon),
                    deadline_curve=figure_data.deadline_curve(events, runs, figure_arms),
                    impulsiveness=figure_data.impulsiveness(coded, figure_arms, conf_level),
                    lineup=figure_data.lineup(res, runs, figure_arms, conf_level))
+    del coded, sh, events
     if client is not None:
         parts = client.gather(parts)
     headline, for_whom = _combine_points(parts, deadline, order, control, conf_level)
@@ -569,9 +572,12 @@ def _part_frame(sh: pd.DataFrame) -> pd.DataFrame:
     if isinstance(sh.arm.dtype, pd.CategoricalDtype) and list(sh.columns) == [c for c in PART_COLUMNS
                                                                              if c in sh.columns]:
         return sh  # already one
-    out = {c: sh[c].to_numpy() for c in PART_COLUMNS if c in sh.columns and c != "arm"}
-    return pd.DataFrame({"arm": pd.Categorical(sh.arm.astype(str).to_numpy()), **out})[
-        [c for c in PART_COLUMNS if c in sh.columns]]
+    # the other columns are those of sh (views, not copies; a categorical ``segment`` stays one): only the
+    # arm's codes are new
+    out = {c: (pd.Categorical(_text(sh.arm)) if c == "arm" else
+               sh[c].array if isinstance(sh[c].dtype, pd.CategoricalDtype) else sh[c].to_numpy())
+           for c in PART_COLUMNS if c in sh.columns}
+    return pd.DataFrame(out, copy=False)
 
 
 def _is(col: pd.Series, value: str) -> np.ndarray:
@@ -790,8 +796,12 @@ def _outcomes(sh: pd.DataFrame, end_s: dict[str, float] | float) -> np.ndarray:
             end = run.astype(str).map(end_s).to_numpy(float)
     else:
         end = np.full(len(sh), float(end_s))
-    dep = sh.departure_s.to_numpy(float)
-    code = np.where(sh.bought.to_numpy() == 1, 0, np.where(dep >= end - 1e-9, 2, 1))
+    end -= 1e-9
+    # 0 buy, 1 leave, 2 censored, as one byte per row (not three arrays of eight)
+    code = np.ones(len(sh), dtype=np.int8)
+    code[sh.departure_s.to_numpy(float) >= end] = 2
+    del end
+    code[sh.bought.to_numpy() == 1] = 0
     return np.array([BUY, LEAVE, CENSORED], dtype=object)[code]  # three shared strings, not one per row
 
 
@@ -897,23 +907,51 @@ def visit_outcomes(sh: pd.DataFrame, stream_end_s: dict[str, float] | float) -> 
 
 
 def _visit_frame(shoppers: pd.DataFrame, end_s: dict[str, float]) -> pd.DataFrame:
-    """``visit_outcomes(time_to_purchase(shoppers))`` with ``arm`` as text, built in one copy of the columns."""
+    """``visit_outcomes(time_to_purchase(shoppers))`` with ``arm`` as text and without ``visit_s``.
+
+    The new frame holds the columns of ``shoppers`` themselves (not copies)
+    and four new ones (``time_s``, ``bought``, ``outcome``; ``arm`` as text):
+    per visit, the columns read plus 32 bytes.  ``visit_s`` is not kept:
+    :func:`default_horizon` takes it from the departure and arrival times.
+    """
     fp = shoppers.first_purchase_s.to_numpy(float)
     arrival, departure = shoppers.arrival_s.to_numpy(float), shoppers.departure_s.to_numpy(float)
+    time_s = np.where(np.isnan(fp), departure, fp)
+    time_s -= arrival  # in place: the same numbers as (where(...) - arrival), one array fewer
     cols = {c: shoppers[c] for c in shoppers.columns}
-    cols["arm"] = pd.Series(shoppers.arm.astype(str).to_numpy(dtype=object), index=shoppers.index)
-    cols["time_s"] = pd.Series(np.where(np.isnan(fp), departure, fp) - arrival, index=shoppers.index)
+    cols["arm"] = pd.Series(_text(shoppers.arm), index=shoppers.index)
+    cols["time_s"] = pd.Series(time_s, index=shoppers.index)
     cols["bought"] = pd.Series((~np.isnan(fp)).astype(int), index=shoppers.index)
-    sh = pd.DataFrame(cols)
+    sh = pd.DataFrame(cols, copy=False)  # the columns of shoppers, shared
     sh["outcome"] = _outcomes(sh, end_s)
-    sh["visit_s"] = departure - arrival
     return sh
 
 
+def _text(col: pd.Series) -> np.ndarray:
+    """``col.astype(str)`` as an object array; a categorical's names taken by its codes.
+
+    The names are shared by the rows: ``astype(str)`` of a categorical makes
+    a fixed-width text array and then a new string per row (at 10^7 rows,
+    900 MB at its peak for one column of arm names).
+    """
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        names = np.array([str(c) for c in col.cat.categories] + ["nan"], dtype=object)  # code -1: missing
+        return names[col.cat.codes.to_numpy()]
+    return col.astype(str).to_numpy(dtype=object)
+
+
 def default_horizon(sh: pd.DataFrame, control: str) -> float:
-    """A typical visit: the median visit length of the control's viewers (all viewers without a control)."""
-    c = sh.visit_s[sh.arm == control]
-    v = c if len(c) else sh.visit_s
+    """A typical visit: the median visit length of the control's viewers (all viewers without a control).
+
+    ``sh`` has ``visit_s`` or ``arrival_s`` and ``departure_s``.
+    """
+    def visit(rows: np.ndarray | slice) -> np.ndarray:
+        if "visit_s" in sh.columns:
+            return sh.visit_s.to_numpy()[rows]
+        return sh.departure_s.to_numpy(float)[rows] - sh.arrival_s.to_numpy(float)[rows]
+
+    c = visit(_is(sh.arm, control))
+    v = c if len(c) else visit(slice(None))
     h = float(np.median(v)) if len(v) else float("nan")
     return h if h > 0 else float(sh.time_s.max()) if len(sh) else float("nan")
 

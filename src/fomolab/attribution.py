@@ -65,6 +65,7 @@ def attribute(results: Any, control: str | None = None) -> pd.DataFrame:
     >>> set(lab.label) <= set(LABELS)
     True
     """
+    from fomolab.analysis import _text
     from fomolab.results import Results
 
     res = results if isinstance(results, Results) else Results(results)
@@ -73,7 +74,7 @@ def attribute(results: Any, control: str | None = None) -> pd.DataFrame:
                            "this experiment sets common_random_numbers = false")
     control = control or res.manifest.get("control") or res.experiment.control
     sh = res.viewers(_COLS)
-    sh["arm"] = sh["arm"].astype(str)
+    sh["arm"] = _text(sh["arm"])  # the arms' names shared by the rows, not a new string per row
     if control not in set(sh.arm):
         raise ResultsError(f"{res.path}: no finished runs of the control arm {control!r}")
     is_control = sh.arm.to_numpy() == control

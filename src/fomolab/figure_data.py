@@ -387,34 +387,44 @@ def repeat_purchases(shoppers: pd.DataFrame, events: pd.DataFrame, arms: Sequenc
 
     if shoppers.empty:
         return pd.DataFrame(columns=REPEAT_COLUMNS)
-    # each visit's key, run (in sorted order of the run ids) and shopper; the buys matched to their visit
+    # each visit's key, run (in sorted order of the run ids) and shopper; the buys matched to their visit.
+    # Every array below has a row per visit (10^7 in a large run): each is deleted once it has been used.
     run_ids = _present(shoppers.run_id)
     at = {rid: k for k, rid in enumerate(run_ids)}
-    rcode = _codes(shoppers.run_id, at)
-    sid = shoppers.shopper_id.to_numpy().astype("int64")
+    sid = np.asarray(shoppers.shopper_id.to_numpy(), dtype=np.int64)  # no copy if stored as int64
     width = int(sid.max()) + 1 if len(sid) else 1
-    visit = rcode * width + sid
+    visit = _codes(shoppers.run_id, at) * width + sid
+    del sid
     order = np.argsort(visit, kind="stable")
     arm_code, arm_names = pd.factorize(shoppers.arm.astype(str) if not isinstance(
         shoppers.arm.dtype, pd.CategoricalDtype) else shoppers.arm)
+    if len(arm_names) < 127:
+        arm_code = arm_code.astype(np.int8)  # the same codes (-1: missing) in one byte
     arm_names = [str(a) for a in arm_names]
     arrival = shoppers.arrival_s.to_numpy(float)
     buy = (events.kind == "purchase").to_numpy()
     brun = _codes(events.run_id[buy], at)
     known = brun < len(run_ids)
     bkey = brun * width + events.shopper_id[buy].to_numpy(dtype="int64", na_value=-1)
-    pos = np.minimum(np.searchsorted(visit[order], bkey), len(order) - 1)
-    ok = known & (visit[order][pos] == bkey)
+    sorted_visit = visit[order]
+    pos = np.minimum(np.searchsorted(sorted_visit, bkey), len(order) - 1)
+    ok = known & (sorted_visit[pos] == bkey)
+    del sorted_visit
     row = order[pos[ok]]
+    del order, pos
     ends_t = shoppers.departure_s.to_numpy(float) - arrival
     # one row per purchase (an event) and per visit (its end): as mean_cumulative_function(by="arm", id=visit)
     r_visit = np.concatenate([visit[row], visit])
+    del visit
     r_arm = np.concatenate([arm_code[row], arm_code])
-    r_t = np.clip(np.concatenate([events.time_s.to_numpy(float)[buy][ok] - arrival[row], ends_t]), 0, None)
-    r_e = np.concatenate([np.ones(len(row)), np.zeros(len(visit))])
+    r_t = np.concatenate([events.time_s.to_numpy(float)[buy][ok] - arrival[row], ends_t])
+    np.clip(r_t, 0, None, out=r_t)
+    del row
+    r_e = np.concatenate([np.ones(len(r_t) - len(ends_t)), np.zeros(len(ends_t))])
     r_start, empty = gap_starts(pd.factorize(r_visit)[0], r_t, r_e, r_visit, "t", "visit")
     if empty.any():
         r_visit, r_arm, r_t, r_e, r_start = (x[~empty] for x in (r_visit, r_arm, r_t, r_e, r_start))
+    del empty
     r_visit = pd.factorize(r_visit)[0]
     z = float(st.norm.ppf(0.5 + conf_level / 2))
     grid, is_tick = _time_grid(ends_t, horizon)
@@ -423,7 +433,11 @@ def repeat_purchases(shoppers: pd.DataFrame, events: pd.DataFrame, arms: Sequenc
         if arm not in arm_names:
             continue
         m = r_arm == arm_names.index(arm)
-        cur = pd.DataFrame(mcf_curve(r_start[m], r_t[m], r_e[m], r_visit[m], z))
+        if m.all():  # one arm: its rows are all the rows, no copies
+            cur = pd.DataFrame(mcf_curve(r_start, r_t, r_e, r_visit, z))
+        else:
+            cur = pd.DataFrame(mcf_curve(r_start[m], r_t[m], r_e[m], r_visit[m], z))
+        del m
         if cur.empty:
             continue
         M, lo, hi = _step_at(cur, grid, ("mcf", "ci_lower", "ci_upper"))
@@ -525,12 +539,16 @@ def impulsiveness(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float
     cuts = np.unique(np.quantile(z, np.linspace(0, 1, groups + 1)[1:-1])) if len(z) else np.array([])
     k = len(cuts) + 1
     x = np.arange(1, k + 1)
-    d = pd.DataFrame({"arm": d.arm.astype(str).to_numpy(), "run": run,
-                      "group": np.searchsorted(cuts, z, "right") + 1, "bought": d.bought.to_numpy(float),
-                      "ttp": np.where(d.bought.to_numpy() == 1, d.time_s.to_numpy(float), np.nan)})
+    group = np.searchsorted(cuts, z, "right") + 1
+    bought, time_s = d.bought.to_numpy(), d.time_s.to_numpy(float)
     rows = []
     for arm in arms:
-        a = d[d.arm == arm]
+        # the arm's rows only (a frame of all the viewers' five columns would be copied again per arm)
+        m = _is_value(d.arm, arm)
+        b = bought[m]
+        a = pd.DataFrame({"run": run[m], "group": group[m], "bought": b.astype(float),
+                          "ttp": np.where(b == 1, time_s[m], np.nan)})
+        del m, b
         for measure, col, fn in (("conversion", "bought", "mean"), ("median_time_to_purchase_s", "ttp", "median")):
             piv = a.pivot_table(index="run", columns="group", values=col, aggfunc=fn, observed=True)
             vals = piv.reindex(columns=x).to_numpy(float)

@@ -119,22 +119,50 @@ class _Grid:
         tot = np.bincount(self.k, minlength=m)
         self.n = len(t) - np.concatenate(([0], np.cumsum(tot)[:-1]))
         self.after = self.n - tot  # at risk just after each time
-        self.surv = np.cumprod(1.0 - self.d / self.n)
-        self.s_prev = np.concatenate(([1.0], self.surv[:-1]))
+        del tot
+        # (with continuous times the grid has nearly a time per subject: its arrays are as long as the rows)
+        surv = np.cumprod(1.0 - self.d / self.n)
+        self.s_prev = np.concatenate(([1.0], surv[:-1]))
+        del surv
         live = self.n > self.d
         self.beta = np.where(live, self.d / self.n / np.where(live, self.n - self.d, 1.0), 0.0)
         self.inv_nd = np.where(live, 1.0 / np.where(live, self.n - self.d, 1.0), 0.0)
 
     def parts(self, ind: np.ndarray, dk: np.ndarray) -> tuple[np.ndarray, ...]:
-        """F, CA, CB on the grid and each subject's P, Q (see the module notes)."""
+        """F, CA, CB on the grid and each subject's P, Q (see the module notes).
+
+        P and Q have a value per subject (10^7 for the visits of a large
+        run): they are built in place, term by term, in the order of the
+        formulas ``P = CA + s ind / n + F delta / (n - d)`` and
+        ``Q = CB - delta / (n - d)`` (floating-point sums and products
+        commute, so the numbers are those of the one-line expressions),
+        with about three per-subject arrays alive instead of eight.
+        """
         h_k = dk / self.n
         F = np.cumsum(self.s_prev * h_k)
-        alpha = -self.s_prev * h_k / self.n - F * self.beta
-        CA, CB = np.cumsum(alpha), np.cumsum(self.beta)
+        alpha = -self.s_prev
+        alpha *= h_k
+        alpha /= self.n  # -s_prev * h_k / n
+        del h_k
+        alpha -= F * self.beta
+        CA = np.cumsum(alpha)
+        del alpha
+        CB = np.cumsum(self.beta)
         k = self.k
         delta = (self.code > 0).astype(float)
-        P = CA[k] + self.s_prev[k] * ind / self.n[k] + F[k] * delta * self.inv_nd[k]
-        Q = CB[k] - delta * self.inv_nd[k]
+        inv_k = self.inv_nd[k]
+        last = F[k]
+        last *= delta
+        last *= inv_k  # (F[k] * delta) * inv_nd[k]
+        Q = delta
+        Q *= inv_k  # delta * inv_nd[k]
+        del delta, inv_k
+        np.subtract(CB[k], Q, out=Q)
+        P = self.s_prev[k]
+        P *= ind
+        P /= self.n[k]  # (s_prev[k] * ind) / n[k]
+        P += CA[k]
+        P += last
         return F, CA, CB, P, Q
 
     def variance(self, ind: np.ndarray, dk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -143,9 +171,26 @@ class _Grid:
         m = len(self.ut)
         sp2 = np.cumsum(np.bincount(self.k, weights=P * P, minlength=m))
         spq = np.cumsum(np.bincount(self.k, weights=P * Q, minlength=m))
+        del P
         sq2 = np.cumsum(np.bincount(self.k, weights=Q * Q, minlength=m))
-        var = sp2 + 2 * F * spq + F * F * sq2 + self.after * (CA + F * CB) ** 2
-        return F, np.maximum(var, 0.0)
+        del Q
+        # var = sp2 + 2 * F * spq + F * F * sq2 + after * (CA + F * CB) ** 2, term by term in place
+        var = 2 * F
+        var *= spq
+        var += sp2
+        del sp2, spq
+        term = F * F
+        term *= sq2
+        var += term
+        del sq2
+        np.multiply(F, CB, out=term)
+        term += CA
+        np.square(term, out=term)
+        term *= self.after
+        var += term
+        del term
+        np.maximum(var, 0.0, out=var)
+        return F, var
 
     def integral(self, ind: np.ndarray, dk: np.ndarray, tau: float) -> tuple[float, float]:
         """``int_0^tau F`` and its infinitesimal-jackknife variance."""
@@ -157,8 +202,15 @@ class _Grid:
         t0 = np.cumsum(delta_t[::-1])[::-1]
         tf = np.cumsum((F * delta_t)[::-1])[::-1]
         k = self.k
-        infl = g[k] + P * t0[k] + Q * tf[k]
-        return area, float(np.sum(infl ** 2))
+        # infl = g[k] + P * t0[k] + Q * tf[k], in place
+        infl = P
+        infl *= t0[k]
+        infl += g[k]
+        Q *= tf[k]
+        infl += Q
+        del Q
+        np.square(infl, out=infl)
+        return area, float(np.sum(infl))
 
 
 def _prepare(data: pd.DataFrame, duration: str, event: str, by: str | None, censored: object
@@ -176,9 +228,11 @@ def _prepare(data: pd.DataFrame, duration: str, event: str, by: str | None, cens
     causes = [values[j] for j in kept]
     if not causes:
         raise DataError(f"column {event!r} holds only the censoring value {censored!r}: no events")
-    lookup = np.zeros(len(values), dtype=int)
+    # each row's cause (0: censored) in one byte where the causes are few (10^7 rows: 10 MB, not 80)
+    lookup = np.zeros(len(values), dtype=np.int8 if len(kept) < 127 else int)
     lookup[kept] = np.arange(1, len(kept) + 1)
     code = lookup[ev_code]
+    del ev_code
     if by is None:
         groups: list[tuple[Any, np.ndarray]] = [("all", np.ones(len(t), dtype=bool))]
     else:
@@ -255,13 +309,14 @@ def cumulative_incidence(
     z = float(_st.norm.ppf(0.5 + level / 2))
     rows, frames = [], []
     for name, m in groups:
-        grid = _Grid(t[m], code[m], len(causes))
+        whole = bool(m.all())  # one group: its rows are all the rows, no copies
+        grid = _Grid(t if whole else t[m], code if whole else code[m], len(causes))
         when = float(grid.ut[-1]) if at is None else float(at)
         j = int(np.searchsorted(grid.ut, when, side="right")) - 1
         # without curves, each curve's interval at the summary's time alone (the same numbers)
         at_j = slice(None) if curves else slice(max(j, 0), max(j, 0) + 1)
         for c, cause in enumerate(causes):
-            ind = (code[m] == c + 1).astype(float)
+            ind = (grid.code == c + 1).astype(float)
             F, var = grid.variance(ind, grid.dk[c])
             F, var = F[at_j], var[at_j]
             se = np.sqrt(var)
@@ -306,8 +361,9 @@ def incidence_curves(data: pd.DataFrame, duration: str, event: str, cause: objec
     z = float(_st.norm.ppf(0.5 + level / 2))
     out = {}
     for name, m in groups:
-        grid = _Grid(t[m], code[m], len(causes))
-        F, var = grid.variance((code[m] == c + 1).astype(float), grid.dk[c])
+        whole = bool(m.all())  # one group: its rows are all the rows, no copies
+        grid = _Grid(t if whole else t[m], code if whole else code[m], len(causes))
+        F, var = grid.variance((grid.code == c + 1).astype(float), grid.dk[c])
         se = np.sqrt(var)
         with np.errstate(divide="ignore", invalid="ignore"):
             logse = np.where(F > 0, se / F, 0.0)
@@ -381,13 +437,15 @@ def restricted_time_in_state(
     z = float(_st.norm.ppf(0.5 + level / 2))
     rows = []
     for name, m in groups:
-        grid = _Grid(t[m], code[m], len(causes))
-        any_ind = (code[m] > 0).astype(float)
+        whole = bool(m.all())  # one group: its rows are all the rows, no copies
+        grid = _Grid(t if whole else t[m], code if whole else code[m], len(causes))
+        any_ind = (grid.code > 0).astype(float)
         lost, var = grid.integral(any_ind, grid.d, tau_f)
         states: list[tuple[object, float, float, int]] = [
             (EVENT_FREE, tau_f - lost, var, int(any_ind.sum()))]
+        del any_ind
         for c, cause in enumerate(causes):
-            ind = (code[m] == c + 1).astype(float)
+            ind = (grid.code == c + 1).astype(float)
             a, v = grid.integral(ind, grid.dk[c], tau_f)
             states.append((cause, a, v, int(ind.sum())))
         for state, mean, v, ev in states:

@@ -69,48 +69,60 @@ class MeanCumulativeResult(StatsResult):
 
 def _one(start: np.ndarray, stop: np.ndarray, ev: np.ndarray, sid: np.ndarray
          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Event times, at risk, events, M(t) and its grouped IJ variance for one group."""
-    etimes = np.unique(stop[ev > 0])
+    """Event times, at risk, events, M(t) and its grouped IJ variance for one group.
+
+    A group can hold every visit of a large run (10^7 rows): each per-row
+    array is deleted as soon as the next step no longer needs it, so that
+    about eight of them live at a time, not thirty.
+    """
+    evr = ev > 0
+    etimes = np.unique(stop[evr])
     if len(etimes) == 0:
         return etimes, etimes, etimes, etimes, etimes
-    ss, st = np.sort(stop), np.sort(start)
     # at risk at t: start < t <= stop
-    n = (len(stop) - np.searchsorted(ss, etimes, side="left")) \
-        - (len(start) - np.searchsorted(st, etimes, side="left"))
-    d = np.bincount(np.searchsorted(etimes, stop[ev > 0]), minlength=len(etimes)).astype(float)
+    n_stop = len(stop) - np.searchsorted(np.sort(stop), etimes, side="left")
+    n = n_stop - (len(start) - np.searchsorted(np.sort(start), etimes, side="left"))
+    del n_stop
+    d = np.bincount(np.searchsorted(etimes, stop[evr]), minlength=len(etimes)).astype(float)
     h = d / n
     M = np.cumsum(h)
     Cj = np.cumsum(h / n)  # C(t) = sum_{t_j <= t} h_j / n_j
+    C0 = np.concatenate(([0.0], Cj))
 
     def C(x: np.ndarray) -> np.ndarray:
-        i = np.searchsorted(etimes, x, side="right")
-        return np.concatenate(([0.0], Cj))[i]
+        return C0[np.searchsorted(etimes, x, side="right")]
 
     jump = np.zeros(len(stop))
-    evr = ev > 0
     jump[evr] = 1.0 / n[np.searchsorted(etimes, stop[evr])]
+    del evr
     # each row: influence K - m C(t), with m = 1 while the row is at risk
     order = np.lexsort((start, sid))
-    s_o, t_o, j_o, id_o = start[order], stop[order], jump[order], sid[order]
-    c_s, c_t = C(s_o), C(t_o)
-    own = c_s - c_t + j_o  # a finished row's constant
+    s_o, t_o, j_o = start[order], stop[order], jump[order]
+    del jump
     first = np.ones(len(order), dtype=bool)
+    id_o = sid[order]
     first[1:] = id_o[1:] != id_o[:-1]
+    del id_o
+    c_s = C(s_o)
+    own = c_s - C(t_o) + j_o  # a finished row's constant
+    del j_o
     if ((~first) & (s_o < np.concatenate(([-np.inf], t_o[:-1])))).any():
         raise DataError("rows of one subject overlap in time ((start, stop] intervals of an "
                         "'id' must not overlap)")
     cs = np.cumsum(own)
     grp_start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    del first
     before = cs - own - np.where(grp_start > 0, cs[grp_start - 1], 0.0)  # earlier rows of the id
+    del cs, grp_start
     # state changes: at start, (Kp, 0) -> (Kp + C(start), 1); at stop -> (Kp + own, 0)
-    k0, k1, k2 = before, before + c_s, before + own
+    k1 = before + c_s
+    del c_s
     times = np.concatenate((s_o, t_o))
-    dK2 = np.concatenate((k1 ** 2 - k0 ** 2, k2 ** 2 - k1 ** 2))
-    dKm = np.concatenate((k1, -k1))
-    dm2 = np.concatenate((np.ones(len(order)), -np.ones(len(order))))
+    n_rows = len(order)
+    del s_o, t_o, order
     o = np.argsort(times, kind="mergesort")
-    tt = times[o]
-    idx = np.searchsorted(tt, etimes, side="right") - 1
+    idx = np.searchsorted(times[o], etimes, side="right") - 1
+    del times
 
     def at(delta: np.ndarray) -> np.ndarray:
         cum = np.cumsum(delta[o])
@@ -118,7 +130,15 @@ def _one(start: np.ndarray, stop: np.ndarray, ev: np.ndarray, sid: np.ndarray
 
     # a row whose stop equals t is finished at t (its event is counted), one
     # whose start equals t is not yet at risk (m = 1 adds nothing there: C(t) = C(start))
-    var = at(dK2) - 2.0 * Cj * at(dKm) + Cj ** 2 * at(dm2)
+    k1_sq = k1 ** 2
+    k2 = before + own
+    del own
+    at_k2 = at(np.concatenate((k1_sq - before ** 2, k2 ** 2 - k1_sq)))  # the squared influence's changes
+    del before, k2, k1_sq
+    at_km = at(np.concatenate((k1, -k1)))
+    del k1
+    at_m2 = at(np.concatenate((np.ones(n_rows), -np.ones(n_rows))))
+    var = at_k2 - 2.0 * Cj * at_km + Cj ** 2 * at_m2
     return etimes, n.astype(float), d, M, np.maximum(var, 0.0)
 
 
@@ -168,9 +188,12 @@ def gap_starts(codes: np.ndarray, stop: np.ndarray, ev: np.ndarray, sid: np.ndar
     o = np.lexsort((stop, codes))  # by subject, then time; ties in row order
     prev = np.zeros(len(stop))
     same = np.zeros(len(o), dtype=bool)
-    same[1:] = codes[o][1:] == codes[o][:-1]
+    c_o = codes[o]
+    same[1:] = c_o[1:] == c_o[:-1]
+    del c_o
     shifted = np.concatenate(([0.0], stop[o][:-1]))
     prev[o] = np.where(same, shifted, 0.0)
+    del o, same, shifted
     empty = (stop == 0) & (ev == 0)
     if empty.all():
         raise DataError(f"every row of {duration!r} is 0 without an event: nothing at risk")
