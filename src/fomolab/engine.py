@@ -58,7 +58,7 @@ from fomolab.lineup import Product
 from fomolab.market import Market, StreamView, Visits, streams_of, visits
 from fomolab.population import Traits, draw_traits
 from fomolab.recorder import BOOSTED_ID_OFFSET, Recorder, Tables, ViewerArrays
-from fomolab.retention import retain
+from fomolab.retention import OwnPurchase, retain
 from fomolab.seeds import arm_key, generator
 from fomolab.stream import poisson_times, rate_function
 from fomolab.tactics import Gate, LiveSignal, ProductContext
@@ -118,6 +118,10 @@ def simulate(run: RunSpec) -> Tables:
     if sc.stream.reactive_host is not None:  # a host who reacts to the audience adds sales (fomolab.host)
         sc, viewers = host_reacts(sc, viewers, np.concatenate([g[1].dwell_s for g in groups]), rec, T)
         streams = streams_of(sc.lineup, market, T)
+    own = None  # retention from a viewer's own purchase: departures change at purchases (fomolab.retention)
+    if sc.stream.retention is not None and sc.stream.retention.own_purchase:
+        own = OwnPurchase(sc.stream.retention, sc.lineup, viewers.arrival_s,
+                          np.concatenate([g[1].dwell_s for g in groups]), T, viewers.departure_s)
     offsets = np.cumsum([0] + [len(g[0]) for g in groups])
     basket = None  # budgets shared across products ([shopper], fomolab.basket): off unless a spec asks for it
     if sc.shopper is not None and sc.shopper.walks:
@@ -125,6 +129,7 @@ def simulate(run: RunSpec) -> Tables:
                              [generator(run.seed, "budget", *(() if k == 0 else (arm_key(run.arm),) if k == 1
                                                               else (arm_key(run.arm), k))) for k in range(len(groups))])
     vis = _visits(streams, market, viewers, groups, offsets, run.seed, T)
+    drawn = vis if own is None else Visits(vis.viewer, vis.stream, vis.start_s, own.horizon, vis.switched_in)
     decisions = [g[2] for g in groups]
     del groups, arrival  # their arrivals and traits are in ``viewers`` now: free the copies
     mu, sigma = (np.array(x)[viewers.segment] for x in
@@ -149,7 +154,7 @@ def simulate(run: RunSpec) -> Tables:
             cands: list[Candidates] = []
             for i, rng in enumerate(decisions):
                 mine = np.flatnonzero(here & (vis.viewer >= offsets[i]) & (vis.viewer < offsets[i + 1]))
-                cands.append(_candidates(envelope, viewers, vis, mine, rng))
+                cands.append(_candidates(envelope, viewers, drawn, mine, rng))
             cand = tuple(np.concatenate(c) for c in zip(*cands, strict=True))
             del cands
             value = _valuations(run, pnum, prod, viewers, offsets, vis.viewer[cand[0]], mu, sigma)
@@ -157,11 +162,13 @@ def simulate(run: RunSpec) -> Tables:
             if sc.shopper is not None and sc.shopper.valuation_gate:
                 perceived = value * misperception(sc.shopper.misperception_cv, _normals(
                     run, pnum, offsets, vis.viewer[cand[0]], "perception"))
-            _decide(env, ctx, prod, viewers, vis, cand, value, stream.host.trust, checking, perceived, sc.shopper,
-                    basket, sc.shopper.units(pname) if sc.shopper is not None else 1)
+            _decide(env, ctx, prod, viewers, drawn, cand, value, stream.host.trust, checking, perceived, sc.shopper,
+                    basket, sc.shopper.units(pname) if sc.shopper is not None else 1, own)
             del cand, value, perceived  # the walk keeps what it needs
     del mu, sigma
     env.run(until=T)
+    if own is not None:  # the departures are final now (``vis.end_s`` is ``own.departure``)
+        rec.shopper_columns["held_by_purchase_s"] = own.held()
     for ctx, prod in after:
         for _, tactic in prod.tactics.items():
             tactic.after_run(ctx)
@@ -337,7 +344,7 @@ def _check_envelope(h: np.ndarray, bound: np.ndarray, t: np.ndarray, ctx: Produc
 def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: ViewerArrays, vis: Visits,
             cand: tuple[np.ndarray, ...], value: np.ndarray, trust: float = 1.0, checking: bool = False,
             perceived: np.ndarray | None = None, shopper: Shopper | None = None, basket: Basket | None = None,
-            limit: int = 1) -> None:
+            limit: int = 1, own: OwnPurchase | None = None) -> None:
     """Turn a product's candidates into purchases for this arm.
 
     ``cand`` holds visit indices; ``value`` each candidate's valuation;
@@ -348,6 +355,13 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
     in registry order; a *gated* tactic's factor and price effect make a
     second hazard, ``h_on``, that applies while its gate is open; interactive
     tactics' live signals are evaluated in the product's walk.
+
+    With ``own`` (retention from a viewer's own purchase) ``vis`` ends each
+    visit at the latest it can end (``own.horizon``, so that is the ``dep``
+    the tactics see: it is past every candidate that can count, which is
+    all a tactic's use of it needs), and every product is decided by a walk
+    on the shared clock that counts a candidate only before its viewer's
+    current departure (:meth:`ProductState.walk_held`).
     """
     vi, t, bound, u = cand
     who = vis.viewer[vi]
@@ -386,7 +400,7 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
                                          h_on, h_off)
 
     interactive = prod.stock is not None or any(x.is_interactive() for x in tactics) or (
-        shopper is not None and shopper.walks) or bool(ctx.host_live)
+        shopper is not None and shopper.walks) or bool(ctx.host_live) or own is not None
     if not interactive:
         if checking:
             _check_envelope(h_on, bound, t, ctx, prod)
@@ -411,6 +425,11 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
     who_m = vi_m if np.array_equal(who, vi) else who[maybe]  # one stream: visits are viewers, one array for both
     rows = (vi_m, who_m, t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe], z[maybe],
             s_on[maybe] > 0, price_on[maybe], price_off[maybe], value[maybe])
+    if own is not None:  # departures move at purchases: one time order for every product's candidates
+        if shopper is not None and (valued is not None or shopper.walks):
+            raise TypeError("retention from a viewer's own purchase is not modelled with [shopper] walks")
+        env.process(state.walk_held(env, own, *rows))
+        return
     if shopper is not None and (valued is not None or shopper.walks):  # live lifts, budgets, several units
         live_lifts = [shopper.lift(x.kind) if valued is not None else 0.0 for x, s in pairs if s is not None]
         env.process(shopper_walk(state, env, rows, valued.take(maybe) if valued is not None else None, live_lifts,
@@ -514,6 +533,65 @@ class ProductState:
         for x in self.live:
             x.finish(stock)
 
+
+    def walk_held(self, env: simpy.Environment, own: OwnPurchase, vi: np.ndarray, who: np.ndarray, t: np.ndarray,
+                  level: np.ndarray, h_on: np.ndarray, h_off: np.ndarray, z: np.ndarray, gate_on: np.ndarray,
+                  price_on: np.ndarray, price_off: np.ndarray, value: np.ndarray) -> Generator[Any, Any, None]:
+        """SimPy process: :meth:`walk` when a viewer's own purchase moves their departure.
+
+        The candidates were drawn up to the latest a viewer can leave
+        (``own.horizon``); one counts only before the viewer's *current*
+        departure, which any product's purchase may have moved.  So the walk
+        does not look ahead of the clock: it yields to each candidate that
+        passes the thinning test before reading the viewer's departure
+        (every product's walk shares ``own``, and the clock has then decided
+        every earlier candidate of every product).  A Poisson candidate
+        stream restricted to an interval that a stopping time ends is thinned
+        exactly so.
+        """
+        rec, pname = self.ctx.recorder, self.ctx.product
+        gate, bought = self.gate, self.bought
+        levels = [(x.gain, x.level) for x in self.live]
+        told = [x.bought for x in self.live]
+        stock = self.stock
+        restock = self.ctx.restock
+        left = [r.times for r in restock]
+        departure, moved = own.departure, own.purchase
+        for i, w, tk, lev, hon, hoff, zk, son, pon, poff, val in _rows(vi, who, t, level, h_on, h_off, z, gate_on,
+                                                                   price_on, price_off, value):
+            if stock == 0:
+                break
+            if w in bought:
+                continue
+            on = son and (gate is None or gate.open)
+            h = hon if on else hoff
+            for gain, level_at in levels:
+                h *= 1.0 + gain * zk * level_at(tk, stock)
+            if lev >= h:
+                continue
+            if tk > env.now:
+                yield env.timeout(tk - env.now)
+            if tk >= departure[w]:
+                continue  # gone by now: the candidate lies past the viewer's current departure
+            bought.add(w)
+            moved(w, tk)
+            paid = pon if on else poff
+            rec.purchase(i, pname, tk, paid, val - paid)
+            if on and gate is not None:
+                gate.sold(tk)
+            if stock is not None:
+                stock -= 1
+                if restock:
+                    stock = self._restock(tk, stock, restock, left)
+            for tell in told:
+                tell(tk, stock)
+            if stock == 0:
+                rec.event(tk, "stock_out", pname)
+        self.stock = stock
+        if gate is not None:
+            gate.close()
+        for x in self.live:
+            x.finish(stock)
 
     def _restock(self, t: float, stock: int, rules: tuple[Any, ...], left: list[int]) -> int:
         """The stock after the host's restock rules (the first with restocks left whose level is passed acts)."""

@@ -120,6 +120,8 @@ def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: 
         add("stream.retention", s.stream.retention.model_dump(),
             "retention is not modelled in a marketplace in this version (a viewer's departure is from all "
             "streams); leave out [market] or [stream.retention]")
+    if s.stream.retention is not None and s.stream.retention.own_purchase:
+        _check_own_purchase(s, add)
     _check_sizes(s, add)
     for pname, prod in s.lineup.items():
         where = f"lineup.{pname}"
@@ -136,6 +138,32 @@ def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: 
             problem = None if configured else tactic.product_problem(prod, where)
             if problem is not None:
                 add(f"{where}.tactics.{kind}", *problem)
+
+
+def _check_own_purchase(s: Scenario, add: Any) -> None:
+    """What retention from a viewer's own purchase cannot be combined with in this version.
+
+    The purchase moves the viewer's departure, so departures are known only as
+    the purchases are decided, in time order; whatever reads the audience (who
+    is present) before the purchases would read departures that are not final.
+    """
+    key, r = "stream.retention.purchase", s.stream.retention.purchase if s.stream.retention else 1.0
+    then = "departures then depend on purchases"
+    for pname, prod in s.lineup.items():
+        for kind, tactic in prod.tactics.items():
+            why = tactic.audience_problem()
+            if why is not None:
+                add(key, r, f"retention from a viewer's own purchase cannot be combined with lineup.{pname}.tactics."
+                            f"{kind} in this version ({why}; {then}); set it to 1 or leave out the tactic")
+    host = s.stream.reactive_host
+    if host is not None and host.rules:
+        add(key, r, "retention from a viewer's own purchase cannot be combined with stream.reactive_host.rules in "
+                    f"this version (the host's rules count the viewers present before the purchases are decided; "
+                    f"{then}); set it to 1 or leave out the rules")
+    if s.shopper is not None and (s.shopper.valuation_gate or s.shopper.walks):
+        add(key, r, "retention from a viewer's own purchase cannot be combined with [shopper] (a valuation gate, "
+                    f"budgets or several units) in this version (their walks do not follow departures that move; "
+                    f"{then}); set it to 1, or leave out [shopper] or set shopper.valuation_gate = false")
 
 
 def _check_sizes(s: Scenario, add: Any) -> None:
