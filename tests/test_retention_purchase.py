@@ -139,6 +139,24 @@ def test_tactic_retention_and_purchase_retention_compose():
     np.testing.assert_allclose(sh.departure_s, np.minimum(expect, T), rtol=1e-9, atol=1e-6)
 
 
+def test_a_code_goes_to_whoever_a_purchase_kept_until_its_announcement():
+    """An exclusive code announced at 600 s (everyone arrived before): every viewer who buys during
+    its window was present at the announcement, so holds it and pays half, including those whose
+    departure without the purchase effect came before 600 s (a first purchase kept them)."""
+    s = spec(0.25, products=("a", "b"))
+    s["lineup"]["b"]["tactics"] = {"exclusive_code": {"announce_s": UNTIL, "expires_s": 1200.0,
+                                                      "discount": 0.5, "gain": 1.0}}
+    s["arms"] = {"control": {}, "code": {"tactics": ["b.exclusive_code"]}}
+    t = run_tables(s)["code"]
+    sh = t.shoppers.set_index("shopper_id")
+    buys = purchases(t)
+    coded = buys[(buys["product"] == "b") & (buys.time_s >= UNTIL) & (buys.time_s < 1200.0)]
+    who = sh.loc[coded.shopper_id]
+    kept = (who.departure_s - who.held_by_purchase_s).to_numpy() <= UNTIL
+    assert kept.sum() > 20, kept.sum()
+    np.testing.assert_allclose(coded.value, 5.0)
+
+
 def test_off_is_the_old_run_and_bad_values_are_named():
     plain = experiment(spec(1.0))
     assert "purchase" not in plain.arms["control"].scenario.stream.retention.model_dump()
