@@ -243,6 +243,7 @@ class OwnPurchase:
         self.r = float(retention.purchase)
         self.duration_s = float(duration_s)
         x, M = clock(_windows(lineup), retention.multipliers())
+        self._clock = (x, M)
         self._x, self._M = x.tolist(), M.tolist()
         self._slope = (np.diff(M) / np.diff(x)).tolist()
         self.departure = departure
@@ -252,6 +253,30 @@ class OwnPurchase:
         self.horizon = (np.minimum(_invert(x, M, arrival, dwell / self.r), duration_s) if self.r < 1
                         else self.before.copy())
         self.bought: set[int] = set()
+        self.n0 = len(departure)
+        self.later: list[float] = []  # current departures of the viewers that purchases brought (index n0 + k)
+        self._later_target: list[float] = []
+        self._later_before: list[np.ndarray] = []
+        self._later_horizon: list[np.ndarray] = []
+
+    def extend(self, arrival: np.ndarray, dwell: np.ndarray, departure: np.ndarray) -> np.ndarray:
+        """Admit viewers who arrive during the run (indices from ``n0 + len(later)`` on), with their
+        departures without the purchase effect; returns their horizons (the latest they can leave)."""
+        import numpy as np
+
+        x, M = self._clock
+        at = np.where(arrival <= x[-1], np.interp(arrival, x, M), M[-1] + (arrival - x[-1]))
+        horizon = (np.minimum(_invert(x, M, arrival, dwell / self.r), self.duration_s) if self.r < 1
+                   else departure.copy())
+        self.later.extend(departure.tolist())
+        self._later_target.extend((at + dwell).tolist())
+        self._later_before.append(departure.copy())
+        self._later_horizon.append(horizon)
+        return horizon
+
+    def leaves(self, viewer: int) -> float:
+        """Viewer ``viewer``'s current departure."""
+        return float(self.departure[viewer]) if viewer < self.n0 else self.later[viewer - self.n0]
 
     def _forward(self, t: float) -> float:
         x, M = self._x, self._M
@@ -272,11 +297,25 @@ class OwnPurchase:
         if viewer in self.bought:
             return
         self.bought.add(viewer)
+        if self.r == 1.0:
+            return
         mp = self._forward(t)
-        leave = self._back(mp + (float(self.target[viewer]) - mp) / self.r)
-        self.departure[viewer] = min(max(leave, t), self.duration_s)
+        target = float(self.target[viewer]) if viewer < self.n0 else self._later_target[viewer - self.n0]
+        leave = min(max(self._back(mp + (target - mp) / self.r), t), self.duration_s)
+        if viewer < self.n0:
+            self.departure[viewer] = leave
+        else:
+            self.later[viewer - self.n0] = leave
+
+    def final(self) -> np.ndarray:
+        """Every viewer's final departure, those that purchases brought last."""
+        import numpy as np
+
+        return np.concatenate([self.departure, np.array(self.later, dtype=float)])
 
     def held(self) -> np.ndarray:
         """``held_by_purchase_s``: the final departure minus the departure without the purchase effect."""
-        out: np.ndarray = self.departure - self.before
+        import numpy as np
+
+        out: np.ndarray = self.final() - np.concatenate([self.before, *self._later_before])
         return out
