@@ -7,8 +7,10 @@ come) and retention (deals hold viewers at 0.6, countdowns at 0.8, draws at
 memory from ``wait4``, as ``million_viewers.py`` does.
 
 Targets: wall time under 20 s and peak resident memory under 1.5 GB.
+``--purchase R`` adds retention from a viewer's own purchase (``purchase =
+R``), which decides every product in one time order on the SimPy clock.
 
-    .venv/bin/python benchmarks/million_viewers_audience.py [--repeats 3]
+    .venv/bin/python benchmarks/million_viewers_audience.py [--repeats 3] [--purchase 0.7]
 """
 
 from __future__ import annotations
@@ -25,15 +27,17 @@ WALL_S, PEAK_MB = 20.0, 1536.0
 BRANCHING = 0.5
 
 
-def audience_spec(folder: Path) -> Path:
-    """The million-viewer spec with bursts and retention, written to ``folder``."""
+def audience_spec(folder: Path, purchase: float = 1.0) -> Path:
+    """The million-viewer spec with bursts and retention (``purchase``: the own-purchase multiplier,
+    1 = off), written to ``folder``."""
     text = SPEC.read_text(encoding="utf-8")
     rate = "rate_per_s = 277.7777777777778"
     assert rate in text and "duration_s = 3600.0\n" in text
     text = text.replace(rate, f"rate_per_s = {277.7777777777778 * (1 - BRANCHING)!r}\n"
                               f"hawkes = {{ branching = {BRANCHING}, decay_s = 60.0 }}", 1)
     text = text.replace("duration_s = 3600.0\n",
-                        "duration_s = 3600.0\nretention = { deal = 0.6, countdown = 0.8, draw = 0.5 }\n", 1)
+                        "duration_s = 3600.0\nretention = { deal = 0.6, countdown = 0.8, draw = 0.5"
+                        + (f", purchase = {purchase!r}" if purchase != 1.0 else "") + " }\n", 1)
     text = text.replace('name = "million_viewers"', 'name = "million_viewers_audience"', 1)
     out = folder / "million_viewers_audience.toml"
     out.write_text(text, encoding="utf-8")
@@ -43,12 +47,16 @@ def audience_spec(folder: Path) -> Path:
 def main() -> None:
     p = argparse.ArgumentParser(description="one million viewers with bursts and retention")
     p.add_argument("--repeats", type=int, default=3, help="repetitions (default 3)")
+    p.add_argument("--purchase", type=float, default=1.0,
+                   help="leaving-hazard multiplier after a viewer's own purchase (default 1: off)")
     args = p.parse_args()
+    what = " + own-purchase retention" if args.purchase != 1.0 else ""
 
     tmp = Path(tempfile.mkdtemp(prefix="fomolab-bench-"))
     try:
-        time_runs(audience_spec(tmp), args.repeats, f"fomolab run {SPEC.relative_to(ROOT)} + bursts + retention",
-                  WALL_S, PEAK_MB, _describe, "bursts and retention at 10^6 viewers", tmp)
+        time_runs(audience_spec(tmp, args.purchase), args.repeats,
+                  f"fomolab run {SPEC.relative_to(ROOT)} + bursts + retention{what}",
+                  WALL_S, PEAK_MB, _describe, f"bursts and retention{what} at 10^6 viewers", tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -57,8 +65,10 @@ def _describe(folder: Path) -> int:
     import pandas as pd
 
     runs = pd.read_parquet(folder / "runs")
-    shoppers = pd.read_parquet(folder / "shoppers", columns=["held_by_deal_s", "held_by_countdown_s",
-                                                             "held_by_draw_s"])
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(next((folder / "shoppers").rglob("*.parquet"))).names
+    shoppers = pd.read_parquet(folder / "shoppers", columns=[c for c in names if c.startswith("held_by_")])
     visits = int(runs.viewers.sum())
     held = {c.removeprefix("held_by_").removesuffix("_s"): int((shoppers[c] > 0).sum()) for c in shoppers}
     print(f"  run: {visits:,} viewer visits, {int(runs.buyers.sum()):,} buyers, {int(runs.units_sold.sum()):,} units; "

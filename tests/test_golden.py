@@ -61,6 +61,9 @@ def test_golden_specs_reach_their_mechanisms():
     assert len(bursts[0]["product_results"]) == 6, "the template must make the lineup"
     held = next(t["shoppers"] for label, t in tables["retention"] if label.startswith("all/"))
     assert (held.held_by_deal_s > 0).any() and (held.held_by_draw_s > 0).any(), "tactics must hold viewers"
+    bought = [t for _, t in tables["purchase_bursts"]]
+    assert all((t["shoppers"].held_by_purchase_s > 0).any() for t in bought), "purchases must hold buyers"
+    assert bought[0]["runs"].viewers.iloc[0] > 1.05 * 0.4 * 1200 / (1 - 0.3), "purchases must bring viewers"
 
 
 def test_digest_sees_one_float_bit_and_dtype():

@@ -10,6 +10,7 @@ from fomolab import run
 
 MARKET_MARK = "Marketplace runs add"
 RETENTION_MARK = "Runs with retention"
+OWN_PURCHASE_MARK = "With retention from a viewer's own purchase"
 SHOPPER_MARK = "Specs with a `[shopper]` table add"
 
 
@@ -64,13 +65,19 @@ def test_retention_columns_match_schema(root):
     from helpers import make_spec, run_tables
 
     text = (root / "docs/schema.md").read_text().split("\n## events", 1)[0].split(RETENTION_MARK, 1)[1]
-    held = dict(re.findall(r"^\| `([a-z_0-9]+)` \| ([A-Za-z0-9]+) \|", text, flags=re.M))
+    text, own_text = text.split(OWN_PURCHASE_MARK, 1)
+    pattern = r"^\| `([a-z_0-9]+)` \| ([A-Za-z0-9]+) \|"
+    held = dict(re.findall(pattern, text, flags=re.M))
+    own = dict(re.findall(pattern, own_text, flags=re.M))
     base, _ = documented(root)["shoppers"]
     spec = make_spec(stream={"retention": {"deal": 0.5}},
                      lineup={"item": {"tactics": {"lightning_sale": {"start_s": 100.0, "end_s": 400.0}}}},
                      arms={"control": {}, "sale": {"tactics": ["item.*"]}})
     for tables in run_tables(spec).values():
         check(tables.shoppers, {**base, **held})
+    spec["stream"]["retention"]["purchase"] = 0.5
+    for tables in run_tables(spec).values():
+        check(tables.shoppers, {**base, **held, **own})
 
 
 @pytest.mark.parametrize("table", ["products", "tactics", "windows", "product_results"])

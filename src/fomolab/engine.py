@@ -43,6 +43,7 @@ meet there at the purchase times; what does not interact stays in numpy.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Generator, Iterator
 from typing import Any
@@ -52,13 +53,13 @@ import simpy
 
 from fomolab.basket import Basket, outcomes, shopper_walk, value_gate
 from fomolab.design import Envelope, RunSpec
-from fomolab.errors import EnvelopeError
+from fomolab.errors import EnvelopeError, OrderError
 from fomolab.host import host_reacts, host_signals
 from fomolab.lineup import Product
 from fomolab.market import Market, StreamView, Visits, streams_of, visits
 from fomolab.population import Traits, draw_traits
 from fomolab.recorder import BOOSTED_ID_OFFSET, Recorder, Tables, ViewerArrays
-from fomolab.retention import retain
+from fomolab.retention import OwnPurchase, Retention, retain
 from fomolab.seeds import arm_key, generator
 from fomolab.stream import poisson_times, rate_function
 from fomolab.tactics import Gate, LiveSignal, ProductContext
@@ -118,6 +119,12 @@ def simulate(run: RunSpec) -> Tables:
     if sc.stream.reactive_host is not None:  # a host who reacts to the audience adds sales (fomolab.host)
         sc, viewers = host_reacts(sc, viewers, np.concatenate([g[1].dwell_s for g in groups]), rec, T)
         streams = streams_of(sc.lineup, market, T)
+    own = None  # retention from a viewer's own purchase: departures change at purchases (fomolab.retention)
+    hawkes = sc.stream.arrivals.hawkes
+    bursts_from_purchases = hawkes is not None and hawkes.purchase_branching > 0
+    if (sc.stream.retention is not None and sc.stream.retention.own_purchase) or bursts_from_purchases:
+        own = OwnPurchase(sc.stream.retention or Retention(), sc.lineup, viewers.arrival_s,
+                          np.concatenate([g[1].dwell_s for g in groups]), T, viewers.departure_s)
     offsets = np.cumsum([0] + [len(g[0]) for g in groups])
     basket = None  # budgets shared across products ([shopper], fomolab.basket): off unless a spec asks for it
     if sc.shopper is not None and sc.shopper.walks:
@@ -125,11 +132,13 @@ def simulate(run: RunSpec) -> Tables:
                              [generator(run.seed, "budget", *(() if k == 0 else (arm_key(run.arm),) if k == 1
                                                               else (arm_key(run.arm), k))) for k in range(len(groups))])
     vis = _visits(streams, market, viewers, groups, offsets, run.seed, T)
+    drawn = vis if own is None else Visits(vis.viewer, vis.stream, vis.start_s, own.horizon, vis.switched_in)
     decisions = [g[2] for g in groups]
     del groups, arrival  # their arrivals and traits are in ``viewers`` now: free the copies
     mu, sigma = (np.array(x)[viewers.segment] for x in
                  zip(*(seg.valuation.lognormal() for seg in sc.population.segments.values()), strict=True))
     env = simpy.Environment()  # one clock for every product of every stream: their processes can meet
+    joint = Joint(run, sc, viewers, own, env, T, check_bounds()) if bursts_from_purchases and own else None
     P = len(sc.lineup)
     checking = check_bounds()
     after: list[tuple[ProductContext, Product]] = []
@@ -146,10 +155,12 @@ def simulate(run: RunSpec) -> Tables:
             _schedule_events(ctx, prod)
             after.append((ctx, prod))
             envelope = _stream_envelope(run.envelope[pname], stream)
+            if joint is not None:  # purchases bring viewers: their candidates are drawn at the purchase
+                joint.product(ctx, prod, envelope, stream.host.trust)
             cands: list[Candidates] = []
             for i, rng in enumerate(decisions):
                 mine = np.flatnonzero(here & (vis.viewer >= offsets[i]) & (vis.viewer < offsets[i + 1]))
-                cands.append(_candidates(envelope, viewers, vis, mine, rng))
+                cands.append(_candidates(envelope, viewers, drawn, mine, rng))
             cand = tuple(np.concatenate(c) for c in zip(*cands, strict=True))
             del cands
             value = _valuations(run, pnum, prod, viewers, offsets, vis.viewer[cand[0]], mu, sigma)
@@ -157,11 +168,15 @@ def simulate(run: RunSpec) -> Tables:
             if sc.shopper is not None and sc.shopper.valuation_gate:
                 perceived = value * misperception(sc.shopper.misperception_cv, _normals(
                     run, pnum, offsets, vis.viewer[cand[0]], "perception"))
-            _decide(env, ctx, prod, viewers, vis, cand, value, stream.host.trust, checking, perceived, sc.shopper,
-                    basket, sc.shopper.units(pname) if sc.shopper is not None else 1)
+            _decide(env, ctx, prod, viewers, drawn, cand, value, stream.host.trust, checking, perceived, sc.shopper,
+                    basket, sc.shopper.units(pname) if sc.shopper is not None else 1, own, joint)
             del cand, value, perceived  # the walk keeps what it needs
     del mu, sigma
     env.run(until=T)
+    if joint is not None:  # the viewers the purchases brought join the tables
+        viewers, vis = joint.finish(viewers, vis, rec)
+    if own is not None and own.r != 1.0:  # the departures are final now (``vis.end_s`` is ``own.departure``)
+        rec.shopper_columns["held_by_purchase_s"] = own.held()
     for ctx, prod in after:
         for _, tactic in prod.tactics.items():
             tactic.after_run(ctx)
@@ -337,7 +352,8 @@ def _check_envelope(h: np.ndarray, bound: np.ndarray, t: np.ndarray, ctx: Produc
 def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: ViewerArrays, vis: Visits,
             cand: tuple[np.ndarray, ...], value: np.ndarray, trust: float = 1.0, checking: bool = False,
             perceived: np.ndarray | None = None, shopper: Shopper | None = None, basket: Basket | None = None,
-            limit: int = 1) -> None:
+            limit: int = 1, own: OwnPurchase | None = None, joint: Joint | None = None
+            ) -> tuple[np.ndarray, ...] | None:
     """Turn a product's candidates into purchases for this arm.
 
     ``cand`` holds visit indices; ``value`` each candidate's valuation;
@@ -348,6 +364,13 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
     in registry order; a *gated* tactic's factor and price effect make a
     second hazard, ``h_on``, that applies while its gate is open; interactive
     tactics' live signals are evaluated in the product's walk.
+
+    With ``own`` (retention from a viewer's own purchase) ``vis`` ends each
+    visit at the latest it can end (``own.horizon``, so that is the ``dep``
+    the tactics see: it is past every candidate that can count, which is
+    all a tactic's use of it needs), and every product is decided by a walk
+    on the shared clock that counts a candidate only before its viewer's
+    current departure (:meth:`ProductState.walk_held`).
     """
     vi, t, bound, u = cand
     who = vis.viewer[vi]
@@ -386,7 +409,7 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
                                          h_on, h_off)
 
     interactive = prod.stock is not None or any(x.is_interactive() for x in tactics) or (
-        shopper is not None and shopper.walks) or bool(ctx.host_live)
+        shopper is not None and shopper.walks) or bool(ctx.host_live) or own is not None
     if not interactive:
         if checking:
             _check_envelope(h_on, bound, t, ctx, prod)
@@ -394,7 +417,7 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
         acc = acc[np.lexsort((t[acc], who[acc]))]
         first = acc[np.unique(who[acc], return_index=True)[1]]
         rec.purchases(vi[first], pname, t[first], price_on[first], value[first] - price_on[first])
-        return
+        return None
     live = [x for x in tactics if x.is_interactive() and not x.gated]
     extra = np.ones(len(t))
     for x in [*live, *ctx.host_live]:  # the host's cues (fomolab.host) are live signals too
@@ -404,19 +427,30 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
         _check_envelope(top, bound, t, ctx, prod)
     maybe = np.flatnonzero(u * bound < top)
     maybe = maybe[np.argsort(t[maybe], kind="stable")]
-    pairs = [(x, x.live(ctx)) for x in sorted(live, key=lambda x: x.live_rank)]
-    state = ProductState(ctx, [*(s for _, s in pairs if s is not None), *ctx.host_live],
-                         g.gate(ctx) if g is not None else None, checking)
     vi_m = vi[maybe]
     who_m = vi_m if np.array_equal(who, vi) else who[maybe]  # one stream: visits are viewers, one array for both
     rows = (vi_m, who_m, t[maybe], (u * bound)[maybe], h_on[maybe], h_off[maybe], z[maybe],
             s_on[maybe] > 0, price_on[maybe], price_off[maybe], value[maybe])
+    if joint is not None and joint.rows_only:  # a purchase's new viewers: their rows join the product's walk
+        return rows
+    pairs = [(x, x.live(ctx)) for x in sorted(live, key=lambda x: x.live_rank)]
+    state = ProductState(ctx, [*(s for _, s in pairs if s is not None), *ctx.host_live],
+                         g.gate(ctx) if g is not None else None, checking)
+    if own is not None:  # departures move at purchases: one time order for every product's candidates
+        if shopper is not None and (valued is not None or shopper.walks):
+            raise TypeError("retention from a viewer's own purchase is not modelled with [shopper] walks")
+        if joint is not None:  # purchases bring viewers: the walk admits them as they come
+            joint.add(state, env.process(state.walk_joint(env, own, joint, *rows)))
+            return None
+        env.process(state.walk_held(env, own, *rows))
+        return None
     if shopper is not None and (valued is not None or shopper.walks):  # live lifts, budgets, several units
         live_lifts = [shopper.lift(x.kind) if valued is not None else 0.0 for x, s in pairs if s is not None]
         env.process(shopper_walk(state, env, rows, valued.take(maybe) if valued is not None else None, live_lifts,
                                  basket, limit))
-        return
+        return None
     env.process(state.walk(env, *rows))
+    return None
 
 
 class _Checked(LiveSignal):
@@ -515,6 +549,147 @@ class ProductState:
             x.finish(stock)
 
 
+    def walk_held(self, env: simpy.Environment, own: OwnPurchase, vi: np.ndarray, who: np.ndarray, t: np.ndarray,
+                  level: np.ndarray, h_on: np.ndarray, h_off: np.ndarray, z: np.ndarray, gate_on: np.ndarray,
+                  price_on: np.ndarray, price_off: np.ndarray, value: np.ndarray) -> Generator[Any, Any, None]:
+        """SimPy process: :meth:`walk` when a viewer's own purchase moves their departure.
+
+        The candidates were drawn up to the latest a viewer can leave
+        (``own.horizon``); one counts only before the viewer's *current*
+        departure, which any product's purchase may have moved.  So the walk
+        does not look ahead of the clock: it yields to each candidate that
+        passes the thinning test before reading the viewer's departure
+        (every product's walk shares ``own``, and the clock has then decided
+        every earlier candidate of every product).  A Poisson candidate
+        stream restricted to an interval that a stopping time ends is thinned
+        exactly so.
+        """
+        rec, pname = self.ctx.recorder, self.ctx.product
+        gate, bought = self.gate, self.bought
+        levels = [(x.gain, x.level) for x in self.live]
+        told = [x.bought for x in self.live]
+        stock = self.stock
+        restock = self.ctx.restock
+        left = [r.times for r in restock]
+        departure, moved = own.departure, own.purchase
+        for i, w, tk, lev, hon, hoff, zk, son, pon, poff, val in _rows(vi, who, t, level, h_on, h_off, z, gate_on,
+                                                                   price_on, price_off, value):
+            if stock == 0:
+                break
+            if w in bought:
+                continue
+            on = son and (gate is None or gate.open)
+            h = hon if on else hoff
+            for gain, level_at in levels:
+                h *= 1.0 + gain * zk * level_at(tk, stock)
+            if lev >= h:
+                continue
+            if tk > env.now:
+                yield env.timeout(tk - env.now)
+            if tk >= departure[w]:
+                continue  # gone by now: the candidate lies past the viewer's current departure
+            bought.add(w)
+            moved(w, tk)
+            paid = pon if on else poff
+            rec.purchase(i, pname, tk, paid, val - paid)
+            if on and gate is not None:
+                gate.sold(tk)
+            if stock is not None:
+                stock -= 1
+                if restock:
+                    stock = self._restock(tk, stock, restock, left)
+            for tell in told:
+                tell(tk, stock)
+            if stock == 0:
+                rec.event(tk, "stock_out", pname)
+        self.stock = stock
+        if gate is not None:
+            gate.close()
+        for x in self.live:
+            x.finish(stock)
+
+    def walk_joint(self, env: simpy.Environment, own: OwnPurchase, joint: Joint, vi: np.ndarray, who: np.ndarray,
+                   t: np.ndarray, level: np.ndarray, h_on: np.ndarray, h_off: np.ndarray, z: np.ndarray,
+                   gate_on: np.ndarray, price_on: np.ndarray, price_off: np.ndarray, value: np.ndarray
+                   ) -> Generator[Any, Any, None]:
+        """SimPy process: :meth:`walk_held` when purchases bring viewers (:class:`Joint`).
+
+        New viewers' candidates come into the walk's inbox (a heap) while it
+        runs, at times after the purchase that brought them; so the walk
+        does not evaluate even the thinning test ahead of the clock: it
+        yields to each candidate (the next of its drawn rows or of its inbox)
+        and decides it there, with the product's state and the viewer's
+        departure at that instant.  A purchase elsewhere that brings an
+        earlier candidate interrupts the wait (:meth:`Joint.admit`).
+        """
+        import heapq
+
+        rec, pname = self.ctx.recorder, self.ctx.product
+        gate, bought = self.gate, self.bought
+        levels = [(x.gain, x.level) for x in self.live]
+        told = [x.bought for x in self.live]
+        restock = self.ctx.restock
+        left = [r.times for r in restock]
+        inbox = joint.inbox(self)
+        drawn = _rows(vi, who, t, level, h_on, h_off, z, gate_on, price_on, price_off, value)
+        head = next(drawn, None)
+        while self.stock != 0:
+            if inbox and (head is None or inbox[0][0] < head[2]):
+                row = heapq.heappop(inbox)[2]
+            elif head is not None:
+                row, head = head, next(drawn, None)
+            else:  # nothing to decide until a purchase brings viewers
+                try:
+                    joint.waiting(self, math.inf)
+                    yield env.event()
+                except simpy.Interrupt:
+                    pass
+                continue
+            i, w, tk, lev, hon, hoff, zk, son, pon, poff, val = row
+            if tk > env.now:
+                try:
+                    joint.waiting(self, tk)
+                    yield env.timeout(tk - env.now)
+                except simpy.Interrupt:  # an earlier candidate came in: decide that first
+                    joint.push(self, row)
+                    continue
+            joint.waiting(self, None)
+            if joint.checking:
+                joint.decided(pname, tk)
+            if w in bought:
+                continue
+            stock = self.stock
+            on = son and (gate is None or gate.open)
+            h = hon if on else hoff
+            for gain, level_at in levels:
+                h *= 1.0 + gain * zk * level_at(tk, stock)
+            if lev >= h or tk >= own.leaves(w):
+                continue
+            bought.add(w)
+            own.purchase(w, tk)
+            paid = pon if on else poff
+            rec.purchase(i, pname, tk, paid, val - paid)
+            if on and gate is not None:
+                gate.sold(tk)
+            if stock is not None:
+                stock -= 1
+                if restock:
+                    stock = self._restock(tk, stock, restock, left)
+            self.stock = stock
+            for tell in told:
+                tell(tk, stock)
+            if stock == 0:
+                rec.event(tk, "stock_out", pname)
+            joint.bought(w, self.ctx.product, tk)
+        joint.waiting(self, None)
+
+    def finish(self) -> None:
+        """Close the gate and the live signals (a walk that :class:`Joint` keeps waiting ends here)."""
+        if self.gate is not None:
+            self.gate.close()
+        for x in self.live:
+            x.finish(self.stock)
+
     def _restock(self, t: float, stock: int, rules: tuple[Any, ...], left: list[int]) -> int:
         """The stock after the host's restock rules (the first with restocks left whose level is passed acts)."""
         for k, rule in enumerate(rules):
@@ -530,3 +705,151 @@ def _rows(*arrays: np.ndarray, chunk: int = 4096) -> Iterator[tuple[Any, ...]]:
     (a walk that stops early, at a sell-out, converts only what it reads)."""
     for k in range(0, len(arrays[0]), chunk):
         yield from zip(*(a[k:k + chunk].tolist() for a in arrays), strict=True)
+
+
+class Joint:
+    """Purchases that bring viewers (``stream.arrivals.hawkes.purchase_branching``), on the run's clock.
+
+    Each purchase at ``p`` brings Poisson(``n_buy``) viewers, each after an
+    Exponential(``tau``) delay, and they bring their own arrival cascade
+    (:func:`fomolab.hawkes.cascade`, branching ``n``); children at or after
+    the stream's end are dropped.  All of a purchase's draws come from a
+    stream of its own, keyed by the product and the buyer
+    (``purchase_cascade``), so a run is reproducible and a buyer who buys the
+    same product in two arms brings the same viewers (at the same delays).
+    At the purchase the new viewers' traits, departures and candidates for
+    every product are drawn, through the same functions as the run's first
+    viewers, and their candidates go to the products' walks
+    (:meth:`ProductState.walk_joint`), which decide them in time order.
+    """
+
+    def __init__(self, run: RunSpec, sc: Any, viewers: ViewerArrays, own: OwnPurchase, env: simpy.Environment,
+                 T: float, checking: bool) -> None:
+        hawkes = sc.stream.arrivals.hawkes
+        self.run, self.sc, self.own, self.env, self.T, self.checking = run, sc, own, env, T, checking
+        self.n_buy, self.n, self.tau = hawkes.purchase_branching, hawkes.branching, hawkes.decay_s
+        self.n0 = len(viewers.arrival_s)
+        self.next_id = int(np.count_nonzero(~viewers.boosted))  # after the baseline viewers' ids
+        self.rows_only = False
+        self.products: list[tuple[ProductContext, Product, Envelope, float]] = []
+        self._walks: dict[int, tuple[ProductState, Any]] = {}
+        self._inbox: dict[int, list[tuple[float, int, tuple[Any, ...]]]] = {}
+        self._waiting: dict[int, float | None] = {}
+        self._seq = 0
+        self._last = 0.0
+        self.parts: list[dict[str, np.ndarray]] = []
+        self.columns: list[dict[str, np.ndarray]] = []
+        segs = list(sc.population.segments.values())
+        self._mu, self._sigma = (np.array(x) for x in zip(*(seg.valuation.lognormal() for seg in segs), strict=True))
+
+    def product(self, ctx: ProductContext, prod: Product, envelope: Envelope, trust: float) -> None:
+        """A product of the run (in lineup order), with its envelope and its host's trust."""
+        self.products.append((ctx, prod, envelope, trust))
+
+    def add(self, state: ProductState, proc: Any) -> None:
+        self._walks[state.ctx.product] = (state, proc)
+
+    def inbox(self, state: ProductState) -> list[tuple[float, int, tuple[Any, ...]]]:
+        return self._inbox.setdefault(state.ctx.product, [])
+
+    def waiting(self, state: ProductState, until: float | None) -> None:
+        """The walk of ``state`` waits until ``until`` (inf: for new viewers; None: it is deciding)."""
+        self._waiting[state.ctx.product] = until
+
+    def decided(self, product: int, t: float) -> None:
+        """Test mode: a walk decides a candidate at ``t``; every walk's decisions must come in one time order."""
+        if t < self._last:
+            raise OrderError(f"product {product}: a candidate at t = {t!r} s decided after one at {self._last!r} s")
+        self._last = t
+
+    def push(self, state: ProductState, row: tuple[Any, ...]) -> None:
+        import heapq
+
+        self._seq += 1
+        heapq.heappush(self.inbox(state), (row[2], self._seq, row))
+
+    def bought(self, viewer: int, product: int, t: float) -> None:
+        """A purchase at ``t``: draw the viewers it brings and give their candidates to the walks."""
+        from fomolab.hawkes import cascade
+
+        rng = generator(self.run.seed, "purchase_cascade", product, viewer)
+        k = int(rng.poisson(self.n_buy))
+        if k == 0:
+            return
+        first = t + rng.exponential(self.tau, k)
+        first = np.sort(first[first < self.T])
+        times = cascade(first, self.n, self.tau, self.T, rng) if self.n > 0 else first
+        if len(times):
+            self.admit(times, rng)
+
+    def admit(self, arrival: np.ndarray, rng: np.random.Generator) -> None:
+        """New viewers arriving at ``arrival`` (all after the clock): their traits, departures and candidates."""
+        import heapq
+
+        from fomolab.retention import departures
+
+        sc, T, k = self.sc, self.T, len(arrival)
+        tr = draw_traits(sc.population, rng, k)
+        if sc.stream.retention is not None:
+            dep, held = departures(sc.stream.retention, sc.lineup, arrival, tr.dwell_s, T)
+            self.columns.append({"dwell_s": tr.dwell_s, **held})
+        else:
+            dep = np.minimum(arrival + tr.dwell_s, T)
+        base = self.n0 + len(self.own.later)
+        horizon = self.own.extend(arrival, tr.dwell_s, dep)
+        ids = np.arange(self.next_id, self.next_id + k, dtype=np.int64)
+        self.next_id += k
+        part = dict(shopper_id=ids, boosted=np.zeros(k, bool), segment=tr.segment, impulsiveness=tr.impulsiveness,
+                    interest=tr.interest, price_sensitivity=tr.price_sensitivity, arrival_s=arrival,
+                    departure_s=dep)
+        self.parts.append(part)
+        local = ViewerArrays(**part)
+        idx = np.arange(k)
+        vis = Visits(idx, np.zeros(k, np.int64), arrival, horizon, np.zeros(k, bool))
+        mu, sigma = self._mu[tr.segment], self._sigma[tr.segment]
+        self.rows_only = True
+        try:
+            for ctx, prod, envelope, trust in self.products:
+                vi, t, bound, u = _candidates(envelope, local, vis, idx, rng)
+                if not len(vi):
+                    continue
+                value = prod.price * local.interest[vi] * np.exp(mu[vi] + sigma[vi] * rng.standard_normal(len(vi)))
+                rows = _decide(self.env, ctx, prod, local, vis, (vi, t, bound, u), value, trust, self.checking,
+                               own=self.own, joint=self)
+                if rows is None or not len(rows[0]):
+                    continue
+                rows = (rows[0] + base, rows[1] + base, *rows[2:])
+                box = self._inbox.setdefault(ctx.product, [])
+                for row in _rows(*rows):
+                    self._seq += 1
+                    heapq.heappush(box, (row[2], self._seq, row))
+                until = self._waiting.get(ctx.product)
+                walk = self._walks.get(ctx.product)
+                if until is not None and until > float(rows[2][0]) and walk is not None and walk[1].is_alive:
+                    self._waiting[ctx.product] = None  # interrupted once; it looks again when it resumes
+                    walk[1].interrupt()
+        finally:
+            self.rows_only = False
+
+    def finish(self, viewers: ViewerArrays, vis: Visits, recorder: Recorder) -> tuple[ViewerArrays, Visits]:
+        """After the run: close the walks, and the viewers and visits with those the purchases brought."""
+        for state, _ in self._walks.values():
+            state.finish()
+        final = self.own.final()
+        if not self.parts:
+            vis.end_s[:] = final
+            return viewers, vis
+        merged = {f: np.concatenate([getattr(viewers, f), *(p[f] for p in self.parts)])
+                  for f in ViewerArrays.__dataclass_fields__}
+        merged["departure_s"] = final
+        out = ViewerArrays(**merged)
+        n = len(final)
+        visits = Visits(np.arange(n), np.zeros(n, np.int64), out.arrival_s, final, np.zeros(n, bool))
+        for key, col in list(recorder.shopper_columns.items()):
+            if key == "held_by_purchase_s":
+                continue
+            recorder.shopper_columns[key] = np.concatenate([col, *(c[key] for c in self.columns)])
+        for ctx, *_ in self.products:
+            ctx.visits_start_s, ctx.visits_end_s = visits.start_s, visits.end_s
+            ctx.visits_here = np.ones(n, bool)
+        return out, visits

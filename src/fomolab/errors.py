@@ -23,6 +23,7 @@ __all__ = [
     "DataError",
     "MissingExtraError",
     "EnvelopeError",
+    "OrderError",
     "SchedulerError",
     "StatisticalWarning",
     "DeprecatedKeyWarning",
@@ -223,6 +224,14 @@ class EnvelopeError(FomolabError, AssertionError):
     """A purchase hazard exceeded the thinning envelope its tactics declare (a plugin bug).
 
     Checked when ``FOMOLAB_CHECK_BOUNDS=1`` (the test suite sets it).
+    """
+
+
+class OrderError(FomolabError, AssertionError):
+    """The engine decided a candidate purchase after the clock had passed it (an engine bug).
+
+    Checked when ``FOMOLAB_CHECK_BOUNDS=1`` (the test suite sets it), where
+    walks admit candidates while they run.
     """
 
 

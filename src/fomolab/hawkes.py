@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_serializer
 
 from fomolab._frozen import FrozenModel
 
@@ -60,10 +60,26 @@ class Hawkes(FrozenModel):
     decay_s : float
         Mean delay ``tau`` (seconds) from an arrival to the arrivals it brings
         (exponential kernel).
+    purchase_branching : float
+        ``n_buy``: mean number of arrivals each purchase brings (after the
+        same delays), ``>= 0``; 0 (default) is off.  With it the arrivals
+        depend on the purchases, and the engine simulates them together in
+        time order.  Stationarity over a lineup of ``P`` products is
+        validated with the spec: ``branching + purchase_branching * P < 1``.
     """
 
     branching: float = Field(ge=0)
     decay_s: float = Field(gt=0)
+    purchase_branching: float = Field(default=0.0, ge=0)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """``purchase_branching`` is left out when 0, so that a run's identity is what it was before
+        it existed."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("purchase_branching", 1) == 0.0:
+            del data["purchase_branching"]
+        return data
 
     @field_validator("branching")
     @classmethod
@@ -77,9 +93,15 @@ class Hawkes(FrozenModel):
         """The arrivals that ``immigrants`` bring, with them, sorted (see :func:`cascade`)."""
         return cascade(immigrants, self.branching, self.decay_s, duration_s, rng)
 
-    def mean_factor(self) -> float:
-        """Expected arrivals per immigrant in a long stream, ``1 / (1 - n)``."""
-        return 1.0 / (1.0 - self.branching)
+    def mean_factor(self, products: int = 0) -> float:
+        """Expected arrivals per immigrant in a long stream, ``1 / (1 - n)``; with purchases bringing
+        arrivals, at most ``1 / (1 - n - n_buy * products)`` (each viewer buys each of ``products`` at most
+        once)."""
+        return 1.0 / (1.0 - self.branching - self.purchase_branching * products)
+
+    def offspring_bound(self, products: int) -> float:
+        """The largest mean number of arrivals one viewer brings: ``n + n_buy * products``."""
+        return self.branching + self.purchase_branching * products
 
 
 def cascade(immigrants: np.ndarray, branching: float, decay_s: float, duration_s: float,

@@ -21,7 +21,8 @@ __all__ = ["PURPOSES", "replicate_seed", "generator", "arm_key"]
 
 #: Each purpose's first spawn-key element.  Never renumber: it would change results.
 PURPOSES = {"arrivals": 0, "traits": 1, "decisions": 2, "boost": 3, "valuation": 4, "fabricated": 5, "choice": 6,
-            "switch": 7, "tactic": 8, "hawkes": 9, "perception": 10, "budget": 11, "returns": 12}
+            "switch": 7, "tactic": 8, "hawkes": 9, "perception": 10, "budget": 11, "returns": 12,
+            "purchase_cascade": 13}
 
 
 def replicate_seed(master: int, point: int, replicate: int, arm: int | None = None) -> int:

@@ -120,6 +120,11 @@ def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: 
         add("stream.retention", s.stream.retention.model_dump(),
             "retention is not modelled in a marketplace in this version (a viewer's departure is from all "
             "streams); leave out [market] or [stream.retention]")
+    if s.stream.retention is not None and s.stream.retention.own_purchase:
+        _check_own_purchase(s, add)
+    hawkes = s.stream.arrivals.hawkes
+    if hawkes is not None and hawkes.purchase_branching > 0:
+        _check_purchase_branching(s, hawkes, add)
     _check_sizes(s, add)
     for pname, prod in s.lineup.items():
         where = f"lineup.{pname}"
@@ -138,6 +143,51 @@ def check_scenario(s: Scenario, problems: Problems, prefix: str, *, configured: 
                 add(f"{where}.tactics.{kind}", *problem)
 
 
+def _check_own_purchase(s: Scenario, add: Any) -> None:
+    """What retention from a viewer's own purchase cannot be combined with in this version.
+
+    The purchase moves the viewer's departure, so departures are known only as
+    the purchases are decided, in time order; whatever reads the audience (who
+    is present) before the purchases would read departures that are not final.
+    """
+    r = s.stream.retention.purchase if s.stream.retention else 1.0
+    _audience_first(s, add, "stream.retention.purchase", r, "retention from a viewer's own purchase",
+                    "departures then depend on purchases", "set it to 1")
+
+
+def _audience_first(s: Scenario, add: Any, key: str, value: float, what: str, then: str, off: str) -> None:
+    """Refuse, at ``key``, what reads the audience before the purchases are decided."""
+    for pname, prod in s.lineup.items():
+        for kind, tactic in prod.tactics.items():
+            why = tactic.audience_problem()
+            if why is not None:
+                add(key, value, f"{what} cannot be combined with lineup.{pname}.tactics.{kind} in this version "
+                                f"({why}; {then}); {off} or leave out the tactic")
+    host = s.stream.reactive_host
+    if host is not None and host.rules:
+        add(key, value, f"{what} cannot be combined with stream.reactive_host.rules in this version (the host's "
+                        f"rules count the viewers present before the purchases are decided; {then}); {off} or "
+                        "leave out the rules")
+    if s.shopper is not None and (s.shopper.valuation_gate or s.shopper.walks):
+        add(key, value, f"{what} cannot be combined with [shopper] (a valuation gate, budgets or several units) in "
+                        f"this version (their walks do not follow an audience that purchases change; {then}); "
+                        f"{off}, or leave out [shopper] or set shopper.valuation_gate = false")
+
+
+def _check_purchase_branching(s: Scenario, hawkes: Any, add: Any) -> None:
+    """Purchases that bring arrivals: stationarity over the lineup, and what reads the audience first."""
+    key, nb, P = "stream.arrivals.hawkes.purchase_branching", hawkes.purchase_branching, len(s.lineup)
+    if hawkes.offspring_bound(P) >= 1:
+        add(key, nb, f"branching + purchase_branching x {P} products must be below 1 for a stationary audience "
+                     f"(a viewer buys each product at most once, so brings up to {hawkes.offspring_bound(P):g} "
+                     "arrivals on average, and the audience could grow without bound)")
+    if s.market is not None:
+        add(key, nb, "purchases that bring arrivals are not modelled in a marketplace in this version; leave out "
+                     "[market] or set it to 0")
+    _audience_first(s, add, key, nb, "purchases that bring arrivals", "arrivals then depend on purchases",
+                    "set it to 0")
+
+
 def _check_sizes(s: Scenario, add: Any) -> None:
     """How much one run would simulate: viewers, timer restarts, fabricated notifications.
 
@@ -150,8 +200,9 @@ def _check_sizes(s: Scenario, add: Any) -> None:
     boost = math.prod(t.boost for prod in s.lineup.values() for _, t in prod.tactics.items())
     streams = s.market.streams if s.market is not None else 1
     viewers = base * (1.0 + streams * (boost - 1.0))
-    if s.stream.arrivals.hawkes is not None:  # each immigrant brings 1 / (1 - n) arrivals in all
-        viewers *= s.stream.arrivals.hawkes.mean_factor()
+    hawkes = s.stream.arrivals.hawkes
+    if hawkes is not None and hawkes.offspring_bound(len(s.lineup)) < 1:  # 1 / (1 - n - n_buy P) in all, at most
+        viewers *= hawkes.mean_factor(len(s.lineup) if hawkes.purchase_branching > 0 else 0)
     if viewers > LIMITS["viewers_per_run"]:
         add("stream.arrivals", f"{viewers:.3g} viewers",
             f"a run has at most {LIMITS['viewers_per_run']:,} expected viewers (arrival rate x duration, arrival "

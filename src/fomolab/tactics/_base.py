@@ -362,6 +362,12 @@ class Tactic(FrozenModel):
             return "depends on other viewers' purchases"
         return None
 
+    def audience_problem(self) -> str | None:
+        """Why the tactic cannot run when departures depend on purchases (retention from a viewer's own
+        purchase), None: it can.  A tactic that reads the audience (who is present at ``t``) before the
+        purchases are decided says so here."""
+        return None
+
     def holder_time(self) -> float | None:
         """The time a viewer must be present at to be affected (None: everyone present is)."""
         return None

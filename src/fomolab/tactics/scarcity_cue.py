@@ -174,6 +174,11 @@ class ScarcityCue(Tactic):
             return "scarcity_cue with competition_per_unit depends on how many others are watching"
         return super().analytic_problem()
 
+    def audience_problem(self) -> str | None:
+        if self.competition_per_unit is not None:
+            return "competition_per_unit reads the audience from departures known before the purchases are decided"
+        return None
+
     def likelihood_problem(self) -> str | None:
         if self.competition_per_unit is not None:
             return "depends on how many others are watching (the audience size is not in the visit data)"

@@ -86,6 +86,9 @@ class ViewerCount(Tactic):
     def analytic_problem(self) -> str | None:
         return "viewer_count depends on how many others are watching"
 
+    def audience_problem(self) -> str | None:
+        return "the viewer count is computed from departures known before the purchases are decided"
+
     def likelihood_problem(self) -> str | None:
         return "depends on how many others are watching (the audience size is not in the visit data)"
 
