@@ -401,7 +401,8 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     end_s = _stream_end(res, r)
     sh = _visit_frame(shoppers, end_s)  # the viewers' columns and their outcomes: the one per-viewer frame kept
     del shoppers
-    arms = compare_tables(res, runs, sh, control, conf_level=conf_level, n_boot=n_boot, seed=seed)
+    paired: dict[int, pd.DataFrame] = {}  # each point's within-replicate ratios, shared with the headline
+    arms = compare_tables(res, runs, sh, control, conf_level=conf_level, n_boot=n_boot, seed=seed, paired=paired)
     deadline = deadline_tables(res, runs, sh, events, last)
 
     # headline: one row per point and arm
@@ -420,7 +421,7 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
             raise DataError(f"'horizon' must be a positive number of seconds: got {horizon!r}")
     # on Dask the points' tasks run while this process computes the other tables
     coded = _part_frame(sh)  # the columns the point tables and curves use, arms as codes (grouped by integers)
-    parts = _point_parts(res, coded, r, end_s, order, control, horizon, conf_level, client)
+    parts = _point_parts(res, coded, r, end_s, order, control, horizon, conf_level, client, paired=paired)
     changes, rates, ph, hr_windows = _effect_tables(res, r, sh, events, order, control, end_s, conf_level)
 
     points = sweep_points(res, conf_level=conf_level)
