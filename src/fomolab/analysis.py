@@ -49,6 +49,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fomolab.stats._folder import text_values
+
 __all__ = ["Analysis", "HEADLINE_COLUMNS", "analyze"]
 
 #: The columns of ``Analysis.headline``, in order.
@@ -575,7 +577,7 @@ def _part_frame(sh: pd.DataFrame) -> pd.DataFrame:
         return sh  # already one
     # the other columns are those of sh (views, not copies; a categorical ``segment`` stays one): only the
     # arm's codes are new
-    out = {c: (pd.Categorical(_text(sh.arm)) if c == "arm" else
+    out = {c: (pd.Categorical(text_values(sh.arm)) if c == "arm" else
                sh[c].array if isinstance(sh[c].dtype, pd.CategoricalDtype) else sh[c].to_numpy())
            for c in PART_COLUMNS if c in sh.columns}
     return pd.DataFrame(out, copy=False)
@@ -920,25 +922,12 @@ def _visit_frame(shoppers: pd.DataFrame, end_s: dict[str, float]) -> pd.DataFram
     time_s = np.where(np.isnan(fp), departure, fp)
     time_s -= arrival  # in place: the same numbers as (where(...) - arrival), one array fewer
     cols = {c: shoppers[c] for c in shoppers.columns}
-    cols["arm"] = pd.Series(_text(shoppers.arm), index=shoppers.index)
+    cols["arm"] = pd.Series(text_values(shoppers.arm), index=shoppers.index)
     cols["time_s"] = pd.Series(time_s, index=shoppers.index)
     cols["bought"] = pd.Series((~np.isnan(fp)).astype(int), index=shoppers.index)
     sh = pd.DataFrame(cols, copy=False)  # the columns of shoppers, shared
     sh["outcome"] = _outcomes(sh, end_s)
     return sh
-
-
-def _text(col: pd.Series) -> np.ndarray:
-    """``col.astype(str)`` as an object array; a categorical's names taken by its codes.
-
-    The names are shared by the rows: ``astype(str)`` of a categorical makes
-    a fixed-width text array and then a new string per row (at 10^7 rows,
-    900 MB at its peak for one column of arm names).
-    """
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        names = np.array([str(c) for c in col.cat.categories] + ["nan"], dtype=object)  # code -1: missing
-        return names[col.cat.codes.to_numpy()]
-    return col.astype(str).to_numpy(dtype=object)
 
 
 def default_horizon(sh: pd.DataFrame, control: str) -> float:

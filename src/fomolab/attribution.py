@@ -65,8 +65,8 @@ def attribute(results: Any, control: str | None = None) -> pd.DataFrame:
     >>> set(lab.label) <= set(LABELS)
     True
     """
-    from fomolab.analysis import _text
     from fomolab.results import Results
+    from fomolab.stats._folder import text_values
 
     res = results if isinstance(results, Results) else Results(results)
     if not res.common_random_numbers:
@@ -74,7 +74,7 @@ def attribute(results: Any, control: str | None = None) -> pd.DataFrame:
                            "this experiment sets common_random_numbers = false")
     control = control or res.manifest.get("control") or res.experiment.control
     sh = res.viewers(_COLS)
-    sh["arm"] = _text(sh["arm"])  # the arms' names shared by the rows, not a new string per row
+    sh["arm"] = text_values(sh["arm"])  # the arms' names shared by the rows, not a new string per row
     if control not in set(sh.arm):
         raise ResultsError(f"{res.path}: no finished runs of the control arm {control!r}")
     is_control = sh.arm.to_numpy() == control

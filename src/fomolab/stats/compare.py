@@ -265,13 +265,21 @@ _NULL = {"hazard_ratio": 1.0, "median_shift_s": 0.0, "odds_ratio": 1.0, "risk_di
 
 
 def _slim_times(shoppers: pd.DataFrame) -> pd.DataFrame:
-    """:func:`time_to_purchase` of ``shoppers`` with only the columns the contrasts use (``arm`` as text)."""
-    fp = shoppers.first_purchase_s.to_numpy(float)
-    end = np.where(np.isnan(fp), shoppers.departure_s.to_numpy(float), fp)
-    return pd.DataFrame({"arm": shoppers.arm.astype(str).to_numpy(), "replicate": shoppers.replicate.to_numpy(),
-                         "point": shoppers.point.to_numpy(), "shopper_id": shoppers.shopper_id.to_numpy(),
-                         "time_s": end - shoppers.arrival_s.to_numpy(float),
-                         "bought": (~np.isnan(fp)).astype(int)})
+    """:func:`time_to_purchase` of ``shoppers`` with only the columns the contrasts use (``arm`` as text).
+
+    A frame that already holds ``time_s`` and ``bought`` (the analysis' visit
+    frame) lends its columns: nothing per visit is copied.
+    """
+    if "time_s" in shoppers.columns and "bought" in shoppers.columns:
+        time_s, bought = shoppers.time_s.to_numpy(), shoppers.bought.to_numpy()
+    else:
+        fp = shoppers.first_purchase_s.to_numpy(float)
+        time_s = np.where(np.isnan(fp), shoppers.departure_s.to_numpy(float), fp) - shoppers.arrival_s.to_numpy(float)
+        bought = (~np.isnan(fp)).astype(int)
+    arm = shoppers.arm.to_numpy() if shoppers.arm.dtype == object else _folder.text_values(shoppers.arm)
+    return pd.DataFrame({"arm": arm, "replicate": shoppers.replicate.to_numpy(), "point": shoppers.point.to_numpy(),
+                         "shopper_id": shoppers.shopper_id.to_numpy(), "time_s": time_s, "bought": bought},
+                        copy=False)
 
 
 def _identical(ctrl: pd.DataFrame, trt: pd.DataFrame) -> bool:
