@@ -455,7 +455,7 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     if swept:
         marginals = figure_data.marginals(runs, stream_table, swept, figure_arms, conf_level)
         cells = figure_data.cells(runs, swept, figure_arms) if len(swept) >= 2 else None
-    episodes = _episode_model(res, conf_level)
+    episodes = _episode_model(res, conf_level, sh)  # the visits already read
     visits = None if "stream" in res._columns("shoppers") else sh  # a marketplace: one row per visit
     # the curves read the rows by time: one sorted copy of the four columns they use, freed once they are drawn
     by_time = coded[["arm", "time_s", "bought", "outcome"]].iloc[np.argsort(coded.time_s.to_numpy(), kind="stable")]
