@@ -1113,11 +1113,22 @@ def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, ho
     from fomolab.stats.competing import cumulative_incidence, restricted_time_in_state
     from fomolab.stats.kaplan_meier import curves_by
 
-    ci = cumulative_incidence(g, "time_s", "outcome", by="arm", censored=CENSORED, at=horizon,
+    # read at the horizon, a visit followed past it counts only as at risk up to it: censored just after
+    # the horizon, it gives the same estimates and intervals there, and the curves' grids (one entry per
+    # distinct time) stop at the horizon instead of running over every visit's own time
+    t = g.time_s.to_numpy()
+    past = t > horizon
+    upto = g
+    if past.any():
+        upto = pd.DataFrame({"arm": g.arm, "time_s": np.where(past, np.nextafter(horizon, np.inf), t),
+                             "outcome": np.where(past, CENSORED, g.outcome.to_numpy())}, copy=False)
+    del t, past
+    ci = cumulative_incidence(upto, "time_s", "outcome", by="arm", censored=CENSORED, at=horizon,
                               conf_level=conf_level, curves=False).summary
     ci = ci[ci.cause == BUY].set_index("group")
-    rt = restricted_time_in_state(g, "time_s", "outcome", by="arm", censored=CENSORED, tau=horizon,
+    rt = restricted_time_in_state(upto, "time_s", "outcome", by="arm", censored=CENSORED, tau=horizon,
                                   conf_level=conf_level).summary
+    del upto
     rt = rt[rt.state == BUY].set_index("group")
     if km is None:
         km = {str(k): v for k, v in curves_by(g, "time_s", "bought", by="arm", conf_level=conf_level).items()}
