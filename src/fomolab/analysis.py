@@ -599,14 +599,13 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
     ``known`` its paired analysis if already computed (:func:`_paired_ratios`).
     """
     from fomolab.stats.kaplan_meier import _median as km_median
-    from fomolab.stats.kaplan_meier import curves_by
 
     paired = _paired_ratios(g, order, control, conf_level, adjust=False,
                             known=None if known is None or not len(g) else {int(g.point.iloc[0]): known})
     # rows by time (stable: rows of one time keep their order): every curve below then reads sorted times
     g = g.iloc[np.argsort(g.time_s.to_numpy(), kind="stable")].reset_index(drop=True)
-    curves = {str(k): v for k, v in curves_by(g, "time_s", "bought", by="arm", conf_level=conf_level).items()} \
-        if len(g) else {}  # Kaplan-Meier curves as arrays, by arm
+    curves: dict[str, dict[str, np.ndarray]] = {}  # Kaplan-Meier curves as arrays, by arm: the timing rows
+    # fill it once their incidence reads are done (the two sets of per-time arrays are never held together)
     timing = _timing_rows(g, int(g.point.iloc[0]), order, control, horizon, conf_level, across_replicates,
                           curves) if len(g) else []
     for_whom = for_whom_table(g, order, control, horizon, conf_level) if len(order) > 1 else None
@@ -1109,7 +1108,7 @@ def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, ho
                  interval=across_replicates, km: dict[str, dict[str, np.ndarray]] | None = None
                  ) -> list[dict[str, Any]]:
     """:func:`timing_table`'s rows of one point's frame ``g``; ``km`` its Kaplan–Meier curves by arm if known
-    (:func:`fomolab.stats.kaplan_meier.curves_by`)."""
+    (:func:`fomolab.stats.kaplan_meier.curves_by`), or an empty dict that the curves are put in."""
     from fomolab.stats.competing import cumulative_incidence, restricted_time_in_state
     from fomolab.stats.kaplan_meier import curves_by
 
@@ -1130,8 +1129,11 @@ def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, ho
                                   conf_level=conf_level).summary
     del upto
     rt = rt[rt.state == BUY].set_index("group")
-    if km is None:
-        km = {str(k): v for k, v in curves_by(g, "time_s", "bought", by="arm", conf_level=conf_level).items()}
+    if not km:  # not given, or an empty dict to fill
+        curves = {str(k): v for k, v in curves_by(g, "time_s", "bought", by="arm", conf_level=conf_level).items()}
+        if km is not None:
+            km.update(curves)
+        km = curves
     per = _per_replicate(g, horizon)
     base = per[per.arm == control].set_index("replicate")
     rep_of = g.replicate.to_numpy()
