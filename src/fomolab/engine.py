@@ -370,7 +370,7 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
     the tactics see: it is past every candidate that can count, which is
     all a tactic's use of it needs), and every product is decided by a walk
     on the shared clock that counts a candidate only before its viewer's
-    current departure (:meth:`ProductState.walk_held`).
+    current departure (:meth:`ProductState.walk`).
     """
     vi, t, bound, u = cand
     who = vis.viewer[vi]
@@ -442,7 +442,7 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
         if joint is not None:  # purchases bring viewers: the walk admits them as they come
             joint.add(state, env.process(state.walk_joint(env, own, joint, *rows)))
             return None
-        env.process(state.walk_held(env, own, *rows))
+        env.process(state.walk(env, *rows, own=own))
         return None
     if shopper is not None and (valued is not None or shopper.walks):  # live lifts, budgets, several units
         live_lifts = [shopper.lift(x.kind) if valued is not None else 0.0 for x, s in pairs if s is not None]
@@ -496,7 +496,8 @@ class ProductState:
 
     def walk(self, env: simpy.Environment, vi: np.ndarray, who: np.ndarray, t: np.ndarray, level: np.ndarray,
              h_on: np.ndarray, h_off: np.ndarray, z: np.ndarray, gate_on: np.ndarray, price_on: np.ndarray,
-             price_off: np.ndarray, value: np.ndarray) -> Generator[Any, Any, None]:
+             price_off: np.ndarray, value: np.ndarray, own: OwnPurchase | None = None
+             ) -> Generator[Any, Any, None]:
         """SimPy process: decide the candidates in time order.
 
         A rejected candidate is not an event (thinning: nothing happens), so
@@ -507,14 +508,21 @@ class ProductState:
         reaches them sees the same state.  Arrays are walked as Python lists
         (scalar arithmetic on Python floats is several times faster than on
         numpy scalars, with the same IEEE results).
+
+        With ``own`` (a viewer's own purchase moves their departure) the
+        candidates were drawn up to the latest a viewer can leave
+        (``own.horizon``), and one counts only before the viewer's *current*
+        departure, which any product's purchase may have moved.  The clock
+        reaches each candidate that passes the thinning test before the
+        departure is read (every product's walk shares ``own``, and the
+        clock has then decided every earlier candidate of every product).
+        A Poisson candidate stream restricted to an interval that a stopping
+        time ends is thinned exactly so.
         """
-        rec, pname = self.ctx.recorder, self.ctx.product
         gate, bought = self.gate, self.bought
         levels = [(x.gain, x.level) for x in self.live]  # bound methods: no attribute lookups per candidate
-        told = [x.bought for x in self.live]
         stock = self.stock
-        restock = self.ctx.restock
-        left = [r.times for r in restock]
+        left = [r.times for r in self.ctx.restock]
         for i, w, tk, lev, hon, hoff, zk, son, pon, poff, val in _rows(vi, who, t, level, h_on, h_off, z, gate_on,
                                                                    price_on, price_off, value):
             if stock == 0:
@@ -529,90 +537,38 @@ class ProductState:
                 continue
             if tk > env.now:
                 yield env.timeout(tk - env.now)
+            if own is not None:
+                if tk >= own.departure[w]:
+                    continue  # gone by now: the candidate lies past the viewer's current departure
+                own.purchase(w, tk)
             bought.add(w)
-            paid = pon if on else poff
-            rec.purchase(i, pname, tk, paid, val - paid)
-            if on and gate is not None:
-                gate.sold(tk)
-            if stock is not None:
-                stock -= 1
-                if restock:
-                    stock = self._restock(tk, stock, restock, left)
-            for tell in told:
-                tell(tk, stock)
-            if stock == 0:
-                rec.event(tk, "stock_out", pname)
+            stock = self._sell(i, tk, on, pon if on else poff, val, stock, left)
         self.stock = stock
-        if gate is not None:
-            gate.close()
-        for x in self.live:
-            x.finish(stock)
+        self.finish()
 
-
-    def walk_held(self, env: simpy.Environment, own: OwnPurchase, vi: np.ndarray, who: np.ndarray, t: np.ndarray,
-                  level: np.ndarray, h_on: np.ndarray, h_off: np.ndarray, z: np.ndarray, gate_on: np.ndarray,
-                  price_on: np.ndarray, price_off: np.ndarray, value: np.ndarray) -> Generator[Any, Any, None]:
-        """SimPy process: :meth:`walk` when a viewer's own purchase moves their departure.
-
-        The candidates were drawn up to the latest a viewer can leave
-        (``own.horizon``); one counts only before the viewer's *current*
-        departure, which any product's purchase may have moved.  So the walk
-        does not look ahead of the clock: it yields to each candidate that
-        passes the thinning test before reading the viewer's departure
-        (every product's walk shares ``own``, and the clock has then decided
-        every earlier candidate of every product).  A Poisson candidate
-        stream restricted to an interval that a stopping time ends is thinned
-        exactly so.
-        """
+    def _sell(self, i: int, tk: float, on: bool, paid: float, val: float, stock: int | None, left: list[int]
+              ) -> int | None:
+        """Record a purchase at ``tk`` (visit ``i``, price ``paid``): the gate's quota, the stock and its
+        restocks, the live signals told; the stock after it."""
         rec, pname = self.ctx.recorder, self.ctx.product
-        gate, bought = self.gate, self.bought
-        levels = [(x.gain, x.level) for x in self.live]
-        told = [x.bought for x in self.live]
-        stock = self.stock
-        restock = self.ctx.restock
-        left = [r.times for r in restock]
-        departure, moved = own.departure, own.purchase
-        for i, w, tk, lev, hon, hoff, zk, son, pon, poff, val in _rows(vi, who, t, level, h_on, h_off, z, gate_on,
-                                                                   price_on, price_off, value):
-            if stock == 0:
-                break
-            if w in bought:
-                continue
-            on = son and (gate is None or gate.open)
-            h = hon if on else hoff
-            for gain, level_at in levels:
-                h *= 1.0 + gain * zk * level_at(tk, stock)
-            if lev >= h:
-                continue
-            if tk > env.now:
-                yield env.timeout(tk - env.now)
-            if tk >= departure[w]:
-                continue  # gone by now: the candidate lies past the viewer's current departure
-            bought.add(w)
-            moved(w, tk)
-            paid = pon if on else poff
-            rec.purchase(i, pname, tk, paid, val - paid)
-            if on and gate is not None:
-                gate.sold(tk)
-            if stock is not None:
-                stock -= 1
-                if restock:
-                    stock = self._restock(tk, stock, restock, left)
-            for tell in told:
-                tell(tk, stock)
-            if stock == 0:
-                rec.event(tk, "stock_out", pname)
-        self.stock = stock
-        if gate is not None:
-            gate.close()
+        rec.purchase(i, pname, tk, paid, val - paid)
+        if on and self.gate is not None:
+            self.gate.sold(tk)
+        if stock is not None:
+            stock -= 1
+            if self.ctx.restock:
+                stock = self._restock(tk, stock, self.ctx.restock, left)
         for x in self.live:
-            x.finish(stock)
+            x.bought(tk, stock)
+        if stock == 0:
+            rec.event(tk, "stock_out", pname)
+        return stock
 
     def walk_joint(self, env: simpy.Environment, own: OwnPurchase, joint: Joint, vi: np.ndarray, who: np.ndarray,
                    t: np.ndarray, level: np.ndarray, h_on: np.ndarray, h_off: np.ndarray, z: np.ndarray,
                    gate_on: np.ndarray, price_on: np.ndarray, price_off: np.ndarray, value: np.ndarray
                    ) -> Generator[Any, Any, None]:
-        """SimPy process: :meth:`walk_held` when purchases bring viewers (:class:`Joint`).
+        """SimPy process: :meth:`walk` with ``own`` when purchases bring viewers (:class:`Joint`).
 
         New viewers' candidates come into the walk's inbox (a heap) while it
         runs, at times after the purchase that brought them; so the walk
@@ -624,12 +580,10 @@ class ProductState:
         """
         import heapq
 
-        rec, pname = self.ctx.recorder, self.ctx.product
+        pname = self.ctx.product
         gate, bought = self.gate, self.bought
         levels = [(x.gain, x.level) for x in self.live]
-        told = [x.bought for x in self.live]
-        restock = self.ctx.restock
-        left = [r.times for r in restock]
+        left = [r.times for r in self.ctx.restock]
         inbox = joint.inbox(self)
         drawn = _rows(vi, who, t, level, h_on, h_off, z, gate_on, price_on, price_off, value)
         head = next(drawn, None)
@@ -667,20 +621,8 @@ class ProductState:
                 continue
             bought.add(w)
             own.purchase(w, tk)
-            paid = pon if on else poff
-            rec.purchase(i, pname, tk, paid, val - paid)
-            if on and gate is not None:
-                gate.sold(tk)
-            if stock is not None:
-                stock -= 1
-                if restock:
-                    stock = self._restock(tk, stock, restock, left)
-            self.stock = stock
-            for tell in told:
-                tell(tk, stock)
-            if stock == 0:
-                rec.event(tk, "stock_out", pname)
-            joint.bought(w, self.ctx.product, tk)
+            self.stock = self._sell(i, tk, on, pon if on else poff, val, stock, left)
+            joint.bought(w, pname, tk)
         joint.waiting(self, None)
 
     def finish(self) -> None:
