@@ -178,7 +178,6 @@ def episode_counts(results: Any, *, sample: float | None = None, seed: int = 0,
     tau = np.unique(np.concatenate(times)) if times else np.empty(0)
     del times
     R = sorted(set(reps.values()))
-    rep_at = {r: j for j, r in enumerate(R)}
     exact = len(tau) * len(R) <= max_pieces
     if exact:
         edges = tau
@@ -188,41 +187,57 @@ def episode_counts(results: Any, *, sample: float | None = None, seed: int = 0,
         edges = np.unique(np.concatenate(cut)) if cut else np.array([0.0])
     T = len(edges)
     P = (1 << K) * len(arms)  # pattern: the tactic bits, then the arm
-    expo = np.zeros((len(R), P, T + (0 if exact else 1)))
-    evts = np.zeros_like(expo)
-    # pass 2: per run, the number at risk (or person-time) and events at each piece, in the run's pattern
-    for rid in ids:
-        a, stop, bought = read(rid)
-        j = rep_at[reps[rid]]
-        if exact:
-            pat = _pattern(tau, windows.get(rid), K) + (arm_of[rid] << K)
-            at_risk = np.searchsorted(np.sort(a), tau, side="left") - np.searchsorted(np.sort(stop), tau, side="left")
-            k_ev = np.searchsorted(tau, stop[bought])
-            ev = np.bincount(k_ev, minlength=T)
-            np.add.at(expo[j], (pat, np.arange(T)), at_risk)
-            np.add.at(evts[j], (pat, np.arange(T)), ev)
-        else:
-            full = np.concatenate(([-np.inf], edges, [np.inf]))
-            mids = np.concatenate(([edges[0] - 1.0], 0.5 * (edges[:-1] + edges[1:]), [edges[-1] + 1.0]))
-            pat = _pattern(mids, windows.get(rid), K) + (arm_of[rid] << K)
-            # person-time before each edge: sum over visits of clip(edge, a, stop) - a
-            sa, ss = np.sort(a), np.sort(stop)
-            ca, cs = np.concatenate(([0.0], np.cumsum(sa))), np.concatenate(([0.0], np.cumsum(ss)))
-            e = edges
-            ka, ks = np.searchsorted(sa, e, side="right"), np.searchsorted(ss, e, side="right")
-            F = (ka * e - ca[ka]) - (ks * e - cs[ks])
-            pt = np.diff(np.concatenate(([0.0], F, [ss.sum() - sa.sum()])))
-            k_ev = np.clip(np.searchsorted(full, stop[bought], side="left") - 1, 0, T)
-            ev = np.bincount(k_ev, minlength=T + 1)
-            np.add.at(expo[j], (pat, np.arange(T + 1)), pt)
-            np.add.at(evts[j], (pat, np.arange(T + 1)), ev)
     names = [f"{k}_running" for k in kinds]
-    rj, pp, kk = np.nonzero(expo > 0)
-    table = pd.DataFrame({"piece": kk.astype(np.int64), "replicate": np.asarray(R, dtype=np.int64)[rj],
+    # pass 2: per replicate (its runs in the folder's order), the number at risk (or person-time) and events at
+    # each piece and pattern, kept as the rows of its nonzero cells: one replicate's arrays at a time
+    runs_of: dict[int, list[str]] = {r: [] for r in R}
+    for rid in ids:
+        runs_of[reps[rid]].append(rid)
+    parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    n_events = 0.0
+    for rep in R:
+        expo = np.zeros((P, T + (0 if exact else 1)))
+        evts = np.zeros_like(expo)
+        for rid in runs_of[rep]:
+            a, stop, bought = read(rid)
+            if exact:
+                pat = _pattern(tau, windows.get(rid), K) + (arm_of[rid] << K)
+                at_risk = (np.searchsorted(np.sort(a), tau, side="left")
+                           - np.searchsorted(np.sort(stop), tau, side="left"))
+                k_ev = np.searchsorted(tau, stop[bought])
+                ev = np.bincount(k_ev, minlength=T)
+                np.add.at(expo, (pat, np.arange(T)), at_risk)
+                np.add.at(evts, (pat, np.arange(T)), ev)
+            else:
+                full = np.concatenate(([-np.inf], edges, [np.inf]))
+                mids = np.concatenate(([edges[0] - 1.0], 0.5 * (edges[:-1] + edges[1:]), [edges[-1] + 1.0]))
+                pat = _pattern(mids, windows.get(rid), K) + (arm_of[rid] << K)
+                # person-time before each edge: sum over visits of clip(edge, a, stop) - a
+                sa, ss = np.sort(a), np.sort(stop)
+                ca, cs = np.concatenate(([0.0], np.cumsum(sa))), np.concatenate(([0.0], np.cumsum(ss)))
+                e = edges
+                ka, ks = np.searchsorted(sa, e, side="right"), np.searchsorted(ss, e, side="right")
+                F = (ka * e - ca[ka]) - (ks * e - cs[ks])
+                pt = np.diff(np.concatenate(([0.0], F, [ss.sum() - sa.sum()])))
+                k_ev = np.clip(np.searchsorted(full, stop[bought], side="left") - 1, 0, T)
+                ev = np.bincount(k_ev, minlength=T + 1)
+                np.add.at(expo, (pat, np.arange(T + 1)), pt)
+                np.add.at(evts, (pat, np.arange(T + 1)), ev)
+        pp, kk = np.nonzero(expo > 0)
+        parts.append((rep, pp, kk, expo[pp, kk], evts[pp, kk]))
+        n_events += float(evts.sum())  # (whole numbers: exact)
+        del expo, evts
+    pp = np.concatenate([q[1] for q in parts]) if parts else np.empty(0, np.int64)
+    kk = np.concatenate([q[2] for q in parts]) if parts else np.empty(0, np.int64)
+    table = pd.DataFrame({"piece": kk.astype(np.int64),
+                          "replicate": np.repeat(np.asarray([q[0] for q in parts], dtype=np.int64),
+                                                 [len(q[1]) for q in parts]),
                           **{n: ((pp >> b) & 1).astype(np.int64) for b, n in enumerate(names)},
                           **{f"arm_{a}": ((pp >> K) == i).astype(np.int64) for i, a in enumerate(arms) if i},
-                          "exposure": expo[rj, pp, kk], "events": evts[rj, pp, kk]})
-    facts = {"runs": len(ids), "visits": int(visits), "events": int(evts.sum()), "pieces": int(T),
+                          "exposure": np.concatenate([q[3] for q in parts]) if parts else np.empty(0),
+                          "events": np.concatenate([q[4] for q in parts]) if parts else np.empty(0)})
+    del parts
+    facts = {"runs": len(ids), "visits": int(visits), "events": int(n_events), "pieces": int(T),
              "clusters": len(R),
              "method": ("piecewise-exponential Poisson, one piece per event time (= Cox, Breslow ties)" if exact
                         else "piecewise-exponential Poisson, pieces = tactic epochs and minutes (person-time)")}
