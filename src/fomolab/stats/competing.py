@@ -108,7 +108,9 @@ class StateTimeResult(StatsResult):
 class _Grid:
     """Counts at the distinct times of one group, and the event-free curve."""
 
-    def __init__(self, t: np.ndarray, code: np.ndarray, n_causes: int) -> None:
+    def __init__(self, t: np.ndarray, code: np.ndarray, n_causes: int, beyond: int = 0) -> None:
+        """``beyond``: subjects followed past every time in ``t``, counted at risk throughout (their rows
+        left out: a curve read no later than ``t``'s last time does not depend on them otherwise)."""
         self.ut, self.k = unique_inverse(t)
         m = len(self.ut)
         self.code = code
@@ -117,8 +119,9 @@ class _Grid:
             self.dk[c] = np.bincount(self.k, weights=(code == c + 1), minlength=m)
         self.d = self.dk.sum(axis=0)
         tot = np.bincount(self.k, minlength=m)
-        self.n = len(t) - np.concatenate(([0], np.cumsum(tot)[:-1]))
+        self.n = len(t) + beyond - np.concatenate(([0], np.cumsum(tot)[:-1]))
         self.after = self.n - tot  # at risk just after each time
+        self.n_float = self.n.astype(float)  # (exact: whole numbers)
         del tot
         # (with continuous times the grid has nearly a time per subject: its arrays are as long as the rows)
         surv = np.cumprod(1.0 - self.d / self.n)
@@ -136,7 +139,8 @@ class _Grid:
         formulas ``P = CA + s ind / n + F delta / (n - d)`` and
         ``Q = CB - delta / (n - d)`` (floating-point sums and products
         commute, so the numbers are those of the one-line expressions),
-        with about three per-subject arrays alive instead of eight.
+        with about four per-subject arrays alive instead of eight; ``ind``
+        is 0/1 as floats or flags.
         """
         h_k = dk / self.n
         F = np.cumsum(self.s_prev * h_k)
@@ -149,19 +153,22 @@ class _Grid:
         del alpha
         CB = np.cumsum(self.beta)
         k = self.k
-        delta = (self.code > 0).astype(float)
-        inv_k = self.inv_nd[k]
-        last = F[k]
+        delta = self.code > 0  # multiplying by a flag and by 0.0 or 1.0 give the same numbers
+        buf = np.empty(len(k))  # each gathered grid value in turn (one array, not a new one per term)
+        Q = np.take(self.inv_nd, k)  # inv_nd[k]
+        last = np.take(F, k)
         last *= delta
-        last *= inv_k  # (F[k] * delta) * inv_nd[k]
-        Q = delta
-        Q *= inv_k  # delta * inv_nd[k]
-        del delta, inv_k
-        np.subtract(CB[k], Q, out=Q)
-        P = self.s_prev[k]
+        last *= Q  # (F[k] * delta) * inv_nd[k]
+        Q *= delta  # delta * inv_nd[k]
+        np.take(CB, k, out=buf)
+        np.subtract(buf, Q, out=Q)
+        P = np.take(self.s_prev, k)
         P *= ind
-        P /= self.n[k]  # (s_prev[k] * ind) / n[k]
-        P += CA[k]
+        np.take(self.n_float, k, out=buf)
+        P /= buf  # (s_prev[k] * ind) / n[k]
+        np.take(CA, k, out=buf)
+        P += buf
+        del buf
         P += last
         return F, CA, CB, P, Q
 
@@ -310,13 +317,30 @@ def cumulative_incidence(
     rows, frames = [], []
     for name, m in groups:
         whole = bool(m.all())  # one group: its rows are all the rows, no copies
-        grid = _Grid(t if whole else t[m], code if whole else code[m], len(causes))
-        when = float(grid.ut[-1]) if at is None else float(at)
+        tg, cg = (t, code) if whole else (t[m], code[m])
+        n_rows = len(tg)
+        events = [int(np.count_nonzero(cg == c + 1)) for c in range(len(causes))]
+        when = float(tg.max()) if at is None else float(at)
+        beyond = 0
+        if not curves:
+            # read at `when` alone: the rows followed past it only count as at risk (the same numbers,
+            # without per-row arrays for them)
+            upto = tg <= when
+            beyond = n_rows - int(np.count_nonzero(upto))
+            if beyond:
+                tg, cg = tg[upto], cg[upto]
+            del upto
+        if not len(tg):  # nothing by `when`: every curve is 0 there
+            rows += [dict(group=name, cause=cause, n=n_rows, events=events[c], time=when, cuminc=0.0, se=0.0,
+                          ci_lower=0.0, ci_upper=0.0, at_risk=n_rows) for c, cause in enumerate(causes)]
+            continue
+        grid = _Grid(tg, cg, len(causes), beyond)
+        del tg, cg
         j = int(np.searchsorted(grid.ut, when, side="right")) - 1
         # without curves, each curve's interval at the summary's time alone (the same numbers)
         at_j = slice(None) if curves else slice(max(j, 0), max(j, 0) + 1)
         for c, cause in enumerate(causes):
-            ind = (grid.code == c + 1).astype(float)
+            ind = grid.code == c + 1
             F, var = grid.variance(ind, grid.dk[c])
             F, var = F[at_j], var[at_j]
             se = np.sqrt(var)
@@ -329,10 +353,10 @@ def cumulative_incidence(
                     "events": grid.dk[c], "cuminc": F, "std_err": se, "ci_lower": lo, "ci_upper": hi}))
             k = j if curves else 0
             if j < 0:
-                vals = (0.0, 0.0, 0.0, 0.0, int(m.sum()))
+                vals = (0.0, 0.0, 0.0, 0.0, n_rows)
             else:
                 vals = (F[k], se[k], lo[k], hi[k], int(grid.after[j]))
-            rows.append(dict(group=name, cause=cause, n=int(m.sum()), events=int(ind.sum()),
+            rows.append(dict(group=name, cause=cause, n=n_rows, events=events[c],
                              time=when, cuminc=float(vals[0]), se=float(vals[1]),
                              ci_lower=float(vals[2]), ci_upper=float(vals[3]), at_risk=vals[4]))
     summary = pd.DataFrame(rows, columns=list(CumulativeIncidenceResult.COLUMNS))
@@ -363,7 +387,7 @@ def incidence_curves(data: pd.DataFrame, duration: str, event: str, cause: objec
     for name, m in groups:
         whole = bool(m.all())  # one group: its rows are all the rows, no copies
         grid = _Grid(t if whole else t[m], code if whole else code[m], len(causes))
-        F, var = grid.variance((grid.code == c + 1).astype(float), grid.dk[c])
+        F, var = grid.variance(grid.code == c + 1, grid.dk[c])
         se = np.sqrt(var)
         with np.errstate(divide="ignore", invalid="ignore"):
             logse = np.where(F > 0, se / F, 0.0)
@@ -439,13 +463,13 @@ def restricted_time_in_state(
     for name, m in groups:
         whole = bool(m.all())  # one group: its rows are all the rows, no copies
         grid = _Grid(t if whole else t[m], code if whole else code[m], len(causes))
-        any_ind = (grid.code > 0).astype(float)
+        any_ind = grid.code > 0
         lost, var = grid.integral(any_ind, grid.d, tau_f)
         states: list[tuple[object, float, float, int]] = [
             (EVENT_FREE, tau_f - lost, var, int(any_ind.sum()))]
         del any_ind
         for c, cause in enumerate(causes):
-            ind = (grid.code == c + 1).astype(float)
+            ind = grid.code == c + 1
             a, v = grid.integral(ind, grid.dk[c], tau_f)
             states.append((cause, a, v, int(ind.sum())))
         for state, mean, v, ev in states:
