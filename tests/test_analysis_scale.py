@@ -106,6 +106,32 @@ def test_incidence_summary_without_curves_is_the_same():
         assert lean.curve.empty and list(lean.curve.columns) == list(full.curve.columns)
 
 
+def test_buying_by_reads_only_the_times_up_to_tau_with_the_same_numbers():
+    from fomolab.analysis import _buying_by_flags
+
+    df = _frame()
+    t = df.t.to_numpy()
+    buy, ended = (df.what == "buy").to_numpy(), (df.what != "censored").to_numpy()
+
+    def full_grid(tau: float) -> tuple[float, float]:  # the estimate over every distinct time, then read at tau
+        ut, inv = np.unique(t, return_inverse=True)
+        b = np.bincount(inv, weights=buy.astype(float), minlength=len(ut))
+        e = np.bincount(inv, weights=ended.astype(float), minlength=len(ut))
+        n = np.bincount(inv, minlength=len(ut)).astype(float)[::-1].cumsum()[::-1]
+        before = np.concatenate(([1.0], np.cumprod(1.0 - e / n)[:-1]))
+        F = np.cumsum(before * b / n)
+        keep = ut <= tau
+        if not keep.any():
+            return 0.0, 0.0
+        return float(F[keep][-1]), float(np.sum(F[keep] * np.diff(np.append(ut[keep], tau))))
+
+    for tau in (0.0, 0.5, 37.0, 100.0, 250.5, 1e6):
+        assert _buying_by_flags(t, buy, ended, tau) == full_grid(tau), tau
+    ci = cumulative_incidence(df, "t", "what", censored="censored", at=100.0).summary
+    assert _buying_by_flags(t, buy, ended, 100.0)[0] == pytest.approx(ci.cuminc[ci.cause == "buy"].iloc[0],
+                                                                       rel=1e-12)
+
+
 def test_sorted_input_gives_the_same_curves():
     df = _frame()
     by_time = df.iloc[np.argsort(df.t.to_numpy(), kind="stable")].reset_index(drop=True)

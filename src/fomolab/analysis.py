@@ -421,9 +421,11 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
             raise DataError(f"'horizon' must be a positive number of seconds: got {horizon!r}") from None
         if not np.isfinite(horizon) or horizon <= 0:
             raise DataError(f"'horizon' must be a positive number of seconds: got {horizon!r}")
-    # on Dask the points' tasks run while this process computes the other tables
     coded = _part_frame(sh)  # the columns the point tables and curves use, arms as codes (grouped by integers)
-    parts = _point_parts(res, coded, r, end_s, order, control, horizon, conf_level, client, paired=paired)
+    # on Dask the points' tasks run while this process computes the other tables; here they come last, once
+    # the visits' other columns are freed
+    parts = (_point_parts(res, coded, r, end_s, order, control, horizon, conf_level, client, paired=paired)
+             if client is not None else None)
     changes, rates, ph, hr_windows = _effect_tables(res, r, sh, events, order, control, end_s, conf_level)
 
     points = sweep_points(res, conf_level=conf_level)
@@ -457,20 +459,23 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         cells = figure_data.cells(runs, swept, figure_arms) if len(swept) >= 2 else None
     episodes = _episode_model(res, conf_level, sh)  # the visits already read
     visits = None if "stream" in res._columns("shoppers") else sh  # a marketplace: one row per visit
-    # the curves read the rows by time: one sorted copy of the four columns they use, freed once they are drawn
-    by_time = coded[["arm", "time_s", "bought", "outcome"]].iloc[np.argsort(coded.time_s.to_numpy(), kind="stable")]
-    survival = figure_data.survival(by_time, figure_arms, conf_level)
-    incidence = figure_data.incidence(by_time, figure_arms, conf_level, horizon)
-    del by_time
     figures = dict(timeline=figure_data.timeline(res, runs, events, figure_arms, conf_level, visits=visits),
-                   windows=figure_data.windows(events, runs), survival=survival, incidence=incidence,
+                   windows=figure_data.windows(events, runs),
                    repeat=figure_data.repeat_purchases(sh, events, figure_arms, conf_level, horizon),
                    deadline_curve=figure_data.deadline_curve(events, runs, figure_arms),
-                   impulsiveness=figure_data.impulsiveness(coded, figure_arms, conf_level),
                    lineup=figure_data.lineup(res, runs, figure_arms, conf_level))
-    del coded, sh, events
+    del visits, sh, events  # from here on, only the point tables' columns of the visits (``coded``)
+    figures["impulsiveness"] = figure_data.impulsiveness(coded, figure_arms, conf_level)
+    # the curves and the point tables read the rows by time: they share one stable sort, which replaces
+    # the rows as read
+    coded = _by_time(coded)
+    figures.update(survival=figure_data.survival(coded, figure_arms, conf_level),
+                   incidence=figure_data.incidence(coded, figure_arms, conf_level, horizon))
     if client is not None:
         parts = client.gather(parts)
+    else:
+        parts = _point_parts(res, coded, r, end_s, order, control, horizon, conf_level, paired=paired)
+    del coded
     headline, for_whom = _combine_points(parts, deadline, order, control, conf_level)
     return Analysis(path=res.path, headline=headline, arms=arms, deadline=deadline, points=points,
                     episode_model=episodes,
@@ -546,7 +551,7 @@ def _point_parts(res, sh: pd.DataFrame, runs: pd.DataFrame, end_s: dict[str, flo
             return [_point_part(slim, runs[runs.point == points[0]], order, control, horizon, conf_level,
                                 known.get(int(points[0])))]
         at = sh.point.to_numpy()
-        return [_point_part(slim[at == p].reset_index(drop=True), runs[runs.point == p], order, control, horizon,
+        return [_point_part(slim[at == p], runs[runs.point == p], order, control, horizon,
                             conf_level, known.get(int(p))) for p in points]
     futures = []
     for p in points:
@@ -602,8 +607,7 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
 
     paired = _paired_ratios(g, order, control, conf_level, adjust=False,
                             known=None if known is None or not len(g) else {int(g.point.iloc[0]): known})
-    # rows by time (stable: rows of one time keep their order): every curve below then reads sorted times
-    g = g.iloc[np.argsort(g.time_s.to_numpy(), kind="stable")].reset_index(drop=True)
+    g = _by_time(g)  # every curve below then reads sorted times
     curves: dict[str, dict[str, np.ndarray]] = {}  # Kaplan-Meier curves as arrays, by arm: the timing rows
     # fill it once their incidence reads are done (the two sets of per-time arrays are never held together)
     timing = _timing_rows(g, int(g.point.iloc[0]), order, control, horizon, conf_level, across_replicates,
@@ -631,6 +635,23 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
                         and c not in ("point", "arm")})
             rows.append(row)
     return dict(rows=rows, for_whom=for_whom, paired=paired)
+
+
+def _by_time(g: pd.DataFrame) -> pd.DataFrame:
+    """``g``'s rows in order of ``time_s``, stable (rows of one time keep their order), index 0..n-1.
+
+    Rows already in that order (a sweep point of rows sorted before) are
+    returned without a copy.
+    """
+    t = g.time_s.to_numpy()
+    if len(t) > 1 and not bool(np.all(t[1:] >= t[:-1])):  # (times are never NaN)
+        g = g.iloc[np.argsort(t, kind="stable")]
+    elif isinstance(g.index, pd.RangeIndex) and g.index.start == 0 and g.index.step == 1:
+        return g
+    else:
+        g = g.copy(deep=False)
+    g.index = pd.RangeIndex(len(g))  # (reset_index would copy every column once more)
+    return g
 
 
 def _combine_points(parts: list[dict[str, Any]], deadline: pd.DataFrame, order: list[str], control: str,
@@ -1000,18 +1021,22 @@ def _buying_by_flags(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, tau: flo
 
     if not len(t):
         return np.nan, np.nan
-    ut, inv = unique_inverse(t)
-    buy = np.bincount(inv, weights=buy.astype(float), minlength=len(ut))
-    ended = np.bincount(inv, weights=ended.astype(float), minlength=len(ut))
-    total = np.bincount(inv, minlength=len(ut)).astype(float)
-    n = total[::-1].cumsum()[::-1]
+    # only the times up to tau are read: a visit that lasts past it counts in the number at risk alone (the
+    # counts are whole numbers, exact in floating point, so the numbers are those of the full grid)
+    upto = t <= tau
+    if not upto.any():
+        return 0.0, 0.0
+    past = len(t) - int(np.count_nonzero(upto))
+    ut, inv = unique_inverse(t[upto])
+    m = len(ut)
+    buy = np.bincount(inv[buy[upto]], minlength=m).astype(float)
+    ended = np.bincount(inv[ended[upto]], minlength=m).astype(float)
+    total = np.bincount(inv, minlength=m).astype(float)
+    del inv
+    n = total[::-1].cumsum()[::-1] + past
     surv = np.cumprod(1.0 - ended / n)
     before = np.concatenate(([1.0], surv[:-1]))
     F = np.cumsum(before * buy / n)
-    keep = ut <= tau
-    if not keep.any():
-        return 0.0, 0.0
-    F, ut = F[keep], ut[keep]
     widths = np.diff(np.append(ut, tau))
     return float(F[-1]), float(np.sum(F * widths))
 
