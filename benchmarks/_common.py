@@ -40,17 +40,30 @@ def timed(cmd: list[str], cwd: Path = ROOT) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def timed_cpu(cmd: list[str], cwd: Path = ROOT) -> tuple[float, float, float]:
+def timed_cpu(cmd: list[str], cwd: Path = ROOT, cap_mb: float | None = None) -> tuple[float, float, float]:
     """As :func:`timed`, with the child's CPU time (user + system, s) between wall time and peak:
-    on a loaded machine the CPU time is what the command would take alone on a free core."""
+    on a loaded machine the CPU time is what the command would take alone on a free core.
+
+    ``cap_mb``: the child's address space is capped there (``RLIMIT_AS``), so a command that would
+    outgrow the machine fails with a memory error instead of waking the kernel's out-of-memory killer.
+    """
+    def cap() -> None:
+        import resource
+
+        limit = int(cap_mb * 2**20)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err,
+                                preexec_fn=cap if cap_mb else None)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         if os.waitstatus_to_exitcode(status) != 0:
             err.seek(0)
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{err.read().decode(errors='replace')[-2000:]}")
+            raise RuntimeError(f"{' '.join(cmd)} failed after {wall:.0f} s ({usage.ru_utime + usage.ru_stime:.0f} s "
+                               f"of CPU, peak {usage.ru_maxrss / 1024:.0f} MB):\n"
+                               f"{err.read().decode(errors='replace')[-2000:]}")
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
