@@ -603,15 +603,12 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
     ``g`` is the point's :func:`visit_outcomes` frame, ``rp`` its runs,
     ``known`` its paired analysis if already computed (:func:`_paired_ratios`).
     """
-    from fomolab.stats.kaplan_meier import _median as km_median
-
     paired = _paired_ratios(g, order, control, conf_level, adjust=False,
                             known=None if known is None or not len(g) else {int(g.point.iloc[0]): known})
     g = _by_time(g)  # every curve below then reads sorted times
-    curves: dict[str, dict[str, np.ndarray]] = {}  # Kaplan-Meier curves as arrays, by arm: the timing rows
-    # fill it once their incidence reads are done (the two sets of per-time arrays are never held together)
+    medians: dict[str, tuple[Any, ...]] = {}  # the Kaplan-Meier medians by arm: the timing rows fill it
     timing = _timing_rows(g, int(g.point.iloc[0]), order, control, horizon, conf_level, across_replicates,
-                          curves) if len(g) else []
+                          medians) if len(g) else []
     for_whom = for_whom_table(g, order, control, horizon, conf_level) if len(order) > 1 else None
     rows = []
     if len(g):
@@ -619,9 +616,9 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
         tmi = _timing_frame(timing).set_index(["point", "arm"])
         bought = g.bought.to_numpy()
         for arm in order:
-            if arm not in curves:
+            if arm not in medians:
                 continue
-            _, med_lo, med_hi = km_median(curves[arm])
+            _, med_lo, med_hi = medians[arm][0]
             ra = rp[rp.arm.astype(str) == arm]
             tm = tmi.loc[(point, arm)]
             shown = not np.isnan(tm.median_s)
@@ -1057,8 +1054,17 @@ def _cells(*keys: Any) -> tuple[list[tuple[Any, ...]], list[np.ndarray]]:
         key = key * len(lv) + c
     # numpy's stable sort of integers of 16 bits or less is a radix sort, O(rows): much faster than of int64
     cells = int(np.prod([len(lv) for lv in levels]))
-    o = np.argsort(key.astype(np.uint16) if cells <= 1 << 16 else key, kind="stable")
-    present, starts = np.unique(key[o], return_index=True)
+    if cells <= 1 << 16:
+        key = key.astype(np.uint16)
+    o = np.argsort(key, kind="stable")
+    key = key[o]
+    del codes
+    # the cells' first rows in the sorted keys (what np.unique(key, return_index=True) gives, without its sort)
+    first = np.ones(len(key), dtype=bool)
+    np.not_equal(key[1:], key[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    present = key[starts].astype(np.int64)
+    del key, first
     bounds = np.append(starts, len(o))
     names = []
     for k in present:
@@ -1130,11 +1136,13 @@ def timing_table(sh: pd.DataFrame, order: list[str], control: str, horizon: floa
 
 
 def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, horizon: float, conf_level: float,
-                 interval=across_replicates, km: dict[str, dict[str, np.ndarray]] | None = None
+                 interval=across_replicates, km: dict[str, tuple[Any, ...]] | None = None
                  ) -> list[dict[str, Any]]:
-    """:func:`timing_table`'s rows of one point's frame ``g``; ``km`` its Kaplan–Meier curves by arm if known
-    (:func:`fomolab.stats.kaplan_meier.curves_by`), or an empty dict that the curves are put in."""
+    """:func:`timing_table`'s rows of one point's frame ``g``; ``km``, if given, a dict that each arm's
+    Kaplan–Meier medians are put in: ``(median, lower, upper)`` of
+    :func:`fomolab.stats.kaplan_meier._median`, then :func:`_median`'s row values."""
     from fomolab.stats.competing import cumulative_incidence, restricted_time_in_state
+    from fomolab.stats.kaplan_meier import _median as km_median
     from fomolab.stats.kaplan_meier import curves_by
 
     # read at the horizon, a visit followed past it counts only as at risk up to it: censored just after
@@ -1154,11 +1162,12 @@ def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, ho
                                   conf_level=conf_level).summary
     del upto
     rt = rt[rt.state == BUY].set_index("group")
-    if not km:  # not given, or an empty dict to fill
-        curves = {str(k): v for k, v in curves_by(g, "time_s", "bought", by="arm", conf_level=conf_level).items()}
-        if km is not None:
-            km.update(curves)
-        km = curves
+    # each arm's curve reduced to its medians as soon as it is built (one curve's arrays held at a time)
+    medians = {str(k): v for k, v in curves_by(
+        g, "time_s", "bought", by="arm", conf_level=conf_level,
+        reduce=lambda a, cur: (km_median(cur), _median(cur, int(_is(g.arm, str(a)).sum())))).items()}
+    if km is not None:
+        km.update(medians)
     per = _per_replicate(g, horizon)
     base = per[per.arm == control].set_index("replicate")
     rep_of = g.replicate.to_numpy()
@@ -1183,7 +1192,7 @@ def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, ho
             row.update(cuminc_diff=e1, cuminc_diff_ci_lower=l1, cuminc_diff_ci_upper=h1, cuminc_diff_p=p1,
                        rmst_diff_s=e2, rmst_diff_ci_lower=l2, rmst_diff_ci_upper=h2, rmst_diff_p=p2,
                        note=n1)
-        row.update(_median(km[arm], int(mine_rows.sum())))
+        row.update(medians[arm][1])
         rows.append(row)
     return rows
 

@@ -278,7 +278,6 @@ def survival(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float) -> 
     """
     from fomolab.stats.kaplan_meier import curves_by
 
-    curves = curves_by(shoppers, "time_s", "bought", by="arm", conf_level=conf_level)  # arrays, no long table
     q = float(np.quantile(shoppers.time_s, 0.99)) / 60 if len(shoppers) else 1.0
     q = max(q, 1e-9)
     step = nice_step(q, 6)
@@ -287,18 +286,18 @@ def survival(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float) -> 
     ticks = np.arange(0.0, max_min + step * 0.01, step) * 60
     grid = np.unique(np.concatenate([np.linspace(0.0, max_min * 60, 400), ticks]))
     is_tick = np.isin(grid, ticks)
+
+    def on_grid(_: object, cur: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+        i = np.searchsorted(cur["time"], grid, "right") - 1  # the distinct times, sorted
+        ok = i >= 0
+        return tuple(np.where(ok, np.asarray(cur[col], float)[np.maximum(i, 0)], 1.0) if len(cur["time"])
+                     else np.ones(len(grid)) for col in ("survival", "ci_lower", "ci_upper"))
+
+    # each arm's curve read on the grid as soon as it is built (one curve's arrays held at a time)
+    curves = curves_by(shoppers, "time_s", "bought", by="arm", conf_level=conf_level, reduce=on_grid)
     out = []
     for arm in arms:
-        cur = next((c for g, c in curves.items() if str(g) == arm), {"time": np.array([])})
-        t = cur["time"]  # sorted: the distinct times
-        i = np.searchsorted(t, grid, "right") - 1
-        ok = i >= 0
-
-        def at(col: str, i: np.ndarray = i, ok: np.ndarray = ok, cur: dict = cur) -> np.ndarray:
-            v = np.asarray(cur.get(col, []), float)
-            return np.where(ok, v[np.maximum(i, 0)], 1.0) if len(v) else np.ones(len(i))
-
-        s, lo, hi = at("survival"), at("ci_lower"), at("ci_upper")
+        s, lo, hi = next((c for g, c in curves.items() if str(g) == arm), (np.ones(len(grid)),) * 3)
         dur = np.sort(shoppers.time_s.to_numpy(float)[_is_value(shoppers.arm, arm)])
         at_risk = len(dur) - np.searchsorted(dur, grid, "left")
         out.append(pd.DataFrame({"arm": arm, "time_s": grid, "bought": 1 - s, "ci_lower": 1 - hi,
@@ -351,15 +350,18 @@ def incidence(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float, ho
 
     if shoppers.empty:
         return pd.DataFrame(columns=INCIDENCE_COLUMNS)
-    curves = incidence_curves(shoppers, "time_s", "outcome", "buy", by="arm", censored="censored",
-                              conf_level=conf_level)  # arrays of the one cause, no long table
     grid, is_tick = _time_grid(shoppers.time_s.to_numpy(float), horizon)
+    # each arm's curve of the one cause read on the grid as soon as it is built (one curve held at a time)
+    curves = incidence_curves(shoppers, "time_s", "outcome", "buy", by="arm", censored="censored",
+                              conf_level=conf_level,
+                              reduce=lambda _, cur: (_step_at(cur, grid, ("cuminc", "ci_lower", "ci_upper"))
+                                                     if len(cur["time"]) else None))
     out = []
     for arm in arms:
-        cur = next((c for g, c in curves.items() if str(g) == arm), None)
-        if cur is None or not len(cur["time"]):
+        at_grid = next((c for g, c in curves.items() if str(g) == arm), None)
+        if at_grid is None:
             continue
-        F, lo, hi = _step_at(cur, grid, ("cuminc", "ci_lower", "ci_upper"))
+        F, lo, hi = at_grid
         dur = np.sort(shoppers.time_s.to_numpy(float)[_is_value(shoppers.arm, arm)])
         at_risk = len(dur) - np.searchsorted(dur, grid, "left")
         out.append(pd.DataFrame({"arm": arm, "time_s": grid, "cuminc": F, "ci_lower": lo, "ci_upper": hi,

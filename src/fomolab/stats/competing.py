@@ -26,6 +26,7 @@ curve; for a cause it is the restricted mean time lost to that cause.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -367,12 +368,13 @@ def cumulative_incidence(
 
 
 def incidence_curves(data: pd.DataFrame, duration: str, event: str, cause: object, by: str | None = None, *,
-                     censored: object = 0, conf_level: float = 0.95, conf_type: str = "log"
-                     ) -> dict[object, dict[str, np.ndarray]]:
+                     censored: object = 0, conf_level: float = 0.95, conf_type: str = "log",
+                     reduce: Callable[[object, dict[str, np.ndarray]], Any] | None = None) -> dict[object, Any]:
     """One cause's :func:`cumulative_incidence` curves as arrays, by group (``time, at_risk, events, cuminc,
     std_err, ci_lower, ci_upper``): the same numbers without the other causes' curves or the long table.
 
-    A group without the cause gets no entry.
+    A group without the cause gets no entry.  ``reduce(group, curve)``, if given, is kept instead of each
+    curve, called as soon as the curve is built (one group's arrays held at a time).
     """
     level = _checks.check_probability(conf_level, "conf_level")
     if conf_type not in CONF_TYPES:
@@ -383,7 +385,7 @@ def incidence_curves(data: pd.DataFrame, duration: str, event: str, cause: objec
         return {}
     c = causes.index(cause)
     z = float(_st.norm.ppf(0.5 + level / 2))
-    out = {}
+    out: dict[object, Any] = {}
     for name, m in groups:
         whole = bool(m.all())  # one group: its rows are all the rows, no copies
         grid = _Grid(t if whole else t[m], code if whole else code[m], len(causes))
@@ -392,8 +394,11 @@ def incidence_curves(data: pd.DataFrame, duration: str, event: str, cause: objec
         with np.errstate(divide="ignore", invalid="ignore"):
             logse = np.where(F > 0, se / F, 0.0)
         lo, hi = confidence_band(F, logse, z, conf_type)
-        out[name] = {"time": grid.ut, "at_risk": grid.n, "events": grid.dk[c], "cuminc": F, "std_err": se,
-                     "ci_lower": lo, "ci_upper": hi}
+        cur = {"time": grid.ut, "at_risk": grid.n, "events": grid.dk[c], "cuminc": F, "std_err": se,
+               "ci_lower": lo, "ci_upper": hi}
+        del grid, F, var, se, logse, lo, hi
+        out[name] = cur if reduce is None else reduce(name, cur)
+        del cur
     return out
 
 

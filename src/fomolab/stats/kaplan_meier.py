@@ -13,9 +13,9 @@ scales are there too, computed as R's ``survfit_confint`` does.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -238,10 +238,19 @@ def _curves(data: pd.DataFrame, duration: str, event: str, by: str | None, weigh
 
 
 def curves_by(data: pd.DataFrame, duration: str, event: str, by: str | None = None, *,
-              conf_level: float = 0.95, conf_type: str = "log") -> dict[object, dict[str, np.ndarray]]:
+              conf_level: float = 0.95, conf_type: str = "log",
+              reduce: Callable[[object, dict[str, np.ndarray]], Any] | None = None) -> dict[object, Any]:
     """:func:`kaplan_meier`'s curves as arrays, by group (``time, at_risk, events, censored, survival,
-    std_err, ci_lower, ci_upper``): the same numbers without building the long table."""
-    return {name: cur for name, _, cur, _ in _curves(data, duration, event, by, None, conf_level, conf_type)}
+    std_err, ci_lower, ci_upper``): the same numbers without building the long table.
+
+    ``reduce(group, curve)``, if given, is kept instead of each curve, called as soon as the curve is
+    built: only one group's arrays (one entry per distinct time) are held at a time.
+    """
+    out: dict[object, Any] = {}
+    for name, _, cur, _ in _curves(data, duration, event, by, None, conf_level, conf_type):
+        out[name] = cur if reduce is None else reduce(name, cur)
+        del cur
+    return out
 
 
 def kaplan_meier(
