@@ -95,6 +95,16 @@ def test_curve_arrays_equal_the_long_tables(categorical):
         for col in ("time", "cuminc", "ci_lower", "ci_upper", "at_risk", "std_err"):
             np.testing.assert_array_equal(cur[col], part[col].to_numpy())
     assert incidence_curves(df, "t", "what", "no such cause", by="arm", censored="censored") == {}
+    # reduced as they are built: each group's curve handed to reduce once, with its group's name
+    seen: list[object] = []
+    firsts = curves_by(df, "t", "bought", by="arm", reduce=lambda g, cur: seen.append(g) or cur["survival"][:3])
+    assert seen == ["a", "b", "c"]
+    for g, cur in arrays.items():
+        np.testing.assert_array_equal(firsts[g], cur["survival"][:3])
+    ends = incidence_curves(df, "t", "what", "buy", by="arm", censored="censored",
+                            reduce=lambda g, cur: (g, cur["cuminc"][-1]))
+    assert {g: v for g, (_, v) in ends.items()} == {g: cur["cuminc"][-1] for g, cur in inc.items()}
+    assert all(g == name for g, (name, _) in ends.items())
 
 
 def test_incidence_summary_without_curves_is_the_same():
