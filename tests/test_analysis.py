@@ -203,6 +203,13 @@ def test_repeat_purchases_count_every_purchase(res):
     cur = rp[rp.arm == "control"]
     assert cur.mcf.is_monotonic_increasing
     assert cur.mcf.iloc[-1] == pytest.approx(last, rel=1e-12)
+    # the pointwise band clusters by visit: the statistics package's band, read on the figure's grid
+    for arm in ("control", "sale_timer"):
+        cur, ref = rp[rp.arm == arm], mcf[mcf.group == arm].sort_values("time")
+        i = np.searchsorted(ref.time.to_numpy(), cur.time_s.to_numpy(), side="right") - 1
+        for col in ("mcf", "ci_lower", "ci_upper"):
+            want = np.where(i >= 0, ref[col].to_numpy()[np.maximum(i, 0)], 0.0)
+            np.testing.assert_allclose(cur[col].to_numpy(), want, rtol=1e-10, atol=1e-12, err_msg=f"{arm} {col}")
 
 
 def test_cli_bad_folder_exits_2(tmp_path, capsys):

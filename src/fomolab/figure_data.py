@@ -127,6 +127,38 @@ def _is_value(col: pd.Series, value: str) -> np.ndarray:
     return col.astype(str).to_numpy() == value
 
 
+def _visit_codes(row: np.ndarray, key: np.ndarray, *cols: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`repeat_purchases`' gaps and visit codes where each shoppers row is its own visit.
+
+    The rows are the purchases (``row``: each one's visit) and then every
+    visit's end; ``key`` their visits' keys (for error messages).  Returns
+    the rows' starts, then the visit codes and ``cols`` without the rows
+    that carry nothing: what ``pandas.factorize`` of the keys, the gaps and
+    the filter give, with integer sorts and no hashing.  The codes number
+    the visits in order of first appearance (the curves' sums run over the
+    visits in that order): the visits that bought by their first purchase,
+    then the others by their row (only end rows can be empty).
+    """
+    from fomolab.stats.recurrent import gap_starts
+
+    r_t, r_e = cols[-2], cols[-1]
+    n_buys = len(row)
+    n_visits = len(key) - n_buys
+    r_row = np.concatenate([row, np.arange(n_visits)])  # a code per visit (any code serves for the gaps)
+    r_start, empty = gap_starts(r_row, r_t, r_e, key, "t", "visit")
+    bought, first_buy = np.unique(row, return_index=True)
+    code_of = np.full(n_visits, -1, np.int64)
+    code_of[bought[np.argsort(first_buy, kind="stable")]] = np.arange(len(bought))
+    rest = np.flatnonzero(code_of < 0)
+    rest = rest[~empty[n_buys + rest]]  # the visits without a purchase whose end row is kept
+    code_of[rest] = np.arange(len(bought), len(bought) + len(rest))
+    del bought, first_buy, rest
+    if empty.any():
+        keep = ~empty
+        return (r_start[keep], code_of[r_row[keep]], *(c[keep] for c in cols))
+    return (r_start, code_of[r_row], *cols)
+
+
 def _present(values: pd.Series) -> list[str]:
     """The distinct values of a column as text, sorted (a categorical's categories that occur)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
@@ -398,8 +430,9 @@ def repeat_purchases(shoppers: pd.DataFrame, events: pd.DataFrame, arms: Sequenc
     visit = _codes(shoppers.run_id, at) * width + sid
     del sid
     order = np.argsort(visit, kind="stable")
-    arm_code, arm_names = pd.factorize(shoppers.arm.astype(str) if not isinstance(
-        shoppers.arm.dtype, pd.CategoricalDtype) else shoppers.arm)
+    # (an object column is factorized as it is: the arms' names, not a copy as text; the same codes)
+    arm_code, arm_names = pd.factorize(shoppers.arm if shoppers.arm.dtype in (object,) or isinstance(
+        shoppers.arm.dtype, pd.CategoricalDtype) else shoppers.arm.astype(str))
     if len(arm_names) < 127:
         arm_code = arm_code.astype(np.int8)  # the same codes (-1: missing) in one byte
     arm_names = [str(a) for a in arm_names]
@@ -411,6 +444,7 @@ def repeat_purchases(shoppers: pd.DataFrame, events: pd.DataFrame, arms: Sequenc
     sorted_visit = visit[order]
     pos = np.minimum(np.searchsorted(sorted_visit, bkey), len(order) - 1)
     ok = known & (sorted_visit[pos] == bkey)
+    one_row_each = not bool((sorted_visit[1:] == sorted_visit[:-1]).any())  # a visit per row (no marketplace)
     del sorted_visit
     row = order[pos[ok]]
     del order, pos
@@ -421,13 +455,16 @@ def repeat_purchases(shoppers: pd.DataFrame, events: pd.DataFrame, arms: Sequenc
     r_arm = np.concatenate([arm_code[row], arm_code])
     r_t = np.concatenate([events.time_s.to_numpy(float)[buy][ok] - arrival[row], ends_t])
     np.clip(r_t, 0, None, out=r_t)
-    del row
     r_e = np.concatenate([np.ones(len(r_t) - len(ends_t)), np.zeros(len(ends_t))])
-    r_start, empty = gap_starts(pd.factorize(r_visit)[0], r_t, r_e, r_visit, "t", "visit")
-    if empty.any():
-        r_visit, r_arm, r_t, r_e, r_start = (x[~empty] for x in (r_visit, r_arm, r_t, r_e, r_start))
-    del empty
-    r_visit = pd.factorize(r_visit)[0]
+    if one_row_each:
+        r_start, r_visit, r_arm, r_t, r_e = _visit_codes(row, r_visit, r_arm, r_t, r_e)
+    else:  # a viewer's visits of one run are one subject
+        del row
+        r_start, empty = gap_starts(pd.factorize(r_visit)[0], r_t, r_e, r_visit, "t", "visit")
+        if empty.any():
+            r_visit, r_arm, r_t, r_e, r_start = (x[~empty] for x in (r_visit, r_arm, r_t, r_e, r_start))
+        del empty
+        r_visit = pd.factorize(r_visit)[0]
     z = float(st.norm.ppf(0.5 + conf_level / 2))
     grid, is_tick = _time_grid(ends_t, horizon)
     out = []
