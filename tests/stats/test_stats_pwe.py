@@ -87,6 +87,19 @@ def test_epoch_pieces_are_statsmodels_poisson_glm(ep):
     np.testing.assert_allclose(f.baseline["hazard"], np.exp(naive.params[:3]), rtol=1e-6)
 
 
+def test_clustered_errors_in_blocks_of_cells_are_the_same(ep, monkeypatch):
+    from fomolab.stats import pwe
+
+    covs = ["sale", "seg"]
+    cells = person_time(ep, "stop", "event", covs, start="start", breaks=[300, 600], cluster="arm")
+    whole = piecewise_exponential(cells, covariates=covs, cluster="arm")
+    monkeypatch.setattr(pwe, "_ROWS_AT_ONCE", 5)  # blocks of 2 or 3 cells
+    assert len(cells) > 5
+    blocks = piecewise_exponential(cells, covariates=covs, cluster="arm")
+    pd.testing.assert_frame_equal(blocks.summary, whole.summary, check_exact=True)
+    pd.testing.assert_frame_equal(blocks.vcov, whole.vcov, check_exact=True)
+
+
 def test_aggregation_adds_up_and_keeps_totals(ep):
     covs = ["sale", "seg"]
     whole = person_time(ep, "stop", "event", covs, start="start", breaks=[300, 600])

@@ -255,6 +255,10 @@ class PiecewiseExponentialResult(StatsResult):
         return [("", self.tests)]
 
 
+#: Cells x covariates handled at once in the clustered errors' sums (memory, not numbers).
+_ROWS_AT_ONCE = 1 << 20
+
+
 def _profile(beta: np.ndarray, X: np.ndarray, n: np.ndarray, y: np.ndarray, k: np.ndarray,
              d: np.ndarray, K: int) -> tuple[float, np.ndarray, np.ndarray]:
     eta = X @ beta
@@ -353,7 +357,9 @@ def piecewise_exponential(
     K = int(kcode.max()) + 1
     d = np.bincount(kcode, weights=y, minlength=K)
     centre = (n @ X) / n.sum()
-    Xc = X - centre
+    Xc = X  # centred in place (X itself is not needed again): the same numbers as X - centre
+    Xc -= centre
+    del X
     if np.linalg.matrix_rank(Xc) < Xc.shape[1]:
         raise DataError(f"covariates {covs} are collinear: drop a redundant one")
     p = len(covs)
@@ -379,10 +385,17 @@ def piecewise_exponential(
         mu = w * rate[kcode]
         xbar = np.column_stack([np.bincount(kcode, weights=w * Xc[:, j], minlength=K)
                                 for j in range(p)]) / np.where(s0 > 0, s0, 1.0)[:, None]
-        resid = (y - mu)[:, None] * (Xc - xbar[kcode])
+        y_mu = y - mu
+        del mu
         codes = pd.factorize(data[cluster])[0]
         D = np.zeros((int(codes.max()) + 1, p))
-        np.add.at(D, codes, resid)
+        # each cluster's score, (y - mu) (x - xbar), added row by row in order, a block of rows at a time
+        # (np.add.at adds in row order, so the blocks give the same sums; a table of 10^7 cells would
+        # otherwise hold three n x p arrays at once)
+        step = max(1, _ROWS_AT_ONCE // max(p, 1))
+        for lo in range(0, len(y_mu), step):
+            hi = lo + step
+            np.add.at(D, codes[lo:hi], y_mu[lo:hi, None] * (Xc[lo:hi] - xbar[kcode[lo:hi]]))
         use_var = var @ (D.T @ D) @ var
     se = np.sqrt(np.diag(use_var))
     z = beta / se
