@@ -212,6 +212,24 @@ def test_repeat_purchases_count_every_purchase(res):
             np.testing.assert_allclose(cur[col].to_numpy(), want, rtol=1e-10, atol=1e-12, err_msg=f"{arm} {col}")
 
 
+def test_cli_warns_before_an_analysis_larger_than_the_free_memory(res, tmp_path, capsys, monkeypatch):
+    from fomolab import cli
+    from fomolab.analysis import PEAK_BYTES_PER_VISIT, PEAK_FIXED_BYTES, peak_memory_estimate
+
+    visits, need = peak_memory_estimate(res)
+    assert visits == int(res.runs.viewers.sum()) > 0
+    assert need == PEAK_FIXED_BYTES + PEAK_BYTES_PER_VISIT * visits
+    monkeypatch.setattr(cli, "_available_memory", lambda: need + 1)  # enough: nothing said
+    assert main(["analyze", str(res.path), "-q", "--out", str(tmp_path / "a1")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    monkeypatch.setattr(cli, "_available_memory", lambda: need - 1)  # the analysis goes on, warned
+    assert main(["analyze", str(res.path), "-q", "--out", str(tmp_path / "a2")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("fomolab: warning: analysing ") and f"{visits:,} visits" in err and "GB" in err
+    assert (tmp_path / "a2" / "headline.csv").exists()
+    assert cli._available_memory() is None or cli._available_memory() > 0  # this machine's own figure
+
+
 def test_cli_bad_folder_exits_2(tmp_path, capsys):
     assert main(["analyze", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err

@@ -488,6 +488,26 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
                     seconds=time.perf_counter() - t0)
 
 
+#: ``analyze``'s peak resident memory per visit of the folder, above :data:`PEAK_FIXED_BYTES`: measured at
+#: 2 x 10^6, 10^7 and 3.7 x 10^7 visits (docs/performance.md), rounded up.
+PEAK_BYTES_PER_VISIT = 280
+PEAK_FIXED_BYTES = 400 * 2**20
+
+
+def peak_memory_estimate(results: Any) -> tuple[int, int]:
+    """The folder's visits (its runs' viewers) and about how many bytes ``analyze`` holds at its peak for them.
+
+    From the runs table alone (nothing per visit is read).  ``analyze``
+    holds the folder's per-visit columns in memory, so its peak grows with
+    the visits: :data:`PEAK_BYTES_PER_VISIT` a visit.
+    """
+    from fomolab.stats import _folder
+
+    res = _folder.as_results(results)
+    visits = int(res.runs.viewers.sum()) if "viewers" in res.runs.columns else 0
+    return visits, PEAK_FIXED_BYTES + PEAK_BYTES_PER_VISIT * visits
+
+
 #: Columns of :func:`visit_outcomes`' frame that a point's tables (:func:`_point_part`) use.
 PART_COLUMNS = ["arm", "replicate", "point", "segment", "impulsiveness", "time_s", "bought", "outcome"]
 

@@ -452,6 +452,7 @@ def _report(args: argparse.Namespace) -> int:
     if results.runs.empty:
         raise ResultsError(f"{folder}: no finished runs to report (run the experiment first: "
                            f"`fomolab run SPEC --out {folder}`)")
+    _memory_check(results, "reporting on")
     with _working(f"drawing the report of {folder}", args.quiet):
         rep = report(results, out=args.out)
     for note in rep.notes:
@@ -459,6 +460,31 @@ def _report(args: argparse.Namespace) -> int:
     print(f"report: {rep.path}")
     print(f"figures: {rep.path.parent / 'figures'}/*.png, *.svg ({len(rep.figures) // 2} figures)")
     return 0
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory the system can give without swapping (``MemAvailable``), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _memory_check(results, what: str) -> None:
+    """Warn, before any per-visit work, when ``what`` (analysing, reporting) is likely to need more memory
+    than the system has available: the system may then stop the process without a message of its own."""
+    from fomolab.analysis import peak_memory_estimate
+
+    free = _available_memory()
+    visits, need = peak_memory_estimate(results)
+    if free is not None and need > free:
+        _warn(f"{what} {visits:,} visits needs about {need / 2**30:.1f} GB of memory at its peak and "
+              f"{free / 2**30:.1f} GB are available now: the system may stop it (use a machine with more "
+              f"memory, or fewer replicates: fomolab.Results(FOLDER, replicates=N) in Python)")
 
 
 def _working(what: str, quiet: bool):
@@ -558,6 +584,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
         raise SchedulerError(f"--scheduler {args.scheduler} and --workers {args.workers}: give one of them "
                              "(a cluster's scheduler, or local worker processes); nothing was written")
+    _memory_check(args.results, "analysing")
     with _working(f"analysing {args.results}", args.quiet or args.format != "text"):
         a = analyze(args.results, control=args.control, n_boot=args.boot, seed=args.seed, horizon=args.horizon,
                     scheduler=args.scheduler, workers=args.workers)
