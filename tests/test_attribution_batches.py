@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fomolab import run
-from fomolab.attribution import _batches, attribute, exact_quantiles, impact, impact_tables
+from fomolab.attribution import _batches, _exact_quantiles, attribute, impact, impact_tables
 
 from helpers import experiment, make_spec
 
@@ -81,7 +81,7 @@ def test_exact_quantiles_equal_numpy_bit_for_bit():
     for x in samples:
         for parts in (1, 3, 17):
             chunks = np.array_split(rng.permutation(x), parts)
-            got = exact_quantiles(lambda c=chunks: iter(c), q)
+            got = _exact_quantiles(lambda c=chunks: iter(c), q)
             assert np.array_equal(got, np.quantile(x, q)), (x[:5], parts)
     with_nan = np.array([1.0, np.nan, 2.0])
-    assert np.isnan(exact_quantiles(lambda: iter([with_nan[:1], with_nan[1:]]), q)).all()
+    assert np.isnan(_exact_quantiles(lambda: iter([with_nan[:1], with_nan[1:]]), q)).all()

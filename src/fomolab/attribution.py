@@ -33,7 +33,7 @@ import pandas as pd
 
 from fomolab.errors import ResultsError
 
-__all__ = ["attribute", "impact", "impact_tables", "exact_quantiles", "LABELS"]
+__all__ = ["attribute", "impact", "impact_tables", "LABELS"]
 
 LABELS = ("induced", "accelerated", "same", "delayed", "prevented", "none")
 _COLS = ["run_id", "arm", "replicate", "point", "shopper_id", "segment", "boosted", "impulsiveness",
@@ -43,8 +43,8 @@ _GROUPINGS = ("quintile", "segment", "all")
 _QUANTILES = [0.2, 0.4, 0.6, 0.8]
 _MEASURES = ["induced_purchases", "accelerated_purchases", "seconds_gained_by_seller", "regretted", "regretted_added",
              "consumer_surplus_lost", "surplus_lost_to_regret_added", "seller_revenue_gained"]
-_BATCH_VISITS = 1_000_000  # visits read, paired and summed at a time by impact_tables
-_BIN_BITS = 20  # exact_quantiles' first pass: 2^20 bins of the values' bit patterns
+_BATCH_VISITS = 250_000  # visits read, paired and summed at a time by impact_tables (about 85 MB)
+_BIN_BITS = 20  # _exact_quantiles' first pass: 2^20 bins of the values' bit patterns
 
 
 def attribute(results: Any, control: str | None = None) -> pd.DataFrame:
@@ -193,8 +193,7 @@ def impact(results: Any, control: str | None = None, *, by: str = "quintile",
     if labels is None:
         return impact_tables(results, control, level=level, by=(by,))[by]
     res = results if isinstance(results, Results) else Results(results)
-    edges = np.quantile(labels.impulsiveness, _QUANTILES) if by == "quintile" else None
-    return _table(_stack([_sums(labels, edges, (by,))[by]]), level, res.manifest.get("arms", []))
+    return _table(_stack([_sums(labels, None, (by,))[by]]), level, res.manifest.get("arms", []))
 
 
 def impact_tables(results: Any, control: str | None = None, *, level: float = 0.95,
@@ -222,7 +221,7 @@ def impact_tables(results: Any, control: str | None = None, *, level: float = 0.
     by : tuple of str
         The groupings: any of ``"quintile"``, ``"segment"``, ``"all"``.
     batch_visits : int, optional
-        About how many visits a batch holds (default 10^6: a folder of fewer
+        About how many visits a batch holds (default 250,000: a folder of fewer
         visits is one batch).  A replicate is never split.
 
     Returns
@@ -252,15 +251,11 @@ def impact_tables(results: Any, control: str | None = None, *, level: float = 0.
                 if mine:
                     yield res.viewers(["impulsiveness"], run_ids=mine)["impulsiveness"].to_numpy(dtype=float)
 
-        edges = exact_quantiles(impulsiveness, _QUANTILES)
+        edges = _exact_quantiles(impulsiveness, _QUANTILES)
     parts: dict[str, list[pd.DataFrame]] = {b: [] for b in by}
-    for ids in batches:
-        lab = _label(res.viewers(_IMPACT_COLS, run_ids=ids), control)
-        if edges is None and "quintile" in by:  # one batch: its treatment visits are all of them
-            edges = np.quantile(lab.impulsiveness, _QUANTILES)
-        for b, part in _sums(lab, edges, by).items():
+    for ids in batches:  # with one batch and no edges, the batch's quantiles are those of every visit
+        for b, part in _sums(_label(res.viewers(_IMPACT_COLS, run_ids=ids), control), edges, by).items():
             parts[b].append(part)
-        del lab
     arms = res.manifest.get("arms", [])
     return {b: _table(_stack(parts[b]), level, arms) for b in by}
 
@@ -288,7 +283,15 @@ def _batches(runs: pd.DataFrame, visits: int) -> list[list[str]]:
 
 
 def _sums(lab: pd.DataFrame, edges: np.ndarray | None, by: tuple[str, ...]) -> dict[str, pd.DataFrame]:
-    """The measures of labelled visits summed per ``arm, point, group, replicate``, for each grouping in ``by``."""
+    """The measures of labelled visits summed per ``arm, point, group, replicate``, for each grouping in ``by``.
+
+    Each grouping's four keys are combined into one integer per visit and
+    the measures summed by pandas over the same rows in the same order as a
+    grouping by the keys themselves (the same sums, bit for bit); ``lab`` is
+    let go once the measures are taken.  ``edges``: the quintile edges
+    (default: the quantiles of ``lab``'s impulsiveness, ``lab`` holding every
+    visit).
+    """
     from fomolab.stats._folder import text_values
 
     label = lab["label"]
@@ -297,7 +300,6 @@ def _sums(lab: pd.DataFrame, edges: np.ndarray | None, by: tuple[str, ...]) -> d
     # surplus lost on visits that lost (regret), arm minus control: a difference of totals, coupling-free
     control_surplus = np.where(lab["boosted"], 0.0, surplus - lab["surplus_change"])
     m = pd.DataFrame({
-        "arm": lab["arm"], "point": lab["point"], "replicate": lab["replicate"],
         "induced_purchases": (label == "induced") * lab["purchases"],
         "accelerated_purchases": accelerated.astype(int),
         "seconds_gained_by_seller": np.where(accelerated, lab["seconds_gained"], 0.0),
@@ -307,19 +309,33 @@ def _sums(lab: pd.DataFrame, edges: np.ndarray | None, by: tuple[str, ...]) -> d
         "surplus_lost_to_regret_added": np.clip(-surplus, 0, None) - np.clip(-control_surplus, 0, None),
         "seller_revenue_gained": lab["spend_change"],
     })
-    out = {}
+    del label, surplus, control_surplus
+    keys = [pd.factorize(lab[c], sort=True) for c in ("arm", "point", "replicate")]  # codes in the keys' order
+    groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for b in by:
         if b == "quintile":
-            assert edges is not None
-            q = np.searchsorted(edges, lab["impulsiveness"].to_numpy(), side="right")
-            group = pd.Series(pd.Categorical.from_codes(q, categories=[f"Q{k}" for k in range(1, 6)]),
-                              index=m.index, name="group")
+            cut = np.quantile(lab["impulsiveness"], _QUANTILES) if edges is None else edges
+            groups[b] = (np.searchsorted(cut, lab["impulsiveness"].to_numpy(), side="right"),
+                         np.array([f"Q{k}" for k in range(1, 6)], dtype=object))
         elif b == "segment":
-            group = pd.Series(text_values(lab["segment"]), index=m.index, name="group")
+            groups[b] = pd.factorize(text_values(lab["segment"]), sort=True)
         else:
-            group = pd.Series("all", index=m.index, name="group")
-        keys = [m["arm"], m["point"], group, m["replicate"]]
-        out[b] = m.groupby(keys, observed=True)[_MEASURES].sum().reset_index()
+            groups[b] = (np.zeros(len(m), np.intp), np.array(["all"], dtype=object))
+    del lab
+    (arm, arms), (point, points), (rep, reps) = keys
+    out = {}
+    for b, (g, names) in groups.items():
+        key = ((arm.astype(np.int64) * len(points) + point) * len(names) + g) * len(reps) + rep
+        tot = m.groupby(key, sort=True)[_MEASURES].sum()
+        k = tot.index.to_numpy()
+        k, r = np.divmod(k, len(reps))
+        k, gk = np.divmod(k, len(names))
+        a, pk = np.divmod(k, len(points))
+        tot.insert(0, "arm", np.asarray(arms, dtype=object)[a])
+        tot.insert(1, "point", np.asarray(points)[pk])
+        tot.insert(2, "group", names[gk])
+        tot.insert(3, "replicate", np.asarray(reps)[r])
+        out[b] = tot.reset_index(drop=True)
     return out
 
 
@@ -347,7 +363,7 @@ def _table(per_rep: pd.DataFrame, level: float, arms: list[str]) -> pd.DataFrame
                            kind="stable").reset_index(drop=True)
 
 
-def exact_quantiles(chunks: Callable[[], Iterable[np.ndarray]], q: Sequence[float]) -> np.ndarray:
+def _exact_quantiles(chunks: Callable[[], Iterable[np.ndarray]], q: Sequence[float]) -> np.ndarray:
     """``numpy.quantile`` (linear) of values read in chunks, exactly, holding one chunk at a time.
 
     Two passes over ``chunks()``: the first counts the values in 2^20 bins of
@@ -372,7 +388,7 @@ def exact_quantiles(chunks: Callable[[], Iterable[np.ndarray]], q: Sequence[floa
     Examples
     --------
     >>> x = np.random.default_rng(1).normal(size=1000)
-    >>> bool((exact_quantiles(lambda: iter(np.split(x, 10)), [0.2, 0.5]) == np.quantile(x, [0.2, 0.5])).all())
+    >>> bool((_exact_quantiles(lambda: iter(np.split(x, 10)), [0.2, 0.5]) == np.quantile(x, [0.2, 0.5])).all())
     True
     """
     qs = np.asarray(q, dtype=float)
