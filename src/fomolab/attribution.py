@@ -199,16 +199,16 @@ def impact(results: Any, control: str | None = None, *, by: str = "quintile",
 def impact_tables(results: Any, control: str | None = None, *, level: float = 0.95,
                   by: tuple[str, ...] = ("quintile", "segment", "all"),
                   batch_visits: int | None = None) -> dict[str, pd.DataFrame]:
-    """The tables of :func:`impact` for several groupings, from one read of the folder.
+    """The tables of :func:`impact` for several groupings, from one read of the visits.
 
     The visits are read, paired with the control and summed per arm, point,
     group and replicate a batch of replicates at a time (every arm of a
     replicate in the same batch), so memory is bounded by a batch, not by the
     folder; no per-visit labels are kept.  The quintile edges are the exact
-    quantiles of all treatment visits' impulsiveness (as ``numpy.quantile``),
-    found before the batches from the impulsiveness column alone.  The tables
-    equal those of ``impact(results, control, by=b, labels=attribute(results,
-    control))``.
+    quantiles of all treatment visits' impulsiveness (as ``numpy.quantile``):
+    with several batches they are found first, from two reads of the
+    impulsiveness column alone.  The tables equal those of ``impact(results,
+    control, by=b, labels=attribute(results, control))``, bit for bit.
 
     Parameters
     ----------
