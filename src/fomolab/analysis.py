@@ -436,13 +436,10 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
             sobol = sobol_indices(res, conf_level=conf_level, seed=seed)
     impact = impact_segment = impact_total = None
     if res.common_random_numbers and len(set(runs.arm.astype(str))) > 1:
-        from fomolab.attribution import attribute
-        from fomolab.attribution import impact as consumer_impact
+        from fomolab.attribution import impact_tables
 
-        labels = attribute(res, control)  # one pairing of viewers for both tables
-        impact = consumer_impact(res, control, level=conf_level, labels=labels)
-        impact_segment = consumer_impact(res, control, by="segment", level=conf_level, labels=labels)
-        impact_total = consumer_impact(res, control, by="all", level=conf_level, labels=labels)
+        tabs = impact_tables(res, control, level=conf_level)  # one pairing of viewers, a batch of replicates at a time
+        impact, impact_segment, impact_total = tabs["quintile"], tabs["segment"], tabs["all"]
     market = "hhi_viewers" in runs.columns
     streams = _streams(res, conf_level) if market else None
 

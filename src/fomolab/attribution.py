@@ -25,6 +25,7 @@ treatment's effect on surplus and spend is the difference from the control.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,11 +33,18 @@ import pandas as pd
 
 from fomolab.errors import ResultsError
 
-__all__ = ["attribute", "impact", "LABELS"]
+__all__ = ["attribute", "impact", "impact_tables", "LABELS"]
 
 LABELS = ("induced", "accelerated", "same", "delayed", "prevented", "none")
 _COLS = ["run_id", "arm", "replicate", "point", "shopper_id", "segment", "boosted", "impulsiveness",
          "arrival_s", "first_purchase_s", "purchases", "spend", "surplus", "regretted"]
+_IMPACT_COLS = [c for c in _COLS if c not in ("run_id", "arrival_s")]  # what the impact tables read of a visit
+_GROUPINGS = ("quintile", "segment", "all")
+_QUANTILES = [0.2, 0.4, 0.6, 0.8]
+_MEASURES = ["induced_purchases", "accelerated_purchases", "seconds_gained_by_seller", "regretted", "regretted_added",
+             "consumer_surplus_lost", "surplus_lost_to_regret_added", "seller_revenue_gained"]
+_BATCH_VISITS = 250_000  # visits read, paired and summed at a time by impact_tables (about 85 MB)
+_BIN_BITS = 20  # _exact_quantiles' first pass: 2^20 bins of the values' bit patterns
 
 
 def attribute(results: Any, control: str | None = None) -> pd.DataFrame:
@@ -65,41 +73,57 @@ def attribute(results: Any, control: str | None = None) -> pd.DataFrame:
     >>> set(lab.label) <= set(LABELS)
     True
     """
+    res, control = _open(results, control)
+    return _label(res.viewers(_COLS), control)
+
+
+def _open(results: Any, control: str | None) -> tuple[Any, str]:
+    """The folder and its control arm, refused without common random numbers or finished control runs."""
     from fomolab.results import Results
-    from fomolab.stats._folder import text_values
 
     res = results if isinstance(results, Results) else Results(results)
     if not res.common_random_numbers:
         raise ResultsError(f"{res.path}: attribution pairs viewers across arms and needs common random numbers; "
                            "this experiment sets common_random_numbers = false")
     control = control or res.manifest.get("control") or res.experiment.control
-    sh = res.viewers(_COLS)
-    sh["arm"] = text_values(sh["arm"])  # the arms' names shared by the rows, not a new string per row
-    if control not in set(sh.arm):
+    if control not in set(res.runs.arm.astype(str)):
         raise ResultsError(f"{res.path}: no finished runs of the control arm {control!r}")
+    return res, control
+
+
+def _label(sh: pd.DataFrame, control: str) -> pd.DataFrame:
+    """The rows of :func:`attribute` for the visits ``sh`` (every arm of some replicates).
+
+    ``sh`` is consumed (its ``arm`` column is replaced by the arms' names).
+    A treatment visit whose viewer has no control visit in ``sh`` is labelled
+    as one who bought nothing in the control.
+    """
+    from fomolab.stats._folder import text_values
+
+    sh["arm"] = text_values(sh["arm"])  # the arms' names shared by the rows, not a new string per row
     is_control = sh.arm.to_numpy() == control
     base = sh.loc[is_control, ["point", "replicate", "shopper_id", "first_purchase_s", "purchases", "spend",
                                "surplus", "regretted"]]  # what the labels read of the control
-    treat = sh[~is_control]
+    out = sh.take(np.flatnonzero(~is_control))  # the treatment visits: one copy, the table returned
+    out.index = pd.RangeIndex(len(out))
     del sh
-    at = _pair(base, treat)  # each treatment visit's row of the control (-1: none)
+    at = _pair(base, out)  # each treatment visit's row of the control (-1: none)
     found = at >= 0
     take = np.maximum(at, 0)
 
     def ref(col: str) -> np.ndarray:
-        v = base[col].to_numpy(dtype=float)[take] if len(base) else np.full(len(treat), np.nan)
+        v = base[col].to_numpy(dtype=float)[take] if len(base) else np.full(len(out), np.nan)
         return np.where(found, v, np.nan)
 
     c_first = ref("first_purchase_s")
-    t_first = treat.first_purchase_s.to_numpy()
+    t_first = out.first_purchase_s.to_numpy()
     tb, cb = ~np.isnan(t_first), ~np.isnan(c_first)
-    boosted = treat.boosted.to_numpy()
+    boosted = out.boosted.to_numpy()
     code = {name: k for k, name in enumerate(LABELS)}
     label = np.select(
         [boosted & tb, boosted, tb & ~cb, tb & (t_first < c_first), tb & (t_first == c_first), tb & cb, cb],
         [code[x] for x in ("induced", "none", "induced", "accelerated", "same", "delayed", "prevented")],
         default=code["none"])
-    out = treat.reset_index(drop=True)
     out["label"] = pd.Categorical.from_codes(label, categories=list(LABELS))
     out["seconds_gained"] = np.where(tb & cb & ~boosted, c_first - t_first, np.nan)
     for col in ("purchases", "spend", "surplus", "regretted"):
@@ -146,6 +170,10 @@ def impact(results: Any, control: str | None = None, *, by: str = "quintile",
     how the arms are coupled.  Induced, accelerated and seconds gained pair
     each viewer with themselves in the control: they do.
 
+    Without ``labels`` the folder is read a batch of replicates at a time
+    (:func:`impact_tables`); with ``labels`` (a table of :func:`attribute`)
+    the groups and totals are those of its rows.
+
     Returns
     -------
     pandas.DataFrame
@@ -159,42 +187,242 @@ def impact(results: Any, control: str | None = None, *, by: str = "quintile",
     ['accelerated_purchases', 'consumer_surplus_lost', 'induced_purchases']
     """
     from fomolab.results import Results
+
+    if by not in _GROUPINGS:
+        raise ValueError(f"by must be 'quintile', 'segment' or 'all': {by!r}")
+    if labels is None:
+        return impact_tables(results, control, level=level, by=(by,))[by]
+    res = results if isinstance(results, Results) else Results(results)
+    return _table(_stack([_sums(labels, None, (by,))[by]]), level, res.manifest.get("arms", []))
+
+
+def impact_tables(results: Any, control: str | None = None, *, level: float = 0.95,
+                  by: tuple[str, ...] = ("quintile", "segment", "all"),
+                  batch_visits: int | None = None) -> dict[str, pd.DataFrame]:
+    """The tables of :func:`impact` for several groupings, from one read of the visits.
+
+    The visits are read, paired with the control and summed per arm, point,
+    group and replicate a batch of replicates at a time (every arm of a
+    replicate in the same batch), so memory is bounded by a batch, not by the
+    folder; no per-visit labels are kept.  The quintile edges are the exact
+    quantiles of all treatment visits' impulsiveness (as ``numpy.quantile``):
+    with several batches they are found first, from two reads of the
+    impulsiveness column alone.  The tables equal those of ``impact(results,
+    control, by=b, labels=attribute(results, control))``, bit for bit.
+
+    Parameters
+    ----------
+    results : fomolab.Results or path
+        A results folder written with common random numbers.
+    control : str, optional
+        The reference arm (default: the experiment's control).
+    level : float
+        Confidence level of the t intervals.
+    by : tuple of str
+        The groupings: any of ``"quintile"``, ``"segment"``, ``"all"``.
+    batch_visits : int, optional
+        About how many visits a batch holds (default 250,000: a folder of fewer
+        visits is one batch).  A replicate is never split.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        One table of :func:`impact` per grouping in ``by``.
+
+    Examples
+    --------
+    >>> from fomolab.stats._example import example_results
+    >>> tabs = impact_tables(example_results())
+    >>> sorted(tabs), sorted(tabs["quintile"].group.unique())
+    (['all', 'quintile', 'segment'], ['Q1', 'Q2', 'Q3', 'Q4', 'Q5'])
+    """
+    bad = [b for b in by if b not in _GROUPINGS]
+    if bad:
+        raise ValueError(f"by must be 'quintile', 'segment' or 'all': {bad[0]!r}")
+    res, control = _open(results, control)
+    batches = _batches(res.runs, _BATCH_VISITS if batch_visits is None else batch_visits)
+    edges = None
+    if "quintile" in by and len(batches) > 1:
+        treat = set(res.runs.run_id[res.runs.arm.astype(str) != control].astype(str))
+
+        def impulsiveness() -> Iterator[np.ndarray]:
+            for ids in batches:
+                mine = [i for i in ids if i in treat]
+                if mine:
+                    yield res.viewers(["impulsiveness"], run_ids=mine)["impulsiveness"].to_numpy(dtype=float)
+
+        edges = _exact_quantiles(impulsiveness, _QUANTILES)
+    parts: dict[str, list[pd.DataFrame]] = {b: [] for b in by}
+    for ids in batches:  # with one batch and no edges, the batch's quantiles are those of every visit
+        for b, part in _sums(_label(res.viewers(_IMPACT_COLS, run_ids=ids), control), edges, by).items():
+            parts[b].append(part)
+    arms = res.manifest.get("arms", [])
+    return {b: _table(_stack(parts[b]), level, arms) for b in by}
+
+
+def _batches(runs: pd.DataFrame, visits: int) -> list[list[str]]:
+    """The runs' ids in batches of whole replicates (a point's replicate: all its arms) of about ``visits`` visits.
+
+    Replicates are taken in the folder's order and a batch is closed once it
+    holds ``visits`` visits or more (``runs.viewers``).
+    """
+    ids = runs.run_id.astype(str).to_numpy()
+    rep = pd.MultiIndex.from_arrays([runs.point.to_numpy(), runs.replicate.to_numpy()])
+    codes, _ = pd.factorize(rep)  # each replicate by first appearance
+    size = runs.viewers.to_numpy() if "viewers" in runs.columns else np.zeros(len(runs), np.int64)
+    per_rep = np.bincount(codes, weights=size, minlength=codes.max() + 1 if len(codes) else 0)
+    batch_of = np.zeros(len(per_rep), np.int64)
+    batch, held = 0, 0.0
+    for k, n in enumerate(per_rep):
+        if held >= visits:
+            batch, held = batch + 1, 0.0
+        batch_of[k] = batch
+        held += n
+    of_run = batch_of[codes]
+    return [list(ids[of_run == b]) for b in range(batch + 1)] if len(ids) else []
+
+
+def _sums(lab: pd.DataFrame, edges: np.ndarray | None, by: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    """The measures of labelled visits summed per ``arm, point, group, replicate``, for each grouping in ``by``.
+
+    Each grouping's four keys are combined into one integer per visit and
+    the measures summed by pandas over the same rows in the same order as a
+    grouping by the keys themselves (the same sums, bit for bit); ``lab`` is
+    let go once the measures are taken.  ``edges``: the quintile edges
+    (default: the quantiles of ``lab``'s impulsiveness, ``lab`` holding every
+    visit).
+    """
+    from fomolab.stats._folder import text_values
+
+    label = lab["label"]
+    accelerated = (label == "accelerated").to_numpy()
+    surplus = lab["surplus"]
+    # surplus lost on visits that lost (regret), arm minus control: a difference of totals, coupling-free
+    control_surplus = np.where(lab["boosted"], 0.0, surplus - lab["surplus_change"])
+    m = pd.DataFrame({
+        "induced_purchases": (label == "induced") * lab["purchases"],
+        "accelerated_purchases": accelerated.astype(int),
+        "seconds_gained_by_seller": np.where(accelerated, lab["seconds_gained"], 0.0),
+        "regretted": lab["regretted"],
+        "regretted_added": lab["regretted_change"],
+        "consumer_surplus_lost": -lab["surplus_change"],
+        "surplus_lost_to_regret_added": np.clip(-surplus, 0, None) - np.clip(-control_surplus, 0, None),
+        "seller_revenue_gained": lab["spend_change"],
+    })
+    del label, surplus, control_surplus
+    keys = [pd.factorize(lab[c], sort=True) for c in ("arm", "point", "replicate")]  # codes in the keys' order
+    groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for b in by:
+        if b == "quintile":
+            cut = np.quantile(lab["impulsiveness"], _QUANTILES) if edges is None else edges
+            groups[b] = (np.searchsorted(cut, lab["impulsiveness"].to_numpy(), side="right"),
+                         np.array([f"Q{k}" for k in range(1, 6)], dtype=object))
+        elif b == "segment":
+            groups[b] = pd.factorize(text_values(lab["segment"]), sort=True)
+        else:
+            groups[b] = (np.zeros(len(m), np.intp), np.array(["all"], dtype=object))
+    del lab
+    (arm, arms), (point, points), (rep, reps) = keys
+    out = {}
+    for b, (g, names) in groups.items():
+        key = ((arm.astype(np.int64) * len(points) + point) * len(names) + g) * len(reps) + rep
+        tot = m.groupby(key, sort=True)[_MEASURES].sum()
+        k = tot.index.to_numpy()
+        k, r = np.divmod(k, len(reps))
+        k, gk = np.divmod(k, len(names))
+        a, pk = np.divmod(k, len(points))
+        tot.insert(0, "arm", np.asarray(arms, dtype=object)[a])
+        tot.insert(1, "point", np.asarray(points)[pk])
+        tot.insert(2, "group", names[gk])
+        tot.insert(3, "replicate", np.asarray(reps)[r])
+        out[b] = tot.reset_index(drop=True)
+    return out
+
+
+def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The batches' per-replicate sums as one table, ordered by ``arm, point, group, replicate``."""
+    per_rep = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["arm", "point", "group", "replicate", *_MEASURES])
+    per_rep["group"] = per_rep["group"].astype(str).astype(object)
+    return per_rep.sort_values(["arm", "point", "group", "replicate"], kind="stable").reset_index(drop=True)
+
+
+def _table(per_rep: pd.DataFrame, level: float, arms: list[str]) -> pd.DataFrame:
+    """Means over replicates with t intervals, per arm, point, group and measure, arms in the spec's order."""
     from fomolab.stats._intervals import t_interval
 
-    res = results if isinstance(results, Results) else Results(results)
-    full = attribute(res, control) if labels is None else labels
-    # only the columns the measures use (a copy of those, not of every column)
-    lab = full[["arm", "point", "replicate", "label", "purchases", "seconds_gained", "surplus_change",
-                "spend_change", "regretted_change", "boosted", "surplus", "regretted"]].copy()
-    if by == "quintile":
-        edges = np.quantile(full.impulsiveness, [0.2, 0.4, 0.6, 0.8])
-        lab["group"] = pd.Categorical(np.searchsorted(edges, full.impulsiveness, side="right") + 1)
-        lab["group"] = lab["group"].map(lambda q: f"Q{q}")
-    elif by == "segment":
-        lab["group"] = full.segment.astype(str)
-    elif by == "all":
-        lab["group"] = "all"
-    else:
-        raise ValueError(f"by must be 'quintile', 'segment' or 'all': {by!r}")
-    lab["induced_purchases"] = (lab.label == "induced") * lab.purchases
-    lab["accelerated_purchases"] = (lab.label == "accelerated").astype(int)
-    lab["seconds_gained_by_seller"] = np.where(lab.label == "accelerated", lab.seconds_gained, 0.0)
-    lab["consumer_surplus_lost"] = -lab.surplus_change
-    lab["seller_revenue_gained"] = lab.spend_change
-    lab["regretted_added"] = lab.regretted_change
-    # surplus lost on visits that lost (regret), arm minus control: a difference of totals, coupling-free
-    control_surplus = np.where(lab.boosted, 0.0, lab.surplus - lab.surplus_change)
-    lab["surplus_lost_to_regret_added"] = np.clip(-lab.surplus, 0, None) - np.clip(-control_surplus, 0, None)
-    measures = ["induced_purchases", "accelerated_purchases", "seconds_gained_by_seller", "regretted",
-                "regretted_added", "consumer_surplus_lost", "surplus_lost_to_regret_added", "seller_revenue_gained"]
-    per_rep = lab.groupby(["arm", "point", "group", "replicate"], observed=True)[measures].sum().reset_index()
     rows = []
     for (arm, point, group), g in per_rep.groupby(["arm", "point", "group"], observed=True):
-        for m in measures:
+        for m in _MEASURES:
             mean, lo, hi = t_interval(g[m].to_numpy(dtype=float), level)
             rows.append({"arm": arm, "point": point, "group": group, "measure": m, "mean": mean,
                          "ci_lower": lo, "ci_upper": hi, "replicates": len(g)})
-    order = {a: k for k, a in enumerate(res.manifest.get("arms", []))}
+    order = {a: k for k, a in enumerate(arms)}
     out = pd.DataFrame(rows)
     return out.sort_values(["arm", "point"], key=lambda c: c.map(order) if c.name == "arm" else c,
                            kind="stable").reset_index(drop=True)
+
+
+def _exact_quantiles(chunks: Callable[[], Iterable[np.ndarray]], q: Sequence[float]) -> np.ndarray:
+    """``numpy.quantile`` (linear) of values read in chunks, exactly, holding one chunk at a time.
+
+    Two passes over ``chunks()``: the first counts the values in 2^20 bins of
+    their bit patterns (ordered as the values), the second keeps only the
+    values of the bins that hold the order statistics the quantiles need;
+    the quantiles are then interpolated between those as ``numpy.quantile``
+    does (the same float operations: equal to it bit for bit).
+
+    Parameters
+    ----------
+    chunks : callable
+        Called twice; each call yields the same values as arrays (in any
+        order and chunking).
+    q : sequence of float
+        Probabilities in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        ``numpy.quantile(all values, q)``.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(1).normal(size=1000)
+    >>> bool((_exact_quantiles(lambda: iter(np.split(x, 10)), [0.2, 0.5]) == np.quantile(x, [0.2, 0.5])).all())
+    True
+    """
+    qs = np.asarray(q, dtype=float)
+    counts = np.zeros(1 << _BIN_BITS, np.int64)
+    n, nan = 0, False
+    for x in chunks():
+        x = np.asarray(x, dtype=float)
+        n += len(x)
+        nan = nan or bool(np.isnan(x).any())
+        counts += np.bincount(_bins(x), minlength=len(counts))
+    if nan or n == 0:  # numpy's answer: NaN for all, or its error on no values
+        return np.asarray(np.quantile(np.array([np.nan] if nan else [], dtype=float), qs))
+    h = (n - 1) * qs  # numpy's virtual index of the linear method
+    lo = np.floor(h)
+    r_lo = lo.astype(np.int64)
+    r_hi = np.minimum(r_lo + 1, n - 1)
+    cum = np.cumsum(counts)
+    targets = np.unique(np.searchsorted(cum, np.concatenate([r_lo, r_hi]), side="right"))  # bins holding them
+    kept = [x[np.isin(_bins(x), targets)] for x in (np.asarray(c, dtype=float) for c in chunks())]
+    cand = np.sort(np.concatenate(kept))  # the target bins' values, bin after bin
+    first_rank = cum[targets] - counts[targets]  # rank of each target bin's first value
+    offset = np.concatenate([[0], np.cumsum(counts[targets])[:-1]])  # its place in cand
+
+    def at(r: np.ndarray) -> np.ndarray:
+        k = np.searchsorted(targets, np.searchsorted(cum, r, side="right"))
+        return cand[offset[k] + r - first_rank[k]]
+
+    a, b = at(r_lo), at(r_hi)
+    # numpy interpolates prev + gamma (next - prev) with gamma = h - floor(h): on [prev, next] the same gamma
+    return np.array([np.quantile(np.array([a[i], b[i]]), g) for i, g in enumerate(h - lo)])
+
+
+def _bins(x: np.ndarray) -> np.ndarray:
+    """The bin of each value: the top bits of its float64 pattern, mapped so that bins follow the values."""
+    bits = np.ascontiguousarray(x + 0.0, dtype=np.float64).view(np.uint64)  # + 0.0: -0.0 as 0.0
+    key = np.where(bits >> np.uint64(63), ~bits, bits | np.uint64(1 << 63))
+    return (key >> np.uint64(64 - _BIN_BITS)).astype(np.intp)
