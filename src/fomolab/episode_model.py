@@ -229,14 +229,15 @@ def episode_counts(results: Any, *, sample: float | None = None, seed: int = 0,
         del expo, evts
     pp = np.concatenate([q[1] for q in parts]) if parts else np.empty(0, np.int64)
     kk = np.concatenate([q[2] for q in parts]) if parts else np.empty(0, np.int64)
-    table = pd.DataFrame({"piece": kk.astype(np.int64),
-                          "replicate": np.repeat(np.asarray([q[0] for q in parts], dtype=np.int64),
-                                                 [len(q[1]) for q in parts]),
-                          **{n: ((pp >> b) & 1).astype(np.int64) for b, n in enumerate(names)},
-                          **{f"arm_{a}": ((pp >> K) == i).astype(np.int64) for i, a in enumerate(arms) if i},
-                          "exposure": np.concatenate([q[3] for q in parts]) if parts else np.empty(0),
-                          "events": np.concatenate([q[4] for q in parts]) if parts else np.empty(0)})
-    del parts
+    cols = {"piece": kk.astype(np.int64),
+            "replicate": np.repeat(np.asarray([q[0] for q in parts], dtype=np.int64), [len(q[1]) for q in parts]),
+            **{n: ((pp >> b) & 1).astype(np.int64) for b, n in enumerate(names)},
+            **{f"arm_{a}": ((pp >> K) == i).astype(np.int64) for i, a in enumerate(arms) if i},
+            "exposure": np.concatenate([q[3] for q in parts]) if parts else np.empty(0),
+            "events": np.concatenate([q[4] for q in parts]) if parts else np.empty(0)}
+    del parts, pp, kk
+    table = pd.DataFrame(cols, copy=False)  # the columns themselves, not a consolidated copy of them
+    del cols
     facts = {"runs": len(ids), "visits": int(visits), "events": int(n_events), "pieces": int(T),
              "clusters": len(R),
              "method": ("piecewise-exponential Poisson, one piece per event time (= Cox, Breslow ties)" if exact
@@ -293,7 +294,7 @@ def episode_model(results: Any, *, sample: float | None = None, seed: int = 0, c
     # tactics that run exactly together (a timer counting down a sale) are one covariate
     groups: dict[bytes, list[str]] = {}
     for n in names:
-        groups.setdefault(table[n].to_numpy().tobytes(), []).append(n)
+        groups.setdefault(np.packbits(table[n].to_numpy() != 0).tobytes(), []).append(n)  # 0/1: a bit each
     together = {g[0]: g for g in groups.values()}
     arm_terms = [c for c in table.columns if c.startswith("arm_") and table[c].nunique() > 1]
     fit_names = [n for n in together if table[n].nunique() > 1]
