@@ -455,7 +455,7 @@ def repeat_purchases(shoppers: pd.DataFrame, events: pd.DataFrame, arms: Sequenc
     r_arm = np.concatenate([arm_code[row], arm_code])
     r_t = np.concatenate([events.time_s.to_numpy(float)[buy][ok] - arrival[row], ends_t])
     np.clip(r_t, 0, None, out=r_t)
-    r_e = np.concatenate([np.ones(len(r_t) - len(ends_t)), np.zeros(len(ends_t))])
+    r_e = np.concatenate([np.ones(len(r_t) - len(ends_t), np.int8), np.zeros(len(ends_t), np.int8)])  # 0/1 flags
     if one_row_each:
         r_start, r_visit, r_arm, r_t, r_e = _visit_codes(row, r_visit, r_arm, r_t, r_e)
     else:  # a viewer's visits of one run are one subject
