@@ -186,14 +186,19 @@ def gap_starts(codes: np.ndarray, stop: np.ndarray, ev: np.ndarray, sid: np.ndar
     and ``id``).
     """
     o = np.lexsort((stop, codes))  # by subject, then time; ties in row order
-    prev = np.zeros(len(stop))
     same = np.zeros(len(o), dtype=bool)
     c_o = codes[o]
     same[1:] = c_o[1:] == c_o[:-1]
     del c_o
-    shifted = np.concatenate(([0.0], stop[o][:-1]))
-    prev[o] = np.where(same, shifted, 0.0)
-    del o, same, shifted
+    # in sorted order, the previous row's time where it is the same subject's, else 0 (no temporaries:
+    # a large curve has a row per purchase and visit, 4 x 10^7 of them)
+    s_o = stop[o].astype(float, copy=False)
+    prev_o = np.zeros(len(o))
+    np.copyto(prev_o[1:], s_o[:-1], where=same[1:])
+    del s_o, same
+    prev = np.empty(len(stop))
+    prev[o] = prev_o
+    del o, prev_o
     empty = (stop == 0) & (ev == 0)
     if empty.all():
         raise DataError(f"every row of {duration!r} is 0 without an event: nothing at risk")
