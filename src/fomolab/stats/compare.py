@@ -592,11 +592,21 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
             hi = min(K, lo + step)
             d = D[lo:hi] @ WT  # sums of whole counts: exact, whatever the blocks
             left = C[lo + 1:hi + 1] @ WT
-            n = total - (gone + np.cumsum(left, axis=0) - left)
+            n = np.cumsum(left, axis=0)  # at risk: total - (gone + cumsum(left) - left), in place
+            n -= left
+            n += gone
+            np.subtract(total, n, out=n)
             gone = gone + left.sum(axis=0)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                # the carried value first, so the product runs in the same order as over all times at once
-                s = np.cumprod(np.vstack((surv, 1.0 - np.where(n > 0, d / n, 0.0))), axis=0)[1:]
+            del left
+            # s = 1 - d / n, in place in d (no one at risk: no events either, d = 0 and the factor 1)
+            s = d
+            np.divide(d, n, out=s, where=n > 0)
+            np.subtract(1.0, s, out=s)
+            del n
+            # the carried value times the first factor, so the product runs in the same order as over all times
+            # at once (surv * f_0 * f_1 ...)
+            s[0] *= surv[0]
+            np.cumprod(s, axis=0, out=s)
             surv = s[-1:]
             below = s <= 0.5
             new = np.isnan(med) & below.any(axis=0)
