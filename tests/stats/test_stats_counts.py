@@ -228,3 +228,16 @@ def test_first_seen_codes_of_a_categorical_are_those_of_its_text():
         for col in (text, cat):
             codes, names = first_seen_codes(col, ordered)
             assert codes.tolist() == want_codes.tolist() and list(names) == list(want_names)
+
+
+def test_proportional_hazards_tests_of_one_fit_share_the_pieces_that_do_not_depend_on_the_transform():
+    from fomolab.stats._counts import zph_counts
+
+    d = rows(4)
+    fit = fit_counts(d, np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), ["a1", "a2"])
+    shared: dict = {}
+    for g in (fit.time - fit.time.mean(), np.log(fit.time) - 1.0, (fit.time - 3.0) ** 2):
+        alone = zph_counts(fit, g)
+        kept = zph_counts(fit, g, shared)
+        assert "pieces" in shared
+        assert all(np.array_equal(a, b) for a, b in zip(alone, kept, strict=True))

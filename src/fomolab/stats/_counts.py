@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -310,22 +310,30 @@ def first_seen_codes(col: pd.Series, ordered: Callable[[np.ndarray], np.ndarray]
     return code, np.asarray(names)
 
 
-def zph_counts(fit: CountFit, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def zph_counts(fit: CountFit, g: np.ndarray, cache: dict[str, tuple[Any, ...]] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """R's ``cox.zph`` score statistics (per covariate, then global) of a :class:`CountFit`.
 
     ``g`` is the centred time transform at each of the fit's groups (every
     event of a group shares its time).  Returns ``(chisq, df)``, ``q + 1`` each.
+    ``cache``: a dict kept between transforms of the same fit, which then
+    computes the pieces that do not depend on ``g`` once.
     """
     if not np.isfinite(fit.beta).all():
         raise DataError("the Cox fit has a non-finite coefficient: no test of proportional hazards")
-    pc = _Pieces(fit.deaths, fit.ties)
     n, d, X = fit.at_risk, fit.deaths, fit.x
-    *_, s0, a = _sums(n, d, X, fit.beta, pc, need=1)
-    w = np.exp(X @ fit.beta)
+    pieces = cache.get("pieces") if cache is not None else None
+    if pieces is None:
+        pc = _Pieces(fit.deaths, fit.ties)
+        *_, s0, a = _sums(n, d, X, fit.beta, pc, need=1)
+        w = np.exp(X @ fit.beta)
+        pieces = (pc, s0, a, w, _variance_sum(n, d, X, w, pc, s0, a, np.ones(len(pc.group))), d @ X)
+        if cache is not None:
+            cache["pieces"] = pieces
+    pc, s0, a, w, i11, dX = pieces
     gp = g[pc.group]
-    u2 = (g[:, None] * (d @ X)).sum(axis=0) - gp @ a
+    u2 = (g[:, None] * dX).sum(axis=0) - gp @ a
     p = X.shape[1]
-    i11 = _variance_sum(n, d, X, w, pc, s0, a, np.ones(len(gp)))
     i12 = _variance_sum(n, d, X, w, pc, s0, a, gp)
     i22 = _variance_sum(n, d, X, w, pc, s0, a, gp * gp)
     imat = np.block([[i11, i12], [i12, i22]])

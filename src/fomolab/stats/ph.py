@@ -141,10 +141,11 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
                 continue
             hr = fit.hazard_ratio
             cache: dict[str, np.ndarray] = {}
+            pieces: dict[str, tuple[Any, ...]] = {}  # the test's sums that do not depend on the transform, once per fit
             for tr in transforms:
                 try:
                     g = _transform(tr, stop, start, ev, fit, cache)
-                    chisq, df = zph_counts(fit, g)
+                    chisq, df = zph_counts(fit, g, pieces)
                 except DataError as exc:
                     rows.append(dict(point=int(point), time_scale=scale, transform=tr, term="GLOBAL",
                                      note=str(exc)))
