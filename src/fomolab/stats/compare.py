@@ -229,7 +229,7 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
         grp = sh if len(points) == 1 else sh[sh.point.to_numpy() == point]
         # the arms as integer codes (hashed once), the spec's arms 0 .. len(arms) - 1, any other -1
         code, names = pd.factorize(grp.arm.to_numpy())
-        arm_of = pd.Index(arms).get_indexer(names)[code] if len(names) else np.zeros(0, np.int64)
+        arm_of = pd.Index(arms).get_indexer(names).astype(_small_int(len(arms)))[code]  # a byte or two a row
         del code
         # each arm's rows by time, sorted once: the bootstrap's medians and each arm's Kaplan–Meier curve read them
         by_time = _sorted_rows(arm_of, grp.time_s.to_numpy(float), list(range(len(arms))))
@@ -240,7 +240,7 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
         if paired is not None and (summary := joint.summary()) is not None:
             paired[int(point)] = summary
         at_ctrl = by_time[control]
-        rep_code = pd.factorize(grp.replicate.to_numpy())[0]
+        rep_all = grp.replicate.to_numpy()
         bought = grp.bought.to_numpy()
         for arm in arms:
             if arm == control:
@@ -249,7 +249,7 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
             if not len(at_trt) or not len(at_ctrl):
                 continue
             pair = _Pair(grp, at_ctrl, at_trt)
-            reps = len(np.unique(np.concatenate([rep_code[at_ctrl], rep_code[at_trt]])))
+            reps = len(set(pd.unique(rep_all[at_ctrl])) | set(pd.unique(rep_all[at_trt])))  # the pair's replicates
             cl = "replicate" if reps >= 2 else None
             base = dict(point=int(point), arm=arm, control=control, n=len(at_trt), control_n=len(at_ctrl),
                         clusters=reps if cl else np.nan)
@@ -549,9 +549,9 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
     when the caller has them; otherwise they are sorted here.
     """
 
-    # each row's replicate as its rank among the replicates (np.unique's codes: hashed once, the few values sorted)
-    code, reps = pd.factorize(grp.replicate.to_numpy(), sort=True)
-    rep_code = code
+    # the replicates in sorted order (hashed once, the few values sorted); each arm's rows get their rank below
+    rep_all = grp.replicate.to_numpy()
+    reps = np.sort(pd.unique(rep_all))
     R = len(reps)
     rng = np.random.default_rng(seed)
     W = np.stack([np.bincount(rng.integers(0, R, R), minlength=R) for _ in range(n_boot)]).astype(float)
@@ -567,7 +567,7 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
         o = by_time.get(a)
         if o is None or not len(o):
             continue
-        t, e, rc = t_all[o], e_all[o] > 0, rep_code[o]  # the arm's rows by time
+        t, e, rc = t_all[o], e_all[o] > 0, np.searchsorted(reps, rep_all[o])  # the arm's rows by time
         et = t[e]
         et = et[np.concatenate(([True], et[1:] != et[:-1]))] if len(et) else et  # distinct event times, sorted
         K = len(et)
@@ -626,12 +626,21 @@ def _by_sorted_rows(values: np.ndarray, row: np.ndarray, col: np.ndarray, shape:
 
 
 def _sorted_rows(arm_of: np.ndarray, t: np.ndarray, arms: list[Any]) -> dict[Any, np.ndarray]:
-    """Each arm's row positions, sorted by ``t`` (stable: ties keep the rows' order)."""
+    """Each arm's row positions, sorted by ``t`` (stable: ties keep the rows' order; 4 bytes a row where they fit)."""
     out = {}
+    kind = np.int32 if len(t) < 2 ** 31 else np.int64
     for a in arms:
         at = np.flatnonzero(arm_of == a)
-        out[a] = at[np.argsort(t[at], kind="stable")]
+        out[a] = at[np.argsort(t[at], kind="stable")].astype(kind)
     return out
+
+
+def _small_int(levels: int) -> type[np.signedinteger[Any]]:
+    """The smallest signed integer type that holds ``-1 .. levels - 1``."""
+    for kind in (np.int8, np.int16, np.int32):
+        if levels < np.iinfo(kind).max:
+            return kind
+    return np.int64
 
 
 #: Cells (resamples x event times) of :func:`_boot_medians`' working arrays at a time.
