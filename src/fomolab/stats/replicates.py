@@ -530,7 +530,11 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: np.ndarray, rep: 
     # rows keep their order, as a mask over all rows gave them)
     levels = [control, *others]
     L = len(levels)
-    key = _codes(rep, reps) * L + _codes(g, levels)
+    key = _codes(rep, reps)
+    key *= L
+    key += _codes(g, levels)
+    if len(reps) * L < 2 ** 15:  # two bytes a row, and numpy's stable sort of them is a radix sort
+        key = key.astype(np.int16)
     order = np.argsort(key, kind="stable")
     bounds = np.searchsorted(key[order], np.arange(len(reps) * L + 1))
     del key
