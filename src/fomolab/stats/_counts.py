@@ -31,7 +31,8 @@ from fomolab.stats import _newton
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CountFit", "EventTimeCounts", "cox_counts", "event_time_counts", "first_seen_codes", "rows_by_code",
+__all__ = ["CountFit", "EventTimeCounts", "cox_counts", "event_time_counts", "first_seen_codes",
+           "first_seen_small_codes", "rows_by_code",
            "zph_counts"]
 
 SortKind = Literal["quicksort", "stable"]
@@ -308,6 +309,44 @@ def first_seen_codes(col: pd.Series, ordered: Callable[[np.ndarray], np.ndarray]
         return code, np.asarray(col.cat.categories)[first]
     code, names = pd.factorize(ordered(col.to_numpy()))
     return code, np.asarray(names)
+
+
+def first_seen_small_codes(col: pd.Series, ordered: Callable[[np.ndarray], np.ndarray] | None = None,
+                           step: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`first_seen_codes`, the codes in the smallest signed integer type that holds them.
+
+    No code per row in eight bytes is made: a categorical column's codes are
+    looked up from its distinct codes, another column's a million rows at a
+    time from its distinct values (in order of first appearance, as
+    :func:`pandas.factorize` numbers them).
+    """
+    import pandas as pd
+
+    ordered = ordered if ordered is not None else (lambda x: x)
+    if col.isna().any():  # missing values: factorize's code -1
+        code, names = first_seen_codes(col, ordered)
+        return code.astype(_small_type(len(names))), names
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cat = ordered(col.cat.codes.to_numpy())
+        first = pd.unique(cat)  # the codes in order of first appearance
+        lookup = np.zeros(len(col.cat.categories), _small_type(len(first)))
+        lookup[first] = np.arange(len(first))
+        return np.asarray(lookup[cat]), np.asarray(col.cat.categories)[first]
+    values = ordered(col.to_numpy())
+    names = pd.unique(values)
+    at = pd.Index(names)
+    out = np.empty(len(values), _small_type(len(names)))
+    for i in range(0, len(values), step):
+        out[i:i + step] = at.get_indexer(values[i:i + step])
+    return out, np.asarray(names)
+
+
+def _small_type(levels: int) -> type[np.signedinteger[Any]]:
+    """The smallest signed integer type whose maximum exceeds ``levels`` (codes 0 .. levels - 1 and -1)."""
+    for t in (np.int8, np.int16, np.int32):
+        if levels < np.iinfo(t).max:
+            return t
+    return np.int64
 
 
 def zph_counts(fit: CountFit, g: np.ndarray, cache: dict[str, tuple[Any, ...]] | None = None
