@@ -414,3 +414,15 @@ def test_hazard_ratios_fitted_a_few_replicates_at_a_time_are_the_same(monkeypatc
     for rows in (700, 1):  # about two replicates (of ~400 rows per pair) at a time, then one
         monkeypatch.setattr(rp, "_FIT_ROWS", rows)
         assert replicate_estimates(data, "t", "bought", "arm", **kw).equals(whole)
+
+
+def test_cell_codes_made_a_few_rows_at_a_time_are_the_same(monkeypatch):
+    import fomolab.stats.replicates as rp
+
+    rng = np.random.default_rng(5)
+    data = pd.DataFrame({"arm": rng.choice(["control", "sale", "timer"], 900), "rep": rng.integers(0, 6, 900),
+                         "t": rng.exponential(1.0, 900), "bought": (rng.random(900) < 0.4).astype(int)})
+    kw = dict(control="control", replicate="rep", measures=["hazard_ratio", "risk_difference"])
+    whole = replicate_estimates(data, "t", "bought", "arm", **kw)
+    monkeypatch.setattr(rp, "_KEY_ROWS", 7)  # codes of a few rows at a time, each chunk hashed on its own
+    assert replicate_estimates(data, "t", "bought", "arm", **kw).equals(whole)

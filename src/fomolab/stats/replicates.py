@@ -530,11 +530,14 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: np.ndarray, rep: 
     # rows keep their order, as a mask over all rows gave them)
     levels = [control, *others]
     L = len(levels)
-    key = _codes(rep, reps)
-    key *= L
-    key += _codes(g, levels)
-    if len(reps) * L < 2 ** 15:  # two bytes a row, and numpy's stable sort of them is a radix sort
-        key = key.astype(np.int16)
+    # two bytes a row where they fit (numpy's stable sort of them is a radix sort), made a million rows at a time:
+    # no code per row in eight bytes
+    key = np.empty(len(rep), np.int16 if len(reps) * L < 2 ** 15 else np.int64)
+    for i in range(0, len(rep), _KEY_ROWS):
+        part = _codes(rep[i:i + _KEY_ROWS], reps)
+        part *= L
+        part += _codes(g[i:i + _KEY_ROWS], levels)
+        key[i:i + _KEY_ROWS] = part
     order = np.argsort(key, kind="stable")
     bounds = np.searchsorted(key[order], np.arange(len(reps) * L + 1))
     del key
@@ -562,6 +565,10 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: np.ndarray, rep: 
                 got = {**got, **_contrast_checked(t, e, c, cell(i, 0), cell(i, j), tau, slow, r, grp)}
             rows += [(r, grp, m, got[m]) for m in ms]
     return pd.DataFrame(rows, columns=["replicate", "group", "measure", "estimate"])
+
+
+#: Rows of :func:`_estimates`' cell codes made at a time.
+_KEY_ROWS = 1 << 20
 
 
 def _codes(values: np.ndarray, levels: list[object]) -> np.ndarray:
