@@ -394,3 +394,35 @@ def test_a_replicate_lacking_the_control_or_an_arm_is_left_out_of_that_contrast(
     fx = replicate_effects(df, "t", "bought", "arm", control="control", replicate="rep", measures=_FAST)
     assert fx.summary.set_index(["group", "measure"]).replicates.to_dict() == {
         (g, m): 5 if g == "sale" else 4 for g in ("sale", "timer") for m in _FAST}
+
+
+def test_hazard_ratios_fitted_a_few_replicates_at_a_time_are_the_same(monkeypatch):
+    import fomolab.stats.replicates as rp
+
+    rng = np.random.default_rng(3)
+    parts = []
+    for rep in range(7):
+        for arm, rate in (("control", 1.0), ("sale", 1.4), ("timer", 0.8)):
+            n = int(rng.integers(150, 250))
+            buy, leave = rng.exponential(1 / rate, n), rng.exponential(1.0, n)
+            parts.append(pd.DataFrame({"arm": arm, "rep": rep, "t": np.round(np.minimum(buy, leave), 2),
+                                       "bought": (buy <= leave).astype(int)}))
+    data = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=2)  # rows in any order, tied times
+    kw = dict(control="control", replicate="rep", measures=["hazard_ratio", "odds_ratio"])
+    whole = replicate_estimates(data, "t", "bought", "arm", **kw)
+    assert whole.estimate.notna().all() and len(whole) == 7 * 2 * 2
+    for rows in (700, 1):  # about two replicates (of ~400 rows per pair) at a time, then one
+        monkeypatch.setattr(rp, "_FIT_ROWS", rows)
+        assert replicate_estimates(data, "t", "bought", "arm", **kw).equals(whole)
+
+
+def test_cell_codes_made_a_few_rows_at_a_time_are_the_same(monkeypatch):
+    import fomolab.stats.replicates as rp
+
+    rng = np.random.default_rng(5)
+    data = pd.DataFrame({"arm": rng.choice(["control", "sale", "timer"], 900), "rep": rng.integers(0, 6, 900),
+                         "t": rng.exponential(1.0, 900), "bought": (rng.random(900) < 0.4).astype(int)})
+    kw = dict(control="control", replicate="rep", measures=["hazard_ratio", "risk_difference"])
+    whole = replicate_estimates(data, "t", "bought", "arm", **kw)
+    monkeypatch.setattr(rp, "_KEY_ROWS", 7)  # codes of a few rows at a time, each chunk hashed on its own
+    assert replicate_estimates(data, "t", "bought", "arm", **kw).equals(whole)

@@ -143,4 +143,11 @@ def test_proportional_hazards_test_on_very_many_viewers_uses_the_first_replicate
     sh = visits(4, hr_in=1.5, hr_out=1.5, reps=4, n=500)
     monkeypatch.setattr(ph_mod, "PH_MAX_ROWS", 2500)
     ph = ph_mod.ph_table(sh, ["control", "sale"], "control", transforms=("km",))
-    assert ph.note.str.contains("tested on the first 2 of 4 replicates").all()
+    assert ph.note.str.contains("tested on the first 2 of 4 replicates (2,000 viewers)", regex=False).all()
+    # the same table with the arms as categories (their codes looked up for the rows tested), and on those rows
+    assert ph_mod.ph_table(sh.assign(arm=sh.arm.astype("category")), ["control", "sale"], "control",
+                           transforms=("km",)).equals(ph)
+    first = sh[sh.replicate < 2]
+    monkeypatch.setattr(ph_mod, "PH_MAX_ROWS", 10 ** 6)
+    alone = ph_mod.ph_table(first, ["control", "sale"], "control", transforms=("km",))
+    assert alone.drop(columns="note").equals(ph.drop(columns="note"))

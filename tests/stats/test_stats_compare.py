@@ -260,3 +260,32 @@ def test_deadline_counts_are_each_windows_purchases_with_runs_and_products_coded
             k += int((m & (t >= w.end_s - 0.1 * (w.end_s - w.start_s))).sum())
         assert (row.windows, row.purchases, row.in_last) == (len(mine), n, k)
     assert coded.in_last.sum() > 0
+
+
+def test_median_shift_is_the_difference_of_the_arms_kaplan_meier_medians(res, table):
+    from fomolab.stats import kaplan_meier
+
+    sh = time_to_purchase(res.shoppers).assign(arm=lambda d: d.arm.astype(str))
+    med = kaplan_meier(sh, "time_s", "bought", by="arm").summary.set_index("group")["median"]
+    for arm in ("sale", "sale_timer"):
+        got = table[(table.arm == arm) & (table.measure == "median_shift_s")].estimate.iloc[0]
+        assert got == med[arm] - med["control"]  # the same curves, bit for bit
+
+
+def test_median_shift_of_refused_rows_says_what_the_curves_of_the_pair_say(res):
+    from fomolab.stats import _folder
+    from fomolab.stats.compare import compare_tables
+    from fomolab.stats.kaplan_meier import curves_by
+
+    runs = _folder.nonempty_runs(res)
+    sh = time_to_purchase(res.viewers(["arm", "replicate", "point", "shopper_id", "arrival_s", "departure_s",
+                                       "first_purchase_s"])).assign(arm=lambda d: d.arm.astype(str))
+    sale = np.flatnonzero(sh.arm.to_numpy() == "sale")
+    sh.loc[sale[3], "time_s"] = -1.0  # a time the curves refuse
+    got = compare_tables(res, runs, sh, n_boot=0).set_index(["arm", "measure"])
+    pair = pd.concat([sh[sh.arm == "control"], sh[sh.arm == "sale"]], ignore_index=True)
+    with pytest.raises(DataError) as exc:
+        curves_by(pair, "time_s", "bought", by="arm")
+    assert got.loc[("sale", "median_shift_s"), "note"] == str(exc.value)
+    assert np.isnan(got.loc[("sale", "median_shift_s"), "estimate"])
+    assert np.isfinite(got.loc[("sale_timer", "median_shift_s"), "estimate"])  # its rows are not refused

@@ -228,3 +228,33 @@ def test_first_seen_codes_of_a_categorical_are_those_of_its_text():
         for col in (text, cat):
             codes, names = first_seen_codes(col, ordered)
             assert codes.tolist() == want_codes.tolist() and list(names) == list(want_names)
+
+
+def test_proportional_hazards_tests_of_one_fit_share_the_pieces_that_do_not_depend_on_the_transform():
+    from fomolab.stats._counts import zph_counts
+
+    d = rows(4)
+    fit = fit_counts(d, np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), ["a1", "a2"])
+    shared: dict = {}
+    for g in (fit.time - fit.time.mean(), np.log(fit.time) - 1.0, (fit.time - 3.0) ** 2):
+        alone = zph_counts(fit, g)
+        kept = zph_counts(fit, g, shared)
+        assert "pieces" in shared
+        assert all(np.array_equal(a, b) for a, b in zip(alone, kept, strict=True))
+
+
+def test_first_seen_small_codes_are_those_codes_in_one_or_two_bytes():
+    from fomolab.stats._counts import first_seen_codes, first_seen_small_codes
+
+    rng = np.random.default_rng(9)
+    text = pd.Series(rng.choice(["sale", "control", "timer"], 300))
+    cat = text.astype(pd.CategoricalDtype(["timer", "unused", "sale", "control"]))  # not in first-seen order
+    reps = pd.Series(rng.integers(0, 200, 300))  # 200 levels: two bytes
+    gap = pd.Series(np.where(rng.random(300) < 0.1, None, text.to_numpy()), dtype=object)  # missing values: -1
+    shuffle = rng.permutation(300)
+    for ordered in (None, lambda x: x[shuffle]):
+        for col, kind in ((text, np.int8), (cat, np.int8), (reps, np.int16), (gap, np.int8)):
+            want_codes, want_names = first_seen_codes(col, ordered)
+            codes, names = first_seen_small_codes(col, ordered, step=64)  # a few rows at a time
+            assert codes.dtype == kind and codes.tolist() == want_codes.tolist()
+            assert list(names) == list(want_names)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -31,7 +31,8 @@ from fomolab.stats import _newton
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CountFit", "EventTimeCounts", "cox_counts", "event_time_counts", "first_seen_codes", "rows_by_code",
+__all__ = ["CountFit", "EventTimeCounts", "cox_counts", "event_time_counts", "first_seen_codes",
+           "first_seen_small_codes", "rows_by_code",
            "zph_counts"]
 
 SortKind = Literal["quicksort", "stable"]
@@ -310,22 +311,68 @@ def first_seen_codes(col: pd.Series, ordered: Callable[[np.ndarray], np.ndarray]
     return code, np.asarray(names)
 
 
-def zph_counts(fit: CountFit, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def first_seen_small_codes(col: pd.Series, ordered: Callable[[np.ndarray], np.ndarray] | None = None,
+                           step: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`first_seen_codes`, the codes in the smallest signed integer type that holds them.
+
+    No code per row in eight bytes is made: a categorical column's codes are
+    looked up from its distinct codes, another column's a million rows at a
+    time from its distinct values (in order of first appearance, as
+    :func:`pandas.factorize` numbers them).
+    """
+    import pandas as pd
+
+    ordered = ordered if ordered is not None else (lambda x: x)
+    if col.isna().any():  # missing values: factorize's code -1
+        code, names = first_seen_codes(col, ordered)
+        return code.astype(_small_type(len(names))), names
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cat = ordered(col.cat.codes.to_numpy())
+        first = pd.unique(cat)  # the codes in order of first appearance
+        lookup = np.zeros(len(col.cat.categories), _small_type(len(first)))
+        lookup[first] = np.arange(len(first))
+        return np.asarray(lookup[cat]), np.asarray(col.cat.categories)[first]
+    values = ordered(col.to_numpy())
+    names = pd.unique(values)
+    at = pd.Index(names)
+    out = np.empty(len(values), _small_type(len(names)))
+    for i in range(0, len(values), step):
+        out[i:i + step] = at.get_indexer(values[i:i + step])
+    return out, np.asarray(names)
+
+
+def _small_type(levels: int) -> type[np.signedinteger[Any]]:
+    """The smallest signed integer type whose maximum exceeds ``levels`` (codes 0 .. levels - 1 and -1)."""
+    for t in (np.int8, np.int16, np.int32):
+        if levels < np.iinfo(t).max:
+            return t
+    return np.int64
+
+
+def zph_counts(fit: CountFit, g: np.ndarray, cache: dict[str, tuple[Any, ...]] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """R's ``cox.zph`` score statistics (per covariate, then global) of a :class:`CountFit`.
 
     ``g`` is the centred time transform at each of the fit's groups (every
     event of a group shares its time).  Returns ``(chisq, df)``, ``q + 1`` each.
+    ``cache``: a dict kept between transforms of the same fit, which then
+    computes the pieces that do not depend on ``g`` once.
     """
     if not np.isfinite(fit.beta).all():
         raise DataError("the Cox fit has a non-finite coefficient: no test of proportional hazards")
-    pc = _Pieces(fit.deaths, fit.ties)
     n, d, X = fit.at_risk, fit.deaths, fit.x
-    *_, s0, a = _sums(n, d, X, fit.beta, pc, need=1)
-    w = np.exp(X @ fit.beta)
+    pieces = cache.get("pieces") if cache is not None else None
+    if pieces is None:
+        pc = _Pieces(fit.deaths, fit.ties)
+        *_, s0, a = _sums(n, d, X, fit.beta, pc, need=1)
+        w = np.exp(X @ fit.beta)
+        pieces = (pc, s0, a, w, _variance_sum(n, d, X, w, pc, s0, a, np.ones(len(pc.group))), d @ X)
+        if cache is not None:
+            cache["pieces"] = pieces
+    pc, s0, a, w, i11, dX = pieces
     gp = g[pc.group]
-    u2 = (g[:, None] * (d @ X)).sum(axis=0) - gp @ a
+    u2 = (g[:, None] * dX).sum(axis=0) - gp @ a
     p = X.shape[1]
-    i11 = _variance_sum(n, d, X, w, pc, s0, a, np.ones(len(gp)))
     i12 = _variance_sum(n, d, X, w, pc, s0, a, gp)
     i22 = _variance_sum(n, d, X, w, pc, s0, a, gp * gp)
     imat = np.block([[i11, i12], [i12, i22]])

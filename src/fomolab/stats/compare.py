@@ -227,30 +227,39 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
     points = np.unique(sh.point.to_numpy())
     for point in points:
         grp = sh if len(points) == 1 else sh[sh.point.to_numpy() == point]
-        boots = _boot_medians(grp, arms, int(n_boot), seed, level) if n_boot else {}
-        arm_of = grp.arm.to_numpy()
-        joint = _PointPairs(grp, arm_of, arms, control, level)
+        # the arms as integer codes (hashed once), the spec's arms 0 .. len(arms) - 1, any other -1
+        code, names = pd.factorize(grp.arm.to_numpy())
+        arm_of = pd.Index(arms).get_indexer(names).astype(_small_int(len(arms)))[code]  # a byte or two a row
+        del code
+        # each arm's rows by time, sorted once: the bootstrap's medians and each arm's Kaplan–Meier curve read them
+        by_time = _sorted_rows(arm_of, grp.time_s.to_numpy(float), list(range(len(arms))))
+        by_time = {a: by_time[k] for k, a in enumerate(arms)}
+        boots = _boot_medians(grp, arms, int(n_boot), seed, level, by_time) if n_boot else {}
+        curves = _ArmCurves(grp, by_time, level)
+        joint = _PointPairs(grp, arm_of >= 0, arms, control, level)
         if paired is not None and (summary := joint.summary()) is not None:
             paired[int(point)] = summary
-        at_ctrl = np.flatnonzero(arm_of == control)
+        at_ctrl = by_time[control]
+        rep_all = grp.replicate.to_numpy()
+        bought = grp.bought.to_numpy()
         for arm in arms:
             if arm == control:
                 continue
-            at_trt = np.flatnonzero(arm_of == arm)
+            at_trt = by_time[arm]
             if not len(at_trt) or not len(at_ctrl):
                 continue
-            # the two arms' rows, control first, in one copy (the pair's frames are views of it)
-            sub = grp.take(np.concatenate([at_ctrl, at_trt])).reset_index(drop=True)
-            sub["treated"] = np.repeat([0, 1], [len(at_ctrl), len(at_trt)])
-            reps = sub.replicate.nunique()
+            pair = _Pair(grp, at_ctrl, at_trt)
+            reps = len(set(pd.unique(rep_all[at_ctrl])) | set(pd.unique(rep_all[at_trt])))  # the pair's replicates
             cl = "replicate" if reps >= 2 else None
             base = dict(point=int(point), arm=arm, control=control, n=len(at_trt), control_n=len(at_ctrl),
                         clusters=reps if cl else np.nan)
-            if _identical(sub.iloc[:len(at_ctrl)], sub.iloc[len(at_ctrl):]):
+            # the same viewers and outcomes need the same number of rows and of buyers: only then compare rows
+            if len(at_ctrl) == len(at_trt) and int(bought[at_ctrl].sum()) == int(bought[at_trt].sum()) and \
+                    _identical(pair().iloc[:len(at_ctrl)], pair().iloc[len(at_ctrl):]):
                 rows += [{**base, **r} for r in _identical_rows()]
                 continue
-            rows += [{**base, **r} for r in _contrasts(sub, arm, control, cl, level, boots, joint)]
-            del sub
+            rows += [{**base, **r} for r in _contrasts(pair, arm, control, cl, level, boots, joint, curves)]
+            del pair
     out = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
     for idx in out.groupby("measure", sort=False).groups.values():
         out.loc[idx, "p_holm"] = p_adjust(out.loc[idx, "p"], "holm")
@@ -303,6 +312,71 @@ def _identical_rows() -> list[dict[str, Any]]:
             for m, v in _NULL.items()]
 
 
+class _Pair:
+    """The rows of an arm and the control (control first, with ``treated``), copied only when first asked for.
+
+    With two or more replicates the contrasts come from the point's joint
+    paired analysis and each arm's own curve, and the pair's frame is never built.
+    """
+
+    def __init__(self, grp: pd.DataFrame, at_ctrl: np.ndarray, at_trt: np.ndarray):
+        self.grp, self.at_ctrl, self.at_trt = grp, at_ctrl, at_trt
+        self._sub: pd.DataFrame | None = None
+
+    def __call__(self) -> pd.DataFrame:
+        if self._sub is None:
+            # each arm's rows in the frame's order (the positions may come sorted by time)
+            sub = self.grp.take(np.concatenate([np.sort(self.at_ctrl), np.sort(self.at_trt)])).reset_index(drop=True)
+            sub["treated"] = np.repeat([0, 1], [len(self.at_ctrl), len(self.at_trt)])
+            self._sub = sub
+        return self._sub
+
+
+class _ArmCurves:
+    """Each arm's Kaplan–Meier median at a point, from its curve built once from its rows sorted by time.
+
+    The numbers are those of :func:`~fomolab.stats.kaplan_meier.curves_by` on
+    any frame holding the arm's rows: a curve depends only on the arm's own
+    times and events (sums of whole counts per distinct time, then one
+    product in time order).  Only the median, the rows at risk there and the
+    arm's rows are kept, not the curve.  For rows ``curves_by`` would refuse,
+    :meth:`get` answers None and the caller falls back to ``curves_by`` on
+    the pair, which raises its own message.
+    """
+
+    def __init__(self, grp: pd.DataFrame, by_time: dict[str, np.ndarray], level: float):
+        self.by_time, self.level = by_time, level
+        self.t, self.e = grp.time_s.to_numpy(), grp.bought.to_numpy()
+        self._got: dict[str, tuple[float, int, int] | None] = {}
+
+    def get(self, arm: str) -> tuple[float, int, int] | None:
+        """``(median, rows at risk at the median, rows)`` of ``arm`` (None when its rows would be refused)."""
+        from scipy import stats as _st
+
+        from fomolab.stats.kaplan_meier import _one_curve
+
+        if arm not in self._got:
+            o = self.by_time[arm]
+            t, e = self.t[o], self.e[o]
+            # the rows curves_by accepts (finite times >= 0, events 0 or 1): otherwise it says what is wrong
+            ok = t.dtype.kind in "iuf" and e.dtype.kind in "biuf" and bool(np.isfinite(t).all()) and \
+                bool((t >= 0).all()) and bool(((e == 0) | (e == 1)).all())
+            z = float(_st.norm.ppf(1.0 - (1.0 - self.level) / 2.0))
+            self._got[arm] = _median_at_risk(_one_curve(t.astype(float), e.astype(float), z, "log")) if ok else None
+        return self._got[arm]
+
+
+def _median_at_risk(cur: dict[str, np.ndarray]) -> tuple[float, int, int]:
+    """A curve's median, its rows at risk at the median (0 if not reached) and its rows."""
+    from fomolab.stats.kaplan_meier import _median as km_median
+
+    med = km_median(cur)[0]
+    left = 0
+    if not np.isnan(med):
+        left = int(cur["at_risk"][np.searchsorted(cur["time"], med, "left").clip(0, len(cur["time"]) - 1)])
+    return med, left, int(cur["at_risk"][0])  # a curve starts with all its rows at risk
+
+
 #: Measures of the paired analysis across replicates in the arms table.
 _PAIRED_MEASURES = ["hazard_ratio", "odds_ratio", "risk_difference"]
 
@@ -317,8 +391,9 @@ class _PointPairs:
     :meth:`rows` falls back to the pair's own call, which may still succeed.
     """
 
-    def __init__(self, grp: pd.DataFrame, arm_of: np.ndarray, arms: list[str], control: str, level: float):
-        self.grp, self.arm_of, self.arms, self.control, self.level = grp, arm_of, arms, control, level
+    def __init__(self, grp: pd.DataFrame, keep: np.ndarray, arms: list[str], control: str, level: float):
+        """``keep``: which rows of ``grp`` are of ``arms``."""
+        self.grp, self.keep, self.arms, self.control, self.level = grp, keep, arms, control, level
         self._summary: pd.DataFrame | None = None
         self._failed = False
 
@@ -327,8 +402,7 @@ class _PointPairs:
         from fomolab.stats.replicates import replicate_effects
 
         if self._summary is None and not self._failed:
-            keep = np.isin(self.arm_of, self.arms)
-            g = self.grp if keep.all() else self.grp[keep]
+            g = self.grp if self.keep.all() else self.grp[self.keep]
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -338,28 +412,29 @@ class _PointPairs:
                 self._summary = fx.summary
             except DataError:
                 self._failed = True
-            self.grp = self.arm_of = None  # type: ignore[assignment]  # rows no longer needed
+            self.grp = self.keep = None  # type: ignore[assignment]  # rows no longer needed
         return self._summary
 
-    def rows(self, sub: pd.DataFrame, arm: str) -> dict[str, dict[str, Any]]:
-        """``{measure: summary row}`` of ``arm``: from the joint call, else from the pair ``sub`` alone."""
+    def rows(self, pair: Callable[[], pd.DataFrame], arm: str) -> dict[str, dict[str, Any]]:
+        """``{measure: summary row}`` of ``arm``: from the joint call, else from the pair ``pair()`` alone."""
         from fomolab.stats.replicates import replicate_effects
 
         s = self.summary()
         if s is None or not (s.group == arm).any():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                s = replicate_effects(sub, "time_s", "bought", "arm", control=self.control, replicate="replicate",
+                s = replicate_effects(pair(), "time_s", "bought", "arm", control=self.control, replicate="replicate",
                                       measures=_PAIRED_MEASURES, conf_level=self.level).summary
         out: dict[str, dict[str, Any]] = s[s.group == arm].set_index("measure").to_dict("index")
         return out
 
 
-def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level: float,
-               boots: dict[str, np.ndarray], joint: _PointPairs | None = None) -> list[dict[str, Any]]:
+def _contrasts(pair: Callable[[], pd.DataFrame], arm: str, control: str, cl: str | None, level: float,
+               boots: dict[str, np.ndarray], joint: _PointPairs | None = None,
+               arm_curves: _ArmCurves | None = None) -> list[dict[str, Any]]:
+    """The four contrasts of ``arm`` against ``control``; ``pair()`` gives the two arms' rows (control first)."""
     from fomolab.stats.conversion import risk_difference
     from fomolab.stats.cox import cox
-    from fomolab.stats.kaplan_meier import _median as km_median
     from fomolab.stats.kaplan_meier import curves_by
 
     out: list[dict[str, Any]] = []
@@ -375,9 +450,13 @@ def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level:
     def across(measure: str) -> _Estimate:
         """The paired analysis of ``measure`` (all three computed once, their warnings kept per measure)."""
         if not paired:
-            pairs = joint if joint is not None else _PointPairs(sub, sub.arm.to_numpy(), [control, arm], control,
-                                                                 level)
-            paired.update(pairs.rows(sub, arm))
+            if joint is None:
+                sub = pair()
+                joint_or_own = _PointPairs(sub, np.isin(sub.arm.to_numpy(), [control, arm]), [control, arm],
+                                           control, level)
+            else:
+                joint_or_own = joint
+            paired.update(joint_or_own.rows(pair, arm))
         s = paired[measure]
         if s["note"]:
             warnings.warn(s["note"], StatisticalWarning, stacklevel=2)
@@ -396,23 +475,25 @@ def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level:
     def hr() -> _Estimate:
         if cl:
             return across("hazard_ratio")
-        s = cox(sub, "time_s", "bought", ["treated"], cluster=cl, conf_level=level).summary.loc["treated"]
+        s = cox(pair(), "time_s", "bought", ["treated"], cluster=cl, conf_level=level).summary.loc["treated"]
         return s.hazard_ratio, s.ci_lower, s.ci_upper, s.p
 
     def median_shift() -> _Estimate:
-        curves = curves_by(sub, "time_s", "bought", by="arm", conf_level=level)  # arrays, no long table
-        n_of = {g: int((sub.arm.to_numpy() == g).sum()) for g in (control, arm)}
-        median = {g: km_median(curves[g])[0] for g in (control, arm)}
-        est = float(median[arm] - median[control])
+        of: dict[str, tuple[float, int, int]] = {}
         for g in (control, arm):
-            med = median[g]
+            if arm_curves is not None and (got := arm_curves.get(g)) is not None:
+                of[g] = got
+        if len(of) < 2:
+            curves = curves_by(pair(), "time_s", "bought", by="arm", conf_level=level)  # arrays, no long table
+            of = {g: _median_at_risk(curves[g]) for g in (control, arm)}
+        est = float(of[arm][0] - of[control][0])
+        for g in (control, arm):
+            med, left, n_g = of[g]
             if np.isnan(med):
                 continue
-            cur = curves[g]
-            left = int(cur["at_risk"][np.searchsorted(cur["time"], med, "left").clip(0, len(cur["time"]) - 1)])
-            if left < max(100, 0.01 * n_of[g]):
+            if left < max(100, 0.01 * n_g):
                 warnings.warn(f"the Kaplan-Meier median of arm {g!r} ({med:.0f} s) lies in the tail of follow-up, "
-                              f"with {left} of {n_of[g]} viewers still at risk: it is unstable (fewer "
+                              f"with {left} of {n_g} viewers still at risk: it is unstable (fewer "
                               "than half of the viewers buy within a typical visit)", StatisticalWarning,
                               stacklevel=2)
         b = boots.get(arm)
@@ -431,13 +512,14 @@ def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level:
     def odds() -> _Estimate:
         if cl:
             return across("odds_ratio")
+        sub = pair()
         return binary_logit(sub.bought.to_numpy(float), sub.treated.to_numpy(int),
                             sub.replicate.to_numpy() if cl else None, level)
 
     def rd() -> _Estimate:
         if cl:
             return across("risk_difference")
-        s = risk_difference(sub, "bought", "arm", control=control, cluster=cl, conf_level=level).summary.iloc[0]
+        s = risk_difference(pair(), "bought", "arm", control=control, cluster=cl, conf_level=level).summary.iloc[0]
         return s.risk_difference, s.ci_lower, s.ci_upper, s.p
 
     attempt("time_to_purchase", "hazard_ratio", hr)
@@ -447,8 +529,8 @@ def _contrasts(sub: pd.DataFrame, arm: str, control: str, cl: str | None, level:
     return out
 
 
-def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, level: float
-                  ) -> dict[str, np.ndarray]:
+def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, level: float,
+                  by_time: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Kaplan–Meier medians of each arm over bootstrap resamples of replicates.
 
     The same resample of replicates is used for every arm (paired).  The curve
@@ -462,60 +544,107 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
     curves are built from the first event time on and stop once every
     resample's median is reached.  Sums of whole counts are exact, so the
     curves are those of the resampled rows.  Not reached: NaN.
-    """
-    from scipy import sparse
 
-    reps, rep_code = np.unique(grp.replicate.to_numpy(), return_inverse=True)
-    rep_code = rep_code.reshape(-1)
+    ``by_time``: each arm's row positions in ``grp`` sorted by time (stable),
+    when the caller has them; otherwise they are sorted here.
+    """
+
+    # the replicates in sorted order (hashed once, the few values sorted); each arm's rows get their rank below
+    rep_all = grp.replicate.to_numpy()
+    reps = np.sort(pd.unique(rep_all))
     R = len(reps)
     rng = np.random.default_rng(seed)
     W = np.stack([np.bincount(rng.integers(0, R, R), minlength=R) for _ in range(n_boot)]).astype(float)
     # each distinct resample once (with one replicate, all of them are the same)
     W, which = np.unique(W, axis=0, return_inverse=True)
     which = which.reshape(-1)
-    arm = grp.arm.to_numpy()
+    WT = np.ascontiguousarray(W.T)
     t_all, e_all = grp.time_s.to_numpy(float), grp.bought.to_numpy(float)
+    if by_time is None:
+        by_time = _sorted_rows(grp.arm.to_numpy(), t_all, arms)
     out = {}
     for a in arms:
-        m = arm == a
-        if not m.any():
+        o = by_time.get(a)
+        if o is None or not len(o):
             continue
-        t, e, rc = t_all[m], e_all[m] > 0, rep_code[m]
-        et = np.unique(t[e])
+        t, e, rc = t_all[o], e_all[o] > 0, np.searchsorted(reps, rep_all[o])  # the arm's rows by time
+        et = t[e]
+        et = et[np.concatenate(([True], et[1:] != et[:-1]))] if len(et) else et  # distinct event times, sorted
         K = len(et)
         if K == 0:
             out[a] = np.full(n_boot, np.nan)
             continue
         ones = np.ones(len(t))
-        # C[r, p]: rows of replicate r at risk at t_0 .. t_{p-1} only; D[r, j]: its events at t_j
-        C = sparse.csc_matrix((ones, (rc, np.searchsorted(et, t, side="right"))), shape=(R, K + 1))
-        D = sparse.csc_matrix((ones[e], (rc[e], np.searchsorted(et, t[e]))), shape=(R, K))
-        total = W @ np.bincount(rc, minlength=R).astype(float)  # each resample's rows
+        # event times down the rows, resamples across the columns: the running sums and products below run
+        # down contiguous rows, all resamples at once
+        # C[p, r]: rows of replicate r at risk at t_0 .. t_{p-1} only; D[j, r]: its events at t_j
+        # the rows come by time, so their row numbers p are sorted and the matrices are laid out directly
+        # (a row's entries in the rows' order, repeats of a replicate summed by the products: whole counts)
+        C = _by_sorted_rows(ones, np.searchsorted(et, t, side="right"), rc, (K + 1, R))
+        D = _by_sorted_rows(ones[e], np.searchsorted(et, t[e]), rc[e], (K, R))
+        del ones
+        total = np.bincount(rc, minlength=R).astype(float) @ WT  # each resample's rows
         med = np.full(len(W), np.nan)
-        surv: np.ndarray = np.ones(len(W))  # each resample's curve just before the block
-        gone = C[:, :1].T.dot(W.T).T[:, 0]  # rows that leave before the first event time
+        surv: np.ndarray = np.ones((1, len(W)))  # each resample's curve just before the block
+        gone = C[:1] @ WT  # rows that leave before the first event time
         step = max(1, _BOOT_CELLS // len(W))  # event times at a time: bounded memory at any number of times
         for lo in range(0, K, step):
             hi = min(K, lo + step)
-            d = D[:, lo:hi].T.dot(W.T).T  # sums of whole counts: exact, whatever the blocks
-            left = C[:, lo + 1:hi + 1].T.dot(W.T).T
-            n = total[:, None] - (gone[:, None] + np.cumsum(left, axis=1) - left)
-            gone = gone + left.sum(axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                # the carried value first, so the product runs in the same order as over all times at once
-                s = np.cumprod(np.column_stack((surv, 1.0 - np.where(n > 0, d / n, 0.0))), axis=1)[:, 1:]
-            surv = s[:, -1]
+            d = D[lo:hi] @ WT  # sums of whole counts: exact, whatever the blocks
+            left = C[lo + 1:hi + 1] @ WT
+            n = np.cumsum(left, axis=0)  # at risk: total - (gone + cumsum(left) - left), in place
+            n -= left
+            n += gone
+            np.subtract(total, n, out=n)
+            gone = gone + left.sum(axis=0)
+            del left
+            # s = 1 - d / n, in place in d (no one at risk: no events either, d = 0 and the factor 1)
+            s = d
+            np.divide(d, n, out=s, where=n > 0)
+            np.subtract(1.0, s, out=s)
+            del n
+            # the carried value times the first factor, so the product runs in the same order as over all times
+            # at once (surv * f_0 * f_1 ...)
+            s[0] *= surv[0]
+            np.cumprod(s, axis=0, out=s)
+            surv = s[-1:]
             below = s <= 0.5
-            new = np.isnan(med) & below.any(axis=1)
-            med[new] = et[lo + below[new].argmax(axis=1)]
+            new = np.isnan(med) & below.any(axis=0)
+            med[new] = et[lo + below[:, new].argmax(axis=0)]
             if not np.isnan(med).any():
                 break
         out[a] = med[which]
     return out
 
 
+def _by_sorted_rows(values: np.ndarray, row: np.ndarray, col: np.ndarray, shape: tuple[int, int]) -> Any:
+    """A CSR matrix of entries ``values`` at ``(row, col)``, ``row`` sorted (repeated entries are kept)."""
+    from scipy import sparse
+
+    indptr = np.searchsorted(row, np.arange(shape[0] + 1))
+    return sparse.csr_matrix((values, col.astype(np.int32), indptr), shape=shape)
+
+
+def _sorted_rows(arm_of: np.ndarray, t: np.ndarray, arms: list[Any]) -> dict[Any, np.ndarray]:
+    """Each arm's row positions, sorted by ``t`` (stable: ties keep the rows' order; 4 bytes a row where they fit)."""
+    out = {}
+    kind = np.int32 if len(t) < 2 ** 31 else np.int64
+    for a in arms:
+        at = np.flatnonzero(arm_of == a)
+        out[a] = at[np.argsort(t[at], kind="stable")].astype(kind)
+    return out
+
+
+def _small_int(levels: int) -> type[np.signedinteger[Any]]:
+    """The smallest signed integer type that holds ``-1 .. levels - 1``."""
+    for kind in (np.int8, np.int16, np.int32):
+        if levels < np.iinfo(kind).max:
+            return kind
+    return np.int64
+
+
 #: Cells (resamples x event times) of :func:`_boot_medians`' working arrays at a time.
-_BOOT_CELLS = 4_000_000
+_BOOT_CELLS = 250_000
 
 
 @renamed_kwargs({"level": "conf_level"})

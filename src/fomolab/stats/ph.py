@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -87,31 +87,37 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
     from scipy import stats as st
 
     from fomolab.stats import _checks
-    from fomolab.stats._counts import cox_counts, event_time_counts, first_seen_codes, sorted_codes, zph_counts
+    from fomolab.stats._counts import cox_counts, event_time_counts, zph_counts
     from fomolab.stats.zph import TRANSFORMS
 
     transforms = TRANSFORMS if transforms is None else transforms
     alpha = 1 - conf_level
     rows: list[dict[str, Any]] = []
-    arm_code, arm_names = first_seen_codes(sh.arm)  # integer codes of a categorical column, not strings
+    # per row only what the test reads: the point's rows are a slice (one point) or positions, the arms'
+    # codes are looked up for the rows tested, and the cap on rows needs each replicate's size, not a code per row
+    arm_codes_of, arm_names = _first_seen_lookup(sh.arm)
     arm_names = np.asarray(arm_names).astype(str)
+    rep_col = sh.replicate.to_numpy()
     for point, idx in _groups(sh.point.to_numpy()):
-        arm_g = arm_code[idx]
-        present = set(arm_names[np.bincount(arm_g, minlength=len(arm_names)) > 0])
+        present = set(arm_names[arm_codes_of(idx, distinct=True)])
         arms = [a for a in order if a != control and a in present]
         if not arms or control not in present:
             continue
-        rep_g = sh.replicate.to_numpy()[idx]
+        rep_g = rep_col[idx]
         capped = ""
-        if len(idx) > PH_MAX_ROWS:
-            reps, code = sorted_codes(rep_g)
-            size = np.bincount(code, minlength=len(reps))
+        if len(rep_g) > PH_MAX_ROWS:
+            sizes = pd.Series(rep_g, copy=False).value_counts(sort=False)  # each replicate's rows, hashed once
+            reps = np.sort(sizes.index.to_numpy())
+            size = sizes.reindex(reps).to_numpy()
             keep = reps[np.cumsum(size) <= PH_MAX_ROWS]
             keep = keep if len(keep) else reps[:1]
-            sel = code < len(keep)  # the first replicates, in sorted order
-            idx, arm_g, rep_g = idx[sel], arm_g[sel], rep_g[sel]
-            capped = (f"tested on the first {len(keep):,} of {len(reps):,} replicates ({len(idx):,} viewers): the "
+            sel = rep_g <= keep[-1]  # the first replicates, in sorted order
+            idx = np.flatnonzero(sel) if isinstance(idx, slice) else idx[sel]
+            rep_g = rep_g[sel]
+            del sel
+            capped = (f"tested on the first {len(keep):,} of {len(reps):,} replicates ({len(rep_g):,} viewers): the "
                       "test has ample power with them")
+        arm_g = arm_codes_of(idx)
         levels, pat = arm_names, arm_g
         X = np.array([[float(lv == a) for a in arms] for lv in levels])
         rows_p = np.bincount(pat, minlength=len(levels)).astype(float)
@@ -135,10 +141,11 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
                 continue
             hr = fit.hazard_ratio
             cache: dict[str, np.ndarray] = {}
+            pieces: dict[str, tuple[Any, ...]] = {}  # the test's sums that do not depend on the transform, once per fit
             for tr in transforms:
                 try:
                     g = _transform(tr, stop, start, ev, fit, cache)
-                    chisq, df = zph_counts(fit, g)
+                    chisq, df = zph_counts(fit, g, pieces)
                 except DataError as exc:
                     rows.append(dict(point=int(point), time_scale=scale, transform=tr, term="GLOBAL",
                                      note=str(exc)))
@@ -153,6 +160,37 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
     return out.astype({"hazard_ratio": "float64", "chisq": "float64", "p": "float64"})
 
 
+def _first_seen_lookup(col: pd.Series) -> tuple[Callable[..., np.ndarray], np.ndarray]:
+    """:func:`fomolab.stats._counts.first_seen_codes` of ``col``, as a look-up of some rows' codes.
+
+    Returns ``(codes_of, names)``: ``codes_of(rows)`` gives those rows' codes
+    (numbered by first appearance in the whole column), ``codes_of(rows,
+    distinct=True)`` the distinct codes among them.  A categorical column
+    is numbered from its distinct integer codes, so no code per row of the
+    whole column is made; another column is factorized once.
+    """
+    from fomolab.stats._counts import first_seen_codes
+
+    if isinstance(col.dtype, pd.CategoricalDtype) and not col.isna().any():
+        cat = col.cat.codes.to_numpy()
+        first = pd.unique(cat)  # the categories' codes in order of first appearance (as factorize numbers them)
+        lookup = np.zeros(len(col.cat.categories), np.int64)
+        lookup[first] = np.arange(len(first))
+        names = np.asarray(col.cat.categories)[first]
+
+        def codes_of(rows: np.ndarray | slice, distinct: bool = False) -> np.ndarray:
+            c = cat[rows]
+            return np.asarray(lookup[pd.unique(c) if distinct else c])
+    else:
+        code, names = first_seen_codes(col)
+
+        def codes_of(rows: np.ndarray | slice, distinct: bool = False) -> np.ndarray:
+            c = code[rows]
+            return np.asarray(pd.unique(c) if distinct else c)
+
+    return codes_of, names
+
+
 class _Labels:
     """Just the index of some rows, for :func:`fomolab.stats._checks.check_start_stop`'s message."""
 
@@ -160,10 +198,11 @@ class _Labels:
         self.index = index
 
 
-def _groups(values: np.ndarray) -> Iterator[tuple[Any, np.ndarray]]:
-    """``(value, row positions)`` for each distinct value, in sorted order."""
+def _groups(values: np.ndarray) -> Iterator[tuple[Any, np.ndarray | slice]]:
+    """``(value, rows)`` for each distinct value, in sorted order: all rows as a slice when there is one value,
+    else row positions."""
     if len(values) and (values == values[0]).all():
-        yield values[0], np.arange(len(values))
+        yield values[0], slice(0, len(values))
         return
     uniq, inv = np.unique(values, return_inverse=True)
     order = np.argsort(inv, kind="stable")

@@ -41,7 +41,7 @@ import pandas as pd
 
 from fomolab.errors import DataError
 from fomolab.stats import _checks
-from fomolab.stats._counts import EventTimeCounts, event_time_counts, first_seen_codes, sorted_codes
+from fomolab.stats._counts import EventTimeCounts, event_time_counts, first_seen_small_codes, sorted_codes
 from fomolab.stats._result import StatsResult
 
 __all__ = ["RateModelResult", "RATE_COLUMNS", "purchase_intervals", "rate_model", "rate_table"]
@@ -424,11 +424,9 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
     b_rc = b_run[found]
     arr = ordered(shoppers.arrival_s.to_numpy(float))
     dep = ordered(shoppers.departure_s.to_numpy(float))
-    arm_code, arm_names = first_seen_codes(shoppers.arm, ordered)
-    arm_code = _small(arm_code, len(arm_names))  # codes of a few levels: 1 or 2 bytes a visit, not 8
+    arm_code, arm_names = first_seen_small_codes(shoppers.arm, ordered)  # a few levels: 1 or 2 bytes a visit, not 8
     arm_names = np.asarray(arm_names).astype(str)
-    rep_code, rep_names = first_seen_codes(shoppers.replicate, ordered)
-    rep_code = _small(rep_code, len(rep_names))
+    rep_code, rep_names = first_seen_small_codes(shoppers.replicate, ordered)
     rep_names = np.asarray(rep_names)
     point = ordered(shoppers.point.to_numpy())
     ob = np.lexsort((b_prod, b_rc))
@@ -507,14 +505,6 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
         if part is not None:
             out.append(part)
     return out
-
-
-def _small(codes: np.ndarray, levels: int) -> np.ndarray:
-    """``codes`` (0 <= code < levels, or -1) in the smallest signed integer type that holds them."""
-    for t in (np.int8, np.int16, np.int32):
-        if levels < np.iinfo(t).max:
-            return codes.astype(t)
-    return codes
 
 
 #: About this many visits' intervals are counted at a time in :func:`rate_table` (whole replicates each):

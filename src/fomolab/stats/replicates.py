@@ -530,7 +530,14 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: np.ndarray, rep: 
     # rows keep their order, as a mask over all rows gave them)
     levels = [control, *others]
     L = len(levels)
-    key = _codes(rep, reps) * L + _codes(g, levels)
+    # two bytes a row where they fit (numpy's stable sort of them is a radix sort), made a million rows at a time:
+    # no code per row in eight bytes
+    key = np.empty(len(rep), np.int16 if len(reps) * L < 2 ** 15 else np.int64)
+    for i in range(0, len(rep), _KEY_ROWS):
+        part = _codes(rep[i:i + _KEY_ROWS], reps)
+        part *= L
+        part += _codes(g[i:i + _KEY_ROWS], levels)
+        key[i:i + _KEY_ROWS] = part
     order = np.argsort(key, kind="stable")
     bounds = np.searchsorted(key[order], np.arange(len(reps) * L + 1))
     del key
@@ -560,6 +567,10 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: np.ndarray, rep: 
     return pd.DataFrame(rows, columns=["replicate", "group", "measure", "estimate"])
 
 
+#: Rows of :func:`_estimates`' cell codes made at a time.
+_KEY_ROWS = 1 << 20
+
+
 def _codes(values: np.ndarray, levels: list[object]) -> np.ndarray:
     """Each value's position in ``levels`` (which hold every value): hashed once per distinct value."""
     codes, uniq = pd.factorize(values)
@@ -578,7 +589,7 @@ def _contrasts_at_once(t: np.ndarray, e: np.ndarray, ctrl: list[np.ndarray], arm
     ``ctrl[k]`` and ``arm[k]`` are the row positions of replicate ``k``'s
     control and arm.  The shares are the same arithmetic on the same counts
     (bit for bit); for the hazard ratio the counts at each replicate's distinct
-    times come from one sort of all the replicates' rows, and the same
+    times come from one pass over a block of replicates' rows at a time, and the same
     Newton–Raphson as :func:`log_hazard_ratio` runs on each replicate's
     (bit for bit the same numbers: the step-halving test compares
     log-likelihoods that differ by rounding near the maximum, so any other
@@ -591,14 +602,8 @@ def _contrasts_at_once(t: np.ndarray, e: np.ndarray, ctrl: list[np.ndarray], arm
     nc = np.array([len(x) for x in ctrl], np.int64)
     na = np.array([len(x) for x in arm], np.int64)
     ev = np.asarray(e, float)
-    # positions replicate by replicate, the control's rows before the arm's
-    pos = np.concatenate([x for pair in zip(ctrl, arm, strict=True) for x in pair])
-    sizes = np.column_stack((nc, na)).reshape(-1)
-    seg = np.repeat(np.arange(V), nc + na)
-    treated = np.repeat(np.tile([0.0, 1.0], V), sizes)
-    ee = ev[pos]
-    kc = np.bincount(seg, weights=ee * (1.0 - treated), minlength=V)  # whole numbers: exact
-    ka = np.bincount(seg, weights=ee * treated, minlength=V)
+    kc = np.array([ev[x].sum() for x in ctrl], float)  # whole numbers: exact
+    ka = np.array([ev[x].sum() for x in arm], float)
     pc, pa = kc / nc, ka / na  # the groups' means, as ``mean()`` gives them
     if "risk_difference" in ms:
         out["risk_difference"] = pa - pc
@@ -607,9 +612,28 @@ def _contrasts_at_once(t: np.ndarray, e: np.ndarray, ctrl: list[np.ndarray], arm
             ok = (pa > 0) & (pa < 1) & (pc > 0) & (pc < 1)
             out["odds_ratio"] = np.where(ok, (pa / (1 - pa)) / (pc / (1 - pc)), np.nan)
     if "hazard_ratio" in ms:
-        b = _log_hazard_ratios(t[pos], ee, treated, seg, V, ka, (kc > 0) & (ka > 0))
+        b = np.full(V, np.nan)
+        fit = (kc > 0) & (ka > 0)
+        # a few replicates at a time (about _FIT_ROWS rows): each replicate's fit reads only its own rows, so the
+        # working arrays stay small at any number of replicates
+        rows = np.cumsum(nc + na)
+        v0 = 0
+        while v0 < V:
+            v1 = max(v0 + 1, int(np.searchsorted(rows, (rows[v0 - 1] if v0 else 0) + _FIT_ROWS, side="right")))
+            v1 = min(v1, V)
+            # positions replicate by replicate, the control's rows before the arm's
+            pos = np.concatenate([x for k in range(v0, v1) for x in (ctrl[k], arm[k])])
+            sizes = np.column_stack((nc[v0:v1], na[v0:v1])).reshape(-1)
+            seg = np.repeat(np.arange(v1 - v0), nc[v0:v1] + na[v0:v1])
+            treated = np.repeat(np.tile([0.0, 1.0], v1 - v0), sizes)
+            b[v0:v1] = _log_hazard_ratios(t[pos], ev[pos], treated, seg, v1 - v0, ka[v0:v1], fit[v0:v1])
+            v0 = v1
         out["hazard_ratio"] = np.array([math.exp(v) if math.isfinite(v) else float("nan") for v in b])
     return out
+
+
+#: Rows of :func:`_contrasts_at_once`' hazard-ratio fits at a time (whole replicates).
+_FIT_ROWS = 250_000
 
 
 def _log_hazard_ratios(t: np.ndarray, e: np.ndarray, x: np.ndarray, seg: np.ndarray, V: int, total1: np.ndarray,
