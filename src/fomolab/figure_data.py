@@ -107,16 +107,10 @@ def _run_info(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _codes(values: pd.Series, at: dict[str, int]) -> np.ndarray:
-    """Each row's position ``at[str(value)]``; ``len(at)`` for a value not in ``at`` (or missing).
+    """Each row's position ``at[str(value)]``; ``len(at)`` for a value not in ``at`` (or missing)."""
+    from fomolab.stats._folder import positions
 
-    A categorical column is looked up once per category, not once per row.
-    """
-    miss = len(at)
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        lookup = np.array([at.get(str(c), miss) for c in values.cat.categories] + [miss], np.int64)
-        return lookup[values.cat.codes.to_numpy()]  # code -1 (missing) takes the last entry
-    cats, inv = np.unique(values.astype(str).to_numpy(), return_inverse=True)
-    return np.array([at.get(str(c), miss) for c in cats] + [miss], np.int64)[inv.reshape(-1)]
+    return positions(values, at, len(at))
 
 
 def _is_value(col: pd.Series, value: str) -> np.ndarray:

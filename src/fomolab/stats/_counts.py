@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CountFit", "EventTimeCounts", "cox_counts", "event_time_counts", "first_seen_codes",
            "first_seen_small_codes", "rows_by_code",
-           "zph_counts"]
+           "small_code_type", "zph_counts"]
 
 SortKind = Literal["quicksort", "stable"]
 
@@ -325,23 +325,23 @@ def first_seen_small_codes(col: pd.Series, ordered: Callable[[np.ndarray], np.nd
     ordered = ordered if ordered is not None else (lambda x: x)
     if col.isna().any():  # missing values: factorize's code -1
         code, names = first_seen_codes(col, ordered)
-        return code.astype(_small_type(len(names))), names
+        return code.astype(small_code_type(len(names))), names
     if isinstance(col.dtype, pd.CategoricalDtype):
         cat = ordered(col.cat.codes.to_numpy())
         first = pd.unique(cat)  # the codes in order of first appearance
-        lookup = np.zeros(len(col.cat.categories), _small_type(len(first)))
+        lookup = np.zeros(len(col.cat.categories), small_code_type(len(first)))
         lookup[first] = np.arange(len(first))
         return np.asarray(lookup[cat]), np.asarray(col.cat.categories)[first]
     values = ordered(col.to_numpy())
     names = pd.unique(values)
     at = pd.Index(names)
-    out = np.empty(len(values), _small_type(len(names)))
+    out = np.empty(len(values), small_code_type(len(names)))
     for i in range(0, len(values), step):
         out[i:i + step] = at.get_indexer(values[i:i + step])
     return out, np.asarray(names)
 
 
-def _small_type(levels: int) -> type[np.signedinteger[Any]]:
+def small_code_type(levels: int) -> type[np.signedinteger[Any]]:
     """The smallest signed integer type whose maximum exceeds ``levels`` (codes 0 .. levels - 1 and -1)."""
     for t in (np.int8, np.int16, np.int32):
         if levels < np.iinfo(t).max:

@@ -122,6 +122,20 @@ def arm_order(manifest: dict[str, Any], present: Any, *, control_first: bool = T
     return order + sorted(have - set(order))
 
 
+def positions(values: pd.Series, at: dict[str, int], missing: int) -> np.ndarray:
+    """Each row's position ``at[str(value)]``, ``missing`` for a value not in ``at`` (or missing), as int64.
+
+    A categorical column is looked up once per category, and another column
+    once per distinct value, not once per row.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        lookup = np.array([at.get(str(c), missing) for c in values.cat.categories] + [missing], np.int64)
+        out: np.ndarray = lookup[values.cat.codes.to_numpy()]  # code -1 (missing) takes the last entry
+        return out
+    cats, inv = np.unique(values.astype(str).to_numpy(), return_inverse=True)
+    return np.array([at.get(str(c), missing) for c in cats] + [missing], np.int64)[inv.reshape(-1)]
+
+
 def text_values(col: pd.Series) -> np.ndarray:
     """``col.astype(str)`` as an object array; a categorical's names taken by its codes.
 

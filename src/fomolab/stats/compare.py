@@ -28,6 +28,7 @@ import pandas as pd
 from fomolab.errors import DataError, StatisticalWarning
 from fomolab.stats import _folder
 from fomolab.stats._compat import renamed_kwargs
+from fomolab.stats._counts import small_code_type
 
 if TYPE_CHECKING:
     from fomolab.results import Results
@@ -229,7 +230,7 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
         grp = sh if len(points) == 1 else sh[sh.point.to_numpy() == point]
         # the arms as integer codes (hashed once), the spec's arms 0 .. len(arms) - 1, any other -1
         code, names = pd.factorize(grp.arm.to_numpy())
-        arm_of = pd.Index(arms).get_indexer(names).astype(_small_int(len(arms)))[code]  # a byte or two a row
+        arm_of = pd.Index(arms).get_indexer(names).astype(small_code_type(len(arms)))[code]  # a byte or two a row
         del code
         # each arm's rows by time, sorted once: the bootstrap's medians and each arm's Kaplan–Meier curve read them
         by_time = _sorted_rows(arm_of, grp.time_s.to_numpy(float), list(range(len(arms))))
@@ -635,14 +636,6 @@ def _sorted_rows(arm_of: np.ndarray, t: np.ndarray, arms: list[Any]) -> dict[Any
     return out
 
 
-def _small_int(levels: int) -> type[np.signedinteger[Any]]:
-    """The smallest signed integer type that holds ``-1 .. levels - 1``."""
-    for kind in (np.int8, np.int16, np.int32):
-        if levels < np.iinfo(kind).max:
-            return kind
-    return np.int64
-
-
 #: Cells (resamples x event times) of :func:`_boot_medians`' working arrays at a time.
 _BOOT_CELLS = 250_000
 
@@ -743,12 +736,8 @@ def deadline_shares(results: Any, last: float = 0.1) -> pd.DataFrame:
 
 
 def _codes_of(values: pd.Series, names: list[str]) -> np.ndarray:
-    """Each value's position in ``names`` as text (-1 if absent); a categorical by a look-up per category."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        at = {n: k for k, n in enumerate(names)}
-        lookup = np.array([at.get(str(c), -1) for c in values.cat.categories] + [-1], np.int64)
-        return np.asarray(lookup[values.cat.codes.to_numpy()])  # a missing value's code -1 reads the last entry
-    return np.asarray(pd.Categorical(values.astype(str), categories=names).codes, np.int64)
+    """Each value's position in ``names`` as text (-1 if absent)."""
+    return _folder.positions(values, {n: k for k, n in enumerate(names)}, -1)
 
 
 def deadline_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, events: pd.DataFrame,

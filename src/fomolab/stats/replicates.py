@@ -52,6 +52,7 @@ from scipy import stats as _st
 
 from fomolab.errors import DataError, StatisticalWarning
 from fomolab.stats import _checks
+from fomolab.stats._counts import small_code_type
 from fomolab.stats._result import StatsResult
 
 __all__ = [
@@ -530,9 +531,9 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: np.ndarray, rep: 
     # rows keep their order, as a mask over all rows gave them)
     levels = [control, *others]
     L = len(levels)
-    # two bytes a row where they fit (numpy's stable sort of them is a radix sort), made a million rows at a time:
+    # one or two bytes a row where they fit (numpy's stable sort of them is a radix sort), a million rows at a time:
     # no code per row in eight bytes
-    key = np.empty(len(rep), np.int16 if len(reps) * L < 2 ** 15 else np.int64)
+    key = np.empty(len(rep), small_code_type(len(reps) * L))
     for i in range(0, len(rep), _KEY_ROWS):
         part = _codes(rep[i:i + _KEY_ROWS], reps)
         part *= L
