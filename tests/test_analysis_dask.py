@@ -34,13 +34,31 @@ def cluster():
 def test_dask_analysis_has_the_serial_tables(sweep, cluster):
     serial = analyze(sweep, n_boot=20)
     on_dask = analyze(sweep.path, n_boot=20, scheduler=cluster.scheduler_address)
-    # one task per sweep point ran on the cluster's workers
-    prefix = cluster.scheduler.task_prefixes.get("fomolab-analyze-point")
+    # one task per sweep point ran on the cluster's workers, and one each for the tables that read the folder
+    prefixes = cluster.scheduler.task_prefixes
+    prefix = prefixes.get("fomolab-analyze-point")
     assert prefix is not None and sum(prefix.state_counts.values()) >= sweep.runs.point.nunique()
+    for side in ("fomolab-analyze-impact", "fomolab-analyze-episode-model"):
+        assert side in prefixes and prefixes[side].state_counts.get("memory", 0) + \
+            prefixes[side].state_counts.get("released", 0) + prefixes[side].state_counts.get("forgotten", 0) >= 1
+    assert serial.impact is not None and len(serial.impact) and serial.episode_model is not None
     assert sorted(serial.tables()) == sorted(on_dask.tables())
     assert serial.headline.point.nunique() == 6 and len(serial.for_whom)
     for name, df in serial.tables().items():
         pd.testing.assert_frame_equal(df, on_dask.tables()[name], check_exact=True, obj=name)
+
+
+def test_a_task_s_warnings_are_raised_again_in_the_client(cluster):
+    import warnings
+
+    from distributed import Client
+
+    from fomolab.analysis import _task_result, _warned
+
+    with Client(cluster) as client:
+        future = client.submit(_warned, warnings.warn, "from a worker", RuntimeWarning, pure=False)
+        with pytest.warns(RuntimeWarning, match="from a worker"):
+            assert _task_result(future) is None
 
 
 @pytest.mark.parametrize("where", ["scheduler", "workers"])

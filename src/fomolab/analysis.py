@@ -332,8 +332,10 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         A Dask scheduler (``tcp://HOST:PORT``) or a connected client: the
         per-point tables (the headline, ``for_whom`` and the within-replicate
         ratios) are computed on its workers, one task per sweep point, each
-        reading its point's viewers from the folder (the workers must see it);
-        the tables are identical to the serial analysis.
+        reading its point's viewers from the folder (the workers must see it),
+        and the consumer-impact tables and the episode model are one task
+        each, reading the folder themselves, while this process computes the
+        other tables; the tables are identical to the serial analysis.
     workers : int, optional
         Instead of ``scheduler``: a local Dask cluster of this many worker
         processes on loopback, stopped when the analysis ends.
@@ -399,6 +401,9 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     # come from the visits' own arrival and departure times
     events = res.events_except(["arrive", "leave"], ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
     control = control if control is not None else res.manifest.get("control", "control")
+    # on Dask, the tables that read the folder themselves (consumer impact, the episode model) are tasks that
+    # run on the workers while this process computes the others
+    side = _side_tasks(res, runs, control, conf_level, client) if client is not None else {}
     r = runs.assign(arm=runs.arm.astype(str))
     end_s = _stream_end(res, r)
     sh = _visit_frame(shoppers, end_s)  # the viewers' columns and their outcomes: the one per-viewer frame kept
@@ -435,10 +440,15 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         if res.manifest.get("sweep_design") == "saltelli":
             sobol = sobol_indices(res, conf_level=conf_level, seed=seed)
     impact = impact_segment = impact_total = None
-    if res.common_random_numbers and len(set(runs.arm.astype(str))) > 1:
+    if "impact" in side:
+        tabs = _task_result(side["impact"])
+    elif _has_impact(res, runs):
         from fomolab.attribution import impact_tables
 
         tabs = impact_tables(res, control, level=conf_level)  # one pairing of viewers, a batch of replicates at a time
+    else:
+        tabs = None
+    if tabs is not None:
         impact, impact_segment, impact_total = tabs["quintile"], tabs["segment"], tabs["all"]
     market = "hhi_viewers" in runs.columns
     streams = _streams(res, conf_level) if market else None
@@ -454,7 +464,8 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     if swept:
         marginals = figure_data.marginals(runs, stream_table, swept, figure_arms, conf_level)
         cells = figure_data.cells(runs, swept, figure_arms) if len(swept) >= 2 else None
-    episodes = _episode_model(res, conf_level, sh)  # the visits already read
+    episodes = (_task_result(side["episode_model"]) if "episode_model" in side
+                else _episode_model(res, conf_level, sh))  # the visits already read
     visits = None if "stream" in res._columns("shoppers") else sh  # a marketplace: one row per visit
     figures = dict(timeline=figure_data.timeline(res, runs, events, figure_arms, conf_level, visits=visits),
                    windows=figure_data.windows(events, runs),
@@ -546,6 +557,63 @@ class _dask_client:
 
     def __exit__(self, *exc: Any) -> None:
         self._stack.__exit__(*exc)
+
+
+def _has_impact(res, runs: pd.DataFrame) -> bool:
+    """Whether the folder has consumer-impact tables (common random numbers and several arms)."""
+    return bool(res.common_random_numbers) and len(set(runs.arm.astype(str))) > 1
+
+
+def _side_tasks(res, runs: pd.DataFrame, control: str, conf_level: float, client: Any) -> dict[str, Any]:
+    """The consumer-impact tables and the episode model as Dask tasks, each reading the folder at its path.
+
+    Each task opens the folder as ``res`` does (the same replicates) and
+    returns what the serial analysis computes, with the warnings it raised
+    (:func:`_task_result` raises them again here).
+    """
+    path, reps = str(res.path), res.replicates
+    tasks = {}
+    if _has_impact(res, runs):
+        tasks["impact"] = client.submit(_warned, _impact_task, path, reps, control, conf_level,
+                                        key="fomolab-analyze-impact", pure=False)
+    tasks["episode_model"] = client.submit(_warned, _episode_task, path, reps, conf_level,
+                                           key="fomolab-analyze-episode-model", pure=False)
+    return tasks
+
+
+def _impact_task(path: str, replicates: int | None, control: str, conf_level: float) -> dict[str, pd.DataFrame]:
+    """:func:`fomolab.attribution.impact_tables` of the folder at ``path`` (on a Dask worker)."""
+    from fomolab.attribution import impact_tables
+    from fomolab.results import Results
+
+    return impact_tables(Results(path, replicates=replicates), control, level=conf_level)
+
+
+def _episode_task(path: str, replicates: int | None, conf_level: float) -> pd.DataFrame | None:
+    """:func:`_episode_model` of the folder at ``path``, its visits read there (on a Dask worker)."""
+    from fomolab.results import Results
+
+    return _episode_model(Results(path, replicates=replicates), conf_level)
+
+
+def _warned(fn: Any, *args: Any) -> tuple[Any, list[tuple[str, type[Warning]]]]:
+    """``fn(*args)`` and the warnings it raised (a worker's warnings do not reach the client by themselves)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fn(*args)
+    return out, [(str(w.message), w.category) for w in caught]
+
+
+def _task_result(future: Any) -> Any:
+    """A :func:`_warned` task's result, its warnings raised again in this process."""
+    import warnings
+
+    out, caught = future.result()
+    for message, category in caught:
+        warnings.warn(message, category, stacklevel=2)
+    return out
 
 
 def _point_parts(res, sh: pd.DataFrame, runs: pd.DataFrame, end_s: dict[str, float], order: list[str],
