@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import statistics
@@ -65,6 +66,54 @@ def timed_cpu(cmd: list[str], cwd: Path = ROOT, cap_mb: float | None = None) -> 
                                f"of CPU, peak {usage.ru_maxrss / 1024:.0f} MB):\n"
                                f"{err.read().decode(errors='replace')[-2000:]}")
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def timed_tree(cmd: list[str], cwd: Path = ROOT, cap_mb: float | None = None,
+               every_s: float = 0.2) -> tuple[float, float, float]:
+    """As :func:`timed_cpu`, for a command that starts processes of its own (a local Dask cluster):
+    the peak is that of the resident memory of the whole process tree, summed, sampled every
+    ``every_s`` seconds (``wait4``'s peak is that of the largest single process); the CPU time is
+    the child's and its waited-for descendants'."""
+    import psutil
+
+    def cap() -> None:
+        import resource
+
+        limit = int(cap_mb * 2**20)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    with tempfile.TemporaryFile() as err:
+        cpu0, start = resource_children(), time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err,
+                                preexec_fn=cap if cap_mb else None)
+        top, peak = psutil.Process(proc.pid), 0
+        while proc.poll() is None:
+            try:
+                tree = [top, *top.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                break
+            rss = 0
+            for q in tree:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    rss += q.memory_info().rss
+            peak = max(peak, rss)
+            time.sleep(every_s)
+        wall = time.perf_counter() - start
+        proc.wait()
+        cpu = resource_children() - cpu0
+        if proc.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(cmd)} failed after {wall:.0f} s (peak {peak / 2**20:.0f} MB):\n"
+                               f"{err.read().decode(errors='replace')[-2000:]}")
+    return wall, cpu, peak / 2**20
+
+
+def resource_children() -> float:
+    """CPU seconds (user + system) of every waited-for child process so far."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def median(xs: list[float]) -> float:

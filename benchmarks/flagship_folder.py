@@ -18,10 +18,14 @@ paired estimates), each with its CPU and wall time, and the inner steps
 ``_boot_medians``, ``replicate_effects``, ``for_whom_table`` and ``_timing_rows``
 (any folder: ``--folder /tmp/s4/flag150``).
 
+With ``--workers N``, ``fomolab analyze --workers N`` is timed too: the consumer-impact tables and the
+episode model then run on a local Dask cluster beside the analysing process, and the peak is that of the
+whole process tree's resident memory, summed.
+
 Targets: 1. under 3 s and 300 MB; 2. under 120 s and 2 GB; 3. under 180 s.
 
     .venv/bin/python benchmarks/flagship_folder.py [--folder /tmp/fomolab-flagship-1500] [--skip-analysis]
-        [--viewers] [--contrasts] [--cap-gb 16]
+        [--viewers] [--contrasts] [--cap-gb 16] [--workers N]
 
 ``analyze`` and ``report`` run with their address space capped (``--cap-gb``, default 16 GB): past it they fail
 with a memory error, which is printed, instead of waking the kernel's out-of-memory killer.
@@ -30,10 +34,11 @@ with a memory error, which is printed, instead of waking the kernel's out-of-mem
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 from pathlib import Path
 
-from _common import PYTHON, ROOT, fomolab_cmd, load, median, timed, timed_cpu, verdict
+from _common import PYTHON, ROOT, fomolab_cmd, load, median, timed, timed_cpu, timed_tree, verdict
 
 SPEC = ROOT / "experiments/lightning_sale.toml"
 REPLICATES = 1500
@@ -104,16 +109,30 @@ def main() -> None:
                    help="only time compare_tables and _point_parts of the folder (in a process capped at 16 GB)")
     p.add_argument("--cap-gb", type=float, default=16.0,
                    help="address-space cap of the analyze and report processes, GB (default 16)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="also time `fomolab analyze --workers N` (a local Dask cluster beside the analysing process;"
+                        " peak: the whole process tree's)")
     args = p.parse_args()
     folder = Path(args.folder)
     if args.contrasts:
         print(load())
         subprocess.run([PYTHON, "-c", CONTRASTS, str(folder)], cwd=ROOT, check=True)
         return
-    cmd = [*fomolab_cmd(), "run", str(SPEC), "--replicates", str(REPLICATES), "--out", str(folder)]
-    if not (folder / "commits").is_dir() or len(list((folder / "commits").glob("*.json"))) < 4 * REPLICATES:
+    # a folder of another size is timed as it is: re-running with 1,500 replicates would add runs to it
+    manifest = folder / "manifest.json"
+    replicates = REPLICATES
+    if manifest.is_file():
+        written = json.loads(manifest.read_text())
+        if written.get("experiment") != "lightning_sale":
+            raise SystemExit(f"{folder}: a folder of {written.get('experiment')!r}, not of {SPEC.name}")
+        replicates = written["replicates"]
+    cmd = [*fomolab_cmd(), "run", str(SPEC), "--replicates", str(replicates), "--out", str(folder)]
+    runs = len(list((folder / "commits").glob("*.json"))) if (folder / "commits").is_dir() else 0
+    if runs < 4 * replicates:  # missing, or an interrupted simulation: resumed
         wall, peak = timed([*cmd, "-q"])
-        print(f"simulate 6,000 runs: {wall:.1f} s, peak {peak:.0f} MB")
+        print(f"simulate {4 * replicates:,} runs: {wall:.1f} s, peak {peak:.0f} MB")
+    elif replicates != REPLICATES:
+        print(f"{folder}: {4 * replicates:,} runs ({replicates} replicates), timed as they are")
     print(load())
     times = [timed_cpu(cmd) for _ in range(REPEATS)]
     wall, cpu, peak = min(times)
@@ -136,6 +155,15 @@ def main() -> None:
               f"{verdict(wall < 120 and peak < 2048)})")
     except RuntimeError as exc:
         print(f"2. analyze under a {args.cap_gb:g} GB address-space cap: {exc}")
+    if args.workers:
+        try:
+            wall, cpu, peak = timed_tree([*fomolab_cmd(), "analyze", str(folder), "-q", "--workers",
+                                          str(args.workers)], cap_mb=cap)
+            print(f"2. analyze --workers {args.workers}: {wall:.1f} s ({cpu:.1f} s of CPU, all processes), peak "
+                  f"{peak:.0f} MB summed over its processes  (target < 120 s, < 2 GB: "
+                  f"{verdict(wall < 120 and peak < 2048)})")
+        except RuntimeError as exc:
+            print(f"2. analyze --workers {args.workers}: {exc}")
     report = folder.parent / (folder.name + "-report")
     try:
         wall, cpu, peak = timed_cpu([*fomolab_cmd(), "report", str(folder), "-q", "--out", str(report)], cap_mb=cap)
