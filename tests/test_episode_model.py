@@ -70,9 +70,33 @@ def test_visits_in_memory_give_the_table_of_the_files(flagship, sample, max_piec
     # the runs in another order (each run's rows kept in order), run ids as text
     moved = pd.concat([v[v.run_id == r] for r in runs[::-1]], ignore_index=True)
     moved = moved.assign(run_id=moved.run_id.astype(str))
+    # the runs' rows interleaved (each run's in order), run ids categorical: not one slice per run
+    turn = v.groupby("run_id", observed=True).cumcount().to_numpy()  # each run's first row, then its second...
+    mixed = v.iloc[np.argsort(turn, kind="stable")].reset_index(drop=True)
+    assert isinstance(mixed.run_id.dtype, pd.CategoricalDtype) and (mixed.run_id != v.run_id).any()
     want = episode_counts(flagship, sample=sample, seed=4, max_pieces=max_pieces)[0]
-    for visits in (v, moved):
+    for visits in (v, moved, mixed):
         got = episode_counts(flagship, sample=sample, seed=4, max_pieces=max_pieces, visits=visits)[0]
         pd.testing.assert_frame_equal(got, want, check_exact=True)
     assert len(runs) > 2 and want.events.sum() > 0
     pd.testing.assert_frame_equal(episode_model(flagship, visits=moved), episode_model(flagship), check_exact=True)
+
+
+def test_the_pattern_is_on_while_a_window_of_its_kind_runs():
+    from fomolab.episode_model import _pattern
+
+    rng = np.random.default_rng(7)
+    t = np.concatenate((rng.uniform(0, 100, 500), np.arange(0.0, 101.0)))  # window edges among the times
+    start = np.round(rng.uniform(0, 90, (3, 6)))
+    end = start + np.round(rng.uniform(-5, 30, (3, 6)))  # overlapping, empty (end == start) and reversed windows
+    windows = [np.column_stack((s, e)) for s, e in zip(start, end, strict=True)]
+    windows[1] = np.array([[50.0, 40.0], [30.0, 60.0]])  # a reversed window inside a real one
+    windows[2] = np.empty((0, 2))
+    want = np.zeros(len(t), np.int64)
+    for k, w in enumerate(windows):
+        on = np.zeros(len(t), bool)
+        for s, e in w:
+            on |= (t > s) & (t <= e)
+        want |= on.astype(np.int64) << k
+    assert (want & 1).any() and (want & 2).any() and not (want & 4).any()
+    np.testing.assert_array_equal(_pattern(t, windows, 3), want)
