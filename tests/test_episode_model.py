@@ -100,3 +100,41 @@ def test_the_pattern_is_on_while_a_window_of_its_kind_runs():
         want |= on.astype(np.int64) << k
     assert (want & 1).any() and (want & 2).any() and not (want & 4).any()
     np.testing.assert_array_equal(_pattern(t, windows, 3), want)
+
+
+def test_the_fit_from_pooled_cells_is_the_fit_of_the_table(flagship):
+    from fomolab.stats import piecewise_exponential
+
+    table = episode_model(flagship)
+    cells, _names, facts = episode_counts(flagship)
+    covs = table.attrs["covariates"]
+    assert facts["clusters"] == 2 and len(covs) > len(table)
+    fit = piecewise_exponential(cells, covariates=covs, pieces="piece", cluster="replicate").summary
+    for _, row in table.iterrows():  # the same sums in the same order: the same numbers
+        s = fit.loc[row.covariate]
+        assert (row.hazard_ratio, row.ci_lower, row.ci_upper, row.p) == (s.hazard_ratio, s.ci_lower, s.ci_upper,
+                                                                          s.p)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    from fomolab import run
+
+    from helpers import ROOT
+
+    return run(ROOT / "experiments/discount_timer_sweep.toml", tmp_path_factory.mktemp("s") / "r", replicates=1)
+
+
+def test_a_tactic_at_the_same_times_in_every_run_is_left_to_the_baseline(sweep):
+    # the lightning sale runs at the same stream times in both arms of every point: within each event time
+    # it is on or off for every run, so the baseline absorbs it; the timer is fitted without it
+    table = episode_model(sweep).set_index("tactic")
+    assert np.isnan(table.loc["lightning_sale", "hazard_ratio"])
+    assert "same stream times" in table.loc["lightning_sale", "note"]
+    covs = table.attrs["covariates"]
+    assert "lightning_sale_running" not in covs and "countdown_timer_running" in covs
+    ep = tactic_episodes(sweep)
+    fit = cox(ep, "stop_s", "event", covs, start="start_s", ties="breslow").summary
+    assert table.loc["countdown_timer", "hazard_ratio"] == pytest.approx(fit.loc["countdown_timer_running",
+                                                                                 "hazard_ratio"], rel=1e-8)
+    assert np.isfinite(table.loc["countdown_timer", "ci_lower"])

@@ -262,6 +262,83 @@ class _Counts:
         self.facts["events"] = int(n_events)
 
 
+class _Cells:
+    """The replicates' cells of :class:`_Counts`, held compactly, and their sums per (pattern, piece).
+
+    ``pattern``, ``piece``: the pooled cells (every (pattern, piece) with exposure in some replicate) in the
+    order in which :func:`episode_counts`' table first shows them; ``exposure``, ``events``: their sums
+    over the replicates, in the replicates' order.
+    """
+
+    def __init__(self, counts: _Counts) -> None:
+        self.K, self.arms = counts.K, counts.arms
+        self.arm_names = [f"arm_{a}" for i, a in enumerate(counts.arms) if i]
+        self.names = counts.names
+        width = counts.T + (0 if counts.exact else 1)
+        expo, evts = np.zeros((counts.P, width)), np.zeros((counts.P, width))
+        seen = np.full((counts.P, width), len(counts.R), dtype=np.int64)  # first replicate with the cell
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for i, (_rep, pp, kk, ex, ev) in enumerate(counts.replicates()):
+            expo[pp, kk] += ex  # one replicate's cells are distinct: the sums of the table's rows, in order
+            evts[pp, kk] += ev
+            np.minimum.at(seen, (pp, kk), i)
+            self.parts.append((pp, kk, ex, ev))
+        del counts.read  # the visits: no longer needed
+        pp, kk = np.nonzero(expo > 0)
+        order = np.lexsort((kk, pp, seen[pp, kk]))
+        self.pattern, self.piece = pp[order], kk[order]
+        self.exposure, self.events = expo[self.pattern, self.piece], evts[self.pattern, self.piece]
+        self.index = np.full((counts.P, width), -1, dtype=np.int64)  # pooled cell of each (pattern, piece)
+        self.index[self.pattern, self.piece] = np.arange(len(order))
+
+    def column(self, name: str) -> np.ndarray:
+        """A tactic's or arm's 0/1 column of the table, at the pooled cells."""
+        if name in self.names:
+            return ((self.pattern >> self.names.index(name)) & 1).astype(np.int8)
+        return ((self.pattern >> self.K) == self.arm_names.index(name) + 1).astype(np.int8)
+
+    def flat(self, x: np.ndarray) -> bool:
+        """Whether ``x`` has one value in every cell of each piece."""
+        hi = np.zeros(self.index.shape[1], dtype=np.int8)
+        lo = np.ones_like(hi)
+        np.maximum.at(hi, self.piece, x)
+        np.minimum.at(lo, self.piece, x)
+        present = np.bincount(self.piece, minlength=len(hi)) > 0
+        return bool(np.all(hi[present] == lo[present]))
+
+    def fit(self, columns: list[np.ndarray], covariates: list[str], clustered: bool, conf_level: float) -> Any:
+        """:func:`fomolab.stats.piecewise_exponential` of the table on ``covariates`` (clustered by
+        replicate if ``clustered``), from the pooled cells and, for the clustered errors, the replicates'."""
+        from fomolab.errors import DataError
+        from fomolab.stats import _checks
+        from fomolab.stats.pwe import _fit
+
+        level = _checks.check_probability(conf_level, "conf_level")
+        if self.events.sum() == 0:
+            raise DataError("column 'events' has no events: nothing to fit")
+        present, k = np.unique(self.piece, return_inverse=True)
+        X = np.empty((len(self.piece), len(columns)))
+        for j, c in enumerate(columns):
+            X[:, j] = c
+        K = len(present)
+        baseline = pd.DataFrame({"piece": present, "events": np.bincount(k, weights=self.events, minlength=K),
+                                 "exposure": np.bincount(k, weights=self.exposure, minlength=K)})
+
+        def by_replicate(m: np.ndarray, z: np.ndarray) -> np.ndarray:
+            D = np.empty((len(self.parts), z.shape[1]))
+            for i, (pp, kk, ex, ev) in enumerate(self.parts):
+                g = self.index[pp, kk]
+                r = ev - ex * m[g]
+                for j in range(z.shape[1]):  # a sum in the cells' order
+                    D[i, j] = np.bincount(np.zeros(len(g), np.intp), weights=r * z[g, j], minlength=1)[0]
+            return D
+
+        return _fit(self.exposure, self.events, k, X, K, covariates, level, baseline,
+                    cells=sum(len(q[0]) for q in self.parts), events=int(self.events.sum()),
+                    exposure=float(self.exposure.sum()), scores=by_replicate if clustered else None,
+                    cluster="replicate" if clustered else None)
+
+
 def episode_counts(results: Any, *, sample: float | None = None, seed: int = 0,
                    max_pieces: int = MAX_PIECES, visits: pd.DataFrame | None = None
                    ) -> tuple[pd.DataFrame, list[str], dict[str, Any]]:
@@ -365,28 +442,33 @@ def episode_model(results: Any, *, sample: float | None = None, seed: int = 0, c
     import warnings
 
     from fomolab.errors import DataError
-    from fomolab.stats.pwe import piecewise_exponential
 
-    table, names, facts = episode_counts(results, sample=sample, seed=seed, max_pieces=max_pieces, visits=visits)
+    counts = _Counts(results, sample, seed, max_pieces, visits)
+    del visits
+    cells = _Cells(counts)
+    names, facts = counts.names, counts.facts
     base = {k: facts[k] for k in ("runs", "visits", "events", "pieces", "clusters")}
     rows: list[dict[str, Any]] = []
-    # tactics that run exactly together (a timer counting down a sale) are one covariate
+    # tactics that run exactly together (a timer counting down a sale) are one covariate; the pooled cells
+    # hold every (piece, pattern) of the replicates' cells, so a column's values there tell the same
+    bits = {n: cells.column(n) for n in [*names, *cells.arm_names]}
     groups: dict[bytes, list[str]] = {}
     for n in names:
-        groups.setdefault(np.packbits(table[n].to_numpy() != 0).tobytes(), []).append(n)  # 0/1: a bit each
+        groups.setdefault(np.packbits(bits[n] != 0).tobytes(), []).append(n)  # 0/1: a bit each
     together = {g[0]: g for g in groups.values()}
-    arm_terms = [c for c in table.columns if c.startswith("arm_") and table[c].nunique() > 1]
-    fit_names = [n for n in together if table[n].nunique() > 1]
+    arm_terms = [c for c in cells.arm_names if len(np.unique(bits[c])) > 1]
+    varies = [n for n in together if len(np.unique(bits[n])) > 1]
+    # a tactic on (or off) in every cell of each piece runs at the same stream times wherever it runs: the
+    # baseline of each piece absorbs it
+    fit_names = [n for n in varies if not cells.flat(bits[n])]
     summary = None
     note = ""
     if fit_names and facts["events"]:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                fit = piecewise_exponential(table, covariates=[*fit_names, *arm_terms], pieces="piece",
-                                            cluster="replicate" if facts["clusters"] >= 2 else None,
-                                            conf_level=conf_level)
-            summary = fit.summary
+                summary = cells.fit([bits[c] for c in [*fit_names, *arm_terms]], [*fit_names, *arm_terms],
+                                    facts["clusters"] >= 2, conf_level).summary
             note = "; ".join(sorted({str(w.message) for w in caught}))
         except DataError as exc:
             note = str(exc)
@@ -401,8 +483,11 @@ def episode_model(results: Any, *, sample: float | None = None, seed: int = 0, c
                                                                                       if x))
         else:
             row.update(hazard_ratio=np.nan, ci_lower=np.nan, ci_upper=np.nan, p=np.nan,
-                       note=note if n in fit_names else "the tactic runs at every (or no) event time: "
-                                                        "its effect cannot be separated")
+                       note=note if n in fit_names else
+                       "the tactic runs at every (or no) event time: its effect cannot be separated"
+                       if n not in varies else
+                       "the tactic runs at the same stream times wherever it runs: its effect cannot be "
+                       "separated from the baseline hazard then")
         rows.append(row)
     out = pd.DataFrame(rows, columns=EPISODE_MODEL_COLUMNS)
     out.attrs["covariates"] = [*fit_names, *arm_terms]  # what was fitted (tactics, then arms)
