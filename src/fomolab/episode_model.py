@@ -164,6 +164,11 @@ def _pattern(t: np.ndarray, windows: list[np.ndarray] | None, K: int) -> np.ndar
     return code
 
 
+def _sorted(x: np.ndarray) -> np.ndarray:
+    """``np.sort(x)``, without sorting what is sorted already (a run's arrivals, as stored)."""
+    return x if len(x) < 2 or bool(np.all(x[1:] >= x[:-1])) else np.sort(x)
+
+
 class _Counts:
     """The episode model's counts of a folder, one replicate at a time (:meth:`replicates`).
 
@@ -236,7 +241,7 @@ class _Counts:
                 a, stop, bought = self.read(rid)
                 if exact:
                     pat = _pattern(edges, self.windows.get(rid), K) + (self.arm_of[rid] << K)
-                    at_risk = (np.searchsorted(np.sort(a), edges, side="left")
+                    at_risk = (np.searchsorted(_sorted(a), edges, side="left")
                                - np.searchsorted(np.sort(stop), edges, side="left"))
                     ev = np.bincount(np.searchsorted(edges, stop[bought]), minlength=T)
                     expo[pat, cols] += at_risk  # one cell per column: the same as adding one at a time
@@ -244,7 +249,7 @@ class _Counts:
                 else:
                     pat = _pattern(mids, self.windows.get(rid), K) + (self.arm_of[rid] << K)
                     # person-time before each edge: sum over visits of clip(edge, a, stop) - a
-                    sa, ss = np.sort(a), np.sort(stop)
+                    sa, ss = _sorted(a), np.sort(stop)
                     ca, cs = np.concatenate(([0.0], np.cumsum(sa))), np.concatenate(([0.0], np.cumsum(ss)))
                     e = edges
                     ka, ks = np.searchsorted(sa, e, side="right"), np.searchsorted(ss, e, side="right")
