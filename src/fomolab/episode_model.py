@@ -237,6 +237,7 @@ class _Counts:
             # the number at risk (or person-time) and events at each piece and pattern: one replicate's arrays
             expo = np.zeros((self.P, width))
             evts = np.zeros_like(expo)
+            used = np.zeros(self.P, dtype=bool)  # the patterns the replicate's runs take
             for rid in self.runs_of[rep]:
                 a, stop, bought = self.read(rid)
                 if exact:
@@ -246,6 +247,7 @@ class _Counts:
                     ev = np.bincount(np.searchsorted(edges, stop[bought]), minlength=T)
                     expo[pat, cols] += at_risk  # one cell per column: the same as adding one at a time
                     evts[pat, cols] += ev
+                    used[pat] = True
                 else:
                     pat = _pattern(mids, self.windows.get(rid), K) + (self.arm_of[rid] << K)
                     # person-time before each edge: sum over visits of clip(edge, a, stop) - a
@@ -259,7 +261,10 @@ class _Counts:
                     ev = np.bincount(k_ev, minlength=T + 1)
                     expo[pat, cols] += pt
                     evts[pat, cols] += ev
-            pp, kk = np.nonzero(expo > 0)
+                    used[pat] = True
+            rows = np.flatnonzero(used)
+            at, kk = np.nonzero(expo[rows] > 0)  # pattern-major, as over all patterns
+            pp = rows[at]
             n_events += float(evts.sum())  # (whole numbers: exact)
             yield (rep, pp.astype(self.pattern_type), kk.astype(self.piece_type), expo[pp, kk],
                    evts[pp, kk].astype(np.int32))
@@ -286,7 +291,8 @@ class _Cells:
         for i, (_rep, pp, kk, ex, ev) in enumerate(counts.replicates()):
             expo[pp, kk] += ex  # one replicate's cells are distinct: the sums of the table's rows, in order
             evts[pp, kk] += ev
-            np.minimum.at(seen, (pp, kk), i)
+            new = seen[pp, kk] > i  # (the replicates in order: the first to show a cell sets it)
+            seen[pp[new], kk[new]] = i
             self.parts.append((pp, kk, ex, ev))
         del counts.read  # the visits: no longer needed
         pp, kk = np.nonzero(expo > 0)
