@@ -336,12 +336,13 @@ class _Cells:
                                  "exposure": np.bincount(k, weights=self.exposure, minlength=K)})
 
         def by_replicate(m: np.ndarray, z: np.ndarray) -> np.ndarray:
-            D = np.empty((len(self.parts), z.shape[1]))
+            p = z.shape[1]
+            D = np.empty((len(self.parts), p))
             for i, (pp, kk, ex, ev) in enumerate(self.parts):
                 g = self.index[pp, kk]
                 r = ev - ex * m[g]
-                for j in range(z.shape[1]):  # a sum in the cells' order
-                    D[i, j] = np.bincount(np.zeros(len(g), np.intp), weights=r * z[g, j], minlength=1)[0]
+                # each covariate's sum in the cells' order (bincount adds in order), all covariates in one call
+                D[i] = np.bincount(np.tile(np.arange(p), len(g)), weights=(r[:, None] * z[g]).ravel(), minlength=p)
             return D
 
         return _fit(self.exposure, self.events, k, X, K, covariates, level, baseline,
