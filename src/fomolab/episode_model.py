@@ -234,22 +234,26 @@ class _Counts:
             mids = np.concatenate(([edges[0] - 1.0], 0.5 * (edges[:-1] + edges[1:]), [edges[-1] + 1.0]))
         n_events = 0.0
         for rep in self.R:
-            # the number at risk (or person-time) and events at each piece and pattern: one replicate's arrays
-            expo = np.zeros((self.P, width))
+            rids = self.runs_of[rep]
+            pats = [_pattern(edges if exact else mids, self.windows.get(rid), K) + (self.arm_of[rid] << K)
+                    for rid in rids]
+            # the number at risk (or person-time) and events at each piece and pattern the replicate's runs
+            # take (in the patterns' order): one replicate's arrays
+            rows = np.unique(np.concatenate(pats)) if pats else np.zeros(0, np.int64)
+            row_of = np.zeros(self.P, dtype=np.int64)
+            row_of[rows] = np.arange(len(rows))
+            expo = np.zeros((len(rows), width))
             evts = np.zeros_like(expo)
-            used = np.zeros(self.P, dtype=bool)  # the patterns the replicate's runs take
-            for rid in self.runs_of[rep]:
+            for rid, pat in zip(rids, pats, strict=True):
                 a, stop, bought = self.read(rid)
+                at = row_of[pat]
                 if exact:
-                    pat = _pattern(edges, self.windows.get(rid), K) + (self.arm_of[rid] << K)
                     at_risk = (np.searchsorted(_sorted(a), edges, side="left")
                                - np.searchsorted(np.sort(stop), edges, side="left"))
                     ev = np.bincount(np.searchsorted(edges, stop[bought]), minlength=T)
-                    expo[pat, cols] += at_risk  # one cell per column: the same as adding one at a time
-                    evts[pat, cols] += ev
-                    used[pat] = True
+                    expo[at, cols] += at_risk  # one cell per column: the same as adding one at a time
+                    evts[at, cols] += ev
                 else:
-                    pat = _pattern(mids, self.windows.get(rid), K) + (self.arm_of[rid] << K)
                     # person-time before each edge: sum over visits of clip(edge, a, stop) - a
                     sa, ss = _sorted(a), np.sort(stop)
                     ca, cs = np.concatenate(([0.0], np.cumsum(sa))), np.concatenate(([0.0], np.cumsum(ss)))
@@ -259,16 +263,13 @@ class _Counts:
                     pt = np.diff(np.concatenate(([0.0], F, [ss.sum() - sa.sum()])))
                     k_ev = np.clip(np.searchsorted(full, stop[bought], side="left") - 1, 0, T)
                     ev = np.bincount(k_ev, minlength=T + 1)
-                    expo[pat, cols] += pt
-                    evts[pat, cols] += ev
-                    used[pat] = True
-            rows = np.flatnonzero(used)
-            at, kk = np.nonzero(expo[rows] > 0)  # pattern-major, as over all patterns
-            pp = rows[at]
+                    expo[at, cols] += pt
+                    evts[at, cols] += ev
+            at, kk = np.nonzero(expo > 0)  # pattern-major
             n_events += float(evts.sum())  # (whole numbers: exact)
-            yield (rep, pp.astype(self.pattern_type), kk.astype(self.piece_type), expo[pp, kk],
-                   evts[pp, kk].astype(np.int32))
-            del expo, evts, pp, kk
+            yield (rep, rows[at].astype(self.pattern_type), kk.astype(self.piece_type), expo[at, kk],
+                   evts[at, kk].astype(np.int32))
+            del expo, evts, at, kk
         self.facts["events"] = int(n_events)
 
 
@@ -285,22 +286,42 @@ class _Cells:
         self.arm_names = [f"arm_{a}" for i, a in enumerate(counts.arms) if i]
         self.names = counts.names
         width = counts.T + (0 if counts.exact else 1)
-        expo, evts = np.zeros((counts.P, width)), np.zeros((counts.P, width))
-        seen = np.full((counts.P, width), len(counts.R), dtype=np.int64)  # first replicate with the cell
+        from fomolab.stats._counts import small_code_type
+
+        # per pattern that occurs (a row each, added as they come): the sums over the replicates and the first
+        # replicate with each cell
+        seen_type = small_code_type(len(counts.R) + 1)
+        self.row_of = np.full(counts.P, -1, dtype=np.int64)
+        patterns: list[int] = []
+        expo, evts = np.zeros((0, width)), np.zeros((0, width))
+        seen = np.zeros((0, width), dtype=seen_type)
         self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         for i, (_rep, pp, kk, ex, ev) in enumerate(counts.replicates()):
-            expo[pp, kk] += ex  # one replicate's cells are distinct: the sums of the table's rows, in order
-            evts[pp, kk] += ev
-            new = seen[pp, kk] > i  # (the replicates in order: the first to show a cell sets it)
-            seen[pp[new], kk[new]] = i
+            fresh = np.unique(pp[self.row_of[pp] < 0])
+            if len(fresh):
+                self.row_of[fresh] = np.arange(len(patterns), len(patterns) + len(fresh))
+                patterns += fresh.tolist()
+                expo = np.vstack((expo, np.zeros((len(fresh), width))))
+                evts = np.vstack((evts, np.zeros((len(fresh), width))))
+                seen = np.vstack((seen, np.full((len(fresh), width), len(counts.R), dtype=seen_type)))
+            r = self.row_of[pp]
+            expo[r, kk] += ex  # one replicate's cells are distinct: the sums of the table's rows, in order
+            evts[r, kk] += ev
+            new = seen[r, kk] > i  # (the replicates in order: the first to show a cell sets it)
+            seen[r[new], kk[new]] = i
             self.parts.append((pp, kk, ex, ev))
         del counts.read  # the visits: no longer needed
-        pp, kk = np.nonzero(expo > 0)
-        order = np.lexsort((kk, pp, seen[pp, kk]))
+        rr, kk = np.nonzero(expo > 0)
+        pp = np.asarray(patterns, dtype=np.int64)[rr]
+        order = np.lexsort((kk, pp, seen[rr, kk]))
+        del seen
         self.pattern, self.piece = pp[order], kk[order]
-        self.exposure, self.events = expo[self.pattern, self.piece], evts[self.pattern, self.piece]
-        self.index = np.full((counts.P, width), -1, dtype=np.int64)  # pooled cell of each (pattern, piece)
-        self.index[self.pattern, self.piece] = np.arange(len(order))
+        self.exposure, self.events = expo[rr[order], kk[order]], evts[rr[order], kk[order]]
+        del expo, evts
+        # the pooled cell of each (pattern row, piece)
+        self.index = np.full((len(patterns), width), -1, dtype=np.int32 if len(order) < 2**31 - 1 else np.int64)
+        self.index[rr[order], kk[order]] = np.arange(len(order))
+        self.width = width
 
     def column(self, name: str) -> np.ndarray:
         """A tactic's or arm's 0/1 column of the table, at the pooled cells."""
@@ -310,7 +331,7 @@ class _Cells:
 
     def flat(self, x: np.ndarray) -> bool:
         """Whether ``x`` has one value in every cell of each piece."""
-        hi = np.zeros(self.index.shape[1], dtype=np.int8)
+        hi = np.zeros(self.width, dtype=np.int8)
         lo = np.ones_like(hi)
         np.maximum.at(hi, self.piece, x)
         np.minimum.at(lo, self.piece, x)
@@ -339,7 +360,7 @@ class _Cells:
             p = z.shape[1]
             D = np.empty((len(self.parts), p))
             for i, (pp, kk, ex, ev) in enumerate(self.parts):
-                g = self.index[pp, kk]
+                g = self.index[self.row_of[pp], kk]
                 r = ev - ex * m[g]
                 # each covariate's sum in the cells' order (bincount adds in order), all covariates in one call
                 D[i] = np.bincount(np.tile(np.arange(p), len(g)), weights=(r[:, None] * z[g]).ravel(), minlength=p)
