@@ -70,9 +70,74 @@ def test_visits_in_memory_give_the_table_of_the_files(flagship, sample, max_piec
     # the runs in another order (each run's rows kept in order), run ids as text
     moved = pd.concat([v[v.run_id == r] for r in runs[::-1]], ignore_index=True)
     moved = moved.assign(run_id=moved.run_id.astype(str))
+    # the runs' rows interleaved (each run's in order), run ids categorical: not one slice per run
+    turn = v.groupby("run_id", observed=True).cumcount().to_numpy()  # each run's first row, then its second...
+    mixed = v.iloc[np.argsort(turn, kind="stable")].reset_index(drop=True)
+    assert isinstance(mixed.run_id.dtype, pd.CategoricalDtype) and (mixed.run_id != v.run_id).any()
+    frames = [v, moved, mixed]
+    if sample is None:  # without sampling, the order of a run's rows does not matter: arrivals out of order
+        frames.append(v.iloc[np.random.default_rng(1).permutation(len(v))].reset_index(drop=True))
     want = episode_counts(flagship, sample=sample, seed=4, max_pieces=max_pieces)[0]
-    for visits in (v, moved):
+    for visits in frames:
         got = episode_counts(flagship, sample=sample, seed=4, max_pieces=max_pieces, visits=visits)[0]
         pd.testing.assert_frame_equal(got, want, check_exact=True)
     assert len(runs) > 2 and want.events.sum() > 0
     pd.testing.assert_frame_equal(episode_model(flagship, visits=moved), episode_model(flagship), check_exact=True)
+
+
+def test_the_pattern_is_on_while_a_window_of_its_kind_runs():
+    from fomolab.episode_model import _pattern
+
+    rng = np.random.default_rng(7)
+    t = np.concatenate((rng.uniform(0, 100, 500), np.arange(0.0, 101.0)))  # window edges among the times
+    start = np.round(rng.uniform(0, 90, (3, 6)))
+    end = start + np.round(rng.uniform(-5, 30, (3, 6)))  # overlapping, empty (end == start) and reversed windows
+    windows = [np.column_stack((s, e)) for s, e in zip(start, end, strict=True)]
+    windows[1] = np.array([[50.0, 40.0], [30.0, 60.0]])  # a reversed window inside a real one
+    windows[2] = np.empty((0, 2))
+    want = np.zeros(len(t), np.int64)
+    for k, w in enumerate(windows):
+        on = np.zeros(len(t), bool)
+        for s, e in w:
+            on |= (t > s) & (t <= e)
+        want |= on.astype(np.int64) << k
+    assert (want & 1).any() and (want & 2).any() and not (want & 4).any()
+    np.testing.assert_array_equal(_pattern(t, windows, 3), want)
+
+
+def test_the_fit_from_pooled_cells_is_the_fit_of_the_table(flagship):
+    from fomolab.stats import piecewise_exponential
+
+    table = episode_model(flagship)
+    cells, _names, facts = episode_counts(flagship)
+    covs = table.attrs["covariates"]
+    assert facts["clusters"] == 2 and len(covs) > len(table)
+    fit = piecewise_exponential(cells, covariates=covs, pieces="piece", cluster="replicate").summary
+    for _, row in table.iterrows():  # the same sums in the same order: the same numbers
+        s = fit.loc[row.covariate]
+        assert (row.hazard_ratio, row.ci_lower, row.ci_upper, row.p) == (s.hazard_ratio, s.ci_lower, s.ci_upper,
+                                                                          s.p)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    from fomolab import run
+
+    from helpers import ROOT
+
+    return run(ROOT / "experiments/discount_timer_sweep.toml", tmp_path_factory.mktemp("s") / "r", replicates=1)
+
+
+def test_a_tactic_at_the_same_times_in_every_run_is_left_to_the_baseline(sweep):
+    # the lightning sale runs at the same stream times in both arms of every point: within each event time
+    # it is on or off for every run, so the baseline absorbs it; the timer is fitted without it
+    table = episode_model(sweep).set_index("tactic")
+    assert np.isnan(table.loc["lightning_sale", "hazard_ratio"])
+    assert "same stream times" in table.loc["lightning_sale", "note"]
+    covs = table.attrs["covariates"]
+    assert "lightning_sale_running" not in covs and "countdown_timer_running" in covs
+    ep = tactic_episodes(sweep)
+    fit = cox(ep, "stop_s", "event", covs, start="start_s", ties="breslow").summary
+    assert table.loc["countdown_timer", "hazard_ratio"] == pytest.approx(fit.loc["countdown_timer_running",
+                                                                                 "hazard_ratio"], rel=1e-8)
+    assert np.isfinite(table.loc["countdown_timer", "ci_lower"])

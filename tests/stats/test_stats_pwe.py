@@ -87,17 +87,23 @@ def test_epoch_pieces_are_statsmodels_poisson_glm(ep):
     np.testing.assert_allclose(f.baseline["hazard"], np.exp(naive.params[:3]), rtol=1e-6)
 
 
-def test_clustered_errors_in_blocks_of_cells_are_the_same(ep, monkeypatch):
-    from fomolab.stats import pwe
-
+def test_cells_split_or_in_another_order_fit_the_same(ep):
+    # the fit pools the cells of one piece and pattern: splitting a cell in two (within its cluster) and
+    # shuffling the cells change nothing but the order of sums
     covs = ["sale", "seg"]
     cells = person_time(ep, "stop", "event", covs, start="start", breaks=[300, 600], cluster="arm")
     whole = piecewise_exponential(cells, covariates=covs, cluster="arm")
-    monkeypatch.setattr(pwe, "_ROWS_AT_ONCE", 5)  # blocks of 2 or 3 cells
-    assert len(cells) > 5
-    blocks = piecewise_exponential(cells, covariates=covs, cluster="arm")
-    pd.testing.assert_frame_equal(blocks.summary, whole.summary, check_exact=True)
-    pd.testing.assert_frame_equal(blocks.vcov, whole.vcov, check_exact=True)
+    part = cells.assign(exposure=cells["exposure"] * 0.25, events=cells["events"] // 2)
+    rest = cells.assign(exposure=cells["exposure"] - part["exposure"], events=cells["events"] - part["events"])
+    split = pd.concat([part, rest], ignore_index=True).sample(frac=1.0, random_state=3)
+    assert (split["events"] > 0).sum() > len(cells)
+    fit = piecewise_exponential(split, covariates=covs, cluster="arm")
+    assert fit.cells == 2 * len(cells) and fit.events == whole.events
+    for col in ("coef", "se", "naive_se", "p"):
+        np.testing.assert_allclose(fit.summary[col], whole.summary[col], rtol=1e-12, atol=0, err_msg=col)
+    np.testing.assert_allclose(fit.loglik, whole.loglik, rtol=1e-12)
+    np.testing.assert_allclose(fit.baseline["hazard"], whole.baseline["hazard"], rtol=1e-12)
+    assert not np.array_equal(fit.summary["se"], fit.summary["naive_se"])
 
 
 def test_aggregation_adds_up_and_keeps_totals(ep):
@@ -158,3 +164,12 @@ def test_one_baseline_per_part_reduces_each_part_alone(ep):
     c = cox(ep, "stop", "event", covs, start="start", strata="seg", ties="breslow")
     np.testing.assert_allclose(f.summary["coef"], c.summary["coef"], rtol=1e-6)
     np.testing.assert_allclose(f.summary["se"], c.summary["se"], rtol=1e-6)
+
+
+def test_a_covariate_constant_within_every_piece_is_refused():
+    # "on" in piece 1 and "off" in piece 0 for every cell: the piece effects absorb it
+    cells = pd.DataFrame({"piece": [0, 0, 1, 1], "x": [0, 1, 0, 1], "on": [0, 0, 1, 1],
+                          "exposure": [100.0, 100.0, 50.0, 50.0], "events": [10, 20, 5, 10]})
+    with pytest.raises(DataError, match="'on' take a single value"):
+        piecewise_exponential(cells, covariates=["x", "on"])
+    assert piecewise_exponential(cells, covariates=["x"]).summary.loc["x", "hazard_ratio"] == pytest.approx(2.0)

@@ -24,13 +24,16 @@ The fit (:func:`piecewise_exponential`) eliminates the piece effects
 analytically (their maximum given the coefficients is
 ``events_k / sum(exposure * exp(x'beta))``) and maximises the profile
 likelihood by Newton–Raphson as :func:`fomolab.stats.cox` does, so thousands
-of pieces cost no more than a few.
+of pieces cost no more than a few.  The iterations see the cells only
+through the events and exposure of each (piece, covariate pattern), so cells
+of one piece and pattern (e.g. of different clusters) are pooled first; the
+clustered errors take each cell's score once, at the estimate.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -255,17 +258,15 @@ class PiecewiseExponentialResult(StatsResult):
         return [("", self.tests)]
 
 
-#: Cells x covariates handled at once in the clustered errors' sums (memory, not numbers).
-_ROWS_AT_ONCE = 1 << 20
-
-
 def _profile(beta: np.ndarray, X: np.ndarray, n: np.ndarray, y: np.ndarray, k: np.ndarray,
              d: np.ndarray, K: int) -> tuple[float, np.ndarray, np.ndarray]:
     eta = X @ beta
     w = n * np.exp(eta)
     p = X.shape[1]
     s0 = np.bincount(k, weights=w, minlength=K)
-    s1 = np.column_stack([np.bincount(k, weights=w * X[:, j], minlength=K) for j in range(p)])
+    s1 = np.empty((K, p))
+    for j in range(p):
+        s1[:, j] = np.bincount(k, weights=w * X[:, j], minlength=K)
     pos = d > 0
     ll = float(y @ eta - (d[pos] * np.log(s0[pos])).sum())
     a = np.zeros_like(s1)
@@ -278,6 +279,107 @@ def _profile(beta: np.ndarray, X: np.ndarray, n: np.ndarray, y: np.ndarray, k: n
             v = float((d[pos] * (s2[pos] / s0[pos] - a[pos, i] * a[pos, j])).sum())
             info[i, j] = info[j, i] = v
     return ll, u, info
+
+
+#: ``scores(m, z) -> D``: each cluster's score at the estimate, ``sum (y - exposure * m[c]) * z[c]`` over its
+#: cells, where ``c`` is the pooled cell (piece and pattern) a cell belongs to.
+Scores = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _pool(data: pd.DataFrame, covs: list[str], kcode: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pooled cell of each cell (the same piece key and covariate values), numbered by first appearance,
+    and each pooled cell's first cell."""
+    combo = kcode.astype(np.int64)
+    width = int(combo.max()) + 1
+    for c in covs:
+        code, values = pd.factorize(_checks.numeric(data, c))
+        if width * len(values) >= 1 << 62:  # renumber what is there before the codes overflow
+            combo, seen = pd.factorize(combo)
+            width = len(seen)
+        combo = combo * len(values) + code
+        width *= len(values)
+        del code
+    g, _ = pd.factorize(combo)
+    del combo
+    # numbered by first appearance: a pooled cell's first cell is where the running maximum grows
+    top = np.maximum.accumulate(g)
+    first = np.flatnonzero(np.concatenate(([True], top[1:] > top[:-1])))
+    small = np.int32 if len(first) < np.iinfo(np.int32).max else np.int64
+    return g.astype(small), first
+
+
+def _fit(n: np.ndarray, y: np.ndarray, k: np.ndarray, X: np.ndarray, K: int, covs: list[str], level: float,
+         baseline: pd.DataFrame, *, cells: int, events: int, exposure: float, scores: Scores | None = None,
+         cluster: str | None = None) -> PiecewiseExponentialResult:
+    """The fit on pooled cells: exposure ``n``, events ``y``, piece key ``k`` (0 .. K - 1) and covariates
+    ``X`` (changed in place) of each (piece, pattern) cell; ``scores`` gives the clustered errors' per-cluster
+    scores from the original cells.  ``baseline``: per piece key, its key columns, ``events`` and ``exposure``;
+    ``cells``, ``events``, ``exposure``: the original cells' number and totals.
+    """
+    for j, c in enumerate(covs):
+        if np.all(X[:, j] == X[0, j]):
+            raise DataError(f"covariate {c!r} is constant ({X[0, j]!r} in every cell): drop it")
+    d = np.bincount(k, weights=y, minlength=K)
+    centre = (n @ X) / n.sum()
+    Xc = X  # centred in place: the same numbers as X - centre
+    Xc -= centre
+    del X
+    # the rank of the pooled cells' covariates is that of every cell's (the same distinct rows)
+    if np.linalg.matrix_rank(Xc) < Xc.shape[1]:
+        raise DataError(f"covariates {covs} are collinear: drop a redundant one")
+    p = len(covs)
+    beta = np.zeros(p)
+    ll0, u0, i0 = _profile(beta, Xc, n, y, k, d, K)
+    # a covariate with one value in every cell of each piece has no information: the piece effects absorb it
+    scale = np.maximum((n @ Xc**2) / n.sum(), 1e-300) * max(float(d.sum()), 1.0)
+    _newton.refuse_flat(covs, np.diag(i0), scale)
+    try:
+        score = float(u0 @ np.linalg.solve(i0, u0))
+        new = beta + np.linalg.solve(i0, u0)
+    except np.linalg.LinAlgError:
+        raise DataError("the covariates are collinear within pieces: drop a redundant one") from None
+    beta, ll, _, info, converged, iters = _newton.maximise(lambda b: _profile(b, Xc, n, y, k, d, K), beta,
+                                                           ll0, u0, i0, new, iter_max=_ITER_MAX)
+    if not converged:
+        warnings.warn(f"piecewise-exponential fit did not converge in {_ITER_MAX} iterations; "
+                      "estimates are unreliable (an infinite coefficient?)",
+                      ConvergenceWarning, stacklevel=3)
+    var = _newton.inverse(info)
+    e = np.exp(Xc @ beta)
+    s0 = np.bincount(k, weights=n * e, minlength=K)
+    rate = np.divide(d, s0, out=np.zeros(K), where=s0 > 0)
+    use_var = var
+    if scores is not None:
+        xbar = np.empty((K, p))
+        for j in range(p):
+            xbar[:, j] = np.bincount(k, weights=n * e * Xc[:, j], minlength=K)
+        xbar /= np.where(s0 > 0, s0, 1.0)[:, None]
+        # a cell's score: (y - mu) (x - xbar), mu = exposure * exp(x'beta) * rate of its piece
+        D = scores(e * rate[k], Xc - xbar[k])
+        use_var = var @ (D.T @ D) @ var
+    se = np.sqrt(np.diag(use_var))
+    z = beta / se
+    q = float(_st.norm.ppf(1.0 - (1.0 - level) / 2.0))
+    summary = pd.DataFrame({
+        "coef": beta, "hazard_ratio": np.exp(beta), "se": se, "z": z,
+        "p": 2.0 * _st.norm.sf(np.abs(z)),
+        "ci_lower": np.exp(beta - q * se), "ci_upper": np.exp(beta + q * se),
+        "naive_se": np.sqrt(np.diag(var)),
+    }, index=pd.Index(covs, name="covariate"))
+    try:
+        wald = float(beta @ np.linalg.solve(use_var, beta))
+    except np.linalg.LinAlgError:
+        wald = float("nan")
+    tests = pd.DataFrame({"statistic": pd.Series({"likelihood_ratio": 2.0 * (ll - ll0),
+                                                  "wald": wald, "score": score}), "df": p})
+    tests["p"] = _st.chi2.sf(tests["statistic"], p)
+    baseline["hazard"] = rate * np.exp(-centre @ beta)
+    return PiecewiseExponentialResult(
+        summary=summary, tests=tests, loglik=(ll0, ll),
+        vcov=pd.DataFrame(use_var, index=covs, columns=covs),
+        naive_vcov=pd.DataFrame(var, index=covs, columns=covs), baseline=baseline,
+        cells=cells, events=events, exposure=exposure,
+        converged=converged, iterations=iters, cluster=cluster, conf_level=level)
 
 
 def piecewise_exponential(
@@ -347,80 +449,36 @@ def piecewise_exponential(
         raise DataError(f"column {exposure!r} must be > 0 in every cell: row {i} has {n[i]!r}")
     if y.sum() == 0:
         raise DataError(f"column {events!r} has no events: nothing to fit")
-    X = np.column_stack([_checks.numeric(data, c) for c in covs])
-    for j, c in enumerate(covs):
-        if np.all(X[:, j] == X[0, j]):
-            raise DataError(f"covariate {c!r} is constant ({X[0, j]!r} in every cell): drop it")
     key_cols = [*strata_cols, pieces]
     kcode = (data.groupby(key_cols, sort=True, observed=True).ngroup().to_numpy()
              if len(key_cols) > 1 else pd.factorize(data[pieces], sort=True)[0])
     K = int(kcode.max()) + 1
-    d = np.bincount(kcode, weights=y, minlength=K)
-    centre = (n @ X) / n.sum()
-    Xc = X  # centred in place (X itself is not needed again): the same numbers as X - centre
-    Xc -= centre
-    del X
-    if np.linalg.matrix_rank(Xc) < Xc.shape[1]:
-        raise DataError(f"covariates {covs} are collinear: drop a redundant one")
-    p = len(covs)
-    beta = np.zeros(p)
-    ll0, u0, i0 = _profile(beta, Xc, n, y, kcode, d, K)
-    try:
-        score = float(u0 @ np.linalg.solve(i0, u0))
-        new = beta + np.linalg.solve(i0, u0)
-    except np.linalg.LinAlgError:
-        raise DataError("the covariates are collinear within pieces: drop a redundant one") from None
-    beta, ll, _, info, converged, iters = _newton.maximise(lambda b: _profile(b, Xc, n, y, kcode, d, K), beta,
-                                                           ll0, u0, i0, new, iter_max=_ITER_MAX)
-    if not converged:
-        warnings.warn(f"piecewise-exponential fit did not converge in {_ITER_MAX} iterations; "
-                      "estimates are unreliable (an infinite coefficient?)",
-                      ConvergenceWarning, stacklevel=2)
-    var = _newton.inverse(info)
-    w = n * np.exp(Xc @ beta)
-    s0 = np.bincount(kcode, weights=w, minlength=K)
-    rate = np.divide(d, s0, out=np.zeros(K), where=s0 > 0)
-    use_var = var
-    if cluster is not None:
-        mu = w * rate[kcode]
-        xbar = np.column_stack([np.bincount(kcode, weights=w * Xc[:, j], minlength=K)
-                                for j in range(p)]) / np.where(s0 > 0, s0, 1.0)[:, None]
-        y_mu = y - mu
-        del mu
-        codes = pd.factorize(data[cluster])[0]
-        D = np.zeros((int(codes.max()) + 1, p))
-        # each cluster's score, (y - mu) (x - xbar), added row by row in order, a block of rows at a time
-        # (np.add.at adds in row order, so the blocks give the same sums; a table of 10^7 cells would
-        # otherwise hold three n x p arrays at once)
-        step = max(1, _ROWS_AT_ONCE // max(p, 1))
-        for lo in range(0, len(y_mu), step):
-            hi = lo + step
-            np.add.at(D, codes[lo:hi], y_mu[lo:hi, None] * (Xc[lo:hi] - xbar[kcode[lo:hi]]))
-        use_var = var @ (D.T @ D) @ var
-    se = np.sqrt(np.diag(use_var))
-    z = beta / se
-    q = float(_st.norm.ppf(1.0 - (1.0 - level) / 2.0))
-    summary = pd.DataFrame({
-        "coef": beta, "hazard_ratio": np.exp(beta), "se": se, "z": z,
-        "p": 2.0 * _st.norm.sf(np.abs(z)),
-        "ci_lower": np.exp(beta - q * se), "ci_upper": np.exp(beta + q * se),
-        "naive_se": np.sqrt(np.diag(var)),
-    }, index=pd.Index(covs, name="covariate"))
-    try:
-        wald = float(beta @ np.linalg.solve(use_var, beta))
-    except np.linalg.LinAlgError:
-        wald = float("nan")
-    tests = pd.DataFrame({"statistic": pd.Series({"likelihood_ratio": 2.0 * (ll - ll0),
-                                                  "wald": wald, "score": score}), "df": p})
-    tests["p"] = _st.chi2.sf(tests["statistic"], p)
-    first = pd.Series(np.arange(len(kcode))).groupby(kcode).first().to_numpy()
-    baseline = data[key_cols].iloc[first].reset_index(drop=True)
-    baseline["events"] = d
+    first_k = pd.Series(np.arange(len(kcode))).groupby(kcode).first().to_numpy()
+    baseline = data[key_cols].iloc[first_k].reset_index(drop=True)
+    baseline["events"] = np.bincount(kcode, weights=y, minlength=K)
     baseline["exposure"] = np.bincount(kcode, weights=n, minlength=K)
-    baseline["hazard"] = rate * np.exp(-centre @ beta)
-    return PiecewiseExponentialResult(
-        summary=summary, tests=tests, loglik=(ll0, ll),
-        vcov=pd.DataFrame(use_var, index=covs, columns=covs),
-        naive_vcov=pd.DataFrame(var, index=covs, columns=covs), baseline=baseline,
-        cells=len(n), events=int(y.sum()), exposure=float(n.sum()), converged=converged,
-        iterations=iters, cluster=cluster, conf_level=level)
+    # the Newton iterations need the cells only through the events and exposure of each (piece, pattern):
+    # they run on those sums; the clustered errors take the cells themselves, once, at the estimate
+    g, first = _pool(data, covs, kcode)
+    G = len(first)
+    n_p = np.bincount(g, weights=n, minlength=G)
+    y_p = np.bincount(g, weights=y, minlength=G)
+    X = np.empty((G, len(covs)))
+    for j, c in enumerate(covs):
+        X[:, j] = _checks.numeric(data, c)[first]
+    k_p = kcode[first]
+    del kcode
+    scores: Scores | None = None
+    if cluster is not None:
+        codes = pd.factorize(data[cluster])[0]
+
+        def by_cluster(m: np.ndarray, z: np.ndarray) -> np.ndarray:
+            r = y - n * m[g]
+            C = int(codes.max()) + 1
+            # each cluster's sum in the cells' order, one covariate at a time (a few arrays of cells at once)
+            return np.column_stack([np.bincount(codes, weights=r * z[g, j], minlength=C)
+                                    for j in range(z.shape[1])])
+
+        scores = by_cluster
+    return _fit(n_p, y_p, k_p, X, K, covs, level, baseline, cells=len(n), events=int(y.sum()),
+                exposure=float(n.sum()), scores=scores, cluster=cluster)
