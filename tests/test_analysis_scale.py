@@ -186,3 +186,47 @@ def test_lineup_of_a_folder_without_product_results_is_none(res, tmp_path):
     assert figure_data.lineup(old, runs, ["control", "sale_timer"], 0.95, min_products=1) is None
     assert figure_data.lineup(res, _folder.nonempty_runs(res), ["control", "sale_timer"], 0.95,
                               min_products=1) is not None
+
+
+@pytest.mark.parametrize("shape", ["even", "skewed", "few_large"])
+def test_buying_by_cells_gives_each_cells_numbers_bit_for_bit(shape):
+    """All cells at once (cells a position at a time, the longest one by one) equal one cell at a time."""
+    from fomolab.analysis import _buying_by_cells, _buying_by_flags
+
+    rng = np.random.default_rng({"even": 1, "skewed": 2, "few_large": 3}[shape])
+    n, n_cells = {"even": (6000, 120), "skewed": (6000, 40), "few_large": (20000, 3)}[shape]
+    cell = (np.minimum(rng.geometric(0.15, n) - 1, n_cells - 1) if shape == "skewed"
+            else rng.integers(0, n_cells, n))
+    t = np.sort(np.round(rng.exponential(60.0, n), 1))  # ties within and across cells
+    what = rng.integers(0, 3, n)
+    buy, ended = what == 1, what != 0
+    for tau in (0.05, 30.0, 90.0, 1e6):
+        F, lost = _buying_by_cells(t, buy, ended, cell, n_cells + 1, tau)  # the last cell has no rows
+        assert np.isnan(F[-1]) and np.isnan(lost[-1])
+        for c in range(n_cells):
+            rows = cell == c
+            assert (F[c], lost[c]) == _buying_by_flags(t[rows], buy[rows], ended[rows], tau), (tau, c)
+        F_only, none = _buying_by_cells(t, buy, ended, cell, n_cells + 1, tau, lost=False)
+        assert np.array_equal(F_only, F, equal_nan=True) and not len(none)
+
+
+def test_one_groups_incidence_and_time_lost_are_the_public_rows():
+    from scipy import stats as st
+
+    from fomolab.stats.competing import _incidence_at, _time_lost, restricted_time_in_state
+
+    df = _frame().sort_values("t", kind="stable")
+    code = df.what.map({"censored": 0, "buy": 1, "leave": 2}).to_numpy().astype(np.int8)
+    z = float(st.norm.ppf(0.975))
+    for at in (0.5, 57.0, 1e6):
+        ci = cumulative_incidence(df, "t", "what", by="arm", censored="censored", at=at, curves=False).summary
+        rt = restricted_time_in_state(df, "t", "what", by="arm", censored="censored", tau=at).summary
+        for arm in ("a", "b", "c"):
+            rows = (df.arm == arm).to_numpy()
+            for c, cause in enumerate(("buy", "leave")):
+                want = ci[(ci.group == arm) & (ci.cause == cause)].iloc[0]
+                got = _incidence_at(df.t.to_numpy()[rows], code[rows], c, 2, at, z)
+                assert got == (want.cuminc, want.se, want.ci_lower, want.ci_upper, want.at_risk), (at, arm, cause)
+                r = rt[(rt.group == arm) & (rt.state == cause)].iloc[0]
+                lost, var = _time_lost(df.t.to_numpy()[rows], code[rows], c, 2, at)
+                assert (lost, float(np.sqrt(var))) == (r.rmean, r.se), (at, arm, cause)

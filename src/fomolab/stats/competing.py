@@ -221,6 +221,43 @@ class _Grid:
         return area, float(np.sum(infl))
 
 
+def _incidence_at(t: np.ndarray, code: np.ndarray, c: int, n_causes: int, at: float, z: float,
+                  conf_type: str = "log") -> tuple[float, float, float, float, int]:
+    """One group's cause-``c`` row of :func:`cumulative_incidence`'s summary at ``at`` (``curves=False``).
+
+    ``t``: the group's times (sorted ones read in one pass), ``code`` their
+    causes (0 censored, ``1..n_causes``; ``c`` counts from 0).  Returns
+    ``(cuminc, se, ci_lower, ci_upper, at_risk)``: the same numbers, without
+    checking a frame or computing the other causes' intervals.
+    """
+    upto = t <= at
+    n_rows = len(t)
+    beyond = n_rows - int(np.count_nonzero(upto))
+    if beyond:
+        t, code = t[upto], code[upto]
+    del upto
+    if not len(t):
+        return 0.0, 0.0, 0.0, 0.0, n_rows
+    grid = _Grid(t, code, n_causes, beyond)
+    j = int(np.searchsorted(grid.ut, at, side="right")) - 1
+    if j < 0:
+        return 0.0, 0.0, 0.0, 0.0, n_rows
+    F, var = grid.variance(grid.code == c + 1, grid.dk[c])
+    F, var = F[j:j + 1], var[j:j + 1]
+    se = np.sqrt(var)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logse = np.where(F > 0, se / F, 0.0)
+    lo, hi = confidence_band(F, logse, z, conf_type)
+    return float(F[0]), float(se[0]), float(lo[0]), float(hi[0]), int(grid.after[j])
+
+
+def _time_lost(t: np.ndarray, code: np.ndarray, c: int, n_causes: int, tau: float) -> tuple[float, float]:
+    """One group's restricted mean time lost to cause ``c`` up to ``tau`` and its variance: the numbers of
+    :func:`restricted_time_in_state`'s row of that cause (``t``, ``code`` as :func:`_incidence_at`)."""
+    grid = _Grid(t, code, n_causes)
+    return grid.integral(grid.code == c + 1, grid.dk[c], tau)
+
+
 def _prepare(data: pd.DataFrame, duration: str, event: str, by: str | None, censored: object
              ) -> tuple[np.ndarray, np.ndarray, list[object], list[tuple[Any, np.ndarray]]]:
     data = _checks.check_frame(data)
