@@ -230,3 +230,29 @@ def test_one_groups_incidence_and_time_lost_are_the_public_rows():
                 r = rt[(rt.group == arm) & (rt.state == cause)].iloc[0]
                 lost, var = _time_lost(df.t.to_numpy()[rows], code[rows], c, 2, at)
                 assert (lost, float(np.sqrt(var))) == (r.rmean, r.se), (at, arm, cause)
+
+
+def test_incidence_of_a_categorical_event_column_is_that_of_its_text():
+    """Codes as they are: unused categories are no causes, the causes keep their sorted order."""
+    df = _frame()
+    cat = df.assign(what=pd.Categorical(df.what, categories=["leave", "never", "censored", "buy"]))
+    for by in (None, "arm"):
+        want = cumulative_incidence(df, "t", "what", by=by, censored="censored", at=80.0)
+        got = cumulative_incidence(cat, "t", "what", by=by, censored="censored", at=80.0)
+        pd.testing.assert_frame_equal(got.summary, want.summary)
+        pd.testing.assert_frame_equal(got.curve, want.curve)
+    assert list(incidence_curves(cat, "t", "what", "buy", censored="censored")["all"]["cuminc"]) == list(
+        incidence_curves(df, "t", "what", "buy", censored="censored")["all"]["cuminc"])
+
+
+def test_part_frame_codes_arms_and_outcomes_as_their_text():
+    from fomolab.analysis import _part_frame
+
+    df = _frame(400)
+    sh = pd.DataFrame({"arm": pd.Categorical(df.arm, categories=["c", "zz", "b", "a"]), "replicate": 0, "point": 0,
+                       "time_s": df.t, "bought": df.bought, "outcome": df.what.to_numpy(dtype=object)})
+    part = _part_frame(sh)
+    assert list(part.arm.cat.categories) == ["a", "b", "c"]
+    assert (part.arm.astype(str) == sh.arm.astype(str)).all()
+    assert (part.outcome.astype(str) == sh.outcome).all()
+    assert _part_frame(part) is part

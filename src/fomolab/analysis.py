@@ -661,16 +661,43 @@ def _point_task(path: str, run_ids: list[str], runs: pd.DataFrame, end_s: dict[s
 
 
 def _part_frame(sh: pd.DataFrame) -> pd.DataFrame:
-    """The columns of ``sh`` a point's tables use, ``arm`` as a categorical of its names (grouped by codes)."""
-    if isinstance(sh.arm.dtype, pd.CategoricalDtype) and list(sh.columns) == [c for c in PART_COLUMNS
-                                                                             if c in sh.columns]:
+    """The columns of ``sh`` a point's tables use, ``arm`` and ``outcome`` as categoricals (grouped by codes)."""
+    if (isinstance(sh.arm.dtype, pd.CategoricalDtype) and isinstance(sh.outcome.dtype, pd.CategoricalDtype)
+            and list(sh.columns) == [c for c in PART_COLUMNS if c in sh.columns]):
         return sh  # already one
     # the other columns are those of sh (views, not copies; a categorical ``segment`` stays one): only the
-    # arm's codes are new
-    out = {c: (pd.Categorical(text_values(sh.arm)) if c == "arm" else
+    # arm's and the outcome's codes are new
+    out = {c: (_text_categorical(sh.arm) if c == "arm" else
+               _outcome_categorical(sh.outcome) if c == "outcome" else
                sh[c].array if isinstance(sh[c].dtype, pd.CategoricalDtype) else sh[c].to_numpy())
            for c in PART_COLUMNS if c in sh.columns}
     return pd.DataFrame(out, copy=False)
+
+
+def _text_categorical(col: pd.Series) -> pd.Categorical:
+    """``pandas.Categorical(text_values(col))``: a categorical's codes mapped to its names' sorted text
+    (no array of names per row, no hashing of the rows)."""
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        return pd.Categorical(text_values(col))
+    codes = col.cat.codes.to_numpy()
+    names = [str(c) for c in col.cat.categories] + ["nan"]  # code -1 (missing): "nan", as text_values
+    missing = bool((codes < 0).any())
+    used = np.flatnonzero(np.bincount(codes[codes >= 0] if missing else codes, minlength=len(names) - 1))
+    text = sorted({names[k] for k in used} | ({"nan"} if missing else set()))
+    at = {v: i for i, v in enumerate(text)}
+    lut = np.array([at.get(v, -1) for v in names], dtype=np.int8 if len(text) < 127 else np.int64)
+    return pd.Categorical.from_codes(lut[codes], categories=text)  # (lut[-1]: a missing code's "nan")
+
+
+def _outcome_categorical(outcome: pd.Series) -> pd.Categorical:
+    """:func:`visit_outcomes`' ``outcome`` as a categorical of ``buy``, ``leave``, ``censored`` (a byte a row)."""
+    if isinstance(outcome.dtype, pd.CategoricalDtype):
+        return outcome.array
+    o = outcome.to_numpy()
+    code = np.full(len(o), -1, np.int8)  # (anything else: missing)
+    for k, value in enumerate((BUY, LEAVE, CENSORED)):
+        code[o == value] = k
+    return pd.Categorical.from_codes(code, categories=[BUY, LEAVE, CENSORED])
 
 
 def _is(col: pd.Series, value: str) -> np.ndarray:

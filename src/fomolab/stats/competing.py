@@ -263,9 +263,19 @@ def _prepare(data: pd.DataFrame, duration: str, event: str, by: str | None, cens
     data = _checks.check_frame(data)
     _checks.check_columns(data, [duration, event, by])
     t = _checks.numeric(data, duration, nonnegative=True)
-    ev = _checks.keys(data, event)
-    # one pass of hashing: each row's value by its code, the values compared once each
-    ev_code, values = pd.factorize(ev)
+    col = data[event]
+    if isinstance(col.dtype, pd.CategoricalDtype):  # the codes as they are: the categories that occur
+        ev_code = col.cat.codes.to_numpy()
+        if (ev_code < 0).any():
+            _checks.keys(data, event)  # raises: missing values
+        used = np.flatnonzero(np.bincount(ev_code, minlength=len(col.cat.categories)))
+        values = col.cat.categories[used]
+        remap = np.zeros(len(col.cat.categories), np.int64)  # category -> position among values
+        remap[used] = np.arange(len(used))
+    else:
+        # one pass of hashing: each row's value by its code, the values compared once each
+        ev_code, values = pd.factorize(_checks.keys(data, event))
+        remap = None
     cens_value = np.asarray(pd.Series(values).eq(censored).to_numpy(), dtype=bool)
     kept = [j for j in range(len(values)) if not cens_value[j]]
     with contextlib.suppress(TypeError):  # mixed types: keep the order of appearance
@@ -276,7 +286,7 @@ def _prepare(data: pd.DataFrame, duration: str, event: str, by: str | None, cens
     # each row's cause (0: censored) in one byte where the causes are few (10^7 rows: 10 MB, not 80)
     lookup = np.zeros(len(values), dtype=np.int8 if len(kept) < 127 else int)
     lookup[kept] = np.arange(1, len(kept) + 1)
-    code = lookup[ev_code]
+    code = (lookup if remap is None else lookup[remap])[ev_code]
     del ev_code
     if by is None:
         groups: list[tuple[Any, np.ndarray]] = [("all", np.ones(len(t), dtype=bool))]
