@@ -256,3 +256,32 @@ def test_part_frame_codes_arms_and_outcomes_as_their_text():
     assert (part.arm.astype(str) == sh.arm.astype(str)).all()
     assert (part.outcome.astype(str) == sh.outcome).all()
     assert _part_frame(part) is part
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_medians_read_chunk_by_chunk_are_those_of_the_whole_curve(seed):
+    """R's median and interval and the analysis' median support, from the curve built a chunk at a time."""
+    from fomolab.analysis import _median
+    from fomolab.stats.kaplan_meier import _median as km_median
+    from fomolab.stats.kaplan_meier import _medians_sorted, _one_curve
+
+    rng = np.random.default_rng(seed)
+    z = 1.959963984540054
+    reached = 0
+    for trial in range(60):
+        n = int(rng.integers(1, 1500))
+        t = np.sort(np.round(rng.exponential(50.0, n), int(rng.integers(0, 3))))  # ties
+        e = (rng.random(n) < rng.choice([0.05, 0.3, 0.6, 1.0])).astype(np.int64)
+        if trial % 4 < 2:  # the first half buy: the curve at 0.5 to the end, or over a stretch
+            n += n % 2 + 4
+            t = np.arange(1.0, n + 1)
+            e = (t <= n // 2).astype(np.int64)
+            if trial % 4 == 1:
+                e[n // 2 + 2:] = 1
+        cur = _one_curve(t, e.astype(float), z)
+        want = repr((km_median(cur), _median(cur, n)))
+        reached += not np.isnan(km_median(cur)[0])
+        for chunk in (3, 64, 1 << 16):
+            three, entry = _medians_sorted(t, e if chunk > 3 else e.astype(bool), z, chunk=chunk)
+            assert repr((three, _median(entry, n))) == want, (trial, chunk)
+    assert 10 < reached < 60  # both reached and not reached

@@ -1419,8 +1419,7 @@ def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, ho
     from fomolab.errors import DataError
     from fomolab.stats import _checks
     from fomolab.stats.competing import _incidence_at, _time_lost
-    from fomolab.stats.kaplan_meier import _median as km_median
-    from fomolab.stats.kaplan_meier import _one_curve
+    from fomolab.stats.kaplan_meier import _medians_sorted
 
     level = _checks.check_probability(conf_level, "conf_level")
     z = float(st.norm.ppf(0.5 + level / 2))  # (as cumulative_incidence and restricted_time_in_state)
@@ -1437,7 +1436,7 @@ def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, ho
     # the horizon, it gives the same estimates and intervals there, and the grids (one entry per distinct
     # time) stop at the horizon instead of running over every visit's own time.  Per arm, on the arm's rows
     # (in order of time): the cumulative incidence of buying at the horizon with its interval, the time
-    # lost to buying up to it, and the Kaplan-Meier curve reduced to its medians as soon as it is built
+    # lost to buying up to it, and the Kaplan-Meier curve's medians, read from the curve as it is built
     ci: dict[str, tuple[float, float, float, float, int]] = {}
     rt: dict[str, tuple[float, float]] = {}
     medians: dict[str, tuple[Any, ...]] = {}
@@ -1453,10 +1452,9 @@ def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, ho
                 rt[arm] = _time_lost(ta, code, 0, 2, horizon)
             del past
         del code
-        cur = _one_curve(ta, bought[idx].astype(float), z_km)
+        km_three, km_entry = _medians_sorted(ta, bought[idx], z_km)  # (a chunk of the curve at a time)
         del ta
-        medians[arm] = (km_median(cur), _median(cur, len(idx)))
-        del cur
+        medians[arm] = (km_three, _median(km_entry, len(idx)))
     if km is not None:
         km.update(medians)
     per = _per_replicate(g, horizon)
