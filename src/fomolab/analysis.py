@@ -1151,7 +1151,8 @@ def _buying_by_flags(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, tau: flo
 
 
 def _buying_by_cells(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, cell: np.ndarray, n_cells: int,
-                     tau: float, lost: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                     tau: float, lost: bool = True, past: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_buying_by_flags` of every cell at once: ``F_buy(tau)`` and ``int_0^tau F_buy`` per cell.
 
     ``t`` is sorted (rows of one cell keep their order of time), ``cell`` each
@@ -1163,12 +1164,18 @@ def _buying_by_cells(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, cell: np
     one cell is longer than the number of cells (few large cells), in the order
     of the single-cell formulas, so the numbers are bit for bit those of
     :func:`_buying_by_flags` on each cell's rows.  Nothing has more entries than
-    the rows.
+    the rows.  ``past``, if given: each cell's number of rows followed past
+    ``tau``, the rows given being only those up to it (to filter an arm's rows
+    once for several groupings).
     """
     rows = np.bincount(cell, minlength=n_cells)
+    upto: np.ndarray | slice = slice(None)
+    if past is None:
+        upto = t <= tau
+    else:
+        rows += past
     F_out = np.where(rows > 0, 0.0, np.nan)  # a cell with no time up to tau: (0, 0)
     L_out = F_out.copy() if lost else np.empty(0)
-    upto = t <= tau
     c = cell[upto]
     if not len(c):
         return F_out, L_out
@@ -1545,20 +1552,20 @@ def _level_codes(sh: pd.DataFrame, by: str, arm_rows: list[tuple[str, np.ndarray
             return levels, {arm: inv[rows] for arm, rows in arm_rows}
         # the categories that occur as text ("" for a missing one, code -1), sorted
         cats = np.array([""] + [str(c) for c in seg.cat.categories], dtype=object)
-        shifted = {arm: seg.cat.codes.to_numpy()[rows].astype(np.int64) + 1 for arm, rows in arm_rows}
+        shifted = {arm: seg.cat.codes.to_numpy()[rows].astype(np.int32) + 1 for arm, rows in arm_rows}
         counts = sum((np.bincount(v, minlength=len(cats)) for v in shifted.values()),
                      np.zeros(len(cats), np.int64))
         used = np.flatnonzero(counts)
         text = cats[used]
         o = np.argsort(text, kind="stable")
-        rank = np.full(len(cats), -1, np.int64)
+        rank = np.full(len(cats), -1, np.int8 if len(cats) < 127 else np.int64)  # (a byte a row)
         rank[used[o]] = np.arange(len(o))
         return [str(v) for v in text[o]], {arm: rank[v] for arm, v in shifted.items()}
     z = sh.impulsiveness.to_numpy(float)
     edges = np.quantile(z, [0.2, 0.4, 0.6, 0.8])
     q = {arm: (np.searchsorted(edges, z[rows], side="right") + 1) for arm, rows in arm_rows}
     present = np.flatnonzero(sum((np.bincount(v, minlength=6) for v in q.values()), np.zeros(6, np.int64)))
-    rank = np.full(6, -1, np.int64)
+    rank = np.full(6, -1, np.int8)
     rank[present] = np.arange(len(present))
     return [f"Q{int(i)}" for i in present], {arm: rank[v] for arm, v in q.items()}
 
@@ -1607,11 +1614,14 @@ def for_whom_table(sh: pd.DataFrame, order: list[str], control: str, horizon: fl
         t = gp.time_s.to_numpy(float)
         arm_rows = _arm_rows(gp)
         reps, rep_code = _value_codes(gp.replicate.to_numpy())  # coded once for every grouping
-        flags = {}
+        # per arm, its rows up to the horizon (the rows past it count only as at risk): filtered once
+        upto_rows, past_rows, flags = {}, {}, {}
         for arm, idx in arm_rows:
-            code = _outcome_codes(gp.outcome, idx)
-            flags[arm] = (code == 1, code != 0)
-            del code
+            u = t[idx] <= horizon
+            upto_rows[arm], past_rows[arm] = u, ~u
+            code = _outcome_codes(gp.outcome, idx[u])
+            flags[arm] = (t[idx[u]], code == 1, code != 0)
+            del code, u
         for by in ("segment", "impulsiveness"):
             levels, lev_code = _level_codes(gp, by, arm_rows)
             if by == "segment" and len(levels) < 2:
@@ -1620,14 +1630,18 @@ def for_whom_table(sh: pd.DataFrame, order: list[str], control: str, horizon: fl
             per = {}  # per arm: the share who buy by the horizon, replicates x groups (NaN: no viewers)
             pooled = {}  # per arm: that share in each group over the replicates, and its viewers
             for arm, idx in arm_rows:
-                lev_a, (buy, ended), ta = lev_code[arm], flags[arm], t[idx]
-                cell = rep_code(idx).astype(np.int64) * n_lev + lev_a
-                per[arm] = _buying_by_cells(ta, buy, ended, cell, len(reps) * n_lev, horizon,
-                                            lost=False)[0].reshape(len(reps), n_lev)
-                del cell
-                pooled[arm] = (_buying_by_cells(ta, buy, ended, lev_a, n_lev, horizon, lost=False)[0],
-                               np.bincount(lev_a, minlength=n_lev))
-                del ta, lev_a
+                (ta, buy, ended), u, beyond = flags[arm], upto_rows[arm], past_rows[arm]
+                lev_a, rep_a = lev_code[arm], rep_code(idx).astype(np.int64)
+                n_cells = len(reps) * n_lev
+                cell = rep_a * n_lev + lev_a
+                past = np.bincount(cell[beyond], minlength=n_cells)
+                per[arm] = _buying_by_cells(ta, buy, ended, cell[u], n_cells, horizon, lost=False,
+                                            past=past)[0].reshape(len(reps), n_lev)
+                del cell, rep_a
+                past = np.bincount(lev_a[beyond], minlength=n_lev)
+                pooled[arm] = (_buying_by_cells(ta, buy, ended, lev_a[u], n_lev, horizon, lost=False,
+                                                past=past)[0], np.bincount(lev_a, minlength=n_lev))
+                del lev_a, past
             for arm in order:
                 if arm == control or arm not in per or control not in per:
                     continue
