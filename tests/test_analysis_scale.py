@@ -289,3 +289,12 @@ def test_medians_read_chunk_by_chunk_are_those_of_the_whole_curve(seed):
             three, entry = _medians_sorted(t, e if chunk > 3 else e.astype(bool), z, chunk=chunk)
             assert repr((three, _median(entry, n))) == want, (trial, chunk)
     assert 10 < reached < 60  # both reached and not reached
+
+
+def test_code_counts_are_bincounts_of_the_codes_present():
+    from fomolab.stats.kaplan_meier import code_counts
+
+    codes = np.random.default_rng(5).integers(-1, 7, 10_001).astype(np.int8)  # -1: missing
+    want = np.bincount(codes[codes >= 0].astype(np.int64), minlength=9)
+    for chunk in (1, 1000, 1 << 20):
+        assert np.array_equal(code_counts(codes, 9, chunk=chunk), want)

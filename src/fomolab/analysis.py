@@ -677,12 +677,14 @@ def _part_frame(sh: pd.DataFrame) -> pd.DataFrame:
 def _text_categorical(col: pd.Series) -> pd.Categorical:
     """``pandas.Categorical(text_values(col))``: a categorical's codes mapped to its names' sorted text
     (no array of names per row, no hashing of the rows)."""
+    from fomolab.stats.kaplan_meier import code_counts
+
     if not isinstance(col.dtype, pd.CategoricalDtype):
         return pd.Categorical(text_values(col))
     codes = col.cat.codes.to_numpy()
     names = [str(c) for c in col.cat.categories] + ["nan"]  # code -1 (missing): "nan", as text_values
     missing = bool((codes < 0).any())
-    used = np.flatnonzero(np.bincount(codes[codes >= 0] if missing else codes, minlength=len(names) - 1))
+    used = np.flatnonzero(code_counts(codes, len(names) - 1))
     text = sorted({names[k] for k in used} | ({"nan"} if missing else set()))
     at = {v: i for i, v in enumerate(text)}
     lut = np.array([at.get(v, -1) for v in names], dtype=np.int8 if len(text) < 127 else np.int64)
@@ -1278,11 +1280,13 @@ def _value_codes(values: np.ndarray) -> tuple[np.ndarray, Any]:
 
 def _arm_rows(g: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
     """Each arm of ``g`` (sorted by name) with its row positions, in row order."""
+    from fomolab.stats.kaplan_meier import code_counts
+
     arms = g.arm
     if isinstance(arms.dtype, pd.CategoricalDtype):
         codes = arms.cat.codes.to_numpy()
         names = [str(c) for c in arms.cat.categories]
-        used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(names)))
+        used = np.flatnonzero(code_counts(codes, len(names)))
         out = [(names[k], np.flatnonzero(codes == k)) for k in used]
     else:
         text = arms.astype(str).to_numpy()
@@ -1545,6 +1549,8 @@ def _level_codes(sh: pd.DataFrame, by: str, arm_rows: list[tuple[str, np.ndarray
                  ) -> tuple[list[str], dict[str, np.ndarray]]:
     """:func:`_group_codes` as its levels and, per arm of ``arm_rows``, its rows' positions among them
     (no array of all the rows' codes)."""
+    from fomolab.stats.kaplan_meier import code_counts
+
     if by == "segment":
         seg = sh.segment
         if not isinstance(seg.dtype, pd.CategoricalDtype):
@@ -1553,7 +1559,7 @@ def _level_codes(sh: pd.DataFrame, by: str, arm_rows: list[tuple[str, np.ndarray
         # the categories that occur as text ("" for a missing one, code -1), sorted
         cats = np.array([""] + [str(c) for c in seg.cat.categories], dtype=object)
         shifted = {arm: seg.cat.codes.to_numpy()[rows].astype(np.int32) + 1 for arm, rows in arm_rows}
-        counts = sum((np.bincount(v, minlength=len(cats)) for v in shifted.values()),
+        counts = sum((code_counts(v, len(cats)) for v in shifted.values()),
                      np.zeros(len(cats), np.int64))
         used = np.flatnonzero(counts)
         text = cats[used]
@@ -1564,7 +1570,7 @@ def _level_codes(sh: pd.DataFrame, by: str, arm_rows: list[tuple[str, np.ndarray
     z = sh.impulsiveness.to_numpy(float)
     edges = np.quantile(z, [0.2, 0.4, 0.6, 0.8])
     q = {arm: (np.searchsorted(edges, z[rows], side="right") + 1) for arm, rows in arm_rows}
-    present = np.flatnonzero(sum((np.bincount(v, minlength=6) for v in q.values()), np.zeros(6, np.int64)))
+    present = np.flatnonzero(sum((code_counts(v, 6) for v in q.values()), np.zeros(6, np.int64)))
     rank = np.full(6, -1, np.int8)
     rank[present] = np.arange(len(present))
     return [f"Q{int(i)}" for i in present], {arm: rank[v] for arm, v in q.items()}

@@ -37,7 +37,7 @@ from scipy import stats as _st
 from fomolab.errors import DataError
 from fomolab.stats import _checks
 from fomolab.stats._result import StatsResult
-from fomolab.stats.kaplan_meier import CONF_TYPES, confidence_band, groups_of, unique_inverse
+from fomolab.stats.kaplan_meier import CONF_TYPES, code_counts, confidence_band, groups_of, unique_inverse
 
 __all__ = ["CumulativeIncidenceResult", "StateTimeResult", "cumulative_incidence", "incidence_curves",
            "restricted_time_in_state"]
@@ -311,7 +311,7 @@ def _prepare(data: pd.DataFrame, duration: str, event: str, by: str | None, cens
         ev_code = col.cat.codes.to_numpy()
         if (ev_code < 0).any():
             _checks.keys(data, event)  # raises: missing values
-        used = np.flatnonzero(np.bincount(ev_code, minlength=len(col.cat.categories)))
+        used = np.flatnonzero(code_counts(ev_code, len(col.cat.categories)))
         values = col.cat.categories[used]
         remap = np.zeros(len(col.cat.categories), np.int64)  # category -> position among values
         remap[used] = np.arange(len(used))

@@ -126,6 +126,19 @@ def unique_inverse(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ut, inv.reshape(-1)
 
 
+def code_counts(codes: np.ndarray, n: int, chunk: int = 1 << 20) -> np.ndarray:
+    """How many rows hold each of the codes ``0..n-1`` (negative codes, missing, left out).
+
+    :func:`numpy.bincount` a chunk of rows at a time: it turns its input into
+    8-byte integers, a copy of a column of one-byte codes eight times its size.
+    """
+    out = np.zeros(n, np.int64)
+    for a in range(0, len(codes), chunk):
+        part = codes[a:a + chunk]
+        out += np.bincount(part[part >= 0], minlength=n)[:n]
+    return out
+
+
 def group_masks(g: np.ndarray) -> list[tuple[object, np.ndarray]]:
     """Each distinct value of ``g`` with its rows' mask, sorted by value (order of appearance if unsortable).
 
@@ -152,7 +165,7 @@ def groups_of(data: pd.DataFrame, by: str) -> list[tuple[object, np.ndarray]]:
     if (codes < 0).any():
         _checks.keys(data, by)  # raises: missing values
     cats = s.cat.categories
-    groups = [(cats[c], codes == c) for c in np.flatnonzero(np.bincount(codes, minlength=len(cats)))]
+    groups = [(cats[c], codes == c) for c in np.flatnonzero(code_counts(codes, len(cats)))]
     with contextlib.suppress(TypeError):  # mixed types: keep the order of the categories
         groups.sort(key=lambda kv: kv[0])
     return groups
