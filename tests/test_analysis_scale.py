@@ -298,3 +298,27 @@ def test_code_counts_are_bincounts_of_the_codes_present():
     want = np.bincount(codes[codes >= 0].astype(np.int64), minlength=9)
     for chunk in (1, 1000, 1 << 20):
         assert np.array_equal(code_counts(codes, 9, chunk=chunk), want)
+
+
+def test_impulsiveness_table_is_that_of_pivot_tables_of_runs_and_groups():
+    rng = np.random.default_rng(11)
+    n = 4000
+    sh = pd.DataFrame({"arm": rng.choice(["control", "sale"], n), "point": rng.integers(0, 2, n),
+                       "replicate": rng.integers(0, 9, n), "impulsiveness": rng.random(n),
+                       "bought": (rng.random(n) < 0.3).astype(int), "time_s": np.round(rng.exponential(40, n), 0)})
+    sh.loc[(sh.replicate == 8) & (sh.arm == "sale"), "bought"] = 0  # a run with no buyer: no median row
+    got = figure_data.impulsiveness(sh, ["control", "sale"], 0.95, groups=4)
+    run = sh.point * 1_000_003 + sh.replicate
+    cuts = np.unique(np.quantile(sh.impulsiveness, [0.25, 0.5, 0.75]))
+    group = np.searchsorted(cuts, sh.impulsiveness, "right") + 1
+    for arm in ("control", "sale"):
+        a = pd.DataFrame({"run": run, "group": group, "bought": sh.bought.astype(float),
+                          "ttp": np.where(sh.bought == 1, sh.time_s, np.nan)})[(sh.arm == arm).to_numpy()]
+        for measure, col, fn in (("conversion", "bought", "mean"), ("median_time_to_purchase_s", "ttp", "median")):
+            vals = a.pivot_table(index="run", columns="group", values=col, aggfunc=fn).reindex(
+                columns=[1, 2, 3, 4]).to_numpy(float)
+            mean, lo, _, runs = figure_data._band(vals, 0.95)
+            mine = got[(got.arm == arm) & (got.measure == measure)]
+            assert np.array_equal(mine["mean"].to_numpy(), mean, equal_nan=True), (arm, measure)
+            assert np.array_equal(mine.ci_lower.to_numpy(), lo, equal_nan=True)
+            assert np.array_equal(mine.runs.to_numpy(), runs)
