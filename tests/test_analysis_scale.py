@@ -186,3 +186,139 @@ def test_lineup_of_a_folder_without_product_results_is_none(res, tmp_path):
     assert figure_data.lineup(old, runs, ["control", "sale_timer"], 0.95, min_products=1) is None
     assert figure_data.lineup(res, _folder.nonempty_runs(res), ["control", "sale_timer"], 0.95,
                               min_products=1) is not None
+
+
+@pytest.mark.parametrize("shape", ["even", "skewed", "few_large"])
+def test_buying_by_cells_gives_each_cells_numbers_bit_for_bit(shape):
+    """All cells at once (cells a position at a time, the longest one by one) equal one cell at a time."""
+    from fomolab.analysis import _buying_by_cells, _buying_by_flags
+
+    rng = np.random.default_rng({"even": 1, "skewed": 2, "few_large": 3}[shape])
+    n, n_cells = {"even": (6000, 120), "skewed": (6000, 40), "few_large": (20000, 3)}[shape]
+    cell = (np.minimum(rng.geometric(0.15, n) - 1, n_cells - 1) if shape == "skewed"
+            else rng.integers(0, n_cells, n))
+    t = np.sort(np.round(rng.exponential(60.0, n), 1))  # ties within and across cells
+    what = rng.integers(0, 3, n)
+    buy, ended = what == 1, what != 0
+    for tau in (0.05, 30.0, 90.0, 1e6):
+        F, lost = _buying_by_cells(t, buy, ended, cell, n_cells + 1, tau)  # the last cell has no rows
+        assert np.isnan(F[-1]) and np.isnan(lost[-1])
+        for c in range(n_cells):
+            rows = cell == c
+            assert (F[c], lost[c]) == _buying_by_flags(t[rows], buy[rows], ended[rows], tau), (tau, c)
+        F_only, none = _buying_by_cells(t, buy, ended, cell, n_cells + 1, tau, lost=False)
+        assert np.array_equal(F_only, F, equal_nan=True) and not len(none)
+        u = t <= tau  # the rows up to tau given, those past it counted
+        F_u, lost_u = _buying_by_cells(t[u], buy[u], ended[u], cell[u], n_cells + 1, tau,
+                                       past=np.bincount(cell[~u], minlength=n_cells + 1))
+        assert np.array_equal(F_u, F, equal_nan=True) and np.array_equal(lost_u, lost, equal_nan=True)
+
+
+def test_one_groups_incidence_and_time_lost_are_the_public_rows():
+    from scipy import stats as st
+
+    from fomolab.stats.competing import _incidence_at, _time_lost, restricted_time_in_state
+
+    df = _frame().sort_values("t", kind="stable")
+    code = df.what.map({"censored": 0, "buy": 1, "leave": 2}).to_numpy().astype(np.int8)
+    z = float(st.norm.ppf(0.975))
+    for at in (0.5, 57.0, 1e6):
+        ci = cumulative_incidence(df, "t", "what", by="arm", censored="censored", at=at, curves=False).summary
+        rt = restricted_time_in_state(df, "t", "what", by="arm", censored="censored", tau=at).summary
+        for arm in ("a", "b", "c"):
+            rows = (df.arm == arm).to_numpy()
+            for c, cause in enumerate(("buy", "leave")):
+                want = ci[(ci.group == arm) & (ci.cause == cause)].iloc[0]
+                got = _incidence_at(df.t.to_numpy()[rows], code[rows], c, 2, at, z)
+                assert got == (want.cuminc, want.se, want.ci_lower, want.ci_upper, want.at_risk), (at, arm, cause)
+                r = rt[(rt.group == arm) & (rt.state == cause)].iloc[0]
+                lost, var = _time_lost(df.t.to_numpy()[rows], code[rows], c, 2, at)
+                assert (lost, float(np.sqrt(var))) == (r.rmean, r.se), (at, arm, cause)
+
+
+def test_incidence_of_a_categorical_event_column_is_that_of_its_text():
+    """Codes as they are: unused categories are no causes, the causes keep their sorted order."""
+    df = _frame()
+    cat = df.assign(what=pd.Categorical(df.what, categories=["leave", "never", "censored", "buy"]))
+    for by in (None, "arm"):
+        want = cumulative_incidence(df, "t", "what", by=by, censored="censored", at=80.0)
+        got = cumulative_incidence(cat, "t", "what", by=by, censored="censored", at=80.0)
+        pd.testing.assert_frame_equal(got.summary, want.summary)
+        pd.testing.assert_frame_equal(got.curve, want.curve)
+    assert list(incidence_curves(cat, "t", "what", "buy", censored="censored")["all"]["cuminc"]) == list(
+        incidence_curves(df, "t", "what", "buy", censored="censored")["all"]["cuminc"])
+
+
+def test_part_frame_codes_arms_and_outcomes_as_their_text():
+    from fomolab.analysis import _part_frame
+
+    df = _frame(400)
+    sh = pd.DataFrame({"arm": pd.Categorical(df.arm, categories=["c", "zz", "b", "a"]), "replicate": 0, "point": 0,
+                       "time_s": df.t, "bought": df.bought, "outcome": df.what.to_numpy(dtype=object)})
+    part = _part_frame(sh)
+    assert list(part.arm.cat.categories) == ["a", "b", "c"]
+    assert (part.arm.astype(str) == sh.arm.astype(str)).all()
+    assert (part.outcome.astype(str) == sh.outcome).all()
+    assert _part_frame(part) is part
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_medians_read_chunk_by_chunk_are_those_of_the_whole_curve(seed):
+    """R's median and interval and the analysis' median support, from the curve built a chunk at a time."""
+    from fomolab.analysis import _median
+    from fomolab.stats.kaplan_meier import _median as km_median
+    from fomolab.stats.kaplan_meier import _medians_sorted, _one_curve
+
+    rng = np.random.default_rng(seed)
+    z = 1.959963984540054
+    reached = 0
+    for trial in range(60):
+        n = int(rng.integers(1, 1500))
+        t = np.sort(np.round(rng.exponential(50.0, n), int(rng.integers(0, 3))))  # ties
+        e = (rng.random(n) < rng.choice([0.05, 0.3, 0.6, 1.0])).astype(np.int64)
+        if trial % 4 < 2:  # the first half buy: the curve at 0.5 to the end, or over a stretch
+            n += n % 2 + 4
+            t = np.arange(1.0, n + 1)
+            e = (t <= n // 2).astype(np.int64)
+            if trial % 4 == 1:
+                e[n // 2 + 2:] = 1
+        cur = _one_curve(t, e.astype(float), z)
+        want = repr((km_median(cur), _median(cur, n)))
+        reached += not np.isnan(km_median(cur)[0])
+        for chunk in (3, 64, 1 << 16):
+            three, entry = _medians_sorted(t, e if chunk > 3 else e.astype(bool), z, chunk=chunk)
+            assert repr((three, _median(entry, n))) == want, (trial, chunk)
+    assert 10 < reached < 60  # both reached and not reached
+
+
+def test_code_counts_are_bincounts_of_the_codes_present():
+    from fomolab.stats.kaplan_meier import code_counts
+
+    codes = np.random.default_rng(5).integers(-1, 7, 10_001).astype(np.int8)  # -1: missing
+    want = np.bincount(codes[codes >= 0].astype(np.int64), minlength=9)
+    for chunk in (1, 1000, 1 << 20):
+        assert np.array_equal(code_counts(codes, 9, chunk=chunk), want)
+
+
+def test_impulsiveness_table_is_that_of_pivot_tables_of_runs_and_groups():
+    rng = np.random.default_rng(11)
+    n = 4000
+    sh = pd.DataFrame({"arm": rng.choice(["control", "sale"], n), "point": rng.integers(0, 2, n),
+                       "replicate": rng.integers(0, 9, n), "impulsiveness": rng.random(n),
+                       "bought": (rng.random(n) < 0.3).astype(int), "time_s": np.round(rng.exponential(40, n), 0)})
+    sh.loc[(sh.replicate == 8) & (sh.arm == "sale"), "bought"] = 0  # a run with no buyer: no median row
+    got = figure_data.impulsiveness(sh, ["control", "sale"], 0.95, groups=4)
+    run = sh.point * 1_000_003 + sh.replicate
+    cuts = np.unique(np.quantile(sh.impulsiveness, [0.25, 0.5, 0.75]))
+    group = np.searchsorted(cuts, sh.impulsiveness, "right") + 1
+    for arm in ("control", "sale"):
+        a = pd.DataFrame({"run": run, "group": group, "bought": sh.bought.astype(float),
+                          "ttp": np.where(sh.bought == 1, sh.time_s, np.nan)})[(sh.arm == arm).to_numpy()]
+        for measure, col, fn in (("conversion", "bought", "mean"), ("median_time_to_purchase_s", "ttp", "median")):
+            vals = a.pivot_table(index="run", columns="group", values=col, aggfunc=fn).reindex(
+                columns=[1, 2, 3, 4]).to_numpy(float)
+            mean, lo, _, runs = figure_data._band(vals, 0.95)
+            mine = got[(got.arm == arm) & (got.measure == measure)]
+            assert np.array_equal(mine["mean"].to_numpy(), mean, equal_nan=True), (arm, measure)
+            assert np.array_equal(mine.ci_lower.to_numpy(), lo, equal_nan=True)
+            assert np.array_equal(mine.runs.to_numpy(), runs)

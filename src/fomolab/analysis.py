@@ -661,16 +661,45 @@ def _point_task(path: str, run_ids: list[str], runs: pd.DataFrame, end_s: dict[s
 
 
 def _part_frame(sh: pd.DataFrame) -> pd.DataFrame:
-    """The columns of ``sh`` a point's tables use, ``arm`` as a categorical of its names (grouped by codes)."""
-    if isinstance(sh.arm.dtype, pd.CategoricalDtype) and list(sh.columns) == [c for c in PART_COLUMNS
-                                                                             if c in sh.columns]:
+    """The columns of ``sh`` a point's tables use, ``arm`` and ``outcome`` as categoricals (grouped by codes)."""
+    if (isinstance(sh.arm.dtype, pd.CategoricalDtype) and isinstance(sh.outcome.dtype, pd.CategoricalDtype)
+            and list(sh.columns) == [c for c in PART_COLUMNS if c in sh.columns]):
         return sh  # already one
     # the other columns are those of sh (views, not copies; a categorical ``segment`` stays one): only the
-    # arm's codes are new
-    out = {c: (pd.Categorical(text_values(sh.arm)) if c == "arm" else
+    # arm's and the outcome's codes are new
+    out = {c: (_text_categorical(sh.arm) if c == "arm" else
+               _outcome_categorical(sh.outcome) if c == "outcome" else
                sh[c].array if isinstance(sh[c].dtype, pd.CategoricalDtype) else sh[c].to_numpy())
            for c in PART_COLUMNS if c in sh.columns}
     return pd.DataFrame(out, copy=False)
+
+
+def _text_categorical(col: pd.Series) -> pd.Categorical:
+    """``pandas.Categorical(text_values(col))``: a categorical's codes mapped to its names' sorted text
+    (no array of names per row, no hashing of the rows)."""
+    from fomolab.stats.kaplan_meier import code_counts
+
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        return pd.Categorical(text_values(col))
+    codes = col.cat.codes.to_numpy()
+    names = [str(c) for c in col.cat.categories] + ["nan"]  # code -1 (missing): "nan", as text_values
+    missing = bool((codes < 0).any())
+    used = np.flatnonzero(code_counts(codes, len(names) - 1))
+    text = sorted({names[k] for k in used} | ({"nan"} if missing else set()))
+    at = {v: i for i, v in enumerate(text)}
+    lut = np.array([at.get(v, -1) for v in names], dtype=np.int8 if len(text) < 127 else np.int64)
+    return pd.Categorical.from_codes(lut[codes], categories=text)  # (lut[-1]: a missing code's "nan")
+
+
+def _outcome_categorical(outcome: pd.Series) -> pd.Categorical:
+    """:func:`visit_outcomes`' ``outcome`` as a categorical of ``buy``, ``leave``, ``censored`` (a byte a row)."""
+    if isinstance(outcome.dtype, pd.CategoricalDtype):
+        return outcome.array
+    o = outcome.to_numpy()
+    code = np.full(len(o), -1, np.int8)  # (anything else: missing)
+    for k, value in enumerate((BUY, LEAVE, CENSORED)):
+        code[o == value] = k
+    return pd.Categorical.from_codes(code, categories=[BUY, LEAVE, CENSORED])
 
 
 def _is(col: pd.Series, value: str) -> np.ndarray:
@@ -1123,6 +1152,163 @@ def _buying_by_flags(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, tau: flo
     return float(F[-1]), float(np.sum(F * widths))
 
 
+def _buying_by_cells(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, cell: np.ndarray, n_cells: int,
+                     tau: float, lost: bool = True, past: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_buying_by_flags` of every cell at once: ``F_buy(tau)`` and ``int_0^tau F_buy`` per cell.
+
+    ``t`` is sorted (rows of one cell keep their order of time), ``cell`` each
+    row's cell in ``0..n_cells-1``.  Cells without rows get NaN; with ``lost``
+    False the second array is empty.  The counts
+    per cell and distinct time come from one stable sort of the rows by cell;
+    the products and sums along each cell's times run over all cells at once,
+    one step per position along the cells (short cells), or cell by cell where
+    one cell is longer than the number of cells (few large cells), in the order
+    of the single-cell formulas, so the numbers are bit for bit those of
+    :func:`_buying_by_flags` on each cell's rows.  Nothing has more entries than
+    the rows.  ``past``, if given: each cell's number of rows followed past
+    ``tau``, the rows given being only those up to it (to filter an arm's rows
+    once for several groupings).
+    """
+    rows = np.bincount(cell, minlength=n_cells)
+    upto: np.ndarray | slice = slice(None)
+    if past is None:
+        upto = t <= tau
+    else:
+        rows += past
+    F_out = np.where(rows > 0, 0.0, np.nan)  # a cell with no time up to tau: (0, 0)
+    L_out = F_out.copy() if lost else np.empty(0)
+    c = cell[upto]
+    if not len(c):
+        return F_out, L_out
+    o = np.argsort(c.astype(np.uint16) if n_cells <= 1 << 16 else c, kind="stable")
+    c = c[o]
+    tt = t[upto][o]
+    new = np.empty(len(c), dtype=bool)  # a new (cell, distinct time) segment
+    new[0] = True
+    np.not_equal(tt[1:], tt[:-1], out=new[1:])
+    new[1:] |= c[1:] != c[:-1]
+    starts = np.flatnonzero(new)
+    del new
+    seg_cell = c[starts]
+
+    ends = np.append(starts[1:], len(c))
+    n_buy, n_end = (_segment_counts(flags[upto][o], starts, ends) for flags in (buy, ended))
+    del upto, o, c, ends
+    m = np.bincount(seg_cell, minlength=n_cells)  # distinct times of each cell up to tau
+    first_seg = np.concatenate(([0], np.cumsum(m)[:-1]))
+    first_row = starts[first_seg[seg_cell]]
+    n = (rows[seg_cell] - (starts - first_row)).astype(float)  # at risk: the cell's rows not ended before
+    del first_row
+    factor = 1.0 - n_end / n
+    Fseg = np.empty(len(starts))
+    # cells by their number of times, longest first: the longest one by one, the others a position at a time
+    by_len = np.argsort(-m, kind="stable")
+    ms = m[by_len]
+    cost = np.arange(n_cells + 1) + np.append(ms, 0)
+    k_long = int(np.argmin(cost))
+    for cc in by_len[:k_long]:
+        sl = slice(first_seg[cc], first_seg[cc] + m[cc])
+        surv = np.cumprod(factor[sl])
+        before = np.concatenate(([1.0], surv[:-1]))
+        Fseg[sl] = np.cumsum(before * n_buy[sl] / n[sl])
+    short = by_len[k_long:]
+    short = short[m[short] > 0]
+    if len(short):
+        ms = m[short]
+        active = np.searchsorted(-ms, -np.arange(int(ms[0])), side="left")  # cells with more than j times
+        off = np.concatenate(([0], np.cumsum(active)))
+        rank = np.full(n_cells, -1, np.int64)
+        rank[short] = np.arange(len(short))
+        seg = np.flatnonzero(rank[seg_cell] >= 0) if k_long else np.arange(len(starts))
+        sc = seg_cell[seg]
+        where = off[seg - first_seg[sc]] + rank[sc]  # position-major: position j of the cells, then the next
+        del sc
+        f_pm, b_pm, n_pm = (np.empty(off[-1]) for _ in range(3))
+        f_pm[where], b_pm[where], n_pm[where] = factor[seg], n_buy[seg], n[seg]
+        F_pm = np.empty(off[-1])
+        S = np.ones(int(active[0]))  # each cell's curve just before its j-th time
+        prev = S  # (unused at j = 0)
+        for j, a in enumerate(active):
+            a = int(a)
+            sl = slice(off[j], off[j] + a)
+            term = S[:a] * b_pm[sl]
+            term /= n_pm[sl]
+            cur = F_pm[sl]
+            if j:
+                np.add(prev[:a], term, out=cur)
+            else:
+                cur[:] = term
+            prev = cur
+            S = S[:a] * f_pm[sl]
+        Fseg[seg] = F_pm[where]
+        del f_pm, b_pm, n_pm, F_pm, where, seg
+    last = first_seg + m - 1
+    has = m > 0
+    F_out[has] = Fseg[last[has]]
+    if lost:
+        t_seg = tt[starts]
+        width = np.empty(len(starts))
+        np.subtract(t_seg[1:], t_seg[:-1], out=width[:-1])
+        width[last[has]] = tau - t_seg[last[has]]
+        area = Fseg * width
+        for cc in np.flatnonzero(has):
+            L_out[cc] = float(np.sum(area[first_seg[cc]:first_seg[cc] + m[cc]]))
+    return F_out, L_out
+
+
+def _segment_counts(flags: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """How many of ``flags`` are set in each segment ``starts[i]:ends[i]``, as floats (whole numbers, exact)."""
+    run = np.concatenate(([0], np.cumsum(flags, dtype=np.int64)))
+    return (run[ends] - run[starts]).astype(float)
+
+
+def _value_codes(values: np.ndarray) -> tuple[np.ndarray, Any]:
+    """The sorted distinct values of ``values`` and a function giving the positions among them of
+    ``values[rows]``: by a table of counts for small non-negative integers (replicates), with no sort of
+    the rows and no array of codes for all of them; :func:`numpy.unique` otherwise."""
+    v = np.asarray(values)
+    if v.dtype.kind in "iu" and len(v) and int(v.min()) >= 0 and int(v.max()) < max(4 * len(v), 1 << 20):
+        present = np.flatnonzero(np.bincount(v))
+        lut = np.full(int(present[-1]) + 1, -1, np.int64 if len(present) >= 1 << 31 else np.int32)
+        lut[present] = np.arange(len(present))
+        return present.astype(v.dtype), lambda rows: lut[v[rows]]
+    levels, inv = np.unique(v, return_inverse=True)
+    inv = inv.reshape(-1)
+    return levels, lambda rows: inv[rows]
+
+
+def _arm_rows(g: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
+    """Each arm of ``g`` (sorted by name) with its row positions, in row order."""
+    from fomolab.stats.kaplan_meier import code_counts
+
+    arms = g.arm
+    if isinstance(arms.dtype, pd.CategoricalDtype):
+        codes = arms.cat.codes.to_numpy()
+        names = [str(c) for c in arms.cat.categories]
+        used = np.flatnonzero(code_counts(codes, len(names)))
+        out = [(names[k], np.flatnonzero(codes == k)) for k in used]
+    else:
+        text = arms.astype(str).to_numpy()
+        out = [(str(a), np.flatnonzero(text == a)) for a in np.unique(text)]
+    return sorted(out, key=lambda kv: kv[0])
+
+
+def _outcome_codes(outcome: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
+    """Each visit's cause (0 censored, 1 buy, 2 leave; the causes in sorted order), one byte per row."""
+    if isinstance(outcome.dtype, pd.CategoricalDtype):
+        cats = [str(c) for c in outcome.cat.categories]
+        lut = np.array([{BUY: 1, LEAVE: 2}.get(c, 0) for c in cats] + [0], np.int8)
+        codes = outcome.cat.codes.to_numpy()
+        return lut[codes if rows is None else codes[rows]]
+    o = outcome.to_numpy()
+    if rows is not None:
+        o = o[rows]
+    code = (o == BUY).astype(np.int8)
+    code[o == LEAVE] = 2
+    return code
+
+
 def _cells(*keys: Any) -> tuple[list[tuple[Any, ...]], list[np.ndarray]]:
     """The distinct combinations of ``keys`` (sorted) and each one's row positions (in row order).
 
@@ -1184,14 +1370,27 @@ def _sorted_codes(values: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _per_replicate(g: pd.DataFrame, horizon: float) -> pd.DataFrame:
     """Per replicate and arm: cumulative incidence of buying at the horizon and time lost to buying."""
-    t, outcome = g.time_s.to_numpy(float), g.outcome.to_numpy()
-    buy, ended = outcome == BUY, outcome != CENSORED
-    rows = []
-    arms = g.arm if isinstance(g.arm.dtype, pd.CategoricalDtype) else g.arm.astype(str)
-    for (rep, arm), idx in zip(*_cells(g.replicate.to_numpy(), arms), strict=True):
-        F, lost = _buying_by_flags(t[idx], buy[idx], ended[idx], horizon)
-        rows.append(dict(replicate=rep, arm=arm, cuminc=F, lost=lost))
-    return pd.DataFrame(rows, columns=["replicate", "arm", "cuminc", "lost"])
+    frames = []
+    reps, rep_code = _value_codes(g.replicate.to_numpy())
+    for arm, (F, lost) in _by_replicate(g, horizon, rep_code, len(reps)).items():
+        has = ~np.isnan(F)
+        frames.append(pd.DataFrame({"replicate": reps[has], "arm": arm, "cuminc": F[has], "lost": lost[has]}))
+    if not frames:
+        return pd.DataFrame(columns=["replicate", "arm", "cuminc", "lost"])
+    out = pd.concat(frames, ignore_index=True)
+    return out.iloc[np.lexsort((out.arm.to_numpy(), out.replicate.to_numpy()))].reset_index(drop=True)
+
+
+def _by_replicate(g: pd.DataFrame, horizon: float, rep_code: Any, n_reps: int
+                  ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per arm of ``g`` (sorted by time): ``F_buy(horizon)`` and the time lost to buying up to it in each
+    replicate (``rep_code(rows)``: the rows' replicates as ``0..n_reps-1``; NaN where the arm has none)."""
+    t = g.time_s.to_numpy(float)
+    out = {}
+    for arm, rows in _arm_rows(g):
+        code = _outcome_codes(g.outcome, rows)
+        out[arm] = _buying_by_cells(t[rows], code == 1, code != 0, rep_code(rows), n_reps, horizon)
+    return out
 
 
 def _timing_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -1226,47 +1425,65 @@ def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, ho
     """:func:`timing_table`'s rows of one point's frame ``g``; ``km``, if given, a dict that each arm's
     Kaplan–Meier medians are put in: ``(median, lower, upper)`` of
     :func:`fomolab.stats.kaplan_meier._median`, then :func:`_median`'s row values."""
-    from fomolab.stats.competing import cumulative_incidence, restricted_time_in_state
-    from fomolab.stats.kaplan_meier import _median as km_median
-    from fomolab.stats.kaplan_meier import curves_by
+    from scipy import stats as st
 
+    from fomolab.errors import DataError
+    from fomolab.stats import _checks
+    from fomolab.stats.competing import _incidence_at, _time_lost
+    from fomolab.stats.kaplan_meier import _medians_sorted
+
+    level = _checks.check_probability(conf_level, "conf_level")
+    z = float(st.norm.ppf(0.5 + level / 2))  # (as cumulative_incidence and restricted_time_in_state)
+    z_km = float(st.norm.ppf(1.0 - (1.0 - level) / 2.0))  # (as kaplan_meier)
+    g = _by_time(g)  # (no copy when sorted already)
+    t = g.time_s.to_numpy(float)
+    bought = g.bought.to_numpy()
+    arm_rows = _arm_rows(g)
+    codes = {arm: _outcome_codes(g.outcome, idx) for arm, idx in arm_rows}
+    if not any((c > 0).any() for c in codes.values()):
+        raise DataError(f"column 'outcome' holds only the censoring value {CENSORED!r}: no events")
+    with_buy = any((c == 1).any() for c in codes.values())
     # read at the horizon, a visit followed past it counts only as at risk up to it: censored just after
-    # the horizon, it gives the same estimates and intervals there, and the curves' grids (one entry per
-    # distinct time) stop at the horizon instead of running over every visit's own time
-    t = g.time_s.to_numpy()
-    past = t > horizon
-    upto = g
-    if past.any():
-        upto = pd.DataFrame({"arm": g.arm, "time_s": np.where(past, np.nextafter(horizon, np.inf), t),
-                             "outcome": np.where(past, CENSORED, g.outcome.to_numpy())}, copy=False)
-    del t, past
-    ci = cumulative_incidence(upto, "time_s", "outcome", by="arm", censored=CENSORED, at=horizon,
-                              conf_level=conf_level, curves=False).summary
-    ci = ci[ci.cause == BUY].set_index("group")
-    rt = restricted_time_in_state(upto, "time_s", "outcome", by="arm", censored=CENSORED, tau=horizon,
-                                  conf_level=conf_level).summary
-    del upto
-    rt = rt[rt.state == BUY].set_index("group")
-    # each arm's curve reduced to its medians as soon as it is built (one curve's arrays held at a time)
-    medians = {str(k): v for k, v in curves_by(
-        g, "time_s", "bought", by="arm", conf_level=conf_level,
-        reduce=lambda a, cur: (km_median(cur), _median(cur, int(_is(g.arm, str(a)).sum())))).items()}
+    # the horizon, it gives the same estimates and intervals there, and the grids (one entry per distinct
+    # time) stop at the horizon instead of running over every visit's own time.  Per arm, on the arm's rows
+    # (in order of time): the cumulative incidence of buying at the horizon with its interval, the time
+    # lost to buying up to it, and the Kaplan-Meier curve's medians, read from the curve as it is built
+    ci: dict[str, tuple[float, float, float, float, int]] = {}
+    rt: dict[str, tuple[float, float]] = {}
+    medians: dict[str, tuple[Any, ...]] = {}
+    after = np.nextafter(horizon, np.inf)
+    for arm, idx in arm_rows:
+        ta, code = t[idx], codes.pop(arm)
+        if with_buy:
+            ci[arm] = _incidence_at(ta, code, 0, 2, horizon, z)
+            past = ta > horizon
+            if past.any():
+                rt[arm] = _time_lost(np.where(past, after, ta), np.where(past, np.int8(0), code), 0, 2, horizon)
+            else:
+                rt[arm] = _time_lost(ta, code, 0, 2, horizon)
+            del past
+        del code
+        km_three, km_entry = _medians_sorted(ta, bought[idx], z_km)  # (a chunk of the curve at a time)
+        del ta
+        medians[arm] = (km_three, _median(km_entry, len(idx)))
     if km is not None:
         km.update(medians)
     per = _per_replicate(g, horizon)
     base = per[per.arm == control].set_index("replicate")
-    rep_of = g.replicate.to_numpy()
+    replicates = per.groupby("arm").size()
     rows = []
     for arm in order:
-        if arm not in ci.index:
+        if arm not in ci:
             continue
-        mine_rows = _is(g.arm, arm)
-        c, r = ci.loc[arm], rt.loc[arm]
-        row = dict(point=int(point), arm=arm, replicates=len(np.unique(rep_of[mine_rows])), horizon_s=horizon,
-                   cuminc=c.cuminc, cuminc_ci_lower=c.ci_lower, cuminc_ci_upper=c.ci_upper,
-                   at_risk_horizon=int(c.at_risk), rmst_s=horizon - r.rmean,
-                   rmst_ci_lower=horizon - r.ci_upper, rmst_ci_upper=horizon - r.ci_lower,
-                   rmtl_buy_s=r.rmean, note="")
+        cuminc, _, c_lo, c_hi, at_risk = ci[arm]
+        rmean, var = rt[arm]
+        se = float(np.sqrt(var))
+        r_lo, r_hi = rmean - z * se, rmean + z * se
+        row = dict(point=int(point), arm=arm, replicates=int(replicates[arm]), horizon_s=horizon,
+                   cuminc=cuminc, cuminc_ci_lower=c_lo, cuminc_ci_upper=c_hi,
+                   at_risk_horizon=int(at_risk), rmst_s=horizon - rmean,
+                   rmst_ci_lower=horizon - r_hi, rmst_ci_upper=horizon - r_lo,
+                   rmtl_buy_s=rmean, note="")
         if arm != control and len(base):
             mine = per[per.arm == arm].set_index("replicate")
             both = mine.index.intersection(base.index)
@@ -1328,6 +1545,37 @@ def _group_codes(sh: pd.DataFrame, by: str) -> tuple[list[str], np.ndarray]:
     return [f"Q{int(i)}" for i in present], inv
 
 
+def _level_codes(sh: pd.DataFrame, by: str, arm_rows: list[tuple[str, np.ndarray]]
+                 ) -> tuple[list[str], dict[str, np.ndarray]]:
+    """:func:`_group_codes` as its levels and, per arm of ``arm_rows``, its rows' positions among them
+    (no array of all the rows' codes)."""
+    from fomolab.stats.kaplan_meier import code_counts
+
+    if by == "segment":
+        seg = sh.segment
+        if not isinstance(seg.dtype, pd.CategoricalDtype):
+            levels, inv = _group_codes(sh, by)
+            return levels, {arm: inv[rows] for arm, rows in arm_rows}
+        # the categories that occur as text ("" for a missing one, code -1), sorted
+        cats = np.array([""] + [str(c) for c in seg.cat.categories], dtype=object)
+        shifted = {arm: seg.cat.codes.to_numpy()[rows].astype(np.int32) + 1 for arm, rows in arm_rows}
+        counts = sum((code_counts(v, len(cats)) for v in shifted.values()),
+                     np.zeros(len(cats), np.int64))
+        used = np.flatnonzero(counts)
+        text = cats[used]
+        o = np.argsort(text, kind="stable")
+        rank = np.full(len(cats), -1, np.int8 if len(cats) < 127 else np.int64)  # (a byte a row)
+        rank[used[o]] = np.arange(len(o))
+        return [str(v) for v in text[o]], {arm: rank[v] for arm, v in shifted.items()}
+    z = sh.impulsiveness.to_numpy(float)
+    edges = np.quantile(z, [0.2, 0.4, 0.6, 0.8])
+    q = {arm: (np.searchsorted(edges, z[rows], side="right") + 1) for arm, rows in arm_rows}
+    present = np.flatnonzero(sum((code_counts(v, 6) for v in q.values()), np.zeros(6, np.int64)))
+    rank = np.full(6, -1, np.int8)
+    rank[present] = np.arange(len(present))
+    return [f"Q{int(i)}" for i in present], {arm: rank[v] for arm, v in q.items()}
+
+
 def interaction_test(d: np.ndarray) -> tuple[float, float, float, float]:
     """Do the per-group effects differ?  Repeated-measures F test on a replicates x groups array of effects.
 
@@ -1368,44 +1616,53 @@ def for_whom_table(sh: pd.DataFrame, order: list[str], control: str, horizon: fl
     at = sh.point.to_numpy()
     points = np.unique(at)
     for point in points:
-        gp = sh if len(points) == 1 else sh[at == point]  # one point (as from _point_part): no copy
-        t, outcome = gp.time_s.to_numpy(float), gp.outcome.to_numpy()
-        buy, ended = outcome == BUY, outcome != CENSORED
-        arm_of = _sorted_codes(gp.arm if isinstance(gp.arm.dtype, pd.CategoricalDtype) else gp.arm.astype(str))
-        rep_of = _sorted_codes(gp.replicate.to_numpy())  # coded once for every grouping
+        gp = _by_time(sh if len(points) == 1 else sh[at == point])  # one point (as from _point_part): no copy
+        t = gp.time_s.to_numpy(float)
+        arm_rows = _arm_rows(gp)
+        reps, rep_code = _value_codes(gp.replicate.to_numpy())  # coded once for every grouping
+        # per arm, its rows up to the horizon (the rows past it count only as at risk): filtered once
+        upto_rows, past_rows, flags = {}, {}, {}
+        for arm, idx in arm_rows:
+            u = t[idx] <= horizon
+            upto_rows[arm], past_rows[arm] = u, ~u
+            code = _outcome_codes(gp.outcome, idx[u])
+            flags[arm] = (t[idx[u]], code == 1, code != 0)
+            del code, u
         for by in ("segment", "impulsiveness"):
-            levels, lev_of = _group_codes(gp, by)
+            levels, lev_code = _level_codes(gp, by, arm_rows)
             if by == "segment" and len(levels) < 2:
                 continue
-            lev_key = (np.arange(len(levels)), lev_of)
-            per = {}
-            for (rep, j, arm), idx in zip(*_cells(rep_of, lev_key, arm_of), strict=True):
-                per[(rep, levels[j], str(arm))] = _buying_by_flags(t[idx], buy[idx], ended[idx], horizon)[0]
-            pooled = {}  # the share who buy by the horizon in a group and arm, over the replicates
-            for (j, arm), idx in zip(*_cells(lev_key, arm_of), strict=True):
-                pooled[(levels[j], str(arm))] = (_buying_by_flags(t[idx], buy[idx], ended[idx], horizon)[0],
-                                                 len(idx))
-            reps = sorted({k[0] for k in per})
+            n_lev = len(levels)
+            per = {}  # per arm: the share who buy by the horizon, replicates x groups (NaN: no viewers)
+            pooled = {}  # per arm: that share in each group over the replicates, and its viewers
+            for arm, idx in arm_rows:
+                (ta, buy, ended), u, beyond = flags[arm], upto_rows[arm], past_rows[arm]
+                lev_a, rep_a = lev_code[arm], rep_code(idx).astype(np.int64)
+                n_cells = len(reps) * n_lev
+                cell = rep_a * n_lev + lev_a
+                past = np.bincount(cell[beyond], minlength=n_cells)
+                per[arm] = _buying_by_cells(ta, buy, ended, cell[u], n_cells, horizon, lost=False,
+                                            past=past)[0].reshape(len(reps), n_lev)
+                del cell, rep_a
+                past = np.bincount(lev_a[beyond], minlength=n_lev)
+                pooled[arm] = (_buying_by_cells(ta, buy, ended, lev_a[u], n_lev, horizon, lost=False,
+                                                past=past)[0], np.bincount(lev_a, minlength=n_lev))
+                del lev_a, past
             for arm in order:
-                if arm == control:
+                if arm == control or arm not in per or control not in per:
                     continue
-                diffs = np.full((len(reps), len(levels)), np.nan)
-                for i, rep in enumerate(reps):
-                    for j, lev in enumerate(levels):
-                        a, c = per.get((rep, lev, arm)), per.get((rep, lev, control))
-                        if a is not None and c is not None:
-                            diffs[i, j] = a - c
+                diffs = per[arm] - per[control]  # NaN where either arm has no viewers of a replicate and group
                 if np.isnan(diffs).all():
                     continue
                 f, df1, df2, pf = interaction_test(diffs)
                 for j, lev in enumerate(levels):
-                    shares = {x: pooled.get((lev, x), (np.nan, 0))[0] for x in (arm, control)}
+                    shares = {x: pooled[x][0][j] for x in (arm, control)}
                     est, lo, hi, p, note = interval(diffs[:, j], conf_level)
                     rows.append(dict(point=int(point), arm=arm, by=by, group=lev,
-                                     viewers=int(pooled.get((lev, arm), (np.nan, 0))[1]),
+                                     viewers=int(pooled[arm][1][j]),
                                      replicates=int(np.isfinite(diffs[:, j]).sum()), horizon_s=horizon,
-                                     cuminc_control=float(shares.get(control, np.nan)),
-                                     cuminc=float(shares.get(arm, np.nan)), cuminc_diff=est,
+                                     cuminc_control=float(shares[control]),
+                                     cuminc=float(shares[arm]), cuminc_diff=est,
                                      cuminc_diff_ci_lower=lo, cuminc_diff_ci_upper=hi, cuminc_diff_p=p,
                                      interaction_f=f, interaction_df1=df1, interaction_df2=df2,
                                      interaction_p=pf, note=note))

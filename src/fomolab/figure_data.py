@@ -576,18 +576,42 @@ def impulsiveness(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float
     bought, time_s = d.bought.to_numpy(), d.time_s.to_numpy(float)
     rows = []
     for arm in arms:
-        # the arm's rows only (a frame of all the viewers' five columns would be copied again per arm)
-        m = _is_value(d.arm, arm)
-        b = bought[m]
-        a = pd.DataFrame({"run": run[m], "group": group[m], "bought": b.astype(float),
-                          "ttp": np.where(b == 1, time_s[m], np.nan)})
-        del m, b
-        for measure, col, fn in (("conversion", "bought", "mean"), ("median_time_to_purchase_s", "ttp", "median")):
-            piv = a.pivot_table(index="run", columns="group", values=col, aggfunc=fn, observed=True)
-            vals = piv.reindex(columns=x).to_numpy(float)
-            m, lo, hi, n = _band(vals, conf_level)
-            rows.append(pd.DataFrame({"arm": arm, "group": x, "groups": k, "measure": measure, "mean": m,
-                                      "ci_lower": lo, "ci_upper": hi, "runs": n.astype("int64")}))
+        # the arm's rows only, a run x group table of each measure from codes (what a pivot table of the
+        # arm's runs, groups and measures gives: each cell's mean and median, runs with no value dropped)
+        m = np.flatnonzero(_is_value(d.arm, arm))
+        if not len(m):
+            continue
+        runs, r_code = np.unique(run[m], return_inverse=True)
+        cell = r_code.reshape(-1) * k + (group[m] - 1)
+        del r_code
+        n_cells = len(runs) * k
+        b = bought[m] == 1
+        count = np.bincount(cell, minlength=n_cells)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(count > 0, np.bincount(cell[b], minlength=n_cells) / count, np.nan)
+        # the buyers' median time per cell: their times sorted within each cell, the middle one or two
+        cb, tb = cell[b], time_s[m][b]
+        del cell, b, m
+        o = np.lexsort((tb, cb))
+        cb, tb = cb[o], tb[o]
+        del o
+        n_b = np.bincount(cb, minlength=n_cells)
+        start = np.concatenate(([0], np.cumsum(n_b)[:-1]))
+        has = n_b > 0
+        hi = start + n_b // 2
+        lo = np.where(n_b % 2 == 0, hi - 1, hi)
+        med = np.full(n_cells, np.nan)
+        med[has] = (tb[lo[has]] + tb[hi[has]]) / 2
+        odd = has & (n_b % 2 == 1)
+        med[odd] = tb[hi[odd]]
+        del cb, tb
+        for measure, table in (("conversion", share), ("median_time_to_purchase_s", med)):
+            vals = table.reshape(len(runs), k)
+            # column by column in memory, as a table's values are (the sums over runs are pairwise then)
+            vals = np.asfortranarray(vals[~np.isnan(vals).all(axis=1)])
+            mean, lo_, hi_, n = _band(vals, conf_level)
+            rows.append(pd.DataFrame({"arm": arm, "group": x, "groups": k, "measure": measure, "mean": mean,
+                                      "ci_lower": lo_, "ci_upper": hi_, "runs": n.astype("int64")}))
     if not rows:
         return pd.DataFrame(columns=IMPULSIVENESS_COLUMNS)
     return pd.concat(rows, ignore_index=True)[IMPULSIVENESS_COLUMNS]

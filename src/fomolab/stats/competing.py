@@ -37,7 +37,7 @@ from scipy import stats as _st
 from fomolab.errors import DataError
 from fomolab.stats import _checks
 from fomolab.stats._result import StatsResult
-from fomolab.stats.kaplan_meier import CONF_TYPES, confidence_band, groups_of, unique_inverse
+from fomolab.stats.kaplan_meier import CONF_TYPES, code_counts, confidence_band, groups_of, unique_inverse
 
 __all__ = ["CumulativeIncidenceResult", "StateTimeResult", "cumulative_incidence", "incidence_curves",
            "restricted_time_in_state"]
@@ -113,6 +113,7 @@ class _Grid:
         """``beyond``: subjects followed past every time in ``t``, counted at risk throughout (their rows
         left out: a curve read no later than ``t``'s last time does not depend on them otherwise)."""
         self.ut, self.k = unique_inverse(t)
+        self.beyond = beyond
         m = len(self.ut)
         self.code = code
         self.dk = np.zeros((n_causes, m))
@@ -200,13 +201,38 @@ class _Grid:
         np.maximum(var, 0.0, out=var)
         return F, var
 
-    def integral(self, ind: np.ndarray, dk: np.ndarray, tau: float) -> tuple[float, float]:
-        """``int_0^tau F`` and its infinitesimal-jackknife variance."""
+    def variance_at_end(self, ind: np.ndarray, dk: np.ndarray) -> tuple[float, float]:
+        """:meth:`variance` at the grid's last time alone: the same numbers without arrays of the curve."""
+        F, CA, CB, P, Q = self.parts(ind, dk)
+        m = len(self.ut)
+        sp2 = np.cumsum(np.bincount(self.k, weights=P * P, minlength=m))[-1]
+        spq = np.cumsum(np.bincount(self.k, weights=P * Q, minlength=m))[-1]
+        del P
+        sq2 = np.cumsum(np.bincount(self.k, weights=Q * Q, minlength=m))[-1]
+        del Q
+        f, ca, cb = F[-1], CA[-1], CB[-1]
+        var = 2 * f * spq + sp2 + f * f * sq2 + np.square(f * cb + ca) * self.after[-1]
+        return float(f), float(max(var, 0.0))
+
+    def integral(self, ind: np.ndarray, dk: np.ndarray, tau: float, past_times: int = 0) -> tuple[float, float]:
+        """``int_0^tau F`` and its infinitesimal-jackknife variance.
+
+        With ``beyond`` subjects (followed past every time of the grid, and past
+        ``tau``, at ``past_times`` distinct times), the numbers of the grid of
+        all subjects with those subjects as its last rows: each adds
+        ``g(tau)^2`` to the variance and each of their times a 0 to the area.
+        """
         F, CA, CB, P, Q = self.parts(ind, dk)
         right = np.concatenate((self.ut[1:], [max(tau, self.ut[-1])]))
         delta_t = np.clip(np.minimum(right, tau) - self.ut, 0.0, None)
-        area = float(np.sum(F * delta_t))
-        g = np.concatenate(([0.0], np.cumsum((CA + F * CB) * delta_t)))[:-1]
+        area_parts = F * delta_t
+        if past_times:
+            area_parts = np.concatenate((area_parts, np.zeros(past_times)))
+        area = float(np.sum(area_parts))
+        del area_parts
+        g = np.concatenate(([0.0], np.cumsum((CA + F * CB) * delta_t)))
+        g_end = g[-1]
+        g = g[:-1]
         t0 = np.cumsum(delta_t[::-1])[::-1]
         tf = np.cumsum((F * delta_t)[::-1])[::-1]
         k = self.k
@@ -218,7 +244,61 @@ class _Grid:
         infl += Q
         del Q
         np.square(infl, out=infl)
+        if self.beyond:
+            infl = np.concatenate((infl, np.full(self.beyond, np.square(g_end))))
         return area, float(np.sum(infl))
+
+
+def _incidence_at(t: np.ndarray, code: np.ndarray, c: int, n_causes: int, at: float, z: float,
+                  conf_type: str = "log") -> tuple[float, float, float, float, int]:
+    """One group's cause-``c`` row of :func:`cumulative_incidence`'s summary at ``at`` (``curves=False``).
+
+    ``t``: the group's times (sorted ones read in one pass), ``code`` their
+    causes (0 censored, ``1..n_causes``; ``c`` counts from 0).  Returns
+    ``(cuminc, se, ci_lower, ci_upper, at_risk)``: the same numbers, without
+    checking a frame or computing the other causes' intervals.
+    """
+    upto = t <= at
+    n_rows = len(t)
+    beyond = n_rows - int(np.count_nonzero(upto))
+    if beyond:
+        t, code = t[upto], code[upto]
+    del upto
+    if not len(t):
+        return 0.0, 0.0, 0.0, 0.0, n_rows
+    grid = _Grid(t, code, n_causes, beyond)
+    j = int(np.searchsorted(grid.ut, at, side="right")) - 1
+    if j < 0:
+        return 0.0, 0.0, 0.0, 0.0, n_rows
+    f, v = grid.variance_at_end(grid.code == c + 1, grid.dk[c])  # (j is the grid's last time)
+    F, var = np.array([f]), np.array([v])
+    se = np.sqrt(var)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logse = np.where(F > 0, se / F, 0.0)
+    lo, hi = confidence_band(F, logse, z, conf_type)
+    return float(F[0]), float(se[0]), float(lo[0]), float(hi[0]), int(grid.after[j])
+
+
+def _time_lost(t: np.ndarray, code: np.ndarray, c: int, n_causes: int, tau: float) -> tuple[float, float]:
+    """One group's restricted mean time lost to cause ``c`` up to ``tau`` and its variance: the numbers of
+    :func:`restricted_time_in_state`'s row of that cause (``t``, ``code`` as :func:`_incidence_at`).
+
+    ``t`` sorted: the subjects followed past ``tau`` (its last rows) count
+    only at risk, without grid entries or per-row arrays of their own.
+    """
+    upto = t <= tau
+    beyond = len(t) - int(np.count_nonzero(upto))
+    if not beyond:
+        grid = _Grid(t, code, n_causes)
+        return grid.integral(grid.code == c + 1, grid.dk[c], tau)
+    if not upto.any():
+        return 0.0, 0.0
+    past = t[~upto]
+    past_times = 1 + int(np.count_nonzero(past[1:] != past[:-1]))
+    del past
+    grid = _Grid(t[upto], code[upto], n_causes, beyond)
+    del upto
+    return grid.integral(grid.code == c + 1, grid.dk[c], tau, past_times)
 
 
 def _prepare(data: pd.DataFrame, duration: str, event: str, by: str | None, censored: object
@@ -226,9 +306,19 @@ def _prepare(data: pd.DataFrame, duration: str, event: str, by: str | None, cens
     data = _checks.check_frame(data)
     _checks.check_columns(data, [duration, event, by])
     t = _checks.numeric(data, duration, nonnegative=True)
-    ev = _checks.keys(data, event)
-    # one pass of hashing: each row's value by its code, the values compared once each
-    ev_code, values = pd.factorize(ev)
+    col = data[event]
+    if isinstance(col.dtype, pd.CategoricalDtype):  # the codes as they are: the categories that occur
+        ev_code = col.cat.codes.to_numpy()
+        if (ev_code < 0).any():
+            _checks.keys(data, event)  # raises: missing values
+        used = np.flatnonzero(code_counts(ev_code, len(col.cat.categories)))
+        values = col.cat.categories[used]
+        remap = np.zeros(len(col.cat.categories), np.int64)  # category -> position among values
+        remap[used] = np.arange(len(used))
+    else:
+        # one pass of hashing: each row's value by its code, the values compared once each
+        ev_code, values = pd.factorize(_checks.keys(data, event))
+        remap = None
     cens_value = np.asarray(pd.Series(values).eq(censored).to_numpy(), dtype=bool)
     kept = [j for j in range(len(values)) if not cens_value[j]]
     with contextlib.suppress(TypeError):  # mixed types: keep the order of appearance
@@ -239,7 +329,7 @@ def _prepare(data: pd.DataFrame, duration: str, event: str, by: str | None, cens
     # each row's cause (0: censored) in one byte where the causes are few (10^7 rows: 10 MB, not 80)
     lookup = np.zeros(len(values), dtype=np.int8 if len(kept) < 127 else int)
     lookup[kept] = np.arange(1, len(kept) + 1)
-    code = lookup[ev_code]
+    code = (lookup if remap is None else lookup[remap])[ev_code]
     del ev_code
     if by is None:
         groups: list[tuple[Any, np.ndarray]] = [("all", np.ones(len(t), dtype=bool))]

@@ -126,6 +126,19 @@ def unique_inverse(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ut, inv.reshape(-1)
 
 
+def code_counts(codes: np.ndarray, n: int, chunk: int = 1 << 20) -> np.ndarray:
+    """How many rows hold each of the codes ``0..n-1`` (negative codes, missing, left out).
+
+    :func:`numpy.bincount` a chunk of rows at a time: it turns its input into
+    8-byte integers, a copy of a column of one-byte codes eight times its size.
+    """
+    out = np.zeros(n, np.int64)
+    for a in range(0, len(codes), chunk):
+        part = codes[a:a + chunk]
+        out += np.bincount(part[part >= 0], minlength=n)[:n]
+    return out
+
+
 def group_masks(g: np.ndarray) -> list[tuple[object, np.ndarray]]:
     """Each distinct value of ``g`` with its rows' mask, sorted by value (order of appearance if unsortable).
 
@@ -152,7 +165,7 @@ def groups_of(data: pd.DataFrame, by: str) -> list[tuple[object, np.ndarray]]:
     if (codes < 0).any():
         _checks.keys(data, by)  # raises: missing values
     cats = s.cat.categories
-    groups = [(cats[c], codes == c) for c in np.flatnonzero(np.bincount(codes, minlength=len(cats)))]
+    groups = [(cats[c], codes == c) for c in np.flatnonzero(code_counts(codes, len(cats)))]
     with contextlib.suppress(TypeError):  # mixed types: keep the order of the categories
         groups.sort(key=lambda kv: kv[0])
     return groups
@@ -216,6 +229,79 @@ def _median(cur: dict[str, np.ndarray]) -> tuple[float, float, float]:
         return _findq(x, np.concatenate(([0.0], 1.0 - s)), 0.5, xmax)
 
     return q(cur["survival"]), q(cur["ci_lower"]), q(cur["ci_upper"])
+
+
+def _medians_sorted(t: np.ndarray, event: np.ndarray, z: float, conf_type: str = "log", chunk: int = 1 << 16
+                    ) -> tuple[tuple[float, float, float], dict[str, np.ndarray]]:
+    """:func:`_median` of the curve of sorted times ``t`` (events 0/1), in memory of a chunk of its times.
+
+    The curve is built ``chunk`` distinct times at a time (each product and
+    sum carried on from the last chunk's value, so the numbers are those of
+    :func:`_one_curve`), and read as it goes: where each of the curve and its
+    bands first reaches R's levels, their largest and last values.  Returns
+    ``(median, lower, upper)`` and a one-entry curve (``time, at_risk,
+    survival``): where the curve first is at or below 0.5, or else its lowest
+    value, the entry an analysis of the median's support reads.
+    """
+    n = len(t)
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(t[1:], t[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    del new
+    ev = event if event.dtype in (np.int64, np.float64) else event.astype(np.int64)  # (reduceat of flags: or)
+    d_all = np.add.reduceat(ev, starts).astype(float)  # (whole numbers: exact in any order)
+    del ev
+    p = 0.5
+    first: list[list[Any]] = [[None, None] for _ in range(3)]  # per curve: x where y + TOL >= p, y - TOL >= p
+    y_max, y_last = [0.0] * 3, [0.0] * 3  # (findq's curves start at 0)
+    hit: tuple[float, float, float] | None = None  # (time, at_risk, survival) where the curve is first <= 0.5
+    s_min, s_carry, g_carry = np.inf, 1.0, 0.0
+    for a in range(0, len(starts), chunk):
+        b = min(a + chunk, len(starts))
+        n_risk = (n - starts[a:b]).astype(float)
+        d = d_all[a:b]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            surv = np.cumprod(np.concatenate(([s_carry], 1.0 - d / n_risk)))[1:]
+            term = np.where(d > 0, d / (n_risk * (n_risk - d)), 0.0)
+            gw = np.cumsum(np.concatenate(([g_carry], term)))[1:]
+            se = np.sqrt(gw)
+        s_carry, g_carry = surv[-1], gw[-1]
+        del term, gw
+        se = np.where(surv > 0, se, np.inf)
+        lower, upper = confidence_band(surv, se, z, conf_type)
+        times = t[starts[a:b]]
+        if hit is None:
+            h = np.flatnonzero(surv <= 0.5)
+            if len(h):
+                hit = (float(times[h[0]]), float(n_risk[h[0]]), float(surv[h[0]]))
+        s_min = min(s_min, float(surv.min()))
+        for c, v in enumerate((surv, lower, upper)):
+            y = 1.0 - v
+            kept = y[~np.isnan(y)]
+            if len(kept):
+                y_max[c] = max(y_max[c], float(kept.max()))
+                y_last[c] = float(kept[-1])
+            for k, shift in enumerate((_TOL, -_TOL)):
+                if first[c][k] is None:
+                    w = np.flatnonzero(y + shift >= p)
+                    if len(w):
+                        first[c][k] = times[w[0]]
+    xmax = float(t[-1])
+
+    def q(c: int) -> float:  # R's findq on the whole curve (see _findq)
+        x1, x2 = first[c]
+        if y_max[c] < p or x1 is None:
+            return float("nan")
+        if abs(p - y_last[c]) < _TOL:
+            return float((x1 + xmax) / 2.0)
+        if x2 is None:
+            return float("nan")
+        return float((x1 + x2) / 2.0)
+
+    entry = hit if hit is not None else (xmax, float(n), s_min)
+    one = {"time": np.array([entry[0]]), "at_risk": np.array([entry[1]]), "survival": np.array([entry[2]])}
+    return (q(0), q(1), q(2)), one
 
 
 def _curves(data: pd.DataFrame, duration: str, event: str, by: str | None, weights: str | None, conf_level: float,
