@@ -419,10 +419,11 @@ def _bad_gap(row: np.ndarray, t: np.ndarray, first: np.ndarray, ends: np.ndarray
 
     ``row``, ``t`` and ``first`` are the purchases sorted by visit and time
     (``order``: their positions among the matched purchases, ``kept``: those
-    among ``buy_run`` and ``buy_sid``), ``ends`` the visits' lengths.  A purchase at 0 or at the time of the visit's
-    previous one, or a visit that ends at the time of one of its purchases,
-    is an error naming the first such row (the purchases come before the
-    ends), as the gap rows of :func:`~fomolab.stats.mean_cumulative_function` would.
+    among ``buy_run`` and ``buy_sid``), ``ends`` the visits' lengths.  A
+    purchase at 0 or at the time of the visit's previous one, or a visit that
+    ends at the time of one of its purchases, is an error naming the first
+    such row (the purchases come before the ends), as the gap rows of
+    :func:`~fomolab.stats.mean_cumulative_function` would.
     """
     from fomolab.errors import DataError
     from fomolab.stats._checks import _py
