@@ -419,7 +419,7 @@ def _bad_gap(row: np.ndarray, t: np.ndarray, first: np.ndarray, ends: np.ndarray
 
     ``row``, ``t`` and ``first`` are the purchases sorted by visit and time
     (``order``: their positions among the matched purchases, ``kept``: those
-    among ``buy_run`` and ``buy_sid``), ``ends`` the visits' lengths.  A
+    among ``buy_run`` and ``buy_sid``), ``ends`` their visits' lengths.  A
     purchase at 0 or at the time of the visit's previous one, or a visit that
     ends at the time of one of its purchases, is an error naming the first
     such row (the purchases come before the ends), as the gap rows of
@@ -429,9 +429,7 @@ def _bad_gap(row: np.ndarray, t: np.ndarray, first: np.ndarray, ends: np.ndarray
     from fomolab.stats._checks import _py
 
     bad = (t == 0) | (~first & (t == np.concatenate(([np.nan], t[:-1]))))
-    end = ends[row]
-    end_at = (t == end) & (end > 0)
-    del end
+    end_at = (t == ends) & (ends > 0)
     if not bad.any() and not end_at.any():
         return
     if bad.any():
@@ -440,7 +438,8 @@ def _bad_gap(row: np.ndarray, t: np.ndarray, first: np.ndarray, ends: np.ndarray
         rid, vid = str(buy_run.iloc[kept[who]]), int(buy_sid[kept[who]])
     else:
         who = int(row[end_at].min())
-        rid, vid, when = str(shoppers.run_id.iloc[who]), int(shoppers.shopper_id.iloc[who]), float(ends[who])
+        when = float(ends[end_at][np.argmin(row[end_at])])
+        rid, vid = str(shoppers.run_id.iloc[who]), int(shoppers.shopper_id.iloc[who])
     run_ids = _present(shoppers.run_id)
     width = int(np.max(shoppers.shopper_id.to_numpy(dtype=np.int64))) + 1
     name = _py(np.int64(run_ids.index(rid) * width + vid))
@@ -506,24 +505,31 @@ def repeat_purchases(shoppers: pd.DataFrame, events: pd.DataFrame, arms: Sequenc
     t = events.time_s.to_numpy(float)[buy][matched] - arrival[row]
     np.clip(t, 0, None, out=t)
     del buy
-    ends_t = shoppers.departure_s.to_numpy(float) - arrival  # the visits' lengths (at 0 or less: never at risk)
-    grid, is_tick = _time_grid(ends_t, horizon)
-    if len(t) == 0 and not (ends_t > 0).any():
+    departure = shoppers.departure_s.to_numpy(float)
+    # the visits' lengths (at 0 or less: never at risk) are held one arm at a time; the grid's quantile
+    # partitions a scratch copy in place (the same number as np.quantile of the lengths, which copies them)
+    scratch = departure - arrival
+    some = bool((scratch > 0).any())
+    q99 = float(np.quantile(scratch, 0.99, overwrite_input=True))
+    del scratch
+    grid, is_tick = _time_grid(np.array([q99]), horizon)  # a quantile of one number is that number
+    if len(t) == 0 and not some:
         raise DataError("every row of 't' is 0 without an event: nothing at risk")
+    buy_end = departure[row] - arrival[row]  # the purchases' visits' lengths
     if sub is None:
         # the purchases by visit and time (the events come in time order within each run: one stable sort)
         order = np.argsort(row, kind="stable")
-        row, t = row[order], t[order]
+        row, t, buy_end = row[order], t[order], buy_end[order]
         first = np.concatenate(([True], row[1:] != row[:-1]))
         if (~first[1:] & (t[1:] < t[:-1])).any():
             o2 = np.lexsort((t, row))
-            order, row, t = order[o2], row[o2], t[o2]
+            order, row, t, buy_end = order[o2], row[o2], t[o2], buy_end[o2]
             first = np.concatenate(([True], row[1:] != row[:-1]))
-        _bad_gap(row, t, first, ends_t, order, shoppers, np.flatnonzero(matched), buy_run, buy_sid)
+        _bad_gap(row, t, first, buy_end, order, shoppers, np.flatnonzero(matched), buy_run, buy_sid)
         del order, matched
     else:  # a marketplace: the subjects' rows checked as the statistics package does, then by subject and time
-        del matched
-        ends = np.clip(ends_t, 0, None)
+        del matched, buy_end
+        ends = np.clip(departure - arrival, 0, None)
         r_sub = np.concatenate([sub[row], sub])
         r_key = np.concatenate([visit[row], visit])
         gap_starts(r_sub, np.concatenate([t, ends]),
@@ -546,14 +552,15 @@ def repeat_purchases(shoppers: pd.DataFrame, events: pd.DataFrame, arms: Sequenc
         if not pm.any():  # no purchase (or no visit) in the arm: no curve
             continue
         m = arm_of == arm if text else _is_value(arm_col, arm)
-        dur = ends_t[m]
+        dur = departure[m]
+        dur -= arrival[m]
         dur.sort()
         at_risk = len(dur) - np.searchsorted(dur, grid, "left")
         a_row, a_t, a_first = row[pm], t[pm], first[pm]
         a_first[0] = True
         last = np.concatenate((a_first[1:], [True]))
         if sub is None:
-            listed = ends_t[a_row[a_first]]
+            listed = buy_end[pm][a_first]
             sub_end = np.maximum(listed, a_t[last])  # a purchase after the recorded end extends the follow-up
             count_ends, listed = (dur, None) if (sub_end == listed).all() else (dur, listed)
         else:  # a subject's follow-up ends with its last row
