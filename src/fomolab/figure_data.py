@@ -121,38 +121,6 @@ def _is_value(col: pd.Series, value: str) -> np.ndarray:
     return col.astype(str).to_numpy() == value
 
 
-def _visit_codes(row: np.ndarray, key: np.ndarray, *cols: np.ndarray) -> tuple[np.ndarray, ...]:
-    """:func:`repeat_purchases`' gaps and visit codes where each shoppers row is its own visit.
-
-    The rows are the purchases (``row``: each one's visit) and then every
-    visit's end; ``key`` their visits' keys (for error messages).  Returns
-    the rows' starts, then the visit codes and ``cols`` without the rows
-    that carry nothing: what ``pandas.factorize`` of the keys, the gaps and
-    the filter give, with integer sorts and no hashing.  The codes number
-    the visits in order of first appearance (the curves' sums run over the
-    visits in that order): the visits that bought by their first purchase,
-    then the others by their row (only end rows can be empty).
-    """
-    from fomolab.stats.recurrent import gap_starts
-
-    r_t, r_e = cols[-2], cols[-1]
-    n_buys = len(row)
-    n_visits = len(key) - n_buys
-    r_row = np.concatenate([row, np.arange(n_visits)])  # a code per visit (any code serves for the gaps)
-    r_start, empty = gap_starts(r_row, r_t, r_e, key, "t", "visit")
-    bought, first_buy = np.unique(row, return_index=True)
-    code_of = np.full(n_visits, -1, np.int64)
-    code_of[bought[np.argsort(first_buy, kind="stable")]] = np.arange(len(bought))
-    rest = np.flatnonzero(code_of < 0)
-    rest = rest[~empty[n_buys + rest]]  # the visits without a purchase whose end row is kept
-    code_of[rest] = np.arange(len(bought), len(bought) + len(rest))
-    del bought, first_buy, rest
-    if empty.any():
-        keep = ~empty
-        return (r_start[keep], code_of[r_row[keep]], *(c[keep] for c in cols))
-    return (r_start, code_of[r_row], *cols)
-
-
 def _present(values: pd.Series) -> list[str]:
     """The distinct values of a column as text, sorted (a categorical's categories that occur)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
@@ -398,6 +366,87 @@ def incidence(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float, ho
     return pd.concat(out, ignore_index=True)[INCIDENCE_COLUMNS]
 
 
+def _run_blocks(shoppers: pd.DataFrame, runs: pd.Series, sid: np.ndarray, valid: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each purchase's visit row where the visits lie run by run, viewers in increasing order in each run.
+
+    ``runs`` and ``sid`` are the purchases' runs and viewers (``valid`` where
+    the viewer is known).  Returns the rows of the purchases that match a
+    visit and which ones do, with one binary search per purchase in the
+    visits' own order (no sort of the visits); ``None`` where the visits lie
+    otherwise (a run in several blocks, or a viewer with several rows in a
+    run: a marketplace).
+    """
+    from fomolab.stats._folder import positions
+
+    col = shoppers.run_id
+    if not isinstance(col.dtype, pd.CategoricalDtype) or len(col) == 0:
+        return None
+    code = col.cat.codes.to_numpy()
+    vid = np.asarray(shoppers.shopper_id.to_numpy(), dtype=np.int64)  # no copy if stored as int64
+    new_run = code[1:] != code[:-1]
+    starts = np.concatenate(([0], np.flatnonzero(new_run) + 1))
+    block_code = code[starts]
+    if (block_code < 0).any() or len(np.unique(block_code)) < len(starts) or not (
+            (vid[1:] > vid[:-1]) | new_run).all():
+        return None
+    del new_run
+    low = int(vid.min())
+    width = int(vid.max()) - low + 1
+    if len(starts) * width >= 2 ** 62:
+        return None
+    # the visits' keys (block, viewer): increasing, so every purchase finds its row by a binary search
+    key = np.repeat(np.arange(len(starts), dtype=np.int64) * width, np.diff(np.append(starts, len(code))))
+    key += vid
+    key -= low
+    n_cats = len(col.cat.categories)
+    block_of = np.full(n_cats + 1, -1, np.int64)  # a category's block; the last entry: a run not among them
+    block_of[block_code] = np.arange(len(starts))
+    b_block = block_of[positions(runs, {str(c): k for k, c in enumerate(col.cat.categories)}, n_cats)]
+    b = sid - low
+    ok = valid & (b_block >= 0) & (b >= 0) & (b < width)
+    bkey = b_block[ok] * width + b[ok]
+    pos = np.minimum(np.searchsorted(key, bkey), len(key) - 1)
+    hit = key[pos] == bkey
+    matched = ok.copy()
+    matched[ok] = hit
+    return pos[hit], matched
+
+
+def _bad_gap(row: np.ndarray, t: np.ndarray, first: np.ndarray, ends: np.ndarray, order: np.ndarray,
+             shoppers: pd.DataFrame, kept: np.ndarray, buy_run: pd.Series, buy_sid: np.ndarray) -> None:
+    """The error of :func:`~fomolab.stats.recurrent.gap_starts` for the purchase and end rows of the visits.
+
+    ``row``, ``t`` and ``first`` are the purchases sorted by visit and time
+    (``order``: their positions among the matched purchases, ``kept``: those
+    among ``buy_run`` and ``buy_sid``), ``ends`` their visits' lengths.  A
+    purchase at 0 or at the time of the visit's previous one, or a visit that
+    ends at the time of one of its purchases, is an error naming the first
+    such row (the purchases come before the ends), as the gap rows of
+    :func:`~fomolab.stats.mean_cumulative_function` would.
+    """
+    from fomolab.errors import DataError
+    from fomolab.stats._checks import _py
+
+    bad = (t == 0) | (~first & (t == np.concatenate(([np.nan], t[:-1]))))
+    end_at = (t == ends) & (ends > 0)
+    if not bad.any() and not end_at.any():
+        return
+    if bad.any():
+        who = int(order[bad].min())
+        when = float(t[np.flatnonzero(order == who)[0]])
+        rid, vid = str(buy_run.iloc[kept[who]]), int(buy_sid[kept[who]])
+    else:
+        who = int(row[end_at].min())
+        when = float(ends[end_at][np.argmin(row[end_at])])
+        rid, vid = str(shoppers.run_id.iloc[who]), int(shoppers.shopper_id.iloc[who])
+    run_ids = _present(shoppers.run_id)
+    width = int(np.max(shoppers.shopper_id.to_numpy(dtype=np.int64))) + 1
+    name = _py(np.int64(run_ids.index(rid) * width + vid))
+    raise DataError(f"subject {name!r} of column 'visit' has a row at time {when!r} that is not after its "
+                    "previous row (or is at 0): each event needs its own time > 0")
+
+
 def repeat_purchases(shoppers: pd.DataFrame, events: pd.DataFrame, arms: Sequence[str], conf_level: float,
                      horizon: float | None = None) -> pd.DataFrame:
     """The mean cumulative number of purchases per viewer by time since arrival, per arm, on a grid.
@@ -407,75 +456,124 @@ def repeat_purchases(shoppers: pd.DataFrame, events: pd.DataFrame, arms: Sequenc
     ``run_id, time_s, kind, shopper_id``.  ``mcf`` is
     :func:`fomolab.stats.mean_cumulative_function` (Nelson–Aalen style, at
     risk from arrival to departure) with Lawless–Nadeau pointwise bands
-    clustered by viewer; ``at_risk`` counts viewers still watching.
+    clustered by viewer; ``at_risk`` counts viewers still watching.  A
+    viewer's visits of one run (a marketplace) are one subject.
+
+    The curve is computed from counts at the distinct purchase times: the
+    visits without a purchase enter only through their sorted ends, one sort
+    per arm (:func:`fomolab.stats.recurrent.follow_up_curve`); the arrays with
+    a row per purchase and per visit of the statistics package are built only
+    for a marketplace's checks.
     """
     from scipy import stats as st
 
-    from fomolab.stats.recurrent import gap_starts, mcf_curve
+    from fomolab.errors import DataError
+    from fomolab.stats.recurrent import follow_up_curve, gap_starts
 
     if shoppers.empty:
         return pd.DataFrame(columns=REPEAT_COLUMNS)
-    # each visit's key, run (in sorted order of the run ids) and shopper; the buys matched to their visit.
-    # Every array below has a row per visit (10^7 in a large run): each is deleted once it has been used.
-    run_ids = _present(shoppers.run_id)
-    at = {rid: k for k, rid in enumerate(run_ids)}
-    sid = np.asarray(shoppers.shopper_id.to_numpy(), dtype=np.int64)  # no copy if stored as int64
-    width = int(sid.max()) + 1 if len(sid) else 1
-    visit = _codes(shoppers.run_id, at) * width + sid
-    del sid
-    order = np.argsort(visit, kind="stable")
-    # (an object column is factorized as it is: the arms' names, not a copy as text; the same codes)
-    arm_code, arm_names = pd.factorize(shoppers.arm if shoppers.arm.dtype in (object,) or isinstance(
-        shoppers.arm.dtype, pd.CategoricalDtype) else shoppers.arm.astype(str))
-    if len(arm_names) < 127:
-        arm_code = arm_code.astype(np.int8)  # the same codes (-1: missing) in one byte
-    arm_names = [str(a) for a in arm_names]
+    buy = _is_value(events.kind, "purchase")
+    buy_run = events.run_id[buy]
+    sid_col = events.shopper_id[buy]
+    valid = ~sid_col.isna().to_numpy()
+    buy_sid = sid_col.to_numpy(dtype="int64", na_value=-1)
+    del sid_col
+    sub = None  # each visit its own subject, unless a viewer has several visits in a run
+    found = _run_blocks(shoppers, buy_run, buy_sid, valid)
+    if found is not None:
+        row, matched = found
+    else:  # the visits in another order: each visit's key (run, viewer), sorted
+        run_ids = _present(shoppers.run_id)
+        at = {rid: k for k, rid in enumerate(run_ids)}
+        vid = np.asarray(shoppers.shopper_id.to_numpy(), dtype=np.int64)
+        width = int(vid.max()) + 1
+        visit = _codes(shoppers.run_id, at) * width + vid
+        del vid
+        order = np.argsort(visit, kind="stable")
+        sorted_visit = visit[order]
+        brun = _codes(buy_run, at)
+        bkey = brun * width + buy_sid
+        pos = np.minimum(np.searchsorted(sorted_visit, bkey), len(order) - 1)
+        matched = valid & (brun < len(run_ids)) & (sorted_visit[pos] == bkey)
+        row = order[pos[matched]]  # a viewer's first visit of the run (in row order)
+        new = np.concatenate(([True], sorted_visit[1:] != sorted_visit[:-1]))
+        if not new.all():
+            sub = np.empty(len(order), np.int64)
+            sub[order] = np.cumsum(new) - 1
+        del order, sorted_visit, pos, new
     arrival = shoppers.arrival_s.to_numpy(float)
-    buy = (events.kind == "purchase").to_numpy()
-    brun = _codes(events.run_id[buy], at)
-    known = brun < len(run_ids)
-    bkey = brun * width + events.shopper_id[buy].to_numpy(dtype="int64", na_value=-1)
-    sorted_visit = visit[order]
-    pos = np.minimum(np.searchsorted(sorted_visit, bkey), len(order) - 1)
-    ok = known & (sorted_visit[pos] == bkey)
-    one_row_each = not bool((sorted_visit[1:] == sorted_visit[:-1]).any())  # a visit per row (no marketplace)
-    del sorted_visit
-    row = order[pos[ok]]
-    del order, pos
-    ends_t = shoppers.departure_s.to_numpy(float) - arrival
-    # one row per purchase (an event) and per visit (its end): as mean_cumulative_function(by="arm", id=visit)
-    r_visit = np.concatenate([visit[row], visit])
-    del visit
-    r_arm = np.concatenate([arm_code[row], arm_code])
-    r_t = np.concatenate([events.time_s.to_numpy(float)[buy][ok] - arrival[row], ends_t])
-    np.clip(r_t, 0, None, out=r_t)
-    r_e = np.concatenate([np.ones(len(r_t) - len(ends_t), np.int8), np.zeros(len(ends_t), np.int8)])  # 0/1 flags
-    if one_row_each:
-        r_start, r_visit, r_arm, r_t, r_e = _visit_codes(row, r_visit, r_arm, r_t, r_e)
-    else:  # a viewer's visits of one run are one subject
-        del row
-        r_start, empty = gap_starts(pd.factorize(r_visit)[0], r_t, r_e, r_visit, "t", "visit")
-        if empty.any():
-            r_visit, r_arm, r_t, r_e, r_start = (x[~empty] for x in (r_visit, r_arm, r_t, r_e, r_start))
-        del empty
-        r_visit = pd.factorize(r_visit)[0]
+    t = events.time_s.to_numpy(float)[buy][matched] - arrival[row]
+    np.clip(t, 0, None, out=t)
+    del buy
+    departure = shoppers.departure_s.to_numpy(float)
+    # the visits' lengths (at 0 or less: never at risk) are held one arm at a time; the grid's quantile
+    # partitions a scratch copy in place (the same number as np.quantile of the lengths, which copies them)
+    scratch = departure - arrival
+    some = bool((scratch > 0).any())
+    q99 = float(np.quantile(scratch, 0.99, overwrite_input=True))
+    del scratch
+    grid, is_tick = _time_grid(np.array([q99]), horizon)  # a quantile of one number is that number
+    if len(t) == 0 and not some:
+        raise DataError("every row of 't' is 0 without an event: nothing at risk")
+    buy_end = departure[row] - arrival[row]  # the purchases' visits' lengths
+    if sub is None:
+        # the purchases by visit and time (the events come in time order within each run: one stable sort)
+        order = np.argsort(row, kind="stable")
+        row, t, buy_end = row[order], t[order], buy_end[order]
+        first = np.concatenate(([True], row[1:] != row[:-1]))
+        if (~first[1:] & (t[1:] < t[:-1])).any():
+            o2 = np.lexsort((t, row))
+            order, row, t, buy_end = order[o2], row[o2], t[o2], buy_end[o2]
+            first = np.concatenate(([True], row[1:] != row[:-1]))
+        _bad_gap(row, t, first, buy_end, order, shoppers, np.flatnonzero(matched), buy_run, buy_sid)
+        del order, matched
+    else:  # a marketplace: the subjects' rows checked as the statistics package does, then by subject and time
+        del matched, buy_end
+        ends = np.clip(departure - arrival, 0, None)
+        r_sub = np.concatenate([sub[row], sub])
+        r_key = np.concatenate([visit[row], visit])
+        gap_starts(r_sub, np.concatenate([t, ends]),
+                   np.concatenate([np.ones(len(t), np.int8), np.zeros(len(ends), np.int8)]), r_key, "t", "visit")
+        del r_sub, r_key, visit
+        order = np.lexsort((t, sub[row]))
+        row, t = row[order], t[order]
+        first = np.concatenate(([True], sub[row[1:]] != sub[row[:-1]]))
+        del order
+    # an arm's rows by comparing the names as they are (no codes of the whole column; a text column's
+    # rows share the arms' names)
+    arm_col = shoppers.arm
+    text = arm_col.dtype == object
+    arm_of = arm_col.to_numpy() if text else np.empty(0, object)  # no copy of a text column
+    buy_arm = pd.Series(arm_of[row]) if text else arm_col.iloc[row].reset_index(drop=True)
     z = float(st.norm.ppf(0.5 + conf_level / 2))
-    grid, is_tick = _time_grid(ends_t, horizon)
     out = []
     for arm in arms:
-        if arm not in arm_names:
+        pm = buy_arm.to_numpy() == arm if text else _is_value(buy_arm, arm)
+        if not pm.any():  # no purchase (or no visit) in the arm: no curve
             continue
-        m = r_arm == arm_names.index(arm)
-        if m.all():  # one arm: its rows are all the rows, no copies
-            cur = pd.DataFrame(mcf_curve(r_start, r_t, r_e, r_visit, z))
-        else:
-            cur = pd.DataFrame(mcf_curve(r_start[m], r_t[m], r_e[m], r_visit[m], z))
-        del m
-        if cur.empty:
-            continue
-        M, lo, hi = _step_at(cur, grid, ("mcf", "ci_lower", "ci_upper"))
-        dur = np.sort(ends_t[arm_code == arm_names.index(arm)])
+        m = arm_of == arm if text else _is_value(arm_col, arm)
+        dur = departure[m]
+        dur -= arrival[m]
+        dur.sort()
         at_risk = len(dur) - np.searchsorted(dur, grid, "left")
+        a_row, a_t, a_first = row[pm], t[pm], first[pm]
+        a_first[0] = True
+        last = np.concatenate((a_first[1:], [True]))
+        if sub is None:
+            listed = buy_end[pm][a_first]
+            sub_end = np.maximum(listed, a_t[last])  # a purchase after the recorded end extends the follow-up
+            count_ends, listed = (dur, None) if (sub_end == listed).all() else (dur, listed)
+        else:  # a subject's follow-up ends with its last row
+            follow = np.zeros(int(sub.max()) + 1)
+            np.maximum.at(follow, sub[m], ends[m])
+            np.maximum.at(follow, sub[a_row], a_t)
+            sub_end = follow[sub[a_row[a_first]]]
+            follow.sort()
+            count_ends, listed = follow, None
+        del m, pm
+        cur = follow_up_curve(count_ends, a_t, a_first, sub_end, z, listed=listed)
+        del count_ends
+        M, lo, hi = _step_at(cur, grid, ("mcf", "ci_lower", "ci_upper"))
         out.append(pd.DataFrame({"arm": arm, "time_s": grid, "mcf": M, "ci_lower": lo, "ci_upper": hi,
                                  "at_risk": at_risk.astype("int64"), "tick": is_tick}))
     if not out:

@@ -157,3 +157,49 @@ def test_mcf_leaves_out_visits_of_no_length():
     assert res.summary["subjects"].iloc[0] == 2
     with pytest.raises(DataError, match="not after its previous row"):
         mean_cumulative_function(df.assign(e=[1, 0, 1, 1]), "t", "e", id="id")
+
+
+def _visits(seed: int, n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Visits' lengths (some of none, ties on a coarse clock) and their purchase times, repeats included."""
+    rng = np.random.default_rng(seed)
+    ends = np.round(rng.uniform(0, 20, n), 1)
+    ends[rng.random(n) < 0.1] = 0.0
+    buys = []
+    for end in ends:
+        t = np.unique(np.round(rng.uniform(0, end, rng.poisson(1.2)), 1)) if end > 0 else np.zeros(0)
+        buys.append(t[(t > 0) & (t < end)])
+    return ends, buys
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_follow_up_curve_from_counts_is_the_curve_of_the_gap_rows(seed):
+    from fomolab.stats.recurrent import follow_up_curve, gap_starts, mcf_curve
+
+    ends, buys = _visits(seed, 80)
+    assert max(len(b) for b in buys) >= 3
+    sub = np.concatenate([np.full(len(b), i) for i, b in enumerate(buys)])
+    t = np.concatenate(buys)
+    # the per-row definition: a row per purchase and per visit's end, each from the subject's previous row
+    code = np.concatenate([sub, np.arange(len(ends))])
+    stop = np.concatenate([t, ends])
+    ev = np.concatenate([np.ones(len(t)), np.zeros(len(ends))])
+    start, empty = gap_starts(code, stop, ev)
+    want = mcf_curve(start[~empty], stop[~empty], ev[~empty], code[~empty], 1.96)
+    first = np.concatenate(([True], sub[1:] != sub[:-1]))
+    got = follow_up_curve(np.sort(ends), t, first, ends[np.unique(sub)], 1.96)
+    assert len(got["time"]) > 20
+    for col in ("time", "at_risk", "events", "mcf"):
+        np.testing.assert_array_equal(got[col], want[col], err_msg=col)
+    for col in ("std_err", "ci_lower", "ci_upper"):  # the same sums in another order
+        np.testing.assert_allclose(got[col], want[col], rtol=1e-12, atol=0, err_msg=col)
+    # a subject counted in ``ends`` at another time than its end: as if listed at its end
+    moved = ends.copy()
+    b = np.unique(sub)
+    moved[b[:5]] = np.round(moved[b[:5]] / 3, 1)
+    listed = follow_up_curve(np.sort(moved), t, first, ends[b], 1.96, listed=moved[b])
+    for col in got:
+        np.testing.assert_array_equal(listed[col], got[col], err_msg=col)
+    plain = follow_up_curve(np.sort(ends), t, first, ends[b], 1.96, conf_type="plain")
+    np.testing.assert_allclose(plain["ci_lower"], np.maximum(got["mcf"] - 1.96 * got["std_err"], 0), rtol=1e-12)
+    none = follow_up_curve(np.sort(ends), t[:0], first[:0], ends[:0], 1.96)
+    assert all(len(v) == 0 for v in none.values())

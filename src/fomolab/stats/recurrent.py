@@ -224,6 +224,87 @@ def mcf_curve(start: np.ndarray, stop: np.ndarray, ev: np.ndarray, sid: np.ndarr
     return {"time": e_t, "at_risk": n, "events": d, "mcf": M, "std_err": se, "ci_lower": lo, "ci_upper": hi}
 
 
+def follow_up_curve(ends: np.ndarray, t: np.ndarray, first: np.ndarray, sub_end: np.ndarray, z: float,
+                    conf_type: str = "log", listed: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """:func:`mcf_curve` when every subject is watched from 0 to the end of its follow-up, from counts.
+
+    The subjects of a figure of visits: each one at risk on ``(0, end]``, its
+    events inside.  Nothing here has a row per subject: the subjects without
+    an event enter only through ``ends``, counted at the distinct event times.
+    The robust variance at ``t_j`` is ``sum_i (J_i(t_j) - C(min(t_j, end_i)))^2``
+    (``J_i`` the sum of ``1 / n`` over the subject's events so far, ``C`` the
+    sum of ``d / n^2``), gathered as increments per distinct time: the same
+    numbers as :func:`mcf_curve` of the subjects' gap rows (``time``,
+    ``at_risk``, ``events`` and ``mcf`` bit for bit; the error up to the order
+    of its sums).
+
+    Parameters
+    ----------
+    ends : numpy.ndarray
+        The ends of follow-up of every subject, sorted (a subject whose end is
+        0 or less is never at risk).
+    t : numpy.ndarray
+        The event times, grouped by subject and in time order within each; each
+        ``> 0``, distinct within its subject and not after the subject's end.
+    first : numpy.ndarray
+        True at each subject's first event.
+    sub_end : numpy.ndarray
+        Each subject with events' end of follow-up, in the order of its group in ``t``.
+    z : float
+        The normal quantile of the band.
+    conf_type : {"log", "plain"}, default "log"
+    listed : numpy.ndarray, optional
+        The value at which each subject with events is counted in ``ends``
+        where that is not its ``sub_end`` (a visit whose last purchase came
+        after its recorded end); default ``sub_end``.
+    """
+    etimes, j = np.unique(t, return_inverse=True)
+    j = j.reshape(-1)
+    n_ev = len(etimes)
+    if n_ev == 0:
+        e = np.zeros(0)
+        return {"time": e, "at_risk": e, "events": e, "mcf": e, "std_err": e, "ci_lower": e, "ci_upper": e}
+    own = np.sort(sub_end)
+    seen = own if listed is None else np.sort(listed)
+    below = np.searchsorted(ends, etimes, side="left")  # subjects whose end is before t_j (by ``ends``)
+    seen_below = np.searchsorted(seen, etimes, side="left")
+    n = len(ends) - below + seen_below - np.searchsorted(own, etimes, side="left")  # at risk: end >= t_j
+    del own, seen
+    d = np.bincount(j, minlength=n_ev).astype(float)
+    h = d / n
+    M = np.cumsum(h)
+    Cj = np.cumsum(h / n)  # C(t) = sum_{t_j <= t} h_j / n_j
+    # the subjects without events that ended in [t_{k-1}, t_k) carry -C(t_{k-1}) from then on
+    quiet = np.diff(below - seen_below).astype(float)
+    fin = np.concatenate(([0.0], np.cumsum(quiet * Cj[:-1] ** 2)))
+    del below, seen_below, quiet
+    # each event's jump 1 / n and its subject's running sum J of them (one pass per rank within a subject)
+    g = 1.0 / n[j]
+    J = g.copy()
+    at = np.arange(len(t))
+    rank = at - np.maximum.accumulate(np.where(first, at, 0))
+    later = np.flatnonzero(rank > 0)
+    if len(later):
+        later = later[np.argsort(rank[later], kind="stable")]
+        for idx in np.split(later, np.cumsum(np.bincount(rank[later])[1:])[:-1]):
+            J[idx] = J[idx - 1] + g[idx]
+    del at, later
+    J_prev = np.where(first, 0.0, np.concatenate(([0.0], J[:-1])))
+    last = np.concatenate((first[1:], [True]))
+    J_end = J[last]
+    k = np.searchsorted(etimes, sub_end, side="right")  # a subject leaves the risk set after t_{k-1}
+    C0 = np.concatenate(([0.0], Cj))
+    size = n_ev + 1
+    S1 = np.cumsum(np.bincount(j, g, size) - np.bincount(k, J_end, size))[:n_ev]
+    S2 = np.cumsum(np.bincount(j, J * J - J_prev * J_prev, size) - np.bincount(k, J_end * J_end, size))[:n_ev]
+    fin += np.cumsum(np.bincount(k, (J_end - C0[k]) ** 2, size))[:n_ev]
+    var = fin + S2 - 2.0 * Cj * S1 + Cj ** 2 * n
+    se = np.sqrt(np.maximum(var, 0.0))
+    lo, hi = _band(M, se, z, conf_type)
+    return {"time": etimes, "at_risk": n.astype(float), "events": d, "mcf": M, "std_err": se, "ci_lower": lo,
+            "ci_upper": hi}
+
+
 def _band(M: np.ndarray, se: np.ndarray, z: float, conf_type: str) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         if conf_type == "plain":
