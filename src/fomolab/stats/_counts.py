@@ -341,6 +341,33 @@ def first_seen_small_codes(col: pd.Series, ordered: Callable[[np.ndarray], np.nd
     return out, np.asarray(names)
 
 
+def arm_codes_by_run(visits: pd.DataFrame, runs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """``pd.factorize`` of the visits' ``arm`` (codes by first appearance, in one byte or two, and the names),
+    from each visit's run: its ``run_id`` codes and the arm ``runs`` gives each run, no text hashed per visit.
+
+    None where that cannot be done (``run_id`` not a categorical, a visit without a run or of a run that
+    ``runs`` does not hold): the caller factorizes the text.
+    """
+    import pandas as pd
+
+    run = visits.run_id if "run_id" in visits.columns else None
+    if run is None or not isinstance(run.dtype, pd.CategoricalDtype) or len(visits) == 0:
+        return None
+    of_run = dict(zip(runs.run_id.astype(str), runs.arm.astype(str), strict=True))
+    arm = [of_run.get(str(c)) for c in run.cat.categories]
+    names = list(dict.fromkeys(a for a in arm if a is not None))
+    at = {a: k for k, a in enumerate(names)}
+    kind = small_code_type(len(names))
+    lookup = np.array([at.get(a, -1) if a is not None else -1 for a in arm] + [-1], kind)  # code -1: no run
+    raw = lookup[run.cat.codes.to_numpy()]
+    first = pd.unique(raw)  # the arms in order of first appearance
+    if (first < 0).any():
+        return None
+    renumber = np.zeros(len(names), kind)
+    renumber[first] = np.arange(len(first))
+    return np.asarray(renumber[raw]), np.array(names, dtype=object)[first]
+
+
 def small_code_type(levels: int) -> type[np.signedinteger[Any]]:
     """The smallest signed integer type whose maximum exceeds ``levels`` (codes 0 .. levels - 1 and -1)."""
     for t in (np.int8, np.int16, np.int32):
