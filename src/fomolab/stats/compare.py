@@ -242,7 +242,7 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
         by_time = {a: by_time[k] for k, a in enumerate(arms)}
         boots = _boot_medians(grp, arms, int(n_boot), seed, level, by_time) if n_boot else {}
         curves = _ArmCurves(grp, by_time, level)
-        joint = _PointPairs(grp, arm_of >= 0, arms, control, level, arm_of)
+        joint = _PointPairs(grp, arm_of >= 0, arms, control, level, arm_of, by_time)
         if paired is not None and (summary := joint.summary()) is not None:
             paired[int(point)] = summary
         at_ctrl = by_time[control]
@@ -421,20 +421,24 @@ class _PointPairs:
     """
 
     def __init__(self, grp: pd.DataFrame, keep: np.ndarray, arms: list[str], control: str, level: float,
-                 arm_of: np.ndarray | None = None):
+                 arm_of: np.ndarray | None = None, by_time: dict[str, np.ndarray] | None = None):
         """``keep``: which rows of ``grp`` are of ``arms``; ``arm_of``: each row's position in ``arms``
-        (-1: none), when known (the call then reads the arms by these codes, not their text)."""
+        (-1: none), when known (the call then reads the arms by these codes, not their text); ``by_time``:
+        each arm's row positions sorted by time (stable), when known (the fits then merge sorted runs)."""
         self.grp, self.keep, self.arms, self.control, self.level = grp, keep, arms, control, level
-        self.arm_of = arm_of
+        self.arm_of, self.by_time = arm_of, by_time
         self._summary: pd.DataFrame | None = None
         self._failed = False
 
     def summary(self) -> pd.DataFrame | None:
         """The summary of all the point's arms (None when the joint call is refused)."""
-        from fomolab.stats.replicates import replicate_effects
+        from fomolab.stats.replicates import _effects
 
         if self._summary is None and not self._failed:
             g = self.grp if self.keep.all() else self.grp[self.keep]
+            # every row's position by time (each arm's, sorted), where they are the positions of g's rows
+            by_time = (np.concatenate(list(self.by_time.values())) if self.by_time is not None and g is self.grp
+                       else None)
             if self.arm_of is not None:  # the same rows, the arms as a categorical of their codes
                 arm = pd.Categorical.from_codes(self.arm_of if g is self.grp else self.arm_of[self.keep],
                                                 pd.Index(self.arms, dtype=object))
@@ -443,13 +447,12 @@ class _PointPairs:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    fx = replicate_effects(g, "time_s", "bought", "arm", control=self.control,
-                                           replicate="replicate", measures=_PAIRED_MEASURES,
-                                           conf_level=self.level)
+                    fx = _effects(g, "time_s", "bought", "arm", control=self.control, replicate="replicate",
+                                  measures=_PAIRED_MEASURES, conf_level=self.level, by_time=by_time)
                 self._summary = fx.summary
             except DataError:
                 self._failed = True
-            self.grp = self.keep = self.arm_of = None  # type: ignore[assignment]  # rows no longer needed
+            self.grp = self.keep = self.arm_of = self.by_time = None  # type: ignore[assignment]  # rows no longer needed
         return self._summary
 
     def rows(self, pair: Callable[[], pd.DataFrame], arm: str) -> dict[str, dict[str, Any]]:

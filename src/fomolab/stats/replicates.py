@@ -547,8 +547,14 @@ def _group_codes(data: pd.DataFrame, col: str, step: int = 1 << 20) -> tuple[np.
 
 
 def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray, np.ndarray], rep: np.ndarray,
-               control: object, ms: list[str], tau: float | None) -> pd.DataFrame:
-    """Each replicate's estimates; ``g``: each row's group code and the groups (:func:`_group_codes`)."""
+               control: object, ms: list[str], tau: float | None, by_time: np.ndarray | None = None
+               ) -> pd.DataFrame:
+    """Each replicate's estimates; ``g``: each row's group code and the groups (:func:`_group_codes`).
+
+    ``by_time``: every row's position, sorted by ``t`` (stable).  The closed-form and vectorised measures
+    then take each cell's rows by time (the hazard-ratio fits sort each replicate's two sorted runs: a
+    merge), the same numbers; the other measures' cells keep the rows' order.
+    """
     g_code, g_names = g
     others = [v for v in g_names if v != control]
     with contextlib.suppress(TypeError):
@@ -569,7 +575,12 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
         part *= L
         part += level_of[g_code[i:i + _KEY_ROWS]]
         key[i:i + _KEY_ROWS] = part
-    order = np.argsort(key, kind="stable")
+    fast = [m for m in ms if m in _VECTORISED]
+    slow = [m for m in ms if m not in _VECTORISED]
+    if by_time is not None and not slow and len(by_time) == len(key):
+        order = by_time[np.argsort(key[by_time], kind="stable")]  # each cell's rows by time, ties as they come
+    else:
+        order = np.argsort(key, kind="stable")
     bounds = np.searchsorted(key[order], np.arange(len(reps) * L + 1))
     del key
     size = np.diff(bounds).reshape(len(reps), L)
@@ -577,8 +588,6 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
     def cell(i: int, j: int) -> np.ndarray:
         return order[bounds[i * L + j]:bounds[i * L + j + 1]]
 
-    fast = [m for m in ms if m in _VECTORISED]
-    slow = [m for m in ms if m not in _VECTORISED]
     # per group: the replicates holding it and the control, and the closed-form or vectorised estimates of all
     # of them at once (:func:`_contrasts_at_once`)
     at_once: dict[int, dict[int, dict[str, float]]] = {}
@@ -823,10 +832,20 @@ conf_level=0.95>
     [['hazard_ratio', 2.0, 3], ['rmst_difference_s', 2.0, 3], ['cif_difference', 2.0, 3],
      ['risk_difference', 2.0, 3], ['odds_ratio', 2.0, 3]]
     """
+    return _effects(data, duration, event, by, control=control, replicate=replicate, tau=tau, competing=competing,
+                    measures=measures, conf_level=conf_level)
+
+
+def _effects(data: pd.DataFrame, duration: str, event: str, by: str, *, control: object, replicate: str,
+             tau: float | None = None, competing: str | None = None,
+             measures: str | Sequence[str] = tuple(MEASURES), conf_level: float = 0.95,
+             by_time: np.ndarray | None = None) -> ReplicateEffectsResult:
+    """:func:`replicate_effects`; ``by_time``: the positions of all rows of ``data``, sorted by ``duration``
+    (stable), when the caller has them (:func:`_estimates`)."""
     level = _checks.check_probability(conf_level, "conf_level")
     data, t, e, c, g, rep, ms, tau = _prepare(data, duration, event, by, control, replicate, tau, competing,
                                               measures)
-    per = _estimates(t, e, c, g, rep, control, ms, tau)
+    per = _estimates(t, e, c, g, rep, control, ms, tau, by_time)
     others = [v for v in g[1] if v != control]
     with contextlib.suppress(TypeError):
         others.sort()
@@ -841,7 +860,7 @@ conf_level=0.95>
     summary = summary.astype({"estimate": float, "ci_lower": float, "ci_upper": float, "se": float,
                               "t": float, "df": float, "p": float, "replicates": "int64"})
     for msg in dict.fromkeys(n for n in summary.note if n):
-        warnings.warn(msg, StatisticalWarning, stacklevel=2)
+        warnings.warn(msg, StatisticalWarning, stacklevel=3)  # the caller of replicate_effects
     return ReplicateEffectsResult(summary=summary, per_replicate=per.reset_index(drop=True), control=control,
                                   replicate=replicate, tau=tau, conf_level=level)
 
