@@ -626,18 +626,17 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
         total = np.bincount(rc, minlength=R).astype(float) @ WT  # each resample's rows
         med = np.full(len(W), np.nan)
         surv: np.ndarray = np.ones((1, len(W)))  # each resample's curve just before the block
-        gone = C[:1] @ WT  # rows that leave before the first event time
+        gone = np.zeros(len(W))  # rows gone before the block's first event time
         step = max(1, _BOOT_CELLS // len(W))  # event times at a time: bounded memory at any number of times
         for lo in range(0, K, step):
             hi = min(K, lo + step)
             d = D[lo:hi] @ WT  # sums of whole counts: exact, whatever the blocks
-            left = C[lo + 1:hi + 1] @ WT
-            n = np.cumsum(left, axis=0)  # at risk: total - (gone + cumsum(left) - left), in place
-            n -= left
-            n += gone
+            # at risk at t_j: total less the rows gone before it (C[0..j]), a running sum carried between blocks
+            n = C[lo:hi] @ WT
+            n[0] += gone
+            np.cumsum(n, axis=0, out=n)
+            gone = n[-1].copy()
             np.subtract(total, n, out=n)
-            gone = gone + left.sum(axis=0)
-            del left
             # s = 1 - d / n, in place in d (no one at risk: no events either, d = 0 and the factor 1)
             s = d
             np.divide(d, n, out=s, where=n > 0)
@@ -648,9 +647,10 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
             s[0] *= surv[0]
             np.cumprod(s, axis=0, out=s)
             surv = s[-1:]
-            below = s <= 0.5
-            new = np.isnan(med) & below.any(axis=0)
-            med[new] = et[lo + below[:, new].argmax(axis=0)]
+            # a curve only falls (each factor is in [0, 1]): it reaches 0.5 in the block if its last value does
+            new = np.isnan(med) & (s[-1] <= 0.5)
+            if new.any():
+                med[new] = et[lo + (s[:, new] <= 0.5).argmax(axis=0)]
             if not np.isnan(med).any():
                 break
         out[a] = med[which]
