@@ -374,7 +374,7 @@ def _sorted_median_at_risk(t: np.ndarray, e: np.ndarray) -> tuple[float, int, in
     risk at each distinct time are whole counts, then the same product in time order), without the
     curve's standard errors and bands, which the median does not read.
     """
-    from fomolab.stats.kaplan_meier import _findq
+    from fomolab.stats.kaplan_meier import _TOL, _findq
 
     n = len(t)
     new = np.empty(n, dtype=bool)
@@ -388,7 +388,13 @@ def _sorted_median_at_risk(t: np.ndarray, e: np.ndarray) -> tuple[float, int, in
     surv = 1.0 - d / at_risk
     del d
     np.cumprod(surv, out=surv)
-    med = _findq(np.concatenate(([0.0], time)), np.concatenate(([0.0], 1.0 - surv)), 0.5, float(time[-1]))
+    # R's findq on the curve from the first level within twice its tolerance of 0.5 on: the levels (1 - S)
+    # only rise, so those before it change neither where the line meets the curve nor which x each later
+    # level keeps (the first of its times)
+    cdf = 1.0 - surv
+    del surv
+    c = int(np.searchsorted(cdf, 0.5 - 2.0 * _TOL, side="left"))
+    med = _findq(time[c:], cdf[c:], 0.5, float(time[-1])) if c < len(cdf) else float("nan")
     left = 0
     if not np.isnan(med):
         left = int(at_risk[np.searchsorted(time, med, "left").clip(0, len(time) - 1)])
