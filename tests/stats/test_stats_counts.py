@@ -258,3 +258,19 @@ def test_first_seen_small_codes_are_those_codes_in_one_or_two_bytes():
             codes, names = first_seen_small_codes(col, ordered, step=64)  # a few rows at a time
             assert codes.dtype == kind and codes.tolist() == want_codes.tolist()
             assert list(names) == list(want_names)
+
+
+def test_rate_table_of_purchases_with_runs_and_products_as_categories_is_that_of_their_text():
+    from fomolab.stats import rates
+
+    visits, events, slots = _many_replicate_visits(reps=4)
+    runs = visits.drop_duplicates("run_id")[["run_id", "arm"]]
+    rest = (slots, runs, None, ["control", "sale"], "control", 0.95)
+    text = rates.rate_table(visits, events, *rest)
+    assert (text.events > 20).all()
+    coded = events.assign(  # categories in no sorted order, with ones no purchase has and a run of no visit
+        run_id=pd.Categorical(events.run_id, categories=["elsewhere", *sorted(set(events.run_id), reverse=True)]),
+        product=pd.Categorical(events["product"], categories=["serum", "zzz", "lip", "aaa"]))
+    pd.testing.assert_frame_equal(rates.rate_table(visits, coded, *rest), text, check_exact=True)
+    pd.testing.assert_frame_equal(rates.rate_table(visits.assign(run_id=visits.run_id.astype("category")), coded,
+                                                   *rest), text, check_exact=True)
