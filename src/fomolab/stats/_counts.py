@@ -106,23 +106,30 @@ def event_time_counts(stratum: np.ndarray, pattern: np.ndarray, entry: np.ndarra
     first = np.flatnonzero(np.r_[True, g_s[1:] != g_s[:-1]]) if K else np.zeros(0, np.int64)
     last = np.r_[first[1:], K] if K else np.zeros(0, np.int64)
     span = {int(g_s[i]): (int(i), int(j)) for i, j in zip(first, last, strict=True)}
-    stratum = np.asarray(stratum, np.int64)
-    pattern = np.asarray(pattern, np.int64)
-    cell = stratum * P + pattern
+    stratum = np.asarray(stratum)
+    pattern = np.asarray(pattern)
+    # each subject's (stratum, pattern) cell, in two bytes where the cells fit (a radix sort; no eight-byte
+    # code per subject), and each cell's subjects from one stable sort
+    n_cells = (int(stratum.max(initial=-1)) + 1) * P
+    cell = stratum.astype(np.int16 if n_cells < 2 ** 15 else np.int64)
+    cell *= P
+    cell += pattern
     n_cells = int(cell.max(initial=-1)) + 1
-    order = np.argsort(cell.astype(np.int16) if n_cells < 2 ** 15 else cell, kind="stable")
-    bounds = np.searchsorted(cell[order], np.arange(n_cells + 1))
+    order = np.argsort(cell, kind="stable")
+    bounds = np.zeros(n_cells + 1, np.int64)
+    np.cumsum(np.bincount(cell, minlength=n_cells), out=bounds[1:])
 
     def below(values: np.ndarray, kind: SortKind) -> np.ndarray:
         """``[k, p]``: subjects of pattern p in the group's stratum with ``value < time_k``."""
         out = np.zeros((K, P))
-        v = values[order]
+        v = values[order]  # a copy: each cell's values sorted in place
         for c in range(n_cells):
             i, j = bounds[c], bounds[c + 1]
             k = span.get(c // P)
             if i == j or k is None:
                 continue
-            out[k[0]:k[1], c % P] = np.searchsorted(np.sort(v[i:j], kind=kind), g_t[k[0]:k[1]], side="left")
+            v[i:j].sort(kind=kind)
+            out[k[0]:k[1], c % P] = np.searchsorted(v[i:j], g_t[k[0]:k[1]], side="left")
         return out
 
     if entry is None:
