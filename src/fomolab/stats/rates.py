@@ -426,8 +426,9 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
     sold = buys["product"]
     if isinstance(sold.dtype, pd.CategoricalDtype):  # the products' ranks in sorted order: sorted as the text
         prod_names = sorted({str(c) for c in sold.cat.categories} | {"nan"})  # "nan": a missing product, as text
-        prod_at: dict[str, int] | None = {n: k for k, n in enumerate(prod_names)}
-        b_prod = _folder.positions(sold, prod_at, prod_at["nan"])[found]  # type: ignore[index]
+        ranks = {n: k for k, n in enumerate(prod_names)}
+        prod_at: dict[str, int] | None = ranks
+        b_prod = _folder.positions(sold, ranks, ranks["nan"])[found]
     else:
         prod_at = None
         b_prod = sold.astype(str).to_numpy()[found]
