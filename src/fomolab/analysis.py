@@ -878,6 +878,7 @@ def _effect_tables(res, runs: pd.DataFrame, sh: pd.DataFrame, events: pd.DataFra
     if len(order) < 2 or control not in order:
         return None, None, None, None
     from fomolab import figure_data
+    from fomolab.stats._counts import arm_codes_by_run
     from fomolab.stats._facts import run_facts
     from fomolab.stats.changes import change_table
     from fomolab.stats.ph import ph_table, window_edges, window_table
@@ -888,8 +889,10 @@ def _effect_tables(res, runs: pd.DataFrame, sh: pd.DataFrame, events: pd.DataFra
     # the other columns are the frame's own, not copies
     cols = ["run_id", "shopper_id", "replicate", "point", "arrival_s", "departure_s", "time_s", "bought"]
     arm = sh.arm
-    if not isinstance(arm.dtype, pd.CategoricalDtype):  # one hash per row here, not one in each table
-        code, names = pd.factorize(arm.to_numpy())
+    if not isinstance(arm.dtype, pd.CategoricalDtype):  # coded here once, not hashed in each table
+        # from each visit's run (its code and the run's arm), else one hash of the text per row
+        coded = arm_codes_by_run(sh, runs)
+        code, names = coded if coded is not None else pd.factorize(arm.to_numpy())
         arm = pd.Series(pd.Categorical.from_codes(code, names), index=sh.index)
     visits = pd.DataFrame({**{c: sh[c] for c in cols}, "arm": arm}, copy=False)
     rates = rate_table(visits, events, facts.products, runs, facts.tactics, order, control, conf_level)

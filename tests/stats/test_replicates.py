@@ -426,3 +426,37 @@ def test_cell_codes_made_a_few_rows_at_a_time_are_the_same(monkeypatch):
     whole = replicate_estimates(data, "t", "bought", "arm", **kw)
     monkeypatch.setattr(rp, "_KEY_ROWS", 7)  # codes of a few rows at a time, each chunk hashed on its own
     assert replicate_estimates(data, "t", "bought", "arm", **kw).equals(whole)
+
+
+def test_groups_as_a_categorical_or_as_text_give_the_same_tables():
+    df = _frame({0: 0.05, 1: 0.1, 2: 0.02, 3: 0.08}, n=60, seed=21).sample(frac=1.0, random_state=4)
+    df = df.reset_index(drop=True)
+    kw = dict(control="control", replicate="rep", tau=30.0, competing="left")
+    text = replicate_effects(df, "t", "bought", "arm", **kw)
+    for cats in (["sale", "control", "unused"], ["control", "sale"]):
+        coded = df.assign(arm=pd.Categorical(df.arm, categories=cats))
+        got = replicate_effects(coded, "t", "bought", "arm", **kw)
+        pd.testing.assert_frame_equal(got.summary, text.summary, check_exact=True)
+        pd.testing.assert_frame_equal(got.per_replicate, text.per_replicate, check_exact=True)
+    gone = df.assign(arm=df.arm.where(df.index != 5, None))
+    with pytest.raises(DataError, match="must not contain missing values: row 5 is missing"):
+        replicate_effects(gone, "t", "bought", "arm", **kw)
+    with pytest.raises(DataError, match="must not contain missing values: row 5 is missing"):
+        replicate_effects(gone.assign(arm=gone.arm.astype("category")), "t", "bought", "arm",
+                          **kw)
+    with pytest.raises(DataError, match=r"control 'nobody' not found in column 'arm' \(values: 'control', 'sale'"):
+        replicate_effects(df.sort_values("arm"), "t", "bought", "arm", **{**kw, "control": "nobody"})
+
+
+def test_cells_taken_by_time_give_the_same_tables():
+    from fomolab.stats.replicates import _effects
+
+    rng = np.random.default_rng(12)
+    df = _frame({0: 0.05, 1: 0.1, 2: 0.02}, n=80, seed=3).sample(frac=1.0, random_state=5).reset_index(drop=True)
+    df["t"] = np.ceil(df.t / 7.0)  # ties within and across the arms
+    df.loc[rng.random(len(df)) < 0.3, "bought"] = 0.0
+    kw = dict(control="control", replicate="rep", measures=["hazard_ratio", "odds_ratio", "risk_difference"])
+    want = replicate_effects(df, "t", "bought", "arm", **kw)
+    got = _effects(df, "t", "bought", "arm", by_time=np.argsort(df.t.to_numpy(), kind="stable"), **kw)
+    pd.testing.assert_frame_equal(got.summary, want.summary, check_exact=True)
+    pd.testing.assert_frame_equal(got.per_replicate, want.per_replicate, check_exact=True)

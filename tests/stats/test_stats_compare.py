@@ -289,3 +289,39 @@ def test_median_shift_of_refused_rows_says_what_the_curves_of_the_pair_say(res):
     assert got.loc[("sale", "median_shift_s"), "note"] == str(exc.value)
     assert np.isnan(got.loc[("sale", "median_shift_s"), "estimate"])
     assert np.isfinite(got.loc[("sale_timer", "median_shift_s"), "estimate"])  # its rows are not refused
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_an_arms_median_from_its_sorted_rows_is_that_of_its_curve(seed):
+    from fomolab.stats.compare import _median_at_risk, _sorted_median_at_risk
+    from fomolab.stats.kaplan_meier import _one_curve
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 400)) if seed else 4
+    # whole seconds: many ties; a curve that reaches exactly 0.5 (a flat at the median) with four rows
+    t = np.ceil(rng.exponential(60.0, n)) if seed else np.array([1.0, 2.0, 3.0, 4.0])
+    # most buy (a median reached early), about half (late, or a flat at 0.5), few (not reached)
+    e = (rng.random(n) < (0.8, 0.5, 0.3)[seed % 3]).astype(int) if seed else np.array([1, 1, 0, 0])
+    o = np.argsort(t, kind="stable")
+    want = _median_at_risk(_one_curve(t.astype(float), e.astype(float), 1.96, "log"))
+    got = _sorted_median_at_risk(t[o], e[o])
+    assert np.array_equal(np.array(got, float), np.array(want, float), equal_nan=True)
+    assert isinstance(got[1], int) and got[2] == n
+
+
+def test_the_arms_coded_by_their_runs_are_those_of_their_text(res, table):
+    from fomolab.stats import _folder
+    from fomolab.stats._counts import arm_codes_by_run
+    from fomolab.stats.compare import compare_tables
+
+    runs = _folder.nonempty_runs(res)
+    sh = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "arrival_s", "departure_s",
+                      "first_purchase_s"])
+    for rows in (sh, sh.sample(frac=1.0, random_state=3)):
+        code, names = arm_codes_by_run(rows, runs)
+        want_code, want_names = pd.factorize(rows.arm.astype(str).to_numpy())
+        assert np.array_equal(code, want_code) and list(names) == list(want_names) and code.itemsize == 1
+    assert arm_codes_by_run(sh.assign(run_id=sh.run_id.astype(str)), runs) is None  # not coded: hashed
+    assert arm_codes_by_run(sh, runs[runs.arm.astype(str) != "sale"]) is None  # a run not in runs
+    # the table of the visits with their runs (arms by run codes) is that of the visits without
+    assert compare_tables(res, runs, sh, n_boot=100).equals(table)

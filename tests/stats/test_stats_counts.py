@@ -258,3 +258,41 @@ def test_first_seen_small_codes_are_those_codes_in_one_or_two_bytes():
             codes, names = first_seen_small_codes(col, ordered, step=64)  # a few rows at a time
             assert codes.dtype == kind and codes.tolist() == want_codes.tolist()
             assert list(names) == list(want_names)
+
+
+def test_rate_table_of_purchases_with_runs_and_products_as_categories_is_that_of_their_text():
+    from fomolab.stats import rates
+
+    visits, events, slots = _many_replicate_visits(reps=4)
+    runs = visits.drop_duplicates("run_id")[["run_id", "arm"]]
+    rest = (slots, runs, None, ["control", "sale"], "control", 0.95)
+    text = rates.rate_table(visits, events, *rest)
+    assert (text.events > 20).all()
+    coded = events.assign(  # categories in no sorted order, with ones no purchase has and a run of no visit
+        run_id=pd.Categorical(events.run_id, categories=["elsewhere", *sorted(set(events.run_id), reverse=True)]),
+        product=pd.Categorical(events["product"], categories=["serum", "zzz", "lip", "aaa"]))
+    pd.testing.assert_frame_equal(rates.rate_table(visits, coded, *rest), text, check_exact=True)
+    pd.testing.assert_frame_equal(rates.rate_table(visits.assign(run_id=visits.run_id.astype("category")), coded,
+                                                   *rest), text, check_exact=True)
+
+
+def test_counts_of_more_cells_than_two_bytes_hold_are_those_of_each_part():
+    rng = np.random.default_rng(6)
+    S, P = 17_000, 2  # 34,000 (stratum, pattern) cells: eight-byte cell codes
+    stratum = np.repeat(np.arange(S), 4)
+    pattern = rng.integers(0, P, len(stratum))
+    entry = np.round(rng.uniform(0, 5, len(stratum)))
+    exit_ = entry + np.round(rng.uniform(1, 10, len(stratum)))
+    ev = rng.random(len(stratum)) < 0.5
+
+    def counts(keep: np.ndarray, shift: int):
+        st = stratum[keep] - shift
+        return event_time_counts(st, pattern[keep], entry[keep], exit_[keep], st[ev[keep]], pattern[keep][ev[keep]],
+                                 exit_[keep][ev[keep]], P)
+
+    whole = counts(np.ones(len(stratum), bool), 0)
+    low, high = counts(stratum < 8_000, 0), counts(stratum >= 8_000, 8_000)  # two-byte codes each
+    assert np.array_equal(whole.stratum, np.concatenate([low.stratum, high.stratum + 8_000]))
+    for name in ("time", "at_risk", "deaths"):
+        assert np.array_equal(getattr(whole, name), np.concatenate([getattr(low, name), getattr(high, name)]))
+    assert whole.at_risk.sum() > 0

@@ -106,23 +106,31 @@ def event_time_counts(stratum: np.ndarray, pattern: np.ndarray, entry: np.ndarra
     first = np.flatnonzero(np.r_[True, g_s[1:] != g_s[:-1]]) if K else np.zeros(0, np.int64)
     last = np.r_[first[1:], K] if K else np.zeros(0, np.int64)
     span = {int(g_s[i]): (int(i), int(j)) for i, j in zip(first, last, strict=True)}
-    stratum = np.asarray(stratum, np.int64)
-    pattern = np.asarray(pattern, np.int64)
-    cell = stratum * P + pattern
+    stratum = np.asarray(stratum)
+    pattern = np.asarray(pattern)
+    # each subject's (stratum, pattern) cell, in two bytes where the cells fit (a radix sort; no eight-byte
+    # code per subject), and each cell's subjects from one stable sort
+    n_cells = (int(stratum.max(initial=-1)) + 1) * P
+    cell: np.ndarray[Any, np.dtype[np.signedinteger[Any]]] = stratum.astype(np.int16 if n_cells < 2 ** 15
+                                                                          else np.int64)
+    cell *= P
+    cell += pattern
     n_cells = int(cell.max(initial=-1)) + 1
-    order = np.argsort(cell.astype(np.int16) if n_cells < 2 ** 15 else cell, kind="stable")
-    bounds = np.searchsorted(cell[order], np.arange(n_cells + 1))
+    order = np.argsort(cell, kind="stable")
+    bounds = np.zeros(n_cells + 1, np.int64)
+    np.cumsum(np.bincount(cell, minlength=n_cells), out=bounds[1:])
 
     def below(values: np.ndarray, kind: SortKind) -> np.ndarray:
         """``[k, p]``: subjects of pattern p in the group's stratum with ``value < time_k``."""
         out = np.zeros((K, P))
-        v = values[order]
+        v = values[order]  # a copy: each cell's values sorted in place
         for c in range(n_cells):
             i, j = bounds[c], bounds[c + 1]
             k = span.get(c // P)
             if i == j or k is None:
                 continue
-            out[k[0]:k[1], c % P] = np.searchsorted(np.sort(v[i:j], kind=kind), g_t[k[0]:k[1]], side="left")
+            v[i:j].sort(kind=kind)
+            out[k[0]:k[1], c % P] = np.searchsorted(v[i:j], g_t[k[0]:k[1]], side="left")
         return out
 
     if entry is None:
@@ -339,6 +347,33 @@ def first_seen_small_codes(col: pd.Series, ordered: Callable[[np.ndarray], np.nd
     for i in range(0, len(values), step):
         out[i:i + step] = at.get_indexer(values[i:i + step])
     return out, np.asarray(names)
+
+
+def arm_codes_by_run(visits: pd.DataFrame, runs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """``pd.factorize`` of the visits' ``arm`` (codes by first appearance, in one byte or two, and the names),
+    from each visit's run: its ``run_id`` codes and the arm ``runs`` gives each run, no text hashed per visit.
+
+    None where that cannot be done (``run_id`` not a categorical, a visit without a run or of a run that
+    ``runs`` does not hold): the caller factorizes the text.
+    """
+    import pandas as pd
+
+    run = visits.run_id if "run_id" in visits.columns else None
+    if run is None or not isinstance(run.dtype, pd.CategoricalDtype) or len(visits) == 0:
+        return None
+    of_run = dict(zip(runs.run_id.astype(str), runs.arm.astype(str), strict=True))
+    arm = [of_run.get(str(c)) for c in run.cat.categories]
+    names = list(dict.fromkeys(a for a in arm if a is not None))
+    at = {a: k for k, a in enumerate(names)}
+    kind = small_code_type(len(names))
+    lookup = np.array([at.get(a, -1) if a is not None else -1 for a in arm] + [-1], kind)  # code -1: no run
+    raw = lookup[run.cat.codes.to_numpy()]
+    first = pd.unique(raw)  # the arms in order of first appearance
+    if (first < 0).any():
+        return None
+    renumber = np.zeros(len(names), kind)
+    renumber[first] = np.arange(len(first))
+    return np.asarray(renumber[raw]), np.array(names, dtype=object)[first]
 
 
 def small_code_type(levels: int) -> type[np.signedinteger[Any]]:

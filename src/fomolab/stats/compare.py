@@ -28,7 +28,7 @@ import pandas as pd
 from fomolab.errors import DataError, StatisticalWarning
 from fomolab.stats import _folder
 from fomolab.stats._compat import renamed_kwargs
-from fomolab.stats._counts import small_code_type
+from fomolab.stats._counts import arm_codes_by_run, small_code_type
 
 if TYPE_CHECKING:
     from fomolab.results import Results
@@ -223,21 +223,26 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
     if control not in arms:
         raise ResultsError(f"{res.path}: control arm {control!r} has no finished runs "
                            f"(arms: {', '.join(arms) or 'none'})")
+    # the arms as integer codes, from each visit's run where it can (else the text hashed once)
+    coded = arm_codes_by_run(shoppers, runs)
     sh = _slim_times(shoppers)
     rows = []
     points = np.unique(sh.point.to_numpy())
     for point in points:
-        grp = sh if len(points) == 1 else sh[sh.point.to_numpy() == point]
-        # the arms as integer codes (hashed once), the spec's arms 0 .. len(arms) - 1, any other -1
-        code, names = pd.factorize(grp.arm.to_numpy())
-        arm_of = pd.Index(arms).get_indexer(names).astype(small_code_type(len(arms)))[code]  # a byte or two a row
+        at_point = None if len(points) == 1 else sh.point.to_numpy() == point
+        grp = sh if at_point is None else sh[at_point]
+        # the spec's arms 0 .. len(arms) - 1, any other -1: a byte or two a row
+        code, names = coded if coded is not None else pd.factorize(grp.arm.to_numpy())
+        if coded is not None and at_point is not None:
+            code = code[at_point]
+        arm_of = pd.Index(arms).get_indexer(names).astype(small_code_type(len(arms)))[code]
         del code
         # each arm's rows by time, sorted once: the bootstrap's medians and each arm's Kaplan–Meier curve read them
         by_time = _sorted_rows(arm_of, grp.time_s.to_numpy(float), list(range(len(arms))))
         by_time = {a: by_time[k] for k, a in enumerate(arms)}
         boots = _boot_medians(grp, arms, int(n_boot), seed, level, by_time) if n_boot else {}
         curves = _ArmCurves(grp, by_time, level)
-        joint = _PointPairs(grp, arm_of >= 0, arms, control, level)
+        joint = _PointPairs(grp, arm_of >= 0, arms, control, level, arm_of, by_time)
         if paired is not None and (summary := joint.summary()) is not None:
             paired[int(point)] = summary
         at_ctrl = by_time[control]
@@ -352,19 +357,48 @@ class _ArmCurves:
 
     def get(self, arm: str) -> tuple[float, int, int] | None:
         """``(median, rows at risk at the median, rows)`` of ``arm`` (None when its rows would be refused)."""
-        from scipy import stats as _st
-
-        from fomolab.stats.kaplan_meier import _one_curve
-
         if arm not in self._got:
             o = self.by_time[arm]
             t, e = self.t[o], self.e[o]
             # the rows curves_by accepts (finite times >= 0, events 0 or 1): otherwise it says what is wrong
-            ok = t.dtype.kind in "iuf" and e.dtype.kind in "biuf" and bool(np.isfinite(t).all()) and \
+            ok = len(t) > 0 and t.dtype.kind in "iuf" and e.dtype.kind in "biuf" and bool(np.isfinite(t).all()) and \
                 bool((t >= 0).all()) and bool(((e == 0) | (e == 1)).all())
-            z = float(_st.norm.ppf(1.0 - (1.0 - self.level) / 2.0))
-            self._got[arm] = _median_at_risk(_one_curve(t.astype(float), e.astype(float), z, "log")) if ok else None
+            self._got[arm] = _sorted_median_at_risk(t.astype(float, copy=False), e) if ok else None
         return self._got[arm]
+
+
+def _sorted_median_at_risk(t: np.ndarray, e: np.ndarray) -> tuple[float, int, int]:
+    """:func:`_median_at_risk` of the Kaplan–Meier curve of rows sorted by time ``t`` (events ``e``, 0 or 1).
+
+    The arithmetic of :func:`~fomolab.stats.kaplan_meier.curves_by` (bit for bit: the events and rows at
+    risk at each distinct time are whole counts, then the same product in time order), without the
+    curve's standard errors and bands, which the median does not read.
+    """
+    from fomolab.stats.kaplan_meier import _TOL, _findq
+
+    n = len(t)
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(t[1:], t[:-1], out=new[1:])
+    starts = np.flatnonzero(new)  # each distinct time's first row: the rows before it have left
+    del new
+    time = t[starts]
+    d = np.add.reduceat(e.astype(float, copy=False), starts)  # whole counts: exact
+    at_risk = float(n) - starts
+    surv = 1.0 - d / at_risk
+    del d
+    np.cumprod(surv, out=surv)
+    # R's findq on the curve from the first level within twice its tolerance of 0.5 on: the levels (1 - S)
+    # only rise, so those before it change neither where the line meets the curve nor which x each later
+    # level keeps (the first of its times)
+    cdf = 1.0 - surv
+    del surv
+    c = int(np.searchsorted(cdf, 0.5 - 2.0 * _TOL, side="left"))
+    med = _findq(time[c:], cdf[c:], 0.5, float(time[-1])) if c < len(cdf) else float("nan")
+    left = 0
+    if not np.isnan(med):
+        left = int(at_risk[np.searchsorted(time, med, "left").clip(0, len(time) - 1)])
+    return med, left, n
 
 
 def _median_at_risk(cur: dict[str, np.ndarray]) -> tuple[float, int, int]:
@@ -392,28 +426,39 @@ class _PointPairs:
     :meth:`rows` falls back to the pair's own call, which may still succeed.
     """
 
-    def __init__(self, grp: pd.DataFrame, keep: np.ndarray, arms: list[str], control: str, level: float):
-        """``keep``: which rows of ``grp`` are of ``arms``."""
+    def __init__(self, grp: pd.DataFrame, keep: np.ndarray, arms: list[str], control: str, level: float,
+                 arm_of: np.ndarray | None = None, by_time: dict[str, np.ndarray] | None = None):
+        """``keep``: which rows of ``grp`` are of ``arms``; ``arm_of``: each row's position in ``arms``
+        (-1: none), when known (the call then reads the arms by these codes, not their text); ``by_time``:
+        each arm's row positions sorted by time (stable), when known (the fits then merge sorted runs)."""
         self.grp, self.keep, self.arms, self.control, self.level = grp, keep, arms, control, level
+        self.arm_of, self.by_time = arm_of, by_time
         self._summary: pd.DataFrame | None = None
         self._failed = False
 
     def summary(self) -> pd.DataFrame | None:
         """The summary of all the point's arms (None when the joint call is refused)."""
-        from fomolab.stats.replicates import replicate_effects
+        from fomolab.stats.replicates import _effects
 
         if self._summary is None and not self._failed:
             g = self.grp if self.keep.all() else self.grp[self.keep]
+            # every row's position by time (each arm's, sorted), where they are the positions of g's rows
+            by_time = (np.concatenate(list(self.by_time.values())) if self.by_time is not None and g is self.grp
+                       else None)
+            if self.arm_of is not None:  # the same rows, the arms as a categorical of their codes
+                arm = pd.Categorical.from_codes(self.arm_of if g is self.grp else self.arm_of[self.keep],
+                                                pd.Index(self.arms, dtype=object))
+                g = pd.DataFrame({"time_s": g.time_s.to_numpy(), "bought": g.bought.to_numpy(),
+                                  "arm": arm, "replicate": g.replicate.to_numpy()}, index=g.index, copy=False)
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    fx = replicate_effects(g, "time_s", "bought", "arm", control=self.control,
-                                           replicate="replicate", measures=_PAIRED_MEASURES,
-                                           conf_level=self.level)
+                    fx = _effects(g, "time_s", "bought", "arm", control=self.control, replicate="replicate",
+                                  measures=_PAIRED_MEASURES, conf_level=self.level, by_time=by_time)
                 self._summary = fx.summary
             except DataError:
                 self._failed = True
-            self.grp = self.keep = None  # type: ignore[assignment]  # rows no longer needed
+            self.grp = self.keep = self.arm_of = self.by_time = None  # type: ignore[assignment]  # rows no longer needed
         return self._summary
 
     def rows(self, pair: Callable[[], pd.DataFrame], arm: str) -> dict[str, dict[str, Any]]:
@@ -587,18 +632,17 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
         total = np.bincount(rc, minlength=R).astype(float) @ WT  # each resample's rows
         med = np.full(len(W), np.nan)
         surv: np.ndarray = np.ones((1, len(W)))  # each resample's curve just before the block
-        gone = C[:1] @ WT  # rows that leave before the first event time
+        gone = np.zeros(len(W))  # rows gone before the block's first event time
         step = max(1, _BOOT_CELLS // len(W))  # event times at a time: bounded memory at any number of times
         for lo in range(0, K, step):
             hi = min(K, lo + step)
             d = D[lo:hi] @ WT  # sums of whole counts: exact, whatever the blocks
-            left = C[lo + 1:hi + 1] @ WT
-            n = np.cumsum(left, axis=0)  # at risk: total - (gone + cumsum(left) - left), in place
-            n -= left
-            n += gone
+            # at risk at t_j: total less the rows gone before it (C[0..j]), a running sum carried between blocks
+            n = C[lo:hi] @ WT
+            n[0] += gone
+            np.cumsum(n, axis=0, out=n)
+            gone = n[-1].copy()
             np.subtract(total, n, out=n)
-            gone = gone + left.sum(axis=0)
-            del left
             # s = 1 - d / n, in place in d (no one at risk: no events either, d = 0 and the factor 1)
             s = d
             np.divide(d, n, out=s, where=n > 0)
@@ -609,9 +653,10 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
             s[0] *= surv[0]
             np.cumprod(s, axis=0, out=s)
             surv = s[-1:]
-            below = s <= 0.5
-            new = np.isnan(med) & below.any(axis=0)
-            med[new] = et[lo + below[:, new].argmax(axis=0)]
+            # a curve only falls (each factor is in [0, 1]): it reaches 0.5 in the block if its last value does
+            new = np.isnan(med) & (s[-1] <= 0.5)
+            if new.any():
+                med[new] = et[lo + (s[:, new] <= 0.5).argmax(axis=0)]
             if not np.isnan(med).any():
                 break
         out[a] = med[which]

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from fomolab.errors import DataError
-from fomolab.stats import _checks
+from fomolab.stats import _checks, _folder
 from fomolab.stats._counts import EventTimeCounts, event_time_counts, first_seen_small_codes, sorted_codes
 from fomolab.stats._result import StatsResult
 
@@ -412,14 +412,27 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
     run_at = {str(r): k for k, r in enumerate(run_names)}
     bounds = np.searchsorted(key_s >> 32, np.arange(len(run_names) + 1), side="left")
     buys = events[(events.kind == "purchase").to_numpy()]
-    b_run = pd.Categorical(buys.run_id.astype(str), categories=run_names).codes.astype(np.int64)
+    # runs and products as codes (a categorical's looked up per category), not a string per purchase
+    if isinstance(buys.run_id.dtype, pd.CategoricalDtype):
+        b_run = _folder.positions(buys.run_id, run_at, -1)
+    else:
+        b_run = pd.Categorical(buys.run_id.astype(str), categories=run_names).codes.astype(np.int64)
     b_sid = buys.shopper_id.to_numpy().astype(np.int64)
     b_key = (b_run << 32) | np.where(b_run >= 0, b_sid, 0)
     pos = np.searchsorted(key_s, b_key)
     found = (b_run >= 0) & (pos < len(key_s))
     found[found] = key_s[pos[found]] == b_key[found]
     del key, key_s  # done with once the purchases are placed
-    b_prod = buys["product"].astype(str).to_numpy()[found]
+    sold = buys["product"]
+    if isinstance(sold.dtype, pd.CategoricalDtype):  # the products' ranks in sorted order: sorted as the text
+        prod_names = sorted({str(c) for c in sold.cat.categories} | {"nan"})  # "nan": a missing product, as text
+        ranks = {n: k for k, n in enumerate(prod_names)}
+        prod_at: dict[str, int] | None = ranks
+        b_prod = _folder.positions(sold, ranks, ranks["nan"])[found]
+    else:
+        prod_at = None
+        b_prod = sold.astype(str).to_numpy()[found]
+    del sold
     b_pos, b_time = pos[found], buys.time_s.to_numpy(float)[found]
     b_rc = b_run[found]
     arr = ordered(shoppers.arrival_s.to_numpy(float))
@@ -469,8 +482,9 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
             on = np.flatnonzero(hi > lo)  # visits at risk: one interval each
             j0 = int(np.searchsorted(b_rc, r, side="left"))
             j1 = int(np.searchsorted(b_rc, r, side="right"))
-            e0 = j0 + int(np.searchsorted(b_prod[j0:j1], prod, side="left"))
-            e1 = j0 + int(np.searchsorted(b_prod[j0:j1], prod, side="right"))
+            key_p = prod if prod_at is None else prod_at.get(prod, -1)
+            e0 = j0 + int(np.searchsorted(b_prod[j0:j1], key_p, side="left"))
+            e1 = j0 + int(np.searchsorted(b_prod[j0:j1], key_p, side="right"))
             local = b_pos[e0:e1] - i0
             if not one:
                 at = np.searchsorted(sel, local)

@@ -501,12 +501,12 @@ def _prepare(data: pd.DataFrame, duration: str, event: str, by: str, control: ob
         label = data.index[int(np.flatnonzero(both)[0])]
         raise DataError(f"columns {event!r} and {competing!r} are both 1 in row {label!r}: a follow-up ends "
                         "with one event or the other")
-    g = _checks.keys(data, by)
+    g = _group_codes(data, by)
     rep = _checks.keys(data, replicate)
-    if not (g == control).any():
-        have = ", ".join(map(repr, pd.unique(g)[:10]))
+    if not any(v == control for v in g[1]):
+        have = ", ".join(map(repr, g[1][:10]))
         raise DataError(f"control {control!r} not found in column {by!r} (values: {have})")
-    if len(pd.unique(g)) < 2:
+    if len(g[1]) < 2:
         raise DataError(f"column {by!r} holds only the control {control!r}: nothing to compare")
     if any(m in _NEED_TAU for m in ms):
         if tau is None:
@@ -519,9 +519,44 @@ def _prepare(data: pd.DataFrame, duration: str, event: str, by: str, control: ob
     return data, t, e, c, g, rep, ms, tau
 
 
-def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: np.ndarray, rep: np.ndarray, control: object,
-               ms: list[str], tau: float | None) -> pd.DataFrame:
-    others = [v for v in pd.unique(g) if v != control]
+def _group_codes(data: pd.DataFrame, col: str, step: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
+    """The groups of column ``col``: each row's code (by first appearance, one or two bytes) and the names.
+
+    ``pd.factorize`` of the column, without a code per row in eight bytes: a categorical's rows by
+    their integer codes, another column's a million rows at a time from its distinct values.  A
+    missing value raises :func:`fomolab.stats._checks.keys`' error.
+    """
+    s = data[col]
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cat = s.cat.codes.to_numpy()
+        first = pd.unique(cat)  # the codes in order of first appearance
+        if (first < 0).any():
+            _checks.keys(data, col)  # raises, naming the first missing row
+        lookup = np.zeros(len(s.cat.categories), small_code_type(len(first)))
+        lookup[first] = np.arange(len(first))
+        return np.asarray(lookup[cat]), np.asarray(s.cat.categories)[first]
+    values = s.to_numpy()
+    names = pd.unique(values)
+    if pd.isna(names).any():
+        _checks.keys(data, col)  # raises, naming the first missing row
+    at = pd.Index(names)
+    out = np.empty(len(values), small_code_type(len(names)))
+    for i in range(0, len(values), step):
+        out[i:i + step] = at.get_indexer(values[i:i + step])
+    return out, np.asarray(names)
+
+
+def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray, np.ndarray], rep: np.ndarray,
+               control: object, ms: list[str], tau: float | None, by_time: np.ndarray | None = None
+               ) -> pd.DataFrame:
+    """Each replicate's estimates; ``g``: each row's group code and the groups (:func:`_group_codes`).
+
+    ``by_time``: every row's position, sorted by ``t`` (stable).  The closed-form and vectorised measures
+    then take each cell's rows by time (the hazard-ratio fits sort each replicate's two sorted runs: a
+    merge), the same numbers; the other measures' cells keep the rows' order.
+    """
+    g_code, g_names = g
+    others = [v for v in g_names if v != control]
     with contextlib.suppress(TypeError):
         others.sort()
     reps = list(pd.unique(rep))
@@ -531,15 +566,21 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: np.ndarray, rep: 
     # rows keep their order, as a mask over all rows gave them)
     levels = [control, *others]
     L = len(levels)
+    level_of = pd.Index(levels, dtype=object).get_indexer(g_names)  # each group's position in levels
     # one or two bytes a row where they fit (numpy's stable sort of them is a radix sort), a million rows at a time:
     # no code per row in eight bytes
     key = np.empty(len(rep), small_code_type(len(reps) * L))
     for i in range(0, len(rep), _KEY_ROWS):
         part = _codes(rep[i:i + _KEY_ROWS], reps)
         part *= L
-        part += _codes(g[i:i + _KEY_ROWS], levels)
+        part += level_of[g_code[i:i + _KEY_ROWS]]
         key[i:i + _KEY_ROWS] = part
-    order = np.argsort(key, kind="stable")
+    fast = [m for m in ms if m in _VECTORISED]
+    slow = [m for m in ms if m not in _VECTORISED]
+    if by_time is not None and not slow and len(by_time) == len(key):
+        order = by_time[np.argsort(key[by_time], kind="stable")]  # each cell's rows by time, ties as they come
+    else:
+        order = np.argsort(key, kind="stable")
     bounds = np.searchsorted(key[order], np.arange(len(reps) * L + 1))
     del key
     size = np.diff(bounds).reshape(len(reps), L)
@@ -547,8 +588,6 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: np.ndarray, rep: 
     def cell(i: int, j: int) -> np.ndarray:
         return order[bounds[i * L + j]:bounds[i * L + j + 1]]
 
-    fast = [m for m in ms if m in _VECTORISED]
-    slow = [m for m in ms if m not in _VECTORISED]
     # per group: the replicates holding it and the control, and the closed-form or vectorised estimates of all
     # of them at once (:func:`_contrasts_at_once`)
     at_once: dict[int, dict[int, dict[str, float]]] = {}
@@ -793,11 +832,21 @@ conf_level=0.95>
     [['hazard_ratio', 2.0, 3], ['rmst_difference_s', 2.0, 3], ['cif_difference', 2.0, 3],
      ['risk_difference', 2.0, 3], ['odds_ratio', 2.0, 3]]
     """
+    return _effects(data, duration, event, by, control=control, replicate=replicate, tau=tau, competing=competing,
+                    measures=measures, conf_level=conf_level)
+
+
+def _effects(data: pd.DataFrame, duration: str, event: str, by: str, *, control: object, replicate: str,
+             tau: float | None = None, competing: str | None = None,
+             measures: str | Sequence[str] = tuple(MEASURES), conf_level: float = 0.95,
+             by_time: np.ndarray | None = None) -> ReplicateEffectsResult:
+    """:func:`replicate_effects`; ``by_time``: the positions of all rows of ``data``, sorted by ``duration``
+    (stable), when the caller has them (:func:`_estimates`)."""
     level = _checks.check_probability(conf_level, "conf_level")
     data, t, e, c, g, rep, ms, tau = _prepare(data, duration, event, by, control, replicate, tau, competing,
                                               measures)
-    per = _estimates(t, e, c, g, rep, control, ms, tau)
-    others = [v for v in pd.unique(g) if v != control]
+    per = _estimates(t, e, c, g, rep, control, ms, tau, by_time)
+    others = [v for v in g[1] if v != control]
     with contextlib.suppress(TypeError):
         others.sort()
     rows = []
@@ -811,7 +860,7 @@ conf_level=0.95>
     summary = summary.astype({"estimate": float, "ci_lower": float, "ci_upper": float, "se": float,
                               "t": float, "df": float, "p": float, "replicates": "int64"})
     for msg in dict.fromkeys(n for n in summary.note if n):
-        warnings.warn(msg, StatisticalWarning, stacklevel=2)
+        warnings.warn(msg, StatisticalWarning, stacklevel=3)  # the caller of replicate_effects
     return ReplicateEffectsResult(summary=summary, per_replicate=per.reset_index(drop=True), control=control,
                                   replicate=replicate, tau=tau, conf_level=level)
 
