@@ -23,6 +23,7 @@ from scipy import stats as st
 from fomolab.errors import DataError, StatisticalWarning
 from fomolab.stats import cox, kaplan_meier, replicate_effects, replicate_estimates
 from fomolab.stats.replicates import (
+    _log_hazard_ratios,  # the fits of every replicate at once
     cumulative_incidence_at,
     format_p,
     log_hazard_ratio,
@@ -56,6 +57,20 @@ def test_log_hazard_ratio_is_coxs_estimate(seed, ties):
 def test_log_hazard_ratio_nan_when_a_group_has_no_event():
     assert math.isnan(log_hazard_ratio([1, 2, 3, 4], [1, 1, 0, 0], [0, 0, 1, 1]))
     assert math.isnan(log_hazard_ratio([1, 2, 3, 4], [0, 0, 1, 0], [0, 0, 1, 1]))
+
+
+@pytest.mark.parametrize(("time", "event", "x"), [
+    ([5, 1, 5, 2], [1, 1, 0, 1], [0, 1, 0, 1]),  # the control's event comes when only the control is at risk
+    ([1, 2, 3, 4], [1, 1, 1, 1], [1, 1, 0, 0]),  # the same with every row an event
+])
+def test_log_hazard_ratio_nan_when_the_likelihood_rises_without_bound(time, event, x):
+    # R: coxph(Surv(time, event) ~ x) warns "Loglik converged before variable 1; coefficient may be infinite"
+    with np.errstate(all="raise"):
+        assert math.isnan(log_hazard_ratio(time, event, x))
+    # the fits of every replicate at once take the same path
+    t, e, g = (np.asarray(v, float) for v in (time, event, x))
+    out = _log_hazard_ratios(t, e, g, np.zeros(len(t), np.int64), 1, np.array([e[g > 0].sum()]), np.array([True]))
+    assert math.isnan(out[0])
 
 
 def test_restricted_mean_by_hand_and_against_lifelines():

@@ -249,7 +249,11 @@ def _efron_newton(n0: np.ndarray, n1: np.ndarray, d0: np.ndarray, d1: np.ndarray
     at risk ``n0, n1`` and events ``d0, d1`` of the two groups at its time, and
     ``frac`` = ``j / d`` for the ``j``-th of the ``d`` tied events; ``total1``
     is the number of events in group 1.  Newton–Raphson from 0 with step
-    halving, as R's ``coxph.fit``.
+    halving, as R's ``coxph.fit``.  NaN where the partial likelihood rises
+    without bound (every event of one group happens while the other group
+    has no one at risk, or only it has events where both are at risk): the
+    estimate is infinite, and the iterations run off instead of converging
+    (R's ``coxph`` then warns that the coefficient may be infinite).
     """
 
     def parts(beta: float) -> tuple[float, float, float]:
@@ -262,20 +266,25 @@ def _efron_newton(n0: np.ndarray, n1: np.ndarray, d0: np.ndarray, d1: np.ndarray
     beta = 0.0
     ll, score, info = parts(beta)
     for _ in range(50):
+        if not info > 0:  # no curvature left: the likelihood only rises (an infinite estimate)
+            return float("nan")
         step = score / info
         new = beta + step
-        ll_new, s_new, i_new = parts(new)
-        halvings = 0
-        while ll_new < ll and halvings < 30:  # step-halving, as R's coxph.fit
-            step /= 2
-            new = beta + step
+        try:
             ll_new, s_new, i_new = parts(new)
-            halvings += 1
+            halvings = 0
+            while ll_new < ll and halvings < 30:  # step-halving, as R's coxph.fit
+                step /= 2
+                new = beta + step
+                ll_new, s_new, i_new = parts(new)
+                halvings += 1
+        except OverflowError:  # a step to where exp(beta) overflows: the estimate runs off
+            return float("nan")
         done = abs(new - beta) < 1e-10 * max(1.0, abs(new))
         beta, ll, score, info = new, ll_new, s_new, i_new
         if done:
-            break
-    return float(beta)
+            return float(beta)
+    return float("nan")  # no convergence in 50 Newton steps: the estimate runs off to infinity
 
 
 def replicate_contrast(control: tuple[Any, Any, Any], arm: tuple[Any, Any, Any], *, tau: float | None,
