@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +42,20 @@ def timed(cmd: list[str], cwd: Path = ROOT) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
+def _address_cap(cap_mb: float | None) -> Callable[[], None] | None:
+    """A child's start-up hook capping its address space at ``cap_mb`` MB (``RLIMIT_AS``), or None."""
+    if not cap_mb:
+        return None
+    limit = int(cap_mb * 2**20)
+
+    def cap() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return cap
+
+
 def timed_cpu(cmd: list[str], cwd: Path = ROOT, cap_mb: float | None = None) -> tuple[float, float, float]:
     """As :func:`timed`, with the child's CPU time (user + system, s) between wall time and peak:
     on a loaded machine the CPU time is what the command would take alone on a free core.
@@ -48,16 +63,10 @@ def timed_cpu(cmd: list[str], cwd: Path = ROOT, cap_mb: float | None = None) -> 
     ``cap_mb``: the child's address space is capped there (``RLIMIT_AS``), so a command that would
     outgrow the machine fails with a memory error instead of waking the kernel's out-of-memory killer.
     """
-    def cap() -> None:
-        import resource
-
-        limit = int(cap_mb * 2**20)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err,
-                                preexec_fn=cap if cap_mb else None)
+                                preexec_fn=_address_cap(cap_mb))
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         if os.waitstatus_to_exitcode(status) != 0:
@@ -76,16 +85,10 @@ def timed_tree(cmd: list[str], cwd: Path = ROOT, cap_mb: float | None = None,
     the child's and its waited-for descendants'."""
     import psutil
 
-    def cap() -> None:
-        import resource
-
-        limit = int(cap_mb * 2**20)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
     with tempfile.TemporaryFile() as err:
         cpu0, start = resource_children(), time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err,
-                                preexec_fn=cap if cap_mb else None)
+                                preexec_fn=_address_cap(cap_mb))
         top, peak = psutil.Process(proc.pid), 0
         while proc.poll() is None:
             try:

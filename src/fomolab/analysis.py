@@ -677,6 +677,7 @@ def _part_frame(sh: pd.DataFrame) -> pd.DataFrame:
 def _text_categorical(col: pd.Series) -> pd.Categorical:
     """``pandas.Categorical(text_values(col))``: a categorical's codes mapped to its names' sorted text
     (no array of names per row, no hashing of the rows)."""
+    from fomolab.stats._counts import small_code_type
     from fomolab.stats.kaplan_meier import code_counts
 
     if not isinstance(col.dtype, pd.CategoricalDtype):
@@ -687,7 +688,7 @@ def _text_categorical(col: pd.Series) -> pd.Categorical:
     used = np.flatnonzero(code_counts(codes, len(names) - 1))
     text = sorted({names[k] for k in used} | ({"nan"} if missing else set()))
     at = {v: i for i, v in enumerate(text)}
-    lut = np.array([at.get(v, -1) for v in names], dtype=np.int8 if len(text) < 127 else np.int64)
+    lut = np.array([at.get(v, -1) for v in names], dtype=small_code_type(len(text)))
     return pd.Categorical.from_codes(lut[codes], categories=text)  # (lut[-1]: a missing code's "nan")
 
 
@@ -1552,6 +1553,7 @@ def _level_codes(sh: pd.DataFrame, by: str, arm_rows: list[tuple[str, np.ndarray
                  ) -> tuple[list[str], dict[str, np.ndarray]]:
     """:func:`_group_codes` as its levels and, per arm of ``arm_rows``, its rows' positions among them
     (no array of all the rows' codes)."""
+    from fomolab.stats._counts import small_code_type
     from fomolab.stats.kaplan_meier import code_counts
 
     if by == "segment":
@@ -1567,7 +1569,7 @@ def _level_codes(sh: pd.DataFrame, by: str, arm_rows: list[tuple[str, np.ndarray
         used = np.flatnonzero(counts)
         text = cats[used]
         o = np.argsort(text, kind="stable")
-        rank = np.full(len(cats), -1, np.int8 if len(cats) < 127 else np.int64)  # (a byte a row)
+        rank = np.full(len(cats), -1, small_code_type(len(cats)))  # (a byte a row)
         rank[used[o]] = np.arange(len(o))
         return [str(v) for v in text[o]], {arm: rank[v] for arm, v in shifted.items()}
     z = sh.impulsiveness.to_numpy(float)

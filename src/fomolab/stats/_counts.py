@@ -111,8 +111,7 @@ def event_time_counts(stratum: np.ndarray, pattern: np.ndarray, entry: np.ndarra
     # each subject's (stratum, pattern) cell, in two bytes where the cells fit (a radix sort; no eight-byte
     # code per subject), and each cell's subjects from one stable sort
     n_cells = (int(stratum.max(initial=-1)) + 1) * P
-    cell: np.ndarray[Any, np.dtype[np.signedinteger[Any]]] = stratum.astype(np.int16 if n_cells < 2 ** 15
-                                                                          else np.int64)
+    cell: np.ndarray[Any, np.dtype[np.signedinteger[Any]]] = stratum.astype(small_code_type(n_cells))
     cell *= P
     cell += pattern
     n_cells = int(cell.max(initial=-1)) + 1
