@@ -306,7 +306,7 @@ def _markdown(df: pd.DataFrame, title: str = "") -> str:
 
 def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.95, n_boot: int = 200,
             seed: int = 0, last: float = 0.1, horizon: float | None = None, scheduler: Any = None,
-            workers: int | None = None) -> Analysis:
+            workers: int | None = None, side_process: bool | None = None) -> Analysis:
     """Analyse a results folder: headline, arm contrasts, deadline effects, sweep tables.
 
     Parameters
@@ -339,6 +339,14 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     workers : int, optional
         Instead of ``scheduler``: a local Dask cluster of this many worker
         processes on loopback, stopped when the analysis ends.
+    side_process : bool, optional
+        Without a scheduler: whether the consumer-impact tables are computed
+        in a second process, which reads the folder itself, while this one
+        computes the others (the tables are the same).  By default it is
+        when the folder holds at least :data:`SIDE_PROCESS_VISITS` visits and
+        this process may run on more than one CPU.  Should that process die
+        (killed for memory, say), the tables are computed here, with a
+        warning.
 
     Returns
     -------
@@ -380,10 +388,8 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
      'impact', 'impact_segment', 'impact_total', 'impulsiveness', 'incidence', 'ph', 'points', 'rates', 'repeat',
      'survival', 'timeline', 'windows']
     """
-    from fomolab import figure_data
+    from fomolab._side import SideTask
     from fomolab.stats import _folder
-    from fomolab.stats.compare import compare_tables, deadline_tables
-    from fomolab.stats.sweep import _swept, response_surface, sobol_indices, sweep_points
 
     t0 = time.perf_counter()
     if workers is not None or isinstance(scheduler, str):
@@ -395,15 +401,35 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     client = scheduler
     res = _folder.as_results(results)
     runs = _folder.nonempty_runs(res)
+    control = control if control is not None else res.manifest.get("control", "control")
+    # the tables that read the folder themselves (consumer impact; on Dask the episode model too) are tasks
+    # that run elsewhere, on the workers or in a side process, while this process computes the others
+    side = (_side_tasks(res, runs, control, conf_level, client) if client is not None
+            else _local_side_tasks(res, runs, control, conf_level, side_process))
+    try:
+        a = _analyze(res, runs, control, side, client, conf_level=conf_level, n_boot=n_boot, seed=seed, last=last,
+                     horizon=horizon)
+    finally:
+        for task in side.values():
+            if isinstance(task, SideTask):
+                task.cancel()  # nothing left to stop once its result was taken
+    a.seconds = time.perf_counter() - t0
+    return a
+
+
+def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client: Any, *, conf_level: float,
+             n_boot: int, seed: int, last: float, horizon: float | None) -> Analysis:
+    """:func:`analyze`'s tables, ``side`` the tasks started for some of them."""
+    from fomolab import figure_data
+    from fomolab.stats import _folder
+    from fomolab.stats.compare import compare_tables, deadline_tables
+    from fomolab.stats.sweep import _swept, response_surface, sobol_indices, sweep_points
+
     shoppers = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness",
                             "arrival_s", "departure_s", "first_purchase_s"])
     # every table but the timeline's viewers reads events other than the two rows per visit, and those
     # come from the visits' own arrival and departure times
     events = res.events_except(["arrive", "leave"], ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
-    control = control if control is not None else res.manifest.get("control", "control")
-    # on Dask, the tables that read the folder themselves (consumer impact, the episode model) are tasks that
-    # run on the workers while this process computes the others
-    side = _side_tasks(res, runs, control, conf_level, client) if client is not None else {}
     r = runs.assign(arm=runs.arm.astype(str))
     end_s = _stream_end(res, r)
     sh = _visit_frame(shoppers, end_s)  # the viewers' columns and their outcomes: the one per-viewer frame kept
@@ -440,14 +466,11 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         if res.manifest.get("sweep_design") == "saltelli":
             sobol = sobol_indices(res, conf_level=conf_level, seed=seed)
     impact = impact_segment = impact_total = None
-    if "impact" in side:
-        tabs = _task_result(side["impact"])
-    elif _has_impact(res, runs):
+    tabs = _side_result(side, "impact")
+    if tabs is None and _has_impact(res, runs):
         from fomolab.attribution import impact_tables
 
         tabs = impact_tables(res, control, level=conf_level)  # one pairing of viewers, a batch of replicates at a time
-    else:
-        tabs = None
     if tabs is not None:
         impact, impact_segment, impact_total = tabs["quintile"], tabs["segment"], tabs["all"]
     market = "hhi_viewers" in runs.columns
@@ -492,8 +515,7 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
                     for_whom=for_whom, **figures, changes=changes, rates=rates, ph=ph, hr_windows=hr_windows,
                     marginals=marginals, cells=cells, control=control, arm_order=figure_arms,
                     conf_level=conf_level, last=last, horizon=horizon, swept=swept,
-                    sweep_design=res.manifest.get("sweep_design") if swept else None,
-                    seconds=time.perf_counter() - t0)
+                    sweep_design=res.manifest.get("sweep_design") if swept else None)
 
 
 #: ``analyze``'s peak resident memory per visit of the folder, above :data:`PEAK_FIXED_BYTES`: measured at
@@ -581,8 +603,52 @@ def _side_tasks(res, runs: pd.DataFrame, control: str, conf_level: float, client
     return tasks
 
 
+#: Visits from which :func:`analyze` computes the consumer-impact tables in a side process by default (below
+#: it, the few seconds the process takes to start are not won back).
+SIDE_PROCESS_VISITS = 10**6
+
+
+def _local_side_tasks(res, runs: pd.DataFrame, control: str, conf_level: float, wanted: bool | None
+                      ) -> dict[str, Any]:
+    """The consumer-impact tables started in a side process (:mod:`fomolab._side`), where ``wanted``.
+
+    ``wanted=None``: where the folder holds at least :data:`SIDE_PROCESS_VISITS`
+    visits (from the runs table) and this process may use a second CPU.
+    """
+    from fomolab import _side
+
+    if not _has_impact(res, runs):
+        return {}
+    if wanted is None:
+        visits = int(runs.viewers.sum()) if "viewers" in runs.columns else 0
+        wanted = visits >= SIDE_PROCESS_VISITS and _side.cpus() > 1
+    if not wanted:
+        return {}
+    return {"impact": _side.SideTask(_warned, _impact_task, str(res.path), res.replicates, control, conf_level)}
+
+
+def _side_result(side: dict[str, Any], name: str) -> Any:
+    """The result of the side task ``name`` (None without one): its warnings raised again here.
+
+    A side process that died gives None, with a warning: the caller then
+    computes the table itself.
+    """
+    if name not in side:
+        return None
+    from fomolab._side import SideProcessDied
+
+    try:
+        return _task_result(side[name])
+    except SideProcessDied as e:
+        import warnings
+
+        warnings.warn(f"{e}: the {name} tables are computed in this process instead", RuntimeWarning,
+                      stacklevel=3)
+        return None
+
+
 def _impact_task(path: str, replicates: int | None, control: str, conf_level: float) -> dict[str, pd.DataFrame]:
-    """:func:`fomolab.attribution.impact_tables` of the folder at ``path`` (on a Dask worker)."""
+    """:func:`fomolab.attribution.impact_tables` of the folder at ``path`` (on a Dask worker or a side process)."""
     from fomolab.attribution import impact_tables
     from fomolab.results import Results
 

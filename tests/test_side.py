@@ -1,0 +1,94 @@
+"""The side process: results, exceptions and deaths come back; the caller's script does not run twice; the
+consumer-impact tables computed there are the serial ones."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+import warnings
+
+import pandas as pd
+import pytest
+
+from fomolab import analysis
+from fomolab._side import SideProcessDied, SideTask
+from fomolab.analysis import analyze
+from fomolab.stats._example import example_results
+
+
+def test_the_value_comes_back_and_prints_go_to_stderr(capfd):
+    assert SideTask(divmod, 17, 5).result() == (3, 2)
+    assert SideTask(print, "said in the side process").result() is None  # printed, not mixed into the result
+    out, err = capfd.readouterr()
+    assert "said in the side process" in err and "said in the side process" not in out
+
+
+def test_an_exception_is_raised_again_here():
+    with pytest.raises(ZeroDivisionError):
+        SideTask(divmod, 1, 0).result()
+
+
+def test_a_process_that_dies_is_reported():
+    with pytest.raises(SideProcessDied, match="exit code 3"):
+        SideTask(os._exit, 3).result()
+
+
+def test_cancel_stops_a_running_task():
+    task = SideTask(time.sleep, 60)
+    t = time.perf_counter()
+    task.cancel()
+    assert time.perf_counter() - t < 30
+    assert task._proc.returncode is not None and task._proc.returncode != 0
+
+
+def test_the_callers_script_is_not_run_again(tmp_path):
+    # a script without an ``if __name__ == "__main__"`` guard: multiprocessing's spawn would run it again
+    marks = tmp_path / "marks"
+    script = tmp_path / "script.py"
+    script.write_text("from pathlib import Path\n"
+                      f"with open({str(marks)!r}, 'a') as f:\n    f.write('ran\\n')\n"
+                      "from fomolab._side import SideTask\n"
+                      "assert SideTask(divmod, 7, 2).result() == (3, 1)\n")
+    subprocess.run([sys.executable, str(script)], check=True, timeout=120)
+    assert marks.read_text() == "ran\n"
+
+
+def test_a_dead_side_process_leaves_the_work_here_with_a_warning():
+    with pytest.warns(RuntimeWarning, match="computed in this process instead"):
+        assert analysis._side_result({"impact": SideTask(os._exit, 9)}, "impact") is None
+
+
+@pytest.fixture(scope="module")
+def folder():
+    return example_results()
+
+
+def test_impact_in_a_side_process_gives_the_serial_tables(folder):
+    serial = analyze(folder, n_boot=20, side_process=False)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+    side = analyze(folder, n_boot=20, side_process=True)
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime > before  # a child process did the work
+    assert serial.impact is not None and len(serial.impact)
+    assert sorted(serial.tables()) == sorted(side.tables())
+    for name, df in serial.tables().items():
+        pd.testing.assert_frame_equal(df, side.tables()[name], check_exact=True, obj=name)
+
+
+def test_the_side_process_is_the_default_for_large_folders_only(folder, monkeypatch):
+    from fomolab import _side
+    from fomolab.stats import _folder
+
+    res = _folder.as_results(folder)
+    runs = _folder.nonempty_runs(res)
+    assert analysis._local_side_tasks(res, runs, "control", 0.95, None) == {}  # a few thousand visits
+    assert analysis._local_side_tasks(res, runs, "control", 0.95, False) == {}
+    monkeypatch.setattr(analysis, "SIDE_PROCESS_VISITS", int(runs.viewers.sum()))
+    tasks = analysis._local_side_tasks(res, runs, "control", 0.95, None)
+    assert list(tasks) == (["impact"] if _side.cpus() > 1 else [])
+    for task in tasks.values():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert set(analysis._task_result(task)) == {"quintile", "segment", "all"}
