@@ -615,16 +615,16 @@ def _local_side_tasks(res, runs: pd.DataFrame, control: str, conf_level: float, 
     ``wanted=None``: where the folder holds at least :data:`SIDE_PROCESS_VISITS`
     visits (from the runs table) and this process may use a second CPU.
     """
-    from fomolab import _side
+    from fomolab._side import SideTask, cpus
 
     if not _has_impact(res, runs):
         return {}
     if wanted is None:
         visits = int(runs.viewers.sum()) if "viewers" in runs.columns else 0
-        wanted = visits >= SIDE_PROCESS_VISITS and _side.cpus() > 1
+        wanted = visits >= SIDE_PROCESS_VISITS and cpus() > 1
     if not wanted:
         return {}
-    return {"impact": _side.SideTask(_warned, _impact_task, str(res.path), res.replicates, control, conf_level)}
+    return {"impact": SideTask(_warned, _impact_task, str(res.path), res.replicates, control, conf_level)}
 
 
 def _side_result(side: dict[str, Any], name: str) -> Any:
