@@ -1,5 +1,5 @@
 """The side process: results, exceptions and deaths come back; the caller's script does not run twice; the
-consumer-impact tables computed there are the serial ones."""
+consumer-impact tables and the episode model computed there are the serial ones."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_the_callers_script_is_not_run_again(tmp_path):
 
 def test_a_dead_side_process_leaves_the_work_here_with_a_warning():
     with pytest.warns(RuntimeWarning, match="computed in this process instead"):
-        assert analysis._side_result({"impact": SideTask(os._exit, 9)}, "impact") is None
+        assert analysis._side_result({"impact": SideTask(os._exit, 9)}, "impact") == (False, None)
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +66,12 @@ def folder():
     return example_results()
 
 
-def test_impact_in_a_side_process_gives_the_serial_tables(folder):
+def test_side_processes_give_the_serial_tables(folder):
     serial = analyze(folder, n_boot=20, side_process=False)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
     side = analyze(folder, n_boot=20, side_process=True)
     assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime > before  # a child process did the work
-    assert serial.impact is not None and len(serial.impact)
+    assert serial.impact is not None and len(serial.impact) and serial.episode_model is not None
     assert sorted(serial.tables()) == sorted(side.tables())
     for name, df in serial.tables().items():
         pd.testing.assert_frame_equal(df, side.tables()[name], check_exact=True, obj=name)
@@ -87,8 +87,10 @@ def test_the_side_process_is_the_default_for_large_folders_only(folder, monkeypa
     assert analysis._local_side_tasks(res, runs, "control", 0.95, False) == {}
     monkeypatch.setattr(analysis, "SIDE_PROCESS_VISITS", int(runs.viewers.sum()))
     tasks = analysis._local_side_tasks(res, runs, "control", 0.95, None)
-    assert list(tasks) == (["impact"] if _side.cpus() > 1 else [])
-    for task in tasks.values():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            assert set(analysis._task_result(task)) == {"quintile", "segment", "all"}
+    assert sorted(tasks) == (["episode_model", "impact"] if _side.cpus() > 1 else [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = {name: analysis._task_result(task) for name, task in tasks.items()}
+    if results:
+        assert set(results["impact"]) == {"quintile", "segment", "all"}
+        assert list(results["episode_model"].tactic) == ["countdown_timer + lightning_sale"]

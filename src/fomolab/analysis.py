@@ -340,13 +340,13 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         Instead of ``scheduler``: a local Dask cluster of this many worker
         processes on loopback, stopped when the analysis ends.
     side_process : bool, optional
-        Without a scheduler: whether the consumer-impact tables are computed
-        in a second process, which reads the folder itself, while this one
-        computes the others (the tables are the same).  By default it is
-        when the folder holds at least :data:`SIDE_PROCESS_VISITS` visits and
-        this process may run on more than one CPU.  Should that process die
-        (killed for memory, say), the tables are computed here, with a
-        warning.
+        Without a scheduler: whether the consumer-impact tables and the
+        episode model are computed in side processes, each reading the
+        folder itself a part at a time, while this one computes the others
+        (the tables are the same).  By default they are when the folder
+        holds at least :data:`SIDE_PROCESS_VISITS` visits and this process
+        may run on more than one CPU.  Should a side process die (killed for
+        memory, say), its tables are computed here, with a warning.
 
     Returns
     -------
@@ -466,8 +466,8 @@ def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client
         if res.manifest.get("sweep_design") == "saltelli":
             sobol = sobol_indices(res, conf_level=conf_level, seed=seed)
     impact = impact_segment = impact_total = None
-    tabs = _side_result(side, "impact")
-    if tabs is None and _has_impact(res, runs):
+    done, tabs = _side_result(side, "impact")
+    if not done and _has_impact(res, runs):
         from fomolab.attribution import impact_tables
 
         tabs = impact_tables(res, control, level=conf_level)  # one pairing of viewers, a batch of replicates at a time
@@ -487,8 +487,9 @@ def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client
     if swept:
         marginals = figure_data.marginals(runs, stream_table, swept, figure_arms, conf_level)
         cells = figure_data.cells(runs, swept, figure_arms) if len(swept) >= 2 else None
-    episodes = (_task_result(side["episode_model"]) if "episode_model" in side
-                else _episode_model(res, conf_level, sh))  # the visits already read
+    done, episodes = _side_result(side, "episode_model")
+    if not done:
+        episodes = _episode_model(res, conf_level, sh)  # the visits already read
     visits = None if "stream" in res._columns("shoppers") else sh  # a marketplace: one row per visit
     figures = dict(timeline=figure_data.timeline(res, runs, events, figure_arms, conf_level, visits=visits),
                    windows=figure_data.windows(events, runs),
@@ -603,48 +604,54 @@ def _side_tasks(res, runs: pd.DataFrame, control: str, conf_level: float, client
     return tasks
 
 
-#: Visits from which :func:`analyze` computes the consumer-impact tables in a side process by default (below
-#: it, the few seconds the process takes to start are not won back).
+#: Visits from which :func:`analyze` computes the consumer-impact tables and the episode model in side
+#: processes by default (below it, the seconds a process takes to start are not won back).
 SIDE_PROCESS_VISITS = 10**6
 
 
 def _local_side_tasks(res, runs: pd.DataFrame, control: str, conf_level: float, wanted: bool | None
                       ) -> dict[str, Any]:
-    """The consumer-impact tables started in a side process (:mod:`fomolab._side`), where ``wanted``.
+    """The consumer-impact tables and the episode model, each started in a side process
+    (:mod:`fomolab._side`), where ``wanted``.
 
     ``wanted=None``: where the folder holds at least :data:`SIDE_PROCESS_VISITS`
     visits (from the runs table) and this process may use a second CPU.
+    Both read the folder a part at a time (the impact tables a batch of
+    replicates, the episode model a run), so their memory does not grow with
+    it.
     """
     from fomolab._side import SideTask, cpus
 
-    if not _has_impact(res, runs):
-        return {}
     if wanted is None:
         visits = int(runs.viewers.sum()) if "viewers" in runs.columns else 0
         wanted = visits >= SIDE_PROCESS_VISITS and cpus() > 1
     if not wanted:
         return {}
-    return {"impact": SideTask(_warned, _impact_task, str(res.path), res.replicates, control, conf_level)}
+    path, reps = str(res.path), res.replicates
+    tasks = {"episode_model": SideTask(_warned, _episode_task, path, reps, conf_level)}
+    if _has_impact(res, runs):
+        tasks["impact"] = SideTask(_warned, _impact_task, path, reps, control, conf_level)
+    return tasks
 
 
-def _side_result(side: dict[str, Any], name: str) -> Any:
-    """The result of the side task ``name`` (None without one): its warnings raised again here.
+def _side_result(side: dict[str, Any], name: str) -> tuple[bool, Any]:
+    """``(True, result)`` of the side task ``name``, its warnings raised again here; ``(False, None)`` without one.
 
-    A side process that died gives None, with a warning: the caller then
-    computes the table itself.
+    A side process that died gives ``(False, None)`` too, with a warning: the
+    caller then computes the table itself.
     """
     if name not in side:
-        return None
+        return False, None
     from fomolab._side import SideProcessDied
 
     try:
-        return _task_result(side[name])
+        return True, _task_result(side[name])
     except SideProcessDied as e:
         import warnings
 
         warnings.warn(f"{e}: the {name} tables are computed in this process instead", RuntimeWarning,
                       stacklevel=3)
-        return None
+        return False, None
 
 
 def _impact_task(path: str, replicates: int | None, control: str, conf_level: float) -> dict[str, pd.DataFrame]:
