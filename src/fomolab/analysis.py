@@ -605,8 +605,9 @@ def _side_tasks(res, runs: pd.DataFrame, control: str, conf_level: float, client
 
 
 #: Visits from which :func:`analyze` computes the consumer-impact tables and the episode model in side
-#: processes by default (below it, the seconds a process takes to start are not won back).
-SIDE_PROCESS_VISITS = 10**6
+#: processes by default. Each costs about 150 MB for its interpreter and 100 MB for its part of the folder;
+#: below this size the analysis takes under a minute and the memory is not worth the seconds won.
+SIDE_PROCESS_VISITS = 10**7
 
 
 def _local_side_tasks(res, runs: pd.DataFrame, control: str, conf_level: float, wanted: bool | None
