@@ -79,36 +79,42 @@ def timed_cpu(cmd: list[str], cwd: Path = ROOT, cap_mb: float | None = None) -> 
 
 def timed_tree(cmd: list[str], cwd: Path = ROOT, cap_mb: float | None = None,
                every_s: float = 0.2) -> tuple[float, float, float]:
-    """As :func:`timed_cpu`, for a command that starts processes of its own (a local Dask cluster):
+    """As :func:`timed_cpu`, for a command that starts processes of its own (side processes, a local Dask cluster):
     the peak is that of the resident memory of the whole process tree, summed, sampled every
     ``every_s`` seconds (``wait4``'s peak is that of the largest single process); the CPU time is
     the child's and its waited-for descendants'."""
-    import psutil
-
     with tempfile.TemporaryFile() as err:
         cpu0, start = resource_children(), time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err,
                                 preexec_fn=_address_cap(cap_mb))
-        top, peak = psutil.Process(proc.pid), 0
+        peak = 0.0
         while proc.poll() is None:
-            try:
-                tree = [top, *top.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                break
-            rss = 0
-            for q in tree:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    rss += q.memory_info().rss
-            peak = max(peak, rss)
+            peak = max(peak, tree_rss_mb(proc.pid))
             time.sleep(every_s)
         wall = time.perf_counter() - start
         proc.wait()
         cpu = resource_children() - cpu0
         if proc.returncode != 0:
             err.seek(0)
-            raise RuntimeError(f"{' '.join(cmd)} failed after {wall:.0f} s (peak {peak / 2**20:.0f} MB):\n"
+            raise RuntimeError(f"{' '.join(cmd)} failed after {wall:.0f} s (peak {peak:.0f} MB):\n"
                                f"{err.read().decode(errors='replace')[-2000:]}")
-    return wall, cpu, peak / 2**20
+    return wall, cpu, peak
+
+
+def tree_rss_mb(pid: int) -> float:
+    """The resident memory of process ``pid`` and its descendants, summed (MB; 0 once it has ended)."""
+    import psutil
+
+    try:
+        top = psutil.Process(pid)
+        tree = [top, *top.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    rss = 0
+    for q in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            rss += q.memory_info().rss
+    return rss / 2**20
 
 
 def resource_children() -> float:

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from _common import ROOT, fomolab_cmd, load, median, time_runs, timed_cpu, verdict
+from _common import ROOT, fomolab_cmd, load, median, time_runs, timed_cpu, tree_rss_mb, verdict
 
 SPEC = ROOT / "experiments/million_viewers.toml"
 RUN_S, RUN_MB = 90.0, 3072.0
@@ -99,12 +99,15 @@ def _analyze(tmp: Path, repeats: int, limit_s: float) -> None:
 
 def _limited(cmd: list[str], limit_s: float, limit_mb: float) -> tuple[float, float, float, str]:
     """As ``_common.timed_cpu``, but the child is killed past ``limit_s`` seconds or ``limit_mb`` resident
-    (checked every second): wall, CPU, peak RSS, and why it was stopped ('' if it finished)."""
+    (checked every second): wall, CPU, peak RSS, and why it was stopped ('' if it finished).
+
+    The resident memory is the child's and its own children's (the analysis's side processes) summed; the
+    peak is the larger of the sampled sums and the child's own peak."""
     import os
     import subprocess
     import time
 
-    stopped = ""
+    stopped, tree_peak = "", 0.0
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
@@ -113,7 +116,8 @@ def _limited(cmd: list[str], limit_s: float, limit_mb: float) -> tuple[float, fl
             if pid:
                 break
             elapsed = time.perf_counter() - start
-            rss = _rss_mb(proc.pid)
+            rss = tree_rss_mb(proc.pid)
+            tree_peak = max(tree_peak, rss)
             if not stopped and (elapsed > limit_s or rss > limit_mb):
                 stopped = f"past {limit_s:.0f} s" if elapsed > limit_s else f"past {limit_mb:,.0f} MB"
                 proc.kill()
@@ -122,15 +126,7 @@ def _limited(cmd: list[str], limit_s: float, limit_mb: float) -> tuple[float, fl
         if not stopped and os.waitstatus_to_exitcode(status) != 0:
             err.seek(0)
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{err.read().decode(errors='replace')[-2000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stopped
-
-
-def _rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return next((int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS")), 0.0)
-    except OSError:
-        return 0.0
+    return wall, usage.ru_utime + usage.ru_stime, max(usage.ru_maxrss / 1024, tree_peak), stopped
 
 
 def _describe(folder: Path) -> int:
