@@ -6,6 +6,7 @@ Import them with ``from helpers import make_spec, run_tables``; fixtures live in
 from __future__ import annotations
 
 import copy
+import time
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,27 @@ def run_tables(spec: dict[str, Any], replicate: int = 0) -> dict[str, Tables]:
     """Simulate every arm of one replicate in memory: {arm: Tables}."""
     exp = experiment(spec)
     return {r.arm: simulate(r) for r in expand(exp, range(replicate, replicate + 1))}
+
+
+def session(sid: int) -> dict[int, int]:
+    """Live processes of session ``sid``: {pid: process group}."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        state, pgrp, session_id = fields[0], int(fields[2]), int(fields[3])
+        if session_id == sid and state != "Z":
+            out[int(entry.name)] = pgrp
+    return out
+
+
+def left_after(sid: int, seconds: float) -> dict[int, int]:
+    deadline = time.monotonic() + seconds
+    while session(sid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return session(sid)

@@ -25,30 +25,13 @@ from fomolab.cli import main
 from fomolab.errors import SchedulerError
 from fomolab.executor import connect_scheduler, parse_scheduler
 
-from helpers import make_spec
+from helpers import left_after, make_spec, session
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
 #: About a quarter of a second per run (simulation and Parquet), 40 runs.
 LONG = make_spec(experiment={"name": "long", "replicates": 40},
                  stream={"duration_s": 3600.0, "arrivals": {"rate_per_s": 30.0}})
-
-
-def session(sid: int) -> dict[int, int]:
-    """Live processes of session ``sid``: {pid: process group}."""
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        state, pgrp, session_id = fields[0], int(fields[2]), int(fields[3])
-        if session_id == sid and state != "Z":
-            out[int(entry.name)] = pgrp
-    return out
 
 
 @pytest.fixture
@@ -83,13 +66,6 @@ def wait_for_workers(proc: subprocess.Popen, out: Path) -> dict[int, int]:
         assert proc.poll() is None, "the run ended before the workers were seen"
         time.sleep(0.02)
     pytest.fail("the workers did not start")
-
-
-def left_after(sid: int, seconds: float) -> dict[int, int]:
-    deadline = time.monotonic() + seconds
-    while session(sid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return session(sid)
 
 
 def test_sigterm_with_two_workers_stops_everything_and_resumes(tmp_path, start):

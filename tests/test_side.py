@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,6 +19,8 @@ from fomolab import analysis
 from fomolab._side import SideProcessDied, SideTask
 from fomolab.analysis import analyze
 from fomolab.stats._example import example_results
+
+from helpers import left_after, session
 
 
 def test_the_value_comes_back_and_prints_go_to_stderr(capfd):
@@ -42,6 +46,28 @@ def test_cancel_stops_a_running_task():
     task.cancel()
     assert time.perf_counter() - t < 30
     assert task._proc.returncode is not None and task._proc.returncode != 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_a_killed_caller_leaves_no_side_process(tmp_path):
+    # the caller in a session of its own, so that its side process can be found by the session id
+    script = tmp_path / "caller.py"
+    script.write_text("import time\nfrom fomolab._side import SideTask\n"
+                      "task = SideTask(time.sleep, 300)\nprint(task._proc.pid, flush=True)\ntime.sleep(300)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        child = int(proc.stdout.readline())
+        deadline = time.monotonic() + 60
+        while child not in session(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert child in session(proc.pid), "the side process did not start"
+        time.sleep(1.0)  # past the side process's start-up, where it begins to watch its parent
+        proc.kill()
+        proc.wait(timeout=60)
+        assert not left_after(proc.pid, 10.0), "the side process outlived a SIGKILL of its caller"
+    finally:
+        for pid in session(proc.pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_the_callers_script_is_not_run_again(tmp_path):

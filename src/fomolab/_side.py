@@ -13,7 +13,10 @@ is shared, and, unlike :mod:`multiprocessing`'s ``spawn``, the caller's
 comes back pickled on the process's original standard output; anything the
 task prints goes to standard error.  A task's exception is raised again by
 :meth:`SideTask.result`; a process that dies (killed for memory, say) gives
-:class:`SideProcessDied`, so that the caller can do the work itself.
+:class:`SideProcessDied`, so that the caller can do the work itself.  The
+side process ignores Ctrl-C (its caller stops it: :meth:`SideTask.cancel`)
+and dies with its caller (:func:`die_with_parent`, shared with the
+executor's workers), so a caller killed outright leaves nothing computing.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["SideProcessDied", "SideTask", "cpus"]
+__all__ = ["SideProcessDied", "SideTask", "cpus", "die_with_parent"]
+
+_PR_SET_PDEATHSIG = 1
 
 
 class SideProcessDied(RuntimeError):
@@ -48,8 +53,8 @@ class SideTask:
         self._proc = subprocess.Popen([sys.executable, "-c", "from fomolab._side import _child; _child()"],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert self._proc.stdin is not None
-        try:  # the parent's import path first, so that ``fn`` resolves to the same module there
-            pickle.dump(list(sys.path), self._proc.stdin)
+        try:  # this process's id and import path first (``fn`` then resolves to the same module there)
+            pickle.dump((os.getpid(), list(sys.path)), self._proc.stdin)
             pickle.dump((fn, args), self._proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             self._proc.stdin.close()
         except BrokenPipeError:  # it died at once: result() says so
@@ -93,7 +98,9 @@ def _child() -> None:
 
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # what the task prints goes to standard error, not into the result
-    sys.path[:] = pickle.load(sys.stdin.buffer)  # before the task is read: its modules are imported then
+    parent, path = pickle.load(sys.stdin.buffer)
+    die_with_parent(parent)  # a parent killed outright leaves no side process computing for nothing
+    sys.path[:] = path  # before the task is read: its modules are imported then
     fn, args = pickle.load(sys.stdin.buffer)
     try:
         msg: tuple[bool, Any] = (True, fn(*args))
@@ -106,3 +113,61 @@ def _child() -> None:
         data = pickle.dumps((False, RuntimeError(f"the side task's {what} could not be sent back: {e!r}")))
     out.write(data)
     out.close()
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this process die when ``parent`` dies, and leave Ctrl-C to the parent.
+
+    For the executor's pool workers (their initializer) and the side
+    processes.  A pool worker's own parent is the fork server, which lives as
+    long as any worker does, so the process watches ``parent`` (the process
+    that made the pool, or started the side task) itself: a daemon thread
+    waits on a pidfd of it (Linux) or polls it (elsewhere) and kills this
+    process the moment it is gone.  On Linux the kernel also kills it if its
+    own parent dies (``prctl(PR_SET_PDEATHSIG, SIGKILL)``).  If ``parent`` is
+    already gone, the process exits at once.
+    """
+    import contextlib
+    import signal
+    import sys
+    import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):  # pragma: no cover - no prctl in this libc
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    try:
+        fd = os.pidfd_open(parent)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # pragma: no cover - not Linux 5.3+
+        fd = None
+    if fd is None and not _alive(parent):  # pragma: no cover
+        os._exit(1)
+    threading.Thread(target=_watch, args=(parent, fd), name="fomolab-parent-watch", daemon=True).start()
+
+
+def _watch(parent: int, fd: int | None) -> None:
+    """Kill this process when ``parent`` exits (``fd``: a pidfd of it, or None to poll)."""
+    import select
+    import signal
+    import time
+
+    if fd is not None:
+        select.select([fd], [], [])
+    else:  # pragma: no cover - not Linux 5.3+
+        while _alive(parent):
+            time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - another user's pid: it exists
+        return True
+    return True

@@ -8,7 +8,8 @@ depend on the executor, the number of workers or the order of completion.
 Local workers never outlive the run that started them: they stay in the
 parent's process group, ignore the terminal's Ctrl-C (the parent decides), are
 stopped by the parent when it is interrupted (SIGINT or SIGTERM), and kill
-themselves when the parent dies (they watch it; see ``_die_with_parent``), so
+themselves when the parent dies (they watch it; see
+:func:`fomolab._side.die_with_parent`), so
 a SIGKILL of ``fomolab run`` leaves no process behind.  A run cut off in a
 worker leaves only staged files, which the next attempt discards.
 
@@ -19,13 +20,10 @@ writes nothing.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import multiprocessing
 import os
-import signal
 import socket
-import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -34,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fomolab._side import die_with_parent
 from fomolab.design import RunSpec
 from fomolab.errors import SchedulerError
 
@@ -45,7 +44,6 @@ __all__ = ["Outcome", "execute", "run_serial", "run_processes", "run_dask", "def
 SCHEDULER_TIMEOUT_S = 2.0
 #: Seconds a worker is given to stop after SIGTERM before it is killed.
 WORKER_GRACE_S = 2.0
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -133,58 +131,6 @@ def _context() -> multiprocessing.context.BaseContext:
     return ctx
 
 
-def _die_with_parent(parent: int) -> None:
-    """Pool initializer: die when the parent dies, and leave Ctrl-C to the parent.
-
-    A worker's own parent is the fork server, which lives as long as any
-    worker does, so the worker watches ``parent`` (the process that made the
-    pool) itself: a daemon thread waits on a pidfd of it (Linux) or polls it
-    (elsewhere) and kills the worker the moment it is gone.  On Linux the
-    kernel also kills the worker if the fork server dies
-    (``prctl(PR_SET_PDEATHSIG, SIGKILL)``).  If ``parent`` is already gone,
-    the worker exits at once.
-    """
-    import threading
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):  # pragma: no cover - no prctl in this libc
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    try:
-        fd = os.pidfd_open(parent)
-    except ProcessLookupError:
-        os._exit(1)
-    except (AttributeError, OSError):  # pragma: no cover - not Linux 5.3+
-        fd = None
-    if fd is None and not _alive(parent):  # pragma: no cover
-        os._exit(1)
-    threading.Thread(target=_watch, args=(parent, fd), name="fomolab-parent-watch", daemon=True).start()
-
-
-def _watch(parent: int, fd: int | None) -> None:
-    """Kill this worker when ``parent`` exits (``fd``: a pidfd of it, or None to poll)."""
-    import select
-
-    if fd is not None:
-        select.select([fd], [], [])
-    else:  # pragma: no cover - not Linux 5.3+
-        while _alive(parent):
-            time.sleep(0.5)
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - another user's pid: it exists
-        return True
-    return True
-
-
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
     """Stop a pool at once: cancel queued runs, SIGTERM the workers, SIGKILL those still there."""
     procs = list(getattr(pool, "_processes", {}).values())  # the stdlib offers no public handle before 3.14
@@ -211,7 +157,7 @@ def run_processes(runs: Iterable[RunSpec], out: Path, workers: int, *, task: Cal
     """
     ctx = _context()
     runs = iter(runs)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with_parent,
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
                                initargs=(os.getpid(),))
     finished = False
     try:
