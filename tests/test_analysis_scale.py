@@ -322,3 +322,48 @@ def test_impulsiveness_table_is_that_of_pivot_tables_of_runs_and_groups():
             assert np.array_equal(mine["mean"].to_numpy(), mean, equal_nan=True), (arm, measure)
             assert np.array_equal(mine.ci_lower.to_numpy(), lo, equal_nan=True)
             assert np.array_equal(mine.runs.to_numpy(), runs)
+
+
+def _visits(n: int = 4000, seed: int = 5) -> pd.DataFrame:
+    """Visits as the point tables read them: times with ties (across and within arms), three outcomes."""
+    rng = np.random.default_rng(seed)
+    what = rng.choice(["buy", "leave", "censored"], n, p=[0.3, 0.55, 0.15])
+    return pd.DataFrame({"arm": pd.Categorical(rng.choice(["b", "a", "c"], n)),
+                         "replicate": rng.integers(0, 7, n), "point": np.zeros(n, np.int64),
+                         "segment": pd.Categorical(rng.choice(["x", "y"], n)),
+                         "impulsiveness": rng.normal(size=n), "time_s": np.round(rng.exponential(90, n), 0),
+                         "bought": (what == "buy").astype(int),
+                         "outcome": pd.Categorical(what, categories=["buy", "leave", "censored"])})
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_survival_and_incidence_figures_read_each_curve_on_the_grid(grouped):
+    from fomolab.analysis import _by_time
+    from fomolab.figure_data import _step_at
+
+    g = _visits()
+    g = _by_time(g) if grouped else g.iloc[np.argsort(g.time_s.to_numpy(), kind="stable")]
+    arms = ["a", "b", "c", "none"]
+    surv = figure_data.survival(g, arms, 0.9)
+    inc = figure_data.incidence(g, arms, 0.9, 120.0)
+    for arm in arms:
+        rows = g[g.arm == arm]  # the arm's rows in order of time
+        s = surv[surv.arm == arm]
+        grid = s.time_s.to_numpy()
+        if len(rows):  # the whole curve of the arm, read on the grid
+            cur = curves_by(rows, "time_s", "bought", conf_level=0.9)["all"]
+            i = np.searchsorted(cur["time"], grid, "right") - 1
+            for col, mine in (("survival", s.bought), ("ci_lower", s.ci_upper), ("ci_upper", s.ci_lower)):
+                np.testing.assert_array_equal(1 - np.where(i >= 0, cur[col][np.maximum(i, 0)], 1.0), mine)
+        else:
+            assert (s.bought == 0).all() and (s.at_risk == 0).all()
+        np.testing.assert_array_equal(s.at_risk, [(rows.time_s >= x).sum() for x in grid])
+        c = inc[inc.arm == arm]
+        if not len(rows):
+            assert c.empty
+            continue
+        cur = incidence_curves(rows, "time_s", "outcome", "buy", censored="censored", conf_level=0.9)["all"]
+        want = _step_at(cur, c.time_s.to_numpy(), ("cuminc", "ci_lower", "ci_upper"))
+        for col, w in zip(("cuminc", "ci_lower", "ci_upper"), want, strict=True):
+            np.testing.assert_array_equal(c[col], w)
+        assert c.horizon.sum() == 1 and c.time_s[c.horizon].iloc[0] == 120.0

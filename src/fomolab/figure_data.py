@@ -270,7 +270,10 @@ def survival(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float) -> 
     intervals, as R's ``survfit``); ``at_risk`` counts follow-up times ``>= t``
     over all runs.
     """
-    from fomolab.stats.kaplan_meier import curves_by
+    from scipy import stats as st
+
+    from fomolab.stats import _checks
+    from fomolab.stats.kaplan_meier import _on_grid, group_rows
 
     q = float(np.quantile(shoppers.time_s, 0.99)) / 60 if len(shoppers) else 1.0
     q = max(q, 1e-9)
@@ -281,19 +284,21 @@ def survival(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float) -> 
     grid = np.unique(np.concatenate([np.linspace(0.0, max_min * 60, 400), ticks]))
     is_tick = np.isin(grid, ticks)
 
-    def on_grid(_: object, cur: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-        i = np.searchsorted(cur["time"], grid, "right") - 1  # the distinct times, sorted
-        ok = i >= 0
-        return tuple(np.where(ok, np.asarray(cur[col], float)[np.maximum(i, 0)], 1.0) if len(cur["time"])
-                     else np.ones(len(grid)) for col in ("survival", "ci_lower", "ci_upper"))
-
-    # each arm's curve read on the grid as soon as it is built (one curve's arrays held at a time)
-    curves = curves_by(shoppers, "time_s", "bought", by="arm", conf_level=conf_level, reduce=on_grid)
+    # the Kaplan-Meier curve of each arm (as kaplan_meier's, R's survfit) read on the grid, from the arm's
+    # rows in order of time (views where the rows come grouped by arm and sorted, as the analysis leaves them)
+    level = _checks.check_probability(conf_level, "conf_level")
+    z = float(st.norm.ppf(1.0 - (1.0 - level) / 2.0))
+    t_all, e_all = _checks.numeric(shoppers, "time_s", nonnegative=True), _checks.events01(shoppers, "bought")
+    rows_of = dict(group_rows(shoppers.arm)) if len(shoppers) else {}
     out = []
     for arm in arms:
-        s, lo, hi = next((c for g, c in curves.items() if str(g) == arm), (np.ones(len(grid)),) * 3)
-        dur = np.sort(shoppers.time_s.to_numpy(float)[_is_value(shoppers.arm, arm)])
-        at_risk = len(dur) - np.searchsorted(dur, grid, "left")
+        rows = rows_of.get(arm)
+        t, e = (t_all[rows], e_all[rows]) if rows is not None else (t_all[:0], e_all[:0])
+        if len(t) > 1 and not bool(np.all(t[1:] >= t[:-1])):
+            o = np.argsort(t, kind="stable")
+            t, e = t[o], e[o]
+        s, lo, hi = _on_grid(t, e, grid, z)
+        at_risk = len(t) - np.searchsorted(t, grid, "left")
         out.append(pd.DataFrame({"arm": arm, "time_s": grid, "bought": 1 - s, "ci_lower": 1 - hi,
                                  "ci_upper": 1 - lo, "at_risk": at_risk.astype("int64"), "tick": is_tick}))
     if not out:
@@ -340,24 +345,35 @@ def incidence(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float, ho
     the analysis' horizon.  The grid is :func:`survival`'s, extended to
     the horizon.
     """
-    from fomolab.stats.competing import incidence_curves
+    from scipy import stats as st
+
+    from fomolab.stats import _checks
+    from fomolab.stats.competing import _on_grid, _prepare_codes
+    from fomolab.stats.kaplan_meier import group_rows
 
     if shoppers.empty:
         return pd.DataFrame(columns=INCIDENCE_COLUMNS)
     grid, is_tick = _time_grid(shoppers.time_s.to_numpy(float), horizon)
-    # each arm's curve of the one cause read on the grid as soon as it is built (one curve held at a time)
-    curves = incidence_curves(shoppers, "time_s", "outcome", "buy", by="arm", censored="censored",
-                              conf_level=conf_level,
-                              reduce=lambda _, cur: (_step_at(cur, grid, ("cuminc", "ci_lower", "ci_upper"))
-                                                     if len(cur["time"]) else None))
+    level = _checks.check_probability(conf_level, "conf_level")
+    z = float(st.norm.ppf(0.5 + level / 2))
+    t_all, code_all, causes = _prepare_codes(shoppers, "time_s", "outcome", "censored", "arm")
+    if "buy" not in causes:
+        return pd.DataFrame(columns=INCIDENCE_COLUMNS)
+    c = causes.index("buy")
+    rows_of = dict(group_rows(shoppers.arm))
     out = []
     for arm in arms:
-        at_grid = next((c for g, c in curves.items() if str(g) == arm), None)
-        if at_grid is None:
+        # the arm's curve of buying (incidence_curves') read on the grid, from its rows in order of time
+        # (views where the rows come grouped by arm and sorted, as the analysis leaves them)
+        rows = rows_of.get(arm)
+        if rows is None:
             continue
-        F, lo, hi = at_grid
-        dur = np.sort(shoppers.time_s.to_numpy(float)[_is_value(shoppers.arm, arm)])
-        at_risk = len(dur) - np.searchsorted(dur, grid, "left")
+        t, code = t_all[rows], code_all[rows]
+        if len(t) > 1 and not bool(np.all(t[1:] >= t[:-1])):
+            o = np.argsort(t, kind="stable")
+            t, code = t[o], code[o]
+        F, lo, hi = _on_grid(t, code, c, len(causes), grid, z)
+        at_risk = len(t) - np.searchsorted(t, grid, "left")
         out.append(pd.DataFrame({"arm": arm, "time_s": grid, "cuminc": F, "ci_lower": lo, "ci_upper": hi,
                                  "at_risk": at_risk.astype("int64"), "tick": is_tick,
                                  "horizon": grid == float(horizon)}))

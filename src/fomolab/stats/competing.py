@@ -214,6 +214,31 @@ class _Grid:
         var = 2 * f * spq + sp2 + f * f * sq2 + np.square(f * cb + ca) * self.after[-1]
         return float(f), float(max(var, 0.0))
 
+    def variance_on(self, ind: np.ndarray, dk: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`variance` at the grid positions ``at`` alone (the sums along the grid run over all of it):
+        the same numbers, term by term in the same order, without the whole curve's arrays of them."""
+        F, CA, CB, P, Q = self.parts(ind, dk)
+        m = len(self.ut)
+        sp2 = np.cumsum(np.bincount(self.k, weights=P * P, minlength=m))[at]
+        spq = np.cumsum(np.bincount(self.k, weights=P * Q, minlength=m))[at]
+        del P
+        sq2 = np.cumsum(np.bincount(self.k, weights=Q * Q, minlength=m))[at]
+        del Q
+        f, ca, cb = F[at], CA[at], CB[at]
+        var = 2 * f
+        var *= spq
+        var += sp2
+        term = f * f
+        term *= sq2
+        var += term
+        np.multiply(f, cb, out=term)
+        term += ca
+        np.square(term, out=term)
+        term *= self.after[at]
+        var += term
+        np.maximum(var, 0.0, out=var)
+        return f, var
+
     def integral(self, ind: np.ndarray, dk: np.ndarray, tau: float, past_times: int = 0) -> tuple[float, float]:
         """``int_0^tau F`` and its infinitesimal-jackknife variance.
 
@@ -301,8 +326,41 @@ def _time_lost(t: np.ndarray, code: np.ndarray, c: int, n_causes: int, tau: floa
     return grid.integral(grid.code == c + 1, grid.dk[c], tau, past_times)
 
 
+def _on_grid(t: np.ndarray, code: np.ndarray, c: int, n_causes: int, grid: np.ndarray, z: float,
+             conf_type: str = "log") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One group's cause-``c`` curve of :func:`incidence_curves` and its band, read as right-continuous steps
+    on ``grid`` (0 before the first time): ``cuminc, ci_lower, ci_upper`` there, the same numbers.
+
+    ``t``, ``code`` as :func:`_incidence_at` (rows in the order :func:`incidence_curves` reads them: the
+    sums per distinct time add the rows in that order).  The curve's sums run along every distinct time;
+    its variance, standard error and band are computed at the grid's entries only.
+    """
+    grid_ = _Grid(t, code, n_causes)
+    i = np.searchsorted(grid_.ut, grid, "right") - 1
+    ok = i >= 0
+    F, var = grid_.variance_on(grid_.code == c + 1, grid_.dk[c], np.maximum(i, 0))
+    del grid_
+    se = np.sqrt(var)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logse = np.where(F > 0, se / F, 0.0)
+    lo, hi = confidence_band(F, logse, z, conf_type)
+    return tuple(np.where(ok, v, 0.0) for v in (F, lo, hi))  # type: ignore[return-value]
+
+
 def _prepare(data: pd.DataFrame, duration: str, event: str, by: str | None, censored: object
              ) -> tuple[np.ndarray, np.ndarray, list[object], list[tuple[Any, np.ndarray]]]:
+    t, code, causes = _prepare_codes(data, duration, event, censored, by)
+    if by is None:
+        groups: list[tuple[Any, np.ndarray]] = [("all", np.ones(len(t), dtype=bool))]
+    else:
+        groups = groups_of(data, by)
+    return t, code, causes, groups
+
+
+def _prepare_codes(data: pd.DataFrame, duration: str, event: str, censored: object, by: str | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, list[object]]:
+    """The checked times, each row's cause (0 censored, then the causes in sorted order) and the causes
+    (the column ``by`` checked present too)."""
     data = _checks.check_frame(data)
     _checks.check_columns(data, [duration, event, by])
     t = _checks.numeric(data, duration, nonnegative=True)
@@ -331,11 +389,7 @@ def _prepare(data: pd.DataFrame, duration: str, event: str, by: str | None, cens
     lookup[kept] = np.arange(1, len(kept) + 1)
     code = (lookup if remap is None else lookup[remap])[ev_code]
     del ev_code
-    if by is None:
-        groups: list[tuple[Any, np.ndarray]] = [("all", np.ones(len(t), dtype=bool))]
-    else:
-        groups = groups_of(data, by)
-    return t, code, causes, groups
+    return t, code, causes
 
 
 def cumulative_incidence(

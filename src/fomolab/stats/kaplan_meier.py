@@ -139,6 +139,36 @@ def code_counts(codes: np.ndarray, n: int, chunk: int = 1 << 20) -> np.ndarray:
     return out
 
 
+def group_rows(col: pd.Series) -> list[tuple[str, slice | np.ndarray]]:
+    """Each distinct value of ``col`` as text (sorted) with its rows, in row order.
+
+    A group's rows are a ``slice`` where the column is a categorical whose
+    codes never decrease (rows grouped by it, as :func:`fomolab.analysis._by_time`
+    leaves them): its columns are then read as views, without copies.  Otherwise
+    an array of row positions.
+    """
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        names = [str(c) for c in col.cat.categories]
+        if len(codes) and bool(np.all(codes[1:] >= codes[:-1])):
+            bounds = np.searchsorted(codes, np.arange(len(names) + 1), side="left")
+            out: list[tuple[str, slice | np.ndarray]] = [
+                (names[k], slice(int(bounds[k]), int(bounds[k + 1]))) for k in range(len(names))
+                if bounds[k + 1] > bounds[k]]
+        else:
+            used = np.flatnonzero(code_counts(codes, len(names)))
+            out = [(names[k], np.flatnonzero(codes == k)) for k in used]
+    else:
+        text = col.astype(str).to_numpy()
+        out = [(str(a), np.flatnonzero(text == a)) for a in np.unique(text)]
+    return sorted(out, key=lambda kv: kv[0])
+
+
+def row_count(rows: slice | np.ndarray) -> int:
+    """How many rows a :func:`group_rows` entry holds."""
+    return rows.stop - rows.start if isinstance(rows, slice) else len(rows)
+
+
 def group_masks(g: np.ndarray) -> list[tuple[object, np.ndarray]]:
     """Each distinct value of ``g`` with its rows' mask, sorted by value (order of appearance if unsortable).
 
@@ -219,6 +249,40 @@ def _one_curve(time: np.ndarray, event: np.ndarray, z: float, conf_type: str = "
         time=ut, at_risk=n_risk, events=d, censored=c, survival=surv,
         std_err=se, ci_lower=lower, ci_upper=upper,
     )
+
+
+def _on_grid(t: np.ndarray, event: np.ndarray, grid: np.ndarray, z: float, conf_type: str = "log"
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The curve of sorted times ``t`` (events 0/1) and its band, read as right-continuous steps on ``grid``
+    (1 before the first time): what :func:`_one_curve`'s ``survival, ci_lower, ci_upper`` give there.
+
+    The products and sums run along every distinct time (in the order of
+    :func:`_one_curve`, so the numbers are the same bit for bit), but the
+    band is computed at the grid's entries only, and no per-row code of the
+    distinct times is built: the events per time are sums over the runs of
+    equal times.
+    """
+    if not len(t):
+        return np.ones(len(grid)), np.ones(len(grid)), np.ones(len(grid))
+    new = np.empty(len(t), dtype=bool)
+    new[0] = True
+    np.not_equal(t[1:], t[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    del new
+    ev = event if event.dtype in (np.int64, np.float64) else event.astype(np.int64)  # (reduceat of flags: or)
+    d = np.add.reduceat(ev, starts).astype(float)  # (whole numbers: exact in any order)
+    n_risk = (len(t) - starts).astype(float)  # (whole numbers: _one_curve's sums of ones, exactly)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        surv = np.cumprod(1.0 - d / n_risk)
+        term = np.where(d > 0, d / (n_risk * (n_risk - d)), 0.0)
+        se = np.sqrt(np.cumsum(term))
+    del term, n_risk, d
+    i = np.searchsorted(t[starts], grid, "right") - 1
+    ok = i >= 0
+    s_at, se_at = surv[np.maximum(i, 0)], se[np.maximum(i, 0)]
+    se_at = np.where(s_at > 0, se_at, np.inf)
+    lower, upper = confidence_band(s_at, se_at, z, conf_type)
+    return tuple(np.where(ok, v, 1.0) for v in (s_at, lower, upper))  # type: ignore[return-value]
 
 
 def _median(cur: dict[str, np.ndarray]) -> tuple[float, float, float]:
