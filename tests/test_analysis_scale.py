@@ -336,6 +336,24 @@ def _visits(n: int = 4000, seed: int = 5) -> pd.DataFrame:
                          "outcome": pd.Categorical(what, categories=["buy", "leave", "censored"])})
 
 
+def test_by_time_groups_the_rows_by_arm_each_in_stable_order_of_time():
+    from fomolab.analysis import _by_time
+    from fomolab.stats.kaplan_meier import group_rows
+
+    g = _visits()
+    got = _by_time(g)
+    want = np.lexsort((np.arange(len(g)), g.time_s.to_numpy(), g.arm.cat.codes.to_numpy()))
+    for c in g.columns:  # the same values (integers in a smaller type where they fit)
+        assert list(got[c]) == list(g[c].iloc[want]), c
+    assert got.bought.dtype == np.int8 and got.replicate.dtype == np.int8
+    assert isinstance(got.index, pd.RangeIndex) and _by_time(got) is got  # in order already: no copy
+    # each arm a stretch of rows, in the order a stable sort of the arm's own rows by time gives
+    for (arm, rows), (arm0, rows0) in zip(group_rows(got.arm), group_rows(g.arm), strict=True):
+        assert arm == arm0 and isinstance(rows, slice) and not isinstance(rows0, slice)
+        t0 = g.time_s.to_numpy()[rows0]
+        np.testing.assert_array_equal(got.time_s.to_numpy()[rows], t0[np.argsort(t0, kind="stable")])
+
+
 @pytest.mark.parametrize("grouped", [False, True])
 def test_survival_and_incidence_figures_read_each_curve_on_the_grid(grouped):
     from fomolab.analysis import _by_time

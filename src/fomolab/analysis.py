@@ -824,20 +824,79 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
 
 
 def _by_time(g: pd.DataFrame) -> pd.DataFrame:
-    """``g``'s rows in order of ``time_s``, stable (rows of one time keep their order), index 0..n-1.
+    """``g``'s rows grouped by arm (names sorted), each arm's rows in order of ``time_s`` (stable: rows of
+    one time keep their order); index 0..n-1.
 
-    Rows already in that order (a sweep point of rows sorted before) are
-    returned without a copy.
+    Every curve and point table reads an arm's rows in order of time: each
+    arm is then one stretch of rows, read as views
+    (:func:`fomolab.stats.kaplan_meier.group_rows`), and so is each arm of
+    a sweep point's rows.  An arm's rows are in the order of a stable sort
+    of the arm's own rows by time (that of a stable sort of all the rows by
+    time, too), so its numbers are those of either.  One stable sort of the
+    times, then a stable sort of the arms' codes (a radix sort of small
+    integers), and a numpy take of each column (not a pandas take of the
+    frame).  Rows already in that order are returned without a copy.
     """
+    from fomolab.stats._counts import small_code_type
+
     t = g.time_s.to_numpy()
-    if len(t) > 1 and not bool(np.all(t[1:] >= t[:-1])):  # (times are never NaN)
-        g = g.iloc[np.argsort(t, kind="stable")]
-    elif isinstance(g.index, pd.RangeIndex) and g.index.start == 0 and g.index.step == 1:
-        return g
+    key = _arm_key(g.arm) if "arm" in g.columns else None
+    if key is None:  # one arm
+        ordered = len(t) < 2 or bool(np.all(t[1:] >= t[:-1]))  # (times are never NaN)
     else:
+        ordered = (bool(np.all(key[1:] >= key[:-1]))
+                   and bool(np.all((t[1:] >= t[:-1]) | (key[1:] != key[:-1]))))
+    if ordered:
+        if isinstance(g.index, pd.RangeIndex) and g.index.start == 0 and g.index.step == 1:
+            return g
         g = g.copy(deep=False)
-    g.index = pd.RangeIndex(len(g))  # (reset_index would copy every column once more)
-    return g
+        g.index = pd.RangeIndex(len(g))  # (reset_index would copy every column once more)
+        return g
+    o = np.argsort(t, kind="stable")
+    if key is not None:
+        k = key[o]
+        del key
+        o = o[np.argsort(k.astype(small_code_type(int(k.max()) + 1), copy=False), kind="stable")]
+        del k
+    cols = {c: _taken(g[c], o) for c in g.columns}
+    return pd.DataFrame(cols, copy=False)
+
+
+def _taken(col: pd.Series, o: np.ndarray) -> Any:
+    """``col``'s values at the positions ``o`` (a permutation of its rows).
+
+    The take of a long column in random order is a cache miss a row: a
+    column of one value is written out instead, and integers (replicates,
+    points, flags) are taken in the smallest type that holds them (one or
+    two bytes a row, not eight; the same values).
+    """
+    if isinstance(col.dtype, pd.api.extensions.ExtensionDtype):
+        return col.array.take(o)
+    v = col.to_numpy()
+    if len(v) and v.dtype.kind in "iu" and v[0] == v[-1] and bool(np.all(v == v[0])):
+        return np.full(len(o), v[0], dtype=v.dtype)
+    if v.dtype.kind in "iu" and len(v):
+        lo, hi = int(v.min()), int(v.max())
+        small = next((d for d in (np.int8, np.int16, np.int32)
+                      if np.iinfo(d).min <= lo and hi <= np.iinfo(d).max), v.dtype)
+        v = v.astype(small, copy=False)
+    return v.take(o)
+
+
+def _arm_key(arm: pd.Series) -> np.ndarray | None:
+    """Each row's arm as its rank among the arms' names (a categorical's missing code last); None: one arm."""
+    if isinstance(arm.dtype, pd.CategoricalDtype):
+        names = np.array([str(v) for v in arm.cat.categories], dtype=object)
+        if len(names) < 2:
+            return None
+        from fomolab.stats._counts import small_code_type
+
+        rank = np.empty(len(names) + 1, small_code_type(len(names) + 1))
+        rank[np.argsort(names, kind="stable")] = np.arange(len(names))
+        rank[-1] = len(names)  # (code -1)
+        return rank[arm.cat.codes.to_numpy()]
+    levels, inv = _sorted_codes(arm.astype(str))
+    return inv if len(levels) > 1 else None
 
 
 def _combine_points(parts: list[dict[str, Any]], deadline: pd.DataFrame, order: list[str], control: str,
@@ -1356,23 +1415,15 @@ def _value_codes(values: np.ndarray) -> tuple[np.ndarray, Any]:
     return levels, lambda rows: inv[rows]
 
 
-def _arm_rows(g: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
-    """Each arm of ``g`` (sorted by name) with its row positions, in row order."""
-    from fomolab.stats.kaplan_meier import code_counts
+def _arm_rows(g: pd.DataFrame) -> list[tuple[str, slice | np.ndarray]]:
+    """Each arm of ``g`` (sorted by name) with its rows, in row order: a slice where the rows come grouped by
+    arm (:func:`_by_time`), else their positions (:func:`fomolab.stats.kaplan_meier.group_rows`)."""
+    from fomolab.stats.kaplan_meier import group_rows
 
-    arms = g.arm
-    if isinstance(arms.dtype, pd.CategoricalDtype):
-        codes = arms.cat.codes.to_numpy()
-        names = [str(c) for c in arms.cat.categories]
-        used = np.flatnonzero(code_counts(codes, len(names)))
-        out = [(names[k], np.flatnonzero(codes == k)) for k in used]
-    else:
-        text = arms.astype(str).to_numpy()
-        out = [(str(a), np.flatnonzero(text == a)) for a in np.unique(text)]
-    return sorted(out, key=lambda kv: kv[0])
+    return group_rows(g.arm)
 
 
-def _outcome_codes(outcome: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
+def _outcome_codes(outcome: pd.Series, rows: slice | np.ndarray | None = None) -> np.ndarray:
     """Each visit's cause (0 censored, 1 buy, 2 leave; the causes in sorted order), one byte per row."""
     if isinstance(outcome.dtype, pd.CategoricalDtype):
         cats = [str(c) for c in outcome.cat.categories]
@@ -1508,7 +1559,7 @@ def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, ho
     from fomolab.errors import DataError
     from fomolab.stats import _checks
     from fomolab.stats.competing import _incidence_at, _time_lost
-    from fomolab.stats.kaplan_meier import _medians_sorted
+    from fomolab.stats.kaplan_meier import _medians_sorted, row_count
 
     level = _checks.check_probability(conf_level, "conf_level")
     z = float(st.norm.ppf(0.5 + level / 2))  # (as cumulative_incidence and restricted_time_in_state)
@@ -1543,7 +1594,7 @@ def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, ho
         del code
         km_three, km_entry = _medians_sorted(ta, bought[idx], z_km)  # (a chunk of the curve at a time)
         del ta
-        medians[arm] = (km_three, _median(km_entry, len(idx)))
+        medians[arm] = (km_three, _median(km_entry, row_count(idx)))
     if km is not None:
         km.update(medians)
     per = _per_replicate(g, horizon)
@@ -1623,7 +1674,7 @@ def _group_codes(sh: pd.DataFrame, by: str) -> tuple[list[str], np.ndarray]:
     return [f"Q{int(i)}" for i in present], inv
 
 
-def _level_codes(sh: pd.DataFrame, by: str, arm_rows: list[tuple[str, np.ndarray]]
+def _level_codes(sh: pd.DataFrame, by: str, arm_rows: list[tuple[str, slice | np.ndarray]]
                  ) -> tuple[list[str], dict[str, np.ndarray]]:
     """:func:`_group_codes` as its levels and, per arm of ``arm_rows``, its rows' positions among them
     (no array of all the rows' codes)."""
@@ -1702,11 +1753,12 @@ def for_whom_table(sh: pd.DataFrame, order: list[str], control: str, horizon: fl
         # per arm, its rows up to the horizon (the rows past it count only as at risk): filtered once
         upto_rows, past_rows, flags = {}, {}, {}
         for arm, idx in arm_rows:
-            u = t[idx] <= horizon
+            ta = t[idx]
+            u = ta <= horizon
             upto_rows[arm], past_rows[arm] = u, ~u
-            code = _outcome_codes(gp.outcome, idx[u])
-            flags[arm] = (t[idx[u]], code == 1, code != 0)
-            del code, u
+            code = _outcome_codes(gp.outcome, idx)[u]
+            flags[arm] = (ta[u], code == 1, code != 0)
+            del code, u, ta
         for by in ("segment", "impulsiveness"):
             levels, lev_code = _level_codes(gp, by, arm_rows)
             if by == "segment" and len(levels) < 2:
