@@ -217,7 +217,7 @@ def test_buying_by_cells_gives_each_cells_numbers_bit_for_bit(shape):
 def test_one_groups_incidence_and_time_lost_are_the_public_rows():
     from scipy import stats as st
 
-    from fomolab.stats.competing import _incidence_at, _time_lost, restricted_time_in_state
+    from fomolab.stats.competing import _at_horizon, _incidence_at, _time_lost, restricted_time_in_state
 
     df = _frame().sort_values("t", kind="stable")
     code = df.what.map({"censored": 0, "buy": 1, "leave": 2}).to_numpy().astype(np.int8)
@@ -234,6 +234,12 @@ def test_one_groups_incidence_and_time_lost_are_the_public_rows():
                 r = rt[(rt.group == arm) & (rt.state == cause)].iloc[0]
                 lost, var = _time_lost(df.t.to_numpy()[rows], code[rows], c, 2, at)
                 assert (lost, float(np.sqrt(var))) == (r.rmean, r.se), (at, arm, cause)
+                # both from one grid: the time lost with the visits followed past `at` censored just after it
+                t_a = df.t.to_numpy()[rows]
+                past = t_a > at
+                censored_after = (np.where(past, np.nextafter(at, np.inf), t_a), np.where(past, 0, code[rows]))
+                both = _at_horizon(t_a, code[rows], c, 2, at, z)
+                assert both == (got, _time_lost(*censored_after, c, 2, at)), (at, arm, cause)
 
 
 def test_incidence_of_a_categorical_event_column_is_that_of_its_text():

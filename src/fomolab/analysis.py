@@ -1558,7 +1558,7 @@ def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, ho
 
     from fomolab.errors import DataError
     from fomolab.stats import _checks
-    from fomolab.stats.competing import _incidence_at, _time_lost
+    from fomolab.stats.competing import _at_horizon
     from fomolab.stats.kaplan_meier import _medians_sorted, row_count
 
     level = _checks.check_probability(conf_level, "conf_level")
@@ -1580,17 +1580,10 @@ def _timing_rows(g: pd.DataFrame, point: int, order: list[str], control: str, ho
     ci: dict[str, tuple[float, float, float, float, int]] = {}
     rt: dict[str, tuple[float, float]] = {}
     medians: dict[str, tuple[Any, ...]] = {}
-    after = np.nextafter(horizon, np.inf)
     for arm, idx in arm_rows:
         ta, code = t[idx], codes.pop(arm)
-        if with_buy:
-            ci[arm] = _incidence_at(ta, code, 0, 2, horizon, z)
-            past = ta > horizon
-            if past.any():
-                rt[arm] = _time_lost(np.where(past, after, ta), np.where(past, np.int8(0), code), 0, 2, horizon)
-            else:
-                rt[arm] = _time_lost(ta, code, 0, 2, horizon)
-            del past
+        if with_buy:  # (one grid of the times up to the horizon for both)
+            ci[arm], rt[arm] = _at_horizon(ta, code, 0, 2, horizon, z)
         del code
         km_three, km_entry = _medians_sorted(ta, bought[idx], z_km)  # (a chunk of the curve at a time)
         del ta

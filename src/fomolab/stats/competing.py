@@ -201,9 +201,13 @@ class _Grid:
         np.maximum(var, 0.0, out=var)
         return F, var
 
-    def variance_at_end(self, ind: np.ndarray, dk: np.ndarray) -> tuple[float, float]:
-        """:meth:`variance` at the grid's last time alone: the same numbers without arrays of the curve."""
-        F, CA, CB, P, Q = self.parts(ind, dk)
+    def variance_at_end(self, ind: np.ndarray, dk: np.ndarray, parts: tuple[np.ndarray, ...] | None = None
+                        ) -> tuple[float, float]:
+        """:meth:`variance` at the grid's last time alone: the same numbers without arrays of the curve.
+
+        ``parts``: :meth:`parts` of ``ind, dk`` if computed already (read, not changed).
+        """
+        F, CA, CB, P, Q = self.parts(ind, dk) if parts is None else parts
         m = len(self.ut)
         sp2 = np.cumsum(np.bincount(self.k, weights=P * P, minlength=m))[-1]
         spq = np.cumsum(np.bincount(self.k, weights=P * Q, minlength=m))[-1]
@@ -239,15 +243,18 @@ class _Grid:
         np.maximum(var, 0.0, out=var)
         return f, var
 
-    def integral(self, ind: np.ndarray, dk: np.ndarray, tau: float, past_times: int = 0) -> tuple[float, float]:
+    def integral(self, ind: np.ndarray, dk: np.ndarray, tau: float, past_times: int = 0,
+                 parts: tuple[np.ndarray, ...] | None = None) -> tuple[float, float]:
         """``int_0^tau F`` and its infinitesimal-jackknife variance.
 
         With ``beyond`` subjects (followed past every time of the grid, and past
         ``tau``, at ``past_times`` distinct times), the numbers of the grid of
         all subjects with those subjects as its last rows: each adds
         ``g(tau)^2`` to the variance and each of their times a 0 to the area.
+        ``parts``: :meth:`parts` of ``ind, dk`` if computed already (its ``P``
+        and ``Q`` are overwritten).
         """
-        F, CA, CB, P, Q = self.parts(ind, dk)
+        F, CA, CB, P, Q = self.parts(ind, dk) if parts is None else parts
         right = np.concatenate((self.ut[1:], [max(tau, self.ut[-1])]))
         delta_t = np.clip(np.minimum(right, tau) - self.ut, 0.0, None)
         area_parts = F * delta_t
@@ -345,6 +352,33 @@ def _on_grid(t: np.ndarray, code: np.ndarray, c: int, n_causes: int, grid: np.nd
         logse = np.where(F > 0, se / F, 0.0)
     lo, hi = confidence_band(F, logse, z, conf_type)
     return tuple(np.where(ok, v, 0.0) for v in (F, lo, hi))  # type: ignore[return-value]
+
+
+def _at_horizon(t: np.ndarray, code: np.ndarray, c: int, n_causes: int, tau: float, z: float,
+                conf_type: str = "log") -> tuple[tuple[float, float, float, float, int], tuple[float, float]]:
+    """:func:`_incidence_at` at ``tau`` and :func:`_time_lost` up to ``tau`` of one group, the subjects
+    followed past ``tau`` censored just after it (they count only at risk): the same numbers, from one grid
+    of the times up to ``tau`` and one pass of its terms (:meth:`_Grid.parts`) for both."""
+    upto = t <= tau
+    n_rows = len(t)
+    beyond = n_rows - int(np.count_nonzero(upto))
+    if beyond:
+        t, code = t[upto], code[upto]
+    del upto
+    if not len(t):
+        return (0.0, 0.0, 0.0, 0.0, n_rows), (0.0, 0.0)
+    grid = _Grid(t, code, n_causes, beyond)
+    ind, dk = grid.code == c + 1, grid.dk[c]
+    parts = grid.parts(ind, dk)
+    f, v = grid.variance_at_end(ind, dk, parts)
+    F, var = np.array([f]), np.array([v])
+    se = np.sqrt(var)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logse = np.where(F > 0, se / F, 0.0)
+    lo, hi = confidence_band(F, logse, z, conf_type)
+    # (the subjects past tau, censored just after it, share one distinct time)
+    lost = grid.integral(ind, dk, tau, 1 if beyond else 0, parts)
+    return (float(F[0]), float(se[0]), float(lo[0]), float(hi[0]), int(grid.after[-1])), lost
 
 
 def _prepare(data: pd.DataFrame, duration: str, event: str, by: str | None, censored: object
