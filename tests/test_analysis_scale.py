@@ -391,3 +391,37 @@ def test_survival_and_incidence_figures_read_each_curve_on_the_grid(grouped):
         for col, w in zip(("cuminc", "ci_lower", "ci_upper"), want, strict=True):
             np.testing.assert_array_equal(c[col], w)
         assert c.horizon.sum() == 1 and c.time_s[c.horizon].iloc[0] == 120.0
+
+
+@pytest.mark.parametrize("stretches", [True, False])
+def test_text_arms_and_outcomes_coded_as_pandas_codes_them(stretches):
+    from fomolab.analysis import _outcome_categorical, _text_categorical
+
+    rng = np.random.default_rng(8)
+    names = np.array(["sale", "control", "timer"], dtype=object)
+    if stretches:  # rows run by run, a run of one arm
+        arm = np.repeat(names[rng.integers(0, 3, 60)], rng.integers(1, 200, 60))
+    else:
+        arm = names[rng.integers(0, 3, 3000)]
+    got = _text_categorical(pd.Series(arm))
+    want = pd.Categorical(arm)
+    assert list(got.categories) == list(want.categories)
+    np.testing.assert_array_equal(got.codes, want.codes)
+    what = np.array(["buy", "leave", "censored", "other"], dtype=object)[rng.choice(4, 3000, p=[.3, .5, .15, .05])]
+    out = _outcome_categorical(pd.Series(what))
+    assert list(out.categories) == ["buy", "leave", "censored"]
+    assert list(pd.Series(out).astype(object).fillna("other")) == list(what)  # anything else: missing
+
+
+def test_quintiles_by_comparisons_are_the_binary_searchs():
+    from fomolab.analysis import _points_of, _quintile
+
+    rng = np.random.default_rng(2)
+    z = np.round(rng.normal(size=5000), 1)  # values on the edges
+    z[:5] = np.nan
+    edges = np.quantile(z[5:], [0.2, 0.4, 0.6, 0.8])
+    np.testing.assert_array_equal(_quintile(edges, z), np.searchsorted(edges, z, side="right") + 1)
+    np.testing.assert_array_equal(_quintile(np.quantile(z, [0.2, 0.4, 0.6, 0.8]), z),
+                                  np.searchsorted(np.quantile(z, [0.2, 0.4, 0.6, 0.8]), z, side="right") + 1)
+    for at in (np.full(7, 3), np.array([2, 0, 2, 1]), np.array([1, 0, 1]), np.array([], int)):
+        np.testing.assert_array_equal(_points_of(at), np.unique(at))

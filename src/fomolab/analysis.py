@@ -755,7 +755,20 @@ def _text_categorical(col: pd.Series) -> pd.Categorical:
     from fomolab.stats.kaplan_meier import code_counts
 
     if not isinstance(col.dtype, pd.CategoricalDtype):
-        return pd.Categorical(text_values(col))
+        values = text_values(col)
+        if len(values) > 1:
+            # rows come run by run, and a run is of one arm: hash only the first row of each stretch of
+            # equal names (a comparison of neighbours, not a hash, per row)
+            change = np.empty(len(values), dtype=bool)
+            change[0] = True
+            np.not_equal(values[1:], values[:-1], out=change[1:])
+            starts = np.flatnonzero(change)
+            del change
+            if 8 * len(starts) < len(values):
+                firsts = pd.Categorical(values[starts])
+                return pd.Categorical.from_codes(np.repeat(firsts.codes, np.diff(np.append(starts, len(values)))),
+                                                 dtype=firsts.dtype)
+        return pd.Categorical(values)
     codes = col.cat.codes.to_numpy()
     names = [str(c) for c in col.cat.categories] + ["nan"]  # code -1 (missing): "nan", as text_values
     missing = bool((codes < 0).any())
@@ -772,8 +785,10 @@ def _outcome_categorical(outcome: pd.Series) -> pd.Categorical:
         return outcome.array
     o = outcome.to_numpy()
     code = np.full(len(o), -1, np.int8)  # (anything else: missing)
-    for k, value in enumerate((BUY, LEAVE, CENSORED)):
-        code[o == value] = k
+    code[o == BUY] = 0
+    code[o == LEAVE] = 1
+    rest = np.flatnonzero(code < 0)  # (few: the last value compared on these rows alone)
+    code[rest[o[rest] == CENSORED]] = 2
     return pd.Categorical.from_codes(code, categories=[BUY, LEAVE, CENSORED])
 
 
@@ -804,6 +819,8 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
         point = int(g.point.iloc[0])
         tmi = _timing_frame(timing).set_index(["point", "arm"])
         bought = g.bought.to_numpy()
+        time_s = g.time_s.to_numpy()
+        rows_of = dict(_arm_rows(g))
         for arm in order:
             if arm not in medians:
                 continue
@@ -816,7 +833,7 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
                        median_s=tm.median_s,
                        median_ci_lower=med_lo if shown else np.nan,
                        median_ci_upper=med_hi if shown else np.nan,
-                       median_buyers_s=g.time_s[_is(g.arm, arm) & (bought == 1)].median())
+                       median_buyers_s=pd.Series(time_s[rows_of[arm]][bought[rows_of[arm]] == 1]).median())
             row.update({c: tm[c] for c in TIMING_COLUMNS if c in HEADLINE_COLUMNS and c not in row
                         and c not in ("point", "arm")})
             rows.append(row)
@@ -961,12 +978,18 @@ def _paired_ratios(sh: pd.DataFrame, order: list[str], control: str, conf_level:
     else:
         arm_all = arm_all.astype(str)
     at = sh.point.to_numpy()
-    points = np.unique(at)
+    points = _points_of(at)
     for point in points:
         rows = np.flatnonzero(at == point) if len(points) > 1 else None
         arm = arm_all if rows is None else arm_all.iloc[rows]
-        keep = arm.isin(order).to_numpy()
-        present = {str(a) for a in pd.unique(arm[keep])}
+        if isinstance(arm.dtype, pd.CategoricalDtype):  # the arms present, from counts of the codes
+            from fomolab.stats.kaplan_meier import code_counts
+
+            names = arm.cat.categories
+            present = {str(names[k]) for k in np.flatnonzero(code_counts(arm.cat.codes.to_numpy(), len(names)))}
+            present &= set(order)
+        else:
+            present = {str(a) for a in pd.unique(arm[arm.isin(order).to_numpy()])}
         if len(present) < 2 or control not in present:
             continue
         s = (known or {}).get(int(point))
@@ -975,6 +998,7 @@ def _paired_ratios(sh: pd.DataFrame, order: list[str], control: str, conf_level:
             mine = s[s.group.isin(order) & s.measure.isin(["hazard_ratio", "odds_ratio"])]
             parts.append(mine.reset_index(drop=True).assign(point=int(point)))
             continue
+        keep = arm.isin(order).to_numpy()
         take = np.arange(len(sh)) if rows is None else rows
         take = take if keep.all() else take[keep]
         g = pd.DataFrame({"point": at[take], "arm": arm_all.iloc[take].to_numpy(),
@@ -989,6 +1013,13 @@ def _paired_ratios(sh: pd.DataFrame, order: list[str], control: str, conf_level:
             continue
         parts.append(fx.summary.assign(point=int(point)))
     return _adjust_ratios(parts) if adjust else pd.concat(parts, ignore_index=True) if parts else None
+
+
+def _points_of(at: np.ndarray) -> np.ndarray:
+    """``np.unique(at)``: one comparison pass where every row holds the same point (one point's rows)."""
+    if len(at) and at[0] == at[-1] and bool(np.all(at == at[0])):
+        return at[:1].copy()
+    return np.unique(at)
 
 
 def _adjust_ratios(parts: list[pd.DataFrame | None]) -> pd.DataFrame:
@@ -1692,11 +1723,22 @@ def _level_codes(sh: pd.DataFrame, by: str, arm_rows: list[tuple[str, slice | np
         return [str(v) for v in text[o]], {arm: rank[v] for arm, v in shifted.items()}
     z = sh.impulsiveness.to_numpy(float)
     edges = np.quantile(z, [0.2, 0.4, 0.6, 0.8])
-    q = {arm: (np.searchsorted(edges, z[rows], side="right") + 1) for arm, rows in arm_rows}
+    q = {arm: _quintile(edges, z[rows]) for arm, rows in arm_rows}
     present = np.flatnonzero(sum((code_counts(v, 6) for v in q.values()), np.zeros(6, np.int64)))
     rank = np.full(6, -1, np.int8)
     rank[present] = np.arange(len(present))
     return [f"Q{int(i)}" for i in present], {arm: rank[v] for arm, v in q.items()}
+
+
+def _quintile(edges: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(edges, z, side="right") + 1`` for the four sorted ``edges``, in one byte a row: the
+    edges at or below each value counted, a comparison pass per edge (no binary search per row)."""
+    if np.isnan(edges).any():
+        return np.searchsorted(edges, z, side="right") + 1
+    out = np.ones(len(z), np.int8)
+    for e in edges:
+        out += ~(z < e)  # (NaN past every edge, where searchsorted sorts it)
+    return out
 
 
 def interaction_test(d: np.ndarray) -> tuple[float, float, float, float]:
