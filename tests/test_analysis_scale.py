@@ -208,6 +208,9 @@ def test_buying_by_cells_gives_each_cells_numbers_bit_for_bit(shape):
             assert (F[c], lost[c]) == _buying_by_flags(t[rows], buy[rows], ended[rows], tau), (tau, c)
         F_only, none = _buying_by_cells(t, buy, ended, cell, n_cells + 1, tau, lost=False)
         assert np.array_equal(F_only, F, equal_nan=True) and not len(none)
+        for chunk in (1, 7, 500):  # stretches of rows of time, each cell's curve carried from one to the next
+            F_chunks, _ = _buying_by_cells(t, buy, ended, cell, n_cells + 1, tau, lost=False, chunk=chunk)
+            assert np.array_equal(F_chunks, F, equal_nan=True), (tau, chunk)
         u = t <= tau  # the rows up to tau given, those past it counted
         F_u, lost_u = _buying_by_cells(t[u], buy[u], ended[u], cell[u], n_cells + 1, tau,
                                        past=np.bincount(cell[~u], minlength=n_cells + 1))

@@ -41,6 +41,7 @@ columns of every table are in ``docs/schema.md`` (section *analysis*).
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1320,8 +1321,12 @@ def _buying_by_flags(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, tau: flo
     return float(F[-1]), float(np.sum(F * widths))
 
 
+#: Rows of time :func:`_buying_by_cells` reads at once when only the incidences are asked for.
+CELL_CHUNK_ROWS = 1 << 16
+
+
 def _buying_by_cells(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, cell: np.ndarray, n_cells: int,
-                     tau: float, lost: bool = True, past: np.ndarray | None = None
+                     tau: float, lost: bool = True, past: np.ndarray | None = None, chunk: int = CELL_CHUNK_ROWS
                      ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_buying_by_flags` of every cell at once: ``F_buy(tau)`` and ``int_0^tau F_buy`` per cell.
 
@@ -1337,6 +1342,13 @@ def _buying_by_cells(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, cell: np
     the rows.  ``past``, if given: each cell's number of rows followed past
     ``tau``, the rows given being only those up to it (to filter an arm's rows
     once for several groupings).
+
+    With ``lost`` False the rows are read ``chunk`` rows of time at a time
+    (cut where the time changes), each cell's curve carried from one stretch
+    to the next in the same order of operations, so the numbers are the same:
+    the arrays put in order of cell are then a stretch's, small enough to stay
+    in the processor's cache (putting all of a large arm's rows in order of
+    many cells reads them in random order, a cache miss a row).
     """
     rows = np.bincount(cell, minlength=n_cells)
     upto: np.ndarray | slice = slice(None)
@@ -1349,9 +1361,57 @@ def _buying_by_cells(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, cell: np
     c = cell[upto]
     if not len(c):
         return F_out, L_out
-    o = np.argsort(c.astype(np.uint16) if n_cells <= 1 << 16 else c, kind="stable")
-    c = c[o]
-    tt = t[upto][o]
+    tt, b, e = t[upto], buy[upto], ended[upto]
+    del upto
+    bounds = np.array([0, len(c)])
+    if not lost and len(c) > chunk:
+        change = np.flatnonzero(tt[1:] != tt[:-1]) + 1  # where the time changes: the places to cut at
+        if len(change):
+            at = np.searchsorted(change, np.arange(chunk, len(c), chunk))
+            cuts = np.where(at < len(change), change[np.minimum(at, len(change) - 1)], len(c))
+            bounds = np.unique(np.concatenate(([0], cuts, [len(c)])))
+            del at, cuts
+        del change
+    # each cell's curve just before a stretch (survival and F_buy) and its rows read before it
+    S, F, done = np.ones(n_cells), np.zeros(n_cells), np.zeros(n_cells, np.int64)
+    seen = np.zeros(n_cells, dtype=bool)
+    for a, z in itertools.pairwise(bounds):
+        t_sorted, starts, Fseg, m = _cells_on(tt[a:z], b[a:z], e[a:z], c[a:z], n_cells, rows, S, F, done)
+        seen |= m > 0
+    F_out[seen] = F[seen]
+    if lost:  # (one stretch: all the rows, in order of cell)
+        first_seg = np.concatenate(([0], np.cumsum(m)[:-1]))
+        last = first_seg + m - 1
+        has = m > 0
+        t_seg = t_sorted[starts]
+        width = np.empty(len(starts))
+        np.subtract(t_seg[1:], t_seg[:-1], out=width[:-1])
+        width[last[has]] = tau - t_seg[last[has]]
+        area = Fseg * width
+        for cc in np.flatnonzero(has):
+            L_out[cc] = float(np.sum(area[first_seg[cc]:first_seg[cc] + m[cc]]))
+    return F_out, L_out
+
+
+def _cells_on(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, cell: np.ndarray, n_cells: int,
+              rows: np.ndarray, S: np.ndarray, F: np.ndarray, done: np.ndarray
+              ) -> tuple[np.ndarray, ...]:
+    """One stretch of :func:`_buying_by_cells`' rows (in order of time, none past tau): each cell's curve
+    carried on from ``S`` (its survival just before the stretch), ``F`` (its ``F_buy``) and ``done`` (its
+    rows before the stretch), which are updated in place.
+
+    The counts per cell and distinct time come from one stable sort of the
+    rows by cell; the products and sums along each cell's times run over all
+    cells at once, one step per position along the cells (short cells), or
+    cell by cell where one cell is longer than the number of cells (few
+    large cells), each in the order of the single-cell formulas (a product
+    or a sum started from 1 or 0 is the same as one started from the first
+    term).  Returns the rows' times in order of cell, each segment's first
+    row, ``F_buy`` after each segment and each cell's number of segments.
+    """
+    o = np.argsort(cell.astype(np.uint16) if n_cells <= 1 << 16 else cell, kind="stable")
+    c = cell[o]
+    tt = t[o]
     new = np.empty(len(c), dtype=bool)  # a new (cell, distinct time) segment
     new[0] = True
     np.not_equal(tt[1:], tt[:-1], out=new[1:])
@@ -1359,15 +1419,16 @@ def _buying_by_cells(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, cell: np
     starts = np.flatnonzero(new)
     del new
     seg_cell = c[starts]
-
     ends = np.append(starts[1:], len(c))
-    n_buy, n_end = (_segment_counts(flags[upto][o], starts, ends) for flags in (buy, ended))
-    del upto, o, c, ends
-    m = np.bincount(seg_cell, minlength=n_cells)  # distinct times of each cell up to tau
+    n_buy, n_end = (_segment_counts(flags[o], starts, ends) for flags in (buy, ended))
+    del o, ends
+    m = np.bincount(seg_cell, minlength=n_cells)  # distinct times of each cell in the stretch
     first_seg = np.concatenate(([0], np.cumsum(m)[:-1]))
     first_row = starts[first_seg[seg_cell]]
-    n = (rows[seg_cell] - (starts - first_row)).astype(float)  # at risk: the cell's rows not ended before
-    del first_row
+    # at risk: the cell's rows not ended before (in earlier stretches or earlier in this one)
+    n = (rows[seg_cell] - done[seg_cell] - (starts - first_row)).astype(float)
+    done += np.bincount(c, minlength=n_cells)
+    del first_row, c
     factor = 1.0 - n_end / n
     Fseg = np.empty(len(starts))
     # cells by their number of times, longest first: the longest one by one, the others a position at a time
@@ -1377,9 +1438,9 @@ def _buying_by_cells(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, cell: np
     k_long = int(np.argmin(cost))
     for cc in by_len[:k_long]:
         sl = slice(first_seg[cc], first_seg[cc] + m[cc])
-        surv = np.cumprod(factor[sl])
-        before = np.concatenate(([1.0], surv[:-1]))
-        Fseg[sl] = np.cumsum(before * n_buy[sl] / n[sl])
+        surv = np.cumprod(np.concatenate(([S[cc]], factor[sl])))  # (the curve just before each time, then after)
+        Fseg[sl] = np.cumsum(np.concatenate(([F[cc]], surv[:-1] * n_buy[sl] / n[sl])))[1:]
+        S[cc] = surv[-1]
     short = by_len[k_long:]
     short = short[m[short] > 0]
     if len(short):
@@ -1395,34 +1456,26 @@ def _buying_by_cells(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, cell: np
         f_pm, b_pm, n_pm = (np.empty(off[-1]) for _ in range(3))
         f_pm[where], b_pm[where], n_pm[where] = factor[seg], n_buy[seg], n[seg]
         F_pm = np.empty(off[-1])
-        S = np.ones(int(active[0]))  # each cell's curve just before its j-th time
-        prev = S  # (unused at j = 0)
+        S_pm = S[short]  # each cell's curve just before its j-th time
+        prev = F[short]
+        S_end = np.empty(len(short))
         for j, a in enumerate(active):
             a = int(a)
             sl = slice(off[j], off[j] + a)
-            term = S[:a] * b_pm[sl]
+            term = S_pm[:a] * b_pm[sl]
             term /= n_pm[sl]
             cur = F_pm[sl]
-            if j:
-                np.add(prev[:a], term, out=cur)
-            else:
-                cur[:] = term
+            np.add(prev[:a], term, out=cur)
             prev = cur
-            S = S[:a] * f_pm[sl]
+            S_pm = S_pm[:a] * f_pm[sl]
+            after = int(active[j + 1]) if j + 1 < len(active) else 0
+            S_end[after:a] = S_pm[after:a]  # the cells whose last time this is
         Fseg[seg] = F_pm[where]
+        S[short] = S_end
         del f_pm, b_pm, n_pm, F_pm, where, seg
-    last = first_seg + m - 1
     has = m > 0
-    F_out[has] = Fseg[last[has]]
-    if lost:
-        t_seg = tt[starts]
-        width = np.empty(len(starts))
-        np.subtract(t_seg[1:], t_seg[:-1], out=width[:-1])
-        width[last[has]] = tau - t_seg[last[has]]
-        area = Fseg * width
-        for cc in np.flatnonzero(has):
-            L_out[cc] = float(np.sum(area[first_seg[cc]:first_seg[cc] + m[cc]]))
-    return F_out, L_out
+    F[has] = Fseg[(first_seg + m - 1)[has]]
+    return tt, starts, Fseg, m
 
 
 def _segment_counts(flags: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
