@@ -752,15 +752,25 @@ def lineup(res: Any, runs: pd.DataFrame, arms: Sequence[str], conf_level: float,
     ``product_results`` (written before it existed).
     """
     from fomolab.errors import ResultsError
+    from fomolab.stats._facts import read
 
     try:
-        pr = res.table("product_results", ["run_id", "stream", "product", "buyers", "revenue"])
-        pt = res.table("products", ["run_id", "stream", "product", "slot_start_s", "slot_end_s"])
+        pt = read(res, "products")  # the stored facts, read once per folder (the analysis has read them)
     except (ResultsError, OSError, KeyError):  # a folder written before the table: no figure
         return None
-    if pr.empty or pt.empty:  # a folder written before the table: it reads as no rows and no columns
+    if pt.empty or not {"stream", "product", "slot_start_s", "slot_end_s"} <= set(pt.columns):
         return None
-    pr, pt = pr[pr.stream == 0], pt[pt.stream == 0]
+    pt = pt[pt.stream.to_numpy() == 0]
+    # product_results has the products' rows of products: a short lineup needs no read of it
+    if len(_present(pt["product"])) < min_products:
+        return None
+    try:
+        pr = res.table("product_results", ["run_id", "stream", "product", "buyers", "revenue"])
+    except (ResultsError, OSError, KeyError):  # a folder written before the table: no figure
+        return None
+    if pr.empty:  # a folder written before the table: it reads as no rows and no columns
+        return None
+    pr = pr[pr.stream == 0]
     if pr.empty or pr["product"].nunique() < min_products:
         return None
     info = _run_info(runs)
