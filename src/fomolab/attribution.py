@@ -38,7 +38,8 @@ __all__ = ["attribute", "impact", "impact_tables", "LABELS"]
 LABELS = ("induced", "accelerated", "same", "delayed", "prevented", "none")
 _COLS = ["run_id", "arm", "replicate", "point", "shopper_id", "segment", "boosted", "impulsiveness",
          "arrival_s", "first_purchase_s", "purchases", "spend", "surplus", "regretted"]
-_IMPACT_COLS = [c for c in _COLS if c not in ("run_id", "arrival_s")]  # what the impact tables read of a visit
+#: What the impact tables read of a visit: its run (the arm, point and replicate are the run's), not its arrival
+_IMPACT_COLS = [c for c in _COLS if c not in ("arm", "replicate", "point", "arrival_s")]
 _GROUPINGS = ("quintile", "segment", "all")
 _QUANTILES = [0.2, 0.4, 0.6, 0.8]
 _MEASURES = ["induced_purchases", "accelerated_purchases", "seconds_gained_by_seller", "regretted", "regretted_added",
@@ -117,18 +118,33 @@ def _label(sh: pd.DataFrame, control: str) -> pd.DataFrame:
 
     c_first = ref("first_purchase_s")
     t_first = out.first_purchase_s.to_numpy()
-    tb, cb = ~np.isnan(t_first), ~np.isnan(c_first)
     boosted = out.boosted.to_numpy()
+    label, gained = _label_codes(boosted, t_first, c_first)
+    out["label"] = pd.Categorical.from_codes(label, categories=list(LABELS))
+    out["seconds_gained"] = gained
+    for col in ("purchases", "spend", "surplus", "regretted"):
+        out[f"{col}_change"] = _change(out[col].to_numpy(), ref(col), boosted)
+    return out
+
+
+def _label_codes(boosted: np.ndarray, t_first: np.ndarray, c_first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each treatment visit's label (its position in :data:`LABELS`) and seconds gained.
+
+    ``t_first`` and ``c_first`` are the first purchase times in the arm and
+    in the control (NaN: no purchase, or no control visit).
+    """
+    tb, cb = ~np.isnan(t_first), ~np.isnan(c_first)
     code = {name: k for k, name in enumerate(LABELS)}
     label = np.select(
         [boosted & tb, boosted, tb & ~cb, tb & (t_first < c_first), tb & (t_first == c_first), tb & cb, cb],
         [code[x] for x in ("induced", "none", "induced", "accelerated", "same", "delayed", "prevented")],
         default=code["none"])
-    out["label"] = pd.Categorical.from_codes(label, categories=list(LABELS))
-    out["seconds_gained"] = np.where(tb & cb & ~boosted, c_first - t_first, np.nan)
-    for col in ("purchases", "spend", "surplus", "regretted"):
-        out[f"{col}_change"] = out[col].to_numpy(dtype=float) - np.where(boosted, 0, np.nan_to_num(ref(col)))
-    return out
+    return label, np.where(tb & cb & ~boosted, c_first - t_first, np.nan)
+
+
+def _change(treated: np.ndarray, control: np.ndarray, boosted: np.ndarray) -> np.ndarray:
+    """A visit's value minus the same viewer's in the control (``control`` NaN: none; a boosted viewer: 0)."""
+    return treated.astype(float) - np.where(boosted, 0, np.nan_to_num(control))
 
 
 def _pair(base: pd.DataFrame, treat: pd.DataFrame) -> np.ndarray:
@@ -144,13 +160,7 @@ def _pair(base: pd.DataFrame, treat: pd.DataFrame) -> np.ndarray:
     for v in both:
         codes, uniq = pd.factorize(v)
         key = key * max(len(uniq), 1) + codes
-    kb, kt = key[:len(base)], key[len(base):]
-    if len(np.unique(kb)) < len(kb):
-        raise ValueError("cannot reindex on an axis with duplicate labels")
-    o = np.argsort(kb, kind="stable")
-    pos = np.minimum(np.searchsorted(kb, kt, sorter=o), max(len(kb) - 1, 0))
-    hit = (kb[o[pos]] == kt) if len(kb) else np.zeros(len(kt), bool)
-    return np.where(hit, o[pos] if len(kb) else 0, -1)
+    return _match(key[:len(base)], key[len(base):])
 
 
 def impact(results: Any, control: str | None = None, *, by: str = "quintile",
@@ -198,7 +208,7 @@ def impact(results: Any, control: str | None = None, *, by: str = "quintile",
 
 def impact_tables(results: Any, control: str | None = None, *, level: float = 0.95,
                   by: tuple[str, ...] = ("quintile", "segment", "all"),
-                  batch_visits: int | None = None) -> dict[str, pd.DataFrame]:
+                  batch_visits: int | None = None, visits: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """The tables of :func:`impact` for several groupings, from one read of the visits.
 
     The visits are read, paired with the control and summed per arm, point,
@@ -206,9 +216,10 @@ def impact_tables(results: Any, control: str | None = None, *, level: float = 0.
     replicate in the same batch), so memory is bounded by a batch, not by the
     folder; no per-visit labels are kept.  The quintile edges are the exact
     quantiles of all treatment visits' impulsiveness (as ``numpy.quantile``):
-    with several batches they are found first, from two reads of the
-    impulsiveness column alone.  The tables equal those of ``impact(results,
-    control, by=b, labels=attribute(results, control))``, bit for bit.
+    with several batches they are found first, from ``visits`` or else from
+    two reads of the impulsiveness column alone.  The tables equal those of
+    ``impact(results, control, by=b, labels=attribute(results, control))``,
+    bit for bit.
 
     Parameters
     ----------
@@ -223,6 +234,11 @@ def impact_tables(results: Any, control: str | None = None, *, level: float = 0.
     batch_visits : int, optional
         About how many visits a batch holds (default 250,000: a folder of fewer
         visits is one batch).  A replicate is never split.
+    visits : pandas.DataFrame, optional
+        Every viewer of the folder, as :meth:`fomolab.Results.viewers` gives
+        them (at least ``arm`` and ``impulsiveness``), when the caller holds
+        them already: the quintile edges are taken from them instead of from
+        reads of the folder.
 
     Returns
     -------
@@ -242,7 +258,9 @@ def impact_tables(results: Any, control: str | None = None, *, level: float = 0.
     res, control = _open(results, control)
     batches = _batches(res.runs, _BATCH_VISITS if batch_visits is None else batch_visits)
     edges = None
-    if "quintile" in by and len(batches) > 1:
+    if "quintile" in by and visits is not None:
+        edges = _held_edges(visits, control)
+    elif "quintile" in by and len(batches) > 1:
         treat = set(res.runs.run_id[res.runs.arm.astype(str) != control].astype(str))
 
         def impulsiveness() -> Iterator[np.ndarray]:
@@ -252,12 +270,37 @@ def impact_tables(results: Any, control: str | None = None, *, level: float = 0.
                     yield res.viewers(["impulsiveness"], run_ids=mine)["impulsiveness"].to_numpy(dtype=float)
 
         edges = _exact_quantiles(impulsiveness, _QUANTILES)
+    keys = _RunKeys.of(res.runs, control)
+    cols = [c for c in _IMPACT_COLS if not (c == "segment" and "segment" not in by)
+            and not (c == "impulsiveness" and "quintile" not in by)]
     parts: dict[str, list[pd.DataFrame]] = {b: [] for b in by}
     for ids in batches:  # with one batch and no edges, the batch's quantiles are those of every visit
-        for b, part in _sums(_label(res.viewers(_IMPACT_COLS, run_ids=ids), control), edges, by).items():
+        for b, part in _batch_sums(res.viewers(cols, run_ids=ids), keys, edges, by).items():
             parts[b].append(part)
     arms = res.manifest.get("arms", [])
     return {b: _table(_stack(parts[b]), level, arms) for b in by}
+
+
+def _held_edges(visits: pd.DataFrame, control: str) -> np.ndarray:
+    """The quintile edges of the treatment visits among ``visits`` (in memory), a slice at a time.
+
+    :func:`_exact_quantiles` over slices of the column: no copy of the
+    treatment visits' impulsiveness is made (``numpy.quantile`` of them would
+    copy them all to partition them), and the edges are the same numbers.
+    """
+    from fomolab.figure_data import _is_value
+
+    z = visits["impulsiveness"].to_numpy(dtype=float)
+    arm = visits["arm"]
+    names = arm.to_numpy() if arm.dtype == object else None  # text: the arms' names, compared as they are
+    step = _BATCH_VISITS * 4
+
+    def chunks() -> Iterator[np.ndarray]:
+        for a in range(0, len(z), step):
+            ctl = names[a:a + step] == control if names is not None else _is_value(arm.iloc[a:a + step], control)
+            yield z[a:a + step][~ctl]
+
+    return _exact_quantiles(chunks, _QUANTILES)
 
 
 def _batches(runs: pd.DataFrame, visits: int) -> list[list[str]]:
@@ -282,52 +325,165 @@ def _batches(runs: pd.DataFrame, visits: int) -> list[list[str]]:
     return [list(ids[of_run == b]) for b in range(batch + 1)] if len(ids) else []
 
 
-def _sums(lab: pd.DataFrame, edges: np.ndarray | None, by: tuple[str, ...]) -> dict[str, pd.DataFrame]:
-    """The measures of labelled visits summed per ``arm, point, group, replicate``, for each grouping in ``by``.
+class _RunKeys:
+    """The runs' keys for pairing and summing a batch's visits, looked up per run rather than read per visit.
 
-    Each grouping's four keys are combined into one integer per visit and
-    the measures summed by pandas over the same rows in the same order as a
-    grouping by the keys themselves (the same sums, bit for bit); ``lab`` is
-    let go once the measures are taken.  ``edges``: the quintile edges
-    (default: the quantiles of ``lab``'s impulsiveness, ``lab`` holding every
-    visit).
+    ``arm``, ``point`` and ``replicate``: each run's position among the sorted
+    distinct arm names, points and replicates (``arms``, ``points``,
+    ``reps``); ``pair``: its point and replicate as one integer (the visits
+    of a replicate are paired across its arms); ``control``: whether it is a
+    run of the control arm.
     """
-    from fomolab.stats._folder import text_values
 
-    label = lab["label"]
-    accelerated = (label == "accelerated").to_numpy()
-    surplus = lab["surplus"]
-    # surplus lost on visits that lost (regret), arm minus control: a difference of totals, coupling-free
-    control_surplus = np.where(lab["boosted"], 0.0, surplus - lab["surplus_change"])
-    m = pd.DataFrame({
-        "induced_purchases": (label == "induced") * lab["purchases"],
-        "accelerated_purchases": accelerated.astype(int),
-        "seconds_gained_by_seller": np.where(accelerated, lab["seconds_gained"], 0.0),
-        "regretted": lab["regretted"],
-        "regretted_added": lab["regretted_change"],
-        "consumer_surplus_lost": -lab["surplus_change"],
-        "surplus_lost_to_regret_added": np.clip(-surplus, 0, None) - np.clip(-control_surplus, 0, None),
-        "seller_revenue_gained": lab["spend_change"],
-    })
-    del label, surplus, control_surplus
-    keys = [pd.factorize(lab[c], sort=True) for c in ("arm", "point", "replicate")]  # codes in the keys' order
+    def __init__(self, at: dict[str, int], arm: np.ndarray, arms: np.ndarray, point: np.ndarray, points: np.ndarray,
+                 rep: np.ndarray, reps: np.ndarray, control: np.ndarray) -> None:
+        self.at, self.arm, self.arms, self.point, self.points = at, arm, arms, point, points
+        self.rep, self.reps, self.control = rep, reps, control
+        self.pair = point.astype(np.int64) * max(len(reps), 1) + rep
+
+    @classmethod
+    def of(cls, runs: pd.DataFrame, control: str) -> _RunKeys:
+        names = runs.arm.astype(str).to_numpy(dtype=object)
+        arms, arm = np.unique(names, return_inverse=True)
+        points, point = np.unique(runs.point.to_numpy(), return_inverse=True)
+        reps, rep = np.unique(runs.replicate.to_numpy(), return_inverse=True)
+        at = {rid: k for k, rid in enumerate(runs.run_id.astype(str))}
+        return cls(at, arm.reshape(-1), arms, point.reshape(-1), points, rep.reshape(-1), reps, names == control)
+
+
+def _batch_sums(sh: pd.DataFrame, keys: _RunKeys, edges: np.ndarray | None, by: tuple[str, ...]
+                ) -> dict[str, pd.DataFrame]:
+    """:func:`_sums` of :func:`_label` of a batch's visits (every arm of its replicates), without the labels' table.
+
+    ``sh`` has the columns :data:`_IMPACT_COLS` (``run_id`` for the arm,
+    point and replicate, looked up in ``keys``).  Each treatment visit finds
+    the same viewer's control visit by one binary search on integer keys
+    (the replicate and the viewer), and the measures are computed on the
+    treatment visits' arrays in their order: the numbers of the labelled
+    table, summed in the same order.
+    """
+    from fomolab.stats._folder import positions
+
+    run = positions(sh["run_id"], keys.at, 0)
+    is_control = keys.control[run]
+    base, treat = np.flatnonzero(is_control), np.flatnonzero(~is_control)
+    sid = np.asarray(sh["shopper_id"].to_numpy(), dtype=np.int64)
+    low = int(sid.min()) if len(sid) else 0
+    width = int(sid.max()) - low + 1 if len(sid) else 1
+    pair = keys.pair[run] * width + (sid - low)  # the viewer in the replicate: one integer
+    del sid
+    at = _match(pair[base], pair[treat])
+    del pair
+    found = at >= 0
+    ci = base[np.maximum(at, 0)] if len(base) else np.zeros(len(treat), np.intp)  # the paired control rows
+    del at, base
+
+    def columns(col: str) -> tuple[np.ndarray, np.ndarray]:
+        """The treatment visits' values of ``col`` and their control's (NaN where there is none)."""
+        v = sh[col].to_numpy()
+        c = v[ci].astype(float) if len(ci) and len(v) else np.zeros(len(treat))
+        return v[treat], np.where(found, c, np.nan)
+
+    boosted = sh["boosted"].to_numpy()[treat]
+    t_first, c_first = columns("first_purchase_s")
+    label, gained = _label_codes(boosted, t_first, c_first)
+    del t_first, c_first
+    change = {}
+    held = {}
+    for col in ("purchases", "spend", "surplus", "regretted"):
+        t, c = columns(col)
+        change[col] = _change(t, c, boosted)
+        if col in ("purchases", "surplus", "regretted"):
+            held[col] = t
+    m = _measures(label == LABELS.index("induced"), label == LABELS.index("accelerated"), boosted,
+                  held["purchases"], gained, held["regretted"], change["regretted"], held["surplus"],
+                  change["surplus"], change["spend"])
+    del label, gained, change, held, boosted
+    r = run[treat]
+    arm, point, rep = keys.arm[r], keys.point[r], keys.rep[r]
     groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for b in by:
         if b == "quintile":
-            cut = np.quantile(lab["impulsiveness"], _QUANTILES) if edges is None else edges
-            groups[b] = (np.searchsorted(cut, lab["impulsiveness"].to_numpy(), side="right"),
-                         np.array([f"Q{k}" for k in range(1, 6)], dtype=object))
+            z = sh["impulsiveness"].to_numpy()[treat]
+            groups[b] = _quintiles(z, edges)
         elif b == "segment":
-            groups[b] = pd.factorize(text_values(lab["segment"]), sort=True)
+            groups[b] = _segments(sh["segment"], treat)
         else:
-            groups[b] = (np.zeros(len(m), np.intp), np.array(["all"], dtype=object))
-    del lab
-    (arm, arms), (point, points), (rep, reps) = keys
+            groups[b] = (np.zeros(len(treat), np.intp), np.array(["all"], dtype=object))
+    return _group_sums(m, (arm, keys.arms), (point, keys.points), (rep, keys.reps), groups)
+
+
+def _match(kb: np.ndarray, kt: np.ndarray) -> np.ndarray:
+    """For each key of ``kt``, its position in ``kb`` (whose keys are unique), or -1."""
+    o = np.argsort(kb, kind="stable")
+    sorted_kb = kb[o]
+    if len(kb) and (sorted_kb[1:] == sorted_kb[:-1]).any():
+        raise ValueError("cannot reindex on an axis with duplicate labels")
+    if not len(kb):
+        return np.full(len(kt), -1, np.intp)
+    pos = np.minimum(np.searchsorted(sorted_kb, kt), len(kb) - 1)
+    return np.where(sorted_kb[pos] == kt, o[pos], -1)
+
+
+def _quintiles(z: np.ndarray, edges: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Each visit's impulsiveness quintile (0 to 4; ``edges`` default: the quintiles of ``z``) and their names."""
+    cut = np.quantile(z, _QUANTILES) if edges is None else edges
+    return np.searchsorted(cut, z, side="right"), np.array([f"Q{k}" for k in range(1, 6)], dtype=object)
+
+
+def _segments(col: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's segment among ``rows``, as its position among the sorted segment names, and the names.
+
+    A categorical is looked up once per category (a missing one reads as
+    ``"nan"``, as ``astype(str)`` gives it), not once per row.
+    """
+    from fomolab.stats._folder import text_values
+
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        names = np.array([str(c) for c in col.cat.categories] + ["nan"], dtype=object)
+        uniq, of_code = np.unique(names, return_inverse=True)
+        codes = col.cat.codes.to_numpy()[rows]
+        return of_code.reshape(-1)[codes], uniq.astype(object)
+    codes, uniq = pd.factorize(text_values(col.iloc[rows]), sort=True)
+    return codes, np.asarray(uniq, dtype=object)
+
+
+def _measures(induced: np.ndarray, accelerated: np.ndarray, boosted: np.ndarray, purchases: np.ndarray,
+              seconds_gained: np.ndarray, regretted: np.ndarray, regretted_change: np.ndarray,
+              surplus: np.ndarray, surplus_change: np.ndarray, spend_change: np.ndarray) -> np.ndarray:
+    """The :data:`_MEASURES` of labelled visits, one row per measure (floats; the counts are whole numbers)."""
+    # surplus lost on visits that lost (regret), arm minus control: a difference of totals, coupling-free
+    control_surplus = np.where(boosted, 0.0, surplus - surplus_change)
+    m = np.empty((len(_MEASURES), len(induced)))
+    m[0] = induced * purchases
+    m[1] = accelerated
+    m[2] = np.where(accelerated, seconds_gained, 0.0)
+    m[3] = regretted
+    m[4] = regretted_change
+    m[5] = -surplus_change
+    m[6] = np.clip(-surplus, 0, None) - np.clip(-control_surplus, 0, None)
+    m[7] = spend_change
+    return m
+
+
+def _group_sums(m: np.ndarray, arm: tuple[np.ndarray, np.ndarray], point: tuple[np.ndarray, np.ndarray],
+                rep: tuple[np.ndarray, np.ndarray], groups: dict[str, tuple[np.ndarray, np.ndarray]]
+                ) -> dict[str, pd.DataFrame]:
+    """The measures ``m`` summed per ``arm, point, group, replicate`` for each grouping of ``groups``.
+
+    Each key is a pair (each row's position among the sorted names, the
+    names).  The four positions are combined into one integer per row and
+    the measures summed by pandas (compensated sums, rows in their order: a
+    grouping by the keys themselves gives the same sums, bit for bit); the
+    whole numbers among them (counts) are exact as floats.
+    """
+    (a_code, arms), (p_code, points), (r_code, reps) = arm, point, rep
+    values = pd.DataFrame(m.T, columns=_MEASURES, copy=False)  # one block of floats: one pass per grouping
     out = {}
     for b, (g, names) in groups.items():
-        key = ((arm.astype(np.int64) * len(points) + point) * len(names) + g) * len(reps) + rep
-        tot = m.groupby(key, sort=True)[_MEASURES].sum()
-        k = tot.index.to_numpy()
+        key = ((a_code.astype(np.int64) * len(points) + p_code) * len(names) + g) * len(reps) + r_code
+        tot = values.groupby(key, sort=True).sum()
+        k = tot.index.to_numpy().astype(np.int64)
         k, r = np.divmod(k, len(reps))
         k, gk = np.divmod(k, len(names))
         a, pk = np.divmod(k, len(points))
@@ -337,6 +493,32 @@ def _sums(lab: pd.DataFrame, edges: np.ndarray | None, by: tuple[str, ...]) -> d
         tot.insert(3, "replicate", np.asarray(reps)[r])
         out[b] = tot.reset_index(drop=True)
     return out
+
+
+def _sums(lab: pd.DataFrame, edges: np.ndarray | None, by: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    """The measures of labelled visits (a table of :func:`attribute`) summed per ``arm, point, group, replicate``.
+
+    ``edges``: the quintile edges (default: the quantiles of ``lab``'s
+    impulsiveness, ``lab`` holding every visit).
+    """
+    from fomolab.stats._folder import text_values
+
+    label = lab["label"]
+    m = _measures((label == "induced").to_numpy(), (label == "accelerated").to_numpy(), lab["boosted"].to_numpy(),
+                  lab["purchases"].to_numpy(), lab["seconds_gained"].to_numpy(), lab["regretted"].to_numpy(),
+                  lab["regretted_change"].to_numpy(), lab["surplus"].to_numpy(), lab["surplus_change"].to_numpy(),
+                  lab["spend_change"].to_numpy())
+    arm, point, rep = (pd.factorize(text_values(lab["arm"]) if c == "arm" else lab[c], sort=True)
+                       for c in ("arm", "point", "replicate"))
+    groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for b in by:
+        if b == "quintile":
+            groups[b] = _quintiles(lab["impulsiveness"].to_numpy(), edges)
+        elif b == "segment":
+            groups[b] = _segments(lab["segment"], np.arange(len(lab)))
+        else:
+            groups[b] = (np.zeros(len(lab), np.intp), np.array(["all"], dtype=object))
+    return _group_sums(m, arm, point, rep, groups)
 
 
 def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
