@@ -85,3 +85,22 @@ def test_exact_quantiles_equal_numpy_bit_for_bit():
             assert np.array_equal(got, np.quantile(x, q)), (x[:5], parts)
     with_nan = np.array([1.0, np.nan, 2.0])
     assert np.isnan(_exact_quantiles(lambda: iter([with_nan[:1], with_nan[1:]]), q)).all()
+
+
+def test_exact_quantiles_read_alike_chunks_once_and_others_twice():
+    rng = np.random.default_rng(11)
+    q = [0.2, 0.4, 0.6, 0.8]
+    x = rng.beta(2, 5, 40_000)
+    reads = []
+
+    def counted(chunks):
+        def call():
+            reads.append(1)
+            return iter(chunks)
+        return call
+
+    alike = np.array_split(x, 20)  # every chunk drawn alike, as replicates are: the first chunk tells where to look
+    assert np.array_equal(_exact_quantiles(counted(alike), q), np.quantile(x, q)) and len(reads) == 1
+    reads.clear()
+    ordered = np.array_split(np.sort(x), 20)  # the first chunk holds the smallest values: a second read
+    assert np.array_equal(_exact_quantiles(counted(ordered), q), np.quantile(x, q)) and len(reads) == 2

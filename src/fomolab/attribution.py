@@ -208,7 +208,7 @@ def impact(results: Any, control: str | None = None, *, by: str = "quintile",
 
 def impact_tables(results: Any, control: str | None = None, *, level: float = 0.95,
                   by: tuple[str, ...] = ("quintile", "segment", "all"),
-                  batch_visits: int | None = None, visits: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+                  batch_visits: int | None = None) -> dict[str, pd.DataFrame]:
     """The tables of :func:`impact` for several groupings, from one read of the visits.
 
     The visits are read, paired with the control and summed per arm, point,
@@ -216,10 +216,10 @@ def impact_tables(results: Any, control: str | None = None, *, level: float = 0.
     replicate in the same batch), so memory is bounded by a batch, not by the
     folder; no per-visit labels are kept.  The quintile edges are the exact
     quantiles of all treatment visits' impulsiveness (as ``numpy.quantile``):
-    with several batches they are found first, from ``visits`` or else from
-    two reads of the impulsiveness column alone.  The tables equal those of
-    ``impact(results, control, by=b, labels=attribute(results, control))``,
-    bit for bit.
+    with several batches they are found first, from a read of the
+    impulsiveness column alone (:func:`_exact_quantiles`).  The tables equal
+    those of ``impact(results, control, by=b, labels=attribute(results,
+    control))``, bit for bit.
 
     Parameters
     ----------
@@ -234,11 +234,6 @@ def impact_tables(results: Any, control: str | None = None, *, level: float = 0.
     batch_visits : int, optional
         About how many visits a batch holds (default 250,000: a folder of fewer
         visits is one batch).  A replicate is never split.
-    visits : pandas.DataFrame, optional
-        Every viewer of the folder, as :meth:`fomolab.Results.viewers` gives
-        them (at least ``arm`` and ``impulsiveness``), when the caller holds
-        them already: the quintile edges are taken from them instead of from
-        reads of the folder.
 
     Returns
     -------
@@ -258,9 +253,7 @@ def impact_tables(results: Any, control: str | None = None, *, level: float = 0.
     res, control = _open(results, control)
     batches = _batches(res.runs, _BATCH_VISITS if batch_visits is None else batch_visits)
     edges = None
-    if "quintile" in by and visits is not None:
-        edges = _held_edges(visits, control)
-    elif "quintile" in by and len(batches) > 1:
+    if "quintile" in by and len(batches) > 1:
         treat = set(res.runs.run_id[res.runs.arm.astype(str) != control].astype(str))
 
         def impulsiveness() -> Iterator[np.ndarray]:
@@ -279,28 +272,6 @@ def impact_tables(results: Any, control: str | None = None, *, level: float = 0.
             parts[b].append(part)
     arms = res.manifest.get("arms", [])
     return {b: _table(_stack(parts[b]), level, arms) for b in by}
-
-
-def _held_edges(visits: pd.DataFrame, control: str) -> np.ndarray:
-    """The quintile edges of the treatment visits among ``visits`` (in memory), a slice at a time.
-
-    :func:`_exact_quantiles` over slices of the column: no copy of the
-    treatment visits' impulsiveness is made (``numpy.quantile`` of them would
-    copy them all to partition them), and the edges are the same numbers.
-    """
-    from fomolab.figure_data import _is_value
-
-    z = visits["impulsiveness"].to_numpy(dtype=float)
-    arm = visits["arm"]
-    names = arm.to_numpy() if arm.dtype == object else None  # text: the arms' names, compared as they are
-    step = _BATCH_VISITS * 4
-
-    def chunks() -> Iterator[np.ndarray]:
-        for a in range(0, len(z), step):
-            ctl = names[a:a + step] == control if names is not None else _is_value(arm.iloc[a:a + step], control)
-            yield z[a:a + step][~ctl]
-
-    return _exact_quantiles(chunks, _QUANTILES)
 
 
 def _batches(runs: pd.DataFrame, visits: int) -> list[list[str]]:
@@ -546,19 +517,27 @@ def _table(per_rep: pd.DataFrame, level: float, arms: list[str]) -> pd.DataFrame
 
 
 def _exact_quantiles(chunks: Callable[[], Iterable[np.ndarray]], q: Sequence[float]) -> np.ndarray:
-    """``numpy.quantile`` (linear) of values read in chunks, exactly, holding one chunk at a time.
+    """``numpy.quantile`` (linear) of values read in chunks, exactly, holding about one chunk at a time.
 
-    Two passes over ``chunks()``: the first counts the values in 2^20 bins of
-    their bit patterns (ordered as the values), the second keeps only the
-    values of the bins that hold the order statistics the quantiles need;
-    the quantiles are then interpolated between those as ``numpy.quantile``
-    does (the same float operations: equal to it bit for bit).
+    The values are counted in 2^20 bins of their bit patterns (ordered as the
+    values); the order statistics the quantiles need lie in a few of them
+    (the target bins), and only those bins' values are sorted.  To read the
+    values once, the counts so far tell where the answers probably lie: the
+    bins within five standard errors of each quantile (in rank, from the
+    values counted so far) are watched, and their values kept, as the chunks
+    go by; the watched bins only narrow (a bin no longer watched drops its
+    values), so that what is kept grows as the square root of the values
+    read.  When every target bin stayed watched (the chunks are alike, as
+    replicates are) the kept values give the answer; otherwise ``chunks()``
+    is read a second time for the target bins' values.  The quantiles are
+    then interpolated as ``numpy.quantile`` does (the same float operations:
+    equal to it bit for bit).
 
     Parameters
     ----------
     chunks : callable
-        Called twice; each call yields the same values as arrays (in any
-        order and chunking).
+        Called once or twice; each call yields the same values as arrays (in
+        any order and chunking).
     q : sequence of float
         Probabilities in [0, 1].
 
@@ -576,11 +555,21 @@ def _exact_quantiles(chunks: Callable[[], Iterable[np.ndarray]], q: Sequence[flo
     qs = np.asarray(q, dtype=float)
     counts = np.zeros(1 << _BIN_BITS, np.int64)
     n, nan = 0, False
+    watched = np.ones(len(counts), bool)  # the bins whose values are kept as they are read
+    kept, kept_bins = np.zeros(0), np.zeros(0, np.intp)
     for x in chunks():
         x = np.asarray(x, dtype=float)
         n += len(x)
         nan = nan or bool(np.isnan(x).any())
-        counts += np.bincount(_bins(x), minlength=len(counts))
+        if nan or not len(x):
+            continue
+        bins = _bins(x)
+        counts += np.bincount(bins, minlength=len(counts))
+        watched &= _likely_bins(counts, n, qs)
+        keep = watched[bins]
+        kept, kept_bins = np.concatenate([kept, x[keep]]), np.concatenate([kept_bins, bins[keep]])
+        keep = watched[kept_bins]  # what the narrower watch lets go
+        kept, kept_bins = kept[keep], kept_bins[keep]
     if nan or n == 0:  # numpy's answer: NaN for all, or its error on no values
         return np.asarray(np.quantile(np.array([np.nan] if nan else [], dtype=float), qs))
     h = (n - 1) * qs  # numpy's virtual index of the linear method
@@ -589,8 +578,12 @@ def _exact_quantiles(chunks: Callable[[], Iterable[np.ndarray]], q: Sequence[flo
     r_hi = np.minimum(r_lo + 1, n - 1)
     cum = np.cumsum(counts)
     targets = np.unique(np.searchsorted(cum, np.concatenate([r_lo, r_hi]), side="right"))  # bins holding them
-    kept = [x[np.isin(_bins(x), targets)] for x in (np.asarray(c, dtype=float) for c in chunks())]
-    cand = np.sort(np.concatenate(kept))  # the target bins' values, bin after bin
+    if watched[targets].all():
+        cand = np.sort(kept[np.isin(kept_bins, targets)])
+    else:  # a second read, for the target bins' values
+        cand = np.sort(np.concatenate([x[np.isin(_bins(x), targets)]
+                                       for x in (np.asarray(c, dtype=float) for c in chunks())]))
+    # cand: the target bins' values, bin after bin
     first_rank = cum[targets] - counts[targets]  # rank of each target bin's first value
     offset = np.concatenate([[0], np.cumsum(counts[targets])[:-1]])  # its place in cand
 
@@ -601,6 +594,23 @@ def _exact_quantiles(chunks: Callable[[], Iterable[np.ndarray]], q: Sequence[flo
     a, b = at(r_lo), at(r_hi)
     # numpy interpolates prev + gamma (next - prev) with gamma = h - floor(h): on [prev, next] the same gamma
     return np.array([np.quantile(np.array([a[i], b[i]]), g) for i, g in enumerate(h - lo)])
+
+
+def _likely_bins(counts: np.ndarray, n: int, qs: np.ndarray) -> np.ndarray:
+    """The bins (a mask) where the quantiles ``qs`` of all values probably lie, from the ``n`` values counted.
+
+    For each probability ``q``, the bins holding the ranks within ``w (n - 1)``
+    of ``q (n - 1)``, with ``w`` five standard errors of a quantile of ``n``
+    values (``sqrt(q (1 - q) / n)`` in probability) plus one value.
+    """
+    cum = np.cumsum(counts)
+    w = 5 * np.sqrt(qs * (1 - qs) / n) + 1 / n
+    lo = np.searchsorted(cum, np.floor(np.clip(qs - w, 0, 1) * (n - 1)), side="right")
+    hi = np.searchsorted(cum, np.ceil(np.clip(qs + w, 0, 1) * (n - 1)), side="right")
+    mask = np.zeros(len(counts), bool)
+    for a, b in zip(lo, hi, strict=True):
+        mask[a:b + 1] = True
+    return mask
 
 
 def _bins(x: np.ndarray) -> np.ndarray:
