@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fomolab import run
-from fomolab.attribution import _batches, _exact_quantiles, attribute, impact, impact_tables
+from fomolab.attribution import _batches, _exact_quantiles, _match, attribute, impact, impact_tables
 
 from helpers import experiment, make_spec
 
@@ -104,3 +104,20 @@ def test_exact_quantiles_read_alike_chunks_once_and_others_twice():
     reads.clear()
     ordered = np.array_split(np.sort(x), 20)  # the first chunk holds the smallest values: a second read
     assert np.array_equal(_exact_quantiles(counted(ordered), q), np.quantile(x, q)) and len(reads) == 2
+
+
+def test_keys_are_matched_by_table_or_by_search_alike():
+    dense = _match(np.array([3, 1, 2]), np.array([2, 0, 3, 9, 1]))  # a narrow range: looked up in a table
+    sparse = _match(np.array([3, 1, 2 * 10**12]), np.array([2 * 10**12, 0, 3, 9, 1]))  # a wide one: searched
+    assert dense.tolist() == [2, -1, 0, -1, 1] and sparse.tolist() == [2, -1, 0, -1, 1]
+    assert _match(np.array([], np.int64), np.array([4])).tolist() == [-1]
+    for kb in (np.array([1, 2, 1]), np.array([10**12, 2, 10**12])):
+        with pytest.raises(ValueError, match="duplicate"):
+            _match(kb, np.array([1]))
+
+
+def test_labels_with_text_segments_give_the_same_table(folder):
+    labels = attribute(folder)
+    text = labels.assign(segment=labels.segment.astype(str).astype(object), arm=labels.arm.astype("category"))
+    for by in BY:
+        assert impact(folder, by=by, labels=text).equals(impact(folder, by=by, labels=labels)), by

@@ -349,27 +349,29 @@ def _batch_sums(sh: pd.DataFrame, keys: _RunKeys, edges: np.ndarray | None, by: 
     ci = base[np.maximum(at, 0)] if len(base) else np.zeros(len(treat), np.intp)  # the paired control rows
     del at, base
 
-    def columns(col: str) -> tuple[np.ndarray, np.ndarray]:
-        """The treatment visits' values of ``col`` and their control's (NaN where there is none)."""
+    boosted = sh["boosted"].to_numpy()[treat]
+    paired = found & ~boosted  # the visits whose control counts in their changes
+
+    def columns(col: str, missing: float) -> tuple[np.ndarray, np.ndarray]:
+        """The treatment visits' values of ``col`` and their control's (``missing`` where it does not count)."""
         v = sh[col].to_numpy()
         c = v[ci].astype(float) if len(ci) and len(v) else np.zeros(len(treat))
-        return v[treat], np.where(found, c, np.nan)
+        if np.isnan(missing):  # a first purchase time: NaN where there is no control visit
+            return v[treat], np.where(found, c, np.nan)
+        # _change's control term, without its two passes over the rows (the same numbers)
+        return v[treat], np.where(paired, c if np.isfinite(c).all() else np.nan_to_num(c), missing)
 
-    boosted = sh["boosted"].to_numpy()[treat]
-    t_first, c_first = columns("first_purchase_s")
+    t_first, c_first = columns("first_purchase_s", np.nan)
     label, gained = _label_codes(boosted, t_first, c_first)
     del t_first, c_first
-    change = {}
-    held = {}
+    own, change = {}, {}
     for col in ("purchases", "spend", "surplus", "regretted"):
-        t, c = columns(col)
-        change[col] = _change(t, c, boosted)
-        if col in ("purchases", "surplus", "regretted"):
-            held[col] = t
+        own[col], c = columns(col, 0.0)
+        change[col] = own[col] - c  # a value minus the same viewer's in the control, as _change gives it
     m = _measures(label == LABELS.index("induced"), label == LABELS.index("accelerated"), boosted,
-                  held["purchases"], gained, held["regretted"], change["regretted"], held["surplus"],
+                  own["purchases"], gained, own["regretted"], change["regretted"], own["surplus"],
                   change["surplus"], change["spend"])
-    del label, gained, change, held, boosted
+    del label, gained, change, own
     r = run[treat]
     arm, point, rep = keys.arm[r], keys.point[r], keys.rep[r]
     groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -385,7 +387,22 @@ def _batch_sums(sh: pd.DataFrame, keys: _RunKeys, edges: np.ndarray | None, by: 
 
 
 def _match(kb: np.ndarray, kt: np.ndarray) -> np.ndarray:
-    """For each key of ``kt``, its position in ``kb`` (whose keys are unique), or -1."""
+    """For each key of ``kt``, its position in ``kb`` (whose keys are unique), or -1.
+
+    Keys spanning a range not much wider than their number (a batch's
+    viewers: replicates times viewer ids) are looked up in a table of the
+    range, without a sort; others by binary search in the sorted ``kb``.
+    """
+    if len(kb) and len(kt):
+        low = min(int(kb.min()), int(kt.min()))
+        span = max(int(kb.max()), int(kt.max())) - low + 1
+        if span <= 8 * (len(kb) + len(kt)):
+            table = np.full(span, -1, np.intp)
+            table[kb - low] = np.arange(len(kb))
+            if np.count_nonzero(table >= 0) < len(kb):
+                raise ValueError("cannot reindex on an axis with duplicate labels")
+            out: np.ndarray = table[kt - low]
+            return out
     o = np.argsort(kb, kind="stable")
     sorted_kb = kb[o]
     if len(kb) and (sorted_kb[1:] == sorted_kb[:-1]).any():
@@ -432,7 +449,7 @@ def _measures(induced: np.ndarray, accelerated: np.ndarray, boosted: np.ndarray,
     m[3] = regretted
     m[4] = regretted_change
     m[5] = -surplus_change
-    m[6] = np.clip(-surplus, 0, None) - np.clip(-control_surplus, 0, None)
+    m[6] = np.maximum(-surplus, 0) - np.maximum(-control_surplus, 0)  # np.clip(x, 0, None) is np.maximum(x, 0)
     m[7] = spend_change
     return m
 
