@@ -433,12 +433,13 @@ def incidence(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float, ho
 
 
 def _run_blocks(shoppers: pd.DataFrame, runs: pd.Series, sid: np.ndarray, valid: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray] | None:
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Each purchase's visit row where the visits lie run by run, viewers in increasing order in each run.
 
     ``runs`` and ``sid`` are the purchases' runs and viewers (``valid`` where
     the viewer is known).  Returns the rows of the purchases that match a
-    visit and which ones do, with one binary search per purchase in the
+    visit, which ones do and the first row of each run's block of visits,
+    with one binary search per purchase in the
     visits' own order (no sort of the visits); ``None`` where the visits lie
     otherwise (a run in several blocks, or a viewer with several rows in a
     run: a marketplace).
@@ -476,7 +477,34 @@ def _run_blocks(shoppers: pd.DataFrame, runs: pd.Series, sid: np.ndarray, valid:
     hit = key[pos] == bkey
     matched = ok.copy()
     matched[ok] = hit
-    return pos[hit], matched
+    return pos[hit], matched, starts
+
+
+def _block_arms(arm_col: pd.Series, arms: Sequence[str], starts: np.ndarray) -> np.ndarray | None:
+    """Each visit's arm as its position in ``arms`` (``len(arms)``: another), from its run block's first visit.
+
+    ``starts``: the first row of each block of a text ``arm_col``.  The
+    blocks' names are checked against every row's (one comparison of the
+    names instead of one per arm), a slice at a time; None where a block
+    holds another arm than its first visit's.
+    """
+    from fomolab.stats._counts import small_code_type
+
+    arm_of = arm_col.to_numpy()
+    names, block = np.unique(arm_of[starts].astype(str), return_inverse=True)
+    names = names.astype(object)
+    at = {str(x): k for k, x in enumerate(arms)}
+    # the codes in the smallest integer type: a byte per visit, as the mask of one arm
+    code = np.repeat(np.array([at.get(str(x), len(arms)) for x in names], small_code_type(len(arms) + 1))[block],
+                     np.diff(np.append(starts, len(arm_of))))
+    full = np.array([*map(str, arms), None], dtype=object)  # each code's name (None: another arm)
+    step = 1 << 21
+    for a in range(0, len(arm_of), step):
+        rows = code[a:a + step]
+        other = rows == len(arms)
+        if other.any() or not (arm_of[a:a + step] == full[rows]).all():
+            return None  # a visit of another arm than its block's first (or of an arm not drawn): compared by name
+    return code
 
 
 def _bad_gap(row: np.ndarray, t: np.ndarray, first: np.ndarray, ends: np.ndarray, order: np.ndarray,
@@ -547,7 +575,7 @@ def repeat_purchases(shoppers: pd.DataFrame, events: pd.DataFrame, arms: Sequenc
     sub = None  # each visit its own subject, unless a viewer has several visits in a run
     found = _run_blocks(shoppers, buy_run, buy_sid, valid)
     if found is not None:
-        row, matched = found
+        row, matched, starts = found
     else:  # the visits in another order: each visit's key (run, viewer), sorted
         run_ids = _present(shoppers.run_id)
         at = {rid: k for k, rid in enumerate(run_ids)}
@@ -610,14 +638,19 @@ def repeat_purchases(shoppers: pd.DataFrame, events: pd.DataFrame, arms: Sequenc
     arm_col = shoppers.arm
     text = arm_col.dtype == object
     arm_of = arm_col.to_numpy() if text else np.empty(0, object)  # no copy of a text column
+    # the visits' arms as codes where they lie run by run (an arm per run): no comparison of names per arm
+    arm_code = _block_arms(arm_col, arms, starts) if text and found is not None else None
     buy_arm = pd.Series(arm_of[row]) if text else arm_col.iloc[row].reset_index(drop=True)
+    buy_code = arm_code[row] if arm_code is not None else None
     z = float(st.norm.ppf(0.5 + conf_level / 2))
     out = []
     for arm in arms:
-        pm = buy_arm.to_numpy() == arm if text else _is_value(buy_arm, arm)
+        pm = (buy_code == list(arms).index(arm) if buy_code is not None else
+              buy_arm.to_numpy() == arm if text else _is_value(buy_arm, arm))
         if not pm.any():  # no purchase (or no visit) in the arm: no curve
             continue
-        m = arm_of == arm if text else _is_value(arm_col, arm)
+        m = (arm_code == list(arms).index(arm) if arm_code is not None else
+             arm_of == arm if text else _is_value(arm_col, arm))
         dur = departure[m]
         dur -= arrival[m]
         dur.sort()
