@@ -708,16 +708,20 @@ def deadline_curve(events: pd.DataFrame, runs: pd.DataFrame, arms: Sequence[str]
     wins = med.drop_duplicates(["point", "key"])[["point", "product", "window", "start_s", "end_s"]]
     out = _run_info(runs).merge(wins, on="point", how="inner")
     # a run's own window where it had one: the latest end of the label's tactics in that run
-    own = w.groupby(["run_id", "product", "tactic"], sort=False).end_s.max()
+    from fomolab.stats._folder import text_values
+
+    own_s = w.groupby(["run_id", "product", "tactic"], sort=False).end_s.max()
+    own = dict(zip(own_s.index, own_s.to_numpy(), strict=True))  # looked up by key, not through the index
+    end_s = out.end_s.to_numpy(copy=True)
     for j, (rid, prod, win) in enumerate(zip(out.run_id, out["product"], out.window, strict=False)):
-        ends = [own.get((rid, prod, t)) for t in tactics[win]]
-        ends = [e for e in ends if e is not None]
+        ends = [own[(rid, prod, t)] for t in tactics[win] if (rid, prod, t) in own]
         if ends:
-            out.iloc[j, out.columns.get_loc("end_s")] = max(ends)
+            end_s[j] = max(ends)
+    out["end_s"] = end_s  # one column, not a cell at a time
     ev = events[(events.kind == "purchase").to_numpy()]
-    # each run's and product's purchase times, found once
-    r_code, r_names = pd.factorize(ev.run_id.astype(str).to_numpy())
-    p_code, p_names = pd.factorize(ev["product"].astype(str).to_numpy())
+    # each run's and product's purchase times, found once (the names shared by the rows, not a string per row)
+    r_code, r_names = pd.factorize(text_values(ev.run_id))
+    p_code, p_names = pd.factorize(text_values(ev["product"]))
     b_time = ev.time_s.to_numpy(float)
     key = r_code.astype(np.int64) * max(len(p_names), 1) + p_code
     o = np.argsort(key, kind="stable")
