@@ -328,8 +328,8 @@ def _batch_sums(sh: pd.DataFrame, keys: _RunKeys, edges: np.ndarray | None, by: 
 
     ``sh`` has the columns :data:`_IMPACT_COLS` (``run_id`` for the arm,
     point and replicate, looked up in ``keys``).  Each treatment visit finds
-    the same viewer's control visit by one binary search on integer keys
-    (the replicate and the viewer), and the measures are computed on the
+    the same viewer's control visit by an integer key (the replicate and the
+    viewer, :func:`_match`), and the measures are computed on the
     treatment visits' arrays in their order: the numbers of the labelled
     table, summed in the same order.
     """
