@@ -481,19 +481,21 @@ def _run_blocks(shoppers: pd.DataFrame, runs: pd.Series, sid: np.ndarray, valid:
 
 
 def _block_arms(arm_col: pd.Series, arms: Sequence[str], starts: np.ndarray) -> np.ndarray | None:
-    """Each visit's arm as its position in ``arms`` (``len(arms)``: another), from its run block's first visit.
+    """Each visit's arm as its (first) position in ``arms``, from its run block's first visit.
 
     ``starts``: the first row of each block of a text ``arm_col``.  The
     blocks' names are checked against every row's (one comparison of the
     names instead of one per arm), a slice at a time; None where a block
-    holds another arm than its first visit's.
+    holds another arm than its first visit's, or an arm not in ``arms``.
     """
     from fomolab.stats._counts import small_code_type
 
     arm_of = arm_col.to_numpy()
     names, block = np.unique(arm_of[starts].astype(str), return_inverse=True)
     names = names.astype(object)
-    at = {str(x): k for k, x in enumerate(arms)}
+    at: dict[str, int] = {}
+    for k, x in enumerate(arms):
+        at.setdefault(str(x), k)
     # the codes in the smallest integer type: a byte per visit, as the mask of one arm
     code = np.repeat(np.array([at.get(str(x), len(arms)) for x in names], small_code_type(len(arms) + 1))[block],
                      np.diff(np.append(starts, len(arm_of))))
@@ -694,6 +696,8 @@ def deadline_curve(events: pd.DataFrame, runs: pd.DataFrame, arms: Sequence[str]
     as a baseline; a run's own end is used where it had the window (a sale
     whose quota sold out ends early).
     """
+    from fomolab.stats._folder import text_values
+
     w = _run_windows(events, runs)
     w = w[[has_deadline(t) for t in w.tactic]] if len(w) else w
     if w.empty:
@@ -708,8 +712,6 @@ def deadline_curve(events: pd.DataFrame, runs: pd.DataFrame, arms: Sequence[str]
     wins = med.drop_duplicates(["point", "key"])[["point", "product", "window", "start_s", "end_s"]]
     out = _run_info(runs).merge(wins, on="point", how="inner")
     # a run's own window where it had one: the latest end of the label's tactics in that run
-    from fomolab.stats._folder import text_values
-
     own_s = w.groupby(["run_id", "product", "tactic"], sort=False).end_s.max()
     own = dict(zip(own_s.index, own_s.to_numpy(), strict=True))  # looked up by key, not through the index
     end_s = out.end_s.to_numpy(copy=True)
