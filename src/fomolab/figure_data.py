@@ -268,7 +268,7 @@ def _arrivals_less_departures(visits: pd.DataFrame, at: dict[str, int], grid: np
            if isinstance(col.dtype, pd.CategoricalDtype) else None)  # a category's run: looked up once
     arrival, departure = visits.arrival_s.to_numpy(float), visits.departure_s.to_numpy(float)
     counts = np.zeros((R, G), np.int64)
-    step = 1 << 21
+    step = 1 << 19  # a slice's temporaries: a few MB
     for a in range(0, len(visits), step):
         run = lut[col.cat.codes.to_numpy()[a:a + step]] if lut is not None else _codes(col.iloc[a:a + step], at)
         counts += _per_run(run, _grid_index(grid, arrival[a:a + step], "left"), R, G)
