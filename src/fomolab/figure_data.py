@@ -500,7 +500,7 @@ def _block_arms(arm_col: pd.Series, arms: Sequence[str], starts: np.ndarray) -> 
     code = np.repeat(np.array([at.get(str(x), len(arms)) for x in names], small_code_type(len(arms) + 1))[block],
                      np.diff(np.append(starts, len(arm_of))))
     full = np.array([*map(str, arms), None], dtype=object)  # each code's name (None: another arm)
-    step = 1 << 21
+    step = 1 << 19
     for a in range(0, len(arm_of), step):
         rows = code[a:a + step]
         other = rows == len(arms)
