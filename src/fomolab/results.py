@@ -14,7 +14,9 @@ the design has finished ("5 of 10 replicates finished").
 from __future__ import annotations
 
 import collections
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -135,6 +137,9 @@ class Results:
             raise ValueError(f"replicates must be a whole number >= 1 (or None for all): {replicates!r}")
         self.replicates = replicates
         self._store = Store(self.path)
+        #: Rows per row group of each partition read so far, from its footer (the partitions of finished runs
+        #: do not change while they are read: their sizes are checked against the commit records first).
+        self._rows: dict[str, tuple[int, ...]] = {}
         if not (self.path / "manifest.json").is_file():
             lost = " (it lost its manifest: rebuild it with `fomolab run SPEC --out DIR`, the spec that wrote it)" \
                 if self._store.finished() else ""
@@ -274,8 +279,8 @@ class Results:
         files = self._files(table, ids)  # marketplace tables: some runs
         if not files:
             return pd.DataFrame()
-        try:  # one dataset, read by threads, only the columns (and rows) asked for, batch by batch
-            return _compact_frame([str(f) for f in files], columns, filter)
+        try:  # only the columns (and rows) asked for, decoded by threads into columns allocated once
+            return _compact_frame([str(f) for f in files], columns, filter, rows=self._rows)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):  # differing schemas
             tab = pa.concat_tables([pq.read_table(f, columns=columns) for f in files], promote_options="default")
             if filter is not None:
@@ -549,8 +554,9 @@ class Results:
         return html_view(repr(self), [("per arm: means per run; conversion pooled", self.summary())])
 
 
-def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = None) -> pd.DataFrame:
-    """Partitions read as one dataset into a DataFrame, batch by batch, each column allocated once.
+def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = None,
+                   rows: dict[str, tuple[int, ...]] | None = None) -> pd.DataFrame:
+    """Partitions read into a DataFrame, each column allocated once and filled in file order.
 
     The values and dtypes are those of ``dataset.to_table().to_pandas()``
     followed by :data:`CATEGORICAL` columns as categoricals: a column stored
@@ -558,50 +564,68 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
     unifies them (first seen first); one stored as plain text gets its
     observed values sorted (as ``astype("category")`` does).  Nulls in an
     integer column make it float64 (NaN), as in pyarrow's conversion.
-    Without a filter the rows are counted from the Parquet footers and every
-    column is filled in place; with one, the filtered batches are kept (in
-    Arrow) until they are counted.
+
+    The rows of each row group are counted from the Parquet footers first
+    (``rows`` caches them, path -> rows per row group, for later reads of the
+    same files), so that every column is filled in place at offsets known in
+    advance.  Small row groups (a run's partition of a large folder) are
+    decoded by a few threads at once, each a whole row group without
+    pyarrow's own threads: pyarrow releases the GIL while it decodes, and
+    opening a file costs more than decoding it.  Large row groups are read
+    batch by batch, pyarrow's threads decoding the columns, so Arrow holds
+    about one batch at a time.  With a filter, the filtered row groups are
+    kept (in Arrow) until they are counted.
+
+    Raises
+    ------
+    ValueError
+        If the partitions' columns or types differ (the caller then reads them
+        one by one and promotes their types).
     """
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
 
-    schema = ds.dataset(files[0], format="parquet").schema
+    schema = pq.read_schema(files[0])
     names = list(columns) if columns is not None else list(schema.names)
     if not set(names) <= set(schema.names):
         raise ValueError("columns differ between partitions")
     text = [c for c in names if c in CATEGORICAL and (pa.types.is_string(schema.field(c).type)
                                                       or pa.types.is_large_string(schema.field(c).type))]
-    # pre_buffer off and a short read-ahead: Arrow then holds about two batches of decoded columns at a time,
-    # not a whole file's column chunks plus sixteen batches (at 10^7 rows, 150 MB in Arrow instead of 460 MB)
-    fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=text),
-                               default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False))
-    # datasets of a few hundred files at a time: a dataset keeps each file's footer while it lives
-    groups = [files[i:i + _GROUP] for i in range(0, len(files), _GROUP)]
-
-    def scan(group: list[str]) -> Any:
-        return ds.dataset(group, format=fmt, schema=schema).scanner(columns=names, filter=filter, use_threads=True,
-                                                                    batch_readahead=2, fragment_readahead=2)
-
-    if filter is None:
-        n = sum(ds.dataset(g, format="parquet", schema=schema).count_rows() for g in groups)  # from the footers
-        batches: Iterator[Any] = (b for g in groups for b in scan(g).to_batches())
-    else:
-        kept = collections.deque(b for g in groups for b in scan(g).to_batches())
-        n = sum(b.num_rows for b in kept)
-        batches = iter(lambda: kept.popleft() if kept else None, None)  # each freed once copied
-    # the dtypes pyarrow's conversion gives each column (the files' pandas metadata included)
-    projected = pa.schema([schema.field(c) for c in names], metadata=schema.metadata)
-    target = projected.empty_table().to_pandas().dtypes
-    sinks: list[Any] = []
-    at = 0
-    for batch in batches:
-        if not sinks:
-            sinks = [_sink(batch.schema.field(c).type, target[c], n, c in text) for c in names]
-        k = batch.num_rows
-        for sink, col in zip(sinks, batch.columns, strict=True):
-            sink.put(col, at, k)
-        at += k
+    rows = {} if rows is None else rows
+    with ThreadPoolExecutor(_THREADS) as pool:
+        if filter is None:
+            todo = [f for f in files if f not in rows]
+            rows.update(zip(todo, pool.map(_row_groups, todo), strict=True))
+            groups = [tuple(enumerate(rows[f])) for f in files]
+        else:  # the row groups a pyarrow dataset scans: those their footer's statistics do not rule out
+            groups = list(pool.map(lambda f: _kept_groups(f, filter, schema), files))
+        pieces = _pieces(files, groups, names, text, filter, pool)
+        if filter is None:
+            n = sum(sum(rows[f]) for f in files)
+        else:
+            kept = collections.deque(pieces)
+            n = sum(t.num_rows for t in kept)
+            pieces = iter(lambda: kept.popleft() if kept else None, None)  # each freed once copied
+        # the dtypes pyarrow's conversion gives each column (the files' pandas metadata included)
+        projected = pa.schema([schema.field(c) for c in names], metadata=schema.metadata)
+        target = projected.empty_table().to_pandas().dtypes
+        sinks: list[Any] = []
+        types: list[Any] = []
+        at = 0
+        for piece in pieces:
+            if not sinks:
+                types = piece.schema.types
+                sinks = [_sink(typ, target[c], n, c in text) for c, typ in zip(names, types, strict=True)]
+            elif piece.schema.types != types:
+                raise ValueError("column types differ between partitions")
+            k = piece.num_rows
+            for sink, col in zip(sinks, piece.columns, strict=True):
+                start = at
+                for chunk in col.chunks:  # one per row group
+                    sink.put(chunk, start, len(chunk))
+                    start += len(chunk)
+            at += k
     if at != n:
         raise ValueError("the partitions changed while they were read")
     if not names:  # rows without columns, as pyarrow gives them
@@ -609,15 +633,81 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
     if not sinks:
         return projected.empty_table().to_pandas()
     out = pd.DataFrame({c: sink.done() for c, sink in zip(names, sinks, strict=True)}, copy=False)
-    del sinks, batches
-    # Arrow's allocator keeps the freed batches' memory for reuse: give it back to the system, or it stays in
+    del sinks, pieces
+    # Arrow's allocator keeps the freed pieces' memory for reuse: give it back to the system, or it stays in
     # the process's resident set (and peak) while pandas and numpy allocate the analysis beside it
     pa.default_memory_pool().release_unused()
     return out
 
 
-#: Files per pyarrow dataset when a table is read (each dataset holds its files' footers while it lives).
-_GROUP = 256
+#: Threads that decode row groups at once (pyarrow releases the GIL while it decodes).
+_THREADS = min(4, os.cpu_count() or 1)
+#: Row groups of at most this many rows are decoded whole, by the threads; larger ones batch by batch.
+_SMALL = 1 << 16
+#: Small row groups decoded ahead of the one being copied (bounds what Arrow holds at a time).
+_AHEAD = 2 * _THREADS
+
+
+def _row_groups(path: str) -> tuple[int, ...]:
+    """The rows of each row group of a Parquet file, from its footer."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_metadata(path)
+    return tuple(meta.row_group(i).num_rows for i in range(meta.num_row_groups))
+
+
+def _kept_groups(path: str, filter: Any, schema: Any) -> tuple[tuple[int, int], ...]:
+    """The row groups of a Parquet file (id, rows) that ``filter`` may keep rows of, by its footer's statistics."""
+    import pyarrow.dataset as ds
+    import pyarrow.fs
+
+    fragment = ds.ParquetFileFormat().make_fragment(path, filesystem=pyarrow.fs.LocalFileSystem())
+    return tuple((g.id, g.num_rows) for g in fragment.subset(filter, schema=schema).row_groups)
+
+
+def _pieces(files: list[str], groups: list[tuple[tuple[int, int], ...]], names: list[str], text: list[str],
+            filter: Any, pool: ThreadPoolExecutor) -> Iterator[Any]:
+    """The files' rows as Arrow tables of the columns ``names``, in file and row-group order (``groups``: each
+    file's row groups to read, id and rows): small row groups decoded whole by ``pool`` (at most
+    :data:`_AHEAD` ahead), large ones batch by batch; ``filter`` applied to each (the columns it names are
+    read too, and left out after it)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    read = names
+    if filter is not None:
+        schema = pq.read_schema(files[0])
+        try:  # whether the filter names only columns among ``names``
+            pa.schema([schema.field(c) for c in names]).empty_table().filter(filter)
+        except (pa.ArrowInvalid, KeyError):
+            read = list(schema.names)
+
+    def kept(tab: Any) -> Any:
+        if tab.column_names != read:  # pyarrow leaves out a column a file lacks
+            raise ValueError("columns differ between partitions")
+        return tab if filter is None else tab.filter(filter).select(names)
+
+    def small(path: str, ids: list[int]) -> Any:
+        f = pq.ParquetFile(path, read_dictionary=text)
+        return kept(f.read_row_groups(ids, columns=read, use_threads=False))
+
+    ahead: collections.deque[Any] = collections.deque()
+    for path, mine in zip(files, groups, strict=True):
+        ids = [g for g, _ in mine]
+        if not ids:
+            continue
+        if all(k <= _SMALL for _, k in mine):
+            if len(ahead) >= _AHEAD:
+                yield ahead.popleft().result()
+            ahead.append(pool.submit(small, path, ids))
+            continue
+        while ahead:
+            yield ahead.popleft().result()
+        f = pq.ParquetFile(path, read_dictionary=text, pre_buffer=False)
+        for batch in f.iter_batches(batch_size=_SMALL, row_groups=ids, columns=read, use_threads=True):
+            yield kept(pa.Table.from_batches([batch]))
+    while ahead:
+        yield ahead.popleft().result()
 
 
 class _Chunks:
@@ -646,11 +736,13 @@ class _Numbers:
         self.values = np.empty(n, dtype=typ.to_pandas_dtype())
         self.mask: np.ndarray | None = np.zeros(n, dtype=bool) if masked else None
         self.masked = masked
+        #: a null of a plain float column is NaN, which pyarrow's ``to_numpy`` writes itself
+        self.nan = not masked and self.values.dtype.kind == "f"
 
     def put(self, col: Any, at: int, k: int) -> None:
         import numpy as np
 
-        if col.null_count:
+        if col.null_count and not self.nan:
             if self.mask is None:
                 self.mask = np.zeros(len(self.values), dtype=bool)
             self.mask[at:at + k] = col.is_null().to_numpy(zero_copy_only=False)
@@ -691,6 +783,9 @@ class _Codes:
         self.codes = np.empty(n, dtype=np.int16)
         self.categories: dict[str, int] = {}
         self.stored, self.ordered = stored, bool(getattr(typ, "ordered", False))
+        # the last dictionary and its categories' codes: partitions of one folder mostly share a dictionary
+        self.last: Any = None
+        self.lookup = np.zeros(1, np.int64)
 
     def put(self, col: Any, at: int, k: int) -> None:
         import numpy as np
@@ -698,10 +793,14 @@ class _Codes:
 
         if not pa.types.is_dictionary(col.type):
             col = col.dictionary_encode()
-        cats = self.categories
-        lookup = np.array([cats.setdefault(v, len(cats)) for v in col.dictionary.to_pylist()] or [0], np.int64)
-        if len(cats) > np.iinfo(self.codes.dtype).max:
-            self.codes = self.codes.astype(np.int32)
+        if self.last is None or not col.dictionary.equals(self.last):
+            cats = self.categories
+            self.lookup = np.array([cats.setdefault(v, len(cats)) for v in col.dictionary.to_pylist()] or [0],
+                                   np.int64)
+            self.last = col.dictionary
+            if len(cats) > np.iinfo(self.codes.dtype).max:
+                self.codes = self.codes.astype(np.int32)
+        lookup = self.lookup
         idx = col.indices
         if col.null_count:
             nulls = col.is_null().to_numpy(zero_copy_only=False)
