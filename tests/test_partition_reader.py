@@ -145,3 +145,25 @@ def test_results_folder_reads_equal_pyarrows_conversion(tmp_path):
     keep = ~pc.field("kind").isin(pa.array(["arrive", "leave"]))
     want = reference(files, ["run_id", "time_s", "kind", "product"], keep)
     same(res.events_except(["arrive", "leave"], ["run_id", "time_s", "kind", "product"]), want)
+
+
+def test_fact_tables_read_whole_once_then_copied(tmp_path, monkeypatch):
+    """Columns of a fact table read whole before are those a read of the columns gives, and a copy."""
+    from fomolab import run
+    from fomolab.results import Results
+
+    res = run(Path(__file__).resolve().parents[1] / "experiments/lightning_sale.toml", tmp_path / "r", replicates=2)
+    fresh = Results(res.path)
+    cols = ["run_id", "stream", "product", "slot_start_s", "slot_end_s"]
+    want = Results(res.path).table("products", cols[:3])
+    untouched = Results(res.path).table("products")
+    whole = fresh.table("products")
+    reads = []
+    monkeypatch.setattr(Results, "_read", lambda self, *a, **k: reads.append(a) or pd.DataFrame())
+    same(fresh.table("products", cols[:3]), want)
+    assert reads == []  # served from the whole table, not read again
+    got = fresh.table("products")
+    got.loc[0, "slot_start_s"] = -1.0  # a caller's change stays in its copy
+    same(fresh.table("products"), whole)
+    same(whole, untouched)
+    assert fresh.table("products", ["no_such_column"]).empty and len(reads) == 1  # not served: read as asked

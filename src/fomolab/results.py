@@ -37,6 +37,9 @@ CATEGORICAL = ("run_id", "arm", "segment", "kind", "product", "tactic", "host_ki
 #: Tables a results folder may hold (one Parquet partition per finished run).
 TABLE_NAMES = ("runs", "shoppers", "events", "products", "tactics", "windows", "product_results", "streams",
                "stream_series", "exposure", "sales", "purchase_times")
+#: Tables of a few rows per run (a run's stored facts), kept whole once read whole: an analysis reads them
+#: several times, and opening a small partition costs more than copying its rows.
+_FACT_TABLES = ("products", "tactics", "windows", "product_results")
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,8 @@ class Results:
         #: Rows per row group of each partition read so far, from its footer (the partitions of finished runs
         #: do not change while they are read: their sizes are checked against the commit records first).
         self._rows: dict[str, tuple[int, ...]] = {}
+        #: Whole small tables read so far (:data:`_FACT_TABLES`): later reads of some of their columns copy them.
+        self._facts: dict[str, pd.DataFrame] = {}
         if not (self.path / "manifest.json").is_file():
             lost = " (it lost its manifest: rebuild it with `fomolab run SPEC --out DIR`, the spec that wrote it)" \
                 if self._store.finished() else ""
@@ -312,7 +317,6 @@ class Results:
             Only the rows for which it is true, e.g. ``pc.field("kind") == "purchase"``
             (``import pyarrow.compute as pc``); its columns need not be among ``columns``.
         """
-        import pandas as pd
 
         if name not in TABLE_NAMES:
             raise ResultsError(f"{self.path}: no table {name!r}; tables are runs, shoppers, events, products, "
@@ -325,6 +329,17 @@ class Results:
                 raise ResultsError(f"{self.path}: run_ids {missing[:3]}{' ...' if len(missing) > 3 else ''} are "
                                    "not finished runs of this folder (see res.runs.run_id)")
             ids = [i for i in ids if i in wanted]
+        if name in _FACT_TABLES and run_ids is None and filter is None:  # columns of the whole table, read once
+            whole = self._facts.get(name)
+            if whole is None and columns is None:
+                whole = self._facts[name] = self._table(name, ids, None, None)
+            if whole is not None and (columns is None or set(columns) <= set(whole.columns)):
+                return (whole if columns is None else whole[list(columns)]).copy()
+        return self._table(name, ids, columns, filter)
+
+    def _table(self, name: str, ids: list[str], columns: list[str] | None, filter: Any) -> pd.DataFrame:
+        import pandas as pd
+
         df = self._read(name, ids, columns, filter)
         for c in CATEGORICAL:
             if c in df.columns and not isinstance(df[c].dtype, pd.CategoricalDtype):
@@ -607,9 +622,8 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
             kept = collections.deque(pieces)
             n = sum(t.num_rows for t in kept)
             pieces = iter(lambda: kept.popleft() if kept else None, None)  # each freed once copied
-        # the dtypes pyarrow's conversion gives each column (the files' pandas metadata included)
         projected = pa.schema([schema.field(c) for c in names], metadata=schema.metadata)
-        target = projected.empty_table().to_pandas().dtypes
+        target = _dtypes(projected)
         sinks: list[Any] = []
         types: list[Any] = []
         at = 0
@@ -640,12 +654,29 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
     return out
 
 
-#: Threads that decode row groups at once (pyarrow releases the GIL while it decodes).
-_THREADS = min(4, os.cpu_count() or 1)
+#: Threads that decode row groups at once (pyarrow releases the GIL while it decodes); more than two cost
+#: more CPU than they save wall time, for the copying into the columns is done by one thread.
+_THREADS = min(2, os.cpu_count() or 1)
 #: Row groups of at most this many rows are decoded whole, by the threads; larger ones batch by batch.
 _SMALL = 1 << 16
 #: Small row groups decoded ahead of the one being copied (bounds what Arrow holds at a time).
 _AHEAD = 2 * _THREADS
+
+
+def _dtypes(schema: Any) -> pd.Series:
+    """The dtypes pyarrow's conversion gives each column of ``schema`` (its pandas metadata included).
+
+    Converting an empty table takes milliseconds (the pandas metadata is
+    parsed each time), and a folder's tables have a few schemas read many
+    times: kept per schema, metadata included.
+    """
+    key = schema.serialize().to_pybytes()
+    if key not in _DTYPES:
+        _DTYPES[key] = schema.empty_table().to_pandas().dtypes
+    return _DTYPES[key]
+
+
+_DTYPES: dict[bytes, pd.Series] = {}
 
 
 def _row_groups(path: str) -> tuple[int, ...]:
