@@ -167,3 +167,37 @@ def test_fact_tables_read_whole_once_then_copied(tmp_path, monkeypatch):
     same(fresh.table("products"), whole)
     same(whole, untouched)
     assert fresh.table("products", ["no_such_column"]).empty and len(reads) == 1  # not served: read as asked
+
+
+def test_fact_tables_from_the_folder_index_equal_the_partitions(tmp_path):
+    """The index's fact files (a row group per run) read in the folder's order give the partitions' frames."""
+    import copy
+    import json
+
+    from fomolab import run
+    from fomolab.aggregates import FACT_TABLES, INDEX, index_current, index_facts
+    from fomolab.results import Results
+
+    res = run(Path(__file__).resolve().parents[1] / "experiments/lightning_sale.toml", tmp_path / "r", replicates=3)
+    info = json.loads((res.path / INDEX / "index.json").read_text())
+    assert sorted(info["facts"]["files"]) == sorted(FACT_TABLES)
+    assert info["facts"]["runs"] == sorted(res.state.commits) != Results(res.path)._run_ids  # another order
+    tactics = Results(res.path).table("tactics")
+    assert tactics.run_id.nunique() < len(res.runs)  # the control runs have no tactics (their text columns: nulls)
+    keep = pc.field("tactic") == "lightning_sale"
+    for name in FACT_TABLES:
+        indexed, plain = Results(res.path), Results(res.path)
+        plain.__dict__["_fact_index"] = {}  # the partitions
+        assert indexed._fact_index and name in indexed._fact_index["files"]
+        same(indexed.table(name), plain.table(name))
+        cols = list(plain.table(name).columns[::-2])
+        same(Results(res.path).table(name, cols), Results(res.path, replicates=3).table(name, cols))
+        if name in ("tactics", "windows"):
+            same(indexed.table(name, filter=keep), plain.table(name, filter=keep))
+    some = Results(res.path, replicates=2)  # not all the folder's runs: the partitions
+    assert some._fact_index == {}
+    commits = copy.deepcopy(res.state.commits)
+    current = index_current(res.path, commits)
+    assert current is not None and index_facts(res.path, current, commits) is not None
+    next(iter(commits.values()))["partitions"]["windows"]["sha256"] = "0" * 64  # a run's facts changed
+    assert index_facts(res.path, current, commits) is None

@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fomolab.aggregates import INDEXED_TABLES, index_current, read_index
+from fomolab.aggregates import INDEX, INDEXED_TABLES, index_current, index_facts, read_index
 from fomolab.errors import ResultsError
 from fomolab.store import LAYOUT, FolderState, Store
 
@@ -281,6 +281,15 @@ class Results:
                 at = {rid: k for k, rid in enumerate(ids)}
                 key = whole["run_id"].astype(str).map(at).to_numpy()
                 return whole.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+        facts = self._fact_index
+        if table in facts.get("files", {}) and set(ids) == set(self.state.commits):  # one file, a row group a run
+            at = {rid: k for k, rid in enumerate(facts["runs"])}
+            path = str(self.path / INDEX / facts["files"][table])
+            try:  # the dtypes from the first partition's pandas metadata, as when the partitions are read
+                return _compact_frame([path], columns, filter, rows=self._rows, row_groups={path: [at[i] for i in ids]},
+                                      schema=pq.read_schema(self.path / table / f"{ids[0]}.parquet"))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError, ValueError):
+                pass  # read from the partitions
         files = self._files(table, ids)  # marketplace tables: some runs
         if not files:
             return pd.DataFrame()
@@ -544,6 +553,12 @@ class Results:
             return None
         return index_current(self.path, self.state.commits)
 
+    @cached_property
+    def _fact_index(self) -> dict[str, Any]:
+        """The folder index's fact files if they hold exactly the finished runs' facts, else ``{}``."""
+        info = self._index
+        return (index_facts(self.path, info, self.state.commits) or {}) if info is not None else {}
+
     def _median_time_to_purchase(self) -> pd.Series:
         """Per arm, the median time from arrival to first purchase over the arm's buyers (exact, pooled).
 
@@ -570,7 +585,8 @@ class Results:
 
 
 def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = None,
-                   rows: dict[str, tuple[int, ...]] | None = None) -> pd.DataFrame:
+                   rows: dict[str, tuple[int, ...]] | None = None,
+                   row_groups: dict[str, list[int]] | None = None, schema: Any = None) -> pd.DataFrame:
     """Partitions read into a DataFrame, each column allocated once and filled in file order.
 
     The values and dtypes are those of ``dataset.to_table().to_pandas()``
@@ -583,7 +599,9 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
     The rows of each row group are counted from the Parquet footers first
     (``rows`` caches them, path -> rows per row group, for later reads of the
     same files), so that every column is filled in place at offsets known in
-    advance.  Small row groups (a run's partition of a large folder) are
+    advance; ``row_groups`` reads only some row groups of a file (path ->
+    their ids, in the order wanted); ``schema`` is the one whose pandas
+    metadata gives the dtypes (default the first file's).  Small row groups (a run's partition of a large folder) are
     decoded by a few threads at once, each a whole row group without
     pyarrow's own threads: pyarrow releases the GIL while it decodes, and
     opening a file costs more than decoding it.  Large row groups are read
@@ -601,7 +619,7 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(files[0])
+    schema = pq.read_schema(files[0]) if schema is None else schema
     names = list(columns) if columns is not None else list(schema.names)
     if not set(names) <= set(schema.names):
         raise ValueError("columns differ between partitions")
@@ -615,9 +633,12 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
             groups = [tuple(enumerate(rows[f])) for f in files]
         else:  # the row groups a pyarrow dataset scans: those their footer's statistics do not rule out
             groups = list(pool.map(lambda f: _kept_groups(f, filter, schema), files))
+        if row_groups is not None:  # only these row groups, in this order
+            groups = [_select(gs, row_groups[f]) if f in row_groups else gs
+                      for f, gs in zip(files, groups, strict=True)]
         pieces = _pieces(files, groups, names, text, filter, pool)
         if filter is None:
-            n = sum(sum(rows[f]) for f in files)
+            n = sum(k for gs in groups for _, k in gs)
         else:
             kept = collections.deque(pieces)
             n = sum(t.num_rows for t in kept)
@@ -685,6 +706,12 @@ def _row_groups(path: str) -> tuple[int, ...]:
 
     meta = pq.read_metadata(path)
     return tuple(meta.row_group(i).num_rows for i in range(meta.num_row_groups))
+
+
+def _select(groups: tuple[tuple[int, int], ...], ids: list[int]) -> tuple[tuple[int, int], ...]:
+    """The row groups ``ids`` among ``groups`` (id, rows), in the order of ``ids``."""
+    rows = dict(groups)
+    return tuple((g, rows[g]) for g in ids if g in rows)
 
 
 def _kept_groups(path: str, filter: Any, schema: Any) -> tuple[tuple[int, int], ...]:
