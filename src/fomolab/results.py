@@ -305,12 +305,17 @@ class Results:
               filter: Any = None) -> pd.DataFrame:
         """One table, optionally only some columns, runs and rows (read straight from Parquet).
 
-        The partitions are read as one pyarrow dataset, batch by batch, into
-        columns allocated once: text columns (``run_id``, ``arm``,
+        The partitions are decoded by a few threads, a run's row groups at a
+        time, into columns allocated once: text columns (``run_id``, ``arm``,
         ``segment``, ``kind``, ``product``, ``tactic``) as categoricals
         (codes of 1 or 2 bytes, never a Python string per row), numbers in
         their stored types (``docs/schema.md``), so that peak memory is
-        about that of the frame returned.
+        about that of the frame returned.  The frame is the one pyarrow's
+        dataset conversion gives (values, dtypes, categories in the order
+        pyarrow unifies dictionaries).  The fact tables (``products``,
+        ``tactics``, ``windows``, ``product_results``) come from the folder
+        index when it holds them, and once read whole are kept: later reads
+        of their columns are copies.
 
         Parameters
         ----------
