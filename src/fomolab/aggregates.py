@@ -20,7 +20,9 @@ A folder with thousands of runs has thousands of small partitions, and opening
 each costs more than reading it.  The *index* ``DIR/index/`` holds, for the
 ``runs`` table and the aggregate tables, one file each with the rows of every
 finished run, and ``index.json`` naming those runs with a digest of their
-partitions' checksums (from their commit records).  Only the writer
+partitions' checksums (from their commit records); and, for each run's stored
+facts (``products``, ``tactics``, ``windows``, ``product_results``), one file each
+with every run's rows as a row group of its own.  Only the writer
 (``fomolab run``, under the folder's lock) writes it, at the end of each
 invocation, reusing the rows of runs it already holds; a reader uses it only
 when it names exactly the folder's finished runs with the same digests, and
@@ -43,13 +45,17 @@ if TYPE_CHECKING:
 
     from fomolab.recorder import Tables
 
-__all__ = ["AGGREGATE_TABLES", "INDEXED_TABLES", "BIN_S", "aggregate", "read_index", "write_index",
-           "index_current"]
+__all__ = ["AGGREGATE_TABLES", "INDEXED_TABLES", "FACT_TABLES", "BIN_S", "aggregate", "read_index", "write_index",
+           "index_current", "index_facts"]
 
 #: The per-run aggregate tables, in the order they are written.
 AGGREGATE_TABLES = ("exposure", "sales", "purchase_times")
 #: Tables gathered in the folder index (``DIR/index/<table>.<token>.parquet``).
 INDEXED_TABLES = ("runs", *AGGREGATE_TABLES)
+#: Each run's stored facts, gathered in the index too, one row group per run (each with its own
+#: dictionaries, as in its partition): the row groups read in the folder's order give the frame that
+#: reading the partitions gives, from one file instead of one per run.
+FACT_TABLES = ("products", "tactics", "windows", "product_results")
 #: Width of the time bins of ``exposure`` and ``sales`` (s of stream time); the last bin ends at the stream's end.
 BIN_S = 60.0
 INDEX = "index"
@@ -237,6 +243,86 @@ def run_digest(record: dict[str, Any]) -> str:
     return hashlib.sha256("".join(str(s) for s in shas).encode()).hexdigest()[:32]
 
 
+def fact_digest(record: dict[str, Any]) -> str:
+    """A digest of a run's fact partitions' checksums, from its commit record (a missing table counts as '')."""
+    parts = record.get("partitions", {})
+    shas = [str(parts.get(t, {}).get("sha256", "")) for t in FACT_TABLES]
+    return hashlib.sha256(":".join(shas).encode()).hexdigest()[:32]
+
+
+def index_facts(folder: Path, info: dict[str, Any], commits: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The index's fact files (``{"files": {table: name}, "runs": [run ids, one row group each]}``) if they hold
+    exactly the fact partitions of ``commits`` (``info``: a current index's description), else None."""
+    facts = info.get("facts")
+    if not isinstance(facts, dict) or not isinstance(facts.get("runs"), list) \
+            or len(facts["runs"]) != len(commits):
+        return None
+    for rid, dg in zip(facts["runs"], facts.get("digests", []), strict=False):
+        rec = commits.get(rid)
+        if rec is None or fact_digest(rec) != dg:
+            return None
+    for t, name in facts.get("files", {}).items():
+        try:
+            if (folder / INDEX / name).stat().st_size != facts.get("bytes", {}).get(t):
+                return None
+        except OSError:
+            return None
+    return facts
+
+
+def _write_facts(folder: Path, commits: dict[str, dict[str, Any]], order: list[str], old: dict[str, Any] | None,
+                 token: str) -> dict[str, Any]:
+    """Write the fact tables of the runs ``order`` into the index, one row group per run in that order (those
+    of the old index reused where a run's fact partitions are the same); a table some run lacks, or stored
+    with another schema, is left out (it is read from the partitions)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d = folder / INDEX
+    digests = [fact_digest(commits[rid]) for rid in order]
+    prev = old.get("facts") if old is not None else None
+    reuse: dict[str, int] = {}
+    if not isinstance(prev, dict) or not isinstance(prev.get("files"), dict):
+        prev = {"files": {}}
+    elif isinstance(prev.get("runs"), list):
+        mine = dict(zip(order, digests, strict=True))
+        reuse = {rid: k for k, (rid, dg) in enumerate(zip(prev["runs"], prev.get("digests", []), strict=False))
+                 if mine.get(rid) == dg}
+    files: dict[str, str] = {}
+    for t in FACT_TABLES:
+        if not all(t in commits[rid].get("partitions", {}) for rid in order):
+            continue
+        name = f"{t}.{token}.parquet"
+        source = writer = None
+        try:
+            if reuse and t in prev["files"]:
+                source = pq.ParquetFile(d / prev["files"][t])
+            tabs = [source.read_row_group(reuse[rid]) if source is not None and rid in reuse
+                    else pq.read_table(folder / t / f"{rid}.parquet") for rid in order]
+            # the schema of a run with rows: a run without any stores a text column as nulls
+            schema = next((x.schema for x in tabs if x.num_rows), tabs[0].schema)
+            writer = pq.ParquetWriter(d / name, schema)
+            for tab in tabs:
+                if not tab.schema.equals(schema, check_metadata=False) and not tab.num_rows:
+                    tab = tab.cast(schema)
+                writer.write_table(tab.replace_schema_metadata(schema.metadata),  # pandas metadata may differ
+                                   row_group_size=max(1, tab.num_rows))  # one row group per run
+            if writer is not None:
+                writer.close()
+            if pq.read_metadata(d / name).num_row_groups != len(order):
+                raise ValueError("not one row group per run")
+            files[t] = name
+        except (OSError, ValueError, KeyError, pa.ArrowException):  # e.g. schemas that differ: not indexed
+            if writer is not None:
+                writer.close()
+            (d / name).unlink(missing_ok=True)
+        finally:
+            if source is not None:
+                source.close()
+    return {"files": files, "bytes": {t: (d / name).stat().st_size for t, name in files.items()},
+            "runs": order, "digests": digests}
+
+
 def _read_json(folder: Path) -> dict[str, Any] | None:
     try:
         info = json.loads((folder / INDEX / _INDEX_JSON).read_text())
@@ -298,7 +384,8 @@ def write_index(folder: Path, commits: dict[str, dict[str, Any]]) -> bool:
     are written first, then ``index.json`` (atomically), then the old files
     are removed.  Returns whether the index is current afterwards.
     """
-    if index_current(folder, commits) is not None:
+    current = index_current(folder, commits)
+    if current is not None and index_facts(folder, current, commits) is not None:
         return True
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -331,7 +418,8 @@ def write_index(folder: Path, commits: dict[str, dict[str, Any]]) -> bool:
             tab = _concat(parts)
             files[t] = f"{t}.{token}.parquet"
             pq.write_table(tab, d / files[t])
-        info = {"format": _INDEX_FORMAT, "files": files,
+        facts = _write_facts(folder, commits, order, old, token)
+        info = {"format": _INDEX_FORMAT, "files": files, "facts": facts,
                 "arms": _per_arm(d / files["runs"], d / files["purchase_times"]),
                 "bytes": {t: (d / name).stat().st_size for t, name in files.items()},
                 "sha256": {t: _sha(d / name) for t, name in files.items()},
@@ -342,9 +430,12 @@ def write_index(folder: Path, commits: dict[str, dict[str, Any]]) -> bool:
     except OSError:
         for name in files.values():
             (d / name).unlink(missing_ok=True)
+        for t in FACT_TABLES:
+            (d / f"{t}.{token}.parquet").unlink(missing_ok=True)
         return False
     for p in d.iterdir():
-        if p.name not in (_INDEX_JSON, RECORDS) and p.name not in files.values():
+        if p.name not in (_INDEX_JSON, RECORDS) and p.name not in files.values() \
+                and p.name not in facts["files"].values():
             p.unlink(missing_ok=True)
     return True
 

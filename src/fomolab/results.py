@@ -14,13 +14,15 @@ the design has finished ("5 of 10 replicates finished").
 from __future__ import annotations
 
 import collections
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fomolab.aggregates import INDEXED_TABLES, index_current, read_index
+from fomolab.aggregates import INDEX, INDEXED_TABLES, index_current, index_facts, read_index
 from fomolab.errors import ResultsError
 from fomolab.store import LAYOUT, FolderState, Store
 
@@ -35,6 +37,9 @@ CATEGORICAL = ("run_id", "arm", "segment", "kind", "product", "tactic", "host_ki
 #: Tables a results folder may hold (one Parquet partition per finished run).
 TABLE_NAMES = ("runs", "shoppers", "events", "products", "tactics", "windows", "product_results", "streams",
                "stream_series", "exposure", "sales", "purchase_times")
+#: Tables of a few rows per run (a run's stored facts), kept whole once read whole: an analysis reads them
+#: several times, and opening a small partition costs more than copying its rows.
+_FACT_TABLES = ("products", "tactics", "windows", "product_results")
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,11 @@ class Results:
             raise ValueError(f"replicates must be a whole number >= 1 (or None for all): {replicates!r}")
         self.replicates = replicates
         self._store = Store(self.path)
+        #: Rows per row group of each partition read so far, from its footer (the partitions of finished runs
+        #: do not change while they are read: their sizes are checked against the commit records first).
+        self._rows: dict[str, tuple[int, ...]] = {}
+        #: Whole small tables read so far (:data:`_FACT_TABLES`): later reads of some of their columns copy them.
+        self._facts: dict[str, pd.DataFrame] = {}
         if not (self.path / "manifest.json").is_file():
             lost = " (it lost its manifest: rebuild it with `fomolab run SPEC --out DIR`, the spec that wrote it)" \
                 if self._store.finished() else ""
@@ -271,11 +281,20 @@ class Results:
                 at = {rid: k for k, rid in enumerate(ids)}
                 key = whole["run_id"].astype(str).map(at).to_numpy()
                 return whole.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+        facts = self._fact_index
+        if table in facts.get("files", {}) and set(ids) == set(self.state.commits):  # one file, a row group a run
+            at = {rid: k for k, rid in enumerate(facts["runs"])}
+            path = str(self.path / INDEX / facts["files"][table])
+            try:  # the dtypes from the first partition's pandas metadata, as when the partitions are read
+                return _compact_frame([path], columns, filter, rows=self._rows, row_groups={path: [at[i] for i in ids]},
+                                      schema=pq.read_schema(self.path / table / f"{ids[0]}.parquet"))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError, ValueError):
+                pass  # read from the partitions
         files = self._files(table, ids)  # marketplace tables: some runs
         if not files:
             return pd.DataFrame()
-        try:  # one dataset, read by threads, only the columns (and rows) asked for, batch by batch
-            return _compact_frame([str(f) for f in files], columns, filter)
+        try:  # only the columns (and rows) asked for, decoded by threads into columns allocated once
+            return _compact_frame([str(f) for f in files], columns, filter, rows=self._rows)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):  # differing schemas
             tab = pa.concat_tables([pq.read_table(f, columns=columns) for f in files], promote_options="default")
             if filter is not None:
@@ -286,12 +305,17 @@ class Results:
               filter: Any = None) -> pd.DataFrame:
         """One table, optionally only some columns, runs and rows (read straight from Parquet).
 
-        The partitions are read as one pyarrow dataset, batch by batch, into
-        columns allocated once: text columns (``run_id``, ``arm``,
+        The partitions are decoded by a few threads, a run's row groups at a
+        time, into columns allocated once: text columns (``run_id``, ``arm``,
         ``segment``, ``kind``, ``product``, ``tactic``) as categoricals
         (codes of 1 or 2 bytes, never a Python string per row), numbers in
         their stored types (``docs/schema.md``), so that peak memory is
-        about that of the frame returned.
+        about that of the frame returned.  The frame is the one pyarrow's
+        dataset conversion gives (values, dtypes, categories in the order
+        pyarrow unifies dictionaries).  The fact tables (``products``,
+        ``tactics``, ``windows``, ``product_results``) come from the folder
+        index when it holds them, and once read whole are kept: later reads
+        of their columns are copies.
 
         Parameters
         ----------
@@ -307,7 +331,6 @@ class Results:
             Only the rows for which it is true, e.g. ``pc.field("kind") == "purchase"``
             (``import pyarrow.compute as pc``); its columns need not be among ``columns``.
         """
-        import pandas as pd
 
         if name not in TABLE_NAMES:
             raise ResultsError(f"{self.path}: no table {name!r}; tables are runs, shoppers, events, products, "
@@ -320,6 +343,17 @@ class Results:
                 raise ResultsError(f"{self.path}: run_ids {missing[:3]}{' ...' if len(missing) > 3 else ''} are "
                                    "not finished runs of this folder (see res.runs.run_id)")
             ids = [i for i in ids if i in wanted]
+        if name in _FACT_TABLES and run_ids is None and filter is None:  # columns of the whole table, read once
+            whole = self._facts.get(name)
+            if whole is None and columns is None:
+                whole = self._facts[name] = self._table(name, ids, None, None)
+            if whole is not None and (columns is None or set(columns) <= set(whole.columns)):
+                return (whole if columns is None else whole[list(columns)]).copy()
+        return self._table(name, ids, columns, filter)
+
+    def _table(self, name: str, ids: list[str], columns: list[str] | None, filter: Any) -> pd.DataFrame:
+        import pandas as pd
+
         df = self._read(name, ids, columns, filter)
         for c in CATEGORICAL:
             if c in df.columns and not isinstance(df[c].dtype, pd.CategoricalDtype):
@@ -524,6 +558,12 @@ class Results:
             return None
         return index_current(self.path, self.state.commits)
 
+    @cached_property
+    def _fact_index(self) -> dict[str, Any]:
+        """The folder index's fact files if they hold exactly the finished runs' facts, else ``{}``."""
+        info = self._index
+        return (index_facts(self.path, info, self.state.commits) or {}) if info is not None else {}
+
     def _median_time_to_purchase(self) -> pd.Series:
         """Per arm, the median time from arrival to first purchase over the arm's buyers (exact, pooled).
 
@@ -549,8 +589,10 @@ class Results:
         return html_view(repr(self), [("per arm: means per run; conversion pooled", self.summary())])
 
 
-def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = None) -> pd.DataFrame:
-    """Partitions read as one dataset into a DataFrame, batch by batch, each column allocated once.
+def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = None,
+                   rows: dict[str, tuple[int, ...]] | None = None,
+                   row_groups: dict[str, list[int]] | None = None, schema: Any = None) -> pd.DataFrame:
+    """Partitions read into a DataFrame, each column allocated once and filled in file order.
 
     The values and dtypes are those of ``dataset.to_table().to_pandas()``
     followed by :data:`CATEGORICAL` columns as categoricals: a column stored
@@ -558,50 +600,72 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
     unifies them (first seen first); one stored as plain text gets its
     observed values sorted (as ``astype("category")`` does).  Nulls in an
     integer column make it float64 (NaN), as in pyarrow's conversion.
-    Without a filter the rows are counted from the Parquet footers and every
-    column is filled in place; with one, the filtered batches are kept (in
-    Arrow) until they are counted.
+
+    The rows of each row group are counted from the Parquet footers first
+    (``rows`` caches them, path -> rows per row group, for later reads of the
+    same files), so that every column is filled in place at offsets known in
+    advance; ``row_groups`` reads only some row groups of a file (path ->
+    their ids, in the order wanted); ``schema`` is the one whose pandas
+    metadata gives the dtypes (default the first file's).  Small row groups (a run's partition of a large folder) are
+    decoded by a few threads at once, each a whole row group without
+    pyarrow's own threads: pyarrow releases the GIL while it decodes, and
+    opening a file costs more than decoding it.  Large row groups are read
+    batch by batch, pyarrow's threads decoding the columns, so Arrow holds
+    about one batch at a time.  With a filter, the filtered row groups are
+    kept (in Arrow) until they are counted.
+
+    Raises
+    ------
+    ValueError
+        If the partitions' columns or types differ (the caller then reads them
+        one by one and promotes their types).
     """
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
 
-    schema = ds.dataset(files[0], format="parquet").schema
+    schema = pq.read_schema(files[0]) if schema is None else schema
     names = list(columns) if columns is not None else list(schema.names)
     if not set(names) <= set(schema.names):
         raise ValueError("columns differ between partitions")
     text = [c for c in names if c in CATEGORICAL and (pa.types.is_string(schema.field(c).type)
                                                       or pa.types.is_large_string(schema.field(c).type))]
-    # pre_buffer off and a short read-ahead: Arrow then holds about two batches of decoded columns at a time,
-    # not a whole file's column chunks plus sixteen batches (at 10^7 rows, 150 MB in Arrow instead of 460 MB)
-    fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=text),
-                               default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False))
-    # datasets of a few hundred files at a time: a dataset keeps each file's footer while it lives
-    groups = [files[i:i + _GROUP] for i in range(0, len(files), _GROUP)]
-
-    def scan(group: list[str]) -> Any:
-        return ds.dataset(group, format=fmt, schema=schema).scanner(columns=names, filter=filter, use_threads=True,
-                                                                    batch_readahead=2, fragment_readahead=2)
-
-    if filter is None:
-        n = sum(ds.dataset(g, format="parquet", schema=schema).count_rows() for g in groups)  # from the footers
-        batches: Iterator[Any] = (b for g in groups for b in scan(g).to_batches())
-    else:
-        kept = collections.deque(b for g in groups for b in scan(g).to_batches())
-        n = sum(b.num_rows for b in kept)
-        batches = iter(lambda: kept.popleft() if kept else None, None)  # each freed once copied
-    # the dtypes pyarrow's conversion gives each column (the files' pandas metadata included)
-    projected = pa.schema([schema.field(c) for c in names], metadata=schema.metadata)
-    target = projected.empty_table().to_pandas().dtypes
-    sinks: list[Any] = []
-    at = 0
-    for batch in batches:
-        if not sinks:
-            sinks = [_sink(batch.schema.field(c).type, target[c], n, c in text) for c in names]
-        k = batch.num_rows
-        for sink, col in zip(sinks, batch.columns, strict=True):
-            sink.put(col, at, k)
-        at += k
+    rows = {} if rows is None else rows
+    with ThreadPoolExecutor(_THREADS) as pool:
+        if filter is None:
+            todo = [f for f in files if f not in rows]
+            rows.update(zip(todo, pool.map(_row_groups, todo), strict=True))
+            groups = [tuple(enumerate(rows[f])) for f in files]
+        else:  # the row groups a pyarrow dataset scans: those their footer's statistics do not rule out
+            groups = list(pool.map(lambda f: _kept_groups(f, filter, schema), files))
+        if row_groups is not None:  # only these row groups, in this order
+            groups = [_select(gs, row_groups[f]) if f in row_groups else gs
+                      for f, gs in zip(files, groups, strict=True)]
+        pieces = _pieces(files, groups, names, text, filter, pool)
+        if filter is None:
+            n = sum(k for gs in groups for _, k in gs)
+        else:
+            kept = collections.deque(pieces)
+            n = sum(t.num_rows for t in kept)
+            pieces = iter(lambda: kept.popleft() if kept else None, None)  # each freed once copied
+        projected = pa.schema([schema.field(c) for c in names], metadata=schema.metadata)
+        target = _dtypes(projected)
+        sinks: list[Any] = []
+        types: list[Any] = []
+        at = 0
+        for piece in pieces:
+            if not sinks:
+                types = piece.schema.types
+                sinks = [_sink(typ, target[c], n, c in text) for c, typ in zip(names, types, strict=True)]
+            elif piece.schema.types != types:
+                raise ValueError("column types differ between partitions")
+            k = piece.num_rows
+            for sink, col in zip(sinks, piece.columns, strict=True):
+                start = at
+                for chunk in col.chunks:  # one per row group
+                    sink.put(chunk, start, len(chunk))
+                    start += len(chunk)
+            at += k
     if at != n:
         raise ValueError("the partitions changed while they were read")
     if not names:  # rows without columns, as pyarrow gives them
@@ -609,15 +673,104 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
     if not sinks:
         return projected.empty_table().to_pandas()
     out = pd.DataFrame({c: sink.done() for c, sink in zip(names, sinks, strict=True)}, copy=False)
-    del sinks, batches
-    # Arrow's allocator keeps the freed batches' memory for reuse: give it back to the system, or it stays in
+    del sinks, pieces
+    # Arrow's allocator keeps the freed pieces' memory for reuse: give it back to the system, or it stays in
     # the process's resident set (and peak) while pandas and numpy allocate the analysis beside it
     pa.default_memory_pool().release_unused()
     return out
 
 
-#: Files per pyarrow dataset when a table is read (each dataset holds its files' footers while it lives).
-_GROUP = 256
+#: Threads that decode row groups at once (pyarrow releases the GIL while it decodes); more than two cost
+#: more CPU than they save wall time, for the copying into the columns is done by one thread.
+_THREADS = min(2, os.cpu_count() or 1)
+#: Row groups of at most this many rows are decoded whole, by the threads; larger ones batch by batch.
+_SMALL = 1 << 16
+#: Small row groups decoded ahead of the one being copied (bounds what Arrow holds at a time).
+_AHEAD = 2 * _THREADS
+
+
+def _dtypes(schema: Any) -> pd.Series:
+    """The dtypes pyarrow's conversion gives each column of ``schema`` (its pandas metadata included).
+
+    Converting an empty table takes milliseconds (the pandas metadata is
+    parsed each time), and a folder's tables have a few schemas read many
+    times: kept per schema, metadata included.
+    """
+    key = schema.serialize().to_pybytes()
+    if key not in _DTYPES:
+        _DTYPES[key] = schema.empty_table().to_pandas().dtypes
+    return _DTYPES[key]
+
+
+_DTYPES: dict[bytes, pd.Series] = {}
+
+
+def _row_groups(path: str) -> tuple[int, ...]:
+    """The rows of each row group of a Parquet file, from its footer."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_metadata(path)
+    return tuple(meta.row_group(i).num_rows for i in range(meta.num_row_groups))
+
+
+def _select(groups: tuple[tuple[int, int], ...], ids: list[int]) -> tuple[tuple[int, int], ...]:
+    """The row groups ``ids`` among ``groups`` (id, rows), in the order of ``ids``."""
+    rows = dict(groups)
+    return tuple((g, rows[g]) for g in ids if g in rows)
+
+
+def _kept_groups(path: str, filter: Any, schema: Any) -> tuple[tuple[int, int], ...]:
+    """The row groups of a Parquet file (id, rows) that ``filter`` may keep rows of, by its footer's statistics."""
+    import pyarrow.dataset as ds
+    import pyarrow.fs
+
+    fragment = ds.ParquetFileFormat().make_fragment(path, filesystem=pyarrow.fs.LocalFileSystem())
+    return tuple((g.id, g.num_rows) for g in fragment.subset(filter, schema=schema).row_groups)
+
+
+def _pieces(files: list[str], groups: list[tuple[tuple[int, int], ...]], names: list[str], text: list[str],
+            filter: Any, pool: ThreadPoolExecutor) -> Iterator[Any]:
+    """The files' rows as Arrow tables of the columns ``names``, in file and row-group order (``groups``: each
+    file's row groups to read, id and rows): small row groups decoded whole by ``pool`` (at most
+    :data:`_AHEAD` ahead), large ones batch by batch; ``filter`` applied to each (the columns it names are
+    read too, and left out after it)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    read = names
+    if filter is not None:
+        schema = pq.read_schema(files[0])
+        try:  # whether the filter names only columns among ``names``
+            pa.schema([schema.field(c) for c in names]).empty_table().filter(filter)
+        except (pa.ArrowInvalid, KeyError):
+            read = list(schema.names)
+
+    def kept(tab: Any) -> Any:
+        if tab.column_names != read:  # pyarrow leaves out a column a file lacks
+            raise ValueError("columns differ between partitions")
+        return tab if filter is None else tab.filter(filter).select(names)
+
+    def small(path: str, ids: list[int]) -> Any:
+        f = pq.ParquetFile(path, read_dictionary=text)
+        return kept(f.read_row_groups(ids, columns=read, use_threads=False))
+
+    ahead: collections.deque[Any] = collections.deque()
+    for path, mine in zip(files, groups, strict=True):
+        ids = [g for g, _ in mine]
+        if not ids:
+            continue
+        if all(k <= _SMALL for _, k in mine):
+            if len(ahead) >= _AHEAD:
+                yield ahead.popleft().result()
+            ahead.append(pool.submit(small, path, ids))
+            continue
+        while ahead:
+            yield ahead.popleft().result()
+        f = pq.ParquetFile(path, read_dictionary=text, pre_buffer=False)
+        for batch in f.iter_batches(batch_size=_SMALL, row_groups=ids, columns=read, use_threads=True):
+            yield kept(pa.Table.from_batches([batch]))
+    while ahead:
+        yield ahead.popleft().result()
 
 
 class _Chunks:
@@ -646,11 +799,13 @@ class _Numbers:
         self.values = np.empty(n, dtype=typ.to_pandas_dtype())
         self.mask: np.ndarray | None = np.zeros(n, dtype=bool) if masked else None
         self.masked = masked
+        #: a null of a plain float column is NaN, which pyarrow's ``to_numpy`` writes itself
+        self.nan = not masked and self.values.dtype.kind == "f"
 
     def put(self, col: Any, at: int, k: int) -> None:
         import numpy as np
 
-        if col.null_count:
+        if col.null_count and not self.nan:
             if self.mask is None:
                 self.mask = np.zeros(len(self.values), dtype=bool)
             self.mask[at:at + k] = col.is_null().to_numpy(zero_copy_only=False)
@@ -691,6 +846,9 @@ class _Codes:
         self.codes = np.empty(n, dtype=np.int16)
         self.categories: dict[str, int] = {}
         self.stored, self.ordered = stored, bool(getattr(typ, "ordered", False))
+        # the last dictionary and its categories' codes: partitions of one folder mostly share a dictionary
+        self.last: Any = None
+        self.lookup = np.zeros(1, np.int64)
 
     def put(self, col: Any, at: int, k: int) -> None:
         import numpy as np
@@ -698,10 +856,14 @@ class _Codes:
 
         if not pa.types.is_dictionary(col.type):
             col = col.dictionary_encode()
-        cats = self.categories
-        lookup = np.array([cats.setdefault(v, len(cats)) for v in col.dictionary.to_pylist()] or [0], np.int64)
-        if len(cats) > np.iinfo(self.codes.dtype).max:
-            self.codes = self.codes.astype(np.int32)
+        if self.last is None or not col.dictionary.equals(self.last):
+            cats = self.categories
+            self.lookup = np.array([cats.setdefault(v, len(cats)) for v in col.dictionary.to_pylist()] or [0],
+                                   np.int64)
+            self.last = col.dictionary
+            if len(cats) > np.iinfo(self.codes.dtype).max:
+                self.codes = self.codes.astype(np.int32)
+        lookup = self.lookup
         idx = col.indices
         if col.null_count:
             nulls = col.is_null().to_numpy(zero_copy_only=False)
