@@ -341,9 +341,8 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
                     cols = [c, i] if c is not None else [i]
                     if n_rows[cols].sum() == 0:
                         continue  # no viewer of the two arms in this group's window: no estimate from it
-                    if counts is None:
-                        counts = event_time_counts(st_, pt, entry, exit_, st_[ev], pt[ev], exit_[ev], P,
-                                                   exit_sort="stable")
+                    if counts is None:  # (the exits are mostly the visits' own ends, in no order: quicksort)
+                        counts = event_time_counts(st_, pt, entry, exit_, st_[ev], pt[ev], exit_[ev], P)
                     try:
                         with warnings.catch_warnings(record=True) as caught:
                             warnings.simplefilter("always")

@@ -352,7 +352,7 @@ def _part(point: int, product: str, arm: np.ndarray, rep: np.ndarray, lo: np.nda
         map_r[used_r[orr]] = np.arange(len(orr))
         pat, st_, ev_p, ev_s = map_a[arm], map_r[rep], map_a[ev_arm], map_r[ev_rep]
     P, S = len(arms), len(reps)
-    counts = event_time_counts(st_, pat, lo, hi, ev_s, ev_p, ev_t, P, exit_sort="stable")
+    counts = event_time_counts(st_, pat, lo, hi, ev_s, ev_p, ev_t, P)
     rows = np.bincount(st_ * P + pat, weights=n_rows, minlength=S * P).reshape(S, P)
     viewers = np.bincount(pat, weights=viewer, minlength=P)
     return _Part(point, product, arms, reps, counts, rows, viewers, np.bincount(ev_p, minlength=P))
@@ -559,8 +559,8 @@ def _chunked_part(pt: int, prod: str, slots_of: list[tuple[int, float, float]], 
         if not len(c["lo"]):
             continue
         r0 = int(c["rep"].min())  # the group's strata from 0: its counts loop over its own cells only
-        counts = event_time_counts(c["rep"] - r0, c["arm"], c["lo"], c["hi"], c["er"] - r0, c["ea"], c["et"], A,
-                                   exit_sort="stable")
+        # the exits (a visit's end of the slot, since arrival) follow no order: the default quicksort
+        counts = event_time_counts(c["rep"] - r0, c["arm"], c["lo"], c["hi"], c["er"] - r0, c["ea"], c["et"], A)
         parts.append(EventTimeCounts(counts.stratum + r0, counts.time, counts.at_risk, counts.deaths))
         n_rep += np.bincount(c["rep"], minlength=R)
         cell = c["rep"].astype(np.int64) * A + c["arm"]  # (codes of one or two bytes would overflow)
