@@ -112,7 +112,11 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
             keep = reps[np.cumsum(size) <= PH_MAX_ROWS]
             keep = keep if len(keep) else reps[:1]
             sel = rep_g <= keep[-1]  # the first replicates, in sorted order
-            idx = np.flatnonzero(sel) if isinstance(idx, slice) else idx[sel]
+            n_sel = int(np.count_nonzero(sel))
+            if isinstance(idx, slice) and sel[:n_sel].all():  # a folder's rows, by replicate: the first rows
+                idx = slice(0, n_sel)
+            else:
+                idx = np.flatnonzero(sel) if isinstance(idx, slice) else idx[sel]
             rep_g = rep_g[sel]
             del sel
             capped = (f"tested on the first {len(keep):,} of {len(reps):,} replicates ({len(rep_g):,} viewers): the "
@@ -228,13 +232,16 @@ def _transform(transform: str, stop: np.ndarray, start: np.ndarray | None, event
         g = np.log(times)
     elif transform == "rank":
         s = cache["stop"] = cache["stop"] if "stop" in cache else np.sort(stop)
-        g = (np.searchsorted(s, times, "left") + 1 + np.searchsorted(s, times, "right")) / 2.0
+        # the distinct times, in order, searched in the rows' times (searches in order stay in cache)
+        u, at = np.unique(times, return_inverse=True)
+        g = ((np.searchsorted(s, u, "left") + 1 + np.searchsorted(s, u, "right")) / 2.0)[at]
     else:  # km: 1 - the left-continuous Kaplan-Meier of all rows
         s = cache["stop"] = cache["stop"] if "stop" in cache else np.sort(stop)
         ut, d = np.unique(stop[event], return_counts=True)
         n = (len(s) - np.searchsorted(s, ut, side="left")).astype(float)
         if start is not None:
-            s0 = cache["start"] = cache["start"] if "start" in cache else np.sort(start)
+            # (entries are arrivals, listed in order within each run: a merge sort finds those runs)
+            s0 = cache["start"] = cache["start"] if "start" in cache else np.sort(start, kind="stable")
             n -= len(start) - np.searchsorted(s0, ut, side="left")
         with np.errstate(divide="ignore", invalid="ignore"):
             surv = np.cumprod(np.where(n > 0, 1.0 - d / n, 1.0))
