@@ -321,14 +321,15 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
             idx = np.flatnonzero(row_batch == bt)
             pat = arm_code[idx]
             present |= np.bincount(pat, minlength=P) > 0
-            rep = np.searchsorted(reps, rep_col[idx])
-            o = np.argsort(arr_col[idx], kind="stable")  # by arrival: a window's viewers arrived before its end
-            idx, pat, rep = idx[o], pat[o], rep[o]
+            # the stratum: the replicate's rank within its group (replicates k, k + MAX_BATCHES, ... of the
+            # sorted ids), so that the counts loop over the group's own cells only
+            rep = np.searchsorted(reps, rep_col[idx]) // MAX_BATCHES if many else np.zeros(len(idx), np.int64)
+            # the rows as they are: the counts, and so the fits, do not depend on their order
             arr_all, t_all, bought_all = arr_col[idx], t_col[idx], bought_col[idx] == 1
             end_all = arr_all + t_all
             for w, (a, b) in enumerate(itertools.pairwise(edges)):
-                j = int(np.searchsorted(arr_all, b, side="left"))
-                near = np.flatnonzero(end_all[:j] > a - 1.0)  # a superset of the viewers at risk in the window
+                # a superset of the viewers at risk in the window: arrived before its end, left after its start
+                near = np.flatnonzero((arr_all < b) & (end_all > a - 1.0))
                 arr, t, bought = arr_all[near], t_all[near], bought_all[near]
                 entry = np.maximum(a - arr, 0.0)
                 exit_ = np.minimum(b - arr, t)
