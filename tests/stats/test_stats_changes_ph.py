@@ -124,6 +124,21 @@ def test_ph_rows_equal_cox_zph_of_the_stratified_fit(window_effect):
     assert ph.loc["GLOBAL", "p"] == pytest.approx(z.loc["GLOBAL", "p"], rel=1e-9)
 
 
+@pytest.mark.parametrize("transform", ["km", "rank", "identity", "log"])
+def test_ph_rows_equal_cox_zph_of_the_stratified_fit_on_both_clocks(window_effect, transform):
+    from fomolab.stats import cox, cox_zph
+
+    d = window_effect.assign(x0=(window_effect.arm == "sale").astype(int), stream_in=window_effect.arrival_s,
+                             stream_out=window_effect.arrival_s + window_effect.time_s)
+    ph = ph_table(window_effect, ["control", "sale"], "control", transforms=(transform,))
+    for scale, fit in (("since_arrival", cox(d, "time_s", "bought", ["x0"], strata="replicate")),
+                       ("stream", cox(d, "stream_out", "bought", ["x0"], start="stream_in", strata="replicate"))):
+        z = cox_zph(fit, transform=transform).summary
+        got = ph[ph.time_scale == scale].set_index("term")
+        assert got.loc["sale", "chisq"] == pytest.approx(z.loc["x0", "chisq"], rel=1e-9)
+        assert got.loc["GLOBAL", "p"] == pytest.approx(z.loc["GLOBAL", "p"], rel=1e-9)
+
+
 def test_many_replicates_are_fitted_in_at_most_20_disjoint_groups():
     from fomolab.stats.changes import batches
 

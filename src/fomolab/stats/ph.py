@@ -224,6 +224,10 @@ def _transform(transform: str, stop: np.ndarray, start: np.ndarray | None, event
     every row, strata ignored (``cache`` keeps their sorted times between transforms).
     """
     times = fit.time
+    if "D" not in cache:  # what every transform of this fit reads: its deaths per group, its distinct times
+        cache["D"] = fit.deaths.sum(axis=1)
+        cache["u"], cache["at"] = np.unique(times, return_inverse=True)
+    D, u, at = cache["D"], cache["u"], cache["at"]
     if transform == "identity":
         g = times.astype(float)
     elif transform == "log":
@@ -233,11 +237,14 @@ def _transform(transform: str, stop: np.ndarray, start: np.ndarray | None, event
     elif transform == "rank":
         s = cache["stop"] = cache["stop"] if "stop" in cache else np.sort(stop)
         # the distinct times, in order, searched in the rows' times (searches in order stay in cache)
-        u, at = np.unique(times, return_inverse=True)
         g = ((np.searchsorted(s, u, "left") + 1 + np.searchsorted(s, u, "right")) / 2.0)[at]
     else:  # km: 1 - the left-continuous Kaplan-Meier of all rows
         s = cache["stop"] = cache["stop"] if "stop" in cache else np.sort(stop)
-        ut, d = np.unique(stop[event], return_counts=True)
+        if D.sum() == np.count_nonzero(event):  # the fit's groups hold every event: its times are the rows'
+            ut, d, pos = u, np.bincount(at, weights=D, minlength=len(u)), at
+        else:
+            ut, d = np.unique(stop[event], return_counts=True)
+            pos = np.searchsorted(ut, times)
         n = (len(s) - np.searchsorted(s, ut, side="left")).astype(float)
         if start is not None:
             # (entries are arrivals, listed in order within each run: a merge sort finds those runs)
@@ -245,8 +252,7 @@ def _transform(transform: str, stop: np.ndarray, start: np.ndarray | None, event
             n -= len(start) - np.searchsorted(s0, ut, side="left")
         with np.errstate(divide="ignore", invalid="ignore"):
             surv = np.cumprod(np.where(n > 0, 1.0 - d / n, 1.0))
-        g = 1.0 - np.concatenate(([1.0], surv[:-1]))[np.searchsorted(ut, times)]
-    D = fit.deaths.sum(axis=1)
+        g = 1.0 - np.concatenate(([1.0], surv[:-1]))[pos]
     return np.asarray(g - (g @ D) / D.sum())
 
 
