@@ -166,3 +166,12 @@ def test_proportional_hazards_test_on_very_many_viewers_uses_the_first_replicate
     monkeypatch.setattr(ph_mod, "PH_MAX_ROWS", 10 ** 6)
     alone = ph_mod.ph_table(first, ["control", "sale"], "control", transforms=("km",))
     assert alone.drop(columns="note").equals(ph.drop(columns="note"))
+
+
+def test_window_table_of_arms_as_categories_in_any_order_is_that_of_their_text():
+    sh = visits(5, hr_in=2.0, hr_out=1.0, reps=3, n=400)
+    edges = [0.0, 900.0, 1200.0, 3600.0]
+    text = window_table(sh, ["control", "sale"], "control", edges)
+    assert (text.events > 0).all()
+    cat = sh.assign(arm=pd.Categorical(sh.arm, categories=["unused", "sale", "control"]))  # not first-seen order
+    assert window_table(cat, ["control", "sale"], "control", edges).equals(text)

@@ -302,7 +302,13 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
     from fomolab.stats.changes import MAX_BATCHES, across
 
     rows = []
-    arm_code, arm_names = first_seen_codes(sh.arm)  # integer codes of a categorical column, not strings
+    # the arms as integer codes, not strings: a categorical's own (a fit reads the two arms' columns by name,
+    # so their numbering does not matter), another column's factorized
+    arm = sh.arm
+    if isinstance(arm.dtype, pd.CategoricalDtype) and not arm.isna().any():
+        arm_code, arm_names = arm.cat.codes.to_numpy(), np.asarray(arm.cat.categories)
+    else:
+        arm_code, arm_names = first_seen_codes(arm)
     arm_names = np.asarray(arm_names).astype(str)
     P = len(arm_names)
     X = np.array([[0.0], [1.0]])
@@ -336,13 +342,16 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
             for w, (a, b) in enumerate(itertools.pairwise(edges)):
                 # a superset of the viewers at risk in the window: arrived before its end, left after its start
                 near = np.flatnonzero((arr_all < b) & (end_all > a - 1.0))
-                arr, t, bought = arr_all[near], t_all[near], bought_all[near]
-                entry = np.maximum(a - arr, 0.0)
-                exit_ = np.minimum(b - arr, t)
+                arr, t = arr_all[near], t_all[near]
+                entry = a - arr
+                np.maximum(entry, 0.0, out=entry)
+                to_end = b - arr
+                exit_ = np.minimum(to_end, t)
                 keep = exit_ > entry
-                ev = (bought & (t <= b - arr))[keep]
+                at_risk = near[keep]  # the rows at risk in the window, positions in the group
+                ev = bought_all[at_risk] & (t[keep] <= to_end[keep])
                 entry, exit_ = entry[keep], exit_[keep]
-                st_, pt = rep[near][keep], pat[near][keep]
+                st_, pt = rep[at_risk], pat[at_risk]
                 n_rows = np.bincount(pt, minlength=P)
                 n_rows_all[w] += n_rows
                 n_ev_all[w] += np.bincount(pt[ev], minlength=P)
