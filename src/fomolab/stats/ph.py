@@ -271,6 +271,30 @@ def _batch_codes(rep: np.ndarray, reps: np.ndarray, batch_of: np.ndarray, keep: 
     return out
 
 
+def _stretches(point: np.ndarray, rep: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Starts and ends of the stretches of consecutive rows of one point and replicate (a folder's rows come
+    a run at a time), or None where they are many (over one per 64 rows): then each row is looked up."""
+    n = len(point)
+    if n < 2:
+        return None
+    change = point[1:] != point[:-1]
+    change |= rep[1:] != rep[:-1]
+    cut = np.flatnonzero(change)
+    del change
+    if len(cut) + 1 > n // 64:
+        return None
+    starts = np.concatenate(([0], cut + 1))
+    return starts, np.append(starts[1:], n)
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])``, without a Python loop."""
+    lengths = ends - starts
+    out = np.arange(int(lengths.sum()), dtype=np.int64)
+    out += np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return out
+
+
 def window_edges(windows: pd.DataFrame | None, stream_end_s: float) -> list[float]:
     """Stream-time edges: 0, every tactic window's start and end, and the stream's end."""
     edges = {0.0, float(stream_end_s)}
@@ -316,9 +340,16 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
     arr_col, t_col, bought_col = sh.arrival_s.to_numpy(float), sh.time_s.to_numpy(float), sh.bought.to_numpy()
     one_point = len(point_col) > 0 and bool((point_col == point_col[0]).all())
     n_win = len(edges) - 1
+    stretches = _stretches(point_col, rep_col)
     for point in np.sort(pd.unique(point_col)):
         in_point = None if one_point else point_col == point
-        reps = np.sort(pd.unique(rep_col if in_point is None else rep_col[in_point]))
+        if stretches is not None:  # each stretch's replicate, group and rank in it, not each row's
+            s0, s1 = stretches
+            if in_point is not None:
+                s0, s1 = s0[in_point[s0]], s1[in_point[s0]]
+            reps = np.sort(pd.unique(rep_col[s0]))
+        else:
+            reps = np.sort(pd.unique(rep_col if in_point is None else rep_col[in_point]))
         many = len(reps) > MAX_BATCHES
         batch_of = np.arange(len(reps)) % MAX_BATCHES if many else np.arange(len(reps))
         label = "replicates group" if many else "replicate"
@@ -326,16 +357,25 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
         n_rows_all = np.zeros((n_win, P), np.int64)
         n_ev_all = np.zeros((n_win, P), np.int64)
         fits: dict[tuple[int, int], list[tuple[float, str]]] = {}
-        # each row's group of replicates as one byte (-1: another point), found once; then one group at a
-        # time, so that memory follows the group, not the folder
-        row_batch = _batch_codes(rep_col, reps, batch_of, in_point)
+        # each row's group of replicates (as one byte, -1: another point; or each stretch's), found once; then
+        # one group at a time, so that memory follows the group, not the folder.  The stratum: the replicate's
+        # rank within its group (replicates k, k + MAX_BATCHES, ... of the sorted ids), so that the counts
+        # loop over the group's own cells only
+        if stretches is not None:
+            at = np.searchsorted(reps, rep_col[s0])
+            s_batch, s_rank = batch_of[at], at // MAX_BATCHES if many else np.zeros(len(at), np.int64)
+        else:
+            row_batch = _batch_codes(rep_col, reps, batch_of, in_point)
         for bt in range(int(batch_of.max()) + 1 if len(reps) else 0):
-            idx = np.flatnonzero(row_batch == bt)
+            if stretches is not None:
+                mine = s_batch == bt
+                idx = _ranges(s0[mine], s1[mine])
+                rep = np.repeat(s_rank[mine], s1[mine] - s0[mine])
+            else:
+                idx = np.flatnonzero(row_batch == bt)
+                rep = np.searchsorted(reps, rep_col[idx]) // MAX_BATCHES if many else np.zeros(len(idx), np.int64)
             pat = arm_code[idx]
             present |= np.bincount(pat, minlength=P) > 0
-            # the stratum: the replicate's rank within its group (replicates k, k + MAX_BATCHES, ... of the
-            # sorted ids), so that the counts loop over the group's own cells only
-            rep = np.searchsorted(reps, rep_col[idx]) // MAX_BATCHES if many else np.zeros(len(idx), np.int64)
             # the rows as they are: the counts, and so the fits, do not depend on their order
             arr_all, t_all, bought_all = arr_col[idx], t_col[idx], bought_col[idx] == 1
             end_all = arr_all + t_all
