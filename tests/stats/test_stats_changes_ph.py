@@ -124,6 +124,21 @@ def test_ph_rows_equal_cox_zph_of_the_stratified_fit(window_effect):
     assert ph.loc["GLOBAL", "p"] == pytest.approx(z.loc["GLOBAL", "p"], rel=1e-9)
 
 
+@pytest.mark.parametrize("transform", ["km", "rank", "identity", "log"])
+def test_ph_rows_equal_cox_zph_of_the_stratified_fit_on_both_clocks(window_effect, transform):
+    from fomolab.stats import cox, cox_zph
+
+    d = window_effect.assign(x0=(window_effect.arm == "sale").astype(int), stream_in=window_effect.arrival_s,
+                             stream_out=window_effect.arrival_s + window_effect.time_s)
+    ph = ph_table(window_effect, ["control", "sale"], "control", transforms=(transform,))
+    for scale, fit in (("since_arrival", cox(d, "time_s", "bought", ["x0"], strata="replicate")),
+                       ("stream", cox(d, "stream_out", "bought", ["x0"], start="stream_in", strata="replicate"))):
+        z = cox_zph(fit, transform=transform).summary
+        got = ph[ph.time_scale == scale].set_index("term")
+        assert got.loc["sale", "chisq"] == pytest.approx(z.loc["x0", "chisq"], rel=1e-9)
+        assert got.loc["GLOBAL", "p"] == pytest.approx(z.loc["GLOBAL", "p"], rel=1e-9)
+
+
 def test_many_replicates_are_fitted_in_at_most_20_disjoint_groups():
     from fomolab.stats.changes import batches
 
@@ -151,3 +166,12 @@ def test_proportional_hazards_test_on_very_many_viewers_uses_the_first_replicate
     monkeypatch.setattr(ph_mod, "PH_MAX_ROWS", 10 ** 6)
     alone = ph_mod.ph_table(first, ["control", "sale"], "control", transforms=("km",))
     assert alone.drop(columns="note").equals(ph.drop(columns="note"))
+
+
+def test_window_table_of_arms_as_categories_in_any_order_is_that_of_their_text():
+    sh = visits(5, hr_in=2.0, hr_out=1.0, reps=3, n=400)
+    edges = [0.0, 900.0, 1200.0, 3600.0]
+    text = window_table(sh, ["control", "sale"], "control", edges)
+    assert (text.events > 0).all()
+    cat = sh.assign(arm=pd.Categorical(sh.arm, categories=["unused", "sale", "control"]))  # not first-seen order
+    assert window_table(cat, ["control", "sale"], "control", edges).equals(text)

@@ -232,3 +232,42 @@ def test_tactic_design_needs_tactics_that_vary_and_are_not_collinear():
     # both tactics only ever together: their effects cannot be told apart
     assert _tactic_design(runs[runs.arm != "sale"], tac, "lip", ["control", "sale_timer"]) is None
     assert _tactic_design(runs, tac, "serum", ["control", "sale", "sale_timer"]) is None
+
+
+def test_purchases_are_placed_at_the_visit_of_their_key_whatever_the_viewer_ids():
+    from fomolab.stats.rates import _positions
+
+    # runs 0..3: ids numbered from 0, from 7, with gaps, and no visits; keys (run << 32 | id), sorted
+    ids = [np.arange(5), np.arange(7, 11), np.array([2, 4, 5, 9])]
+    key_s = np.concatenate([(r << 32) | v for r, v in enumerate(ids)]).astype(np.int64)
+    bounds = np.array([0, 5, 9, 13, 13])
+    run = np.array([0, 0, 1, 1, 2, 2, 2, 3, -1, 0, 1, 2])
+    sid = np.array([4, 0, 7, 10, 4, 9, 3, 1, 0, 9, 6, 40])
+    key = (run.astype(np.int64) << 32) | np.where(run >= 0, sid, 0)
+    pos = _positions(key_s, bounds, run, key)
+    want = np.searchsorted(key_s, key)
+    hit = (run >= 0) & (want < len(key_s))
+    hit[hit] = key_s[want[hit]] == key[hit]
+    # found: ids from 0, from 7, after a gap (id 4 is not the run's third visit); not found: an id in a
+    # gap, a run without visits, no run, ids past the run's
+    assert hit.tolist() == [True] * 6 + [False] * 6
+    assert pos[hit].tolist() == want[hit].tolist() == [4, 0, 5, 8, 10, 12]
+    miss = ~hit
+    assert not ((pos[miss] < len(key_s)) & (key_s[np.minimum(pos[miss], len(key_s) - 1)] == key[miss])).any()
+
+
+def test_codes_looked_up_per_run_are_the_first_seen_codes_of_the_visits():
+    from fomolab.stats._counts import first_seen_small_codes
+    from fomolab.stats.rates import _codes_by_run
+
+    bounds = np.array([0, 3, 3, 7, 9])  # the second run has no visits
+    reps = pd.Series([5, 5, 5, 2, 2, 2, 2, 5, 5])
+    arms = pd.Series(pd.Categorical(["t", "t", "t", "c", "c", "c", "c", "t", "t"], categories=["c", "t", "x"]))
+    for col, runs in ((reps, [0, -1, 1, 0]), (arms, [0, -1, 1, 0])):
+        codes, names, of_run = _codes_by_run(col, lambda x: x, bounds)
+        want_codes, want_names = first_seen_small_codes(col)
+        assert codes.dtype == want_codes.dtype and codes.tolist() == want_codes.tolist()
+        assert list(names) == list(want_names) and of_run.tolist() == runs
+    mixed = pd.Series([5, 5, 6, 2, 2, 2, 2, 5, 5])  # a run of two replicates: every visit looked up
+    codes, names, of_run = _codes_by_run(mixed, lambda x: x, bounds)
+    assert of_run is None and codes.tolist() == first_seen_small_codes(mixed)[0].tolist()

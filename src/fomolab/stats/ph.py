@@ -112,7 +112,11 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
             keep = reps[np.cumsum(size) <= PH_MAX_ROWS]
             keep = keep if len(keep) else reps[:1]
             sel = rep_g <= keep[-1]  # the first replicates, in sorted order
-            idx = np.flatnonzero(sel) if isinstance(idx, slice) else idx[sel]
+            n_sel = int(np.count_nonzero(sel))
+            if isinstance(idx, slice) and sel[:n_sel].all():  # a folder's rows, by replicate: the first rows
+                idx = slice(0, n_sel)
+            else:
+                idx = np.flatnonzero(sel) if isinstance(idx, slice) else idx[sel]
             rep_g = rep_g[sel]
             del sel
             capped = (f"tested on the first {len(keep):,} of {len(reps):,} replicates ({len(rep_g):,} viewers): the "
@@ -220,6 +224,10 @@ def _transform(transform: str, stop: np.ndarray, start: np.ndarray | None, event
     every row, strata ignored (``cache`` keeps their sorted times between transforms).
     """
     times = fit.time
+    if "D" not in cache:  # what every transform of this fit reads: its deaths per group, its distinct times
+        cache["D"] = fit.deaths.sum(axis=1)
+        cache["u"], cache["at"] = np.unique(times, return_inverse=True)
+    D, u, at = cache["D"], cache["u"], cache["at"]
     if transform == "identity":
         g = times.astype(float)
     elif transform == "log":
@@ -228,18 +236,23 @@ def _transform(transform: str, stop: np.ndarray, start: np.ndarray | None, event
         g = np.log(times)
     elif transform == "rank":
         s = cache["stop"] = cache["stop"] if "stop" in cache else np.sort(stop)
-        g = (np.searchsorted(s, times, "left") + 1 + np.searchsorted(s, times, "right")) / 2.0
+        # the distinct times, in order, searched in the rows' times (searches in order stay in cache)
+        g = ((np.searchsorted(s, u, "left") + 1 + np.searchsorted(s, u, "right")) / 2.0)[at]
     else:  # km: 1 - the left-continuous Kaplan-Meier of all rows
         s = cache["stop"] = cache["stop"] if "stop" in cache else np.sort(stop)
-        ut, d = np.unique(stop[event], return_counts=True)
+        if D.sum() == np.count_nonzero(event):  # the fit's groups hold every event: its times are the rows'
+            ut, d, pos = u, np.bincount(at, weights=D, minlength=len(u)), at
+        else:
+            ut, d = np.unique(stop[event], return_counts=True)
+            pos = np.searchsorted(ut, times)
         n = (len(s) - np.searchsorted(s, ut, side="left")).astype(float)
         if start is not None:
-            s0 = cache["start"] = cache["start"] if "start" in cache else np.sort(start)
+            # (entries are arrivals, listed in order within each run: a merge sort finds those runs)
+            s0 = cache["start"] = cache["start"] if "start" in cache else np.sort(start, kind="stable")
             n -= len(start) - np.searchsorted(s0, ut, side="left")
         with np.errstate(divide="ignore", invalid="ignore"):
             surv = np.cumprod(np.where(n > 0, 1.0 - d / n, 1.0))
-        g = 1.0 - np.concatenate(([1.0], surv[:-1]))[np.searchsorted(ut, times)]
-    D = fit.deaths.sum(axis=1)
+        g = 1.0 - np.concatenate(([1.0], surv[:-1]))[pos]
     return np.asarray(g - (g @ D) / D.sum())
 
 
@@ -255,6 +268,30 @@ def _batch_codes(rep: np.ndarray, reps: np.ndarray, batch_of: np.ndarray, keep: 
         out[i:i + step] = batch_of[np.minimum(np.searchsorted(reps, rep[i:i + step]), last)]
     if keep is not None:
         out[~keep] = -1
+    return out
+
+
+def _stretches(point: np.ndarray, rep: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Starts and ends of the stretches of consecutive rows of one point and replicate (a folder's rows come
+    a run at a time), or None where they are many (over one per 64 rows): then each row is looked up."""
+    n = len(point)
+    if n < 2:
+        return None
+    change = point[1:] != point[:-1]
+    change |= rep[1:] != rep[:-1]
+    cut = np.flatnonzero(change)
+    del change
+    if len(cut) + 1 > n // 64:
+        return None
+    starts = np.concatenate(([0], cut + 1))
+    return starts, np.append(starts[1:], n)
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])``, without a Python loop."""
+    lengths = ends - starts
+    out = np.arange(int(lengths.sum()), dtype=np.int64)
+    out += np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
     return out
 
 
@@ -289,7 +326,13 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
     from fomolab.stats.changes import MAX_BATCHES, across
 
     rows = []
-    arm_code, arm_names = first_seen_codes(sh.arm)  # integer codes of a categorical column, not strings
+    # the arms as integer codes, not strings: a categorical's own (a fit reads the two arms' columns by name,
+    # so their numbering does not matter), another column's factorized
+    arm = sh.arm
+    if isinstance(arm.dtype, pd.CategoricalDtype) and not arm.isna().any():
+        arm_code, arm_names = arm.cat.codes.to_numpy(), np.asarray(arm.cat.categories)
+    else:
+        arm_code, arm_names = first_seen_codes(arm)
     arm_names = np.asarray(arm_names).astype(str)
     P = len(arm_names)
     X = np.array([[0.0], [1.0]])
@@ -297,9 +340,16 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
     arr_col, t_col, bought_col = sh.arrival_s.to_numpy(float), sh.time_s.to_numpy(float), sh.bought.to_numpy()
     one_point = len(point_col) > 0 and bool((point_col == point_col[0]).all())
     n_win = len(edges) - 1
+    stretches = _stretches(point_col, rep_col)
     for point in np.sort(pd.unique(point_col)):
         in_point = None if one_point else point_col == point
-        reps = np.sort(pd.unique(rep_col if in_point is None else rep_col[in_point]))
+        if stretches is not None:  # each stretch's replicate, group and rank in it, not each row's
+            s0, s1 = stretches
+            if in_point is not None:
+                s0, s1 = s0[in_point[s0]], s1[in_point[s0]]
+            reps = np.sort(pd.unique(rep_col[s0]))
+        else:
+            reps = np.sort(pd.unique(rep_col if in_point is None else rep_col[in_point]))
         many = len(reps) > MAX_BATCHES
         batch_of = np.arange(len(reps)) % MAX_BATCHES if many else np.arange(len(reps))
         label = "replicates group" if many else "replicate"
@@ -307,28 +357,41 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
         n_rows_all = np.zeros((n_win, P), np.int64)
         n_ev_all = np.zeros((n_win, P), np.int64)
         fits: dict[tuple[int, int], list[tuple[float, str]]] = {}
-        # each row's group of replicates as one byte (-1: another point), found once; then one group at a
-        # time, so that memory follows the group, not the folder
-        row_batch = _batch_codes(rep_col, reps, batch_of, in_point)
+        # each row's group of replicates (as one byte, -1: another point; or each stretch's), found once; then
+        # one group at a time, so that memory follows the group, not the folder.  The stratum: the replicate's
+        # rank within its group (replicates k, k + MAX_BATCHES, ... of the sorted ids), so that the counts
+        # loop over the group's own cells only
+        if stretches is not None:
+            at = np.searchsorted(reps, rep_col[s0])
+            s_batch, s_rank = batch_of[at], at // MAX_BATCHES if many else np.zeros(len(at), np.int64)
+        else:
+            row_batch = _batch_codes(rep_col, reps, batch_of, in_point)
         for bt in range(int(batch_of.max()) + 1 if len(reps) else 0):
-            idx = np.flatnonzero(row_batch == bt)
+            if stretches is not None:
+                mine = s_batch == bt
+                idx = _ranges(s0[mine], s1[mine])
+                rep = np.repeat(s_rank[mine], s1[mine] - s0[mine])
+            else:
+                idx = np.flatnonzero(row_batch == bt)
+                rep = np.searchsorted(reps, rep_col[idx]) // MAX_BATCHES if many else np.zeros(len(idx), np.int64)
             pat = arm_code[idx]
             present |= np.bincount(pat, minlength=P) > 0
-            rep = np.searchsorted(reps, rep_col[idx])
-            o = np.argsort(arr_col[idx], kind="stable")  # by arrival: a window's viewers arrived before its end
-            idx, pat, rep = idx[o], pat[o], rep[o]
+            # the rows as they are: the counts, and so the fits, do not depend on their order
             arr_all, t_all, bought_all = arr_col[idx], t_col[idx], bought_col[idx] == 1
             end_all = arr_all + t_all
             for w, (a, b) in enumerate(itertools.pairwise(edges)):
-                j = int(np.searchsorted(arr_all, b, side="left"))
-                near = np.flatnonzero(end_all[:j] > a - 1.0)  # a superset of the viewers at risk in the window
-                arr, t, bought = arr_all[near], t_all[near], bought_all[near]
-                entry = np.maximum(a - arr, 0.0)
-                exit_ = np.minimum(b - arr, t)
+                # a superset of the viewers at risk in the window: arrived before its end, left after its start
+                near = np.flatnonzero((arr_all < b) & (end_all > a - 1.0))
+                arr, t = arr_all[near], t_all[near]
+                entry = a - arr
+                np.maximum(entry, 0.0, out=entry)
+                to_end = b - arr
+                exit_ = np.minimum(to_end, t)
                 keep = exit_ > entry
-                ev = (bought & (t <= b - arr))[keep]
+                at_risk = near[keep]  # the rows at risk in the window, positions in the group
+                ev = bought_all[at_risk] & (t[keep] <= to_end[keep])
                 entry, exit_ = entry[keep], exit_[keep]
-                st_, pt = rep[near][keep], pat[near][keep]
+                st_, pt = rep[at_risk], pat[at_risk]
                 n_rows = np.bincount(pt, minlength=P)
                 n_rows_all[w] += n_rows
                 n_ev_all[w] += np.bincount(pt[ev], minlength=P)
@@ -341,9 +404,8 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
                     cols = [c, i] if c is not None else [i]
                     if n_rows[cols].sum() == 0:
                         continue  # no viewer of the two arms in this group's window: no estimate from it
-                    if counts is None:
-                        counts = event_time_counts(st_, pt, entry, exit_, st_[ev], pt[ev], exit_[ev], P,
-                                                   exit_sort="stable")
+                    if counts is None:  # (the exits are mostly the visits' own ends, in no order: quicksort)
+                        counts = event_time_counts(st_, pt, entry, exit_, st_[ev], pt[ev], exit_[ev], P)
                     try:
                         with warnings.catch_warnings(record=True) as caught:
                             warnings.simplefilter("always")

@@ -352,7 +352,7 @@ def _part(point: int, product: str, arm: np.ndarray, rep: np.ndarray, lo: np.nda
         map_r[used_r[orr]] = np.arange(len(orr))
         pat, st_, ev_p, ev_s = map_a[arm], map_r[rep], map_a[ev_arm], map_r[ev_rep]
     P, S = len(arms), len(reps)
-    counts = event_time_counts(st_, pat, lo, hi, ev_s, ev_p, ev_t, P, exit_sort="stable")
+    counts = event_time_counts(st_, pat, lo, hi, ev_s, ev_p, ev_t, P)
     rows = np.bincount(st_ * P + pat, weights=n_rows, minlength=S * P).reshape(S, P)
     viewers = np.bincount(pat, weights=viewer, minlength=P)
     return _Part(point, product, arms, reps, counts, rows, viewers, np.bincount(ev_p, minlength=P))
@@ -376,6 +376,59 @@ def _parts_from_rows(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.Dat
     return out
 
 
+def _positions(key_s: np.ndarray, bounds: np.ndarray, run: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(key_s, key)`` where ``key`` is found: ``key_s`` are the visits' distinct, sorted (run,
+    viewer id) keys, ``bounds`` each run's first visit, ``run`` each key's run (-1: none).
+
+    A run's viewer ids are usually its visits numbered from its first id: the position is then its run's
+    first visit plus the id's offset, checked against the key there, and only the other keys (none, as a
+    folder's runs write them) are searched (a search per purchase would jump about all visits).
+    """
+    n = len(key_s)
+    pos = np.full(len(key), n, np.int64)
+    has = np.flatnonzero((run >= 0) & (run < len(bounds) - 1))
+    r = run[has]
+    first = bounds[r]
+    filled = first < bounds[r + 1]
+    first_id = np.where(filled, key_s[np.minimum(first, max(n - 1, 0))] if n else 0, 0) & 0xFFFFFFFF
+    guess = first + ((key[has] & 0xFFFFFFFF) - first_id)
+    ok = filled & (guess >= first) & (guess < bounds[r + 1])
+    ok[ok] = key_s[guess[ok]] == key[has][ok]
+    pos[has[ok]] = guess[ok]
+    rest = np.ones(len(key), bool)
+    rest[has[ok]] = False
+    pos[rest] = np.searchsorted(key_s, key[rest])
+    return pos
+
+
+def _codes_by_run(col: pd.Series, ordered: Callable[[np.ndarray], np.ndarray], bounds: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`fomolab.stats._counts.first_seen_small_codes` of ``col`` (rows ``ordered``), and each run's code
+    (-1 for a run without visits), where each run's visits (``bounds``) share one value.
+
+    That value is looked up once per run, not hashed per visit (the runs come in order, so their first
+    appearances are the visits' ones); otherwise ``(*first_seen_small_codes(col, ordered), None)``.
+    """
+    from fomolab.stats._counts import small_code_type
+
+    categorical = isinstance(col.dtype, pd.CategoricalDtype)
+    raw = col.cat.codes.to_numpy() if categorical else col.to_numpy()
+    filled = np.flatnonzero(bounds[1:] > bounds[:-1])
+    if raw.dtype.kind not in "iu" or not len(filled) or col.isna().any():
+        return (*first_seen_small_codes(col, ordered), None)
+    values = ordered(raw)
+    starts = bounds[filled]
+    lo, hi = np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts)
+    if (lo != hi).any():
+        return (*first_seen_small_codes(col, ordered), None)
+    code, names = pd.factorize(lo)
+    names = np.asarray(col.cat.categories)[names] if categorical else np.asarray(names)
+    code = code.astype(small_code_type(len(names)))
+    of_run = np.full(len(bounds) - 1, -1, np.int64)
+    of_run[filled] = code
+    return np.repeat(code, bounds[filled + 1] - starts), names, of_run
+
+
 def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) -> list[_Part]:
     """:class:`_Part` of each (point, product), from sorted searches on the visits (no join of rows).
 
@@ -391,6 +444,9 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
     sid = shoppers.shopper_id.to_numpy().astype(np.int64, copy=False)
     if len(sid) and (sid.min() < 0 or sid.max() >= 2 ** 32):
         return _parts_from_rows(shoppers[_VISIT_COLUMNS], events, slots)
+    # each run's visits, counted before the run codes become the keys: the runs' bounds in key order
+    bounds = np.zeros(len(run_names) + 1, np.int64)
+    np.cumsum(np.bincount(rc, minlength=len(run_names)), out=bounds[1:])
     key = rc.astype(np.int64, copy=False)  # (run, viewer id) in one int64, built in place: 8 bytes a visit
     del rc
     key <<= 32
@@ -410,7 +466,6 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
         def ordered(x: np.ndarray) -> np.ndarray:
             return x[order]
     run_at = {str(r): k for k, r in enumerate(run_names)}
-    bounds = np.searchsorted(key_s >> 32, np.arange(len(run_names) + 1), side="left")
     buys = events[(events.kind == "purchase").to_numpy()]
     # runs and products as codes (a categorical's looked up per category), not a string per purchase
     if isinstance(buys.run_id.dtype, pd.CategoricalDtype):
@@ -419,7 +474,7 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
         b_run = pd.Categorical(buys.run_id.astype(str), categories=run_names).codes.astype(np.int64)
     b_sid = buys.shopper_id.to_numpy().astype(np.int64)
     b_key = (b_run << 32) | np.where(b_run >= 0, b_sid, 0)
-    pos = np.searchsorted(key_s, b_key)
+    pos = _positions(key_s, bounds, b_run, b_key)
     found = (b_run >= 0) & (pos < len(key_s))
     found[found] = key_s[pos[found]] == b_key[found]
     del key, key_s  # done with once the purchases are placed
@@ -437,9 +492,10 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
     b_rc = b_run[found]
     arr = ordered(shoppers.arrival_s.to_numpy(float))
     dep = ordered(shoppers.departure_s.to_numpy(float))
-    arm_code, arm_names = first_seen_small_codes(shoppers.arm, ordered)  # a few levels: 1 or 2 bytes a visit, not 8
+    # a few levels: 1 or 2 bytes a visit, not 8
+    arm_code, arm_names, _ = _codes_by_run(shoppers.arm, ordered, bounds)
     arm_names = np.asarray(arm_names).astype(str)
-    rep_code, rep_names = first_seen_small_codes(shoppers.replicate, ordered)
+    rep_code, rep_names, rep_of_run = _codes_by_run(shoppers.replicate, ordered, bounds)
     rep_names = np.asarray(rep_names)
     point = ordered(shoppers.point.to_numpy())
     ob = np.lexsort((b_prod, b_rc))
@@ -458,11 +514,14 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
         for pt in points_of[r]:
             todo.setdefault((int(pt), prod), []).append((r, a, b))
     # a run's replicate (-1: visits of several), so that each stratum's runs are counted together
-    run_rep = np.full(len(run_names), -1, np.int64)
-    filled = np.flatnonzero(bounds[1:] > bounds[:-1])
-    lo_r = np.minimum.reduceat(rep_code, bounds[filled]) if len(filled) else np.zeros(0, np.int64)
-    hi_r = np.maximum.reduceat(rep_code, bounds[filled]) if len(filled) else np.zeros(0, np.int64)
-    run_rep[filled] = np.where(lo_r == hi_r, lo_r, -1)
+    if rep_of_run is not None:
+        run_rep = rep_of_run
+    else:
+        run_rep = np.full(len(run_names), -1, np.int64)
+        filled = np.flatnonzero(bounds[1:] > bounds[:-1])
+        lo_r = np.minimum.reduceat(rep_code, bounds[filled]) if len(filled) else np.zeros(0, np.int64)
+        hi_r = np.maximum.reduceat(rep_code, bounds[filled]) if len(filled) else np.zeros(0, np.int64)
+        run_rep[filled] = np.where(lo_r == hi_r, lo_r, -1)
 
     def arrays(pt: int, prod: str, slots_of: list[tuple[int, float, float]]) -> dict[str, np.ndarray]:
         """The at-risk intervals and purchases of ``prod`` in these runs (codes into arm_names, rep_names)."""
@@ -559,8 +618,8 @@ def _chunked_part(pt: int, prod: str, slots_of: list[tuple[int, float, float]], 
         if not len(c["lo"]):
             continue
         r0 = int(c["rep"].min())  # the group's strata from 0: its counts loop over its own cells only
-        counts = event_time_counts(c["rep"] - r0, c["arm"], c["lo"], c["hi"], c["er"] - r0, c["ea"], c["et"], A,
-                                   exit_sort="stable")
+        # the exits (a visit's end of the slot, since arrival) follow no order: the default quicksort
+        counts = event_time_counts(c["rep"] - r0, c["arm"], c["lo"], c["hi"], c["er"] - r0, c["ea"], c["et"], A)
         parts.append(EventTimeCounts(counts.stratum + r0, counts.time, counts.at_risk, counts.deaths))
         n_rep += np.bincount(c["rep"], minlength=R)
         cell = c["rep"].astype(np.int64) * A + c["arm"]  # (codes of one or two bytes would overflow)
