@@ -28,7 +28,7 @@ import pandas as pd
 from fomolab.errors import DataError, StatisticalWarning
 from fomolab.stats import _folder
 from fomolab.stats._compat import renamed_kwargs
-from fomolab.stats._counts import arm_codes_by_run, small_code_type
+from fomolab.stats._counts import arm_codes_by_run, small_code_type, sorted_small_codes
 
 if TYPE_CHECKING:
     from fomolab.results import Results
@@ -227,7 +227,7 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
     coded = arm_codes_by_run(shoppers, runs)
     sh = _slim_times(shoppers)
     rows = []
-    points = np.unique(sh.point.to_numpy())
+    points = np.sort(pd.unique(sh.point.to_numpy()))  # the few values hashed, then sorted: no sort of every row
     for point in points:
         at_point = None if len(points) == 1 else sh.point.to_numpy() == point
         grp = sh if at_point is None else sh[at_point]
@@ -240,13 +240,16 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
         # each arm's rows by time, sorted once: the bootstrap's medians and each arm's Kaplan–Meier curve read them
         by_time = _sorted_rows(arm_of, grp.time_s.to_numpy(float), list(range(len(arms))))
         by_time = {a: by_time[k] for k, a in enumerate(arms)}
-        boots = _boot_medians(grp, arms, int(n_boot), seed, level, by_time) if n_boot else {}
+        # the replicates as codes 0 .. R - 1 in sorted order, a byte or two a row (hashed once, not per arm)
+        rep_code = sorted_small_codes(grp.replicate.to_numpy())
+        # each arm's replicates: which of the R it holds
+        holds = {a: np.bincount(rep_code[1][o], minlength=len(rep_code[0])) > 0 for a, o in by_time.items()}
+        boots = _boot_medians(grp, arms, int(n_boot), seed, level, by_time, rep_code) if n_boot else {}
         curves = _ArmCurves(grp, by_time, level)
         joint = _PointPairs(grp, arm_of >= 0, arms, control, level, arm_of, by_time)
         if paired is not None and (summary := joint.summary()) is not None:
             paired[int(point)] = summary
         at_ctrl = by_time[control]
-        rep_all = grp.replicate.to_numpy()
         bought = grp.bought.to_numpy()
         for arm in arms:
             if arm == control:
@@ -255,7 +258,7 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
             if not len(at_trt) or not len(at_ctrl):
                 continue
             pair = _Pair(grp, at_ctrl, at_trt)
-            reps = len(set(pd.unique(rep_all[at_ctrl])) | set(pd.unique(rep_all[at_trt])))  # the pair's replicates
+            reps = int((holds[control] | holds[arm]).sum())  # the pair's replicates
             cl = "replicate" if reps >= 2 else None
             base = dict(point=int(point), arm=arm, control=control, n=len(at_trt), control_n=len(at_ctrl),
                         clusters=reps if cl else np.nan)
@@ -576,7 +579,8 @@ def _contrasts(pair: Callable[[], pd.DataFrame], arm: str, control: str, cl: str
 
 
 def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, level: float,
-                  by_time: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                  by_time: dict[str, np.ndarray] | None = None,
+                  rep_code: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Kaplan–Meier medians of each arm over bootstrap resamples of replicates.
 
     The same resample of replicates is used for every arm (paired).  The curve
@@ -591,13 +595,22 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
     resample's median is reached.  Sums of whole counts are exact, so the
     curves are those of the resampled rows.  Not reached: NaN.
 
+    Only the curves' values at the end of each block are multiplied out for
+    every resample (a product down the block's rows, row after row: the
+    same products, in the same order, as a running product's last row); a
+    resample's values at each time of a block are taken only in the block
+    where its curve reaches one half.  Where no event time ties (each holds
+    one event), a resample's events there are its weight of that event's
+    replicate, looked up.
+
     ``by_time``: each arm's row positions in ``grp`` sorted by time (stable),
-    when the caller has them; otherwise they are sorted here.
+    when the caller has them; otherwise they are sorted here.  ``rep_code``:
+    the replicates in sorted order and each row's position among them
+    (:func:`~fomolab.stats._counts.sorted_small_codes` of ``grp.replicate``), when the caller has them.
     """
 
-    # the replicates in sorted order (hashed once, the few values sorted); each arm's rows get their rank below
-    rep_all = grp.replicate.to_numpy()
-    reps = np.sort(pd.unique(rep_all))
+    # the replicates in sorted order, each row's as its rank among them
+    reps, rank = rep_code if rep_code is not None else sorted_small_codes(grp.replicate.to_numpy())
     R = len(reps)
     rng = np.random.default_rng(seed)
     W = np.stack([np.bincount(rng.integers(0, R, R), minlength=R) for _ in range(n_boot)]).astype(float)
@@ -613,7 +626,7 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
         o = by_time.get(a)
         if o is None or not len(o):
             continue
-        t, e, rc = t_all[o], e_all[o] > 0, np.searchsorted(reps, rep_all[o])  # the arm's rows by time
+        t, e, rc = t_all[o], e_all[o] > 0, rank[o]  # the arm's rows by time
         et = t[e]
         et = et[np.concatenate(([True], et[1:] != et[:-1]))] if len(et) else et  # distinct event times, sorted
         K = len(et)
@@ -627,16 +640,19 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
         # the rows come by time, so their row numbers p are sorted and the matrices are laid out directly
         # (a row's entries in the rows' order, repeats of a replicate summed by the products: whole counts)
         C = _by_sorted_rows(ones, np.searchsorted(et, t, side="right"), rc, (K + 1, R))
-        D = _by_sorted_rows(ones[e], np.searchsorted(et, t[e]), rc[e], (K, R))
+        rc_ev = rc[e]  # each event's replicate, by time
+        # one event at each event time: d_j is the resample's weight of that event's replicate (as D @ W.T gives
+        # it: 1 x w + 0), a row of W.T looked up
+        D = None if len(rc_ev) == K else _by_sorted_rows(ones[e], np.searchsorted(et, t[e]), rc_ev, (K, R))
         del ones
         total = np.bincount(rc, minlength=R).astype(float) @ WT  # each resample's rows
         med = np.full(len(W), np.nan)
-        surv: np.ndarray = np.ones((1, len(W)))  # each resample's curve just before the block
+        surv: np.ndarray = np.ones(len(W))  # each resample's curve just before the block
         gone = np.zeros(len(W))  # rows gone before the block's first event time
         step = max(1, _BOOT_CELLS // len(W))  # event times at a time: bounded memory at any number of times
         for lo in range(0, K, step):
             hi = min(K, lo + step)
-            d = D[lo:hi] @ WT  # sums of whole counts: exact, whatever the blocks
+            d = np.take(WT, rc_ev[lo:hi], axis=0) if D is None else D[lo:hi] @ WT  # whole counts: exact
             # at risk at t_j: total less the rows gone before it (C[0..j]), a running sum carried between blocks
             n = C[lo:hi] @ WT
             n[0] += gone
@@ -650,13 +666,15 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
             del n
             # the carried value times the first factor, so the product runs in the same order as over all times
             # at once (surv * f_0 * f_1 ...)
-            s[0] *= surv[0]
-            np.cumprod(s, axis=0, out=s)
-            surv = s[-1:]
-            # a curve only falls (each factor is in [0, 1]): it reaches 0.5 in the block if its last value does
-            new = np.isnan(med) & (s[-1] <= 0.5)
+            s[0] *= surv
+            # each curve's value at the block's last time: a product down the rows multiplies row after row
+            # (no reordering: numpy reorders only sums, pairwise), the same numbers as a running product's last row
+            surv = np.multiply.reduce(s, axis=0)
+            # a curve only falls (each factor is in [0, 1]): it reaches 0.5 in the block if its last value does;
+            # only those curves' values at each time of the block are needed
+            new = np.isnan(med) & (surv <= 0.5)
             if new.any():
-                med[new] = et[lo + (s[:, new] <= 0.5).argmax(axis=0)]
+                med[new] = et[lo + (np.cumprod(s[:, new], axis=0) <= 0.5).argmax(axis=0)]
             if not np.isnan(med).any():
                 break
         out[a] = med[which]
