@@ -633,7 +633,11 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
         if K == 0:
             out[a] = np.full(n_boot, np.nan)
             continue
-        ones = np.ones(len(t))
+        # the rows at risk as whole numbers (their sums in any order exact, the running sum of integers faster
+        # than of floats): four bytes where every resample's rows fit (R draws of a replicate at most)
+        per_rep = np.bincount(rc, minlength=R)
+        kind = np.int32 if int(per_rep.max()) * R < 2 ** 31 else np.int64
+        ones = np.ones(len(t), kind)
         # event times down the rows, resamples across the columns: the running sums and products below run
         # down contiguous rows, all resamples at once
         # C[p, r]: rows of replicate r at risk at t_0 .. t_{p-1} only; D[j, r]: its events at t_j
@@ -643,18 +647,20 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
         rc_ev = rc[e]  # each event's replicate, by time
         # one event at each event time: d_j is the resample's weight of that event's replicate (as D @ W.T gives
         # it: 1 x w + 0), a row of W.T looked up
-        D = None if len(rc_ev) == K else _by_sorted_rows(ones[e], np.searchsorted(et, t[e]), rc_ev, (K, R))
+        D = None if len(rc_ev) == K else _by_sorted_rows(np.ones(len(rc_ev)), np.searchsorted(et, t[e]), rc_ev,
+                                                          (K, R))
         del ones
-        total = np.bincount(rc, minlength=R).astype(float) @ WT  # each resample's rows
+        WTk = WT.astype(kind)
+        total = per_rep.astype(kind) @ WTk  # each resample's rows
         med = np.full(len(W), np.nan)
         surv: np.ndarray = np.ones(len(W))  # each resample's curve just before the block
-        gone = np.zeros(len(W))  # rows gone before the block's first event time
+        gone = np.zeros(len(W), kind)  # rows gone before the block's first event time
         step = max(1, _BOOT_CELLS // len(W))  # event times at a time: bounded memory at any number of times
         for lo in range(0, K, step):
             hi = min(K, lo + step)
             d = np.take(WT, rc_ev[lo:hi], axis=0) if D is None else D[lo:hi] @ WT  # whole counts: exact
             # at risk at t_j: total less the rows gone before it (C[0..j]), a running sum carried between blocks
-            n = C[lo:hi] @ WT
+            n = C[lo:hi] @ WTk
             n[0] += gone
             np.cumsum(n, axis=0, out=n)
             gone = n[-1].copy()
