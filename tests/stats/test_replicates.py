@@ -22,6 +22,7 @@ from scipy import stats as st
 
 from fomolab.errors import DataError, StatisticalWarning
 from fomolab.stats import cox, kaplan_meier, replicate_effects, replicate_estimates
+from fomolab.stats._counts import sorted_small_codes
 from fomolab.stats.replicates import (
     _log_hazard_ratios,  # the fits of every replicate at once
     cumulative_incidence_at,
@@ -475,3 +476,24 @@ def test_cells_taken_by_time_give_the_same_tables():
     got = _effects(df, "t", "bought", "arm", by_time=np.argsort(df.t.to_numpy(), kind="stable"), **kw)
     pd.testing.assert_frame_equal(got.summary, want.summary, check_exact=True)
     pd.testing.assert_frame_equal(got.per_replicate, want.per_replicate, check_exact=True)
+    # tied rows in another order (the reverse of the rows'), and the replicates given as codes: the same tables
+    backwards = np.lexsort((-np.arange(len(df)), df.t.to_numpy()))
+    coded = sorted_small_codes(df.rep.to_numpy())
+    got = _effects(df, "t", "bought", "arm", by_time=backwards, rep_code=coded, **kw)
+    pd.testing.assert_frame_equal(got.summary, want.summary, check_exact=True)
+    pd.testing.assert_frame_equal(got.per_replicate, want.per_replicate, check_exact=True)
+
+
+def test_replicates_given_as_codes_give_the_same_tables_and_errors():
+    from fomolab.stats.replicates import _effects
+
+    df = _frame({0: 0.05, 1: 0.1, 2: 0.02, 3: 0.08}, n=60, seed=23).sample(frac=1.0, random_state=2)
+    df = df.reset_index(drop=True).assign(rep=lambda d: d.rep * 3 + 10)  # replicate numbers with gaps
+    kw = dict(control="control", replicate="rep", tau=30.0, competing="left")
+    want = replicate_effects(df, "t", "bought", "arm", **kw)
+    got = _effects(df, "t", "bought", "arm", rep_code=sorted_small_codes(df.rep.to_numpy()), **kw)
+    pd.testing.assert_frame_equal(got.summary, want.summary, check_exact=True)
+    pd.testing.assert_frame_equal(got.per_replicate, want.per_replicate, check_exact=True)
+    gone = df.assign(rep=df.rep.where(df.index != 7, np.nan))
+    with pytest.raises(DataError, match="must not contain missing values: row 7 is missing"):
+        _effects(gone, "t", "bought", "arm", rep_code=sorted_small_codes(gone.rep.to_numpy()), **kw)

@@ -246,7 +246,7 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
         holds = {a: np.bincount(rep_code[1][o], minlength=len(rep_code[0])) > 0 for a, o in by_time.items()}
         boots = _boot_medians(grp, arms, int(n_boot), seed, level, by_time, rep_code) if n_boot else {}
         curves = _ArmCurves(grp, by_time, level)
-        joint = _PointPairs(grp, arm_of >= 0, arms, control, level, arm_of, by_time)
+        joint = _PointPairs(grp, arm_of >= 0, arms, control, level, arm_of, by_time, rep_code)
         if paired is not None and (summary := joint.summary()) is not None:
             paired[int(point)] = summary
         at_ctrl = by_time[control]
@@ -430,12 +430,14 @@ class _PointPairs:
     """
 
     def __init__(self, grp: pd.DataFrame, keep: np.ndarray, arms: list[str], control: str, level: float,
-                 arm_of: np.ndarray | None = None, by_time: dict[str, np.ndarray] | None = None):
+                 arm_of: np.ndarray | None = None, by_time: dict[str, np.ndarray] | None = None,
+                 rep_code: tuple[np.ndarray, np.ndarray] | None = None):
         """``keep``: which rows of ``grp`` are of ``arms``; ``arm_of``: each row's position in ``arms``
         (-1: none), when known (the call then reads the arms by these codes, not their text); ``by_time``:
-        each arm's row positions sorted by time (stable), when known (the fits then merge sorted runs)."""
+        each arm's row positions sorted by time, when known (the fits then merge sorted runs); ``rep_code``:
+        the replicates in sorted order and each row's position among them, when known (not hashed again)."""
         self.grp, self.keep, self.arms, self.control, self.level = grp, keep, arms, control, level
-        self.arm_of, self.by_time = arm_of, by_time
+        self.arm_of, self.by_time, self.rep_code = arm_of, by_time, rep_code
         self._summary: pd.DataFrame | None = None
         self._failed = False
 
@@ -448,6 +450,7 @@ class _PointPairs:
             # every row's position by time (each arm's, sorted), where they are the positions of g's rows
             by_time = (np.concatenate(list(self.by_time.values())) if self.by_time is not None and g is self.grp
                        else None)
+            rep_code = self.rep_code if g is self.grp else None
             if self.arm_of is not None:  # the same rows, the arms as a categorical of their codes
                 arm = pd.Categorical.from_codes(self.arm_of if g is self.grp else self.arm_of[self.keep],
                                                 pd.Index(self.arms, dtype=object))
@@ -457,11 +460,12 @@ class _PointPairs:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     fx = _effects(g, "time_s", "bought", "arm", control=self.control, replicate="replicate",
-                                  measures=_PAIRED_MEASURES, conf_level=self.level, by_time=by_time)
+                                  measures=_PAIRED_MEASURES, conf_level=self.level, by_time=by_time,
+                                  rep_code=rep_code)
                 self._summary = fx.summary
             except DataError:
                 self._failed = True
-            self.grp = self.keep = self.arm_of = self.by_time = None  # type: ignore[assignment]  # rows no longer needed
+            self.grp = self.keep = self.arm_of = self.by_time = self.rep_code = None  # type: ignore[assignment]  # rows no longer needed
         return self._summary
 
     def rows(self, pair: Callable[[], pd.DataFrame], arm: str) -> dict[str, dict[str, Any]]:
@@ -650,8 +654,8 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
         D = None if len(rc_ev) == K else _by_sorted_rows(np.ones(len(rc_ev)), np.searchsorted(et, t[e]), rc_ev,
                                                           (K, R))
         del ones
-        WTk = WT.astype(kind)
-        total = per_rep.astype(kind) @ WTk  # each resample's rows
+        WTk: np.ndarray = WT.astype(kind)
+        total: np.ndarray = np.asarray(per_rep.astype(kind) @ WTk)  # each resample's rows
         med = np.full(len(W), np.nan)
         surv: np.ndarray = np.ones(len(W))  # each resample's curve just before the block
         gone = np.zeros(len(W), kind)  # rows gone before the block's first event time

@@ -493,7 +493,8 @@ def replicate_estimates(
 
 
 def _prepare(data: pd.DataFrame, duration: str, event: str, by: str, control: object, replicate: str,
-             tau: float | None, competing: str | None, measures: str | Sequence[str]) -> tuple[Any, ...]:
+             tau: float | None, competing: str | None, measures: str | Sequence[str],
+             rep_code: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Any, ...]:
     data = _checks.check_frame(data)
     _checks.check_columns(data, [duration, event, by, replicate, competing])
     ms = _checks.as_list(measures)
@@ -504,14 +505,21 @@ def _prepare(data: pd.DataFrame, duration: str, event: str, by: str, control: ob
             raise DataError(f"'measures': unknown measure {m!r} (choose from {', '.join(MEASURES)})")
     t = _checks.numeric(data, duration, nonnegative=True)
     e = _checks.events01(data, event)
-    c = _checks.events01(data, competing) if competing is not None else np.zeros(len(e))
-    both = (e > 0) & (c > 0)
-    if both.any():
-        label = data.index[int(np.flatnonzero(both)[0])]
-        raise DataError(f"columns {event!r} and {competing!r} are both 1 in row {label!r}: a follow-up ends "
-                        "with one event or the other")
+    if competing is not None:
+        c = _checks.events01(data, competing)
+        both = (e > 0) & (c > 0)
+        if both.any():
+            label = data.index[int(np.flatnonzero(both)[0])]
+            raise DataError(f"columns {event!r} and {competing!r} are both 1 in row {label!r}: a follow-up ends "
+                            "with one event or the other")
+    else:
+        c = np.broadcast_to(np.float64(0.0), len(e))  # no competing event: zeros, read-only, no array per row
     g = _group_codes(data, by)
-    rep = _checks.keys(data, replicate)
+    rep: np.ndarray | tuple[np.ndarray, np.ndarray] | None = None
+    if rep_code is None or pd.isna(rep_code[0]).any():
+        rep = _checks.keys(data, replicate)  # raises on a missing value
+    if rep_code is not None:
+        rep = rep_code
     if not any(v == control for v in g[1]):
         have = ", ".join(map(repr, g[1][:10]))
         raise DataError(f"control {control!r} not found in column {by!r} (values: {have})")
@@ -555,10 +563,11 @@ def _group_codes(data: pd.DataFrame, col: str, step: int = 1 << 20) -> tuple[np.
     return out, np.asarray(names)
 
 
-def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray, np.ndarray], rep: np.ndarray,
-               control: object, ms: list[str], tau: float | None, by_time: np.ndarray | None = None
-               ) -> pd.DataFrame:
-    """Each replicate's estimates; ``g``: each row's group code and the groups (:func:`_group_codes`).
+def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray, np.ndarray],
+               rep: np.ndarray | tuple[np.ndarray, np.ndarray], control: object, ms: list[str], tau: float | None,
+               by_time: np.ndarray | None = None) -> pd.DataFrame:
+    """Each replicate's estimates; ``g``: each row's group code and the groups (:func:`_group_codes`);
+    ``rep``: each row's replicate, or the replicates in sorted order and each row's position among them.
 
     ``by_time``: every row's position, sorted by ``t`` (stable).  The closed-form and vectorised measures
     then take each cell's rows by time (the hazard-ratio fits sort each replicate's two sorted runs: a
@@ -568,9 +577,14 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
     others = [v for v in g_names if v != control]
     with contextlib.suppress(TypeError):
         others.sort()
-    reps = list(pd.unique(rep))
-    with contextlib.suppress(TypeError):
-        reps.sort()
+    values: np.ndarray | None = None
+    if isinstance(rep, tuple):
+        reps, rep_of = list(rep[0]), rep[1]
+    else:
+        values, rep_of = rep, None
+        reps = list(pd.unique(values))
+        with contextlib.suppress(TypeError):
+            reps.sort()
     # every row's (replicate, group) cell, found once: integer codes, one stable sort, slices (a cell's
     # rows keep their order, as a mask over all rows gave them)
     levels = [control, *others]
@@ -578,9 +592,10 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
     level_of = pd.Index(levels, dtype=object).get_indexer(g_names)  # each group's position in levels
     # one or two bytes a row where they fit (numpy's stable sort of them is a radix sort), a million rows at a time:
     # no code per row in eight bytes
-    key = np.empty(len(rep), small_code_type(len(reps) * L))
-    for i in range(0, len(rep), _KEY_ROWS):
-        part = _codes(rep[i:i + _KEY_ROWS], reps)
+    key = np.empty(len(g_code), small_code_type(len(reps) * L))
+    for i in range(0, len(g_code), _KEY_ROWS):
+        part = _codes(values[i:i + _KEY_ROWS], reps) if values is not None else \
+            np.asarray(rep_of)[i:i + _KEY_ROWS].astype(np.int64)
         part *= L
         part += level_of[g_code[i:i + _KEY_ROWS]]
         key[i:i + _KEY_ROWS] = part
@@ -848,12 +863,15 @@ conf_level=0.95>
 def _effects(data: pd.DataFrame, duration: str, event: str, by: str, *, control: object, replicate: str,
              tau: float | None = None, competing: str | None = None,
              measures: str | Sequence[str] = tuple(MEASURES), conf_level: float = 0.95,
-             by_time: np.ndarray | None = None) -> ReplicateEffectsResult:
+             by_time: np.ndarray | None = None,
+             rep_code: tuple[np.ndarray, np.ndarray] | None = None) -> ReplicateEffectsResult:
     """:func:`replicate_effects`; ``by_time``: the positions of all rows of ``data``, sorted by ``duration``
-    (stable), when the caller has them (:func:`_estimates`)."""
+    (ties in any order), when the caller has them (:func:`_estimates`); ``rep_code``: the replicates in sorted
+    order and each row's position among them (:func:`fomolab.stats._counts.sorted_small_codes` of the column
+    ``replicate``), when the caller has them."""
     level = _checks.check_probability(conf_level, "conf_level")
     data, t, e, c, g, rep, ms, tau = _prepare(data, duration, event, by, control, replicate, tau, competing,
-                                              measures)
+                                              measures, rep_code)
     per = _estimates(t, e, c, g, rep, control, ms, tau, by_time)
     others = [v for v in g[1] if v != control]
     with contextlib.suppress(TypeError):
