@@ -592,22 +592,30 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
     level_of = pd.Index(levels, dtype=object).get_indexer(g_names)  # each group's position in levels
     # one or two bytes a row where they fit (numpy's stable sort of them is a radix sort), a million rows at a time:
     # no code per row in eight bytes
-    key = np.empty(len(g_code), small_code_type(len(reps) * L))
+    n_cells = len(reps) * L
+    key = np.empty(len(g_code), small_code_type(n_cells))
+    # each cell's rows and events (sums of 0/1: whole numbers, exact in any order), counted with the codes
+    size: np.ndarray = np.zeros(n_cells, np.int64)
+    events: np.ndarray = np.zeros(n_cells)
     for i in range(0, len(g_code), _KEY_ROWS):
         part = _codes(values[i:i + _KEY_ROWS], reps) if values is not None else \
             np.asarray(rep_of)[i:i + _KEY_ROWS].astype(np.int64)
         part *= L
         part += level_of[g_code[i:i + _KEY_ROWS]]
         key[i:i + _KEY_ROWS] = part
+        size += np.bincount(part, minlength=n_cells)
+        events += np.bincount(part, weights=e[i:i + _KEY_ROWS], minlength=n_cells)
     fast = [m for m in ms if m in _VECTORISED]
     slow = [m for m in ms if m not in _VECTORISED]
     if by_time is not None and not slow and len(by_time) == len(key):
         order = by_time[np.argsort(key[by_time], kind="stable")]  # each cell's rows by time, ties as they come
     else:
         order = np.argsort(key, kind="stable")
-    bounds = np.searchsorted(key[order], np.arange(len(reps) * L + 1))
     del key
-    size = np.diff(bounds).reshape(len(reps), L)
+    bounds = np.zeros(n_cells + 1, np.int64)
+    np.cumsum(size, out=bounds[1:])
+    size = size.reshape(len(reps), L)
+    events = events.reshape(len(reps), L)
 
     def cell(i: int, j: int) -> np.ndarray:
         return order[bounds[i * L + j]:bounds[i * L + j + 1]]
@@ -617,7 +625,8 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
     at_once: dict[int, dict[int, dict[str, float]]] = {}
     for j in range(1, L):
         both = np.flatnonzero((size[:, 0] > 0) & (size[:, j] > 0))
-        cols = _contrasts_at_once(t, e, [cell(int(i), 0) for i in both], [cell(int(i), j) for i in both], fast)
+        cols = _contrasts_at_once(t, e, [cell(int(i), 0) for i in both], [cell(int(i), j) for i in both], fast,
+                                  (events[both, 0], events[both, j]))
         at_once[j] = {int(i): {m: float(cols[m][k]) for m in fast} for k, i in enumerate(both)}
     rows = []
     for i, r in enumerate(reps):
@@ -647,13 +656,13 @@ _VECTORISED = ("hazard_ratio", "risk_difference", "odds_ratio")
 
 
 def _contrasts_at_once(t: np.ndarray, e: np.ndarray, ctrl: list[np.ndarray], arm: list[np.ndarray],
-                       ms: list[str]) -> dict[str, np.ndarray]:
+                       ms: list[str], events: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
     """:func:`replicate_contrast`'s hazard ratio, risk difference and odds ratio of many replicates at once.
 
     ``ctrl[k]`` and ``arm[k]`` are the row positions of replicate ``k``'s
-    control and arm.  The shares are the same arithmetic on the same counts
-    (bit for bit); for the hazard ratio the counts at each replicate's distinct
-    times come from one pass over a block of replicates' rows at a time, and the same
+    control and arm; ``events``: their numbers of events (whole numbers).
+    The shares are the same arithmetic on the same counts (bit for bit); for
+    the hazard ratio the counts at each replicate's distinct times come from one pass over a block of replicates' rows at a time, and the same
     Newton–Raphson as :func:`log_hazard_ratio` runs on each replicate's
     (bit for bit the same numbers: the step-halving test compares
     log-likelihoods that differ by rounding near the maximum, so any other
@@ -666,8 +675,7 @@ def _contrasts_at_once(t: np.ndarray, e: np.ndarray, ctrl: list[np.ndarray], arm
     nc = np.array([len(x) for x in ctrl], np.int64)
     na = np.array([len(x) for x in arm], np.int64)
     ev = np.asarray(e, float)
-    kc = np.array([ev[x].sum() for x in ctrl], float)  # whole numbers: exact
-    ka = np.array([ev[x].sum() for x in arm], float)
+    kc, ka = (np.asarray(k, float) for k in events)
     pc, pa = kc / nc, ka / na  # the groups' means, as ``mean()`` gives them
     if "risk_difference" in ms:
         out["risk_difference"] = pa - pc
@@ -709,7 +717,8 @@ def _log_hazard_ratios(t: np.ndarray, e: np.ndarray, x: np.ndarray, seg: np.ndar
     # by time within each segment: one small sort per segment is faster than a sort of all rows by two keys
     cut = np.searchsorted(seg, np.arange(V + 1))
     o = np.concatenate([a + np.argsort(t[a:b], kind="stable") for a, b in itertools.pairwise(cut)])
-    st, ss, se, sx = t[o], seg[o], e[o], x[o]
+    st, se, sx = t[o], e[o], x[o]
+    ss = seg  # the rows move only within their segment
     new = np.ones(len(st), bool)
     new[1:] = (ss[1:] != ss[:-1]) | (st[1:] != st[:-1])
     gid = np.cumsum(new) - 1  # distinct (segment, time)
@@ -719,7 +728,7 @@ def _log_hazard_ratios(t: np.ndarray, e: np.ndarray, x: np.ndarray, seg: np.ndar
     d1 = np.bincount(gid, weights=se * sx)
     x1 = np.bincount(gid, weights=sx).astype(np.int64)
     # at risk at a distinct time: rows of its segment at that time or later
-    nxt = np.searchsorted(kseg, kseg, side="right")
+    nxt = np.searchsorted(kseg, np.arange(1, V + 1))[kseg]  # the first of the next segment
     tail = np.append(np.cumsum(cnt[::-1])[::-1], 0)
     tail1 = np.append(np.cumsum(x1[::-1])[::-1], 0)
     n = (tail[:-1] - tail[nxt]).astype(float)
