@@ -662,7 +662,8 @@ def _contrasts_at_once(t: np.ndarray, e: np.ndarray, ctrl: list[np.ndarray], arm
     ``ctrl[k]`` and ``arm[k]`` are the row positions of replicate ``k``'s
     control and arm; ``events``: their numbers of events (whole numbers).
     The shares are the same arithmetic on the same counts (bit for bit); for
-    the hazard ratio the counts at each replicate's distinct times come from one pass over a block of replicates' rows at a time, and the same
+    the hazard ratio the counts at each replicate's distinct times come from
+    one pass over a block of replicates' rows at a time, and the same
     Newton–Raphson as :func:`log_hazard_ratio` runs on each replicate's
     (bit for bit the same numbers: the step-halving test compares
     log-likelihoods that differ by rounding near the maximum, so any other
