@@ -412,9 +412,7 @@ def test_a_replicate_lacking_the_control_or_an_arm_is_left_out_of_that_contrast(
         (g, m): 5 if g == "sale" else 4 for g in ("sale", "timer") for m in _FAST}
 
 
-def test_hazard_ratios_fitted_a_few_replicates_at_a_time_are_the_same(monkeypatch):
-    import fomolab.stats.replicates as rp
-
+def test_hazard_ratios_of_rows_in_any_order_are_each_replicates_own_fit():
     rng = np.random.default_rng(3)
     parts = []
     for rep in range(7):
@@ -427,9 +425,12 @@ def test_hazard_ratios_fitted_a_few_replicates_at_a_time_are_the_same(monkeypatc
     kw = dict(control="control", replicate="rep", measures=["hazard_ratio", "odds_ratio"])
     whole = replicate_estimates(data, "t", "bought", "arm", **kw)
     assert whole.estimate.notna().all() and len(whole) == 7 * 2 * 2
-    for rows in (700, 1):  # about two replicates (of ~400 rows per pair) at a time, then one
-        monkeypatch.setattr(rp, "_FIT_ROWS", rows)
-        assert replicate_estimates(data, "t", "bought", "arm", **kw).equals(whole)
+    fits = whole[whole.measure == "hazard_ratio"]
+    for rep, grp, got in zip(fits.replicate, fits.group, fits.estimate, strict=True):
+        mine = data[data.rep == rep]
+        c, a = mine[mine.arm == "control"], mine[mine.arm == grp]
+        b = log_hazard_ratio(np.r_[c.t, a.t], np.r_[c.bought, a.bought], np.r_[np.zeros(len(c)), np.ones(len(a))])
+        assert got == math.exp(b)  # bit for bit
 
 
 def test_cell_codes_made_a_few_rows_at_a_time_are_the_same(monkeypatch):

@@ -39,7 +39,6 @@ simulation studies).
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import warnings
 from collections.abc import Sequence
@@ -686,70 +685,52 @@ def _contrasts_at_once(t: np.ndarray, e: np.ndarray, ctrl: list[np.ndarray], arm
             out["odds_ratio"] = np.where(ok, (pa / (1 - pa)) / (pc / (1 - pc)), np.nan)
     if "hazard_ratio" in ms:
         b = np.full(V, np.nan)
-        fit = (kc > 0) & (ka > 0)
-        # a few replicates at a time (about _FIT_ROWS rows): each replicate's fit reads only its own rows, so the
-        # working arrays stay small at any number of replicates
-        rows = np.cumsum(nc + na)
-        v0 = 0
-        while v0 < V:
-            v1 = max(v0 + 1, int(np.searchsorted(rows, (rows[v0 - 1] if v0 else 0) + _FIT_ROWS, side="right")))
-            v1 = min(v1, V)
-            # positions replicate by replicate, the control's rows before the arm's
-            pos = np.concatenate([x for k in range(v0, v1) for x in (ctrl[k], arm[k])])
-            sizes = np.column_stack((nc[v0:v1], na[v0:v1])).reshape(-1)
-            seg = np.repeat(np.arange(v1 - v0), nc[v0:v1] + na[v0:v1])
-            treated = np.repeat(np.tile([0.0, 1.0], v1 - v0), sizes)
-            b[v0:v1] = _log_hazard_ratios(t[pos], ev[pos], treated, seg, v1 - v0, ka[v0:v1], fit[v0:v1])
-            v0 = v1
+        # each replicate's fit from its own rows: the counts at its event times, then the same Newton–Raphson
+        for k in np.flatnonzero((kc > 0) & (ka > 0)):
+            c, a = ctrl[k], arm[k]
+            b[k] = _efron_newton(*_efron_counts(t[c], ev[c], t[a], ev[a]), float(ka[k]))
         out["hazard_ratio"] = np.array([math.exp(v) if math.isfinite(v) else float("nan") for v in b])
     return out
 
 
-#: Rows of :func:`_contrasts_at_once`' hazard-ratio fits at a time (whole replicates).
-_FIT_ROWS = 250_000
+def _efron_counts(t0: np.ndarray, e0: np.ndarray, t1: np.ndarray, e1: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The arrays :func:`_efron_newton` fits for two groups' rows (times ``t_g``, events ``e_g`` > 0).
+
+    At each distinct event time of either group, in time order: each group's
+    rows at risk (time at or after it) and events there, repeated once per
+    event, and ``j / d`` for the ``j``-th of its ``d`` tied events.  They
+    come from sorted searches of the events' times in each group's sorted
+    times, so a replicate costs a sort of its rows (a merge where they come
+    sorted) and searches for its events: whole counts, the same numbers
+    (bit for bit) whatever the rows' order.
+    """
+    r0, r1 = np.sort(t0, kind="stable"), np.sort(t1, kind="stable")  # timsort: linear on sorted rows
+    ev0, ev1 = np.sort(t0[e0 > 0], kind="stable"), np.sort(t1[e1 > 0], kind="stable")
+    times = np.unique(np.concatenate((ev0, ev1)))
+    d0 = np.searchsorted(ev0, times, "right") - np.searchsorted(ev0, times, "left")
+    d1 = np.searchsorted(ev1, times, "right") - np.searchsorted(ev1, times, "left")
+    n0 = (len(r0) - np.searchsorted(r0, times, "left")).astype(float)
+    n1 = (len(r1) - np.searchsorted(r1, times, "left")).astype(float)
+    # Efron: the j-th of d tied events (j = 0..d-1) sees the risk set less j/d of the tied rows
+    k = d0 + d1
+    first = np.cumsum(k) - k
+    frac = (np.arange(int(k.sum())) - np.repeat(first, k)) / np.repeat(k, k)
+    rep0, rep1, rd0, rd1 = (np.repeat(v, k) for v in (n0, n1, d0.astype(float), d1.astype(float)))
+    return rep0, rep1, rd0, rd1, frac
 
 
 def _log_hazard_ratios(t: np.ndarray, e: np.ndarray, x: np.ndarray, seg: np.ndarray, V: int, total1: np.ndarray,
                        ok: np.ndarray) -> np.ndarray:
-    """:func:`log_hazard_ratio` of every segment ``seg`` (0..V-1, sorted) of the rows at once; NaN where not ``ok``.
+    """:func:`log_hazard_ratio` of every segment ``seg`` (0..V-1, sorted) of the rows; NaN where not ``ok``.
 
     ``total1`` is each segment's number of events with ``x`` = 1.
     """
-    # by time within each segment: one small sort per segment is faster than a sort of all rows by two keys
     cut = np.searchsorted(seg, np.arange(V + 1))
-    o = np.concatenate([a + np.argsort(t[a:b], kind="stable") for a, b in itertools.pairwise(cut)])
-    st, se, sx = t[o], e[o], x[o]
-    ss = seg  # the rows move only within their segment
-    new = np.ones(len(st), bool)
-    new[1:] = (ss[1:] != ss[:-1]) | (st[1:] != st[:-1])
-    gid = np.cumsum(new) - 1  # distinct (segment, time)
-    kseg = ss[new]
-    cnt = np.bincount(gid).astype(np.int64)
-    d = np.bincount(gid, weights=se)
-    d1 = np.bincount(gid, weights=se * sx)
-    x1 = np.bincount(gid, weights=sx).astype(np.int64)
-    # at risk at a distinct time: rows of its segment at that time or later
-    nxt = np.searchsorted(kseg, np.arange(1, V + 1))[kseg]  # the first of the next segment
-    tail = np.append(np.cumsum(cnt[::-1])[::-1], 0)
-    tail1 = np.append(np.cumsum(x1[::-1])[::-1], 0)
-    n = (tail[:-1] - tail[nxt]).astype(float)
-    n1 = (tail1[:-1] - tail1[nxt]).astype(float)
-    has = d > 0
-    kseg, n, n1, d, d1 = kseg[has], n[has], n1[has], d[has], d1[has]
-    n0, d0 = n - n1, d - d1
-    # Efron: the j-th of d tied events (j = 0..d-1) sees the risk set less j/d of the tied rows
-    k = d.astype(np.int64)
-    first = np.cumsum(k) - k
-    frac = (np.arange(int(k.sum())) - np.repeat(first, k)) / np.repeat(k, k)
-    eseg = np.repeat(kseg, k)
-    n0, n1, d0, d1 = (np.repeat(v, k) for v in (n0, n1, d0, d1))
-
-    # each replicate's rows of that table, bit for bit the arrays log_hazard_ratio fits: the same Newton on them
-    cut = np.searchsorted(eseg, np.arange(V + 1))
     beta = np.full(V, np.nan)
     for i in np.flatnonzero(ok):
-        sl = slice(cut[i], cut[i + 1])
-        beta[i] = _efron_newton(n0[sl], n1[sl], d0[sl], d1[sl], frac[sl], float(total1[i]))
+        tt, ee, g = t[cut[i]:cut[i + 1]], e[cut[i]:cut[i + 1]], x[cut[i]:cut[i + 1]] > 0
+        beta[i] = _efron_newton(*_efron_counts(tt[~g], ee[~g], tt[g], ee[g]), float(total1[i]))
     return beta
 
 
