@@ -244,8 +244,9 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
         rep_code = sorted_small_codes(grp.replicate.to_numpy())
         # each arm's replicates: which of the R it holds
         holds = {a: np.bincount(rep_code[1][o], minlength=len(rep_code[0])) > 0 for a, o in by_time.items()}
-        boots = _boot_medians(grp, arms, int(n_boot), seed, level, by_time, rep_code) if n_boot else {}
         curves = _ArmCurves(grp, by_time, level)
+        # the bootstrap hands each arm's rows by time to its curve too (one gather of them)
+        boots = _boot_medians(grp, arms, int(n_boot), seed, level, by_time, rep_code, curves) if n_boot else {}
         joint = _PointPairs(grp, arm_of >= 0, arms, control, level, arm_of, by_time, rep_code)
         if paired is not None and (summary := joint.summary()) is not None:
             paired[int(point)] = summary
@@ -362,12 +363,15 @@ class _ArmCurves:
         """``(median, rows at risk at the median, rows)`` of ``arm`` (None when its rows would be refused)."""
         if arm not in self._got:
             o = self.by_time[arm]
-            t, e = self.t[o], self.e[o]
-            # the rows curves_by accepts (finite times >= 0, events 0 or 1): otherwise it says what is wrong
-            ok = len(t) > 0 and t.dtype.kind in "iuf" and e.dtype.kind in "biuf" and bool(np.isfinite(t).all()) and \
-                bool((t >= 0).all()) and bool(((e == 0) | (e == 1)).all())
-            self._got[arm] = _sorted_median_at_risk(t.astype(float, copy=False), e) if ok else None
+            self.take(arm, self.t[o], self.e[o])
         return self._got[arm]
+
+    def take(self, arm: str, t: np.ndarray, e: np.ndarray) -> None:
+        """Keep the median of ``arm`` from its times ``t`` and events ``e`` by time (its rows of ``by_time``)."""
+        # the rows curves_by accepts (finite times >= 0, events 0 or 1): otherwise it says what is wrong
+        ok = len(t) > 0 and t.dtype.kind in "iuf" and e.dtype.kind in "biuf" and bool(np.isfinite(t).all()) and \
+            bool((t >= 0).all()) and bool(((e == 0) | (e == 1)).all())
+        self._got[arm] = _sorted_median_at_risk(t.astype(float, copy=False), e) if ok else None
 
 
 def _sorted_median_at_risk(t: np.ndarray, e: np.ndarray) -> tuple[float, int, int]:
@@ -584,7 +588,8 @@ def _contrasts(pair: Callable[[], pd.DataFrame], arm: str, control: str, cl: str
 
 def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, level: float,
                   by_time: dict[str, np.ndarray] | None = None,
-                  rep_code: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                  rep_code: tuple[np.ndarray, np.ndarray] | None = None,
+                  curves: _ArmCurves | None = None) -> dict[str, np.ndarray]:
     """Kaplan–Meier medians of each arm over bootstrap resamples of replicates.
 
     The same resample of replicates is used for every arm (paired).  The curve
@@ -611,6 +616,7 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
     when the caller has them; otherwise they are sorted here.  ``rep_code``:
     the replicates in sorted order and each row's position among them
     (:func:`~fomolab.stats._counts.sorted_small_codes` of ``grp.replicate``), when the caller has them.
+    ``curves``: given each arm's times and events by time, as they are read here (:meth:`_ArmCurves.take`).
     """
 
     # the replicates in sorted order, each row's as its rank among them
@@ -622,7 +628,7 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
     W, which = np.unique(W, axis=0, return_inverse=True)
     which = which.reshape(-1)
     WT = np.ascontiguousarray(W.T)
-    t_all, e_all = grp.time_s.to_numpy(float), grp.bought.to_numpy(float)
+    t_all, e_all = grp.time_s.to_numpy(float), grp.bought.to_numpy()
     if by_time is None:
         by_time = _sorted_rows(grp.arm.to_numpy(), t_all, arms)
     out = {}
@@ -630,7 +636,10 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
         o = by_time.get(a)
         if o is None or not len(o):
             continue
-        t, e, rc = t_all[o], e_all[o] > 0, rank[o]  # the arm's rows by time
+        t, e, rc = t_all[o], e_all[o], rank[o]  # the arm's rows by time
+        if curves is not None:
+            curves.take(a, t, e)
+        e = e > 0
         et = t[e]
         et = et[np.concatenate(([True], et[1:] != et[:-1]))] if len(et) else et  # distinct event times, sorted
         K = len(et)
