@@ -296,9 +296,11 @@ def _slim_times(shoppers: pd.DataFrame) -> pd.DataFrame:
         time_s = np.where(np.isnan(fp), shoppers.departure_s.to_numpy(float), fp) - shoppers.arrival_s.to_numpy(float)
         bought = (~np.isnan(fp)).astype(int)
     arm = shoppers.arm.to_numpy() if shoppers.arm.dtype == object else _folder.text_values(shoppers.arm)
-    return pd.DataFrame({"arm": arm, "replicate": shoppers.replicate.to_numpy(), "point": shoppers.point.to_numpy(),
-                         "shopper_id": shoppers.shopper_id.to_numpy(), "time_s": time_s, "bought": bought},
-                        copy=False)
+    cols = {"arm": arm, "replicate": shoppers.replicate.to_numpy(), "point": shoppers.point.to_numpy(),
+            "shopper_id": shoppers.shopper_id.to_numpy(), "time_s": time_s, "bought": bought}
+    # the columns as Series, the text as objects: a frame of arrays infers the type of the text column,
+    # passing over every value
+    return pd.DataFrame({k: pd.Series(v, dtype=v.dtype, copy=False) for k, v in cols.items()}, copy=False)
 
 
 def _identical(ctrl: pd.DataFrame, trt: pd.DataFrame) -> bool:
