@@ -498,3 +498,13 @@ def test_replicates_given_as_codes_give_the_same_tables_and_errors():
     gone = df.assign(rep=df.rep.where(df.index != 7, np.nan))
     with pytest.raises(DataError, match="must not contain missing values: row 7 is missing"):
         _effects(gone, "t", "bought", "arm", rep_code=sorted_small_codes(gone.rep.to_numpy()), **kw)
+
+
+def test_events_as_integers_booleans_or_floats_give_the_same_tables():
+    df = _many(6, seed=7)
+    kw = dict(control="control", replicate="rep", tau=100.0, competing="left")
+    want = replicate_effects(df.assign(bought=df.bought.astype(float)), "t", "bought", "arm", **kw)
+    for kind in (int, np.int8, bool):
+        got = replicate_effects(df.assign(bought=df.bought.astype(kind)), "t", "bought", "arm", **kw)
+        pd.testing.assert_frame_equal(got.summary, want.summary, check_exact=True)
+        pd.testing.assert_frame_equal(got.per_replicate, want.per_replicate, check_exact=True)

@@ -503,7 +503,7 @@ def _prepare(data: pd.DataFrame, duration: str, event: str, by: str, control: ob
         if m not in MEASURES:
             raise DataError(f"'measures': unknown measure {m!r} (choose from {', '.join(MEASURES)})")
     t = _checks.numeric(data, duration, nonnegative=True)
-    e = _checks.events01(data, event)
+    e = _checks.events01(data, event, as_float=False)  # compared with 0 and summed: no float copy of every row
     if competing is not None:
         c = _checks.events01(data, competing)
         both = (e > 0) & (c > 0)
@@ -674,7 +674,7 @@ def _contrasts_at_once(t: np.ndarray, e: np.ndarray, ctrl: list[np.ndarray], arm
         return {m: np.zeros(0) for m in ms}
     nc = np.array([len(x) for x in ctrl], np.int64)
     na = np.array([len(x) for x in arm], np.int64)
-    ev = np.asarray(e, float)
+    ev = np.asarray(e)
     kc, ka = (np.asarray(k, float) for k in events)
     pc, pa = kc / nc, ka / na  # the groups' means, as ``mean()`` gives them
     if "risk_difference" in ms:
