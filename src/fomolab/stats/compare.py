@@ -227,7 +227,7 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
     coded = arm_codes_by_run(shoppers, runs)
     sh = _slim_times(shoppers)
     rows = []
-    points = np.sort(pd.unique(sh.point.to_numpy()))  # the few values hashed, then sorted: no sort of every row
+    points = _sorted_values(sh.point.to_numpy())
     for point in points:
         at_point = None if len(points) == 1 else sh.point.to_numpy() == point
         grp = sh if at_point is None else sh[at_point]
@@ -281,6 +281,14 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
 
 
 _NULL = {"hazard_ratio": 1.0, "median_shift_s": 0.0, "odds_ratio": 1.0, "risk_difference": 0.0}
+
+
+def _sorted_values(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)``: one comparison per row where every row holds the same value (one sweep point),
+    else the few values hashed and sorted (no sort of every row)."""
+    if len(values) and bool((values == values[0]).all()):
+        return values[:1].copy()
+    return np.sort(pd.unique(values))
 
 
 def _slim_times(shoppers: pd.DataFrame) -> pd.DataFrame:
