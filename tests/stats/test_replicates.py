@@ -508,3 +508,14 @@ def test_events_as_integers_booleans_or_floats_give_the_same_tables():
         got = replicate_effects(df.assign(bought=df.bought.astype(kind)), "t", "bought", "arm", **kw)
         pd.testing.assert_frame_equal(got.summary, want.summary, check_exact=True)
         pd.testing.assert_frame_equal(got.per_replicate, want.per_replicate, check_exact=True)
+
+
+def test_the_rows_read_are_left_as_they_were():
+    # times and events are read as the frame's own values (no copies): the estimates must not write into them
+    df = _many(5, seed=9)
+    for bought in (df.bought, df.bought.astype(float), df.bought.astype(bool)):
+        data = df.assign(bought=bought)
+        before = data.copy(deep=True)
+        replicate_effects(data, "t", "bought", "arm", control="control", replicate="rep", tau=100.0,
+                          competing="left")
+        pd.testing.assert_frame_equal(data, before, check_exact=True)

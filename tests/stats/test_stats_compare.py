@@ -327,3 +327,18 @@ def test_the_arms_coded_by_their_runs_are_those_of_their_text(res, table):
     assert arm_codes_by_run(sh, runs[runs.arm.astype(str) != "sale"]) is None  # a run not in runs
     # the table of the visits with their runs (arms by run codes) is that of the visits without
     assert compare_tables(res, runs, sh, n_boot=100).equals(table)
+
+
+def test_the_contrasts_leave_the_visits_they_read_as_they_were(res):
+    from fomolab.stats import _folder
+    from fomolab.stats.compare import compare_tables
+
+    # the contrasts read the visits' columns as they are (no copies): they must not write into them
+    runs = _folder.nonempty_runs(res)
+    visits = time_to_purchase(res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "arrival_s",
+                                           "departure_s", "first_purchase_s"]))
+    for bought in (visits.bought, visits.bought.astype(float)):
+        sh = visits.assign(bought=bought)
+        before = sh.copy(deep=True)
+        compare_tables(res, runs, sh, n_boot=20)
+        pd.testing.assert_frame_equal(sh, before, check_exact=True)
