@@ -22,6 +22,7 @@ from scipy import stats as st
 
 from fomolab.errors import DataError, StatisticalWarning
 from fomolab.stats import cox, kaplan_meier, replicate_effects, replicate_estimates
+from fomolab.stats._counts import sorted_small_codes
 from fomolab.stats.replicates import (
     _log_hazard_ratios,  # the fits of every replicate at once
     cumulative_incidence_at,
@@ -411,9 +412,7 @@ def test_a_replicate_lacking_the_control_or_an_arm_is_left_out_of_that_contrast(
         (g, m): 5 if g == "sale" else 4 for g in ("sale", "timer") for m in _FAST}
 
 
-def test_hazard_ratios_fitted_a_few_replicates_at_a_time_are_the_same(monkeypatch):
-    import fomolab.stats.replicates as rp
-
+def test_hazard_ratios_of_rows_in_any_order_are_each_replicates_own_fit():
     rng = np.random.default_rng(3)
     parts = []
     for rep in range(7):
@@ -426,9 +425,12 @@ def test_hazard_ratios_fitted_a_few_replicates_at_a_time_are_the_same(monkeypatc
     kw = dict(control="control", replicate="rep", measures=["hazard_ratio", "odds_ratio"])
     whole = replicate_estimates(data, "t", "bought", "arm", **kw)
     assert whole.estimate.notna().all() and len(whole) == 7 * 2 * 2
-    for rows in (700, 1):  # about two replicates (of ~400 rows per pair) at a time, then one
-        monkeypatch.setattr(rp, "_FIT_ROWS", rows)
-        assert replicate_estimates(data, "t", "bought", "arm", **kw).equals(whole)
+    fits = whole[whole.measure == "hazard_ratio"]
+    for rep, grp, got in zip(fits.replicate, fits.group, fits.estimate, strict=True):
+        mine = data[data.rep == rep]
+        c, a = mine[mine.arm == "control"], mine[mine.arm == grp]
+        b = log_hazard_ratio(np.r_[c.t, a.t], np.r_[c.bought, a.bought], np.r_[np.zeros(len(c)), np.ones(len(a))])
+        assert got == math.exp(b)  # bit for bit
 
 
 def test_cell_codes_made_a_few_rows_at_a_time_are_the_same(monkeypatch):
@@ -475,3 +477,45 @@ def test_cells_taken_by_time_give_the_same_tables():
     got = _effects(df, "t", "bought", "arm", by_time=np.argsort(df.t.to_numpy(), kind="stable"), **kw)
     pd.testing.assert_frame_equal(got.summary, want.summary, check_exact=True)
     pd.testing.assert_frame_equal(got.per_replicate, want.per_replicate, check_exact=True)
+    # tied rows in another order (the reverse of the rows'), and the replicates given as codes: the same tables
+    backwards = np.lexsort((-np.arange(len(df)), df.t.to_numpy()))
+    coded = sorted_small_codes(df.rep.to_numpy())
+    got = _effects(df, "t", "bought", "arm", by_time=backwards, rep_code=coded, **kw)
+    pd.testing.assert_frame_equal(got.summary, want.summary, check_exact=True)
+    pd.testing.assert_frame_equal(got.per_replicate, want.per_replicate, check_exact=True)
+
+
+def test_replicates_given_as_codes_give_the_same_tables_and_errors():
+    from fomolab.stats.replicates import _effects
+
+    df = _frame({0: 0.05, 1: 0.1, 2: 0.02, 3: 0.08}, n=60, seed=23).sample(frac=1.0, random_state=2)
+    df = df.reset_index(drop=True).assign(rep=lambda d: d.rep * 3 + 10)  # replicate numbers with gaps
+    kw = dict(control="control", replicate="rep", tau=30.0, competing="left")
+    want = replicate_effects(df, "t", "bought", "arm", **kw)
+    got = _effects(df, "t", "bought", "arm", rep_code=sorted_small_codes(df.rep.to_numpy()), **kw)
+    pd.testing.assert_frame_equal(got.summary, want.summary, check_exact=True)
+    pd.testing.assert_frame_equal(got.per_replicate, want.per_replicate, check_exact=True)
+    gone = df.assign(rep=df.rep.where(df.index != 7, np.nan))
+    with pytest.raises(DataError, match="must not contain missing values: row 7 is missing"):
+        _effects(gone, "t", "bought", "arm", rep_code=sorted_small_codes(gone.rep.to_numpy()), **kw)
+
+
+def test_events_as_integers_booleans_or_floats_give_the_same_tables():
+    df = _many(6, seed=7)
+    kw = dict(control="control", replicate="rep", tau=100.0, competing="left")
+    want = replicate_effects(df.assign(bought=df.bought.astype(float)), "t", "bought", "arm", **kw)
+    for kind in (int, np.int8, bool):
+        got = replicate_effects(df.assign(bought=df.bought.astype(kind)), "t", "bought", "arm", **kw)
+        pd.testing.assert_frame_equal(got.summary, want.summary, check_exact=True)
+        pd.testing.assert_frame_equal(got.per_replicate, want.per_replicate, check_exact=True)
+
+
+def test_the_rows_read_are_left_as_they_were():
+    # times and events are read as the frame's own values (no copies): the estimates must not write into them
+    df = _many(5, seed=9)
+    for bought in (df.bought, df.bought.astype(float), df.bought.astype(bool)):
+        data = df.assign(bought=bought)
+        before = data.copy(deep=True)
+        replicate_effects(data, "t", "bought", "arm", control="control", replicate="rep", tau=100.0,
+                          competing="left")
+        pd.testing.assert_frame_equal(data, before, check_exact=True)

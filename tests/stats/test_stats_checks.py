@@ -129,6 +129,22 @@ def test_boolean_events_accepted():
     assert a.summary["coef"].iloc[0] == b.summary["coef"].iloc[0]
 
 
+def test_events_kept_as_their_integers_are_the_rows_own_values_and_checked_alike():
+    from fomolab.stats import _checks
+
+    df = pd.DataFrame({"i": [0, 1, 1, 0], "u": np.array([1, 0, 0, 1], np.uint8), "b": [True, False, True, True],
+                       "f": [0.0, 1.0, 1.0, 0.0], "r": [1, 2, 2, 1], "o": [0, 1, 3, 0]}, index=list("wxyz"))
+    for col in ("i", "u", "b", "f"):
+        got = _checks.events01(df, col, as_float=False)
+        assert np.shares_memory(got, df[col].to_numpy())  # the column's own values, not a copy
+        assert got.tolist() == _checks.events01(df, col).tolist()
+    for col, match in (("r", r"row 'x' holds 2 \(R's 1 = censored / 2 = event coding\? use status - 1\)"),
+                       ("o", r"column 'o' of 'data' \(event indicator\) must be 0/1 or boolean: row 'y' holds 3$")):
+        for as_float in (True, False):
+            with pytest.raises(DataError, match=match):
+                _checks.events01(df, col, as_float=as_float)
+
+
 # ---------------------------------------------------------------- properties
 
 surv_data = st.integers(min_value=2, max_value=40).flatmap(

@@ -184,17 +184,19 @@ def _resampled_km_median(t: np.ndarray, e: np.ndarray, times: np.ndarray) -> flo
 
 
 @pytest.mark.parametrize("cells", [None, 7])
-def test_bootstrap_medians_are_those_of_the_resampled_rows(monkeypatch, cells):
+@pytest.mark.parametrize("ties", [True, False])
+def test_bootstrap_medians_are_those_of_the_resampled_rows(monkeypatch, cells, ties):
     from fomolab.stats import compare
 
     if cells:  # a few event times at a time: the same medians
         monkeypatch.setattr(compare, "_BOOT_CELLS", cells)
     rng = np.random.default_rng(8)
     parts = []
+    whole = np.ceil if ties else (lambda x: x)  # whole seconds tie; times of full precision do not
     for rep in range(5):
         for arm, scale in (("control", 300.0), ("sale", 200.0)):
             n = int(rng.integers(20, 40))
-            buy, leave = np.ceil(rng.exponential(scale, n)), np.ceil(rng.exponential(250.0, n))
+            buy, leave = whole(rng.exponential(scale, n)), whole(rng.exponential(250.0, n))
             parts.append(pd.DataFrame({"arm": arm, "replicate": rep, "time_s": np.minimum(buy, leave),
                                        "bought": (buy <= leave).astype(int)}))
     grp = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=1)
@@ -325,3 +327,18 @@ def test_the_arms_coded_by_their_runs_are_those_of_their_text(res, table):
     assert arm_codes_by_run(sh, runs[runs.arm.astype(str) != "sale"]) is None  # a run not in runs
     # the table of the visits with their runs (arms by run codes) is that of the visits without
     assert compare_tables(res, runs, sh, n_boot=100).equals(table)
+
+
+def test_the_contrasts_leave_the_visits_they_read_as_they_were(res):
+    from fomolab.stats import _folder
+    from fomolab.stats.compare import compare_tables
+
+    # the contrasts read the visits' columns as they are (no copies): they must not write into them
+    runs = _folder.nonempty_runs(res)
+    visits = time_to_purchase(res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "arrival_s",
+                                           "departure_s", "first_purchase_s"]))
+    for bought in (visits.bought, visits.bought.astype(float)):
+        sh = visits.assign(bought=bought)
+        before = sh.copy(deep=True)
+        compare_tables(res, runs, sh, n_boot=20)
+        pd.testing.assert_frame_equal(sh, before, check_exact=True)

@@ -296,3 +296,21 @@ def test_counts_of_more_cells_than_two_bytes_hold_are_those_of_each_part():
     for name in ("time", "at_risk", "deaths"):
         assert np.array_equal(getattr(whole, name), np.concatenate([getattr(low, name), getattr(high, name)]))
     assert whole.at_risk.sum() > 0
+
+
+def test_sorted_small_codes_are_the_sorted_codes_in_one_or_two_bytes():
+    from fomolab.stats._counts import sorted_codes, sorted_small_codes
+
+    rng = np.random.default_rng(12)
+    cases = [
+        (rng.integers(0, 150, 500), np.int16),  # replicate numbers: looked up by value
+        (rng.integers(-3, 4, 500) * 7 + 1000, np.int8),  # whole numbers away from 0, with gaps
+        (rng.integers(0, 2 ** 40, 500, dtype=np.int64), np.int16),  # spread too wide to look up: hashed
+        (rng.choice(["b", "a", "c"], 500).astype(object), np.int8),  # text: hashed
+        (rng.integers(0, 100, 500).astype(np.uint16), np.int8),
+    ]
+    for values, kind in cases:
+        want_levels, want_codes = sorted_codes(values)
+        levels, codes = sorted_small_codes(values, step=64)  # a few rows at a time
+        assert codes.dtype == kind and codes.tolist() == want_codes.tolist()
+        assert levels.tolist() == want_levels.tolist()

@@ -123,16 +123,33 @@ def numeric(
     return np.asarray(x, dtype=float)
 
 
-def events01(data: pd.DataFrame, col: str, what: str = "data") -> np.ndarray:
+def events01(data: pd.DataFrame, col: str, what: str = "data", *, as_float: bool = True) -> np.ndarray:
     """Return an event indicator column as 0/1 floats.
 
     Only booleans and the numbers 0 and 1 are accepted.  R's 1/2 coding
     (1 = censored, 2 = event), other codes and missing values are rejected:
     statsmodels would silently treat every nonzero code as an event.
+
+    With ``as_float`` False, a boolean or integer column is returned as its
+    own values (no float copy of every row), for callers that only compare
+    it with 0 and sum it.  A float column is returned as its values either
+    way.  The caller must not write into the array.
     """
     s = data[col]
     if s.dtype == bool:
-        return np.asarray(s.to_numpy(dtype=float))
+        return np.asarray(s.to_numpy() if not as_float else s.to_numpy(dtype=float))
+    if not as_float and s.dtype.kind in "iu":  # no missing value in an integer column
+        x = s.to_numpy()
+        bad = (x != 0) & (x != 1)
+        if bad.any():
+            label, pos = _first(data, bad)
+            hint = " (R's 1 = censored / 2 = event coding? use status - 1)" if bool(((x == 1) | (x == 2)).all()) \
+                else ""
+            raise DataError(
+                f"column {col!r} of '{what}' (event indicator) must be 0/1 or "
+                f"boolean: row {label!r} holds {_py(x[pos])!r}{hint}"
+            )
+        return np.asarray(x)
     if s.isna().any():
         label, _ = _first(data, s.isna().to_numpy())
         raise DataError(

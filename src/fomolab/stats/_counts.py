@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CountFit", "EventTimeCounts", "cox_counts", "event_time_counts", "first_seen_codes",
            "first_seen_small_codes", "rows_by_code",
-           "small_code_type", "zph_counts"]
+           "small_code_type", "sorted_codes", "sorted_small_codes", "zph_counts"]
 
 SortKind = Literal["quicksort", "stable"]
 
@@ -287,6 +287,46 @@ def sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rank = np.empty(len(o), np.int64)
     rank[o] = np.arange(len(o))
     return uniq[o], rank[codes]
+
+
+def sorted_small_codes(values: np.ndarray, step: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sorted_codes` with the codes in the smallest signed integer type that holds them.
+
+    Whole numbers spanning fewer than ``2 ** 16`` values (replicate numbers) are counted and looked up in
+    a table indexed by value; other values are hashed (their distinct values, then a million rows at a
+    time): no code per row in eight bytes.  Missing values are not allowed (the caller checks them).
+    """
+    import pandas as pd
+
+    values = np.asarray(values)
+    lo, span = 0, -1
+    if values.dtype.kind in "iu" and len(values):
+        lo = int(values.min())
+        span = int(values.max()) - lo
+    if 0 <= span < 1 << 16:
+        seen = np.zeros(span + 1, np.int64)
+        for i in range(0, len(values), step):
+            seen += np.bincount((values[i:i + step] - lo).astype(np.intp), minlength=span + 1)
+        at_value = np.flatnonzero(seen)
+        levels = (at_value + lo).astype(values.dtype)
+        kind = small_code_type(len(levels))
+        lookup = np.full(span + 1, -1, kind)
+        lookup[at_value] = np.arange(len(levels))
+
+        def code(part: np.ndarray) -> np.ndarray:
+            return np.asarray(lookup[part - lo] if lo else lookup[part])
+    else:
+        uniq = np.asarray(pd.unique(values))
+        levels = uniq[np.argsort(uniq, kind="stable")]
+        kind = small_code_type(len(levels))
+        at = pd.Index(levels)
+
+        def code(part: np.ndarray) -> np.ndarray:
+            return np.asarray(at.get_indexer(part))
+    out = np.empty(len(values), kind)
+    for i in range(0, len(values), step):
+        out[i:i + step] = code(values[i:i + step])
+    return levels, out
 
 
 def rows_by_code(codes: np.ndarray, n_codes: int) -> tuple[np.ndarray, np.ndarray]:

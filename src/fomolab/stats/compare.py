@@ -28,7 +28,7 @@ import pandas as pd
 from fomolab.errors import DataError, StatisticalWarning
 from fomolab.stats import _folder
 from fomolab.stats._compat import renamed_kwargs
-from fomolab.stats._counts import arm_codes_by_run, small_code_type
+from fomolab.stats._counts import arm_codes_by_run, rows_by_code, small_code_type, sorted_small_codes
 
 if TYPE_CHECKING:
     from fomolab.results import Results
@@ -227,7 +227,7 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
     coded = arm_codes_by_run(shoppers, runs)
     sh = _slim_times(shoppers)
     rows = []
-    points = np.unique(sh.point.to_numpy())
+    points = _sorted_values(sh.point.to_numpy())
     for point in points:
         at_point = None if len(points) == 1 else sh.point.to_numpy() == point
         grp = sh if at_point is None else sh[at_point]
@@ -240,13 +240,17 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
         # each arm's rows by time, sorted once: the bootstrap's medians and each arm's Kaplan–Meier curve read them
         by_time = _sorted_rows(arm_of, grp.time_s.to_numpy(float), list(range(len(arms))))
         by_time = {a: by_time[k] for k, a in enumerate(arms)}
-        boots = _boot_medians(grp, arms, int(n_boot), seed, level, by_time) if n_boot else {}
+        # the replicates as codes 0 .. R - 1 in sorted order, a byte or two a row (hashed once, not per arm)
+        rep_code = sorted_small_codes(grp.replicate.to_numpy())
+        # each arm's replicates: which of the R it holds
+        holds = {a: np.bincount(rep_code[1][o], minlength=len(rep_code[0])) > 0 for a, o in by_time.items()}
         curves = _ArmCurves(grp, by_time, level)
-        joint = _PointPairs(grp, arm_of >= 0, arms, control, level, arm_of, by_time)
+        # the bootstrap hands each arm's rows by time to its curve too (one gather of them)
+        boots = _boot_medians(grp, arms, int(n_boot), seed, level, by_time, rep_code, curves) if n_boot else {}
+        joint = _PointPairs(grp, arm_of >= 0, arms, control, level, arm_of, by_time, rep_code)
         if paired is not None and (summary := joint.summary()) is not None:
             paired[int(point)] = summary
         at_ctrl = by_time[control]
-        rep_all = grp.replicate.to_numpy()
         bought = grp.bought.to_numpy()
         for arm in arms:
             if arm == control:
@@ -255,7 +259,7 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
             if not len(at_trt) or not len(at_ctrl):
                 continue
             pair = _Pair(grp, at_ctrl, at_trt)
-            reps = len(set(pd.unique(rep_all[at_ctrl])) | set(pd.unique(rep_all[at_trt])))  # the pair's replicates
+            reps = int((holds[control] | holds[arm]).sum())  # the pair's replicates
             cl = "replicate" if reps >= 2 else None
             base = dict(point=int(point), arm=arm, control=control, n=len(at_trt), control_n=len(at_ctrl),
                         clusters=reps if cl else np.nan)
@@ -279,6 +283,14 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
 _NULL = {"hazard_ratio": 1.0, "median_shift_s": 0.0, "odds_ratio": 1.0, "risk_difference": 0.0}
 
 
+def _sorted_values(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)``: one comparison per row where every row holds the same value (one sweep point),
+    else the few values hashed and sorted (no sort of every row)."""
+    if len(values) and bool((values == values[0]).all()):
+        return values[:1].copy()
+    return np.sort(pd.unique(values))
+
+
 def _slim_times(shoppers: pd.DataFrame) -> pd.DataFrame:
     """:func:`time_to_purchase` of ``shoppers`` with only the columns the contrasts use (``arm`` as text).
 
@@ -292,9 +304,11 @@ def _slim_times(shoppers: pd.DataFrame) -> pd.DataFrame:
         time_s = np.where(np.isnan(fp), shoppers.departure_s.to_numpy(float), fp) - shoppers.arrival_s.to_numpy(float)
         bought = (~np.isnan(fp)).astype(int)
     arm = shoppers.arm.to_numpy() if shoppers.arm.dtype == object else _folder.text_values(shoppers.arm)
-    return pd.DataFrame({"arm": arm, "replicate": shoppers.replicate.to_numpy(), "point": shoppers.point.to_numpy(),
-                         "shopper_id": shoppers.shopper_id.to_numpy(), "time_s": time_s, "bought": bought},
-                        copy=False)
+    cols = {"arm": arm, "replicate": shoppers.replicate.to_numpy(), "point": shoppers.point.to_numpy(),
+            "shopper_id": shoppers.shopper_id.to_numpy(), "time_s": time_s, "bought": bought}
+    # the columns as Series, the text as objects: a frame of arrays infers the type of the text column,
+    # passing over every value
+    return pd.DataFrame({k: pd.Series(v, dtype=v.dtype, copy=False) for k, v in cols.items()}, copy=False)
 
 
 def _identical(ctrl: pd.DataFrame, trt: pd.DataFrame) -> bool:
@@ -359,12 +373,15 @@ class _ArmCurves:
         """``(median, rows at risk at the median, rows)`` of ``arm`` (None when its rows would be refused)."""
         if arm not in self._got:
             o = self.by_time[arm]
-            t, e = self.t[o], self.e[o]
-            # the rows curves_by accepts (finite times >= 0, events 0 or 1): otherwise it says what is wrong
-            ok = len(t) > 0 and t.dtype.kind in "iuf" and e.dtype.kind in "biuf" and bool(np.isfinite(t).all()) and \
-                bool((t >= 0).all()) and bool(((e == 0) | (e == 1)).all())
-            self._got[arm] = _sorted_median_at_risk(t.astype(float, copy=False), e) if ok else None
+            self.take(arm, self.t[o], self.e[o])
         return self._got[arm]
+
+    def take(self, arm: str, t: np.ndarray, e: np.ndarray) -> None:
+        """Keep the median of ``arm`` from its times ``t`` and events ``e`` by time (its rows of ``by_time``)."""
+        # the rows curves_by accepts (finite times >= 0, events 0 or 1): otherwise it says what is wrong
+        ok = len(t) > 0 and t.dtype.kind in "iuf" and e.dtype.kind in "biuf" and bool(np.isfinite(t).all()) and \
+            bool((t >= 0).all()) and bool(((e == 0) | (e == 1)).all())
+        self._got[arm] = _sorted_median_at_risk(t.astype(float, copy=False), e) if ok else None
 
 
 def _sorted_median_at_risk(t: np.ndarray, e: np.ndarray) -> tuple[float, int, int]:
@@ -427,12 +444,14 @@ class _PointPairs:
     """
 
     def __init__(self, grp: pd.DataFrame, keep: np.ndarray, arms: list[str], control: str, level: float,
-                 arm_of: np.ndarray | None = None, by_time: dict[str, np.ndarray] | None = None):
+                 arm_of: np.ndarray | None = None, by_time: dict[str, np.ndarray] | None = None,
+                 rep_code: tuple[np.ndarray, np.ndarray] | None = None):
         """``keep``: which rows of ``grp`` are of ``arms``; ``arm_of``: each row's position in ``arms``
         (-1: none), when known (the call then reads the arms by these codes, not their text); ``by_time``:
-        each arm's row positions sorted by time (stable), when known (the fits then merge sorted runs)."""
+        each arm's row positions sorted by time, when known (the fits then merge sorted runs); ``rep_code``:
+        the replicates in sorted order and each row's position among them, when known (not hashed again)."""
         self.grp, self.keep, self.arms, self.control, self.level = grp, keep, arms, control, level
-        self.arm_of, self.by_time = arm_of, by_time
+        self.arm_of, self.by_time, self.rep_code = arm_of, by_time, rep_code
         self._summary: pd.DataFrame | None = None
         self._failed = False
 
@@ -445,6 +464,7 @@ class _PointPairs:
             # every row's position by time (each arm's, sorted), where they are the positions of g's rows
             by_time = (np.concatenate(list(self.by_time.values())) if self.by_time is not None and g is self.grp
                        else None)
+            rep_code = self.rep_code if g is self.grp else None
             if self.arm_of is not None:  # the same rows, the arms as a categorical of their codes
                 arm = pd.Categorical.from_codes(self.arm_of if g is self.grp else self.arm_of[self.keep],
                                                 pd.Index(self.arms, dtype=object))
@@ -454,11 +474,12 @@ class _PointPairs:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     fx = _effects(g, "time_s", "bought", "arm", control=self.control, replicate="replicate",
-                                  measures=_PAIRED_MEASURES, conf_level=self.level, by_time=by_time)
+                                  measures=_PAIRED_MEASURES, conf_level=self.level, by_time=by_time,
+                                  rep_code=rep_code)
                 self._summary = fx.summary
             except DataError:
                 self._failed = True
-            self.grp = self.keep = self.arm_of = self.by_time = None  # type: ignore[assignment]  # rows no longer needed
+            self.grp = self.keep = self.arm_of = self.by_time = self.rep_code = None  # type: ignore[assignment]  # rows no longer needed
         return self._summary
 
     def rows(self, pair: Callable[[], pd.DataFrame], arm: str) -> dict[str, dict[str, Any]]:
@@ -576,7 +597,9 @@ def _contrasts(pair: Callable[[], pd.DataFrame], arm: str, control: str, cl: str
 
 
 def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, level: float,
-                  by_time: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                  by_time: dict[str, np.ndarray] | None = None,
+                  rep_code: tuple[np.ndarray, np.ndarray] | None = None,
+                  curves: _ArmCurves | None = None) -> dict[str, np.ndarray]:
     """Kaplan–Meier medians of each arm over bootstrap resamples of replicates.
 
     The same resample of replicates is used for every arm (paired).  The curve
@@ -591,13 +614,23 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
     resample's median is reached.  Sums of whole counts are exact, so the
     curves are those of the resampled rows.  Not reached: NaN.
 
+    Only the curves' values at the end of each block are multiplied out for
+    every resample (a product down the block's rows, row after row: the
+    same products, in the same order, as a running product's last row); a
+    resample's values at each time of a block are taken only in the block
+    where its curve reaches one half.  Where no event time ties (each holds
+    one event), a resample's events there are its weight of that event's
+    replicate, looked up.
+
     ``by_time``: each arm's row positions in ``grp`` sorted by time (stable),
-    when the caller has them; otherwise they are sorted here.
+    when the caller has them; otherwise they are sorted here.  ``rep_code``:
+    the replicates in sorted order and each row's position among them
+    (:func:`~fomolab.stats._counts.sorted_small_codes` of ``grp.replicate``), when the caller has them.
+    ``curves``: given each arm's times and events by time, as they are read here (:meth:`_ArmCurves.take`).
     """
 
-    # the replicates in sorted order (hashed once, the few values sorted); each arm's rows get their rank below
-    rep_all = grp.replicate.to_numpy()
-    reps = np.sort(pd.unique(rep_all))
+    # the replicates in sorted order, each row's as its rank among them
+    reps, rank = rep_code if rep_code is not None else sorted_small_codes(grp.replicate.to_numpy())
     R = len(reps)
     rng = np.random.default_rng(seed)
     W = np.stack([np.bincount(rng.integers(0, R, R), minlength=R) for _ in range(n_boot)]).astype(float)
@@ -605,7 +638,7 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
     W, which = np.unique(W, axis=0, return_inverse=True)
     which = which.reshape(-1)
     WT = np.ascontiguousarray(W.T)
-    t_all, e_all = grp.time_s.to_numpy(float), grp.bought.to_numpy(float)
+    t_all, e_all = grp.time_s.to_numpy(float), grp.bought.to_numpy()
     if by_time is None:
         by_time = _sorted_rows(grp.arm.to_numpy(), t_all, arms)
     out = {}
@@ -613,32 +646,44 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
         o = by_time.get(a)
         if o is None or not len(o):
             continue
-        t, e, rc = t_all[o], e_all[o] > 0, np.searchsorted(reps, rep_all[o])  # the arm's rows by time
+        t, e, rc = t_all[o], e_all[o], rank[o]  # the arm's rows by time
+        if curves is not None:
+            curves.take(a, t, e)
+        e = e > 0
         et = t[e]
         et = et[np.concatenate(([True], et[1:] != et[:-1]))] if len(et) else et  # distinct event times, sorted
         K = len(et)
         if K == 0:
             out[a] = np.full(n_boot, np.nan)
             continue
-        ones = np.ones(len(t))
+        # the rows at risk as whole numbers (their sums in any order exact, the running sum of integers faster
+        # than of floats): four bytes where every resample's rows fit (R draws of a replicate at most)
+        per_rep = np.bincount(rc, minlength=R)
+        kind = np.int32 if int(per_rep.max()) * R < 2 ** 31 else np.int64
+        ones = np.ones(len(t), kind)
         # event times down the rows, resamples across the columns: the running sums and products below run
         # down contiguous rows, all resamples at once
         # C[p, r]: rows of replicate r at risk at t_0 .. t_{p-1} only; D[j, r]: its events at t_j
         # the rows come by time, so their row numbers p are sorted and the matrices are laid out directly
         # (a row's entries in the rows' order, repeats of a replicate summed by the products: whole counts)
         C = _by_sorted_rows(ones, np.searchsorted(et, t, side="right"), rc, (K + 1, R))
-        D = _by_sorted_rows(ones[e], np.searchsorted(et, t[e]), rc[e], (K, R))
+        rc_ev = rc[e]  # each event's replicate, by time
+        # one event at each event time: d_j is the resample's weight of that event's replicate (as D @ W.T gives
+        # it: 1 x w + 0), a row of W.T looked up
+        D = None if len(rc_ev) == K else _by_sorted_rows(np.ones(len(rc_ev)), np.searchsorted(et, t[e]), rc_ev,
+                                                          (K, R))
         del ones
-        total = np.bincount(rc, minlength=R).astype(float) @ WT  # each resample's rows
+        WTk: np.ndarray = WT.astype(kind)
+        total: np.ndarray = np.asarray(per_rep.astype(kind) @ WTk)  # each resample's rows
         med = np.full(len(W), np.nan)
-        surv: np.ndarray = np.ones((1, len(W)))  # each resample's curve just before the block
-        gone = np.zeros(len(W))  # rows gone before the block's first event time
+        surv: np.ndarray = np.ones(len(W))  # each resample's curve just before the block
+        gone = np.zeros(len(W), kind)  # rows gone before the block's first event time
         step = max(1, _BOOT_CELLS // len(W))  # event times at a time: bounded memory at any number of times
         for lo in range(0, K, step):
             hi = min(K, lo + step)
-            d = D[lo:hi] @ WT  # sums of whole counts: exact, whatever the blocks
+            d = np.take(WT, rc_ev[lo:hi], axis=0) if D is None else D[lo:hi] @ WT  # whole counts: exact
             # at risk at t_j: total less the rows gone before it (C[0..j]), a running sum carried between blocks
-            n = C[lo:hi] @ WT
+            n = C[lo:hi] @ WTk
             n[0] += gone
             np.cumsum(n, axis=0, out=n)
             gone = n[-1].copy()
@@ -650,13 +695,15 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
             del n
             # the carried value times the first factor, so the product runs in the same order as over all times
             # at once (surv * f_0 * f_1 ...)
-            s[0] *= surv[0]
-            np.cumprod(s, axis=0, out=s)
-            surv = s[-1:]
-            # a curve only falls (each factor is in [0, 1]): it reaches 0.5 in the block if its last value does
-            new = np.isnan(med) & (s[-1] <= 0.5)
+            s[0] *= surv
+            # each curve's value at the block's last time: a product down the rows multiplies row after row
+            # (no reordering: numpy reorders only sums, pairwise), the same numbers as a running product's last row
+            surv = np.multiply.reduce(s, axis=0)
+            # a curve only falls (each factor is in [0, 1]): it reaches 0.5 in the block if its last value does;
+            # only those curves' values at each time of the block are needed
+            new = np.isnan(med) & (surv <= 0.5)
             if new.any():
-                med[new] = et[lo + (s[:, new] <= 0.5).argmax(axis=0)]
+                med[new] = et[lo + (np.cumprod(s[:, new], axis=0) <= 0.5).argmax(axis=0)]
             if not np.isnan(med).any():
                 break
         out[a] = med[which]
@@ -672,12 +719,23 @@ def _by_sorted_rows(values: np.ndarray, row: np.ndarray, col: np.ndarray, shape:
 
 
 def _sorted_rows(arm_of: np.ndarray, t: np.ndarray, arms: list[Any]) -> dict[Any, np.ndarray]:
-    """Each arm's row positions, sorted by ``t`` (stable: ties keep the rows' order; 4 bytes a row where they fit)."""
+    """Each arm's row positions, sorted by ``t`` (4 bytes a row where they fit).
+
+    Rows of tied times come in no particular order (a quicksort: faster than a stable sort of floats):
+    every reader of these rows counts the rows and events at each distinct time, whole numbers whose sums
+    are the same in any order.  Arms coded ``0 .. len(arms) - 1`` are found by one sort of their codes.
+    """
     out = {}
     kind = np.int32 if len(t) < 2 ** 31 else np.int64
+    if arm_of.dtype.kind == "i" and list(arms) == list(range(len(arms))):
+        order, cuts = rows_by_code(arm_of, len(arms))  # a radix sort of one- or two-byte codes
+        rows = {a: order[cuts[a]:cuts[a + 1]] for a in arms}
+        del order
+    else:
+        rows = {a: np.flatnonzero(arm_of == a) for a in arms}
     for a in arms:
-        at = np.flatnonzero(arm_of == a)
-        out[a] = at[np.argsort(t[at], kind="stable")].astype(kind)
+        at = rows.pop(a)
+        out[a] = at[np.argsort(t[at])].astype(kind)
     return out
 
 

@@ -39,7 +39,6 @@ simulation studies).
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import warnings
 from collections.abc import Sequence
@@ -493,7 +492,8 @@ def replicate_estimates(
 
 
 def _prepare(data: pd.DataFrame, duration: str, event: str, by: str, control: object, replicate: str,
-             tau: float | None, competing: str | None, measures: str | Sequence[str]) -> tuple[Any, ...]:
+             tau: float | None, competing: str | None, measures: str | Sequence[str],
+             rep_code: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Any, ...]:
     data = _checks.check_frame(data)
     _checks.check_columns(data, [duration, event, by, replicate, competing])
     ms = _checks.as_list(measures)
@@ -503,15 +503,22 @@ def _prepare(data: pd.DataFrame, duration: str, event: str, by: str, control: ob
         if m not in MEASURES:
             raise DataError(f"'measures': unknown measure {m!r} (choose from {', '.join(MEASURES)})")
     t = _checks.numeric(data, duration, nonnegative=True)
-    e = _checks.events01(data, event)
-    c = _checks.events01(data, competing) if competing is not None else np.zeros(len(e))
-    both = (e > 0) & (c > 0)
-    if both.any():
-        label = data.index[int(np.flatnonzero(both)[0])]
-        raise DataError(f"columns {event!r} and {competing!r} are both 1 in row {label!r}: a follow-up ends "
-                        "with one event or the other")
+    e = _checks.events01(data, event, as_float=False)  # compared with 0 and summed: no float copy of every row
+    if competing is not None:
+        c = _checks.events01(data, competing)
+        both = (e > 0) & (c > 0)
+        if both.any():
+            label = data.index[int(np.flatnonzero(both)[0])]
+            raise DataError(f"columns {event!r} and {competing!r} are both 1 in row {label!r}: a follow-up ends "
+                            "with one event or the other")
+    else:
+        c = np.broadcast_to(np.float64(0.0), len(e))  # no competing event: zeros, read-only, no array per row
     g = _group_codes(data, by)
-    rep = _checks.keys(data, replicate)
+    rep: np.ndarray | tuple[np.ndarray, np.ndarray] | None = None
+    if rep_code is None or pd.isna(rep_code[0]).any():
+        rep = _checks.keys(data, replicate)  # raises on a missing value
+    if rep_code is not None:
+        rep = rep_code
     if not any(v == control for v in g[1]):
         have = ", ".join(map(repr, g[1][:10]))
         raise DataError(f"control {control!r} not found in column {by!r} (values: {have})")
@@ -555,10 +562,11 @@ def _group_codes(data: pd.DataFrame, col: str, step: int = 1 << 20) -> tuple[np.
     return out, np.asarray(names)
 
 
-def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray, np.ndarray], rep: np.ndarray,
-               control: object, ms: list[str], tau: float | None, by_time: np.ndarray | None = None
-               ) -> pd.DataFrame:
-    """Each replicate's estimates; ``g``: each row's group code and the groups (:func:`_group_codes`).
+def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray, np.ndarray],
+               rep: np.ndarray | tuple[np.ndarray, np.ndarray], control: object, ms: list[str], tau: float | None,
+               by_time: np.ndarray | None = None) -> pd.DataFrame:
+    """Each replicate's estimates; ``g``: each row's group code and the groups (:func:`_group_codes`);
+    ``rep``: each row's replicate, or the replicates in sorted order and each row's position among them.
 
     ``by_time``: every row's position, sorted by ``t`` (stable).  The closed-form and vectorised measures
     then take each cell's rows by time (the hazard-ratio fits sort each replicate's two sorted runs: a
@@ -568,9 +576,14 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
     others = [v for v in g_names if v != control]
     with contextlib.suppress(TypeError):
         others.sort()
-    reps = list(pd.unique(rep))
-    with contextlib.suppress(TypeError):
-        reps.sort()
+    values: np.ndarray | None = None
+    if isinstance(rep, tuple):
+        reps, rep_of = list(rep[0]), rep[1]
+    else:
+        values, rep_of = rep, None
+        reps = list(pd.unique(values))
+        with contextlib.suppress(TypeError):
+            reps.sort()
     # every row's (replicate, group) cell, found once: integer codes, one stable sort, slices (a cell's
     # rows keep their order, as a mask over all rows gave them)
     levels = [control, *others]
@@ -578,21 +591,30 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
     level_of = pd.Index(levels, dtype=object).get_indexer(g_names)  # each group's position in levels
     # one or two bytes a row where they fit (numpy's stable sort of them is a radix sort), a million rows at a time:
     # no code per row in eight bytes
-    key = np.empty(len(rep), small_code_type(len(reps) * L))
-    for i in range(0, len(rep), _KEY_ROWS):
-        part = _codes(rep[i:i + _KEY_ROWS], reps)
+    n_cells = len(reps) * L
+    key = np.empty(len(g_code), small_code_type(n_cells))
+    # each cell's rows and events (sums of 0/1: whole numbers, exact in any order), counted with the codes
+    size: np.ndarray = np.zeros(n_cells, np.int64)
+    events: np.ndarray = np.zeros(n_cells)
+    for i in range(0, len(g_code), _KEY_ROWS):
+        part = _codes(values[i:i + _KEY_ROWS], reps) if values is not None else \
+            np.asarray(rep_of)[i:i + _KEY_ROWS].astype(np.int64)
         part *= L
         part += level_of[g_code[i:i + _KEY_ROWS]]
         key[i:i + _KEY_ROWS] = part
+        size += np.bincount(part, minlength=n_cells)
+        events += np.bincount(part, weights=e[i:i + _KEY_ROWS], minlength=n_cells)
     fast = [m for m in ms if m in _VECTORISED]
     slow = [m for m in ms if m not in _VECTORISED]
     if by_time is not None and not slow and len(by_time) == len(key):
         order = by_time[np.argsort(key[by_time], kind="stable")]  # each cell's rows by time, ties as they come
     else:
         order = np.argsort(key, kind="stable")
-    bounds = np.searchsorted(key[order], np.arange(len(reps) * L + 1))
     del key
-    size = np.diff(bounds).reshape(len(reps), L)
+    bounds = np.zeros(n_cells + 1, np.int64)
+    np.cumsum(size, out=bounds[1:])
+    size = size.reshape(len(reps), L)
+    events = events.reshape(len(reps), L)
 
     def cell(i: int, j: int) -> np.ndarray:
         return order[bounds[i * L + j]:bounds[i * L + j + 1]]
@@ -602,7 +624,8 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
     at_once: dict[int, dict[int, dict[str, float]]] = {}
     for j in range(1, L):
         both = np.flatnonzero((size[:, 0] > 0) & (size[:, j] > 0))
-        cols = _contrasts_at_once(t, e, [cell(int(i), 0) for i in both], [cell(int(i), j) for i in both], fast)
+        cols = _contrasts_at_once(t, e, [cell(int(i), 0) for i in both], [cell(int(i), j) for i in both], fast,
+                                  (events[both, 0], events[both, j]))
         at_once[j] = {int(i): {m: float(cols[m][k]) for m in fast} for k, i in enumerate(both)}
     rows = []
     for i, r in enumerate(reps):
@@ -632,13 +655,14 @@ _VECTORISED = ("hazard_ratio", "risk_difference", "odds_ratio")
 
 
 def _contrasts_at_once(t: np.ndarray, e: np.ndarray, ctrl: list[np.ndarray], arm: list[np.ndarray],
-                       ms: list[str]) -> dict[str, np.ndarray]:
+                       ms: list[str], events: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
     """:func:`replicate_contrast`'s hazard ratio, risk difference and odds ratio of many replicates at once.
 
     ``ctrl[k]`` and ``arm[k]`` are the row positions of replicate ``k``'s
-    control and arm.  The shares are the same arithmetic on the same counts
-    (bit for bit); for the hazard ratio the counts at each replicate's distinct
-    times come from one pass over a block of replicates' rows at a time, and the same
+    control and arm; ``events``: their numbers of events (whole numbers).
+    The shares are the same arithmetic on the same counts (bit for bit); for
+    the hazard ratio the counts at each replicate's distinct times come from
+    one pass over a block of replicates' rows at a time, and the same
     Newton–Raphson as :func:`log_hazard_ratio` runs on each replicate's
     (bit for bit the same numbers: the step-halving test compares
     log-likelihoods that differ by rounding near the maximum, so any other
@@ -650,9 +674,8 @@ def _contrasts_at_once(t: np.ndarray, e: np.ndarray, ctrl: list[np.ndarray], arm
         return {m: np.zeros(0) for m in ms}
     nc = np.array([len(x) for x in ctrl], np.int64)
     na = np.array([len(x) for x in arm], np.int64)
-    ev = np.asarray(e, float)
-    kc = np.array([ev[x].sum() for x in ctrl], float)  # whole numbers: exact
-    ka = np.array([ev[x].sum() for x in arm], float)
+    ev = np.asarray(e)
+    kc, ka = (np.asarray(k, float) for k in events)
     pc, pa = kc / nc, ka / na  # the groups' means, as ``mean()`` gives them
     if "risk_difference" in ms:
         out["risk_difference"] = pa - pc
@@ -662,69 +685,52 @@ def _contrasts_at_once(t: np.ndarray, e: np.ndarray, ctrl: list[np.ndarray], arm
             out["odds_ratio"] = np.where(ok, (pa / (1 - pa)) / (pc / (1 - pc)), np.nan)
     if "hazard_ratio" in ms:
         b = np.full(V, np.nan)
-        fit = (kc > 0) & (ka > 0)
-        # a few replicates at a time (about _FIT_ROWS rows): each replicate's fit reads only its own rows, so the
-        # working arrays stay small at any number of replicates
-        rows = np.cumsum(nc + na)
-        v0 = 0
-        while v0 < V:
-            v1 = max(v0 + 1, int(np.searchsorted(rows, (rows[v0 - 1] if v0 else 0) + _FIT_ROWS, side="right")))
-            v1 = min(v1, V)
-            # positions replicate by replicate, the control's rows before the arm's
-            pos = np.concatenate([x for k in range(v0, v1) for x in (ctrl[k], arm[k])])
-            sizes = np.column_stack((nc[v0:v1], na[v0:v1])).reshape(-1)
-            seg = np.repeat(np.arange(v1 - v0), nc[v0:v1] + na[v0:v1])
-            treated = np.repeat(np.tile([0.0, 1.0], v1 - v0), sizes)
-            b[v0:v1] = _log_hazard_ratios(t[pos], ev[pos], treated, seg, v1 - v0, ka[v0:v1], fit[v0:v1])
-            v0 = v1
+        # each replicate's fit from its own rows: the counts at its event times, then the same Newton–Raphson
+        for k in np.flatnonzero((kc > 0) & (ka > 0)):
+            c, a = ctrl[k], arm[k]
+            b[k] = _efron_newton(*_efron_counts(t[c], ev[c], t[a], ev[a]), float(ka[k]))
         out["hazard_ratio"] = np.array([math.exp(v) if math.isfinite(v) else float("nan") for v in b])
     return out
 
 
-#: Rows of :func:`_contrasts_at_once`' hazard-ratio fits at a time (whole replicates).
-_FIT_ROWS = 250_000
+def _efron_counts(t0: np.ndarray, e0: np.ndarray, t1: np.ndarray, e1: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The arrays :func:`_efron_newton` fits for two groups' rows (times ``t_g``, events ``e_g`` > 0).
+
+    At each distinct event time of either group, in time order: each group's
+    rows at risk (time at or after it) and events there, repeated once per
+    event, and ``j / d`` for the ``j``-th of its ``d`` tied events.  They
+    come from sorted searches of the events' times in each group's sorted
+    times, so a replicate costs a sort of its rows (a merge where they come
+    sorted) and searches for its events: whole counts, the same numbers
+    (bit for bit) whatever the rows' order.
+    """
+    r0, r1 = np.sort(t0, kind="stable"), np.sort(t1, kind="stable")  # timsort: linear on sorted rows
+    ev0, ev1 = np.sort(t0[e0 > 0], kind="stable"), np.sort(t1[e1 > 0], kind="stable")
+    times = np.unique(np.concatenate((ev0, ev1)))
+    d0 = np.searchsorted(ev0, times, "right") - np.searchsorted(ev0, times, "left")
+    d1 = np.searchsorted(ev1, times, "right") - np.searchsorted(ev1, times, "left")
+    n0 = (len(r0) - np.searchsorted(r0, times, "left")).astype(float)
+    n1 = (len(r1) - np.searchsorted(r1, times, "left")).astype(float)
+    # Efron: the j-th of d tied events (j = 0..d-1) sees the risk set less j/d of the tied rows
+    k = d0 + d1
+    first = np.cumsum(k) - k
+    frac = (np.arange(int(k.sum())) - np.repeat(first, k)) / np.repeat(k, k)
+    rep0, rep1, rd0, rd1 = (np.repeat(v, k) for v in (n0, n1, d0.astype(float), d1.astype(float)))
+    return rep0, rep1, rd0, rd1, frac
 
 
 def _log_hazard_ratios(t: np.ndarray, e: np.ndarray, x: np.ndarray, seg: np.ndarray, V: int, total1: np.ndarray,
                        ok: np.ndarray) -> np.ndarray:
-    """:func:`log_hazard_ratio` of every segment ``seg`` (0..V-1, sorted) of the rows at once; NaN where not ``ok``.
+    """:func:`log_hazard_ratio` of every segment ``seg`` (0..V-1, sorted) of the rows; NaN where not ``ok``.
 
     ``total1`` is each segment's number of events with ``x`` = 1.
     """
-    # by time within each segment: one small sort per segment is faster than a sort of all rows by two keys
     cut = np.searchsorted(seg, np.arange(V + 1))
-    o = np.concatenate([a + np.argsort(t[a:b], kind="stable") for a, b in itertools.pairwise(cut)])
-    st, ss, se, sx = t[o], seg[o], e[o], x[o]
-    new = np.ones(len(st), bool)
-    new[1:] = (ss[1:] != ss[:-1]) | (st[1:] != st[:-1])
-    gid = np.cumsum(new) - 1  # distinct (segment, time)
-    kseg = ss[new]
-    cnt = np.bincount(gid).astype(np.int64)
-    d = np.bincount(gid, weights=se)
-    d1 = np.bincount(gid, weights=se * sx)
-    x1 = np.bincount(gid, weights=sx).astype(np.int64)
-    # at risk at a distinct time: rows of its segment at that time or later
-    nxt = np.searchsorted(kseg, kseg, side="right")
-    tail = np.append(np.cumsum(cnt[::-1])[::-1], 0)
-    tail1 = np.append(np.cumsum(x1[::-1])[::-1], 0)
-    n = (tail[:-1] - tail[nxt]).astype(float)
-    n1 = (tail1[:-1] - tail1[nxt]).astype(float)
-    has = d > 0
-    kseg, n, n1, d, d1 = kseg[has], n[has], n1[has], d[has], d1[has]
-    n0, d0 = n - n1, d - d1
-    # Efron: the j-th of d tied events (j = 0..d-1) sees the risk set less j/d of the tied rows
-    k = d.astype(np.int64)
-    first = np.cumsum(k) - k
-    frac = (np.arange(int(k.sum())) - np.repeat(first, k)) / np.repeat(k, k)
-    eseg = np.repeat(kseg, k)
-    n0, n1, d0, d1 = (np.repeat(v, k) for v in (n0, n1, d0, d1))
-
-    # each replicate's rows of that table, bit for bit the arrays log_hazard_ratio fits: the same Newton on them
-    cut = np.searchsorted(eseg, np.arange(V + 1))
     beta = np.full(V, np.nan)
     for i in np.flatnonzero(ok):
-        sl = slice(cut[i], cut[i + 1])
-        beta[i] = _efron_newton(n0[sl], n1[sl], d0[sl], d1[sl], frac[sl], float(total1[i]))
+        tt, ee, g = t[cut[i]:cut[i + 1]], e[cut[i]:cut[i + 1]], x[cut[i]:cut[i + 1]] > 0
+        beta[i] = _efron_newton(*_efron_counts(tt[~g], ee[~g], tt[g], ee[g]), float(total1[i]))
     return beta
 
 
@@ -848,12 +854,15 @@ conf_level=0.95>
 def _effects(data: pd.DataFrame, duration: str, event: str, by: str, *, control: object, replicate: str,
              tau: float | None = None, competing: str | None = None,
              measures: str | Sequence[str] = tuple(MEASURES), conf_level: float = 0.95,
-             by_time: np.ndarray | None = None) -> ReplicateEffectsResult:
+             by_time: np.ndarray | None = None,
+             rep_code: tuple[np.ndarray, np.ndarray] | None = None) -> ReplicateEffectsResult:
     """:func:`replicate_effects`; ``by_time``: the positions of all rows of ``data``, sorted by ``duration``
-    (stable), when the caller has them (:func:`_estimates`)."""
+    (ties in any order), when the caller has them (:func:`_estimates`); ``rep_code``: the replicates in sorted
+    order and each row's position among them (:func:`fomolab.stats._counts.sorted_small_codes` of the column
+    ``replicate``), when the caller has them."""
     level = _checks.check_probability(conf_level, "conf_level")
     data, t, e, c, g, rep, ms, tau = _prepare(data, duration, event, by, control, replicate, tau, competing,
-                                              measures)
+                                              measures, rep_code)
     per = _estimates(t, e, c, g, rep, control, ms, tau, by_time)
     others = [v for v in g[1] if v != control]
     with contextlib.suppress(TypeError):
