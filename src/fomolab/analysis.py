@@ -403,13 +403,12 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     res = _folder.as_results(results)
     runs = _folder.nonempty_runs(res)
     control = control if control is not None else res.manifest.get("control", "control")
-    # the tables that read the folder themselves (consumer impact; on Dask the episode model too) are tasks
-    # that run elsewhere, on the workers or in a side process, while this process computes the others
-    side = (_side_tasks(res, runs, control, conf_level, client) if client is not None
-            else _local_side_tasks(res, runs, control, conf_level, side_process))
+    # the tables that read the folder themselves (consumer impact, the episode model) are tasks that run
+    # elsewhere, on the workers or in side processes, while this process computes the others
+    side = _side_tasks(res, runs, control, conf_level, client) if client is not None else {}
     try:
         a = _analyze(res, runs, control, side, client, conf_level=conf_level, n_boot=n_boot, seed=seed, last=last,
-                     horizon=horizon)
+                     horizon=horizon, side_process=side_process)
     finally:
         for task in side.values():
             if isinstance(task, SideTask):
@@ -419,8 +418,8 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
 
 
 def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client: Any, *, conf_level: float,
-             n_boot: int, seed: int, last: float, horizon: float | None) -> Analysis:
-    """:func:`analyze`'s tables, ``side`` the tasks started for some of them."""
+             n_boot: int, seed: int, last: float, horizon: float | None, side_process: bool | None) -> Analysis:
+    """:func:`analyze`'s tables; the tasks started for some of them are put in ``side`` (the caller stops them)."""
     from fomolab import figure_data
     from fomolab.stats import _folder
     from fomolab.stats.compare import compare_tables, deadline_tables
@@ -431,6 +430,8 @@ def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client
     # every table but the timeline's viewers reads events other than the two rows per visit, and those
     # come from the visits' own arrival and departure times
     events = res.events_except(["arrive", "leave"], ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
+    if client is None:  # side processes start once the folder is read: reading decodes on both cores
+        side.update(_local_side_tasks(res, runs, control, conf_level, side_process))
     r = runs.assign(arm=runs.arm.astype(str))
     end_s = _stream_end(res, r)
     sh = _visit_frame(shoppers, end_s)  # the viewers' columns and their outcomes: the one per-viewer frame kept
