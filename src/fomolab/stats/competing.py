@@ -290,25 +290,36 @@ def _incidence_at(t: np.ndarray, code: np.ndarray, c: int, n_causes: int, at: fl
     ``(cuminc, se, ci_lower, ci_upper, at_risk)``: the same numbers, without
     checking a frame or computing the other causes' intervals.
     """
+    grid, n_rows, _ = _grid_upto(t, code, n_causes, at)
+    if grid is None:
+        return 0.0, 0.0, 0.0, 0.0, n_rows
+    j = int(np.searchsorted(grid.ut, at, side="right")) - 1
+    if j < 0:
+        return 0.0, 0.0, 0.0, 0.0, n_rows
+    f, v = grid.variance_at_end(grid.code == c + 1, grid.dk[c])  # (j is the grid's last time)
+    return (*_band_at_end(f, v, z, conf_type), int(grid.after[j]))
+
+
+def _grid_upto(t: np.ndarray, code: np.ndarray, n_causes: int, at: float) -> tuple[Any, int, int]:
+    """``(grid, rows, beyond)``: the :class:`_Grid` of a group's times up to ``at`` (None without any),
+    its number of rows and how many of them are followed past ``at`` (censored just after it)."""
     upto = t <= at
     n_rows = len(t)
     beyond = n_rows - int(np.count_nonzero(upto))
     if beyond:
         t, code = t[upto], code[upto]
     del upto
-    if not len(t):
-        return 0.0, 0.0, 0.0, 0.0, n_rows
-    grid = _Grid(t, code, n_causes, beyond)
-    j = int(np.searchsorted(grid.ut, at, side="right")) - 1
-    if j < 0:
-        return 0.0, 0.0, 0.0, 0.0, n_rows
-    f, v = grid.variance_at_end(grid.code == c + 1, grid.dk[c])  # (j is the grid's last time)
+    return (_Grid(t, code, n_causes, beyond) if len(t) else None), n_rows, beyond
+
+
+def _band_at_end(f: float, v: float, z: float, conf_type: str) -> tuple[float, float, float, float]:
+    """``(cuminc, se, ci_lower, ci_upper)`` from the incidence ``f`` and its variance ``v``."""
     F, var = np.array([f]), np.array([v])
     se = np.sqrt(var)
     with np.errstate(divide="ignore", invalid="ignore"):
         logse = np.where(F > 0, se / F, 0.0)
     lo, hi = confidence_band(F, logse, z, conf_type)
-    return float(F[0]), float(se[0]), float(lo[0]), float(hi[0]), int(grid.after[j])
+    return float(F[0]), float(se[0]), float(lo[0]), float(hi[0])
 
 
 def _time_lost(t: np.ndarray, code: np.ndarray, c: int, n_causes: int, tau: float) -> tuple[float, float]:
@@ -359,26 +370,16 @@ def _at_horizon(t: np.ndarray, code: np.ndarray, c: int, n_causes: int, tau: flo
     """:func:`_incidence_at` at ``tau`` and :func:`_time_lost` up to ``tau`` of one group, the subjects
     followed past ``tau`` censored just after it (they count only at risk): the same numbers, from one grid
     of the times up to ``tau`` and one pass of its terms (:meth:`_Grid.parts`) for both."""
-    upto = t <= tau
-    n_rows = len(t)
-    beyond = n_rows - int(np.count_nonzero(upto))
-    if beyond:
-        t, code = t[upto], code[upto]
-    del upto
-    if not len(t):
+    grid, n_rows, beyond = _grid_upto(t, code, n_causes, tau)
+    if grid is None:
         return (0.0, 0.0, 0.0, 0.0, n_rows), (0.0, 0.0)
-    grid = _Grid(t, code, n_causes, beyond)
     ind, dk = grid.code == c + 1, grid.dk[c]
     parts = grid.parts(ind, dk)
     f, v = grid.variance_at_end(ind, dk, parts)
-    F, var = np.array([f]), np.array([v])
-    se = np.sqrt(var)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logse = np.where(F > 0, se / F, 0.0)
-    lo, hi = confidence_band(F, logse, z, conf_type)
+    band = _band_at_end(f, v, z, conf_type)
     # (the subjects past tau, censored just after it, share one distinct time)
     lost = grid.integral(ind, dk, tau, 1 if beyond else 0, parts)
-    return (float(F[0]), float(se[0]), float(lo[0]), float(hi[0]), int(grid.after[-1])), lost
+    return (*band, int(grid.after[-1])), lost
 
 
 def _prepare(data: pd.DataFrame, duration: str, event: str, by: str | None, censored: object

@@ -251,6 +251,17 @@ def _one_curve(time: np.ndarray, event: np.ndarray, z: float, conf_type: str = "
     )
 
 
+def _distinct_times(t: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each distinct time of the sorted (non-empty) ``t`` starts, and its events as floats."""
+    new = np.empty(len(t), dtype=bool)
+    new[0] = True
+    np.not_equal(t[1:], t[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    del new
+    ev = event if event.dtype in (np.int64, np.float64) else event.astype(np.int64)  # (reduceat of flags: or)
+    return starts, np.add.reduceat(ev, starts).astype(float)  # (whole numbers: exact in any order)
+
+
 def _on_grid(t: np.ndarray, event: np.ndarray, grid: np.ndarray, z: float, conf_type: str = "log"
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The curve of sorted times ``t`` (events 0/1) and its band, read as right-continuous steps on ``grid``
@@ -264,13 +275,7 @@ def _on_grid(t: np.ndarray, event: np.ndarray, grid: np.ndarray, z: float, conf_
     """
     if not len(t):
         return np.ones(len(grid)), np.ones(len(grid)), np.ones(len(grid))
-    new = np.empty(len(t), dtype=bool)
-    new[0] = True
-    np.not_equal(t[1:], t[:-1], out=new[1:])
-    starts = np.flatnonzero(new)
-    del new
-    ev = event if event.dtype in (np.int64, np.float64) else event.astype(np.int64)  # (reduceat of flags: or)
-    d = np.add.reduceat(ev, starts).astype(float)  # (whole numbers: exact in any order)
+    starts, d = _distinct_times(t, event)
     n_risk = (len(t) - starts).astype(float)  # (whole numbers: _one_curve's sums of ones, exactly)
     with np.errstate(divide="ignore", invalid="ignore"):
         surv = np.cumprod(1.0 - d / n_risk)
@@ -308,14 +313,7 @@ def _medians_sorted(t: np.ndarray, event: np.ndarray, z: float, conf_type: str =
     value, the entry an analysis of the median's support reads.
     """
     n = len(t)
-    new = np.empty(n, dtype=bool)
-    new[0] = True
-    np.not_equal(t[1:], t[:-1], out=new[1:])
-    starts = np.flatnonzero(new)
-    del new
-    ev = event if event.dtype in (np.int64, np.float64) else event.astype(np.int64)  # (reduceat of flags: or)
-    d_all = np.add.reduceat(ev, starts).astype(float)  # (whole numbers: exact in any order)
-    del ev
+    starts, d_all = _distinct_times(t, event)
     p = 0.5
     first: list[list[Any]] = [[None, None] for _ in range(3)]  # per curve: x where y + TOL >= p, y - TOL >= p
     y_max, y_last = [0.0] * 3, [0.0] * 3  # (findq's curves start at 0)
