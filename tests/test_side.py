@@ -30,9 +30,10 @@ def test_the_value_comes_back_and_prints_go_to_stderr(capfd):
     assert "said in the side process" in err and "said in the side process" not in out
 
 
-def test_an_exception_is_raised_again_here():
-    with pytest.raises(ZeroDivisionError):
+def test_an_exception_is_raised_again_here_with_where_it_was_raised():
+    with pytest.raises(ZeroDivisionError) as info:
         SideTask(divmod, 1, 0).result()
+    assert any(note.startswith("raised in a side process:") for note in info.value.__notes__)
 
 
 def test_a_process_that_dies_is_reported():

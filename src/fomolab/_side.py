@@ -105,6 +105,9 @@ def _child() -> None:
     try:
         msg: tuple[bool, Any] = (True, fn(*args))
     except BaseException as e:  # sent back whatever it is: the caller decides
+        import traceback
+
+        e.add_note("raised in a side process:\n" + "".join(traceback.format_tb(e.__traceback__)).rstrip())
         msg = (False, e)
     try:
         data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
