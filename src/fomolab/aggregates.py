@@ -307,8 +307,7 @@ def _write_facts(folder: Path, commits: dict[str, dict[str, Any]], order: list[s
                     tab = tab.cast(schema)
                 writer.write_table(tab.replace_schema_metadata(schema.metadata),  # pandas metadata may differ
                                    row_group_size=max(1, tab.num_rows))  # one row group per run
-            if writer is not None:
-                writer.close()
+            writer.close()
             if pq.read_metadata(d / name).num_row_groups != len(order):
                 raise ValueError("not one row group per run")
             files[t] = name

@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fomolab.aggregates import INDEX, INDEXED_TABLES, index_current, index_facts, read_index
+from fomolab.aggregates import FACT_TABLES, INDEX, INDEXED_TABLES, index_current, index_facts, read_index
 from fomolab.errors import ResultsError
 from fomolab.store import LAYOUT, FolderState, Store
 
@@ -37,9 +37,6 @@ CATEGORICAL = ("run_id", "arm", "segment", "kind", "product", "tactic", "host_ki
 #: Tables a results folder may hold (one Parquet partition per finished run).
 TABLE_NAMES = ("runs", "shoppers", "events", "products", "tactics", "windows", "product_results", "streams",
                "stream_series", "exposure", "sales", "purchase_times")
-#: Tables of a few rows per run (a run's stored facts), kept whole once read whole: an analysis reads them
-#: several times, and opening a small partition costs more than copying its rows.
-_FACT_TABLES = ("products", "tactics", "windows", "product_results")
 
 
 @dataclass(frozen=True)
@@ -143,7 +140,8 @@ class Results:
         #: Rows per row group of each partition read so far, from its footer (the partitions of finished runs
         #: do not change while they are read: their sizes are checked against the commit records first).
         self._rows: dict[str, tuple[int, ...]] = {}
-        #: Whole small tables read so far (:data:`_FACT_TABLES`): later reads of some of their columns copy them.
+        #: Whole fact tables read so far (``aggregates.FACT_TABLES``, a few rows per run): an analysis reads
+        #: them several times, and opening a small partition costs more than copying its rows.
         self._facts: dict[str, pd.DataFrame] = {}
         if not (self.path / "manifest.json").is_file():
             lost = " (it lost its manifest: rebuild it with `fomolab run SPEC --out DIR`, the spec that wrote it)" \
@@ -343,7 +341,7 @@ class Results:
                 raise ResultsError(f"{self.path}: run_ids {missing[:3]}{' ...' if len(missing) > 3 else ''} are "
                                    "not finished runs of this folder (see res.runs.run_id)")
             ids = [i for i in ids if i in wanted]
-        if name in _FACT_TABLES and run_ids is None and filter is None:  # columns of the whole table, read once
+        if name in FACT_TABLES and run_ids is None and filter is None:  # columns of the whole table, read once
             whole = self._facts.get(name)
             if whole is None and columns is None:
                 whole = self._facts[name] = self._table(name, ids, None, None)
@@ -606,8 +604,9 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
     same files), so that every column is filled in place at offsets known in
     advance; ``row_groups`` reads only some row groups of a file (path ->
     their ids, in the order wanted); ``schema`` is the one whose pandas
-    metadata gives the dtypes (default the first file's).  Small row groups (a run's partition of a large folder) are
-    decoded by a few threads at once, each a whole row group without
+    metadata gives the dtypes (default the first file's).  Small row groups
+    (a run's partition of a large folder) are decoded by a few threads at
+    once, each a whole row group without
     pyarrow's own threads: pyarrow releases the GIL while it decodes, and
     opening a file costs more than decoding it.  Large row groups are read
     batch by batch, pyarrow's threads decoding the columns, so Arrow holds
@@ -641,7 +640,7 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
         if row_groups is not None:  # only these row groups, in this order
             groups = [_select(gs, row_groups[f]) if f in row_groups else gs
                       for f, gs in zip(files, groups, strict=True)]
-        pieces = _pieces(files, groups, names, text, filter, pool)
+        pieces = _pieces(files, groups, names, text, filter, schema, pool)
         if filter is None:
             n = sum(k for gs in groups for _, k in gs)
         else:
@@ -729,17 +728,16 @@ def _kept_groups(path: str, filter: Any, schema: Any) -> tuple[tuple[int, int], 
 
 
 def _pieces(files: list[str], groups: list[tuple[tuple[int, int], ...]], names: list[str], text: list[str],
-            filter: Any, pool: ThreadPoolExecutor) -> Iterator[Any]:
+            filter: Any, schema: Any, pool: ThreadPoolExecutor) -> Iterator[Any]:
     """The files' rows as Arrow tables of the columns ``names``, in file and row-group order (``groups``: each
     file's row groups to read, id and rows): small row groups decoded whole by ``pool`` (at most
     :data:`_AHEAD` ahead), large ones batch by batch; ``filter`` applied to each (the columns it names are
-    read too, and left out after it)."""
+    read too, and left out after it; ``schema``: the files' columns)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     read = names
     if filter is not None:
-        schema = pq.read_schema(files[0])
         try:  # whether the filter names only columns among ``names``
             pa.schema([schema.field(c) for c in names]).empty_table().filter(filter)
         except (pa.ArrowInvalid, KeyError):
