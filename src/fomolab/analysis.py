@@ -596,14 +596,18 @@ def _side_tasks(res, runs: pd.DataFrame, control: str, conf_level: float, client
     returns what the serial analysis computes, with the warnings it raised
     (:func:`_task_result` raises them again here).
     """
+    return {name: client.submit(_warned, *job, key=f"fomolab-analyze-{name.replace('_', '-')}", pure=False)
+            for name, job in _side_jobs(res, runs, control, conf_level).items()}
+
+
+def _side_jobs(res, runs: pd.DataFrame, control: str, conf_level: float) -> dict[str, tuple[Any, ...]]:
+    """The tables that read the folder themselves, each as ``(function, *arguments)``: the episode model,
+    and the consumer-impact tables where the folder has them."""
     path, reps = str(res.path), res.replicates
-    tasks = {}
+    jobs: dict[str, tuple[Any, ...]] = {"episode_model": (_episode_task, path, reps, conf_level)}
     if _has_impact(res, runs):
-        tasks["impact"] = client.submit(_warned, _impact_task, path, reps, control, conf_level,
-                                        key="fomolab-analyze-impact", pure=False)
-    tasks["episode_model"] = client.submit(_warned, _episode_task, path, reps, conf_level,
-                                           key="fomolab-analyze-episode-model", pure=False)
-    return tasks
+        jobs["impact"] = (_impact_task, path, reps, control, conf_level)
+    return jobs
 
 
 #: Visits from which :func:`analyze` computes the consumer-impact tables and the episode model in side
@@ -630,11 +634,7 @@ def _local_side_tasks(res, runs: pd.DataFrame, control: str, conf_level: float, 
         wanted = visits >= SIDE_PROCESS_VISITS and cpus() > 1
     if not wanted:
         return {}
-    path, reps = str(res.path), res.replicates
-    tasks = {"episode_model": SideTask(_warned, _episode_task, path, reps, conf_level)}
-    if _has_impact(res, runs):
-        tasks["impact"] = SideTask(_warned, _impact_task, path, reps, control, conf_level)
-    return tasks
+    return {name: SideTask(_warned, *job) for name, job in _side_jobs(res, runs, control, conf_level).items()}
 
 
 def _side_result(side: dict[str, Any], name: str) -> tuple[bool, Any]:
