@@ -363,6 +363,44 @@ def test_by_time_groups_the_rows_by_arm_each_in_stable_order_of_time():
         np.testing.assert_array_equal(got.time_s.to_numpy()[rows], t0[np.argsort(t0, kind="stable")])
 
 
+@pytest.mark.parametrize("arms", [["a", "b", "c"], ["a"]])
+def test_by_time_with_drop_frees_each_old_column_as_its_copy_is_made(arms):
+    import tracemalloc
+    import weakref
+
+    from fomolab.analysis import _by_time
+
+    n = 200_000
+
+    def visits() -> dict[str, object]:
+        rng = np.random.default_rng(3)
+        cols = {"arm": pd.Categorical(rng.choice(arms, n)), "time_s": np.round(rng.exponential(90, n), 1),
+                "replicate": rng.integers(0, 300, n), "point": np.full(n, 2, np.int64)}
+        return cols | {f"x{i}": rng.normal(size=n) for i in range(6)}
+
+    want = _by_time(pd.DataFrame(visits(), copy=False))
+    tracemalloc.start()  # (before the columns are made: freeing them counts)
+    try:
+        cols = visits()
+        old = [weakref.ref(v) for c, v in cols.items() if c != "arm"]
+        g = pd.DataFrame(cols, copy=False)  # (the frame's columns are the arrays themselves)
+        del cols
+        assert all(r() is not None for r in old)
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        got = _by_time(g, drop=True)
+        added = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    pd.testing.assert_frame_equal(got, want)
+    assert got.replicate.dtype == np.int16 and got.point.dtype == np.int8 and (got.point == 2).all()
+    # the caller still holds g, but not its old columns: g is left empty and every old array is freed
+    assert g.shape[1] == 0 and all(r() is None for r in old)
+    # never the old and the new columns at once: the peak added is the order and about one column,
+    # not the new frame (its six float columns alone are 48 bytes a row)
+    assert added < 24 * n, added
+
+
 @pytest.mark.parametrize("grouped", [False, True])
 def test_survival_and_incidence_figures_read_each_curve_on_the_grid(grouped):
     from fomolab.analysis import _by_time

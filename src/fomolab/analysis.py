@@ -502,7 +502,7 @@ def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client
     figures["impulsiveness"] = figure_data.impulsiveness(coded, figure_arms, conf_level)
     # the curves and the point tables read the rows by time: they share one stable sort, which replaces
     # the rows as read
-    coded = _by_time(coded)
+    coded = _by_time(coded, drop=True)  # (its columns dropped from the old frame as they are taken)
     figures.update(survival=figure_data.survival(coded, figure_arms, conf_level),
                    incidence=figure_data.incidence(coded, figure_arms, conf_level, horizon))
     if client is not None:
@@ -842,7 +842,7 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
     return dict(rows=rows, for_whom=for_whom, paired=paired)
 
 
-def _by_time(g: pd.DataFrame) -> pd.DataFrame:
+def _by_time(g: pd.DataFrame, drop: bool = False) -> pd.DataFrame:
     """``g``'s rows grouped by arm (names sorted), each arm's rows in order of ``time_s`` (stable: rows of
     one time keep their order); index 0..n-1.
 
@@ -851,13 +851,15 @@ def _by_time(g: pd.DataFrame) -> pd.DataFrame:
     (:func:`fomolab.stats.kaplan_meier.group_rows`), and so is each arm of
     a sweep point's rows.  An arm's rows are in the order of a stable sort
     of the arm's own rows by time (that of a stable sort of all the rows by
-    time, too), so its numbers are those of either.  One stable sort of the
-    times, then a stable sort of the arms' codes (a radix sort of small
-    integers), and a numpy take of each column (not a pandas take of the
-    frame).  Rows already in that order are returned without a copy.
-    """
-    from fomolab.stats._counts import small_code_type
+    time, too), so its numbers are those of either.  The order comes from
+    one stable sort of each arm's times (:func:`_time_order`), and each
+    column is a numpy take (not a pandas take of the frame).  Rows already
+    in that order are returned without a copy.
 
+    With ``drop``, each column is removed from ``g`` once its copy in the
+    new order is made, so the old and the new columns are never all held
+    at once (``g`` is left without columns: for a caller that rebinds it).
+    """
     t = g.time_s.to_numpy()
     key = _arm_key(g.arm) if "arm" in g.columns else None
     if key is None:  # one arm
@@ -868,17 +870,39 @@ def _by_time(g: pd.DataFrame) -> pd.DataFrame:
     if ordered:
         if isinstance(g.index, pd.RangeIndex) and g.index.start == 0 and g.index.step == 1:
             return g
-        g = g.copy(deep=False)
-        g.index = pd.RangeIndex(len(g))  # (reset_index would copy every column once more)
-        return g
-    o = np.argsort(t, kind="stable")
-    if key is not None:
-        k = key[o]
-        del key
-        o = o[np.argsort(k.astype(small_code_type(int(k.max()) + 1), copy=False), kind="stable")]
-        del k
-    cols = {c: _taken(g[c], o) for c in g.columns}
+        out = g.copy(deep=False)
+        out.index = pd.RangeIndex(len(g))  # (reset_index would copy every column once more)
+        return out
+    o = _time_order(t, key)
+    del t, key  # (no reference to the old columns but the frame's: each is freed as it is dropped)
+    cols = {}
+    for c in list(g.columns):
+        cols[c] = _taken(g[c], o)
+        if drop:
+            del g[c]
     return pd.DataFrame(cols, copy=False)
+
+
+def _time_order(t: np.ndarray, key: np.ndarray | None) -> np.ndarray:
+    """The row positions of a stable sort by ``key`` (small integers; None: one key), then by ``t``.
+
+    Positions are 4-byte integers below 2^31 rows.  Each key's rows (in row
+    order) are sorted by their own times, one stable sort each: the same
+    order as a stable sort of all the times followed by a stable sort of
+    their keys, without a second permutation of all the rows.
+    """
+    small = np.int32 if len(t) < 2 ** 31 else np.int64
+    if key is None:
+        return np.argsort(t, kind="stable").astype(small, copy=False)
+    o = np.empty(len(t), small)
+    at = 0
+    for k in range(int(key.max()) + 1):
+        rows = np.flatnonzero(key == k)
+        if not len(rows):
+            continue
+        o[at:at + len(rows)] = rows[np.argsort(t[rows], kind="stable")]
+        at += len(rows)
+    return o
 
 
 def _taken(col: pd.Series, o: np.ndarray) -> Any:
@@ -887,19 +911,23 @@ def _taken(col: pd.Series, o: np.ndarray) -> Any:
     The take of a long column in random order is a cache miss a row: a
     column of one value is written out instead, and integers (replicates,
     points, flags) are taken in the smallest type that holds them (one or
-    two bytes a row, not eight; the same values).
+    two bytes a row, not eight; the same values).  A categorical's codes are
+    taken as they are (a pandas take would first turn 4-byte positions
+    into 8-byte ones).
     """
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return pd.Categorical.from_codes(col.cat.codes.to_numpy()[o], dtype=col.dtype, validate=False)
     if isinstance(col.dtype, pd.api.extensions.ExtensionDtype):
         return col.array.take(o)
     v = col.to_numpy()
-    if len(v) and v.dtype.kind in "iu" and v[0] == v[-1] and bool(np.all(v == v[0])):
-        return np.full(len(o), v[0], dtype=v.dtype)
     if v.dtype.kind in "iu" and len(v):
         lo, hi = int(v.min()), int(v.max())
         small = next((d for d in (np.int8, np.int16, np.int32)
                       if np.iinfo(d).min <= lo and hi <= np.iinfo(d).max), v.dtype)
+        if lo == hi:
+            return np.full(len(o), lo, dtype=small)
         v = v.astype(small, copy=False)
-    return v.take(o)
+    return v[o]
 
 
 def _arm_key(arm: pd.Series) -> np.ndarray | None:
