@@ -309,13 +309,14 @@ def test_code_counts_are_bincounts_of_the_codes_present():
         assert np.array_equal(code_counts(codes, 9, chunk=chunk), want)
 
 
-def test_impulsiveness_table_is_that_of_pivot_tables_of_runs_and_groups():
+@pytest.mark.parametrize("first", [0, -3, 5_000_000])  # (replicates looked up in a table of runs, or sorted)
+def test_impulsiveness_table_is_that_of_pivot_tables_of_runs_and_groups(first):
     rng = np.random.default_rng(11)
     n = 4000
     sh = pd.DataFrame({"arm": rng.choice(["control", "sale"], n), "point": rng.integers(0, 2, n),
-                       "replicate": rng.integers(0, 9, n), "impulsiveness": rng.random(n),
+                       "replicate": rng.integers(0, 9, n) + first, "impulsiveness": rng.random(n),
                        "bought": (rng.random(n) < 0.3).astype(int), "time_s": np.round(rng.exponential(40, n), 0)})
-    sh.loc[(sh.replicate == 8) & (sh.arm == "sale"), "bought"] = 0  # a run with no buyer: no median row
+    sh.loc[(sh.replicate == 8 + first) & (sh.arm == "sale"), "bought"] = 0  # a run with no buyer: no median row
     got = figure_data.impulsiveness(sh, ["control", "sale"], 0.95, groups=4)
     run = sh.point * 1_000_003 + sh.replicate
     cuts = np.unique(np.quantile(sh.impulsiveness, [0.25, 0.5, 0.75]))

@@ -770,12 +770,13 @@ def impulsiveness(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float
     a t interval.
     """
     d = shoppers
-    run = d.point.to_numpy().astype("int64") * 1_000_003 + d.replicate.to_numpy().astype("int64")
     z = d.impulsiveness.to_numpy(float)
     cuts = np.unique(np.quantile(z, np.linspace(0, 1, groups + 1)[1:-1])) if len(z) else np.array([])
     k = len(cuts) + 1
     x = np.arange(1, k + 1)
-    group = np.searchsorted(cuts, z, "right") + 1
+    group = _group_of(cuts, z)  # (0 .. k-1, a byte a row)
+    del z
+    run_of = _run_codes(d.point.to_numpy(), d.replicate.to_numpy())
     bought, time_s = d.bought.to_numpy(), d.time_s.to_numpy(float)
     rows = []
     for arm in arms:
@@ -784,18 +785,23 @@ def impulsiveness(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float
         m = np.flatnonzero(_is_value(d.arm, arm))
         if not len(m):
             continue
-        runs, r_code = np.unique(run[m], return_inverse=True)
-        cell = r_code.reshape(-1) * k + (group[m] - 1)
+        n_runs, r_code = run_of(m)
+        cell = r_code.astype(np.int64)
         del r_code
-        n_cells = len(runs) * k
+        cell *= k
+        cell += group[m]
+        n_cells = n_runs * k
         b = bought[m] == 1
         count = np.bincount(cell, minlength=n_cells)
         with np.errstate(invalid="ignore", divide="ignore"):
             share = np.where(count > 0, np.bincount(cell[b], minlength=n_cells) / count, np.nan)
-        # the buyers' median time per cell: their times sorted within each cell, the middle one or two
+        # the buyers' median time per cell: their times sorted within each cell, the middle one or two (the
+        # times by one sort, then the cells by a stable one: times that tie are equal numbers, so any order
+        # of them gives the same medians)
         cb, tb = cell[b], time_s[m][b]
         del cell, b, m
-        o = np.lexsort((tb, cb))
+        o = np.argsort(tb)
+        o = o[np.argsort(cb[o].astype(np.uint16) if n_cells <= 1 << 16 else cb[o], kind="stable")]
         cb, tb = cb[o], tb[o]
         del o
         n_b = np.bincount(cb, minlength=n_cells)
@@ -809,7 +815,7 @@ def impulsiveness(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float
         med[odd] = tb[hi[odd]]
         del cb, tb
         for measure, table in (("conversion", share), ("median_time_to_purchase_s", med)):
-            vals = table.reshape(len(runs), k)
+            vals = table.reshape(n_runs, k)
             # column by column in memory, as a table's values are (the sums over runs are pairwise then)
             vals = np.asfortranarray(vals[~np.isnan(vals).all(axis=1)])
             mean, lo_, hi_, n = _band(vals, conf_level)
@@ -818,6 +824,56 @@ def impulsiveness(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float
     if not rows:
         return pd.DataFrame(columns=IMPULSIVENESS_COLUMNS)
     return pd.concat(rows, ignore_index=True)[IMPULSIVENESS_COLUMNS]
+
+
+def _group_of(cuts: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(cuts, z, "right")`` (sorted ``cuts``) in the smallest integer type: the cuts at or
+    below each value counted, a comparison pass per cut (no binary search per row)."""
+    from fomolab.stats._counts import small_code_type
+
+    if np.isnan(cuts).any():
+        return np.searchsorted(cuts, z, "right")
+    out = np.zeros(len(z), small_code_type(len(cuts) + 1))
+    for c in cuts:
+        out += ~(z < c)  # (NaN past every cut, where searchsorted sorts it)
+    return out
+
+
+def _run_codes(point: np.ndarray, replicate: np.ndarray) -> Any:
+    """A function giving, for row positions, how many distinct runs ``(point, replicate)`` they hold and
+    each row's rank among those runs (in order of point, then replicate).
+
+    Small non-negative integers (the usual case) are looked up in a table of
+    the pairs (no sort of the rows); other values go through
+    :func:`numpy.unique` of ``point * 1_000_003 + replicate``.
+    """
+    from fomolab.stats.kaplan_meier import code_counts
+
+    p, r = np.asarray(point), np.asarray(replicate)
+    if (p.dtype.kind in "iu" and r.dtype.kind in "iu" and len(p) and int(p.min()) >= 0 and int(r.min()) >= 0
+            and int(r.max()) < 1_000_003):
+        width = int(r.max()) + 1
+        size = (int(p.max()) + 1) * width
+        if size <= max(4 * len(p), 1 << 20):
+            code = p.astype(np.int32 if size < 2 ** 31 else np.int64)
+            code *= width
+            code += r
+
+            def lookup(rows: np.ndarray) -> tuple[int, np.ndarray]:
+                mine = code[rows]
+                present = np.flatnonzero(code_counts(mine, size))
+                lut = np.full(size, -1, mine.dtype)
+                lut[present] = np.arange(len(present))
+                return len(present), lut[mine]
+
+            return lookup
+    run = p.astype("int64") * 1_000_003 + r.astype("int64")
+
+    def unique(rows: np.ndarray) -> tuple[int, np.ndarray]:
+        runs, inv = np.unique(run[rows], return_inverse=True)
+        return len(runs), inv.reshape(-1)
+
+    return unique
 
 
 # ------------------------------------------------------------------ lineups
