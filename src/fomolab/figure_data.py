@@ -855,9 +855,9 @@ def _run_codes(point: np.ndarray, replicate: np.ndarray) -> Any:
         width = int(r.max()) + 1
         size = (int(p.max()) + 1) * width
         if size <= max(4 * len(p), 1 << 20):
-            code = p.astype(np.int32 if size < 2 ** 31 else np.int64)
-            code *= width
-            code += r
+            code: np.ndarray = p.astype(np.int32 if size < 2 ** 31 else np.int64)
+            np.multiply(code, width, out=code)
+            np.add(code, r, out=code, casting="same_kind")
 
             def lookup(rows: np.ndarray) -> tuple[int, np.ndarray]:
                 mine = code[rows]
