@@ -1380,9 +1380,9 @@ def _buying_by_cells(t: np.ndarray, buy: np.ndarray, ended: np.ndarray, cell: np
     many cells reads them in random order, a cache miss a row).
     """
     rows = np.bincount(cell, minlength=n_cells)
-    upto: np.ndarray | slice = slice(None)
-    if past is None:
-        upto = t <= tau
+    upto = slice(None)
+    if past is None:  # (t sorted: the rows up to tau are its first ones, read as views)
+        upto = slice(0, int(np.searchsorted(t, tau, "right")))
     else:
         rows += past
     F_out = np.where(rows > 0, 0.0, np.nan)  # a cell with no time up to tau: (0, 0)
@@ -1867,15 +1867,16 @@ def for_whom_table(sh: pd.DataFrame, order: list[str], control: str, horizon: fl
         t = gp.time_s.to_numpy(float)
         arm_rows = _arm_rows(gp)
         reps, rep_code = _value_codes(gp.replicate.to_numpy())  # coded once for every grouping
-        # per arm, its rows up to the horizon (the rows past it count only as at risk): filtered once
-        upto_rows, past_rows, flags = {}, {}, {}
+        # per arm, its rows up to the horizon (the rows past it count only as at risk): the arm's rows are
+        # in order of time, so those are its first ones (views, not copies)
+        upto_rows, flags = {}, {}
         for arm, idx in arm_rows:
             ta = t[idx]
-            u = ta <= horizon
-            upto_rows[arm], past_rows[arm] = u, ~u
-            code = _outcome_codes(gp.outcome, idx)[u]
-            flags[arm] = (ta[u], code == 1, code != 0)
-            del code, u, ta
+            u = int(np.searchsorted(ta, horizon, "right"))
+            upto_rows[arm] = u
+            code = _outcome_codes(gp.outcome, idx)[:u]
+            flags[arm] = (ta[:u], code == 1, code != 0)
+            del code, ta
         for by in ("segment", "impulsiveness"):
             levels, lev_code = _level_codes(gp, by, arm_rows)
             if by == "segment" and len(levels) < 2:
@@ -1884,16 +1885,16 @@ def for_whom_table(sh: pd.DataFrame, order: list[str], control: str, horizon: fl
             per = {}  # per arm: the share who buy by the horizon, replicates x groups (NaN: no viewers)
             pooled = {}  # per arm: that share in each group over the replicates, and its viewers
             for arm, idx in arm_rows:
-                (ta, buy, ended), u, beyond = flags[arm], upto_rows[arm], past_rows[arm]
+                (ta, buy, ended), u = flags[arm], upto_rows[arm]
                 lev_a, rep_a = lev_code[arm], rep_code(idx).astype(np.int64)
                 n_cells = len(reps) * n_lev
                 cell = rep_a * n_lev + lev_a
-                past = np.bincount(cell[beyond], minlength=n_cells)
-                per[arm] = _buying_by_cells(ta, buy, ended, cell[u], n_cells, horizon, lost=False,
+                past = np.bincount(cell[u:], minlength=n_cells)
+                per[arm] = _buying_by_cells(ta, buy, ended, cell[:u], n_cells, horizon, lost=False,
                                             past=past)[0].reshape(len(reps), n_lev)
                 del cell, rep_a
-                past = np.bincount(lev_a[beyond], minlength=n_lev)
-                pooled[arm] = (_buying_by_cells(ta, buy, ended, lev_a[u], n_lev, horizon, lost=False,
+                past = np.bincount(lev_a[u:], minlength=n_lev)
+                pooled[arm] = (_buying_by_cells(ta, buy, ended, lev_a[:u], n_lev, horizon, lost=False,
                                                 past=past)[0], np.bincount(lev_a, minlength=n_lev))
                 del lev_a, past
             for arm in order:
