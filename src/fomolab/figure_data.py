@@ -338,7 +338,9 @@ def survival(shoppers: pd.DataFrame, arms: Sequence[str], conf_level: float) -> 
     # rows in order of time (views where the rows come grouped by arm and sorted, as the analysis leaves them)
     level = _checks.check_probability(conf_level, "conf_level")
     z = float(st.norm.ppf(1.0 - (1.0 - level) / 2.0))
-    t_all, e_all = _checks.numeric(shoppers, "time_s", nonnegative=True), _checks.events01(shoppers, "bought")
+    # (the flags as they are, not a float copy of every row: the curve sums them per distinct time, exactly)
+    t_all = _checks.numeric(shoppers, "time_s", nonnegative=True)
+    e_all = _checks.events01(shoppers, "bought", as_float=False)
     rows_of = dict(group_rows(shoppers.arm)) if len(shoppers) else {}
     out = []
     for arm in arms:
