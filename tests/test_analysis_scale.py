@@ -364,6 +364,29 @@ def test_by_time_groups_the_rows_by_arm_each_in_stable_order_of_time():
         np.testing.assert_array_equal(got.time_s.to_numpy()[rows], t0[np.argsort(t0, kind="stable")])
 
 
+@pytest.mark.parametrize("values", ["distinct", "few_ties", "many_ties", "nan", "signed_zeros", "integers"])
+def test_stable_argsort_is_numpys_stable_sort(values):
+    from fomolab.analysis import _stable_argsort
+
+    rng = np.random.default_rng(8)
+    n = 5000
+    x = rng.exponential(60.0, n)
+    if values == "few_ties":  # stretches of two and more equal values, a few percent of the rows
+        x[:150] = x[2000:2150]
+        x[150:200] = x[2000]
+    elif values == "many_ties":
+        x = np.round(x, 0)
+    elif values == "nan":
+        x[::9] = np.nan
+    elif values == "signed_zeros":
+        x[:100:2], x[1:100:2] = 0.0, -0.0
+    elif values == "integers":
+        x = rng.integers(0, 400, n)
+    rng.shuffle(x)
+    for part in (x, x[:1], x[:2], x[:0]):
+        np.testing.assert_array_equal(_stable_argsort(part), np.argsort(part, kind="stable"))
+
+
 @pytest.mark.parametrize("arms", [["a", "b", "c"], ["a"]])
 def test_by_time_with_drop_frees_each_old_column_as_its_copy_is_made(arms):
     import tracemalloc
