@@ -704,7 +704,7 @@ def _point_parts(res, sh: pd.DataFrame, runs: pd.DataFrame, end_s: dict[str, flo
     :func:`fomolab.stats.compare.compare_tables` (its ``paired`` argument),
     used for the headline's ratios instead of computing them again.
     """
-    points = sorted(pd.unique(sh.point))
+    points = _points_of(sh.point.to_numpy())  # (sorted; one comparison pass where the rows are of one point)
     known = paired or {}
     if client is None:
         slim = _part_frame(sh)
@@ -1896,7 +1896,7 @@ def for_whom_table(sh: pd.DataFrame, order: list[str], control: str, horizon: fl
     """
     rows = []
     at = sh.point.to_numpy()
-    points = np.unique(at)
+    points = _points_of(at)
     for point in points:
         gp = _by_time(sh if len(points) == 1 else sh[at == point])  # one point (as from _point_part): no copy
         t = gp.time_s.to_numpy(float)
