@@ -147,3 +147,39 @@ def test_purchases_that_share_a_time_with_their_visits_rows_are_named(tables):
     nothing = sh.assign(departure_s=sh.arrival_s)
     with pytest.raises(DataError, match="nothing at risk"):
         figure_data.repeat_purchases(nothing, ev[ev.kind != "purchase"], ARMS, 0.95, 300.0)
+
+
+def test_compact_visit_columns_give_the_same_curve(tables):
+    # viewer ids in 4 bytes and the arm as a categorical: the same table
+    sh, ev = tables
+    want = figure_data.repeat_purchases(sh, ev, ARMS, 0.95, 300.0)
+    compact = sh.assign(shopper_id=sh.shopper_id.astype(np.int32), arm=pd.Categorical(sh.arm))
+    pd.testing.assert_frame_equal(figure_data.repeat_purchases(compact, ev, ARMS, 0.95, 300.0), want,
+                                  check_exact=True)
+
+
+def test_purchases_find_their_visits_without_a_copy_of_4_byte_viewer_ids():
+    import tracemalloc
+
+    n, runs = 400_000, 40
+    rng = np.random.default_rng(2)
+    small = pd.DataFrame({"run_id": pd.Categorical(["r0"]), "shopper_id": np.zeros(1, np.int32)})
+    figure_data._run_blocks(small, small.run_id, np.zeros(1, np.int64), np.ones(1, bool))  # (its imports done)
+    tracemalloc.start()  # (before the visits are made: their own arrays do not count as added)
+    try:
+        names = [f"r{i}" for i in range(runs)]
+        sh = pd.DataFrame({"run_id": pd.Categorical(np.repeat(names, n // runs)),
+                           "shopper_id": np.tile(np.arange(n // runs, dtype=np.int32), runs)})
+        pick = np.sort(rng.choice(n, 1000, replace=False))
+        buy_run = pd.Series(sh.run_id.to_numpy()[pick])
+        sid = sh.shopper_id.to_numpy()[pick].astype(np.int64)
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        row, matched, starts = figure_data._run_blocks(sh, buy_run, sid, np.ones(len(pick), bool))
+        added = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(row, pick)
+    assert matched.all() and len(starts) == runs
+    # the 8-byte keys of the visits and a few flags a visit: no 8-byte copy of the ids besides
+    assert added < 12 * n, added
