@@ -362,6 +362,16 @@ def test_by_time_groups_the_rows_by_arm_each_in_stable_order_of_time():
         assert arm == arm0 and isinstance(rows, slice) and not isinstance(rows0, slice)
         t0 = g.time_s.to_numpy()[rows0]
         np.testing.assert_array_equal(got.time_s.to_numpy()[rows], t0[np.argsort(t0, kind="stable")])
+    # categories not in order of their names, and arms missing on some rows (those rows last)
+    g["arm"] = g.arm.cat.reorder_categories(["c", "a", "b"])
+    g.loc[::11, "arm"] = np.nan
+    got = _by_time(g)
+    assert list(got.arm.cat.categories) == ["c", "a", "b"]
+    key = g.arm.map({"a": 0, "b": 1, "c": 2}).astype(float).fillna(3).to_numpy()
+    want = np.lexsort((np.arange(len(g)), g.time_s.to_numpy(), key))
+    for c in g.columns:
+        pd.testing.assert_series_equal(got[c], g[c].iloc[want].reset_index(drop=True), check_dtype=False)
+    assert got.arm.isna().to_numpy()[-len(g.arm[g.arm.isna()]):].all()
 
 
 @pytest.mark.parametrize("values", ["distinct", "few_ties", "many_ties", "nan", "signed_zeros", "integers"])

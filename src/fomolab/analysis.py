@@ -874,13 +874,28 @@ def _by_time(g: pd.DataFrame, drop: bool = False) -> pd.DataFrame:
         out.index = pd.RangeIndex(len(g))  # (reset_index would copy every column once more)
         return out
     o = _time_order(t, key)
+    # a categorical arm in the new order is each arm's code written out over its stretch (no take)
+    arm = (_grouped_codes(g.arm, key) if key is not None and isinstance(g.arm.dtype, pd.CategoricalDtype)
+           else None)
     del t, key  # (no reference to the old columns but the frame's: each is freed as it is dropped)
     cols = {}
     for c in list(g.columns):
-        cols[c] = _taken(g[c], o)
+        cols[c] = arm if c == "arm" and arm is not None else _taken(g[c], o)
         if drop:
             del g[c]
     return pd.DataFrame(cols, copy=False)
+
+
+def _grouped_codes(arm: pd.Series, key: np.ndarray) -> pd.Categorical:
+    """A categorical ``arm`` in the order of its :func:`_arm_key` ``key`` (as :func:`_time_order` puts the
+    rows): the key ``k`` is the ``k``-th name in sorted order (the last, a missing code), so each key's
+    stretch of rows holds one code, written out with its count of rows."""
+    from fomolab.stats.kaplan_meier import code_counts
+
+    names = np.array([str(v) for v in arm.cat.categories], dtype=object)
+    code_of = np.append(np.argsort(names, kind="stable"), -1).astype(arm.cat.codes.dtype)
+    counts = code_counts(key, len(names) + 1)
+    return pd.Categorical.from_codes(np.repeat(code_of, counts), dtype=arm.dtype, validate=False)
 
 
 def _time_order(t: np.ndarray, key: np.ndarray | None) -> np.ndarray:
