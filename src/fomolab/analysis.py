@@ -436,6 +436,10 @@ def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client
     end_s = _stream_end(res, r)
     sh = _visit_frame(shoppers, end_s)  # the viewers' columns and their outcomes: the one per-viewer frame kept
     del shoppers
+    if "episode_model" in side:
+        # the episode model, the one table that reads the first purchases once time_s and bought hold them,
+        # reads the folder itself elsewhere (and here too, should its side process die)
+        del sh["first_purchase_s"]
     paired: dict[int, pd.DataFrame] = {}  # each point's within-replicate ratios, shared with the headline
     arms = compare_tables(res, runs, sh, control, conf_level=conf_level, n_boot=n_boot, seed=seed, paired=paired)
     deadline = deadline_tables(res, runs, sh, events, last)
@@ -491,7 +495,8 @@ def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client
         cells = figure_data.cells(runs, swept, figure_arms) if len(swept) >= 2 else None
     done, episodes = _side_result(side, "episode_model")
     if not done:
-        episodes = _episode_model(res, conf_level, sh)  # the visits already read
+        # the visits already read (without their first purchases: each run's read again)
+        episodes = _episode_model(res, conf_level, sh if "first_purchase_s" in sh.columns else None)
     visits = None if "stream" in res._columns("shoppers") else sh  # a marketplace: one row per visit
     figures = dict(timeline=figure_data.timeline(res, runs, events, figure_arms, conf_level, visits=visits),
                    windows=figure_data.windows(events, runs),
