@@ -97,6 +97,27 @@ def test_visit_frame_holds_compact_types(res):
     assert got.time_s.dtype == np.float64
 
 
+def test_pooled_contrasts_of_the_compact_frame_are_those_of_the_wide_one(res):
+    import warnings
+
+    from fomolab.analysis import _pooled
+
+    runs = _folder.nonempty_runs(res)
+    sh = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness",
+                      "arrival_s", "departure_s", "first_purchase_s"])
+    end_s = {str(r): float(d) for r, d in zip(runs.run_id, runs.duration_s, strict=True)}
+    got = _visit_frame(sh, end_s)
+    got["point"] = (got.replicate % 2).astype(np.int8)  # two points, of their replicates
+    wide = got.astype({"arm": object, "bought": np.int64, "replicate": np.int64, "point": np.int64})
+    arms = sorted(set(runs.arm.astype(str)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = _pooled(wide, arms, "control", 0.95)
+        pooled = _pooled(got, arms, "control", 0.95)
+    assert len(want) == 2 * (len(arms) - 1) and want.estimate.notna().all()
+    pd.testing.assert_frame_equal(pooled, want, check_exact=True)
+
+
 def test_small_integers_widen_only_as_far_as_the_values_need():
     for values, kind in (([0, 127], np.int8), ([-129, 0], np.int16), ([0, 40_000], np.int32),
                          ([0, 2**31], np.int64)):

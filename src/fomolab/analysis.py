@@ -1141,20 +1141,22 @@ def _pooled(sh: pd.DataFrame, arms: list[str], control: str, conf_level: float) 
     methods = {"hazard_ratio": "Cox (Efron) of time from arrival to first purchase on the arm, stratified by "
                                "point, robust SE clustered by point and replicate",
                "odds_ratio": "logit of bought on the arm (closed form), vcovCL clustered by point and replicate"}
-    ctrl = sh[sh.arm == control]
+    sh = sh[["arm", "point", "replicate", "time_s", "bought"]]  # the columns the models read: views
+    at_ctrl = np.flatnonzero(_is(sh.arm, control))
     rows = []
     for arm in arms:
         if arm == control:
             continue
-        trt = sh[sh.arm == arm]
-        if trt.empty or ctrl.empty:
+        at_trt = np.flatnonzero(_is(sh.arm, arm))
+        if not len(at_trt) or not len(at_ctrl):
             continue
-        sub = pd.concat([ctrl, trt], ignore_index=True)
+        # the control's rows, then the arm's, each in the frame's order: one copy of the pair's rows
+        sub = sh.take(np.concatenate([at_ctrl, at_trt])).reset_index(drop=True)
         sub["treated"] = (sub.arm == arm).astype(int)
         sub["cluster"] = sub.point.to_numpy().astype("int64") * 1_000_003 + sub.replicate.to_numpy().astype("int64")
         clusters = sub.cluster.nunique()
         cl = "cluster" if clusters >= 2 else None
-        base = dict(arm=arm, control=control, n=len(trt), control_n=len(ctrl), clusters=clusters)
+        base = dict(arm=arm, control=control, n=len(at_trt), control_n=len(at_ctrl), clusters=clusters)
 
         def hr(sub=sub, cl=cl):
             f = cox(sub, "time_s", "bought", ["treated"], cluster=cl, strata="point", conf_level=conf_level)
