@@ -292,7 +292,8 @@ def _sorted_values(values: np.ndarray) -> np.ndarray:
 
 
 def _slim_times(shoppers: pd.DataFrame) -> pd.DataFrame:
-    """:func:`time_to_purchase` of ``shoppers`` with only the columns the contrasts use (``arm`` as text).
+    """:func:`time_to_purchase` of ``shoppers`` with only the columns the contrasts use (``arm`` as text,
+    or a categorical of text).
 
     A frame that already holds ``time_s`` and ``bought`` (the analysis' visit
     frame) lends its columns: nothing per visit is copied.  An ``arm`` that is
