@@ -862,8 +862,9 @@ def _by_time(g: pd.DataFrame, drop: bool = False) -> pd.DataFrame:
     of the arm's own rows by time (that of a stable sort of all the rows by
     time, too), so its numbers are those of either.  The order comes from
     one stable sort of each arm's times (:func:`_time_order`), and each
-    column is a numpy take (not a pandas take of the frame).  Rows already
-    in that order are returned without a copy.
+    column is a numpy take in 4-byte positions (not a pandas take of the
+    frame; a categorical arm is each arm's code written out over its
+    stretch).  Rows already in that order are returned without a copy.
 
     With ``drop``, each column is removed from ``g`` once its copy in the
     new order is made, so the old and the new columns are never all held
