@@ -314,3 +314,37 @@ def test_sorted_small_codes_are_the_sorted_codes_in_one_or_two_bytes():
         levels, codes = sorted_small_codes(values, step=64)  # a few rows at a time
         assert codes.dtype == kind and codes.tolist() == want_codes.tolist()
         assert levels.tolist() == want_levels.tolist()
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_products_a_block_of_rows_at_a_time_are_the_whole_products_to_the_bit(order):
+    from fomolab.stats._counts import _by_rows
+
+    # among them the shapes OpenBLAS multiplies otherwise in blocks (eight columns; one column of b, at
+    # 262,147 rows), which are taken whole
+    rng = np.random.default_rng(8)
+    for P, q, m in itertools.product((1, 2, 4, 8), (1, 2, 3, 9), (1, 2, 5461, 5462, 5463, 30001, 262147)):
+        a = rng.integers(0, 50_000, size=(m, P)).astype(float)
+        a = np.asfortranarray(a) if order == "F" else a
+        b = rng.normal(size=(P, q)) * np.exp(3 * rng.normal(size=(P, 1)))
+        got = _by_rows(a, b)
+        assert got.shape == (m, q)
+        assert np.array_equal(got, a @ b), (P, q, m)
+
+
+def test_fits_and_tests_on_counts_multiplied_in_blocks_of_rows_are_those_of_whole_products(monkeypatch):
+    from fomolab.stats import _counts
+    from fomolab.stats._counts import zph_counts
+
+    d = rows(5, n=3000, strata=2, patterns=4)
+    design = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    names = ["a1", "a2", "a3"]
+    whole = fit_counts(d, design, names)
+    g = whole.time - whole.time.mean()
+    want = zph_counts(whole, g)
+    monkeypatch.setattr(_counts, "_ROW_BLOCK", 40)  # blocks of three rows and of four
+    blocks = fit_counts(d, design, names)
+    assert len(whole.time) > 100
+    assert np.array_equal(blocks.beta, whole.beta) and np.array_equal(blocks.var, whole.var)
+    assert blocks.loglik == whole.loglik
+    assert all(np.array_equal(a, b) for a, b in zip(zph_counts(blocks, g), want, strict=True))
