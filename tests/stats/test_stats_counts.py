@@ -376,14 +376,20 @@ def test_rate_table_of_a_folders_visits_is_that_of_the_visits_keyed_by_text():
     ev_gaps = events.run_id == "sale2"
     events.loc[ev_gaps, "shopper_id"] = events.shopper_id[ev_gaps] * 3 + 5
     events = pd.concat([events, events.head(30).assign(shopper_id=10_000)], ignore_index=True)
+    # a product on show that nobody buys, its name sorted after the others
+    slots = pd.concat([slots, slots[slots["product"] == "serum"].assign(product="zest")], ignore_index=True)
     runs = visits.drop_duplicates("run_id")[["run_id", "arm"]]
-    rest = (events, slots, runs, None, ["control", "sale"], "control", 0.95)
-    text = rates.rate_table(visits, *rest)
-    assert (text.events > 20).all()
+    rest = (slots, runs, None, ["control", "sale"], "control", 0.95)
+    text = rates.rate_table(visits, events, *rest)  # the runs keyed by text, one run after another
+    bought = text["product"] != "zest"
+    assert (text.events[bought] > 20).all() and (text.events[~bought] == 0).all() and (~bought).sum() == 1
     folder = visits.assign(run_id=pd.Categorical(visits.run_id, categories=list(dict.fromkeys(visits.run_id))),
                            shopper_id=visits.shopper_id.astype(np.int32))
     assert rates._runs_in_order(folder.run_id, folder.shopper_id.to_numpy()) is not None
-    pd.testing.assert_frame_equal(rates.rate_table(folder, *rest), text, check_exact=True)
+    coded = events.assign(product=events["product"].astype("category"))  # all runs of a product at once
+    for ev in (events, coded):
+        pd.testing.assert_frame_equal(rates.rate_table(folder, ev, *rest), text, check_exact=True)
+    pd.testing.assert_frame_equal(rates.rate_table(visits, coded, *rest), text, check_exact=True)
 
 
 def test_positions_in_runs_are_those_of_the_run_and_id_keys():

@@ -30,6 +30,7 @@ data without replicates).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -452,9 +453,14 @@ def _positions_in_runs(sid: np.ndarray, bounds: np.ndarray, run: np.ndarray, b_s
         del first, end, filled
         ok[ok] = sid[guess[ok]] == sid_i[has][ok]
         pos_i[has[ok]] = guess[ok]
+        # the others (those after a gap in their run's ids) searched in their run's ids, a run at a time
         rest = has[~ok]
-        for k in np.unique(run_i[rest]):  # (none, as a folder's runs write them)
-            mine = rest[run_i[rest] == k]
+        rest = rest[np.argsort(run_i[rest], kind="stable")]
+        ranked = run_i[rest]
+        cuts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1], True]) if len(rest) else np.zeros(0, np.int64)
+        for c0, c1 in itertools.pairwise(cuts):
+            mine = rest[c0:c1]
+            k = int(ranked[c0])
             i0, i1 = int(bounds[k]), int(bounds[k + 1])
             at = i0 + np.searchsorted(sid[i0:i1], sid_i[mine])
             hit = at < i1
