@@ -325,7 +325,7 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
     :func:`fomolab.stats.cox` on the rows, counted once per window for every
     arm.
     """
-    from fomolab.stats._counts import cox_counts, event_time_counts, first_seen_codes
+    from fomolab.stats._counts import cox_counts, event_time_counts, first_seen_codes, small_code_type
     from fomolab.stats.changes import MAX_BATCHES, across
 
     rows = []
@@ -370,17 +370,21 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
         else:
             row_batch = _batch_codes(rep_col, reps, batch_of, in_point)
         for bt in range(int(batch_of.max()) + 1 if len(reps) else 0):
+            # each row's rank of its replicate in the group, in one or two bytes
+            rank_type = small_code_type(len(reps) // MAX_BATCHES + 1)
             if stretches is not None:
                 mine = s_batch == bt
                 idx = _ranges(s0[mine], s1[mine])
-                rep = np.repeat(s_rank[mine], s1[mine] - s0[mine])
+                rep = np.repeat(s_rank[mine].astype(rank_type), s1[mine] - s0[mine])
             else:
                 idx = np.flatnonzero(row_batch == bt)
-                rep = np.searchsorted(reps, rep_col[idx]) // MAX_BATCHES if many else np.zeros(len(idx), np.int64)
+                rep = (np.searchsorted(reps, rep_col[idx]) // MAX_BATCHES).astype(rank_type) if many \
+                    else np.zeros(len(idx), rank_type)
             pat = arm_code[idx]
             present |= np.bincount(pat, minlength=P) > 0
             # the rows as they are: the counts, and so the fits, do not depend on their order
             arr_all, t_all, bought_all = arr_col[idx], t_col[idx], bought_col[idx] == 1
+            del idx
             end_all = arr_all + t_all
             for w, (a, b) in enumerate(itertools.pairwise(edges)):
                 # a superset of the viewers at risk in the window: arrived before its end, left after its start
@@ -388,11 +392,13 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
                 arr, t = arr_all[near], t_all[near]
                 entry = a - arr
                 np.maximum(entry, 0.0, out=entry)
-                to_end = b - arr
+                to_end = np.subtract(b, arr, out=arr)  # (arrivals' buffer: not read again)
                 exit_ = np.minimum(to_end, t)
                 keep = exit_ > entry
                 at_risk = near[keep]  # the rows at risk in the window, positions in the group
+                del near
                 ev = bought_all[at_risk] & (t[keep] <= to_end[keep])
+                del t, to_end, arr
                 entry, exit_ = entry[keep], exit_[keep]
                 st_, pt = rep[at_risk], pat[at_risk]
                 n_rows = np.bincount(pt, minlength=P)
@@ -422,6 +428,8 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
                     except DataError as exc:
                         problem, b_ = f"{label} {bt}: {exc}", np.nan
                     fits.setdefault((w, i), []).append((b_, problem))
+                # (the window's rows: freed before the next window's are taken)
+                del entry, exit_, keep, at_risk, ev, st_, pt, counts
         c = int(np.flatnonzero(arm_names == control)[0]) if (arm_names == control).any() else None
         for w, (a, b) in enumerate(itertools.pairwise(edges)):
             for arm in order:
