@@ -42,7 +42,13 @@ import pandas as pd
 
 from fomolab.errors import DataError
 from fomolab.stats import _checks, _folder
-from fomolab.stats._counts import EventTimeCounts, event_time_counts, first_seen_small_codes, sorted_codes
+from fomolab.stats._counts import (
+    EventTimeCounts,
+    event_time_counts,
+    first_seen_small_codes,
+    small_code_type,
+    sorted_codes,
+)
 from fomolab.stats._result import StatsResult
 
 __all__ = ["RateModelResult", "RATE_COLUMNS", "purchase_intervals", "rate_model", "rate_table"]
@@ -477,8 +483,6 @@ def _codes_by_run(col: pd.Series, ordered: Callable[[np.ndarray], np.ndarray], b
     That value is looked up once per run, not hashed per visit (the runs come in order, so their first
     appearances are the visits' ones); otherwise ``(*first_seen_small_codes(col, ordered), None)``.
     """
-    from fomolab.stats._counts import small_code_type
-
     categorical = isinstance(col.dtype, pd.CategoricalDtype)
     raw = col.cat.codes.to_numpy() if categorical else col.to_numpy()
     filled = np.flatnonzero(bounds[1:] > bounds[:-1])
@@ -565,14 +569,16 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
         prod_names = sorted({str(c) for c in sold.cat.categories} | {"nan"})  # "nan": a missing product, as text
         ranks = {n: k for k, n in enumerate(prod_names)}
         prod_at: dict[str, int] | None = ranks
-        b_prod = _folder.positions(sold, ranks, ranks["nan"])[found]
+        b_prod = _folder.positions(sold, ranks, ranks["nan"])[found].astype(small_code_type(len(ranks)))
     else:
         prod_at = None
         b_prod = sold.astype(str).to_numpy()[found]
     del sold
-    b_pos, b_time = pos[found], buys.time_s.to_numpy(float)[found]
-    b_rc = b_run[found]
-    del buys, b_run, b_sid, pos, found  # (eight bytes a purchase each) the purchases found are kept
+    # the purchases found are kept: their runs and products in one or two bytes, their visits in four
+    b_pos = pos[found].astype(np.int32 if len(shoppers) < 2 ** 31 else np.int64)
+    b_time = buys.time_s.to_numpy(float)[found]
+    b_rc = b_run[found].astype(small_code_type(len(run_names)))
+    del buys, b_run, b_sid, pos, found  # (eight bytes a purchase each)
     arr = ordered(shoppers.arrival_s.to_numpy(float))
     dep = ordered(shoppers.departure_s.to_numpy(float))
     # a few levels: 1 or 2 bytes a visit, not 8
