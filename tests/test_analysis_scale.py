@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from fomolab import figure_data
-from fomolab.analysis import _visit_frame, visit_outcomes
+from fomolab.analysis import _part_frame, _small_integers, _visit_frame, visit_outcomes
 from fomolab.stats import _folder
 from fomolab.stats._example import example_results
 from fomolab.stats.compare import time_to_purchase
@@ -53,19 +53,78 @@ def test_timeline_viewers_from_the_visits_equal_the_arrive_and_leave_events(res)
 
 def test_visit_frame_is_visit_outcomes_of_time_to_purchase(res):
     runs = _folder.nonempty_runs(res)
-    sh = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness",
-                      "arrival_s", "departure_s", "first_purchase_s"])
+    cols = ["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness", "arrival_s",
+            "departure_s", "first_purchase_s"]
+    sh = res.viewers(cols)
     end_s = {str(r): float(d) for r, d in zip(runs.run_id, runs.duration_s, strict=True)}
     old = time_to_purchase(sh)
     old = visit_outcomes(old.assign(arm=old.arm.astype(str)), end_s)
+    read = {c: sh[c].to_numpy() for c in ("arrival_s", "departure_s", "first_purchase_s", "impulsiveness")}
     got = _visit_frame(sh, end_s)
+    assert sh.columns.empty  # each column taken out of the frame read
     assert set(got.outcome) == {"buy", "leave", "censored"}
-    # visit_s is left out (the horizon takes it from departure minus arrival); every other column is equal
+    # visit_s is left out (the horizon takes it from departure minus arrival); every other column holds
+    # the same values, in compact types
     assert "visit_s" not in got.columns
-    pd.testing.assert_frame_equal(got, old.drop(columns="visit_s"))
-    # the columns read are shared, not copied
-    for col in ("arrival_s", "departure_s", "first_purchase_s", "impulsiveness"):
-        assert np.shares_memory(got[col].to_numpy(), sh[col].to_numpy())
+    assert list(got.columns) == list(old.drop(columns="visit_s").columns)
+    for c in got.columns:
+        a, b = got[c], old[c]
+        if isinstance(a.dtype, pd.CategoricalDtype):
+            a = a.astype(object) if b.dtype == object else a
+        pd.testing.assert_series_equal(a, b, check_dtype=False)
+    # the float columns read are shared, not copied
+    for col, values in read.items():
+        assert np.shares_memory(got[col].to_numpy(), values)
+
+
+def test_visit_frame_holds_compact_types(res):
+    runs = _folder.nonempty_runs(res)
+    sh = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness",
+                      "arrival_s", "departure_s", "first_purchase_s"])
+    end_s = {str(r): float(d) for r, d in zip(runs.run_id, runs.duration_s, strict=True)}
+    got = _visit_frame(sh, end_s)
+    # arm and outcome as the categoricals the point tables use: _part_frame takes them as they are
+    assert got.arm.cat.categories.tolist() == sorted(set(runs.arm.astype(str)))
+    assert got.outcome.cat.categories.tolist() == ["buy", "leave", "censored"]
+    coded = _part_frame(got)
+    assert np.shares_memory(coded.arm.cat.codes.to_numpy(), got.arm.cat.codes.to_numpy())
+    assert np.shares_memory(coded.outcome.cat.codes.to_numpy(), got.outcome.cat.codes.to_numpy())
+    sizes = {c: got[c].to_numpy().dtype.itemsize if not isinstance(got[c].dtype, pd.CategoricalDtype)
+             else got[c].cat.codes.dtype.itemsize for c in got.columns}
+    assert {c: sizes[c] for c in ("arm", "outcome", "bought", "replicate", "point")} == dict.fromkeys(
+        ("arm", "outcome", "bought", "replicate", "point"), 1)
+    assert sizes["shopper_id"] == 4 and got.bought.dtype == np.int8
+    assert got.time_s.dtype == np.float64
+
+
+def test_pooled_contrasts_of_the_compact_frame_are_those_of_the_wide_one(res):
+    import warnings
+
+    from fomolab.analysis import _pooled
+
+    runs = _folder.nonempty_runs(res)
+    sh = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness",
+                      "arrival_s", "departure_s", "first_purchase_s"])
+    end_s = {str(r): float(d) for r, d in zip(runs.run_id, runs.duration_s, strict=True)}
+    got = _visit_frame(sh, end_s)
+    got["point"] = (got.replicate % 2).astype(np.int8)  # two points, of their replicates
+    wide = got.astype({"arm": object, "bought": np.int64, "replicate": np.int64, "point": np.int64})
+    arms = sorted(set(runs.arm.astype(str)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = _pooled(wide, arms, "control", 0.95)
+        pooled = _pooled(got, arms, "control", 0.95)
+    assert len(want) == 2 * (len(arms) - 1) and want.estimate.notna().all()
+    pd.testing.assert_frame_equal(pooled, want, check_exact=True)
+
+
+def test_small_integers_widen_only_as_far_as_the_values_need():
+    for values, kind in (([0, 127], np.int8), ([-129, 0], np.int16), ([0, 40_000], np.int32),
+                         ([0, 2**31], np.int64)):
+        got = _small_integers(np.array(values, dtype=np.int64), np.int8)
+        assert got.dtype == kind and got.tolist() == values
+    assert _small_integers(np.array([0, 5]), np.int32).dtype == np.int32  # never below the smallest asked for
+    assert _small_integers(np.array([], dtype=np.int64), np.int8).dtype == np.int8
 
 
 def _frame(n: int = 3000, seed: int = 3) -> pd.DataFrame:
@@ -414,6 +473,28 @@ def test_text_arms_and_outcomes_coded_as_pandas_codes_them(stretches):
     out = _outcome_categorical(pd.Series(what))
     assert list(out.categories) == ["buy", "leave", "censored"]
     assert list(pd.Series(out).astype(object).fillna("other")) == list(what)  # anything else: missing
+
+
+def test_text_categorical_of_a_categorical_is_pandas_categorical_of_its_text():
+    from fomolab.analysis import _text_categorical
+    from fomolab.stats._folder import text_values
+
+    rng = np.random.default_rng(4)
+    codes = rng.integers(0, 3, 500).astype(np.int8)
+    cases = {"sorted, every name used": pd.Categorical.from_codes(codes, ["a", "b", "c"]),
+             "unsorted": pd.Categorical.from_codes(codes, ["c", "a", "b"]),
+             "a name unused": pd.Categorical.from_codes(codes, ["a", "b", "c", "d"]),
+             "missing rows": pd.Categorical.from_codes(np.where(codes == 2, -1, codes), ["a", "b", "c"]),
+             "names not text": pd.Categorical.from_codes(codes, [1, 2, 3]),
+             "ordered": pd.Categorical.from_codes(codes, ["a", "b", "c"], ordered=True)}
+    for what, cat in cases.items():
+        col = pd.Series(cat)
+        got = _text_categorical(col)
+        want = pd.Categorical(text_values(col))
+        assert list(got.categories) == list(want.categories) and not got.ordered, what
+        np.testing.assert_array_equal(got.codes, want.codes, err_msg=what)
+        # only a categorical that already is its text's takes no new codes
+        assert np.shares_memory(got.codes, cat.codes) == (what == "sorted, every name used"), what
 
 
 def test_quintiles_by_comparisons_are_the_binary_searchs():

@@ -83,6 +83,10 @@ def test_curve_from_counts_is_the_per_row_curve(tables):
     buys = ev[ev.kind == "purchase"].groupby(["run_id", "shopper_id"], observed=True).size()
     assert buys.max() >= 3  # reaches viewers who buy again
     _same(figure_data.repeat_purchases(sh, ev, ARMS, 0.95, 300.0), _per_row(sh, ev, ARMS, 300.0))
+    # the analysis' visit frame: four-byte viewer ids, the arm a categorical
+    compact = sh.assign(shopper_id=sh.shopper_id.astype(np.int32), arm=sh.arm.astype("category"))
+    pd.testing.assert_frame_equal(figure_data.repeat_purchases(compact, ev, ARMS, 0.95, 300.0),
+                                  figure_data.repeat_purchases(sh, ev, ARMS, 0.95, 300.0), check_exact=True)
 
 
 def test_visits_in_any_order_give_the_same_curve(tables):

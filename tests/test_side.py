@@ -104,6 +104,17 @@ def test_side_processes_give_the_serial_tables(folder):
         pd.testing.assert_frame_equal(df, side.tables()[name], check_exact=True, obj=name)
 
 
+def test_an_episode_model_whose_side_process_dies_is_computed_here_from_the_folder(folder, monkeypatch):
+    # with a side task for it, the visit frame drops the first purchases: the model here reads each run again
+    serial = analyze(folder, n_boot=20, side_process=False)
+    jobs = analysis._side_jobs
+    monkeypatch.setattr(analysis, "_side_jobs", lambda *a: {**jobs(*a), "episode_model": (os._exit, 9)})
+    with pytest.warns(RuntimeWarning, match="episode_model tables are computed in this process instead"):
+        side = analyze(folder, n_boot=20, side_process=True)
+    assert serial.episode_model is not None
+    pd.testing.assert_frame_equal(side.episode_model, serial.episode_model, check_exact=True)
+
+
 def test_the_side_process_is_the_default_for_large_folders_only(folder, monkeypatch):
     from fomolab import _side
     from fomolab.stats import _folder

@@ -436,6 +436,10 @@ def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client
     end_s = _stream_end(res, r)
     sh = _visit_frame(shoppers, end_s)  # the viewers' columns and their outcomes: the one per-viewer frame kept
     del shoppers
+    if "episode_model" in side:
+        # the episode model, the one table that reads the first purchases once time_s and bought hold them,
+        # reads the folder itself elsewhere (and here too, should its side process die)
+        del sh["first_purchase_s"]
     paired: dict[int, pd.DataFrame] = {}  # each point's within-replicate ratios, shared with the headline
     arms = compare_tables(res, runs, sh, control, conf_level=conf_level, n_boot=n_boot, seed=seed, paired=paired)
     deadline = deadline_tables(res, runs, sh, events, last)
@@ -491,7 +495,8 @@ def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client
         cells = figure_data.cells(runs, swept, figure_arms) if len(swept) >= 2 else None
     done, episodes = _side_result(side, "episode_model")
     if not done:
-        episodes = _episode_model(res, conf_level, sh)  # the visits already read
+        # the visits already read (without their first purchases: each run's read again)
+        episodes = _episode_model(res, conf_level, sh if "first_purchase_s" in sh.columns else None)
     visits = None if "stream" in res._columns("shoppers") else sh  # a marketplace: one row per visit
     figures = dict(timeline=figure_data.timeline(res, runs, events, figure_arms, conf_level, visits=visits),
                    windows=figure_data.windows(events, runs),
@@ -777,7 +782,11 @@ def _text_categorical(col: pd.Series) -> pd.Categorical:
     used = np.flatnonzero(code_counts(codes, len(names) - 1))
     text = sorted({names[k] for k in used} | ({"nan"} if missing else set()))
     at = {v: i for i, v in enumerate(text)}
-    lut = np.array([at.get(v, -1) for v in names], dtype=small_code_type(len(text)))
+    kind = small_code_type(len(text))
+    cats = col.cat.categories
+    if not missing and cats.dtype == object and list(cats) == text and codes.dtype == kind and not col.cat.ordered:
+        return col.array  # already one (the visit frame's arm): its own codes, nothing built
+    lut = np.array([at.get(v, -1) for v in names], dtype=kind)
     return pd.Categorical.from_codes(lut[codes], categories=text)  # (lut[-1]: a missing code's "nan")
 
 
@@ -1090,7 +1099,12 @@ def _stream_end(res, runs: pd.DataFrame) -> dict[str, float]:
 
 
 def _outcomes(sh: pd.DataFrame, end_s: dict[str, float] | float) -> np.ndarray:
-    """``visit_outcomes``' codes with the stream's end per row."""
+    """``visit_outcomes``' outcomes with the stream's end per row (three shared strings, not one per row)."""
+    return np.array([BUY, LEAVE, CENSORED], dtype=object)[_outcome_code(sh, end_s)]
+
+
+def _outcome_code(sh: pd.DataFrame, end_s: dict[str, float] | float) -> np.ndarray:
+    """Each visit's outcome as a byte: 0 buy, 1 leave, 2 censored (the stream's end per row)."""
     if isinstance(end_s, dict):
         run = sh.run_id
         if isinstance(run.dtype, pd.CategoricalDtype):  # one look-up per run, not per row
@@ -1101,12 +1115,12 @@ def _outcomes(sh: pd.DataFrame, end_s: dict[str, float] | float) -> np.ndarray:
     else:
         end = np.full(len(sh), float(end_s))
     end -= 1e-9
-    # 0 buy, 1 leave, 2 censored, as one byte per row (not three arrays of eight)
+    # one byte per row (not three arrays of eight)
     code = np.ones(len(sh), dtype=np.int8)
     code[sh.departure_s.to_numpy(float) >= end] = 2
     del end
     code[sh.bought.to_numpy() == 1] = 0
-    return np.array([BUY, LEAVE, CENSORED], dtype=object)[code]  # three shared strings, not one per row
+    return code
 
 
 def _pooled(sh: pd.DataFrame, arms: list[str], control: str, conf_level: float) -> pd.DataFrame:
@@ -1127,20 +1141,22 @@ def _pooled(sh: pd.DataFrame, arms: list[str], control: str, conf_level: float) 
     methods = {"hazard_ratio": "Cox (Efron) of time from arrival to first purchase on the arm, stratified by "
                                "point, robust SE clustered by point and replicate",
                "odds_ratio": "logit of bought on the arm (closed form), vcovCL clustered by point and replicate"}
-    ctrl = sh[sh.arm == control]
+    sh = sh[["arm", "point", "replicate", "time_s", "bought"]]  # the columns the models read: views
+    at_ctrl = np.flatnonzero(_is(sh.arm, control))
     rows = []
     for arm in arms:
         if arm == control:
             continue
-        trt = sh[sh.arm == arm]
-        if trt.empty or ctrl.empty:
+        at_trt = np.flatnonzero(_is(sh.arm, arm))
+        if not len(at_trt) or not len(at_ctrl):
             continue
-        sub = pd.concat([ctrl, trt], ignore_index=True)
+        # the control's rows, then the arm's, each in the frame's order: one copy of the pair's rows
+        sub = sh.take(np.concatenate([at_ctrl, at_trt])).reset_index(drop=True)
         sub["treated"] = (sub.arm == arm).astype(int)
         sub["cluster"] = sub.point.to_numpy().astype("int64") * 1_000_003 + sub.replicate.to_numpy().astype("int64")
         clusters = sub.cluster.nunique()
         cl = "cluster" if clusters >= 2 else None
-        base = dict(arm=arm, control=control, n=len(trt), control_n=len(ctrl), clusters=clusters)
+        base = dict(arm=arm, control=control, n=len(at_trt), control_n=len(at_ctrl), clusters=clusters)
 
         def hr(sub=sub, cl=cl):
             f = cox(sub, "time_s", "bought", ["treated"], cluster=cl, strata="point", conf_level=conf_level)
@@ -1211,24 +1227,51 @@ def visit_outcomes(sh: pd.DataFrame, stream_end_s: dict[str, float] | float) -> 
 
 
 def _visit_frame(shoppers: pd.DataFrame, end_s: dict[str, float]) -> pd.DataFrame:
-    """``visit_outcomes(time_to_purchase(shoppers))`` with ``arm`` as text and without ``visit_s``.
+    """``visit_outcomes(time_to_purchase(shoppers))`` without ``visit_s``, in compact types.
 
-    The new frame holds the columns of ``shoppers`` themselves (not copies)
-    and four new ones (``time_s``, ``bought``, ``outcome``; ``arm`` as text):
-    per visit, the columns read plus 32 bytes.  ``visit_s`` is not kept:
+    The same values as that frame, held in fewer bytes: ``arm`` and
+    ``outcome`` are the categoricals :func:`_part_frame` uses
+    (:func:`_text_categorical`, :func:`_outcome_categorical`; a byte a row),
+    ``bought`` is one byte, ``replicate`` and ``point`` the smallest signed
+    integer type that holds them and ``shopper_id`` four bytes where it
+    fits.  The float and other categorical columns are those of
+    ``shoppers`` themselves (not copies).  ``visit_s`` is not kept:
     :func:`default_horizon` takes it from the departure and arrival times.
+
+    ``shoppers`` is emptied: each of its columns is taken out of it as the
+    frame takes it (the wide integer ones once cast), so a column cast is
+    freed at once and building the frame needs no more memory than it holds.
+    Readers that sum ``bought`` or build keys of ``replicate``, ``point``
+    or ``shopper_id`` widen them first.
     """
-    fp = shoppers.first_purchase_s.to_numpy(float)
-    arrival, departure = shoppers.arrival_s.to_numpy(float), shoppers.departure_s.to_numpy(float)
+    cols: dict[str, Any] = {}
+    for c in list(shoppers.columns):
+        col = shoppers.pop(c)  # the frame's reference goes: a wide column cast below is freed once cast
+        if c == "arm":
+            cols[c] = _text_categorical(col)
+        elif c in ("replicate", "point", "shopper_id") and col.dtype.kind in "iu":
+            cols[c] = _small_integers(col.to_numpy(), np.int8 if c != "shopper_id" else np.int32)
+        else:
+            cols[c] = col
+        del col
+    fp = cols["first_purchase_s"].to_numpy(float)
+    arrival, departure = cols["arrival_s"].to_numpy(float), cols["departure_s"].to_numpy(float)
     time_s = np.where(np.isnan(fp), departure, fp)
     time_s -= arrival  # in place: the same numbers as (where(...) - arrival), one array fewer
-    cols = {c: shoppers[c] for c in shoppers.columns}
-    cols["arm"] = pd.Series(text_values(shoppers.arm), index=shoppers.index)
-    cols["time_s"] = pd.Series(time_s, index=shoppers.index)
-    cols["bought"] = pd.Series((~np.isnan(fp)).astype(int), index=shoppers.index)
+    cols["time_s"] = time_s
+    cols["bought"] = (~np.isnan(fp)).astype(np.int8)  # 0 or 1: readers widen it to sum it
     sh = pd.DataFrame(cols, copy=False)  # the columns of shoppers, shared
-    sh["outcome"] = _outcomes(sh, end_s)
+    sh["outcome"] = pd.Categorical.from_codes(_outcome_code(sh, end_s), categories=[BUY, LEAVE, CENSORED])
     return sh
+
+
+def _small_integers(values: np.ndarray, smallest: type[np.signedinteger[Any]]) -> np.ndarray:
+    """``values`` (whole numbers) in the smallest signed integer type, from ``smallest`` up, that holds them."""
+    lo, hi = (int(values.min()), int(values.max())) if len(values) else (0, 0)
+    for t in (np.int8, np.int16, np.int32):
+        if np.dtype(t).itemsize >= np.dtype(smallest).itemsize and np.iinfo(t).min <= lo and hi <= np.iinfo(t).max:
+            return values.astype(t)
+    return values
 
 
 def default_horizon(sh: pd.DataFrame, control: str) -> float:

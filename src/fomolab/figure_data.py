@@ -450,7 +450,9 @@ def _run_blocks(shoppers: pd.DataFrame, runs: pd.Series, sid: np.ndarray, valid:
     if not isinstance(col.dtype, pd.CategoricalDtype) or len(col) == 0:
         return None
     code = col.cat.codes.to_numpy()
-    vid = np.asarray(shoppers.shopper_id.to_numpy(), dtype=np.int64)  # no copy if stored as int64
+    vid = shoppers.shopper_id.to_numpy()
+    if vid.dtype.kind not in "iu" or vid.dtype.itemsize > 4:  # (smaller ids are added to int64 keys as they are)
+        vid = np.asarray(vid, dtype=np.int64)  # no copy if stored as int64
     new_run = code[1:] != code[:-1]
     starts = np.concatenate(([0], np.flatnonzero(new_run) + 1))
     block_code = code[starts]

@@ -357,3 +357,25 @@ def test_the_contrasts_leave_the_visits_they_read_as_they_were(res):
         before = sh.copy(deep=True)
         compare_tables(res, runs, sh, n_boot=20)
         pd.testing.assert_frame_equal(sh, before, check_exact=True)
+
+
+def test_the_contrasts_of_the_compact_visit_frame_are_those_of_the_visits_as_read(res, table):
+    from fomolab.analysis import _stream_end, _visit_frame
+    from fomolab.stats import _folder
+    from fomolab.stats.compare import _slim_times, compare_tables
+
+    runs = _folder.nonempty_runs(res)
+    sh = _visit_frame(res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "arrival_s",
+                                   "departure_s", "first_purchase_s"]),
+                      _stream_end(res, runs.assign(arm=runs.arm.astype(str))))
+    assert sh.bought.dtype == np.int8 and isinstance(sh.arm.dtype, pd.CategoricalDtype)
+    # the arms kept as the frame's categorical (its codes, no text per row)
+    slim = _slim_times(sh)
+    assert isinstance(slim.arm.dtype, pd.CategoricalDtype)
+    assert np.shares_memory(slim.arm.cat.codes.to_numpy(), sh.arm.cat.codes.to_numpy())
+    assert compare_tables(res, runs, sh, n_boot=100).equals(table)
+    # one replicate: the model-based contrasts read the pair's rows (arms, one-byte events) themselves
+    one = sh[sh.replicate.to_numpy() == sh.replicate.iloc[0]].reset_index(drop=True)
+    want = compare_tables(res, runs, one.assign(arm=one.arm.astype(str), bought=one.bought.astype(np.int64)),
+                          n_boot=50)
+    assert compare_tables(res, runs, one, n_boot=50).equals(want)

@@ -177,7 +177,10 @@ def test_rate_table_is_that_of_the_rows_for_visits_in_any_order_and_arms_as_cate
     in_order = rates.rate_table(visits, *rest)  # a folder's order: by run and viewer
     shuffled = visits.sample(frac=1.0, random_state=1)
     coded = shuffled.assign(arm=shuffled.arm.astype("category"), run_id=shuffled.run_id.astype("category"))
-    got = [rates.rate_table(v, *rest) for v in (shuffled, coded)]
+    # the analysis' visit frame: four-byte viewer ids, one- or two-byte replicates and points
+    compact = coded.astype({"shopper_id": np.int32, "replicate": np.int8, "point": np.int8})
+    got = [rates.rate_table(v, *rest) for v in (shuffled, coded, compact)]
+    pd.testing.assert_frame_equal(got[2], got[1], check_exact=True)
     monkeypatch.setattr(rates, "_parts", rates._parts_from_rows)
     rows = rates.rate_table(visits, *rest)
     assert (rows.replicates == 20).all() and (rows.events > 50).all()  # 25 replicates in 20 groups of fits
@@ -198,6 +201,11 @@ def test_window_table_counts_every_replicate_once_with_visits_in_any_order():
     pd.testing.assert_frame_equal(got, window_table(sh, ["control", "sale"], "control", edges), rtol=1e-12)
     pd.testing.assert_frame_equal(got, window_table(shuffled.assign(arm=shuffled.arm.astype("category")),
                                                     ["control", "sale"], "control", edges), rtol=1e-12)
+    compact = shuffled.astype({"arm": "category", "bought": np.int8, "replicate": np.int8, "point": np.int8,
+                               "shopper_id": np.int32})
+    pd.testing.assert_frame_equal(window_table(compact, ["control", "sale"], "control", edges),
+                                  window_table(shuffled.assign(arm=shuffled.arm.astype("category")),
+                                               ["control", "sale"], "control", edges), check_exact=True)
     arr, t = sh.arrival_s.to_numpy(), sh.time_s.to_numpy()
     for (point, w), row in got.set_index(["point", "window"]).iterrows():
         a, b = edges[w], edges[w + 1]

@@ -292,10 +292,12 @@ def _sorted_values(values: np.ndarray) -> np.ndarray:
 
 
 def _slim_times(shoppers: pd.DataFrame) -> pd.DataFrame:
-    """:func:`time_to_purchase` of ``shoppers`` with only the columns the contrasts use (``arm`` as text).
+    """:func:`time_to_purchase` of ``shoppers`` with only the columns the contrasts use (``arm`` as text,
+    or a categorical of text).
 
     A frame that already holds ``time_s`` and ``bought`` (the analysis' visit
-    frame) lends its columns: nothing per visit is copied.
+    frame) lends its columns: nothing per visit is copied.  An ``arm`` that is
+    a categorical of text is kept as one (its codes: no text per row).
     """
     if "time_s" in shoppers.columns and "bought" in shoppers.columns:
         time_s, bought = shoppers.time_s.to_numpy(), shoppers.bought.to_numpy()
@@ -303,12 +305,19 @@ def _slim_times(shoppers: pd.DataFrame) -> pd.DataFrame:
         fp = shoppers.first_purchase_s.to_numpy(float)
         time_s = np.where(np.isnan(fp), shoppers.departure_s.to_numpy(float), fp) - shoppers.arrival_s.to_numpy(float)
         bought = (~np.isnan(fp)).astype(int)
-    arm = shoppers.arm.to_numpy() if shoppers.arm.dtype == object else _folder.text_values(shoppers.arm)
+    arm = shoppers.arm.to_numpy() if shoppers.arm.dtype == object else \
+        shoppers.arm.array if _text_names(shoppers.arm) else _folder.text_values(shoppers.arm)
     cols = {"arm": arm, "replicate": shoppers.replicate.to_numpy(), "point": shoppers.point.to_numpy(),
             "shopper_id": shoppers.shopper_id.to_numpy(), "time_s": time_s, "bought": bought}
     # the columns as Series, the text as objects: a frame of arrays infers the type of the text column,
     # passing over every value
     return pd.DataFrame({k: pd.Series(v, dtype=v.dtype, copy=False) for k, v in cols.items()}, copy=False)
+
+
+def _text_names(col: pd.Series) -> bool:
+    """Whether ``col`` is a categorical whose names are text: its values are then those of its text."""
+    return isinstance(col.dtype, pd.CategoricalDtype) and col.cat.categories.dtype == object and \
+        all(isinstance(c, str) for c in col.cat.categories)
 
 
 def _identical(ctrl: pd.DataFrame, trt: pd.DataFrame) -> bool:

@@ -523,7 +523,9 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
     else:
         rc, run_names = pd.factorize(shoppers.run_id, sort=False)
         run_names = np.asarray(run_names).astype(str)
-        sid = vid.astype(np.int64, copy=False)
+        sid = vid
+        if sid.dtype.kind not in "iu" or sid.dtype.itemsize > 4:  # (four-byte ids are or-ed in as they are)
+            sid = sid.astype(np.int64, copy=False)
         if len(sid) and (sid.min() < 0 or sid.max() >= 2 ** 32):
             return _parts_from_rows(shoppers[_VISIT_COLUMNS], events, slots)
         # each run's visits, counted before the run codes become the keys: the runs' bounds in key order
