@@ -143,6 +143,21 @@ def test_deadline_shares(res):
     assert st.loc[("sale_timer", "lightning_sale"), "ratio"] > st.loc[("sale", "lightning_sale"), "ratio"]
 
 
+def test_deadline_shares_of_visits_in_any_order_are_those_of_the_folders_order(res):
+    from fomolab.stats import _folder
+    from fomolab.stats.compare import deadline_tables
+
+    runs = _folder.nonempty_runs(res)
+    shoppers = res.viewers(["run_id", "shopper_id", "arrival_s", "departure_s"])
+    events = res.table("events", ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
+    events = events[~events.kind.isin(["arrive", "leave"])]
+    want = deadline_tables(res, runs, shoppers, events)
+    assert (want.purchases > 20).all()
+    for order in (shoppers.sort_values(["run_id", "arrival_s"], ascending=[True, False]), shoppers.sample(frac=1.0,
+                                                                                           random_state=2)):
+        pd.testing.assert_frame_equal(deadline_tables(res, runs, order, events), want, rtol=1e-12)
+
+
 def test_deadline_expected_share_is_the_exposure_ratio(res):
     # Independent of the code under test: each sale window's viewer-seconds at risk (present and
     # not yet bought; one product) in its last 10 % over those in the whole window, pooled over

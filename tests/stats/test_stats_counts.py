@@ -322,3 +322,97 @@ def test_sorted_small_codes_are_the_sorted_codes_in_one_or_two_bytes():
         levels, codes = sorted_small_codes(values, step=64)  # a few rows at a time
         assert codes.dtype == kind and codes.tolist() == want_codes.tolist()
         assert levels.tolist() == want_levels.tolist()
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_products_a_block_of_rows_at_a_time_are_the_whole_products_to_the_bit(order):
+    from fomolab.stats._counts import _by_rows
+
+    # among them the shapes OpenBLAS multiplies otherwise in blocks (eight columns; one column of b, at
+    # 262,147 rows), which are taken whole
+    rng = np.random.default_rng(8)
+    for P, q, m in itertools.product((1, 2, 4, 8), (1, 2, 3, 9), (1, 2, 5461, 5462, 5463, 30001, 262147)):
+        a = rng.integers(0, 50_000, size=(m, P)).astype(float)
+        a = np.asfortranarray(a) if order == "F" else a
+        b = rng.normal(size=(P, q)) * np.exp(3 * rng.normal(size=(P, 1)))
+        got = _by_rows(a, b)
+        assert got.shape == (m, q)
+        assert np.array_equal(got, a @ b), (P, q, m)
+
+
+def test_fits_and_tests_on_counts_multiplied_in_blocks_of_rows_are_those_of_whole_products(monkeypatch):
+    from fomolab.stats import _counts
+    from fomolab.stats._counts import zph_counts
+
+    d = rows(5, n=3000, strata=2, patterns=4)
+    design = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    names = ["a1", "a2", "a3"]
+    whole = fit_counts(d, design, names)
+    g = whole.time - whole.time.mean()
+    want = zph_counts(whole, g)
+    monkeypatch.setattr(_counts, "_ROW_BLOCK", 40)  # blocks of three rows and of four
+    blocks = fit_counts(d, design, names)
+    assert len(whole.time) > 100
+    assert np.array_equal(blocks.beta, whole.beta) and np.array_equal(blocks.var, whole.var)
+    assert blocks.loglik == whole.loglik
+    assert all(np.array_equal(a, b) for a, b in zip(zph_counts(blocks, g), want, strict=True))
+
+
+def test_runs_in_order_are_found_a_block_at_a_time_and_refused_otherwise():
+    from fomolab.stats.rates import _runs_in_order
+
+    run = pd.Series(pd.Categorical(["a"] * 5 + ["c"] * 4 + ["d"] * 3, categories=["a", "b", "c", "d"]))
+    sid = np.r_[0:5, 3:7, 0:3].astype(np.int32)
+    for step in (1, 2, 4, 5, 100):  # blocks ending on, before and after a run's first visit
+        names, bounds = _runs_in_order(run, sid, step=step)
+        assert list(names) == ["a", "c", "d"] and bounds.tolist() == [0, 5, 9, 12]
+        for bad_sid in (np.r_[0:5, 3:6, 5, 0:3], np.r_[0, 1, 3, 2, 4, 3:7, 0:3], np.r_[-1, 1:5, 3:7, 0:3]):
+            assert _runs_in_order(run, bad_sid, step=step) is None  # a repeated id, one going back, one below 0
+        back = pd.Series(pd.Categorical(["a"] * 5 + ["d"] * 4 + ["c"] * 3, categories=["a", "b", "c", "d"]))
+        assert _runs_in_order(back, sid, step=step) is None  # runs not in the order of their codes
+    assert _runs_in_order(run.astype(str), sid) is None
+    assert _runs_in_order(run, sid.astype(np.int64) + 2 ** 32) is None
+
+
+def test_rate_table_of_a_folders_visits_is_that_of_the_visits_keyed_by_text():
+    from fomolab.stats import rates
+
+    visits, events, slots = _many_replicate_visits(reps=4)
+    # ids with gaps in one run (searched, not offset from its first id), purchases of ids without a visit
+    gaps = visits.run_id == "sale2"
+    visits.loc[gaps, "shopper_id"] = visits.shopper_id[gaps] * 3 + 5
+    ev_gaps = events.run_id == "sale2"
+    events.loc[ev_gaps, "shopper_id"] = events.shopper_id[ev_gaps] * 3 + 5
+    events = pd.concat([events, events.head(30).assign(shopper_id=10_000)], ignore_index=True)
+    # a product on show that nobody buys, its name sorted after the others
+    slots = pd.concat([slots, slots[slots["product"] == "serum"].assign(product="zest")], ignore_index=True)
+    runs = visits.drop_duplicates("run_id")[["run_id", "arm"]]
+    rest = (slots, runs, None, ["control", "sale"], "control", 0.95)
+    text = rates.rate_table(visits, events, *rest)  # the runs keyed by text, one run after another
+    bought = text["product"] != "zest"
+    assert (text.events[bought] > 20).all() and (text.events[~bought] == 0).all() and (~bought).sum() == 1
+    folder = visits.assign(run_id=pd.Categorical(visits.run_id, categories=list(dict.fromkeys(visits.run_id))),
+                           shopper_id=visits.shopper_id.astype(np.int32))
+    assert rates._runs_in_order(folder.run_id, folder.shopper_id.to_numpy()) is not None
+    coded = events.assign(product=events["product"].astype("category"))  # all runs of a product at once
+    for ev in (events, coded):
+        pd.testing.assert_frame_equal(rates.rate_table(folder, ev, *rest), text, check_exact=True)
+    pd.testing.assert_frame_equal(rates.rate_table(visits, coded, *rest), text, check_exact=True)
+
+
+def test_positions_in_runs_are_those_of_the_run_and_id_keys():
+    from fomolab.stats.rates import _positions, _positions_in_runs
+
+    rng = np.random.default_rng(3)
+    sid = np.r_[0:50, 7:40, 5:200:3, 0:0, 2:30].astype(np.int32)  # ids from 0, from 7, with gaps, a run of none
+    bounds = np.cumsum([0, 50, 33, 65, 0, 28])
+    run = rng.integers(-1, 5, 400)
+    b_sid = rng.integers(0, 120, 400)
+    pos = _positions_in_runs(sid, bounds, run, b_sid)
+    key_s = (np.repeat(np.arange(5), np.diff(bounds)).astype(np.int64) << 32) | sid
+    want = _positions(key_s, bounds, run, (run.astype(np.int64) << 32) | np.where(run >= 0, b_sid, 0))
+    found = (run >= 0) & (want < len(sid))
+    found[found] = key_s[want[found]] == ((run[found].astype(np.int64) << 32) | b_sid[found])
+    assert 60 < found.sum() < 300
+    assert pos[found].tolist() == want[found].tolist()
+    assert (pos[~found] == len(sid)).all()

@@ -132,3 +132,24 @@ def test_deadline_counts_match_a_mask_per_window_over_two_keys():
         cut = w.end_s - 0.2 * (w.end_s - w.start_s)
         assert (out.purchases[i], out.in_last[i]) == (m.sum(), (m & (t >= cut)).sum())
     assert out.purchases.sum() > 100 and (out.purchases == 0).any()
+
+
+def test_deadline_counts_of_integer_keys_are_those_of_the_same_keys_as_objects():
+    """Integer keys (the analysis' run and product codes) are hashed as numbers: the counts of the same
+    keys compared as Python objects, over one key and two."""
+    from fomolab.stats.deadline import _window_counts
+
+    rng = np.random.default_rng(6)
+    t = rng.integers(0, 200, 5000).astype(float)
+    ws = rng.integers(0, 150, 60).astype(float)
+    we = ws + rng.integers(1, 50, 60)
+    run_p, run_w = rng.integers(0, 9, 5000), rng.integers(0, 10, 60)  # run 9 of a window sells nothing
+    prod_p, prod_w = rng.integers(0, 3, 5000).astype(np.int16), rng.integers(0, 3, 60).astype(np.uint8)
+    for pk, wk in (([run_p], [run_w]), ([run_p, prod_p], [run_w, prod_w])):
+        got = _window_counts(t, ws, we, 0.2, pk, wk)
+        want = _window_counts(t, ws, we, 0.2, [p.astype(object) for p in pk], [w.astype(object) for w in wk])
+        assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
+        mask = (t >= ws[7]) & (t <= we[7])
+        for p, w in zip(pk, wk, strict=True):
+            mask &= p == w[7]
+        assert got[0][7] == mask.sum() and got[0].sum() > 200

@@ -173,6 +173,37 @@ class _Pieces:
         self.f = pos / np.repeat(D, D).astype(float) if ties == "efron" else np.zeros(len(self.group))
 
 
+#: Elements of the product :func:`_by_rows` computes at a time: a block of rows of a tall counts matrix
+#: times the patterns' covariates, small enough for OpenBLAS to multiply on one thread.
+_ROW_BLOCK = 1 << 16
+
+
+def _by_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for a tall ``a`` (event-time groups x patterns) and a small matrix ``b``, a block of rows at
+    a time.
+
+    For a tall product OpenBLAS starts its threads, which on a busy machine cost a hundred times the product
+    itself (a few multiplications per row); a block of :data:`_ROW_BLOCK` elements runs on one thread.
+
+    The result is the same to the bit where ``a`` has at most four columns and ``b`` two or more: OpenBLAS's
+    matrix kernels then compute every element alike, wherever a block's edges fall.  With more columns of
+    ``a`` its kernel for the last rows of a block sums in another order, and a single column of ``b`` goes
+    to the matrix-vector routine (not slow): those products are taken whole.  A block of one row would be
+    a vector times a matrix, so the last row joins the block before it.
+    """
+    m = a.shape[0]
+    step = max(2, _ROW_BLOCK // max(1, a.shape[1] * b.shape[1]))
+    if m <= step or a.shape[1] > 4 or b.shape[1] < 2:
+        return np.asarray(a @ b)
+    out = np.empty((m, b.shape[1]))
+    i = 0
+    while i < m:
+        j = i + step if i + step < m - 1 else m
+        out[i:j] = a[i:j] @ b
+        i = j
+    return out
+
+
 def _sums(n: np.ndarray, d: np.ndarray, X: np.ndarray, beta: np.ndarray, pc: _Pieces, need: int = 2
           ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Log likelihood, score and information at ``beta``; and per piece ``s0`` and the mean ``a``."""
@@ -181,7 +212,7 @@ def _sums(n: np.ndarray, d: np.ndarray, X: np.ndarray, beta: np.ndarray, pc: _Pi
     wx = w[:, None] * X
     g, f = pc.group, pc.f
     s0 = (n @ w)[g] - f * (d @ w)[g]
-    s1 = (n @ wx)[g] - f[:, None] * (d @ wx)[g]
+    s1 = _by_rows(n, wx)[g] - f[:, None] * _by_rows(d, wx)[g]
     ll = float(d.sum(axis=0) @ eta - np.log(s0).sum())
     a = s1 / s0[:, None]
     u = d.sum(axis=0) @ X - a.sum(axis=0)
@@ -440,7 +471,7 @@ def zph_counts(fit: CountFit, g: np.ndarray, cache: dict[str, tuple[Any, ...]] |
         pc = _Pieces(fit.deaths, fit.ties)
         *_, s0, a = _sums(n, d, X, fit.beta, pc, need=1)
         w = np.exp(X @ fit.beta)
-        pieces = (pc, s0, a, w, _variance_sum(n, d, X, w, pc, s0, a, np.ones(len(pc.group))), d @ X)
+        pieces = (pc, s0, a, w, _variance_sum(n, d, X, w, pc, s0, a, np.ones(len(pc.group))), _by_rows(d, X))
         if cache is not None:
             cache["pieces"] = pieces
     pc, s0, a, w, i11, dX = pieces

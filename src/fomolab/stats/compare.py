@@ -901,21 +901,28 @@ def deadline_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, ev
         a, d0, ids = s_a[mine], s_d[mine], s_id[mine]
         if not len(ids):
             continue
-        by_id = np.argsort(ids, kind="stable")
+        # a run's ids come in order: searched as they are (the sort's order would be the rows' own)
+        by_id = None if bool((ids[1:] >= ids[:-1]).all()) else np.argsort(ids, kind="stable")
+        gap = np.empty(len(ids))
         for i in np.flatnonzero(w_run == k):
             ws, we, i0, i1, d = w_start[i], w_end[i], lo_b[i], hi_b[i], d0
             if i1 > i0:
                 bid, btime = b_sid[i0:i1], b_time[i0:i1]
                 # each visit's (first) purchase time of the product, NaN without one
-                pos = np.searchsorted(ids, bid, sorter=by_id)
-                pos = by_id[np.minimum(pos, len(ids) - 1)]
+                pos = np.minimum(np.searchsorted(ids, bid, sorter=by_id), len(ids) - 1)
+                pos = pos if by_id is None else by_id[pos]
                 hit = ids[pos] == bid
                 bt = np.full(len(ids), np.nan)
                 np.fmin.at(bt, pos[hit], btime[hit])
                 d = np.where(np.isnan(bt), d, np.minimum(d, bt))
             cut = we - frac * (we - ws)
-            e_all[i] = np.clip(np.minimum(d, we) - np.maximum(a, ws), 0, None).sum()
-            e_last[i] = np.clip(np.minimum(d, we) - np.maximum(a, cut), 0, None).sum()
+            # the visit's seconds in the window and in its last part, the sums of the same values as one
+            # array each: written into one buffer
+            out = np.minimum(d, we)
+            np.subtract(out, np.maximum(a, ws, out=gap), out=gap)
+            e_all[i] = np.clip(gap, 0, None, out=gap).sum()
+            np.subtract(out, np.maximum(a, cut, out=gap), out=gap)
+            e_last[i] = np.clip(gap, 0, None, out=gap).sum()
     win = win.assign(exposure_all=e_all, exposure_last=e_last, arm=meta.arm.reindex(win.run_id).to_numpy(),
                      point=meta.point.reindex(win.run_id).to_numpy(), _key=w_key, _run=w_run)
     win = win[win.exposure_all > 0].reset_index(drop=True)

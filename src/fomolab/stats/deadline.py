@@ -244,7 +244,11 @@ def _window_counts(t: np.ndarray, ws: np.ndarray, we: np.ndarray, frac: float,
     n_p, n_w = len(t), len(ws)
     code_p, code_w = np.zeros(n_p, np.int64), np.zeros(n_w, np.int64)
     for a, b in zip(pk, wk, strict=True):
-        both = np.concatenate([np.asarray(a, dtype=object), np.asarray(b, dtype=object)])
+        a, b = np.asarray(a), np.asarray(b)
+        if a.dtype.kind in "iu" and b.dtype.kind in "iu":  # integer keys (codes): hashed as numbers, the same
+            both = np.concatenate([a.astype(np.int64), b.astype(np.int64)])  # codes, not an object per row
+        else:
+            both = np.concatenate([np.asarray(a, dtype=object), np.asarray(b, dtype=object)])
         c, uniq = pd.factorize(both)
         code_p = code_p * len(uniq) + c[:n_p]
         code_w = code_w * len(uniq) + c[n_p:]

@@ -87,7 +87,7 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
     from scipy import stats as st
 
     from fomolab.stats import _checks
-    from fomolab.stats._counts import cox_counts, event_time_counts, zph_counts
+    from fomolab.stats._counts import cox_counts, event_time_counts, first_seen_small_codes, zph_counts
     from fomolab.stats.zph import TRANSFORMS
 
     transforms = TRANSFORMS if transforms is None else transforms
@@ -115,9 +115,10 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
             n_sel = int(np.count_nonzero(sel))
             if isinstance(idx, slice) and sel[:n_sel].all():  # a folder's rows, by replicate: the first rows
                 idx = slice(0, n_sel)
+                rep_g = rep_g[:n_sel]  # (a view)
             else:
                 idx = np.flatnonzero(sel) if isinstance(idx, slice) else idx[sel]
-            rep_g = rep_g[sel]
+                rep_g = rep_g[sel]
             del sel
             capped = (f"tested on the first {len(keep):,} of {len(reps):,} replicates ({len(rep_g):,} viewers): the "
                       "test has ample power with them")
@@ -125,7 +126,8 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
         levels, pat = arm_names, arm_g
         X = np.array([[float(lv == a) for a in arms] for lv in levels])
         rows_p = np.bincount(pat, minlength=len(levels)).astype(float)
-        strata = pd.factorize(rep_g)[0]
+        # numbered by first appearance (as pd.factorize), in one or two bytes a row
+        strata = first_seen_small_codes(pd.Series(rep_g, copy=False))[0]
         arr = sh.arrival_s.to_numpy(float)[idx]
         t = sh.time_s.to_numpy(float)[idx]
         ev = sh.bought.to_numpy()[idx] == 1
@@ -160,6 +162,7 @@ def ph_table(sh: pd.DataFrame, order: list[str], control: str, conf_level: float
                                      hazard_ratio=float(hr[j]) if j < len(arms) else np.nan,
                                      chisq=float(chisq[j]), df=int(df[j]), p=float(p[j]),
                                      proportional=bool(p[j] >= alpha), note=warn))
+            del counts, fit, cache, pieces  # (their sorted times and pieces) before the next scale's
     out = pd.DataFrame(rows, columns=PH_COLUMNS)
     return out.astype({"hazard_ratio": "float64", "chisq": "float64", "p": "float64"})
 
@@ -173,12 +176,12 @@ def _first_seen_lookup(col: pd.Series) -> tuple[Callable[..., np.ndarray], np.nd
     is numbered from its distinct integer codes, so no code per row of the
     whole column is made; another column is factorized once.
     """
-    from fomolab.stats._counts import first_seen_codes
+    from fomolab.stats._counts import first_seen_small_codes, small_code_type
 
     if isinstance(col.dtype, pd.CategoricalDtype) and not col.isna().any():
         cat = col.cat.codes.to_numpy()
         first = pd.unique(cat)  # the categories' codes in order of first appearance (as factorize numbers them)
-        lookup = np.zeros(len(col.cat.categories), np.int64)
+        lookup = np.zeros(len(col.cat.categories), small_code_type(len(first)))  # a byte or two a row looked up
         lookup[first] = np.arange(len(first))
         names = np.asarray(col.cat.categories)[first]
 
@@ -186,7 +189,7 @@ def _first_seen_lookup(col: pd.Series) -> tuple[Callable[..., np.ndarray], np.nd
             c = cat[rows]
             return np.asarray(lookup[pd.unique(c) if distinct else c])
     else:
-        code, names = first_seen_codes(col)
+        code, names = first_seen_small_codes(col)
 
         def codes_of(rows: np.ndarray | slice, distinct: bool = False) -> np.ndarray:
             c = code[rows]
@@ -322,7 +325,7 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
     :func:`fomolab.stats.cox` on the rows, counted once per window for every
     arm.
     """
-    from fomolab.stats._counts import cox_counts, event_time_counts, first_seen_codes
+    from fomolab.stats._counts import cox_counts, event_time_counts, first_seen_codes, small_code_type
     from fomolab.stats.changes import MAX_BATCHES, across
 
     rows = []
@@ -367,17 +370,21 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
         else:
             row_batch = _batch_codes(rep_col, reps, batch_of, in_point)
         for bt in range(int(batch_of.max()) + 1 if len(reps) else 0):
+            # each row's rank of its replicate in the group, in one or two bytes
+            rank_type = small_code_type(len(reps) // MAX_BATCHES + 1)
             if stretches is not None:
                 mine = s_batch == bt
                 idx = _ranges(s0[mine], s1[mine])
-                rep = np.repeat(s_rank[mine], s1[mine] - s0[mine])
+                rep = np.repeat(s_rank[mine].astype(rank_type), s1[mine] - s0[mine])
             else:
                 idx = np.flatnonzero(row_batch == bt)
-                rep = np.searchsorted(reps, rep_col[idx]) // MAX_BATCHES if many else np.zeros(len(idx), np.int64)
+                rep = (np.searchsorted(reps, rep_col[idx]) // MAX_BATCHES).astype(rank_type) if many \
+                    else np.zeros(len(idx), rank_type)
             pat = arm_code[idx]
             present |= np.bincount(pat, minlength=P) > 0
             # the rows as they are: the counts, and so the fits, do not depend on their order
             arr_all, t_all, bought_all = arr_col[idx], t_col[idx], bought_col[idx] == 1
+            del idx
             end_all = arr_all + t_all
             for w, (a, b) in enumerate(itertools.pairwise(edges)):
                 # a superset of the viewers at risk in the window: arrived before its end, left after its start
@@ -385,11 +392,13 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
                 arr, t = arr_all[near], t_all[near]
                 entry = a - arr
                 np.maximum(entry, 0.0, out=entry)
-                to_end = b - arr
+                to_end = np.subtract(b, arr, out=arr)  # (arrivals' buffer: not read again)
                 exit_ = np.minimum(to_end, t)
                 keep = exit_ > entry
                 at_risk = near[keep]  # the rows at risk in the window, positions in the group
+                del near
                 ev = bought_all[at_risk] & (t[keep] <= to_end[keep])
+                del t, to_end, arr
                 entry, exit_ = entry[keep], exit_[keep]
                 st_, pt = rep[at_risk], pat[at_risk]
                 n_rows = np.bincount(pt, minlength=P)
@@ -419,6 +428,8 @@ def window_table(sh: pd.DataFrame, order: list[str], control: str, edges: list[f
                     except DataError as exc:
                         problem, b_ = f"{label} {bt}: {exc}", np.nan
                     fits.setdefault((w, i), []).append((b_, problem))
+                # (the window's rows: freed before the next window's are taken)
+                del entry, exit_, keep, at_risk, ev, st_, pt, counts
         c = int(np.flatnonzero(arm_names == control)[0]) if (arm_names == control).any() else None
         for w, (a, b) in enumerate(itertools.pairwise(edges)):
             for arm in order:

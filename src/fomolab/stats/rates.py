@@ -30,6 +30,7 @@ data without replicates).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -41,7 +42,13 @@ import pandas as pd
 
 from fomolab.errors import DataError
 from fomolab.stats import _checks, _folder
-from fomolab.stats._counts import EventTimeCounts, event_time_counts, first_seen_small_codes, sorted_codes
+from fomolab.stats._counts import (
+    EventTimeCounts,
+    event_time_counts,
+    first_seen_small_codes,
+    small_code_type,
+    sorted_codes,
+)
 from fomolab.stats._result import StatsResult
 
 __all__ = ["RateModelResult", "RATE_COLUMNS", "purchase_intervals", "rate_model", "rate_table"]
@@ -401,6 +408,73 @@ def _positions(key_s: np.ndarray, bounds: np.ndarray, run: np.ndarray, key: np.n
     return pos
 
 
+def _runs_in_order(run_id: pd.Series, sid: np.ndarray, step: int = 1 << 20) -> tuple[np.ndarray, np.ndarray] | None:
+    """The runs' names and each run's first visit (and the end), where the visits come as a folder gives them:
+    a categorical ``run_id`` whose codes do not decrease, and in each run viewer ids that increase, from 0
+    and below ``2 ** 32``; else None.
+
+    The runs are then numbered by first appearance, as :func:`pandas.factorize` numbers them, and the (run,
+    viewer id) keys of the visits are in sorted order.  Checked a million rows at a time on the categorical's
+    codes: no run code or key of eight bytes is made per visit.
+    """
+    if not isinstance(run_id.dtype, pd.CategoricalDtype) or len(sid) == 0 or sid.dtype.kind not in "iu":
+        return None
+    codes = run_id.cat.codes.to_numpy()
+    counts = np.zeros(len(run_id.cat.categories), np.int64)
+    for i in range(0, len(codes), step):
+        c, v = codes[i:i + step + 1], sid[i:i + step + 1]  # one row more: the step to the next block
+        if c.min() < 0 or bool((c[1:] < c[:-1]).any()) or v.min() < 0 or v.max() >= 2 ** 32:
+            return None
+        down = np.flatnonzero(v[1:] <= v[:-1])  # where the ids do not increase, a new run starts
+        if bool((c[down + 1] == c[down]).any()):
+            return None
+        counts += np.bincount(codes[i:i + step], minlength=len(counts))
+    present = np.flatnonzero(counts)
+    bounds = np.zeros(len(present) + 1, np.int64)
+    np.cumsum(counts[present], out=bounds[1:])
+    return np.asarray(run_id.cat.categories[present]).astype(str), bounds
+
+
+def _positions_in_runs(sid: np.ndarray, bounds: np.ndarray, run: np.ndarray, b_sid: np.ndarray,
+                       step: int = 1 << 20) -> np.ndarray:
+    """Each purchase's visit: the position of viewer id ``b_sid`` among its run's visits (``sid``, increasing
+    in each run; ``bounds`` each run's first visit), ``len(sid)`` where it has none (``run`` -1: no run).
+
+    As :func:`_positions` on (run, viewer id) keys: a run's first visit plus the id's offset, checked there,
+    and the other purchases searched in their run's ids.  A million purchases at a time, so that the
+    look-up's arrays (eight bytes a purchase each) follow the block, not the folder.
+    """
+    n = len(sid)
+    pos = np.full(len(run), n, np.int64)
+    for i in range(0, len(run), step):
+        run_i, sid_i, pos_i = run[i:i + step], b_sid[i:i + step], pos[i:i + step]
+        has = np.flatnonzero((run_i >= 0) & (run_i < len(bounds) - 1))
+        r = run_i[has]
+        first, end = bounds[r], bounds[r + 1]
+        filled = first < end
+        first_id = np.where(filled, sid[np.minimum(first, max(n - 1, 0))] if n else 0, 0).astype(np.int64)
+        guess = first + (sid_i[has] - first_id)
+        del first_id
+        ok = filled & (guess >= first) & (guess < end)
+        del first, end, filled
+        ok[ok] = sid[guess[ok]] == sid_i[has][ok]
+        pos_i[has[ok]] = guess[ok]
+        # the others (those after a gap in their run's ids) searched in their run's ids, a run at a time
+        rest = has[~ok]
+        rest = rest[np.argsort(run_i[rest], kind="stable")]
+        ranked = run_i[rest]
+        cuts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1], True]) if len(rest) else np.zeros(0, np.int64)
+        for c0, c1 in itertools.pairwise(cuts):
+            mine = rest[c0:c1]
+            k = int(ranked[c0])
+            i0, i1 = int(bounds[k]), int(bounds[k + 1])
+            at = i0 + np.searchsorted(sid[i0:i1], sid_i[mine])
+            hit = at < i1
+            hit[hit] = sid[at[hit]] == sid_i[mine][hit]
+            pos_i[mine[hit]] = at[hit]
+    return pos
+
+
 def _codes_by_run(col: pd.Series, ordered: Callable[[np.ndarray], np.ndarray], bounds: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """:func:`fomolab.stats._counts.first_seen_small_codes` of ``col`` (rows ``ordered``), and each run's code
@@ -409,8 +483,6 @@ def _codes_by_run(col: pd.Series, ordered: Callable[[np.ndarray], np.ndarray], b
     That value is looked up once per run, not hashed per visit (the runs come in order, so their first
     appearances are the visits' ones); otherwise ``(*first_seen_small_codes(col, ordered), None)``.
     """
-    from fomolab.stats._counts import small_code_type
-
     categorical = isinstance(col.dtype, pd.CategoricalDtype)
     raw = col.cat.codes.to_numpy() if categorical else col.to_numpy()
     filled = np.flatnonzero(bounds[1:] > bounds[:-1])
@@ -439,34 +511,42 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
     with more than one visit of a viewer in a run (a marketplace's switches),
     the rows themselves are counted.
     """
-    rc, run_names = pd.factorize(shoppers.run_id, sort=False)
-    run_names = np.asarray(run_names).astype(str)
-    sid = shoppers.shopper_id.to_numpy()
-    if sid.dtype.kind not in "iu" or sid.dtype.itemsize > 4:  # (four-byte ids are or-ed in as they are)
-        sid = sid.astype(np.int64, copy=False)
-    if len(sid) and (sid.min() < 0 or sid.max() >= 2 ** 32):
-        return _parts_from_rows(shoppers[_VISIT_COLUMNS], events, slots)
-    # each run's visits, counted before the run codes become the keys: the runs' bounds in key order
-    bounds = np.zeros(len(run_names) + 1, np.int64)
-    np.cumsum(np.bincount(rc, minlength=len(run_names)), out=bounds[1:])
-    key = rc.astype(np.int64, copy=False)  # (run, viewer id) in one int64, built in place: 8 bytes a visit
-    del rc
-    key <<= 32
-    key |= sid
-    del sid
-    if len(key) < 2 or bool((key[1:] > key[:-1]).all()):  # a folder's visits: already in order, no copies
-        key_s = key
+    vid = shoppers.shopper_id.to_numpy()  # the frame's own ids, in any integer type
+    in_order = _runs_in_order(shoppers.run_id, vid)
+    key_s: np.ndarray | None = None
 
-        def ordered(x: np.ndarray) -> np.ndarray:
-            return x
+    def ordered(x: np.ndarray) -> np.ndarray:
+        return x
+
+    if in_order is not None:  # a folder's visits: runs and ids in order, no per-visit key
+        run_names, bounds = in_order
     else:
-        order = np.argsort(key, kind="stable")
-        key_s = key[order]
-        if (np.diff(key_s) == 0).any():
+        rc, run_names = pd.factorize(shoppers.run_id, sort=False)
+        run_names = np.asarray(run_names).astype(str)
+        sid = vid
+        if sid.dtype.kind not in "iu" or sid.dtype.itemsize > 4:  # (four-byte ids are or-ed in as they are)
+            sid = sid.astype(np.int64, copy=False)
+        if len(sid) and (sid.min() < 0 or sid.max() >= 2 ** 32):
             return _parts_from_rows(shoppers[_VISIT_COLUMNS], events, slots)
+        # each run's visits, counted before the run codes become the keys: the runs' bounds in key order
+        bounds = np.zeros(len(run_names) + 1, np.int64)
+        np.cumsum(np.bincount(rc, minlength=len(run_names)), out=bounds[1:])
+        key = rc.astype(np.int64, copy=False)  # (run, viewer id) in one int64, built in place: 8 bytes a visit
+        del rc
+        key <<= 32
+        key |= sid
+        del sid
+        if len(key) < 2 or bool((key[1:] > key[:-1]).all()):  # in order after all (runs not in code order)
+            key_s = key
+        else:
+            order = np.argsort(key, kind="stable")
+            key_s = key[order]
+            if (np.diff(key_s) == 0).any():
+                return _parts_from_rows(shoppers[_VISIT_COLUMNS], events, slots)
 
-        def ordered(x: np.ndarray) -> np.ndarray:
-            return x[order]
+            def ordered(x: np.ndarray) -> np.ndarray:
+                return x[order]
+        del key
     run_at = {str(r): k for k, r in enumerate(run_names)}
     buys = events[(events.kind == "purchase").to_numpy()]
     # runs and products as codes (a categorical's looked up per category), not a string per purchase
@@ -475,23 +555,32 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
     else:
         b_run = pd.Categorical(buys.run_id.astype(str), categories=run_names).codes.astype(np.int64)
     b_sid = buys.shopper_id.to_numpy().astype(np.int64)
-    b_key = (b_run << 32) | np.where(b_run >= 0, b_sid, 0)
-    pos = _positions(key_s, bounds, b_run, b_key)
-    found = (b_run >= 0) & (pos < len(key_s))
-    found[found] = key_s[pos[found]] == b_key[found]
-    del key, key_s  # done with once the purchases are placed
+    if key_s is None:
+        pos = _positions_in_runs(vid, bounds, b_run, b_sid)
+        found = (b_run >= 0) & (pos < len(vid))
+        found[found] = vid[pos[found]] == b_sid[found]
+    else:
+        b_key = (b_run << 32) | np.where(b_run >= 0, b_sid, 0)
+        pos = _positions(key_s, bounds, b_run, b_key)
+        found = (b_run >= 0) & (pos < len(key_s))
+        found[found] = key_s[pos[found]] == b_key[found]
+        del b_key
+    del key_s, vid  # done with once the purchases are placed
     sold = buys["product"]
     if isinstance(sold.dtype, pd.CategoricalDtype):  # the products' ranks in sorted order: sorted as the text
         prod_names = sorted({str(c) for c in sold.cat.categories} | {"nan"})  # "nan": a missing product, as text
         ranks = {n: k for k, n in enumerate(prod_names)}
         prod_at: dict[str, int] | None = ranks
-        b_prod = _folder.positions(sold, ranks, ranks["nan"])[found]
+        b_prod = _folder.positions(sold, ranks, ranks["nan"])[found].astype(small_code_type(len(ranks)))
     else:
         prod_at = None
         b_prod = sold.astype(str).to_numpy()[found]
     del sold
-    b_pos, b_time = pos[found], buys.time_s.to_numpy(float)[found]
-    b_rc = b_run[found]
+    # the purchases found are kept: their runs and products in one or two bytes, their visits in four
+    b_pos = pos[found].astype(np.int32 if len(shoppers) < 2 ** 31 else np.int64)
+    b_time = buys.time_s.to_numpy(float)[found]
+    b_rc = b_run[found].astype(small_code_type(len(run_names)))
+    del buys, b_run, b_sid, pos, found  # (eight bytes a purchase each)
     arr = ordered(shoppers.arrival_s.to_numpy(float))
     dep = ordered(shoppers.departure_s.to_numpy(float))
     # a few levels: 1 or 2 bytes a visit, not 8
@@ -502,6 +591,7 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
     point = ordered(shoppers.point.to_numpy())
     ob = np.lexsort((b_prod, b_rc))
     b_prod, b_pos, b_time, b_rc = b_prod[ob], b_pos[ob], b_time[ob], b_rc[ob]
+    del ob
     sl = slots.assign(run_id=slots.run_id.astype(str), product=slots["product"].astype(str))
     sl = sl[["run_id", "product", "slot_start_s", "slot_end_s"]].drop_duplicates(["run_id", "product"])
     sl = sl[sl.run_id.isin(run_at)]
