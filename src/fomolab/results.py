@@ -265,13 +265,17 @@ class Results:
         return [f for f in (self.path / table / f"{i}.parquet" for i in ids) if f.is_file()]
 
     def _read(self, table: str, ids: list[str], columns: list[str] | None = None,
-              filter: Any = None) -> pd.DataFrame:
+              filter: Any = None, drop: tuple[str, list[str]] | None = None) -> pd.DataFrame:
+        """``table`` of the runs ``ids``: ``columns``, the rows ``filter`` keeps, less those whose ``drop[0]``
+        is one of ``drop[1]`` (a text column; cheaper than the same ``filter``, see :func:`_compact_frame`)."""
         import numpy as np
         import pandas as pd
         import pyarrow as pa
         import pyarrow.dataset as ds
         import pyarrow.parquet as pq
 
+        if drop is not None and (table in INDEXED_TABLES or table in FACT_TABLES):  # a few rows a run: a filter
+            filter, drop = _drop_filter(drop, filter), None
         if table in INDEXED_TABLES and len(ids) == len(self.state.commits) and self._index is not None \
                 and set(ids) == set(self.state.commits):
             whole = read_index(self.path, self.state.commits, table, columns, filter=filter)  # one file
@@ -292,11 +296,16 @@ class Results:
         if not files:
             return pd.DataFrame()
         try:  # only the columns (and rows) asked for, decoded by threads into columns allocated once
-            return _compact_frame([str(f) for f in files], columns, filter, rows=self._rows)
+            return _compact_frame([str(f) for f in files], columns, filter, rows=self._rows, drop=drop)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):  # differing schemas
-            tab = pa.concat_tables([pq.read_table(f, columns=columns) for f in files], promote_options="default")
+            read = columns if drop is None or columns is None or drop[0] in columns else [*columns, drop[0]]
+            tab = pa.concat_tables([pq.read_table(f, columns=read) for f in files], promote_options="default")
+            if drop is not None:
+                filter = _drop_filter(drop, filter)
             if filter is not None:
                 tab = ds.dataset(tab).to_table(filter=filter)
+            if read is not columns:
+                tab = tab.select(columns)
         return tab.to_pandas()
 
     def table(self, name: str, columns: list[str] | None = None, run_ids: list[str] | None = None, *,
@@ -349,10 +358,11 @@ class Results:
                 return (whole if columns is None else whole[list(columns)]).copy()
         return self._table(name, ids, columns, filter)
 
-    def _table(self, name: str, ids: list[str], columns: list[str] | None, filter: Any) -> pd.DataFrame:
+    def _table(self, name: str, ids: list[str], columns: list[str] | None, filter: Any,
+               drop: tuple[str, list[str]] | None = None) -> pd.DataFrame:
         import pandas as pd
 
-        df = self._read(name, ids, columns, filter)
+        df = self._read(name, ids, columns, filter, drop)
         for c in CATEGORICAL:
             if c in df.columns and not isinstance(df[c].dtype, pd.CategoricalDtype):
                 df[c] = df[c].astype("category")
@@ -371,11 +381,11 @@ class Results:
         ``kind`` is one of ``kinds`` are dropped by the Parquet reader, so
         they never reach memory: ``events_except(["arrive", "leave"])`` reads
         a stream's purchases and tactic events without its two rows per visit.
+        The frame is that of ``table("events", columns, filter=~pc.field("kind").isin(kinds))``.
         """
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        return self.table("events", columns, filter=~pc.field("kind").isin(pa.array(list(kinds), pa.string())))
+        # the kinds are looked up in each row group's dictionary of kinds, not compared row by row (which
+        # costs more than decoding the row group)
+        return self._table("events", self._run_ids, columns, None, drop=("kind", [str(k) for k in kinds]))
 
     def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         """SQL over the folder's tables, read out of core by DuckDB.
@@ -589,7 +599,8 @@ class Results:
 
 def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = None,
                    rows: dict[str, tuple[int, ...]] | None = None,
-                   row_groups: dict[str, list[int]] | None = None, schema: Any = None) -> pd.DataFrame:
+                   row_groups: dict[str, list[int]] | None = None, schema: Any = None,
+                   drop: tuple[str, list[str]] | None = None) -> pd.DataFrame:
     """Partitions read into a DataFrame, each column allocated once and filled in file order.
 
     The values and dtypes are those of ``dataset.to_table().to_pandas()``
@@ -604,14 +615,20 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
     same files), so that every column is filled in place at offsets known in
     advance; ``row_groups`` reads only some row groups of a file (path ->
     their ids, in the order wanted); ``schema`` is the one whose pandas
-    metadata gives the dtypes (default the first file's).  Small row groups
+    metadata gives the dtypes (default the first file's).  ``drop``
+    (``(column, values)``, a text column, not necessarily among ``columns``)
+    leaves out the rows whose ``column`` is one of ``values``, as the
+    filter ``~pc.field(column).isin(values)`` would (a null is kept), but
+    by looking the values up in each row group's dictionary rather than
+    comparing every row; the footers' statistics never rule a row group out
+    for such a filter, so none are consulted.  Small row groups
     (a run's partition of a large folder) are decoded by a few threads at
     once, each a whole row group without
     pyarrow's own threads: pyarrow releases the GIL while it decodes, and
     opening a file costs more than decoding it.  Large row groups are read
     batch by batch, pyarrow's threads decoding the columns, so Arrow holds
-    about one batch at a time.  With a filter, the filtered row groups are
-    kept (in Arrow) until they are counted.
+    about one batch at a time.  With a filter or ``drop``, the filtered row
+    groups are kept (in Arrow) until they are counted.
 
     Raises
     ------
@@ -627,8 +644,10 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
     names = list(columns) if columns is not None else list(schema.names)
     if not set(names) <= set(schema.names):
         raise ValueError("columns differ between partitions")
-    text = [c for c in names if c in CATEGORICAL and (pa.types.is_string(schema.field(c).type)
-                                                      or pa.types.is_large_string(schema.field(c).type))]
+    if drop is not None and drop[0] not in schema.names:
+        raise ValueError("columns differ between partitions")
+    text = [c for c in dict.fromkeys([*names, *([drop[0]] if drop is not None else [])]) if c in CATEGORICAL
+            and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))]
     rows = {} if rows is None else rows
     with ThreadPoolExecutor(_THREADS) as pool:
         if filter is None:
@@ -640,8 +659,8 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
         if row_groups is not None:  # only these row groups, in this order
             groups = [_select(gs, row_groups[f]) if f in row_groups else gs
                       for f, gs in zip(files, groups, strict=True)]
-        pieces = _pieces(files, groups, names, text, filter, schema, pool)
-        if filter is None:
+        pieces = _pieces(files, groups, names, text, filter, schema, pool, drop)
+        if filter is None and drop is None:
             n = sum(k for gs in groups for _, k in gs)
         else:
             kept = collections.deque(pieces)
@@ -728,11 +747,13 @@ def _kept_groups(path: str, filter: Any, schema: Any) -> tuple[tuple[int, int], 
 
 
 def _pieces(files: list[str], groups: list[tuple[tuple[int, int], ...]], names: list[str], text: list[str],
-            filter: Any, schema: Any, pool: ThreadPoolExecutor) -> Iterator[Any]:
+            filter: Any, schema: Any, pool: ThreadPoolExecutor, drop: tuple[str, list[str]] | None = None
+            ) -> Iterator[Any]:
     """The files' rows as Arrow tables of the columns ``names``, in file and row-group order (``groups``: each
     file's row groups to read, id and rows): small row groups decoded whole by ``pool`` (at most
-    :data:`_AHEAD` ahead), large ones batch by batch; ``filter`` applied to each (the columns it names are
-    read too, and left out after it; ``schema``: the files' columns)."""
+    :data:`_AHEAD` ahead), large ones batch by batch; ``filter`` and ``drop`` (see :func:`_compact_frame`)
+    applied to each (the columns they name are read too, and left out after them; ``schema``: the files'
+    columns)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -742,14 +763,23 @@ def _pieces(files: list[str], groups: list[tuple[tuple[int, int], ...]], names: 
             pa.schema([schema.field(c) for c in names]).empty_table().filter(filter)
         except (pa.ArrowInvalid, KeyError):
             read = list(schema.names)
+    if drop is not None and drop[0] not in read:
+        read = [*read, drop[0]]
+    values = None if drop is None else pa.array(drop[1], pa.string())
 
     def kept(tab: Any) -> Any:
         if tab.column_names != read:  # pyarrow leaves out a column a file lacks
             raise ValueError("columns differ between partitions")
-        return tab if filter is None else tab.filter(filter).select(names)
+        if drop is not None:
+            tab = tab.filter(_kept_rows(tab.column(drop[0]), values))
+        if filter is not None:
+            tab = tab.filter(filter)
+        return tab if read is names else tab.select(names)
 
     def small(path: str, ids: list[int]) -> Any:
-        f = pq.ParquetFile(path, read_dictionary=text)
+        # without pre-buffering: a small local file's column chunks read as they are decoded cost less CPU
+        # than their reads coalesced and handed to Arrow's I/O threads
+        f = pq.ParquetFile(path, read_dictionary=text, pre_buffer=False)
         return kept(f.read_row_groups(ids, columns=read, use_threads=False))
 
     ahead: collections.deque[Any] = collections.deque()
@@ -769,6 +799,40 @@ def _pieces(files: list[str], groups: list[tuple[tuple[int, int], ...]], names: 
             yield kept(pa.Table.from_batches([batch]))
     while ahead:
         yield ahead.popleft().result()
+
+
+def _kept_rows(col: Any, values: Any) -> Any:
+    """Whether each row of the text column ``col`` (a chunked array) is not one of ``values`` (a null is
+    kept), a boolean array: the values are looked up in each chunk's dictionary, and each row's index into
+    it picks its answer."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out = []
+    for chunk in col.chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            chunk = chunk.dictionary_encode()
+        keep = ~pc.is_in(chunk.dictionary, value_set=values.cast(chunk.dictionary.type)).to_numpy(
+            zero_copy_only=False)
+        idx = chunk.indices
+        if chunk.null_count:
+            rows = keep[idx.fill_null(0).to_numpy(zero_copy_only=False)] if len(keep) else \
+                np.zeros(len(chunk), bool)
+            rows[chunk.is_null().to_numpy(zero_copy_only=False)] = True
+        else:
+            rows = keep[idx.to_numpy(zero_copy_only=False)]
+        out.append(rows)
+    return pa.array(np.concatenate(out) if out else np.zeros(0, bool))
+
+
+def _drop_filter(drop: tuple[str, list[str]], filter: Any = None) -> Any:
+    """``drop`` (see :func:`_compact_frame`) as a pyarrow filter, and ``filter`` with it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out = ~pc.field(drop[0]).isin(pa.array(drop[1], pa.string()))
+    return out if filter is None else out & filter
 
 
 class _Chunks:
