@@ -911,6 +911,8 @@ class _Codes:
         # the last dictionary and its categories' codes: partitions of one folder mostly share a dictionary
         self.last: Any = None
         self.lookup = np.zeros(1, np.int64)
+        #: whether the last dictionary's codes are its indices (its values the first categories, in its order)
+        self.same = False
 
     def put(self, col: Any, at: int, k: int) -> None:
         import numpy as np
@@ -923,6 +925,7 @@ class _Codes:
             self.lookup = np.array([cats.setdefault(v, len(cats)) for v in col.dictionary.to_pylist()] or [0],
                                    np.int64)
             self.last = col.dictionary
+            self.same = bool((self.lookup == np.arange(len(self.lookup))).all())
             if len(cats) > np.iinfo(self.codes.dtype).max:
                 self.codes = self.codes.astype(np.int32)
         lookup = self.lookup
@@ -931,9 +934,13 @@ class _Codes:
             nulls = col.is_null().to_numpy(zero_copy_only=False)
             codes = lookup[idx.fill_null(0).to_numpy(zero_copy_only=False)]
             codes[nulls] = -1
+            self.codes[at:at + k] = codes
+        elif len(lookup) == 1:  # one value (a run's id): no look-up per row
+            self.codes[at:at + k] = lookup[0]
+        elif self.same:  # the indices are the codes
+            self.codes[at:at + k] = idx.to_numpy(zero_copy_only=False)
         else:
-            codes = lookup[idx.to_numpy(zero_copy_only=False)]
-        self.codes[at:at + k] = codes
+            self.codes[at:at + k] = lookup[idx.to_numpy(zero_copy_only=False)]
 
     def done(self) -> Any:
         import numpy as np
