@@ -124,6 +124,19 @@ def test_the_process_is_stopped_once_no_task_of_it_is_wanted():
     assert kept["b"].result() == (3, 1)
 
 
+def test_the_side_tasks_read_the_folder_without_pyarrows_dataset_modules(folder):
+    """The folder's tables read whole or by runs (no filter) leave out pyarrow.dataset and its file systems
+    (some 20 MB of a side process)."""
+    code = ("import sys\nfrom fomolab.results import Results\nfrom fomolab import analysis\n"
+            f"res = Results({str(folder.path)!r})\n"
+            "assert res._index is not None and len(res.runs)\n"  # the runs from the folder index
+            "ids = list(res.runs.run_id.astype(str))[:2]\n"
+            "assert len(res.viewers(['arrival_s'], run_ids=ids)) and len(res.table('windows'))\n"
+            "print('pyarrow.dataset' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_a_dead_side_process_leaves_the_work_here_with_a_warning():
     with pytest.warns(RuntimeWarning, match="computed in this process instead"):
         assert analysis._side_result({"impact": SideTask(os._exit, 9)}, "impact") == (False, None)

@@ -271,7 +271,6 @@ class Results:
         import numpy as np
         import pandas as pd
         import pyarrow as pa
-        import pyarrow.dataset as ds
         import pyarrow.parquet as pq
 
         if drop is not None and (table in INDEXED_TABLES or table in FACT_TABLES):  # a few rows a run: a filter
@@ -298,6 +297,8 @@ class Results:
         try:  # only the columns (and rows) asked for, decoded by threads into columns allocated once
             return _compact_frame([str(f) for f in files], columns, filter, rows=self._rows, drop=drop)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):  # differing schemas
+            import pyarrow.dataset as ds  # here only: with its file systems, 20 MB that a side process need not hold
+
             read = columns if drop is None or columns is None or drop[0] in columns else [*columns, drop[0]]
             tab = pa.concat_tables([pq.read_table(f, columns=read) for f in files], promote_options="default")
             if drop is not None:
