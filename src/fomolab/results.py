@@ -628,8 +628,9 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
     pyarrow's own threads: pyarrow releases the GIL while it decodes, and
     opening a file costs more than decoding it.  Large row groups are read
     batch by batch, pyarrow's threads decoding the columns, so Arrow holds
-    about one batch at a time.  With a filter or ``drop``, the filtered row
-    groups are kept (in Arrow) until they are counted.
+    about one batch at a time.  With a filter or ``drop``, the columns are
+    allocated for all the rows of the row groups read, filled with the rows
+    kept as they come, and cut to those at the end.
 
     Raises
     ------
@@ -661,12 +662,11 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
             groups = [_select(gs, row_groups[f]) if f in row_groups else gs
                       for f, gs in zip(files, groups, strict=True)]
         pieces = _pieces(files, groups, names, text, filter, schema, pool, drop)
-        if filter is None and drop is None:
-            n = sum(k for gs in groups for _, k in gs)
-        else:
-            kept = collections.deque(pieces)
-            n = sum(t.num_rows for t in kept)
-            pieces = iter(lambda: kept.popleft() if kept else None, None)  # each freed once copied
+        # with a filter, the columns are allocated for every row of the row groups read (pages never written
+        # are never resident) and cut to the rows kept at the end: the filtered row groups are copied as they
+        # come, not held (as Arrow's many small buffers) until they are counted
+        bound = sum(k for gs in groups for _, k in gs)
+        n = bound if filter is None and drop is None else None
         projected = pa.schema([schema.field(c) for c in names], metadata=schema.metadata)
         target = _dtypes(projected)
         sinks: list[Any] = []
@@ -675,7 +675,7 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
         for piece in pieces:
             if not sinks:
                 types = piece.schema.types
-                sinks = [_sink(typ, target[c], n, c in text) for c, typ in zip(names, types, strict=True)]
+                sinks = [_sink(typ, target[c], bound, c in text) for c, typ in zip(names, types, strict=True)]
             elif piece.schema.types != types:
                 raise ValueError("column types differ between partitions")
             k = piece.num_rows
@@ -685,6 +685,10 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
                     sink.put(chunk, start, len(chunk))
                     start += len(chunk)
             at += k
+    if n is None:  # the rows the filter kept
+        n = at
+        for sink in sinks:
+            sink.cut(n)
     if at != n:
         raise ValueError("the partitions changed while they were read")
     if not names:  # rows without columns, as pyarrow gives them
@@ -845,6 +849,9 @@ class _Chunks:
     def put(self, col: Any, at: int, k: int) -> None:
         self.chunks.append(col)
 
+    def cut(self, n: int) -> None:
+        """Keep the first ``n`` rows (all it was given)."""
+
     def done(self) -> Any:
         import pyarrow as pa
 
@@ -874,6 +881,12 @@ class _Numbers:
             self.mask[at:at + k] = col.is_null().to_numpy(zero_copy_only=False)
             col = col.fill_null(False if self.values.dtype == bool else 0)
         self.values[at:at + k] = col.to_numpy(zero_copy_only=False)
+
+    def cut(self, n: int) -> None:
+        """Keep the first ``n`` rows (a copy: the rest of the allocation is given back)."""
+        self.values = self.values[:n].copy()
+        if self.mask is not None:
+            self.mask = self.mask[:n].copy()
 
     def done(self) -> Any:
         import numpy as np
@@ -942,6 +955,10 @@ class _Codes:
             self.codes[at:at + k] = idx.to_numpy(zero_copy_only=False)
         else:
             self.codes[at:at + k] = lookup[idx.to_numpy(zero_copy_only=False)]
+
+    def cut(self, n: int) -> None:
+        """Keep the first ``n`` rows (a copy: the rest of the allocation is given back)."""
+        self.codes = self.codes[:n].copy()
 
     def done(self) -> Any:
         import numpy as np
