@@ -628,9 +628,9 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
     pyarrow's own threads: pyarrow releases the GIL while it decodes, and
     opening a file costs more than decoding it.  Large row groups are read
     batch by batch, pyarrow's threads decoding the columns, so Arrow holds
-    about one batch at a time.  With a filter or ``drop``, the columns are
-    allocated for all the rows of the row groups read, filled with the rows
-    kept as they come, and cut to those at the end.
+    about one batch at a time.  With a filter or ``drop``, the rows kept are
+    copied as they come, into columns grown as needed (from a sixteenth of
+    the rows of the row groups read) and cut to those rows at the end.
 
     Raises
     ------
@@ -662,11 +662,12 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
             groups = [_select(gs, row_groups[f]) if f in row_groups else gs
                       for f, gs in zip(files, groups, strict=True)]
         pieces = _pieces(files, groups, names, text, filter, schema, pool, drop)
-        # with a filter, the columns are allocated for every row of the row groups read (pages never written
-        # are never resident) and cut to the rows kept at the end: the filtered row groups are copied as they
-        # come, not held (as Arrow's many small buffers) until they are counted
+        # with a filter, the rows kept are copied as they come (not held, as Arrow's many small buffers, until
+        # they are counted) into columns allocated for a sixteenth of the row groups' rows, grown as needed
+        # and cut to the rows kept at the end
         bound = sum(k for gs in groups for _, k in gs)
         n = bound if filter is None and drop is None else None
+        room = bound if n is not None else min(bound, max(bound // 16, _SMALL))
         projected = pa.schema([schema.field(c) for c in names], metadata=schema.metadata)
         target = _dtypes(projected)
         sinks: list[Any] = []
@@ -675,10 +676,14 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
         for piece in pieces:
             if not sinks:
                 types = piece.schema.types
-                sinks = [_sink(typ, target[c], bound, c in text) for c, typ in zip(names, types, strict=True)]
+                sinks = [_sink(typ, target[c], room, c in text) for c, typ in zip(names, types, strict=True)]
             elif piece.schema.types != types:
                 raise ValueError("column types differ between partitions")
             k = piece.num_rows
+            if at + k > room:  # (a filter's rows only)
+                room = min(bound, max(2 * room, at + k))
+                for sink in sinks:
+                    sink.grow(room, at)
             for sink, col in zip(sinks, piece.columns, strict=True):
                 start = at
                 for chunk in col.chunks:  # one per row group
@@ -849,6 +854,9 @@ class _Chunks:
     def put(self, col: Any, at: int, k: int) -> None:
         self.chunks.append(col)
 
+    def grow(self, n: int, filled: int) -> None:
+        """Room for ``n`` rows (a list of chunks has room for any)."""
+
     def cut(self, n: int) -> None:
         """Keep the first ``n`` rows (all it was given)."""
 
@@ -882,10 +890,23 @@ class _Numbers:
             col = col.fill_null(False if self.values.dtype == bool else 0)
         self.values[at:at + k] = col.to_numpy(zero_copy_only=False)
 
+    def grow(self, n: int, filled: int) -> None:
+        """Room for ``n`` rows, the first ``filled`` kept."""
+        import numpy as np
+
+        values = np.empty(n, dtype=self.values.dtype)
+        values[:filled] = self.values[:filled]
+        self.values = values
+        if self.mask is not None:
+            mask = np.zeros(n, dtype=bool)
+            mask[:filled] = self.mask[:filled]
+            self.mask = mask
+
     def cut(self, n: int) -> None:
         """Keep the first ``n`` rows (a copy: the rest of the allocation is given back)."""
-        self.values = self.values[:n].copy()
-        if self.mask is not None:
+        if n < len(self.values):
+            self.values = self.values[:n].copy()
+        if self.mask is not None and n < len(self.mask):
             self.mask = self.mask[:n].copy()
 
     def done(self) -> Any:
@@ -956,9 +977,18 @@ class _Codes:
         else:
             self.codes[at:at + k] = lookup[idx.to_numpy(zero_copy_only=False)]
 
+    def grow(self, n: int, filled: int) -> None:
+        """Room for ``n`` rows, the first ``filled`` kept."""
+        import numpy as np
+
+        codes = np.empty(n, dtype=self.codes.dtype)
+        codes[:filled] = self.codes[:filled]
+        self.codes = codes
+
     def cut(self, n: int) -> None:
         """Keep the first ``n`` rows (a copy: the rest of the allocation is given back)."""
-        self.codes = self.codes[:n].copy()
+        if n < len(self.codes):
+            self.codes = self.codes[:n].copy()
 
     def done(self) -> Any:
         import numpy as np
