@@ -11,7 +11,9 @@ is shared, and, unlike :mod:`multiprocessing`'s ``spawn``, the caller's
 ``__main__`` is not imported again there (a script without an
 ``if __name__ == "__main__"`` guard would run a second time).  The result
 comes back pickled on the process's original standard output; anything the
-task prints goes to standard error.  A task's exception is raised again by
+task prints goes to standard error.  :func:`side_tasks` runs several tasks
+one after another in one such process (one interpreter's memory, not one
+per task), each result sent back as soon as its task is done.  A task's exception is raised again by
 :meth:`SideTask.result`; a process that dies (killed for memory, say) gives
 :class:`SideProcessDied`, so that the caller can do the work itself.  The
 side process ignores Ctrl-C (its caller stops it: :meth:`SideTask.cancel`)
