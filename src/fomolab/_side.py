@@ -82,7 +82,7 @@ def side_tasks(jobs: dict[str, tuple[Any, ...]]) -> dict[str, SideTask]:
     """The tasks ``jobs`` (name: ``(fn, *args)``) run one after another, in their order, in one side process.
 
     One process rather than one per task: a fresh interpreter with pandas,
-    pyarrow and scipy imported holds some 200 MB before it reads anything, and
+    pyarrow and scipy imported holds some 170 MB before it reads anything, and
     tasks that each read the folder a part at a time hold little more, so a
     second process would about double what they add to the caller's memory;
     on two cores the tasks would share the second one anyway.  Each result is

@@ -613,7 +613,7 @@ def _side_jobs(res, runs: pd.DataFrame, control: str, conf_level: float) -> dict
 
 
 #: Visits from which :func:`analyze` computes the consumer-impact tables and the episode model in a side
-#: process by default. It costs about 200 MB for its interpreter and 100 MB for its part of the folder;
+#: process by default. It costs about 170 MB for its interpreter and 70 MB for its part of the folder;
 #: below this size the analysis takes under a minute and the memory is not worth the seconds won.
 SIDE_PROCESS_VISITS = 10**7
 
