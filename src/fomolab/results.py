@@ -914,6 +914,8 @@ class _Numbers:
         import pandas as pd
 
         v, mask = self.values, self.mask
+        # the sink lets go of its arrays: a column converted below is not held twice until every column is done
+        self.values, self.mask = np.empty(0, v.dtype), None
         if self.masked:
             assert mask is not None
             return (pd.arrays.BooleanArray(v, mask) if v.dtype == bool else
@@ -996,12 +998,18 @@ class _Codes:
 
         values = list(self.categories)
         codes = self.codes
+        # the sink lets go of its codes (``from_codes`` copies them into a smaller type where the categories
+        # allow: not held twice until every column is done)
+        self.codes = np.empty(0, codes.dtype)
         if not self.stored:  # the observed values, sorted
-            used = np.bincount(codes[codes >= 0], minlength=len(values)) > 0 if len(values) else np.zeros(0, bool)
-            keep = sorted((v for v, u in zip(values, used, strict=True) if u))
-            new = np.full(len(values) + 1, -1, dtype=np.int64)  # the last entry: a null stays -1
+            # (look-ups indexed by the codes themselves, a null's -1 the last entry: no array of 8-byte
+            # positions per row)
+            seen = np.zeros(len(values) + 1, dtype=bool)
+            seen[codes] = True
+            keep = sorted((v for v, u in zip(values, seen[:-1], strict=True) if u))
+            new = np.full(len(values) + 1, -1, dtype=codes.dtype)  # the last entry: a null stays -1
             new[[self.categories[v] for v in keep]] = np.arange(len(keep))
-            codes, values = new[codes].astype(codes.dtype), keep
+            codes, values = new[codes], keep
         return pd.Categorical.from_codes(codes, categories=pd.Index(values, dtype=object), ordered=self.ordered,
                                          validate=False)
 
