@@ -363,7 +363,7 @@ class Results:
                drop: tuple[str, list[str]] | None = None) -> pd.DataFrame:
         import pandas as pd
 
-        df = self._read(name, ids, columns, filter, drop)
+        df = self._read(name, ids, columns, filter) if drop is None else self._read(name, ids, columns, filter, drop)
         for c in CATEGORICAL:
             if c in df.columns and not isinstance(df[c].dtype, pd.CategoricalDtype):
                 df[c] = df[c].astype("category")
