@@ -102,6 +102,30 @@ def test_reader_gives_pyarrows_conversion(folder, mode, columns, filter):
     same(got, reference(folder, columns, filter))
 
 
+DROPS = [("kind", ["arrive", "leave"]), ("segment", ["a"]), ("arm", ["sale"]), ("config", ["{'k': 1}"]),
+         ("kind", [])]
+
+
+@pytest.mark.parametrize("columns", COLUMNS, ids=lambda c: "all" if c is None else ",".join(c) or "none")
+@pytest.mark.parametrize("drop", DROPS, ids=["kinds", "segment-nulls", "plain-text", "not-categorical", "none"])
+@pytest.mark.parametrize("filter", [None, pc.field("value") > 0.5], ids=["alone", "and-filter"])
+def test_dropped_values_give_the_filter_that_leaves_them_out(folder, mode, columns, drop, filter):
+    """Rows left out by their values' entries in each dictionary: the frame of the filter ``~isin`` (a null
+    kept), whether or not the column is among those read, also with another filter."""
+    keep = ~pc.field(drop[0]).isin(pa.array(drop[1], pa.string()))
+    keep = keep if filter is None else keep & filter
+    got = _compact_frame(folder, columns, filter, drop=drop)
+    want = reference(folder, columns if columns != [] else ["value"], keep)
+    if columns == []:  # rows, no columns
+        assert got.shape == (len(want), 0)
+        return
+    same(got, want)
+    if drop[1] and columns is not None and drop[0] in columns:
+        assert len(want) < len(reference(folder, ["value"], filter)) and not want[drop[0]].isin(drop[1]).any()
+    if drop[0] == "segment" and columns is None:
+        assert want.segment.isna().any()  # nulls kept
+
+
 def test_reader_cases_are_reached(folder):
     df = _compact_frame(folder, None)
     assert df.shopper_id.dtype == np.float64 and df.shopper_id.isna().any()  # nulls in an integer column

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from fomolab import analysis
-from fomolab._side import SideProcessDied, SideTask
+from fomolab._side import SideProcessDied, SideTask, side_tasks
 from fomolab.analysis import analyze
 from fomolab.stats._example import example_results
 
@@ -83,6 +83,60 @@ def test_the_callers_script_is_not_run_again(tmp_path):
     assert marks.read_text() == "ran\n"
 
 
+def test_several_tasks_run_in_turn_in_one_process_and_are_taken_in_any_order():
+    tasks = side_tasks({"a": (divmod, 17, 5), "b": (divmod, 1, 0), "c": (pow, 2, 10)})
+    assert len({t._proc.pid for t in tasks.values()}) == 1
+    assert tasks["c"].result() == 1024  # the results before it are read and kept
+    with pytest.raises(ZeroDivisionError):  # a task's exception is its own: the next ones ran
+        tasks["b"].result()
+    assert tasks["a"].result() == (3, 2)
+    assert tasks["a"]._proc.wait(timeout=60) == 0  # ended by itself after its last result
+
+
+def test_a_result_not_yet_taken_does_not_hold_up_the_next_task(tmp_path):
+    mark = tmp_path / "second"
+    # a result larger than a pipe holds: written while the next task runs
+    tasks = side_tasks({"big": (os.urandom, 4_000_000), "next": (mark.write_text, "ran")})
+    deadline = time.monotonic() + 60
+    while not mark.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert mark.exists(), "the second task waited for the first one's result to be taken"
+    assert len(tasks["big"].result()) == 4_000_000 and tasks["next"].result() == 3
+
+
+def test_every_task_of_a_process_that_dies_is_reported():
+    # (the sleep: time for the first result to be written; a process killed outright loses what it held)
+    tasks = side_tasks({"a": (divmod, 7, 2), "wait": (time.sleep, 1.0), "b": (os._exit, 3), "c": (divmod, 9, 2)})
+    assert tasks["a"].result() == (3, 1)
+    for name in ("c", "b"):
+        with pytest.raises(SideProcessDied, match="exit code 3"):
+            tasks[name].result()
+
+
+def test_the_process_is_stopped_once_no_task_of_it_is_wanted():
+    tasks = side_tasks({"a": (time.sleep, 60), "b": (divmod, 7, 2)})
+    tasks["b"].cancel()
+    assert tasks["a"]._proc.poll() is None  # the first is still wanted
+    tasks["a"].cancel()
+    assert tasks["a"]._proc.returncode is not None and tasks["a"]._proc.returncode != 0
+    kept = side_tasks({"a": (time.sleep, 0), "b": (divmod, 7, 2)})
+    kept["a"].cancel()
+    assert kept["b"].result() == (3, 1)
+
+
+def test_the_side_tasks_read_the_folder_without_pyarrows_dataset_modules(folder):
+    """The folder's tables read whole or by runs (no filter) leave out pyarrow.dataset and its file systems
+    (some 20 MB of a side process)."""
+    code = ("import sys\nfrom fomolab.results import Results\nfrom fomolab import analysis\n"
+            f"res = Results({str(folder.path)!r})\n"
+            "assert res._index is not None and len(res.runs)\n"  # the runs from the folder index
+            "ids = list(res.runs.run_id.astype(str))[:2]\n"
+            "assert len(res.viewers(['arrival_s'], run_ids=ids)) and len(res.table('windows'))\n"
+            "print('pyarrow.dataset' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_a_dead_side_process_leaves_the_work_here_with_a_warning():
     with pytest.warns(RuntimeWarning, match="computed in this process instead"):
         assert analysis._side_result({"impact": SideTask(os._exit, 9)}, "impact") == (False, None)
@@ -126,6 +180,8 @@ def test_the_side_process_is_the_default_for_large_folders_only(folder, monkeypa
     monkeypatch.setattr(analysis, "SIDE_PROCESS_VISITS", int(runs.viewers.sum()))
     tasks = analysis._local_side_tasks(res, runs, "control", 0.95, None)
     assert sorted(tasks) == (["episode_model", "impact"] if _side.cpus() > 1 else [])
+    if tasks:  # one process for both, the impact tables (taken first) computed first
+        assert list(tasks) == ["impact", "episode_model"] and len({t._proc.pid for t in tasks.values()}) == 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = {name: analysis._task_result(task) for name, task in tasks.items()}

@@ -368,6 +368,8 @@ def read_index(folder: Path, commits: dict[str, dict[str, Any]], table: str,
         path = folder / INDEX / info["files"][table]
         names = pq.read_schema(path).names
         text = [c for c in ("run_id", "arm", "segment", "product") if c in names and (columns is None or c in columns)]
+        if filter is None:  # one file: without read_table's dataset (and the 20 MB of modules it imports)
+            return pq.ParquetFile(path, read_dictionary=text if codes else None).read(columns=columns).to_pandas()
         return pq.read_table(path, columns=columns, read_dictionary=text if codes else None,
                              filters=filter).to_pandas()
     except (OSError, ValueError, KeyError):

@@ -342,12 +342,13 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         processes on loopback, stopped when the analysis ends.
     side_process : bool, optional
         Without a scheduler: whether the consumer-impact tables and the
-        episode model are computed in side processes, each reading the
-        folder itself a part at a time, while this one computes the others
-        (the tables are the same).  By default they are when the folder
-        holds at least :data:`SIDE_PROCESS_VISITS` visits and this process
-        may run on more than one CPU.  Should a side process die (killed for
-        memory, say), its tables are computed here, with a warning.
+        episode model are computed in a side process, one after the other,
+        each reading the folder itself a part at a time, while this one
+        computes the others (the tables are the same).  By default they are
+        when the folder holds at least :data:`SIDE_PROCESS_VISITS` visits and
+        this process may run on more than one CPU.  Should the side process
+        die (killed for memory, say), the tables it had not sent are
+        computed here, with a warning.
 
     Returns
     -------
@@ -606,25 +607,26 @@ def _side_tasks(res, runs: pd.DataFrame, control: str, conf_level: float, client
 
 
 def _side_jobs(res, runs: pd.DataFrame, control: str, conf_level: float) -> dict[str, tuple[Any, ...]]:
-    """The tables that read the folder themselves, each as ``(function, *arguments)``: the episode model,
-    and the consumer-impact tables where the folder has them."""
+    """The tables that read the folder themselves, each as ``(function, *arguments)``: the consumer-impact
+    tables where the folder has them, and the episode model (in the order :func:`_analyze` takes them)."""
     path, reps = str(res.path), res.replicates
-    jobs: dict[str, tuple[Any, ...]] = {"episode_model": (_episode_task, path, reps, conf_level)}
+    jobs: dict[str, tuple[Any, ...]] = {}
     if _has_impact(res, runs):
         jobs["impact"] = (_impact_task, path, reps, control, conf_level)
+    jobs["episode_model"] = (_episode_task, path, reps, conf_level)
     return jobs
 
 
-#: Visits from which :func:`analyze` computes the consumer-impact tables and the episode model in side
-#: processes by default. Each costs about 150 MB for its interpreter and 100 MB for its part of the folder;
+#: Visits from which :func:`analyze` computes the consumer-impact tables and the episode model in a side
+#: process by default. It costs about 170 MB for its interpreter and 70 MB for its part of the folder;
 #: below this size the analysis takes under a minute and the memory is not worth the seconds won.
 SIDE_PROCESS_VISITS = 10**7
 
 
 def _local_side_tasks(res, runs: pd.DataFrame, control: str, conf_level: float, wanted: bool | None
                       ) -> dict[str, Any]:
-    """The consumer-impact tables and the episode model, each started in a side process
-    (:mod:`fomolab._side`), where ``wanted``.
+    """The consumer-impact tables and the episode model, one after the other in one side process
+    (:func:`fomolab._side.side_tasks`), where ``wanted``.
 
     ``wanted=None``: where the folder holds at least :data:`SIDE_PROCESS_VISITS`
     visits (from the runs table) and this process may use a second CPU.
@@ -632,14 +634,14 @@ def _local_side_tasks(res, runs: pd.DataFrame, control: str, conf_level: float, 
     replicates, the episode model a run), so their memory does not grow with
     it.
     """
-    from fomolab._side import SideTask, cpus
+    from fomolab._side import cpus, side_tasks
 
     if wanted is None:
         visits = int(runs.viewers.sum()) if "viewers" in runs.columns else 0
         wanted = visits >= SIDE_PROCESS_VISITS and cpus() > 1
     if not wanted:
         return {}
-    return {name: SideTask(_warned, *job) for name, job in _side_jobs(res, runs, control, conf_level).items()}
+    return side_tasks({name: (_warned, *job) for name, job in _side_jobs(res, runs, control, conf_level).items()})
 
 
 def _side_result(side: dict[str, Any], name: str) -> tuple[bool, Any]:

@@ -265,13 +265,16 @@ class Results:
         return [f for f in (self.path / table / f"{i}.parquet" for i in ids) if f.is_file()]
 
     def _read(self, table: str, ids: list[str], columns: list[str] | None = None,
-              filter: Any = None) -> pd.DataFrame:
+              filter: Any = None, drop: tuple[str, list[str]] | None = None) -> pd.DataFrame:
+        """``table`` of the runs ``ids``: ``columns``, the rows ``filter`` keeps, less those whose ``drop[0]``
+        is one of ``drop[1]`` (a text column; cheaper than the same ``filter``, see :func:`_compact_frame`)."""
         import numpy as np
         import pandas as pd
         import pyarrow as pa
-        import pyarrow.dataset as ds
         import pyarrow.parquet as pq
 
+        if drop is not None and (table in INDEXED_TABLES or table in FACT_TABLES):  # a few rows a run: a filter
+            filter, drop = _drop_filter(drop, filter), None
         if table in INDEXED_TABLES and len(ids) == len(self.state.commits) and self._index is not None \
                 and set(ids) == set(self.state.commits):
             whole = read_index(self.path, self.state.commits, table, columns, filter=filter)  # one file
@@ -292,11 +295,18 @@ class Results:
         if not files:
             return pd.DataFrame()
         try:  # only the columns (and rows) asked for, decoded by threads into columns allocated once
-            return _compact_frame([str(f) for f in files], columns, filter, rows=self._rows)
+            return _compact_frame([str(f) for f in files], columns, filter, rows=self._rows, drop=drop)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):  # differing schemas
-            tab = pa.concat_tables([pq.read_table(f, columns=columns) for f in files], promote_options="default")
+            import pyarrow.dataset as ds  # here only: with its file systems, 20 MB that a side process need not hold
+
+            read = columns if drop is None or columns is None or drop[0] in columns else [*columns, drop[0]]
+            tab = pa.concat_tables([pq.read_table(f, columns=read) for f in files], promote_options="default")
+            if drop is not None:
+                filter = _drop_filter(drop, filter)
             if filter is not None:
                 tab = ds.dataset(tab).to_table(filter=filter)
+            if read is not columns:
+                tab = tab.select(columns)
         return tab.to_pandas()
 
     def table(self, name: str, columns: list[str] | None = None, run_ids: list[str] | None = None, *,
@@ -349,10 +359,11 @@ class Results:
                 return (whole if columns is None else whole[list(columns)]).copy()
         return self._table(name, ids, columns, filter)
 
-    def _table(self, name: str, ids: list[str], columns: list[str] | None, filter: Any) -> pd.DataFrame:
+    def _table(self, name: str, ids: list[str], columns: list[str] | None, filter: Any,
+               drop: tuple[str, list[str]] | None = None) -> pd.DataFrame:
         import pandas as pd
 
-        df = self._read(name, ids, columns, filter)
+        df = self._read(name, ids, columns, filter) if drop is None else self._read(name, ids, columns, filter, drop)
         for c in CATEGORICAL:
             if c in df.columns and not isinstance(df[c].dtype, pd.CategoricalDtype):
                 df[c] = df[c].astype("category")
@@ -371,11 +382,11 @@ class Results:
         ``kind`` is one of ``kinds`` are dropped by the Parquet reader, so
         they never reach memory: ``events_except(["arrive", "leave"])`` reads
         a stream's purchases and tactic events without its two rows per visit.
+        The frame is that of ``table("events", columns, filter=~pc.field("kind").isin(kinds))``.
         """
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        return self.table("events", columns, filter=~pc.field("kind").isin(pa.array(list(kinds), pa.string())))
+        # the kinds are looked up in each row group's dictionary of kinds, not compared row by row (which
+        # costs more than decoding the row group)
+        return self._table("events", self._run_ids, columns, None, drop=("kind", [str(k) for k in kinds]))
 
     def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         """SQL over the folder's tables, read out of core by DuckDB.
@@ -589,7 +600,8 @@ class Results:
 
 def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = None,
                    rows: dict[str, tuple[int, ...]] | None = None,
-                   row_groups: dict[str, list[int]] | None = None, schema: Any = None) -> pd.DataFrame:
+                   row_groups: dict[str, list[int]] | None = None, schema: Any = None,
+                   drop: tuple[str, list[str]] | None = None) -> pd.DataFrame:
     """Partitions read into a DataFrame, each column allocated once and filled in file order.
 
     The values and dtypes are those of ``dataset.to_table().to_pandas()``
@@ -604,14 +616,21 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
     same files), so that every column is filled in place at offsets known in
     advance; ``row_groups`` reads only some row groups of a file (path ->
     their ids, in the order wanted); ``schema`` is the one whose pandas
-    metadata gives the dtypes (default the first file's).  Small row groups
+    metadata gives the dtypes (default the first file's).  ``drop``
+    (``(column, values)``, a text column, not necessarily among ``columns``)
+    leaves out the rows whose ``column`` is one of ``values``, as the
+    filter ``~pc.field(column).isin(values)`` would (a null is kept), but
+    by looking the values up in each row group's dictionary rather than
+    comparing every row; the footers' statistics never rule a row group out
+    for such a filter, so none are consulted.  Small row groups
     (a run's partition of a large folder) are decoded by a few threads at
     once, each a whole row group without
     pyarrow's own threads: pyarrow releases the GIL while it decodes, and
     opening a file costs more than decoding it.  Large row groups are read
     batch by batch, pyarrow's threads decoding the columns, so Arrow holds
-    about one batch at a time.  With a filter, the filtered row groups are
-    kept (in Arrow) until they are counted.
+    about one batch at a time.  With a filter or ``drop``, the rows kept are
+    copied as they come, into columns grown as needed (from a sixteenth of
+    the rows of the row groups read) and cut to those rows at the end.
 
     Raises
     ------
@@ -627,8 +646,10 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
     names = list(columns) if columns is not None else list(schema.names)
     if not set(names) <= set(schema.names):
         raise ValueError("columns differ between partitions")
-    text = [c for c in names if c in CATEGORICAL and (pa.types.is_string(schema.field(c).type)
-                                                      or pa.types.is_large_string(schema.field(c).type))]
+    if drop is not None and drop[0] not in schema.names:
+        raise ValueError("columns differ between partitions")
+    text = [c for c in dict.fromkeys([*names, *([drop[0]] if drop is not None else [])]) if c in CATEGORICAL
+            and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))]
     rows = {} if rows is None else rows
     with ThreadPoolExecutor(_THREADS) as pool:
         if filter is None:
@@ -640,13 +661,13 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
         if row_groups is not None:  # only these row groups, in this order
             groups = [_select(gs, row_groups[f]) if f in row_groups else gs
                       for f, gs in zip(files, groups, strict=True)]
-        pieces = _pieces(files, groups, names, text, filter, schema, pool)
-        if filter is None:
-            n = sum(k for gs in groups for _, k in gs)
-        else:
-            kept = collections.deque(pieces)
-            n = sum(t.num_rows for t in kept)
-            pieces = iter(lambda: kept.popleft() if kept else None, None)  # each freed once copied
+        pieces = _pieces(files, groups, names, text, filter, schema, pool, drop)
+        # with a filter, the rows kept are copied as they come (not held, as Arrow's many small buffers, until
+        # they are counted) into columns allocated for a sixteenth of the row groups' rows, grown as needed
+        # and cut to the rows kept at the end
+        bound = sum(k for gs in groups for _, k in gs)
+        n = bound if filter is None and drop is None else None
+        room = bound if n is not None else min(bound, max(bound // 16, _SMALL))
         projected = pa.schema([schema.field(c) for c in names], metadata=schema.metadata)
         target = _dtypes(projected)
         sinks: list[Any] = []
@@ -655,16 +676,24 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
         for piece in pieces:
             if not sinks:
                 types = piece.schema.types
-                sinks = [_sink(typ, target[c], n, c in text) for c, typ in zip(names, types, strict=True)]
+                sinks = [_sink(typ, target[c], room, c in text) for c, typ in zip(names, types, strict=True)]
             elif piece.schema.types != types:
                 raise ValueError("column types differ between partitions")
             k = piece.num_rows
+            if at + k > room:  # (a filter's rows only)
+                room = min(bound, max(2 * room, at + k))
+                for sink in sinks:
+                    sink.grow(room, at)
             for sink, col in zip(sinks, piece.columns, strict=True):
                 start = at
                 for chunk in col.chunks:  # one per row group
                     sink.put(chunk, start, len(chunk))
                     start += len(chunk)
             at += k
+    if n is None:  # the rows the filter kept
+        n = at
+        for sink in sinks:
+            sink.cut(n)
     if at != n:
         raise ValueError("the partitions changed while they were read")
     if not names:  # rows without columns, as pyarrow gives them
@@ -728,11 +757,13 @@ def _kept_groups(path: str, filter: Any, schema: Any) -> tuple[tuple[int, int], 
 
 
 def _pieces(files: list[str], groups: list[tuple[tuple[int, int], ...]], names: list[str], text: list[str],
-            filter: Any, schema: Any, pool: ThreadPoolExecutor) -> Iterator[Any]:
+            filter: Any, schema: Any, pool: ThreadPoolExecutor, drop: tuple[str, list[str]] | None = None
+            ) -> Iterator[Any]:
     """The files' rows as Arrow tables of the columns ``names``, in file and row-group order (``groups``: each
     file's row groups to read, id and rows): small row groups decoded whole by ``pool`` (at most
-    :data:`_AHEAD` ahead), large ones batch by batch; ``filter`` applied to each (the columns it names are
-    read too, and left out after it; ``schema``: the files' columns)."""
+    :data:`_AHEAD` ahead), large ones batch by batch; ``filter`` and ``drop`` (see :func:`_compact_frame`)
+    applied to each (the columns they name are read too, and left out after them; ``schema``: the files'
+    columns)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -742,14 +773,23 @@ def _pieces(files: list[str], groups: list[tuple[tuple[int, int], ...]], names: 
             pa.schema([schema.field(c) for c in names]).empty_table().filter(filter)
         except (pa.ArrowInvalid, KeyError):
             read = list(schema.names)
+    if drop is not None and drop[0] not in read:
+        read = [*read, drop[0]]
+    values = None if drop is None else pa.array(drop[1], pa.string())
 
     def kept(tab: Any) -> Any:
         if tab.column_names != read:  # pyarrow leaves out a column a file lacks
             raise ValueError("columns differ between partitions")
-        return tab if filter is None else tab.filter(filter).select(names)
+        if drop is not None:
+            tab = tab.filter(_kept_rows(tab.column(drop[0]), values))
+        if filter is not None:
+            tab = tab.filter(filter)
+        return tab if read is names else tab.select(names)
 
     def small(path: str, ids: list[int]) -> Any:
-        f = pq.ParquetFile(path, read_dictionary=text)
+        # without pre-buffering: a small local file's column chunks read as they are decoded cost less CPU
+        # than their reads coalesced and handed to Arrow's I/O threads
+        f = pq.ParquetFile(path, read_dictionary=text, pre_buffer=False)
         return kept(f.read_row_groups(ids, columns=read, use_threads=False))
 
     ahead: collections.deque[Any] = collections.deque()
@@ -771,6 +811,40 @@ def _pieces(files: list[str], groups: list[tuple[tuple[int, int], ...]], names: 
         yield ahead.popleft().result()
 
 
+def _kept_rows(col: Any, values: Any) -> Any:
+    """Whether each row of the text column ``col`` (a chunked array) is not one of ``values`` (a null is
+    kept), a boolean array: the values are looked up in each chunk's dictionary, and each row's index into
+    it picks its answer."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out = []
+    for chunk in col.chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            chunk = chunk.dictionary_encode()
+        keep = ~pc.is_in(chunk.dictionary, value_set=values.cast(chunk.dictionary.type)).to_numpy(
+            zero_copy_only=False)
+        idx = chunk.indices
+        if chunk.null_count:
+            rows = keep[idx.fill_null(0).to_numpy(zero_copy_only=False)] if len(keep) else \
+                np.zeros(len(chunk), bool)
+            rows[chunk.is_null().to_numpy(zero_copy_only=False)] = True
+        else:
+            rows = keep[idx.to_numpy(zero_copy_only=False)]
+        out.append(rows)
+    return pa.array(np.concatenate(out) if out else np.zeros(0, bool))
+
+
+def _drop_filter(drop: tuple[str, list[str]], filter: Any = None) -> Any:
+    """``drop`` (see :func:`_compact_frame`) as a pyarrow filter, and ``filter`` with it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out = ~pc.field(drop[0]).isin(pa.array(drop[1], pa.string()))
+    return out if filter is None else out & filter
+
+
 class _Chunks:
     """A column converted by pyarrow at the end (types without a faster sink)."""
 
@@ -779,6 +853,12 @@ class _Chunks:
 
     def put(self, col: Any, at: int, k: int) -> None:
         self.chunks.append(col)
+
+    def grow(self, n: int, filled: int) -> None:
+        """Room for ``n`` rows (a list of chunks has room for any)."""
+
+    def cut(self, n: int) -> None:
+        """Keep the first ``n`` rows (all it was given)."""
 
     def done(self) -> Any:
         import pyarrow as pa
@@ -810,11 +890,32 @@ class _Numbers:
             col = col.fill_null(False if self.values.dtype == bool else 0)
         self.values[at:at + k] = col.to_numpy(zero_copy_only=False)
 
+    def grow(self, n: int, filled: int) -> None:
+        """Room for ``n`` rows, the first ``filled`` kept."""
+        import numpy as np
+
+        values = np.empty(n, dtype=self.values.dtype)
+        values[:filled] = self.values[:filled]
+        self.values = values
+        if self.mask is not None:
+            mask = np.zeros(n, dtype=bool)
+            mask[:filled] = self.mask[:filled]
+            self.mask = mask
+
+    def cut(self, n: int) -> None:
+        """Keep the first ``n`` rows (a copy: the rest of the allocation is given back)."""
+        if n < len(self.values):
+            self.values = self.values[:n].copy()
+        if self.mask is not None and n < len(self.mask):
+            self.mask = self.mask[:n].copy()
+
     def done(self) -> Any:
         import numpy as np
         import pandas as pd
 
         v, mask = self.values, self.mask
+        # the sink lets go of its arrays: a column converted below is not held twice until every column is done
+        self.values, self.mask = np.empty(0, v.dtype), None
         if self.masked:
             assert mask is not None
             return (pd.arrays.BooleanArray(v, mask) if v.dtype == bool else
@@ -847,6 +948,8 @@ class _Codes:
         # the last dictionary and its categories' codes: partitions of one folder mostly share a dictionary
         self.last: Any = None
         self.lookup = np.zeros(1, np.int64)
+        #: whether the last dictionary's codes are its indices (its values the first categories, in its order)
+        self.same = False
 
     def put(self, col: Any, at: int, k: int) -> None:
         import numpy as np
@@ -859,6 +962,7 @@ class _Codes:
             self.lookup = np.array([cats.setdefault(v, len(cats)) for v in col.dictionary.to_pylist()] or [0],
                                    np.int64)
             self.last = col.dictionary
+            self.same = bool((self.lookup == np.arange(len(self.lookup))).all())
             if len(cats) > np.iinfo(self.codes.dtype).max:
                 self.codes = self.codes.astype(np.int32)
         lookup = self.lookup
@@ -867,9 +971,26 @@ class _Codes:
             nulls = col.is_null().to_numpy(zero_copy_only=False)
             codes = lookup[idx.fill_null(0).to_numpy(zero_copy_only=False)]
             codes[nulls] = -1
+            self.codes[at:at + k] = codes
+        elif len(lookup) == 1:  # one value (a run's id): no look-up per row
+            self.codes[at:at + k] = lookup[0]
+        elif self.same:  # the indices are the codes
+            self.codes[at:at + k] = idx.to_numpy(zero_copy_only=False)
         else:
-            codes = lookup[idx.to_numpy(zero_copy_only=False)]
-        self.codes[at:at + k] = codes
+            self.codes[at:at + k] = lookup[idx.to_numpy(zero_copy_only=False)]
+
+    def grow(self, n: int, filled: int) -> None:
+        """Room for ``n`` rows, the first ``filled`` kept."""
+        import numpy as np
+
+        codes = np.empty(n, dtype=self.codes.dtype)
+        codes[:filled] = self.codes[:filled]
+        self.codes = codes
+
+    def cut(self, n: int) -> None:
+        """Keep the first ``n`` rows (a copy: the rest of the allocation is given back)."""
+        if n < len(self.codes):
+            self.codes = self.codes[:n].copy()
 
     def done(self) -> Any:
         import numpy as np
@@ -877,12 +998,18 @@ class _Codes:
 
         values = list(self.categories)
         codes = self.codes
+        # the sink lets go of its codes (``from_codes`` copies them into a smaller type where the categories
+        # allow: not held twice until every column is done)
+        self.codes = np.empty(0, codes.dtype)
         if not self.stored:  # the observed values, sorted
-            used = np.bincount(codes[codes >= 0], minlength=len(values)) > 0 if len(values) else np.zeros(0, bool)
-            keep = sorted((v for v, u in zip(values, used, strict=True) if u))
-            new = np.full(len(values) + 1, -1, dtype=np.int64)  # the last entry: a null stays -1
+            # (look-ups indexed by the codes themselves, a null's -1 the last entry: no array of 8-byte
+            # positions per row)
+            seen = np.zeros(len(values) + 1, dtype=bool)
+            seen[codes] = True
+            keep = sorted((v for v, u in zip(values, seen[:-1], strict=True) if u))
+            new = np.full(len(values) + 1, -1, dtype=codes.dtype)  # the last entry: a null stays -1
             new[[self.categories[v] for v in keep]] = np.arange(len(keep))
-            codes, values = new[codes].astype(codes.dtype), keep
+            codes, values = new[codes], keep
         return pd.Categorical.from_codes(codes, categories=pd.Index(values, dtype=object), ordered=self.ordered,
                                          validate=False)
 
