@@ -225,3 +225,44 @@ def test_fact_tables_from_the_folder_index_equal_the_partitions(tmp_path):
     assert current is not None and index_facts(res.path, current, commits) is not None
     next(iter(commits.values()))["partitions"]["windows"]["sha256"] = "0" * 64  # a run's facts changed
     assert index_facts(res.path, current, commits) is None
+
+
+@pytest.mark.parametrize("small", [False, True])  # row groups decoded whole by threads, or batch by batch
+def test_narrow_integers_are_the_values_in_the_smallest_type_that_holds_them(tmp_path, monkeypatch, small):
+    if not small:
+        monkeypatch.setattr(results, "_SMALL", 4)
+    files = []
+    # the first runs' values fit a byte; a later run's need two, then four bytes; one run has a null
+    for k, (lo, hi) in enumerate([(0, 100), (-5, 120), (0, 40_000), (0, 90), (-3, 3_000_000_000 // 2)]):
+        df = pd.DataFrame({"replicate": np.linspace(lo, hi, 50).astype(np.int64),
+                           "point": np.full(50, k, np.int64), "shopper_id": np.arange(50, dtype=np.int64)})
+        path = tmp_path / f"r{k}.parquet"
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, row_group_size=20)
+        files.append(str(path))
+    want = reference(files)
+    got = _compact_frame(files, None, narrow=("replicate", "point"))
+    assert (got.replicate.dtype, got.point.dtype, got.shopper_id.dtype) == (np.int32, np.int8, np.int64)
+    pd.testing.assert_frame_equal(got, want, check_exact=True, check_dtype=False)
+    got = _compact_frame(files[:2], None, narrow=("replicate", "point", "shopper_id"))
+    assert list(got.dtypes) == [np.int8] * 3
+    pd.testing.assert_frame_equal(got, reference(files[:2]), check_exact=True, check_dtype=False)
+    # a null makes the column what pyarrow gives it (float64, NaN), the values before it kept
+    df = pd.DataFrame({"replicate": pd.array([1, None, 3], dtype="Int64"), "point": [0, 0, 0],
+                       "shopper_id": [7, 8, 9]})
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False).cast(
+        pa.schema([("replicate", pa.int64()), ("point", pa.int64()), ("shopper_id", pa.int64())])),
+        tmp_path / "nulls.parquet")
+    with_null = [files[0], str(tmp_path / "nulls.parquet")]
+    same(_compact_frame(with_null, None, narrow=("replicate",)), reference(with_null))
+
+
+def test_results_read_narrow_integers_as_the_values_stored(tmp_path):
+    from fomolab.stats._example import example_results
+
+    res = example_results()
+    cols = ["run_id", "replicate", "point", "shopper_id", "arrival_s"]
+    wide = res.viewers(cols)
+    narrow = res.viewers(cols, narrow=("replicate", "point", "shopper_id"))
+    assert narrow.replicate.dtype.itemsize == 1 and narrow.shopper_id.dtype.itemsize < 8
+    pd.testing.assert_frame_equal(narrow, wide, check_exact=True, check_dtype=False)
+    assert res.table("shoppers", cols, narrow=["point"]).point.dtype == np.int8

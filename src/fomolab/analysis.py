@@ -426,8 +426,10 @@ def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client
     from fomolab.stats.compare import compare_tables, deadline_tables
     from fomolab.stats.sweep import _swept, response_surface, sobol_indices, sweep_points
 
+    # the integer columns read in the types the visit frame keeps them in (never eight bytes a visit)
     shoppers = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness",
-                            "arrival_s", "departure_s", "first_purchase_s"])
+                            "arrival_s", "departure_s", "first_purchase_s"],
+                           narrow=("replicate", "point", "shopper_id"))
     # every table but the timeline's viewers reads events other than the two rows per visit, and those
     # come from the visits' own arrival and departure times
     events = res.events_except(["arrive", "leave"], ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
@@ -1351,7 +1353,7 @@ def _small_integers(values: np.ndarray, smallest: type[np.signedinteger[Any]]) -
     lo, hi = (int(values.min()), int(values.max())) if len(values) else (0, 0)
     for t in (np.int8, np.int16, np.int32):
         if np.dtype(t).itemsize >= np.dtype(smallest).itemsize and np.iinfo(t).min <= lo and hi <= np.iinfo(t).max:
-            return values.astype(t)
+            return values.astype(t, copy=False)  # (a column read in that type already: itself)
     return values
 
 

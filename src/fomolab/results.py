@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import collections
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -265,9 +265,11 @@ class Results:
         return [f for f in (self.path / table / f"{i}.parquet" for i in ids) if f.is_file()]
 
     def _read(self, table: str, ids: list[str], columns: list[str] | None = None,
-              filter: Any = None, drop: tuple[str, list[str]] | None = None) -> pd.DataFrame:
+              filter: Any = None, drop: tuple[str, list[str]] | None = None,
+              narrow: tuple[str, ...] = ()) -> pd.DataFrame:
         """``table`` of the runs ``ids``: ``columns``, the rows ``filter`` keeps, less those whose ``drop[0]``
-        is one of ``drop[1]`` (a text column; cheaper than the same ``filter``, see :func:`_compact_frame`)."""
+        is one of ``drop[1]`` (a text column; cheaper than the same ``filter``, see :func:`_compact_frame`);
+        the integer columns ``narrow`` in the smallest type that holds them where the partitions are read."""
         import numpy as np
         import pandas as pd
         import pyarrow as pa
@@ -295,7 +297,8 @@ class Results:
         if not files:
             return pd.DataFrame()
         try:  # only the columns (and rows) asked for, decoded by threads into columns allocated once
-            return _compact_frame([str(f) for f in files], columns, filter, rows=self._rows, drop=drop)
+            return _compact_frame([str(f) for f in files], columns, filter, rows=self._rows, drop=drop,
+                                  narrow=narrow)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):  # differing schemas
             import pyarrow.dataset as ds  # here only: with its file systems, 20 MB that a side process need not hold
 
@@ -310,7 +313,7 @@ class Results:
         return tab.to_pandas()
 
     def table(self, name: str, columns: list[str] | None = None, run_ids: list[str] | None = None, *,
-              filter: Any = None) -> pd.DataFrame:
+              filter: Any = None, narrow: Sequence[str] = ()) -> pd.DataFrame:
         """One table, optionally only some columns, runs and rows (read straight from Parquet).
 
         The partitions are decoded by a few threads, a run's row groups at a
@@ -338,6 +341,12 @@ class Results:
         filter : pyarrow.compute.Expression, optional
             Only the rows for which it is true, e.g. ``pc.field("kind") == "purchase"``
             (``import pyarrow.compute as pc``); its columns need not be among ``columns``.
+        narrow : list of str, optional
+            Integer columns (``replicate``, ``point``, ``shopper_id``...) to give in
+            the smallest signed integer type that holds their values (``int8``
+            up to ``int32``, else their stored type): the same values in fewer
+            bytes, never held wider while they are read.  A column with nulls,
+            or one read from the folder index, keeps the stored type.
         """
 
         if name not in TABLE_NAMES:
@@ -357,13 +366,15 @@ class Results:
                 whole = self._facts[name] = self._table(name, ids, None, None)
             if whole is not None and (columns is None or set(columns) <= set(whole.columns)):
                 return (whole if columns is None else whole[list(columns)]).copy()
-        return self._table(name, ids, columns, filter)
+        return self._table(name, ids, columns, filter, narrow=tuple(narrow))
 
     def _table(self, name: str, ids: list[str], columns: list[str] | None, filter: Any,
-               drop: tuple[str, list[str]] | None = None) -> pd.DataFrame:
+               drop: tuple[str, list[str]] | None = None, narrow: tuple[str, ...] = ()) -> pd.DataFrame:
         import pandas as pd
 
-        df = self._read(name, ids, columns, filter) if drop is None else self._read(name, ids, columns, filter, drop)
+        # (the options passed only when given: a subclass may read with the plain signature)
+        opts: dict[str, Any] = {k: v for k, v in (("drop", drop), ("narrow", narrow)) if v}
+        df = self._read(name, ids, columns, filter, **opts)
         for c in CATEGORICAL:
             if c in df.columns and not isinstance(df[c].dtype, pd.CategoricalDtype):
                 df[c] = df[c].astype("category")
@@ -454,7 +465,7 @@ class Results:
         return con
 
     def viewers(self, columns: list[str] | None = None, run_ids: list[str] | None = None, *,
-                filter: Any = None) -> pd.DataFrame:
+                filter: Any = None, narrow: Sequence[str] = ()) -> pd.DataFrame:
         """The shoppers table with one row per viewer, for analyses of viewers.
 
         Without a marketplace it is the ``shoppers`` table (one visit per
@@ -462,14 +473,14 @@ class Results:
         visits; they are combined: ``arrival_s`` the first arrival,
         ``departure_s`` the last departure, ``first_purchase_s`` the earliest
         purchase, counts and money summed, ``stream`` the first stream watched.
-        ``columns``, ``run_ids`` and ``filter`` are as in :meth:`table` (a
-        marketplace's ``filter`` selects visits, before they are combined).
+        ``columns``, ``run_ids``, ``filter`` and ``narrow`` are as in :meth:`table`
+        (a marketplace's ``filter`` selects visits, before they are combined).
         """
         market = "stream" in self._columns("shoppers")
         if not market:
-            return self.table("shoppers", columns, run_ids, filter=filter)
+            return self.table("shoppers", columns, run_ids, filter=filter, narrow=narrow)
         need = list(dict.fromkeys((columns or self._columns("shoppers")) + ["run_id", "shopper_id"]))
-        sh = self.table("shoppers", need, run_ids, filter=filter)
+        sh = self.table("shoppers", need, run_ids, filter=filter, narrow=narrow)
         rules = {"arrival_s": "min", "departure_s": "max", "first_purchase_s": "min", "purchases": "sum",
                  "spend": "sum", "surplus": "sum", "regretted": "sum", "switched_in": "sum"}
         agg = {c: rules.get(c, "first") for c in sh.columns if c not in ("run_id", "shopper_id")}
@@ -601,7 +612,7 @@ class Results:
 def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = None,
                    rows: dict[str, tuple[int, ...]] | None = None,
                    row_groups: dict[str, list[int]] | None = None, schema: Any = None,
-                   drop: tuple[str, list[str]] | None = None) -> pd.DataFrame:
+                   drop: tuple[str, list[str]] | None = None, narrow: Sequence[str] = ()) -> pd.DataFrame:
     """Partitions read into a DataFrame, each column allocated once and filled in file order.
 
     The values and dtypes are those of ``dataset.to_table().to_pandas()``
@@ -631,6 +642,9 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
     about one batch at a time.  With a filter or ``drop``, the rows kept are
     copied as they come, into columns grown as needed (from a sixteenth of
     the rows of the row groups read) and cut to those rows at the end.
+    The integer columns ``narrow`` (without nulls) are filled in the
+    smallest signed type that holds the values seen so far, widened (the
+    rows filled copied once) when a row group's values do not fit.
 
     Raises
     ------
@@ -676,7 +690,8 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
         for piece in pieces:
             if not sinks:
                 types = piece.schema.types
-                sinks = [_sink(typ, target[c], room, c in text) for c, typ in zip(names, types, strict=True)]
+                sinks = [_sink(typ, target[c], room, c in text, c in narrow)
+                         for c, typ in zip(names, types, strict=True)]
             elif piece.schema.types != types:
                 raise ValueError("column types differ between partitions")
             k = piece.num_rows
@@ -871,18 +886,46 @@ class _Numbers:
     (NaN in a float64 column, None in an object one), or a pandas masked array (``Int64``...) where
     the files' pandas metadata asks for one."""
 
-    def __init__(self, typ: Any, n: int, masked: bool) -> None:
+    def __init__(self, typ: Any, n: int, masked: bool, narrow: bool = False) -> None:
         import numpy as np
 
-        self.values = np.empty(n, dtype=typ.to_pandas_dtype())
+        #: the stored type; ``narrow``: the values held in the smallest signed type that holds those seen
+        self.wide = np.dtype(typ.to_pandas_dtype())
+        self.narrow = narrow
+        self.values = np.empty(n, dtype=np.int8 if narrow else self.wide)
         self.mask: np.ndarray | None = np.zeros(n, dtype=bool) if masked else None
         self.masked = masked
         #: a null of a plain float column is NaN, which pyarrow's ``to_numpy`` writes itself
         self.nan = not masked and self.values.dtype.kind == "f"
 
+    def _widen(self, col: Any) -> None:
+        """A narrow column's type made to hold ``col``'s values too (the stored type for nulls)."""
+        import numpy as np
+        import pyarrow.compute as pc
+
+        if col.null_count:
+            want = self.wide
+            self.narrow = False
+        else:
+            span = pc.min_max(col)
+            lo, hi = span["min"].as_py(), span["max"].as_py()
+            if lo is None:  # (no rows)
+                return
+            have = np.iinfo(self.values.dtype)
+            if have.min <= lo and hi <= have.max:
+                return
+            lo, hi = min(lo, have.min), max(hi, have.max)
+            want = next((np.dtype(t) for t in (np.int8, np.int16, np.int32)
+                         if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max), self.wide)
+            self.narrow = want != self.wide
+        if want != self.values.dtype:
+            self.values = self.values.astype(want)
+
     def put(self, col: Any, at: int, k: int) -> None:
         import numpy as np
 
+        if self.narrow:
+            self._widen(col)
         if col.null_count and not self.nan:
             if self.mask is None:
                 self.mask = np.zeros(len(self.values), dtype=bool)
@@ -1014,8 +1057,9 @@ class _Codes:
                                          validate=False)
 
 
-def _sink(typ: Any, dtype: Any, n: int, text: bool) -> Any:
-    """Where a column's batches go: ``typ`` its Arrow type, ``dtype`` the one pyarrow's conversion gives it."""
+def _sink(typ: Any, dtype: Any, n: int, text: bool, narrow: bool = False) -> Any:
+    """Where a column's batches go: ``typ`` its Arrow type, ``dtype`` the one pyarrow's conversion gives it;
+    ``narrow``: an integer column in the smallest type that holds its values (:class:`_Numbers`)."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -1027,7 +1071,7 @@ def _sink(typ: Any, dtype: Any, n: int, text: bool) -> Any:
     if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ):
         plain = np.dtype(typ.to_pandas_dtype())
         if dtype == plain:
-            return _Numbers(typ, n, masked=False)
+            return _Numbers(typ, n, masked=False, narrow=narrow and pa.types.is_integer(typ))
         if isinstance(dtype, pd.api.extensions.ExtensionDtype) and getattr(dtype, "numpy_dtype", None) == plain:
             return _Numbers(typ, n, masked=True)  # Int64, Float64, boolean
     return _Chunks(typ)
