@@ -405,7 +405,7 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     runs = _folder.nonempty_runs(res)
     control = control if control is not None else res.manifest.get("control", "control")
     # the tables that read the folder themselves (consumer impact, the episode model) are tasks that run
-    # elsewhere, on the workers or in side processes, while this process computes the others
+    # elsewhere, on the workers or in a side process, while this process computes the others
     side = _side_tasks(res, runs, control, conf_level, client) if client is not None else {}
     try:
         a = _analyze(res, runs, control, side, client, conf_level=conf_level, n_boot=n_boot, seed=seed, last=last,
@@ -433,7 +433,7 @@ def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client
     # every table but the timeline's viewers reads events other than the two rows per visit, and those
     # come from the visits' own arrival and departure times
     events = res.events_except(["arrive", "leave"], ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
-    if client is None:  # side processes start once the folder is read: reading decodes on both cores
+    if client is None:  # the side process starts once the folder is read: reading decodes on both cores
         side.update(_local_side_tasks(res, runs, control, conf_level, side_process))
     r = runs.assign(arm=runs.arm.astype(str))
     end_s = _stream_end(res, r)
