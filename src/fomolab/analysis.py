@@ -979,6 +979,8 @@ def _taken(col: pd.Series, o: np.ndarray) -> Any:
     taken as they are (a pandas take would first turn 4-byte positions
     into 8-byte ones).
     """
+    from fomolab.stats._counts import small_int_type
+
     if isinstance(col.dtype, pd.CategoricalDtype):
         return pd.Categorical.from_codes(col.cat.codes.to_numpy()[o], dtype=col.dtype, validate=False)
     if isinstance(col.dtype, pd.api.extensions.ExtensionDtype):
@@ -986,8 +988,7 @@ def _taken(col: pd.Series, o: np.ndarray) -> Any:
     v = col.to_numpy()
     if v.dtype.kind in "iu" and len(v):
         lo, hi = int(v.min()), int(v.max())
-        small = next((d for d in (np.int8, np.int16, np.int32)
-                      if np.iinfo(d).min <= lo and hi <= np.iinfo(d).max), v.dtype)
+        small = small_int_type(lo, hi) or v.dtype
         if lo == hi:
             return np.full(len(o), lo, dtype=small)
         v = v.astype(small, copy=False)
@@ -1350,11 +1351,11 @@ def _visit_frame(shoppers: pd.DataFrame, end_s: dict[str, float]) -> pd.DataFram
 
 def _small_integers(values: np.ndarray, smallest: type[np.signedinteger[Any]]) -> np.ndarray:
     """``values`` (whole numbers) in the smallest signed integer type, from ``smallest`` up, that holds them."""
+    from fomolab.stats._counts import small_int_type
+
     lo, hi = (int(values.min()), int(values.max())) if len(values) else (0, 0)
-    for t in (np.int8, np.int16, np.int32):
-        if np.dtype(t).itemsize >= np.dtype(smallest).itemsize and np.iinfo(t).min <= lo and hi <= np.iinfo(t).max:
-            return values.astype(t, copy=False)  # (a column read in that type already: itself)
-    return values
+    t = small_int_type(lo, hi, smallest)
+    return values if t is None else values.astype(t, copy=False)  # (a column read in that type already: itself)
 
 
 def default_horizon(sh: pd.DataFrame, control: str) -> float:

@@ -446,6 +446,13 @@ def arm_codes_by_run(visits: pd.DataFrame, runs: pd.DataFrame) -> tuple[np.ndarr
     return np.asarray(renumber[raw]), np.array(names, dtype=object)[first]
 
 
+def small_int_type(lo: int, hi: int, smallest: type[np.signedinteger[Any]] = np.int8) -> np.dtype[Any] | None:
+    """The smallest signed integer type, of ``smallest``'s size or more, that holds ``lo`` .. ``hi`` (None:
+    none of four bytes or fewer does)."""
+    return next((np.dtype(t) for t in (np.int8, np.int16, np.int32) if np.dtype(t).itemsize >= np.dtype(
+        smallest).itemsize and np.iinfo(t).min <= lo and hi <= np.iinfo(t).max), None)
+
+
 def small_code_type(levels: int) -> type[np.signedinteger[Any]]:
     """The smallest signed integer type whose maximum exceeds ``levels`` (codes 0 .. levels - 1 and -1)."""
     for t in (np.int8, np.int16, np.int32):
