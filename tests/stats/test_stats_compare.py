@@ -342,3 +342,35 @@ def test_the_contrasts_leave_the_visits_they_read_as_they_were(res):
         before = sh.copy(deep=True)
         compare_tables(res, runs, sh, n_boot=20)
         pd.testing.assert_frame_equal(sh, before, check_exact=True)
+
+
+@pytest.mark.parametrize("stretch", [None, 5])
+def test_each_arms_rows_come_by_time_in_four_bytes(monkeypatch, stretch):
+    from fomolab.stats import compare
+
+    if stretch:  # a few rows searched at a time: the same rows
+        monkeypatch.setattr(compare, "_POSITION_ROWS", stretch)
+    rng = np.random.default_rng(3)
+    arm_of = rng.integers(-1, 3, 200).astype(np.int8)  # -1: a row of no arm compared
+    t = np.ceil(rng.exponential(20.0, 200))  # ties
+    names = np.array(["control", "sale", "sale_timer", "other"], dtype=object)
+    for arms, codes in (([0, 1, 2], arm_of), (["control", "sale", "sale_timer"], names[arm_of])):
+        got = compare._sorted_rows(codes, t, arms)
+        assert list(got) == arms
+        for k, a in enumerate(arms):
+            assert got[a].dtype == np.int32
+            assert np.array_equal(np.sort(got[a]), np.flatnonzero(arm_of == k))
+            assert (np.diff(t[got[a]]) >= 0).all()
+
+
+def test_the_contrasts_of_visits_in_small_types_are_those_of_wide_ones(res, table):
+    from fomolab.stats import _folder
+    from fomolab.stats.compare import compare_tables
+
+    # the visit frame may hold bought in one byte and the replicates and points in fewer than eight
+    runs = _folder.nonempty_runs(res)
+    visits = time_to_purchase(res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "arrival_s",
+                                           "departure_s", "first_purchase_s"]))
+    small = visits.assign(bought=visits.bought.astype(np.int8), replicate=visits.replicate.astype(np.int16),
+                          point=visits.point.astype(np.int32))
+    pd.testing.assert_frame_equal(compare_tables(res, runs, small, n_boot=100), table, check_exact=True)

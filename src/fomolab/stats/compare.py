@@ -28,7 +28,7 @@ import pandas as pd
 from fomolab.errors import DataError, StatisticalWarning
 from fomolab.stats import _folder
 from fomolab.stats._compat import renamed_kwargs
-from fomolab.stats._counts import arm_codes_by_run, rows_by_code, small_code_type, sorted_small_codes
+from fomolab.stats._counts import arm_codes_by_run, small_code_type, sorted_small_codes
 
 if TYPE_CHECKING:
     from fomolab.results import Results
@@ -389,19 +389,25 @@ def _sorted_median_at_risk(t: np.ndarray, e: np.ndarray) -> tuple[float, int, in
 
     The arithmetic of :func:`~fomolab.stats.kaplan_meier.curves_by` (bit for bit: the events and rows at
     risk at each distinct time are whole counts, then the same product in time order), without the
-    curve's standard errors and bands, which the median does not read.
+    curve's standard errors and bands, which the median does not read.  Only the distinct event times
+    are visited: at a time with no event the curve's factor is exactly 1 (the product does not change)
+    and its level repeats the one before, which the median's search drops; so no array per row is made
+    but the events' positions.
     """
     from fomolab.stats.kaplan_meier import _TOL, _findq
 
     n = len(t)
-    new = np.empty(n, dtype=bool)
-    new[0] = True
-    np.not_equal(t[1:], t[:-1], out=new[1:])
-    starts = np.flatnonzero(new)  # each distinct time's first row: the rows before it have left
+    te = t[np.flatnonzero(e)]  # the events' times, sorted
+    new = np.empty(len(te), dtype=bool)
+    new[:1] = True
+    np.not_equal(te[1:], te[:-1], out=new[1:])
+    first = np.flatnonzero(new)  # each distinct event time's first event
     del new
-    time = t[starts]
-    d = np.add.reduceat(e.astype(float, copy=False), starts)  # whole counts: exact
-    at_risk = float(n) - starts
+    time = te[first]
+    d = np.diff(np.append(first, len(te))).astype(float)  # its events: whole counts, as their sum gives them
+    del te, first
+    # the rows at risk there: those not before it (the first row at each distinct time: the rows before have left)
+    at_risk = float(n) - np.searchsorted(t, time, "left")
     surv = 1.0 - d / at_risk
     del d
     np.cumprod(surv, out=surv)
@@ -411,10 +417,12 @@ def _sorted_median_at_risk(t: np.ndarray, e: np.ndarray) -> tuple[float, int, in
     cdf = 1.0 - surv
     del surv
     c = int(np.searchsorted(cdf, 0.5 - 2.0 * _TOL, side="left"))
-    med = _findq(time[c:], cdf[c:], 0.5, float(time[-1])) if c < len(cdf) else float("nan")
+    med = _findq(time[c:], cdf[c:], 0.5, float(t[-1])) if c < len(cdf) else float("nan")
     left = 0
     if not np.isnan(med):
-        left = int(at_risk[np.searchsorted(time, med, "left").clip(0, len(time) - 1)])
+        # the rows at risk at the first distinct time at or after the median (the last time, past them all)
+        at = int(np.searchsorted(t, med, "left"))
+        left = n - int(np.searchsorted(t, t[-1], "left") if at >= n else at)
     return med, left, n
 
 
@@ -462,8 +470,7 @@ class _PointPairs:
         if self._summary is None and not self._failed:
             g = self.grp if self.keep.all() else self.grp[self.keep]
             # every row's position by time (each arm's, sorted), where they are the positions of g's rows
-            by_time = (np.concatenate(list(self.by_time.values())) if self.by_time is not None and g is self.grp
-                       else None)
+            by_time = list(self.by_time.values()) if self.by_time is not None and g is self.grp else None
             rep_code = self.rep_code if g is self.grp else None
             if self.arm_of is not None:  # the same rows, the arms as a categorical of their codes
                 arm = pd.Categorical.from_codes(self.arm_of if g is self.grp else self.arm_of[self.keep],
@@ -646,7 +653,8 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
         o = by_time.get(a)
         if o is None or not len(o):
             continue
-        t, e, rc = t_all[o], e_all[o], rank[o]  # the arm's rows by time
+        # the arm's rows by time; the replicates in the four bytes of a sparse matrix's column indices
+        t, e, rc = t_all[o], e_all[o], rank[o].astype(np.int32)
         if curves is not None:
             curves.take(a, t, e)
         e = e > 0
@@ -666,7 +674,9 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
         # C[p, r]: rows of replicate r at risk at t_0 .. t_{p-1} only; D[j, r]: its events at t_j
         # the rows come by time, so their row numbers p are sorted and the matrices are laid out directly
         # (a row's entries in the rows' order, repeats of a replicate summed by the products: whole counts)
-        C = _by_sorted_rows(ones, np.searchsorted(et, t, side="right"), rc, (K + 1, R))
+        # row p of C holds the rows whose time is in [t_{p-1}, t_p): where the rows reach each event time
+        # (rows by time: no row number per row)
+        C = _csr(ones, rc, np.concatenate(([0], np.searchsorted(t, et, side="left"), [len(t)])), (K + 1, R))
         rc_ev = rc[e]  # each event's replicate, by time
         # one event at each event time: d_j is the resample's weight of that event's replicate (as D @ W.T gives
         # it: 1 x w + 0), a row of W.T looked up
@@ -712,10 +722,14 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
 
 def _by_sorted_rows(values: np.ndarray, row: np.ndarray, col: np.ndarray, shape: tuple[int, int]) -> Any:
     """A CSR matrix of entries ``values`` at ``(row, col)``, ``row`` sorted (repeated entries are kept)."""
+    return _csr(values, col, np.searchsorted(row, np.arange(shape[0] + 1)), shape)
+
+
+def _csr(values: np.ndarray, col: np.ndarray, indptr: np.ndarray, shape: tuple[int, int]) -> Any:
+    """A CSR matrix of entries ``values`` in columns ``col``, row ``r``'s from ``indptr[r]`` to ``indptr[r + 1]``."""
     from scipy import sparse
 
-    indptr = np.searchsorted(row, np.arange(shape[0] + 1))
-    return sparse.csr_matrix((values, col.astype(np.int32), indptr), shape=shape)
+    return sparse.csr_matrix((values, col.astype(np.int32, copy=False), indptr), shape=shape)
 
 
 def _sorted_rows(arm_of: np.ndarray, t: np.ndarray, arms: list[Any]) -> dict[Any, np.ndarray]:
@@ -723,20 +737,28 @@ def _sorted_rows(arm_of: np.ndarray, t: np.ndarray, arms: list[Any]) -> dict[Any
 
     Rows of tied times come in no particular order (a quicksort: faster than a stable sort of floats):
     every reader of these rows counts the rows and events at each distinct time, whole numbers whose sums
-    are the same in any order.  Arms coded ``0 .. len(arms) - 1`` are found by one sort of their codes.
+    are the same in any order.  One arm at a time: its positions (found a stretch of rows at a time, in
+    4 bytes), its times and their order are the only arrays per row made besides the result.
     """
     out = {}
     kind = np.int32 if len(t) < 2 ** 31 else np.int64
-    if arm_of.dtype.kind == "i" and list(arms) == list(range(len(arms))):
-        order, cuts = rows_by_code(arm_of, len(arms))  # a radix sort of one- or two-byte codes
-        rows = {a: order[cuts[a]:cuts[a + 1]] for a in arms}
-        del order
-    else:
-        rows = {a: np.flatnonzero(arm_of == a) for a in arms}
+    step = _POSITION_ROWS
     for a in arms:
-        at = rows.pop(a)
-        out[a] = at[np.argsort(t[at])].astype(kind)
+        size = sum(int(np.count_nonzero(arm_of[i:i + step] == a)) for i in range(0, len(arm_of), step))
+        at: np.ndarray = np.empty(size, kind)
+        k = 0
+        for i in range(0, len(arm_of), step):
+            part = np.flatnonzero(arm_of[i:i + step] == a)
+            np.add(part, i, out=at[k:k + len(part)], casting="unsafe")  # positions below len(t): they fit
+            k += len(part)
+        o = np.argsort(t[at])
+        out[a] = at[o]
+        del at, o
     return out
+
+
+#: Rows of :func:`_sorted_rows`' search for an arm's rows at a time.
+_POSITION_ROWS = 1 << 20
 
 
 #: Cells (resamples x event times) of :func:`_boot_medians`' working arrays at a time.

@@ -564,13 +564,14 @@ def _group_codes(data: pd.DataFrame, col: str, step: int = 1 << 20) -> tuple[np.
 
 def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray, np.ndarray],
                rep: np.ndarray | tuple[np.ndarray, np.ndarray], control: object, ms: list[str], tau: float | None,
-               by_time: np.ndarray | None = None) -> pd.DataFrame:
+               by_time: np.ndarray | Sequence[np.ndarray] | None = None) -> pd.DataFrame:
     """Each replicate's estimates; ``g``: each row's group code and the groups (:func:`_group_codes`);
     ``rep``: each row's replicate, or the replicates in sorted order and each row's position among them.
 
-    ``by_time``: every row's position, sorted by ``t`` (stable).  The closed-form and vectorised measures
-    then take each cell's rows by time (the hazard-ratio fits sort each replicate's two sorted runs: a
-    merge), the same numbers; the other measures' cells keep the rows' order.
+    ``by_time``: every row's position, sorted by ``t`` (stable), or runs of positions that are (e.g. each
+    group's rows by time), together every row once.  The closed-form and vectorised measures then take
+    each cell's rows by time (the hazard-ratio fits sort each replicate's two sorted runs: a merge), the
+    same numbers; the other measures' cells keep the rows' order.
     """
     g_code, g_names = g
     others = [v for v in g_names if v != control]
@@ -592,27 +593,39 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
     # one or two bytes a row where they fit (numpy's stable sort of them is a radix sort), a million rows at a time:
     # no code per row in eight bytes
     n_cells = len(reps) * L
-    key = np.empty(len(g_code), small_code_type(n_cells))
+
+    def cell_of(rows: slice | np.ndarray) -> np.ndarray:
+        """The cells of the rows ``rows`` (eight bytes each: a stretch of rows at a time)."""
+        part = _codes(values[rows], reps) if values is not None else np.asarray(rep_of)[rows].astype(np.int64)
+        part *= L
+        part += level_of[g_code[rows]]
+        return part
+
+    fast = [m for m in ms if m in _VECTORISED]
+    slow = [m for m in ms if m not in _VECTORISED]
+    runs: list[np.ndarray] | None = None
+    if by_time is not None and not slow:
+        runs = [by_time] if isinstance(by_time, np.ndarray) else list(by_time)
+        if sum(len(r) for r in runs) != len(g_code):
+            runs = None
+    # each row's cell for one stable sort, where the rows are not given by time
+    key = np.empty(len(g_code), small_code_type(n_cells)) if runs is None else None
     # each cell's rows and events (sums of 0/1: whole numbers, exact in any order), counted with the codes
     size: np.ndarray = np.zeros(n_cells, np.int64)
     events: np.ndarray = np.zeros(n_cells)
     for i in range(0, len(g_code), _KEY_ROWS):
-        part = _codes(values[i:i + _KEY_ROWS], reps) if values is not None else \
-            np.asarray(rep_of)[i:i + _KEY_ROWS].astype(np.int64)
-        part *= L
-        part += level_of[g_code[i:i + _KEY_ROWS]]
-        key[i:i + _KEY_ROWS] = part
+        part = cell_of(slice(i, i + _KEY_ROWS))
+        if key is not None:
+            key[i:i + _KEY_ROWS] = part
         size += np.bincount(part, minlength=n_cells)
         events += np.bincount(part, weights=e[i:i + _KEY_ROWS], minlength=n_cells)
-    fast = [m for m in ms if m in _VECTORISED]
-    slow = [m for m in ms if m not in _VECTORISED]
-    if by_time is not None and not slow and len(by_time) == len(key):
-        order = by_time[np.argsort(key[by_time], kind="stable")]  # each cell's rows by time, ties as they come
-    else:
-        order = np.argsort(key, kind="stable")
-    del key
     bounds = np.zeros(n_cells + 1, np.int64)
     np.cumsum(size, out=bounds[1:])
+    if key is not None:
+        order = np.argsort(key, kind="stable")
+        del key
+    else:
+        order = _by_cell(runs, cell_of, bounds)  # type: ignore[arg-type]  # runs is set where key is not
     size = size.reshape(len(reps), L)
     events = events.reshape(len(reps), L)
 
@@ -641,6 +654,33 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
 
 #: Rows of :func:`_estimates`' cell codes made at a time.
 _KEY_ROWS = 1 << 20
+#: Rows :func:`_by_cell` places at a time (a few eight-byte arrays of them at once).
+_CELL_ROWS = 1 << 18
+
+
+def _by_cell(runs: list[np.ndarray], cell_of: Any, bounds: np.ndarray, step: int | None = None) -> np.ndarray:
+    """The rows of ``runs`` (positions), grouped by cell, each cell's in the order of the runs.
+
+    The rows of cell ``c`` are ``out[bounds[c]:bounds[c + 1]]``: the stable sort by cell of the runs one
+    after the other, without a cell code per row or an eight-byte position per row.  A stretch of rows at
+    a time is sorted by cell (a radix sort of its codes) and written after the rows of each cell already
+    placed.  ``cell_of(rows)``: the cells of the rows at positions ``rows``; ``step``: rows at a time
+    (default ``_CELL_ROWS``).
+    """
+    step = step or _CELL_ROWS
+    out = np.empty(int(bounds[-1]), np.result_type(*runs) if runs else np.int64)
+    fill = bounds[:-1].copy()  # where each cell's next row goes
+    for run in runs:
+        for i in range(0, len(run), step):
+            rows = run[i:i + step]
+            part = cell_of(rows)
+            o = np.argsort(part, kind="stable")
+            part = part[o]
+            cnt = np.bincount(part, minlength=len(fill))
+            # the k-th row of a cell in this stretch goes k places after its cell's rows placed before
+            out[fill[part] + (np.arange(len(o)) - (np.cumsum(cnt) - cnt)[part])] = rows[o]
+            fill += cnt
+    return out
 
 
 def _codes(values: np.ndarray, levels: list[object]) -> np.ndarray:
@@ -854,10 +894,11 @@ conf_level=0.95>
 def _effects(data: pd.DataFrame, duration: str, event: str, by: str, *, control: object, replicate: str,
              tau: float | None = None, competing: str | None = None,
              measures: str | Sequence[str] = tuple(MEASURES), conf_level: float = 0.95,
-             by_time: np.ndarray | None = None,
+             by_time: np.ndarray | Sequence[np.ndarray] | None = None,
              rep_code: tuple[np.ndarray, np.ndarray] | None = None) -> ReplicateEffectsResult:
     """:func:`replicate_effects`; ``by_time``: the positions of all rows of ``data``, sorted by ``duration``
-    (ties in any order), when the caller has them (:func:`_estimates`); ``rep_code``: the replicates in sorted
+    (ties in any order), or runs of them that are (each group's rows by time), when the caller has them
+    (:func:`_estimates`); ``rep_code``: the replicates in sorted
     order and each row's position among them (:func:`fomolab.stats._counts.sorted_small_codes` of the column
     ``replicate``), when the caller has them."""
     level = _checks.check_probability(conf_level, "conf_level")
