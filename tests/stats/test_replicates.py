@@ -552,3 +552,25 @@ def test_rows_by_cell_are_the_stable_sort_of_the_runs_by_cell(stretch):
     got = _by_cell(runs, lambda rows: cell[rows].astype(np.int64), bounds, stretch)
     whole = np.concatenate(runs)
     assert np.array_equal(got, whole[np.argsort(cell[whole], kind="stable")]) and got.dtype == np.int32
+
+
+def test_cells_taken_from_the_groups_rows_by_group_give_the_same_tables():
+    from fomolab.stats.replicates import _effects
+
+    df = _frame({0: 0.05, 1: 0.1, 2: 0.02}, n=50, seed=9)
+    df = pd.concat([df, df[df.arm == "sale"].assign(arm="sale_timer", bought=lambda d: d.bought[::-1].to_numpy())],
+                   ignore_index=True).sample(frac=0.9, random_state=6).reset_index(drop=True)  # cells of all sizes
+    df["t"] = np.ceil(df.t / 4.0)  # ties within and across the arms
+    kw = dict(control="control", replicate="rep", measures=["hazard_ratio", "odds_ratio", "risk_difference"])
+    want = replicate_effects(df, "t", "bought", "arm", **kw)
+    by_group = {a: np.flatnonzero(df.arm.to_numpy() == a) for a in ("sale", "control", "sale_timer")}
+    by_group = {a: r[np.argsort(df.t.to_numpy()[r], kind="stable")].astype(np.int32) for a, r in by_group.items()}
+    # a group given without rows (an arm with no visit at the point) may be absent from the rows
+    for given in (by_group, {**by_group, "nobody": np.zeros(0, np.int32)}):
+        got = _effects(df, "t", "bought", "arm", by_time=given, rep_code=sorted_small_codes(df.rep.to_numpy()), **kw)
+        pd.testing.assert_frame_equal(got.summary, want.summary, check_exact=True)
+        pd.testing.assert_frame_equal(got.per_replicate, want.per_replicate, check_exact=True)
+    # rows given under the wrong group are refused, not counted as that group's
+    swapped = {**by_group, "sale": by_group["sale_timer"], "sale_timer": by_group["sale"]}
+    with pytest.raises(ValueError, match="hold other groups"):
+        _effects(df, "t", "bought", "arm", by_time=swapped, **kw)

@@ -237,17 +237,21 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
             code = code[at_point]
         arm_of = pd.Index(arms).get_indexer(names).astype(small_code_type(len(arms)))[code]
         del code
+        if at_point is None:
+            coded = None  # the only point's codes, now in arm_of: no second byte a row kept
         # each arm's rows by time, sorted once: the bootstrap's medians and each arm's Kaplan–Meier curve read them
         by_time = _sorted_rows(arm_of, grp.time_s.to_numpy(float), list(range(len(arms))))
         by_time = {a: by_time[k] for k, a in enumerate(arms)}
         # the replicates as codes 0 .. R - 1 in sorted order, a byte or two a row (hashed once, not per arm)
         rep_code = sorted_small_codes(grp.replicate.to_numpy())
         # each arm's replicates: which of the R it holds
-        holds = {a: np.bincount(rep_code[1][o], minlength=len(rep_code[0])) > 0 for a, o in by_time.items()}
+        holds = {a: _code_counts(rep_code[1][o], len(rep_code[0])) > 0 for a, o in by_time.items()}
         curves = _ArmCurves(grp, by_time, level)
         # the bootstrap hands each arm's rows by time to its curve too (one gather of them)
         boots = _boot_medians(grp, arms, int(n_boot), seed, level, by_time, rep_code, curves) if n_boot else {}
-        joint = _PointPairs(grp, arm_of >= 0, arms, control, level, arm_of, by_time, rep_code)
+        # the rows of the spec's arms: where that is every row (as usual), no mask of them is kept
+        keep = None if not len(arm_of) or int(arm_of.min()) >= 0 else arm_of >= 0
+        joint = _PointPairs(grp, keep, arms, control, level, arm_of, by_time, rep_code)
         if paired is not None and (summary := joint.summary()) is not None:
             paired[int(point)] = summary
         at_ctrl = by_time[control]
@@ -451,13 +455,14 @@ class _PointPairs:
     :meth:`rows` falls back to the pair's own call, which may still succeed.
     """
 
-    def __init__(self, grp: pd.DataFrame, keep: np.ndarray, arms: list[str], control: str, level: float,
+    def __init__(self, grp: pd.DataFrame, keep: np.ndarray | None, arms: list[str], control: str, level: float,
                  arm_of: np.ndarray | None = None, by_time: dict[str, np.ndarray] | None = None,
                  rep_code: tuple[np.ndarray, np.ndarray] | None = None):
-        """``keep``: which rows of ``grp`` are of ``arms``; ``arm_of``: each row's position in ``arms``
-        (-1: none), when known (the call then reads the arms by these codes, not their text); ``by_time``:
-        each arm's row positions sorted by time, when known (the fits then merge sorted runs); ``rep_code``:
-        the replicates in sorted order and each row's position among them, when known (not hashed again)."""
+        """``keep``: which rows of ``grp`` are of ``arms`` (None: all of them); ``arm_of``: each row's position
+        in ``arms`` (-1: none), when known (the call then reads the arms by these codes, not their text);
+        ``by_time``: each arm's row positions sorted by time, when known (the fits then merge sorted runs, each
+        arm's cells made in turn); ``rep_code``: the replicates in sorted order and each row's position among
+        them, when known (not hashed again)."""
         self.grp, self.keep, self.arms, self.control, self.level = grp, keep, arms, control, level
         self.arm_of, self.by_time, self.rep_code = arm_of, by_time, rep_code
         self._summary: pd.DataFrame | None = None
@@ -468,9 +473,9 @@ class _PointPairs:
         from fomolab.stats.replicates import _effects
 
         if self._summary is None and not self._failed:
-            g = self.grp if self.keep.all() else self.grp[self.keep]
-            # every row's position by time (each arm's, sorted), where they are the positions of g's rows
-            by_time = list(self.by_time.values()) if self.by_time is not None and g is self.grp else None
+            g = self.grp if self.keep is None or self.keep.all() else self.grp[self.keep]
+            # each arm's row positions by time, where they are the positions of g's rows
+            by_time = self.by_time if g is self.grp else None
             rep_code = self.rep_code if g is self.grp else None
             if self.arm_of is not None:  # the same rows, the arms as a categorical of their codes
                 arm = pd.Categorical.from_codes(self.arm_of if g is self.grp else self.arm_of[self.keep],
@@ -486,7 +491,7 @@ class _PointPairs:
                 self._summary = fx.summary
             except DataError:
                 self._failed = True
-            self.grp = self.keep = self.arm_of = self.by_time = self.rep_code = None  # type: ignore[assignment]  # rows no longer needed
+            self.grp = self.keep = self.arm_of = self.by_time = self.rep_code = None  # rows no longer needed
         return self._summary
 
     def rows(self, pair: Callable[[], pd.DataFrame], arm: str) -> dict[str, dict[str, Any]]:
@@ -653,8 +658,9 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
         o = by_time.get(a)
         if o is None or not len(o):
             continue
-        # the arm's rows by time; the replicates in the four bytes of a sparse matrix's column indices
-        t, e, rc = t_all[o], e_all[o], rank[o].astype(np.int32)
+        # the arm's rows by time (the previous arm's let go first: one arm's rows at a time)
+        t = e = rc = None
+        t, e, rc = t_all[o], e_all[o], rank[o]
         if curves is not None:
             curves.take(a, t, e)
         e = e > 0
@@ -666,23 +672,21 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
             continue
         # the rows at risk as whole numbers (their sums in any order exact, the running sum of integers faster
         # than of floats): four bytes where every resample's rows fit (R draws of a replicate at most)
-        per_rep = np.bincount(rc, minlength=R)
+        per_rep = _code_counts(rc, R)
         kind = np.int32 if int(per_rep.max()) * R < 2 ** 31 else np.int64
-        ones = np.ones(len(t), kind)
         # event times down the rows, resamples across the columns: the running sums and products below run
         # down contiguous rows, all resamples at once
         # C[p, r]: rows of replicate r at risk at t_0 .. t_{p-1} only; D[j, r]: its events at t_j
         # the rows come by time, so their row numbers p are sorted and the matrices are laid out directly
         # (a row's entries in the rows' order, repeats of a replicate summed by the products: whole counts)
-        # row p of C holds the rows whose time is in [t_{p-1}, t_p): where the rows reach each event time
-        # (rows by time: no row number per row)
-        C = _csr(ones, rc, np.concatenate(([0], np.searchsorted(t, et, side="left"), [len(t)])), (K + 1, R))
+        # row p of C holds the rows whose time is in [t_{p-1}, t_p): where the rows reach each event time;
+        # its rows lo .. hi - 1 are built for each block of event times (no array of every row's entry)
+        c_ptr = np.concatenate(([0], np.searchsorted(t, et, side="left")))
         rc_ev = rc[e]  # each event's replicate, by time
         # one event at each event time: d_j is the resample's weight of that event's replicate (as D @ W.T gives
         # it: 1 x w + 0), a row of W.T looked up
         D = None if len(rc_ev) == K else _by_sorted_rows(np.ones(len(rc_ev)), np.searchsorted(et, t[e]), rc_ev,
                                                           (K, R))
-        del ones
         WTk: np.ndarray = WT.astype(kind)
         total: np.ndarray = np.asarray(per_rep.astype(kind) @ WTk)  # each resample's rows
         med = np.full(len(W), np.nan)
@@ -693,7 +697,8 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
             hi = min(K, lo + step)
             d = np.take(WT, rc_ev[lo:hi], axis=0) if D is None else D[lo:hi] @ WT  # whole counts: exact
             # at risk at t_j: total less the rows gone before it (C[0..j]), a running sum carried between blocks
-            n = C[lo:hi] @ WTk
+            i, j = int(c_ptr[lo]), int(c_ptr[hi])
+            n = _csr(np.ones(j - i, kind), rc[i:j], c_ptr[lo:hi + 1] - i, (hi - lo, R)) @ WTk
             n[0] += gone
             np.cumsum(n, axis=0, out=n)
             gone = n[-1].copy()
@@ -717,6 +722,15 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
             if not np.isnan(med).any():
                 break
         out[a] = med[which]
+    return out
+
+
+def _code_counts(codes: np.ndarray, n: int, step: int = 1 << 20) -> np.ndarray:
+    """``np.bincount(codes, minlength=n)``, a stretch of rows at a time (bincount reads small codes as
+    eight-byte integers: a copy of the stretch, not of every row)."""
+    out = np.zeros(n, np.int64)
+    for i in range(0, len(codes), step):
+        out += np.bincount(codes[i:i + step], minlength=n)
     return out
 
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -564,12 +564,13 @@ def _group_codes(data: pd.DataFrame, col: str, step: int = 1 << 20) -> tuple[np.
 
 def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray, np.ndarray],
                rep: np.ndarray | tuple[np.ndarray, np.ndarray], control: object, ms: list[str], tau: float | None,
-               by_time: np.ndarray | Sequence[np.ndarray] | None = None) -> pd.DataFrame:
+               by_time: np.ndarray | Sequence[np.ndarray] | Mapping[Any, np.ndarray] | None = None) -> pd.DataFrame:
     """Each replicate's estimates; ``g``: each row's group code and the groups (:func:`_group_codes`);
     ``rep``: each row's replicate, or the replicates in sorted order and each row's position among them.
 
-    ``by_time``: every row's position, sorted by ``t`` (stable), or runs of positions that are (e.g. each
-    group's rows by time), together every row once.  The closed-form and vectorised measures then take
+    ``by_time``: every row's position, sorted by ``t`` (stable), or runs of positions that are, together
+    every row once; or each group's rows by time, by group (then only the control's and one other group's
+    cells are held at a time).  The closed-form and vectorised measures then take
     each cell's rows by time (the hazard-ratio fits sort each replicate's two sorted runs: a merge), the
     same numbers; the other measures' cells keep the rows' order.
     """
@@ -604,10 +605,17 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
     fast = [m for m in ms if m in _VECTORISED]
     slow = [m for m in ms if m not in _VECTORISED]
     runs: list[np.ndarray] | None = None
+    of_group: Mapping[Any, np.ndarray] | None = None
     if by_time is not None and not slow:
-        runs = [by_time] if isinstance(by_time, np.ndarray) else list(by_time)
-        if sum(len(r) for r in runs) != len(g_code):
-            runs = None
+        if isinstance(by_time, Mapping):
+            # every group's rows (a group given without rows may be absent from the rows)
+            if set(levels) <= set(by_time) and not any(len(r) for k, r in by_time.items() if k not in levels):
+                of_group = by_time
+                runs = list(by_time.values())
+        else:
+            runs = [by_time] if isinstance(by_time, np.ndarray) else list(by_time)
+        if runs is not None and sum(len(r) for r in runs) != len(g_code):
+            runs = of_group = None
     # each row's cell for one stable sort, where the rows are not given by time
     key = np.empty(len(g_code), small_code_type(n_cells)) if runs is None else None
     # each cell's rows and events (sums of 0/1: whole numbers, exact in any order), counted with the codes
@@ -621,16 +629,41 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
         events += np.bincount(part, weights=e[i:i + _KEY_ROWS], minlength=n_cells)
     bounds = np.zeros(n_cells + 1, np.int64)
     np.cumsum(size, out=bounds[1:])
+    order = None
     if key is not None:
         order = np.argsort(key, kind="stable")
         del key
-    else:
+    elif of_group is None:
         order = _by_cell(runs, cell_of, bounds)  # type: ignore[arg-type]  # runs is set where key is not
     size = size.reshape(len(reps), L)
     events = events.reshape(len(reps), L)
+    # with each group's rows given apart, each group's rows by replicate, made when first asked for (the
+    # control's kept, another group's only while its estimates are made): the same rows in the same order
+    # as the cells of all rows
+    by_group: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def group_cells(j: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = of_group[levels[j]]  # type: ignore[index]  # set where order is not
+        code = np.flatnonzero(level_of == j)
+
+        def rep_cell(at: np.ndarray) -> np.ndarray:
+            part = cell_of(at)
+            if not np.isin(g_code[at], code).all():
+                raise ValueError(f"rows given for group {levels[j]!r} hold other groups")
+            part //= L
+            return part
+
+        b = np.zeros(len(reps) + 1, np.int64)
+        np.cumsum(size[:, j], out=b[1:])
+        return _by_cell([rows], rep_cell, b), b
 
     def cell(i: int, j: int) -> np.ndarray:
-        return order[bounds[i * L + j]:bounds[i * L + j + 1]]
+        if order is not None:
+            return order[bounds[i * L + j]:bounds[i * L + j + 1]]
+        if j not in by_group:
+            by_group[j] = group_cells(j)
+        rows, b = by_group[j]
+        return rows[b[i]:b[i + 1]]
 
     # per group: the replicates holding it and the control, and the closed-form or vectorised estimates of all
     # of them at once (:func:`_contrasts_at_once`)
@@ -640,6 +673,7 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
         cols = _contrasts_at_once(t, e, [cell(int(i), 0) for i in both], [cell(int(i), j) for i in both], fast,
                                   (events[both, 0], events[both, j]))
         at_once[j] = {int(i): {m: float(cols[m][k]) for m in fast} for k, i in enumerate(both)}
+        by_group.pop(j, None)
     rows = []
     for i, r in enumerate(reps):
         for j, grp in enumerate(others, start=1):
@@ -894,11 +928,11 @@ conf_level=0.95>
 def _effects(data: pd.DataFrame, duration: str, event: str, by: str, *, control: object, replicate: str,
              tau: float | None = None, competing: str | None = None,
              measures: str | Sequence[str] = tuple(MEASURES), conf_level: float = 0.95,
-             by_time: np.ndarray | Sequence[np.ndarray] | None = None,
+             by_time: np.ndarray | Sequence[np.ndarray] | Mapping[Any, np.ndarray] | None = None,
              rep_code: tuple[np.ndarray, np.ndarray] | None = None) -> ReplicateEffectsResult:
     """:func:`replicate_effects`; ``by_time``: the positions of all rows of ``data``, sorted by ``duration``
-    (ties in any order), or runs of them that are (each group's rows by time), when the caller has them
-    (:func:`_estimates`); ``rep_code``: the replicates in sorted
+    (ties in any order), or runs of them that are, or each group's rows by time by group, when the caller
+    has them (:func:`_estimates`); ``rep_code``: the replicates in sorted
     order and each row's position among them (:func:`fomolab.stats._counts.sorted_small_codes` of the column
     ``replicate``), when the caller has them."""
     level = _checks.check_probability(conf_level, "conf_level")
