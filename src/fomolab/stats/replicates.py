@@ -644,14 +644,13 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
 
     def group_cells(j: int) -> tuple[np.ndarray, np.ndarray]:
         rows = of_group[levels[j]]  # type: ignore[index]  # set where order is not
-        code = np.flatnonzero(level_of == j)
+        mine = level_of == j  # which group codes are this group's
 
         def rep_cell(at: np.ndarray) -> np.ndarray:
-            part = cell_of(at)
-            if not np.isin(g_code[at], code).all():
+            """The replicates of the rows ``at`` (their cells among the group's)."""
+            if not mine[g_code[at]].all():
                 raise ValueError(f"rows given for group {levels[j]!r} hold other groups")
-            part //= L
-            return part
+            return _codes(values[at], reps) if values is not None else np.asarray(rep_of)[at]
 
         b = np.zeros(len(reps) + 1, np.int64)
         np.cumsum(size[:, j], out=b[1:])
@@ -704,10 +703,12 @@ def _by_cell(runs: list[np.ndarray], cell_of: Any, bounds: np.ndarray, step: int
     step = step or _CELL_ROWS
     out = np.empty(int(bounds[-1]), np.result_type(*runs) if runs else np.int64)
     fill = bounds[:-1].copy()  # where each cell's next row goes
+    small = small_code_type(len(fill))
     for run in runs:
         for i in range(0, len(run), step):
             rows = run[i:i + step]
-            part = cell_of(rows)
+            # the cells in one or two bytes: numpy's stable sort of them is a radix sort of as many passes
+            part = cell_of(rows).astype(small, copy=False)
             o = np.argsort(part, kind="stable")
             part = part[o]
             cnt = np.bincount(part, minlength=len(fill))
