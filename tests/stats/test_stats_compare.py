@@ -371,6 +371,8 @@ def test_the_contrasts_of_visits_in_small_types_are_those_of_wide_ones(res, tabl
     runs = _folder.nonempty_runs(res)
     visits = time_to_purchase(res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "arrival_s",
                                            "departure_s", "first_purchase_s"]))
-    small = visits.assign(bought=visits.bought.astype(np.int8), replicate=visits.replicate.astype(np.int16),
+    small = visits.assign(bought=visits.bought.astype(np.int8), replicate=visits.replicate.astype(np.int8),
                           point=visits.point.astype(np.int32))
+    before = small.copy(deep=True)
     pd.testing.assert_frame_equal(compare_tables(res, runs, small, n_boot=100), table, check_exact=True)
+    pd.testing.assert_frame_equal(small, before, check_exact=True)  # replicates read as their own codes, unchanged
