@@ -376,3 +376,27 @@ def test_the_contrasts_of_visits_in_small_types_are_those_of_wide_ones(res, tabl
     before = small.copy(deep=True)
     pd.testing.assert_frame_equal(compare_tables(res, runs, small, n_boot=100), table, check_exact=True)
     pd.testing.assert_frame_equal(small, before, check_exact=True)  # replicates read as their own codes, unchanged
+
+
+def test_an_arm_is_identical_to_the_control_only_with_the_same_viewers_and_outcomes():
+    from fomolab.stats.compare import _identical
+
+    rng = np.random.default_rng(5)
+    n = 40
+    ctrl = pd.DataFrame({"replicate": rng.integers(0, 3, n).astype(np.int16), "shopper_id": rng.integers(0, 15, n),
+                         "time_s": np.ceil(rng.exponential(50.0, n)), "bought": (rng.random(n) < 0.4).astype(np.int8)})
+    # the same rows in another order (a viewer's repeated rows, in the same order), after the control's
+    rows = pd.concat([ctrl, ctrl.sort_values(["replicate", "shopper_id"], kind="stable")], ignore_index=True)
+    at_ctrl, at_trt = np.arange(n)[::-1].astype(np.int32), np.arange(n, 2 * n).astype(np.int32)
+    assert _identical(rows, at_ctrl, at_trt)
+    assert not _identical(rows, at_ctrl, at_trt[1:])  # a row fewer
+    other = rows.copy()
+    other.loc[n + 3, "time_s"] += 1.0  # one viewer's time
+    assert not _identical(other, at_ctrl, at_trt)
+    other = rows.copy()
+    buyer, not_buyer = n + int(np.flatnonzero(rows.bought[n:] == 1)[0]), n + int(np.flatnonzero(rows.bought[n:] == 0)[0])
+    other.loc[[buyer, not_buyer], "bought"] = [0, 1]  # as many buyers, not the same ones
+    assert not _identical(other, at_ctrl, at_trt)
+    other = rows.copy()
+    other.loc[n + 5, "shopper_id"] = 99  # another viewer
+    assert not _identical(other, at_ctrl, at_trt)

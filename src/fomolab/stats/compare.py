@@ -255,7 +255,6 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
         if paired is not None and (summary := joint.summary()) is not None:
             paired[int(point)] = summary
         at_ctrl = by_time[control]
-        bought = grp.bought.to_numpy()
         for arm in arms:
             if arm == control:
                 continue
@@ -267,9 +266,7 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
             cl = "replicate" if reps >= 2 else None
             base = dict(point=int(point), arm=arm, control=control, n=len(at_trt), control_n=len(at_ctrl),
                         clusters=reps if cl else np.nan)
-            # the same viewers and outcomes need the same number of rows and of buyers: only then compare rows
-            if len(at_ctrl) == len(at_trt) and int(bought[at_ctrl].sum()) == int(bought[at_trt].sum()) and \
-                    _identical(pair().iloc[:len(at_ctrl)], pair().iloc[len(at_ctrl):]):
+            if _identical(grp, at_ctrl, at_trt):
                 rows += [{**base, **r} for r in _identical_rows()]
                 continue
             rows += [{**base, **r} for r in _contrasts(pair, arm, control, cl, level, boots, joint, curves)]
@@ -315,17 +312,26 @@ def _slim_times(shoppers: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({k: pd.Series(v, dtype=v.dtype, copy=False) for k, v in cols.items()}, copy=False)
 
 
-def _identical(ctrl: pd.DataFrame, trt: pd.DataFrame) -> bool:
-    """True when an arm's viewers and outcomes are the control's, viewer by viewer (as
-    identical arms are under common random numbers)."""
-    cols = ["replicate", "shopper_id", "time_s", "bought"]
-    if len(ctrl) != len(trt):
+def _identical(grp: pd.DataFrame, at_ctrl: np.ndarray, at_trt: np.ndarray) -> bool:
+    """True when an arm's viewers and outcomes (rows ``at_trt`` of ``grp``) are the control's (rows
+    ``at_ctrl``), viewer by viewer (as identical arms are under common random numbers).
+
+    Each arm's rows, in the frame's order, are sorted by replicate and viewer (a stable sort: a viewer's
+    repeated rows keep their order) and compared a column at a time: no frame of the two arms' rows.
+    """
+    # the same viewers and outcomes need the same number of rows and of buyers: only then compare rows
+    if len(at_ctrl) != len(at_trt):
         return False
-    if int(ctrl.bought.sum()) != int(trt.bought.sum()):  # different buyers: no need to sort
+    bought = grp.bought.to_numpy()
+    if int(bought[at_ctrl].sum(dtype=np.int64)) != int(bought[at_trt].sum(dtype=np.int64)):
         return False
-    a = ctrl[cols].sort_values(cols[:2]).to_numpy()
-    b = trt[cols].sort_values(cols[:2]).to_numpy()
-    return bool(np.array_equal(a, b))
+    rep, sid = grp.replicate.to_numpy(), grp.shopper_id.to_numpy()
+    order = []
+    for at in (at_ctrl, at_trt):
+        at = np.sort(at)
+        order.append(at[np.lexsort((sid[at], rep[at]))])
+    return all(bool(np.array_equal(v[order[0]], v[order[1]]))
+               for v in (rep, sid, grp.time_s.to_numpy(), bought))
 
 
 def _identical_rows() -> list[dict[str, Any]]:
