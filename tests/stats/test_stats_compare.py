@@ -188,8 +188,9 @@ def _resampled_km_median(t: np.ndarray, e: np.ndarray, times: np.ndarray) -> flo
 def test_bootstrap_medians_are_those_of_the_resampled_rows(monkeypatch, cells, ties):
     from fomolab.stats import compare
 
-    if cells:  # a few event times at a time: the same medians
+    if cells:  # a few event times, and a few rows' times, at a time: the same medians
         monkeypatch.setattr(compare, "_BOOT_CELLS", cells)
+        monkeypatch.setattr(compare, "_TIME_ROWS", cells)
     rng = np.random.default_rng(8)
     parts = []
     whole = np.ceil if ties else (lambda x: x)  # whole seconds tie; times of full precision do not
@@ -395,8 +396,36 @@ def test_an_arm_is_identical_to_the_control_only_with_the_same_viewers_and_outco
     assert not _identical(other, at_ctrl, at_trt)
     other = rows.copy()
     buyer, not_buyer = n + int(np.flatnonzero(rows.bought[n:] == 1)[0]), n + int(np.flatnonzero(rows.bought[n:] == 0)[0])
-    other.loc[[buyer, not_buyer], "bought"] = [0, 1]  # as many buyers, not the same ones
+    other.loc[[buyer, not_buyer], "bought"] = np.array([0, 1], np.int8)  # as many buyers, not the same ones
     assert not _identical(other, at_ctrl, at_trt)
     other = rows.copy()
     other.loc[n + 5, "shopper_id"] = 99  # another viewer
     assert not _identical(other, at_ctrl, at_trt)
+
+
+@pytest.mark.parametrize("step", [1, 4, 1 << 20])
+def test_times_read_by_time_a_stretch_at_a_time_are_those_of_the_sorted_rows(step):
+    from fomolab.stats.compare import _ByTime, _median_of_events, _sorted_median_at_risk
+
+    rng = np.random.default_rng(step)
+    for n in (1, 2, 37, 200):
+        t = np.ceil(rng.exponential(30.0, 3 * n))  # ties; the rows of another arm between
+        o = np.flatnonzero(rng.random(3 * n) < 0.4)
+        o = o[np.argsort(t[o], kind="stable")].astype(np.int32)
+        if not len(o):
+            continue
+        sorted_t = t[o]
+        tb = _ByTime(t, o, step)
+        # times below, at, between and beyond the rows' times, sorted
+        x = np.sort(np.concatenate((sorted_t, sorted_t + 0.5, [-1.0, 0.0, sorted_t[-1] + 10.0])))
+        assert np.array_equal(tb.below(x), np.searchsorted(sorted_t, x, "left"))
+        assert tb.last() == sorted_t[-1] and len(tb) == len(o) and tb.finite_nonnegative()
+        e = (rng.random(len(o)) < 0.5).astype(np.int8)
+        got = _median_of_events(len(tb), tb.at(np.flatnonzero(e)), tb.last(), tb.below)
+        assert np.array_equal(np.array(got, float), np.array(_sorted_median_at_risk(sorted_t, e), float),
+                              equal_nan=True)
+    bad = t.copy()
+    bad[o[-1]] = np.inf  # a time the curves refuse, in the last stretch
+    assert not _ByTime(bad, o, step).finite_nonnegative()
+    bad[o[-1]] = -1.0
+    assert not _ByTime(bad, o, step).finite_nonnegative()

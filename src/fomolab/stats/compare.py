@@ -383,31 +383,88 @@ class _ArmCurves:
         """``(median, rows at risk at the median, rows)`` of ``arm`` (None when its rows would be refused)."""
         if arm not in self._got:
             o = self.by_time[arm]
-            self.take(arm, self.t[o], self.e[o])
+            self.take(arm, _ByTime(self.t, o), self.e[o])
         return self._got[arm]
 
-    def take(self, arm: str, t: np.ndarray, e: np.ndarray) -> None:
+    def take(self, arm: str, t: _ByTime, e: np.ndarray) -> None:
         """Keep the median of ``arm`` from its times ``t`` and events ``e`` by time (its rows of ``by_time``)."""
         # the rows curves_by accepts (finite times >= 0, events 0 or 1): otherwise it says what is wrong
-        ok = len(t) > 0 and t.dtype.kind in "iuf" and e.dtype.kind in "biuf" and bool(np.isfinite(t).all()) and \
-            bool((t >= 0).all()) and bool(((e == 0) | (e == 1)).all())
-        self._got[arm] = _sorted_median_at_risk(t.astype(float, copy=False), e) if ok else None
+        ok = len(t) > 0 and t.t.dtype.kind in "iuf" and e.dtype.kind in "biuf" and t.finite_nonnegative() and \
+            bool(((e == 0) | (e == 1)).all())
+        self._got[arm] = _median_of_events(len(t), t.at(np.flatnonzero(e)), t.last(), t.below) if ok else None
+
+
+class _ByTime:
+    """A column ``t`` read at row positions ``o`` sorted by it, without a copy of those rows' values.
+
+    The contrasts need of an arm's times by time only its events' times and, for a few sorted times,
+    how many of its rows come before each: a stretch of rows is read at a time.
+    """
+
+    def __init__(self, t: np.ndarray, o: np.ndarray, step: int | None = None):
+        self.t, self.o, self.step = t, o, step or _TIME_ROWS
+
+    def __len__(self) -> int:
+        return len(self.o)
+
+    def at(self, pos: np.ndarray) -> np.ndarray:
+        """The times of the sorted rows ``pos`` (as floats)."""
+        return np.asarray(self.t[self.o[pos]], dtype=float)
+
+    def last(self) -> float:
+        """The largest time."""
+        return float(self.t[self.o[-1]])
+
+    def finite_nonnegative(self) -> bool:
+        """Whether every time is finite and not negative."""
+        for i in range(0, len(self.o), self.step):
+            part = self.t[self.o[i:i + self.step]]
+            if not (bool(np.isfinite(part).all()) and bool((part >= 0).all())):
+                return False
+        return True
+
+    def below(self, x: np.ndarray) -> np.ndarray:
+        """``np.searchsorted(t[o], x, "left")`` for sorted ``x``: each value's rows with a smaller time.
+
+        A value's rows below are those of the stretches before the first stretch whose last time reaches
+        it, and that stretch's rows below it (found there); a value beyond every time has all rows below.
+        """
+        x = np.asarray(x, dtype=float)
+        n = len(self.o)
+        out = np.full(len(x), n, np.int64)
+        starts = np.arange(0, n, self.step)
+        ends = self.t[self.o[np.minimum(starts + self.step, n) - 1]]  # each stretch's last time
+        first = np.searchsorted(ends, x, "left")  # the stretch of each value (sorted values: rising)
+        cuts = np.searchsorted(first, np.arange(len(starts) + 1), "left")
+        for k, lo in enumerate(starts):
+            i, j = int(cuts[k]), int(cuts[k + 1])
+            if i < j:
+                out[i:j] = lo + np.searchsorted(self.t[self.o[lo:lo + self.step]], x[i:j], "left")
+        return out
+
+
+#: Rows of :class:`_ByTime` read at a time.
+_TIME_ROWS = 1 << 20
 
 
 def _sorted_median_at_risk(t: np.ndarray, e: np.ndarray) -> tuple[float, int, int]:
-    """:func:`_median_at_risk` of the Kaplan–Meier curve of rows sorted by time ``t`` (events ``e``, 0 or 1).
+    """:func:`_median_at_risk` of the Kaplan–Meier curve of rows sorted by time ``t`` (events ``e``, 0 or 1)."""
+    return _median_of_events(len(t), t[np.flatnonzero(e)], float(t[-1]), lambda x: np.searchsorted(t, x, "left"))
+
+
+def _median_of_events(n: int, te: np.ndarray, last: float, below: Callable[[np.ndarray], np.ndarray]
+                      ) -> tuple[float, int, int]:
+    """:func:`_median_at_risk` of the Kaplan–Meier curve of ``n`` rows from their events' times ``te`` (sorted),
+    their largest time ``last`` and ``below(x)``: each sorted time's rows with a smaller time.
 
     The arithmetic of :func:`~fomolab.stats.kaplan_meier.curves_by` (bit for bit: the events and rows at
     risk at each distinct time are whole counts, then the same product in time order), without the
     curve's standard errors and bands, which the median does not read.  Only the distinct event times
     are visited: at a time with no event the curve's factor is exactly 1 (the product does not change)
-    and its level repeats the one before, which the median's search drops; so no array per row is made
-    but the events' positions.
+    and its level repeats the one before, which the median's search drops; so no array per row is made.
     """
     from fomolab.stats.kaplan_meier import _TOL, _findq
 
-    n = len(t)
-    te = t[np.flatnonzero(e)]  # the events' times, sorted
     new = np.empty(len(te), dtype=bool)
     new[:1] = True
     np.not_equal(te[1:], te[:-1], out=new[1:])
@@ -417,7 +474,7 @@ def _sorted_median_at_risk(t: np.ndarray, e: np.ndarray) -> tuple[float, int, in
     d = np.diff(np.append(first, len(te))).astype(float)  # its events: whole counts, as their sum gives them
     del te, first
     # the rows at risk there: those not before it (the first row at each distinct time: the rows before have left)
-    at_risk = float(n) - np.searchsorted(t, time, "left")
+    at_risk = float(n) - below(time)
     surv = 1.0 - d / at_risk
     del d
     np.cumprod(surv, out=surv)
@@ -427,12 +484,12 @@ def _sorted_median_at_risk(t: np.ndarray, e: np.ndarray) -> tuple[float, int, in
     cdf = 1.0 - surv
     del surv
     c = int(np.searchsorted(cdf, 0.5 - 2.0 * _TOL, side="left"))
-    med = _findq(time[c:], cdf[c:], 0.5, float(t[-1])) if c < len(cdf) else float("nan")
+    med = _findq(time[c:], cdf[c:], 0.5, last) if c < len(cdf) else float("nan")
     left = 0
     if not np.isnan(med):
         # the rows at risk at the first distinct time at or after the median (the last time, past them all)
-        at = int(np.searchsorted(t, med, "left"))
-        left = n - int(np.searchsorted(t, t[-1], "left") if at >= n else at)
+        at = int(below(np.array([med]))[0])
+        left = n - int(below(np.array([last]))[0] if at >= n else at)
     return med, left, n
 
 
@@ -664,14 +721,17 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
         o = by_time.get(a)
         if o is None or not len(o):
             continue
-        # the arm's rows by time (the previous arm's let go first: one arm's rows at a time)
-        t = e = rc = None
-        t, e, rc = t_all[o], e_all[o], rank[o]
+        # the arm's rows by time (the previous arm's let go first: one arm's rows at a time), their times read
+        # where needed (the events', and where the rows reach each event time)
+        t = _ByTime(t_all, o)
+        e = rc = None
+        e, rc = e_all[o], rank[o]
         if curves is not None:
             curves.take(a, t, e)
-        e = e > 0
-        et = t[e]
-        et = et[np.concatenate(([True], et[1:] != et[:-1]))] if len(et) else et  # distinct event times, sorted
+        ev = np.flatnonzero(e > 0)  # the events, by time
+        del e
+        te = t.at(ev)
+        et = te[np.concatenate(([True], te[1:] != te[:-1]))] if len(te) else te  # distinct event times, sorted
         K = len(et)
         if K == 0:
             out[a] = np.full(n_boot, np.nan)
@@ -687,12 +747,12 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
         # (a row's entries in the rows' order, repeats of a replicate summed by the products: whole counts)
         # row p of C holds the rows whose time is in [t_{p-1}, t_p): where the rows reach each event time;
         # its rows lo .. hi - 1 are built for each block of event times (no array of every row's entry)
-        c_ptr = np.concatenate(([0], np.searchsorted(t, et, side="left")))
-        rc_ev = rc[e]  # each event's replicate, by time
+        c_ptr = np.concatenate(([0], t.below(et)))
+        rc_ev = rc[ev]  # each event's replicate, by time
         # one event at each event time: d_j is the resample's weight of that event's replicate (as D @ W.T gives
         # it: 1 x w + 0), a row of W.T looked up
-        D = None if len(rc_ev) == K else _by_sorted_rows(np.ones(len(rc_ev)), np.searchsorted(et, t[e]), rc_ev,
-                                                          (K, R))
+        D = None if len(rc_ev) == K else _by_sorted_rows(np.ones(len(rc_ev)), np.searchsorted(et, te), rc_ev, (K, R))
+        del ev, te
         WTk: np.ndarray = WT.astype(kind)
         total: np.ndarray = np.asarray(per_rep.astype(kind) @ WTk)  # each resample's rows
         med = np.full(len(W), np.nan)
