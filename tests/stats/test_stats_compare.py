@@ -419,13 +419,18 @@ def test_times_read_by_time_a_stretch_at_a_time_are_those_of_the_sorted_rows(ste
         # times below, at, between and beyond the rows' times, sorted
         x = np.sort(np.concatenate((sorted_t, sorted_t + 0.5, [-1.0, 0.0, sorted_t[-1] + 10.0])))
         assert np.array_equal(tb.below(x), np.searchsorted(sorted_t, x, "left"))
-        assert tb.last() == sorted_t[-1] and len(tb) == len(o) and tb.finite_nonnegative()
+        assert tb.last() == sorted_t[-1] and len(tb) == len(o)
+        assert np.array_equal(tb.below(x[::3], check=True), np.searchsorted(sorted_t, x[::3], "left")) and tb.valid
+        assert tb.below(x[::3]) is tb.below(x[::3].copy())  # the checked search's answer, kept
         e = (rng.random(len(o)) < 0.5).astype(np.int8)
         got = _median_of_events(len(tb), tb.at(np.flatnonzero(e)), tb.last(), tb.below)
         assert np.array_equal(np.array(got, float), np.array(_sorted_median_at_risk(sorted_t, e), float),
                               equal_nan=True)
-    bad = t.copy()
-    bad[o[-1]] = np.inf  # a time the curves refuse, in the last stretch
-    assert not _ByTime(bad, o, step).finite_nonnegative()
-    bad[o[-1]] = -1.0
-    assert not _ByTime(bad, o, step).finite_nonnegative()
+    for wrong in (np.inf, -1.0, np.nan):  # a time the curves refuse, in the last stretch: found by the check
+        bad = t.copy()
+        bad[o[-1]] = wrong
+        tb = _ByTime(bad, o, step)
+        tb.below(np.zeros(0))
+        assert tb.valid
+        tb.below(np.zeros(0), check=True)
+        assert not tb.valid

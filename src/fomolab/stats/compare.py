@@ -389,9 +389,19 @@ class _ArmCurves:
     def take(self, arm: str, t: _ByTime, e: np.ndarray) -> None:
         """Keep the median of ``arm`` from its times ``t`` and events ``e`` by time (its rows of ``by_time``)."""
         # the rows curves_by accepts (finite times >= 0, events 0 or 1): otherwise it says what is wrong
-        ok = len(t) > 0 and t.t.dtype.kind in "iuf" and e.dtype.kind in "biuf" and t.finite_nonnegative() and \
-            bool(((e == 0) | (e == 1)).all())
-        self._got[arm] = _median_of_events(len(t), t.at(np.flatnonzero(e)), t.last(), t.below) if ok else None
+        ok = len(t) > 0 and t.t.dtype.kind in "iuf" and e.dtype.kind in "biuf" and bool(((e == 0) | (e == 1)).all())
+        got = None
+        if ok:
+            searches = []
+
+            def below(x: np.ndarray) -> np.ndarray:
+                searches.append(x)  # the first search reads every row's time: it checks them too
+                return t.below(x, check=len(searches) == 1)
+
+            with np.errstate(all="ignore"):  # a refused row's median is not kept
+                got = _median_of_events(len(t), t.at(np.flatnonzero(e)), t.last(), below)
+            ok = t.valid
+        self._got[arm] = got if ok else None
 
 
 class _ByTime:
@@ -403,6 +413,9 @@ class _ByTime:
 
     def __init__(self, t: np.ndarray, o: np.ndarray, step: int | None = None):
         self.t, self.o, self.step = t, o, step or _TIME_ROWS
+        #: Whether every time is finite and not negative, once a search with ``check`` has read them all.
+        self.valid = True
+        self._checked: tuple[np.ndarray, np.ndarray] | None = None  # that search's values and answer
 
     def __len__(self) -> int:
         return len(self.o)
@@ -415,21 +428,17 @@ class _ByTime:
         """The largest time."""
         return float(self.t[self.o[-1]])
 
-    def finite_nonnegative(self) -> bool:
-        """Whether every time is finite and not negative."""
-        for i in range(0, len(self.o), self.step):
-            part = self.t[self.o[i:i + self.step]]
-            if not (bool(np.isfinite(part).all()) and bool((part >= 0).all())):
-                return False
-        return True
-
-    def below(self, x: np.ndarray) -> np.ndarray:
+    def below(self, x: np.ndarray, check: bool = False) -> np.ndarray:
         """``np.searchsorted(t[o], x, "left")`` for sorted ``x``: each value's rows with a smaller time.
 
         A value's rows below are those of the stretches before the first stretch whose last time reaches
         it, and that stretch's rows below it (found there); a value beyond every time has all rows below.
+        With ``check``, every stretch is read and :attr:`valid` says whether its times are finite and not
+        negative; the answer is kept for a later search of the same values (the same reading twice).
         """
         x = np.asarray(x, dtype=float)
+        if self._checked is not None and np.array_equal(self._checked[0], x):
+            return self._checked[1]
         n = len(self.o)
         out = np.full(len(x), n, np.int64)
         starts = np.arange(0, n, self.step)
@@ -438,8 +447,14 @@ class _ByTime:
         cuts = np.searchsorted(first, np.arange(len(starts) + 1), "left")
         for k, lo in enumerate(starts):
             i, j = int(cuts[k]), int(cuts[k + 1])
-            if i < j:
-                out[i:j] = lo + np.searchsorted(self.t[self.o[lo:lo + self.step]], x[i:j], "left")
+            if i < j or check:
+                part = self.t[self.o[lo:lo + self.step]]
+                if check and self.valid:
+                    self.valid = bool(np.isfinite(part).all()) and bool((part >= 0).all())
+                if i < j:
+                    out[i:j] = lo + np.searchsorted(part, x[i:j], "left")
+        if check:
+            self._checked = (x, out)
         return out
 
 
