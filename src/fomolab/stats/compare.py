@@ -838,17 +838,24 @@ def _sorted_rows(arm_of: np.ndarray, t: np.ndarray, arms: list[Any]) -> dict[Any
     out = {}
     kind = np.int32 if len(t) < 2 ** 31 else np.int64
     step = _POSITION_ROWS
-    for a in arms:
-        size = sum(int(np.count_nonzero(arm_of[i:i + step] == a)) for i in range(0, len(arm_of), step))
+
+    def positions(a: Any, size: int) -> np.ndarray:
         at: np.ndarray = np.empty(size, kind)
         k = 0
         for i in range(0, len(arm_of), step):
             part = np.flatnonzero(arm_of[i:i + step] == a)
             np.add(part, i, out=at[k:k + len(part)], casting="unsafe")  # positions below len(t): they fit
             k += len(part)
-        o = np.argsort(t[at])
-        out[a] = at[o]
-        del at, o
+        return at
+
+    for a in arms:
+        size = sum(int(np.count_nonzero(arm_of[i:i + step] == a)) for i in range(0, len(arm_of), step))
+        times = t[positions(a, size)]
+        # the positions are found again after the sort rather than held while the times are sorted
+        o = np.argsort(times)
+        del times
+        out[a] = positions(a, size)[o]
+        del o
     return out
 
 
