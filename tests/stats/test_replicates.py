@@ -574,3 +574,16 @@ def test_cells_taken_from_the_groups_rows_by_group_give_the_same_tables():
     swapped = {**by_group, "sale": by_group["sale_timer"], "sale_timer": by_group["sale"]}
     with pytest.raises(ValueError, match="hold other groups"):
         _effects(df, "t", "bought", "arm", by_time=swapped, **kw)
+
+
+def test_group_codes_of_a_categorical_seen_in_its_order_are_its_own_codes():
+    from fomolab.stats.replicates import _group_codes
+
+    arm = np.array(["control", "control", "sale", "sale_timer", "sale", "control"], dtype=object)
+    for cats, own in ((["control", "sale", "sale_timer"], True), (["sale", "control", "sale_timer"], False),
+                      (["control", "sale", "sale_timer", "unused"], False)):
+        df = pd.DataFrame({"arm": pd.Categorical(arm, categories=cats)})
+        code, names = _group_codes(df, "arm")
+        want_code, want_names = pd.factorize(arm)
+        assert code.tolist() == want_code.tolist() and list(names) == list(want_names) and code.itemsize == 1
+        assert np.shares_memory(code, df.arm.cat.codes.to_numpy()) == own  # no copy where they are the same

@@ -539,8 +539,9 @@ def _group_codes(data: pd.DataFrame, col: str, step: int = 1 << 20) -> tuple[np.
     """The groups of column ``col``: each row's code (by first appearance, one or two bytes) and the names.
 
     ``pd.factorize`` of the column, without a code per row in eight bytes: a categorical's rows by
-    their integer codes, another column's a million rows at a time from its distinct values.  A
-    missing value raises :func:`fomolab.stats._checks.keys`' error.
+    their integer codes (the codes themselves where every category is first seen in their order: the
+    caller must not write into them), another column's a million rows at a time from its distinct
+    values.  A missing value raises :func:`fomolab.stats._checks.keys`' error.
     """
     s = data[col]
     if isinstance(s.dtype, pd.CategoricalDtype):
@@ -550,6 +551,9 @@ def _group_codes(data: pd.DataFrame, col: str, step: int = 1 << 20) -> tuple[np.
             _checks.keys(data, col)  # raises, naming the first missing row
         lookup = np.zeros(len(s.cat.categories), small_code_type(len(first)))
         lookup[first] = np.arange(len(first))
+        if cat.dtype == lookup.dtype and np.array_equal(lookup, np.arange(len(lookup))):
+            # every category, first seen in their order: the codes are their own (no copy; read only)
+            return np.asarray(cat), np.asarray(s.cat.categories)[first]
         return np.asarray(lookup[cat]), np.asarray(s.cat.categories)[first]
     values = s.to_numpy()
     names = pd.unique(values)
