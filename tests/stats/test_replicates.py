@@ -519,3 +519,71 @@ def test_the_rows_read_are_left_as_they_were():
         replicate_effects(data, "t", "bought", "arm", control="control", replicate="rep", tau=100.0,
                           competing="left")
         pd.testing.assert_frame_equal(data, before, check_exact=True)
+
+
+@pytest.mark.parametrize("stretch", [None, 7])
+def test_cells_taken_from_each_groups_rows_by_time_give_the_same_tables(monkeypatch, stretch):
+    from fomolab.stats import replicates
+    from fomolab.stats.replicates import _effects
+
+    if stretch:  # a few rows placed at a time: the same cells
+        monkeypatch.setattr(replicates, "_CELL_ROWS", stretch)
+    df = _frame({0: 0.05, 1: 0.1, 2: 0.02}, n=60, seed=8).sample(frac=1.0, random_state=4).reset_index(drop=True)
+    df["t"] = np.ceil(df.t / 5.0)  # ties within and across the arms
+    kw = dict(control="control", replicate="rep", measures=["hazard_ratio", "odds_ratio", "risk_difference"])
+    want = replicate_effects(df, "t", "bought", "arm", **kw)
+    # each arm's rows by time, the arms one after the other (not all rows by time)
+    runs = [np.flatnonzero(df.arm.to_numpy() == a) for a in ("sale", "control")]
+    runs = [r[np.argsort(df.t.to_numpy()[r], kind="stable")].astype(np.int32) for r in runs]
+    for rep_code in (None, sorted_small_codes(df.rep.to_numpy())):
+        got = _effects(df, "t", "bought", "arm", by_time=runs, rep_code=rep_code, **kw)
+        pd.testing.assert_frame_equal(got.summary, want.summary, check_exact=True)
+        pd.testing.assert_frame_equal(got.per_replicate, want.per_replicate, check_exact=True)
+
+
+@pytest.mark.parametrize("stretch", [3, 1 << 18])
+def test_rows_by_cell_are_the_stable_sort_of_the_runs_by_cell(stretch):
+    from fomolab.stats.replicates import _by_cell
+
+    rng = np.random.default_rng(stretch)
+    cell = rng.integers(0, 6, 50)
+    runs = [rng.permutation(30).astype(np.int32), rng.permutation(np.arange(30, 50)).astype(np.int32)]
+    bounds = np.r_[0, np.cumsum(np.bincount(cell, minlength=6))]
+    got = _by_cell(runs, lambda rows: cell[rows].astype(np.int64), bounds, stretch)
+    whole = np.concatenate(runs)
+    assert np.array_equal(got, whole[np.argsort(cell[whole], kind="stable")]) and got.dtype == np.int32
+
+
+def test_cells_taken_from_the_groups_rows_by_group_give_the_same_tables():
+    from fomolab.stats.replicates import _effects
+
+    df = _frame({0: 0.05, 1: 0.1, 2: 0.02}, n=50, seed=9)
+    df = pd.concat([df, df[df.arm == "sale"].assign(arm="sale_timer", bought=lambda d: d.bought[::-1].to_numpy())],
+                   ignore_index=True).sample(frac=0.9, random_state=6).reset_index(drop=True)  # cells of all sizes
+    df["t"] = np.ceil(df.t / 4.0)  # ties within and across the arms
+    kw = dict(control="control", replicate="rep", measures=["hazard_ratio", "odds_ratio", "risk_difference"])
+    want = replicate_effects(df, "t", "bought", "arm", **kw)
+    by_group = {a: np.flatnonzero(df.arm.to_numpy() == a) for a in ("sale", "control", "sale_timer")}
+    by_group = {a: r[np.argsort(df.t.to_numpy()[r], kind="stable")].astype(np.int32) for a, r in by_group.items()}
+    # a group given without rows (an arm with no visit at the point) may be absent from the rows
+    for given in (by_group, {**by_group, "nobody": np.zeros(0, np.int32)}):
+        got = _effects(df, "t", "bought", "arm", by_time=given, rep_code=sorted_small_codes(df.rep.to_numpy()), **kw)
+        pd.testing.assert_frame_equal(got.summary, want.summary, check_exact=True)
+        pd.testing.assert_frame_equal(got.per_replicate, want.per_replicate, check_exact=True)
+    # rows given under the wrong group are refused, not counted as that group's
+    swapped = {**by_group, "sale": by_group["sale_timer"], "sale_timer": by_group["sale"]}
+    with pytest.raises(ValueError, match="hold other groups"):
+        _effects(df, "t", "bought", "arm", by_time=swapped, **kw)
+
+
+def test_group_codes_of_a_categorical_seen_in_its_order_are_its_own_codes():
+    from fomolab.stats.replicates import _group_codes
+
+    arm = np.array(["control", "control", "sale", "sale_timer", "sale", "control"], dtype=object)
+    for cats, own in ((["control", "sale", "sale_timer"], True), (["sale", "control", "sale_timer"], False),
+                      (["control", "sale", "sale_timer", "unused"], False)):
+        df = pd.DataFrame({"arm": pd.Categorical(arm, categories=cats)})
+        code, names = _group_codes(df, "arm")
+        want_code, want_names = pd.factorize(arm)
+        assert code.tolist() == want_code.tolist() and list(names) == list(want_names) and code.itemsize == 1
+        assert np.shares_memory(code, df.arm.cat.codes.to_numpy()) == own  # no copy where they are the same

@@ -203,8 +203,9 @@ def _resampled_km_median(t: np.ndarray, e: np.ndarray, times: np.ndarray) -> flo
 def test_bootstrap_medians_are_those_of_the_resampled_rows(monkeypatch, cells, ties):
     from fomolab.stats import compare
 
-    if cells:  # a few event times at a time: the same medians
+    if cells:  # a few event times, and a few rows' times, at a time: the same medians
         monkeypatch.setattr(compare, "_BOOT_CELLS", cells)
+        monkeypatch.setattr(compare, "_TIME_ROWS", cells)
     rng = np.random.default_rng(8)
     parts = []
     whole = np.ceil if ties else (lambda x: x)  # whole seconds tie; times of full precision do not
@@ -379,3 +380,94 @@ def test_the_contrasts_of_the_compact_visit_frame_are_those_of_the_visits_as_rea
     want = compare_tables(res, runs, one.assign(arm=one.arm.astype(str), bought=one.bought.astype(np.int64)),
                           n_boot=50)
     assert compare_tables(res, runs, one, n_boot=50).equals(want)
+
+
+@pytest.mark.parametrize("stretch", [None, 5])
+def test_each_arms_rows_come_by_time_in_four_bytes(monkeypatch, stretch):
+    from fomolab.stats import compare
+
+    if stretch:  # a few rows searched at a time: the same rows
+        monkeypatch.setattr(compare, "_POSITION_ROWS", stretch)
+    rng = np.random.default_rng(3)
+    arm_of = rng.integers(-1, 3, 200).astype(np.int8)  # -1: a row of no arm compared
+    t = np.ceil(rng.exponential(20.0, 200))  # ties
+    names = np.array(["control", "sale", "sale_timer", "other"], dtype=object)
+    for arms, codes in (([0, 1, 2], arm_of), (["control", "sale", "sale_timer"], names[arm_of])):
+        got = compare._sorted_rows(codes, t, arms)
+        assert list(got) == arms
+        for k, a in enumerate(arms):
+            assert got[a].dtype == np.int32
+            assert np.array_equal(np.sort(got[a]), np.flatnonzero(arm_of == k))
+            assert (np.diff(t[got[a]]) >= 0).all()
+
+
+def test_the_contrasts_of_visits_in_small_types_are_those_of_wide_ones(res, table):
+    from fomolab.stats import _folder
+    from fomolab.stats.compare import compare_tables
+
+    # the visit frame may hold bought in one byte and the replicates and points in fewer than eight
+    runs = _folder.nonempty_runs(res)
+    visits = time_to_purchase(res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "arrival_s",
+                                           "departure_s", "first_purchase_s"]))
+    small = visits.assign(bought=visits.bought.astype(np.int8), replicate=visits.replicate.astype(np.int8),
+                          point=visits.point.astype(np.int32))
+    before = small.copy(deep=True)
+    pd.testing.assert_frame_equal(compare_tables(res, runs, small, n_boot=100), table, check_exact=True)
+    pd.testing.assert_frame_equal(small, before, check_exact=True)  # replicates read as their own codes, unchanged
+
+
+def test_an_arm_is_identical_to_the_control_only_with_the_same_viewers_and_outcomes():
+    from fomolab.stats.compare import _identical
+
+    rng = np.random.default_rng(5)
+    n = 40
+    ctrl = pd.DataFrame({"replicate": rng.integers(0, 3, n).astype(np.int16), "shopper_id": rng.integers(0, 15, n),
+                         "time_s": np.ceil(rng.exponential(50.0, n)), "bought": (rng.random(n) < 0.4).astype(np.int8)})
+    # the same rows in another order (a viewer's repeated rows, in the same order), after the control's
+    rows = pd.concat([ctrl, ctrl.sort_values(["replicate", "shopper_id"], kind="stable")], ignore_index=True)
+    at_ctrl, at_trt = np.arange(n)[::-1].astype(np.int32), np.arange(n, 2 * n).astype(np.int32)
+    assert _identical(rows, at_ctrl, at_trt)
+    assert not _identical(rows, at_ctrl, at_trt[1:])  # a row fewer
+    other = rows.copy()
+    other.loc[n + 3, "time_s"] += 1.0  # one viewer's time
+    assert not _identical(other, at_ctrl, at_trt)
+    other = rows.copy()
+    buyer, not_buyer = n + int(np.flatnonzero(rows.bought[n:] == 1)[0]), n + int(np.flatnonzero(rows.bought[n:] == 0)[0])
+    other.loc[[buyer, not_buyer], "bought"] = np.array([0, 1], np.int8)  # as many buyers, not the same ones
+    assert not _identical(other, at_ctrl, at_trt)
+    other = rows.copy()
+    other.loc[n + 5, "shopper_id"] = 99  # another viewer
+    assert not _identical(other, at_ctrl, at_trt)
+
+
+@pytest.mark.parametrize("step", [1, 4, 1 << 20])
+def test_times_read_by_time_a_stretch_at_a_time_are_those_of_the_sorted_rows(step):
+    from fomolab.stats.compare import _ByTime, _median_of_events, _sorted_median_at_risk
+
+    rng = np.random.default_rng(step)
+    for n in (1, 2, 37, 200):
+        t = np.ceil(rng.exponential(30.0, 3 * n))  # ties; the rows of another arm between
+        o = np.flatnonzero(rng.random(3 * n) < 0.4)
+        o = o[np.argsort(t[o], kind="stable")].astype(np.int32)
+        if not len(o):
+            continue
+        sorted_t = t[o]
+        tb = _ByTime(t, o, step)
+        # times below, at, between and beyond the rows' times, sorted
+        x = np.sort(np.concatenate((sorted_t, sorted_t + 0.5, [-1.0, 0.0, sorted_t[-1] + 10.0])))
+        assert np.array_equal(tb.below(x), np.searchsorted(sorted_t, x, "left"))
+        assert tb.last() == sorted_t[-1] and len(tb) == len(o)
+        assert np.array_equal(tb.below(x[::3], check=True), np.searchsorted(sorted_t, x[::3], "left")) and tb.valid
+        assert tb.below(x[::3]) is tb.below(x[::3].copy())  # the checked search's answer, kept
+        e = (rng.random(len(o)) < 0.5).astype(np.int8)
+        got = _median_of_events(len(tb), tb.at(np.flatnonzero(e)), tb.last(), tb.below)
+        assert np.array_equal(np.array(got, float), np.array(_sorted_median_at_risk(sorted_t, e), float),
+                              equal_nan=True)
+    for wrong in (np.inf, -1.0, np.nan):  # a time the curves refuse, in the last stretch: found by the check
+        bad = t.copy()
+        bad[o[-1]] = wrong
+        tb = _ByTime(bad, o, step)
+        tb.below(np.zeros(0))
+        assert tb.valid
+        tb.below(np.zeros(0), check=True)
+        assert not tb.valid

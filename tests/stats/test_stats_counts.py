@@ -322,6 +322,14 @@ def test_sorted_small_codes_are_the_sorted_codes_in_one_or_two_bytes():
         levels, codes = sorted_small_codes(values, step=64)  # a few rows at a time
         assert codes.dtype == kind and codes.tolist() == want_codes.tolist()
         assert levels.tolist() == want_levels.tolist()
+    # replicate numbers 0 .. R - 1 in two bytes are their own codes: no copy of them
+    values = rng.permutation(np.arange(500) % 150).astype(np.int16)
+    levels, codes = sorted_small_codes(values, step=64)
+    assert codes is values and levels.tolist() == list(range(150)) and levels.dtype == np.int16
+    for other in (values + 1, np.delete(values, np.flatnonzero(values == 7)), values.astype(np.int32)):
+        levels, codes = sorted_small_codes(other, step=64)  # from 1, a number missing, wider: coded
+        assert codes is not other and codes.dtype == np.int16
+        assert codes.tolist() == sorted_codes(other)[1].tolist() and levels.tolist() == sorted_codes(other)[0].tolist()
 
 
 @pytest.mark.parametrize("order", ["C", "F"])

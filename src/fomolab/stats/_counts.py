@@ -326,6 +326,8 @@ def sorted_small_codes(values: np.ndarray, step: int = 1 << 20) -> tuple[np.ndar
     Whole numbers spanning fewer than ``2 ** 16`` values (replicate numbers) are counted and looked up in
     a table indexed by value; other values are hashed (their distinct values, then a million rows at a
     time): no code per row in eight bytes.  Missing values are not allowed (the caller checks them).
+    Numbers ``0 .. R - 1``, each present, in the codes' type are their own codes: ``values`` itself is
+    returned as the codes (no copy; the caller must not write into them).
     """
     import pandas as pd
 
@@ -341,6 +343,8 @@ def sorted_small_codes(values: np.ndarray, step: int = 1 << 20) -> tuple[np.ndar
         at_value = np.flatnonzero(seen)
         levels = (at_value + lo).astype(values.dtype)
         kind = small_code_type(len(levels))
+        if lo == 0 and len(levels) == span + 1 and values.dtype == kind:
+            return levels, values  # every number from 0 on, in the codes' type: the values are their codes
         lookup = np.full(span + 1, -1, kind)
         lookup[at_value] = np.arange(len(levels))
 

@@ -28,7 +28,7 @@ import pandas as pd
 from fomolab.errors import DataError, StatisticalWarning
 from fomolab.stats import _folder
 from fomolab.stats._compat import renamed_kwargs
-from fomolab.stats._counts import arm_codes_by_run, rows_by_code, small_code_type, sorted_small_codes
+from fomolab.stats._counts import arm_codes_by_run, small_code_type, sorted_small_codes
 
 if TYPE_CHECKING:
     from fomolab.results import Results
@@ -237,21 +237,24 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
             code = code[at_point]
         arm_of = pd.Index(arms).get_indexer(names).astype(small_code_type(len(arms)))[code]
         del code
+        if at_point is None:
+            coded = None  # the only point's codes, now in arm_of: no second byte a row kept
         # each arm's rows by time, sorted once: the bootstrap's medians and each arm's Kaplan–Meier curve read them
         by_time = _sorted_rows(arm_of, grp.time_s.to_numpy(float), list(range(len(arms))))
         by_time = {a: by_time[k] for k, a in enumerate(arms)}
         # the replicates as codes 0 .. R - 1 in sorted order, a byte or two a row (hashed once, not per arm)
         rep_code = sorted_small_codes(grp.replicate.to_numpy())
         # each arm's replicates: which of the R it holds
-        holds = {a: np.bincount(rep_code[1][o], minlength=len(rep_code[0])) > 0 for a, o in by_time.items()}
+        holds = {a: _code_counts(rep_code[1][o], len(rep_code[0])) > 0 for a, o in by_time.items()}
         curves = _ArmCurves(grp, by_time, level)
         # the bootstrap hands each arm's rows by time to its curve too (one gather of them)
         boots = _boot_medians(grp, arms, int(n_boot), seed, level, by_time, rep_code, curves) if n_boot else {}
-        joint = _PointPairs(grp, arm_of >= 0, arms, control, level, arm_of, by_time, rep_code)
+        # the rows of the spec's arms: where that is every row (as usual), no mask of them is kept
+        keep = None if not len(arm_of) or int(arm_of.min()) >= 0 else arm_of >= 0
+        joint = _PointPairs(grp, keep, arms, control, level, arm_of, by_time, rep_code)
         if paired is not None and (summary := joint.summary()) is not None:
             paired[int(point)] = summary
         at_ctrl = by_time[control]
-        bought = grp.bought.to_numpy()
         for arm in arms:
             if arm == control:
                 continue
@@ -263,9 +266,7 @@ def compare_tables(res: Results, runs: pd.DataFrame, shoppers: pd.DataFrame, con
             cl = "replicate" if reps >= 2 else None
             base = dict(point=int(point), arm=arm, control=control, n=len(at_trt), control_n=len(at_ctrl),
                         clusters=reps if cl else np.nan)
-            # the same viewers and outcomes need the same number of rows and of buyers: only then compare rows
-            if len(at_ctrl) == len(at_trt) and int(bought[at_ctrl].sum()) == int(bought[at_trt].sum()) and \
-                    _identical(pair().iloc[:len(at_ctrl)], pair().iloc[len(at_ctrl):]):
+            if _identical(grp, at_ctrl, at_trt):
                 rows += [{**base, **r} for r in _identical_rows()]
                 continue
             rows += [{**base, **r} for r in _contrasts(pair, arm, control, cl, level, boots, joint, curves)]
@@ -320,17 +321,26 @@ def _text_names(col: pd.Series) -> bool:
         all(isinstance(c, str) for c in col.cat.categories)
 
 
-def _identical(ctrl: pd.DataFrame, trt: pd.DataFrame) -> bool:
-    """True when an arm's viewers and outcomes are the control's, viewer by viewer (as
-    identical arms are under common random numbers)."""
-    cols = ["replicate", "shopper_id", "time_s", "bought"]
-    if len(ctrl) != len(trt):
+def _identical(grp: pd.DataFrame, at_ctrl: np.ndarray, at_trt: np.ndarray) -> bool:
+    """True when an arm's viewers and outcomes (rows ``at_trt`` of ``grp``) are the control's (rows
+    ``at_ctrl``), viewer by viewer (as identical arms are under common random numbers).
+
+    Each arm's rows, in the frame's order, are sorted by replicate and viewer (a stable sort: a viewer's
+    repeated rows keep their order) and compared a column at a time: no frame of the two arms' rows.
+    """
+    # the same viewers and outcomes need the same number of rows and of buyers: only then compare rows
+    if len(at_ctrl) != len(at_trt):
         return False
-    if int(ctrl.bought.sum()) != int(trt.bought.sum()):  # different buyers: no need to sort
+    bought = grp.bought.to_numpy()
+    if int(bought[at_ctrl].sum(dtype=np.int64)) != int(bought[at_trt].sum(dtype=np.int64)):
         return False
-    a = ctrl[cols].sort_values(cols[:2]).to_numpy()
-    b = trt[cols].sort_values(cols[:2]).to_numpy()
-    return bool(np.array_equal(a, b))
+    rep, sid = grp.replicate.to_numpy(), grp.shopper_id.to_numpy()
+    order = []
+    for at in (at_ctrl, at_trt):
+        at = np.sort(at)
+        order.append(at[np.lexsort((sid[at], rep[at]))])
+    return all(bool(np.array_equal(v[order[0]], v[order[1]]))
+               for v in (rep, sid, grp.time_s.to_numpy(), bought))
 
 
 def _identical_rows() -> list[dict[str, Any]]:
@@ -382,35 +392,113 @@ class _ArmCurves:
         """``(median, rows at risk at the median, rows)`` of ``arm`` (None when its rows would be refused)."""
         if arm not in self._got:
             o = self.by_time[arm]
-            self.take(arm, self.t[o], self.e[o])
+            self.take(arm, _ByTime(self.t, o), self.e[o])
         return self._got[arm]
 
-    def take(self, arm: str, t: np.ndarray, e: np.ndarray) -> None:
+    def take(self, arm: str, t: _ByTime, e: np.ndarray) -> None:
         """Keep the median of ``arm`` from its times ``t`` and events ``e`` by time (its rows of ``by_time``)."""
         # the rows curves_by accepts (finite times >= 0, events 0 or 1): otherwise it says what is wrong
-        ok = len(t) > 0 and t.dtype.kind in "iuf" and e.dtype.kind in "biuf" and bool(np.isfinite(t).all()) and \
-            bool((t >= 0).all()) and bool(((e == 0) | (e == 1)).all())
-        self._got[arm] = _sorted_median_at_risk(t.astype(float, copy=False), e) if ok else None
+        ok = len(t) > 0 and t.t.dtype.kind in "iuf" and e.dtype.kind in "biuf" and bool(((e == 0) | (e == 1)).all())
+        got = None
+        if ok:
+            searches = []
+
+            def below(x: np.ndarray) -> np.ndarray:
+                searches.append(x)  # the first search reads every row's time: it checks them too
+                return t.below(x, check=len(searches) == 1)
+
+            with np.errstate(all="ignore"):  # a refused row's median is not kept
+                got = _median_of_events(len(t), t.at(np.flatnonzero(e)), t.last(), below)
+            ok = t.valid
+        self._got[arm] = got if ok else None
+
+
+class _ByTime:
+    """A column ``t`` read at row positions ``o`` sorted by it, without a copy of those rows' values.
+
+    The contrasts need of an arm's times by time only its events' times and, for a few sorted times,
+    how many of its rows come before each: a stretch of rows is read at a time.
+    """
+
+    def __init__(self, t: np.ndarray, o: np.ndarray, step: int | None = None):
+        self.t, self.o, self.step = t, o, step or _TIME_ROWS
+        #: Whether every time is finite and not negative, once a search with ``check`` has read them all.
+        self.valid = True
+        self._checked: tuple[np.ndarray, np.ndarray] | None = None  # that search's values and answer
+
+    def __len__(self) -> int:
+        return len(self.o)
+
+    def at(self, pos: np.ndarray) -> np.ndarray:
+        """The times of the sorted rows ``pos`` (as floats)."""
+        return np.asarray(self.t[self.o[pos]], dtype=float)
+
+    def last(self) -> float:
+        """The largest time."""
+        return float(self.t[self.o[-1]])
+
+    def below(self, x: np.ndarray, check: bool = False) -> np.ndarray:
+        """``np.searchsorted(t[o], x, "left")`` for sorted ``x``: each value's rows with a smaller time.
+
+        A value's rows below are those of the stretches before the first stretch whose last time reaches
+        it, and that stretch's rows below it (found there); a value beyond every time has all rows below.
+        With ``check``, every stretch is read and :attr:`valid` says whether its times are finite and not
+        negative; the answer is kept for a later search of the same values (the same reading twice).
+        """
+        x = np.asarray(x, dtype=float)
+        if self._checked is not None and np.array_equal(self._checked[0], x):
+            return self._checked[1]
+        n = len(self.o)
+        out = np.full(len(x), n, np.int64)
+        starts = np.arange(0, n, self.step)
+        ends = self.t[self.o[np.minimum(starts + self.step, n) - 1]]  # each stretch's last time
+        first = np.searchsorted(ends, x, "left")  # the stretch of each value (sorted values: rising)
+        cuts = np.searchsorted(first, np.arange(len(starts) + 1), "left")
+        for k, lo in enumerate(starts):
+            i, j = int(cuts[k]), int(cuts[k + 1])
+            if i < j or check:
+                part = self.t[self.o[lo:lo + self.step]]
+                if check and self.valid:
+                    self.valid = bool(np.isfinite(part).all()) and bool((part >= 0).all())
+                if i < j:
+                    out[i:j] = lo + np.searchsorted(part, x[i:j], "left")
+        if check:
+            self._checked = (x, out)
+        return out
+
+
+#: Rows of :class:`_ByTime` read at a time.
+_TIME_ROWS = 1 << 20
 
 
 def _sorted_median_at_risk(t: np.ndarray, e: np.ndarray) -> tuple[float, int, int]:
-    """:func:`_median_at_risk` of the Kaplan–Meier curve of rows sorted by time ``t`` (events ``e``, 0 or 1).
+    """:func:`_median_at_risk` of the Kaplan–Meier curve of rows sorted by time ``t`` (events ``e``, 0 or 1)."""
+    return _median_of_events(len(t), t[np.flatnonzero(e)], float(t[-1]), lambda x: np.searchsorted(t, x, "left"))
+
+
+def _median_of_events(n: int, te: np.ndarray, last: float, below: Callable[[np.ndarray], np.ndarray]
+                      ) -> tuple[float, int, int]:
+    """:func:`_median_at_risk` of the Kaplan–Meier curve of ``n`` rows from their events' times ``te`` (sorted),
+    their largest time ``last`` and ``below(x)``: each sorted time's rows with a smaller time.
 
     The arithmetic of :func:`~fomolab.stats.kaplan_meier.curves_by` (bit for bit: the events and rows at
     risk at each distinct time are whole counts, then the same product in time order), without the
-    curve's standard errors and bands, which the median does not read.
+    curve's standard errors and bands, which the median does not read.  Only the distinct event times
+    are visited: at a time with no event the curve's factor is exactly 1 (the product does not change)
+    and its level repeats the one before, which the median's search drops; so no array per row is made.
     """
     from fomolab.stats.kaplan_meier import _TOL, _findq
 
-    n = len(t)
-    new = np.empty(n, dtype=bool)
-    new[0] = True
-    np.not_equal(t[1:], t[:-1], out=new[1:])
-    starts = np.flatnonzero(new)  # each distinct time's first row: the rows before it have left
+    new = np.empty(len(te), dtype=bool)
+    new[:1] = True
+    np.not_equal(te[1:], te[:-1], out=new[1:])
+    first = np.flatnonzero(new)  # each distinct event time's first event
     del new
-    time = t[starts]
-    d = np.add.reduceat(e.astype(float, copy=False), starts)  # whole counts: exact
-    at_risk = float(n) - starts
+    time = te[first]
+    d = np.diff(np.append(first, len(te))).astype(float)  # its events: whole counts, as their sum gives them
+    del te, first
+    # the rows at risk there: those not before it (the first row at each distinct time: the rows before have left)
+    at_risk = float(n) - below(time)
     surv = 1.0 - d / at_risk
     del d
     np.cumprod(surv, out=surv)
@@ -420,10 +508,12 @@ def _sorted_median_at_risk(t: np.ndarray, e: np.ndarray) -> tuple[float, int, in
     cdf = 1.0 - surv
     del surv
     c = int(np.searchsorted(cdf, 0.5 - 2.0 * _TOL, side="left"))
-    med = _findq(time[c:], cdf[c:], 0.5, float(time[-1])) if c < len(cdf) else float("nan")
+    med = _findq(time[c:], cdf[c:], 0.5, last) if c < len(cdf) else float("nan")
     left = 0
     if not np.isnan(med):
-        left = int(at_risk[np.searchsorted(time, med, "left").clip(0, len(time) - 1)])
+        # the rows at risk at the first distinct time at or after the median (the last time, past them all)
+        at = int(below(np.array([med]))[0])
+        left = n - int(below(np.array([last]))[0] if at >= n else at)
     return med, left, n
 
 
@@ -452,13 +542,14 @@ class _PointPairs:
     :meth:`rows` falls back to the pair's own call, which may still succeed.
     """
 
-    def __init__(self, grp: pd.DataFrame, keep: np.ndarray, arms: list[str], control: str, level: float,
+    def __init__(self, grp: pd.DataFrame, keep: np.ndarray | None, arms: list[str], control: str, level: float,
                  arm_of: np.ndarray | None = None, by_time: dict[str, np.ndarray] | None = None,
                  rep_code: tuple[np.ndarray, np.ndarray] | None = None):
-        """``keep``: which rows of ``grp`` are of ``arms``; ``arm_of``: each row's position in ``arms``
-        (-1: none), when known (the call then reads the arms by these codes, not their text); ``by_time``:
-        each arm's row positions sorted by time, when known (the fits then merge sorted runs); ``rep_code``:
-        the replicates in sorted order and each row's position among them, when known (not hashed again)."""
+        """``keep``: which rows of ``grp`` are of ``arms`` (None: all of them); ``arm_of``: each row's position
+        in ``arms`` (-1: none), when known (the call then reads the arms by these codes, not their text);
+        ``by_time``: each arm's row positions sorted by time, when known (the fits then merge sorted runs, each
+        arm's cells made in turn); ``rep_code``: the replicates in sorted order and each row's position among
+        them, when known (not hashed again)."""
         self.grp, self.keep, self.arms, self.control, self.level = grp, keep, arms, control, level
         self.arm_of, self.by_time, self.rep_code = arm_of, by_time, rep_code
         self._summary: pd.DataFrame | None = None
@@ -469,10 +560,9 @@ class _PointPairs:
         from fomolab.stats.replicates import _effects
 
         if self._summary is None and not self._failed:
-            g = self.grp if self.keep.all() else self.grp[self.keep]
-            # every row's position by time (each arm's, sorted), where they are the positions of g's rows
-            by_time = (np.concatenate(list(self.by_time.values())) if self.by_time is not None and g is self.grp
-                       else None)
+            g = self.grp if self.keep is None or self.keep.all() else self.grp[self.keep]
+            # each arm's row positions by time, where they are the positions of g's rows
+            by_time = self.by_time if g is self.grp else None
             rep_code = self.rep_code if g is self.grp else None
             if self.arm_of is not None:  # the same rows, the arms as a categorical of their codes
                 arm = pd.Categorical.from_codes(self.arm_of if g is self.grp else self.arm_of[self.keep],
@@ -488,7 +578,7 @@ class _PointPairs:
                 self._summary = fx.summary
             except DataError:
                 self._failed = True
-            self.grp = self.keep = self.arm_of = self.by_time = self.rep_code = None  # type: ignore[assignment]  # rows no longer needed
+            self.grp = self.keep = self.arm_of = self.by_time = self.rep_code = None  # rows no longer needed
         return self._summary
 
     def rows(self, pair: Callable[[], pd.DataFrame], arm: str) -> dict[str, dict[str, Any]]:
@@ -655,33 +745,38 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
         o = by_time.get(a)
         if o is None or not len(o):
             continue
-        t, e, rc = t_all[o], e_all[o], rank[o]  # the arm's rows by time
+        # the arm's rows by time (the previous arm's let go first: one arm's rows at a time), their times read
+        # where needed (the events', and where the rows reach each event time)
+        t = _ByTime(t_all, o)
+        e = rc = None
+        e, rc = e_all[o], rank[o]
         if curves is not None:
             curves.take(a, t, e)
-        e = e > 0
-        et = t[e]
-        et = et[np.concatenate(([True], et[1:] != et[:-1]))] if len(et) else et  # distinct event times, sorted
+        ev = np.flatnonzero(e > 0)  # the events, by time
+        del e
+        te = t.at(ev)
+        et = te[np.concatenate(([True], te[1:] != te[:-1]))] if len(te) else te  # distinct event times, sorted
         K = len(et)
         if K == 0:
             out[a] = np.full(n_boot, np.nan)
             continue
         # the rows at risk as whole numbers (their sums in any order exact, the running sum of integers faster
         # than of floats): four bytes where every resample's rows fit (R draws of a replicate at most)
-        per_rep = np.bincount(rc, minlength=R)
+        per_rep = _code_counts(rc, R)
         kind = np.int32 if int(per_rep.max()) * R < 2 ** 31 else np.int64
-        ones = np.ones(len(t), kind)
         # event times down the rows, resamples across the columns: the running sums and products below run
         # down contiguous rows, all resamples at once
         # C[p, r]: rows of replicate r at risk at t_0 .. t_{p-1} only; D[j, r]: its events at t_j
         # the rows come by time, so their row numbers p are sorted and the matrices are laid out directly
         # (a row's entries in the rows' order, repeats of a replicate summed by the products: whole counts)
-        C = _by_sorted_rows(ones, np.searchsorted(et, t, side="right"), rc, (K + 1, R))
-        rc_ev = rc[e]  # each event's replicate, by time
+        # row p of C holds the rows whose time is in [t_{p-1}, t_p): where the rows reach each event time;
+        # its rows lo .. hi - 1 are built for each block of event times (no array of every row's entry)
+        c_ptr = np.concatenate(([0], t.below(et)))
+        rc_ev = rc[ev]  # each event's replicate, by time
         # one event at each event time: d_j is the resample's weight of that event's replicate (as D @ W.T gives
         # it: 1 x w + 0), a row of W.T looked up
-        D = None if len(rc_ev) == K else _by_sorted_rows(np.ones(len(rc_ev)), np.searchsorted(et, t[e]), rc_ev,
-                                                          (K, R))
-        del ones
+        D = None if len(rc_ev) == K else _by_sorted_rows(np.ones(len(rc_ev)), np.searchsorted(et, te), rc_ev, (K, R))
+        del ev, te
         WTk: np.ndarray = WT.astype(kind)
         total: np.ndarray = np.asarray(per_rep.astype(kind) @ WTk)  # each resample's rows
         med = np.full(len(W), np.nan)
@@ -692,7 +787,8 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
             hi = min(K, lo + step)
             d = np.take(WT, rc_ev[lo:hi], axis=0) if D is None else D[lo:hi] @ WT  # whole counts: exact
             # at risk at t_j: total less the rows gone before it (C[0..j]), a running sum carried between blocks
-            n = C[lo:hi] @ WTk
+            i, j = int(c_ptr[lo]), int(c_ptr[hi])
+            n = _csr(np.ones(j - i, kind), rc[i:j], c_ptr[lo:hi + 1] - i, (hi - lo, R)) @ WTk
             n[0] += gone
             np.cumsum(n, axis=0, out=n)
             gone = n[-1].copy()
@@ -719,12 +815,25 @@ def _boot_medians(grp: pd.DataFrame, arms: list[str], n_boot: int, seed: int, le
     return out
 
 
+def _code_counts(codes: np.ndarray, n: int, step: int = 1 << 20) -> np.ndarray:
+    """``np.bincount(codes, minlength=n)``, a stretch of rows at a time (bincount reads small codes as
+    eight-byte integers: a copy of the stretch, not of every row)."""
+    out = np.zeros(n, np.int64)
+    for i in range(0, len(codes), step):
+        out += np.bincount(codes[i:i + step], minlength=n)
+    return out
+
+
 def _by_sorted_rows(values: np.ndarray, row: np.ndarray, col: np.ndarray, shape: tuple[int, int]) -> Any:
     """A CSR matrix of entries ``values`` at ``(row, col)``, ``row`` sorted (repeated entries are kept)."""
+    return _csr(values, col, np.searchsorted(row, np.arange(shape[0] + 1)), shape)
+
+
+def _csr(values: np.ndarray, col: np.ndarray, indptr: np.ndarray, shape: tuple[int, int]) -> Any:
+    """A CSR matrix of entries ``values`` in columns ``col``, row ``r``'s from ``indptr[r]`` to ``indptr[r + 1]``."""
     from scipy import sparse
 
-    indptr = np.searchsorted(row, np.arange(shape[0] + 1))
-    return sparse.csr_matrix((values, col.astype(np.int32), indptr), shape=shape)
+    return sparse.csr_matrix((values, col.astype(np.int32, copy=False), indptr), shape=shape)
 
 
 def _sorted_rows(arm_of: np.ndarray, t: np.ndarray, arms: list[Any]) -> dict[Any, np.ndarray]:
@@ -732,20 +841,35 @@ def _sorted_rows(arm_of: np.ndarray, t: np.ndarray, arms: list[Any]) -> dict[Any
 
     Rows of tied times come in no particular order (a quicksort: faster than a stable sort of floats):
     every reader of these rows counts the rows and events at each distinct time, whole numbers whose sums
-    are the same in any order.  Arms coded ``0 .. len(arms) - 1`` are found by one sort of their codes.
+    are the same in any order.  One arm at a time: its positions (found a stretch of rows at a time, in
+    4 bytes), its times and their order are the only arrays per row made besides the result.
     """
     out = {}
     kind = np.int32 if len(t) < 2 ** 31 else np.int64
-    if arm_of.dtype.kind == "i" and list(arms) == list(range(len(arms))):
-        order, cuts = rows_by_code(arm_of, len(arms))  # a radix sort of one- or two-byte codes
-        rows = {a: order[cuts[a]:cuts[a + 1]] for a in arms}
-        del order
-    else:
-        rows = {a: np.flatnonzero(arm_of == a) for a in arms}
+    step = _POSITION_ROWS
+
+    def positions(a: Any, size: int) -> np.ndarray:
+        at: np.ndarray = np.empty(size, kind)
+        k = 0
+        for i in range(0, len(arm_of), step):
+            part = np.flatnonzero(arm_of[i:i + step] == a)
+            np.add(part, i, out=at[k:k + len(part)], casting="unsafe")  # positions below len(t): they fit
+            k += len(part)
+        return at
+
     for a in arms:
-        at = rows.pop(a)
-        out[a] = at[np.argsort(t[at])].astype(kind)
+        size = sum(int(np.count_nonzero(arm_of[i:i + step] == a)) for i in range(0, len(arm_of), step))
+        times = t[positions(a, size)]
+        # the positions are found again after the sort rather than held while the times are sorted
+        o = np.argsort(times)
+        del times
+        out[a] = positions(a, size)[o]
+        del o
     return out
+
+
+#: Rows of :func:`_sorted_rows`' search for an arm's rows at a time.
+_POSITION_ROWS = 1 << 20
 
 
 #: Cells (resamples x event times) of :func:`_boot_medians`' working arrays at a time.

@@ -41,7 +41,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -539,8 +539,9 @@ def _group_codes(data: pd.DataFrame, col: str, step: int = 1 << 20) -> tuple[np.
     """The groups of column ``col``: each row's code (by first appearance, one or two bytes) and the names.
 
     ``pd.factorize`` of the column, without a code per row in eight bytes: a categorical's rows by
-    their integer codes, another column's a million rows at a time from its distinct values.  A
-    missing value raises :func:`fomolab.stats._checks.keys`' error.
+    their integer codes (the codes themselves where every category is first seen in their order: the
+    caller must not write into them), another column's a million rows at a time from its distinct
+    values.  A missing value raises :func:`fomolab.stats._checks.keys`' error.
     """
     s = data[col]
     if isinstance(s.dtype, pd.CategoricalDtype):
@@ -550,6 +551,9 @@ def _group_codes(data: pd.DataFrame, col: str, step: int = 1 << 20) -> tuple[np.
             _checks.keys(data, col)  # raises, naming the first missing row
         lookup = np.zeros(len(s.cat.categories), small_code_type(len(first)))
         lookup[first] = np.arange(len(first))
+        if cat.dtype == lookup.dtype and np.array_equal(lookup, np.arange(len(lookup))):
+            # every category, first seen in their order: the codes are their own (no copy; read only)
+            return np.asarray(cat), np.asarray(s.cat.categories)[first]
         return np.asarray(lookup[cat]), np.asarray(s.cat.categories)[first]
     values = s.to_numpy()
     names = pd.unique(values)
@@ -564,13 +568,15 @@ def _group_codes(data: pd.DataFrame, col: str, step: int = 1 << 20) -> tuple[np.
 
 def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray, np.ndarray],
                rep: np.ndarray | tuple[np.ndarray, np.ndarray], control: object, ms: list[str], tau: float | None,
-               by_time: np.ndarray | None = None) -> pd.DataFrame:
+               by_time: np.ndarray | Sequence[np.ndarray] | Mapping[Any, np.ndarray] | None = None) -> pd.DataFrame:
     """Each replicate's estimates; ``g``: each row's group code and the groups (:func:`_group_codes`);
     ``rep``: each row's replicate, or the replicates in sorted order and each row's position among them.
 
-    ``by_time``: every row's position, sorted by ``t`` (stable).  The closed-form and vectorised measures
-    then take each cell's rows by time (the hazard-ratio fits sort each replicate's two sorted runs: a
-    merge), the same numbers; the other measures' cells keep the rows' order.
+    ``by_time``: every row's position, sorted by ``t`` (stable), or runs of positions that are, together
+    every row once; or each group's rows by time, by group (then only the control's and one other group's
+    cells are held at a time).  The closed-form and vectorised measures then take
+    each cell's rows by time (the hazard-ratio fits sort each replicate's two sorted runs: a merge), the
+    same numbers; the other measures' cells keep the rows' order.
     """
     g_code, g_names = g
     others = [v for v in g_names if v != control]
@@ -592,32 +598,75 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
     # one or two bytes a row where they fit (numpy's stable sort of them is a radix sort), a million rows at a time:
     # no code per row in eight bytes
     n_cells = len(reps) * L
-    key = np.empty(len(g_code), small_code_type(n_cells))
+
+    def cell_of(rows: slice | np.ndarray) -> np.ndarray:
+        """The cells of the rows ``rows`` (eight bytes each: a stretch of rows at a time)."""
+        part = _codes(values[rows], reps) if values is not None else np.asarray(rep_of)[rows].astype(np.int64)
+        part *= L
+        part += level_of[g_code[rows]]
+        return part
+
+    fast = [m for m in ms if m in _VECTORISED]
+    slow = [m for m in ms if m not in _VECTORISED]
+    runs: list[np.ndarray] | None = None
+    of_group: Mapping[Any, np.ndarray] | None = None
+    if by_time is not None and not slow:
+        if isinstance(by_time, Mapping):
+            # every group's rows (a group given without rows may be absent from the rows)
+            if set(levels) <= set(by_time) and not any(len(r) for k, r in by_time.items() if k not in levels):
+                of_group = by_time
+                runs = list(by_time.values())
+        else:
+            runs = [by_time] if isinstance(by_time, np.ndarray) else list(by_time)
+        if runs is not None and sum(len(r) for r in runs) != len(g_code):
+            runs = of_group = None
+    # each row's cell for one stable sort, where the rows are not given by time
+    key = np.empty(len(g_code), small_code_type(n_cells)) if runs is None else None
     # each cell's rows and events (sums of 0/1: whole numbers, exact in any order), counted with the codes
     size: np.ndarray = np.zeros(n_cells, np.int64)
     events: np.ndarray = np.zeros(n_cells)
     for i in range(0, len(g_code), _KEY_ROWS):
-        part = _codes(values[i:i + _KEY_ROWS], reps) if values is not None else \
-            np.asarray(rep_of)[i:i + _KEY_ROWS].astype(np.int64)
-        part *= L
-        part += level_of[g_code[i:i + _KEY_ROWS]]
-        key[i:i + _KEY_ROWS] = part
+        part = cell_of(slice(i, i + _KEY_ROWS))
+        if key is not None:
+            key[i:i + _KEY_ROWS] = part
         size += np.bincount(part, minlength=n_cells)
         events += np.bincount(part, weights=e[i:i + _KEY_ROWS], minlength=n_cells)
-    fast = [m for m in ms if m in _VECTORISED]
-    slow = [m for m in ms if m not in _VECTORISED]
-    if by_time is not None and not slow and len(by_time) == len(key):
-        order = by_time[np.argsort(key[by_time], kind="stable")]  # each cell's rows by time, ties as they come
-    else:
-        order = np.argsort(key, kind="stable")
-    del key
     bounds = np.zeros(n_cells + 1, np.int64)
     np.cumsum(size, out=bounds[1:])
+    order = None
+    if key is not None:
+        order = np.argsort(key, kind="stable")
+        del key
+    elif of_group is None:
+        order = _by_cell(runs, cell_of, bounds)  # type: ignore[arg-type]  # runs is set where key is not
     size = size.reshape(len(reps), L)
     events = events.reshape(len(reps), L)
+    # with each group's rows given apart, each group's rows by replicate, made when first asked for (the
+    # control's kept, another group's only while its estimates are made): the same rows in the same order
+    # as the cells of all rows
+    by_group: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def group_cells(j: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = of_group[levels[j]]  # type: ignore[index]  # set where order is not
+        mine = level_of == j  # which group codes are this group's
+
+        def rep_cell(at: np.ndarray) -> np.ndarray:
+            """The replicates of the rows ``at`` (their cells among the group's)."""
+            if not mine[g_code[at]].all():
+                raise ValueError(f"rows given for group {levels[j]!r} hold other groups")
+            return _codes(values[at], reps) if values is not None else np.asarray(rep_of)[at]
+
+        b = np.zeros(len(reps) + 1, np.int64)
+        np.cumsum(size[:, j], out=b[1:])
+        return _by_cell([rows], rep_cell, b), b
 
     def cell(i: int, j: int) -> np.ndarray:
-        return order[bounds[i * L + j]:bounds[i * L + j + 1]]
+        if order is not None:
+            return order[bounds[i * L + j]:bounds[i * L + j + 1]]
+        if j not in by_group:
+            by_group[j] = group_cells(j)
+        rows, b = by_group[j]
+        return rows[b[i]:b[i + 1]]
 
     # per group: the replicates holding it and the control, and the closed-form or vectorised estimates of all
     # of them at once (:func:`_contrasts_at_once`)
@@ -627,6 +676,7 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
         cols = _contrasts_at_once(t, e, [cell(int(i), 0) for i in both], [cell(int(i), j) for i in both], fast,
                                   (events[both, 0], events[both, j]))
         at_once[j] = {int(i): {m: float(cols[m][k]) for m in fast} for k, i in enumerate(both)}
+        by_group.pop(j, None)
     rows = []
     for i, r in enumerate(reps):
         for j, grp in enumerate(others, start=1):
@@ -641,6 +691,35 @@ def _estimates(t: np.ndarray, e: np.ndarray, c: np.ndarray, g: tuple[np.ndarray,
 
 #: Rows of :func:`_estimates`' cell codes made at a time.
 _KEY_ROWS = 1 << 20
+#: Rows :func:`_by_cell` places at a time (a few eight-byte arrays of them at once).
+_CELL_ROWS = 1 << 18
+
+
+def _by_cell(runs: list[np.ndarray], cell_of: Any, bounds: np.ndarray, step: int | None = None) -> np.ndarray:
+    """The rows of ``runs`` (positions), grouped by cell, each cell's in the order of the runs.
+
+    The rows of cell ``c`` are ``out[bounds[c]:bounds[c + 1]]``: the stable sort by cell of the runs one
+    after the other, without a cell code per row or an eight-byte position per row.  A stretch of rows at
+    a time is sorted by cell (a radix sort of its codes) and written after the rows of each cell already
+    placed.  ``cell_of(rows)``: the cells of the rows at positions ``rows``; ``step``: rows at a time
+    (default ``_CELL_ROWS``).
+    """
+    step = step or _CELL_ROWS
+    out = np.empty(int(bounds[-1]), np.result_type(*runs) if runs else np.int64)
+    fill = bounds[:-1].copy()  # where each cell's next row goes
+    small = small_code_type(len(fill))
+    for run in runs:
+        for i in range(0, len(run), step):
+            rows = run[i:i + step]
+            # the cells in one or two bytes: numpy's stable sort of them is a radix sort of as many passes
+            part = cell_of(rows).astype(small, copy=False)
+            o = np.argsort(part, kind="stable")
+            part = part[o]
+            cnt = np.bincount(part, minlength=len(fill))
+            # the k-th row of a cell in this stretch goes k places after its cell's rows placed before
+            out[fill[part] + (np.arange(len(o)) - (np.cumsum(cnt) - cnt)[part])] = rows[o]
+            fill += cnt
+    return out
 
 
 def _codes(values: np.ndarray, levels: list[object]) -> np.ndarray:
@@ -854,10 +933,11 @@ conf_level=0.95>
 def _effects(data: pd.DataFrame, duration: str, event: str, by: str, *, control: object, replicate: str,
              tau: float | None = None, competing: str | None = None,
              measures: str | Sequence[str] = tuple(MEASURES), conf_level: float = 0.95,
-             by_time: np.ndarray | None = None,
+             by_time: np.ndarray | Sequence[np.ndarray] | Mapping[Any, np.ndarray] | None = None,
              rep_code: tuple[np.ndarray, np.ndarray] | None = None) -> ReplicateEffectsResult:
     """:func:`replicate_effects`; ``by_time``: the positions of all rows of ``data``, sorted by ``duration``
-    (ties in any order), when the caller has them (:func:`_estimates`); ``rep_code``: the replicates in sorted
+    (ties in any order), or runs of them that are, or each group's rows by time by group, when the caller
+    has them (:func:`_estimates`); ``rep_code``: the replicates in sorted
     order and each row's position among them (:func:`fomolab.stats._counts.sorted_small_codes` of the column
     ``replicate``), when the caller has them."""
     level = _checks.check_probability(conf_level, "conf_level")
