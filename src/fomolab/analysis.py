@@ -531,7 +531,7 @@ def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client
 
 #: ``analyze``'s peak resident memory per visit of the folder, above :data:`PEAK_FIXED_BYTES`: measured at
 #: 2 x 10^6, 10^7 and 3.7 x 10^7 visits (docs/performance.md), rounded up.
-PEAK_BYTES_PER_VISIT = 280
+PEAK_BYTES_PER_VISIT = 170
 PEAK_FIXED_BYTES = 400 * 2**20
 
 
