@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from fomolab._libm import exp, power
 from fomolab.basket import Basket, outcomes, shopper_walk, value_gate
 from fomolab.design import Envelope, RunSpec
 from fomolab.errors import EnvelopeError, OrderError
@@ -311,7 +312,7 @@ def _valuations(run: RunSpec, pnum: int, prod: Product, v: ViewerArrays, offsets
     the cost follows the viewers the product's slot reaches, not the audience.
     """
     normal = _normals(run, pnum, offsets, vi, "valuation")
-    out: np.ndarray = prod.price * v.interest[vi] * np.exp(mu[vi] + sigma[vi] * normal)
+    out: np.ndarray = prod.price * v.interest[vi] * exp(mu[vi] + sigma[vi] * normal)
     return out
 
 
@@ -391,13 +392,15 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
         k = tactic.price_keep(t, arr, dep)
         if k is not None:
             keep = keep * k
-    h_off = base * keep ** (-beta)
+    # keep ** -beta: 1 where no viewer is price-sensitive (x ** -0.0 is 1 for every x)
+    priced = np.any(beta)
+    h_off = (base * power(keep, -beta)) if priced else base * 1.0
     if gated:
         g = gated[0]
         s_on = g.signal(t)
         k = g.price_keep(t, arr, dep)
         keep_on = keep * k if k is not None else keep
-        h_on = base * g.factor(t, z, arr, dep) * keep_on ** (-beta)
+        h_on = base * g.factor(t, z, arr, dep) * (power(keep_on, -beta) if priced else 1.0)
     else:
         g = None
         s_on, keep_on, h_on = np.zeros(len(t)), keep, h_off
@@ -755,7 +758,7 @@ class Joint:
                 vi, t, bound, u = _candidates(envelope, local, vis, idx, rng)
                 if not len(vi):
                     continue
-                value = prod.price * local.interest[vi] * np.exp(mu[vi] + sigma[vi] * rng.standard_normal(len(vi)))
+                value = prod.price * local.interest[vi] * exp(mu[vi] + sigma[vi] * rng.standard_normal(len(vi)))
                 rows = _decide(self.env, ctx, prod, local, vis, (vi, t, bound, u), value, trust, self.checking,
                                own=self.own, joint=self)
                 if rows is None or not len(rows[0]):

@@ -166,15 +166,17 @@ def kernel_sums(t: np.ndarray, tau: float) -> np.ndarray:
     """
     import numpy as np
 
+    from fomolab._libm import exp
+
     out = np.empty(len(t))
     carry, c, i = 0.0, 0.0, 0  # carry: sum over earlier blocks' events of exp(-(c - t_j) / tau)
     span = 300.0 * tau
     while i < len(t):
         c = t[i]
         k = int(np.searchsorted(t, c + span, side="left"))
-        e = np.exp((t[i:k] - c) / tau)
+        e = exp((t[i:k] - c) / tau)
         before = np.concatenate([[0.0], np.cumsum(e)[:-1]])
-        out[i:k] = np.exp(-(t[i:k] - c) / tau) * (carry + before)
+        out[i:k] = exp(-(t[i:k] - c) / tau) * (carry + before)
         end = t[k] if k < len(t) else c
         carry = (carry + float(e.sum())) * math.exp(-(end - c) / tau)  # moved to the next block's start
         i = k

@@ -38,6 +38,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from fomolab._frozen import FrozenModel
+from fomolab._libm import exp
 from fomolab.lineup import Product
 
 __all__ = ["Host", "Choice", "Switching", "Market", "StreamView", "Visits", "streams_of", "visits"]
@@ -190,7 +191,7 @@ def visits(streams: list[StreamView], market: Market, arrival_s: np.ndarray, dep
     cuts = _breaks(streams, T)
     mids = (cuts[:-1] + cuts[1:]) / 2
     U = _utilities(streams, market, mids)
-    P = np.exp(U - U.max(axis=0))
+    P = exp(U - U.max(axis=0))
     cum = np.cumsum(P / P.sum(axis=0), axis=0)  # streams x epochs
     cum[-1] = 1.0
     epoch = np.clip(np.searchsorted(cuts, arrival_s, side="right") - 1, 0, len(mids) - 1)
@@ -213,7 +214,7 @@ def visits(streams: list[StreamView], market: Market, arrival_s: np.ndarray, dep
             if not len(present):
                 continue
             Ut = _utilities(streams, market, np.array([tau]))[:, 0]
-            p = market.switching.probability / (1.0 + np.exp(Ut[cur[present]] - Ut[s]))
+            p = market.switching.probability / (1.0 + exp(Ut[cur[present]] - Ut[s]))
             go = present[rng_switch.random(len(present)) < p]
             done_v.append(go)
             done_s.append(cur[go])

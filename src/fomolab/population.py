@@ -85,15 +85,15 @@ class Dwell(FrozenModel):
     cv: float = Field(default=1.0, gt=0, description="coefficient of variation (lognormal, gamma)")
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        import numpy as np
+        import math
 
         if self.distribution == "exponential":
             return rng.exponential(self.mean_s, size=n)
         if self.distribution == "gamma":
             shape = 1.0 / self.cv**2
             return rng.gamma(shape, self.mean_s / shape, size=n)
-        sigma2 = np.log1p(self.cv**2)
-        return rng.lognormal(np.log(self.mean_s) - sigma2 / 2, np.sqrt(sigma2), size=n)
+        sigma2 = math.log1p(self.cv**2)
+        return rng.lognormal(math.log(self.mean_s) - sigma2 / 2, math.sqrt(sigma2), size=n)
 
     def survival(self, x: np.ndarray) -> np.ndarray:
         """P(dwell > x), for the analytic checks."""

@@ -141,12 +141,16 @@ def misperception(cv: float, normal: np.ndarray) -> np.ndarray:
     >>> misperception(0.0, np.array([1.0, -2.0])).tolist()
     [1.0, 1.0]
     """
+    import math
+
     import numpy as np
+
+    from fomolab._libm import exp
 
     if cv == 0:
         return np.ones(len(normal))
-    s2 = np.log1p(cv**2)
-    out: np.ndarray = np.exp(np.sqrt(s2) * normal - s2 / 2)
+    s2 = math.log1p(cv**2)
+    out: np.ndarray = exp(math.sqrt(s2) * normal - s2 / 2)
     return out
 
 

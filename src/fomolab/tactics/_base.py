@@ -52,6 +52,7 @@ import numpy as np
 from pydantic import Field
 
 from fomolab._frozen import FrozenModel
+from fomolab._libm import power
 
 if TYPE_CHECKING:
     from fomolab.tactics._context import EpisodeContext, ProductContext
@@ -294,7 +295,7 @@ class Tactic(FrozenModel):
         ``credibility ** exposures`` for a deceptive variant whose viewers learn."""
         s = self.signal(t)
         c = getattr(self, "credibility", 1.0)
-        return s if c == 1.0 else s * c ** self.exposures(t, arrival_s)
+        return s if c == 1.0 else s * power(c, self.exposures(t, arrival_s))
 
     def exposures(self, t: np.ndarray, arrival_s: np.ndarray) -> np.ndarray:
         """How often a viewer present since ``arrival_s`` has seen this claim prove
@@ -306,7 +307,7 @@ class Tactic(FrozenModel):
         c = getattr(self, "credibility", 1.0)
         if c == 1.0:
             return f
-        return 1.0 + c ** self.exposures(t, arrival_s) * (f - 1.0)
+        return 1.0 + power(c, self.exposures(t, arrival_s)) * (f - 1.0)
 
     # ----- price effect ---------------------------------------------------------------------
 
