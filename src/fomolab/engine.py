@@ -394,7 +394,7 @@ def _decide(env: simpy.Environment, ctx: ProductContext, prod: Product, v: Viewe
             keep = keep * k
     # keep ** -beta: 1 where no viewer is price-sensitive (x ** -0.0 is 1 for every x)
     priced = np.any(beta)
-    h_off = (base * power(keep, -beta)) if priced else base * 1.0
+    h_off = base * (power(keep, -beta) if priced else 1.0)
     if gated:
         g = gated[0]
         s_on = g.signal(t)
