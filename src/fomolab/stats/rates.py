@@ -592,6 +592,10 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
     ob = np.lexsort((b_prod, b_rc))
     b_prod, b_pos, b_time, b_rc = b_prod[ob], b_pos[ob], b_time[ob], b_rc[ob]
     del ob
+    # each run's purchases, found once: a scalar searched in the small-integer codes of all purchases would
+    # cast the whole array at every slot (a cost per slot that grows with the folder)
+    b_bounds = np.searchsorted(b_rc, np.arange(len(run_names) + 1), side="left")
+    del b_rc
     sl = slots.assign(run_id=slots.run_id.astype(str), product=slots["product"].astype(str))
     sl = sl[["run_id", "product", "slot_start_s", "slot_end_s"]].drop_duplicates(["run_id", "product"])
     sl = sl[sl.run_id.isin(run_at)]
@@ -631,9 +635,8 @@ def _parts(shoppers: pd.DataFrame, events: pd.DataFrame, slots: pd.DataFrame) ->
             hi = np.minimum(y, b)
             hi -= x
             on = np.flatnonzero(hi > lo)  # visits at risk: one interval each
-            j0 = int(np.searchsorted(b_rc, r, side="left"))
-            j1 = int(np.searchsorted(b_rc, r, side="right"))
-            key_p = prod if prod_at is None else prod_at.get(prod, -1)
+            j0, j1 = int(b_bounds[r]), int(b_bounds[r + 1])
+            key_p = prod if prod_at is None else b_prod.dtype.type(prod_at.get(prod, -1))
             e0 = j0 + int(np.searchsorted(b_prod[j0:j1], key_p, side="left"))
             e1 = j0 + int(np.searchsorted(b_prod[j0:j1], key_p, side="right"))
             local = b_pos[e0:e1] - i0
