@@ -405,12 +405,13 @@ def _visits(n: int = 4000, seed: int = 5) -> pd.DataFrame:
                          "outcome": pd.Categorical(what, categories=["buy", "leave", "censored"])})
 
 
-def test_by_time_groups_the_rows_by_arm_each_in_stable_order_of_time():
+@pytest.mark.parametrize("threads", [1, 2])
+def test_by_time_groups_the_rows_by_arm_each_in_stable_order_of_time(threads):
     from fomolab.analysis import _by_time
     from fomolab.stats.kaplan_meier import group_rows
 
     g = _visits()
-    got = _by_time(g)
+    got = _by_time(g, threads=threads)
     want = np.lexsort((np.arange(len(g)), g.time_s.to_numpy(), g.arm.cat.codes.to_numpy()))
     for c in g.columns:  # the same values (integers in a smaller type where they fit)
         assert list(got[c]) == list(g[c].iloc[want]), c
@@ -424,7 +425,7 @@ def test_by_time_groups_the_rows_by_arm_each_in_stable_order_of_time():
     # categories not in order of their names, and arms missing on some rows (those rows last)
     g["arm"] = g.arm.cat.reorder_categories(["c", "a", "b"])
     g.loc[::11, "arm"] = np.nan
-    got = _by_time(g)
+    got = _by_time(g, threads=threads)
     assert list(got.arm.cat.categories) == ["c", "a", "b"]
     key = g.arm.map({"a": 0, "b": 1, "c": 2}).astype(float).fillna(3).to_numpy()
     want = np.lexsort((np.arange(len(g)), g.time_s.to_numpy(), key))
@@ -433,9 +434,10 @@ def test_by_time_groups_the_rows_by_arm_each_in_stable_order_of_time():
     assert got.arm.isna().to_numpy()[-len(g.arm[g.arm.isna()]):].all()
 
 
-@pytest.mark.parametrize("values", ["distinct", "few_ties", "many_ties", "nan", "signed_zeros", "integers"])
+@pytest.mark.parametrize("values", ["distinct", "few_ties", "many_ties", "nan", "signed_zeros", "integers",
+                                    "negative", "close", "tiny", "infinite", "large"])
 def test_stable_argsort_is_numpys_stable_sort(values):
-    from fomolab.analysis import _stable_argsort
+    from fomolab.stats._counts import stable_argsort
 
     rng = np.random.default_rng(8)
     n = 5000
@@ -451,13 +453,35 @@ def test_stable_argsort_is_numpys_stable_sort(values):
         x[:100:2], x[1:100:2] = 0.0, -0.0
     elif values == "integers":
         x = rng.integers(0, 400, n)
+    elif values == "negative":  # both signs, ties among negatives and signed zeros
+        x = rng.normal(0.0, 5.0, n)
+        x[:200] = x[1000:1200]
+        x[::100] = -0.0
+        x[1::100] = 0.0
+    elif values == "close":  # values nearer than the bits a position takes from each key: sorted by value
+        x[:100] = np.nextafter(x[1000:1100], np.inf)
+        x[100:200] = np.nextafter(x[1100:1200], -np.inf)
+    elif values == "tiny":  # subnormal and near-zero values
+        x = rng.exponential(1.0, n) * 1e-310
+    elif values == "infinite":
+        x[::100], x[3::100] = np.inf, -np.inf
+    elif values == "large":  # more rows than the few bits of a small array's positions
+        n = 300_000
+        x = rng.exponential(60.0, n)
+        x[: n // 50] = x[n // 2: n // 2 + n // 50]
     rng.shuffle(x)
-    for part in (x, x[:1], x[:2], x[:0]):
-        np.testing.assert_array_equal(_stable_argsort(part), np.argsort(part, kind="stable"))
+    if values not in ("many_ties", "nan", "integers"):  # sorted as integer keys, not by numpy's stable sort
+        xs = np.sort(x)
+        assert np.count_nonzero(xs[1:] == xs[:-1]) <= len(x) // 8
+    for part in (x, x[:1], x[:2], x[:3], x[:0], x[::-1].copy()):
+        got = stable_argsort(part)
+        np.testing.assert_array_equal(got, np.argsort(part, kind="stable"))
+        assert got.dtype == np.intp
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("arms", [["a", "b", "c"], ["a"]])
-def test_by_time_with_drop_frees_each_old_column_as_its_copy_is_made(arms):
+def test_by_time_with_drop_frees_each_old_column_as_its_copy_is_made(arms, threads):
     import tracemalloc
     import weakref
 
@@ -481,7 +505,7 @@ def test_by_time_with_drop_frees_each_old_column_as_its_copy_is_made(arms):
         assert all(r() is not None for r in old)
         before = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
-        got = _by_time(g, drop=True)
+        got = _by_time(g, drop=True, threads=threads)
         added = tracemalloc.get_traced_memory()[1] - before
     finally:
         tracemalloc.stop()
@@ -489,9 +513,10 @@ def test_by_time_with_drop_frees_each_old_column_as_its_copy_is_made(arms):
     assert got.replicate.dtype == np.int16 and got.point.dtype == np.int8 and (got.point == 2).all()
     # the caller still holds g, but not its old columns: g is left empty and every old array is freed
     assert g.shape[1] == 0 and all(r() is None for r in old)
-    # never the old and the new columns at once: the peak added is the order and about one column,
-    # not the new frame (its six float columns alone are 48 bytes a row)
-    assert added < 24 * n, added
+    # never the old and the new columns at once: the peak added is the order and about one column a
+    # thread (with two, two arms' sorts at once), not the new frame (its six float columns alone are 48
+    # bytes a row)
+    assert added < (24 if threads == 1 else 32) * n, added
 
 
 @pytest.mark.parametrize("grouped", [False, True])

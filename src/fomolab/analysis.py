@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -508,15 +509,20 @@ def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client
                    lineup=figure_data.lineup(res, runs, figure_arms, conf_level))
     del visits, sh, events  # from here on, only the point tables' columns of the visits (``coded``)
     figures["impulsiveness"] = figure_data.impulsiveness(coded, figure_arms, conf_level)
+    from fomolab._side import cpus
+
+    # the side process is done by now: the sort and the point tables use both cores
+    threads = min(2, cpus())
     # the curves and the point tables read the rows by time: they share one stable sort, which replaces
-    # the rows as read
-    coded = _by_time(coded, drop=True)  # (its columns dropped from the old frame as they are taken)
+    # the rows as read (its columns dropped from the old frame as they are taken)
+    coded = _by_time(coded, drop=True, threads=threads)
     figures.update(survival=figure_data.survival(coded, figure_arms, conf_level),
                    incidence=figure_data.incidence(coded, figure_arms, conf_level, horizon))
     if client is not None:
         parts = client.gather(parts)
     else:
-        parts = _point_parts(res, coded, r, end_s, order, control, horizon, conf_level, paired=paired)
+        parts = _point_parts(res, coded, r, end_s, order, control, horizon, conf_level, paired=paired,
+                             threads=threads)
     del coded
     headline, for_whom = _combine_points(parts, deadline, order, control, conf_level)
     return Analysis(path=res.path, headline=headline, arms=arms, deadline=deadline, points=points,
@@ -527,6 +533,17 @@ def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client
                     marginals=marginals, cells=cells, control=control, arm_order=figure_arms,
                     conf_level=conf_level, last=last, horizon=horizon, swept=swept,
                     sweep_design=res.manifest.get("sweep_design") if swept else None)
+
+
+def _beside(threads: int, other: Any, here: Any) -> tuple[Any, Any]:
+    """``(other(), here())``: with ``threads`` above 1, ``other`` on a second thread while this one runs
+    ``here`` (numpy lets go of the interpreter in most of its work); else one after the other."""
+    if threads < 2:
+        return other(), here()
+    with ThreadPoolExecutor(1) as pool:  # (its exit waits for ``other``, should ``here`` fail: nothing left running)
+        future = pool.submit(other)
+        mine = here()
+        return future.result(), mine
 
 
 #: ``analyze``'s peak resident memory per visit of the folder, above :data:`PEAK_FIXED_BYTES`: measured at
@@ -703,7 +720,7 @@ def _task_result(future: Any) -> Any:
 
 def _point_parts(res, sh: pd.DataFrame, runs: pd.DataFrame, end_s: dict[str, float], order: list[str],
                  control: str, horizon: float, conf_level: float, client: Any = None,
-                 paired: dict[int, pd.DataFrame] | None = None) -> list[Any]:
+                 paired: dict[int, pd.DataFrame] | None = None, threads: int = 1) -> list[Any]:
     """Each sweep point's tables (:func:`_point_part`), in point order: here, or one Dask task per point.
 
     On a Dask ``client`` each task gets the folder's path, its point's run ids
@@ -712,6 +729,7 @@ def _point_parts(res, sh: pd.DataFrame, runs: pd.DataFrame, end_s: dict[str, flo
     paired analyses already computed by
     :func:`fomolab.stats.compare.compare_tables` (its ``paired`` argument),
     used for the headline's ratios instead of computing them again.
+    ``threads``: as :func:`_point_part`'s, here.
     """
     points = _points_of(sh.point.to_numpy())  # (sorted; one comparison pass where the rows are of one point)
     known = paired or {}
@@ -719,10 +737,10 @@ def _point_parts(res, sh: pd.DataFrame, runs: pd.DataFrame, end_s: dict[str, flo
         slim = _part_frame(sh)
         if len(points) == 1:
             return [_point_part(slim, runs[runs.point == points[0]], order, control, horizon, conf_level,
-                                known.get(int(points[0])))]
+                                known.get(int(points[0])), threads)]
         at = sh.point.to_numpy()
         return [_point_part(slim[at == p], runs[runs.point == p], order, control, horizon,
-                            conf_level, known.get(int(p))) for p in points]
+                            conf_level, known.get(int(p)), threads) for p in points]
     futures = []
     for p in points:
         rp = runs[runs.point == p]
@@ -816,19 +834,24 @@ def _is(col: pd.Series, value: str) -> np.ndarray:
 
 
 def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: str, horizon: float,
-                conf_level: float, known: pd.DataFrame | None = None) -> dict[str, Any]:
+                conf_level: float, known: pd.DataFrame | None = None, threads: int = 1) -> dict[str, Any]:
     """One sweep point's share of the headline: its timing, ``for_whom`` and ratio rows (p not yet adjusted).
 
     ``g`` is the point's :func:`visit_outcomes` frame, ``rp`` its runs,
     ``known`` its paired analysis if already computed (:func:`_paired_ratios`).
+    ``threads`` above 1: ``for_whom`` is computed on a second thread while
+    this one computes the timing rows (the same tables; ``for_whom`` reads
+    the rows a stretch at a time, so little memory is added).
     """
     paired = _paired_ratios(g, order, control, conf_level, adjust=False,
                             known=None if known is None or not len(g) else {int(g.point.iloc[0]): known})
     g = _by_time(g)  # every curve below then reads sorted times
     medians: dict[str, tuple[Any, ...]] = {}  # the Kaplan-Meier medians by arm: the timing rows fill it
-    timing = _timing_rows(g, int(g.point.iloc[0]), order, control, horizon, conf_level, across_replicates,
-                          medians) if len(g) else []
-    for_whom = for_whom_table(g, order, control, horizon, conf_level) if len(order) > 1 else None
+    for_whom, timing = _beside(
+        threads if len(order) > 1 and len(g) else 1,
+        lambda: for_whom_table(g, order, control, horizon, conf_level) if len(order) > 1 else None,
+        lambda: _timing_rows(g, int(g.point.iloc[0]), order, control, horizon, conf_level, across_replicates,
+                             medians) if len(g) else [])
     rows = []
     if len(g):
         point = int(g.point.iloc[0])
@@ -855,7 +878,7 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
     return dict(rows=rows, for_whom=for_whom, paired=paired)
 
 
-def _by_time(g: pd.DataFrame, drop: bool = False) -> pd.DataFrame:
+def _by_time(g: pd.DataFrame, drop: bool = False, threads: int = 1) -> pd.DataFrame:
     """``g``'s rows grouped by arm (names sorted), each arm's rows in order of ``time_s`` (stable: rows of
     one time keep their order); index 0..n-1.
 
@@ -873,6 +896,11 @@ def _by_time(g: pd.DataFrame, drop: bool = False) -> pd.DataFrame:
     With ``drop``, each column is removed from ``g`` once its copy in the
     new order is made, so the old and the new columns are never all held
     at once (``g`` is left without columns: for a caller that rebinds it).
+
+    ``threads`` above 1: the arms' sorts and the columns' takes run on that
+    many threads (numpy lets go of the interpreter while it sorts and
+    gathers), each thread's arrays beside the others'; the same order and
+    the same columns.
     """
     t = g.time_s.to_numpy()
     key = _arm_key(g.arm) if "arm" in g.columns else None
@@ -887,16 +915,32 @@ def _by_time(g: pd.DataFrame, drop: bool = False) -> pd.DataFrame:
         out = g.copy(deep=False)
         out.index = pd.RangeIndex(len(g))  # (reset_index would copy every column once more)
         return out
-    o = _time_order(t, key)
-    # a categorical arm in the new order is each arm's code written out over its stretch (no take)
-    arm = (_grouped_codes(g.arm, key) if key is not None and isinstance(g.arm.dtype, pd.CategoricalDtype)
-           else None)
-    del t, key  # (no reference to the old columns but the frame's: each is freed as it is dropped)
-    cols = {}
-    for c in list(g.columns):
-        cols[c] = arm if c == "arm" and arm is not None else _taken(g[c], o)
-        if drop:
-            del g[c]
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    try:
+        o = _time_order(t, key, pool)
+        # a categorical arm in the new order is each arm's code written out over its stretch (no take)
+        arm = (_grouped_codes(g.arm, key) if key is not None and isinstance(g.arm.dtype, pd.CategoricalDtype)
+               else None)
+        del t, key  # (no reference to the old columns but the frame's: each is freed as it is dropped)
+        names = list(g.columns)
+        if pool is None:
+            cols = {}
+            for c in names:
+                cols[c] = arm if c == "arm" and arm is not None else _taken(g[c], o)
+                if drop:
+                    del g[c]
+        else:  # a few columns at a time: each old column dropped once its copy is made
+            taken: dict[str, Any] = {}
+            for i in range(0, len(names), threads):
+                part = [c for c in names[i:i + threads] if not (c == "arm" and arm is not None)]
+                taken.update(zip(part, pool.map(lambda c: _taken(g[c], o), part), strict=True))
+                if drop:
+                    for c in names[i:i + threads]:
+                        del g[c]
+            cols = {c: arm if c == "arm" and arm is not None else taken.pop(c) for c in names}
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return pd.DataFrame(cols, copy=False)
 
 
@@ -912,61 +956,33 @@ def _grouped_codes(arm: pd.Series, key: np.ndarray) -> pd.Categorical:
     return pd.Categorical.from_codes(np.repeat(code_of, counts), dtype=arm.dtype, validate=False)
 
 
-def _time_order(t: np.ndarray, key: np.ndarray | None) -> np.ndarray:
+def _time_order(t: np.ndarray, key: np.ndarray | None, pool: ThreadPoolExecutor | None = None) -> np.ndarray:
     """The row positions of a stable sort by ``key`` (small integers; None: one key), then by ``t``.
 
     Positions are 4-byte integers below 2^31 rows.  Each key's rows (in row
     order) are sorted by their own times, one stable sort each: the same
     order as a stable sort of all the times followed by a stable sort of
-    their keys, without a second permutation of all the rows.
+    their keys, without a second permutation of all the rows.  ``pool``:
+    the keys' sorts run on its threads.
     """
+    from fomolab.stats._counts import stable_argsort
+    from fomolab.stats.kaplan_meier import code_counts
+
     small = np.int32 if len(t) < 2 ** 31 else np.int64
     if key is None:
-        return _stable_argsort(t).astype(small, copy=False)
+        return stable_argsort(t).astype(small, copy=False)
     o = np.empty(len(t), small)
-    at = 0
-    for k in range(int(key.max()) + 1):
+    counts = code_counts(key, int(key.max()) + 1)
+    at = np.concatenate(([0], np.cumsum(counts)))
+
+    def one(k: int) -> None:
         rows = np.flatnonzero(key == k)
-        if not len(rows):
-            continue
-        o[at:at + len(rows)] = rows[_stable_argsort(t[rows])]
-        at += len(rows)
+        o[at[k]:at[k + 1]] = rows[stable_argsort(t[rows])]
+
+    keys = [k for k in range(len(counts)) if counts[k]]
+    for _ in (pool.map(one, keys) if pool is not None else map(one, keys)):
+        pass
     return o
-
-
-def _stable_argsort(x: np.ndarray) -> np.ndarray:
-    """``np.argsort(x, kind="stable")``: numpy's unstable sort (vectorised, several times faster on floats),
-    then the positions in each stretch of equal values put in increasing order.
-
-    A stable order is the one sorted by value, then by position; so is this
-    one.  An arm's times seldom tie (the viewers that share a time are the
-    same viewer in different arms); where many values tie, or one is NaN
-    (the unstable sort leaves NaNs in any order), the stable sort is used.
-    """
-    s = np.argsort(x)
-    xs = x[s]
-    if len(xs) < 2:
-        return s
-    same = xs[1:] == xs[:-1]
-    n_same = int(np.count_nonzero(same))
-    if n_same == 0 and not (xs.dtype.kind == "f" and np.isnan(xs[-1])):
-        return s
-    if n_same > len(xs) // 8 or (xs.dtype.kind == "f" and np.isnan(xs[-1])):
-        del s, xs, same
-        return np.argsort(x, kind="stable")
-    del xs
-    # the positions in stretches of equal values (each equal to its neighbour before or after), and each
-    # one's stretch: a stretch starts where a position is not equal to the one before it
-    tied = np.zeros(len(s), dtype=bool)
-    tied[1:] = same
-    starts = ~tied
-    tied[:-1] |= same
-    del same
-    where = np.flatnonzero(tied)
-    stretch = np.cumsum(starts)[where]
-    mine = s[where]
-    s[where] = mine[np.lexsort((mine, stretch))]
-    return s
 
 
 def _taken(col: pd.Series, o: np.ndarray) -> Any:

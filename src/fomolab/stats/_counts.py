@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CountFit", "EventTimeCounts", "cox_counts", "event_time_counts", "first_seen_codes",
            "first_seen_small_codes", "rows_by_code",
-           "small_code_type", "sorted_codes", "sorted_small_codes", "zph_counts"]
+           "small_code_type", "sorted_codes", "sorted_small_codes", "stable_argsort", "zph_counts"]
 
 SortKind = Literal["quicksort", "stable"]
 
@@ -362,6 +362,58 @@ def sorted_small_codes(values: np.ndarray, step: int = 1 << 20) -> tuple[np.ndar
     for i in range(0, len(values), step):
         out[i:i + step] = code(values[i:i + step])
     return levels, out
+
+
+def stable_argsort(x: np.ndarray) -> np.ndarray:
+    """``np.argsort(x, kind="stable")``, faster for floats.
+
+    numpy sorts eight-byte numbers with vector instructions, but their
+    positions (``argsort``) a comparison at a time: on a machine without
+    AVX-512 a stable ``argsort`` of ten million floats takes about ten times
+    as long as ``np.sort`` of them.  So a float64 ``x`` without NaN is sorted
+    as integers: each value's bits, read as an integer of the same order,
+    with its lowest bits replaced by the row's position.  One ``np.sort`` of
+    those keys puts the rows in order of value as far as the bits kept tell,
+    and rows of equal kept bits in order of position; each stretch of equal
+    kept bits (equal values, or values closer than the bits dropped) is then
+    put in order of value and position by a sort of its own rows.  Where
+    such stretches are many (values rounded), and for other dtypes, numpy's
+    stable sort is used.  The positions are ``np.intp``, as numpy's.
+    """
+    x = np.asarray(x)
+    n = len(x)
+    if x.dtype != np.float64 or x.ndim != 1 or n < 2 or np.isnan(x).any():
+        return np.argsort(x, kind="stable")
+    low = max(1, (n - 1).bit_length())  # the bits that hold a position
+    # -0.0 becomes 0.0 (numpy's sort ties them); a non-negative float's bits as an int64 keep its order, a
+    # negative one's, its lower 63 bits flipped
+    bits = (x + 0.0).view(np.int64)
+    bits ^= (bits >> 63) & np.int64(0x7FFF_FFFF_FFFF_FFFF)
+    bits >>= low
+    bits <<= low
+    key = np.arange(n, dtype=np.int64)
+    key |= bits
+    del bits
+    key.sort()
+    step = (key[1:] ^ key[:-1]).view(np.uint64)  # below 2 ** low: the same kept bits as the row before
+    same = step < np.uint64(1 << low)
+    del step
+    n_same = int(np.count_nonzero(same))
+    if n_same > n // 8:
+        return np.argsort(x, kind="stable")
+    key &= (np.int64(1) << low) - 1  # the positions
+    o = key.view(np.intp) if np.dtype(np.intp) == np.int64 else key.astype(np.intp)
+    if n_same:
+        tied = np.zeros(n, dtype=bool)
+        tied[1:] = same
+        starts = ~tied
+        tied[:-1] |= same
+        del same
+        where = np.flatnonzero(tied)
+        stretch = np.cumsum(starts)[where]
+        mine = o[where]
+        o[where] = mine[np.lexsort((mine, x[mine], stretch))]
+    return o
 
 
 def rows_by_code(codes: np.ndarray, n_codes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -28,7 +28,7 @@ import pandas as pd
 from fomolab.errors import DataError, StatisticalWarning
 from fomolab.stats import _folder
 from fomolab.stats._compat import renamed_kwargs
-from fomolab.stats._counts import arm_codes_by_run, small_code_type, sorted_small_codes
+from fomolab.stats._counts import arm_codes_by_run, small_code_type, sorted_small_codes, stable_argsort
 
 if TYPE_CHECKING:
     from fomolab.results import Results
@@ -839,10 +839,11 @@ def _csr(values: np.ndarray, col: np.ndarray, indptr: np.ndarray, shape: tuple[i
 def _sorted_rows(arm_of: np.ndarray, t: np.ndarray, arms: list[Any]) -> dict[Any, np.ndarray]:
     """Each arm's row positions, sorted by ``t`` (4 bytes a row where they fit).
 
-    Rows of tied times come in no particular order (a quicksort: faster than a stable sort of floats):
-    every reader of these rows counts the rows and events at each distinct time, whole numbers whose sums
-    are the same in any order.  One arm at a time: its positions (found a stretch of rows at a time, in
-    4 bytes), its times and their order are the only arrays per row made besides the result.
+    Rows of tied times come in row order (:func:`~fomolab.stats._counts.stable_argsort`, faster than
+    numpy's quicksort of the positions); every reader of these rows counts the rows and events at each
+    distinct time, whole numbers whose sums are the same in any order.  One arm at a time: its positions
+    (found a stretch of rows at a time, in 4 bytes), its times and their order are the only arrays per row
+    made besides the result.
     """
     out = {}
     kind = np.int32 if len(t) < 2 ** 31 else np.int64
@@ -861,7 +862,7 @@ def _sorted_rows(arm_of: np.ndarray, t: np.ndarray, arms: list[Any]) -> dict[Any
         size = sum(int(np.count_nonzero(arm_of[i:i + step] == a)) for i in range(0, len(arm_of), step))
         times = t[positions(a, size)]
         # the positions are found again after the sort rather than held while the times are sorted
-        o = np.argsort(times)
+        o = stable_argsort(times)
         del times
         out[a] = positions(a, size)[o]
         del o
