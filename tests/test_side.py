@@ -188,3 +188,23 @@ def test_the_side_process_is_the_default_for_large_folders_only(folder, monkeypa
     if results:
         assert set(results["impact"]) == {"quintile", "segment", "all"}
         assert list(results["episode_model"].tactic) == ["countdown_timer + lightning_sale"]
+
+
+def test_the_tables_are_the_same_on_one_core_and_on_two(folder, monkeypatch):
+    """With a second CPU the sort by arm and time and the point tables use two threads: the same tables."""
+    from fomolab import _side
+
+    threads = []
+    by_time = analysis._by_time
+    monkeypatch.setattr(analysis, "_by_time", lambda g, drop=False, **k: (
+        threads.append(k.get("threads", 1)), by_time(g, drop, **k))[1])
+    monkeypatch.setattr(_side, "cpus", lambda: 2)
+    two = analyze(folder, n_boot=20, side_process=False)
+    assert 2 in threads  # the threaded sort was reached
+    threads.clear()
+    monkeypatch.setattr(_side, "cpus", lambda: 1)
+    one = analyze(folder, n_boot=20, side_process=False)
+    assert 2 not in threads
+    assert sorted(one.tables()) == sorted(two.tables())
+    for name, df in one.tables().items():
+        pd.testing.assert_frame_equal(df, two.tables()[name], check_exact=True, obj=name)
