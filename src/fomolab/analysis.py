@@ -923,21 +923,16 @@ def _by_time(g: pd.DataFrame, drop: bool = False, threads: int = 1) -> pd.DataFr
                else None)
         del t, key  # (no reference to the old columns but the frame's: each is freed as it is dropped)
         names = list(g.columns)
-        if pool is None:
-            cols = {}
-            for c in names:
-                cols[c] = arm if c == "arm" and arm is not None else _taken(g[c], o)
-                if drop:
+        run = pool.map if pool is not None else map
+        step = max(1, threads)
+        taken: dict[str, Any] = {}
+        for i in range(0, len(names), step):  # a column a thread at a time, each old one dropped once copied
+            part = [c for c in names[i:i + step] if not (c == "arm" and arm is not None)]
+            taken.update(zip(part, run(lambda c: _taken(g[c], o), part), strict=True))
+            if drop:
+                for c in names[i:i + step]:
                     del g[c]
-        else:  # a few columns at a time: each old column dropped once its copy is made
-            taken: dict[str, Any] = {}
-            for i in range(0, len(names), threads):
-                part = [c for c in names[i:i + threads] if not (c == "arm" and arm is not None)]
-                taken.update(zip(part, pool.map(lambda c: _taken(g[c], o), part), strict=True))
-                if drop:
-                    for c in names[i:i + threads]:
-                        del g[c]
-            cols = {c: arm if c == "arm" and arm is not None else taken.pop(c) for c in names}
+        cols = {c: arm if c == "arm" and arm is not None else taken.pop(c) for c in names}
     finally:
         if pool is not None:
             pool.shutdown()
@@ -980,8 +975,7 @@ def _time_order(t: np.ndarray, key: np.ndarray | None, pool: ThreadPoolExecutor 
         o[at[k]:at[k + 1]] = rows[stable_argsort(t[rows])]
 
     keys = [k for k in range(len(counts)) if counts[k]]
-    for _ in (pool.map(one, keys) if pool is not None else map(one, keys)):
-        pass
+    list(pool.map(one, keys) if pool is not None else map(one, keys))  # (each fills its stretch of o)
     return o
 
 
