@@ -112,6 +112,21 @@ def test_a_stale_index_is_not_used_and_the_writer_brings_it_up_to_date(tmp_path)
     pd.testing.assert_frame_equal(Results(out).runs, _drop_index(Results(out)).runs, check_exact=True)
 
 
+def test_the_results_a_run_returns_read_the_index_it_has_just_brought_up_to_date(tmp_path):
+    spec = ROOT / "experiments/lightning_sale.toml"
+    out = tmp_path / "r"
+    run(spec, out, replicates=1)
+    res = run(spec, out, replicates=2)  # extended: the index is rewritten with the new runs
+    assert res._written_index == index_current(out, res.state.commits)
+    summary = res.summary()
+    assert summary.runs.tolist() == [2] * 4
+    pd.testing.assert_frame_equal(summary, _drop_index(Results(out)).summary(), check_exact=False, rtol=1e-12)
+    # asked for fewer replicates than the folder holds: the index (of all its runs) is not theirs
+    first = run(spec, out, replicates=1)
+    assert first._written_index is not None and first.summary().runs.tolist() == [1] * 4
+    pd.testing.assert_frame_equal(first.summary(), Results(out, replicates=1).summary(), check_exact=True)
+
+
 def test_a_finished_folder_is_resumed_on_sizes_and_checked_on_checksums(tmp_path, capsys):
     spec = ROOT / "experiments/lightning_sale.toml"
     out = tmp_path / "r"

@@ -376,24 +376,25 @@ def read_index(folder: Path, commits: dict[str, dict[str, Any]], table: str,
         return None
 
 
-def write_index(folder: Path, commits: dict[str, dict[str, Any]]) -> bool:
+def write_index(folder: Path, commits: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     """Bring the folder index up to date with the finished runs ``commits`` (the writer, under its lock).
 
     Rows of runs the old index holds with the same digest are kept; the
     other runs' partitions are read.  Runs without aggregate partitions
     (written by an earlier fomolab) leave the index unwritten.  The new files
     are written first, then ``index.json`` (atomically), then the old files
-    are removed.  Returns whether the index is current afterwards.
+    are removed.  Returns the index's description (as :func:`index_current`
+    gives it) if the index is current afterwards, else None.
     """
     current = index_current(folder, commits)
     if current is not None and index_facts(folder, current, commits) is not None:
-        return True
+        return current
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     digests = {rid: run_digest(rec) for rid, rec in commits.items()}
     if not digests or not all(digests.values()):
-        return False
+        return None
     d = folder / INDEX
     d.mkdir(exist_ok=True)
     old = _read_json(folder)
@@ -433,12 +434,12 @@ def write_index(folder: Path, commits: dict[str, dict[str, Any]]) -> bool:
             (d / name).unlink(missing_ok=True)
         for t in FACT_TABLES:
             (d / f"{t}.{token}.parquet").unlink(missing_ok=True)
-        return False
+        return None
     for p in d.iterdir():
         if p.name not in (_INDEX_JSON, RECORDS) and p.name not in files.values() \
                 and p.name not in facts["files"].values():
             p.unlink(missing_ok=True)
-    return True
+    return info
 
 
 def _per_arm(runs: Path, times: Path) -> dict[str, dict[str, float]]:
@@ -476,7 +477,7 @@ def _sha(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _rebuild_all(folder: Path, commits: dict[str, dict[str, Any]]) -> bool:
+def _rebuild_all(folder: Path, commits: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     import shutil
 
     shutil.rmtree(folder / INDEX, ignore_errors=True)

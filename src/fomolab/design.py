@@ -122,24 +122,29 @@ class _Identities:
     def __init__(self) -> None:
         self._head: dict[tuple[Any, ...], tuple[Any, bytes]] = {}
 
-    def __call__(self, spec: RunSpec) -> str:
+    def __call__(self, experiment: str, arm: str, scenario: Scenario, envelope: dict[str, Envelope],
+                 params: dict[str, Any], replicate: int, seed: int) -> str:
         # the shared objects themselves (kept alive by the runs) name the shared parts
-        params = _canonical(spec.params)
-        key = (spec.experiment, spec.arm, id(spec.scenario), id(spec.envelope), params)
+        key = (experiment, arm, id(scenario), id(envelope), id(params))
         if key not in self._head:
             head = hashlib.sha256(
-                f'{{"arm":{_canonical(spec.arm)},"envelope":'
-                f'{_canonical({k: vars(v) for k, v in spec.envelope.items()})},'
-                f'"experiment":{_canonical(spec.experiment)},"params":{params},'
+                f'{{"arm":{_canonical(arm)},"envelope":'
+                f'{_canonical({k: vars(v) for k, v in envelope.items()})},'
+                f'"experiment":{_canonical(experiment)},"params":{_canonical(params)},'
                 f'"replicate":'.encode())
-            scenario = f',"scenario":{_canonical(spec.scenario.model_dump(mode="json"))},"seed":'.encode()
-            self._head[key] = (head, scenario)
-        head, scenario = self._head[key]
+            tail = f',"scenario":{_canonical(scenario.model_dump(mode="json"))},"seed":'.encode()
+            self._head[key] = (head, tail)
+        head, tail = self._head[key]
         h = head.copy()
-        h.update(_canonical(spec.replicate).encode())
-        h.update(scenario)
-        h.update(f"{_canonical(spec.seed)}}}".encode())
+        h.update(_integer(replicate))
+        h.update(tail)
+        h.update(_integer(seed) + b"}")
         return str(h.hexdigest()[:20])
+
+
+def _integer(value: int) -> bytes:
+    """``_canonical(value).encode()`` of a whole number, without ``json.dumps``'s cost for the common case."""
+    return str(value).encode() if type(value) is int else _canonical(value).encode()
 
 
 def envelopes(scenarios: list[Scenario]) -> dict[str, Envelope]:
@@ -232,13 +237,15 @@ def expand(experiment: Experiment, replicates: range | None = None,
     envs = {pid: envelopes([a.scenario for a in p.arms.values()]) for pid, p in unique.items()}
     runs = []
     identity = _Identities()  # the shared parts of the hashed text encoded once per arm and point
+    keys = {pid: point_key(p.values) for pid, p in unique.items()}
+    params = {pid: p.params for pid, p in unique.items()}  # one dict per point, shared by its runs
     for r in reps:
         for pid, p in unique.items():
-            shared = replicate_seed(experiment.seed, point_key(p.values), r)
+            shared = replicate_seed(experiment.seed, keys[pid], r)
             for arm in p.arms.values():
                 seed = shared if experiment.common_random_numbers else replicate_seed(
-                    experiment.seed, point_key(p.values), r, arm_key(arm.name))
-                fields = {"experiment": experiment.name, "arm": arm.name, "replicate": r, "point": pid,
-                          "seed": seed, "scenario": arm.scenario, "envelope": envs[pid], "params": p.params}
-                runs.append(RunSpec(**fields, run_id=identity(RunSpec(**fields))))
+                    experiment.seed, keys[pid], r, arm_key(arm.name))
+                run_id = identity(experiment.name, arm.name, arm.scenario, envs[pid], params[pid], r, seed)
+                runs.append(RunSpec(experiment=experiment.name, arm=arm.name, replicate=r, point=pid, seed=seed,
+                                    scenario=arm.scenario, envelope=envs[pid], params=params[pid], run_id=run_id))
     return runs

@@ -143,6 +143,8 @@ class Results:
         #: Whole fact tables read so far (``aggregates.FACT_TABLES``, a few rows per run): an analysis reads
         #: them several times, and opening a small partition costs more than copying its rows.
         self._facts: dict[str, pd.DataFrame] = {}
+        #: The index's description as the writer that inspected this folder just left it (``_inspected``).
+        self._written_index: dict[str, Any] | None = None
         if not (self.path / "manifest.json").is_file():
             lost = " (it lost its manifest: rebuild it with `fomolab run SPEC --out DIR`, the spec that wrote it)" \
                 if self._store.finished() else ""
@@ -150,11 +152,14 @@ class Results:
                                f"(create one with `fomolab run SPEC --out {self.path}`)")
 
     @classmethod
-    def _inspected(cls, path: str | Path, state: FolderState | None, replicates: int | None = None) -> Results:
-        """Results of a folder its writer has just inspected (its state is not inspected again)."""
+    def _inspected(cls, path: str | Path, state: FolderState | None, replicates: int | None = None,
+                   index: dict[str, Any] | None = None) -> Results:
+        """Results of a folder its writer has just inspected (its state is not inspected again), and
+        whose index of ``state``'s runs it has just brought up to date (``index``: its description)."""
         res = cls(path, replicates=replicates)
         if state is not None:
             res.__dict__["state"] = state
+            res._written_index = index
         return res
 
     def __repr__(self) -> str:
@@ -576,6 +581,8 @@ class Results:
         """The folder index's description if it holds exactly the finished runs (and all are read), else None."""
         if len(self._run_ids) != len(self.state.commits):  # the first replicates only: not the index's runs
             return None
+        if self._written_index is not None:  # its writer has just checked it against these very runs
+            return self._written_index
         return index_current(self.path, self.state.commits)
 
     @cached_property

@@ -155,6 +155,7 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
             workers = auto_workers(todo)
         outcome_kind = "interrupted"
         final: FolderState | None = None
+        index: dict[str, Any] | None = None
         try:
             if scheduler is not None:
                 executor = run_dask(todo, out.resolve(), scheduler)
@@ -171,7 +172,7 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
             outcome_kind = "failed" if failed else "finished"
             # the index of the finished runs' small tables (a no-op when it is current)
             final = store.inspect(checksums=False) if computed else state
-            write_index(store.path, final.commits)
+            index = write_index(store.path, final.commits)
             store.cache_records(final)  # one file for the next invocation to read, not one per run
         finally:
             manifest["invocations"].append({
@@ -193,7 +194,7 @@ def run(experiment: Experiment | str | Path, out: str | Path | None = None, *, r
     if failed:
         raise RunFailures(failed, out)
     # what was asked, though the folder may hold more; the state just inspected
-    return Results._inspected(out, final, replicates=experiment.replicates)
+    return Results._inspected(out, final, replicates=experiment.replicates, index=index)
 
 
 def _inspect(store: Store, experiment: Experiment, old: dict[str, Any]) -> tuple[FolderState, list[RunSpec] | None]:
