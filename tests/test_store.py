@@ -76,12 +76,14 @@ def test_planned_run_ids_are_the_hash_of_each_run_alone(root):
     """Planning encodes the parts runs share once; each id is still the hash of that run's whole identity."""
     from fomolab.design import expand
 
-    seen = 0
-    for path in sorted((root / "experiments").glob("*.toml")):
-        for r in expand(load_experiment(path), range(3)):
+    seen, own_seeds = 0, 0
+    for path in sorted([*(root / "experiments").glob("*.toml"), *(root / "tests/golden/specs").glob("*.toml")]):
+        exp = load_experiment(path)
+        for r in expand(exp, range(3)):
             assert r.run_id == r.identity(), (path.name, r.arm, r.point, r.replicate)
             seen += 1
-    assert seen > 100
+            own_seeds += not exp.common_random_numbers
+    assert seen > 100 and own_seeds > 0  # sweeps, and arms with seeds of their own
 
 
 def test_a_rerun_reads_the_cached_commit_records_while_the_commit_folder_is_unchanged(tmp_path, exp):
