@@ -12,6 +12,7 @@ import pytest
 from fomolab import run
 from fomolab.analysis import HEADLINE_COLUMNS, analyze
 from fomolab.cli import main
+from fomolab.results import Results
 
 from helpers import experiment, make_spec
 
@@ -214,11 +215,16 @@ def test_repeat_purchases_count_every_purchase(res):
 
 def test_cli_warns_before_an_analysis_larger_than_the_free_memory(res, tmp_path, capsys, monkeypatch):
     from fomolab import cli
-    from fomolab.analysis import PEAK_BYTES_PER_VISIT, PEAK_FIXED_BYTES, peak_memory_estimate
+    from fomolab.analysis import PEAK_BYTES_PER_ARM_VISIT, PEAK_BYTES_PER_VISIT, PEAK_FIXED_BYTES, peak_memory_estimate
 
     visits, need = peak_memory_estimate(res)
-    assert visits == int(res.runs.viewers.sum()) > 0
-    assert need == PEAK_FIXED_BYTES + PEAK_BYTES_PER_VISIT * visits
+    per_arm = res.runs.groupby(res.runs.arm.astype(str)).viewers.sum()
+    assert visits == int(per_arm.sum()) > 0 and len(per_arm) > 1
+    assert need == PEAK_FIXED_BYTES + PEAK_BYTES_PER_VISIT * visits + PEAK_BYTES_PER_ARM_VISIT * per_arm.max()
+    uneven = Results(res.path)  # arms of different sizes: the largest one's visits count
+    uneven.__dict__["runs"] = pd.DataFrame({"arm": pd.Categorical(["a", "a", "b"]), "viewers": [10, 20, 25]})
+    assert peak_memory_estimate(uneven) == (
+        55, PEAK_FIXED_BYTES + PEAK_BYTES_PER_VISIT * 55 + PEAK_BYTES_PER_ARM_VISIT * 30)
     monkeypatch.setattr(cli, "_available_memory", lambda: need + 1)  # enough: nothing said
     assert main(["analyze", str(res.path), "-q", "--out", str(tmp_path / "a1")]) == 0
     assert "warning" not in capsys.readouterr().err

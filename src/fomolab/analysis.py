@@ -546,24 +546,35 @@ def _beside(threads: int, other: Any, here: Any) -> tuple[Any, Any]:
         return future.result(), mine
 
 
-#: ``analyze``'s peak resident memory per visit of the folder, above :data:`PEAK_FIXED_BYTES`: measured at
-#: 2 x 10^6, 10^7 and 3.7 x 10^7 visits (docs/performance.md), rounded up.
-PEAK_BYTES_PER_VISIT = 170
-PEAK_FIXED_BYTES = 400 * 2**20
+#: ``analyze``'s peak resident memory (its side processes' included): :data:`PEAK_FIXED_BYTES`, plus
+#: :data:`PEAK_BYTES_PER_VISIT` for each visit of the folder (the one frame of the visits' columns it holds,
+#: about 45 bytes a visit), plus :data:`PEAK_BYTES_PER_ARM_VISIT` for each visit of its largest arm (the arrays
+#: a step builds over one arm's visits: the largest, the cumulative-incidence figure's, about 150 bytes a
+#: row).  Above the peaks measured at 2 x 10^6 visits in two arms, 10^7 in one and 3.7 x 10^7 in four
+#: (0.74, 1.97 and 2.95 GB: docs/performance.md) by 2 to 21 percent.
+PEAK_FIXED_BYTES = 520 * 2**20
+PEAK_BYTES_PER_VISIT = 45
+PEAK_BYTES_PER_ARM_VISIT = 150
 
 
 def peak_memory_estimate(results: Any) -> tuple[int, int]:
     """The folder's visits (its runs' viewers) and about how many bytes ``analyze`` holds at its peak for them.
 
     From the runs table alone (nothing per visit is read).  ``analyze``
-    holds the folder's per-visit columns in memory, so its peak grows with
-    the visits: :data:`PEAK_BYTES_PER_VISIT` a visit.
+    holds the folder's per-visit columns in memory, and its steps build
+    arrays over one arm's visits at a time, so its peak grows with the
+    visits and with those of the largest arm: :data:`PEAK_BYTES_PER_VISIT`
+    a visit and :data:`PEAK_BYTES_PER_ARM_VISIT` a visit of that arm.
     """
     from fomolab.stats import _folder
 
     res = _folder.as_results(results)
-    visits = int(res.runs.viewers.sum()) if "viewers" in res.runs.columns else 0
-    return visits, PEAK_FIXED_BYTES + PEAK_BYTES_PER_VISIT * visits
+    runs = res.runs
+    if "viewers" not in runs.columns or not len(runs):
+        return 0, PEAK_FIXED_BYTES
+    visits = int(runs.viewers.sum())
+    largest = int(runs.groupby("arm", observed=True).viewers.sum().max())
+    return visits, PEAK_FIXED_BYTES + PEAK_BYTES_PER_VISIT * visits + PEAK_BYTES_PER_ARM_VISIT * largest
 
 
 #: Columns of :func:`visit_outcomes`' frame that a point's tables (:func:`_point_part`) use.
