@@ -23,6 +23,17 @@ def fomolab_cmd() -> list[str]:
     return [str(script)] if script.exists() else [PYTHON, "-m", "fomolab.cli"]
 
 
+def warning_estimate(folder: Path, peak_mb: float) -> str:
+    """What ``fomolab analyze`` estimates its peak memory to be before reading ``folder`` (the figure behind its
+    memory warning, ``fomolab.analysis.peak_memory_estimate``), beside the peak measured."""
+    from fomolab.analysis import peak_memory_estimate
+
+    visits, need = peak_memory_estimate(str(folder))
+    est = need / 2**20
+    return (f"the memory warning's estimate for {visits:,} visits: {est:,.0f} MB, "
+            f"{est / peak_mb - 1:+.0%} against the peak measured ({peak_mb:,.0f} MB)")
+
+
 def timed(cmd: list[str], cwd: Path = ROOT) -> tuple[float, float]:
     """Run ``cmd``; return its wall time (s) and peak resident memory (MB).
 

@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, fomolab_cmd, load, timed_cpu, verdict
+from _common import ROOT, fomolab_cmd, load, timed_cpu, verdict, warning_estimate
 
 SPEC = ROOT / "experiments/million_viewers.toml"
 RATE = 1_000_000 / 3600.0
@@ -87,6 +87,7 @@ def main() -> None:
         cost[n] = (cpu, ec, visits)
         print(f"{int(n):>9,} viewers per arm ({visits:,} visits): analyze {wall:.1f} s ({cpu:.1f} s CPU), "
               f"peak {peak:.0f} MB; episode model {ew:.1f} s ({ec:.1f} s CPU), peak {ep:.0f} MB")
+        print(f"   {warning_estimate(out, peak)}")
         if n == max(args.sizes):
             print(f"1. analyze at {int(n):,} per arm: target < 60 s, < 1.5 GB: "
                   f"{verdict(wall < 60 and peak < 1536)} (on CPU time: {verdict(cpu < 60 and peak < 1536)})")

@@ -40,7 +40,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from _common import PYTHON, ROOT, fomolab_cmd, load, median, timed, timed_cpu, timed_tree, verdict
+from _common import PYTHON, ROOT, fomolab_cmd, load, median, timed, timed_cpu, timed_tree, verdict, warning_estimate
 
 SPEC = ROOT / "experiments/lightning_sale.toml"
 REPLICATES = 1500
@@ -158,6 +158,7 @@ def main() -> None:
         print(f"2. analyze: {wall:.1f} s ({cpu:.1f} s of CPU, side processes included), peak {peak:.0f} MB summed "
               f"over its processes  (target < 120 s, < 2 GB: "
               f"{verdict(wall < 120 and peak < 2048)})")
+        print(f"   {warning_estimate(folder, peak)}")
     except RuntimeError as exc:
         print(f"2. analyze under a {args.cap_gb:g} GB address-space cap: {exc}")
     if args.one_process:

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from _common import ROOT, fomolab_cmd, load, median, time_runs, timed_cpu, tree_rss_mb, verdict
+from _common import ROOT, fomolab_cmd, load, median, time_runs, timed_cpu, tree_rss_mb, verdict, warning_estimate
 
 SPEC = ROOT / "experiments/million_viewers.toml"
 RUN_S, RUN_MB = 90.0, 3072.0
@@ -94,6 +94,7 @@ def _analyze(tmp: Path, repeats: int, limit_s: float) -> None:
           f"target < {ANALYZE_S:.0f} s: {verdict(aw < ANALYZE_S)}")
     print(f"  peak RSS         {am:7,.0f} MB   (max {max(peaks):,.0f})   "
           f"target < {ANALYZE_MB:,.0f} MB: {verdict(max(peaks) < ANALYZE_MB)}")
+    print(f"  {warning_estimate(tmp / 'r0', max(peaks))}")
     print(f"analysis: {verdict(aw < ANALYZE_S and max(peaks) < ANALYZE_MB)}")
 
 
