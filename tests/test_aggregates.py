@@ -127,6 +127,21 @@ def test_the_results_a_run_returns_read_the_index_it_has_just_brought_up_to_date
     pd.testing.assert_frame_equal(first.summary(), Results(out, replicates=1).summary(), check_exact=True)
 
 
+def test_the_results_a_rerun_returns_do_not_check_the_index_again(tmp_path, monkeypatch):
+    import fomolab.results
+
+    spec = ROOT / "experiments/lightning_sale.toml"
+    out = tmp_path / "r"
+    want = run(spec, out, replicates=1).summary()
+    res = run(spec, out, replicates=1)  # nothing to compute: the writer checks the index once
+
+    def checked_again(*args):
+        raise AssertionError("the index was checked again")
+
+    monkeypatch.setattr(fomolab.results, "index_current", checked_again)
+    pd.testing.assert_frame_equal(res.summary(), want, check_exact=True)
+
+
 def test_a_finished_folder_is_resumed_on_sizes_and_checked_on_checksums(tmp_path, capsys):
     spec = ROOT / "experiments/lightning_sale.toml"
     out = tmp_path / "r"
