@@ -17,6 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "fomolab"
 LAYERS: dict[str, int] = {
     # 0: errors, seeds and small utilities that know nothing of the model
     "errors": 0, "seeds": 0, "_libm": 0, "_frozen": 0, "_optional": 0, "_format": 0, "_terminal": 0, "_side": 0,
+    "_spill": 0,
     # 1: the model's concepts: tactics (plugins), stream, population, lineup, market, sweep designs
     "tactics": 1, "stream": 1, "population": 1, "lineup": 1, "market": 1, "sweep": 1, "hawkes": 1, "retention": 1,
     "host": 1, "value": 1,

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fomolab import results
+from fomolab._spill import Spill
 from fomolab.results import CATEGORICAL, _compact_frame
 
 
@@ -87,6 +88,37 @@ def mode(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=["memory", "spill"])
+def spill(request, tmp_path):
+    """Columns allocated in memory, or in a spill's files mapped into memory (its pages unmapped as often
+    as the thread can, while the reader fills them)."""
+    if request.param == "memory":
+        yield None
+        return
+    with Spill(tmp_path, every_s=0.002) as s:
+        yield s
+
+
+def spilled(df: pd.DataFrame, spill: Spill | None) -> None:
+    """With a spill, the frame's number columns and categoricals' codes are arrays over its mappings."""
+    if spill is None:
+        return
+    import mmap
+
+    for c in df.columns:
+        col = df[c]
+        categorical = isinstance(col.dtype, pd.CategoricalDtype)
+        if not len(col) or col.dtype == object or (isinstance(col.dtype, pd.api.extensions.ExtensionDtype)
+                                                     and not categorical):
+            continue  # (text kept as text; a masked array's mask is in memory)
+        values = col.cat.codes.to_numpy() if categorical else col.to_numpy()
+        if True:
+            base = values
+            while getattr(base, "base", None) is not None and not isinstance(base, memoryview):
+                base = base.base
+            assert isinstance(base, memoryview) and isinstance(base.obj, mmap.mmap), c
+
+
 COLUMNS = [None, ["shopper_id", "kind", "value"], ["arm", "config", "units"], ["segment"], []]
 FILTERS = [None, pc.field("kind") == "purchase", ~pc.field("kind").isin(pa.array(["arrive", "leave"])),
            pc.field("value") > 2.0]
@@ -94,12 +126,13 @@ FILTERS = [None, pc.field("kind") == "purchase", ~pc.field("kind").isin(pa.array
 
 @pytest.mark.parametrize("columns", COLUMNS, ids=lambda c: "all" if c is None else ",".join(c) or "none")
 @pytest.mark.parametrize("filter", FILTERS, ids=["no-filter", "one-kind", "not-two-kinds", "nothing"])
-def test_reader_gives_pyarrows_conversion(folder, mode, columns, filter):
-    got = _compact_frame(folder, columns, filter)
+def test_reader_gives_pyarrows_conversion(folder, mode, columns, filter, spill):
+    got = _compact_frame(folder, columns, filter, spill=spill)
     if columns == []:  # rows, no columns
         assert got.shape == (len(reference(folder, ["value"], filter)), 0)
         return
     same(got, reference(folder, columns, filter))
+    spilled(got, spill)
 
 
 DROPS = [("kind", ["arrive", "leave"]), ("segment", ["a"]), ("arm", ["sale"]), ("config", ["{'k': 1}"]),
@@ -109,17 +142,18 @@ DROPS = [("kind", ["arrive", "leave"]), ("segment", ["a"]), ("arm", ["sale"]), (
 @pytest.mark.parametrize("columns", COLUMNS, ids=lambda c: "all" if c is None else ",".join(c) or "none")
 @pytest.mark.parametrize("drop", DROPS, ids=["kinds", "segment-nulls", "plain-text", "not-categorical", "none"])
 @pytest.mark.parametrize("filter", [None, pc.field("value") > 0.5], ids=["alone", "and-filter"])
-def test_dropped_values_give_the_filter_that_leaves_them_out(folder, mode, columns, drop, filter):
+def test_dropped_values_give_the_filter_that_leaves_them_out(folder, mode, columns, drop, filter, spill):
     """Rows left out by their values' entries in each dictionary: the frame of the filter ``~isin`` (a null
     kept), whether or not the column is among those read, also with another filter."""
     keep = ~pc.field(drop[0]).isin(pa.array(drop[1], pa.string()))
     keep = keep if filter is None else keep & filter
-    got = _compact_frame(folder, columns, filter, drop=drop)
+    got = _compact_frame(folder, columns, filter, drop=drop, spill=spill)
     want = reference(folder, columns if columns != [] else ["value"], keep)
     if columns == []:  # rows, no columns
         assert got.shape == (len(want), 0)
         return
     same(got, want)
+    spilled(got, spill)
     if drop[1] and columns is not None and drop[0] in columns:
         assert len(want) < len(reference(folder, ["value"], filter)) and not want[drop[0]].isin(drop[1]).any()
     if drop[0] == "segment" and columns is None:
@@ -228,7 +262,7 @@ def test_fact_tables_from_the_folder_index_equal_the_partitions(tmp_path):
 
 
 @pytest.mark.parametrize("small", [False, True])  # row groups decoded whole by threads, or batch by batch
-def test_narrow_integers_are_the_values_in_the_smallest_type_that_holds_them(tmp_path, monkeypatch, small):
+def test_narrow_integers_are_the_values_in_the_smallest_type_that_holds_them(tmp_path, monkeypatch, small, spill):
     if not small:
         monkeypatch.setattr(results, "_SMALL", 4)
     files = []
@@ -240,10 +274,11 @@ def test_narrow_integers_are_the_values_in_the_smallest_type_that_holds_them(tmp
         pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, row_group_size=20)
         files.append(str(path))
     want = reference(files)
-    got = _compact_frame(files, None, narrow=("replicate", "point"))
+    got = _compact_frame(files, None, narrow=("replicate", "point"), spill=spill)
     assert (got.replicate.dtype, got.point.dtype, got.shopper_id.dtype) == (np.int32, np.int8, np.int64)
     pd.testing.assert_frame_equal(got, want, check_exact=True, check_dtype=False)
-    got = _compact_frame(files[:2], None, narrow=("replicate", "point", "shopper_id"))
+    spilled(got, spill)  # (the widened columns too)
+    got = _compact_frame(files[:2], None, narrow=("replicate", "point", "shopper_id"), spill=spill)
     assert list(got.dtypes) == [np.int8] * 3
     pd.testing.assert_frame_equal(got, reference(files[:2]), check_exact=True, check_dtype=False)
     # a null makes the column what pyarrow gives it (float64, NaN), the values before it kept
@@ -253,7 +288,7 @@ def test_narrow_integers_are_the_values_in_the_smallest_type_that_holds_them(tmp
         pa.schema([("replicate", pa.int64()), ("point", pa.int64()), ("shopper_id", pa.int64())])),
         tmp_path / "nulls.parquet")
     with_null = [files[0], str(tmp_path / "nulls.parquet")]
-    same(_compact_frame(with_null, None, narrow=("replicate",)), reference(with_null))
+    same(_compact_frame(with_null, None, narrow=("replicate",), spill=spill), reference(with_null))
 
 
 def test_results_read_narrow_integers_as_the_values_stored(tmp_path):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import collections
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,7 +30,13 @@ if TYPE_CHECKING:  # imported where used: re-running a finished folder with -q n
     import numpy as np
     import pandas as pd
 
+    from fomolab._spill import Spill
+
 __all__ = ["Results", "Completeness", "FolderCheck", "check"]
+
+#: Where a column read is allocated: ``alloc(n, dtype)`` gives an array of ``n`` values (``numpy.empty``'s
+#: signature; :meth:`fomolab._spill.Spill.empty` gives one in a file mapped into memory).
+Alloc = Callable[[int, Any], "np.ndarray"]
 
 #: Columns stored as strings that Results turns into categoricals.
 CATEGORICAL = ("run_id", "arm", "segment", "kind", "product", "tactic", "host_kind")
@@ -271,10 +277,11 @@ class Results:
 
     def _read(self, table: str, ids: list[str], columns: list[str] | None = None,
               filter: Any = None, drop: tuple[str, list[str]] | None = None,
-              narrow: tuple[str, ...] = ()) -> pd.DataFrame:
+              narrow: tuple[str, ...] = (), spill: Spill | None = None) -> pd.DataFrame:
         """``table`` of the runs ``ids``: ``columns``, the rows ``filter`` keeps, less those whose ``drop[0]``
         is one of ``drop[1]`` (a text column; cheaper than the same ``filter``, see :func:`_compact_frame`);
-        the integer columns ``narrow`` in the smallest type that holds them where the partitions are read."""
+        the integer columns ``narrow`` in the smallest type that holds them where the partitions are read;
+        ``spill`` keeps the columns read from Parquet (:func:`_compact_frame`)."""
         import numpy as np
         import pandas as pd
         import pyarrow as pa
@@ -295,7 +302,7 @@ class Results:
             path = str(self.path / INDEX / facts["files"][table])
             try:  # the dtypes from the first partition's pandas metadata, as when the partitions are read
                 return _compact_frame([path], columns, filter, rows=self._rows, row_groups={path: [at[i] for i in ids]},
-                                      schema=pq.read_schema(self.path / table / f"{ids[0]}.parquet"))
+                                      schema=pq.read_schema(self.path / table / f"{ids[0]}.parquet"), spill=spill)
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError, ValueError):
                 pass  # read from the partitions
         files = self._files(table, ids)  # marketplace tables: some runs
@@ -303,7 +310,7 @@ class Results:
             return pd.DataFrame()
         try:  # only the columns (and rows) asked for, decoded by threads into columns allocated once
             return _compact_frame([str(f) for f in files], columns, filter, rows=self._rows, drop=drop,
-                                  narrow=narrow)
+                                  narrow=narrow, spill=spill)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):  # differing schemas
             import pyarrow.dataset as ds  # here only: with its file systems, 20 MB that a side process need not hold
 
@@ -318,7 +325,7 @@ class Results:
         return tab.to_pandas()
 
     def table(self, name: str, columns: list[str] | None = None, run_ids: list[str] | None = None, *,
-              filter: Any = None, narrow: Sequence[str] = ()) -> pd.DataFrame:
+              filter: Any = None, narrow: Sequence[str] = (), spill: Spill | None = None) -> pd.DataFrame:
         """One table, optionally only some columns, runs and rows (read straight from Parquet).
 
         The partitions are decoded by a few threads, a run's row groups at a
@@ -352,6 +359,11 @@ class Results:
             up to ``int32``, else their stored type): the same values in fewer
             bytes, never held wider while they are read.  A column with nulls,
             or one read from the folder index, keeps the stored type.
+        spill : fomolab._spill.Spill, optional
+            Where the number and text columns read from Parquet are kept: in
+            files on disk mapped into memory (default: in memory); inside
+            ``with spill:`` their pages are unmapped from this process as the
+            reading goes.
         """
 
         if name not in TABLE_NAMES:
@@ -371,14 +383,15 @@ class Results:
                 whole = self._facts[name] = self._table(name, ids, None, None)
             if whole is not None and (columns is None or set(columns) <= set(whole.columns)):
                 return (whole if columns is None else whole[list(columns)]).copy()
-        return self._table(name, ids, columns, filter, narrow=tuple(narrow))
+        return self._table(name, ids, columns, filter, narrow=tuple(narrow), spill=spill)
 
     def _table(self, name: str, ids: list[str], columns: list[str] | None, filter: Any,
-               drop: tuple[str, list[str]] | None = None, narrow: tuple[str, ...] = ()) -> pd.DataFrame:
+               drop: tuple[str, list[str]] | None = None, narrow: tuple[str, ...] = (),
+               spill: Spill | None = None) -> pd.DataFrame:
         import pandas as pd
 
         # (the options passed only when given: a subclass may read with the plain signature)
-        opts: dict[str, Any] = {k: v for k, v in (("drop", drop), ("narrow", narrow)) if v}
+        opts: dict[str, Any] = {k: v for k, v in (("drop", drop), ("narrow", narrow), ("spill", spill)) if v}
         df = self._read(name, ids, columns, filter, **opts)
         for c in CATEGORICAL:
             if c in df.columns and not isinstance(df[c].dtype, pd.CategoricalDtype):
@@ -470,7 +483,7 @@ class Results:
         return con
 
     def viewers(self, columns: list[str] | None = None, run_ids: list[str] | None = None, *,
-                filter: Any = None, narrow: Sequence[str] = ()) -> pd.DataFrame:
+                filter: Any = None, narrow: Sequence[str] = (), spill: Spill | None = None) -> pd.DataFrame:
         """The shoppers table with one row per viewer, for analyses of viewers.
 
         Without a marketplace it is the ``shoppers`` table (one visit per
@@ -478,12 +491,13 @@ class Results:
         visits; they are combined: ``arrival_s`` the first arrival,
         ``departure_s`` the last departure, ``first_purchase_s`` the earliest
         purchase, counts and money summed, ``stream`` the first stream watched.
-        ``columns``, ``run_ids``, ``filter`` and ``narrow`` are as in :meth:`table`
-        (a marketplace's ``filter`` selects visits, before they are combined).
+        ``columns``, ``run_ids``, ``filter``, ``narrow`` and ``spill`` are as in
+        :meth:`table` (a marketplace's ``filter`` selects visits, before they are
+        combined; its combined viewers are in memory).
         """
         market = "stream" in self._columns("shoppers")
         if not market:
-            return self.table("shoppers", columns, run_ids, filter=filter, narrow=narrow)
+            return self.table("shoppers", columns, run_ids, filter=filter, narrow=narrow, spill=spill)
         need = list(dict.fromkeys((columns or self._columns("shoppers")) + ["run_id", "shopper_id"]))
         sh = self.table("shoppers", need, run_ids, filter=filter, narrow=narrow)
         rules = {"arrival_s": "min", "departure_s": "max", "first_purchase_s": "min", "purchases": "sum",
@@ -619,7 +633,8 @@ class Results:
 def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = None,
                    rows: dict[str, tuple[int, ...]] | None = None,
                    row_groups: dict[str, list[int]] | None = None, schema: Any = None,
-                   drop: tuple[str, list[str]] | None = None, narrow: Sequence[str] = ()) -> pd.DataFrame:
+                   drop: tuple[str, list[str]] | None = None, narrow: Sequence[str] = (),
+                   spill: Spill | None = None) -> pd.DataFrame:
     """Partitions read into a DataFrame, each column allocated once and filled in file order.
 
     The values and dtypes are those of ``dataset.to_table().to_pandas()``
@@ -652,6 +667,8 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
     The integer columns ``narrow`` (without nulls) are filled in the
     smallest signed type that holds the values seen so far, widened (the
     rows filled copied once) when a row group's values do not fit.
+    ``spill`` keeps the number and text columns in files mapped into memory
+    (:class:`fomolab._spill.Spill`).
 
     Raises
     ------
@@ -694,10 +711,11 @@ def _compact_frame(files: list[str], columns: list[str] | None, filter: Any = No
         sinks: list[Any] = []
         types: list[Any] = []
         at = 0
+        alloc = spill.empty if spill is not None else None
         for piece in pieces:
             if not sinks:
                 types = piece.schema.types
-                sinks = [_sink(typ, target[c], room, c in text, c in narrow)
+                sinks = [_sink(typ, target[c], room, c in text, c in narrow, alloc)
                          for c, typ in zip(names, types, strict=True)]
             elif piece.schema.types != types:
                 raise ValueError("column types differ between partitions")
@@ -867,6 +885,13 @@ def _drop_filter(drop: tuple[str, list[str]], filter: Any = None) -> Any:
     return out if filter is None else out & filter
 
 
+def _copied(values: np.ndarray, alloc: Alloc, dtype: Any = None) -> np.ndarray:
+    """``values.astype(dtype)`` (default its own: a copy) in an array ``alloc`` gives."""
+    out = alloc(len(values), values.dtype if dtype is None else dtype)
+    out[:] = values
+    return out
+
+
 class _Chunks:
     """A column converted by pyarrow at the end (types without a faster sink)."""
 
@@ -893,13 +918,15 @@ class _Numbers:
     (NaN in a float64 column, None in an object one), or a pandas masked array (``Int64``...) where
     the files' pandas metadata asks for one."""
 
-    def __init__(self, typ: Any, n: int, masked: bool, narrow: bool = False) -> None:
+    def __init__(self, typ: Any, n: int, masked: bool, narrow: bool = False, alloc: Alloc | None = None) -> None:
         import numpy as np
 
         #: the stored type; ``narrow``: the values held in the smallest signed type that holds those seen
         self.wide = np.dtype(typ.to_pandas_dtype())
         self.narrow = narrow
-        self.values = np.empty(n, dtype=np.int8 if narrow else self.wide)
+        #: where the values are allocated (``numpy.empty``, or a :class:`fomolab._spill.Spill`'s ``empty``)
+        self.alloc: Alloc = alloc if alloc is not None else np.empty
+        self.values = self.alloc(n, np.int8 if narrow else self.wide)
         self.mask: np.ndarray | None = np.zeros(n, dtype=bool) if masked else None
         self.masked = masked
         #: a null of a plain float column is NaN, which pyarrow's ``to_numpy`` writes itself
@@ -926,7 +953,7 @@ class _Numbers:
                          if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max), self.wide)
             self.narrow = want != self.wide
         if want != self.values.dtype:
-            self.values = self.values.astype(want)
+            self.values = _copied(self.values, self.alloc, want)
 
     def put(self, col: Any, at: int, k: int) -> None:
         import numpy as np
@@ -944,7 +971,7 @@ class _Numbers:
         """Room for ``n`` rows, the first ``filled`` kept."""
         import numpy as np
 
-        values = np.empty(n, dtype=self.values.dtype)
+        values = self.alloc(n, self.values.dtype)
         values[:filled] = self.values[:filled]
         self.values = values
         if self.mask is not None:
@@ -955,7 +982,7 @@ class _Numbers:
     def cut(self, n: int) -> None:
         """Keep the first ``n`` rows (a copy: the rest of the allocation is given back)."""
         if n < len(self.values):
-            self.values = self.values[:n].copy()
+            self.values = _copied(self.values[:n], self.alloc)
         if self.mask is not None and n < len(self.mask):
             self.mask = self.mask[:n].copy()
 
@@ -976,7 +1003,7 @@ class _Numbers:
             out = v.astype(object)
             out[mask] = None
             return out
-        out = v.astype(np.float64) if v.dtype.kind in "iu" else v
+        out = _copied(v, self.alloc, np.float64) if v.dtype.kind in "iu" else v
         out[mask] = np.nan
         return out
 
@@ -989,10 +1016,12 @@ class _Codes:
     read as dictionaries (categories: the values present, sorted).
     """
 
-    def __init__(self, typ: Any, n: int, stored: bool) -> None:
+    def __init__(self, typ: Any, n: int, stored: bool, alloc: Alloc | None = None) -> None:
         import numpy as np
 
-        self.codes = np.empty(n, dtype=np.int16)
+        #: where the codes are allocated (as :class:`_Numbers`' values)
+        self.alloc: Alloc = alloc if alloc is not None else np.empty
+        self.codes = self.alloc(n, np.int16)
         self.categories: dict[str, int] = {}
         self.stored, self.ordered = stored, bool(getattr(typ, "ordered", False))
         # the last dictionary and its categories' codes: partitions of one folder mostly share a dictionary
@@ -1014,7 +1043,7 @@ class _Codes:
             self.last = col.dictionary
             self.same = bool((self.lookup == np.arange(len(self.lookup))).all())
             if len(cats) > np.iinfo(self.codes.dtype).max:
-                self.codes = self.codes.astype(np.int32)
+                self.codes = _copied(self.codes, self.alloc, np.int32)
         lookup = self.lookup
         idx = col.indices
         if col.null_count:
@@ -1031,16 +1060,14 @@ class _Codes:
 
     def grow(self, n: int, filled: int) -> None:
         """Room for ``n`` rows, the first ``filled`` kept."""
-        import numpy as np
-
-        codes = np.empty(n, dtype=self.codes.dtype)
+        codes = self.alloc(n, self.codes.dtype)
         codes[:filled] = self.codes[:filled]
         self.codes = codes
 
     def cut(self, n: int) -> None:
         """Keep the first ``n`` rows (a copy: the rest of the allocation is given back)."""
         if n < len(self.codes):
-            self.codes = self.codes[:n].copy()
+            self.codes = _copied(self.codes[:n], self.alloc)
 
     def done(self) -> Any:
         import numpy as np
@@ -1048,8 +1075,9 @@ class _Codes:
 
         values = list(self.categories)
         codes = self.codes
-        # the sink lets go of its codes (``from_codes`` copies them into a smaller type where the categories
-        # allow: not held twice until every column is done)
+        # the sink lets go of its codes (they are copied into the type pandas keeps a categorical's codes in,
+        # the smallest its categories allow, as ``from_codes`` would copy them: not held twice until every
+        # column is done)
         self.codes = np.empty(0, codes.dtype)
         if not self.stored:  # the observed values, sorted
             # (look-ups indexed by the codes themselves, a null's -1 the last entry: no array of 8-byte
@@ -1057,30 +1085,45 @@ class _Codes:
             seen = np.zeros(len(values) + 1, dtype=bool)
             seen[codes] = True
             keep = sorted((v for v, u in zip(values, seen[:-1], strict=True) if u))
-            new = np.full(len(values) + 1, -1, dtype=codes.dtype)  # the last entry: a null stays -1
+            kind = _code_type(len(keep))
+            new = np.full(len(values) + 1, -1, dtype=kind)  # the last entry: a null stays -1
             new[[self.categories[v] for v in keep]] = np.arange(len(keep))
-            codes, values = new[codes], keep
+            # (mode="wrap": a null's -1 is the last entry; a take into ``out`` in the default mode is buffered)
+            codes, values = np.take(new, codes, out=self.alloc(len(codes), kind), mode="wrap"), keep
+        elif codes.dtype != _code_type(len(values)):
+            codes = _copied(codes, self.alloc, _code_type(len(values)))
         return pd.Categorical.from_codes(codes, categories=pd.Index(values, dtype=object), ordered=self.ordered,
                                          validate=False)
 
 
-def _sink(typ: Any, dtype: Any, n: int, text: bool, narrow: bool = False) -> Any:
+def _code_type(levels: int) -> Any:
+    """The type of a pandas categorical's codes with ``levels`` categories (pandas' own choice: the smallest
+    signed type that holds them)."""
+    import numpy as np
+    import pandas as pd
+
+    return pd.Categorical.from_codes(np.empty(0, np.int8), categories=pd.RangeIndex(levels), validate=False
+                                     ).codes.dtype
+
+
+def _sink(typ: Any, dtype: Any, n: int, text: bool, narrow: bool = False, alloc: Alloc | None = None) -> Any:
     """Where a column's batches go: ``typ`` its Arrow type, ``dtype`` the one pyarrow's conversion gives it;
-    ``narrow``: an integer column in the smallest type that holds its values (:class:`_Numbers`)."""
+    ``narrow``: an integer column in the smallest type that holds its values (:class:`_Numbers`); ``alloc``:
+    where a number or text column's values are allocated (:data:`Alloc`, default ``numpy.empty``)."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
 
     if text and dtype == np.dtype(object):
-        return _Codes(typ, n, stored=False)
+        return _Codes(typ, n, stored=False, alloc=alloc)
     if pa.types.is_dictionary(typ) and pa.types.is_string(typ.value_type) and isinstance(dtype, pd.CategoricalDtype):
-        return _Codes(typ, n, stored=True)
+        return _Codes(typ, n, stored=True, alloc=alloc)
     if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ):
         plain = np.dtype(typ.to_pandas_dtype())
         if dtype == plain:
-            return _Numbers(typ, n, masked=False, narrow=narrow and pa.types.is_integer(typ))
+            return _Numbers(typ, n, masked=False, narrow=narrow and pa.types.is_integer(typ), alloc=alloc)
         if isinstance(dtype, pd.api.extensions.ExtensionDtype) and getattr(dtype, "numpy_dtype", None) == plain:
-            return _Numbers(typ, n, masked=True)  # Int64, Float64, boolean
+            return _Numbers(typ, n, masked=True, alloc=alloc)  # Int64, Float64, boolean
     return _Chunks(typ)
 
 
