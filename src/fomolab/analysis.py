@@ -41,17 +41,22 @@ columns of every table are in ``docs/schema.md`` (section *analysis*).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from fomolab.stats._folder import text_values
+
+if TYPE_CHECKING:
+    from fomolab._spill import Spill
+    from fomolab.results import Alloc
 
 __all__ = ["Analysis", "HEADLINE_COLUMNS", "analyze"]
 
@@ -308,7 +313,8 @@ def _markdown(df: pd.DataFrame, title: str = "") -> str:
 
 def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.95, n_boot: int = 200,
             seed: int = 0, last: float = 0.1, horizon: float | None = None, scheduler: Any = None,
-            workers: int | None = None, side_process: bool | None = None) -> Analysis:
+            workers: int | None = None, side_process: bool | None = None, spill: bool | str | None = None
+            ) -> Analysis:
     """Analyse a results folder: headline, arm contrasts, deadline effects, sweep tables.
 
     Parameters
@@ -350,6 +356,16 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
         this process may run on more than one CPU.  Should the side process
         die (killed for memory, say), the tables it had not sent are
         computed here, with a warning.
+    spill : bool or str, optional
+        Whether the visits' columns are kept in files on disk mapped into
+        memory (:mod:`fomolab._spill`) rather than in the process's own
+        memory: each step then holds the pages of the columns it reads, and
+        the kernel may drop them and read them again from disk when memory
+        is short; the tables are the same.  A string is the directory of
+        the files (default the system's temporary directory, ``TMPDIR``;
+        it should be on a disk, not a ``tmpfs``).  By default they are when
+        the folder holds at least :data:`SPILL_VISITS` visits and the
+        temporary directory is on a disk.
 
     Returns
     -------
@@ -398,7 +414,7 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     if workers is not None or isinstance(scheduler, str):
         with _dask_client(scheduler, workers) as client:
             a = analyze(results, control=control, conf_level=conf_level, n_boot=n_boot, seed=seed, last=last,
-                        horizon=horizon, scheduler=client)
+                        horizon=horizon, scheduler=client, spill=spill)
         a.seconds = time.perf_counter() - t0
         return a
     client = scheduler
@@ -408,9 +424,11 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
     # the tables that read the folder themselves (consumer impact, the episode model) are tasks that run
     # elsewhere, on the workers or in a side process, while this process computes the others
     side = _side_tasks(res, runs, control, conf_level, client) if client is not None else {}
+    kept = _spill_of(spill, runs)
     try:
-        a = _analyze(res, runs, control, side, client, conf_level=conf_level, n_boot=n_boot, seed=seed, last=last,
-                     horizon=horizon, side_process=side_process)
+        with kept if kept is not None else contextlib.nullcontext():
+            a = _analyze(res, runs, control, side, client, conf_level=conf_level, n_boot=n_boot, seed=seed,
+                         last=last, horizon=horizon, side_process=side_process, spill=kept)
     finally:
         for task in side.values():
             if isinstance(task, SideTask):
@@ -420,17 +438,22 @@ def analyze(results: Any, *, control: str | None = None, conf_level: float = 0.9
 
 
 def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client: Any, *, conf_level: float,
-             n_boot: int, seed: int, last: float, horizon: float | None, side_process: bool | None) -> Analysis:
-    """:func:`analyze`'s tables; the tasks started for some of them are put in ``side`` (the caller stops them)."""
+             n_boot: int, seed: int, last: float, horizon: float | None, side_process: bool | None,
+             spill: Spill | None = None) -> Analysis:
+    """:func:`analyze`'s tables; the tasks started for some of them are put in ``side`` (the caller stops them).
+
+    With ``spill`` (entered: its thread unmapping the pages read), the visits' columns are kept in it.
+    """
     from fomolab import figure_data
     from fomolab.stats import _folder
     from fomolab.stats.compare import compare_tables, deadline_tables
     from fomolab.stats.sweep import _swept, response_surface, sobol_indices, sweep_points
 
+    alloc = spill.empty if spill is not None else None
     # the integer columns read in the types the visit frame keeps them in (never eight bytes a visit)
     shoppers = res.viewers(["run_id", "arm", "replicate", "point", "shopper_id", "segment", "impulsiveness",
                             "arrival_s", "departure_s", "first_purchase_s"],
-                           narrow=("replicate", "point", "shopper_id"))
+                           narrow=("replicate", "point", "shopper_id"), spill=spill)
     # every table but the timeline's viewers reads events other than the two rows per visit, and those
     # come from the visits' own arrival and departure times
     events = res.events_except(["arrive", "leave"], ["run_id", "time_s", "kind", "shopper_id", "product", "tactic"])
@@ -438,7 +461,7 @@ def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client
         side.update(_local_side_tasks(res, runs, control, conf_level, side_process))
     r = runs.assign(arm=runs.arm.astype(str))
     end_s = _stream_end(res, r)
-    sh = _visit_frame(shoppers, end_s)  # the viewers' columns and their outcomes: the one per-viewer frame kept
+    sh = _visit_frame(shoppers, end_s, alloc)  # the viewers' columns and their outcomes: the one per-viewer frame
     del shoppers
     if "episode_model" in side:
         # the episode model, the one table that reads the first purchases once time_s and bought hold them,
@@ -515,7 +538,7 @@ def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client
     threads = min(2, cpus())
     # the curves and the point tables read the rows by time: they share one stable sort, which replaces
     # the rows as read (its columns dropped from the old frame as they are taken)
-    coded = _by_time(coded, drop=True, threads=threads)
+    coded = _by_time(coded, drop=True, threads=threads, alloc=alloc)
     figures.update(survival=figure_data.survival(coded, figure_arms, conf_level),
                    incidence=figure_data.incidence(coded, figure_arms, conf_level, horizon))
     if client is not None:
@@ -535,6 +558,44 @@ def _analyze(res, runs: pd.DataFrame, control: str, side: dict[str, Any], client
                     sweep_design=res.manifest.get("sweep_design") if swept else None)
 
 
+#: Visits from which :func:`analyze` keeps the visits' columns in files mapped into memory by default
+#: (:mod:`fomolab._spill`): below it the frame of the visits' columns (about 50 bytes a visit) is under
+#: half a gigabyte, and writing it to disk is not worth it.
+SPILL_VISITS = 10**7
+
+
+def _spills(spill: bool | str | None, visits: int) -> bool:
+    """Whether :func:`analyze`'s ``spill`` keeps the visits' columns of a folder of ``visits`` in files."""
+    from fomolab._spill import usable
+
+    if spill is None:
+        return visits >= SPILL_VISITS and usable()
+    return spill is not False
+
+
+def _spill_of(spill: bool | str | None, runs: pd.DataFrame) -> Spill | None:
+    """The :class:`fomolab._spill.Spill` :func:`analyze`'s ``spill`` asks for (None: the visits in memory)."""
+    from fomolab._spill import Spill, usable
+
+    if not _spills(spill, _visits(runs)[0]):
+        return None
+    directory = spill if isinstance(spill, str) else None
+    if not usable(directory):
+        from fomolab.errors import DataError
+
+        raise DataError(f"spill={spill!r}: the visits' columns cannot be kept out of memory there (a directory "
+                        "held in memory, tmpfs, or a system without shared memory-mapped files that can be "
+                        "unmapped, madvise): give a directory on a disk, or spill=False")
+    return Spill(directory)
+
+
+def _visits(runs: pd.DataFrame) -> tuple[int, int]:
+    """The visits of the runs ``runs`` (their viewers) and those of their largest arm."""
+    if "viewers" not in runs.columns or not len(runs):
+        return 0, 0
+    return int(runs.viewers.sum()), int(runs.groupby("arm", observed=True).viewers.sum().max())
+
+
 def _beside(threads: int, other: Any, here: Any) -> tuple[Any, Any]:
     """``(other(), here())``: with ``threads`` above 1, ``other`` on a second thread while this one runs
     ``here`` (numpy lets go of the interpreter in most of its work); else one after the other."""
@@ -548,7 +609,8 @@ def _beside(threads: int, other: Any, here: Any) -> tuple[Any, Any]:
 
 #: ``analyze``'s peak resident memory (its side processes' included): :data:`PEAK_FIXED_BYTES`, plus
 #: :data:`PEAK_BYTES_PER_VISIT` for each visit of the folder (the one frame of the visits' columns it holds,
-#: about 45 bytes a visit), plus :data:`PEAK_BYTES_PER_ARM_VISIT` for each visit of its largest arm (the arrays
+#: about 45 bytes a visit; none where it keeps them in files, :data:`SPILL_VISITS`), plus
+#: :data:`PEAK_BYTES_PER_ARM_VISIT` for each visit of its largest arm (the arrays
 #: a step builds over one arm's visits: the largest, the cumulative-incidence figure's, about 150 bytes a
 #: row).  Above the peaks measured at 2 x 10^6 visits in two arms, 10^7 in one and 3.7 x 10^7 in four
 #: (0.74, 1.97 and 2.95 GB: docs/performance.md) by 2 to 21 percent.
@@ -557,24 +619,21 @@ PEAK_BYTES_PER_VISIT = 45
 PEAK_BYTES_PER_ARM_VISIT = 150
 
 
-def peak_memory_estimate(results: Any) -> tuple[int, int]:
+def peak_memory_estimate(results: Any, spill: bool | str | None = None) -> tuple[int, int]:
     """The folder's visits (its runs' viewers) and about how many bytes ``analyze`` holds at its peak for them.
 
     From the runs table alone (nothing per visit is read).  ``analyze``
-    holds the folder's per-visit columns in memory, and its steps build
-    arrays over one arm's visits at a time, so its peak grows with the
-    visits and with those of the largest arm: :data:`PEAK_BYTES_PER_VISIT`
-    a visit and :data:`PEAK_BYTES_PER_ARM_VISIT` a visit of that arm.
+    holds the folder's per-visit columns in memory (unless ``spill``, as
+    :func:`analyze`'s, keeps them in files), and its steps build arrays
+    over one arm's visits at a time, so its peak grows with the visits and
+    with those of the largest arm: :data:`PEAK_BYTES_PER_VISIT` a visit
+    held and :data:`PEAK_BYTES_PER_ARM_VISIT` a visit of that arm.
     """
     from fomolab.stats import _folder
 
-    res = _folder.as_results(results)
-    runs = res.runs
-    if "viewers" not in runs.columns or not len(runs):
-        return 0, PEAK_FIXED_BYTES
-    visits = int(runs.viewers.sum())
-    largest = int(runs.groupby("arm", observed=True).viewers.sum().max())
-    return visits, PEAK_FIXED_BYTES + PEAK_BYTES_PER_VISIT * visits + PEAK_BYTES_PER_ARM_VISIT * largest
+    visits, largest = _visits(_folder.as_results(results).runs)
+    held = 0 if _spills(spill, visits) else PEAK_BYTES_PER_VISIT * visits
+    return visits, PEAK_FIXED_BYTES + held + PEAK_BYTES_PER_ARM_VISIT * largest
 
 
 #: Columns of :func:`visit_outcomes`' frame that a point's tables (:func:`_point_part`) use.
@@ -889,7 +948,7 @@ def _point_part(g: pd.DataFrame, rp: pd.DataFrame, order: list[str], control: st
     return dict(rows=rows, for_whom=for_whom, paired=paired)
 
 
-def _by_time(g: pd.DataFrame, drop: bool = False, threads: int = 1) -> pd.DataFrame:
+def _by_time(g: pd.DataFrame, drop: bool = False, threads: int = 1, alloc: Alloc | None = None) -> pd.DataFrame:
     """``g``'s rows grouped by arm (names sorted), each arm's rows in order of ``time_s`` (stable: rows of
     one time keep their order); index 0..n-1.
 
@@ -911,7 +970,8 @@ def _by_time(g: pd.DataFrame, drop: bool = False, threads: int = 1) -> pd.DataFr
     ``threads`` above 1: the arms' sorts and the columns' takes run on that
     many threads (numpy lets go of the interpreter while it sorts and
     gathers), each thread's arrays beside the others'; the same order and
-    the same columns.
+    the same columns.  ``alloc``: where the columns in the new order are
+    allocated (:func:`_taken`).
     """
     t = g.time_s.to_numpy()
     key = _arm_key(g.arm) if "arm" in g.columns else None
@@ -939,7 +999,7 @@ def _by_time(g: pd.DataFrame, drop: bool = False, threads: int = 1) -> pd.DataFr
         taken: dict[str, Any] = {}
         for i in range(0, len(names), step):  # a column a thread at a time, each old one dropped once copied
             part = [c for c in names[i:i + step] if not (c == "arm" and arm is not None)]
-            taken.update(zip(part, run(lambda c: _taken(g[c], o), part), strict=True))
+            taken.update(zip(part, run(lambda c: _taken(g[c], o, alloc), part), strict=True))
             if drop:
                 for c in names[i:i + step]:
                     del g[c]
@@ -990,7 +1050,7 @@ def _time_order(t: np.ndarray, key: np.ndarray | None, pool: ThreadPoolExecutor 
     return o
 
 
-def _taken(col: pd.Series, o: np.ndarray) -> Any:
+def _taken(col: pd.Series, o: np.ndarray, alloc: Alloc | None = None) -> Any:
     """``col``'s values at the positions ``o`` (a permutation of its rows).
 
     The take of a long column in random order is a cache miss a row: a
@@ -998,12 +1058,17 @@ def _taken(col: pd.Series, o: np.ndarray) -> Any:
     points, flags) are taken in the smallest type that holds them (one or
     two bytes a row, not eight; the same values).  A categorical's codes are
     taken as they are (a pandas take would first turn 4-byte positions
-    into 8-byte ones).
+    into 8-byte ones).  ``alloc``: where the numbers and codes taken are
+    allocated (:data:`fomolab.results.Alloc`; default ``numpy.empty``).
     """
     from fomolab.stats._counts import small_int_type
 
+    def take(v: np.ndarray) -> np.ndarray:
+        # (mode="clip": o holds positions of v, and a take into ``out`` in the default mode goes through a buffer)
+        return v[o] if alloc is None else np.take(v, o, out=alloc(len(o), v.dtype), mode="clip")
+
     if isinstance(col.dtype, pd.CategoricalDtype):
-        return pd.Categorical.from_codes(col.cat.codes.to_numpy()[o], dtype=col.dtype, validate=False)
+        return pd.Categorical.from_codes(take(col.cat.codes.to_numpy()), dtype=col.dtype, validate=False)
     if isinstance(col.dtype, pd.api.extensions.ExtensionDtype):
         return col.array.take(o)
     v = col.to_numpy()
@@ -1011,9 +1076,11 @@ def _taken(col: pd.Series, o: np.ndarray) -> Any:
         lo, hi = int(v.min()), int(v.max())
         small = small_int_type(lo, hi) or v.dtype
         if lo == hi:
-            return np.full(len(o), lo, dtype=small)
+            out = (alloc or np.empty)(len(o), small)
+            out.fill(lo)
+            return out
         v = v.astype(small, copy=False)
-    return v[o]
+    return take(v)
 
 
 def _arm_key(arm: pd.Series) -> np.ndarray | None:
@@ -1331,7 +1398,7 @@ def visit_outcomes(sh: pd.DataFrame, stream_end_s: dict[str, float] | float) -> 
     return sh.assign(outcome=_outcomes(sh, stream_end_s), visit_s=visit)
 
 
-def _visit_frame(shoppers: pd.DataFrame, end_s: dict[str, float]) -> pd.DataFrame:
+def _visit_frame(shoppers: pd.DataFrame, end_s: dict[str, float], alloc: Alloc | None = None) -> pd.DataFrame:
     """``visit_outcomes(time_to_purchase(shoppers))`` without ``visit_s``, in compact types.
 
     The same values as that frame, held in fewer bytes: ``arm`` and
@@ -1347,36 +1414,52 @@ def _visit_frame(shoppers: pd.DataFrame, end_s: dict[str, float]) -> pd.DataFram
     frame takes it (the wide integer ones once cast), so a column cast is
     freed at once and building the frame needs no more memory than it holds.
     Readers that sum ``bought`` or build keys of ``replicate``, ``point``
-    or ``shopper_id`` widen them first.
+    or ``shopper_id`` widen them first.  ``alloc``: where the new columns
+    (``time_s``, ``bought``, the outcome's codes) are allocated
+    (:data:`fomolab.results.Alloc`; default ``numpy.empty``).
     """
+    alloc = alloc if alloc is not None else np.empty
     cols: dict[str, Any] = {}
     for c in list(shoppers.columns):
         col = shoppers.pop(c)  # the frame's reference goes: a wide column cast below is freed once cast
         if c == "arm":
             cols[c] = _text_categorical(col)
         elif c in ("replicate", "point", "shopper_id") and col.dtype.kind in "iu":
-            cols[c] = _small_integers(col.to_numpy(), np.int8 if c != "shopper_id" else np.int32)
+            cols[c] = _small_integers(col.to_numpy(), np.int8 if c != "shopper_id" else np.int32, alloc)
         else:
             cols[c] = col
         del col
     fp = cols["first_purchase_s"].to_numpy(float)
     arrival, departure = cols["arrival_s"].to_numpy(float), cols["departure_s"].to_numpy(float)
-    time_s = np.where(np.isnan(fp), departure, fp)
+    bought = ~np.isnan(fp)
+    time_s = alloc(len(fp), np.float64)  # where(isnan(fp), departure, fp), written in place
+    np.copyto(time_s, departure)
+    np.copyto(time_s, fp, where=bought)
     time_s -= arrival  # in place: the same numbers as (where(...) - arrival), one array fewer
     cols["time_s"] = time_s
-    cols["bought"] = (~np.isnan(fp)).astype(np.int8)  # 0 or 1: readers widen it to sum it
-    sh = pd.DataFrame(cols, copy=False)  # the columns of shoppers, shared
-    sh["outcome"] = pd.Categorical.from_codes(_outcome_code(sh, end_s), categories=[BUY, LEAVE, CENSORED])
-    return sh
+    cols["bought"] = alloc(len(fp), np.int8)  # 0 or 1: readers widen it to sum it
+    cols["bought"][:] = bought
+    del bought
+    outcome = alloc(len(fp), np.int8)
+    outcome[:] = _outcome_code(pd.DataFrame({c: cols[c] for c in ("run_id", "departure_s", "bought")}, copy=False),
+                               end_s)
+    cols["outcome"] = pd.Categorical.from_codes(outcome, categories=[BUY, LEAVE, CENSORED], validate=False)
+    return pd.DataFrame(cols, copy=False)  # the columns of shoppers, shared
 
 
-def _small_integers(values: np.ndarray, smallest: type[np.signedinteger[Any]]) -> np.ndarray:
-    """``values`` (whole numbers) in the smallest signed integer type, from ``smallest`` up, that holds them."""
+def _small_integers(values: np.ndarray, smallest: type[np.signedinteger[Any]], alloc: Alloc | None = None
+                    ) -> np.ndarray:
+    """``values`` (whole numbers) in the smallest signed integer type, from ``smallest`` up, that holds them
+    (a copy cast allocated by ``alloc``, default ``numpy.empty``)."""
     from fomolab.stats._counts import small_int_type
 
     lo, hi = (int(values.min()), int(values.max())) if len(values) else (0, 0)
     t = small_int_type(lo, hi, smallest)
-    return values if t is None else values.astype(t, copy=False)  # (a column read in that type already: itself)
+    if t is None or values.dtype == t:  # (a column read in that type already: itself)
+        return values
+    out = (alloc or np.empty)(len(values), t)
+    out[:] = values
+    return out
 
 
 def default_horizon(sh: pd.DataFrame, control: str) -> float:
