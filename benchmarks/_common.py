@@ -89,18 +89,21 @@ def timed_cpu(cmd: list[str], cwd: Path = ROOT, cap_mb: float | None = None) -> 
 
 
 def timed_tree(cmd: list[str], cwd: Path = ROOT, cap_mb: float | None = None,
-               every_s: float = 0.2) -> tuple[float, float, float]:
+               every_s: float = 0.2) -> tuple[float, float, float, float]:
     """As :func:`timed_cpu`, for a command that starts processes of its own (side processes, a local Dask cluster):
     the peak is that of the resident memory of the whole process tree, summed, sampled every
     ``every_s`` seconds (``wait4``'s peak is that of the largest single process); the CPU time is
-    the child's and its waited-for descendants'."""
+    the child's and its waited-for descendants'.  Last, the peak of the tree's own memory, summed: the
+    resident memory less the pages of mapped files (libraries, an analysis' spill), which the kernel
+    can drop and read again."""
     with tempfile.TemporaryFile() as err:
         cpu0, start = resource_children(), time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err,
                                 preexec_fn=_address_cap(cap_mb))
-        peak = 0.0
+        peak = own = 0.0
         while proc.poll() is None:
             peak = max(peak, tree_rss_mb(proc.pid))
+            own = max(own, tree_rss_mb(proc.pid, own=True))
             time.sleep(every_s)
         wall = time.perf_counter() - start
         proc.wait()
@@ -109,11 +112,12 @@ def timed_tree(cmd: list[str], cwd: Path = ROOT, cap_mb: float | None = None,
             err.seek(0)
             raise RuntimeError(f"{' '.join(cmd)} failed after {wall:.0f} s (peak {peak:.0f} MB):\n"
                                f"{err.read().decode(errors='replace')[-2000:]}")
-    return wall, cpu, peak
+    return wall, cpu, peak, own
 
 
-def tree_rss_mb(pid: int) -> float:
-    """The resident memory of process ``pid`` and its descendants, summed (MB; 0 once it has ended)."""
+def tree_rss_mb(pid: int, own: bool = False) -> float:
+    """The resident memory of process ``pid`` and its descendants, summed (MB; 0 once it has ended); ``own``:
+    less their resident pages of mapped files (``shared``: libraries, files mapped into memory)."""
     import psutil
 
     try:
@@ -124,8 +128,65 @@ def tree_rss_mb(pid: int) -> float:
     rss = 0
     for q in tree:
         with contextlib.suppress(psutil.NoSuchProcess):
-            rss += q.memory_info().rss
+            m = q.memory_info()
+            rss += m.rss - (m.shared if own else 0)
     return rss / 2**20
+
+
+def memory_limited(cmd: list[str], limit_mb: float, cwd: Path = ROOT) -> tuple[float, str]:
+    """Run ``cmd`` in a memory cgroup of its own limited to ``limit_mb`` MB (Linux, as root: cgroup v2 or
+    v1's memory controller): every page it is charged for counts, the page cache of the files it reads and
+    writes included, which the kernel drops (writing it back first) to stay under the limit; past the
+    limit a process is killed.  Returns the wall time and ``""``, or ``(nan, why)`` where no such cgroup can
+    be made; a command that fails (killed at the limit) raises RuntimeError."""
+    v2 = Path("/sys/fs/cgroup/cgroup.controllers")
+    if v2.is_file() and "memory" in v2.read_text().split():
+        group, limits = Path(f"/sys/fs/cgroup/fomolab-bench-{os.getpid()}"), {"memory.max": int(limit_mb * 2**20),
+                                                                               "memory.swap.max": 0}
+    elif Path("/sys/fs/cgroup/memory").is_dir():
+        group = Path(f"/sys/fs/cgroup/memory/fomolab-bench-{os.getpid()}")
+        limits = {"memory.limit_in_bytes": int(limit_mb * 2**20), "memory.swappiness": 0}
+    else:
+        return float("nan"), "no memory cgroup on this system"
+    try:
+        group.mkdir()
+    except OSError as e:
+        return float("nan"), f"cannot make a memory cgroup ({e.strerror}: it needs root)"
+    try:
+        for name, value in limits.items():
+            with contextlib.suppress(OSError):
+                (group / name).write_text(str(value))
+        name, value = next(iter(limits.items()))
+        try:  # the limit itself must hold (a v2 cgroup whose parent has not enabled the memory controller has none)
+            held = int((group / name).read_text().split()[0])
+        except (OSError, ValueError):
+            held = -1
+        if held != value:
+            return float("nan"), f"the memory limit cannot be set in {group}"
+        procs = str(group / "cgroup.procs")
+
+        def enter() -> None:
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
+
+        with tempfile.TemporaryFile() as err:
+            start = time.perf_counter()
+            proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, preexec_fn=enter)
+            proc.wait()
+            wall = time.perf_counter() - start
+            if proc.returncode != 0:
+                err.seek(0)
+                raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode} after {wall:.0f} s under a "
+                                   f"{limit_mb:,.0f} MB memory limit (-9: killed at the limit):\n"
+                                   f"{err.read().decode(errors='replace')[-1000:]}")
+        return wall, ""
+    finally:
+        for _ in range(50):  # (the cgroup goes once its last process has)
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
 
 
 def resource_children() -> float:
