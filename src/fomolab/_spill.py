@@ -114,16 +114,6 @@ class Spill:
             self.nbytes += size
         return np.frombuffer(m, dtype=dtype, count=n)
 
-    def keep(self, values: np.ndarray) -> np.ndarray:
-        """``values`` copied into an array of the spill (the same values, dtype and shape)."""
-        values = np.asarray(values)
-        if values.ndim != 1:
-            out = self.empty(values.size, values.dtype).reshape(values.shape)
-        else:
-            out = self.empty(len(values), values.dtype)
-        out[...] = values
-        return out
-
     def release(self) -> None:
         """Unmap the pages of every array of the spill from this process (their values stay: read again,
         from the page cache or the file, on the next access)."""

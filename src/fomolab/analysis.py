@@ -612,8 +612,8 @@ def _beside(threads: int, other: Any, here: Any) -> tuple[Any, Any]:
 #: about 45 bytes a visit; none where it keeps them in files, :data:`SPILL_VISITS`), plus
 #: :data:`PEAK_BYTES_PER_ARM_VISIT` for each visit of its largest arm (the arrays
 #: a step builds over one arm's visits: the largest, the cumulative-incidence figure's, about 150 bytes a
-#: row).  Above the peaks measured at 2 x 10^6 visits in two arms, 10^7 in one and 3.7 x 10^7 in four
-#: (0.74, 1.97 and 2.95 GB: docs/performance.md) by 2 to 21 percent.
+#: row).  Above the peaks measured at 2 x 10^6 visits in two arms and 10^7 in one (0.74 and 1.97 GB, in memory)
+#: and 3.7 x 10^7 in four (1.8 GB, spilled: docs/performance.md) by 2 to 21 percent.
 PEAK_FIXED_BYTES = 520 * 2**20
 PEAK_BYTES_PER_VISIT = 45
 PEAK_BYTES_PER_ARM_VISIT = 150
