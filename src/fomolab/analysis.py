@@ -580,7 +580,7 @@ def _spill_of(spill: bool | str | None, runs: pd.DataFrame) -> Spill | None:
     if not _spills(spill, _visits(runs)[0]):
         return None
     directory = spill if isinstance(spill, str) else None
-    if not usable(directory):
+    if spill is not None and not usable(directory):  # (the default checked it already)
         from fomolab.errors import DataError
 
         raise DataError(f"spill={spill!r}: the visits' columns cannot be kept out of memory there (a directory "
@@ -1418,6 +1418,8 @@ def _visit_frame(shoppers: pd.DataFrame, end_s: dict[str, float], alloc: Alloc |
     (``time_s``, ``bought``, the outcome's codes) are allocated
     (:data:`fomolab.results.Alloc`; default ``numpy.empty``).
     """
+    from fomolab.results import cast_into
+
     alloc = alloc if alloc is not None else np.empty
     cols: dict[str, Any] = {}
     for c in list(shoppers.columns):
@@ -1437,12 +1439,10 @@ def _visit_frame(shoppers: pd.DataFrame, end_s: dict[str, float], alloc: Alloc |
     np.copyto(time_s, fp, where=bought)
     time_s -= arrival  # in place: the same numbers as (where(...) - arrival), one array fewer
     cols["time_s"] = time_s
-    cols["bought"] = alloc(len(fp), np.int8)  # 0 or 1: readers widen it to sum it
-    cols["bought"][:] = bought
+    cols["bought"] = cast_into(bought, alloc, np.int8)  # 0 or 1: readers widen it to sum it
     del bought
-    outcome = alloc(len(fp), np.int8)
-    outcome[:] = _outcome_code(pd.DataFrame({c: cols[c] for c in ("run_id", "departure_s", "bought")}, copy=False),
-                               end_s)
+    outcome = cast_into(_outcome_code(pd.DataFrame({c: cols[c] for c in ("run_id", "departure_s", "bought")},
+                                                   copy=False), end_s), alloc)
     cols["outcome"] = pd.Categorical.from_codes(outcome, categories=[BUY, LEAVE, CENSORED], validate=False)
     return pd.DataFrame(cols, copy=False)  # the columns of shoppers, shared
 
@@ -1451,15 +1451,14 @@ def _small_integers(values: np.ndarray, smallest: type[np.signedinteger[Any]], a
                     ) -> np.ndarray:
     """``values`` (whole numbers) in the smallest signed integer type, from ``smallest`` up, that holds them
     (a copy cast allocated by ``alloc``, default ``numpy.empty``)."""
+    from fomolab.results import cast_into
     from fomolab.stats._counts import small_int_type
 
     lo, hi = (int(values.min()), int(values.max())) if len(values) else (0, 0)
     t = small_int_type(lo, hi, smallest)
     if t is None or values.dtype == t:  # (a column read in that type already: itself)
         return values
-    out = (alloc or np.empty)(len(values), t)
-    out[:] = values
-    return out
+    return cast_into(values, alloc or np.empty, t)
 
 
 def default_horizon(sh: pd.DataFrame, control: str) -> float:

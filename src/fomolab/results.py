@@ -885,8 +885,9 @@ def _drop_filter(drop: tuple[str, list[str]], filter: Any = None) -> Any:
     return out if filter is None else out & filter
 
 
-def _copied(values: np.ndarray, alloc: Alloc, dtype: Any = None) -> np.ndarray:
-    """``values.astype(dtype)`` (default its own: a copy) in an array ``alloc`` gives."""
+def cast_into(values: np.ndarray, alloc: Alloc, dtype: Any = None) -> np.ndarray:
+    """``values.astype(dtype)`` (default its own: a copy) in an array ``alloc`` gives (the columns read, and
+    the analysis' columns built from them, in a :class:`fomolab._spill.Spill`)."""
     out = alloc(len(values), values.dtype if dtype is None else dtype)
     out[:] = values
     return out
@@ -953,7 +954,7 @@ class _Numbers:
                          if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max), self.wide)
             self.narrow = want != self.wide
         if want != self.values.dtype:
-            self.values = _copied(self.values, self.alloc, want)
+            self.values = cast_into(self.values, self.alloc, want)
 
     def put(self, col: Any, at: int, k: int) -> None:
         import numpy as np
@@ -982,7 +983,7 @@ class _Numbers:
     def cut(self, n: int) -> None:
         """Keep the first ``n`` rows (a copy: the rest of the allocation is given back)."""
         if n < len(self.values):
-            self.values = _copied(self.values[:n], self.alloc)
+            self.values = cast_into(self.values[:n], self.alloc)
         if self.mask is not None and n < len(self.mask):
             self.mask = self.mask[:n].copy()
 
@@ -1003,7 +1004,7 @@ class _Numbers:
             out = v.astype(object)
             out[mask] = None
             return out
-        out = _copied(v, self.alloc, np.float64) if v.dtype.kind in "iu" else v
+        out = cast_into(v, self.alloc, np.float64) if v.dtype.kind in "iu" else v
         out[mask] = np.nan
         return out
 
@@ -1043,7 +1044,7 @@ class _Codes:
             self.last = col.dictionary
             self.same = bool((self.lookup == np.arange(len(self.lookup))).all())
             if len(cats) > np.iinfo(self.codes.dtype).max:
-                self.codes = _copied(self.codes, self.alloc, np.int32)
+                self.codes = cast_into(self.codes, self.alloc, np.int32)
         lookup = self.lookup
         idx = col.indices
         if col.null_count:
@@ -1067,7 +1068,7 @@ class _Codes:
     def cut(self, n: int) -> None:
         """Keep the first ``n`` rows (a copy: the rest of the allocation is given back)."""
         if n < len(self.codes):
-            self.codes = _copied(self.codes[:n], self.alloc)
+            self.codes = cast_into(self.codes[:n], self.alloc)
 
     def done(self) -> Any:
         import numpy as np
@@ -1091,7 +1092,7 @@ class _Codes:
             # (mode="wrap": a null's -1 is the last entry; a take into ``out`` in the default mode is buffered)
             codes, values = np.take(new, codes, out=self.alloc(len(codes), kind), mode="wrap"), keep
         elif codes.dtype != _code_type(len(values)):
-            codes = _copied(codes, self.alloc, _code_type(len(values)))
+            codes = cast_into(codes, self.alloc, _code_type(len(values)))
         return pd.Categorical.from_codes(codes, categories=pd.Index(values, dtype=object), ordered=self.ordered,
                                          validate=False)
 
